@@ -1,0 +1,154 @@
+//! The audit vocabulary: every decision the accounts layer makes and every read of patient
+//! data becomes one [`AuditEvent`], handed to an [`AuditSink`]. The ledger implements the
+//! sink; this module knows nothing of how events are stored.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The node's operating mode (architecture.md, "Modes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Main system up: sync runs, clinicians cannot log in.
+    Standby,
+    /// Declared emergency: sealed accounts work, sync frozen.
+    Emergency,
+    /// A declared drill: like emergency, but every event is flagged as a drill.
+    Drill,
+    /// Episode over: logins refused, used accounts await re-sealing, review open.
+    Recovery,
+}
+
+impl Mode {
+    pub fn is_drill(self) -> bool {
+        self == Mode::Drill
+    }
+
+    /// Whether sealed emergency accounts may log in.
+    pub fn allows_emergency_login(self) -> bool {
+        matches!(self, Mode::Emergency | Mode::Drill)
+    }
+}
+
+/// The real person behind an emergency account, as they declared after breaking the seal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredPerson {
+    pub name: String,
+    pub staff_number: String,
+    /// Doctor, nurse, pharmacist, ...
+    pub profession: String,
+    pub department: String,
+}
+
+/// Why the emergency account is being used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "text")]
+pub enum Reason {
+    /// Purpose of use ETREAT.
+    EmergencyTreatment,
+    Drill,
+    Other(String),
+}
+
+/// Who did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Actor {
+    /// The node itself (scheduler, checkpoints, start-up).
+    System,
+    /// Someone at the node's console (the root of trust), by OS user name.
+    Console { os_user: String },
+    /// A hospital IT administrator.
+    Admin { admin_id: String },
+    /// An emergency account. `declared` is `None` until the person has declared.
+    Emergency {
+        account_id: String,
+        session_id: String,
+        declared: Option<DeclaredPerson>,
+    },
+    /// Not yet authenticated (a failed login names the account it tried, in `details`).
+    Anonymous,
+}
+
+/// What was done. Patient reads carry the opaque patient key on the event, not here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Action {
+    // --- authentication ---
+    LoginSucceeded,
+    LoginFailed { reason: String },
+    /// First login of a sealed account: the seal is broken.
+    SealBroken,
+    /// The person and reason were declared for this session.
+    Declared { reason: Reason },
+    Logout,
+    SessionExpired,
+    // --- modes ---
+    ModeChanged { from: Mode, to: Mode, reason: String },
+    // --- account administration ---
+    AdminCreated,
+    AdminCredentialEnrolled,
+    AccountProvisioned { account_id: String },
+    KeyEnrolled { account_id: String },
+    AccountRetired { account_id: String },
+    AccountResealed { account_id: String },
+    AccountRevoked { account_id: String },
+    // --- patient data (written before the data is shown) ---
+    /// A search; `query_kind` says which field was searched, never the query text.
+    PatientSearch { query_kind: String, results: u32 },
+    PatientRead,
+    PatientPrint,
+    WardCensus { ward: String },
+    WardPrint { ward: String, patients: u32 },
+    // --- audit itself ---
+    AuditExported { format: String },
+    /// A reviewer's verdict on an emergency session.
+    ReviewVerdict {
+        session_id: String,
+        verdict: String,
+        comment: String,
+    },
+}
+
+/// Where the request came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub address: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// One auditable occurrence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub time: DateTime<Utc>,
+    pub actor: Actor,
+    pub action: Action,
+    /// Opaque patient key, for patient reads and prints.
+    pub patient: Option<String>,
+    /// Minimal extra details; never credentials, never patient names or IDs.
+    pub details: Option<String>,
+    pub client: Client,
+    pub mode: Mode,
+}
+
+/// Proof that an event is durably committed: its place in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a receipt proves the audit record is durable; check it before showing data"]
+pub struct AuditReceipt {
+    pub sequence: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit ledger could not record the event ({0}); nothing will be shown until it can")]
+    Unavailable(String),
+}
+
+/// Somewhere durable to put events. `record` returns only after the event is committed
+/// (fsynced); callers must not act on the event's subject before it returns `Ok`.
+/// Blocking: async callers use `spawn_blocking`.
+pub trait AuditSink: Send + Sync {
+    fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError>;
+}

@@ -1,0 +1,1 @@
+//! The composition root: configuration, TLS, wiring and shutdown.

@@ -1,0 +1,3 @@
+fn main() {
+    println!("akari {}", env!("CARGO_PKG_VERSION"));
+}

@@ -2,6 +2,7 @@
 //! immutable, verified generations, and reads the current generation back for the web
 //! layer. Knows nothing of HTTP serving, accounts or the audit ledger.
 
+pub mod engine;
 pub mod model;
 pub mod source;
 

@@ -3,8 +3,11 @@
 //! layer. Knows nothing of HTTP serving, accounts or the audit ledger.
 
 pub mod engine;
+pub mod fhir;
+pub mod mapping;
 pub mod model;
 pub mod source;
+pub mod text;
 
 /// Configuration owned by this crate: the `[sync]` section of `akari.toml`.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]

@@ -1,0 +1,445 @@
+//! Serde types for exactly the FHIR R4 fields the mapping reads. Everything else in a
+//! resource is skipped by serde without being materialised; a field we read that has the
+//! wrong JSON type makes the whole resource fail to parse (rejected as `WrongType`).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Coding {
+    pub system: Option<String>,
+    pub code: Option<String>,
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CodeableConcept {
+    pub coding: Vec<Coding>,
+    pub text: Option<String>,
+}
+
+impl CodeableConcept {
+    /// Text a person can read: `text`, else the first coding's display, else its code.
+    pub fn readable(&self) -> Option<String> {
+        if let Some(t) = self.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            return Some(t.trim().to_string());
+        }
+        self.coding
+            .iter()
+            .find_map(|c| c.display.as_deref().filter(|d| !d.trim().is_empty()))
+            .or_else(|| self.coding.iter().find_map(|c| c.code.as_deref()))
+            .map(|s| s.trim().to_string())
+    }
+
+    pub fn first_code(&self) -> Option<String> {
+        self.coding.iter().find_map(|c| c.code.clone())
+    }
+
+    pub fn has_code(&self, code: &str) -> bool {
+        self.coding.iter().any(|c| c.code.as_deref() == Some(code))
+    }
+
+    pub fn has_system(&self, needle: &str) -> bool {
+        self.coding
+            .iter()
+            .any(|c| c.system.as_deref().is_some_and(|s| s.contains(needle)))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Identifier {
+    pub system: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Reference {
+    pub reference: Option<String>,
+    pub identifier: Option<Identifier>,
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Quantity {
+    /// Kept as the source's literal so precision ("3.50") survives.
+    pub value: Option<Box<RawValue>>,
+    pub unit: Option<String>,
+    pub code: Option<String>,
+    pub comparator: Option<String>,
+}
+
+impl Quantity {
+    pub fn value_text(&self) -> Option<String> {
+        let v = self.value.as_ref()?.get().trim();
+        if v == "null" {
+            return None;
+        }
+        let v = v.trim_matches('"');
+        Some(format!("{}{}", self.comparator.as_deref().unwrap_or(""), v))
+    }
+
+    pub fn unit_text(&self) -> Option<String> {
+        self.unit.clone().or_else(|| self.code.clone())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Period {
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Narrative {
+    pub div: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Extension {
+    pub url: String,
+    pub value_code: Option<String>,
+    pub value_period: Option<Period>,
+    pub value_string: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Meta {
+    pub last_updated: Option<String>,
+    pub profile: Vec<String>,
+}
+
+/// First pass when the byte scan for `resourceType` is ambiguous.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeOnly {
+    pub resource_type: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct HumanName {
+    pub extension: Vec<Extension>,
+    pub text: Option<String>,
+    pub family: Option<String>,
+    pub given: Vec<String>,
+    #[serde(rename = "use")]
+    pub use_: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Patient {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub identifier: Vec<Identifier>,
+    pub name: Vec<HumanName>,
+    pub gender: Option<String>,
+    pub birth_date: Option<String>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Reaction {
+    pub manifestation: Vec<CodeableConcept>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AllergyIntolerance {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub meta: Meta,
+    pub clinical_status: Option<CodeableConcept>,
+    pub verification_status: Option<CodeableConcept>,
+    pub category: Vec<String>,
+    pub criticality: Option<String>,
+    pub code: Option<CodeableConcept>,
+    pub patient: Option<Reference>,
+    pub recorded_date: Option<String>,
+    pub reaction: Vec<Reaction>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Condition {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub meta: Meta,
+    pub clinical_status: Option<CodeableConcept>,
+    pub verification_status: Option<CodeableConcept>,
+    pub category: Vec<CodeableConcept>,
+    pub code: Option<CodeableConcept>,
+    pub subject: Option<Reference>,
+    pub onset_date_time: Option<String>,
+    pub onset_string: Option<String>,
+    pub onset_period: Option<Period>,
+    pub recorded_date: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ReferenceRange {
+    pub low: Option<Quantity>,
+    pub high: Option<Quantity>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Component {
+    pub code: CodeableConcept,
+    pub value_quantity: Option<Quantity>,
+    pub value_string: Option<String>,
+    pub value_codeable_concept: Option<CodeableConcept>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Observation {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub meta: Meta,
+    pub status: Option<String>,
+    pub category: Vec<CodeableConcept>,
+    pub code: CodeableConcept,
+    pub subject: Option<Reference>,
+    pub effective_date_time: Option<String>,
+    pub effective_instant: Option<String>,
+    pub effective_period: Option<Period>,
+    pub issued: Option<String>,
+    pub value_quantity: Option<Quantity>,
+    pub value_string: Option<String>,
+    pub value_codeable_concept: Option<CodeableConcept>,
+    pub value_boolean: Option<bool>,
+    pub value_integer: Option<Box<RawValue>>,
+    pub data_absent_reason: Option<CodeableConcept>,
+    pub interpretation: Vec<CodeableConcept>,
+    pub reference_range: Vec<ReferenceRange>,
+    pub component: Vec<Component>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Repeat {
+    pub bounds_duration: Option<Quantity>,
+    pub bounds_period: Option<Period>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Timing {
+    pub code: Option<CodeableConcept>,
+    pub repeat: Option<Repeat>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DoseAndRate {
+    pub dose_quantity: Option<Quantity>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Dosage {
+    pub extension: Vec<Extension>,
+    pub text: Option<String>,
+    pub timing: Option<Timing>,
+    pub as_needed_boolean: Option<bool>,
+    pub as_needed_codeable_concept: Option<CodeableConcept>,
+    pub route: Option<CodeableConcept>,
+    pub dose_and_rate: Vec<DoseAndRate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DispenseRequest {
+    pub validity_period: Option<Period>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct MedicationRequest {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub meta: Meta,
+    pub status: Option<String>,
+    pub contained: Vec<Box<RawValue>>,
+    pub medication_codeable_concept: Option<CodeableConcept>,
+    pub medication_reference: Option<Reference>,
+    pub subject: Option<Reference>,
+    pub authored_on: Option<String>,
+    pub dosage_instruction: Vec<Dosage>,
+    pub dispense_request: Option<DispenseRequest>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AdministrationDosage {
+    pub text: Option<String>,
+    pub route: Option<CodeableConcept>,
+    pub dose: Option<Quantity>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct MedicationAdministration {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub status: Option<String>,
+    pub contained: Vec<Box<RawValue>>,
+    pub medication_codeable_concept: Option<CodeableConcept>,
+    pub medication_reference: Option<Reference>,
+    pub subject: Option<Reference>,
+    pub effective_date_time: Option<String>,
+    pub effective_period: Option<Period>,
+    pub request: Option<Reference>,
+    pub dosage: Option<AdministrationDosage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Medication {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub code: Option<CodeableConcept>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Flag {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub status: Option<String>,
+    pub category: Vec<CodeableConcept>,
+    pub code: CodeableConcept,
+    pub subject: Option<Reference>,
+    pub period: Option<Period>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EncounterLocation {
+    pub location: Reference,
+    pub status: Option<String>,
+    pub physical_type: Option<CodeableConcept>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Encounter {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub status: Option<String>,
+    pub class: Option<Coding>,
+    pub subject: Option<Reference>,
+    pub period: Option<Period>,
+    pub location: Vec<EncounterLocation>,
+    pub contained: Vec<Box<RawValue>>,
+}
+
+/// A contained `Location` (for ward / room / bed).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Location {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub physical_type: Option<CodeableConcept>,
+}
+
+/// Only to find the type and id of a contained resource.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ContainedHead {
+    pub resource_type: String,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Section {
+    pub title: Option<String>,
+    pub code: Option<CodeableConcept>,
+    pub text: Option<Narrative>,
+    pub section: Vec<Section>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Composition {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub status: Option<String>,
+    #[serde(rename = "type")]
+    pub type_: CodeableConcept,
+    pub subject: Option<Reference>,
+    pub date: Option<String>,
+    pub title: Option<String>,
+    pub section: Vec<Section>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Attachment {
+    pub content_type: Option<String>,
+    /// base64
+    pub data: Option<String>,
+    pub url: Option<String>,
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DocumentContent {
+    pub attachment: Attachment,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DocumentReference {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub status: Option<String>,
+    #[serde(rename = "type")]
+    pub type_: Option<CodeableConcept>,
+    pub subject: Option<Reference>,
+    pub date: Option<String>,
+    pub description: Option<String>,
+    pub content: Vec<DocumentContent>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct BundleRequest {
+    pub method: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct BundleEntry {
+    pub full_url: Option<String>,
+    pub resource: Option<Box<RawValue>>,
+    pub request: Option<BundleRequest>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Bundle {
+    pub resource_type: String,
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub entry: Vec<BundleEntry>,
+}

@@ -1,0 +1,339 @@
+//! Text handling shared by mapping and search: narrative HTML to plain text, the search
+//! normalisation of Japanese names (domain.md), and date parsing (FHIR and what staff
+//! type).
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone};
+use unicode_normalization::UnicodeNormalization;
+
+/// Plain text from an XHTML narrative or an HTML document: tags are dropped (block tags
+/// become line breaks), entities are decoded, `<script>`/`<style>` bodies are removed. The
+/// result is text to escape when rendered, never markup.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&decode_entities(&rest[..lt]));
+        let after = &rest[lt + 1..];
+        let Some(gt) = after.find('>') else {
+            // An unterminated tag: drop the remainder rather than keep markup.
+            rest = "";
+            break;
+        };
+        let tag = after[..gt].trim();
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        rest = &after[gt + 1..];
+        if !tag.starts_with('/') && (name == "script" || name == "style") {
+            let close = format!("</{name}");
+            match rest.to_ascii_lowercase().find(&close) {
+                Some(pos) => {
+                    rest = &rest[pos..];
+                    if let Some(end) = rest.find('>') {
+                        rest = &rest[end + 1..];
+                    }
+                }
+                None => rest = "",
+            }
+            continue;
+        }
+        if matches!(
+            name.as_str(),
+            "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "table"
+                | "ul" | "ol" | "section" | "pre" | "blockquote" | "dt" | "dd"
+        ) && !out.ends_with('\n')
+            && !out.is_empty()
+        {
+            out.push('\n');
+        } else if matches!(name.as_str(), "td" | "th") && !out.ends_with(['\n', ' ']) {
+            out.push(' ');
+        }
+    }
+    out.push_str(&decode_entities(rest));
+    tidy_lines(&out)
+}
+
+fn tidy_lines(s: &str) -> String {
+    let mut lines: Vec<&str> = s.lines().map(str::trim).collect();
+    lines.dedup_by(|a, b| a.is_empty() && b.is_empty());
+    while lines.first().is_some_and(|l| l.is_empty()) {
+        lines.remove(0);
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines.join("\n")
+}
+
+fn decode_entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let end = after.find(';').filter(|&e| e <= 10);
+        let decoded = end.and_then(|e| {
+            let ent = &after[..e];
+            let c = match ent {
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "amp" => Some('&'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                _ if ent.starts_with("#x") || ent.starts_with("#X") => {
+                    u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32)
+                }
+                _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
+                _ => None,
+            };
+            c.map(|c| (c, e))
+        });
+        match decoded {
+            Some((c, e)) => {
+                out.push(c);
+                rest = &after[e + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Variant kanji folded to one form for search (domain.md): 髙→高, 﨑/嵜→崎, 邊/邉→辺,
+/// 齋/齊→斎, 澤→沢, 濱→浜, plus a few other common 異体字 in surnames.
+const VARIANTS: &[(char, char)] = &[
+    ('髙', '高'),
+    ('﨑', '崎'),
+    ('嵜', '崎'),
+    ('碕', '崎'),
+    ('邊', '辺'),
+    ('邉', '辺'),
+    ('齋', '斎'),
+    ('齊', '斎'),
+    ('斉', '斎'),
+    ('澤', '沢'),
+    ('濱', '浜'),
+    ('濵', '浜'),
+    ('德', '徳'),
+    ('櫻', '桜'),
+    ('廣', '広'),
+    ('國', '国'),
+    ('藏', '蔵'),
+    ('龍', '竜'),
+    ('眞', '真'),
+    ('惠', '恵'),
+    ('冨', '富'),
+    ('嶋', '島'),
+    ('嶌', '島'),
+    ('籠', '篭'),
+    ('槇', '槙'),
+];
+
+/// Search form of a name: NFKC (full-width ASCII → ASCII, half-width katakana →
+/// full-width with ｶﾞ → ガ composed), hiragana → katakana, variant kanji folded, all
+/// whitespace and middle dots removed, ASCII lower-cased.
+pub fn normalize_name(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfkc() {
+        if c.is_whitespace() || matches!(c, '・' | '･' | '　') {
+            continue;
+        }
+        let c = match c {
+            // Hiragana ぁ..ゖ and ゝゞ map to katakana by a fixed offset.
+            '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => {
+                char::from_u32(c as u32 + 0x60).unwrap_or(c)
+            }
+            _ => VARIANTS
+                .iter()
+                .find(|(v, _)| *v == c)
+                .map(|(_, n)| *n)
+                .unwrap_or(c),
+        };
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Parse a FHIR `date` / `dateTime` / `instant`. Partial dates (YYYY, YYYY-MM, YYYY-MM-DD)
+/// and times without an offset are read as JST (+09:00), the zone of the source hospital.
+pub fn parse_fhir_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
+    let s = s.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Some(dt);
+    }
+    let jst = FixedOffset::east_opt(9 * 3600)?;
+    if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        return jst.from_local_datetime(&naive).single();
+    }
+    let date = parse_fhir_date(s)?;
+    jst.from_local_datetime(&date.and_time(NaiveTime::MIN)).single()
+}
+
+/// Parse a FHIR `date` (YYYY, YYYY-MM or YYYY-MM-DD; a partial date is its first day).
+pub fn parse_fhir_date(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    let date_part = s.get(..10.min(s.len()))?;
+    match date_part.len() {
+        10 => NaiveDate::parse_from_str(date_part, "%Y-%m-%d").ok(),
+        7 => NaiveDate::parse_from_str(&format!("{date_part}-01"), "%Y-%m-%d").ok(),
+        4 => NaiveDate::parse_from_str(&format!("{date_part}-01-01"), "%Y-%m-%d").ok(),
+        _ => None,
+    }
+}
+
+/// Japanese eras with the Gregorian year of their first year (元年) and first day.
+const ERAS: &[(&[&str], i32, (u32, u32))] = &[
+    (&["令和", "R", "r"], 2019, (5, 1)),
+    (&["平成", "H", "h"], 1989, (1, 8)),
+    (&["昭和", "S", "s"], 1926, (12, 25)),
+    (&["大正", "T", "t"], 1912, (7, 30)),
+    (&["明治", "M", "m"], 1868, (1, 25)),
+];
+
+/// A birth date as staff type it: `1950-01-02`, `19500102`, `1950/1/2`, `1950.1.2`,
+/// `1950年1月2日`, or with a Japanese era: `S25.1.2`, `S25/1/2`, `昭和25年1月2日`,
+/// `昭和元年12月25日`. Full-width digits and letters are accepted. Returns `None` for
+/// anything else, including dates that do not exist or lie outside their era.
+pub fn parse_birth_date_query(q: &str) -> Option<NaiveDate> {
+    let q: String = q.nfkc().filter(|c| !c.is_whitespace()).collect();
+    let (era, rest) = match ERAS
+        .iter()
+        .find_map(|e| e.0.iter().find(|p| q.starts_with(**p)).map(|p| (e, &q[p.len()..])))
+    {
+        Some((e, rest)) => (Some(e), rest.to_string()),
+        None => (None, q.clone()),
+    };
+    let rest = rest.replacen("元", "1", 1);
+    let parts: Vec<&str> = rest
+        .split(['-', '/', '.', '年', '月', '日'])
+        .filter(|p| !p.is_empty())
+        .collect();
+    let (y, m, d): (i32, u32, u32) = match parts.as_slice() {
+        [one] if era.is_none() && one.len() == 8 && one.bytes().all(|b| b.is_ascii_digit()) => (
+            one[..4].parse().ok()?,
+            one[4..6].parse().ok()?,
+            one[6..].parse().ok()?,
+        ),
+        [y, m, d] => (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?),
+        _ => return None,
+    };
+    match era {
+        None => NaiveDate::from_ymd_opt(y, m, d),
+        Some((_, first_year, (fm, fd))) => {
+            if y < 1 {
+                return None;
+            }
+            let date = NaiveDate::from_ymd_opt(first_year + y - 1, m, d)?;
+            let era_start = NaiveDate::from_ymd_opt(*first_year, *fm, *fd)?;
+            // The next newer era's start bounds this one.
+            let idx = ERAS.iter().position(|e| e.1 == *first_year)?;
+            let era_end = if idx == 0 {
+                None
+            } else {
+                let n = ERAS[idx - 1];
+                NaiveDate::from_ymd_opt(n.1, n.2 .0, n.2 .1)
+            };
+            if date < era_start || era_end.is_some_and(|end| date >= end) {
+                return None;
+            }
+            Some(date)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_reduced_to_text_without_markup() {
+        let t = html_to_text(
+            "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>アレルギー:キーウイ</p>発症&amp;記録<br/>x &lt;b&gt; &#x3042;<script>alert(1)</script>end</div>",
+        );
+        assert_eq!(t, "アレルギー:キーウイ\n発症&記録\nx <b> あend");
+        assert!(!html_to_text("<b onclick='x'>a</b><img src=x>").contains('<'));
+    }
+
+    #[test]
+    fn normalisation_table() {
+        let cases = [
+            ("ﾏｷﾉ ﾗﾝﾏﾝ", "マキノランマン"),
+            ("まきの　らんまん", "マキノランマン"),
+            ("ｶﾞｸ", "ガク"),
+            ("ﾊﾟﾋﾟﾌﾟﾍﾟﾎﾟ", "パピプペポ"),
+            ("ＹＡＭＡＤＡ", "yamada"),
+            ("髙橋", "高橋"),
+            ("山﨑", "山崎"),
+            ("渡邊", "渡辺"),
+            ("渡邉", "渡辺"),
+            ("齋藤", "斎藤"),
+            ("齊藤", "斎藤"),
+            ("澤田", "沢田"),
+            ("濱口", "浜口"),
+            ("牧野 爛漫", "牧野爛漫"),
+            ("ヴァ", "ヴァ"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize_name(input), want, "input {input}");
+        }
+        assert_eq!(normalize_name("ｻｲﾄｳ"), normalize_name("さいとう"));
+    }
+
+    #[test]
+    fn birth_date_forms() {
+        let want = NaiveDate::from_ymd_opt(1950, 1, 2);
+        for q in [
+            "1950-01-02",
+            "19500102",
+            "1950/1/2",
+            "1950.1.2",
+            "1950年1月2日",
+            "S25.1.2",
+            "s25/01/02",
+            "昭和25年1月2日",
+            "１９５０／１／２",
+            "Ｓ２５．１．２",
+        ] {
+            assert_eq!(parse_birth_date_query(q), want, "query {q}");
+        }
+        assert_eq!(
+            parse_birth_date_query("H1.1.8"),
+            NaiveDate::from_ymd_opt(1989, 1, 8)
+        );
+        assert_eq!(
+            parse_birth_date_query("平成元年2月1日"),
+            NaiveDate::from_ymd_opt(1989, 2, 1)
+        );
+        assert_eq!(
+            parse_birth_date_query("R5.4.1"),
+            NaiveDate::from_ymd_opt(2023, 4, 1)
+        );
+        // Showa 64 ended on 7 January 1989.
+        assert_eq!(parse_birth_date_query("S64.1.8"), None);
+        assert_eq!(parse_birth_date_query("1950-02-30"), None);
+        assert_eq!(parse_birth_date_query("tanaka"), None);
+    }
+
+    #[test]
+    fn fhir_dates() {
+        assert_eq!(
+            parse_fhir_datetime("2020-04-10").map(|d| d.to_rfc3339()),
+            Some("2020-04-10T00:00:00+09:00".to_string())
+        );
+        assert!(parse_fhir_datetime("2021-07-05T11:19:41+09:00").is_some());
+        assert!(parse_fhir_datetime("2021-07-05T15:38:59.000+09:00").is_some());
+        assert!(parse_fhir_datetime("2021-07").is_some());
+        assert!(parse_fhir_datetime("soon").is_none());
+    }
+}

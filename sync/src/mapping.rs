@@ -20,6 +20,8 @@
 //! - **Retraction**: `entered-in-error` (status or verificationStatus), cancelled orders,
 //!   inactive flags and items outside their time window become [`Body::Retract`]: the
 //!   engine removes any earlier version of that resource.
+//! - **Prescription dose** is "1回 " + doseQuantity value + unit; an administration's dose is
+//!   value + unit.
 //! - **Profiles**: a resource claiming a JP-CLINS eCS profile must carry the code that
 //!   profile requires (MedicationRequest: a YJ, general-name or "no code" coding; lab
 //!   Observation: a JP-CLINS local lab code), else it is rejected as `ProfileViolation`.
@@ -45,13 +47,28 @@ pub const MAX_DOCUMENT_BYTES: usize = 2 * 1024 * 1024;
 /// name an infection test: HBs antigen, HCV antibody, syphilis (TP antibody, RPR/STS),
 /// HIV, HTLV-1, MRSA and SARS-CoV-2.
 pub const INFECTION_CODE_PREFIXES: &[&str] = &[
-    "5F016", "5F360", "5E071", "5E072", "5E073", "5E011", "5F601", "5F602", "5F603", "5F470",
-    "5195-3", "16128-1", "20507-0", "5393-4", "7917-8", "56888-1", "13317-3", "94500-6",
+    "5F016", "5F360", "5E071", "5E072", "5E073", "5E011", "5F421", "5F601", "5F602", "5F603",
+    "5F470", "6B010", "5195-3", "16128-1", "20507-0", "5393-4", "7917-8", "56888-1", "13317-3",
+    "94500-6",
 ];
 /// Words in a test or condition name that mark it as an infection (screening) result.
 pub const INFECTION_WORDS: &[&str] = &[
-    "HBs", "HCV", "梅毒", "TPHA", "RPR", "HIV", "HTLV", "MRSA", "VRE", "ESBL", "CRE",
-    "結核", "COVID", "SARS-CoV-2", "疥癬", "ノロ",
+    "HBs",
+    "HCV",
+    "梅毒",
+    "TPHA",
+    "RPR",
+    "HIV",
+    "HTLV",
+    "MRSA",
+    "VRE",
+    "ESBL",
+    "CRE",
+    "結核",
+    "COVID",
+    "SARS-CoV-2",
+    "疥癬",
+    "ノロ",
 ];
 
 /// Time windows; items outside them are dropped (and retracted in incremental syncs).
@@ -224,7 +241,9 @@ pub enum Item {
     Encounter(model::Encounter),
     Document(model::Document),
     /// A drug, not patient data: its readable name.
-    Medication { name: String },
+    Medication {
+        name: String,
+    },
 }
 
 impl Item {
@@ -281,6 +300,7 @@ impl DropReason {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // built once per resource, moved, never stored in bulk
 pub enum Body {
     Item(Item),
     /// Not kept: remove any earlier version of this resource.
@@ -371,7 +391,10 @@ pub fn map_resource(
         return Err(reject(
             RejectReason::TooLarge,
             "?",
-            format!("resource of {} bytes exceeds {MAX_RESOURCE_BYTES}", bytes.len()),
+            format!(
+                "resource of {} bytes exceeds {MAX_RESOURCE_BYTES}",
+                bytes.len()
+            ),
         ));
     }
     let rt = resource_type_of(bytes)?;
@@ -391,7 +414,11 @@ pub fn map_resource(
         }
         if m.id.len() > 256 {
             out.truncate(start);
-            return Err(reject(RejectReason::FieldTooLarge, &rt, "id longer than 256"));
+            return Err(reject(
+                RejectReason::FieldTooLarge,
+                &rt,
+                "id longer than 256",
+            ));
         }
     }
     result
@@ -415,14 +442,20 @@ fn safe_type_name(s: &str) -> String {
 }
 
 fn oversize(item: &Item) -> Option<String> {
-    let size = postcard::to_allocvec(item).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = postcard::to_allocvec(item)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     match item {
         Item::Document(d) => {
             let rest = size.saturating_sub(d.text.len());
             if d.text.len() > MAX_DOCUMENT_BYTES {
-                Some(format!("document text larger than {MAX_DOCUMENT_BYTES} bytes"))
+                Some(format!(
+                    "document text larger than {MAX_DOCUMENT_BYTES} bytes"
+                ))
             } else if rest > MAX_ITEM_BYTES {
-                Some(format!("document fields larger than {MAX_ITEM_BYTES} bytes"))
+                Some(format!(
+                    "document fields larger than {MAX_ITEM_BYTES} bytes"
+                ))
             } else {
                 None
             }
@@ -622,7 +655,9 @@ fn item(rtype: ResourceType, id: String, subject: Subject, item: Item) -> Mapped
 
 pub fn is_hospital_id_system(system: &str) -> bool {
     system.starts_with("urn:oid:1.2.392.100495.20.3.51.1")
-        || system.to_ascii_lowercase().ends_with("jp_hospital_patientid")
+        || system
+            .to_ascii_lowercase()
+            .ends_with("jp_hospital_patientid")
 }
 
 fn name_text(n: &fhir::HumanName) -> Option<String> {
@@ -640,8 +675,7 @@ fn name_text(n: &fhir::HumanName) -> Option<String> {
 
 fn is_kana(s: &str) -> bool {
     s.chars().all(|c| {
-        c.is_whitespace()
-            || matches!(c, '\u{3040}'..='\u{30FF}' | '\u{FF66}'..='\u{FF9F}')
+        c.is_whitespace() || matches!(c, '\u{3040}'..='\u{30FF}' | '\u{FF66}'..='\u{FF9F}')
     })
 }
 
@@ -679,7 +713,11 @@ fn map_patient(p: fhir::Patient) -> Result<Mapped, Reject> {
     let birth_date = match p.birth_date.as_deref() {
         None => None,
         Some(s) => Some(parse_fhir_date(s).ok_or_else(|| {
-            reject(RejectReason::InvalidValue, rt, "birthDate is not a FHIR date")
+            reject(
+                RejectReason::InvalidValue,
+                rt,
+                "birthDate is not a FHIR date",
+            )
         })?),
     };
     let identifiers = p
@@ -703,7 +741,10 @@ fn map_patient(p: fhir::Patient) -> Result<Mapped, Reject> {
     })
 }
 
-fn map_allergy(a: fhir::AllergyIntolerance, local: Option<&LocalSubjects>) -> Result<Mapped, Reject> {
+fn map_allergy(
+    a: fhir::AllergyIntolerance,
+    local: Option<&LocalSubjects>,
+) -> Result<Mapped, Reject> {
     let rt = "AllergyIntolerance";
     let id = require_id(a.id, rt)?;
     let subject = subject_of(a.patient.as_ref(), local);
@@ -760,7 +801,10 @@ fn is_infection_condition(c: &fhir::Condition) -> bool {
         return true;
     }
     let icd = c.code.iter().flat_map(|cc| cc.coding.iter()).any(|coding| {
-        coding.system.as_deref().is_some_and(|s| s.contains("ICD10"))
+        coding
+            .system
+            .as_deref()
+            .is_some_and(|s| s.contains("ICD10"))
             && coding.code.as_deref().is_some_and(|code| {
                 code.starts_with('A')
                     || code.starts_with('B')
@@ -1195,10 +1239,12 @@ fn map_medication_request(
         rt,
     )?;
     let dosage = m.dosage_instruction.first();
+    // Per-dose amount, written the Japanese way: "1回 2錠".
     let dose = dosage
         .and_then(|d| d.dose_and_rate.first())
         .and_then(|d| d.dose_quantity.as_ref())
-        .and_then(quantity_text);
+        .and_then(quantity_text)
+        .map(|q| format!("1回 {q}"));
     let route = dosage
         .and_then(|d| d.route.as_ref())
         .and_then(fhir::CodeableConcept::readable);
@@ -1227,7 +1273,8 @@ fn map_medication_request(
     let authored_on = time_field(m.authored_on.as_ref(), rt, "authoredOn")?;
     if !matches!(status.as_str(), "active" | "on-hold") {
         let latest = period_end.or(period_start).or(authored_on);
-        if latest.is_some_and(|t| t < ctx.now - Duration::days(ctx.windows.prescriptions_days.into()))
+        if latest
+            .is_some_and(|t| t < ctx.now - Duration::days(ctx.windows.prescriptions_days.into()))
         {
             return Ok(retract(
                 ResourceType::MedicationRequest,
@@ -1384,7 +1431,10 @@ pub fn flag_kind(f: &fhir::Flag) -> FlagKind {
         }
     }
     let hay = words.join(" ").to_lowercase();
-    if hay.contains("dnr") || hay.contains("dnar") || hay.contains("蘇生") || hay.contains("304253006")
+    if hay.contains("dnr")
+        || hay.contains("dnar")
+        || hay.contains("蘇生")
+        || hay.contains("304253006")
     {
         FlagKind::Dnr
     } else if hay.contains("隔離")
@@ -1393,7 +1443,10 @@ pub fn flag_kind(f: &fhir::Flag) -> FlagKind {
         || hay.contains("40174006")
     {
         FlagKind::Isolation
-    } else if hay.contains("転倒") || hay.contains("転落") || hay.contains("fall") || hay.contains("129839007")
+    } else if hay.contains("転倒")
+        || hay.contains("転落")
+        || hay.contains("fall")
+        || hay.contains("129839007")
     {
         FlagKind::FallRisk
     } else {
@@ -1407,9 +1460,21 @@ fn map_flag(f: fhir::Flag, local: Option<&LocalSubjects>) -> Result<Mapped, Reje
     let subject = subject_of(f.subject.as_ref(), local);
     match f.status.as_deref() {
         Some("entered-in-error") => {
-            return Ok(retract(ResourceType::Flag, id, subject, DropReason::EnteredInError))
+            return Ok(retract(
+                ResourceType::Flag,
+                id,
+                subject,
+                DropReason::EnteredInError,
+            ))
         }
-        Some("inactive") => return Ok(retract(ResourceType::Flag, id, subject, DropReason::Inactive)),
+        Some("inactive") => {
+            return Ok(retract(
+                ResourceType::Flag,
+                id,
+                subject,
+                DropReason::Inactive,
+            ))
+        }
         _ => {}
     }
     let kind = flag_kind(&f);
@@ -1420,8 +1485,15 @@ fn map_flag(f: fhir::Flag, local: Option<&LocalSubjects>) -> Result<Mapped, Reje
         Item::Flag(model::Flag {
             id,
             kind,
-            text: f.code.readable().unwrap_or_else(|| "(内容なし)".to_string()),
-            start: time_field(f.period.as_ref().and_then(|p| p.start.as_ref()), rt, "period.start")?,
+            text: f
+                .code
+                .readable()
+                .unwrap_or_else(|| "(内容なし)".to_string()),
+            start: time_field(
+                f.period.as_ref().and_then(|p| p.start.as_ref()),
+                rt,
+                "period.start",
+            )?,
         }),
     ))
 }
@@ -1430,7 +1502,10 @@ fn map_flag(f: fhir::Flag, local: Option<&LocalSubjects>) -> Result<Mapped, Reje
 /// `physicalType` (or the contained Location's) `wa`/`ro`/`bd`; its text is the
 /// reference's `display` or the contained Location's `name`. Entries whose status is
 /// `completed` are skipped when others exist. A single untyped location is the ward.
-fn encounter_place(e: &fhir::Encounter, rt: &str) -> Result<(Option<String>, Option<String>, Option<String>), Reject> {
+/// Ward, room and bed.
+type Place = (Option<String>, Option<String>, Option<String>);
+
+fn encounter_place(e: &fhir::Encounter, rt: &str) -> Result<Place, Reject> {
     let mut contained: HashMap<String, fhir::Location> = HashMap::new();
     for raw in &e.contained {
         let head: fhir::ContainedHead = parse(raw.get().as_bytes(), rt)?;
@@ -1466,7 +1541,10 @@ fn encounter_place(e: &fhir::Encounter, rt: &str) -> Result<(Option<String>, Opt
             .physical_type
             .as_ref()
             .and_then(fhir::CodeableConcept::first_code)
-            .or_else(|| c.and_then(|c| c.physical_type.as_ref()).and_then(fhir::CodeableConcept::first_code));
+            .or_else(|| {
+                c.and_then(|c| c.physical_type.as_ref())
+                    .and_then(fhir::CodeableConcept::first_code)
+            });
         let text = l
             .location
             .display
@@ -1498,17 +1576,42 @@ fn map_encounter(
     let status = e.status.clone().unwrap_or_else(|| "unknown".to_string());
     match status.as_str() {
         "entered-in-error" => {
-            return Ok(retract(ResourceType::Encounter, id, subject, DropReason::EnteredInError))
+            return Ok(retract(
+                ResourceType::Encounter,
+                id,
+                subject,
+                DropReason::EnteredInError,
+            ))
         }
-        "cancelled" => return Ok(retract(ResourceType::Encounter, id, subject, DropReason::Cancelled)),
+        "cancelled" => {
+            return Ok(retract(
+                ResourceType::Encounter,
+                id,
+                subject,
+                DropReason::Cancelled,
+            ))
+        }
         _ => {}
     }
-    let start = time_field(e.period.as_ref().and_then(|p| p.start.as_ref()), rt, "period.start")?;
-    let end = time_field(e.period.as_ref().and_then(|p| p.end.as_ref()), rt, "period.end")?;
+    let start = time_field(
+        e.period.as_ref().and_then(|p| p.start.as_ref()),
+        rt,
+        "period.start",
+    )?;
+    let end = time_field(
+        e.period.as_ref().and_then(|p| p.end.as_ref()),
+        rt,
+        "period.end",
+    )?;
     if status == "finished" {
         let last = end.or(start);
         if last.is_some_and(|t| t < ctx.now - Duration::days(ctx.windows.encounters_days.into())) {
-            return Ok(retract(ResourceType::Encounter, id, subject, DropReason::OutOfWindow));
+            return Ok(retract(
+                ResourceType::Encounter,
+                id,
+                subject,
+                DropReason::OutOfWindow,
+            ));
         }
     }
     let (ward, room, bed) = encounter_place(&e, rt)?;
@@ -1531,7 +1634,9 @@ fn map_encounter(
 
 /// Document kind from a LOINC / JP document type code.
 pub fn document_kind(cc: Option<&fhir::CodeableConcept>) -> DocumentKind {
-    let Some(cc) = cc else { return DocumentKind::Other };
+    let Some(cc) = cc else {
+        return DocumentKind::Other;
+    };
     if cc.has_code("57133-1") {
         DocumentKind::Referral
     } else if cc.has_code("18842-5") {
@@ -1588,7 +1693,12 @@ fn map_composition(
     let id = require_id(c.id.clone().or(bundle_id.map(str::to_string)), rt)?;
     let subject = subject_of(c.subject.as_ref(), local);
     if c.status.as_deref() == Some("entered-in-error") {
-        return Ok(retract(ResourceType::Composition, id, subject, DropReason::EnteredInError));
+        return Ok(retract(
+            ResourceType::Composition,
+            id,
+            subject,
+            DropReason::EnteredInError,
+        ));
     }
     let mut text = String::new();
     for s in &c.section {
@@ -1636,17 +1746,27 @@ fn map_document_reference(
             Some(data) if ct.starts_with("text/") || ct.contains("xhtml") || ct.is_empty() => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(data.trim())
-                    .map_err(|_| reject(RejectReason::InvalidValue, rt, "attachment data is not base64"))?;
+                    .map_err(|_| {
+                        reject(
+                            RejectReason::InvalidValue,
+                            rt,
+                            "attachment data is not base64",
+                        )
+                    })?;
                 let s = String::from_utf8_lossy(&bytes);
                 if ct.contains("html") {
                     parts.push(html_to_text(&s));
                 } else {
-                    parts.push(s.trim().to_string());
+                    parts.push(s.into_owned());
                 }
             }
             _ => {
                 let label = a.title.clone().unwrap_or_else(|| {
-                    if ct.is_empty() { "添付".to_string() } else { ct.clone() }
+                    if ct.is_empty() {
+                        "添付".to_string()
+                    } else {
+                        ct.clone()
+                    }
                 });
                 parts.push(format!("[添付: {label}（本文はこのノードにありません）]"));
             }
@@ -1683,7 +1803,11 @@ fn map_bundle(
 ) -> Result<Outcome, Reject> {
     let rt = "Bundle";
     if nested {
-        return Err(reject(RejectReason::InvalidValue, rt, "Bundle nested in a Bundle"));
+        return Err(reject(
+            RejectReason::InvalidValue,
+            rt,
+            "Bundle nested in a Bundle",
+        ));
     }
     let mut local: LocalSubjects = HashMap::new();
     let mut heads = Vec::with_capacity(b.entry.len());
@@ -1725,14 +1849,21 @@ fn map_bundle(
                     let mut parts = url.split('/');
                     if let (Some(t), Some(id)) = (parts.next(), parts.next()) {
                         if let Some(rtype) = ResourceType::from_name(t) {
-                            out.push(retract(rtype, id.to_string(), Subject::Missing, DropReason::EnteredInError));
+                            out.push(retract(
+                                rtype,
+                                id.to_string(),
+                                Subject::Missing,
+                                DropReason::EnteredInError,
+                            ));
                         }
                     }
                 }
                 continue;
             }
         }
-        let (Some(head), Some(raw)) = (head, &e.resource) else { continue };
+        let (Some(head), Some(raw)) = (head, &e.resource) else {
+            continue;
+        };
         let bytes = raw.get().as_bytes();
         match head.resource_type.as_str() {
             "Patient" => {

@@ -231,3 +231,34 @@ pub struct PatientRecord {
     pub encounters: Vec<Encounter>,
     pub documents: Vec<Document>,
 }
+
+impl PatientRecord {
+    /// Put every list in the order the reader returns: newest first by the item's time
+    /// (allergy/condition `recorded`, infection/lab/vital/administration `time`,
+    /// prescription `authored_on`, flag/encounter `start`, document `date`; items
+    /// without a time last), ties by id.
+    pub fn sort_canonical(&mut self) {
+        fn by<T>(v: &mut [T], time: impl Fn(&T) -> Option<Instant>, id: impl Fn(&T) -> &str) {
+            v.sort_by(|a, b| {
+                let (ta, tb) = (time(a), time(b));
+                match (ta, tb) {
+                    (Some(x), Some(y)) => y.cmp(&x),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                }
+                .then_with(|| id(a).cmp(id(b)))
+            });
+        }
+        by(&mut self.allergies, |x| x.recorded, |x| &x.id);
+        by(&mut self.conditions, |x| x.recorded, |x| &x.id);
+        by(&mut self.infections, |x| x.time, |x| &x.id);
+        by(&mut self.prescriptions, |x| x.authored_on, |x| &x.id);
+        by(&mut self.administrations, |x| Some(x.time), |x| &x.id);
+        by(&mut self.labs, |x| x.time, |x| &x.id);
+        by(&mut self.vitals, |x| Some(x.time), |x| &x.id);
+        by(&mut self.flags, |x| x.start, |x| &x.id);
+        by(&mut self.encounters, |x| x.start, |x| &x.id);
+        by(&mut self.documents, |x| x.date, |x| &x.id);
+    }
+}

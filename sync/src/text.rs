@@ -42,8 +42,24 @@ pub fn html_to_text(html: &str) -> String {
         }
         if matches!(
             name.as_str(),
-            "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "table"
-                | "ul" | "ol" | "section" | "pre" | "blockquote" | "dt" | "dd"
+            "br" | "p"
+                | "div"
+                | "li"
+                | "tr"
+                | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "table"
+                | "ul"
+                | "ol"
+                | "section"
+                | "pre"
+                | "blockquote"
+                | "dt"
+                | "dd"
         ) && !out.ends_with('\n')
             && !out.is_empty()
         {
@@ -88,7 +104,9 @@ fn decode_entities(s: &str) -> String {
                 "apos" => Some('\''),
                 "nbsp" => Some(' '),
                 _ if ent.starts_with("#x") || ent.starts_with("#X") => {
-                    u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32)
+                    u32::from_str_radix(&ent[2..], 16)
+                        .ok()
+                        .and_then(char::from_u32)
                 }
                 _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
                 _ => None,
@@ -177,7 +195,8 @@ pub fn parse_fhir_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
         return jst.from_local_datetime(&naive).single();
     }
     let date = parse_fhir_date(s)?;
-    jst.from_local_datetime(&date.and_time(NaiveTime::MIN)).single()
+    jst.from_local_datetime(&date.and_time(NaiveTime::MIN))
+        .single()
 }
 
 /// Parse a FHIR `date` (YYYY, YYYY-MM or YYYY-MM-DD; a partial date is its first day).
@@ -207,10 +226,11 @@ const ERAS: &[(&[&str], i32, (u32, u32))] = &[
 /// anything else, including dates that do not exist or lie outside their era.
 pub fn parse_birth_date_query(q: &str) -> Option<NaiveDate> {
     let q: String = q.nfkc().filter(|c| !c.is_whitespace()).collect();
-    let (era, rest) = match ERAS
-        .iter()
-        .find_map(|e| e.0.iter().find(|p| q.starts_with(**p)).map(|p| (e, &q[p.len()..])))
-    {
+    let (era, rest) = match ERAS.iter().find_map(|e| {
+        e.0.iter()
+            .find(|p| q.starts_with(**p))
+            .map(|p| (e, &q[p.len()..]))
+    }) {
         Some((e, rest)) => (Some(e), rest.to_string()),
         None => (None, q.clone()),
     };

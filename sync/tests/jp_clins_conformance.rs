@@ -44,7 +44,11 @@ fn map_all() -> Vec<Fixture> {
         .filter(|n| n.ends_with(".json"))
         .collect();
     names.sort();
-    assert!(names.len() >= 60, "expected the full fixture set, got {}", names.len());
+    assert!(
+        names.len() >= 60,
+        "expected the full fixture set, got {}",
+        names.len()
+    );
     names
         .into_iter()
         .map(|name| {
@@ -61,7 +65,10 @@ fn map_all() -> Vec<Fixture> {
 }
 
 fn items<'a>(all: &'a [Fixture], file: &str) -> Vec<&'a Item> {
-    let f = all.iter().find(|f| f.name == file).unwrap_or_else(|| panic!("{file}"));
+    let f = all
+        .iter()
+        .find(|f| f.name == file)
+        .unwrap_or_else(|| panic!("{file}"));
     f.mapped
         .iter()
         .filter_map(|m| match &m.body {
@@ -90,12 +97,20 @@ fn every_valid_example_maps_and_error_examples_are_rejected() {
         }
         match &f.result {
             Ok(Outcome::Ignored(t)) => {
-                assert!(OUT_OF_SCOPE_TYPES.contains(&t.as_str()), "{} ignored as {t}", f.name);
+                assert!(
+                    OUT_OF_SCOPE_TYPES.contains(&t.as_str()),
+                    "{} ignored as {t}",
+                    f.name
+                );
                 assert_eq!(t, rtype);
             }
             Ok(Outcome::Mapped) => {
                 assert!(!f.mapped.is_empty(), "{} mapped to nothing", f.name);
-                let kept = f.mapped.iter().filter(|m| matches!(m.body, Body::Item(_))).count();
+                let kept = f
+                    .mapped
+                    .iter()
+                    .filter(|m| matches!(m.body, Body::Item(_)))
+                    .count();
                 if f.name != "Observation-Example-JP-Obs-Common-eCS-PS-textOnly01.json" {
                     assert!(kept > 0, "{} kept nothing: {:?}", f.name, f.mapped);
                 }
@@ -137,14 +152,20 @@ fn patient_fields_come_through() {
 #[test]
 fn clinical_fields_come_through() {
     let all = map_all();
-    let Item::Allergy(a) = items(&all, "AllergyIntolerance-Example-JP-AllergyIntolerance-eCS-02.json")[0] else {
+    let Item::Allergy(a) = items(
+        &all,
+        "AllergyIntolerance-Example-JP-AllergyIntolerance-eCS-02.json",
+    )[0] else {
         panic!()
     };
     assert_eq!(a.substance, "キーウイ");
     assert_eq!(a.categories, vec!["food".to_string()]);
     assert_eq!(a.clinical_status.as_deref(), Some("active"));
     assert_eq!(a.verification_status.as_deref(), Some("confirmed"));
-    assert_eq!(a.recorded.map(|t| t.date_naive()), NaiveDate::from_ymd_opt(2024, 7, 10));
+    assert_eq!(
+        a.recorded.map(|t| t.date_naive()),
+        NaiveDate::from_ymd_opt(2024, 7, 10)
+    );
 
     let Item::Condition(c) = items(&all, "Condition-Example-JP-Condition-eCS-02.json")[0] else {
         panic!()
@@ -164,31 +185,45 @@ fn clinical_fields_come_through() {
         Some("2021-07-05T11:19:41+09:00")
     );
 
-    let Item::Prescription { rx, medication_ref } =
-        items(&all, "MedicationRequest-Example-JP-MedReq-PO-SID-28days.json")[0]
-    else {
+    let Item::Prescription { rx, medication_ref } = items(
+        &all,
+        "MedicationRequest-Example-JP-MedReq-PO-SID-28days.json",
+    )[0] else {
         panic!()
     };
     assert_eq!(rx.medication, "クアゼパム錠２０ｍｇ");
     assert_eq!(medication_ref, &None);
-    assert_eq!(rx.dose.as_deref(), Some("1錠"));
+    assert_eq!(rx.dose.as_deref(), Some("1回 1錠"));
     assert_eq!(rx.route.as_deref(), Some("経口"));
     assert_eq!(rx.timing.as_deref(), Some("1日1回 就寝前 28日分"));
     assert_eq!(rx.status, "completed");
     assert!(!rx.as_needed);
-    assert_eq!(rx.period_start.map(|t| t.date_naive()), NaiveDate::from_ymd_opt(2021, 7, 12));
+    assert_eq!(
+        rx.period_start.map(|t| t.date_naive()),
+        NaiveDate::from_ymd_opt(2021, 7, 12)
+    );
 
-    let Item::Prescription { rx: prn, .. } =
-        items(&all, "MedicationRequest-Example-JP-MedReq-PO-AsNeeded-LimitMax.json")[0]
-    else {
+    let Item::Prescription { rx: prn, .. } = items(
+        &all,
+        "MedicationRequest-Example-JP-MedReq-PO-AsNeeded-LimitMax.json",
+    )[0] else {
         panic!()
     };
     assert!(prn.as_needed, "頓用 comes through as as_needed");
 
     // Every prescription example has a medication name and a timing text.
-    for f in all.iter().filter(|f| f.name.starts_with("MedicationRequest-Example")) {
-        let Item::Prescription { rx, .. } = items(&all, &f.name)[0] else { panic!() };
-        assert!(!rx.medication.is_empty() && !rx.medication.starts_with('('), "{}", f.name);
+    for f in all
+        .iter()
+        .filter(|f| f.name.starts_with("MedicationRequest-Example"))
+    {
+        let Item::Prescription { rx, .. } = items(&all, &f.name)[0] else {
+            panic!()
+        };
+        assert!(
+            !rx.medication.is_empty() && !rx.medication.starts_with('('),
+            "{}",
+            f.name
+        );
         assert!(rx.timing.is_some(), "{} has no timing", f.name);
     }
 }
@@ -215,7 +250,9 @@ fn references_resolve_to_the_example_patient() {
         for m in f.mapped.iter().filter(|m| matches!(m.body, Body::Item(_))) {
             match &m.subject {
                 Subject::Itself => {}
-                Subject::PatientId(id) => assert!(ids.contains(id), "{}: unknown Patient/{id}", f.name),
+                Subject::PatientId(id) => {
+                    assert!(ids.contains(id), "{}: unknown Patient/{id}", f.name)
+                }
                 Subject::Identifier { system, value } => assert!(
                     idents.contains(&(system.clone(), value.clone())),
                     "{}: no patient with identifier system {system}",
@@ -228,7 +265,9 @@ fn references_resolve_to_the_example_patient() {
     missing.sort();
     missing.dedup();
     assert!(
-        missing.iter().all(|n| n.starts_with("Encounter-") || n.starts_with("DocumentReference-")),
+        missing
+            .iter()
+            .all(|n| n.starts_with("Encounter-") || n.starts_with("DocumentReference-")),
         "{missing:?}"
     );
 }
@@ -251,13 +290,25 @@ fn document_bundles_unpack_into_plain_text_documents() {
     assert_eq!(doc.title, "診療情報提供書");
     assert!(doc.text.contains("■ 紹介目的"), "{}", doc.text);
     assert!(doc.text.contains("港診療所"));
-    assert!(!doc.text.contains('<') && !doc.text.contains("xmlns"), "markup kept");
+    assert!(
+        !doc.text.contains('<') && !doc.text.contains("xmlns"),
+        "markup kept"
+    );
     assert!(doc.date.is_some());
     // The bundle's conditions and allergies unpack as the patient's items.
-    let conditions = referral.iter().filter(|i| matches!(i, Item::Condition(_) | Item::Infection(_))).count();
-    let allergies = referral.iter().filter(|i| matches!(i, Item::Allergy(_))).count();
+    let conditions = referral
+        .iter()
+        .filter(|i| matches!(i, Item::Condition(_) | Item::Infection(_)))
+        .count();
+    let allergies = referral
+        .iter()
+        .filter(|i| matches!(i, Item::Allergy(_)))
+        .count();
     assert_eq!((conditions, allergies), (5, 3));
-    let f = all.iter().find(|f| f.name == "Bundle-Bundle-CLINS-Referral-Example-01.json").unwrap();
+    let f = all
+        .iter()
+        .find(|f| f.name == "Bundle-Bundle-CLINS-Referral-Example-01.json")
+        .unwrap();
     for m in &f.mapped {
         assert_eq!(
             m.subject,
@@ -277,7 +328,9 @@ fn document_bundles_unpack_into_plain_text_documents() {
 
 #[test]
 fn windows_drop_old_items() {
-    let bytes = std::fs::read(fixtures_dir().join("Observation-Example-JP-Obs-LabResult-eCS-K.json")).unwrap();
+    let bytes =
+        std::fs::read(fixtures_dir().join("Observation-Example-JP-Obs-LabResult-eCS-K.json"))
+            .unwrap();
     let mut out = Vec::new();
     let ctx = MapContext {
         now: Utc.with_ymd_and_hms(2024, 7, 11, 0, 0, 0).unwrap(),
@@ -290,7 +343,10 @@ fn windows_drop_old_items() {
 #[test]
 fn malformed_input_is_rejected_with_a_reason_and_no_content() {
     let cases: &[(&[u8], RejectReason)] = &[
-        (b"{\"resourceType\":\"Patient\",\"id\":\"p1\"", RejectReason::InvalidJson),
+        (
+            b"{\"resourceType\":\"Patient\",\"id\":\"p1\"",
+            RejectReason::InvalidJson,
+        ),
         (b"not json at all", RejectReason::InvalidJson),
         (
             "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"birthDate\":[\"秘密の値\"]}".as_bytes(),
@@ -306,7 +362,11 @@ fn malformed_input_is_rejected_with_a_reason_and_no_content() {
         let mut out = Vec::new();
         let err = map_resource(bytes, &ctx(), &mut out).unwrap_err();
         assert_eq!(err.reason, *want, "{}", String::from_utf8_lossy(bytes));
-        assert!(!err.detail.contains("秘密"), "detail leaks content: {}", err.detail);
+        assert!(
+            !err.detail.contains("秘密"),
+            "detail leaks content: {}",
+            err.detail
+        );
         assert!(out.is_empty());
     }
     let huge_name = "あ".repeat(40_000);
@@ -315,6 +375,10 @@ fn malformed_input_is_rejected_with_a_reason_and_no_content() {
     );
     let err = map_resource(big.as_bytes(), &ctx(), &mut Vec::new()).unwrap_err();
     assert_eq!(err.reason, RejectReason::FieldTooLarge);
-    let unknown = map_resource(b"{\"resourceType\":\"Basic\",\"id\":\"b\"}", &ctx(), &mut Vec::new());
+    let unknown = map_resource(
+        b"{\"resourceType\":\"Basic\",\"id\":\"b\"}",
+        &ctx(),
+        &mut Vec::new(),
+    );
     assert_eq!(unknown, Ok(Outcome::Ignored("Basic".into())));
 }

@@ -1,0 +1,573 @@
+//! Read API for the web layer on the current generation.
+//!
+//! [`SnapshotReader`] is cheap to clone. It holds the current generation's search index in
+//! memory (built at open and on [`SnapshotReader::refresh`]; issue 7 will decrypt the
+//! index into memory at unlock, so the in-memory shape stays) and reads a patient's items
+//! from the store on demand. A view keeps serving its generation until a refresh swaps in
+//! the next complete one.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::mapping::{Item, ResourceType, Windows};
+use crate::model::{PatientKey, PatientRecord, Sex};
+use crate::store::keys::Pk;
+use crate::store::{IndexEntry, Manifest, Store, StoreError};
+use crate::text::{normalize_name, parse_birth_date_query};
+
+/// Most results a search returns.
+pub const MAX_RESULTS: usize = 200;
+
+/// One patient in a result list or the census.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientSummary {
+    pub key: PatientKey,
+    pub hospital_id: Option<String>,
+    pub name_kanji: Option<String>,
+    pub name_kana: Option<String>,
+    pub sex: Sex,
+    pub birth_date: Option<NaiveDate>,
+    pub ward: Option<String>,
+    pub room: Option<String>,
+    pub bed: Option<String>,
+}
+
+/// One occupied bed of a ward.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CensusEntry {
+    pub room: Option<String>,
+    pub bed: Option<String>,
+    pub patient: PatientSummary,
+}
+
+/// Patients by ward, rooms and beds in natural order ("2" before "10").
+#[derive(Debug, Clone, PartialEq)]
+pub struct WardCensus {
+    pub ward: String,
+    pub beds: Vec<CensusEntry>,
+}
+
+/// How a free-text search was understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKind {
+    BirthDate(NaiveDate),
+    HospitalId,
+    Name,
+}
+
+#[derive(Debug, Clone)]
+struct Location {
+    ward: Option<String>,
+    room: Option<String>,
+    bed: Option<String>,
+    start: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+struct Indexed {
+    pk: Pk,
+    hospital_id: Option<String>,
+    name_kanji: Option<String>,
+    name_kana: Option<String>,
+    sex: Sex,
+    birth_date: Option<NaiveDate>,
+    location: Option<Location>,
+}
+
+/// The in-memory search index of one generation.
+#[derive(Debug, Default)]
+struct SearchIndex {
+    patients: Vec<Indexed>,
+    by_key: HashMap<Pk, u32>,
+    by_hospital_id: HashMap<String, Vec<u32>>,
+    by_birth: HashMap<NaiveDate, Vec<u32>>,
+    /// Normalised full names and given names (kanji and kana), sorted for prefix search.
+    names: Vec<(String, u32)>,
+}
+
+/// Hospital IDs compare after NFKC (full-width digits), trimming and without leading
+/// zeros, so "000999739", "999739" and "９９９７３９" find the same patient.
+fn normalize_hospital_id(s: &str) -> String {
+    let n: String = s.nfkc().filter(|c| !c.is_whitespace()).collect();
+    let t = n.trim_start_matches('0');
+    if t.is_empty() {
+        "0".to_string()
+    } else {
+        t.to_string()
+    }
+}
+
+fn name_keys(name: &str) -> Vec<String> {
+    let mut keys = vec![normalize_name(name)];
+    // Given name alone: the part after the first space (either width).
+    let spaced: String = name.nfkc().collect();
+    if let Some((_, given)) = spaced.split_once(char::is_whitespace) {
+        let g = normalize_name(given);
+        if !g.is_empty() {
+            keys.push(g);
+        }
+    }
+    keys.retain(|k| !k.is_empty());
+    keys
+}
+
+impl SearchIndex {
+    fn build(entries: Vec<(Pk, ResourceType, IndexEntry)>) -> SearchIndex {
+        let mut idx = SearchIndex::default();
+        let mut locations: HashMap<Pk, Location> = HashMap::new();
+        for (pk, _, entry) in entries {
+            match entry {
+                IndexEntry::Patient {
+                    hospital_id,
+                    name_kanji,
+                    name_kana,
+                    sex,
+                    birth_date,
+                } => {
+                    let i = idx.patients.len() as u32;
+                    idx.by_key.insert(pk, i);
+                    idx.patients.push(Indexed {
+                        pk,
+                        hospital_id,
+                        name_kanji,
+                        name_kana,
+                        sex,
+                        birth_date,
+                        location: None,
+                    });
+                }
+                IndexEntry::Location {
+                    ward,
+                    room,
+                    bed,
+                    start,
+                    ..
+                } => {
+                    let loc = Location {
+                        ward,
+                        room,
+                        bed,
+                        start,
+                    };
+                    // The most recent admission wins when several are open.
+                    match locations.get(&pk) {
+                        Some(existing) if existing.start >= loc.start => {}
+                        _ => {
+                            locations.insert(pk, loc);
+                        }
+                    }
+                }
+            }
+        }
+        for (pk, loc) in locations {
+            if let Some(&i) = idx.by_key.get(&pk) {
+                idx.patients[i as usize].location = Some(loc);
+            }
+        }
+        for (i, p) in idx.patients.iter().enumerate() {
+            let i = i as u32;
+            if let Some(h) = &p.hospital_id {
+                idx.by_hospital_id
+                    .entry(normalize_hospital_id(h))
+                    .or_default()
+                    .push(i);
+            }
+            if let Some(b) = p.birth_date {
+                idx.by_birth.entry(b).or_default().push(i);
+            }
+            for n in p.name_kanji.iter().chain(p.name_kana.iter()) {
+                for k in name_keys(n) {
+                    idx.names.push((k, i));
+                }
+            }
+        }
+        idx.names.sort_unstable();
+        idx.names.dedup();
+        idx
+    }
+
+    fn summary(&self, i: u32) -> PatientSummary {
+        let p = &self.patients[i as usize];
+        PatientSummary {
+            key: PatientKey(hex::encode(p.pk)),
+            hospital_id: p.hospital_id.clone(),
+            name_kanji: p.name_kanji.clone(),
+            name_kana: p.name_kana.clone(),
+            sex: p.sex,
+            birth_date: p.birth_date,
+            ward: p.location.as_ref().and_then(|l| l.ward.clone()),
+            room: p.location.as_ref().and_then(|l| l.room.clone()),
+            bed: p.location.as_ref().and_then(|l| l.bed.clone()),
+        }
+    }
+
+    fn summaries(&self, mut hits: Vec<u32>) -> Vec<PatientSummary> {
+        hits.sort_unstable();
+        hits.dedup();
+        let mut out: Vec<PatientSummary> = hits.into_iter().map(|i| self.summary(i)).collect();
+        out.sort_by(|a, b| {
+            a.name_kana
+                .cmp(&b.name_kana)
+                .then_with(|| a.hospital_id.cmp(&b.hospital_id))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        out.truncate(MAX_RESULTS);
+        out
+    }
+
+    fn by_name(&self, query: &str) -> Vec<u32> {
+        let q = normalize_name(query);
+        if q.is_empty() {
+            return Vec::new();
+        }
+        let start = self.names.partition_point(|(s, _)| s.as_str() < q.as_str());
+        self.names[start..]
+            .iter()
+            .take_while(|(s, _)| s.starts_with(&q))
+            .map(|(_, i)| *i)
+            .take(MAX_RESULTS * 4)
+            .collect()
+    }
+}
+
+/// Compare strings with digit runs as numbers: "2号室" < "10号室".
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    fn chunks(s: &str) -> Vec<(bool, u64, String)> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut digits = false;
+        for c in s.nfkc() {
+            let d = c.is_ascii_digit();
+            if !cur.is_empty() && d != digits {
+                out.push((digits, cur.parse().unwrap_or(0), std::mem::take(&mut cur)));
+            }
+            digits = d;
+            cur.push(c);
+        }
+        if !cur.is_empty() {
+            out.push((digits, cur.parse().unwrap_or(0), cur));
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(cb.iter()) {
+        let o = match (x.0, y.0) {
+            (true, true) => x.1.cmp(&y.1).then_with(|| x.2.cmp(&y.2)),
+            _ => x.2.cmp(&y.2),
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    ca.len().cmp(&cb.len())
+}
+
+fn opt_natural(a: &Option<String>, b: &Option<String>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => natural_cmp(x, y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+struct View {
+    manifest: Manifest,
+    index: SearchIndex,
+}
+
+struct Shared {
+    store: Store,
+    windows: Windows,
+    view: RwLock<Option<Arc<View>>>,
+}
+
+/// Read access to the current generation. Clone freely.
+#[derive(Clone)]
+pub struct SnapshotReader {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SnapshotReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotReader")
+            .field("generation", &self.generation().map(|m| m.generation))
+            .finish()
+    }
+}
+
+impl SnapshotReader {
+    /// Open on the store's current generation (if any) and build the search index.
+    pub fn open(store: Store, windows: Windows) -> Result<SnapshotReader, StoreError> {
+        let reader = SnapshotReader {
+            shared: Arc::new(Shared {
+                store,
+                windows,
+                view: RwLock::new(None),
+            }),
+        };
+        reader.refresh()?;
+        Ok(reader)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Switch to the store's current generation if it changed. Returns whether it did.
+    /// The new index is built before the swap: readers never see a half-built one.
+    pub fn refresh(&self) -> Result<bool, StoreError> {
+        let Some(current) = self.shared.store.current()? else {
+            return Ok(false);
+        };
+        if self.view().is_some_and(|v| v.manifest == current) {
+            return Ok(false);
+        }
+        let entries = self.shared.store.index_entries(&current)?;
+        let view = Arc::new(View {
+            index: SearchIndex::build(entries),
+            manifest: current,
+        });
+        *self.shared.view.write().unwrap_or_else(|e| e.into_inner()) = Some(view);
+        Ok(true)
+    }
+
+    fn view(&self) -> Option<Arc<View>> {
+        self.shared
+            .view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn require_view(&self) -> Result<Arc<View>, StoreError> {
+        self.view().ok_or(StoreError::Empty)
+    }
+
+    /// The generation being served.
+    pub fn generation(&self) -> Option<Manifest> {
+        self.view().map(|v| v.manifest.clone())
+    }
+
+    pub fn patient_count(&self) -> usize {
+        self.view().map(|v| v.index.patients.len()).unwrap_or(0)
+    }
+
+    /// A patient's full record by opaque key.
+    pub fn patient(&self, key: &PatientKey) -> Result<Option<PatientRecord>, StoreError> {
+        let view = self.require_view()?;
+        let Some(pk) = hex::decode(&key.0)
+            .ok()
+            .and_then(|b| <Pk>::try_from(b.as_slice()).ok())
+        else {
+            return Ok(None);
+        };
+        let Some(&i) = view.index.by_key.get(&pk) else {
+            return Ok(None);
+        };
+        self.assemble(&view, i).map(Some)
+    }
+
+    /// A patient's full record by hospital ID (leading zeros and width ignored). `None` if
+    /// no patient or more than one patient has it.
+    pub fn patient_by_hospital_id(&self, id: &str) -> Result<Option<PatientRecord>, StoreError> {
+        let view = self.require_view()?;
+        match view.index.by_hospital_id.get(&normalize_hospital_id(id)) {
+            Some(v) if v.len() == 1 => self.assemble(&view, v[0]).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Summary of one patient by key.
+    pub fn summary(&self, key: &PatientKey) -> Option<PatientSummary> {
+        let view = self.view()?;
+        let pk: Pk = hex::decode(&key.0).ok()?.try_into().ok()?;
+        view.index.by_key.get(&pk).map(|&i| view.index.summary(i))
+    }
+
+    fn assemble(&self, view: &View, i: u32) -> Result<PatientRecord, StoreError> {
+        let p = &view.index.patients[i as usize];
+        let items = self.shared.store.patient_items(&view.manifest, &p.pk)?;
+        let now = Utc::now();
+        let w = self.shared.windows;
+        let mar_from = now - Duration::hours(w.administrations_hours.into());
+        let vitals_from = now - Duration::hours(w.vitals_hours.into());
+        let mut patient = None;
+        let mut r = PatientRecord {
+            key: PatientKey(hex::encode(p.pk)),
+            patient: crate::model::Patient {
+                id: String::new(),
+                hospital_id: None,
+                name_kanji: None,
+                name_kana: None,
+                sex: Sex::Unknown,
+                birth_date: None,
+            },
+            allergies: vec![],
+            conditions: vec![],
+            infections: vec![],
+            prescriptions: vec![],
+            administrations: vec![],
+            labs: vec![],
+            vitals: vec![],
+            flags: vec![],
+            encounters: vec![],
+            documents: vec![],
+        };
+        let mut med_names: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut resolve = |id: &str| -> Result<Option<String>, StoreError> {
+            if let Some(n) = med_names.get(id) {
+                return Ok(n.clone());
+            }
+            let n = self.shared.store.medication_name(&view.manifest, id)?;
+            med_names.insert(id.to_string(), n.clone());
+            Ok(n)
+        };
+        for item in items {
+            match item {
+                Item::Patient(pt) => patient = Some(pt),
+                Item::Allergy(a) => r.allergies.push(a),
+                Item::Condition(c) => r.conditions.push(c),
+                Item::Infection(x) => r.infections.push(x),
+                Item::Prescription {
+                    mut rx,
+                    medication_ref,
+                } => {
+                    if let Some(id) = medication_ref {
+                        if let Some(name) = resolve(&id)? {
+                            rx.medication = name;
+                        }
+                    }
+                    r.prescriptions.push(rx);
+                }
+                Item::Administration {
+                    mut given,
+                    medication_ref,
+                } => {
+                    if let Some(id) = medication_ref {
+                        if let Some(name) = resolve(&id)? {
+                            given.medication = name;
+                        }
+                    }
+                    if given.time >= mar_from {
+                        r.administrations.push(given);
+                    }
+                }
+                Item::Lab(l) => r.labs.push(l),
+                Item::Vital(v) => {
+                    if v.time >= vitals_from {
+                        r.vitals.push(v);
+                    }
+                }
+                Item::Flag(f) => r.flags.push(f),
+                Item::Encounter(e) => r.encounters.push(e),
+                Item::Document(d) => r.documents.push(d),
+                Item::Medication { .. } => {}
+            }
+        }
+        r.patient =
+            patient.ok_or_else(|| StoreError::Corrupt("indexed patient without record".into()))?;
+        r.sort_canonical();
+        Ok(r)
+    }
+
+    /// Search by what staff typed: a birth date in any accepted form, a hospital ID
+    /// (digits), or a kana/kanji name prefix (family name, full name or given name).
+    pub fn search(&self, query: &str) -> (SearchKind, Vec<PatientSummary>) {
+        if let Some(d) = parse_birth_date_query(query) {
+            return (SearchKind::BirthDate(d), self.search_birth_date(d));
+        }
+        let n: String = query.nfkc().filter(|c| !c.is_whitespace()).collect();
+        if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) {
+            return (SearchKind::HospitalId, self.search_hospital_id(&n));
+        }
+        (SearchKind::Name, self.search_name(query))
+    }
+
+    pub fn search_name(&self, query: &str) -> Vec<PatientSummary> {
+        let Some(view) = self.view() else {
+            return vec![];
+        };
+        let hits = view.index.by_name(query);
+        view.index.summaries(hits)
+    }
+
+    pub fn search_birth_date(&self, date: NaiveDate) -> Vec<PatientSummary> {
+        let Some(view) = self.view() else {
+            return vec![];
+        };
+        let hits = view.index.by_birth.get(&date).cloned().unwrap_or_default();
+        view.index.summaries(hits)
+    }
+
+    pub fn search_hospital_id(&self, id: &str) -> Vec<PatientSummary> {
+        let Some(view) = self.view() else {
+            return vec![];
+        };
+        let hits = view
+            .index
+            .by_hospital_id
+            .get(&normalize_hospital_id(id))
+            .cloned()
+            .unwrap_or_default();
+        view.index.summaries(hits)
+    }
+
+    /// Every ward with its occupied beds, wards and rooms/beds in natural order.
+    pub fn census(&self) -> Vec<WardCensus> {
+        let Some(view) = self.view() else {
+            return vec![];
+        };
+        let mut wards: BTreeMap<String, Vec<CensusEntry>> = BTreeMap::new();
+        for (i, p) in view.index.patients.iter().enumerate() {
+            let Some(loc) = &p.location else { continue };
+            let ward = loc.ward.clone().unwrap_or_else(|| "(病棟不明)".to_string());
+            wards.entry(ward).or_default().push(CensusEntry {
+                room: loc.room.clone(),
+                bed: loc.bed.clone(),
+                patient: view.index.summary(i as u32),
+            });
+        }
+        let mut out: Vec<WardCensus> = wards
+            .into_iter()
+            .map(|(ward, mut beds)| {
+                beds.sort_by(|a, b| {
+                    opt_natural(&a.room, &b.room)
+                        .then_with(|| opt_natural(&a.bed, &b.bed))
+                        .then_with(|| a.patient.key.cmp(&b.patient.key))
+                });
+                WardCensus { ward, beds }
+            })
+            .collect();
+        out.sort_by(|a, b| natural_cmp(&a.ward, &b.ward));
+        out
+    }
+
+    /// One ward's census (exact ward name).
+    pub fn ward(&self, ward: &str) -> Option<WardCensus> {
+        self.census().into_iter().find(|w| w.ward == ward)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["10号室", "2号室", "1号室", "東3病棟", "東10病棟"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, vec!["1号室", "2号室", "10号室", "東3病棟", "東10病棟"]);
+    }
+
+    #[test]
+    fn hospital_id_normalisation() {
+        assert_eq!(normalize_hospital_id("000999739"), "999739");
+        assert_eq!(normalize_hospital_id("９９９７３９"), "999739");
+        assert_eq!(normalize_hospital_id(" 0 "), "0");
+    }
+}

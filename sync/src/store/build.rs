@@ -1,0 +1,759 @@
+//! Building one generation: preparing mapped items (parallel, no database access) and
+//! applying them in batches inside the generation's single write transaction.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use super::keys::{
+    self, item_key, key_born, key_pk, meta_value, owner_key, owner_value, parse_meta, parse_owner,
+    IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, RKEY_LEN, SPACE_INDEX, SPACE_MEDICATION,
+    SPACE_RECORD,
+};
+use super::{
+    apply_retention, next_generation, switch_to, table_name, GenerationKind, IndexEntry, Manifest,
+    Store, StoreError,
+};
+use crate::mapping::{Body, Item, ItemKind, Mapped, RejectReason, ResourceType, Subject};
+
+fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+/// Whom a prepared item belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A Patient: its own key.
+    SelfPatient(Pk),
+    /// A Medication (not patient data).
+    Medication,
+    /// `Patient/<id>`, hashed.
+    Patient(Pk),
+    /// A reference by identifier, hashed.
+    Identifier([u8; 32]),
+    Missing,
+}
+
+/// Encoded content and its hash.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    pub kind: ItemKind,
+    pub record: Vec<u8>,
+    pub record_hash: [u8; 32],
+    pub index: Option<(Vec<u8>, [u8; 32])>,
+}
+
+/// What a patient's encounter says about scope (current inpatient, last contact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncounterFact {
+    pub inpatient_now: bool,
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// A mapped resource ready to write: hashed keys and encoded content.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub rtype: ResourceType,
+    pub idh: IdHash,
+    pub target: Target,
+    /// `None`: remove any earlier version (retraction or deletion).
+    pub payload: Option<Payload>,
+    pub identifiers: Vec<[u8; 32]>,
+    pub encounter: Option<EncounterFact>,
+}
+
+/// Encounter statuses that place a patient in a bed now.
+fn in_house(status: &str) -> bool {
+    matches!(status, "in-progress" | "arrived" | "onleave" | "triaged")
+}
+
+/// Prepare one mapped resource (runs on worker threads).
+pub fn prepare(keyer: &Keyer, m: Mapped) -> Prepared {
+    let idh = keyer.id_hash(m.rtype, &m.id);
+    let target = match &m.subject {
+        Subject::Itself if m.rtype == ResourceType::Patient => Target::SelfPatient(idh),
+        Subject::Itself => Target::Medication,
+        Subject::PatientId(id) => Target::Patient(keyer.patient(id)),
+        Subject::Identifier { system, value } => {
+            Target::Identifier(keyer.identifier(system, value))
+        }
+        Subject::Missing => Target::Missing,
+    };
+    let identifiers = m
+        .identifiers
+        .iter()
+        .map(|(s, v)| keyer.identifier(s, v))
+        .collect();
+    let mut encounter = None;
+    let payload = match m.body {
+        Body::Retract(_) => None,
+        Body::Item(item) => {
+            let index = match &item {
+                Item::Patient(p) => Some(IndexEntry::Patient {
+                    hospital_id: p.hospital_id.clone(),
+                    name_kanji: p.name_kanji.clone(),
+                    name_kana: p.name_kana.clone(),
+                    sex: p.sex,
+                    birth_date: p.birth_date,
+                }),
+                Item::Encounter(e) => {
+                    let now = in_house(&e.status);
+                    encounter = Some(EncounterFact {
+                        inpatient_now: now && e.class.as_deref() == Some("IMP"),
+                        last: e.end.or(e.start).map(|t| t.with_timezone(&Utc)),
+                    });
+                    (now && (e.ward.is_some() || e.room.is_some() || e.bed.is_some())).then(|| {
+                        IndexEntry::Location {
+                            ward: e.ward.clone(),
+                            room: e.room.clone(),
+                            bed: e.bed.clone(),
+                            class: e.class.clone(),
+                            start: e.start.map(|t| t.with_timezone(&Utc)),
+                        }
+                    })
+                }
+                _ => None,
+            };
+            let record = postcard::to_allocvec(&item).expect("items serialise");
+            let index = index.map(|i| {
+                let bytes = postcard::to_allocvec(&i).expect("index entries serialise");
+                let h = keys::sha256(&bytes);
+                (bytes, h)
+            });
+            Some(Payload {
+                kind: item.kind(),
+                record_hash: keys::sha256(&record),
+                record,
+                index,
+            })
+        }
+    };
+    Prepared {
+        rtype: m.rtype,
+        idh,
+        target,
+        payload,
+        identifiers,
+        encounter,
+    }
+}
+
+/// Which patients a full sync keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Patients with an encounter (any status) starting or ending in the last N days, or
+    /// in house now.
+    RecentEncounter {
+        days: u32,
+    },
+    /// Inpatients now (an in-progress IMP encounter).
+    CurrentInpatients,
+}
+
+/// Counts of what one build did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuildStats {
+    pub upserts: u64,
+    pub removals: u64,
+    pub rejects: BTreeMap<RejectReason, u64>,
+    pub out_of_scope_patients: u64,
+}
+
+/// Builds one generation inside one write transaction. Dropping it without
+/// [`GenerationBuilder::finish`] discards everything it wrote.
+pub struct GenerationBuilder {
+    store: Store,
+    /// Taken out while a method works with table handles borrowing it.
+    txn: Option<WriteTransaction>,
+    generation: u64,
+    epoch: u64,
+    full: bool,
+    parent: Option<Manifest>,
+    source: String,
+    set: SetHash,
+    counts: BTreeMap<ItemKind, i64>,
+    index_entries: i64,
+    written: u64,
+    removed: u64,
+    patients_written: HashSet<Pk>,
+    referenced: HashSet<Pk>,
+    deferred: Vec<Prepared>,
+    facts: HashMap<Pk, EncounterFact>,
+    stats: BuildStats,
+}
+
+impl std::fmt::Debug for GenerationBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerationBuilder")
+            .field("generation", &self.generation)
+            .field("full", &self.full)
+            .finish()
+    }
+}
+
+struct Tables<'t> {
+    items: Table<'t, &'static [u8], &'static [u8]>,
+    meta: Table<'t, &'static [u8], &'static [u8]>,
+    graves: Table<'t, &'static [u8], &'static [u8]>,
+    owner: Table<'t, &'static [u8], &'static [u8]>,
+    idents: Table<'t, &'static [u8], &'static [u8]>,
+}
+
+fn open_tables(txn: &WriteTransaction, epoch: u64) -> Result<Tables<'_>, StoreError> {
+    let open = |what: &str| -> Result<Table<'_, &'static [u8], &'static [u8]>, StoreError> {
+        let name = table_name(epoch, what);
+        Ok(txn.open_table(def(&name))?)
+    };
+    Ok(Tables {
+        items: open("items")?,
+        meta: open("meta")?,
+        graves: open("graves")?,
+        owner: open("owner")?,
+        idents: open("idents")?,
+    })
+}
+
+fn grave_key(died: u64, key: &[u8]) -> [u8; 8 + KEY_LEN] {
+    let mut g = [0u8; 8 + KEY_LEN];
+    g[..8].copy_from_slice(&died.to_be_bytes());
+    g[8..].copy_from_slice(key);
+    g
+}
+
+impl GenerationBuilder {
+    pub(super) fn new(
+        store: Store,
+        parent: Option<Manifest>,
+        full: bool,
+        source: &str,
+    ) -> Result<Self, StoreError> {
+        let mut txn = store.db().begin_write()?;
+        // A long build should not make redb keep repair metadata for every page.
+        txn.set_quick_repair(false);
+        let generation = next_generation(&txn)?;
+        let (epoch, parent) = match (&parent, full) {
+            (Some(p), false) => (p.epoch, Some(p.clone())),
+            _ => (generation, None),
+        };
+        // Create the epoch's tables now so an empty generation is still complete.
+        drop(open_tables(&txn, epoch)?);
+        let mut counts = BTreeMap::new();
+        let mut set = SetHash::default();
+        let mut index_entries = 0;
+        if let Some(p) = &parent {
+            for k in ItemKind::ALL {
+                counts.insert(k, p.counts.get(k.name()).copied().unwrap_or(0) as i64);
+            }
+            set = SetHash::from_hex(&p.set_hash)
+                .ok_or_else(|| StoreError::Corrupt("parent set hash".into()))?;
+            index_entries = p.index_entries as i64;
+        }
+        Ok(GenerationBuilder {
+            store,
+            txn: Some(txn),
+            generation,
+            epoch,
+            full,
+            parent,
+            source: source.to_string(),
+            set,
+            counts,
+            index_entries,
+            written: 0,
+            removed: 0,
+            patients_written: HashSet::new(),
+            referenced: HashSet::new(),
+            deferred: Vec::new(),
+            facts: HashMap::new(),
+            stats: BuildStats::default(),
+        })
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    pub fn stats(&self) -> &BuildStats {
+        &self.stats
+    }
+
+    fn reject(&mut self, reason: RejectReason, n: u64) {
+        if n > 0 {
+            *self.stats.rejects.entry(reason).or_default() += n;
+        }
+    }
+
+    /// Apply a batch of prepared items (one set of table handles per batch).
+    pub fn apply(&mut self, batch: Vec<Prepared>) -> Result<(), StoreError> {
+        let txn = self.take_txn()?;
+        let result = self.apply_in(&txn, batch);
+        self.txn = Some(txn);
+        result
+    }
+
+    fn take_txn(&mut self) -> Result<WriteTransaction, StoreError> {
+        self.txn
+            .take()
+            .ok_or_else(|| StoreError::Database("the generation build already failed".into()))
+    }
+
+    fn apply_in(&mut self, txn: &WriteTransaction, batch: Vec<Prepared>) -> Result<(), StoreError> {
+        let mut t = open_tables(txn, self.epoch)?;
+        for p in batch {
+            self.apply_one(&mut t, p)?;
+        }
+        Ok(())
+    }
+
+    fn apply_one(&mut self, t: &mut Tables<'_>, p: Prepared) -> Result<(), StoreError> {
+        let Some(payload) = &p.payload else {
+            // Retraction or deletion: needs no subject, only the owner entry.
+            if p.rtype == ResourceType::Patient {
+                self.purge_patient(t, &p.idh)?;
+            }
+            self.retract(t, p.rtype, &p.idh)?;
+            return Ok(());
+        };
+        let (space, pk) = match &p.target {
+            Target::SelfPatient(pk) => {
+                for h in &p.identifiers {
+                    t.idents.insert(h.as_slice(), pk.as_slice())?;
+                }
+                self.patients_written.insert(*pk);
+                (SPACE_RECORD, *pk)
+            }
+            Target::Medication => (SPACE_MEDICATION, [0u8; 16]),
+            Target::Patient(pk) => {
+                self.referenced.insert(*pk);
+                (SPACE_RECORD, *pk)
+            }
+            Target::Identifier(h) => {
+                let found = t.idents.get(h.as_slice())?.map(|v| v.value().to_vec());
+                match found.and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok()) {
+                    Some(pk) => {
+                        self.referenced.insert(pk);
+                        (SPACE_RECORD, pk)
+                    }
+                    None => {
+                        // The patient may come later in this pull.
+                        self.deferred.push(p);
+                        return Ok(());
+                    }
+                }
+            }
+            Target::Missing => {
+                self.reject(RejectReason::MissingSubject, 1);
+                return Ok(());
+            }
+        };
+        if let Some(f) = p.encounter {
+            let e = self.facts.entry(pk).or_insert(EncounterFact {
+                inpatient_now: false,
+                last: None,
+            });
+            e.inpatient_now |= f.inpatient_now;
+            e.last = e.last.max(f.last);
+        }
+        let g = self.generation;
+        let new_owner = Owner {
+            pk,
+            born: g,
+            has_index: payload.index.is_some(),
+        };
+        let ok = owner_key(p.rtype as u8, &p.idh);
+        let old = t
+            .owner
+            .insert(ok.as_slice(), owner_value(&new_owner).as_slice())?
+            .and_then(|v| parse_owner(v.value()));
+        if let Some(old) = old {
+            self.kill_versions(t, p.rtype, &p.idh, &old)?;
+        }
+        let kind = payload.kind as u8;
+        let key = item_key(space, &pk, p.rtype as u8, &p.idh, g);
+        t.items.insert(key.as_slice(), payload.record.as_slice())?;
+        t.meta.insert(
+            key.as_slice(),
+            meta_value(&payload.record_hash, ALIVE, kind).as_slice(),
+        )?;
+        self.set.add(&key[..RKEY_LEN], &payload.record_hash);
+        *self.counts.entry(payload.kind).or_default() += 1;
+        self.written += 1;
+        if let Some((bytes, h)) = &payload.index {
+            let ikey = item_key(SPACE_INDEX, &pk, p.rtype as u8, &p.idh, g);
+            t.items.insert(ikey.as_slice(), bytes.as_slice())?;
+            t.meta
+                .insert(ikey.as_slice(), meta_value(h, ALIVE, kind).as_slice())?;
+            self.set.add(&ikey[..RKEY_LEN], h);
+            self.index_entries += 1;
+            self.written += 1;
+        }
+        self.stats.upserts += 1;
+        Ok(())
+    }
+
+    /// End the visibility of a resource's newest version (record and index entry).
+    fn retract(
+        &mut self,
+        t: &mut Tables<'_>,
+        rtype: ResourceType,
+        idh: &IdHash,
+    ) -> Result<(), StoreError> {
+        let ok = owner_key(rtype as u8, idh);
+        let old = t
+            .owner
+            .remove(ok.as_slice())?
+            .and_then(|v| parse_owner(v.value()));
+        if let Some(old) = old {
+            self.kill_versions(t, rtype, idh, &old)?;
+            self.stats.removals += 1;
+        }
+        Ok(())
+    }
+
+    fn kill_versions(
+        &mut self,
+        t: &mut Tables<'_>,
+        rtype: ResourceType,
+        idh: &IdHash,
+        old: &Owner,
+    ) -> Result<(), StoreError> {
+        let record_space = if rtype == ResourceType::Medication {
+            SPACE_MEDICATION
+        } else {
+            SPACE_RECORD
+        };
+        let mut spaces = vec![record_space];
+        if old.has_index {
+            spaces.push(SPACE_INDEX);
+        }
+        for space in spaces {
+            let key = item_key(space, &old.pk, rtype as u8, idh, old.born);
+            self.kill_key(t, &key)?;
+        }
+        Ok(())
+    }
+
+    fn kill_key(&mut self, t: &mut Tables<'_>, key: &[u8; KEY_LEN]) -> Result<(), StoreError> {
+        let g = self.generation;
+        let mv = t
+            .meta
+            .get(key.as_slice())?
+            .and_then(|v| parse_meta(v.value()));
+        let Some(mv) = mv else {
+            return Err(StoreError::Corrupt(
+                "owner points at a missing version".into(),
+            ));
+        };
+        if mv.died != ALIVE {
+            return Ok(());
+        }
+        if key_born(key) == g {
+            t.items.remove(key.as_slice())?;
+            t.meta.remove(key.as_slice())?;
+        } else {
+            t.meta
+                .insert(key.as_slice(), meta_value(&mv.hash, g, mv.kind).as_slice())?;
+            t.graves
+                .insert(grave_key(g, key).as_slice(), [].as_slice())?;
+        }
+        self.set.remove(&key[..RKEY_LEN], &mv.hash);
+        if key[0] == SPACE_INDEX {
+            self.index_entries -= 1;
+        } else if let Some(kind) = ItemKind::from_byte(mv.kind) {
+            *self.counts.entry(kind).or_default() -= 1;
+        }
+        self.removed += 1;
+        Ok(())
+    }
+
+    /// Remove every live item of a patient (deleted patient, unknown patient, out of
+    /// scope). Returns how many record items (not index entries) went.
+    fn purge_patient(&mut self, t: &mut Tables<'_>, pk: &Pk) -> Result<u64, StoreError> {
+        let mut victims = Vec::new();
+        for space in [SPACE_INDEX, SPACE_RECORD] {
+            let (lo, hi) = keys::prefix_range(&[&[space][..], &pk[..]].concat());
+            for row in t.meta.range(lo.as_slice()..=hi.as_slice())? {
+                let (k, v) = row?;
+                if parse_meta(v.value()).is_some_and(|m| m.died == ALIVE) {
+                    let key: [u8; KEY_LEN] = k
+                        .value()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("key length".into()))?;
+                    victims.push(key);
+                }
+            }
+        }
+        let mut records = 0;
+        for key in victims {
+            if key[0] == SPACE_RECORD {
+                records += 1;
+                let idh: IdHash = key[18..34].try_into().expect("16 bytes");
+                t.owner.remove(owner_key(key[17], &idh).as_slice())?;
+            }
+            self.kill_key(t, &key)?;
+        }
+        self.facts.remove(pk);
+        Ok(records)
+    }
+
+    /// Is there a live Patient with this key (written now or inherited)?
+    fn patient_exists(&self, t: &Tables<'_>, pk: &Pk) -> Result<bool, StoreError> {
+        if self.patients_written.contains(pk) {
+            return Ok(true);
+        }
+        Ok(t.owner
+            .get(owner_key(ResourceType::Patient as u8, pk).as_slice())?
+            .is_some())
+    }
+
+    /// Resolve references deferred until the patient arrived, drop the items of patients
+    /// that never arrived (`unknown_patient`) and, for a full sync, patients out of scope.
+    /// Call once, after the last batch and before [`GenerationBuilder::finish`].
+    pub fn resolve(&mut self, scope: Scope, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let txn = self.take_txn()?;
+        let result = self.resolve_in(&txn, scope, now);
+        self.txn = Some(txn);
+        result
+    }
+
+    fn resolve_in(
+        &mut self,
+        txn: &WriteTransaction,
+        scope: Scope,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut t = open_tables(txn, self.epoch)?;
+        let deferred = std::mem::take(&mut self.deferred);
+        for p in deferred {
+            let Target::Identifier(h) = &p.target else {
+                continue;
+            };
+            let found = t.idents.get(h.as_slice())?.map(|v| v.value().to_vec());
+            match found.and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok()) {
+                Some(pk) => {
+                    let mut p = p;
+                    p.target = Target::Patient(pk);
+                    self.apply_one(&mut t, p)?;
+                }
+                None => self.reject(RejectReason::UnknownPatient, 1),
+            }
+        }
+        let referenced: Vec<Pk> = std::mem::take(&mut self.referenced).into_iter().collect();
+        for pk in referenced {
+            if !self.patient_exists(&t, &pk)? {
+                let n = self.purge_patient(&mut t, &pk)?;
+                self.reject(RejectReason::UnknownPatient, n);
+            }
+        }
+        if self.full && scope != Scope::All {
+            let patients: Vec<Pk> = self.patients_written.iter().copied().collect();
+            for pk in patients {
+                let f = self.facts.get(&pk).copied();
+                let keep = match scope {
+                    Scope::All => true,
+                    Scope::CurrentInpatients => f.is_some_and(|f| f.inpatient_now),
+                    Scope::RecentEncounter { days } => f.is_some_and(|f| {
+                        f.inpatient_now
+                            || f.last
+                                .is_some_and(|l| l >= now - Duration::days(days.into()))
+                    }),
+                };
+                if !keep {
+                    self.purge_patient(&mut t, &pk)?;
+                    self.stats.out_of_scope_patients += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Verify, record the manifest, switch `current` and apply retention, all in one
+    /// commit. Call [`GenerationBuilder::resolve`] first.
+    pub fn finish(
+        mut self,
+        high_water: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(Manifest, BuildStats), StoreError> {
+        let txn = self.take_txn()?;
+        let manifest = self.finish_in(&txn, high_water, now)?;
+        txn.commit()?;
+        Ok((manifest, self.stats.clone()))
+    }
+
+    fn finish_in(
+        &mut self,
+        txn: &WriteTransaction,
+        high_water: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Manifest, StoreError> {
+        let mut counts = BTreeMap::new();
+        for (k, v) in &self.counts {
+            if *v < 0 {
+                return Err(StoreError::VerifyFailed {
+                    generation: self.generation,
+                    problem: format!("negative {} count", k.name()),
+                });
+            }
+            if *v > 0 {
+                counts.insert(k.name().to_string(), *v as u64);
+            }
+        }
+        if self.index_entries < 0 {
+            return Err(StoreError::VerifyFailed {
+                generation: self.generation,
+                problem: "negative index count".into(),
+            });
+        }
+        let manifest = Manifest {
+            generation: self.generation,
+            epoch: self.epoch,
+            parent: self.parent.as_ref().map(|p| p.generation),
+            kind: if self.full {
+                GenerationKind::Full
+            } else {
+                GenerationKind::Incremental
+            },
+            created_at: now,
+            high_water,
+            counts,
+            index_entries: self.index_entries as u64,
+            set_hash: self.set.to_hex(),
+            pinned: false,
+            source: self.source.clone(),
+            written: self.written,
+            removed: self.removed,
+        };
+        if self.full {
+            // A full generation is checked against its own metadata before it goes live:
+            // every key the manifest counts is there with the hash it was written with.
+            verify_epoch_metadata(txn, &manifest)?;
+        }
+        switch_to(txn, &manifest)?;
+        apply_retention(txn, self.store.keep())?;
+        Ok(manifest)
+    }
+}
+
+/// Recount a generation from its metadata rows (no content reads) and compare with the
+/// manifest.
+fn verify_epoch_metadata(txn: &WriteTransaction, m: &Manifest) -> Result<(), StoreError> {
+    let name = table_name(m.epoch, "meta");
+    let meta = txn.open_table(def(&name))?;
+    let mut set = SetHash::default();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut index = 0u64;
+    for row in meta.iter()? {
+        let (k, v) = row?;
+        let key = k.value();
+        let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("meta row".into()))?;
+        if !super::read::visible(key, &mv, m.generation) {
+            continue;
+        }
+        set.add(&key[..RKEY_LEN], &mv.hash);
+        if key[0] == SPACE_INDEX {
+            index += 1;
+        } else {
+            let kind = ItemKind::from_byte(mv.kind)
+                .map(ItemKind::name)
+                .unwrap_or("?");
+            *counts.entry(kind.to_string()).or_default() += 1;
+        }
+    }
+    if set.to_hex() != m.set_hash || counts != m.counts || index != m.index_entries {
+        return Err(StoreError::VerifyFailed {
+            generation: m.generation,
+            problem: "recounted metadata differs from what was written".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Copy every version visible in `source` into fresh tables of `epoch`, born at
+/// `generation` (rollback). Copies stored bytes as they are.
+pub(crate) fn copy_generation(
+    txn: &WriteTransaction,
+    source: &Manifest,
+    epoch: u64,
+    generation: u64,
+) -> Result<(), StoreError> {
+    let src_items_name = table_name(source.epoch, "items");
+    let src_meta_name = table_name(source.epoch, "meta");
+    let src_idents_name = table_name(source.epoch, "idents");
+    let mut t = open_tables(txn, epoch)?;
+    let src_items = txn.open_table(def(&src_items_name))?;
+    let src_meta = txn.open_table(def(&src_meta_name))?;
+    let mut with_index: HashSet<[u8; 33]> = HashSet::new();
+    for row in src_meta.iter()? {
+        let (k, v) = row?;
+        let key = k.value();
+        let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("meta row".into()))?;
+        if !super::read::visible(key, &mv, source.generation) {
+            continue;
+        }
+        let content = src_items
+            .get(key)?
+            .ok_or_else(|| StoreError::Corrupt("a counted version has no content".into()))?;
+        let pk = key_pk(key);
+        let idh: IdHash = key[18..34].try_into().expect("16 bytes");
+        let new_key = item_key(key[0], &pk, key[17], &idh, generation);
+        t.items.insert(new_key.as_slice(), content.value())?;
+        t.meta.insert(
+            new_key.as_slice(),
+            meta_value(&mv.hash, ALIVE, mv.kind).as_slice(),
+        )?;
+        let mut ident = [0u8; 33];
+        ident[..16].copy_from_slice(&pk);
+        ident[16] = key[17];
+        ident[17..].copy_from_slice(&idh);
+        if key[0] == SPACE_INDEX {
+            with_index.insert(ident);
+        } else {
+            // Index entries sort before records, so `with_index` is complete here.
+            let owner = Owner {
+                pk,
+                born: generation,
+                has_index: with_index.contains(&ident),
+            };
+            t.owner.insert(
+                owner_key(key[17], &idh).as_slice(),
+                owner_value(&owner).as_slice(),
+            )?;
+        }
+    }
+    drop(src_items);
+    drop(src_meta);
+    let src_idents = txn.open_table(def(&src_idents_name))?;
+    for row in src_idents.iter()? {
+        let (k, v) = row?;
+        t.idents.insert(k.value(), v.value())?;
+    }
+    Ok(())
+}
+
+/// Free versions that died at or before `oldest` (no retained generation of the epoch
+/// can see them any more).
+pub(crate) fn collect_graves(
+    txn: &WriteTransaction,
+    epoch: u64,
+    oldest: u64,
+) -> Result<(), StoreError> {
+    let mut t = open_tables(txn, epoch)?;
+    let hi = grave_key(oldest, &[0xFF; KEY_LEN]);
+    let mut dead = Vec::new();
+    for row in t.graves.range(..=hi.as_slice())? {
+        let (k, _) = row?;
+        dead.push(k.value().to_vec());
+    }
+    for g in dead {
+        t.items.remove(&g[8..])?;
+        t.meta.remove(&g[8..])?;
+        t.graves.remove(g.as_slice())?;
+    }
+    Ok(())
+}

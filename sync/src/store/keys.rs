@@ -1,0 +1,274 @@
+//! Storage keys, keyed hashes and the generation set hash.
+//!
+//! Item key (42 bytes): `space(1) ‖ patient(16) ‖ resource type(1) ‖ id hash(16) ‖
+//! born generation(8, big endian)`. Keys sort by space, then patient, so one patient's
+//! items are one contiguous range. Nothing in a key is readable patient data: the patient
+//! part is an HMAC of the Patient's logical id under the node secret, the id part an HMAC
+//! of the resource's type and id.
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::mapping::ResourceType;
+
+pub const KEY_LEN: usize = 42;
+/// Key without the born generation: names one resource (in one space) across versions.
+pub const RKEY_LEN: usize = 34;
+
+/// Search-index entries (names, birth dates, ward/room/bed): loaded into memory at open.
+pub const SPACE_INDEX: u8 = 0;
+/// Record items, read per patient.
+pub const SPACE_RECORD: u8 = 1;
+/// Medications: not patient data; patient part is all zero.
+pub const SPACE_MEDICATION: u8 = 2;
+
+/// "Still alive" marker in a version's `died` field.
+pub const ALIVE: u64 = u64::MAX;
+
+pub type Pk = [u8; 16];
+pub type IdHash = [u8; 16];
+
+/// Keyed hashing under the node secret.
+#[derive(Clone)]
+pub struct Keyer {
+    mac: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for Keyer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keyer(..)")
+    }
+}
+
+impl Keyer {
+    pub fn new(secret: &[u8; 32]) -> Self {
+        Keyer {
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length"),
+        }
+    }
+
+    fn mac(&self, domain: u8, parts: &[&[u8]]) -> [u8; 32] {
+        let mut m = self.mac.clone();
+        m.update(&[domain]);
+        for p in parts {
+            m.update(&(p.len() as u32).to_be_bytes());
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    /// Hash of a resource's type and logical id. For a Patient this is also its patient
+    /// key ([`Keyer::patient`]).
+    pub fn id_hash(&self, rtype: ResourceType, id: &str) -> IdHash {
+        let full = self.mac(1, &[&[rtype as u8], id.as_bytes()]);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
+    }
+
+    /// The opaque patient key of the Patient with this logical id: stable for as long as
+    /// the node secret lives, not reversible without it, never the hospital ID.
+    pub fn patient(&self, patient_id: &str) -> Pk {
+        self.id_hash(ResourceType::Patient, patient_id)
+    }
+
+    /// Hash of a patient identifier (system, value), for references by identifier.
+    pub fn identifier(&self, system: &str, value: &str) -> [u8; 32] {
+        self.mac(2, &[system.as_bytes(), value.trim().as_bytes()])
+    }
+}
+
+pub fn item_key(space: u8, pk: &Pk, rtype: u8, idh: &IdHash, born: u64) -> [u8; KEY_LEN] {
+    let mut k = [0u8; KEY_LEN];
+    k[0] = space;
+    k[1..17].copy_from_slice(pk);
+    k[17] = rtype;
+    k[18..34].copy_from_slice(idh);
+    k[34..42].copy_from_slice(&born.to_be_bytes());
+    k
+}
+
+pub fn key_born(k: &[u8]) -> u64 {
+    u64::from_be_bytes(k[34..42].try_into().expect("42-byte key"))
+}
+
+pub fn key_pk(k: &[u8]) -> Pk {
+    k[1..17].try_into().expect("42-byte key")
+}
+
+/// Range bounds covering every key with this prefix.
+pub fn prefix_range(prefix: &[u8]) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
+    let mut lo = [0u8; KEY_LEN];
+    let mut hi = [0xFFu8; KEY_LEN];
+    lo[..prefix.len()].copy_from_slice(prefix);
+    hi[..prefix.len()].copy_from_slice(prefix);
+    (lo, hi)
+}
+
+/// Per-version metadata (readable without the content): content hash, the generation
+/// in which the version stopped being visible, and the item kind.
+pub const META_LEN: usize = 41;
+
+pub fn meta_value(hash: &[u8; 32], died: u64, kind: u8) -> [u8; META_LEN] {
+    let mut v = [0u8; META_LEN];
+    v[..32].copy_from_slice(hash);
+    v[32..40].copy_from_slice(&died.to_be_bytes());
+    v[40] = kind;
+    v
+}
+
+pub struct MetaView {
+    pub hash: [u8; 32],
+    pub died: u64,
+    pub kind: u8,
+}
+
+pub fn parse_meta(v: &[u8]) -> Option<MetaView> {
+    if v.len() != META_LEN {
+        return None;
+    }
+    Some(MetaView {
+        hash: v[..32].try_into().ok()?,
+        died: u64::from_be_bytes(v[32..40].try_into().ok()?),
+        kind: v[40],
+    })
+}
+
+/// Owner entry: where the newest version of a resource lives.
+/// `(resource type ‖ id hash)` → `patient(16) ‖ born(8) ‖ has index entry(1)`.
+pub fn owner_key(rtype: u8, idh: &IdHash) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = rtype;
+    k[1..].copy_from_slice(idh);
+    k
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub pk: Pk,
+    pub born: u64,
+    pub has_index: bool,
+}
+
+pub fn owner_value(o: &Owner) -> [u8; 25] {
+    let mut v = [0u8; 25];
+    v[..16].copy_from_slice(&o.pk);
+    v[16..24].copy_from_slice(&o.born.to_be_bytes());
+    v[24] = o.has_index as u8;
+    v
+}
+
+pub fn parse_owner(v: &[u8]) -> Option<Owner> {
+    if v.len() != 25 {
+        return None;
+    }
+    Some(Owner {
+        pk: v[..16].try_into().ok()?,
+        born: u64::from_be_bytes(v[16..24].try_into().ok()?),
+        has_index: v[24] != 0,
+    })
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// Order-independent hash of a set of items: the sum modulo 2^256 of
+/// `SHA-256(resource key ‖ content hash)` over every visible item. Adding and removing
+/// one item is O(1), so an incremental generation's hash is its parent's plus the delta,
+/// and `verify` recomputes it from scratch to compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetHash([u64; 4]);
+
+impl SetHash {
+    fn element(rkey: &[u8], content_hash: &[u8; 32]) -> [u64; 4] {
+        let mut h = Sha256::new();
+        h.update(rkey);
+        h.update(content_hash);
+        let d: [u8; 32] = h.finalize().into();
+        let mut limbs = [0u64; 4];
+        for (i, l) in limbs.iter_mut().enumerate() {
+            *l = u64::from_le_bytes(d[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        }
+        limbs
+    }
+
+    pub fn add(&mut self, rkey: &[u8], content_hash: &[u8; 32]) {
+        let e = Self::element(rkey, content_hash);
+        let mut carry = 0u128;
+        for (a, b) in self.0.iter_mut().zip(e) {
+            let s = *a as u128 + b as u128 + carry;
+            *a = s as u64;
+            carry = s >> 64;
+        }
+    }
+
+    pub fn remove(&mut self, rkey: &[u8], content_hash: &[u8; 32]) {
+        let e = Self::element(rkey, content_hash);
+        let mut borrow = 0i128;
+        for (a, b) in self.0.iter_mut().zip(e) {
+            let d = *a as i128 - b as i128 - borrow;
+            if d < 0 {
+                *a = (d + (1i128 << 64)) as u64;
+                borrow = 1;
+            } else {
+                *a = d as u64;
+                borrow = 0;
+            }
+        }
+    }
+
+    pub fn to_hex(self) -> String {
+        let mut bytes = Vec::with_capacity(32);
+        for l in self.0 {
+            bytes.extend_from_slice(&l.to_le_bytes());
+        }
+        hex::encode(bytes)
+    }
+
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let b = hex::decode(s).ok()?;
+        if b.len() != 32 {
+            return None;
+        }
+        let mut limbs = [0u64; 4];
+        for (i, l) in limbs.iter_mut().enumerate() {
+            *l = u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().ok()?);
+        }
+        Some(SetHash(limbs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_hash_is_order_independent_and_removable() {
+        let h1 = [1u8; 32];
+        let h2 = [2u8; 32];
+        let mut a = SetHash::default();
+        a.add(b"k1", &h1);
+        a.add(b"k2", &h2);
+        let mut b = SetHash::default();
+        b.add(b"k2", &h2);
+        b.add(b"k1", &h1);
+        assert_eq!(a, b);
+        a.remove(b"k2", &h2);
+        let mut c = SetHash::default();
+        c.add(b"k1", &h1);
+        assert_eq!(a, c);
+        assert_eq!(SetHash::from_hex(&a.to_hex()), Some(a));
+        a.remove(b"k1", &h1);
+        assert_eq!(a, SetHash::default());
+    }
+
+    #[test]
+    fn patient_key_is_keyed_and_stable() {
+        let k1 = Keyer::new(&[7; 32]);
+        let k2 = Keyer::new(&[8; 32]);
+        assert_eq!(k1.patient("p1"), k1.patient("p1"));
+        assert_ne!(k1.patient("p1"), k2.patient("p1"));
+        assert_ne!(k1.patient("p1"), k1.id_hash(ResourceType::Condition, "p1"));
+    }
+}

@@ -1,0 +1,558 @@
+//! Generation-managed snapshot storage in one redb file.
+//!
+//! # Layout (decided for cost ∝ delta and for encryption at rest, issue 7)
+//!
+//! Every stored thing is a *version* of one resource's contribution, keyed by
+//! `space ‖ patient key ‖ resource type ‖ id hash ‖ born generation` (see [`keys`]). Its
+//! content (a postcard-encoded [`Item`] or [`IndexEntry`]) is opaque to everything but the
+//! reader: issue 7 encrypts it to a public key. Beside it, a fixed-size *meta* row holds
+//! what the writer needs without ever reading content back: the SHA-256 of the stored
+//! bytes, the generation in which the version *died* (`u64::MAX` while alive) and the item
+//! kind. A generation `G` sees exactly the versions with `born ≤ G < died`.
+//!
+//! Generations are grouped in *epochs*: a full sync starts a new epoch with fresh tables
+//! (`e<epoch>.items`, `.meta`, `.graves`, `.owner`, `.idents`); an incremental sync adds
+//! generation `N+1` to the epoch of `N`, writing only the delta: new versions are born at
+//! `N+1`, replaced or deleted ones get `died = N+1` in their meta row (plus a *grave* row
+//! keyed by `died` so retention finds them without a scan). The *owner* table maps
+//! `(type, id hash)` to where the newest version lives, so an upsert or delete finds what
+//! it replaces with one point lookup and never reads content; the *idents* table maps
+//! keyed hashes of patient identifiers to patient keys for references by identifier.
+//! Unchanged data is shared by all generations of an epoch for free.
+//!
+//! A generation is built in ONE redb write transaction: the manifest (counts by kind, an
+//! order-independent set hash over `(resource key, content hash)`), the switch of
+//! `current` and retention all commit together or not at all, so a SIGKILL, a disk-full
+//! or a write error at any moment leaves the previous generation current and intact.
+//! Readers use redb read transactions (MVCC) and keep seeing their generation while the
+//! next one is written.
+//!
+//! Retention keeps the newest K generations (K ≥ 3), the pinned ones and the current one.
+//! Dropping generations frees whole epochs (`delete_table`) or, inside a live epoch, only
+//! versions that died at or before the oldest retained generation of that epoch (found via
+//! the graves table). A rollback copies the target generation's versions (still opaque
+//! bytes) into a new epoch and makes that the new current generation, so history stays
+//! linear and the target itself is kept.
+
+pub mod build;
+pub mod keys;
+pub mod read;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::mapping::ItemKind;
+use crate::model::Sex;
+pub use build::{prepare, GenerationBuilder, Prepared};
+use keys::{parse_meta, Keyer, SetHash, RKEY_LEN};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("akari_meta");
+const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("akari_generations");
+const SCHEMA_VERSION: u32 = 1;
+
+/// The fewest generations retention may keep (ransomware-proof backups: ≥ 3).
+pub const MIN_KEEP: usize = 3;
+
+/// A search-index entry: what the in-memory index needs, one per Patient and per
+/// encounter that places a patient in a bed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IndexEntry {
+    Patient {
+        hospital_id: Option<String>,
+        name_kanji: Option<String>,
+        name_kana: Option<String>,
+        sex: Sex,
+        birth_date: Option<NaiveDate>,
+    },
+    Location {
+        ward: Option<String>,
+        room: Option<String>,
+        bed: Option<String>,
+        class: Option<String>,
+        start: Option<DateTime<Utc>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GenerationKind {
+    Full,
+    Incremental,
+    /// A copy of an older generation made current by an administrator.
+    Rollback {
+        from: u64,
+    },
+}
+
+/// What a generation holds, readable without any key (no patient data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub generation: u64,
+    pub epoch: u64,
+    pub parent: Option<u64>,
+    pub kind: GenerationKind,
+    pub created_at: DateTime<Utc>,
+    /// Time the source data is current as of (next incremental pulls since this).
+    pub high_water: Option<DateTime<Utc>>,
+    /// Visible items by kind (`ItemKind::name`).
+    pub counts: BTreeMap<String, u64>,
+    pub index_entries: u64,
+    /// Hex of the set hash over every visible version.
+    pub set_hash: String,
+    pub pinned: bool,
+    /// Data-free description of the source.
+    pub source: String,
+    /// Versions written and removed to build this generation (its delta).
+    pub written: u64,
+    pub removed: u64,
+}
+
+impl Manifest {
+    pub fn patients(&self) -> u64 {
+        self.counts
+            .get(ItemKind::Patient.name())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn total_items(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
+
+/// One row of `akari snapshot list`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationInfo {
+    pub manifest: Manifest,
+    pub current: bool,
+}
+
+/// Result of [`Store::verify`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyReport {
+    pub generation: u64,
+    pub items_checked: u64,
+    /// Versions whose stored bytes do not match their recorded hash.
+    pub corrupt_items: u64,
+    pub counts_match: bool,
+    pub set_hash_matches: bool,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.corrupt_items == 0 && self.counts_match && self.set_hash_matches
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the snapshot storage failed to write or read (disk full or failing?): {0}")]
+    Storage(String),
+    #[error("snapshot database error: {0}")]
+    Database(String),
+    #[error("generation {0} does not exist (it may have been removed by retention); see `akari snapshot list`")]
+    NoSuchGeneration(u64),
+    #[error("the snapshot holds no generation yet: run `akari sync now --full`")]
+    Empty,
+    #[error("generation {generation} failed verification: {problem}")]
+    VerifyFailed { generation: u64, problem: String },
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("retention must keep at least {MIN_KEEP} generations (configured: {0})")]
+    KeepTooSmall(usize),
+    #[error("the snapshot file was written by a newer Akari (schema {0}); upgrade this node")]
+    Schema(u32),
+}
+
+impl StoreError {
+    /// True if the error came from the storage device (disk full, I/O error).
+    pub fn is_storage(&self) -> bool {
+        matches!(self, StoreError::Storage(_))
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                let e: redb::Error = e.into();
+                match e {
+                    redb::Error::Io(io) => StoreError::Storage(io.to_string()),
+                    redb::Error::PreviousIo => StoreError::Storage("an earlier write failed; the database must be reopened".into()),
+                    redb::Error::ValueTooLarge(n) => StoreError::Database(format!("value too large ({n} bytes)")),
+                    other => StoreError::Database(other.to_string()),
+                }
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);
+
+/// Settings of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Generations to keep (at least [`MIN_KEEP`]).
+    pub keep: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { keep: MIN_KEEP }
+    }
+}
+
+struct Inner {
+    db: Database,
+    keyer: Keyer,
+    keep: usize,
+}
+
+/// The snapshot store. Cheap to clone; all clones share one database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("keep", &self.inner.keep)
+            .finish()
+    }
+}
+
+pub(crate) fn table_name(epoch: u64, what: &str) -> String {
+    format!("e{epoch}.{what}")
+}
+
+impl Store {
+    /// Open (or create) the snapshot file at `path`. redb repairs an interrupted write
+    /// on open; the current generation is whatever last committed.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(256 * 1024 * 1024)
+            .create(path)?;
+        Store::from_database(db, options)
+    }
+
+    /// Use an already opened database (tests pass an in-memory or fault-injecting one).
+    pub fn from_database(db: Database, options: StoreOptions) -> Result<Store, StoreError> {
+        if options.keep < MIN_KEEP {
+            return Err(StoreError::KeepTooSmall(options.keep));
+        }
+        let txn = db.begin_write()?;
+        let secret = {
+            let mut meta = txn.open_table(META)?;
+            let schema = meta
+                .get("schema")?
+                .map(|v| u32::from_be_bytes(v.value().try_into().unwrap_or([0xFF; 4])));
+            match schema {
+                Some(s) if s > SCHEMA_VERSION => return Err(StoreError::Schema(s)),
+                Some(_) => {}
+                None => {
+                    meta.insert("schema", SCHEMA_VERSION.to_be_bytes().as_slice())?;
+                }
+            }
+            let existing = meta.get("node_secret")?.map(|v| v.value().to_vec());
+            match existing {
+                Some(s) => s
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("node secret has the wrong length".into()))?,
+                None => {
+                    let s: [u8; 32] = rand::random();
+                    meta.insert("node_secret", s.as_slice())?;
+                    s
+                }
+            }
+        };
+        txn.open_table(GENERATIONS)?;
+        txn.commit()?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                keyer: Keyer::new(&secret),
+                keep: options.keep,
+            }),
+        })
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    pub(crate) fn keyer(&self) -> &Keyer {
+        &self.inner.keyer
+    }
+
+    /// A handle for worker threads that prepare items (hashing under the node secret).
+    pub fn keyer_handle(&self) -> Keyer {
+        self.inner.keyer.clone()
+    }
+
+    pub fn keep(&self) -> usize {
+        self.inner.keep
+    }
+
+    /// The current generation's manifest, if any generation exists.
+    pub fn current(&self) -> Result<Option<Manifest>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let Some(cur) = meta.get("current")? else {
+            return Ok(None);
+        };
+        let g = u64::from_be_bytes(
+            cur.value()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("current pointer".into()))?,
+        );
+        let gens = txn.open_table(GENERATIONS)?;
+        let m = gens.get(g)?.ok_or(StoreError::NoSuchGeneration(g))?;
+        Ok(Some(decode_manifest(m.value())?))
+    }
+
+    /// Every retained generation, oldest first.
+    pub fn list(&self) -> Result<Vec<GenerationInfo>, StoreError> {
+        let current = self.current()?.map(|m| m.generation);
+        let txn = self.inner.db.begin_read()?;
+        let gens = txn.open_table(GENERATIONS)?;
+        let mut out = Vec::new();
+        for row in gens.iter()? {
+            let (_, v) = row?;
+            let manifest = decode_manifest(v.value())?;
+            out.push(GenerationInfo {
+                current: Some(manifest.generation) == current,
+                manifest,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn manifest(&self, generation: u64) -> Result<Manifest, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let gens = txn.open_table(GENERATIONS)?;
+        let m = gens
+            .get(generation)?
+            .ok_or(StoreError::NoSuchGeneration(generation))?;
+        decode_manifest(m.value())
+    }
+
+    /// Pin (or unpin) a generation so retention keeps it.
+    pub fn set_pinned(&self, generation: u64, pinned: bool) -> Result<Manifest, StoreError> {
+        let txn = self.inner.db.begin_write()?;
+        let m = {
+            let mut gens = txn.open_table(GENERATIONS)?;
+            let mut m = decode_manifest(
+                gens.get(generation)?
+                    .ok_or(StoreError::NoSuchGeneration(generation))?
+                    .value(),
+            )?;
+            m.pinned = pinned;
+            gens.insert(generation, encode_manifest(&m).as_slice())?;
+            m
+        };
+        if !pinned {
+            apply_retention(&txn, self.inner.keep)?;
+        }
+        txn.commit()?;
+        Ok(m)
+    }
+
+    /// Re-read every version visible in `generation`: each stored content must hash to its
+    /// recorded hash, and counts and set hash must equal the manifest. Reads stored bytes
+    /// (ciphertext under issue 7) but never needs to decode them.
+    pub fn verify(&self, generation: u64) -> Result<VerifyReport, StoreError> {
+        let manifest = self.manifest(generation)?;
+        let txn = self.inner.db.begin_read()?;
+        let meta_name = table_name(manifest.epoch, "meta");
+        let items_name = table_name(manifest.epoch, "items");
+        let meta = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&meta_name))?;
+        let items = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&items_name))?;
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut index_entries = 0u64;
+        let mut set = SetHash::default();
+        let mut checked = 0u64;
+        let mut corrupt = 0u64;
+        for row in meta.iter()? {
+            let (k, v) = row?;
+            let key = k.value();
+            let Some(mv) = parse_meta(v.value()) else {
+                corrupt += 1;
+                continue;
+            };
+            if !read::visible(key, &mv, generation) {
+                continue;
+            }
+            checked += 1;
+            match items.get(key)? {
+                Some(content) if keys::sha256(content.value()) == mv.hash => {}
+                _ => corrupt += 1,
+            }
+            set.add(&key[..RKEY_LEN], &mv.hash);
+            if key[0] == keys::SPACE_INDEX {
+                index_entries += 1;
+            } else {
+                let name = ItemKind::from_byte(mv.kind)
+                    .map(ItemKind::name)
+                    .unwrap_or("?");
+                *counts.entry(name.to_string()).or_default() += 1;
+            }
+        }
+        let want: BTreeMap<String, u64> = manifest
+            .counts
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        Ok(VerifyReport {
+            generation,
+            items_checked: checked,
+            corrupt_items: corrupt,
+            counts_match: counts == want && index_entries == manifest.index_entries,
+            set_hash_matches: set.to_hex() == manifest.set_hash,
+        })
+    }
+
+    /// Make a copy of `target` the new current generation (after verifying `target`).
+    /// The copy is a new generation in a new epoch; `target` stays as it was.
+    pub fn rollback(&self, target: u64) -> Result<Manifest, StoreError> {
+        let report = self.verify(target)?;
+        if !report.ok() {
+            return Err(StoreError::VerifyFailed {
+                generation: target,
+                problem: format!(
+                    "{} damaged item(s), counts match: {}, hash matches: {}",
+                    report.corrupt_items, report.counts_match, report.set_hash_matches
+                ),
+            });
+        }
+        let source = self.manifest(target)?;
+        let txn = self.inner.db.begin_write()?;
+        let generation = next_generation(&txn)?;
+        let epoch = generation;
+        build::copy_generation(&txn, &source, epoch, generation)?;
+        let manifest = Manifest {
+            generation,
+            epoch,
+            parent: Some(target),
+            kind: GenerationKind::Rollback { from: target },
+            created_at: Utc::now(),
+            high_water: source.high_water,
+            counts: source.counts.clone(),
+            index_entries: source.index_entries,
+            set_hash: source.set_hash.clone(),
+            pinned: false,
+            source: source.source.clone(),
+            written: source.total_items() + source.index_entries,
+            removed: 0,
+        };
+        switch_to(&txn, &manifest)?;
+        apply_retention(&txn, self.inner.keep)?;
+        txn.commit()?;
+        Ok(manifest)
+    }
+
+    /// Start building the next generation: from scratch (`full`) or as the current
+    /// generation plus a delta. Only one builder runs at a time (redb has one writer).
+    pub fn begin(&self, full: bool, source: &str) -> Result<GenerationBuilder, StoreError> {
+        let parent = self.current()?;
+        if !full && parent.is_none() {
+            return Err(StoreError::Empty);
+        }
+        GenerationBuilder::new(self.clone(), parent, full, source)
+    }
+}
+
+pub(crate) fn decode_manifest(bytes: &[u8]) -> Result<Manifest, StoreError> {
+    serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt("generation manifest".into()))
+}
+
+pub(crate) fn encode_manifest(m: &Manifest) -> Vec<u8> {
+    serde_json::to_vec(m).expect("manifest serialises")
+}
+
+pub(crate) fn next_generation(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let gens = txn.open_table(GENERATIONS)?;
+    let last = gens.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+    let meta = txn.open_table(META)?;
+    let floor = meta
+        .get("last_generation")?
+        .and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0);
+    Ok(last.max(floor) + 1)
+}
+
+/// Record the manifest and make it current (inside the caller's transaction).
+pub(crate) fn switch_to(txn: &WriteTransaction, m: &Manifest) -> Result<(), StoreError> {
+    let mut gens = txn.open_table(GENERATIONS)?;
+    gens.insert(m.generation, encode_manifest(m).as_slice())?;
+    let mut meta = txn.open_table(META)?;
+    meta.insert("current", m.generation.to_be_bytes().as_slice())?;
+    meta.insert("last_generation", m.generation.to_be_bytes().as_slice())?;
+    Ok(())
+}
+
+/// Drop generations beyond the newest `keep` (pinned and current always stay) and free
+/// what only they used.
+pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(), StoreError> {
+    let keep = keep.max(MIN_KEEP);
+    let current = {
+        let meta = txn.open_table(META)?;
+        let v = meta.get("current")?.map(|v| v.value().to_vec());
+        v.and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+    };
+    let manifests: Vec<Manifest> = {
+        let gens = txn.open_table(GENERATIONS)?;
+        let mut v = Vec::new();
+        for row in gens.iter()? {
+            v.push(decode_manifest(row?.1.value())?);
+        }
+        v
+    };
+    let newest: BTreeSet<u64> = manifests
+        .iter()
+        .rev()
+        .take(keep)
+        .map(|m| m.generation)
+        .collect();
+    let (kept, dropped): (Vec<&Manifest>, Vec<&Manifest>) = manifests
+        .iter()
+        .partition(|m| newest.contains(&m.generation) || m.pinned || Some(m.generation) == current);
+    if dropped.is_empty() {
+        return Ok(());
+    }
+    {
+        let mut gens = txn.open_table(GENERATIONS)?;
+        for m in &dropped {
+            gens.remove(m.generation)?;
+        }
+    }
+    let mut min_kept: BTreeMap<u64, u64> = BTreeMap::new();
+    for m in &kept {
+        let e = min_kept.entry(m.epoch).or_insert(m.generation);
+        *e = (*e).min(m.generation);
+    }
+    let dropped_epochs: BTreeSet<u64> = dropped.iter().map(|m| m.epoch).collect();
+    for epoch in dropped_epochs {
+        match min_kept.get(&epoch) {
+            None => {
+                for what in ["items", "meta", "graves", "owner", "idents"] {
+                    let name = table_name(epoch, what);
+                    txn.delete_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
+                }
+            }
+            Some(&oldest) => build::collect_graves(txn, epoch, oldest)?,
+        }
+    }
+    Ok(())
+}

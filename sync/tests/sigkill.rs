@@ -6,6 +6,8 @@
 //! incremental alternating. After each kill the parent checks that exactly one version is
 //! visible and everything verifies.
 
+#![allow(clippy::manual_is_multiple_of)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,3 +1,5 @@
 //! akari-testkit: a deterministic synthetic Japanese hospital (FHIR resources plus the
 //! minimal record each patient should show) and an HTTP FHIR server serving it, with
 //! fault knobs. Used by tests, benchmarks and `akari demo`. Synthetic data only.
+
+pub mod synth;

@@ -32,6 +32,8 @@ pub const DEFAULT_INSTITUTION: &str = "1318814790";
 pub const HOSPITAL_ID_SYSTEM_PREFIX: &str = "urn:oid:1.2.392.100495.20.3.51.1";
 /// Windows the truth applies (MAR and vital signs): the last 72 hours.
 pub const RECENT_WINDOW_HOURS: i64 = 72;
+/// Finished encounters older than this many days are out of the snapshot.
+pub const ENCOUNTER_WINDOW_DAYS: i64 = 90;
 
 /// Resource types the generator emits, in the order NDJSON files are written.
 pub const RESOURCE_TYPES: &[&str] = &[

@@ -10,7 +10,10 @@ use chrono::{Duration, NaiveDate};
 
 use super::names::{to_halfwidth_katakana, FAMILY, GIVEN_FEMALE, GIVEN_MALE};
 use super::render::render_one;
-use super::{DeltaChange, DeltaConfig, DeltaReport, Rng, SynthConfig, RECENT_WINDOW_HOURS};
+use super::{
+    DeltaChange, DeltaConfig, DeltaReport, Rng, SynthConfig, ENCOUNTER_WINDOW_DAYS,
+    RECENT_WINDOW_HOURS,
+};
 
 /// An item of a patient plus its bookkeeping.
 #[derive(Debug, Clone, PartialEq)]
@@ -738,8 +741,13 @@ pub(crate) fn generate(cfg: &SynthConfig, index: u64) -> PatientSpec {
         ));
     }
     if !inpatient || rng.chance(0.3) {
-        let start =
-            now - Duration::days(rng.range(35, 200) as i64) - Duration::hours(rng.below(8) as i64);
+        // Mostly within the 90-day window for finished encounters; some far outside it.
+        let days = if rng.chance(0.9) {
+            rng.range(20, 80)
+        } else {
+            rng.range(150, 300)
+        };
+        let start = now - Duration::days(days as i64) - Duration::hours(rng.below(8) as i64);
         p.encounters.push(mk(
             base_updated,
             EncounterSpec(Encounter {
@@ -818,7 +826,15 @@ impl PatientSpec {
                 .map(|a| a.m.clone())
                 .collect(),
             flags: live(&self.flags).map(|a| a.0.clone()).collect(),
-            encounters: live(&self.encounters).map(|a| a.0.clone()).collect(),
+            encounters: live(&self.encounters)
+                .filter(|e| {
+                    e.0.status != "finished"
+                        || e.0
+                            .end
+                            .is_some_and(|end| now - end <= Duration::days(ENCOUNTER_WINDOW_DAYS))
+                })
+                .map(|a| a.0.clone())
+                .collect(),
             documents: live(&self.documents).map(|a| a.0.clone()).collect(),
         }
     }

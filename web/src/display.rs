@@ -1,0 +1,388 @@
+//! Turns audited records into what the templates print: times in JST, ages, labels, the
+//! MAR grid. Templates hold no logic; everything they show is prepared here as text.
+//! Askama escapes every value, so source text (names, narratives) is always inert.
+
+use akari_sync::model::{Criticality, FlagKind, Instant, Patient, PatientRecord, Sex, VitalKind};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+
+use crate::i18n::{Lang, Tr};
+use crate::viewer::PatientSummary;
+
+pub fn jst() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).expect("valid offset")
+}
+
+pub fn fmt_time(t: &DateTime<FixedOffset>) -> String {
+    t.with_timezone(&jst()).format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn fmt_opt(t: Option<&Instant>) -> String {
+    t.map(fmt_time).unwrap_or_default()
+}
+
+/// "5時間前" / "5 h ago".
+pub fn fmt_age(lang: Lang, age: Duration) -> String {
+    let m = age.num_minutes().max(0);
+    let (n, ja, en) = if m < 60 {
+        (m, "分前", " min ago")
+    } else if m < 48 * 60 {
+        (m / 60, "時間前", " h ago")
+    } else {
+        (m / 1440, "日前", " days ago")
+    };
+    match lang {
+        Lang::Ja => format!("{n}{ja}"),
+        Lang::En => format!("{n}{en}"),
+    }
+}
+
+fn age_years(born: NaiveDate, today: NaiveDate) -> Option<u32> {
+    today.years_since(born)
+}
+
+fn sex_label(tr: Tr, sex: Sex) -> &'static str {
+    tr.s(match sex {
+        Sex::Male => "sex_male",
+        Sex::Female => "sex_female",
+        Sex::Other => "sex_other",
+        Sex::Unknown => "sex_unknown",
+    })
+}
+
+/// A patient's identity line, shared by search, census and summary.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub key: String,
+    pub name: String,
+    pub kana: String,
+    pub hospital_id: String,
+    pub age_sex: String,
+    pub born: String,
+}
+
+impl Identity {
+    pub fn new(tr: Tr, key: &str, p: &Patient, today: NaiveDate) -> Self {
+        let age = match p.birth_date.and_then(|b| age_years(b, today)) {
+            Some(a) => format!("{a}{}", tr.s("years")),
+            None => tr.s("age_unknown").to_owned(),
+        };
+        Identity {
+            key: key.to_owned(),
+            name: p.name_kanji.clone().unwrap_or_default(),
+            kana: p.name_kana.clone().unwrap_or_default(),
+            hospital_id: p.hospital_id.clone().unwrap_or_default(),
+            age_sex: format!("{age} {}", sex_label(tr, p.sex)),
+            born: p.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: Identity,
+    pub ward: String,
+    pub room: String,
+    pub bed: String,
+    pub allergy: bool,
+    pub infection: bool,
+}
+
+impl Row {
+    pub fn new(tr: Tr, s: &PatientSummary, today: NaiveDate) -> Self {
+        Row {
+            id: Identity::new(tr, &s.key.0, &s.patient, today),
+            ward: s.ward.clone().unwrap_or_default(),
+            room: s.room.clone().unwrap_or_default(),
+            bed: s.bed.clone().unwrap_or_default(),
+            allergy: s.has_allergy,
+            infection: s.has_infection,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AllergyLine {
+    pub substance: String,
+    pub drug: bool,
+    pub high: bool,
+    pub reactions: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub label: String,
+    pub text: String,
+    pub time: String,
+    pub alert: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RxLine {
+    pub medication: String,
+    pub dose: String,
+    pub route: String,
+    pub timing: String,
+    pub prn: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LabLine {
+    pub test: String,
+    pub value: String,
+    pub unit: String,
+    pub reference: String,
+    pub flag: String,
+    pub abnormal: bool,
+    pub time: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DocLine {
+    pub title: String,
+    pub date: String,
+    pub text: String,
+}
+
+/// MAR grid: one row per medication, one column per calendar day (JST) of the window,
+/// each cell listing the administrations of that day.
+#[derive(Debug, Clone)]
+pub struct Mar {
+    pub days: Vec<String>,
+    pub rows: Vec<MarRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MarRow {
+    pub medication: String,
+    pub cells: Vec<Vec<MarCell>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MarCell {
+    pub time: String,
+    pub dose: String,
+    pub given: bool,
+    pub status: String,
+}
+
+/// Everything the summary shows about one patient.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub id: Identity,
+    pub location: String,
+    pub allergies: Vec<AllergyLine>,
+    pub infections: Vec<Line>,
+    pub flags: Vec<Line>,
+    pub prescriptions: Vec<RxLine>,
+    pub mar: Mar,
+    pub labs: Vec<LabLine>,
+    pub vitals: Vec<Line>,
+    pub problems: Vec<Line>,
+    pub documents: Vec<DocLine>,
+}
+
+const MAR_WINDOW_HOURS: i64 = 72;
+
+impl Summary {
+    /// `as_of` anchors the 72-hour MAR window: the time the data is from.
+    pub fn new(tr: Tr, r: &PatientRecord, as_of: DateTime<Utc>) -> Self {
+        let today = as_of.with_timezone(&jst()).date_naive();
+        let mut allergies: Vec<AllergyLine> = r
+            .allergies
+            .iter()
+            .filter(|a| {
+                !matches!(a.clinical_status.as_deref(), Some("inactive" | "resolved"))
+                    && a.verification_status.as_deref() != Some("refuted")
+            })
+            .map(|a| AllergyLine {
+                substance: a.substance.clone(),
+                drug: a.categories.iter().any(|c| c == "medication"),
+                high: a.criticality == Some(Criticality::High),
+                reactions: a.reactions.join("、"),
+                status: a.verification_status.clone().unwrap_or_default(),
+            })
+            .collect();
+        allergies.sort_by_key(|a| (!a.high, !a.drug));
+
+        let location = r
+            .encounters
+            .iter()
+            .find(|e| e.status == "in-progress")
+            .map(|e| {
+                [&e.ward, &e.room, &e.bed]
+                    .iter()
+                    .filter_map(|x| x.as_deref())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+
+        let infections = r
+            .infections
+            .iter()
+            .map(|i| Line {
+                label: i.name.clone(),
+                text: i.result.clone(),
+                time: fmt_opt(i.time.as_ref()),
+                alert: i.positive,
+            })
+            .collect();
+
+        let flags = r
+            .flags
+            .iter()
+            .map(|f| Line {
+                label: tr
+                    .s(match f.kind {
+                        FlagKind::Dnr => "flag_dnr",
+                        FlagKind::Isolation => "flag_isolation",
+                        FlagKind::FallRisk => "flag_fall",
+                        FlagKind::Other => "flag_other",
+                    })
+                    .to_owned(),
+                text: f.text.clone(),
+                time: fmt_opt(f.start.as_ref()),
+                alert: matches!(f.kind, FlagKind::Dnr | FlagKind::Isolation),
+            })
+            .collect();
+
+        let prescriptions = r
+            .prescriptions
+            .iter()
+            .filter(|p| matches!(p.status.as_str(), "active" | "on-hold"))
+            .map(|p| RxLine {
+                medication: p.medication.clone(),
+                dose: p.dose.clone().unwrap_or_default(),
+                route: p.route.clone().unwrap_or_default(),
+                timing: p.timing.clone().unwrap_or_default(),
+                prn: p.as_needed,
+            })
+            .collect();
+
+        let mut labs: Vec<_> = r.labs.iter().collect();
+        labs.sort_by_key(|l| std::cmp::Reverse(l.time));
+        let labs = labs
+            .into_iter()
+            .map(|l| {
+                let flag = l.interpretation.clone().unwrap_or_default();
+                LabLine {
+                    test: l.test.clone(),
+                    value: l.value.clone(),
+                    unit: l.unit.clone().unwrap_or_default(),
+                    reference: l.reference_range.clone().unwrap_or_default(),
+                    abnormal: !flag.is_empty() && flag != "N",
+                    flag,
+                    time: fmt_opt(l.time.as_ref()),
+                }
+            })
+            .collect();
+
+        let mut vitals: Vec<_> = r.vitals.iter().collect();
+        vitals.sort_by_key(|v| std::cmp::Reverse(v.time));
+        let vitals = vitals
+            .into_iter()
+            .map(|v| Line {
+                label: vital_label(tr, v.kind).to_owned(),
+                text: format!("{} {}", v.value, v.unit.as_deref().unwrap_or("")),
+                time: fmt_time(&v.time),
+                alert: false,
+            })
+            .collect();
+
+        let problems = r
+            .conditions
+            .iter()
+            .map(|c| Line {
+                label: c.text.clone(),
+                text: c.clinical_status.clone().unwrap_or_default(),
+                time: c.onset.clone().unwrap_or_default(),
+                alert: false,
+            })
+            .collect();
+
+        let documents = r
+            .documents
+            .iter()
+            .map(|d| DocLine {
+                title: d.title.clone(),
+                date: fmt_opt(d.date.as_ref()),
+                text: d.text.clone(),
+            })
+            .collect();
+
+        Summary {
+            id: Identity::new(tr, &r.key.0, &r.patient, today),
+            location,
+            allergies,
+            infections,
+            flags,
+            prescriptions,
+            mar: mar(r, as_of),
+            labs,
+            vitals,
+            problems,
+            documents,
+        }
+    }
+}
+
+fn vital_label(tr: Tr, kind: VitalKind) -> &'static str {
+    let (ja, en) = match kind {
+        VitalKind::BloodPressure => ("血圧", "BP"),
+        VitalKind::HeartRate => ("脈拍", "HR"),
+        VitalKind::BodyTemperature => ("体温", "Temp"),
+        VitalKind::RespiratoryRate => ("呼吸数", "RR"),
+        VitalKind::OxygenSaturation => ("SpO2", "SpO2"),
+        VitalKind::BodyWeight => ("体重", "Weight"),
+        VitalKind::BodyHeight => ("身長", "Height"),
+        VitalKind::Other => ("その他", "Other"),
+    };
+    match tr.lang {
+        Lang::Ja => ja,
+        Lang::En => en,
+    }
+}
+
+fn mar(r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
+    let start = as_of - Duration::hours(MAR_WINDOW_HOURS);
+    let mut given: Vec<_> = r
+        .administrations
+        .iter()
+        .filter(|a| a.time.with_timezone(&Utc) >= start)
+        .collect();
+    given.sort_by_key(|a| a.time);
+    let first_day = start.with_timezone(&jst()).date_naive();
+    let last_day = as_of.with_timezone(&jst()).date_naive();
+    let days: Vec<NaiveDate> = first_day
+        .iter_days()
+        .take_while(|d| *d <= last_day)
+        .collect();
+    let mut rows: Vec<MarRow> = Vec::new();
+    for a in given {
+        let day = a.time.with_timezone(&jst()).date_naive();
+        let Some(col) = days.iter().position(|d| *d == day) else {
+            continue;
+        };
+        let idx = match rows.iter().position(|r| r.medication == a.medication) {
+            Some(i) => i,
+            None => {
+                rows.push(MarRow {
+                    medication: a.medication.clone(),
+                    cells: vec![Vec::new(); days.len()],
+                });
+                rows.len() - 1
+            }
+        };
+        rows[idx].cells[col].push(MarCell {
+            time: a.time.with_timezone(&jst()).format("%H:%M").to_string(),
+            dose: a.dose.clone().unwrap_or_default(),
+            given: a.status == "completed",
+            status: a.status.clone(),
+        });
+    }
+    Mar {
+        days: days.iter().map(|d| d.format("%m/%d").to_string()).collect(),
+        rows,
+    }
+}

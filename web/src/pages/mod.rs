@@ -1,0 +1,324 @@
+//! The viewer's HTML pages. [`Pages`] holds what they need (the audited viewer, the
+//! accounts gate, the browser sessions); [`router`] mounts them. Handlers are thin:
+//! [`Ctx`] extracts language, session and client; the viewer reads with audit; a
+//! template renders.
+
+mod clinician;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use akari_accounts::event::{Client, DeclaredPerson, Mode};
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+
+use crate::display::{fmt_age, fmt_time, jst};
+use crate::error::{PageError, Problem};
+use crate::gate::{ClinicianLogin, Gate};
+use crate::i18n::{Lang, Tr};
+use crate::session::{Principal, Session, SessionId, SessionStore};
+use crate::viewer::{AuditedViewer, Snapshot};
+
+/// Settings of the pages (part of the `[web]` configuration).
+#[derive(Debug, Clone)]
+pub struct PagesConfig {
+    /// Data older than this turns the data-age banner red.
+    pub stale_after: Duration,
+    /// Browser session idle timeout.
+    pub idle_timeout: Duration,
+    /// Browser session absolute timeout.
+    pub absolute_timeout: Duration,
+}
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        PagesConfig {
+            stale_after: Duration::from_secs(60 * 60),
+            idle_timeout: Duration::from_secs(15 * 60),
+            absolute_timeout: Duration::from_secs(12 * 60 * 60),
+        }
+    }
+}
+
+/// Everything the pages need. Cheap to clone.
+#[derive(Clone)]
+pub struct Pages(Arc<Inner>);
+
+struct Inner {
+    viewer: AuditedViewer,
+    gate: Arc<dyn Gate>,
+    sessions: SessionStore,
+    config: PagesConfig,
+}
+
+impl Pages {
+    /// `snapshot`: the current generation's reader; `sink`: the audit ledger; `gate`:
+    /// the accounts layer.
+    pub fn new(
+        snapshot: Arc<dyn Snapshot>,
+        sink: Arc<dyn akari_accounts::event::AuditSink>,
+        gate: Arc<dyn Gate>,
+        config: PagesConfig,
+    ) -> Self {
+        Pages(Arc::new(Inner {
+            viewer: AuditedViewer::new(snapshot, sink),
+            gate,
+            sessions: SessionStore::new(config.idle_timeout, config.absolute_timeout),
+            config,
+        }))
+    }
+}
+
+/// Every page route, with its state applied, mergeable into any router.
+pub fn router<S: Clone + Send + Sync + 'static>(pages: Pages) -> Router<S> {
+    Router::new()
+        .route("/static/akari.css", get(stylesheet))
+        .route("/lang/{code}", get(clinician::switch_lang))
+        .merge(clinician::routes())
+        .with_state(pages)
+}
+
+const STYLESHEET: &str = include_str!("../../static/akari.css");
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The frame of every page: mode, data age, who is logged in, language, CSRF token.
+pub struct Chrome {
+    pub tr: Tr,
+    pub lang: &'static str,
+    pub other_lang: &'static str,
+    pub mode_class: &'static str,
+    pub mode_label: &'static str,
+    pub as_of: String,
+    pub data_age: String,
+    pub stale: bool,
+    pub account: String,
+    pub person: String,
+    pub logged_in: bool,
+    pub csrf: String,
+    /// Path of this page, for the language toggle to come back to.
+    pub path: String,
+    pub now: String,
+}
+
+/// Per-request context extracted before every page handler.
+pub struct Ctx {
+    pub pages: Pages,
+    pub lang: Lang,
+    pub session: Option<(SessionId, Session)>,
+    pub client: Client,
+    pub path: String,
+    pub mode: Mode,
+}
+
+impl FromRequestParts<Pages> for Ctx {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, pages: &Pages) -> Result<Self, PageError> {
+        let lang = Lang::from_headers(&parts.headers);
+        let session = pages.0.sessions.get(&parts.headers);
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect());
+        Ok(Ctx {
+            mode: pages.0.gate.mode(),
+            pages: pages.clone(),
+            lang,
+            session,
+            client: Client {
+                address,
+                user_agent,
+            },
+            path: parts.uri.path().to_owned(),
+        })
+    }
+}
+
+impl Ctx {
+    pub fn tr(&self) -> Tr {
+        Tr { lang: self.lang }
+    }
+
+    pub fn fail(&self, problem: Problem) -> PageError {
+        PageError::new(self.lang, problem)
+    }
+
+    pub fn viewer(&self) -> &AuditedViewer {
+        &self.pages.0.viewer
+    }
+
+    pub fn gate(&self) -> Arc<dyn Gate> {
+        self.pages.0.gate.clone()
+    }
+
+    pub fn sessions(&self) -> &SessionStore {
+        &self.pages.0.sessions
+    }
+
+    pub fn principal(&self) -> &Principal {
+        match &self.session {
+            Some((_, s)) => &s.principal,
+            None => &Principal::Anonymous,
+        }
+    }
+
+    /// Refuses unless `submitted` is this session's CSRF token.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
+        match &self.session {
+            Some((_, s)) if s.csrf_matches(submitted) => Ok(()),
+            _ => {
+                tracing::warn!("form refused: missing or wrong CSRF token");
+                Err(self.fail(Problem::Csrf))
+            }
+        }
+    }
+
+    /// The clinician behind this session, checked with the accounts layer (timeouts,
+    /// revocation, mode).
+    pub async fn clinician(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
+        let Principal::Clinician {
+            account_id,
+            accounts_session,
+            declared,
+        } = self.principal()
+        else {
+            return Err(self.fail(Problem::Forbidden));
+        };
+        if !self.mode.allows_emergency_login() {
+            return Err(self.fail(Problem::Mode));
+        }
+        let login = ClinicianLogin {
+            account_id: account_id.clone(),
+            session_id: accounts_session.clone(),
+        };
+        let gate = self.gate();
+        let checked = login.clone();
+        let result = tokio::task::spawn_blocking(move || gate.check(&checked))
+            .await
+            .map_err(|_| self.fail(Problem::Internal))?;
+        if let Err(refusal) = result {
+            tracing::info!(%refusal, "clinician session no longer valid");
+            if let Some((id, _)) = &self.session {
+                self.sessions().remove(id);
+            }
+            return Err(self.fail(Problem::Expired));
+        }
+        Ok((login, declared.clone()))
+    }
+
+    pub fn chrome(&self) -> Chrome {
+        let tr = self.tr();
+        let (mode_class, mode_key) = match self.mode {
+            Mode::Emergency => ("emergency", "mode_emergency"),
+            Mode::Drill => ("drill", "mode_drill"),
+            Mode::Standby => ("standby", "mode_standby"),
+            Mode::Recovery => ("recovery", "mode_recovery"),
+        };
+        let now = Utc::now();
+        let (as_of, data_age, stale) = match self.viewer().as_of() {
+            Some(t) => {
+                let age = now - t;
+                let stale = age
+                    > chrono::Duration::from_std(self.pages.0.config.stale_after)
+                        .unwrap_or(chrono::Duration::MAX);
+                (
+                    fmt_time(&t.with_timezone(&jst())),
+                    fmt_age(self.lang, age),
+                    stale,
+                )
+            }
+            None => (tr.s("no_data").to_owned(), String::new(), true),
+        };
+        let (account, person, logged_in) = match self.principal() {
+            Principal::Clinician {
+                account_id,
+                declared,
+                ..
+            } => (
+                account_id.clone(),
+                declared
+                    .as_ref()
+                    .map(|d| format!("{}（{}・{}）", d.name, d.profession, d.department))
+                    .unwrap_or_default(),
+                true,
+            ),
+            Principal::Admin { admin_id } => (admin_id.clone(), String::new(), true),
+            Principal::AdminPending { .. } | Principal::Anonymous => {
+                (String::new(), String::new(), false)
+            }
+        };
+        Chrome {
+            tr,
+            lang: self.lang.code(),
+            other_lang: self.lang.other().code(),
+            mode_class,
+            mode_label: tr.s(mode_key),
+            as_of,
+            data_age,
+            stale,
+            account,
+            person,
+            logged_in,
+            csrf: self
+                .session
+                .as_ref()
+                .map(|(_, s)| s.csrf().to_owned())
+                .unwrap_or_default(),
+            path: self.path.clone(),
+            now: fmt_time(&now.with_timezone(&jst())),
+        }
+    }
+}
+
+/// Renders a template as an HTML page that no cache may keep.
+pub fn render(lang: Lang, page: &impl Template) -> Result<Response, PageError> {
+    render_with(lang, StatusCode::OK, page)
+}
+
+pub fn render_with(
+    lang: Lang,
+    status: StatusCode,
+    page: &impl Template,
+) -> Result<Response, PageError> {
+    let body = page.render().map_err(|e| {
+        tracing::error!(error = %e, "template failed to render");
+        PageError::new(lang, Problem::Internal)
+    })?;
+    Ok((
+        status,
+        [(CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Html(body),
+    )
+        .into_response())
+}
+
+/// Adds a `Set-Cookie` header to a response.
+pub fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
+    response.headers_mut().append(SET_COOKIE, cookie);
+    response
+}

@@ -1,0 +1,571 @@
+//! Page tests through the router (no socket): login and rotation, CSRF, fail-closed
+//! audit, escaping, language. Browser tests live in the root `tests/browser_*.rs`.
+
+use std::sync::{Arc, Mutex};
+
+use akari_accounts::event::{
+    Action, AuditError, AuditEvent, AuditReceipt, AuditSink, Client, DeclaredPerson, Mode, Reason,
+};
+use akari_sync::model::{Allergy, Criticality, Patient, PatientKey, PatientRecord, Sex};
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use tower::ServiceExt;
+
+use super::{router, Pages, PagesConfig};
+use crate::gate::{ClinicianLogin, Gate, Refusal};
+use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};
+
+pub const XSS_NAME: &str = "<script>document.title='pwned'</script>山田";
+pub const XSS_DOC: &str = "<img src=x onerror=\"document.title='pwned'\">所見";
+
+struct FakeSnapshot {
+    records: Vec<PatientRecord>,
+}
+
+fn record(key: &str, kanji: &str, kana: &str, allergy: Option<&str>) -> PatientRecord {
+    PatientRecord {
+        key: PatientKey(key.into()),
+        patient: Patient {
+            id: format!("pt-{key}"),
+            hospital_id: Some(format!("00000{}", key.len())),
+            name_kanji: Some(kanji.into()),
+            name_kana: Some(kana.into()),
+            sex: Sex::Female,
+            birth_date: chrono::NaiveDate::from_ymd_opt(1950, 4, 1),
+        },
+        allergies: allergy
+            .map(|s| Allergy {
+                id: "a1".into(),
+                substance: s.into(),
+                categories: vec!["medication".into()],
+                criticality: Some(Criticality::High),
+                clinical_status: Some("active".into()),
+                verification_status: Some("confirmed".into()),
+                reactions: vec!["アナフィラキシー".into()],
+                recorded: None,
+            })
+            .into_iter()
+            .collect(),
+        conditions: vec![],
+        infections: vec![],
+        prescriptions: vec![],
+        administrations: vec![],
+        labs: vec![],
+        vitals: vec![],
+        flags: vec![],
+        encounters: vec![],
+        documents: vec![akari_sync::model::Document {
+            id: "d1".into(),
+            kind: akari_sync::model::DocumentKind::DischargeSummary,
+            title: "退院時サマリー".into(),
+            date: None,
+            text: XSS_DOC.into(),
+        }],
+    }
+}
+
+impl FakeSnapshot {
+    fn new() -> Self {
+        FakeSnapshot {
+            records: vec![
+                record("k-maki", "牧野 爛漫", "マキノ ランマン", Some("ペニシリン")),
+                record("k-xss", XSS_NAME, "ヤマダ", None),
+            ],
+        }
+    }
+    fn summary(r: &PatientRecord) -> PatientSummary {
+        PatientSummary {
+            key: r.key.clone(),
+            patient: r.patient.clone(),
+            ward: Some("5階西".into()),
+            room: Some("501".into()),
+            bed: Some("1".into()),
+            has_allergy: !r.allergies.is_empty(),
+            has_infection: false,
+        }
+    }
+}
+
+impl Snapshot for FakeSnapshot {
+    fn as_of(&self) -> Option<DateTime<Utc>> {
+        Some(Utc::now() - chrono::Duration::minutes(5 * 60 + 1))
+    }
+    fn patient(&self, key: &PatientKey) -> Result<Option<PatientRecord>, SnapshotError> {
+        Ok(self.records.iter().find(|r| &r.key == key).cloned())
+    }
+    fn search(
+        &self,
+        query: &str,
+        _limit: usize,
+    ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError> {
+        // Exact substring only: the normalising search is the sync crate's, tested there
+        // and through the real reader in the root tests.
+        let hits = self
+            .records
+            .iter()
+            .filter(|r| {
+                r.patient.name_kana.as_deref().unwrap_or("").contains(query)
+                    || r.patient
+                        .name_kanji
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains(query)
+            })
+            .map(Self::summary)
+            .collect();
+        Ok((QueryKind::Name, hits))
+    }
+    fn wards(&self) -> Result<Vec<String>, SnapshotError> {
+        Ok(vec!["5階西".into()])
+    }
+    fn census(&self, ward: &str) -> Result<Vec<PatientSummary>, SnapshotError> {
+        Ok(if ward == "5階西" {
+            self.records.iter().map(Self::summary).collect()
+        } else {
+            vec![]
+        })
+    }
+}
+
+#[derive(Default)]
+struct FakeGate {
+    declared: Mutex<Vec<DeclaredPerson>>,
+    mode: Mutex<Option<Mode>>,
+}
+
+impl Gate for FakeGate {
+    fn mode(&self) -> Mode {
+        self.mode.lock().unwrap().unwrap_or(Mode::Drill)
+    }
+    fn emergency_login(
+        &self,
+        account_id: &str,
+        credential: &str,
+        _client: &Client,
+    ) -> Result<ClinicianLogin, Refusal> {
+        if !self.mode().allows_emergency_login() {
+            return Err(Refusal::Mode);
+        }
+        if account_id == "ER-1" && credential == "right-credential" {
+            Ok(ClinicianLogin {
+                account_id: account_id.into(),
+                session_id: "acc-session-1".into(),
+            })
+        } else {
+            Err(Refusal::BadCredentials)
+        }
+    }
+    fn declare(
+        &self,
+        login: &ClinicianLogin,
+        person: DeclaredPerson,
+        _reason: Reason,
+        _client: &Client,
+    ) -> Result<ClinicianLogin, Refusal> {
+        self.declared.lock().unwrap().push(person);
+        Ok(ClinicianLogin {
+            account_id: login.account_id.clone(),
+            session_id: "acc-session-declared".into(),
+        })
+    }
+    fn check(&self, _login: &ClinicianLogin) -> Result<(), Refusal> {
+        Ok(())
+    }
+    fn logout(&self, _login: &ClinicianLogin, _client: &Client) {}
+}
+
+#[derive(Default)]
+struct Sink {
+    events: Mutex<Vec<AuditEvent>>,
+    fail: Mutex<bool>,
+}
+
+impl AuditSink for Sink {
+    fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
+        if *self.fail.lock().unwrap() {
+            return Err(AuditError::Unavailable("injected".into()));
+        }
+        let mut ev = self.events.lock().unwrap();
+        ev.push(event);
+        Ok(AuditReceipt {
+            sequence: ev.len() as u64,
+        })
+    }
+}
+
+struct App {
+    router: Router,
+    sink: Arc<Sink>,
+    gate: Arc<FakeGate>,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    set_cookie: Option<String>,
+    location: Option<String>,
+    body: String,
+}
+
+impl App {
+    fn new() -> Self {
+        let sink = Arc::new(Sink::default());
+        let gate = Arc::new(FakeGate::default());
+        let pages = Pages::new(
+            Arc::new(FakeSnapshot::new()),
+            sink.clone(),
+            gate.clone(),
+            PagesConfig::default(),
+        );
+        App {
+            router: router(pages),
+            sink,
+            gate,
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, req: axum::http::request::Builder, body: Option<String>) -> Page {
+        let mut req = req;
+        if let Some(c) = &self.cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(b)),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let set_cookie = resp
+            .headers()
+            .get(header::SET_COOKIE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        if let Some(sc) = &set_cookie {
+            if sc.starts_with("__Host-akari=") {
+                self.cookie = Some(sc.split(';').next().unwrap().to_owned());
+            }
+        }
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
+            .await
+            .unwrap();
+        Page {
+            status,
+            set_cookie,
+            location,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path), None).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send(Request::post(path), Some(body)).await
+    }
+
+    /// The CSRF token embedded in the last page's forms.
+    fn csrf(page: &Page) -> String {
+        let at = page
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("page has a CSRF field");
+        let rest = &page.body[at + 19..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+
+    async fn login_and_declare(&mut self) -> String {
+        let login = self.get("/login").await;
+        let csrf = Self::csrf(&login);
+        let r = self
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("account_id", "ER-1"),
+                    ("credential", "right-credential"),
+                ],
+            )
+            .await;
+        assert_eq!(r.location.as_deref(), Some("/declare"));
+        let form = self.get("/declare").await;
+        let csrf = Self::csrf(&form);
+        let r = self
+            .post(
+                "/declare",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "看護 花子"),
+                    ("staff_number", "N1234"),
+                    ("profession", "看護師"),
+                    ("department", "5階西"),
+                    ("reason", "drill"),
+                ],
+            )
+            .await;
+        assert_eq!(r.location.as_deref(), Some("/search"), "{}", r.body);
+        let search = self.get("/search").await;
+        Self::csrf(&search)
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn session_identifier_changes_at_login_and_cookie_is_strict() {
+    let mut app = App::new();
+    let login = app.get("/login").await;
+    let anon = app
+        .cookie
+        .clone()
+        .expect("login page sets a session cookie");
+    let sc = login.set_cookie.clone().unwrap();
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(sc.contains(attr), "{sc} lacks {attr}");
+    }
+    assert!(sc.starts_with("__Host-akari="));
+    let csrf = App::csrf(&login);
+    let r = app
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("account_id", "ER-1"),
+                ("credential", "right-credential"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let after = app.cookie.clone().unwrap();
+    assert_ne!(anon, after, "session id must rotate at login");
+    // The pre-login identifier no longer names any session.
+    app.cookie = Some(anon);
+    let r = app.get("/declare").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn posts_without_a_valid_csrf_token_are_refused() {
+    let mut app = App::new();
+    app.get("/login").await;
+    for token in ["", "forged-token"] {
+        let r = app
+            .post(
+                "/login",
+                &[
+                    ("csrf", token),
+                    ("account_id", "ER-1"),
+                    ("credential", "right-credential"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(r.location.is_none());
+    }
+    let good = app.login_and_declare().await;
+    let r = app
+        .post("/search", &[("csrf", "nope"), ("q", "マキノ")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!r.body.contains("牧野"), "no data behind a refused POST");
+    let r = app.post("/logout", &[("csrf", "nope")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // The real token still works: the session was not disturbed.
+    let r = app
+        .post("/search", &[("csrf", &good), ("q", "マキノ")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("牧野 爛漫"));
+}
+
+#[tokio::test]
+async fn search_then_summary_shows_the_allergy_and_audits_each_read() {
+    let mut app = App::new();
+    let csrf = app.login_and_declare().await;
+    let r = app
+        .post("/search", &[("csrf", &csrf), ("q", "マキノ")])
+        .await;
+    assert!(r.body.contains("牧野 爛漫") && r.body.contains("マキノ ランマン"));
+    assert!(r.body.contains("/patients/k-maki"));
+    let p = app.get("/patients/k-maki").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("ペニシリン"));
+    assert!(p.body.contains("訓練モード"), "drill banner");
+    assert!(p.body.contains("データ時点"));
+    assert!(p.body.contains("5時間前"));
+    assert!(p.body.contains("看護 花子"), "declared person shown");
+    let events = app.sink.events.lock().unwrap();
+    assert!(events.iter().any(|e| matches!(
+        &e.action,
+        Action::PatientSearch { query_kind, results: 1 } if query_kind == "name"
+    )));
+    assert!(events
+        .iter()
+        .any(|e| e.action == Action::PatientRead && e.patient.as_deref() == Some("k-maki")));
+    // The query text is nowhere in the audit events.
+    let dump = format!("{events:?}");
+    assert!(!dump.contains("マキノ"));
+    assert_eq!(app.gate.declared.lock().unwrap()[0].staff_number, "N1234");
+}
+
+#[tokio::test]
+async fn audit_failure_shows_no_patient_data() {
+    let mut app = App::new();
+    let csrf = app.login_and_declare().await;
+    *app.sink.fail.lock().unwrap() = true;
+    for path in [
+        "/patients/k-maki",
+        "/patients/k-maki/print",
+        "/wards/5%E9%9A%8E%E8%A5%BF",
+        "/wards/5%E9%9A%8E%E8%A5%BF/print",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(
+            !r.body.contains("牧野") && !r.body.contains("ペニシリン"),
+            "{path}"
+        );
+        assert!(r.body.contains("監査記録"), "{path}: explains why");
+    }
+    let r = app
+        .post("/search", &[("csrf", &csrf), ("q", "マキノ")])
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!r.body.contains("牧野"));
+}
+
+#[tokio::test]
+async fn names_and_documents_are_escaped() {
+    let mut app = App::new();
+    app.login_and_declare().await;
+    let p = app.get("/patients/k-xss").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(!p.body.contains("<script>document"));
+    assert!(!p.body.contains("<img src=x"));
+    assert!(p
+        .body
+        .contains("&#60;script&#62;document.title=&#39;pwned&#39;"));
+    assert!(p.body.contains("&#60;img src=x onerror=&#34;"));
+    let w = app.get("/wards/5%E9%9A%8E%E8%A5%BF").await;
+    assert!(!w.body.contains("<script>document"));
+    assert!(w.body.contains("牧野 爛漫"));
+}
+
+#[tokio::test]
+async fn ward_print_has_the_census_then_every_patient_and_audits_it() {
+    let mut app = App::new();
+    app.login_and_declare().await;
+    let r = app.get("/wards/5%E9%9A%8E%E8%A5%BF/print").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.matches("class=\"sheet patient-sheet\"").count(), 2);
+    assert!(r.body.find("census-sheet").unwrap() < r.body.find("patient-sheet").unwrap());
+    let events = app.sink.events.lock().unwrap();
+    assert!(events
+        .iter()
+        .any(|e| matches!(&e.action, Action::WardPrint { patients: 2, .. })));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action == Action::PatientPrint)
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn clinician_pages_need_a_declared_session_and_a_crisis_mode() {
+    let mut app = App::new();
+    assert_eq!(
+        app.get("/patients/k-maki").await.status,
+        StatusCode::FORBIDDEN
+    );
+    app.login_and_declare().await;
+    *app.gate.mode.lock().unwrap() = Some(Mode::Recovery);
+    let r = app.get("/patients/k-maki").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!r.body.contains("牧野"));
+    assert!(app
+        .sink
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|e| e.action != Action::PatientRead));
+}
+
+#[tokio::test]
+async fn login_is_closed_in_standby_and_wrong_credentials_say_so() {
+    let mut app = App::new();
+    let page = app.get("/login").await;
+    let csrf = App::csrf(&page);
+    let r = app
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("account_id", "ER-1"),
+                ("credential", "wrong"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body.contains("ログインできませんでした"));
+    *app.gate.mode.lock().unwrap() = Some(Mode::Standby);
+    let page = app.get("/login").await;
+    assert!(page.body.contains("待機中"));
+    assert!(page.body.contains("id=\"login-closed\""));
+}
+
+#[tokio::test]
+async fn english_by_accept_language_and_errors_without_internals() {
+    let mut app = App::new();
+    let r = app
+        .send(
+            Request::get("/patients/nope").header(header::ACCEPT_LANGUAGE, "en-GB,en;q=0.9"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("Please log in again"), "{}", r.body);
+    let r = app
+        .send(
+            Request::get("/login").header(header::ACCEPT_LANGUAGE, "en"),
+            None,
+        )
+        .await;
+    assert!(r.body.contains("Log in with an emergency account"));
+    assert!(r.body.contains("lang=\"en\""));
+    app.login_and_declare().await;
+    let r = app.get("/patients/no-such-key").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("見つかりません"));
+}
+
+#[tokio::test]
+async fn stylesheet_is_served_from_the_binary() {
+    let mut app = App::new();
+    let r = app.get("/static/akari.css").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("@media print"));
+}

@@ -1,0 +1,257 @@
+//! Browser sessions of the viewer: the `__Host-akari` cookie, what it stands for, and the
+//! CSRF synchronizer token tied to it.
+//!
+//! The cookie value is 256 random bits; the store keeps them in memory only (the node is a single process and sessions must not survive a restart anyway:
+//! a restart during an emergency means logging in again, which is audited). A new
+//! identifier is issued at every login (fixation defence) and the old one forgotten.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use akari_accounts::event::DeclaredPerson;
+use axum::http::{header, HeaderMap, HeaderValue};
+use base64::Engine;
+use rand::RngCore;
+
+/// `__Host-` binds the cookie to this origin, path `/`, secure only.
+pub const SESSION_COOKIE: &str = "__Host-akari";
+
+/// Who a browser session belongs to.
+#[derive(Clone)]
+pub enum Principal {
+    /// Not logged in; the session exists only to carry the login form's CSRF token.
+    Anonymous,
+    /// An emergency account, before and after its user declared who they are.
+    Clinician {
+        account_id: String,
+        /// The accounts layer's session identifier (for audit actor and timeouts).
+        accounts_session: String,
+        declared: Option<DeclaredPerson>,
+    },
+    /// A hospital IT administrator after both factors.
+    Admin { admin_id: String },
+    /// An administrator who passed the password and has a WebAuthn ceremony pending.
+    AdminPending {
+        admin_id: String,
+        /// Serialised ceremony state from the accounts layer.
+        ceremony: String,
+    },
+}
+
+impl std::fmt::Debug for Principal {
+    // Identifiers of sessions are secrets; names of declared people are not for logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Anonymous => f.write_str("Anonymous"),
+            Principal::Clinician { declared, .. } => {
+                write!(f, "Clinician {{ declared: {} }}", declared.is_some())
+            }
+            Principal::Admin { .. } => f.write_str("Admin"),
+            Principal::AdminPending { .. } => f.write_str("AdminPending"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Session {
+    pub principal: Principal,
+    csrf: String,
+    last_seen: Instant,
+    created: Instant,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    /// Constant-time comparison of the submitted token with the session's.
+    pub fn csrf_matches(&self, submitted: &str) -> bool {
+        let a = self.csrf.as_bytes();
+        let b = submitted.as_bytes();
+        if a.len() != b.len() {
+            return false;
+        }
+        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// Secret session identifier. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(String);
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionId(..)")
+    }
+}
+
+impl SessionId {
+    pub fn cookie_value(&self) -> &str {
+        &self.0
+    }
+}
+
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// In-memory session table with idle and absolute timeouts.
+pub struct SessionStore {
+    inner: Mutex<HashMap<SessionId, Session>>,
+    idle: Duration,
+    absolute: Duration,
+}
+
+impl SessionStore {
+    pub fn new(idle: Duration, absolute: Duration) -> Self {
+        SessionStore {
+            inner: Mutex::new(HashMap::new()),
+            idle,
+            absolute,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Session>> {
+        // A panic while holding the lock leaves a consistent map (single inserts/removes).
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Looks up the session named by the request's cookie, refreshing its idle timer.
+    /// Expired sessions are removed and reported as absent.
+    pub fn get(&self, headers: &HeaderMap) -> Option<(SessionId, Session)> {
+        let id = SessionId(cookie(headers, SESSION_COOKIE)?.to_owned());
+        let mut map = self.lock();
+        let now = Instant::now();
+        let session = map.get_mut(&id)?;
+        if now.duration_since(session.last_seen) > self.idle
+            || now.duration_since(session.created) > self.absolute
+        {
+            map.remove(&id);
+            return None;
+        }
+        session.last_seen = now;
+        Some((id, session.clone()))
+    }
+
+    /// Starts a fresh session (new identifier, new CSRF token).
+    pub fn create(&self, principal: Principal) -> (SessionId, Session) {
+        let id = SessionId(random_token());
+        let now = Instant::now();
+        let session = Session {
+            principal,
+            csrf: random_token(),
+            last_seen: now,
+            created: now,
+        };
+        let mut map = self.lock();
+        // Opportunistic sweep so abandoned sessions do not accumulate.
+        map.retain(|_, s| {
+            now.duration_since(s.last_seen) <= self.idle
+                && now.duration_since(s.created) <= self.absolute
+        });
+        map.insert(id.clone(), session.clone());
+        (id, session)
+    }
+
+    /// Replaces `old` (if any) by a new session for `principal`: the login rotation.
+    pub fn rotate(&self, old: Option<&SessionId>, principal: Principal) -> (SessionId, Session) {
+        if let Some(old) = old {
+            self.remove(old);
+        }
+        self.create(principal)
+    }
+
+    pub fn remove(&self, id: &SessionId) {
+        self.lock().remove(id);
+    }
+}
+
+/// The value of cookie `name` in the request, if present.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// `Set-Cookie` for a session: Secure, HttpOnly, SameSite=Strict, host-only, path `/`.
+pub fn set_cookie(id: &SessionId) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
+        id.0
+    ))
+    .expect("base64url is a valid header value")
+}
+
+/// `Set-Cookie` that deletes the session cookie.
+pub fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("__Host-akari=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_issues_a_new_identifier_and_forgets_the_old() {
+        let store = SessionStore::new(Duration::from_secs(60), Duration::from_secs(600));
+        let (old, s1) = store.create(Principal::Anonymous);
+        let (new, s2) = store.rotate(
+            Some(&old),
+            Principal::Admin {
+                admin_id: "a".into(),
+            },
+        );
+        assert_ne!(old, new);
+        assert_ne!(s1.csrf(), s2.csrf());
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, set_cookie_pair(&old));
+        assert!(store.get(&h).is_none());
+        h.insert(header::COOKIE, set_cookie_pair(&new));
+        assert!(store.get(&h).is_some());
+    }
+
+    #[test]
+    fn idle_sessions_expire() {
+        let store = SessionStore::new(Duration::ZERO, Duration::from_secs(600));
+        let (id, _) = store.create(Principal::Anonymous);
+        std::thread::sleep(Duration::from_millis(5));
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, set_cookie_pair(&id));
+        assert!(store.get(&h).is_none());
+    }
+
+    #[test]
+    fn debug_output_hides_identifiers() {
+        let store = SessionStore::new(Duration::from_secs(60), Duration::from_secs(600));
+        let (id, s) = store.create(Principal::Clinician {
+            account_id: "ER-1".into(),
+            accounts_session: "secret-session".into(),
+            declared: None,
+        });
+        let text = format!("{id:?} {s:?}");
+        assert!(!text.contains(id.cookie_value()));
+        assert!(!text.contains("secret-session"));
+        assert!(!text.contains(s.csrf()));
+    }
+
+    fn set_cookie_pair(id: &SessionId) -> HeaderValue {
+        HeaderValue::from_str(&format!("other=1; {SESSION_COOKIE}={}", id.0)).unwrap()
+    }
+}

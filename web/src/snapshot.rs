@@ -1,0 +1,100 @@
+//! [`Snapshot`] for the sync crate's [`SnapshotReader`]: what the root passes to
+//! [`crate::pages::Pages::new`]. The reader's summaries carry no markers, so the allergy
+//! and infection markers of result lists and censuses come from each patient's record
+//! (a ward is tens of patients; results are capped).
+
+use akari_sync::model::{PatientKey, PatientRecord};
+use akari_sync::reader::{PatientSummary as SyncSummary, SearchKind};
+use akari_sync::SnapshotReader;
+use chrono::{DateTime, Utc};
+
+use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};
+
+fn read_err(e: impl std::fmt::Display) -> SnapshotError {
+    SnapshotError::Read(e.to_string())
+}
+
+fn summary(
+    reader: &SnapshotReader,
+    s: SyncSummary,
+    room: Option<String>,
+    bed: Option<String>,
+) -> Result<PatientSummary, SnapshotError> {
+    let record = reader.patient(&s.key).map_err(read_err)?;
+    let (has_allergy, has_infection) = record.as_ref().map(markers).unwrap_or((false, false));
+    Ok(PatientSummary {
+        patient: akari_sync::model::Patient {
+            id: record
+                .as_ref()
+                .map(|r| r.patient.id.clone())
+                .unwrap_or_default(),
+            hospital_id: s.hospital_id,
+            name_kanji: s.name_kanji,
+            name_kana: s.name_kana,
+            sex: s.sex,
+            birth_date: s.birth_date,
+        },
+        key: s.key,
+        ward: s.ward,
+        room: room.or(s.room),
+        bed: bed.or(s.bed),
+        has_allergy,
+        has_infection,
+    })
+}
+
+fn markers(r: &PatientRecord) -> (bool, bool) {
+    let allergy = r.allergies.iter().any(|a| {
+        !matches!(a.clinical_status.as_deref(), Some("inactive" | "resolved"))
+            && a.verification_status.as_deref() != Some("refuted")
+    });
+    (allergy, r.infections.iter().any(|i| i.positive))
+}
+
+impl Snapshot for SnapshotReader {
+    fn as_of(&self) -> Option<DateTime<Utc>> {
+        self.generation()
+            .map(|m| m.high_water.unwrap_or(m.created_at))
+    }
+
+    fn patient(&self, key: &PatientKey) -> Result<Option<PatientRecord>, SnapshotError> {
+        SnapshotReader::patient(self, key).map_err(read_err)
+    }
+
+    fn search(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError> {
+        let (kind, hits) = SnapshotReader::search(self, query);
+        let kind = match kind {
+            SearchKind::BirthDate(_) => QueryKind::BirthDate,
+            SearchKind::HospitalId => QueryKind::HospitalId,
+            SearchKind::Name => QueryKind::Name,
+        };
+        let rows = hits
+            .into_iter()
+            .take(limit)
+            .map(|s| summary(self, s, None, None))
+            .collect::<Result<_, _>>()?;
+        Ok((kind, rows))
+    }
+
+    fn wards(&self) -> Result<Vec<String>, SnapshotError> {
+        Ok(SnapshotReader::census(self)
+            .into_iter()
+            .map(|w| w.ward)
+            .collect())
+    }
+
+    fn census(&self, ward: &str) -> Result<Vec<PatientSummary>, SnapshotError> {
+        let Some(census) = SnapshotReader::ward(self, ward) else {
+            return Ok(Vec::new());
+        };
+        census
+            .beds
+            .into_iter()
+            .map(|b| summary(self, b.patient, b.room, b.bed))
+            .collect()
+    }
+}

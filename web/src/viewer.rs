@@ -1,0 +1,260 @@
+//! The audited path: the only way a handler obtains patient data.
+//!
+//! [`AuditedViewer`] writes the audit event through the [`AuditSink`] first and hands out
+//! data only once the sink returned a receipt. The data comes wrapped in a [`Audited`]
+//! value whose only constructor is private to this module and takes the receipt, so a
+//! handler cannot show a patient without an audit record existing (fail closed).
+
+use std::sync::Arc;
+
+use akari_accounts::event::{Action, Actor, AuditEvent, AuditReceipt, AuditSink, Client, Mode};
+use akari_sync::model::{Patient, PatientKey, PatientRecord};
+use chrono::{DateTime, Utc};
+
+/// One line of a search result or a ward census.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientSummary {
+    pub key: PatientKey,
+    pub patient: Patient,
+    pub ward: Option<String>,
+    pub room: Option<String>,
+    pub bed: Option<String>,
+    pub has_allergy: bool,
+    pub has_infection: bool,
+}
+
+/// How a search was understood, for the audit event (never the query text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    HospitalId,
+    BirthDate,
+    Name,
+}
+
+impl QueryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryKind::HospitalId => "hospital_id",
+            QueryKind::BirthDate => "birth_date",
+            QueryKind::Name => "name",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("no snapshot generation is available yet")]
+    NoGeneration,
+    #[error("the snapshot could not be read: {0}")]
+    Read(String),
+}
+
+/// The read API the viewer needs from the current snapshot generation. Blocking; the
+/// viewer calls it from `spawn_blocking`. Implemented for the sync crate's reader by the
+/// composition root's adapter (and by test doubles).
+pub trait Snapshot: Send + Sync + 'static {
+    /// When the current generation's data is from; `None` when there is no generation.
+    fn as_of(&self) -> Option<DateTime<Utc>>;
+    fn patient(&self, key: &PatientKey) -> Result<Option<PatientRecord>, SnapshotError>;
+    /// Search by hospital ID, kana, kanji (normalised) or birth date; says which it was.
+    fn search(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError>;
+    /// Wards that have at least one current inpatient, sorted.
+    fn wards(&self) -> Result<Vec<String>, SnapshotError>;
+    /// Current inpatients of a ward, sorted by room and bed.
+    fn census(&self, ward: &str) -> Result<Vec<PatientSummary>, SnapshotError>;
+}
+
+/// Data that has been audited: only this module can make one, and only from a receipt.
+#[derive(Debug)]
+pub struct Audited<T> {
+    value: T,
+    receipt: AuditReceipt,
+}
+
+impl<T> Audited<T> {
+    fn new(value: T, receipt: AuditReceipt) -> Self {
+        Audited { value, receipt }
+    }
+
+    pub fn get(&self) -> &T {
+        &self.value
+    }
+
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+
+    pub fn receipt(&self) -> AuditReceipt {
+        self.receipt
+    }
+}
+
+/// One patient's record, audited.
+pub type PatientView = Audited<PatientRecord>;
+
+/// Who is reading, as the audit ledger records it.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub actor: Actor,
+    pub client: Client,
+    pub mode: Mode,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error(transparent)]
+    Audit(#[from] akari_accounts::event::AuditError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("no such patient")]
+    NotFound,
+    #[error("a blocking task failed: {0}")]
+    Join(String),
+}
+
+#[derive(Clone)]
+pub struct AuditedViewer {
+    snapshot: Arc<dyn Snapshot>,
+    sink: Arc<dyn AuditSink>,
+}
+
+impl AuditedViewer {
+    pub fn new(snapshot: Arc<dyn Snapshot>, sink: Arc<dyn AuditSink>) -> Self {
+        AuditedViewer { snapshot, sink }
+    }
+
+    /// Time of the current data, for the banner (not patient data: no audit needed).
+    pub fn as_of(&self) -> Option<DateTime<Utc>> {
+        self.snapshot.as_of()
+    }
+
+    /// Ward names only (not patient data: no audit needed).
+    pub async fn wards(&self) -> Result<Vec<String>, ViewError> {
+        let snap = self.snapshot.clone();
+        blocking(move || Ok(snap.wards()?)).await
+    }
+
+    /// Reads one patient; the audit entry is committed before the record is returned.
+    pub async fn patient(
+        &self,
+        reader: &Reader,
+        key: PatientKey,
+        print: bool,
+    ) -> Result<PatientView, ViewError> {
+        let snap = self.snapshot.clone();
+        let sink = self.sink.clone();
+        let event = event(
+            reader,
+            if print {
+                Action::PatientPrint
+            } else {
+                Action::PatientRead
+            },
+            Some(key.0.clone()),
+        );
+        blocking(move || {
+            // Read first so a read of a key that does not exist is not a patient read, but
+            // show nothing until the audit entry is durable.
+            let record = snap.patient(&key)?.ok_or(ViewError::NotFound)?;
+            let receipt = sink.record(event)?;
+            Ok(Audited::new(record, receipt))
+        })
+        .await
+    }
+
+    /// Searches; the audit entry names the kind of query and the result count.
+    pub async fn search(
+        &self,
+        reader: &Reader,
+        query: String,
+        limit: usize,
+    ) -> Result<Audited<Vec<PatientSummary>>, ViewError> {
+        let snap = self.snapshot.clone();
+        let sink = self.sink.clone();
+        let reader = reader.clone();
+        blocking(move || {
+            let (kind, results) = snap.search(&query, limit)?;
+            let action = Action::PatientSearch {
+                query_kind: kind.as_str().to_owned(),
+                results: u32::try_from(results.len()).unwrap_or(u32::MAX),
+            };
+            let receipt = sink.record(event(&reader, action, None))?;
+            Ok(Audited::new(results, receipt))
+        })
+        .await
+    }
+
+    /// A ward's census (names, beds, markers).
+    pub async fn census(
+        &self,
+        reader: &Reader,
+        ward: String,
+    ) -> Result<Audited<Vec<PatientSummary>>, ViewError> {
+        let snap = self.snapshot.clone();
+        let sink = self.sink.clone();
+        let reader = reader.clone();
+        blocking(move || {
+            let rows = snap.census(&ward)?;
+            let receipt = sink.record(event(&reader, Action::WardCensus { ward }, None))?;
+            Ok(Audited::new(rows, receipt))
+        })
+        .await
+    }
+
+    /// Everything needed to print a ward: the census, then each patient's record. One
+    /// `WardPrint` event plus one `PatientPrint` event per patient, all committed before
+    /// anything is returned.
+    pub async fn ward_print(
+        &self,
+        reader: &Reader,
+        ward: String,
+    ) -> Result<Audited<(Vec<PatientSummary>, Vec<PatientRecord>)>, ViewError> {
+        let snap = self.snapshot.clone();
+        let sink = self.sink.clone();
+        let reader = reader.clone();
+        blocking(move || {
+            let rows = snap.census(&ward)?;
+            let mut records = Vec::with_capacity(rows.len());
+            for row in &rows {
+                if let Some(r) = snap.patient(&row.key)? {
+                    records.push(r);
+                }
+            }
+            let action = Action::WardPrint {
+                ward,
+                patients: u32::try_from(records.len()).unwrap_or(u32::MAX),
+            };
+            let mut receipt = sink.record(event(&reader, action, None))?;
+            for r in &records {
+                receipt =
+                    sink.record(event(&reader, Action::PatientPrint, Some(r.key.0.clone())))?;
+            }
+            Ok(Audited::new((rows, records), receipt))
+        })
+        .await
+    }
+}
+
+fn event(reader: &Reader, action: Action, patient: Option<String>) -> AuditEvent {
+    AuditEvent {
+        time: Utc::now(),
+        actor: reader.actor.clone(),
+        action,
+        patient,
+        details: None,
+        client: reader.client.clone(),
+        mode: reader.mode,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ViewError> + Send + 'static,
+) -> Result<T, ViewError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ViewError::Join(e.to_string()))?
+}

@@ -55,6 +55,15 @@ pub struct Config {
     pub windows: Windows,
 }
 
+impl Config {
+    /// Store settings from this configuration (`Store::open(path, config.store_options())`).
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            keep: self.keep_generations,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

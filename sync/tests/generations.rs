@@ -600,3 +600,82 @@ fn scheduler_syncs_at_once_and_stops_on_cancel() {
             .unwrap();
     });
 }
+
+#[test]
+fn medication_references_resolve_at_read_time() {
+    let now = Utc::now();
+    let mut changes = hospital(3, now);
+    let mut rx = prescription(1, 5, now);
+    rx.as_object_mut()
+        .unwrap()
+        .remove("medicationCodeableConcept");
+    rx["medicationReference"] = json!({"reference": "Medication/med-1"});
+    changes.push(upsert(&rx));
+    // The Medication arrives after the request that names it.
+    changes.push(upsert(&json!({
+        "resourceType": "Medication", "id": "med-1",
+        "code": {"text": "ワルファリンカリウム錠1mg"}
+    })));
+    let source = MemorySource::new(changes);
+    let node = node_with(Arc::new(source.clone()), source);
+    sync(&node, true);
+    let r = record(&node, 1);
+    let p = r.prescriptions.iter().find(|p| p.id == "rx1-5").unwrap();
+    assert_eq!(p.medication, "ワルファリンカリウム錠1mg");
+    // A renamed Medication shows up in the next generation without touching the request.
+    node.source.replace(vec![upsert(&json!({
+        "resourceType": "Medication", "id": "med-1",
+        "code": {"text": "ワーファリン錠1mg"}
+    }))]);
+    sync(&node, false);
+    let r = record(&node, 1);
+    let p = r.prescriptions.iter().find(|p| p.id == "rx1-5").unwrap();
+    assert_eq!(p.medication, "ワーファリン錠1mg");
+}
+
+#[test]
+fn scope_current_inpatients_keeps_only_inpatients() {
+    let source = MemorySource::new(hospital(30, Utc::now()));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), StoreOptions::default()).unwrap();
+    let config = Config {
+        scope: akari_sync::ScopeConfig::CurrentInpatients,
+        ..Config::default()
+    };
+    let reader = SnapshotReader::open(store.clone(), config.windows).unwrap();
+    let engine = Engine::new(store.clone(), Arc::new(source), config).with_reader(reader.clone());
+    let report = engine.sync_now(true, &CancellationToken::new()).unwrap();
+    let inpatients = (0..30).filter(|i| is_inpatient(*i)).count();
+    assert_eq!(reader.patient_count(), inpatients);
+    assert_eq!(report.out_of_scope_patients as usize, 30 - inpatients);
+    assert!(reader
+        .patient_by_hospital_id(&hospital_id(1))
+        .unwrap()
+        .is_none());
+    assert!(reader
+        .patient_by_hospital_id(&hospital_id(3))
+        .unwrap()
+        .is_some());
+    assert!(store.verify(report.generation).unwrap().ok());
+}
+
+#[test]
+fn config_defaults_and_unknown_keys() {
+    let c: Config =
+        toml_like(r#"{"interval_secs": 60, "scope": {"kind": "recent_encounter", "days": 14}}"#);
+    assert_eq!(c.interval_secs, 60);
+    assert_eq!(
+        c.scope,
+        akari_sync::ScopeConfig::RecentEncounter { days: 14 }
+    );
+    assert_eq!(c.windows.administrations_hours, 72);
+    assert_eq!(c.windows.vitals_hours, 72);
+    assert_eq!(c.keep_generations, 3);
+    assert_eq!(c.store_options().keep, 3);
+    assert_eq!(Config::default().full_every_secs, 86_400);
+    assert!(serde_json::from_str::<Config>(r#"{"intervall_secs": 60}"#).is_err());
+}
+
+fn toml_like(s: &str) -> Config {
+    serde_json::from_str(s).unwrap()
+}

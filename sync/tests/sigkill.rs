@@ -96,6 +96,8 @@ fn sigkill_during_sync_leaves_a_complete_current_generation() {
     let mut last_version = check(dir.path());
     let mut advanced = 0;
     for round in 0..ROUNDS {
+        let progress = dir.path().join("progress");
+        let _ = std::fs::remove_file(&progress);
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "sigkill_child", "--nocapture", "--ignored"])
             .env(DIR_ENV, dir.path())
@@ -103,7 +105,18 @@ fn sigkill_during_sync_leaves_a_complete_current_generation() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let delay = 150 + rand::random::<u64>() % 1500;
+        // Half the rounds kill at a random moment from start-up on; the other half wait
+        // until the child has committed a generation, so the kill lands inside a later
+        // sync whatever the machine's load.
+        if round % 2 == 1 {
+            let mut waited = 0;
+            while !progress.exists() {
+                assert!(waited < 1200, "child made no progress");
+                std::thread::sleep(Duration::from_millis(50));
+                waited += 1;
+            }
+        }
+        let delay = rand::random::<u64>() % 800;
         std::thread::sleep(Duration::from_millis(delay));
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
@@ -150,5 +163,6 @@ fn sigkill_child() {
         .unwrap();
     for version in tag + 1.. {
         run_sync(&store, version);
+        std::fs::write(dir.join("progress"), version.to_string()).unwrap();
     }
 }

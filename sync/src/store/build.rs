@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::keys::{
-    self, item_key, key_born, key_pk, meta_value, owner_key, owner_value, parse_meta, parse_owner,
-    IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, RKEY_LEN, SPACE_INDEX, SPACE_MEDICATION,
-    SPACE_RECORD,
+    self, item_key, item_value, key_born, key_pk, owner_key, owner_value, parse_meta, parse_owner,
+    with_died, IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, RKEY_LEN, SPACE_INDEX,
+    SPACE_MEDICATION, SPACE_RECORD,
 };
 use super::{
     apply_retention, next_generation, switch_to, table_name, GenerationKind, IndexEntry, Manifest,
@@ -35,7 +35,7 @@ pub enum Target {
     Missing,
 }
 
-/// Encoded content and its hash.
+/// Stored values (header + encoded content) and the content hashes.
 #[derive(Debug, Clone)]
 pub struct Payload {
     pub kind: ItemKind,
@@ -115,16 +115,18 @@ pub fn prepare(keyer: &Keyer, m: Mapped) -> Prepared {
                 }
                 _ => None,
             };
-            let record = postcard::to_allocvec(&item).expect("items serialise");
+            let kind = item.kind();
+            let content = postcard::to_allocvec(&item).expect("items serialise");
+            let record_hash = keys::sha256(&content);
             let index = index.map(|i| {
                 let bytes = postcard::to_allocvec(&i).expect("index entries serialise");
                 let h = keys::sha256(&bytes);
-                (bytes, h)
+                (item_value(&h, ALIVE, kind as u8, &bytes), h)
             });
             Some(Payload {
-                kind: item.kind(),
-                record_hash: keys::sha256(&record),
-                record,
+                kind,
+                record: item_value(&record_hash, ALIVE, kind as u8, &content),
+                record_hash,
                 index,
             })
         }
@@ -195,7 +197,6 @@ impl std::fmt::Debug for GenerationBuilder {
 
 struct Tables<'t> {
     items: Table<'t, &'static [u8], &'static [u8]>,
-    meta: Table<'t, &'static [u8], &'static [u8]>,
     graves: Table<'t, &'static [u8], &'static [u8]>,
     owner: Table<'t, &'static [u8], &'static [u8]>,
     idents: Table<'t, &'static [u8], &'static [u8]>,
@@ -208,7 +209,6 @@ fn open_tables(txn: &WriteTransaction, epoch: u64) -> Result<Tables<'_>, StoreEr
     };
     Ok(Tables {
         items: open("items")?,
-        meta: open("meta")?,
         graves: open("graves")?,
         owner: open("owner")?,
         idents: open("idents")?,
@@ -374,21 +374,14 @@ impl GenerationBuilder {
         if let Some(old) = old {
             self.kill_versions(t, p.rtype, &p.idh, &old)?;
         }
-        let kind = payload.kind as u8;
         let key = item_key(space, &pk, p.rtype as u8, &p.idh, g);
         t.items.insert(key.as_slice(), payload.record.as_slice())?;
-        t.meta.insert(
-            key.as_slice(),
-            meta_value(&payload.record_hash, ALIVE, kind).as_slice(),
-        )?;
         self.set.add(&key[..RKEY_LEN], &payload.record_hash);
         *self.counts.entry(payload.kind).or_default() += 1;
         self.written += 1;
         if let Some((bytes, h)) = &payload.index {
             let ikey = item_key(SPACE_INDEX, &pk, p.rtype as u8, &p.idh, g);
             t.items.insert(ikey.as_slice(), bytes.as_slice())?;
-            t.meta
-                .insert(ikey.as_slice(), meta_value(h, ALIVE, kind).as_slice())?;
             self.set.add(&ikey[..RKEY_LEN], h);
             self.index_entries += 1;
             self.written += 1;
@@ -441,24 +434,22 @@ impl GenerationBuilder {
 
     fn kill_key(&mut self, t: &mut Tables<'_>, key: &[u8; KEY_LEN]) -> Result<(), StoreError> {
         let g = self.generation;
-        let mv = t
-            .meta
-            .get(key.as_slice())?
-            .and_then(|v| parse_meta(v.value()));
-        let Some(mv) = mv else {
+        let value = t.items.get(key.as_slice())?.map(|v| v.value().to_vec());
+        let Some(value) = value else {
             return Err(StoreError::Corrupt(
                 "owner points at a missing version".into(),
             ));
         };
+        let mv = parse_meta(&value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
         if mv.died != ALIVE {
             return Ok(());
         }
         if key_born(key) == g {
             t.items.remove(key.as_slice())?;
-            t.meta.remove(key.as_slice())?;
         } else {
-            t.meta
-                .insert(key.as_slice(), meta_value(&mv.hash, g, mv.kind).as_slice())?;
+            // Copy the opaque bytes with the new `died`; nothing is decoded.
+            t.items
+                .insert(key.as_slice(), with_died(&value, g).as_slice())?;
             t.graves
                 .insert(grave_key(g, key).as_slice(), [].as_slice())?;
         }
@@ -478,7 +469,7 @@ impl GenerationBuilder {
         let mut victims = Vec::new();
         for space in [SPACE_INDEX, SPACE_RECORD] {
             let (lo, hi) = keys::prefix_range(&[&[space][..], &pk[..]].concat());
-            for row in t.meta.range(lo.as_slice()..=hi.as_slice())? {
+            for row in t.items.range(lo.as_slice()..=hi.as_slice())? {
                 let (k, v) = row?;
                 if parse_meta(v.value()).is_some_and(|m| m.died == ALIVE) {
                     let key: [u8; KEY_LEN] = k
@@ -640,10 +631,10 @@ impl GenerationBuilder {
     }
 }
 
-/// Recount a generation from its metadata rows (no content reads) and compare with the
-/// manifest.
+/// Recount a generation from its version headers (content is not decoded) and compare
+/// with the manifest.
 fn verify_epoch_metadata(txn: &WriteTransaction, m: &Manifest) -> Result<(), StoreError> {
-    let name = table_name(m.epoch, "meta");
+    let name = table_name(m.epoch, "items");
     let meta = txn.open_table(def(&name))?;
     let mut set = SetHash::default();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -651,7 +642,7 @@ fn verify_epoch_metadata(txn: &WriteTransaction, m: &Manifest) -> Result<(), Sto
     for row in meta.iter()? {
         let (k, v) = row?;
         let key = k.value();
-        let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("meta row".into()))?;
+        let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
         if !super::read::visible(key, &mv, m.generation) {
             continue;
         }
@@ -683,30 +674,22 @@ pub(crate) fn copy_generation(
     generation: u64,
 ) -> Result<(), StoreError> {
     let src_items_name = table_name(source.epoch, "items");
-    let src_meta_name = table_name(source.epoch, "meta");
     let src_idents_name = table_name(source.epoch, "idents");
     let mut t = open_tables(txn, epoch)?;
     let src_items = txn.open_table(def(&src_items_name))?;
-    let src_meta = txn.open_table(def(&src_meta_name))?;
     let mut with_index: HashSet<[u8; 33]> = HashSet::new();
-    for row in src_meta.iter()? {
+    for row in src_items.iter()? {
         let (k, v) = row?;
         let key = k.value();
-        let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("meta row".into()))?;
+        let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
         if !super::read::visible(key, &mv, source.generation) {
             continue;
         }
-        let content = src_items
-            .get(key)?
-            .ok_or_else(|| StoreError::Corrupt("a counted version has no content".into()))?;
         let pk = key_pk(key);
         let idh: IdHash = key[18..34].try_into().expect("16 bytes");
         let new_key = item_key(key[0], &pk, key[17], &idh, generation);
-        t.items.insert(new_key.as_slice(), content.value())?;
-        t.meta.insert(
-            new_key.as_slice(),
-            meta_value(&mv.hash, ALIVE, mv.kind).as_slice(),
-        )?;
+        t.items
+            .insert(new_key.as_slice(), with_died(v.value(), ALIVE).as_slice())?;
         let mut ident = [0u8; 33];
         ident[..16].copy_from_slice(&pk);
         ident[16] = key[17];
@@ -727,7 +710,6 @@ pub(crate) fn copy_generation(
         }
     }
     drop(src_items);
-    drop(src_meta);
     let src_idents = txn.open_table(def(&src_idents_name))?;
     for row in src_idents.iter()? {
         let (k, v) = row?;
@@ -752,7 +734,6 @@ pub(crate) fn collect_graves(
     }
     for g in dead {
         t.items.remove(&g[8..])?;
-        t.meta.remove(&g[8..])?;
         t.graves.remove(g.as_slice())?;
     }
     Ok(())

@@ -105,8 +105,9 @@ pub fn prefix_range(prefix: &[u8]) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
     (lo, hi)
 }
 
-/// Per-version metadata (readable without the content): content hash, the generation
-/// in which the version stopped being visible, and the item kind.
+/// Every stored version's value starts with a fixed header readable without touching the
+/// content: content hash, the generation in which the version stopped being visible, and
+/// the item kind. The opaque content (ciphertext under issue 7) follows.
 pub const META_LEN: usize = 41;
 
 pub fn meta_value(hash: &[u8; 32], died: u64, kind: u8) -> [u8; META_LEN] {
@@ -117,6 +118,28 @@ pub fn meta_value(hash: &[u8; 32], died: u64, kind: u8) -> [u8; META_LEN] {
     v
 }
 
+/// Header followed by content.
+pub fn item_value(hash: &[u8; 32], died: u64, kind: u8, content: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(META_LEN + content.len());
+    v.extend_from_slice(&meta_value(hash, died, kind));
+    v.extend_from_slice(content);
+    v
+}
+
+/// The same value with another `died` (the content bytes are copied, never decoded).
+pub fn with_died(value: &[u8], died: u64) -> Vec<u8> {
+    let mut v = value.to_vec();
+    if v.len() >= META_LEN {
+        v[32..40].copy_from_slice(&died.to_be_bytes());
+    }
+    v
+}
+
+/// The content part of a stored value.
+pub fn content_of(value: &[u8]) -> &[u8] {
+    value.get(META_LEN..).unwrap_or(&[])
+}
+
 pub struct MetaView {
     pub hash: [u8; 32],
     pub died: u64,
@@ -124,7 +147,7 @@ pub struct MetaView {
 }
 
 pub fn parse_meta(v: &[u8]) -> Option<MetaView> {
-    if v.len() != META_LEN {
+    if v.len() < META_LEN {
         return None;
     }
     Some(MetaView {

@@ -4,16 +4,18 @@
 //!
 //! Every stored thing is a *version* of one resource's contribution, keyed by
 //! `space ‖ patient key ‖ resource type ‖ id hash ‖ born generation` (see [`keys`]). Its
-//! content (a postcard-encoded [`Item`] or [`IndexEntry`]) is opaque to everything but the
-//! reader: issue 7 encrypts it to a public key. Beside it, a fixed-size *meta* row holds
-//! what the writer needs without ever reading content back: the SHA-256 of the stored
-//! bytes, the generation in which the version *died* (`u64::MAX` while alive) and the item
-//! kind. A generation `G` sees exactly the versions with `born ≤ G < died`.
+//! content (a postcard-encoded `Item` or [`IndexEntry`]) is opaque to everything but the
+//! reader: issue 7 encrypts it to a public key. The value starts with a fixed header
+//! holding what the writer needs without decoding content: the SHA-256 of the content,
+//! the generation in which the version *died* (`u64::MAX` while alive) and the item kind.
+//! Ending a version copies its bytes with a new `died` (cost ∝ that version; nothing is
+//! decoded or decrypted). A generation `G` sees exactly the versions with
+//! `born ≤ G < died`.
 //!
 //! Generations are grouped in *epochs*: a full sync starts a new epoch with fresh tables
-//! (`e<epoch>.items`, `.meta`, `.graves`, `.owner`, `.idents`); an incremental sync adds
+//! (`e<epoch>.items`, `.graves`, `.owner`, `.idents`); an incremental sync adds
 //! generation `N+1` to the epoch of `N`, writing only the delta: new versions are born at
-//! `N+1`, replaced or deleted ones get `died = N+1` in their meta row (plus a *grave* row
+//! `N+1`, replaced or deleted ones get `died = N+1` in their header (plus a *grave* row
 //! keyed by `died` so retention finds them without a scan). The *owner* table maps
 //! `(type, id hash)` to where the newest version lives, so an upsert or delete finds what
 //! it replaces with one point lookup and never reads content; the *idents* table maps
@@ -374,16 +376,14 @@ impl Store {
     pub fn verify(&self, generation: u64) -> Result<VerifyReport, StoreError> {
         let manifest = self.manifest(generation)?;
         let txn = self.inner.db.begin_read()?;
-        let meta_name = table_name(manifest.epoch, "meta");
         let items_name = table_name(manifest.epoch, "items");
-        let meta = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&meta_name))?;
         let items = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&items_name))?;
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         let mut index_entries = 0u64;
         let mut set = SetHash::default();
         let mut checked = 0u64;
         let mut corrupt = 0u64;
-        for row in meta.iter()? {
+        for row in items.iter()? {
             let (k, v) = row?;
             let key = k.value();
             let Some(mv) = parse_meta(v.value()) else {
@@ -394,9 +394,8 @@ impl Store {
                 continue;
             }
             checked += 1;
-            match items.get(key)? {
-                Some(content) if keys::sha256(content.value()) == mv.hash => {}
-                _ => corrupt += 1,
+            if keys::sha256(keys::content_of(v.value())) != mv.hash {
+                corrupt += 1;
             }
             set.add(&key[..RKEY_LEN], &mv.hash);
             if key[0] == keys::SPACE_INDEX {
@@ -546,7 +545,7 @@ pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(),
     for epoch in dropped_epochs {
         match min_kept.get(&epoch) {
             None => {
-                for what in ["items", "meta", "graves", "owner", "idents"] {
+                for what in ["items", "graves", "owner", "idents"] {
                     let name = table_name(epoch, what);
                     txn.delete_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
                 }

@@ -3,7 +3,7 @@
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::keys::{
-    item_key, key_born, key_pk, parse_meta, prefix_range, MetaView, Pk, SPACE_INDEX,
+    content_of, item_key, key_born, key_pk, parse_meta, prefix_range, MetaView, Pk, SPACE_INDEX,
     SPACE_MEDICATION, SPACE_RECORD,
 };
 use super::{table_name, IndexEntry, Manifest, Store, StoreError};
@@ -33,38 +33,21 @@ impl Store {
         m: &Manifest,
     ) -> Result<Vec<(Pk, ResourceType, IndexEntry)>, StoreError> {
         let txn = self.db().begin_read()?;
-        let meta_name = table_name(m.epoch, "meta");
         let items_name = table_name(m.epoch, "items");
-        let meta = txn
-            .open_table(def(&meta_name))
-            .map_err(missing_generation(m))?;
         let items = txn
             .open_table(def(&items_name))
             .map_err(missing_generation(m))?;
         let (lo, hi) = prefix_range(&[SPACE_INDEX]);
         let mut out = Vec::with_capacity(m.index_entries as usize);
-        let mut range = items.range(lo.as_slice()..=hi.as_slice())?;
-        for row in meta.range(lo.as_slice()..=hi.as_slice())? {
+        for row in items.range(lo.as_slice()..=hi.as_slice())? {
             let (k, v) = row?;
             let key = k.value();
-            let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("meta row".into()))?;
+            let value = v.value();
+            let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
             if !visible(key, &mv, m.generation) {
                 continue;
             }
-            // Items and meta share keys: advance the items cursor to the same key.
-            let content = loop {
-                let (ik, iv) = range
-                    .next()
-                    .ok_or_else(|| StoreError::Corrupt("index entry without content".into()))??;
-                match ik.value().cmp(key) {
-                    std::cmp::Ordering::Less => continue,
-                    std::cmp::Ordering::Equal => break iv.value().to_vec(),
-                    std::cmp::Ordering::Greater => {
-                        return Err(StoreError::Corrupt("index entry without content".into()))
-                    }
-                }
-            };
-            let entry: IndexEntry = postcard::from_bytes(&content)
+            let entry: IndexEntry = postcard::from_bytes(content_of(value))
                 .map_err(|_| StoreError::Corrupt("index entry".into()))?;
             let rtype = ResourceType::from_byte(key[17])
                 .ok_or_else(|| StoreError::Corrupt("resource type".into()))?;
@@ -76,26 +59,20 @@ impl Store {
     /// The items of one patient in generation `m` (unordered).
     pub fn patient_items(&self, m: &Manifest, pk: &Pk) -> Result<Vec<Item>, StoreError> {
         let txn = self.db().begin_read()?;
-        let meta_name = table_name(m.epoch, "meta");
         let items_name = table_name(m.epoch, "items");
-        let meta = txn
-            .open_table(def(&meta_name))
-            .map_err(missing_generation(m))?;
         let items = txn
             .open_table(def(&items_name))
             .map_err(missing_generation(m))?;
         let (lo, hi) = prefix_range(&[&[SPACE_RECORD][..], &pk[..]].concat());
         let mut out = Vec::new();
-        for row in meta.range(lo.as_slice()..=hi.as_slice())? {
+        for row in items.range(lo.as_slice()..=hi.as_slice())? {
             let (k, v) = row?;
-            let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("meta row".into()))?;
+            let value = v.value();
+            let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
             if !visible(k.value(), &mv, m.generation) {
                 continue;
             }
-            let content = items
-                .get(k.value())?
-                .ok_or_else(|| StoreError::Corrupt("item without content".into()))?;
-            let item: Item = postcard::from_bytes(content.value())
+            let item: Item = postcard::from_bytes(content_of(value))
                 .map_err(|_| StoreError::Corrupt("stored item".into()))?;
             out.push(item);
         }
@@ -105,37 +82,21 @@ impl Store {
     /// The name of the Medication with this logical id in generation `m`.
     pub fn medication_name(&self, m: &Manifest, id: &str) -> Result<Option<String>, StoreError> {
         let txn = self.db().begin_read()?;
-        let meta_name = table_name(m.epoch, "meta");
         let items_name = table_name(m.epoch, "items");
-        let meta = txn
-            .open_table(def(&meta_name))
-            .map_err(missing_generation(m))?;
         let items = txn
             .open_table(def(&items_name))
             .map_err(missing_generation(m))?;
         let idh = self.keyer().id_hash(ResourceType::Medication, id);
-        let lo = item_key(
-            SPACE_MEDICATION,
-            &[0; 16],
-            ResourceType::Medication as u8,
-            &idh,
-            0,
-        );
-        let hi = item_key(
-            SPACE_MEDICATION,
-            &[0; 16],
-            ResourceType::Medication as u8,
-            &idh,
-            u64::MAX,
-        );
-        for row in meta.range(lo.as_slice()..=hi.as_slice())? {
+        let rt = ResourceType::Medication as u8;
+        let lo = item_key(SPACE_MEDICATION, &[0; 16], rt, &idh, 0);
+        let hi = item_key(SPACE_MEDICATION, &[0; 16], rt, &idh, u64::MAX);
+        for row in items.range(lo.as_slice()..=hi.as_slice())? {
             let (k, v) = row?;
-            let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("meta row".into()))?;
+            let value = v.value();
+            let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
             if visible(k.value(), &mv, m.generation) {
-                if let Some(content) = items.get(k.value())? {
-                    if let Ok(Item::Medication { name }) = postcard::from_bytes(content.value()) {
-                        return Ok(Some(name));
-                    }
+                if let Ok(Item::Medication { name }) = postcard::from_bytes(content_of(value)) {
+                    return Ok(Some(name));
                 }
             }
         }
@@ -147,31 +108,23 @@ impl Store {
     pub fn corrupt_one_item_for_test(&self, m: &Manifest) -> Result<bool, StoreError> {
         let txn = self.db().begin_write()?;
         let done = {
-            let meta_name = table_name(m.epoch, "meta");
             let items_name = table_name(m.epoch, "items");
-            let meta = txn.open_table(def(&meta_name))?;
             let mut items = txn.open_table(def(&items_name))?;
             let mut target = None;
             let (lo, hi) = prefix_range(&[SPACE_RECORD]);
-            for row in meta.range(lo.as_slice()..=hi.as_slice())? {
+            for row in items.range(lo.as_slice()..=hi.as_slice())? {
                 let (k, v) = row?;
                 if parse_meta(v.value()).is_some_and(|mv| visible(k.value(), &mv, m.generation)) {
-                    target = Some(k.value().to_vec());
+                    target = Some((k.value().to_vec(), v.value().to_vec()));
                     break;
                 }
             }
             match target {
-                Some(key) => {
-                    let mut content = items
-                        .get(key.as_slice())?
-                        .map(|c| c.value().to_vec())
-                        .unwrap_or_default();
-                    if let Some(b) = content.last_mut() {
+                Some((key, mut value)) => {
+                    if let Some(b) = value.last_mut() {
                         *b ^= 0x55;
-                    } else {
-                        content.push(1);
                     }
-                    items.insert(key.as_slice(), content.as_slice())?;
+                    items.insert(key.as_slice(), value.as_slice())?;
                     true
                 }
                 None => false,

@@ -1,0 +1,176 @@
+//! Ingest benchmark: full sync of N synthetic patients from an NDJSON file (MB/s and
+//! patients/s, end to end: read, parse, map, encode, hash, write, verify, commit), then
+//! incremental syncs of a 1 % and a 0.1 % delta.
+//!
+//! Run: `cargo bench -p akari-sync --bench ingest -- 10000 100000`
+//! (sizes optional; default 10000 and 100000). Temporary files go under $TMPDIR.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use akari_sync::engine::{CancellationToken, PullSummary, SinkStopped, Source, SourceError};
+use akari_sync::source::{Change, PullKind};
+use akari_sync::{Config, Engine, Store, StoreOptions};
+use chrono::Utc;
+use serde_json::json;
+
+/// Streams one NDJSON file line by line (what a directory source does per file).
+struct NdjsonFile(PathBuf);
+
+impl Source for NdjsonFile {
+    fn describe(&self) -> String {
+        "bench-ndjson".into()
+    }
+
+    fn pull(
+        &self,
+        _: PullKind,
+        cancel: &CancellationToken,
+        sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
+    ) -> Result<PullSummary, SourceError> {
+        let f = std::fs::File::open(&self.0).map_err(|e| SourceError::Io(e.to_string()))?;
+        let mut r = BufReader::with_capacity(8 << 20, f);
+        let mut s = PullSummary::default();
+        let mut line = Vec::with_capacity(4096);
+        loop {
+            line.clear();
+            let n = r
+                .read_until(b'\n', &mut line)
+                .map_err(|e| SourceError::Io(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            if cancel.is_cancelled() {
+                return Err(SourceError::Cancelled);
+            }
+            s.bytes += n as u64;
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            if body.is_empty() {
+                continue;
+            }
+            s.resources += 1;
+            sink(Change::Upsert(body.to_vec())).map_err(|_| SourceError::Stopped)?;
+        }
+        Ok(s)
+    }
+}
+
+fn write_ndjson(path: &Path, lines: impl Iterator<Item = serde_json::Value>) -> u64 {
+    let mut w = BufWriter::with_capacity(8 << 20, std::fs::File::create(path).unwrap());
+    let mut bytes = 0;
+    for v in lines {
+        let b = serde_json::to_vec(&v).unwrap();
+        bytes += b.len() as u64 + 1;
+        w.write_all(&b).unwrap();
+        w.write_all(b"\n").unwrap();
+    }
+    w.flush().unwrap();
+    bytes
+}
+
+fn delta(n: usize, share_per_mille: usize, now: chrono::DateTime<Utc>) -> Vec<serde_json::Value> {
+    // Change share of patients' resources: every k-th patient gets an updated allergy,
+    // a new lab and an updated encounter; plus deletions expressed as entered-in-error.
+    let step = 1000 / share_per_mille.max(1);
+    let mut out = Vec::new();
+    for i in (0..n).step_by(step.max(1)) {
+        for v in common::patient_resources(i, now) {
+            let mut v = v;
+            if v["resourceType"] == "AllergyIntolerance" {
+                v["code"]["text"] = json!("変更済み");
+            }
+            if v["resourceType"] == "Condition" && v["id"].as_str().unwrap().ends_with("-2") {
+                v["verificationStatus"] = json!({"coding": [{"code": "entered-in-error"}]});
+            }
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000]
+    } else {
+        sizes
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    println!(
+        "| patients | resources | NDJSON MB | full sync s | MB/s | patients/s | resources/s |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut incremental = Vec::new();
+    for &n in &sizes {
+        let now = Utc::now();
+        let file = tmp.path().join(format!("full-{n}.ndjson"));
+        let bytes = write_ndjson(
+            &file,
+            (0..n).flat_map(|i| common::patient_resources(i, now)),
+        );
+        let db = tmp.path().join(format!("snapshot-{n}.redb"));
+        let store = Store::open(&db, StoreOptions::default()).unwrap();
+        let engine = Engine::new(
+            store.clone(),
+            Arc::new(NdjsonFile(file.clone())),
+            Config::default(),
+        );
+        let t = Instant::now();
+        let report = engine.sync_now(true, &CancellationToken::new()).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        assert!(report.rejects.is_empty());
+        let mb = bytes as f64 / 1e6;
+        println!(
+            "| {n} | {} | {mb:.0} | {secs:.2} | {:.0} | {:.0} | {:.0} |",
+            report.resources,
+            mb / secs,
+            n as f64 / secs,
+            report.resources as f64 / secs
+        );
+        std::fs::remove_file(&file).unwrap();
+        if n >= 100_000 || sizes.len() == 1 {
+            for per_mille in [10usize, 1] {
+                let dfile = tmp.path().join(format!("delta-{n}-{per_mille}.ndjson"));
+                let dbytes = write_ndjson(&dfile, delta(n, per_mille, now).into_iter());
+                let engine = Engine::new(
+                    store.clone(),
+                    Arc::new(NdjsonFile(dfile)),
+                    Config::default(),
+                );
+                let t = Instant::now();
+                let r = engine.sync_now(false, &CancellationToken::new()).unwrap();
+                let secs = t.elapsed().as_secs_f64();
+                let m = store.current().unwrap().unwrap();
+                incremental.push(format!(
+                    "| {n} | {:.1} % | {} | {:.1} | {secs:.2} | {} | {} |",
+                    per_mille as f64 / 10.0,
+                    r.resources,
+                    dbytes as f64 / 1e6,
+                    m.written,
+                    m.removed
+                ));
+            }
+        }
+        let db_size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+        eprintln!(
+            "snapshot file for {n} patients: {:.0} MB",
+            db_size as f64 / 1e6
+        );
+    }
+    if !incremental.is_empty() {
+        println!();
+        println!("| patients | delta | resources pulled | NDJSON MB | incremental s | versions written | versions ended |");
+        println!("|---|---|---|---|---|---|---|");
+        for l in incremental {
+            println!("{l}");
+        }
+    }
+}

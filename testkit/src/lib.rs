@@ -2,4 +2,6 @@
 //! minimal record each patient should show) and an HTTP FHIR server serving it, with
 //! fault knobs. Used by tests, benchmarks and `akari demo`. Synthetic data only.
 
+pub mod pki;
+pub mod server;
 pub mod synth;

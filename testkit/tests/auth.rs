@@ -29,7 +29,10 @@ fn bearer_token_from_file_and_wrong_token_refused() {
     cfg.auth.token_file = Some(write(dir.path(), "t2", "wrong"));
     let e = collect(source::build(&cfg).unwrap().as_ref(), PullKind::Full).unwrap_err();
     assert!(matches!(e, SourceError::Unauthorized(_)), "{e}");
-    assert!(!e.to_string().contains("wrong"), "no secret in the message: {e}");
+    assert!(
+        !e.to_string().contains("wrong"),
+        "no secret in the message: {e}"
+    );
 
     // No credentials at all: 401 as well.
     let cfg = http_config(SourceKind::Bulk, &server.base_url());
@@ -172,7 +175,14 @@ fn smart_backend_services_rs384_and_es384_with_token_caching() {
     let dir = tempfile::tempdir().unwrap();
 
     // RS384 with the token URL discovered from .well-known, over Bulk export.
-    let cfg = smart_config(SourceKind::Bulk, &server, dir.path(), "rs-client", &rsa, true);
+    let cfg = smart_config(
+        SourceKind::Bulk,
+        &server,
+        dir.path(),
+        "rs-client",
+        &rsa,
+        true,
+    );
     let src = source::build(&cfg).unwrap();
     let (changes, _) = collect(src.as_ref(), PullKind::Full).unwrap();
     assert_eq!(upsert_keys(&changes).len(), h.resources().count());
@@ -186,16 +196,23 @@ fn smart_backend_services_rs384_and_es384_with_token_caching() {
     assert_eq!(server.tokens_issued(), 2);
 
     // ES384 over REST search with a configured token URL.
-    let cfg = smart_config(SourceKind::FhirRest, &server, dir.path(), "ec-client", &ec, false);
+    let cfg = smart_config(
+        SourceKind::FhirRest,
+        &server,
+        dir.path(),
+        "ec-client",
+        &ec,
+        false,
+    );
     let (changes, _) = collect(source::build(&cfg).unwrap().as_ref(), PullKind::Full).unwrap();
     assert_eq!(upsert_keys(&changes).len(), h.resources().count());
     assert_eq!(server.tokens_issued(), 3);
     // The token endpoint never saw a bearer token and the data endpoints never saw the
     // assertion: they only ever received the access token.
-    assert!(server
-        .requests()
-        .iter()
-        .all(|r| r.authorization.as_deref().is_some_and(|a| a.starts_with("Bearer "))));
+    assert!(server.requests().iter().all(|r| r
+        .authorization
+        .as_deref()
+        .is_some_and(|a| a.starts_with("Bearer "))));
 }
 
 #[test]
@@ -206,18 +223,39 @@ fn smart_with_a_wrong_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     // Same client id, a different (unregistered) key.
     let impostor = SmartKey::es384();
-    let cfg = smart_config(SourceKind::FhirRest, &server, dir.path(), "ec-client", &impostor, false);
+    let cfg = smart_config(
+        SourceKind::FhirRest,
+        &server,
+        dir.path(),
+        "ec-client",
+        &impostor,
+        false,
+    );
     let e = collect(source::build(&cfg).unwrap().as_ref(), PullKind::Full).unwrap_err();
     assert!(matches!(e, SourceError::Unauthorized(_)), "{e}");
     assert!(e.to_string().contains("invalid_client"), "{e}");
     assert_eq!(server.tokens_issued(), 0);
     // An unknown client id is refused too.
-    let cfg = smart_config(SourceKind::FhirRest, &server, dir.path(), "nobody", &registered, false);
+    let cfg = smart_config(
+        SourceKind::FhirRest,
+        &server,
+        dir.path(),
+        "nobody",
+        &registered,
+        false,
+    );
     let e = collect(source::build(&cfg).unwrap().as_ref(), PullKind::Full).unwrap_err();
     assert!(matches!(e, SourceError::Unauthorized(_)), "{e}");
     // An RSA key declared as ES384 fails at build time with a clear message.
     let rsa = SmartKey::rs384();
-    let mut cfg = smart_config(SourceKind::FhirRest, &server, dir.path(), "ec-client", &rsa, false);
+    let mut cfg = smart_config(
+        SourceKind::FhirRest,
+        &server,
+        dir.path(),
+        "ec-client",
+        &rsa,
+        false,
+    );
     cfg.auth.algorithm = Some(SmartAlgorithm::ES384);
     let e = source::build(&cfg).err().expect("bad key");
     assert!(matches!(e, SourceError::Config(_)), "{e}");

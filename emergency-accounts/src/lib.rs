@@ -4,6 +4,8 @@
 //! patients are named by opaque keys.
 
 pub mod event;
+pub mod ledger;
+pub mod review;
 
 /// Configuration owned by this crate: the `[accounts]` section of `akari.toml`.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]

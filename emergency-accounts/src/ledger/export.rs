@@ -1,0 +1,342 @@
+//! Export: how entries leave the node (`akari audit export`). Three formats:
+//!
+//! - **NDJSON** (native, verifiable offline by [`super::verify()`]): one JSON object per line.
+//!   1. `{"type":"header", "format":"akari-ledger-export", "version":1, "first_seq", "last_seq",
+//!      "cover_seq", "prev_head", "exported_at", "node_key", "signature"}` — a manifest signed
+//!      with the node key (message: see [`manifest_message`]), so a cut-off tail is detected.
+//!      `prev_head` is the chain head before `first_seq`; an empty range has
+//!      `last_seq = first_seq - 1`.
+//!   2. `{"type":"entry","head":H,"entry":E}` for each entry in order, where `E` is the
+//!      entry's canonical bytes *verbatim* and `H` the chain head after it.
+//!   3. `{"type":"checkpoint","size","head","time","signature"}` right after the entry it
+//!      covers (or right after the header, for a checkpoint at `first_seq - 1`).
+//!   4. When the range ends before the next checkpoint, `{"type":"link","seq","leaf"}` lines
+//!      carry the chain (leaf hashes only, no contents) from `last_seq` to the covering
+//!      checkpoint at `cover_seq`, which follows them. Every exported entry is therefore
+//!      covered by a signed checkpoint.
+//!   5. `{"type":"end","entries":N}`.
+//! - **FHIR**: a FHIR R4 `Bundle` (type `collection`) of `AuditEvent`s following IHE BALP,
+//!   see [`super::fhir`].
+//! - **CSV**: one row per entry with a header row, for spreadsheets (not verifiable).
+//!
+//! Exporting never removes anything from the ledger. The caller records an
+//! `AuditExported` event first (through [`crate::event::AuditSink`]).
+
+use std::io::Write;
+use std::str::FromStr;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chrono::{DateTime, SecondsFormat, Utc};
+use ed25519_dalek::Signer;
+
+use super::entry::{leaf_hash, Hash, LedgerEntry};
+use super::{Ledger, LedgerError};
+use crate::event::{Action, Actor};
+
+/// Output format of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Ndjson,
+    Fhir,
+    Csv,
+}
+
+impl FromStr for ExportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "ndjson" => Ok(ExportFormat::Ndjson),
+            "fhir" => Ok(ExportFormat::Fhir),
+            "csv" => Ok(ExportFormat::Csv),
+            other => Err(format!(
+                "unknown export format `{other}`: use ndjson, fhir or csv"
+            )),
+        }
+    }
+}
+
+/// Which entries to export: those from the first entry at or after `from` up to the last
+/// entry before `to` (by recorded time), as one contiguous sequence range so the chain
+/// still verifies. Entries in between whose clock went back are included.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportRange {
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl ExportRange {
+    pub fn all() -> Self {
+        ExportRange::default()
+    }
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSummary {
+    pub first_seq: u64,
+    /// `first_seq - 1` when nothing matched.
+    pub last_seq: u64,
+    pub entries: u64,
+    /// Signed checkpoints included (NDJSON only).
+    pub checkpoints: u64,
+}
+
+/// The bytes the export manifest's signature covers.
+pub fn manifest_message(
+    first_seq: u64,
+    last_seq: u64,
+    cover_seq: u64,
+    prev_head: &Hash,
+    exported_at: &DateTime<Utc>,
+) -> String {
+    format!(
+        "akari-ledger-export v1\nfirst_seq {first_seq}\nlast_seq {last_seq}\ncover_seq {cover_seq}\nprev_head {prev_head}\nexported_at {}\n",
+        exported_at.to_rfc3339_opts(SecondsFormat::Micros, true)
+    )
+}
+
+impl Ledger {
+    /// Writes the entries in `range` to `out` in `format`. See the module documentation.
+    pub fn export(
+        &self,
+        range: &ExportRange,
+        format: ExportFormat,
+        out: &mut dyn Write,
+    ) -> Result<ExportSummary, LedgerError> {
+        let (first, last) = self.select(range)?;
+        match format {
+            ExportFormat::Ndjson => self.export_ndjson(first, last, out),
+            ExportFormat::Csv => self.export_csv(first, last, out),
+            ExportFormat::Fhir => super::fhir::export_bundle(self, first, last, out),
+        }
+    }
+
+    /// The contiguous sequence range `range` selects; `(n+1, n)` when empty.
+    fn select(&self, range: &ExportRange) -> Result<(u64, u64), LedgerError> {
+        let tip = self.last_seq()?;
+        if range.from.is_none() && range.to.is_none() {
+            return Ok((1, tip));
+        }
+        let mut first = None;
+        let mut last = None;
+        self.scan(1..=tip, |entry, _| -> Result<(), LedgerError> {
+            let after_from = range.from.is_none_or(|f| entry.time >= f);
+            let before_to = range.to.is_none_or(|t| entry.time < t);
+            if after_from && first.is_none() {
+                first = Some(entry.seq);
+            }
+            if before_to {
+                last = Some(entry.seq);
+            }
+            Ok(())
+        })?;
+        match (first, last) {
+            (Some(f), Some(l)) if f <= l => Ok((f, l)),
+            _ => Ok((tip + 1, tip)),
+        }
+    }
+
+    fn export_ndjson(
+        &self,
+        first: u64,
+        last: u64,
+        out: &mut dyn Write,
+    ) -> Result<ExportSummary, LedgerError> {
+        // Make sure a signed checkpoint covers the last exported entry.
+        let cover = match self.checkpoints(last..=u64::MAX)?.first() {
+            Some(cp) => cp.size,
+            None => self.checkpoint_now()?.size,
+        };
+        let prev_head = self.head_at(first - 1)?;
+        let exported_at = super::checkpoint::to_micros(Utc::now());
+        let message = manifest_message(first, last, cover, &prev_head, &exported_at);
+        let signature = B64.encode(self.signing_key().sign(message.as_bytes()).to_bytes());
+        let header = serde_json::json!({
+            "type": "header",
+            "format": "akari-ledger-export",
+            "version": 1,
+            "first_seq": first,
+            "last_seq": last,
+            "cover_seq": cover,
+            "prev_head": prev_head,
+            "exported_at": exported_at,
+            "node_key": hex::encode(self.public_key().as_bytes()),
+            "signature": signature,
+        });
+        writeln!(out, "{header}")?;
+
+        let checkpoints = self.checkpoints(first - 1..=cover)?;
+        let mut cps = checkpoints.iter().peekable();
+        let mut written_cps = 0u64;
+        let mut write_cps_at =
+            |seq: u64,
+             cps: &mut std::iter::Peekable<std::slice::Iter<'_, super::Checkpoint>>,
+             out: &mut dyn Write|
+             -> Result<(), LedgerError> {
+                while let Some(cp) = cps.next_if(|cp| cp.size <= seq) {
+                    if cp.size == seq {
+                        let line = serde_json::json!({
+                            "type": "checkpoint",
+                            "size": cp.size,
+                            "head": cp.head,
+                            "time": cp.time,
+                            "signature": cp.signature,
+                        });
+                        writeln!(out, "{line}")?;
+                        written_cps += 1;
+                    }
+                }
+                Ok(())
+            };
+        write_cps_at(first - 1, &mut cps, out)?;
+        let mut entries = 0u64;
+        self.scan_raw(
+            first..=last,
+            |seq, head, bytes| -> Result<(), LedgerError> {
+                write!(out, "{{\"type\":\"entry\",\"head\":\"{head}\",\"entry\":")?;
+                out.write_all(bytes)?;
+                out.write_all(b"}\n")?;
+                entries += 1;
+                write_cps_at(seq, &mut cps, out)
+            },
+        )?;
+        if cover > last {
+            self.scan_raw(
+                last + 1..=cover,
+                |seq, _, bytes| -> Result<(), LedgerError> {
+                    writeln!(
+                        out,
+                        "{{\"type\":\"link\",\"seq\":{seq},\"leaf\":\"{}\"}}",
+                        leaf_hash(bytes)
+                    )?;
+                    write_cps_at(seq, &mut cps, out)
+                },
+            )?;
+        }
+        writeln!(out, "{{\"type\":\"end\",\"entries\":{entries}}}")?;
+        out.flush()?;
+        Ok(ExportSummary {
+            first_seq: first,
+            last_seq: last,
+            entries,
+            checkpoints: written_cps,
+        })
+    }
+
+    fn export_csv(
+        &self,
+        first: u64,
+        last: u64,
+        out: &mut dyn Write,
+    ) -> Result<ExportSummary, LedgerError> {
+        let mut w = csv::Writer::from_writer(out);
+        let csv_err = |e: csv::Error| LedgerError::Io(std::io::Error::other(e.to_string()));
+        w.write_record(CSV_HEADER).map_err(csv_err)?;
+        let mut entries = 0u64;
+        self.scan(first..=last, |entry, head| -> Result<(), LedgerError> {
+            w.write_record(csv_row(&entry, &head)).map_err(csv_err)?;
+            entries += 1;
+            Ok(())
+        })?;
+        w.flush()?;
+        Ok(ExportSummary {
+            first_seq: first,
+            last_seq: last,
+            entries,
+            checkpoints: 0,
+        })
+    }
+}
+
+const CSV_HEADER: [&str; 20] = [
+    "seq",
+    "time",
+    "clock_back",
+    "mode",
+    "drill",
+    "actor_kind",
+    "actor_id",
+    "session_id",
+    "declared_name",
+    "declared_staff_number",
+    "declared_profession",
+    "declared_department",
+    "action",
+    "action_details",
+    "patient",
+    "details",
+    "client_address",
+    "user_agent",
+    "chain_head",
+    "format_version",
+];
+
+/// The action's tag (`patient_read`, `mode_changed`, ...).
+pub(crate) fn action_kind(action: &Action) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The action's fields other than its tag, as compact JSON (empty when none).
+fn action_fields(action: &Action) -> String {
+    match serde_json::to_value(action) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.remove("kind");
+            if map.is_empty() {
+                String::new()
+            } else {
+                serde_json::Value::Object(map).to_string()
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+fn csv_row(e: &LedgerEntry, head: &Hash) -> Vec<String> {
+    let (kind, id, session, declared) = match &e.actor {
+        Actor::System => ("system", String::new(), String::new(), None),
+        Actor::Console { os_user } => ("console", os_user.clone(), String::new(), None),
+        Actor::Admin { admin_id } => ("admin", admin_id.clone(), String::new(), None),
+        Actor::Emergency {
+            account_id,
+            session_id,
+            declared,
+        } => (
+            "emergency",
+            account_id.clone(),
+            session_id.clone(),
+            declared.as_ref(),
+        ),
+        Actor::Anonymous => ("anonymous", String::new(), String::new(), None),
+    };
+    let mode = serde_json::to_value(e.mode)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    vec![
+        e.seq.to_string(),
+        e.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+        e.clock_back.to_string(),
+        mode,
+        e.drill.to_string(),
+        kind.to_string(),
+        id,
+        session,
+        declared.map(|d| d.name.clone()).unwrap_or_default(),
+        declared.map(|d| d.staff_number.clone()).unwrap_or_default(),
+        declared.map(|d| d.profession.clone()).unwrap_or_default(),
+        declared.map(|d| d.department.clone()).unwrap_or_default(),
+        action_kind(&e.action),
+        action_fields(&e.action),
+        e.patient.clone().unwrap_or_default(),
+        e.details.clone().unwrap_or_default(),
+        e.client.address.map(|a| a.to_string()).unwrap_or_default(),
+        e.client.user_agent.clone().unwrap_or_default(),
+        head.to_hex(),
+        "1".to_string(),
+    ]
+}

@@ -1,0 +1,378 @@
+//! FHIR R4 `AuditEvent` for ledger entries, following IHE BALP (Basic Audit Log Patterns):
+//!
+//! | ledger action | type | subtype | action |
+//! |---|---|---|---|
+//! | `patient_read` | audit-event-type `rest` | restful-interaction `read` | R |
+//! | `patient_search`, `ward_census` | `rest` | `search-type` | E |
+//! | `patient_print`, `ward_print` | DCM 110106 Export | — | R |
+//! | login succeeded / failed | DCM 110114 User Authentication | DCM 110122 Login | E |
+//! | logout, session expired | DCM 110114 | DCM 110123 Logout | E |
+//! | mode → emergency/drill | DCM 110113 Security Alert | DCM 110127 Emergency Override Started | E |
+//! | mode emergency/drill → other | DCM 110113 | DCM 110138 Emergency Override Stopped | E |
+//! | seal broken, declared | DCM 110113 | DCM 110127 | E |
+//! | account administration | DCM 110113 | DCM 110137 User Security Attributes Changed | U/C/D |
+//! | audit exported / review verdict | DCM 110101 Audit Log Used | — | R/C |
+//!
+//! Emergency-account actors carry purpose of use `ETREAT` and `BTG` (v3-ActReason). The
+//! patient is an entity with role Patient identified by the opaque patient key
+//! (`urn:akari:patient-key`); the ledger entry itself is an entity carrying its sequence
+//! number, chain head, mode and drill flag, so a FHIR copy can be matched to the chain.
+
+use std::io::Write;
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use super::entry::{Hash, LedgerEntry};
+use super::export::ExportSummary;
+use super::{Ledger, LedgerError};
+use crate::event::{Action, Actor, Mode};
+
+const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+const AUDIT_EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
+const RESTFUL: &str = "http://hl7.org/fhir/restful-interaction";
+const ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
+const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
+const SOURCE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
+const PARTICIPATION: &str = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
+
+fn coding(system: &str, code: &str, display: &str) -> Value {
+    json!({ "system": system, "code": code, "display": display })
+}
+
+/// A stable `urn:uuid:` for an entry, derived from its chain head (version 8 layout).
+fn urn_uuid(head: &Hash) -> String {
+    let mut b: [u8; 16] = [0; 16];
+    b.copy_from_slice(&head.0[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn is_override(mode: Mode) -> bool {
+    mode.allows_emergency_login()
+}
+
+/// The BALP `AuditEvent` for one entry.
+pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
+    let dcm = |code: &str, display: &str| coding(DCM, code, display);
+    let (ty, subtype, action, outcome): (Value, Option<Value>, &str, &str) = match &entry.action {
+        Action::PatientRead => (
+            coding(AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
+            Some(coding(RESTFUL, "read", "read")),
+            "R",
+            "0",
+        ),
+        Action::PatientSearch { .. } | Action::WardCensus { .. } => (
+            coding(AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
+            Some(coding(RESTFUL, "search-type", "search type")),
+            "E",
+            "0",
+        ),
+        Action::PatientPrint | Action::WardPrint { .. } => {
+            (dcm("110106", "Export"), None, "R", "0")
+        }
+        Action::LoginSucceeded => (
+            dcm("110114", "User Authentication"),
+            Some(dcm("110122", "Login")),
+            "E",
+            "0",
+        ),
+        Action::LoginFailed { .. } => (
+            dcm("110114", "User Authentication"),
+            Some(dcm("110122", "Login")),
+            "E",
+            "4",
+        ),
+        Action::Logout | Action::SessionExpired => (
+            dcm("110114", "User Authentication"),
+            Some(dcm("110123", "Logout")),
+            "E",
+            "0",
+        ),
+        Action::ModeChanged { from, to, .. } => {
+            let sub = if is_override(*to) {
+                Some(dcm("110127", "Emergency Override Started"))
+            } else if is_override(*from) {
+                Some(dcm("110138", "Emergency Override Stopped"))
+            } else {
+                None
+            };
+            (dcm("110113", "Security Alert"), sub, "E", "0")
+        }
+        Action::SealBroken | Action::Declared { .. } => (
+            dcm("110113", "Security Alert"),
+            Some(dcm("110127", "Emergency Override Started")),
+            "E",
+            "0",
+        ),
+        Action::AdminCreated | Action::AccountProvisioned { .. } => (
+            dcm("110113", "Security Alert"),
+            Some(dcm("110137", "User Security Attributes Changed")),
+            "C",
+            "0",
+        ),
+        Action::AdminCredentialEnrolled
+        | Action::KeyEnrolled { .. }
+        | Action::AccountResealed { .. } => (
+            dcm("110113", "Security Alert"),
+            Some(dcm("110137", "User Security Attributes Changed")),
+            "U",
+            "0",
+        ),
+        Action::AccountRetired { .. } | Action::AccountRevoked { .. } => (
+            dcm("110113", "Security Alert"),
+            Some(dcm("110137", "User Security Attributes Changed")),
+            "D",
+            "0",
+        ),
+        Action::AuditExported { .. } => (dcm("110101", "Audit Log Used"), None, "R", "0"),
+        Action::ReviewVerdict { .. } => (dcm("110101", "Audit Log Used"), None, "C", "0"),
+    };
+
+    let emergency = matches!(entry.actor, Actor::Emergency { .. });
+    let purpose: Vec<Value> = if emergency
+        || is_override(entry.mode) && matches!(entry.action, Action::ModeChanged { .. })
+    {
+        vec![
+            json!({ "coding": [coding(ACT_REASON, "ETREAT", "Emergency Treatment")] }),
+            json!({ "coding": [coding(ACT_REASON, "BTG", "break the glass")] }),
+        ]
+    } else {
+        Vec::new()
+    };
+
+    let mut agent = user_agent(entry, &purpose);
+    if let Some(address) = entry.client.address {
+        agent["network"] = json!({ "address": address.to_string(), "type": "2" });
+    }
+
+    let mut event = json!({
+        "resourceType": "AuditEvent",
+        "id": format!("ledger-{}", entry.seq),
+        "meta": {
+            "profile": [balp_profile(&entry.action)]
+        },
+        "type": ty,
+        "action": action,
+        "recorded": entry.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "outcome": outcome,
+        "agent": [agent],
+        "source": {
+            "site": "akari",
+            "observer": { "display": "Akari emergency viewer node" },
+            "type": [coding(SOURCE_TYPE, "4", "Application Server")]
+        },
+    });
+    if let Some(sub) = subtype {
+        event["subtype"] = json!([sub]);
+    }
+    if !purpose.is_empty() {
+        event["purposeOfEvent"] = json!(purpose);
+    }
+    if let Action::LoginFailed { reason } = &entry.action {
+        event["outcomeDesc"] = json!(reason);
+    }
+
+    let mut entities = Vec::new();
+    if let Some(patient) = &entry.patient {
+        entities.push(json!({
+            "what": { "identifier": { "system": "urn:akari:patient-key", "value": patient } },
+            "type": coding(ENTITY_TYPE, "1", "Person"),
+            "role": coding(OBJECT_ROLE, "1", "Patient"),
+        }));
+    }
+    if let Action::PatientSearch {
+        query_kind,
+        results,
+    } = &entry.action
+    {
+        entities.push(json!({
+            "type": coding(ENTITY_TYPE, "2", "System Object"),
+            "role": coding(OBJECT_ROLE, "24", "Query"),
+            "description": format!("search by {query_kind}"),
+            "detail": [
+                { "type": "query_kind", "valueString": query_kind },
+                { "type": "results", "valueString": results.to_string() }
+            ]
+        }));
+    }
+    let mut details = vec![
+        json!({ "type": "action", "valueString": super::export::action_kind(&entry.action) }),
+        json!({ "type": "mode", "valueString": mode_name(entry.mode) }),
+        json!({ "type": "drill", "valueString": entry.drill.to_string() }),
+        json!({ "type": "chain_head", "valueString": head.to_hex() }),
+    ];
+    if entry.clock_back {
+        details.push(json!({ "type": "clock_back", "valueString": "true" }));
+    }
+    if let Some(d) = &entry.details {
+        details.push(json!({ "type": "details", "valueString": d }));
+    }
+    if let Some(ua) = &entry.client.user_agent {
+        details.push(json!({ "type": "user_agent", "valueString": ua }));
+    }
+    if let Some(extra) = action_text(&entry.action) {
+        details.push(json!({ "type": "action_details", "valueString": extra }));
+    }
+    entities.push(json!({
+        "what": { "identifier": { "system": "urn:akari:ledger-seq", "value": entry.seq.to_string() } },
+        "type": coding(ENTITY_TYPE, "2", "System Object"),
+        "description": "Akari audit ledger entry",
+        "detail": details,
+    }));
+    event["entity"] = json!(entities);
+    event
+}
+
+fn balp_profile(action: &Action) -> String {
+    let name = match action {
+        Action::PatientRead => "PatientRead",
+        Action::PatientSearch { .. } | Action::WardCensus { .. } => "PatientQuery",
+        Action::LoginSucceeded | Action::LoginFailed { .. } => "Login",
+        Action::Logout | Action::SessionExpired => "Logout",
+        _ => "SecurityAlert",
+    };
+    format!("https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.{name}")
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Standby => "standby",
+        Mode::Emergency => "emergency",
+        Mode::Drill => "drill",
+        Mode::Recovery => "recovery",
+    }
+}
+
+fn action_text(action: &Action) -> Option<String> {
+    match action {
+        Action::ModeChanged { from, to, reason } => Some(format!(
+            "{} -> {}: {reason}",
+            mode_name(*from),
+            mode_name(*to)
+        )),
+        Action::ReviewVerdict {
+            session_id,
+            verdict,
+            comment,
+        } => Some(format!("session {session_id}: {verdict}: {comment}")),
+        Action::WardCensus { ward } => Some(format!("ward {ward}")),
+        Action::WardPrint { ward, patients } => Some(format!("ward {ward}, {patients} patients")),
+        Action::AccountProvisioned { account_id }
+        | Action::KeyEnrolled { account_id }
+        | Action::AccountRetired { account_id }
+        | Action::AccountResealed { account_id }
+        | Action::AccountRevoked { account_id } => Some(format!("account {account_id}")),
+        Action::AuditExported { format } => Some(format!("format {format}")),
+        _ => None,
+    }
+}
+
+fn user_agent(entry: &LedgerEntry, purpose: &[Value]) -> Value {
+    let user_type = json!({ "coding": [coding(PARTICIPATION, "IRCP", "information recipient")] });
+    let mut agent = match &entry.actor {
+        Actor::Emergency {
+            account_id,
+            session_id,
+            declared,
+        } => {
+            let mut a = json!({
+                "type": user_type,
+                "who": {
+                    "identifier": { "system": "urn:akari:emergency-account", "value": account_id },
+                    "display": account_id,
+                },
+                "altId": session_id,
+                "requestor": true,
+            });
+            if let Some(p) = declared {
+                a["name"] = json!(format!(
+                    "{} (staff {}, {}, {})",
+                    p.name, p.staff_number, p.profession, p.department
+                ));
+            }
+            a
+        }
+        Actor::Admin { admin_id } => json!({
+            "type": user_type,
+            "who": { "identifier": { "system": "urn:akari:admin", "value": admin_id } },
+            "requestor": true,
+        }),
+        Actor::Console { os_user } => json!({
+            "type": user_type,
+            "who": { "identifier": { "system": "urn:akari:console-user", "value": os_user } },
+            "requestor": true,
+        }),
+        Actor::System => json!({
+            "type": { "coding": [coding(DCM, "110150", "Application")] },
+            "who": { "display": "Akari node" },
+            "requestor": false,
+        }),
+        Actor::Anonymous => json!({
+            "type": user_type,
+            "who": { "display": "unauthenticated user" },
+            "requestor": true,
+        }),
+    };
+    if !purpose.is_empty() {
+        agent["purposeOfUse"] = json!(purpose);
+    }
+    agent
+}
+
+/// Writes the entries `first..=last` as one FHIR R4 `Bundle` of type `collection`.
+pub(crate) fn export_bundle(
+    ledger: &Ledger,
+    first: u64,
+    last: u64,
+    out: &mut dyn Write,
+) -> Result<ExportSummary, LedgerError> {
+    let opening = json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
+    })
+    .to_string();
+    // Leave the object open to stream the entries into it.
+    if first > last {
+        // FHIR forbids empty arrays: an empty range is a bundle without entries.
+        writeln!(out, "{opening}")?;
+        out.flush()?;
+        return Ok(ExportSummary {
+            first_seq: first,
+            last_seq: last,
+            entries: 0,
+            checkpoints: 0,
+        });
+    }
+    out.write_all(&opening.as_bytes()[..opening.len() - 1])?;
+    out.write_all(b",\"entry\":[\n")?;
+    let mut entries = 0u64;
+    ledger.scan(first..=last, |entry, head| -> Result<(), LedgerError> {
+        if entries > 0 {
+            out.write_all(b",\n")?;
+        }
+        let item = json!({ "fullUrl": urn_uuid(&head), "resource": audit_event(&entry, &head) });
+        serde_json::to_writer(&mut *out, &item).map_err(|e| LedgerError::Io(e.into()))?;
+        entries += 1;
+        Ok(())
+    })?;
+    out.write_all(b"\n]}\n")?;
+    out.flush()?;
+    Ok(ExportSummary {
+        first_seq: first,
+        last_seq: last,
+        entries,
+        checkpoints: 0,
+    })
+}

@@ -1,0 +1,495 @@
+//! Offline verification of an NDJSON export (`akari audit verify EXPORT --key KEY`): needs
+//! only the export and the node's public key. Checks the signed manifest, every entry's
+//! place and hash, the chain, and every checkpoint signature, and names the first problem.
+//!
+//! What it can name: an entry whose bytes were changed (its hash no longer matches);
+//! a missing sequence number (deleted); entries out of order (reordered); an export that
+//! ends before what its signed manifest or a checkpoint says it holds (truncated). An
+//! entry changed by someone who also recomputed every following `head` field is still
+//! caught, by the next signed checkpoint, which then no longer matches.
+
+use std::io::BufRead;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::checkpoint::Checkpoint;
+use super::entry::{chain, leaf_hash, Hash};
+use super::export::manifest_message;
+
+/// What a successful verification established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Entries checked.
+    pub entries: u64,
+    /// Checkpoints whose signature and head were checked.
+    pub checkpoints: u64,
+    /// The newest checkpoint in the export (it covers every entry).
+    pub last_checkpoint: Checkpoint,
+    /// Entries whose recorded time was earlier than a previous entry's (clock went back).
+    pub clock_back_entries: u64,
+}
+
+/// Why an export does not verify. The first problem found, in export order.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("reading the export failed: {0}")]
+    Io(String),
+    #[error("this is not an Akari ledger export: {0}")]
+    NotAnExport(String),
+    #[error("the export's manifest signature does not verify with this key: wrong key, or the header was altered")]
+    BadManifestSignature,
+    #[error(
+        "line {line} (where entry {expected_seq} was expected) is not a valid export line: {what}"
+    )]
+    Malformed {
+        line: u64,
+        expected_seq: u64,
+        what: String,
+    },
+    #[error("entry {seq} was altered: its hash does not match (line {line})")]
+    Altered { seq: u64, line: u64 },
+    #[error("entry {seq} is missing (deleted): the export jumps from entry {} to entry {next} (line {line})", seq - 1)]
+    Deleted { seq: u64, next: u64, line: u64 },
+    #[error("entries are out of order: entry {seq} appears before entry {before} (line {line})")]
+    Reordered { seq: u64, before: u64, line: u64 },
+    #[error("entry {seq} appears again after entry {after} (line {line})")]
+    Duplicated { seq: u64, after: u64, line: u64 },
+    #[error("the export is truncated: {claim} says it holds entries up to {expected}, but it ends at entry {ends_at}")]
+    Truncated {
+        claim: String,
+        expected: u64,
+        ends_at: u64,
+    },
+    #[error("checkpoint {size} has an invalid signature (line {line})")]
+    BadCheckpointSignature { size: u64, line: u64 },
+    #[error("checkpoint {size} does not match the chain: an entry after the previous checkpoint was altered and the following hashes recomputed (line {line})")]
+    CheckpointMismatch { size: u64, line: u64 },
+    #[error("checkpoint {size} is out of place: it follows entry {after} (line {line})")]
+    CheckpointMisplaced { size: u64, after: u64, line: u64 },
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    // entry / checkpoint
+    head: Option<Hash>,
+    #[serde(borrow)]
+    entry: Option<&'a RawValue>,
+    // link
+    seq: Option<u64>,
+    leaf: Option<Hash>,
+    // checkpoint
+    size: Option<u64>,
+    time: Option<DateTime<Utc>>,
+    signature: Option<String>,
+    // header
+    format: Option<&'a str>,
+    version: Option<u64>,
+    first_seq: Option<u64>,
+    last_seq: Option<u64>,
+    cover_seq: Option<u64>,
+    prev_head: Option<Hash>,
+    exported_at: Option<DateTime<Utc>>,
+    // end
+    entries: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct EntryProbe {
+    seq: u64,
+    time: DateTime<Utc>,
+    clock_back: bool,
+}
+
+/// One parsed line, kept small so a million entries fit in memory.
+enum Item {
+    Entry {
+        seq: u64,
+        leaf: Hash,
+        head: Hash,
+        clock_back: bool,
+        line: u64,
+    },
+    Link {
+        seq: u64,
+        leaf: Hash,
+        line: u64,
+    },
+    Checkpoint {
+        cp: Checkpoint,
+        line: u64,
+    },
+    End {
+        entries: u64,
+    },
+    /// A line that could not be read as an entry, where an entry or link was expected.
+    Bad {
+        what: String,
+        line: u64,
+        /// The seq it claims, if any could be read.
+        seq: Option<u64>,
+    },
+}
+
+impl Item {
+    fn seq(&self) -> Option<u64> {
+        match self {
+            Item::Entry { seq, .. } | Item::Link { seq, .. } => Some(*seq),
+            Item::Bad { seq, .. } => *seq,
+            _ => None,
+        }
+    }
+}
+
+struct Header {
+    first_seq: u64,
+    last_seq: u64,
+    cover_seq: u64,
+    prev_head: Hash,
+}
+
+/// Verifies an NDJSON export against the node's public key.
+pub fn verify(export: impl BufRead, key: &VerifyingKey) -> Result<VerifyReport, VerifyError> {
+    let mut lines = export.lines();
+    let header_line = lines
+        .next()
+        .ok_or_else(|| VerifyError::NotAnExport("it is empty".into()))?
+        .map_err(|e| VerifyError::Io(e.to_string()))?;
+    let header = parse_header(&header_line, key)?;
+
+    let mut items = Vec::new();
+    for (i, text) in lines.enumerate() {
+        let line_no = i as u64 + 2;
+        let text = text.map_err(|e| VerifyError::Io(e.to_string()))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        items.push(parse_item(&text, line_no));
+    }
+    check_items(&header, &items, key)
+}
+
+fn parse_header(text: &str, key: &VerifyingKey) -> Result<Header, VerifyError> {
+    let line: Line = serde_json::from_str(text)
+        .map_err(|e| VerifyError::NotAnExport(format!("the first line is not a header: {e}")))?;
+    if line.kind != "header" || line.format != Some("akari-ledger-export") {
+        return Err(VerifyError::NotAnExport(
+            "the first line is not an akari-ledger-export header".into(),
+        ));
+    }
+    if line.version != Some(1) {
+        return Err(VerifyError::NotAnExport(format!(
+            "export format version {:?} is not supported (this build reads version 1)",
+            line.version
+        )));
+    }
+    let missing = |field: &str| VerifyError::NotAnExport(format!("the header lacks `{field}`"));
+    let first_seq = line.first_seq.ok_or_else(|| missing("first_seq"))?;
+    let last_seq = line.last_seq.ok_or_else(|| missing("last_seq"))?;
+    let cover_seq = line.cover_seq.ok_or_else(|| missing("cover_seq"))?;
+    let prev_head = line.prev_head.ok_or_else(|| missing("prev_head"))?;
+    let exported_at = line.exported_at.ok_or_else(|| missing("exported_at"))?;
+    let signature = line.signature.ok_or_else(|| missing("signature"))?;
+    let message = manifest_message(first_seq, last_seq, cover_seq, &prev_head, &exported_at);
+    let valid = B64
+        .decode(&signature)
+        .ok()
+        .and_then(|b| Signature::from_slice(&b).ok())
+        .is_some_and(|s| key.verify(message.as_bytes(), &s).is_ok());
+    if !valid {
+        return Err(VerifyError::BadManifestSignature);
+    }
+    if first_seq == 0 || last_seq + 1 < first_seq || cover_seq < last_seq {
+        return Err(VerifyError::NotAnExport(
+            "the header's sequence range is inconsistent".into(),
+        ));
+    }
+    Ok(Header {
+        first_seq,
+        last_seq,
+        cover_seq,
+        prev_head,
+    })
+}
+
+fn parse_item(text: &str, line_no: u64) -> Item {
+    let line: Line = match serde_json::from_str(text) {
+        Ok(l) => l,
+        Err(e) => {
+            return Item::Bad {
+                what: format!("not JSON of the expected shape ({e})"),
+                line: line_no,
+                seq: None,
+            }
+        }
+    };
+    let bad = |what: &str, seq: Option<u64>| Item::Bad {
+        what: what.to_string(),
+        line: line_no,
+        seq,
+    };
+    match line.kind {
+        "entry" => {
+            let (Some(raw), Some(head)) = (line.entry, line.head) else {
+                return bad("an entry line needs `entry` and `head`", None);
+            };
+            let bytes = raw.get().as_bytes();
+            match serde_json::from_str::<EntryProbe>(raw.get()) {
+                Ok(probe) => {
+                    let _ = probe.time;
+                    Item::Entry {
+                        seq: probe.seq,
+                        leaf: leaf_hash(bytes),
+                        head,
+                        clock_back: probe.clock_back,
+                        line: line_no,
+                    }
+                }
+                Err(e) => bad(&format!("the entry is not a ledger entry ({e})"), None),
+            }
+        }
+        "link" => match (line.seq, line.leaf) {
+            (Some(seq), Some(leaf)) => Item::Link {
+                seq,
+                leaf,
+                line: line_no,
+            },
+            _ => bad("a link line needs `seq` and `leaf`", line.seq),
+        },
+        "checkpoint" => match (line.size, line.head, line.time, line.signature) {
+            (Some(size), Some(head), Some(time), Some(signature)) => Item::Checkpoint {
+                cp: Checkpoint {
+                    size,
+                    head,
+                    time,
+                    signature,
+                },
+                line: line_no,
+            },
+            _ => bad(
+                "a checkpoint line needs `size`, `head`, `time` and `signature`",
+                None,
+            ),
+        },
+        "end" => Item::End {
+            entries: line.entries.unwrap_or(u64::MAX),
+        },
+        other => bad(&format!("unknown line type `{other}`"), None),
+    }
+}
+
+fn check_items(
+    header: &Header,
+    items: &[Item],
+    key: &VerifyingKey,
+) -> Result<VerifyReport, VerifyError> {
+    let mut head = header.prev_head;
+    let mut expected = header.first_seq;
+    let mut entries = 0u64;
+    let mut checkpoints = 0u64;
+    let mut clock_back_entries = 0u64;
+    let mut last_checkpoint: Option<Checkpoint> = None;
+    let mut ended = false;
+
+    for (i, item) in items.iter().enumerate() {
+        if ended {
+            break;
+        }
+        match item {
+            Item::Entry { seq, line, .. } | Item::Link { seq, line, .. } if *seq != expected => {
+                return Err(out_of_place(items, i, *seq, expected, *line, &head));
+            }
+            Item::Entry {
+                seq,
+                leaf,
+                head: stated,
+                clock_back,
+                line,
+            } => {
+                if *seq > header.last_seq {
+                    return Err(VerifyError::Malformed {
+                        line: *line,
+                        expected_seq: expected,
+                        what: "an entry beyond the manifest's last_seq".into(),
+                    });
+                }
+                let computed = chain(&head, leaf);
+                if computed != *stated {
+                    return Err(VerifyError::Altered {
+                        seq: *seq,
+                        line: *line,
+                    });
+                }
+                head = computed;
+                expected += 1;
+                entries += 1;
+                clock_back_entries += u64::from(*clock_back);
+            }
+            Item::Link { leaf, line, .. } => {
+                if expected <= header.last_seq {
+                    return Err(VerifyError::Malformed {
+                        line: *line,
+                        expected_seq: expected,
+                        what: "a link line where the entry itself belongs".into(),
+                    });
+                }
+                head = chain(&head, leaf);
+                expected += 1;
+            }
+            Item::Bad { what, line, .. } => {
+                return Err(VerifyError::Malformed {
+                    line: *line,
+                    expected_seq: expected,
+                    what: what.clone(),
+                });
+            }
+            Item::Checkpoint { cp, line } => {
+                if !cp.verify(key) {
+                    return Err(VerifyError::BadCheckpointSignature {
+                        size: cp.size,
+                        line: *line,
+                    });
+                }
+                let at = expected - 1;
+                if cp.size > at {
+                    let more_follow = items[i + 1..].iter().any(|it| it.seq().is_some());
+                    return Err(if more_follow {
+                        VerifyError::Deleted {
+                            seq: expected,
+                            next: cp.size + 1,
+                            line: *line,
+                        }
+                    } else {
+                        VerifyError::Truncated {
+                            claim: format!("checkpoint {} (line {line})", cp.size),
+                            expected: cp.size,
+                            ends_at: at,
+                        }
+                    });
+                }
+                if cp.size < at {
+                    return Err(VerifyError::CheckpointMisplaced {
+                        size: cp.size,
+                        after: at,
+                        line: *line,
+                    });
+                }
+                if cp.head != head {
+                    return Err(VerifyError::CheckpointMismatch {
+                        size: cp.size,
+                        line: *line,
+                    });
+                }
+                checkpoints += 1;
+                last_checkpoint = Some(cp.clone());
+            }
+            Item::End { entries: n } => {
+                if *n != entries {
+                    return Err(VerifyError::Malformed {
+                        line: 0,
+                        expected_seq: expected,
+                        what: format!("the end line says {n} entries but {entries} were read"),
+                    });
+                }
+                ended = true;
+            }
+        }
+    }
+
+    let ends_at = expected - 1;
+    if ends_at < header.cover_seq {
+        let ends_entries = ends_at.min(header.last_seq);
+        return Err(VerifyError::Truncated {
+            claim: "the signed manifest".into(),
+            expected: header.last_seq,
+            ends_at: ends_entries,
+        });
+    }
+    let last_checkpoint = match last_checkpoint {
+        Some(cp) if cp.size == header.cover_seq => cp,
+        _ => {
+            return Err(VerifyError::Truncated {
+                claim: format!(
+                    "the signed manifest (covering checkpoint {})",
+                    header.cover_seq
+                ),
+                expected: header.last_seq,
+                ends_at: ends_at.min(header.last_seq),
+            })
+        }
+    };
+    if !ended {
+        return Err(VerifyError::Truncated {
+            claim: "the export format (no end line)".into(),
+            expected: header.last_seq,
+            ends_at: ends_at.min(header.last_seq),
+        });
+    }
+    Ok(VerifyReport {
+        first_seq: header.first_seq,
+        last_seq: header.last_seq,
+        entries,
+        checkpoints,
+        last_checkpoint,
+        clock_back_entries,
+    })
+}
+
+/// Names what is wrong when the line at `i` carries `seq` where `expected` belongs.
+fn out_of_place(
+    items: &[Item],
+    i: usize,
+    seq: u64,
+    expected: u64,
+    line: u64,
+    head: &Hash,
+) -> VerifyError {
+    // The entry's own seq field altered: the line doesn't chain from here, but the next
+    // line chains from this line's stated head and carries the seq after `expected`.
+    if let (
+        Item::Entry { head: stated, .. },
+        Some(Item::Entry {
+            seq: next_seq,
+            leaf: next_leaf,
+            head: next_head,
+            ..
+        }),
+    ) = (&items[i], items.get(i + 1))
+    {
+        if *next_seq == expected + 1 && chain(stated, next_leaf) == *next_head {
+            let _ = head;
+            return VerifyError::Altered {
+                seq: expected,
+                line,
+            };
+        }
+    }
+    if seq < expected {
+        return VerifyError::Duplicated {
+            seq,
+            after: expected - 1,
+            line,
+        };
+    }
+    if items[i + 1..].iter().any(|it| it.seq() == Some(expected)) {
+        VerifyError::Reordered {
+            seq,
+            before: expected,
+            line,
+        }
+    } else {
+        VerifyError::Deleted {
+            seq: expected,
+            next: seq,
+            line,
+        }
+    }
+}

@@ -1,0 +1,617 @@
+//! Review after recovery: episodes (from `ModeChanged` entries) → the emergency sessions
+//! used in them → their events; anomaly flags for the reviewer; verdicts, which are ledger
+//! entries themselves; and the text report for the incident file (`akari audit report`).
+//!
+//! An **episode** begins with a `ModeChanged` to `emergency` or `drill` and ends with the
+//! next `ModeChanged` that leaves that mode. Its id is the sequence number of the entry that
+//! began it. A **session** belongs to an episode when any of its entries falls inside it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{
+    Action, Actor, AuditError, AuditEvent, AuditReceipt, AuditSink, Client, DeclaredPerson, Mode,
+    Reason,
+};
+use crate::ledger::{details, Ledger, LedgerEntry, LedgerError};
+
+/// Thresholds for the anomaly flags (`[accounts.ledger.review]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// Flag a session that viewed more distinct patients than this.
+    pub many_patients: usize,
+    /// Flag a session that printed more patient records than this (ward prints count
+    /// each patient).
+    pub bulk_prints: u32,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig {
+            many_patients: 20,
+            bulk_prints: 10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("there is no episode {0}: `akari audit report` without an episode lists them")]
+    NoSuchEpisode(u64),
+    #[error("only an administrator or the console can record a review verdict")]
+    NotAReviewer,
+    #[error("a verdict of {0} needs a comment saying why")]
+    CommentRequired(&'static str),
+    #[error("unknown verdict `{0}`: use legitimate, drill, follow-up or misuse")]
+    UnknownVerdict(String),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// Which wards an emergency account may see; the accounts store answers.
+pub trait WardScopes {
+    /// `None` when the account has no ward restriction (or is unknown): no flag is raised.
+    fn wards(&self, account_id: &str) -> Option<Vec<String>>;
+}
+
+impl WardScopes for HashMap<String, Vec<String>> {
+    fn wards(&self, account_id: &str) -> Option<Vec<String>> {
+        self.get(account_id).cloned()
+    }
+}
+
+/// No account has a ward restriction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unscoped;
+
+impl WardScopes for Unscoped {
+    fn wards(&self, _account_id: &str) -> Option<Vec<String>> {
+        None
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpisodeEnd {
+    pub seq: u64,
+    pub time: DateTime<Utc>,
+    pub by: Actor,
+    pub to: Mode,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Episode {
+    /// Sequence number of the `ModeChanged` entry that began it.
+    pub id: u64,
+    pub drill: bool,
+    pub started: DateTime<Utc>,
+    pub declared_by: Actor,
+    pub reason: String,
+    pub end: Option<EpisodeEnd>,
+}
+
+impl Episode {
+    pub fn contains(&self, seq: u64) -> bool {
+        seq >= self.id && self.end.as_ref().is_none_or(|e| seq <= e.seq)
+    }
+}
+
+/// A reviewer's judgement of one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    LegitimateEmergency,
+    Drill,
+    NeedsFollowUp,
+    Misuse,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::LegitimateEmergency => "legitimate_emergency",
+            Verdict::Drill => "drill",
+            Verdict::NeedsFollowUp => "needs_follow_up",
+            Verdict::Misuse => "misuse",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Verdict::LegitimateEmergency => "legitimate emergency",
+            Verdict::Drill => "drill",
+            Verdict::NeedsFollowUp => "needs follow-up",
+            Verdict::Misuse => "misuse",
+        }
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = ReviewError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_")
+            .as_str()
+        {
+            "legitimate" | "legitimate_emergency" => Ok(Verdict::LegitimateEmergency),
+            "drill" => Ok(Verdict::Drill),
+            "follow_up" | "needs_follow_up" => Ok(Verdict::NeedsFollowUp),
+            "misuse" => Ok(Verdict::Misuse),
+            _ => Err(ReviewError::UnknownVerdict(s.to_string())),
+        }
+    }
+}
+
+/// A verdict as found in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedVerdict {
+    pub seq: u64,
+    pub time: DateTime<Utc>,
+    pub by: Actor,
+    /// As recorded (normally a [`Verdict::as_str`]).
+    pub verdict: String,
+    pub comment: String,
+}
+
+/// Something the reviewer should look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flag {
+    ManyPatients { distinct: usize, threshold: usize },
+    OutsideWardScope { seq: u64, ward: String },
+    OutsideEpisode { seq: u64 },
+    BulkPrinting { printed: u32, threshold: u32 },
+}
+
+impl std::fmt::Display for Flag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Flag::ManyPatients {
+                distinct,
+                threshold,
+            } => write!(
+                f,
+                "many distinct patients: {distinct} (threshold {threshold})"
+            ),
+            Flag::OutsideWardScope { seq, ward } => {
+                write!(
+                    f,
+                    "patient outside the account's ward scope: ward {ward} (entry {seq})"
+                )
+            }
+            Flag::OutsideEpisode { seq } => {
+                write!(f, "access outside the declared episode (entry {seq})")
+            }
+            Flag::BulkPrinting { printed, threshold } => {
+                write!(
+                    f,
+                    "bulk printing: {printed} patient records printed (threshold {threshold})"
+                )
+            }
+        }
+    }
+}
+
+/// One emergency session with its events, what it touched, flags and verdicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionReview {
+    pub session_id: String,
+    pub account_id: String,
+    pub declared: Option<DeclaredPerson>,
+    pub reasons: Vec<Reason>,
+    pub first_time: DateTime<Utc>,
+    pub last_time: DateTime<Utc>,
+    pub events: Vec<LedgerEntry>,
+    /// Distinct patient keys, in order of first access.
+    pub patients: Vec<String>,
+    pub searches: u32,
+    pub printed: u32,
+    pub flags: Vec<Flag>,
+    pub verdicts: Vec<RecordedVerdict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpisodeReview {
+    pub episode: Episode,
+    pub sessions: Vec<SessionReview>,
+}
+
+fn mode_changes(ledger: &Ledger) -> Result<Vec<LedgerEntry>, LedgerError> {
+    let mut out = Vec::new();
+    ledger.scan(1..=u64::MAX, |e, _| -> Result<(), LedgerError> {
+        if matches!(e.action, Action::ModeChanged { .. }) {
+            out.push(e);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// All episodes in the ledger, oldest first.
+pub fn episodes(ledger: &Ledger) -> Result<Vec<Episode>, ReviewError> {
+    let mut out: Vec<Episode> = Vec::new();
+    for e in mode_changes(ledger)? {
+        let Action::ModeChanged { to, reason, .. } = &e.action else {
+            continue;
+        };
+        let open = out.last_mut().filter(|ep| ep.end.is_none());
+        if let Some(ep) = open {
+            let same = (*to == Mode::Drill) == ep.drill && to.allows_emergency_login();
+            if same {
+                continue;
+            }
+            ep.end = Some(EpisodeEnd {
+                seq: e.seq,
+                time: e.time,
+                by: e.actor.clone(),
+                to: *to,
+                reason: reason.clone(),
+            });
+        }
+        if to.allows_emergency_login() {
+            out.push(Episode {
+                id: e.seq,
+                drill: *to == Mode::Drill,
+                started: e.time,
+                declared_by: e.actor.clone(),
+                reason: reason.clone(),
+                end: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Sessions of `episode_id` with their events, flags and verdicts.
+pub fn review_episode(
+    ledger: &Ledger,
+    episode_id: u64,
+    scopes: &dyn WardScopes,
+    config: &ReviewConfig,
+) -> Result<EpisodeReview, ReviewError> {
+    let all = episodes(ledger)?;
+    let episode = all
+        .iter()
+        .find(|e| e.id == episode_id)
+        .cloned()
+        .ok_or(ReviewError::NoSuchEpisode(episode_id))?;
+
+    // Pass 1: which sessions were used inside the episode.
+    let mut in_episode = BTreeSet::new();
+    let end = episode.end.as_ref().map_or(u64::MAX, |e| e.seq);
+    ledger.scan(episode.id..=end, |e, _| -> Result<(), LedgerError> {
+        if let Some(s) = e.session_id() {
+            in_episode.insert(s.to_string());
+        }
+        Ok(())
+    })?;
+
+    // Pass 2: every entry of those sessions, wherever it is, and verdicts on them.
+    let mut events: BTreeMap<String, Vec<LedgerEntry>> = BTreeMap::new();
+    let mut verdicts: BTreeMap<String, Vec<RecordedVerdict>> = BTreeMap::new();
+    ledger.scan(1..=u64::MAX, |e, _| -> Result<(), LedgerError> {
+        if let Action::ReviewVerdict {
+            session_id,
+            verdict,
+            comment,
+        } = &e.action
+        {
+            if in_episode.contains(session_id) {
+                verdicts
+                    .entry(session_id.clone())
+                    .or_default()
+                    .push(RecordedVerdict {
+                        seq: e.seq,
+                        time: e.time,
+                        by: e.actor.clone(),
+                        verdict: verdict.clone(),
+                        comment: comment.clone(),
+                    });
+            }
+        }
+        if let Some(s) = e.session_id() {
+            if in_episode.contains(s) {
+                events.entry(s.to_string()).or_default().push(e);
+            }
+        }
+        Ok(())
+    })?;
+
+    let sessions = events
+        .into_iter()
+        .map(|(session_id, events)| {
+            let v = verdicts.remove(&session_id).unwrap_or_default();
+            summarize(session_id, events, v, &all, scopes, config)
+        })
+        .collect::<Vec<_>>();
+    let mut sessions = sessions;
+    sessions.sort_by_key(|s| s.events.first().map_or(0, |e| e.seq));
+    Ok(EpisodeReview { episode, sessions })
+}
+
+fn ward_of(e: &LedgerEntry) -> Option<String> {
+    match &e.action {
+        Action::WardCensus { ward } | Action::WardPrint { ward, .. } => Some(ward.clone()),
+        _ => e
+            .details
+            .as_deref()
+            .and_then(|d| details::get(d, details::WARD)),
+    }
+}
+
+fn summarize(
+    session_id: String,
+    events: Vec<LedgerEntry>,
+    verdicts: Vec<RecordedVerdict>,
+    episodes: &[Episode],
+    scopes: &dyn WardScopes,
+    config: &ReviewConfig,
+) -> SessionReview {
+    let account_id = events
+        .first()
+        .and_then(|e| e.account_id())
+        .unwrap_or_default()
+        .to_string();
+    let scope = scopes.wards(&account_id);
+    let mut declared = None;
+    let mut reasons = Vec::new();
+    let mut patients = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut searches = 0u32;
+    let mut printed = 0u32;
+    let mut flags = Vec::new();
+    for e in &events {
+        if let Actor::Emergency {
+            declared: Some(p), ..
+        } = &e.actor
+        {
+            declared = Some(p.clone());
+        }
+        match &e.action {
+            Action::Declared { reason } => reasons.push(reason.clone()),
+            Action::PatientSearch { .. } | Action::WardCensus { .. } => searches += 1,
+            Action::PatientPrint => printed += 1,
+            Action::WardPrint { patients: n, .. } => printed += n,
+            _ => {}
+        }
+        if let Some(p) = &e.patient {
+            if seen.insert(p.clone()) {
+                patients.push(p.clone());
+            }
+        }
+        let inside =
+            e.mode.allows_emergency_login() && episodes.iter().any(|ep| ep.contains(e.seq));
+        if !inside {
+            flags.push(Flag::OutsideEpisode { seq: e.seq });
+        }
+        if let (Some(scope), Some(ward)) = (&scope, ward_of(e)) {
+            if !scope.contains(&ward) {
+                flags.push(Flag::OutsideWardScope { seq: e.seq, ward });
+            }
+        }
+    }
+    if patients.len() > config.many_patients {
+        flags.push(Flag::ManyPatients {
+            distinct: patients.len(),
+            threshold: config.many_patients,
+        });
+    }
+    if printed > config.bulk_prints {
+        flags.push(Flag::BulkPrinting {
+            printed,
+            threshold: config.bulk_prints,
+        });
+    }
+    let first_time = events.iter().map(|e| e.time).min().unwrap_or_default();
+    let last_time = events.iter().map(|e| e.time).max().unwrap_or_default();
+    SessionReview {
+        session_id,
+        account_id,
+        declared,
+        reasons,
+        first_time,
+        last_time,
+        events,
+        patients,
+        searches,
+        printed,
+        flags,
+        verdicts,
+    }
+}
+
+/// Records a reviewer's verdict on a session as a ledger entry.
+pub fn record_verdict(
+    sink: &dyn AuditSink,
+    reviewer: Actor,
+    mode: Mode,
+    session_id: &str,
+    verdict: Verdict,
+    comment: &str,
+) -> Result<AuditReceipt, ReviewError> {
+    if !matches!(reviewer, Actor::Admin { .. } | Actor::Console { .. }) {
+        return Err(ReviewError::NotAReviewer);
+    }
+    if comment.trim().is_empty() && matches!(verdict, Verdict::Misuse | Verdict::NeedsFollowUp) {
+        return Err(ReviewError::CommentRequired(verdict.label()));
+    }
+    let receipt = sink.record(AuditEvent {
+        time: Utc::now(),
+        actor: reviewer,
+        action: Action::ReviewVerdict {
+            session_id: session_id.to_string(),
+            verdict: verdict.as_str().to_string(),
+            comment: comment.trim().to_string(),
+        },
+        patient: None,
+        details: None,
+        client: Client::default(),
+        mode,
+    })?;
+    Ok(receipt)
+}
+
+fn actor_text(a: &Actor) -> String {
+    match a {
+        Actor::System => "the node (system)".into(),
+        Actor::Console { os_user } => format!("console user {os_user}"),
+        Actor::Admin { admin_id } => format!("administrator {admin_id}"),
+        Actor::Emergency { account_id, .. } => format!("emergency account {account_id}"),
+        Actor::Anonymous => "an unauthenticated user".into(),
+    }
+}
+
+fn time_text(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn verdict_label(recorded: &str) -> String {
+    recorded
+        .parse::<Verdict>()
+        .map(|v| v.label().to_string())
+        .unwrap_or_else(|_| recorded.to_string())
+}
+
+fn reason_text(r: &Reason) -> String {
+    match r {
+        Reason::EmergencyTreatment => "emergency treatment".into(),
+        Reason::Drill => "drill".into(),
+        Reason::Other(t) => format!("other: {t}"),
+    }
+}
+
+/// The incident-report summary of an episode (`akari audit report EPISODE`).
+pub fn report(review: &EpisodeReview) -> String {
+    let ep = &review.episode;
+    let mut s = String::new();
+    let kind = if ep.drill { "DRILL" } else { "EMERGENCY" };
+    let _ = writeln!(s, "Akari audit report: {kind} episode {}", ep.id);
+    let _ = writeln!(
+        s,
+        "Declared:  {} by {}",
+        time_text(&ep.started),
+        actor_text(&ep.declared_by)
+    );
+    let _ = writeln!(s, "Reason:    {}", ep.reason);
+    match &ep.end {
+        Some(end) => {
+            let _ = writeln!(
+                s,
+                "Ended:     {} by {} (mode {:?}): {}",
+                time_text(&end.time),
+                actor_text(&end.by),
+                end.to,
+                end.reason
+            );
+        }
+        None => {
+            let _ = writeln!(s, "Ended:     not yet (still in progress)");
+        }
+    }
+    let accounts: BTreeSet<&str> = review
+        .sessions
+        .iter()
+        .map(|x| x.account_id.as_str())
+        .collect();
+    let all_patients: BTreeSet<&str> = review
+        .sessions
+        .iter()
+        .flat_map(|x| x.patients.iter().map(String::as_str))
+        .collect();
+    let _ = writeln!(
+        s,
+        "Accounts opened: {} ({})",
+        accounts.len(),
+        accounts.iter().copied().collect::<Vec<_>>().join(", ")
+    );
+    let _ = writeln!(
+        s,
+        "Sessions: {}   Distinct patients viewed: {}",
+        review.sessions.len(),
+        all_patients.len()
+    );
+    let flagged = review
+        .sessions
+        .iter()
+        .filter(|x| !x.flags.is_empty())
+        .count();
+    let unreviewed = review
+        .sessions
+        .iter()
+        .filter(|x| x.verdicts.is_empty())
+        .count();
+    let _ = writeln!(
+        s,
+        "Sessions flagged: {flagged}   Sessions without a verdict: {unreviewed}"
+    );
+    for x in &review.sessions {
+        let _ = writeln!(s);
+        let _ = writeln!(s, "Session {} (account {})", x.session_id, x.account_id);
+        match &x.declared {
+            Some(p) => {
+                let _ = writeln!(
+                    s,
+                    "  Declared person: {} (staff number {}, {}, {})",
+                    p.name, p.staff_number, p.profession, p.department
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  Declared person: NONE DECLARED");
+            }
+        }
+        if !x.reasons.is_empty() {
+            let r: Vec<String> = x.reasons.iter().map(reason_text).collect();
+            let _ = writeln!(s, "  Reason: {}", r.join("; "));
+        }
+        let _ = writeln!(
+            s,
+            "  Active: {} to {}",
+            time_text(&x.first_time),
+            time_text(&x.last_time)
+        );
+        let _ = writeln!(
+            s,
+            "  Events: {} (searches {}, patient records printed {})",
+            x.events.len(),
+            x.searches,
+            x.printed
+        );
+        let _ = writeln!(
+            s,
+            "  Patients viewed ({}): {}",
+            x.patients.len(),
+            x.patients.join(", ")
+        );
+        if x.flags.is_empty() {
+            let _ = writeln!(s, "  Flags: none");
+        } else {
+            let _ = writeln!(s, "  Flags:");
+            for f in &x.flags {
+                let _ = writeln!(s, "    - {f}");
+            }
+        }
+        if x.verdicts.is_empty() {
+            let _ = writeln!(s, "  Verdict: not yet reviewed");
+        } else {
+            for v in &x.verdicts {
+                let _ = writeln!(
+                    s,
+                    "  Verdict: {} by {} at {} (entry {}): {}",
+                    verdict_label(&v.verdict),
+                    actor_text(&v.by),
+                    time_text(&v.time),
+                    v.seq,
+                    v.comment
+                );
+            }
+        }
+    }
+    s
+}

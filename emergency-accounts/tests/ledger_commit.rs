@@ -1,0 +1,375 @@
+//! Group commit, fail-closed errors, clock handling, checkpoints and their publication.
+
+mod ledger_common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use akari_accounts::event::{Action, AuditError, AuditSink, Mode};
+use akari_accounts::ledger::{
+    verify, Checkpoint, ExportFormat, ExportRange, FailingSink, LedgerConfig, REMOVABLE_FILE_NAME,
+};
+use ledger_common::*;
+
+fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn concurrent_writers_get_distinct_gapless_receipts_and_the_chain_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let ledger = Arc::new(open(dir.path(), &k, &LedgerConfig::default()));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                (0..100)
+                    .map(|i| {
+                        let c = clinician(&format!("EMERG-{t}"), &format!("s-{t}"), t);
+                        ledger
+                            .record(read(
+                                at(i),
+                                c,
+                                &format!("pk-{t}-{i}"),
+                                "4-East",
+                                Mode::Emergency,
+                            ))
+                            .unwrap()
+                            .sequence
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut seqs = BTreeSet::new();
+    for t in threads {
+        for s in t.join().unwrap() {
+            assert!(seqs.insert(s), "sequence {s} given twice");
+        }
+    }
+    assert_eq!(
+        seqs.iter().copied().collect::<Vec<_>>(),
+        (1..=800).collect::<Vec<_>>()
+    );
+    assert_eq!(ledger.last_seq().unwrap(), 800);
+    assert_eq!(ledger.verify_stored().unwrap(), 800);
+    // Every entry carries what was given.
+    let mut count = 0;
+    ledger
+        .scan(
+            1..=800,
+            |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
+                assert_eq!(e.action, Action::PatientRead);
+                assert!(e.patient.as_deref().unwrap().starts_with("pk-"));
+                assert_eq!(e.client, client());
+                assert!(!e.drill);
+                count += 1;
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(count, 800);
+}
+
+#[test]
+fn injected_commit_failure_reaches_every_caller_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let ledger = open(dir.path(), &k, &LedgerConfig::default());
+    let _ = ledger.record(mixed_events(1).remove(0)).unwrap();
+    let fault = ledger.fault_injector();
+    fault.fail_commits(true);
+    let err = ledger
+        .record(read(
+            at(1),
+            clinician("EMERG-01", "s", 1),
+            "pk-1",
+            "4-East",
+            Mode::Emergency,
+        ))
+        .unwrap_err();
+    let AuditError::Unavailable(msg) = &err;
+    assert!(!msg.contains("pk-1"), "no patient key in the error: {msg}");
+    assert!(err.to_string().contains("nothing will be shown"), "{err}");
+    assert_eq!(
+        ledger.last_seq().unwrap(),
+        1,
+        "the refused event was not stored"
+    );
+    fault.fail_commits(false);
+    let r = ledger
+        .record(read(
+            at(2),
+            clinician("EMERG-01", "s", 1),
+            "pk-2",
+            "4-East",
+            Mode::Emergency,
+        ))
+        .unwrap();
+    assert_eq!(
+        r.sequence, 2,
+        "no sequence number was used up by the failure"
+    );
+    assert_eq!(ledger.verify_stored().unwrap(), 2);
+    // The stand-alone failing sink fails too.
+    assert!(FailingSink.record(mixed_events(1).remove(0)).is_err());
+}
+
+#[test]
+fn a_clock_that_goes_back_keeps_sequence_order_and_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let ledger = open(dir.path(), &k, &LedgerConfig::default());
+    let c = clinician("EMERG-01", "s", 1);
+    let a = ledger
+        .record(read(at(10), c.clone(), "pk-a", "W", Mode::Emergency))
+        .unwrap();
+    let b = ledger
+        .record(read(at(5), c.clone(), "pk-b", "W", Mode::Emergency))
+        .unwrap();
+    let d = ledger
+        .record(read(at(7), c.clone(), "pk-c", "W", Mode::Emergency))
+        .unwrap();
+    let e = ledger
+        .record(read(at(11), c, "pk-d", "W", Mode::Emergency))
+        .unwrap();
+    assert_eq!(
+        (a.sequence, b.sequence, d.sequence, e.sequence),
+        (1, 2, 3, 4)
+    );
+    let mut seen = Vec::new();
+    ledger
+        .scan(
+            1..=4,
+            |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
+                seen.push((e.seq, e.time, e.clock_back));
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            (1, at(10), false),
+            (2, at(5), true),
+            (3, at(7), true),
+            (4, at(11), false)
+        ],
+        "times recorded as given, in sequence order, back-steps flagged"
+    );
+    let mut out = Vec::new();
+    ledger
+        .export(&ExportRange::all(), ExportFormat::Ndjson, &mut out)
+        .unwrap();
+    let report = verify(&out[..], &k.verifying_key()).unwrap();
+    assert_eq!(report.clock_back_entries, 2);
+}
+
+#[test]
+fn mode_changes_and_entry_counts_produce_signed_checkpoints_that_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let config = LedgerConfig {
+        checkpoint_every_entries: 5,
+        checkpoint_every_secs: 3600,
+        ..LedgerConfig::default()
+    };
+    {
+        let ledger = open(dir.path(), &k, &config);
+        assert!(ledger.latest_checkpoint().is_none());
+        let _ = ledger
+            .record(read(at(0), admin(), "pk", "W", Mode::Standby))
+            .unwrap();
+        assert!(ledger.latest_checkpoint().is_none());
+        let r = ledger
+            .record(mode_change(at(1), Mode::Standby, Mode::Drill, "drill"))
+            .unwrap();
+        let cp = ledger
+            .latest_checkpoint()
+            .expect("a mode change is checkpointed");
+        assert_eq!(cp.size, r.sequence);
+        assert!(cp.verify(&k.verifying_key()));
+        assert_eq!(cp.head, ledger.head_at(r.sequence).unwrap());
+        for i in 0..5 {
+            let _ = ledger
+                .record(read(at(2 + i), admin(), "pk", "W", Mode::Drill))
+                .unwrap();
+        }
+        assert_eq!(ledger.latest_checkpoint().unwrap().size, 7);
+        // Drill events are flagged.
+        ledger
+            .scan(
+                3..=3,
+                |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
+                    assert!(e.drill);
+                    Ok(())
+                },
+            )
+            .unwrap();
+        let _ = ledger
+            .record(read(at(9), admin(), "pk", "W", Mode::Drill))
+            .unwrap();
+        // Dropping the ledger leaves a final checkpoint over everything.
+    }
+    let ledger = open(dir.path(), &k, &config);
+    let cp = ledger.latest_checkpoint().unwrap();
+    assert_eq!(cp.size, 8);
+    let sizes: Vec<u64> = ledger
+        .checkpoints(0..=100)
+        .unwrap()
+        .iter()
+        .map(|c| c.size)
+        .collect();
+    assert_eq!(sizes, vec![2, 7, 8]);
+    let r = ledger
+        .record(read(at(10), admin(), "pk", "W", Mode::Drill))
+        .unwrap();
+    assert_eq!(r.sequence, 9, "sequence continues after reopening");
+    assert_eq!(ledger.verify_stored().unwrap(), 9);
+    let text = cp.to_text(&k.verifying_key());
+    assert!(text.contains("size 8\n") && text.contains("signature "));
+    assert_eq!(Checkpoint::from_text(&text).unwrap(), cp);
+}
+
+#[test]
+fn a_timed_checkpoint_is_written_to_the_removable_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let usb = tempfile::tempdir().unwrap();
+    let k = key();
+    let config = LedgerConfig {
+        checkpoint_every_entries: 1_000_000,
+        checkpoint_every_secs: 1,
+        removable_path: Some(usb.path().to_path_buf()),
+        ..LedgerConfig::default()
+    };
+    let ledger = open(dir.path(), &k, &config);
+    let _ = ledger
+        .record(read(at(0), admin(), "pk", "W", Mode::Standby))
+        .unwrap();
+    let cp = poll("a timed checkpoint", || ledger.latest_checkpoint());
+    assert_eq!(cp.size, 1);
+    let file = usb.path().join(REMOVABLE_FILE_NAME);
+    let text = poll("the removable copy", || std::fs::read_to_string(&file).ok());
+    let copy = Checkpoint::from_text(&text).unwrap();
+    assert_eq!(copy, cp);
+    assert!(copy.verify(&k.verifying_key()));
+    assert_eq!(poll("status", || ledger.publish_status().removable_size), 1);
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1:0 that answers `status` to the first
+/// `fail_first` requests and 200 afterwards, handing each request body to a channel.
+fn http_sink(fail_first: usize) -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/checkpoints", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let status = if n < fail_first {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            if n >= fail_first {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    let _ = tx.send(v);
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn checkpoints_are_pushed_to_the_remote_and_retried_until_it_accepts() {
+    let (url, received) = http_sink(1);
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let config = LedgerConfig {
+        checkpoint_every_entries: 1_000_000,
+        remote_url: Some(url),
+        ..LedgerConfig::default()
+    };
+    let ledger = open(dir.path(), &k, &config);
+    let _ = ledger
+        .record(mode_change(
+            at(0),
+            Mode::Standby,
+            Mode::Emergency,
+            "EHR down",
+        ))
+        .unwrap();
+    let cp = ledger.latest_checkpoint().unwrap();
+    // The first attempt is refused (503); the retry delivers it.
+    let body = received
+        .recv_timeout(Duration::from_secs(20))
+        .expect("pushed after a retry");
+    assert_eq!(body["size"], 1);
+    let pushed: Checkpoint = serde_json::from_value(body.clone()).unwrap();
+    assert_eq!(pushed, cp);
+    assert!(pushed.verify(&k.verifying_key()));
+    assert_eq!(body["key"], hex::encode(k.verifying_key().as_bytes()));
+    assert_eq!(poll("status", || ledger.publish_status().remote_size), 1);
+}
+
+#[test]
+fn appends_do_not_wait_for_an_unreachable_remote() {
+    // A port that was just free: connections are refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let config = LedgerConfig {
+        checkpoint_every_entries: 1,
+        remote_url: Some(format!("https://127.0.0.1:{port}/cp")),
+        ..LedgerConfig::default()
+    };
+    let ledger = open(dir.path(), &k, &config);
+    for i in 0..50 {
+        let _ = ledger
+            .record(read(at(i), admin(), "pk", "W", Mode::Standby))
+            .unwrap();
+    }
+    assert_eq!(ledger.latest_checkpoint().unwrap().size, 50);
+    let status = poll("an error report", || {
+        let s = ledger.publish_status();
+        s.last_error.is_some().then_some(s)
+    });
+    assert!(status.remote_size.is_none());
+    assert!(status.remote_pending >= 1);
+}

@@ -32,6 +32,17 @@ impl Mode {
     }
 }
 
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Standby => "standby",
+            Mode::Emergency => "emergency",
+            Mode::Drill => "drill",
+            Mode::Recovery => "recovery",
+        })
+    }
+}
+
 /// The real person behind an emergency account, as they declared after breaking the seal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeclaredPerson {
@@ -78,32 +89,60 @@ pub enum Actor {
 pub enum Action {
     // --- authentication ---
     LoginSucceeded,
-    LoginFailed { reason: String },
+    LoginFailed {
+        reason: String,
+    },
     /// First login of a sealed account: the seal is broken.
     SealBroken,
     /// The person and reason were declared for this session.
-    Declared { reason: Reason },
+    Declared {
+        reason: Reason,
+    },
     Logout,
     SessionExpired,
     // --- modes ---
-    ModeChanged { from: Mode, to: Mode, reason: String },
+    ModeChanged {
+        from: Mode,
+        to: Mode,
+        reason: String,
+    },
     // --- account administration ---
     AdminCreated,
     AdminCredentialEnrolled,
-    AccountProvisioned { account_id: String },
-    KeyEnrolled { account_id: String },
-    AccountRetired { account_id: String },
-    AccountResealed { account_id: String },
-    AccountRevoked { account_id: String },
+    AccountProvisioned {
+        account_id: String,
+    },
+    KeyEnrolled {
+        account_id: String,
+    },
+    AccountRetired {
+        account_id: String,
+    },
+    AccountResealed {
+        account_id: String,
+    },
+    AccountRevoked {
+        account_id: String,
+    },
     // --- patient data (written before the data is shown) ---
     /// A search; `query_kind` says which field was searched, never the query text.
-    PatientSearch { query_kind: String, results: u32 },
+    PatientSearch {
+        query_kind: String,
+        results: u32,
+    },
     PatientRead,
     PatientPrint,
-    WardCensus { ward: String },
-    WardPrint { ward: String, patients: u32 },
+    WardCensus {
+        ward: String,
+    },
+    WardPrint {
+        ward: String,
+        patients: u32,
+    },
     // --- audit itself ---
-    AuditExported { format: String },
+    AuditExported {
+        format: String,
+    },
     /// A reviewer's verdict on an emergency session.
     ReviewVerdict {
         session_id: String,
@@ -142,7 +181,9 @@ pub struct AuditReceipt {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("the audit ledger could not record the event ({0}); nothing will be shown until it can")]
+    #[error(
+        "the audit ledger could not record the event ({0}); nothing will be shown until it can"
+    )]
     Unavailable(String),
 }
 

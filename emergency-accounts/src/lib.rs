@@ -2,12 +2,145 @@
 //! admin accounts, modes, sessions, and the audit ledger that records every decision and
 //! every read of patient data. Knows nothing of HTTP, templates or the snapshot's types:
 //! patients are named by opaque keys.
+//!
+//! The entry point is [`Accounts`]: open it over a `redb::Database` (`accounts.redb`) with an
+//! [`event::AuditSink`] and a [`Clock`]. Every method is blocking (argon2, redb, the sink);
+//! async callers use `spawn_blocking`.
 
+mod accounts;
+pub mod clock;
+pub mod config;
+pub mod credential;
 pub mod event;
 pub mod ledger;
+mod limiter;
+pub mod model;
 pub mod review;
+pub mod secret;
+pub mod session;
+pub mod sheet;
+mod store;
 
-/// Configuration owned by this crate: the `[accounts]` section of `akari.toml`.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {}
+pub use accounts::{
+    Accounts, AdminEnrolmentTicket, AdminLogin, Challenge, EmergencyLogin, KeyAssertion, NewAdmin,
+    ProvisionRequest, Status,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Argon2Config, Config, WebauthnConfig};
+pub use credential::{check_password_policy, CharClass, PasswordPolicyError};
+pub use model::{
+    AccountSummary, Declaration, Episode, ModeState, OpenedBy, Opening, SealStatus, WardScope,
+};
+pub use secret::{EmergencyCredential, EnrolmentCode, Password, SessionToken};
+pub use session::{
+    AdminCapability, AdminSession, ClinicianCapability, Console, EmergencySession, NewSession,
+    PendingSession, Session,
+};
+pub use sheet::SealSheet;
+pub use store::SCHEMA_VERSION;
+/// The WebAuthn messages the web layer passes between browser and [`Accounts`].
+pub use webauthn_rs::prelude::{
+    CreationChallengeResponse, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse,
+};
+
+use event::{AuditError, Mode};
+
+/// Why a login was refused. The messages are safe to show to the person logging in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginRefused {
+    #[error(
+        "emergency accounts work only during a declared emergency or drill; the node is in \
+         {mode} mode. Ask hospital IT to declare the emergency"
+    )]
+    NotInEmergencyMode { mode: Mode },
+    #[error("the account ID, credential, password or security key was not accepted; check them and try again")]
+    InvalidCredentials,
+    #[error("too many failed attempts; wait {retry_after_secs} s and try again")]
+    TooManyAttempts { retry_after_secs: u64 },
+    #[error("this account is {status} and cannot log in; use another sealed account or call hospital IT")]
+    AccountNotUsable { status: SealStatus },
+    #[error("this account expired; use another sealed account or call hospital IT")]
+    Expired,
+    #[error("this account needs its security key as well as the credential; touch the key and enter its PIN")]
+    KeyRequired,
+}
+
+/// Why a session is no longer valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    Idle,
+    Absolute,
+    EpisodeEnded,
+    AccountRevoked,
+}
+
+impl std::fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SessionEnd::Idle => "unused for too long",
+            SessionEnd::Absolute => "its maximum length was reached",
+            SessionEnd::EpisodeEnded => "the emergency or drill has ended",
+            SessionEnd::AccountRevoked => "the account was revoked",
+        })
+    }
+}
+
+/// This crate's errors. None of them carries a credential, hash or token.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("accounts configuration: {0}")]
+    Config(String),
+    #[error("the accounts store failed: {0}")]
+    Store(String),
+    #[error("internal error in the accounts layer: {0}")]
+    Internal(String),
+    /// Fail closed: the decision was not recorded, so it was not carried out.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Login(#[from] LoginRefused),
+    #[error("the session has ended ({0}); log in again")]
+    SessionEnded(SessionEnd),
+    #[error("no such session; log in again")]
+    NoSession,
+    #[error("this session must first declare who is using it and why")]
+    NotDeclared,
+    #[error("this session has already declared")]
+    AlreadyDeclared,
+    #[error("cannot change mode from {from} to {to}: {hint}")]
+    IllegalTransition { from: Mode, to: Mode, hint: String },
+    #[error("{action} is not possible in {mode} mode: {hint}")]
+    WrongMode {
+        action: &'static str,
+        mode: Mode,
+        hint: &'static str,
+    },
+    #[error(transparent)]
+    PasswordPolicy(#[from] PasswordPolicyError),
+    #[error("there is no emergency account {0:?}")]
+    UnknownAccount(String),
+    #[error("there is no admin {0:?}")]
+    UnknownAdmin(String),
+    #[error("an admin {0:?} already exists; choose another ID")]
+    AdminExists(String),
+    #[error("account {account_id} is {status}: {hint}")]
+    AccountState {
+        account_id: String,
+        status: SealStatus,
+        hint: &'static str,
+    },
+    #[error("{field}: {problem}")]
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
+    #[error("the WebAuthn ceremony failed: {0}")]
+    WebAuthn(String),
+    #[error("no such WebAuthn ceremony (it expired or was already used); start again")]
+    UnknownCeremony,
+    #[error("the enrolment code is wrong or has expired; create the admin again at the console")]
+    BadEnrolmentCode,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,227 @@
+//! The accounts store: one redb file (`accounts.redb`), separate from the snapshot and the
+//! ledger. All table definitions live here; records are JSON values under string keys so a
+//! field can be added without a migration. A schema-version table guards the format.
+
+use redb::{
+    Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::Error;
+
+/// Bumped when the meaning of stored records changes incompatibly.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Counters and the schema version.
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The node's mode and current episode, under the key [`MODE_KEY`].
+pub(crate) const MODE: TableDefinition<&str, &str> = TableDefinition::new("mode");
+/// Admin accounts by admin ID.
+pub(crate) const ADMINS: TableDefinition<&str, &str> = TableDefinition::new("admins");
+/// Emergency accounts by account ID.
+pub(crate) const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("accounts");
+/// Live sessions by the hex SHA-256 of their token (the token itself is never stored).
+pub(crate) const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
+
+pub(crate) const MODE_KEY: &str = "current";
+const SCHEMA_KEY: &str = "schema_version";
+pub(crate) const NEXT_SEAL_KEY: &str = "next_seal_number";
+pub(crate) const NEXT_EPISODE_KEY: &str = "next_episode";
+
+pub(crate) fn store_err(e: impl Into<redb::Error>) -> Error {
+    Error::Store(e.into().to_string())
+}
+
+fn decode<T: DeserializeOwned>(table: &str, key: &str, json: &str) -> Result<T, Error> {
+    serde_json::from_str(json).map_err(|e| {
+        Error::Store(format!(
+            "record {key:?} in table {table} is unreadable: {e}"
+        ))
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(format!("encoding a record: {e}")))
+}
+
+/// The accounts database.
+pub struct Store {
+    db: Database,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store, creating its tables on first use and refusing a database written by
+    /// a newer, incompatible version.
+    pub fn open(db: Database) -> Result<Self, Error> {
+        let txn = db.begin_write().map_err(store_err)?;
+        {
+            let mut meta = txn.open_table(META).map_err(store_err)?;
+            let found = meta.get(SCHEMA_KEY).map_err(store_err)?.map(|v| v.value());
+            match found {
+                None => {
+                    meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map_err(store_err)?;
+                }
+                Some(v) if v == SCHEMA_VERSION => {}
+                Some(v) => {
+                    return Err(Error::Store(format!(
+                        "accounts.redb has schema version {v}, this build understands \
+                         {SCHEMA_VERSION}; use a matching akari version or restore a backup"
+                    )))
+                }
+            }
+            txn.open_table(MODE).map_err(store_err)?;
+            txn.open_table(ADMINS).map_err(store_err)?;
+            txn.open_table(ACCOUNTS).map_err(store_err)?;
+            txn.open_table(SESSIONS).map_err(store_err)?;
+        }
+        txn.commit().map_err(store_err)?;
+        Ok(Self { db })
+    }
+
+    /// Runs `f` in one write transaction, committed (durably) only if `f` succeeds.
+    pub(crate) fn write<R>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, Error>) -> Result<R, Error> {
+        let txn = self.db.begin_write().map_err(store_err)?;
+        let result = f(&Tx { txn: &txn })?;
+        txn.commit().map_err(store_err)?;
+        Ok(result)
+    }
+
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &str>,
+        key: &str,
+    ) -> Result<Option<T>, Error> {
+        let txn = self.db.begin_read().map_err(store_err)?;
+        let t = txn.open_table(table).map_err(store_err)?;
+        let got = t.get(key).map_err(store_err)?;
+        match got {
+            Some(v) => Ok(Some(decode(table.name(), key, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn list<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &str>,
+    ) -> Result<Vec<(String, T)>, Error> {
+        let txn = self.db.begin_read().map_err(store_err)?;
+        let t = txn.open_table(table).map_err(store_err)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(store_err)? {
+            let (k, v) = row.map_err(store_err)?;
+            out.push((
+                k.value().to_owned(),
+                decode(table.name(), k.value(), v.value())?,
+            ));
+        }
+        Ok(out)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn schema_version(&self) -> Result<u64, Error> {
+        let txn = self.db.begin_read().map_err(store_err)?;
+        let t = txn.open_table(META).map_err(store_err)?;
+        let v = t.get(SCHEMA_KEY).map_err(store_err)?.map(|v| v.value());
+        v.ok_or_else(|| Error::Store("the schema version is missing".into()))
+    }
+}
+
+/// A write transaction with typed helpers.
+pub(crate) struct Tx<'a> {
+    txn: &'a WriteTransaction,
+}
+
+impl Tx<'_> {
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &str>,
+        key: &str,
+    ) -> Result<Option<T>, Error> {
+        let t = self.txn.open_table(table).map_err(store_err)?;
+        let got = t.get(key).map_err(store_err)?;
+        match got {
+            Some(v) => Ok(Some(decode(table.name(), key, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn put<T: Serialize>(
+        &self,
+        table: TableDefinition<&str, &str>,
+        key: &str,
+        value: &T,
+    ) -> Result<(), Error> {
+        let json = encode(value)?;
+        let mut t = self.txn.open_table(table).map_err(store_err)?;
+        t.insert(key, json.as_str()).map_err(store_err)?;
+        Ok(())
+    }
+
+    pub(crate) fn remove(
+        &self,
+        table: TableDefinition<&str, &str>,
+        key: &str,
+    ) -> Result<bool, Error> {
+        let mut t = self.txn.open_table(table).map_err(store_err)?;
+        let existed = t.remove(key).map_err(store_err)?.is_some();
+        Ok(existed)
+    }
+
+    pub(crate) fn list<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &str>,
+    ) -> Result<Vec<(String, T)>, Error> {
+        let t = self.txn.open_table(table).map_err(store_err)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(store_err)? {
+            let (k, v) = row.map_err(store_err)?;
+            out.push((
+                k.value().to_owned(),
+                decode(table.name(), k.value(), v.value())?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Returns the counter's current value (starting at 1) and stores the next one.
+    pub(crate) fn next_counter(&self, key: &str) -> Result<u64, Error> {
+        let mut t = self.txn.open_table(META).map_err(store_err)?;
+        let current = t
+            .get(key)
+            .map_err(store_err)?
+            .map(|v| v.value())
+            .unwrap_or(1);
+        t.insert(key, current + 1).map_err(store_err)?;
+        Ok(current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::backends::InMemoryBackend;
+
+    #[test]
+    fn newer_schema_is_refused_with_a_clear_error() {
+        let db = Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .unwrap();
+        let store = Store::open(db).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(SCHEMA_KEY, SCHEMA_VERSION + 1)
+            .unwrap();
+        txn.commit().unwrap();
+        let err = Store::open(store.db).unwrap_err();
+        assert!(err.to_string().contains("schema version 2"), "{err}");
+    }
+}

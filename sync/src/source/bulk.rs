@@ -119,11 +119,7 @@ impl BulkSource {
                 )));
             }
             polls += 1;
-            let wait = headers
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs)
+            let wait = super::http::parse_retry_after(&headers)
                 // No Retry-After: back off gently, 1 s doubling up to the cap.
                 .unwrap_or_else(|| Duration::from_secs(1u64 << polls.min(6)))
                 .min(self.http.backoff_max);

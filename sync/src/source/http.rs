@@ -205,7 +205,7 @@ pub(crate) struct Req<'a> {
     pub prefer_async: bool,
 }
 
-fn parse_retry_after(h: &HeaderMap) -> Option<Duration> {
+pub(crate) fn parse_retry_after(h: &HeaderMap) -> Option<Duration> {
     let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -444,5 +444,61 @@ fn with_note(err: SourceError, note: &str) -> SourceError {
         },
         SourceError::Connection(m) => SourceError::Connection(format!("{m}; {note}")),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(7)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        let d = parse_retry_after(&h).unwrap();
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(parse_retry_after(&h), None);
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let a = Url::parse("https://ehr.example/fhir").unwrap();
+        assert!(same_origin(
+            &a,
+            &Url::parse("https://ehr.example:443/x").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("http://ehr.example/fhir").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("https://ehr.example:8443/fhir").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("https://evil.example/fhir").unwrap()
+        ));
+    }
+
+    #[test]
+    fn base_url_with_credentials_is_refused() {
+        let cfg = Config {
+            base_url: Some("https://user:pw@ehr.example/fhir".into()),
+            ..Config::default()
+        };
+        let e = HttpSettings::from_config(&cfg).unwrap_err();
+        assert!(
+            e.to_string().contains("must not contain credentials"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("pw@"), "{e}");
     }
 }

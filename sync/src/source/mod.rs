@@ -204,7 +204,7 @@ pub fn build(config: &Config) -> Result<Arc<dyn Source>, SourceError> {
                         .into(),
                 )
             })?;
-            Arc::new(NdjsonDirSource::new(dir, config.types.clone()))
+            Arc::new(NdjsonDirSource::new(dir))
         }
         SourceKind::FhirRest => Arc::new(RestSource::new(config)?),
         SourceKind::Bulk => Arc::new(BulkSource::new(config)?),

@@ -26,7 +26,7 @@ pub struct NdjsonDirSource {
 }
 
 impl NdjsonDirSource {
-    pub fn new(dir: PathBuf, _types: Vec<String>) -> Self {
+    pub fn new(dir: PathBuf) -> Self {
         NdjsonDirSource { dir }
     }
 

@@ -64,6 +64,113 @@ fn assert_matches_truth(reader: &SnapshotReader, truth: &BTreeMap<String, Patien
     );
 }
 
+fn hiragana(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if ('ァ'..='ヶ').contains(&c) {
+                char::from_u32(c as u32 - 0x60).unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn full_kana(table: &[(&str, &str)], kanji: &str) -> Option<String> {
+    table
+        .iter()
+        .find(|(k, _)| *k == kanji)
+        .map(|(_, k)| k.to_string())
+}
+
+/// Staff find patients whatever their keyboard gives (hiragana for a half-width kana
+/// source, common kanji for a variant), and the ward census puts every inpatient in the
+/// bed the truth says.
+fn check_search_and_census(reader: &SnapshotReader, h: &Hospital) {
+    use synth::names::{FAMILY, GIVEN_FEMALE, GIVEN_MALE};
+    let halfwidth = h
+        .patients
+        .iter()
+        .find(|p| {
+            p.family_kana
+                .chars()
+                .any(|c| ('\u{ff66}'..='\u{ff9f}').contains(&c))
+                && !p.given_kanji.contains('<')
+        })
+        .expect("a half-width kana patient");
+    let fam = full_kana(FAMILY, &halfwidth.family_kanji).unwrap();
+    let giv = full_kana(GIVEN_MALE, &halfwidth.given_kanji)
+        .or_else(|| full_kana(GIVEN_FEMALE, &halfwidth.given_kanji))
+        .unwrap();
+    let q = format!("{}{}", hiragana(&fam), hiragana(&giv));
+    let (_, hits) = reader.search(&q);
+    assert!(
+        hits.iter()
+            .any(|s| s.hospital_id.as_deref() == Some(halfwidth.hospital_id.as_str())),
+        "hiragana search finds the half-width kana patient"
+    );
+    let variant = h
+        .patients
+        .iter()
+        .find(|p| p.family_kanji.contains(['髙', '﨑', '濱', '澤']) && !p.given_kanji.contains('<'))
+        .expect("a variant-kanji patient");
+    let common: String = variant
+        .family_kanji
+        .chars()
+        .map(|c| match c {
+            '髙' => '高',
+            '﨑' => '崎',
+            '濱' => '浜',
+            '澤' => '沢',
+            other => other,
+        })
+        .collect();
+    let (_, hits) = reader.search(&format!("{common} {}", variant.given_kanji));
+    assert!(
+        hits.iter()
+            .any(|s| s.hospital_id.as_deref() == Some(variant.hospital_id.as_str())),
+        "common-kanji search finds the variant-kanji patient"
+    );
+
+    let mut want: Vec<(String, String, String, String)> = h
+        .truth()
+        .iter()
+        .flat_map(|(hid, r)| {
+            r.encounters
+                .iter()
+                .filter(|e| e.status == "in-progress")
+                .map(|e| {
+                    (
+                        e.ward.clone().unwrap_or_default(),
+                        e.room.clone().unwrap_or_default(),
+                        e.bed.clone().unwrap_or_default(),
+                        hid.clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut got: Vec<(String, String, String, String)> = reader
+        .census()
+        .into_iter()
+        .flat_map(|w| {
+            let ward = w.ward.clone();
+            w.beds.into_iter().map(move |b| {
+                (
+                    ward.clone(),
+                    b.room.unwrap_or_default(),
+                    b.bed.unwrap_or_default(),
+                    b.patient.hospital_id.unwrap_or_default(),
+                )
+            })
+        })
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got.len(), 250, "a quarter of the patients are in a bed");
+    assert_eq!(got, want, "ward census equals the truth");
+}
+
 fn sync(n: &Node, full: bool) -> Result<akari_sync::SyncReport, SyncError> {
     n.engine.sync_now(full, &CancellationToken::new())
 }
@@ -92,6 +199,8 @@ fn rest_sync_equals_truth_then_delta_then_faults_keep_the_current_generation() {
     let first = sync(&n, true).expect("full sync");
     assert!(first.rejects.is_empty(), "{:?}", first.rejects);
     assert_matches_truth(&n.reader, &h.truth());
+
+    check_search_and_census(&n.reader, &h);
 
     // (2) ~1 % delta: changed, added, deleted, entered-in-error.
     let delta = h.apply_delta(&DeltaConfig::one_percent(77, synth::jst_now()));

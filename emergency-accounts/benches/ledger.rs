@@ -66,11 +66,15 @@ fn main() {
     println!("durable appends (each acknowledged after its group commit's fsync)");
     for (writers, per_writer) in [(1usize, 2_000usize), (8, 1_500), (64, 500)] {
         let dir = tempfile::tempdir_in(&base).unwrap();
-        let ledger = Arc::new(Ledger::open(&dir.path().join("ledger.redb"), key.clone(), &config).unwrap());
+        let ledger =
+            Arc::new(Ledger::open(&dir.path().join("ledger.redb"), key.clone(), &config).unwrap());
         // Warm-up.
         append(&ledger, writers, 10);
         let rate = append(&ledger, writers, per_writer);
-        println!("  {writers:>2} writers: {rate:>8.0} events/s ({} events)", writers * per_writer);
+        println!(
+            "  {writers:>2} writers: {rate:>8.0} events/s ({} events)",
+            writers * per_writer
+        );
     }
 
     let n: usize = std::env::var("AKARI_BENCH_VERIFY_N")
@@ -78,18 +82,24 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir_in(&base).unwrap();
-    let ledger = Arc::new(Ledger::open(&dir.path().join("ledger.redb"), key.clone(), &config).unwrap());
+    let ledger =
+        Arc::new(Ledger::open(&dir.path().join("ledger.redb"), key.clone(), &config).unwrap());
     let writers = 64;
     let start = Instant::now();
     let rate = append(&ledger, writers, n / writers);
     let n = (n / writers) * writers;
-    println!("built a {n}-entry ledger in {:.1} s ({rate:.0} events/s, 64 writers)", start.elapsed().as_secs_f64());
+    println!(
+        "built a {n}-entry ledger in {:.1} s ({rate:.0} events/s, 64 writers)",
+        start.elapsed().as_secs_f64()
+    );
 
     let export_path = dir.path().join("export.ndjson");
     let start = Instant::now();
     {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&export_path).unwrap());
-        ledger.export(&ExportRange::all(), ExportFormat::Ndjson, &mut out).unwrap();
+        ledger
+            .export(&ExportRange::all(), ExportFormat::Ndjson, &mut out)
+            .unwrap();
     }
     let size = std::fs::metadata(&export_path).unwrap().len();
     println!(
@@ -98,7 +108,8 @@ fn main() {
         size as f64 / 1e6
     );
     let start = Instant::now();
-    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&export_path).unwrap());
+    let file =
+        std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&export_path).unwrap());
     let report = verify(file, &ledger.public_key()).expect("the export verifies");
     assert_eq!(report.entries as usize, n);
     println!(
@@ -108,5 +119,8 @@ fn main() {
     );
     let start = Instant::now();
     let checked = ledger.verify_stored().unwrap();
-    println!("verify_stored of {checked} entries in the redb file: {:.2} s", start.elapsed().as_secs_f64());
+    println!(
+        "verify_stored of {checked} entries in the redb file: {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
 }

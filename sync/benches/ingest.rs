@@ -60,6 +60,23 @@ impl Source for NdjsonFile {
     }
 }
 
+/// CPU seconds (user + system) this process has used so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the comm field.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn write_ndjson(path: &Path, lines: impl Iterator<Item = serde_json::Value>) -> u64 {
     let mut w = BufWriter::with_capacity(8 << 20, std::fs::File::create(path).unwrap());
     let mut bytes = 0;
@@ -104,11 +121,10 @@ fn main() {
         sizes
     };
     let tmp = tempfile::tempdir().unwrap();
-    println!(
-        "| patients | resources | NDJSON MB | full sync s | MB/s | patients/s | resources/s |"
-    );
-    println!("|---|---|---|---|---|---|---|");
+    println!("| patients | resources | NDJSON MB | full sync s | MB/s | patients/s | resources/s | CPU s | MB per CPU s |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut incremental = Vec::new();
+    let mut reads = Vec::new();
     for &n in &sizes {
         let now = Utc::now();
         let file = tmp.path().join(format!("full-{n}.ndjson"));
@@ -124,18 +140,53 @@ fn main() {
             Config::default(),
         );
         let t = Instant::now();
+        let cpu0 = cpu_seconds();
         let report = engine.sync_now(true, &CancellationToken::new()).unwrap();
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu0;
         assert!(report.rejects.is_empty());
         let mb = bytes as f64 / 1e6;
         println!(
-            "| {n} | {} | {mb:.0} | {secs:.2} | {:.0} | {:.0} | {:.0} |",
+            "| {n} | {} | {mb:.0} | {secs:.2} | {:.0} | {:.0} | {:.0} | {cpu:.1} | {:.0} |",
             report.resources,
             mb / secs,
             n as f64 / secs,
-            report.resources as f64 / secs
+            report.resources as f64 / secs,
+            mb / cpu
         );
         std::fs::remove_file(&file).unwrap();
+        // Opening the read side: building the in-memory search index, then searches.
+        let t = Instant::now();
+        let reader = akari_sync::SnapshotReader::open(store.clone(), Default::default()).unwrap();
+        let open_s = t.elapsed().as_secs_f64();
+        let queries = [
+            "高橋",
+            "ﾀｶﾊｼ",
+            "さとう はなこ",
+            "渡辺",
+            "S45.3.10",
+            "19700310",
+            "100123",
+        ];
+        let t = Instant::now();
+        let mut hits = 0;
+        for _ in 0..100 {
+            for q in queries {
+                hits += reader.search(q).1.len();
+            }
+        }
+        let per_query_us = t.elapsed().as_secs_f64() * 1e6 / (100 * queries.len()) as f64;
+        let t = Instant::now();
+        for i in (0..n).step_by((n / 200).max(1)) {
+            reader
+                .patient_by_hospital_id(&common::hospital_id(i))
+                .unwrap()
+                .unwrap();
+        }
+        let per_record_us = t.elapsed().as_secs_f64() * 1e6 / 200.0;
+        reads.push(format!(
+            "| {n} | {open_s:.2} | {per_query_us:.0} | {per_record_us:.0} | {hits} |"
+        ));
         if n >= 100_000 || sizes.len() == 1 {
             for per_mille in [10usize, 1] {
                 let dfile = tmp.path().join(format!("delta-{n}-{per_mille}.ndjson"));
@@ -164,6 +215,14 @@ fn main() {
             "snapshot file for {n} patients: {:.0} MB",
             db_size as f64 / 1e6
         );
+    }
+    println!();
+    println!(
+        "| patients | reader open (index build) s | search µs/query | record read µs | (hits) |"
+    );
+    println!("|---|---|---|---|---|");
+    for l in reads {
+        println!("{l}");
     }
     if !incremental.is_empty() {
         println!();

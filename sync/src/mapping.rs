@@ -404,10 +404,12 @@ pub fn map_resource(
         out.truncate(start);
         return Err(e.clone());
     }
-    // Absurd field sizes, checked on what we would store.
+    // Absurd field sizes, checked on what we would store. Every mapped field comes from
+    // the resource's own text, so a resource smaller than the limit cannot exceed it.
+    let may_be_oversize = bytes.len() > MAX_ITEM_BYTES;
     for m in &out[start..] {
         if let Body::Item(item) = &m.body {
-            if let Some(detail) = oversize(item) {
+            if let Some(detail) = may_be_oversize.then(|| oversize(item)).flatten() {
                 out.truncate(start);
                 return Err(reject(RejectReason::FieldTooLarge, &rt, detail));
             }

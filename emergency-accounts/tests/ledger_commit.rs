@@ -267,54 +267,98 @@ fn a_timed_checkpoint_is_written_to_the_removable_path() {
     assert_eq!(poll("status", || ledger.publish_status().removable_size), 1);
 }
 
-/// A minimal HTTP/1.1 server on 127.0.0.1:0 that answers `status` to the first
-/// `fail_first` requests and 200 afterwards, handing each request body to a channel.
-fn http_sink(fail_first: usize) -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
+/// Reads one HTTP/1.1 request from `stream`, answers 503 or 200, returns the body.
+fn serve_one<S: Read + Write>(mut stream: S, ok: bool) -> Option<Vec<u8>> {
+    let mut length = 0usize;
+    let body = {
+        let mut reader = BufReader::new(&mut stream);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).ok()?;
+        body
+    };
+    let status = if ok {
+        "200 OK"
+    } else {
+        "503 Service Unavailable"
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    stream.flush().ok()?;
+    Some(body)
+}
+
+/// An HTTP server on 127.0.0.1:0 that refuses the first `fail_first` requests (503) and
+/// hands the JSON body of each accepted one to a channel. With `tls`, it speaks HTTPS
+/// with a fresh self-signed certificate, whose PEM is returned.
+fn http_sink(
+    fail_first: usize,
+    tls: bool,
+) -> (
+    String,
+    Option<String>,
+    std::sync::mpsc::Receiver<serde_json::Value>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/checkpoints", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let (scheme, pem, config) = if tls {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap();
+        ("https", Some(ck.cert.pem()), Some(Arc::new(config)))
+    } else {
+        ("http", None, None)
+    };
     std::thread::spawn(move || {
         for (n, stream) in listener.incoming().enumerate() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0usize;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
+            let Ok(stream) = stream else { continue };
+            let ok = n >= fail_first;
+            let body = match &config {
+                Some(config) => {
+                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                    let mut tls = rustls::StreamOwned::new(conn, stream);
+                    let body = serve_one(&mut tls, ok);
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                    body
                 }
-                if line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; length];
-            let _ = reader.read_exact(&mut body);
-            let status = if n < fail_first {
-                "503 Service Unavailable"
-            } else {
-                "200 OK"
+                None => serve_one(stream, ok),
             };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            );
-            if n >= fail_first {
+            if let (true, Some(body)) = (ok, body) {
                 if let Ok(v) = serde_json::from_slice(&body) {
                     let _ = tx.send(v);
                 }
             }
         }
     });
-    (url, rx)
+    (format!("{scheme}://{addr}/checkpoints"), pem, rx)
 }
 
 #[test]
 fn checkpoints_are_pushed_to_the_remote_and_retried_until_it_accepts() {
-    let (url, received) = http_sink(1);
+    let (url, _, received) = http_sink(1, false);
     let dir = tempfile::tempdir().unwrap();
     let k = key();
     let config = LedgerConfig {
@@ -372,4 +416,28 @@ fn appends_do_not_wait_for_an_unreachable_remote() {
     });
     assert!(status.remote_size.is_none());
     assert!(status.remote_pending >= 1);
+}
+
+#[test]
+fn checkpoints_are_pushed_over_https_to_a_remote_trusted_through_remote_ca_file() {
+    let (url, pem, received) = http_sink(0, true);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("remote-ca.pem");
+    std::fs::write(&ca, pem.unwrap()).unwrap();
+    let k = key();
+    let config = LedgerConfig {
+        checkpoint_every_entries: 1_000_000,
+        remote_url: Some(url),
+        remote_ca_file: Some(ca),
+        ..LedgerConfig::default()
+    };
+    let ledger = open(dir.path(), &k, &config);
+    let _ = ledger
+        .record(mode_change(at(0), Mode::Standby, Mode::Drill, "drill"))
+        .unwrap();
+    let body = received
+        .recv_timeout(Duration::from_secs(20))
+        .expect("pushed over TLS");
+    let pushed: Checkpoint = serde_json::from_value(body).unwrap();
+    assert_eq!(Some(pushed), ledger.latest_checkpoint());
 }

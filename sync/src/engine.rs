@@ -502,6 +502,25 @@ impl Engine {
         rx: Receiver<PreparedBatch>,
         stop: &AtomicBool,
     ) -> Result<Tally, SyncError> {
+        let (dropper, garbage) = sync_channel::<Vec<Prepared>>(8);
+        let dropping = std::thread::spawn(move || {
+            for batch in garbage {
+                drop(batch)
+            }
+        });
+        let result = self.write_batches(builder, rx, stop, &dropper);
+        drop(dropper);
+        let _ = dropping.join();
+        result
+    }
+
+    fn write_batches(
+        &self,
+        builder: &mut crate::store::GenerationBuilder,
+        rx: Receiver<PreparedBatch>,
+        stop: &AtomicBool,
+        dropper: &SyncSender<Vec<Prepared>>,
+    ) -> Result<Tally, SyncError> {
         let mut pending: HashMap<u64, PreparedBatch> = HashMap::new();
         let mut next = 0u64;
         let mut total = Tally::default();
@@ -518,10 +537,12 @@ impl Engine {
                 for (k, v) in b.tally.dropped {
                     *total.dropped.entry(k).or_default() += v;
                 }
-                if let Err(e) = builder.apply(b.items) {
+                if let Err(e) = builder.apply(&b.items) {
                     stop.store(true, Ordering::Relaxed);
                     return Err(e.into());
                 }
+                // Buffers were allocated on the workers: free them off the writer thread.
+                let _ = dropper.send(b.items);
             }
         }
         Ok(total)

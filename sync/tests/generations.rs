@@ -337,7 +337,7 @@ fn an_unfinished_generation_is_invisible_and_discarded() {
         map_resource(&bytes, &ctx, &mut out).unwrap();
         prepared.extend(out.into_iter().map(|m| prepare(&keyer, m)));
     }
-    builder.apply(prepared).unwrap();
+    builder.apply(&prepared).unwrap();
     // Mid-build: readers and the store still see generation 1 only.
     assert!(!node.reader.refresh().unwrap());
     assert_eq!(node.store.current().unwrap().unwrap(), g1);

@@ -290,7 +290,7 @@ impl GenerationBuilder {
     }
 
     /// Apply a batch of prepared items (one set of table handles per batch).
-    pub fn apply(&mut self, batch: Vec<Prepared>) -> Result<(), StoreError> {
+    pub fn apply(&mut self, batch: &[Prepared]) -> Result<(), StoreError> {
         let txn = self.take_txn()?;
         let result = self.apply_in(&txn, batch);
         self.txn = Some(txn);
@@ -303,7 +303,7 @@ impl GenerationBuilder {
             .ok_or_else(|| StoreError::Database("the generation build already failed".into()))
     }
 
-    fn apply_in(&mut self, txn: &WriteTransaction, batch: Vec<Prepared>) -> Result<(), StoreError> {
+    fn apply_in(&mut self, txn: &WriteTransaction, batch: &[Prepared]) -> Result<(), StoreError> {
         let mut t = open_tables(txn, self.epoch)?;
         for p in batch {
             self.apply_one(&mut t, p)?;
@@ -311,7 +311,7 @@ impl GenerationBuilder {
         Ok(())
     }
 
-    fn apply_one(&mut self, t: &mut Tables<'_>, p: Prepared) -> Result<(), StoreError> {
+    fn apply_one(&mut self, t: &mut Tables<'_>, p: &Prepared) -> Result<(), StoreError> {
         let Some(payload) = &p.payload else {
             // Retraction or deletion: needs no subject, only the owner entry.
             if p.rtype == ResourceType::Patient {
@@ -342,7 +342,7 @@ impl GenerationBuilder {
                     }
                     None => {
                         // The patient may come later in this pull.
-                        self.deferred.push(p);
+                        self.deferred.push(p.clone());
                         return Ok(());
                     }
                 }
@@ -530,7 +530,7 @@ impl GenerationBuilder {
                 Some(pk) => {
                     let mut p = p;
                     p.target = Target::Patient(pk);
-                    self.apply_one(&mut t, p)?;
+                    self.apply_one(&mut t, &p)?;
                 }
                 None => self.reject(RejectReason::UnknownPatient, 1),
             }

@@ -243,7 +243,7 @@ impl Store {
     /// on open; the current generation is whatever last committed.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         let db = Database::builder()
-            .set_cache_size(256 * 1024 * 1024)
+            .set_cache_size(1024 * 1024 * 1024)
             .create(path)?;
         Store::from_database(db, options)
     }

@@ -12,7 +12,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![10_000, 100_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000]
+    } else {
+        sizes
+    };
     for n in sizes {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = SynthConfig {
@@ -31,8 +35,12 @@ fn main() {
         );
         let ddir = tempfile::tempdir().expect("tempdir");
         let t = Instant::now();
-        let r = synth::write_delta_ndjson_dir(&cfg, &DeltaConfig::one_percent(1, synth::jst_now()), ddir.path())
-            .expect("delta");
+        let r = synth::write_delta_ndjson_dir(
+            &cfg,
+            &DeltaConfig::one_percent(1, synth::jst_now()),
+            ddir.path(),
+        )
+        .expect("delta");
         println!(
             "synth delta {n:>8} patients: {} changed, {} added, {} deleted, {} entered-in-error in {:.2} s",
             r.changed,

@@ -341,36 +341,95 @@ pub fn write_ndjson_dir_with(
     dir: &Path,
     delta: Option<&DeltaConfig>,
 ) -> std::io::Result<WriteStats> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Patients rendered per work unit.
+    const BLOCK: u64 = 256;
+    /// One block's NDJSON per resource type (index into RESOURCE_TYPES), plus counts.
+    struct Block {
+        per_type: Vec<Vec<u8>>,
+        counts: Vec<u64>,
+        patients: u64,
+    }
+    let render_block = |b: u64| -> Block {
+        let mut block = Block {
+            per_type: vec![Vec::new(); RESOURCE_TYPES.len()],
+            counts: vec![0; RESOURCE_TYPES.len()],
+            patients: 0,
+        };
+        let mut scratch = DeltaReport::default();
+        for i in b * BLOCK..((b + 1) * BLOCK).min(cfg.patients) {
+            let mut p = patient(cfg, i);
+            if let Some(d) = delta {
+                spec::apply_delta(&mut p, cfg, d, &mut scratch);
+                scratch.changes.clear();
+            }
+            block.patients += 1;
+            for r in resources_of(&p, cfg) {
+                let t = RESOURCE_TYPES
+                    .iter()
+                    .position(|t| *t == r.resource_type)
+                    .unwrap_or(0);
+                block.per_type[t].extend_from_slice(&r.json);
+                block.per_type[t].push(b'\n');
+                block.counts[t] += 1;
+            }
+        }
+        block
+    };
+
     std::fs::create_dir_all(dir)?;
-    let mut files = BTreeMap::new();
+    let mut files = Vec::new();
     for t in RESOURCE_TYPES {
         let f = std::fs::File::create(dir.join(format!("{t}.ndjson")))?;
-        files.insert(*t, std::io::BufWriter::with_capacity(1 << 20, f));
+        files.push(std::io::BufWriter::with_capacity(1 << 20, f));
     }
     let mut stats = WriteStats::default();
-    let mut scratch = DeltaReport::default();
-    for i in 0..cfg.patients {
-        let mut p = patient(cfg, i);
-        if let Some(d) = delta {
-            spec::apply_delta(&mut p, cfg, d, &mut scratch);
-            scratch.changes.clear();
+    let blocks = cfg.patients.div_ceil(BLOCK);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let next = AtomicU64::new(0);
+    // Workers render blocks in parallel; this thread writes them in patient order, so
+    // the output is identical whatever the number of threads.
+    std::thread::scope(|s| -> std::io::Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Block)>(workers * 2);
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let next = &next;
+            let render_block = &render_block;
+            s.spawn(move || loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= blocks || tx.send((b, render_block(b))).is_err() {
+                    break;
+                }
+            });
         }
-        stats.patients += 1;
-        for r in resources_of(&p, cfg) {
-            let w = files
-                .get_mut(r.resource_type)
-                .ok_or_else(|| std::io::Error::other("unknown resource type"))?;
-            w.write_all(&r.json)?;
-            w.write_all(b"\n")?;
-            stats.resources += 1;
-            stats.bytes += r.json.len() as u64 + 1;
-            *stats
-                .per_type
-                .entry(r.resource_type.to_string())
-                .or_default() += 1;
+        drop(tx);
+        let mut pending: BTreeMap<u64, Block> = BTreeMap::new();
+        let mut expected = 0u64;
+        for (b, block) in rx {
+            pending.insert(b, block);
+            while let Some(block) = pending.remove(&expected) {
+                for (t, bytes) in block.per_type.iter().enumerate() {
+                    files[t].write_all(bytes)?;
+                    stats.bytes += bytes.len() as u64;
+                    stats.resources += block.counts[t];
+                    if block.counts[t] > 0 {
+                        *stats
+                            .per_type
+                            .entry(RESOURCE_TYPES[t].to_string())
+                            .or_default() += block.counts[t];
+                    }
+                }
+                stats.patients += block.patients;
+                expected += 1;
+            }
         }
-    }
-    for (_, mut w) in files {
+        Ok(())
+    })?;
+    for mut w in files {
         w.flush()?;
     }
     Ok(stats)
@@ -554,12 +613,24 @@ mod tests {
     #[test]
     fn streaming_writer_matches_in_memory_and_delta_writer_matches_apply() {
         let dir = tempfile::tempdir().unwrap();
-        let c = cfg(120);
+        // Several blocks, rendered in parallel, must come out in patient order.
+        let c = cfg(300);
         let stats = write_ndjson_dir(&c, dir.path()).unwrap();
         let h = Hospital::generate(c.clone());
         assert_eq!(stats.resources, h.resources().count() as u64);
-        let pat = std::fs::read_to_string(dir.path().join("Patient.ndjson")).unwrap();
-        assert_eq!(pat.lines().count(), 120);
+        assert_eq!(stats.patients, 300);
+        for t in RESOURCE_TYPES {
+            let mut want = Vec::new();
+            for r in h.resources().filter(|r| r.resource_type == *t) {
+                want.extend_from_slice(&r.json);
+                want.push(b'\n');
+            }
+            let got = std::fs::read(dir.path().join(format!("{t}.ndjson"))).unwrap();
+            assert!(
+                got == want,
+                "{t}.ndjson differs from the in-memory hospital"
+            );
+        }
 
         let d = DeltaConfig::one_percent(3, "2026-11-21T21:05:00+09:00".parse().unwrap());
         let ddir = tempfile::tempdir().unwrap();

@@ -4,12 +4,14 @@
 
 use akari_accounts::event::{Client, DeclaredPerson, Mode, Reason};
 
-/// A successful emergency login, before the declaration.
+/// A logged-in emergency account (before or after the declaration).
 #[derive(Clone)]
 pub struct ClinicianLogin {
     pub account_id: String,
-    /// The accounts layer's session identifier (secret; never logged).
+    /// The accounts layer's public session identifier, named in audit events.
     pub session_id: String,
+    /// The accounts layer's session token (a secret: never logged, never audited).
+    pub token: String,
 }
 
 impl std::fmt::Debug for ClinicianLogin {
@@ -53,6 +55,6 @@ pub trait Gate: Send + Sync + 'static {
         client: &Client,
     ) -> Result<ClinicianLogin, Refusal>;
     /// Whether the accounts session is still valid (timeouts, mode, revocation).
-    fn check(&self, login: &ClinicianLogin) -> Result<(), Refusal>;
+    fn check(&self, login: &ClinicianLogin, client: &Client) -> Result<(), Refusal>;
     fn logout(&self, login: &ClinicianLogin, client: &Client);
 }

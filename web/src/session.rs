@@ -10,6 +10,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use akari_accounts::event::DeclaredPerson;
+
+use crate::gate::ClinicianLogin;
 use axum::http::{header, HeaderMap, HeaderValue};
 use base64::Engine;
 use rand::RngCore;
@@ -24,9 +26,7 @@ pub enum Principal {
     Anonymous,
     /// An emergency account, before and after its user declared who they are.
     Clinician {
-        account_id: String,
-        /// The accounts layer's session identifier (for audit actor and timeouts).
-        accounts_session: String,
+        login: ClinicianLogin,
         declared: Option<DeclaredPerson>,
     },
     /// A hospital IT administrator after both factors.
@@ -241,8 +241,11 @@ mod tests {
     fn debug_output_hides_identifiers() {
         let store = SessionStore::new(Duration::from_secs(60), Duration::from_secs(600));
         let (id, s) = store.create(Principal::Clinician {
-            account_id: "ER-1".into(),
-            accounts_session: "secret-session".into(),
+            login: ClinicianLogin {
+                account_id: "ER-1".into(),
+                session_id: "s-1".into(),
+                token: "secret-session".into(),
+            },
             declared: None,
         });
         let text = format!("{id:?} {s:?}");

@@ -143,8 +143,7 @@ async fn login(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response, PageEr
             let (id, _) = ctx.sessions().rotate(
                 old,
                 Principal::Clinician {
-                    account_id: login.account_id,
-                    accounts_session: login.session_id,
+                    login,
                     declared: None,
                 },
             );
@@ -180,16 +179,8 @@ async fn login(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response, PageEr
 async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     if let Some((id, s)) = &ctx.session {
-        if let Principal::Clinician {
-            account_id,
-            accounts_session,
-            ..
-        } = &s.principal
-        {
-            let login = crate::gate::ClinicianLogin {
-                account_id: account_id.clone(),
-                session_id: accounts_session.clone(),
-            };
+        if let Principal::Clinician { login, .. } = &s.principal {
+            let login = login.clone();
             let gate = ctx.gate();
             let client = ctx.client.clone();
             let _ = tokio::task::spawn_blocking(move || gate.logout(&login, &client)).await;
@@ -308,8 +299,7 @@ async fn declare(ctx: Ctx, Form(form): Form<DeclareForm>) -> Result<Response, Pa
     let (id, _) = ctx.sessions().rotate(
         old,
         Principal::Clinician {
-            account_id: login.account_id,
-            accounts_session: login.session_id,
+            login,
             declared: Some(person),
         },
     );

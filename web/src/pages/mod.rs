@@ -201,24 +201,17 @@ impl Ctx {
     /// The clinician behind this session, checked with the accounts layer (timeouts,
     /// revocation, mode).
     pub async fn clinician(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
-        let Principal::Clinician {
-            account_id,
-            accounts_session,
-            declared,
-        } = self.principal()
-        else {
+        let Principal::Clinician { login, declared } = self.principal() else {
             return Err(self.fail(Problem::Forbidden));
         };
         if !self.mode.allows_emergency_login() {
             return Err(self.fail(Problem::Mode));
         }
-        let login = ClinicianLogin {
-            account_id: account_id.clone(),
-            session_id: accounts_session.clone(),
-        };
+        let login = login.clone();
         let gate = self.gate();
         let checked = login.clone();
-        let result = tokio::task::spawn_blocking(move || gate.check(&checked))
+        let client = self.client.clone();
+        let result = tokio::task::spawn_blocking(move || gate.check(&checked, &client))
             .await
             .map_err(|_| self.fail(Problem::Internal))?;
         if let Err(refusal) = result {
@@ -255,12 +248,8 @@ impl Ctx {
             None => (tr.s("no_data").to_owned(), String::new(), true),
         };
         let (account, person, logged_in) = match self.principal() {
-            Principal::Clinician {
-                account_id,
-                declared,
-                ..
-            } => (
-                account_id.clone(),
+            Principal::Clinician { login, declared } => (
+                login.account_id.clone(),
                 declared
                     .as_ref()
                     .map(|d| format!("{}（{}・{}）", d.name, d.profession, d.department))

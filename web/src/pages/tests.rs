@@ -152,6 +152,7 @@ impl Gate for FakeGate {
             Ok(ClinicianLogin {
                 account_id: account_id.into(),
                 session_id: "acc-session-1".into(),
+                token: "token-acc-session-1".into(),
             })
         } else {
             Err(Refusal::BadCredentials)
@@ -168,9 +169,10 @@ impl Gate for FakeGate {
         Ok(ClinicianLogin {
             account_id: login.account_id.clone(),
             session_id: "acc-session-declared".into(),
+            token: "token-acc-session-declared".into(),
         })
     }
-    fn check(&self, _login: &ClinicianLogin) -> Result<(), Refusal> {
+    fn check(&self, _login: &ClinicianLogin, _client: &Client) -> Result<(), Refusal> {
         Ok(())
     }
     fn logout(&self, _login: &ClinicianLogin, _client: &Client) {}
@@ -211,14 +213,13 @@ struct Page {
 
 impl App {
     fn new() -> Self {
+        Self::with_snapshot(Arc::new(FakeSnapshot::new()))
+    }
+
+    fn with_snapshot(snapshot: Arc<dyn Snapshot>) -> Self {
         let sink = Arc::new(Sink::default());
         let gate = Arc::new(FakeGate::default());
-        let pages = Pages::new(
-            Arc::new(FakeSnapshot::new()),
-            sink.clone(),
-            gate.clone(),
-            PagesConfig::default(),
-        );
+        let pages = Pages::new(snapshot, sink.clone(), gate.clone(), PagesConfig::default());
         App {
             router: router(pages),
             sink,
@@ -426,6 +427,9 @@ async fn search_then_summary_shows_the_allergy_and_audits_each_read() {
     // The query text is nowhere in the audit events.
     let dump = format!("{events:?}");
     assert!(!dump.contains("マキノ"));
+    // The accounts session token (a secret) is never audited; its public id is.
+    assert!(!dump.contains("token-"));
+    assert!(dump.contains("acc-session-declared"));
     assert_eq!(app.gate.declared.lock().unwrap()[0].staff_number, "N1234");
 }
 
@@ -568,4 +572,148 @@ async fn stylesheet_is_served_from_the_binary() {
     let r = app.get("/static/akari.css").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("@media print"));
+}
+
+/// A real snapshot (sync engine + reader) of a synthetic hospital from the testkit.
+fn real_snapshot(
+    patients: u64,
+) -> (
+    akari_sync::SnapshotReader,
+    akari_testkit::synth::Hospital,
+    tempfile::TempDir,
+) {
+    use akari_sync::engine::{CancellationToken, MemorySource};
+    use akari_sync::source::Change;
+    use akari_testkit::synth::{Hospital, SynthConfig};
+    let hospital = Hospital::generate(SynthConfig {
+        patients,
+        ..SynthConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = akari_sync::Store::open(
+        &dir.path().join("snapshot.redb"),
+        akari_sync::StoreOptions::default(),
+    )
+    .unwrap();
+    let config = akari_sync::Config::default();
+    let reader = akari_sync::SnapshotReader::open(store.clone(), config.windows).unwrap();
+    let source = MemorySource::new(
+        hospital
+            .resources()
+            .map(|r| Change::Upsert(r.json))
+            .collect(),
+    );
+    let engine =
+        akari_sync::Engine::new(store, Arc::new(source), config).with_reader(reader.clone());
+    engine.sync_now(true, &CancellationToken::new()).unwrap();
+    (reader, hospital, dir)
+}
+
+fn to_hiragana(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            'ァ'..='ヶ' => char::from_u32(c as u32 - 0x60).unwrap(),
+            c => c,
+        })
+        .collect()
+}
+
+const VARIANTS: &[(char, char)] = &[
+    ('髙', '高'),
+    ('﨑', '崎'),
+    ('邊', '辺'),
+    ('邉', '辺'),
+    ('齋', '斎'),
+    ('齊', '斎'),
+    ('澤', '沢'),
+    ('濱', '浜'),
+];
+
+fn standard_kanji(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            VARIANTS
+                .iter()
+                .find(|(v, _)| *v == c)
+                .map_or(c, |(_, std)| *std)
+        })
+        .collect()
+}
+
+/// domain.md's normalisation cases, each typed into the search page of a real snapshot,
+/// each finding its patient: half-width kana, hiragana, no space, variant kanji.
+#[tokio::test]
+async fn search_page_finds_patients_however_their_name_is_typed() {
+    let (reader, hospital, _dir) = real_snapshot(400);
+    let truth = hospital.truth();
+    let with_variant = truth
+        .values()
+        .find(|r| {
+            let k = r.patient.name_kanji.as_deref().unwrap_or("");
+            VARIANTS.iter().any(|(v, _)| k.contains(*v))
+        })
+        .expect("the generator makes variant-kanji names");
+    let plain = truth.values().next().unwrap();
+    let kana = |r: &PatientRecord| r.patient.name_kana.clone().unwrap();
+    let kanji = |r: &PatientRecord| r.patient.name_kanji.clone().unwrap();
+    let cases: Vec<(&str, String, &PatientRecord)> = vec![
+        ("full-width kana", kana(plain), plain),
+        (
+            "half-width kana",
+            akari_testkit::synth::names::to_halfwidth_katakana(&kana(plain)),
+            plain,
+        ),
+        ("hiragana", to_hiragana(&kana(plain)), plain),
+        (
+            "kana without the space",
+            kana(plain).replace(' ', ""),
+            plain,
+        ),
+        (
+            "kanji without the space",
+            kanji(plain).replace(' ', ""),
+            plain,
+        ),
+        (
+            "ideographic space",
+            kanji(plain).replace(' ', "\u{3000}"),
+            plain,
+        ),
+        (
+            "variant kanji typed as standard",
+            standard_kanji(&kanji(with_variant)),
+            with_variant,
+        ),
+        ("variant kanji as stored", kanji(with_variant), with_variant),
+        (
+            "hospital ID",
+            plain.patient.hospital_id.clone().unwrap(),
+            plain,
+        ),
+        (
+            "birth date",
+            plain
+                .patient
+                .birth_date
+                .unwrap()
+                .format("%Y/%m/%d")
+                .to_string(),
+            plain,
+        ),
+    ];
+    let mut app = App::with_snapshot(Arc::new(reader.clone()));
+    let csrf = app.login_and_declare().await;
+    for (case, query, want) in cases {
+        let key = reader
+            .patient_by_hospital_id(want.patient.hospital_id.as_deref().unwrap())
+            .unwrap()
+            .unwrap()
+            .key;
+        let r = app.post("/search", &[("csrf", &csrf), ("q", &query)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{case}");
+        assert!(
+            r.body.contains(&format!("/patients/{}", key.0)),
+            "{case}: query {query:?} did not find its patient"
+        );
+    }
 }

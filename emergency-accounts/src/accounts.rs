@@ -281,6 +281,18 @@ impl Accounts {
         })
     }
 
+    /// Opens (creating if needed) the store file, normally `<data dir>/accounts.redb`.
+    pub fn open_file(
+        path: &std::path::Path,
+        config: Config,
+        sink: Arc<dyn AuditSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let db = Database::create(path)
+            .map_err(|e| Error::Store(format!("cannot open {}: {e}", path.display())))?;
+        Self::open(db, config, sink, clock)
+    }
+
     // ----------------------------------------------------------------- shared helpers
 
     fn audit(

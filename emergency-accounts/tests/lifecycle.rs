@@ -451,3 +451,67 @@ fn unreachable_indicator_is_shown_but_never_declares() {
         None
     );
 }
+
+#[test]
+fn expired_accounts_and_incomplete_declarations_are_refused() {
+    let node = node();
+    let cap = root();
+    let sheet = node
+        .accounts
+        .provision(
+            &cap,
+            ProvisionRequest {
+                label: "ER-TEMP".into(),
+                ward_scope: WardScope::All,
+                expires_at: Some(node.clock.now() + Duration::hours(1)),
+            },
+            &client(),
+        )
+        .unwrap();
+    node.accounts
+        .declare_emergency(&cap, "EHR down", &client())
+        .unwrap();
+    let pending = login_emergency(&node, &sheet.account_id, sheet.credential().expose()).unwrap();
+    // The declaration needs every field, and "other" needs its text.
+    let mut blank = nurse();
+    blank.staff_number = "  ".into();
+    let err = node
+        .accounts
+        .declare(&pending.token, blank, Reason::EmergencyTreatment, &client())
+        .unwrap_err();
+    assert_eq!(err.to_string(), "staff number: must not be empty");
+    let err = node
+        .accounts
+        .declare(
+            &pending.token,
+            nurse(),
+            Reason::Other(" ".into()),
+            &client(),
+        )
+        .unwrap_err();
+    assert_eq!(err.to_string(), "reason: must not be empty");
+    node.accounts
+        .declare(
+            &pending.token,
+            nurse(),
+            Reason::Other("pharmacy stock check".into()),
+            &client(),
+        )
+        .unwrap();
+
+    node.clock.advance(Duration::hours(2));
+    let err = login_emergency(&node, &sheet.account_id, sheet.credential().expose()).unwrap_err();
+    assert!(matches!(err, Error::Login(LoginRefused::Expired)), "{err}");
+    assert!(matches!(
+        node.accounts.provision(
+            &cap,
+            ProvisionRequest {
+                label: "".into(),
+                ward_scope: WardScope::Wards(vec![]),
+                expires_at: None,
+            },
+            &client(),
+        ),
+        Err(Error::Invalid { field: "label", .. })
+    ));
+}

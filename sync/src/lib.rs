@@ -53,6 +53,8 @@ pub struct Config {
     pub parse_threads: usize,
     pub scope: ScopeConfig,
     pub windows: Windows,
+    /// `[sync.source]`: where to pull from (see `docs/sync-source.md`).
+    pub source: source::Config,
 }
 
 impl Config {
@@ -77,6 +79,7 @@ impl Default for Config {
             parse_threads: 2,
             scope: ScopeConfig::All,
             windows: Windows::default(),
+            source: source::Config::default(),
         }
     }
 }

@@ -674,6 +674,12 @@ fn config_defaults_and_unknown_keys() {
     assert_eq!(c.store_options().keep, 3);
     assert_eq!(Config::default().full_every_secs, 86_400);
     assert!(serde_json::from_str::<Config>(r#"{"intervall_secs": 60}"#).is_err());
+    // `[sync.source]` nests in this section.
+    let c: Config = toml_like(r#"{"source": {"kind": "ndjson-dir", "dir": "/media/akari"}}"#);
+    assert_eq!(
+        c.source.dir.as_deref(),
+        Some(std::path::Path::new("/media/akari"))
+    );
 }
 
 fn toml_like(s: &str) -> Config {

@@ -533,7 +533,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/bulk-files/{job}/{file}", get(bulk_file))
         .layer(middleware::from_fn_with_state(shared.clone(), guard));
     Router::new()
-        .route("/auth/token", post(token))
+        .route(
+            "/auth/token",
+            post(token).layer(middleware::from_fn_with_state(shared.clone(), token_faults)),
+        )
         .route(
             "/fhir/.well-known/smart-configuration",
             get(smart_configuration),
@@ -612,13 +615,22 @@ async fn guard(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> R
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
     }
+    with_faults(&shared, req, next).await
+}
+
+/// The token endpoint: faults apply (path `/auth/token`), no bearer check.
+async fn token_faults(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    with_faults(&shared, req, next).await
+}
+
+async fn with_faults(shared: &Shared, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let path_and_query = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    match take_fault(&shared, &path) {
+    match take_fault(shared, &path) {
         None => next.run(req).await,
         Some(Fault::Status {
             status,

@@ -6,7 +6,7 @@ mod common;
 
 use akari_sync::source::{self, AuthKind, PullKind, SmartAlgorithm, SourceError, SourceKind};
 use akari_testkit::pki::{SmartKey, TestPki};
-use akari_testkit::server::{FhirServer, ServerAuth, ServerOptions, ServerTls, SmartClient};
+use akari_testkit::server::{Fault, FhirServer, ServerAuth, ServerOptions, ServerTls, SmartClient};
 use common::*;
 
 #[test]
@@ -213,6 +213,44 @@ fn smart_backend_services_rs384_and_es384_with_token_caching() {
         .authorization
         .as_deref()
         .is_some_and(|a| a.starts_with("Bearer "))));
+}
+
+#[test]
+fn smart_token_endpoint_errors_are_retried() {
+    let h = hospital(6, 25);
+    let key = SmartKey::es384();
+    let server = smart_server(&h, &[("ec-client", &key)]);
+    server.inject(
+        Some("/auth/token"),
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = smart_config(
+        SourceKind::FhirRest,
+        &server,
+        dir.path(),
+        "ec-client",
+        &key,
+        false,
+    );
+    let (changes, _) = collect(source::build(&cfg).unwrap().as_ref(), PullKind::Full).unwrap();
+    assert_eq!(upsert_keys(&changes).len(), h.resources().count());
+    assert_eq!(server.tokens_issued(), 1);
+    // Past the attempts: a clear error naming the token endpoint.
+    server.inject(
+        Some("/auth/token"),
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+        },
+        u64::MAX,
+    );
+    let e = collect(source::build(&cfg).unwrap().as_ref(), PullKind::Full).unwrap_err();
+    assert!(e.to_string().contains("token endpoint"), "{e}");
 }
 
 #[test]

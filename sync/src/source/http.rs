@@ -313,11 +313,20 @@ impl<'a> Session<'a> {
                 rb = rb.header("Prefer", "respond-async");
             }
             if with_creds {
-                rb = self
+                rb = match self
                     .settings
                     .auth
                     .apply(rb, &self.client, &self.settings.base)
-                    .await?;
+                    .await
+                {
+                    Ok(rb) => rb,
+                    // The token endpoint was unreachable or failed on its side: retry.
+                    Err(e @ (SourceError::Connection(_) | SourceError::Http { .. })) => {
+                        self.backoff(attempt, None, e).await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
             }
             let sent = tokio::select! {
                 _ = self.cancel.cancelled() => return Err(SourceError::Cancelled),

@@ -1,1 +1,16 @@
 //! The composition root: configuration, TLS, wiring and shutdown.
+//!
+//! Tests and the binary start a node the same way: bind a listener, then [`run`] (or
+//! [`start`] to get the node's addresses and handles back).
+
+pub mod config;
+pub mod datadir;
+pub mod error;
+pub mod secret;
+pub mod server;
+pub mod tls;
+
+pub use config::Config;
+pub use error::Error;
+pub use secret::Secret;
+pub use server::{run, start, Listeners, Node};

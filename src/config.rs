@@ -1,0 +1,655 @@
+//! The node's configuration: the root [`Config`] nests one section per concern, and each
+//! crate owns its own section (`[sync]`, `[accounts]`, `[web]`).
+//!
+//! Sources, later ones winning: built-in defaults → the TOML file (`<data>/akari.toml` by
+//! default) → `AKARI_<SECTION>__<KEY>` environment variables → command-line flags. Any key
+//! `X` may be given as `X_file` to read its value from a file (see [`crate::secret`]).
+//! Every error names the key and where it came from, and says what is expected.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of environment variables that set configuration keys.
+pub const ENV_PREFIX: &str = "AKARI_";
+/// Separates the section from the key in environment variable names.
+pub const ENV_SEPARATOR: &str = "__";
+/// Suffix of keys whose value is read from a file.
+pub const FILE_SUFFIX: &str = "_file";
+
+/// The commented default configuration written by `akari init` and shown by
+/// `akari config print-default`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
+
+/// The whole configuration of a node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The data directory. Chosen on the command line (`--data-dir`), never in the file
+    /// that lives inside it.
+    #[serde(skip)]
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub metrics: MetricsConfig,
+    pub sync: akari_sync::Config,
+    pub accounts: akari_accounts::Config,
+    pub web: akari_web::Config,
+}
+
+/// `[server]`: the HTTPS listener and shutdown behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port of the HTTPS listener. Port 0 picks a free port (tests).
+    #[serde(with = "socket_addr")]
+    pub listen: SocketAddr,
+    /// Optional plain-HTTP listener that only redirects browsers to HTTPS.
+    #[serde(with = "opt_socket_addr", skip_serializing_if = "Option::is_none")]
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish (1–3600 s).
+    pub drain_timeout_secs: u64,
+    /// Test-only: mounts `GET /_test/slow?ms=N` to exercise graceful shutdown. Never
+    /// enable on a production node.
+    #[serde(skip_serializing_if = "is_false")]
+    pub test_slow_route: bool,
+}
+
+/// `[tls]`: certificate and protocol versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain. Default: `<data>/tls/cert.pem` (self-signed by `akari init`).
+    /// Relative paths are relative to the data directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_path: Option<PathBuf>,
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1). Default: `<data>/tls/key.pem`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<PathBuf>,
+    /// Also accept TLS 1.2 (ECDHE key exchange with AEAD ciphers only). Off: TLS 1.3 only.
+    pub allow_tls12: bool,
+    /// DNS names put into the self-signed certificate by `akari init`.
+    pub host_names: Vec<String>,
+    /// IP addresses put into the self-signed certificate by `akari init`.
+    pub ip_addresses: Vec<IpAddr>,
+}
+
+/// `[metrics]`: the Prometheus listener, separate from the HTTPS one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Plain HTTP, so keep it on loopback unless a firewall protects it.
+    #[serde(with = "socket_addr")]
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8443)),
+            http_redirect_listen: None,
+            drain_timeout_secs: 30,
+            test_slow_route: false,
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_path: None,
+            key_path: None,
+            allow_tls12: false,
+            host_names: vec!["localhost".to_owned()],
+            ip_addresses: vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ],
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 9464)),
+        }
+    }
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl Config {
+    /// Where the TLS certificate is read from.
+    pub fn tls_cert_path(&self) -> PathBuf {
+        self.resolve(self.tls.cert_path.as_deref(), crate::datadir::TLS_CERT)
+    }
+
+    /// Where the TLS private key is read from.
+    pub fn tls_key_path(&self) -> PathBuf {
+        self.resolve(self.tls.key_path.as_deref(), crate::datadir::TLS_KEY)
+    }
+
+    /// True when the certificate is the node's own (generated by `akari init`).
+    pub fn uses_generated_certificate(&self) -> bool {
+        self.tls.cert_path.is_none()
+    }
+
+    fn resolve(&self, configured: Option<&Path>, default: &str) -> PathBuf {
+        match configured {
+            Some(path) => self.data_dir.join(path),
+            None => self.data_dir.join(default),
+        }
+    }
+
+    /// Checks rules that span keys or ranges that types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=3600).contains(&self.server.drain_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "server.drain_timeout_secs",
+                format!(
+                    "{} is out of range; expected a number of seconds from 1 to 3600",
+                    self.server.drain_timeout_secs
+                ),
+            ));
+        }
+        match (&self.tls.cert_path, &self.tls.key_path) {
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "tls.key_path",
+                    "missing: tls.cert_path is set, so tls.key_path must name its private key",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "tls.cert_path",
+                    "missing: tls.key_path is set, so tls.cert_path must name its certificate",
+                ))
+            }
+            _ => {}
+        }
+        if self.metrics.enabled
+            && self.metrics.listen == self.server.listen
+            && self.server.listen.port() != 0
+        {
+            return Err(ConfigError::invalid(
+                "metrics.listen",
+                "is the same address as server.listen; the metrics listener needs its own port",
+            ));
+        }
+        if self.tls.host_names.is_empty() && self.tls.ip_addresses.is_empty() {
+            return Err(ConfigError::invalid(
+                "tls.host_names",
+                "tls.host_names and tls.ip_addresses are both empty; the certificate needs \
+                 at least one name or address clients use to reach the node",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why configuration could not be loaded. Messages name the key or file and what is
+/// expected; they never contain secret values.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    ReadFile { path: PathBuf, source: io::Error },
+    #[error("configuration file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("invalid configuration `{key}` (set in {origin}): {message}")]
+    Invalid {
+        key: String,
+        origin: String,
+        message: String,
+    },
+    #[error("cannot read `{key}_file` (set in {origin}): {path}: {source}")]
+    KeyFile {
+        key: String,
+        origin: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            origin: "the configuration".to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A value given on the command line for a configuration key.
+#[derive(Debug, Clone)]
+pub struct FlagOverride {
+    /// Dotted key, e.g. `server.listen`.
+    pub key: &'static str,
+    pub value: toml::Value,
+    /// The flag as the user typed it, e.g. `--listen`.
+    pub flag: &'static str,
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub data_dir: PathBuf,
+    /// An explicitly named file must exist; without one, `<data>/akari.toml` is used if
+    /// present.
+    pub file: Option<PathBuf>,
+    /// Environment variables (name, value); only `AKARI_*__*` names are read.
+    pub env: Vec<(String, String)>,
+    pub flags: Vec<FlagOverride>,
+}
+
+impl Sources {
+    /// The process environment's `AKARI_*` variables.
+    pub fn process_env() -> Vec<(String, String)> {
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect()
+    }
+}
+
+/// Loads, merges, resolves `_file` keys, deserialises and validates.
+pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+    let mut merged = toml::Table::new();
+    let mut origins = Origins::default();
+
+    let file = match &sources.file {
+        Some(path) => Some(path.clone()),
+        None => {
+            let default = sources.data_dir.join(crate::datadir::CONFIG_FILE);
+            default.exists().then_some(default)
+        }
+    };
+    if let Some(path) = &file {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        origins.default_origin = format!("configuration file {}", path.display());
+        merged = table;
+    }
+
+    for (name, raw) in &sources.env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if !rest.contains(ENV_SEPARATOR) {
+            // Command-line level variables such as AKARI_DATA_DIR are handled by clap.
+            continue;
+        }
+        let segments: Vec<String> = rest.split(ENV_SEPARATOR).map(str::to_lowercase).collect();
+        if segments.iter().any(String::is_empty) {
+            return Err(ConfigError::Env {
+                name: name.clone(),
+                message: "expected AKARI_<SECTION>__<KEY>, e.g. AKARI_SERVER__LISTEN".to_owned(),
+            });
+        }
+        let key = segments.join(".");
+        set_key(&mut merged, &segments, parse_scalar(raw)).map_err(|message| ConfigError::Env {
+            name: name.clone(),
+            message,
+        })?;
+        origins.set(&key, format!("environment variable {name}"));
+    }
+
+    for flag in &sources.flags {
+        let segments: Vec<String> = flag.key.split('.').map(str::to_owned).collect();
+        set_key(&mut merged, &segments, flag.value.clone()).map_err(|message| {
+            ConfigError::Invalid {
+                key: flag.key.to_owned(),
+                origin: format!("flag {}", flag.flag),
+                message,
+            }
+        })?;
+        origins.set(flag.key, format!("flag {}", flag.flag));
+    }
+
+    resolve_file_keys(&mut merged, "", &sources.data_dir, &mut origins)?;
+
+    let mut config: Config =
+        serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Invalid {
+                origin: origins.of(&key),
+                key,
+                message: e.into_inner().message().trim().to_owned(),
+            }
+        })?;
+    config.data_dir = sources.data_dir.clone();
+    config.validate().map_err(|e| match e {
+        ConfigError::Invalid { key, message, .. } => ConfigError::Invalid {
+            origin: origins.of(&key),
+            key,
+            message,
+        },
+        other => other,
+    })?;
+    Ok(config)
+}
+
+/// Which source set each key, for error messages.
+#[derive(Default)]
+struct Origins {
+    by_key: BTreeMap<String, String>,
+    default_origin: String,
+}
+
+impl Origins {
+    fn set(&mut self, key: &str, origin: String) {
+        self.by_key.insert(key.to_owned(), origin);
+    }
+
+    fn of(&self, key: &str) -> String {
+        let mut probe = key;
+        loop {
+            if let Some(origin) = self.by_key.get(probe) {
+                return origin.clone();
+            }
+            match probe.rsplit_once('.') {
+                Some((parent, _)) => probe = parent,
+                None => break,
+            }
+        }
+        // A key nobody set explicitly is either from the file or a default that failed a
+        // cross-key rule.
+        if self.default_origin.is_empty() {
+            "built-in defaults".to_owned()
+        } else {
+            self.default_origin.clone()
+        }
+    }
+}
+
+/// Interprets an environment value as TOML (`true`, `8443`, `["a", "b"]`), or else as a
+/// plain string (`0.0.0.0:8443`).
+fn parse_scalar(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set_key(table: &mut toml::Table, segments: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = segments.split_last().ok_or("empty key")?;
+    let mut current = table;
+    for (i, segment) in parents.iter().enumerate() {
+        let entry = current
+            .entry(segment.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{}` is a value, not a section", segments[..=i].join(".")))?;
+    }
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+/// Replaces every `X_file = "path"` by `X = "<content of path>"`.
+fn resolve_file_keys(
+    table: &mut toml::Table,
+    prefix: &str,
+    data_dir: &Path,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    let keys: Vec<String> = table.keys().cloned().collect();
+    for key in keys {
+        let dotted = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if let Some(toml::Value::Table(inner)) = table.get_mut(&key) {
+            resolve_file_keys(inner, &dotted, data_dir, origins)?;
+            continue;
+        }
+        let Some(base) = key.strip_suffix(FILE_SUFFIX) else {
+            continue;
+        };
+        let base_dotted = dotted
+            .strip_suffix(FILE_SUFFIX)
+            .unwrap_or(&dotted)
+            .to_owned();
+        let origin = origins.of(&dotted);
+        if table.contains_key(base) {
+            return Err(ConfigError::Invalid {
+                key: dotted,
+                origin,
+                message: format!("`{base_dotted}` is also set; set only one of the two"),
+            });
+        }
+        let Some(toml::Value::String(path)) = table.remove(&key) else {
+            return Err(ConfigError::Invalid {
+                key: dotted,
+                origin,
+                message: "expected a file path in quotes".to_owned(),
+            });
+        };
+        let path = data_dir.join(path);
+        let content = std::fs::read_to_string(&path).map_err(|source| ConfigError::KeyFile {
+            key: base_dotted.clone(),
+            origin: origin.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        let content = content
+            .strip_suffix('\n')
+            .map(|c| c.strip_suffix('\r').unwrap_or(c))
+            .unwrap_or(&content);
+        table.insert(base.to_owned(), toml::Value::String(content.to_owned()));
+        origins.set(&base_dotted, format!("{origin} (via `{dotted}`)"));
+    }
+    Ok(())
+}
+
+const ADDR_EXPECTED: &str =
+    "expected an IP address and a port from 1 to 65535, like \"0.0.0.0:8443\" or \"[::]:8443\"";
+
+fn parse_socket_addr<E: serde::de::Error>(text: &str) -> Result<SocketAddr, E> {
+    text.parse().map_err(|_| {
+        E::custom(format!(
+            "\"{text}\" is not a valid listen address; {ADDR_EXPECTED}"
+        ))
+    })
+}
+
+mod socket_addr {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(addr: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(addr)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_socket_addr(&text)
+    }
+}
+
+mod opt_socket_addr {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(
+        addr: &Option<SocketAddr>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match addr {
+            Some(addr) => s.collect_str(addr),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_socket_addr(&text).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(dir: &Path, file_text: Option<&str>, env: &[(&str, &str)]) -> Sources {
+        let file = file_text.map(|text| {
+            let path = dir.join("test.toml");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
+        Sources {
+            data_dir: dir.to_owned(),
+            file,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            flags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn default_config_file_matches_built_in_defaults() {
+        let parsed: Config = toml::from_str(DEFAULT_CONFIG_TOML).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sources(
+            dir.path(),
+            Some("[server]\nlisten = \"127.0.0.1:1000\"\ndrain_timeout_secs = 5\n"),
+            &[
+                ("AKARI_SERVER__LISTEN", "127.0.0.1:2000"),
+                ("AKARI_TLS__ALLOW_TLS12", "true"),
+                ("AKARI_DATA_DIR", "/ignored/here"),
+            ],
+        );
+        let config = load(&s).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:2000".parse().unwrap());
+        assert_eq!(config.server.drain_timeout_secs, 5);
+        assert!(config.tls.allow_tls12);
+        s.flags.push(FlagOverride {
+            key: "server.listen",
+            value: toml::Value::String("127.0.0.1:3000".into()),
+            flag: "--listen",
+        });
+        let config = load(&s).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:3000".parse().unwrap());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(&sources(
+            dir.path(),
+            Some("[server]\nlistne = \"x\"\n"),
+            &[],
+        ))
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("listne") && msg.contains("test.toml"), "{msg}");
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(&sources(
+            dir.path(),
+            None,
+            &[("AKARI_SERVER__LISTEN", "1.2.3.4:99999")],
+        ))
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("server.listen")
+                && msg.contains("AKARI_SERVER__LISTEN")
+                && msg.contains("65535"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn file_keys_are_read_and_conflicts_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("addr"), "127.0.0.1:4444\n").unwrap();
+        let config = load(&sources(
+            dir.path(),
+            Some("[server]\nlisten_file = \"addr\"\n"),
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:4444".parse().unwrap());
+
+        let err = load(&sources(
+            dir.path(),
+            Some("[server]\nlisten_file = \"missing\"\n"),
+            &[],
+        ))
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("server.listen_file") && msg.contains("missing"),
+            "{msg}"
+        );
+
+        let err = load(&sources(
+            dir.path(),
+            Some("[server]\nlisten_file = \"addr\"\nlisten = \"127.0.0.1:1\"\n"),
+            &[],
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("set only one"), "{err}");
+    }
+
+    #[test]
+    fn cross_key_rules_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(&sources(
+            dir.path(),
+            Some("[tls]\ncert_path = \"c.pem\"\n"),
+            &[],
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("tls.key_path"), "{err}");
+        let err = load(&sources(
+            dir.path(),
+            None,
+            &[("AKARI_SERVER__DRAIN_TIMEOUT_SECS", "0")],
+        ))
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("server.drain_timeout_secs")
+                && msg.contains("AKARI_SERVER__DRAIN_TIMEOUT_SECS"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sources(dir.path(), None, &[]);
+        s.file = Some(dir.path().join("nope.toml"));
+        let err = load(&s).unwrap_err();
+        assert!(err.to_string().contains("nope.toml"), "{err}");
+    }
+}

@@ -1,0 +1,276 @@
+//! The data directory: one place for everything a node keeps.
+//!
+//! ```text
+//! <data>/akari.toml              configuration (commented defaults written by init)
+//! <data>/keys/node-signing.key   Ed25519 node signing key, PKCS#8 PEM, mode 0600
+//! <data>/tls/cert.pem            TLS certificate (self-signed by init unless configured)
+//! <data>/tls/key.pem             its private key, mode 0600
+//! <data>/snapshot.redb           snapshot generations (later)
+//! <data>/accounts.redb           accounts and sessions (later)
+//! <data>/ledger.redb             audit ledger (later)
+//! ```
+//!
+//! Directories are created with mode 0700 and key files with 0600. `init` never
+//! overwrites anything that exists: re-running it only fills in what is missing.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePrivateKey};
+
+use crate::config::{Config, DEFAULT_CONFIG_TOML};
+use crate::error::Error;
+
+pub const CONFIG_FILE: &str = "akari.toml";
+pub const SIGNING_KEY: &str = "keys/node-signing.key";
+pub const TLS_CERT: &str = "tls/cert.pem";
+pub const TLS_KEY: &str = "tls/key.pem";
+pub const SNAPSHOT_DB: &str = "snapshot.redb";
+pub const ACCOUNTS_DB: &str = "accounts.redb";
+pub const LEDGER_DB: &str = "ledger.redb";
+
+/// Paths inside one data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+/// What `init` did, for the operator.
+#[derive(Debug, Default)]
+pub struct InitReport {
+    pub created: Vec<PathBuf>,
+    pub kept: Vec<PathBuf>,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
+    }
+    pub fn signing_key(&self) -> PathBuf {
+        self.root.join(SIGNING_KEY)
+    }
+    pub fn snapshot_db(&self) -> PathBuf {
+        self.root.join(SNAPSHOT_DB)
+    }
+    pub fn accounts_db(&self) -> PathBuf {
+        self.root.join(ACCOUNTS_DB)
+    }
+    pub fn ledger_db(&self) -> PathBuf {
+        self.root.join(LEDGER_DB)
+    }
+
+    /// Fails unless the directory exists and can be listed: the first check of `serve`
+    /// and `config check`, so that a wrong path or wrong owner is reported as such.
+    pub fn check_readable(&self) -> Result<(), Error> {
+        let source = match fs::read_dir(&self.root) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let hint = match source.kind() {
+            io::ErrorKind::NotFound => {
+                "it does not exist; create it with `akari init --data-dir <dir>`"
+            }
+            io::ErrorKind::PermissionDenied => {
+                "permission denied; run Akari as the user that owns it"
+            }
+            io::ErrorKind::NotADirectory => {
+                "it is not a directory; point --data-dir at the directory made by `akari init`"
+            }
+            _ => "it cannot be read",
+        };
+        Err(Error::DataDir {
+            path: self.root.clone(),
+            hint,
+            source,
+        })
+    }
+
+    /// Creates the directory layout, the signing key, the self-signed certificate (unless
+    /// one is configured) and the commented config file. Existing files are kept.
+    pub fn init(&self, config: &Config) -> Result<InitReport, Error> {
+        let mut report = InitReport::default();
+        for dir in [
+            self.root.clone(),
+            self.root.join("keys"),
+            self.root.join("tls"),
+        ] {
+            create_private_dir(&dir, &mut report)?;
+        }
+
+        let config_path = self.config_file();
+        write_new(
+            &config_path,
+            DEFAULT_CONFIG_TOML.as_bytes(),
+            0o600,
+            &mut report,
+        )?;
+
+        let key_path = self.signing_key();
+        if !key_path.exists() {
+            let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+            let pem = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| Error::KeyGeneration(e.to_string()))?;
+            write_new(&key_path, pem.as_bytes(), 0o600, &mut report)?;
+        } else {
+            report.kept.push(key_path);
+        }
+
+        if config.uses_generated_certificate() {
+            let cert_path = config.tls_cert_path();
+            let tls_key_path = config.tls_key_path();
+            if cert_path.exists() || tls_key_path.exists() {
+                report.kept.push(cert_path);
+            } else {
+                let generated = crate::tls::generate_self_signed(
+                    &config.tls.host_names,
+                    &config.tls.ip_addresses,
+                )?;
+                write_new(
+                    &tls_key_path,
+                    generated.key_pem.as_bytes(),
+                    0o600,
+                    &mut report,
+                )?;
+                write_new(
+                    &cert_path,
+                    generated.cert_pem.as_bytes(),
+                    0o644,
+                    &mut report,
+                )?;
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn create_private_dir(dir: &Path, report: &mut InitReport) -> Result<(), Error> {
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {
+            report.created.push(dir.to_owned());
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {
+            report.kept.push(dir.to_owned());
+            Ok(())
+        }
+        Err(source) => Err(Error::Io {
+            action: "create directory",
+            path: dir.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Writes a file that must not exist yet; an existing file is kept untouched.
+fn write_new(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    report: &mut InitReport,
+) -> Result<(), Error> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path);
+    let mut file = match file {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            report.kept.push(path.to_owned());
+            return Ok(());
+        }
+        Err(source) => {
+            return Err(Error::Io {
+                action: "create file",
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|source| Error::Io {
+            action: "write file",
+            path: path.to_owned(),
+            source,
+        })?;
+    report.created.push(path.to_owned());
+    Ok(())
+}
+
+/// Reads the node's Ed25519 signing key.
+pub fn load_signing_key(path: &Path) -> Result<ed25519_dalek::SigningKey, Error> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let pem = fs::read_to_string(path).map_err(|source| Error::Io {
+        action: "read the node signing key",
+        path: path.to_owned(),
+        source,
+    })?;
+    ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).map_err(|e| Error::BadKeyFile {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn init_creates_private_layout_and_keeps_existing_files() {
+        let parent = tempfile::tempdir().unwrap();
+        let root = parent.path().join("data");
+        let data = DataDir::new(&root);
+        let config = Config {
+            data_dir: root.clone(),
+            ..Config::default()
+        };
+        let report = data.init(&config).unwrap();
+        assert!(report.kept.is_empty(), "{report:?}");
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("keys")), 0o700);
+        assert_eq!(mode(&data.signing_key()), 0o600);
+        assert_eq!(mode(&root.join(TLS_KEY)), 0o600);
+        assert!(root.join(TLS_CERT).is_file());
+        assert_eq!(
+            fs::read_to_string(data.config_file()).unwrap(),
+            DEFAULT_CONFIG_TOML
+        );
+        let key = load_signing_key(&data.signing_key()).unwrap();
+
+        let cert_before = fs::read(root.join(TLS_CERT)).unwrap();
+        let report = data.init(&config).unwrap();
+        assert!(report.created.is_empty(), "{report:?}");
+        assert_eq!(fs::read(root.join(TLS_CERT)).unwrap(), cert_before);
+        let key_again = load_signing_key(&data.signing_key()).unwrap();
+        assert_eq!(key.to_bytes(), key_again.to_bytes());
+    }
+
+    #[test]
+    fn missing_and_non_directory_data_dirs_are_reported() {
+        let parent = tempfile::tempdir().unwrap();
+        let err = DataDir::new(parent.path().join("absent"))
+            .check_readable()
+            .unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        let file = parent.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let err = DataDir::new(&file).check_readable().unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+    }
+}

@@ -1,0 +1,416 @@
+//! Starting and stopping a node: the HTTPS listener (rustls + hyper), the metrics and
+//! redirect listeners, and graceful shutdown.
+//!
+//! Shutdown: when the `shutdown` token is cancelled the node stops accepting, asks every
+//! open connection to finish its in-flight requests (HTTP/1 closes after the current
+//! response, HTTP/2 sends GOAWAY), waits up to `server.drain_timeout_secs`, then drops
+//! whatever is left and waits for background tasks registered on the node's
+//! [`TaskTracker`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use akari_web::{AppState, HttpMetrics, NodeStatus};
+use axum::extract::Request;
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::Service;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::datadir::DataDir;
+use crate::error::Error;
+use crate::tls::{self, TlsMaterial};
+
+/// A TLS handshake must finish within this time, so idle sockets cannot pile up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the drain timeout, how long plain listeners and background tasks get to stop.
+const FINAL_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Listening sockets handed to [`start`]. Binding is the caller's business, so tests can
+/// use port 0 and the binary can report bind errors with the config key at fault.
+pub struct Listeners {
+    pub https: TcpListener,
+    pub metrics: Option<TcpListener>,
+    pub http_redirect: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the metrics and redirect listeners as configured, around an HTTPS listener.
+    pub async fn bind_others(config: &Config, https: TcpListener) -> Result<Self, Error> {
+        let metrics = if config.metrics.enabled {
+            Some(bind("metrics.listen", config.metrics.listen).await?)
+        } else {
+            None
+        };
+        let http_redirect = match config.server.http_redirect_listen {
+            Some(addr) => Some(bind("server.http_redirect_listen", addr).await?),
+            None => None,
+        };
+        Ok(Listeners {
+            https,
+            metrics,
+            http_redirect,
+        })
+    }
+}
+
+/// Binds a TCP listener; the error names the configuration key.
+pub async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { key, addr, source })
+}
+
+/// A running node.
+pub struct Node {
+    pub https_addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub http_redirect_addr: Option<SocketAddr>,
+    /// SHA-256 fingerprint of the certificate served, as browsers show it.
+    pub cert_fingerprint: String,
+    /// Feeds `/healthz` (mode, snapshot). Later work wires the mode store and sync here.
+    pub status: watch::Sender<NodeStatus>,
+    /// Background tasks register here; they must stop when the shutdown token is cancelled.
+    pub tasks: TaskTracker,
+    serving: JoinHandle<Result<(), Error>>,
+}
+
+impl Node {
+    /// Waits until the node has shut down (after the shutdown token was cancelled).
+    pub async fn wait(self) -> Result<(), Error> {
+        match self.serving.await {
+            Ok(result) => result,
+            Err(e) => Err(Error::Listener(std::io::Error::other(format!(
+                "the HTTPS server task failed: {e}"
+            )))),
+        }
+    }
+}
+
+/// Runs a node on `listener` until `shutdown` is cancelled and in-flight requests have
+/// drained. Metrics and redirect listeners are bound as configured.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let listeners = Listeners::bind_others(&config, listener).await?;
+    start(config, listeners, shutdown).await?.wait().await
+}
+
+/// Starts serving and returns at once with the node's addresses and handles.
+pub async fn start(
+    config: Config,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> Result<Node, Error> {
+    DataDir::new(&config.data_dir).check_readable()?;
+    let material = TlsMaterial::load(&config.tls_cert_path(), &config.tls_key_path())?;
+    let cert_fingerprint = material.fingerprint();
+    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(
+        &material,
+        config.tls.allow_tls12,
+    )?));
+
+    let (status, status_rx) = watch::channel(NodeStatus::starting());
+    let metrics = Arc::new(HttpMetrics::new());
+    let mut state = AppState::new(status_rx, metrics.clone());
+    state.test_hooks.slow_route = config.server.test_slow_route;
+    let app = akari_web::router(state);
+
+    let https_addr = listeners.https.local_addr().map_err(Error::Listener)?;
+    let tasks = TaskTracker::new();
+
+    let metrics_addr = match listeners.metrics {
+        Some(listener) => {
+            let addr = listener.local_addr().map_err(Error::Listener)?;
+            tasks.spawn(serve_plain(
+                "metrics",
+                listener,
+                akari_web::metrics::router(metrics),
+                shutdown.clone(),
+            ));
+            Some(addr)
+        }
+        None => None,
+    };
+    let http_redirect_addr = match listeners.http_redirect {
+        Some(listener) => {
+            let addr = listener.local_addr().map_err(Error::Listener)?;
+            tasks.spawn(serve_plain(
+                "http-redirect",
+                listener,
+                redirect_router(https_addr.port()),
+                shutdown.clone(),
+            ));
+            Some(addr)
+        }
+        None => None,
+    };
+
+    info!(
+        %https_addr,
+        metrics_addr = ?metrics_addr,
+        http_redirect_addr = ?http_redirect_addr,
+        cert_sha256 = %cert_fingerprint,
+        tls12 = config.tls.allow_tls12,
+        "node started"
+    );
+
+    let drain = Duration::from_secs(config.server.drain_timeout_secs);
+    let serving = tokio::spawn(serve_https(
+        listeners.https,
+        acceptor,
+        app,
+        shutdown,
+        drain,
+        tasks.clone(),
+    ));
+    Ok(Node {
+        https_addr,
+        metrics_addr,
+        http_redirect_addr,
+        cert_fingerprint,
+        status,
+        tasks,
+        serving,
+    })
+}
+
+async fn serve_https(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    shutdown: CancellationToken,
+    drain: Duration,
+    tasks: TaskTracker,
+) -> Result<(), Error> {
+    let connections = TaskTracker::new();
+    // Cancelled when the drain timeout has passed: connections still open are dropped.
+    let hard_stop = CancellationToken::new();
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_per_connection_error(&e) => {
+                    debug!(error = %e, "accept failed for one connection");
+                    continue;
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed; retrying in 100 ms");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        connections.spawn(serve_connection(
+            stream,
+            peer,
+            acceptor.clone(),
+            app.clone(),
+            builder.clone(),
+            shutdown.clone(),
+            hard_stop.clone(),
+        ));
+    }
+
+    drop(listener);
+    connections.close();
+    info!(
+        timeout_secs = drain.as_secs(),
+        "stopped accepting; draining in-flight requests"
+    );
+    if tokio::time::timeout(drain, connections.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            open_connections = connections.len(),
+            "drain timeout passed; closing the remaining connections"
+        );
+        hard_stop.cancel();
+        connections.wait().await;
+    }
+
+    tasks.close();
+    if tokio::time::timeout(FINAL_STOP_TIMEOUT, tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            tasks = tasks.len(),
+            "background tasks did not stop in time; leaving them"
+        );
+    }
+    info!("node stopped");
+    Ok(())
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: Router,
+    builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    shutdown: CancellationToken,
+    hard_stop: CancellationToken,
+) {
+    let tls = tokio::select! {
+        () = shutdown.cancelled() => return,
+        handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => {
+            match handshake {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    debug!(%peer, error = %e, "TLS handshake refused");
+                    return;
+                }
+                Err(_) => {
+                    debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        app.clone().call(request)
+    });
+    let conn = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                debug!(%peer, error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        () = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
+    }
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                debug!(%peer, error = %e, "connection ended with an error while draining");
+            }
+        }
+        () = hard_stop.cancelled() => {}
+    }
+}
+
+/// Errors that concern only the connection being accepted, not the listener.
+fn is_per_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
+
+async fn serve_plain(
+    name: &'static str,
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) {
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(e) = result {
+        warn!(listener = name, error = %e, "listener stopped with an error");
+    }
+}
+
+/// The plain-HTTP listener: every request is redirected to the same host over HTTPS.
+fn redirect_router(https_port: u16) -> Router {
+    Router::new().fallback(move |request: Request| async move {
+        redirect_to_https(request.headers(), request.uri(), https_port)
+    })
+}
+
+fn redirect_to_https(headers: &axum::http::HeaderMap, uri: &Uri, https_port: u16) -> Response {
+    let Some(host) = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(host_without_port)
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Use https:// to reach this server.\n",
+        )
+            .into_response();
+    };
+    let authority = if https_port == 443 {
+        host.to_owned()
+    } else {
+        format!("{host}:{https_port}")
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    match format!("https://{authority}{path}").parse::<Uri>() {
+        Ok(target) => Redirect::permanent(&target.to_string()).into_response(),
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            "Use https:// to reach this server.\n",
+        )
+            .into_response(),
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port` → the host part, if it is well-formed.
+fn host_without_port(value: &str) -> Option<&str> {
+    let host = if value.starts_with('[') {
+        &value[..=value.find(']')?]
+    } else {
+        value.split(':').next()?
+    };
+    let ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    ok.then_some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn redirect_keeps_host_and_path_and_uses_https_port() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "akari.local:8080".parse().unwrap());
+        let uri: Uri = "/login?next=%2F".parse().unwrap();
+        let response = redirect_to_https(&headers, &uri, 8443);
+        assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            "https://akari.local:8443/login?next=%2F"
+        );
+        headers.insert(header::HOST, "[::1]:80".parse().unwrap());
+        let response = redirect_to_https(&headers, &"/".parse().unwrap(), 443);
+        assert_eq!(response.headers()[header::LOCATION], "https://[::1]/");
+    }
+
+    #[test]
+    fn redirect_refuses_missing_or_odd_hosts() {
+        let headers = HeaderMap::new();
+        let response = redirect_to_https(&headers, &"/".parse().unwrap(), 8443);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "evil.com/@x".parse().unwrap());
+        let response = redirect_to_https(&headers, &"/".parse().unwrap(), 8443);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,132 @@
+//! `GET /healthz`: liveness and operating status for monitoring. Reports version, mode and
+//! snapshot status only; it must never carry patient data.
+
+use std::time::Duration;
+
+use akari_accounts::event::Mode;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::state::AppState;
+
+/// The node's status as shown to monitoring. Fed through a `tokio::sync::watch` channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub mode: Mode,
+    pub snapshot: SnapshotStatus,
+}
+
+/// What the node knows about its patient snapshot. Counts and times only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SnapshotStatus {
+    /// No complete generation exists yet: nothing can be shown to clinicians.
+    None,
+    /// A verified generation is current.
+    Current {
+        generation: u64,
+        /// When the generation was completed, RFC 3339.
+        completed_at: String,
+    },
+}
+
+impl NodeStatus {
+    /// Status of a node that has just started and has not been told otherwise.
+    pub fn starting() -> Self {
+        NodeStatus {
+            mode: Mode::Standby,
+            snapshot: SnapshotStatus::None,
+        }
+    }
+}
+
+/// The body of `GET /healthz`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub mode: Mode,
+    pub snapshot: SnapshotStatus,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz))
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    let status = state.status.borrow().clone();
+    Json(Health {
+        status: "ok".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        mode: status.mode,
+        snapshot: status.snapshot,
+    })
+}
+
+/// Longest delay the test-only slow route accepts.
+const SLOW_ROUTE_MAX: Duration = Duration::from_secs(60);
+
+#[derive(Deserialize)]
+struct SlowParams {
+    ms: u64,
+}
+
+/// `GET /_test/slow?ms=N`: answers after N milliseconds. Only mounted when
+/// [`crate::TestHooks::slow_route`] is on.
+pub fn slow_test_routes() -> Router<AppState> {
+    Router::new().route("/_test/slow", get(slow))
+}
+
+async fn slow(Query(params): Query<SlowParams>) -> &'static str {
+    let delay = Duration::from_millis(params.ms).min(SLOW_ROUTE_MAX);
+    tokio::time::sleep(delay).await;
+    "done\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router;
+    use axum::body::{to_bytes, Body};
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    async fn get_health(state: AppState) -> serde_json::Value {
+        let response = router(state)
+            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn healthz_reports_standby_and_no_snapshot_at_start() {
+        let (state, _tx) = AppState::for_tests();
+        let health = get_health(state).await;
+        assert_eq!(health["status"], "ok");
+        assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(health["mode"], "standby");
+        assert_eq!(health["snapshot"]["state"], "none");
+    }
+
+    #[tokio::test]
+    async fn healthz_follows_status_updates() {
+        let (state, tx) = AppState::for_tests();
+        tx.send(NodeStatus {
+            mode: Mode::Drill,
+            snapshot: SnapshotStatus::Current {
+                generation: 7,
+                completed_at: "2026-11-21T03:00:00Z".to_owned(),
+            },
+        })
+        .unwrap();
+        let health = get_health(state).await;
+        assert_eq!(health["mode"], "drill");
+        assert_eq!(health["snapshot"]["state"], "current");
+        assert_eq!(health["snapshot"]["generation"], 7);
+    }
+}

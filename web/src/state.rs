@@ -1,0 +1,43 @@
+//! Shared state handed to every handler. Cheap to clone: everything inside is shared.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::health::NodeStatus;
+use crate::metrics::HttpMetrics;
+
+/// What handlers may reach. Later work adds the audited viewer and the account services.
+#[derive(Clone)]
+pub struct AppState {
+    /// Mode and snapshot status, fed by whoever owns them (mode store, sync).
+    pub status: watch::Receiver<NodeStatus>,
+    /// Request counters exported on the metrics listener.
+    pub metrics: Arc<HttpMetrics>,
+    /// Routes that exist only for tests of the node itself.
+    pub test_hooks: TestHooks,
+}
+
+/// Switches for test-only behaviour. All off in production configurations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestHooks {
+    /// Mounts `GET /_test/slow?ms=N`, which answers after N milliseconds (at most 60 s).
+    /// Used to prove that graceful shutdown drains in-flight requests.
+    pub slow_route: bool,
+}
+
+impl AppState {
+    pub fn new(status: watch::Receiver<NodeStatus>, metrics: Arc<HttpMetrics>) -> Self {
+        AppState {
+            status,
+            metrics,
+            test_hooks: TestHooks::default(),
+        }
+    }
+
+    /// A state with the initial status and fresh metrics; the sender feeds new status values.
+    pub fn for_tests() -> (Self, watch::Sender<NodeStatus>) {
+        let (tx, rx) = watch::channel(NodeStatus::starting());
+        (AppState::new(rx, Arc::new(HttpMetrics::new())), tx)
+    }
+}

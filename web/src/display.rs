@@ -177,7 +177,7 @@ pub struct Summary {
     pub prescriptions: Vec<RxLine>,
     pub mar: Mar,
     pub labs: Vec<LabLine>,
-    pub vitals: Vec<Line>,
+    pub vitals: VitalsGrid,
     pub problems: Vec<Line>,
     pub documents: Vec<DocLine>,
 }
@@ -278,17 +278,7 @@ impl Summary {
             })
             .collect();
 
-        let mut vitals: Vec<_> = r.vitals.iter().collect();
-        vitals.sort_by_key(|v| std::cmp::Reverse(v.time));
-        let vitals = vitals
-            .into_iter()
-            .map(|v| Line {
-                label: vital_label(tr, v.kind).to_owned(),
-                text: format!("{} {}", v.value, v.unit.as_deref().unwrap_or("")),
-                time: fmt_time(&v.time),
-                alert: false,
-            })
-            .collect();
+        let vitals = vitals_grid(tr, r);
 
         let problems = r
             .conditions
@@ -324,6 +314,61 @@ impl Summary {
             problems,
             documents,
         }
+    }
+}
+
+/// Vital signs as a chart: one row per time (newest first), one column per kind.
+#[derive(Debug, Clone)]
+pub struct VitalsGrid {
+    pub heads: Vec<&'static str>,
+    pub rows: Vec<VitalsRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VitalsRow {
+    pub time: String,
+    pub cells: Vec<String>,
+}
+
+const VITAL_COLUMNS: [VitalKind; 8] = [
+    VitalKind::BloodPressure,
+    VitalKind::HeartRate,
+    VitalKind::BodyTemperature,
+    VitalKind::RespiratoryRate,
+    VitalKind::OxygenSaturation,
+    VitalKind::BodyWeight,
+    VitalKind::BodyHeight,
+    VitalKind::Other,
+];
+
+fn vitals_grid(tr: Tr, r: &PatientRecord) -> VitalsGrid {
+    let used: Vec<VitalKind> = VITAL_COLUMNS
+        .into_iter()
+        .filter(|k| r.vitals.iter().any(|v| v.kind == *k))
+        .collect();
+    let mut times: Vec<Instant> = r.vitals.iter().map(|v| v.time).collect();
+    times.sort_by_key(|t| std::cmp::Reverse(*t));
+    times.dedup();
+    let rows = times
+        .iter()
+        .map(|t| VitalsRow {
+            time: fmt_time(t),
+            cells: used
+                .iter()
+                .map(|k| {
+                    r.vitals
+                        .iter()
+                        .filter(|v| v.time == *t && v.kind == *k)
+                        .map(|v| format!("{} {}", v.value, v.unit.as_deref().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                })
+                .collect(),
+        })
+        .collect();
+    VitalsGrid {
+        heads: used.into_iter().map(|k| vital_label(tr, k)).collect(),
+        rows,
     }
 }
 

@@ -1,0 +1,85 @@
+//! [`Gate`] for the accounts service ([`akari_accounts::Accounts`]): what the root passes
+//! to [`crate::pages::Pages::new`]. The accounts layer records its own audit events
+//! (logins, failures, seal broken, declaration, logout, expiry).
+
+use akari_accounts::event::{Client, DeclaredPerson, Mode, Reason};
+use akari_accounts::{
+    Accounts, EmergencyCredential, EmergencyLogin, Error, LoginRefused, Session, SessionToken,
+};
+
+use crate::gate::{ClinicianLogin, Gate, Refusal};
+
+fn refusal(e: Error) -> Refusal {
+    match e {
+        Error::Login(LoginRefused::TooManyAttempts { .. }) => Refusal::Backoff,
+        Error::Login(LoginRefused::NotInEmergencyMode { .. }) => Refusal::Mode,
+        Error::Login(_) => Refusal::BadCredentials,
+        Error::SessionEnded(_) | Error::NoSession | Error::NotDeclared | Error::AlreadyDeclared => {
+            Refusal::Expired
+        }
+        other => Refusal::Internal(other.to_string()),
+    }
+}
+
+impl Gate for Accounts {
+    fn mode(&self) -> Mode {
+        match Accounts::mode(self) {
+            Ok(state) => state.mode,
+            Err(e) => {
+                // Fail closed: with the mode unknown, nobody logs in as a clinician.
+                tracing::error!(error = %e, "mode could not be read; treating as standby");
+                Mode::Standby
+            }
+        }
+    }
+
+    fn emergency_login(
+        &self,
+        account_id: &str,
+        credential: &str,
+        client: &Client,
+    ) -> Result<ClinicianLogin, Refusal> {
+        let login = EmergencyLogin {
+            account_id: account_id.to_owned(),
+            credential: EmergencyCredential::new(credential),
+            key: None,
+        };
+        let new = self.login_emergency(login, client).map_err(refusal)?;
+        Ok(ClinicianLogin {
+            account_id: new.session.account_id.clone(),
+            session_id: new.session.session_id.clone(),
+            token: new.token.expose().to_owned(),
+        })
+    }
+
+    fn declare(
+        &self,
+        login: &ClinicianLogin,
+        person: DeclaredPerson,
+        reason: Reason,
+        client: &Client,
+    ) -> Result<ClinicianLogin, Refusal> {
+        let token = SessionToken::new(login.token.clone());
+        let new = Accounts::declare(self, &token, person, reason, client).map_err(refusal)?;
+        Ok(ClinicianLogin {
+            account_id: new.session.account_id.clone(),
+            session_id: new.session.session_id.clone(),
+            token: new.token.expose().to_owned(),
+        })
+    }
+
+    fn check(&self, login: &ClinicianLogin, client: &Client) -> Result<(), Refusal> {
+        let token = SessionToken::new(login.token.clone());
+        match self.resume(&token, client).map_err(refusal)? {
+            Session::Pending(_) | Session::Emergency(_) => Ok(()),
+            Session::Admin(_) => Err(Refusal::Expired),
+        }
+    }
+
+    fn logout(&self, login: &ClinicianLogin, client: &Client) {
+        let token = SessionToken::new(login.token.clone());
+        if let Err(e) = Accounts::logout(self, &token, client) {
+            tracing::info!(error = %e, "logout of an already ended session");
+        }
+    }
+}

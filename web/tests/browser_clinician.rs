@@ -1,0 +1,306 @@
+//! The clinician's night, in Debian's headless Chromium driven over CDP: log in with a
+//! sealed account and declare, search with half-width kana, open the summary and see the
+//! allergy, print a ward (print media), log out; and XSS payloads from the source render
+//! inert. The viewer's pages are served over TLS on
+//! 127.0.0.1:0 from a real snapshot of a synthetic hospital. Screenshots of each step go
+//! to `target/screenshots/`.
+//!
+//! Needs `chromium` (Debian package) at /usr/bin/chromium or `AKARI_CHROMIUM`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use akari_accounts::event::{Action, Actor};
+use akari_testkit::synth::names::to_halfwidth_katakana;
+use akari_web::pages::{Pages, PagesConfig};
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
+use chromiumoxide::cdp::browser_protocol::network::SetUserAgentOverrideParams;
+use chromiumoxide::cdp::browser_protocol::page::SetBypassCspParams;
+use chromiumoxide::page::{MediaTypeParams, ScreenshotParams};
+use chromiumoxide::Page;
+use futures_util::StreamExt;
+
+async fn launch(spki: &str, profile: &std::path::Path) -> Browser {
+    let exe = std::env::var("AKARI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let config = BrowserConfig::builder()
+        .chrome_executable(exe)
+        .disable_default_args()
+        .no_sandbox()
+        .user_data_dir(profile)
+        .window_size(1280, 900)
+        .args([
+            "--disable-gpu".to_string(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--lang=ja".into(),
+            // Trust exactly the test server's key, not every certificate.
+            format!("--ignore-certificate-errors-spki-list={spki}"),
+        ])
+        .build()
+        .unwrap();
+    let (browser, mut handler) = Browser::launch(config).await.expect("start chromium");
+    tokio::spawn(async move { while handler.next().await.is_some() {} });
+    browser
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(page: &Page, name: &str) {
+    page.save_screenshot(
+        ScreenshotParams::builder().full_page(true).build(),
+        shots_dir().join(format!("{name}.png")),
+    )
+    .await
+    .unwrap();
+}
+
+/// Polls until `selector` exists (bounded; the page is loading after a navigation).
+async fn wait_for(page: &Page, selector: &str) -> chromiumoxide::Element {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(e) = page.find_element(selector).await {
+            return e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {selector} on {:?}",
+            page.url().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn text(page: &Page, selector: &str) -> String {
+    wait_for(page, selector)
+        .await
+        .inner_text()
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Focuses a field and enters text the way an IME commits it (kana, kanji, ASCII).
+async fn fill(page: &Page, selector: &str, value: &str) {
+    wait_for(page, selector).await.click().await.unwrap();
+    page.execute(InsertTextParams::new(value)).await.unwrap();
+}
+
+async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
+    page.evaluate(js).await.unwrap().into_value().unwrap()
+}
+
+/// Clicks and waits for the next page to carry `marker`.
+async fn click_to(page: &Page, selector: &str, marker: &str) {
+    wait_for(page, selector).await.click().await.unwrap();
+    wait_for(page, marker).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clinician_logs_in_searches_reads_prints_and_logs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, hospital) = common::snapshot(dir.path(), 150);
+    let node = common::node("https://localhost", None);
+    let pages = Pages::new(
+        Arc::new(reader.clone()),
+        node.ledger.clone(),
+        node.accounts.clone(),
+        PagesConfig::default(),
+    );
+    let (addr, spki) = common::serve(pages).await;
+    let base = format!("https://localhost:{}", addr.port());
+    let browser = launch(&spki, &dir.path().join("profile")).await;
+    let page = browser.new_page("about:blank").await.unwrap();
+    page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
+        .await
+        .unwrap();
+    // A Japanese hospital PC: the browser asks for Japanese (the default anyway).
+    let ua: String = eval(&page, "navigator.userAgent").await;
+    let mut lang = SetUserAgentOverrideParams::new(ua);
+    lang.accept_language = Some("ja,en;q=0.5".into());
+    page.execute(lang).await.unwrap();
+    // Any payload that ever ran would record itself here. CSP is bypassed so that only
+    // the escaping stands between the payload and execution.
+    page.execute(SetBypassCspParams::new(true)).await.unwrap();
+    page.evaluate_on_new_document(
+        "window.alert = function () { window.__xss = (window.__xss || 0) + 1; };",
+    )
+    .await
+    .unwrap();
+
+    // A ward with a patient who has an active allergy and a harmless name.
+    let census = reader.census();
+    let (ward, patient) = census
+        .iter()
+        .filter(|w| w.beds.len() >= 2)
+        .find_map(|w| {
+            w.beds.iter().find_map(|b| {
+                let r = reader.patient(&b.patient.key).unwrap()?;
+                let clean = !r.patient.name_kanji.as_deref()?.contains('<');
+                let allergy = r.allergies.iter().any(|a| {
+                    a.clinical_status.as_deref() == Some("active") && !a.substance.contains('<')
+                });
+                (clean && allergy).then(|| (w.ward.clone(), r))
+            })
+        })
+        .expect("the synthetic hospital has inpatients with allergies");
+
+    // 1. Log in with the sealed account.
+    page.goto(format!("{base}/login")).await.unwrap();
+    wait_for(&page, "#account_id").await;
+    shot(&page, "01-login").await;
+    let banner = text(&page, "#mode-banner").await;
+    assert!(banner.contains("訓練"), "{banner}");
+    let age = text(&page, "#data-age").await;
+    assert!(age.contains("データ時点"), "{age}");
+    fill(&page, "#account_id", &node.account_id).await;
+    fill(&page, "#credential", &node.credential).await;
+    click_to(&page, "#login-submit", "#decl-name").await;
+
+    // 2. Declare the real person.
+    fill(&page, "#decl-name", "灯 花子").await;
+    fill(&page, "#decl-staff", "N-20931").await;
+    fill(&page, "#decl-profession", "看護師").await;
+    fill(&page, "#decl-department", &ward).await;
+    shot(&page, "02-declare").await;
+    click_to(&page, "#declare-submit", "#q").await;
+    assert!(text(&page, "#who").await.contains("灯 花子"));
+    assert!(node.ledger.seen.lock().unwrap().iter().any(|e| matches!(
+        &e.actor,
+        Actor::Emergency { declared: Some(p), .. } if p.staff_number == "N-20931"
+    )));
+
+    // 3. Search with half-width kana.
+    let kana = to_halfwidth_katakana(patient.patient.name_kana.as_deref().unwrap());
+    fill(&page, "#q", &kana).await;
+    let link = format!("a[href=\"/patients/{}\"]", patient.key.0);
+    click_to(&page, "#search-submit", &link).await;
+    shot(&page, "03-search-halfwidth-kana").await;
+    let url = page.url().await.unwrap().unwrap();
+    assert!(
+        url.ends_with("/search"),
+        "the query is not in the URL: {url}"
+    );
+
+    // 4. The summary shows the allergy first.
+    click_to(&page, &link, "#allergies").await;
+    let allergies = text(&page, "#allergies").await;
+    let substance = &patient
+        .allergies
+        .iter()
+        .find(|a| a.clinical_status.as_deref() == Some("active"))
+        .unwrap()
+        .substance;
+    assert!(allergies.contains(substance.as_str()), "{allergies}");
+    let first_section: String =
+        eval(&page, "document.querySelector('.patient-sheet section').id").await;
+    assert_eq!(first_section, "allergies", "allergies come first");
+    shot(&page, "04-patient-summary").await;
+
+    // 5. The ward list, then the whole ward printed in one job.
+    page.goto(format!("{base}/search")).await.unwrap();
+    wait_for(&page, ".wards a").await;
+    let clicked: bool = eval(
+        &page,
+        &format!(
+            "(() => {{ const a = [...document.querySelectorAll('.wards a')].find(a => a.textContent === {}); if (a) a.click(); return !!a; }})()",
+            serde_json::to_string(&ward).unwrap()
+        ),
+    )
+    .await;
+    assert!(clicked, "the search page lists the ward");
+    wait_for(&page, "#print-ward").await;
+    shot(&page, "05-ward").await;
+    click_to(&page, "#print-ward", ".census-sheet").await;
+    page.emulate_media_type(MediaTypeParams::Print)
+        .await
+        .unwrap();
+    let beds = census.iter().find(|w| w.ward == ward).unwrap().beds.len();
+    let sheets: usize = eval(&page, "document.querySelectorAll('.patient-sheet').length").await;
+    assert_eq!(
+        sheets, beds,
+        "every patient of the ward is in the print job"
+    );
+    let hidden: String = eval(
+        &page,
+        "getComputedStyle(document.querySelector('.bar form')).display",
+    )
+    .await;
+    assert_eq!(hidden, "none", "no buttons on paper");
+    let breaks: String = eval(
+        &page,
+        "getComputedStyle(document.querySelectorAll('.sheet')[1]).breakBefore",
+    )
+    .await;
+    assert_eq!(breaks, "page", "each patient starts a new page");
+    assert!(
+        text(&page, "#mode-banner").await.contains("訓練"),
+        "paper says DRILL"
+    );
+    shot(&page, "06-ward-print-media").await;
+    page.emulate_media_type(MediaTypeParams::Screen)
+        .await
+        .unwrap();
+    {
+        let events = node.ledger.seen.lock().unwrap();
+        assert!(events.iter().any(|e| matches!(
+            &e.action,
+            Action::WardPrint { ward: w, patients } if *w == ward && *patients as usize == beds
+        )));
+        assert!(events.iter().any(
+            |e| e.action == Action::PatientRead && e.patient.as_deref() == Some(&patient.key.0)
+        ));
+    }
+
+    // 6. XSS payloads in names, allergies and documents stay text.
+    let xss = hospital
+        .truth()
+        .into_values()
+        .find(|r| {
+            r.patient
+                .name_kanji
+                .as_deref()
+                .unwrap_or("")
+                .contains("onerror=")
+        })
+        .expect("the generator plants payloads");
+    let xss_key = reader
+        .patient_by_hospital_id(xss.patient.hospital_id.as_deref().unwrap())
+        .unwrap()
+        .unwrap()
+        .key;
+    page.goto(format!("{base}/patients/{}", xss_key.0))
+        .await
+        .unwrap();
+    let name = text(&page, ".patient-name").await;
+    assert!(
+        name.contains("<img src=x onerror=alert(1)>"),
+        "shown as text: {name}"
+    );
+    let images: usize = eval(&page, "document.querySelectorAll('main img').length").await;
+    assert_eq!(images, 0, "no element was created from the payload");
+    let ran: bool = eval(&page, "window.__xss !== undefined").await;
+    assert!(!ran, "a payload ran");
+    shot(&page, "07-xss-inert").await;
+
+    // 7. Log out: back at the login page, and the session is gone.
+    click_to(&page, "#logout", "#account_id").await;
+    shot(&page, "08-logged-out").await;
+    page.goto(format!("{base}/search")).await.unwrap();
+    let error = text(&page, "#error-message").await;
+    assert!(error.contains("ログイン"), "{error}");
+    let ran: bool = eval(&page, "window.__xss !== undefined").await;
+    assert!(!ran);
+    drop(browser);
+}

@@ -1,0 +1,175 @@
+//! Shared by the browser tests and the pages benchmark: a real snapshot of a synthetic
+//! hospital, a sealed-account gate and an in-memory ledger, and the node's router served
+//! over TLS 1.3 on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use akari_accounts::event::{AuditError, AuditEvent, AuditReceipt, AuditSink, Client};
+use akari_accounts::ledger::{Ledger, LedgerConfig};
+use akari_accounts::{Accounts, Console, ProvisionRequest, SystemClock, WardScope};
+use akari_sync::engine::{CancellationToken, MemorySource};
+use akari_sync::source::Change;
+use akari_sync::SnapshotReader;
+use akari_testkit::synth::{Hospital, SynthConfig};
+use akari_web::pages::Pages;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+/// The real accounts service and audit ledger, in memory: one sealed account provisioned
+/// at the console, and a drill declared. Every event also lands in `seen` for assertions.
+pub struct Node {
+    pub accounts: Arc<Accounts>,
+    pub ledger: Arc<Tee>,
+    pub account_id: String,
+    pub credential: String,
+}
+
+/// Forwards to the ledger (durable, hash-chained) and keeps a copy for the test to read.
+pub struct Tee {
+    pub ledger: Ledger,
+    pub seen: Mutex<Vec<AuditEvent>>,
+}
+
+impl AuditSink for Tee {
+    fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
+        let receipt = self.ledger.record(event.clone())?;
+        self.seen.lock().unwrap().push(event);
+        Ok(receipt)
+    }
+}
+
+fn memory_db() -> redb::Database {
+    redb::Database::builder()
+        .create_with_backend(redb::backends::InMemoryBackend::new())
+        .unwrap()
+}
+
+/// `ledger_file`: where the ledger lives (durable, fsynced); `None` keeps it in memory.
+pub fn node(origin: &str, ledger_file: Option<&std::path::Path>) -> Node {
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let ledger = match ledger_file {
+        Some(path) => Ledger::open(path, key, &LedgerConfig::default()),
+        None => Ledger::with_database(memory_db(), key, &LedgerConfig::default()),
+    };
+    let ledger = Arc::new(Tee {
+        ledger: ledger.unwrap(),
+        seen: Mutex::new(Vec::new()),
+    });
+    let config = akari_accounts::Config {
+        // Cheap hashing: this tests the pages, not argon2's cost.
+        argon2: akari_accounts::Argon2Config {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+        webauthn: akari_accounts::WebauthnConfig {
+            rp_id: "localhost".into(),
+            rp_origin: origin.into(),
+            rp_name: "Akari test".into(),
+            allow_any_port: true,
+        },
+        ..akari_accounts::Config::default()
+    };
+    let accounts = Arc::new(
+        Accounts::open(memory_db(), config, ledger.clone(), Arc::new(SystemClock)).unwrap(),
+    );
+    let console = Console::new("browser-test").capability();
+    let sheet = accounts
+        .provision(
+            &console,
+            ProvisionRequest {
+                label: "ER-7".into(),
+                ward_scope: WardScope::All,
+                expires_at: None,
+            },
+            &Client::default(),
+        )
+        .unwrap();
+    accounts
+        .start_drill(&console, "browser test drill", &Client::default())
+        .unwrap();
+    Node {
+        accounts,
+        ledger,
+        account_id: sheet.account_id.clone(),
+        credential: sheet.credential().expose().to_owned(),
+    }
+}
+
+pub fn snapshot(dir: &std::path::Path, patients: u64) -> (SnapshotReader, Hospital) {
+    let hospital = Hospital::generate(SynthConfig {
+        patients,
+        xss: true,
+        ..SynthConfig::default()
+    });
+    let store = akari_sync::Store::open(&dir.join("snapshot.redb"), Default::default()).unwrap();
+    let config = akari_sync::Config::default();
+    let reader = SnapshotReader::open(store.clone(), config.windows).unwrap();
+    let source = MemorySource::new(
+        hospital
+            .resources()
+            .map(|r| Change::Upsert(r.json))
+            .collect(),
+    );
+    akari_sync::Engine::new(store, Arc::new(source), config)
+        .with_reader(reader.clone())
+        .sync_now(true, &CancellationToken::new())
+        .unwrap();
+    (reader, hospital)
+}
+
+/// Serves the viewer's pages over TLS on 127.0.0.1:0. Returns the address and the SPKI
+/// hash of the generated certificate (so Chromium trusts exactly that key).
+pub async fn serve(pages: Pages) -> (SocketAddr, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let spki = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let pem = key.public_key_pem();
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let spki_der = b64.decode(body).unwrap();
+        b64.encode(Sha256::digest(spki_der))
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = rustls::ServerConfig::builder_with_protocol_versions(&[&rustls::version::TLS13])
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let app: axum::Router = akari_web::pages::router(pages);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (addr, spki)
+}

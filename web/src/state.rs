@@ -16,6 +16,8 @@ pub struct AppState {
     pub metrics: Arc<HttpMetrics>,
     /// Routes that exist only for tests of the node itself.
     pub test_hooks: TestHooks,
+    /// The viewer's pages (clinician, admin); absent on a node that serves status only.
+    pub pages: Option<crate::pages::Pages>,
 }
 
 /// Switches for test-only behaviour. All off in production configurations.
@@ -32,7 +34,14 @@ impl AppState {
             status,
             metrics,
             test_hooks: TestHooks::default(),
+            pages: None,
         }
+    }
+
+    /// Mounts the viewer's pages.
+    pub fn with_pages(mut self, pages: crate::pages::Pages) -> Self {
+        self.pages = Some(pages);
+        self
     }
 
     /// A state with the initial status and fresh metrics; the sender feeds new status values.

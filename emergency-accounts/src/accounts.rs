@@ -194,6 +194,16 @@ fn webauthn_err(e: impl std::fmt::Display) -> Error {
     Error::WebAuthn(e.to_string())
 }
 
+/// A mode-change reason: the text given, or `default` when nothing was typed (ending a
+/// drill needs no essay), validated like any other reason.
+fn reason_or_default(reason: &str, default: &str) -> Result<String> {
+    if reason.trim().is_empty() {
+        Ok(default.to_owned())
+    } else {
+        require_text("reason", reason, 500)
+    }
+}
+
 fn require_text(field: &'static str, value: &str, max: usize) -> Result<String> {
     let v = value.trim();
     if v.is_empty() {
@@ -1610,11 +1620,7 @@ impl Accounts {
         reason: &str,
         client: &Client,
     ) -> Result<ModeState> {
-        let reason = if reason.trim().is_empty() {
-            "drill".to_owned()
-        } else {
-            require_text("reason", reason, 500)?
-        };
+        let reason = reason_or_default(reason, "drill")?;
         self.transition(cap, Mode::Drill, reason, client)
     }
 
@@ -1626,11 +1632,7 @@ impl Accounts {
         reason: &str,
         client: &Client,
     ) -> Result<ModeState> {
-        let reason = if reason.trim().is_empty() {
-            "episode over".to_owned()
-        } else {
-            require_text("reason", reason, 500)?
-        };
+        let reason = reason_or_default(reason, "episode over")?;
         self.transition(cap, Mode::Recovery, reason, client)
     }
 
@@ -1642,11 +1644,7 @@ impl Accounts {
         reason: &str,
         client: &Client,
     ) -> Result<ModeState> {
-        let reason = if reason.trim().is_empty() {
-            "recovery complete".to_owned()
-        } else {
-            require_text("reason", reason, 500)?
-        };
+        let reason = reason_or_default(reason, "recovery complete")?;
         self.transition(cap, Mode::Standby, reason, client)
     }
 

@@ -343,10 +343,6 @@ impl Source for BulkSource {
         cancel: &CancellationToken,
         sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
     ) -> Result<PullSummary, SourceError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SourceError::Io(format!("cannot start the HTTP runtime: {e}")))?;
-        rt.block_on(self.run(kind, cancel, sink))
+        super::http::block_on(self.run(kind, cancel, sink))
     }
 }

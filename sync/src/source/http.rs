@@ -31,6 +31,18 @@ pub(crate) struct HttpSettings {
 }
 
 /// `base` + relative path, treating `base` as a directory.
+/// Runs an HTTP pull to completion on a runtime of its own: `Source::pull` is blocking
+/// (the engine calls it from its source thread), while reqwest is async.
+pub(crate) fn block_on<T>(
+    pull: impl std::future::Future<Output = Result<T, SourceError>>,
+) -> Result<T, SourceError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SourceError::Io(format!("cannot start the HTTP runtime: {e}")))?
+        .block_on(pull)
+}
+
 pub(crate) fn join(base: &Url, path: &str) -> Result<Url, SourceError> {
     let mut b = base.clone();
     if !b.path().ends_with('/') {

@@ -22,7 +22,12 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::credential::{self, Hasher, CREDENTIAL_ALPHABET};
 use crate::event::{
-    Action, Actor, AuditEvent, AuditReceipt, AuditSink, Client, DeclaredPerson, Mode, Reason,
+    Action, Actor, AuditEvent, AuditReceipt, AuditSink, Client, DeclaredPerson, KeySlotChange,
+    Mode, Reason,
+};
+use crate::keyslot::{
+    self, account_slot, admin_slot, KeyObserver, KeySlotsState, RecoveryKey, SlotKdf, SlotRecord,
+    SnapshotSecret, RECOVERY_SLOT, STATE_KEY,
 };
 use crate::limiter::{Blocked, LimitKey, Limiter};
 use crate::model::{
@@ -35,7 +40,8 @@ use crate::session::{
 };
 use crate::sheet::SealSheet;
 use crate::store::{
-    Store, Tx, ACCOUNTS, ADMINS, MODE, MODE_KEY, NEXT_EPISODE_KEY, NEXT_SEAL_KEY, SESSIONS,
+    Store, Tx, ACCOUNTS, ADMINS, KEY_SLOTS, KEY_STATE, MODE, MODE_KEY, NEXT_EPISODE_KEY,
+    NEXT_SEAL_KEY, SESSIONS,
 };
 use crate::{Error, LoginRefused, Result, SessionEnd};
 
@@ -118,6 +124,36 @@ pub struct Status {
     pub accounts: Vec<AccountSummary>,
     pub emergency_sessions: usize,
     pub admin_sessions: usize,
+    /// Whether key slots exist (`akari init` made them): the snapshot is encrypted.
+    pub key_slots_initialised: bool,
+    /// Whether the snapshot secret is in memory now.
+    pub snapshot_unlocked: bool,
+}
+
+/// One key slot as the admin pages list it. No key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct KeySlotSummary {
+    /// `recovery`, `admin:<admin ID>` or `account:<account ID>`.
+    pub slot: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The snapshot secret in memory and who to tell about it.
+#[derive(Default)]
+struct Notify {
+    observer: Option<Arc<dyn KeyObserver>>,
+    /// What the observer was last told.
+    told_unlocked: bool,
+}
+
+/// A key slot about to be written: its KEK is derived (argon2, slow) before the write
+/// transaction; the wrapping itself (fast) happens inside it, once the slot ID is known.
+struct PreparedSlot {
+    secret: SnapshotSecret,
+    kek: SnapshotSecret,
+    kdf: SlotKdf,
+    salt: [u8; crate::credential::KEK_SALT_LEN],
 }
 
 enum CeremonyState {
@@ -156,6 +192,11 @@ pub struct Accounts {
     limiter: Limiter,
     ceremonies: Mutex<HashMap<String, Ceremony>>,
     sync_failing_since: Mutex<Option<DateTime<Utc>>>,
+    /// The snapshot secret while unlocked. Set and wiped only inside a store write
+    /// transaction (which serialises them with the decisions that cause them).
+    key: Mutex<Option<SnapshotSecret>>,
+    /// Lock order: `notify` before `key`.
+    notify: Mutex<Notify>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -288,6 +329,8 @@ impl Accounts {
             config,
             ceremonies: Mutex::new(HashMap::new()),
             sync_failing_since: Mutex::new(None),
+            key: Mutex::new(None),
+            notify: Mutex::new(Notify::default()),
         })
     }
 
@@ -449,15 +492,503 @@ impl Accounts {
         keys
     }
 
+    // ----------------------------------------------------------------- key slots
+
+    fn key_guard(&self) -> std::sync::MutexGuard<'_, Option<SnapshotSecret>> {
+        self.key.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn key_state(&self) -> Result<Option<KeySlotsState>> {
+        self.store.get(KEY_STATE, STATE_KEY)
+    }
+
+    /// Whether `akari init` created key slots (then the snapshot is encrypted and the
+    /// secret is needed to provision, re-seal and create admins).
+    pub fn key_slots_initialised(&self) -> Result<bool> {
+        Ok(self.key_state()?.is_some())
+    }
+
+    /// Whether the snapshot secret is in memory now.
+    pub fn is_unlocked(&self) -> bool {
+        self.key_guard().is_some()
+    }
+
+    /// A copy of the snapshot secret while unlocked (wiped when the copy is dropped).
+    pub fn unlocked_secret(&self) -> Option<SnapshotSecret> {
+        self.key_guard().clone()
+    }
+
+    /// Sets who is told when the secret enters or leaves memory. If it is in memory
+    /// already, the observer is told at once.
+    pub fn set_key_observer(&self, observer: Arc<dyn KeyObserver>) {
+        {
+            let mut n = self.notify.lock().unwrap_or_else(|p| p.into_inner());
+            n.observer = Some(observer);
+            n.told_unlocked = false;
+        }
+        self.sync_observer();
+    }
+
+    /// Brings the observer in line with the secret's current state. Called after every
+    /// commit that may have changed it; serialised, so the observer always sees the last
+    /// state whatever order threads arrive in.
+    fn sync_observer(&self) {
+        let mut n = self.notify.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.unlocked_secret();
+        match (current, n.told_unlocked) {
+            (Some(secret), false) => {
+                if let Some(o) = &n.observer {
+                    o.unlocked(&secret);
+                }
+                n.told_unlocked = true;
+            }
+            (None, true) => {
+                if let Some(o) = &n.observer {
+                    o.locked();
+                }
+                n.told_unlocked = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// The secret to wrap a new slot with. `None` when key slots are not initialised (the
+    /// store behaves as before issue 7); [`Error::Locked`] when they are but the secret is
+    /// not in memory.
+    fn secret_for_new_slot(&self, action: &'static str) -> Result<Option<SnapshotSecret>> {
+        if self.key_state()?.is_none() {
+            return Ok(None);
+        }
+        self.unlocked_secret()
+            .map(Some)
+            .ok_or(Error::Locked { action })
+    }
+
+    fn prepare_credential_slot(
+        &self,
+        secret: Option<SnapshotSecret>,
+        credential: &EmergencyCredential,
+    ) -> Result<Option<PreparedSlot>> {
+        let Some(secret) = secret else {
+            return Ok(None);
+        };
+        let salt = keyslot::new_salt();
+        let params = self.hasher.kdf_params();
+        let kek = self.hasher.credential_kek(credential, &salt, params)?;
+        Ok(Some(PreparedSlot {
+            secret,
+            kek,
+            kdf: SlotKdf::Argon2id(params),
+            salt,
+        }))
+    }
+
+    fn prepare_password_slot(
+        &self,
+        secret: Option<SnapshotSecret>,
+        password: &Password,
+    ) -> Result<Option<PreparedSlot>> {
+        let Some(secret) = secret else {
+            return Ok(None);
+        };
+        let salt = keyslot::new_salt();
+        let params = self.hasher.kdf_params();
+        let kek = self.hasher.password_kek(password, &salt, params)?;
+        Ok(Some(PreparedSlot {
+            secret,
+            kek,
+            kdf: SlotKdf::Argon2id(params),
+            salt,
+        }))
+    }
+
+    /// Writes (or replaces) a slot, with its event.
+    fn tx_put_slot(
+        &self,
+        tx: &Tx<'_>,
+        mode: Mode,
+        actor: Actor,
+        slot_id: &str,
+        prepared: &PreparedSlot,
+        client: &Client,
+    ) -> Result<()> {
+        let existed = tx.get::<SlotRecord>(KEY_SLOTS, slot_id)?.is_some();
+        let record = keyslot::wrap(
+            &prepared.kek,
+            slot_id,
+            &prepared.secret,
+            prepared.kdf,
+            &prepared.salt,
+            self.clock.now(),
+        )?;
+        let _receipt = self.audit(
+            mode,
+            actor,
+            Action::KeySlotChanged {
+                slot: slot_id.to_owned(),
+                change: if existed {
+                    KeySlotChange::Replaced
+                } else {
+                    KeySlotChange::Created
+                },
+            },
+            None,
+            client,
+        )?;
+        tx.put(KEY_SLOTS, slot_id, &record)
+    }
+
+    /// Removes a slot if there is one, with its event.
+    fn tx_remove_slot(
+        &self,
+        tx: &Tx<'_>,
+        mode: Mode,
+        actor: Actor,
+        slot_id: &str,
+        client: &Client,
+    ) -> Result<()> {
+        if tx.remove(KEY_SLOTS, slot_id)? {
+            let _receipt = self.audit(
+                mode,
+                actor,
+                Action::KeySlotChanged {
+                    slot: slot_id.to_owned(),
+                    change: KeySlotChange::Removed,
+                },
+                None,
+                client,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// For a login that has just proved its credential: unwraps its slot if key slots are
+    /// initialised and the secret is not yet in memory. `kek` derives the slot's KEK from
+    /// its stored salt and parameters. Never fails the login: a missing or unopenable slot
+    /// leaves the snapshot locked (logged, without any secret).
+    fn unwrap_for_login(
+        &self,
+        slot_id: &str,
+        kek: impl FnOnce(&SlotRecord, &[u8]) -> Result<SnapshotSecret>,
+    ) -> Option<SnapshotSecret> {
+        if self.is_unlocked() {
+            return None;
+        }
+        let result = (|| -> Result<Option<SnapshotSecret>> {
+            let Some(state) = self.key_state()? else {
+                return Ok(None);
+            };
+            let Some(record) = self.store.get::<SlotRecord>(KEY_SLOTS, slot_id)? else {
+                tracing::warn!(
+                    slot = slot_id,
+                    "no key slot for this login; the snapshot stays locked"
+                );
+                return Ok(None);
+            };
+            let salt = keyslot::decode_salt(&record)?;
+            let kek = kek(&record, &salt)?;
+            match keyslot::unwrap(&kek, slot_id, &record) {
+                Some(secret) if keyslot::fingerprint(&secret) == state.fingerprint => {
+                    Ok(Some(secret))
+                }
+                Some(_) => Err(Error::KeySlots(format!(
+                    "slot {slot_id} holds a key other than this node's; re-seal the account or \
+                     recreate the admin"
+                ))),
+                None => Err(Error::KeySlots(format!(
+                    "slot {slot_id} did not open with a verified credential (damaged?)"
+                ))),
+            }
+        })();
+        match result {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "the snapshot stays locked");
+                None
+            }
+        }
+    }
+
+    fn argon2_kdf(record: &SlotRecord) -> Result<crate::credential::KdfParams> {
+        match record.kdf {
+            SlotKdf::Argon2id(p) => Ok(p),
+            SlotKdf::RecoveryKeySha256 => Err(Error::KeySlots(
+                "a credential's slot is marked as a recovery slot (damaged?)".into(),
+            )),
+        }
+    }
+
+    /// Inside a write transaction: puts `secret` in memory (with its event) unless it is
+    /// there already. Call as the last step before the transaction commits, then
+    /// [`Self::sync_observer`] after it.
+    fn tx_unlock(
+        &self,
+        mode: Mode,
+        actor: Actor,
+        slot_id: &str,
+        secret: Option<SnapshotSecret>,
+        client: &Client,
+    ) -> Result<()> {
+        let Some(secret) = secret else {
+            return Ok(());
+        };
+        if self.is_unlocked() {
+            return Ok(());
+        }
+        let _receipt = self.audit(
+            mode,
+            actor,
+            Action::SnapshotUnlocked {
+                slot: slot_id.to_owned(),
+            },
+            None,
+            client,
+        )?;
+        *self.key_guard() = Some(secret);
+        tracing::info!(slot = slot_id, "snapshot key unlocked");
+        Ok(())
+    }
+
+    /// Inside a write transaction: wipes the secret (with its event) if it is in memory.
+    /// Call as the last step before the commit, then [`Self::sync_observer`] after it.
+    fn tx_lock(&self, mode: Mode, actor: Actor, why: &str, client: &Client) -> Result<()> {
+        if !self.is_unlocked() {
+            return Ok(());
+        }
+        let _receipt = self.audit(
+            mode,
+            actor,
+            Action::SnapshotLocked,
+            Some(why.to_owned()),
+            client,
+        )?;
+        *self.key_guard() = None;
+        tracing::info!(why, "snapshot key wiped from memory");
+        Ok(())
+    }
+
+    /// Outside an episode the secret stays in memory only while an admin is logged in:
+    /// called when sessions end, it wipes the secret once the last admin session is gone.
+    fn lock_if_no_admin(&self, client: &Client) -> Result<()> {
+        if !self.is_unlocked() {
+            return Ok(());
+        }
+        self.store.write(|tx| {
+            let mode = self.tx_mode(tx)?.mode;
+            if mode.allows_emergency_login() {
+                return Ok(());
+            }
+            let sessions: Vec<(String, SessionRecord)> = tx.list(SESSIONS)?;
+            if sessions
+                .iter()
+                .any(|(_, s)| matches!(s.principal, Principal::Admin { .. }))
+            {
+                return Ok(());
+            }
+            self.tx_lock(
+                mode,
+                Actor::System,
+                "no admin logged in outside an episode",
+                client,
+            )
+        })?;
+        self.sync_observer();
+        Ok(())
+    }
+
+    /// Wipes the snapshot secret from memory now (`akari lock`, or an admin's "lock" button).
+    pub fn lock_snapshot(&self, cap: &AdminCapability, client: &Client) -> Result<()> {
+        let result = self.store.write(|tx| {
+            let mode = self.tx_mode(tx)?.mode;
+            self.tx_lock(mode, cap.actor(), "locked on request", client)
+        });
+        if result.is_err() {
+            // Even if the event could not be recorded, locking is always safe: wipe anyway.
+            *self.key_guard() = None;
+        }
+        self.sync_observer();
+        result
+    }
+
+    /// `akari init`: creates the key slots for `secret` (the snapshot secret key's 32
+    /// bytes): for now only the recovery slot, whose key is returned to be printed once.
+    /// Admin slots are made by [`Self::create_admin`], account slots by provisioning and
+    /// re-sealing. Does not unlock. Refused if slots exist already.
+    pub fn init_key_slots(&self, console: &Console, secret: &[u8; 32]) -> Result<RecoveryKey> {
+        let recovery = RecoveryKey::generate();
+        let salt = keyslot::new_salt();
+        let kek = recovery.kek(&salt);
+        let secret = zeroize::Zeroizing::new(*secret);
+        let client = Client::default();
+        self.store.write(|tx| {
+            if let Some(state) = tx.get::<KeySlotsState>(KEY_STATE, STATE_KEY)? {
+                return Err(Error::KeySlots(format!(
+                    "already initialised (at {}); to print a new recovery key use \
+                     `replace_recovery_key`",
+                    state.initialised_at
+                )));
+            }
+            let mode = self.tx_mode(tx)?.mode;
+            let prepared = PreparedSlot {
+                secret: secret.clone(),
+                kek: kek.clone(),
+                kdf: SlotKdf::RecoveryKeySha256,
+                salt,
+            };
+            self.tx_put_slot(tx, mode, console.actor(), RECOVERY_SLOT, &prepared, &client)?;
+            tx.put(
+                KEY_STATE,
+                STATE_KEY,
+                &KeySlotsState {
+                    fingerprint: keyslot::fingerprint(&secret),
+                    initialised_at: self.clock.now(),
+                    initialised_by: console.actor(),
+                },
+            )
+        })?;
+        tracing::info!("key slots initialised");
+        Ok(recovery)
+    }
+
+    /// Opens the recovery slot with a typed recovery key. A typo is reported as such
+    /// ([`Error::RecoveryKey`]) and is not an event; a well-formed but wrong key is a
+    /// failed unlock (event) and [`Error::WrongRecoveryKey`].
+    fn open_recovery_slot(&self, console: &Console, typed: &str) -> Result<SnapshotSecret> {
+        let key = RecoveryKey::parse(typed)?;
+        let state = self.key_state()?.ok_or_else(|| {
+            Error::KeySlots("not initialised on this node; run `akari init` first".into())
+        })?;
+        let record: SlotRecord = self.store.get(KEY_SLOTS, RECOVERY_SLOT)?.ok_or_else(|| {
+            Error::KeySlots("the recovery slot is missing from accounts.redb".into())
+        })?;
+        let salt = keyslot::decode_salt(&record)?;
+        match keyslot::unwrap(&key.kek(&salt), RECOVERY_SLOT, &record) {
+            Some(secret) if keyslot::fingerprint(&secret) == state.fingerprint => Ok(secret),
+            Some(_) => Err(Error::KeySlots(
+                "the recovery slot holds a key other than this node's".into(),
+            )),
+            None => {
+                let mode = self.mode()?.mode;
+                let _receipt = self.audit(
+                    mode,
+                    console.actor(),
+                    Action::LoginFailed {
+                        reason: "wrong recovery key".into(),
+                    },
+                    Some(format!("slot={RECOVERY_SLOT}")),
+                    &Client::default(),
+                )?;
+                Err(Error::WrongRecoveryKey)
+            }
+        }
+    }
+
+    /// Unlocks the snapshot with the recovery key, at the console: the same effect as a
+    /// login (the secret in memory, the observer told).
+    pub fn unlock_with_recovery(&self, console: &Console, recovery_key: &str) -> Result<()> {
+        let secret = self.open_recovery_slot(console, recovery_key)?;
+        let client = Client::default();
+        self.store.write(|tx| {
+            let mode = self.tx_mode(tx)?.mode;
+            self.tx_unlock(mode, console.actor(), RECOVERY_SLOT, Some(secret), &client)
+        })?;
+        self.sync_observer();
+        Ok(())
+    }
+
+    /// Replaces the recovery slot with one for a new recovery key (returned, to be printed
+    /// once); the old key unlocks nothing afterwards. `current`: the current recovery key,
+    /// or `None` to use the secret in memory (an admin is logged in), for when the old
+    /// sheet is lost or exposed.
+    pub fn replace_recovery_key(
+        &self,
+        console: &Console,
+        current: Option<&str>,
+    ) -> Result<RecoveryKey> {
+        let secret = match current {
+            Some(typed) => self.open_recovery_slot(console, typed)?,
+            None => self
+                .secret_for_new_slot("replacing the recovery key")?
+                .ok_or_else(|| {
+                    Error::KeySlots("not initialised on this node; run `akari init` first".into())
+                })?,
+        };
+        let recovery = RecoveryKey::generate();
+        let salt = keyslot::new_salt();
+        let prepared = PreparedSlot {
+            secret,
+            kek: recovery.kek(&salt),
+            kdf: SlotKdf::RecoveryKeySha256,
+            salt,
+        };
+        self.store.write(|tx| {
+            let mode = self.tx_mode(tx)?.mode;
+            self.tx_put_slot(
+                tx,
+                mode,
+                console.actor(),
+                RECOVERY_SLOT,
+                &prepared,
+                &Client::default(),
+            )
+        })?;
+        Ok(recovery)
+    }
+
+    /// The key slots that exist, for the admin pages.
+    pub fn list_key_slots(&self, _cap: &AdminCapability) -> Result<Vec<KeySlotSummary>> {
+        let slots: Vec<(String, SlotRecord)> = self.store.list(KEY_SLOTS)?;
+        Ok(slots
+            .into_iter()
+            .map(|(slot, r)| KeySlotSummary {
+                slot,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
     // ----------------------------------------------------------------- admins
 
     /// `akari admin create`: creates an admin with a password (checked against the policy)
     /// and returns a one-time code with which they enrol their WebAuthn credential. Until
     /// then the admin cannot log in.
+    ///
+    /// Once key slots are initialised, this also creates the admin's key slot from the
+    /// password, which needs the snapshot secret in memory ([`Error::Locked`] otherwise);
+    /// at the console use [`Self::create_admin_with_recovery`] instead.
     pub fn create_admin(
         &self,
         console: &Console,
         new: NewAdmin,
+        client: &Client,
+    ) -> Result<AdminEnrolmentTicket> {
+        let secret = self.secret_for_new_slot("creating an admin")?;
+        self.create_admin_inner(console, new, secret, client)
+    }
+
+    /// `akari admin create` on a node with key slots: the recovery key (typed at the
+    /// console) opens the secret just long enough to make the new admin's slot; nothing is
+    /// left in memory. Without key slots it behaves as [`Self::create_admin`].
+    pub fn create_admin_with_recovery(
+        &self,
+        console: &Console,
+        new: NewAdmin,
+        recovery_key: &str,
+        client: &Client,
+    ) -> Result<AdminEnrolmentTicket> {
+        let secret = if self.key_slots_initialised()? {
+            Some(self.open_recovery_slot(console, recovery_key)?)
+        } else {
+            None
+        };
+        self.create_admin_inner(console, new, secret, client)
+    }
+
+    fn create_admin_inner(
+        &self,
+        console: &Console,
+        new: NewAdmin,
+        secret: Option<SnapshotSecret>,
         client: &Client,
     ) -> Result<AdminEnrolmentTicket> {
         let admin_id = new.admin_id.trim().to_owned();
@@ -475,6 +1006,7 @@ impl Accounts {
         let display_name = require_text("display name", &new.display_name, 100)?;
         credential::check_password_policy(&new.password)?;
         let password_hash = self.hasher.hash_password(&new.password)?;
+        let slot = self.prepare_password_slot(secret, &new.password)?;
         let code = EnrolmentCode::new(credential::generate_credential().expose());
         let now = self.clock.now();
         let expires_at = now + Duration::hours(ENROLMENT_TTL_HOURS);
@@ -503,6 +1035,16 @@ impl Accounts {
                 Some(format!("admin={admin_id}")),
                 client,
             )?;
+            if let Some(slot) = &slot {
+                self.tx_put_slot(
+                    tx,
+                    mode,
+                    console.actor(),
+                    &admin_slot(&admin_id),
+                    slot,
+                    client,
+                )?;
+            }
             tx.put(ADMINS, &admin_id, &record)
         })?;
         tracing::info!(admin_id = %admin_id, "admin created; awaiting WebAuthn enrolment");
@@ -704,6 +1246,11 @@ impl Accounts {
                 client,
             ));
         }
+        let slot_id = admin_slot(&admin_id);
+        let unwrapped = self.unwrap_for_login(&slot_id, |record, salt| {
+            self.hasher
+                .password_kek(&login.password, salt, Self::argon2_kdf(record)?)
+        });
         let session = self.store.write(|tx| {
             let mut admin: AdminRecord = tx
                 .get(ADMINS, &admin_id)?
@@ -730,6 +1277,15 @@ impl Accounts {
                 Some(format!("session={session_id}")),
                 client,
             )?;
+            self.tx_unlock(
+                mode,
+                Actor::Admin {
+                    admin_id: admin_id.clone(),
+                },
+                &slot_id,
+                unwrapped,
+                client,
+            )?;
             Ok(NewSession {
                 token,
                 session: AdminSession {
@@ -741,6 +1297,7 @@ impl Accounts {
                 },
             })
         })?;
+        self.sync_observer();
         self.limiter.record_success(&keys);
         tracing::info!(admin_id = %admin_id, session_id = %session.session.session_id, "admin logged in");
         Ok(session)
@@ -781,8 +1338,10 @@ impl Accounts {
                 problem: "must be in the future".into(),
             });
         }
+        let secret = self.secret_for_new_slot("provisioning an account")?;
         let credential = credential::generate_credential();
         let credential_hash = self.hasher.hash_credential(&credential)?;
+        let slot = self.prepare_credential_slot(secret, &credential)?;
         let sheet = self.store.write(|tx| {
             let mode = self.tx_mode(tx)?.mode;
             if mode.allows_emergency_login() {
@@ -827,6 +1386,9 @@ impl Accounts {
                 Some(format!("label={label} seal={seal_number}")),
                 client,
             )?;
+            if let Some(slot) = &slot {
+                self.tx_put_slot(tx, mode, cap.actor(), &account_slot(&account_id), slot, client)?;
+            }
             tx.put(ACCOUNTS, &account_id, &record)?;
             Ok(SealSheet {
                 account_id,
@@ -929,8 +1491,10 @@ impl Accounts {
         client: &Client,
     ) -> Result<SealSheet> {
         let account_id = normalize_account_id(account_id);
+        let secret = self.secret_for_new_slot("re-sealing an account")?;
         let credential = credential::generate_credential();
         let credential_hash = self.hasher.hash_credential(&credential)?;
+        let slot = self.prepare_credential_slot(secret, &credential)?;
         let now = self.clock.now();
         self.store.write(|tx| {
             let mode = self.tx_mode(tx)?.mode;
@@ -966,6 +1530,15 @@ impl Accounts {
                 Some(format!("seal={seal_number}")),
                 client,
             )?;
+            // The old slot goes whatever happens: the old credential must unlock nothing.
+            match &slot {
+                Some(slot) => {
+                    self.tx_put_slot(tx, mode, cap.actor(), &account_slot(&account_id), slot, client)?
+                }
+                None => {
+                    self.tx_remove_slot(tx, mode, cap.actor(), &account_slot(&account_id), client)?
+                }
+            }
             tx.put(ACCOUNTS, &account_id, &account)?;
             Ok(SealSheet {
                 account_id: account_id.clone(),
@@ -1016,6 +1589,7 @@ impl Accounts {
                 reason: reason.clone(),
             };
             tx.put(ACCOUNTS, &account_id, &account)?;
+            self.tx_remove_slot(tx, mode, cap.actor(), &account_slot(&account_id), client)?;
             self.end_sessions_where(
                 tx,
                 mode,
@@ -1197,6 +1771,11 @@ impl Accounts {
                 client,
             ));
         }
+        let slot_id = account_slot(&account_id);
+        let unwrapped = self.unwrap_for_login(&slot_id, |record, salt| {
+            self.hasher
+                .credential_kek(&login.credential, salt, Self::argon2_kdf(record)?)
+        });
         let session = self.store.write(|tx| {
             // Re-read under the write lock: the mode or the account may have changed while
             // argon2 ran.
@@ -1224,6 +1803,7 @@ impl Accounts {
                 declared: None,
             };
             let _receipt = self.audit(mode, actor.clone(), Action::LoginSucceeded, None, client)?;
+            let unlock_actor = actor.clone();
             if let SealState::Sealed {
                 seal_number,
                 credential_hash,
@@ -1259,6 +1839,7 @@ impl Accounts {
                     declaration: None,
                 },
             )?;
+            self.tx_unlock(mode, unlock_actor, &slot_id, unwrapped, client)?;
             Ok(NewSession {
                 token,
                 session: PendingSession {
@@ -1286,6 +1867,7 @@ impl Accounts {
             }
             Err(e) => return Err(e),
         };
+        self.sync_observer();
         self.limiter.record_success(&keys);
         tracing::info!(account_id = %account_id, session_id = %session.session.session_id, "emergency login; awaiting declaration");
         Ok(session)
@@ -1415,6 +1997,7 @@ impl Accounts {
                 }
                 Ok(())
             })?;
+            self.lock_if_no_admin(client)?;
             return Err(Error::SessionEnded(end));
         }
         if now - record.last_seen >= Duration::seconds(TOUCH_INTERVAL_SECS) {
@@ -1573,7 +2156,8 @@ impl Accounts {
             )?;
             tx.remove(SESSIONS, &key)?;
             Ok(())
-        })
+        })?;
+        self.lock_if_no_admin(client)
     }
 
     /// Ends every session that has timed out (call periodically); returns how many.
@@ -1593,6 +2177,7 @@ impl Accounts {
                 ended += 1;
             }
         }
+        self.lock_if_no_admin(&Client::default())?;
         Ok(ended)
     }
 
@@ -1708,13 +2293,17 @@ impl Accounts {
             let next = ModeState {
                 mode: to,
                 since: now,
-                decided_by: actor,
+                decided_by: actor.clone(),
                 reason: reason.clone(),
                 episode,
             };
             tx.put(MODE, MODE_KEY, &next)?;
+            if matches!(to, Mode::Recovery | Mode::Standby) {
+                self.tx_lock(event_mode, actor, &format!("mode changed to {to}"), client)?;
+            }
             Ok(next)
         })?;
+        self.sync_observer();
         tracing::info!(mode = %next.mode, "mode changed");
         Ok(next)
     }
@@ -1752,6 +2341,8 @@ impl Accounts {
                 retired_at: now,
             };
             tx.put(ACCOUNTS, &id, &account)?;
+            // The credential was used: it must not open the snapshot again.
+            self.tx_remove_slot(tx, mode, actor.clone(), &account_slot(&id), client)?;
         }
         Ok(())
     }
@@ -1785,6 +2376,8 @@ impl Accounts {
             accounts: self.list_accounts(cap)?,
             emergency_sessions,
             admin_sessions: sessions.len() - emergency_sessions,
+            key_slots_initialised: self.key_slots_initialised()?,
+            snapshot_unlocked: self.is_unlocked(),
         })
     }
 }

@@ -1,9 +1,9 @@
 //! Everything that touches a plaintext credential: generating emergency credentials,
 //! checking admin passwords against the policy, argon2id hashing and verification.
 //!
-//! This is deliberately the only module that runs argon2. A later change (issue 7: key
-//! slots unwrapping the snapshot key) derives a key from the same verified credential here,
-//! next to [`Hasher::verify`], so no other code ever needs the plaintext.
+//! This is deliberately the only module that runs argon2, including the derivation of key
+//! slots' key-encryption keys (issue 7: [`Hasher::credential_kek`], [`Hasher::password_kek`]),
+//! so no other code ever needs the plaintext.
 
 use std::fmt;
 
@@ -11,6 +11,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::rngs::OsRng;
 use rand::Rng;
+use zeroize::Zeroizing;
 
 use crate::config::Argon2Config;
 use crate::secret::{EmergencyCredential, Password, StoredHash};
@@ -31,7 +32,20 @@ pub const MIN_PASSWORD_CHARS: usize = 13;
 #[derive(Clone)]
 pub struct Hasher {
     argon2: Argon2<'static>,
+    config: Argon2Config,
 }
+
+/// The argon2id cost a key slot's key-encryption key was derived with. Stored with the slot,
+/// so raising the configured cost later keeps old slots openable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KdfParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+/// Bytes of salt for a key slot's KDF.
+pub const KEK_SALT_LEN: usize = 16;
 
 impl fmt::Debug for Hasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -50,7 +64,43 @@ impl Hasher {
         .map_err(|e| Error::Config(format!("argon2 parameters are not valid: {e}")))?;
         Ok(Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+            config: config.clone(),
         })
+    }
+
+    /// The cost new key slots are made with (the configured one).
+    pub fn kdf_params(&self) -> KdfParams {
+        KdfParams {
+            memory_kib: self.config.memory_kib,
+            iterations: self.config.iterations,
+            parallelism: self.config.parallelism,
+        }
+    }
+
+    /// A key-encryption key for a key slot: a separate argon2id run over the same
+    /// normalised credential as [`Self::verify_credential`], with the slot's own random salt
+    /// and a 32-byte raw output. It shares nothing with the stored verification hash but the
+    /// input, so the hash (an offline-guessing target in any case) reveals nothing about it.
+    /// Callers derive it only after verification succeeded: a wrong credential costs one
+    /// argon2 run, as before, and unwraps nothing.
+    pub fn credential_kek(
+        &self,
+        credential: &EmergencyCredential,
+        salt: &[u8],
+        params: KdfParams,
+    ) -> Result<Zeroizing<[u8; 32]>, Error> {
+        let normalized = Zeroizing::new(normalize_credential(credential.expose()));
+        derive_kek(normalized.as_bytes(), salt, params)
+    }
+
+    /// Like [`Self::credential_kek`], from an admin's password (as typed, not normalised).
+    pub fn password_kek(
+        &self,
+        password: &Password,
+        salt: &[u8],
+        params: KdfParams,
+    ) -> Result<Zeroizing<[u8; 32]>, Error> {
+        derive_kek(password.expose().as_bytes(), salt, params)
     }
 
     fn hash_bytes(&self, secret: &[u8]) -> Result<StoredHash, Error> {
@@ -89,6 +139,21 @@ impl Hasher {
     pub fn verify_password(&self, password: &Password, stored: &StoredHash) -> bool {
         self.verify_bytes(password.expose().as_bytes(), stored)
     }
+}
+
+fn derive_kek(secret: &[u8], salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>, Error> {
+    let params = Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(|e| Error::KeySlots(format!("a key slot's argon2 parameters are not valid: {e}")))?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(secret, salt, out.as_mut())
+        .map_err(|e| Error::Internal(format!("argon2id key derivation failed: {e}")))?;
+    Ok(out)
 }
 
 /// A fresh emergency credential, grouped in fours for reading off paper:

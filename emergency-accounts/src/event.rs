@@ -124,6 +124,19 @@ pub enum Action {
     AccountRevoked {
         account_id: String,
     },
+    // --- the snapshot key (issue 7) ---
+    /// A key slot (the snapshot key wrapped for one credential) was created, replaced or
+    /// removed. `slot` names it: `recovery`, `admin:<admin ID>` or `account:<account ID>`.
+    KeySlotChanged {
+        slot: String,
+        change: KeySlotChange,
+    },
+    /// The snapshot key was unwrapped into memory through `slot`.
+    SnapshotUnlocked {
+        slot: String,
+    },
+    /// The snapshot key was wiped from memory.
+    SnapshotLocked,
     // --- patient data (written before the data is shown) ---
     /// A search; `query_kind` says which field was searched, never the query text.
     PatientSearch {
@@ -149,6 +162,27 @@ pub enum Action {
         verdict: String,
         comment: String,
     },
+}
+
+/// What happened to a key slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySlotChange {
+    Created,
+    /// A new slot took the place of the old one (re-seal, new recovery key): the old
+    /// credential unlocks nothing any more.
+    Replaced,
+    Removed,
+}
+
+impl std::fmt::Display for KeySlotChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeySlotChange::Created => "created",
+            KeySlotChange::Replaced => "replaced",
+            KeySlotChange::Removed => "removed",
+        })
+    }
 }
 
 /// Where the request came from.

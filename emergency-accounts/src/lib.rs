@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod credential;
 pub mod event;
+pub mod keyslot;
 pub mod ledger;
 mod limiter;
 pub mod model;
@@ -22,12 +23,13 @@ pub mod sheet;
 mod store;
 
 pub use accounts::{
-    Accounts, AdminEnrolmentTicket, AdminLogin, Challenge, EmergencyLogin, KeyAssertion, NewAdmin,
-    ProvisionRequest, Status,
+    Accounts, AdminEnrolmentTicket, AdminLogin, Challenge, EmergencyLogin, KeyAssertion,
+    KeySlotSummary, NewAdmin, ProvisionRequest, Status,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Argon2Config, Config, WebauthnConfig};
 pub use credential::{check_password_policy, CharClass, PasswordPolicyError};
+pub use keyslot::{KeyObserver, RecoveryKey, RecoveryKeyError, SnapshotSecret};
 pub use model::{
     AccountSummary, Declaration, Episode, ModeState, OpenedBy, Opening, SealStatus, WardScope,
 };
@@ -141,6 +143,21 @@ pub enum Error {
     UnknownCeremony,
     #[error("the enrolment code is wrong or has expired; create the admin again at the console")]
     BadEnrolmentCode,
+    /// Key slots are initialised but the snapshot secret is not in memory.
+    #[error(
+        "{action} needs the snapshot key, which is locked: log in as an admin or give the \
+         recovery key, then try again"
+    )]
+    Locked { action: &'static str },
+    #[error(transparent)]
+    RecoveryKey(#[from] RecoveryKeyError),
+    #[error(
+        "this recovery key is not the one of this node (it was read correctly: its check \
+         characters match); find the recovery sheet printed for this node at `akari init`"
+    )]
+    WrongRecoveryKey,
+    #[error("key slots: {0}")]
+    KeySlots(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

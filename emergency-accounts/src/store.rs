@@ -23,6 +23,11 @@ pub(crate) const ADMINS: TableDefinition<&str, &str> = TableDefinition::new("adm
 pub(crate) const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("accounts");
 /// Live sessions by the hex SHA-256 of their token (the token itself is never stored).
 pub(crate) const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
+/// Key slots (the snapshot secret, wrapped) by slot ID: `recovery`, `admin:<id>`,
+/// `account:<id>`. Added in issue 7; a store without it simply has no slots.
+pub(crate) const KEY_SLOTS: TableDefinition<&str, &str> = TableDefinition::new("key_slots");
+/// Whether key slots are initialised, under [`crate::keyslot::STATE_KEY`].
+pub(crate) const KEY_STATE: TableDefinition<&str, &str> = TableDefinition::new("key_state");
 
 pub(crate) const MODE_KEY: &str = "current";
 const SCHEMA_KEY: &str = "schema_version";
@@ -80,6 +85,8 @@ impl Store {
             txn.open_table(ADMINS).map_err(store_err)?;
             txn.open_table(ACCOUNTS).map_err(store_err)?;
             txn.open_table(SESSIONS).map_err(store_err)?;
+            txn.open_table(KEY_SLOTS).map_err(store_err)?;
+            txn.open_table(KEY_STATE).map_err(store_err)?;
         }
         txn.commit().map_err(store_err)?;
         Ok(Self { db })

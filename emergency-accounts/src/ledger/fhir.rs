@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use super::entry::{Hash, LedgerEntry};
 use super::export::ExportSummary;
 use super::{Ledger, LedgerError};
-use crate::event::{Action, Actor, Mode};
+use crate::event::{Action, Actor, KeySlotChange, Mode};
 
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 const AUDIT_EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
@@ -135,6 +135,19 @@ pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
             "D",
             "0",
         ),
+        Action::KeySlotChanged { change, .. } => (
+            dcm("110113", "Security Alert"),
+            Some(dcm("110137", "User Security Attributes Changed")),
+            match change {
+                KeySlotChange::Created => "C",
+                KeySlotChange::Replaced => "U",
+                KeySlotChange::Removed => "D",
+            },
+            "0",
+        ),
+        Action::SnapshotUnlocked { .. } | Action::SnapshotLocked => {
+            (dcm("110113", "Security Alert"), None, "E", "0")
+        }
         Action::AuditExported { .. } => (dcm("110101", "Audit Log Used"), None, "R", "0"),
         Action::ReviewVerdict { .. } => (dcm("110101", "Audit Log Used"), None, "C", "0"),
     };
@@ -274,6 +287,9 @@ fn action_text(action: &Action) -> Option<String> {
         | Action::AccountResealed { account_id }
         | Action::AccountRevoked { account_id } => Some(format!("account {account_id}")),
         Action::AuditExported { format } => Some(format!("format {format}")),
+        Action::KeySlotChanged { slot, change } => Some(format!("key slot {slot} {change}")),
+        Action::SnapshotUnlocked { slot } => Some(format!("snapshot key unlocked by {slot}")),
+        Action::SnapshotLocked => Some("snapshot key locked".to_owned()),
         _ => None,
     }
 }

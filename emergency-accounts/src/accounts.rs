@@ -27,7 +27,7 @@ use crate::event::{
 };
 use crate::keyslot::{
     self, account_slot, admin_slot, KeyObserver, KeySlotsState, RecoveryKey, SlotKdf, SlotRecord,
-    SnapshotSecret, RECOVERY_SLOT, STATE_KEY,
+    SlotSecret, RECOVERY_SLOT, STATE_KEY,
 };
 use crate::limiter::{Blocked, LimitKey, Limiter};
 use crate::model::{
@@ -150,8 +150,8 @@ struct Notify {
 /// A key slot about to be written: its KEK is derived (argon2, slow) before the write
 /// transaction; the wrapping itself (fast) happens inside it, once the slot ID is known.
 struct PreparedSlot {
-    secret: SnapshotSecret,
-    kek: SnapshotSecret,
+    secret: SlotSecret,
+    kek: SlotSecret,
     kdf: SlotKdf,
     salt: [u8; crate::credential::KEK_SALT_LEN],
 }
@@ -194,7 +194,7 @@ pub struct Accounts {
     sync_failing_since: Mutex<Option<DateTime<Utc>>>,
     /// The snapshot secret while unlocked. Set and wiped only inside a store write
     /// transaction (which serialises them with the decisions that cause them).
-    key: Mutex<Option<SnapshotSecret>>,
+    key: Mutex<Option<SlotSecret>>,
     /// Lock order: `notify` before `key`.
     notify: Mutex<Notify>,
 }
@@ -494,7 +494,7 @@ impl Accounts {
 
     // ----------------------------------------------------------------- key slots
 
-    fn key_guard(&self) -> std::sync::MutexGuard<'_, Option<SnapshotSecret>> {
+    fn key_guard(&self) -> std::sync::MutexGuard<'_, Option<SlotSecret>> {
         self.key.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -514,7 +514,7 @@ impl Accounts {
     }
 
     /// A copy of the snapshot secret while unlocked (wiped when the copy is dropped).
-    pub fn unlocked_secret(&self) -> Option<SnapshotSecret> {
+    pub fn unlocked_secret(&self) -> Option<SlotSecret> {
         self.key_guard().clone()
     }
 
@@ -555,7 +555,7 @@ impl Accounts {
     /// The secret to wrap a new slot with. `None` when key slots are not initialised (the
     /// store behaves as before issue 7); [`Error::Locked`] when they are but the secret is
     /// not in memory.
-    fn secret_for_new_slot(&self, action: &'static str) -> Result<Option<SnapshotSecret>> {
+    fn secret_for_new_slot(&self, action: &'static str) -> Result<Option<SlotSecret>> {
         if self.key_state()?.is_none() {
             return Ok(None);
         }
@@ -566,7 +566,7 @@ impl Accounts {
 
     fn prepare_credential_slot(
         &self,
-        secret: Option<SnapshotSecret>,
+        secret: Option<SlotSecret>,
         credential: &EmergencyCredential,
     ) -> Result<Option<PreparedSlot>> {
         let Some(secret) = secret else {
@@ -585,7 +585,7 @@ impl Accounts {
 
     fn prepare_password_slot(
         &self,
-        secret: Option<SnapshotSecret>,
+        secret: Option<SlotSecret>,
         password: &Password,
     ) -> Result<Option<PreparedSlot>> {
         let Some(secret) = secret else {
@@ -669,12 +669,12 @@ impl Accounts {
     fn unwrap_for_login(
         &self,
         slot_id: &str,
-        kek: impl FnOnce(&SlotRecord, &[u8]) -> Result<SnapshotSecret>,
-    ) -> Option<SnapshotSecret> {
+        kek: impl FnOnce(&SlotRecord, &[u8]) -> Result<SlotSecret>,
+    ) -> Option<SlotSecret> {
         if self.is_unlocked() {
             return None;
         }
-        let result = (|| -> Result<Option<SnapshotSecret>> {
+        let result = (|| -> Result<Option<SlotSecret>> {
             let Some(state) = self.key_state()? else {
                 return Ok(None);
             };
@@ -709,6 +709,30 @@ impl Accounts {
         }
     }
 
+    /// An admin created before `init_key_slots` has no slot. When they log in while the
+    /// secret is at hand, their slot is made from the password just verified, so from then
+    /// on their own login unlocks. `None` when there is nothing to do (or it failed: logged).
+    fn missing_admin_slot(
+        &self,
+        slot_id: &str,
+        password: &Password,
+        unwrapped: Option<&SlotSecret>,
+    ) -> Option<PreparedSlot> {
+        let result = (|| -> Result<Option<PreparedSlot>> {
+            if self.key_state()?.is_none()
+                || self.store.get::<SlotRecord>(KEY_SLOTS, slot_id)?.is_some()
+            {
+                return Ok(None);
+            }
+            let secret = unwrapped.cloned().or_else(|| self.unlocked_secret());
+            self.prepare_password_slot(secret, password)
+        })();
+        result.unwrap_or_else(|e| {
+            tracing::error!(error = %e, slot = slot_id, "could not create the admin's key slot");
+            None
+        })
+    }
+
     fn argon2_kdf(record: &SlotRecord) -> Result<crate::credential::KdfParams> {
         match record.kdf {
             SlotKdf::Argon2id(p) => Ok(p),
@@ -726,7 +750,7 @@ impl Accounts {
         mode: Mode,
         actor: Actor,
         slot_id: &str,
-        secret: Option<SnapshotSecret>,
+        secret: Option<SlotSecret>,
         client: &Client,
     ) -> Result<()> {
         let Some(secret) = secret else {
@@ -853,7 +877,7 @@ impl Accounts {
     /// Opens the recovery slot with a typed recovery key. A typo is reported as such
     /// ([`Error::RecoveryKey`]) and is not an event; a well-formed but wrong key is a
     /// failed unlock (event) and [`Error::WrongRecoveryKey`].
-    fn open_recovery_slot(&self, console: &Console, typed: &str) -> Result<SnapshotSecret> {
+    fn open_recovery_slot(&self, console: &Console, typed: &str) -> Result<SlotSecret> {
         let key = RecoveryKey::parse(typed)?;
         let state = self.key_state()?.ok_or_else(|| {
             Error::KeySlots("not initialised on this node; run `akari init` first".into())
@@ -988,7 +1012,7 @@ impl Accounts {
         &self,
         console: &Console,
         new: NewAdmin,
-        secret: Option<SnapshotSecret>,
+        secret: Option<SlotSecret>,
         client: &Client,
     ) -> Result<AdminEnrolmentTicket> {
         let admin_id = new.admin_id.trim().to_owned();
@@ -1251,6 +1275,7 @@ impl Accounts {
             self.hasher
                 .password_kek(&login.password, salt, Self::argon2_kdf(record)?)
         });
+        let heal = self.missing_admin_slot(&slot_id, &login.password, unwrapped.as_ref());
         let session = self.store.write(|tx| {
             let mut admin: AdminRecord = tx
                 .get(ADMINS, &admin_id)?
@@ -1277,6 +1302,12 @@ impl Accounts {
                 Some(format!("session={session_id}")),
                 client,
             )?;
+            if let Some(slot) = &heal {
+                let actor = Actor::Admin {
+                    admin_id: admin_id.clone(),
+                };
+                self.tx_put_slot(tx, mode, actor, &slot_id, slot, client)?;
+            }
             self.tx_unlock(
                 mode,
                 Actor::Admin {

@@ -26,7 +26,7 @@ use crate::event::Actor;
 use crate::Error;
 
 /// The snapshot secret as held in memory: 32 opaque bytes, wiped when dropped.
-pub type SnapshotSecret = Zeroizing<[u8; 32]>;
+pub type SlotSecret = Zeroizing<[u8; 32]>;
 
 /// Told when the snapshot secret enters or leaves memory. The composition root connects it
 /// to the snapshot reader (unlock: decrypt the search index; lock: wipe it).
@@ -147,7 +147,7 @@ pub(crate) fn wrap(
 
 /// Unwraps a slot: `None` if the KEK is wrong (wrong credential) or the slot was altered or
 /// moved to another ID.
-pub(crate) fn unwrap(kek: &[u8; 32], slot_id: &str, record: &SlotRecord) -> Option<SnapshotSecret> {
+pub(crate) fn unwrap(kek: &[u8; 32], slot_id: &str, record: &SlotRecord) -> Option<SlotSecret> {
     let nonce = hex::decode(&record.nonce).ok().filter(|n| n.len() == 12)?;
     let wrapped = hex::decode(&record.wrapped).ok()?;
     let cipher = ChaCha20Poly1305::new(Key::from_slice(kek));
@@ -281,7 +281,7 @@ impl RecoveryKey {
     }
 
     /// The recovery slot's KEK.
-    pub(crate) fn kek(&self, salt: &[u8]) -> SnapshotSecret {
+    pub(crate) fn kek(&self, salt: &[u8]) -> SlotSecret {
         let mut h = Sha256::new();
         h.update(b"akari recovery slot kek v1\0");
         h.update(salt);

@@ -29,7 +29,7 @@ pub use accounts::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Argon2Config, Config, WebauthnConfig};
 pub use credential::{check_password_policy, CharClass, PasswordPolicyError};
-pub use keyslot::{KeyObserver, RecoveryKey, RecoveryKeyError, SnapshotSecret};
+pub use keyslot::{KeyObserver, RecoveryKey, RecoveryKeyError, SlotSecret};
 pub use model::{
     AccountSummary, Declaration, Episode, ModeState, OpenedBy, Opening, SealStatus, WardScope,
 };

@@ -674,3 +674,38 @@ fn the_balp_export_maps_the_key_slot_events() {
         assert!(ev.to_string().contains(text), "{ev}");
     }
 }
+
+#[test]
+fn an_admin_created_before_init_gets_a_slot_at_their_next_login_with_the_key_at_hand() {
+    let node = node();
+    let mut token = new_token();
+    create_admin(&node, "it-early", &mut token);
+    let recovery = node
+        .accounts
+        .init_key_slots(&console(), &snapshot_secret())
+        .unwrap();
+    // Locked: the login works, but there is neither a slot to open nor a secret to make one.
+    let admin = login_admin(&node, "it-early", &mut token).unwrap();
+    assert!(node.accounts.unlocked_secret().is_none());
+    node.accounts.logout(&admin.token, &client()).unwrap();
+    // With the recovery key given, the next login makes the slot...
+    node.accounts
+        .unlock_with_recovery(&console(), &recovery.to_string())
+        .unwrap();
+    let admin = login_admin(&node, "it-early", &mut token).unwrap();
+    assert_eq!(
+        node.sink.count(|a| matches!(
+            a,
+            Action::KeySlotChanged { slot, change: KeySlotChange::Created } if slot == "admin:it-early"
+        )),
+        1
+    );
+    node.accounts.logout(&admin.token, &client()).unwrap();
+    assert!(node.accounts.unlocked_secret().is_none());
+    // ...and from then on the admin's own login unlocks.
+    login_admin(&node, "it-early", &mut token).unwrap();
+    assert_eq!(
+        node.accounts.unlocked_secret().map(|k| *k),
+        Some(snapshot_secret())
+    );
+}

@@ -20,9 +20,8 @@ use serde::Serialize;
 use crate::mapping::{map_resource, Body, MapContext, Outcome, RejectReason, ResourceType};
 use crate::reader::SnapshotReader;
 use crate::source::{Change, PullKind};
-use crate::store::build::{Payload, Scope, Target};
-use crate::store::keys::Keyer;
-use crate::store::{prepare, Prepared, Store, StoreError};
+use crate::store::build::{Payload, Preparer, Scope, Target};
+use crate::store::{Prepared, Store, StoreError};
 use crate::{Config, ScopeConfig};
 pub use tokio_util::sync::CancellationToken;
 
@@ -143,6 +142,9 @@ pub struct SyncStatus {
     /// Resources of types not kept, since this process started.
     pub ignored_total: BTreeMap<String, u64>,
     pub last_report: Option<SyncReport>,
+    /// Damage found in stored snapshot data and what the node did about it (data-free;
+    /// show `message()` to administrators until one clears it).
+    pub integrity_alert: Option<crate::store::IntegrityAlert>,
 }
 
 impl SyncStatus {
@@ -177,7 +179,7 @@ const LOG_REJECTS: u32 = 10;
 const BATCH_CHANGES: usize = 2048;
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
 
-fn map_batch(keyer: &Keyer, ctx: &MapContext, batch: RawBatch) -> PreparedBatch {
+fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> PreparedBatch {
     let mut tally = Tally::default();
     let mut items = Vec::with_capacity(batch.changes.len());
     let mut mapped = Vec::new();
@@ -191,7 +193,7 @@ fn map_batch(keyer: &Keyer, ctx: &MapContext, batch: RawBatch) -> PreparedBatch 
                             if let Body::Retract(why) = &m.body {
                                 *tally.dropped.entry(why.name().to_string()).or_default() += 1;
                             }
-                            items.push(prepare(keyer, m));
+                            items.push(preparer.prepare(m));
                         }
                     }
                     Ok(Outcome::Ignored(t)) => *tally.ignored.entry(t).or_default() += 1,
@@ -213,7 +215,7 @@ fn map_batch(keyer: &Keyer, ctx: &MapContext, batch: RawBatch) -> PreparedBatch 
                 if let Some(rtype) = ResourceType::from_name(&resource_type) {
                     items.push(Prepared {
                         rtype,
-                        idh: keyer.id_hash(rtype, &id),
+                        idh: preparer.keyer().id_hash(rtype, &id),
                         target: Target::Missing,
                         payload: None::<Payload>,
                         identifiers: Vec::new(),
@@ -256,6 +258,7 @@ impl Engine {
             status.data_as_of = m.high_water;
             status.counts = m.counts.clone();
         }
+        status.integrity_alert = store.integrity_alert().ok().flatten();
         Engine {
             store,
             source,
@@ -281,6 +284,35 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Verify the current generation and fall back to an older one that verifies if it is
+    /// damaged ([`Store::check_current`]); refreshes the reader and the status. Run at
+    /// start-up before serving and periodically. Waits for a running sync to finish.
+    pub fn check_integrity(&self) -> Result<crate::store::Integrity, SyncError> {
+        let _guard = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let outcome = self.store.check_current()?;
+        if let Some(reader) = &self.reader {
+            reader.refresh()?;
+        }
+        let alert = self.store.integrity_alert()?;
+        let current = self.store.current()?;
+        self.update_status(|s| {
+            s.integrity_alert = alert;
+            if let Some(m) = current {
+                s.current_generation = Some(m.generation);
+                s.data_as_of = m.high_water;
+                s.counts = m.counts.clone();
+            }
+        });
+        Ok(outcome)
+    }
+
+    /// An administrator acknowledged the integrity alert.
+    pub fn clear_integrity_alert(&self) -> Result<(), SyncError> {
+        self.store.clear_integrity_alert()?;
+        self.update_status(|s| s.integrity_alert = None);
+        Ok(())
     }
 
     fn update_status(&self, f: impl FnOnce(&mut SyncStatus)) {
@@ -326,6 +358,9 @@ impl Engine {
                     s.last_error_at = Some(Utc::now());
                 }
             }
+            if let Ok(alert) = self.store.integrity_alert() {
+                s.integrity_alert = alert;
+            }
             if let Ok(Some(m)) = self.store.current() {
                 s.current_generation = Some(m.generation);
                 s.data_as_of = m.high_water;
@@ -368,7 +403,7 @@ impl Engine {
             now: started,
             windows: self.config.windows,
         };
-        let keyer = self.store.keyer_handle();
+        let preparer = builder.preparer();
         let stop = Arc::new(AtomicBool::new(false));
         let workers = self.config.parse_threads.clamp(1, 16);
 
@@ -422,11 +457,11 @@ impl Engine {
             for _ in 0..workers {
                 let rx = raw_rx.clone();
                 let tx = prep_tx.clone();
-                let keyer = keyer.clone();
+                let preparer = preparer.clone();
                 scope.spawn(move || loop {
                     let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok(batch) = next else { break };
-                    if tx.send(map_batch(&keyer, &ctx, batch)).is_err() {
+                    if tx.send(map_batch(&preparer, &ctx, batch)).is_err() {
                         break;
                     }
                 });

@@ -2,6 +2,7 @@
 //! immutable, verified generations, and reads the current generation back for the web
 //! layer. Knows nothing of HTTP serving, accounts or the audit ledger.
 
+pub mod crypto;
 pub mod engine;
 pub mod fhir;
 pub mod mapping;
@@ -11,10 +12,11 @@ pub mod source;
 pub mod store;
 pub mod text;
 
+pub use crypto::{SnapshotPublicKey, SnapshotSecret};
 pub use engine::{Engine, Source, SyncError, SyncReport, SyncStatus};
 pub use mapping::Windows;
 pub use reader::SnapshotReader;
-pub use store::{Store, StoreOptions};
+pub use store::{Store, StoreError as Error, StoreError, StoreOptions};
 
 /// Which patients the snapshot holds (applied at each full sync; incremental syncs add
 /// whatever arrives for patients already held or new).
@@ -62,6 +64,7 @@ impl Config {
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
             keep: self.keep_generations,
+            public_key: None,
         }
     }
 }

@@ -1,18 +1,31 @@
 //! Read API for the web layer on the current generation.
 //!
 //! [`SnapshotReader`] is cheap to clone. It holds the current generation's search index in
-//! memory (built at open and on [`SnapshotReader::refresh`]; issue 7 will decrypt the
-//! index into memory at unlock, so the in-memory shape stays) and reads a patient's items
+//! memory (built at open and on [`SnapshotReader::refresh`]) and reads a patient's items
 //! from the store on demand. A view keeps serving its generation until a refresh swaps in
 //! the next complete one.
+//!
+//! # Locked and unlocked (issue 7)
+//!
+//! On an encrypted store the reader opens *locked*: [`SnapshotReader::generation`] (the
+//! manifest: counts, times) works, every read of patient data fails with
+//! [`StoreError::Locked`] (the non-`Result` search and census methods return nothing; use
+//! the `try_` forms to get the error). [`SnapshotReader::unlock`] checks the secret,
+//! unwraps the data keys and decrypts the search index into memory; while a secret is held,
+//! refreshes after new generations stay unlocked. [`SnapshotReader::lock`] drops the
+//! secret, the data keys and the index (their memory is wiped). A plaintext store is always
+//! unlocked.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use unicode_normalization::UnicodeNormalization;
+use zeroize::Zeroize;
 
+use crate::crypto::{Keyring, SnapshotSecret};
 use crate::mapping::{Item, ResourceType, Windows};
 use crate::model::{PatientKey, PatientRecord, Sex};
 use crate::store::keys::Pk;
@@ -87,6 +100,33 @@ struct SearchIndex {
     by_birth: HashMap<NaiveDate, Vec<u32>>,
     /// Normalised full names and given names (kanji and kana), sorted for prefix search.
     names: Vec<(String, u32)>,
+}
+
+impl Drop for SearchIndex {
+    /// Wipe the patient data held in memory (names, IDs, birth dates) when a view goes.
+    fn drop(&mut self) {
+        for p in &mut self.patients {
+            for s in [&mut p.hospital_id, &mut p.name_kanji, &mut p.name_kana]
+                .into_iter()
+                .flatten()
+            {
+                s.zeroize();
+            }
+            p.birth_date = None;
+            if let Some(l) = &mut p.location {
+                for s in [&mut l.ward, &mut l.room, &mut l.bed].into_iter().flatten() {
+                    s.zeroize();
+                }
+            }
+        }
+        for (mut k, _) in self.by_hospital_id.drain() {
+            k.zeroize();
+        }
+        self.by_birth.clear();
+        for (k, _) in &mut self.names {
+            k.zeroize();
+        }
+    }
 }
 
 /// Hospital IDs compare after NFKC (full-width digits), trimming and without leading
@@ -275,15 +315,40 @@ fn opt_natural(a: &Option<String>, b: &Option<String>) -> Ordering {
     }
 }
 
+/// What an unlocked view holds: the decrypted index and the data keys (`None` for a
+/// plaintext store).
+struct Open {
+    index: SearchIndex,
+    keys: Option<Arc<Keyring>>,
+}
+
 struct View {
     manifest: Manifest,
-    index: SearchIndex,
+    /// `None` while locked.
+    open: Option<Open>,
 }
 
 struct Shared {
     store: Store,
     windows: Windows,
     view: RwLock<Option<Arc<View>>>,
+    /// Held while unlocked (encrypted store), so refreshes can open new generations.
+    secret: Mutex<Option<SnapshotSecret>>,
+    /// Serialises building views (refresh, unlock, lock).
+    building: Mutex<()>,
+}
+
+/// What [`SnapshotReader::unlock`] did (no patient data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnlockStats {
+    /// The generation now searchable (`None`: the store holds no generation yet).
+    pub generation: Option<u64>,
+    pub patients: usize,
+    pub index_entries: usize,
+    /// Data keys unwrapped.
+    pub data_keys: usize,
+    /// Wall time from the call to a searchable index.
+    pub elapsed: StdDuration,
 }
 
 /// Read access to the current generation. Clone freely.
@@ -308,6 +373,8 @@ impl SnapshotReader {
                 store,
                 windows,
                 view: RwLock::new(None),
+                secret: Mutex::new(None),
+                building: Mutex::new(()),
             }),
         };
         reader.refresh()?;
@@ -318,22 +385,173 @@ impl SnapshotReader {
         &self.shared.store
     }
 
-    /// Switch to the store's current generation if it changed. Returns whether it did.
-    /// The new index is built before the swap: readers never see a half-built one.
+    fn held_secret(&self) -> Option<SnapshotSecret> {
+        self.shared
+            .secret
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_view(&self, view: Option<Arc<View>>) {
+        let old = std::mem::replace(
+            &mut *self.shared.view.write().unwrap_or_else(|e| e.into_inner()),
+            view,
+        );
+        // The old index (and its keys) is wiped when the last reader using it lets go.
+        drop(old);
+    }
+
+    /// Switch to the store's current generation if it changed (or if the lock state
+    /// changed). Returns whether it did. The new index is built before the swap: readers
+    /// never see a half-built one. On an encrypted store the new view is unlocked only if
+    /// a secret is held (see [`SnapshotReader::unlock`]).
     pub fn refresh(&self) -> Result<bool, StoreError> {
-        let Some(current) = self.shared.store.current()? else {
+        let _building = self
+            .shared
+            .building
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.refresh_locked_out()
+    }
+
+    /// [`SnapshotReader::refresh`] with `building` held.
+    fn refresh_locked_out(&self) -> Result<bool, StoreError> {
+        let store = &self.shared.store;
+        let Some(current) = store.current()? else {
             return Ok(false);
         };
-        if self.view().is_some_and(|v| v.manifest == current) {
+        let secret = if store.is_encrypted() {
+            self.held_secret()
+        } else {
+            None
+        };
+        let want_open = !store.is_encrypted() || secret.is_some();
+        let existing = self.view();
+        if existing
+            .as_ref()
+            .is_some_and(|v| v.manifest == current && v.open.is_some() == want_open)
+        {
             return Ok(false);
         }
-        let entries = self.shared.store.index_entries(&current)?;
+        if !want_open {
+            self.set_view(Some(Arc::new(View {
+                manifest: current,
+                open: None,
+            })));
+            return Ok(true);
+        }
+        let keys = match &secret {
+            Some(secret) => {
+                let reuse = existing
+                    .as_ref()
+                    .and_then(|v| v.open.as_ref())
+                    .and_then(|o| o.keys.clone());
+                Some(Arc::new(store.keyring(secret, reuse.as_deref())?))
+            }
+            None => None,
+        };
+        let (current, entries) = match store.index_entries(&current, keys.as_deref()) {
+            Ok(entries) => (current, entries),
+            // Damaged stored data: fall back to an older generation that verifies (this
+            // records an alert for the administrators) and build on whatever is current then.
+            Err(StoreError::Corrupt(_) | StoreError::Database(_)) => {
+                store.check_current()?;
+                let current = store.current()?.ok_or(StoreError::Empty)?;
+                let entries = store.index_entries(&current, keys.as_deref())?;
+                (current, entries)
+            }
+            Err(e) => return Err(e),
+        };
         let view = Arc::new(View {
-            index: SearchIndex::build(entries),
+            open: Some(Open {
+                index: SearchIndex::build(entries),
+                keys,
+            }),
             manifest: current,
         });
-        *self.shared.view.write().unwrap_or_else(|e| e.into_inner()) = Some(view);
+        self.set_view(Some(view));
         Ok(true)
+    }
+
+    /// Is patient data unreadable now (an encrypted store without a secret)?
+    pub fn is_locked(&self) -> bool {
+        self.shared.store.is_encrypted()
+            && self
+                .shared
+                .secret
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_none()
+    }
+
+    /// Unlock an encrypted snapshot: check `secret` against the store's key (a wrong one
+    /// fails with [`StoreError::WrongKey`] having decrypted nothing), unwrap the data keys
+    /// and decrypt the current generation's search index into memory. The secret is kept
+    /// (in wiped-on-drop memory) until [`SnapshotReader::lock`], so later generations open
+    /// too. On a plaintext store this only reports what is loaded.
+    pub fn unlock(&self, secret: &SnapshotSecret) -> Result<UnlockStats, StoreError> {
+        let t0 = Instant::now();
+        let store = &self.shared.store;
+        let _building = self
+            .shared
+            .building
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(pk) = store.public_key() {
+            crate::crypto::check_secret(&pk, secret)?;
+            *self.shared.secret.lock().unwrap_or_else(|e| e.into_inner()) = Some(secret.clone());
+            if let Err(e) = self.refresh_locked_out() {
+                *self.shared.secret.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                self.set_locked_view();
+                return Err(e);
+            }
+        }
+        let view = self.view();
+        let open = view.as_ref().and_then(|v| v.open.as_ref());
+        Ok(UnlockStats {
+            generation: view.as_ref().map(|v| v.manifest.generation),
+            patients: open.map(|o| o.index.patients.len()).unwrap_or(0),
+            index_entries: view
+                .as_ref()
+                .map(|v| v.manifest.index_entries as usize)
+                .unwrap_or(0),
+            data_keys: open
+                .and_then(|o| o.keys.as_ref())
+                .map(|k| k.len())
+                .unwrap_or(0),
+            elapsed: t0.elapsed(),
+        })
+    }
+
+    fn set_locked_view(&self) {
+        let manifest = self.view().map(|v| v.manifest.clone());
+        self.set_view(manifest.map(|manifest| {
+            Arc::new(View {
+                manifest,
+                open: None,
+            })
+        }));
+    }
+
+    /// Lock an encrypted snapshot: forget the secret, the data keys and the decrypted index
+    /// (wiped once no request still uses them). Reads fail with [`StoreError::Locked`] from
+    /// now on. No effect on a plaintext store.
+    pub fn lock(&self) {
+        if !self.shared.store.is_encrypted() {
+            return;
+        }
+        // Effective at once for new requests ...
+        *self.shared.secret.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.set_locked_view();
+        // ... and final once an unlock or refresh in progress has ended.
+        let _building = self
+            .shared
+            .building
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *self.shared.secret.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.set_locked_view();
     }
 
     fn view(&self) -> Option<Arc<View>> {
@@ -345,7 +563,16 @@ impl SnapshotReader {
     }
 
     fn require_view(&self) -> Result<Arc<View>, StoreError> {
-        self.view().ok_or(StoreError::Empty)
+        let view = self.view().ok_or(StoreError::Empty)?;
+        if view.open.is_none() {
+            return Err(StoreError::Locked);
+        }
+        Ok(view)
+    }
+
+    /// The open part of the current view, if unlocked.
+    fn open_view(&self) -> Option<Arc<View>> {
+        self.view().filter(|v| v.open.is_some())
     }
 
     /// The generation being served.
@@ -353,8 +580,11 @@ impl SnapshotReader {
         self.view().map(|v| v.manifest.clone())
     }
 
+    /// Patients in the in-memory index (0 while locked; the manifest counts them too).
     pub fn patient_count(&self) -> usize {
-        self.view().map(|v| v.index.patients.len()).unwrap_or(0)
+        self.open_view()
+            .and_then(|v| v.open.as_ref().map(|o| o.index.patients.len()))
+            .unwrap_or(0)
     }
 
     /// A patient's full record by opaque key.
@@ -366,7 +596,7 @@ impl SnapshotReader {
         else {
             return Ok(None);
         };
-        let Some(&i) = view.index.by_key.get(&pk) else {
+        let Some(&i) = open(&view).index.by_key.get(&pk) else {
             return Ok(None);
         };
         self.assemble(&view, i).map(Some)
@@ -376,22 +606,34 @@ impl SnapshotReader {
     /// no patient or more than one patient has it.
     pub fn patient_by_hospital_id(&self, id: &str) -> Result<Option<PatientRecord>, StoreError> {
         let view = self.require_view()?;
-        match view.index.by_hospital_id.get(&normalize_hospital_id(id)) {
+        match open(&view)
+            .index
+            .by_hospital_id
+            .get(&normalize_hospital_id(id))
+        {
             Some(v) if v.len() == 1 => self.assemble(&view, v[0]).map(Some),
             _ => Ok(None),
         }
     }
 
-    /// Summary of one patient by key.
+    /// Summary of one patient by key (`None` while locked).
     pub fn summary(&self, key: &PatientKey) -> Option<PatientSummary> {
-        let view = self.view()?;
+        let view = self.open_view()?;
         let pk: Pk = hex::decode(&key.0).ok()?.try_into().ok()?;
-        view.index.by_key.get(&pk).map(|&i| view.index.summary(i))
+        open(&view)
+            .index
+            .by_key
+            .get(&pk)
+            .map(|&i| open(&view).index.summary(i))
     }
 
     fn assemble(&self, view: &View, i: u32) -> Result<PatientRecord, StoreError> {
-        let p = &view.index.patients[i as usize];
-        let items = self.shared.store.patient_items(&view.manifest, &p.pk)?;
+        let keys = open(view).keys.as_deref();
+        let p = &open(view).index.patients[i as usize];
+        let items = self
+            .shared
+            .store
+            .patient_items(&view.manifest, &p.pk, keys)?;
         let now = Utc::now();
         let w = self.shared.windows;
         let mar_from = now - Duration::hours(w.administrations_hours.into());
@@ -423,7 +665,10 @@ impl SnapshotReader {
             if let Some(n) = med_names.get(id) {
                 return Ok(n.clone());
             }
-            let n = self.shared.store.medication_name(&view.manifest, id)?;
+            let n = self
+                .shared
+                .store
+                .medication_name(&view.manifest, id, keys)?;
             med_names.insert(id.to_string(), n.clone());
             Ok(n)
         };
@@ -489,47 +734,52 @@ impl SnapshotReader {
     }
 
     pub fn search_name(&self, query: &str) -> Vec<PatientSummary> {
-        let Some(view) = self.view() else {
+        let Some(view) = self.open_view() else {
             return vec![];
         };
-        let hits = view.index.by_name(query);
-        view.index.summaries(hits)
+        let hits = open(&view).index.by_name(query);
+        open(&view).index.summaries(hits)
     }
 
     pub fn search_birth_date(&self, date: NaiveDate) -> Vec<PatientSummary> {
-        let Some(view) = self.view() else {
+        let Some(view) = self.open_view() else {
             return vec![];
         };
-        let hits = view.index.by_birth.get(&date).cloned().unwrap_or_default();
-        view.index.summaries(hits)
+        let hits = open(&view)
+            .index
+            .by_birth
+            .get(&date)
+            .cloned()
+            .unwrap_or_default();
+        open(&view).index.summaries(hits)
     }
 
     pub fn search_hospital_id(&self, id: &str) -> Vec<PatientSummary> {
-        let Some(view) = self.view() else {
+        let Some(view) = self.open_view() else {
             return vec![];
         };
-        let hits = view
+        let hits = open(&view)
             .index
             .by_hospital_id
             .get(&normalize_hospital_id(id))
             .cloned()
             .unwrap_or_default();
-        view.index.summaries(hits)
+        open(&view).index.summaries(hits)
     }
 
     /// Every ward with its occupied beds, wards and rooms/beds in natural order.
     pub fn census(&self) -> Vec<WardCensus> {
-        let Some(view) = self.view() else {
+        let Some(view) = self.open_view() else {
             return vec![];
         };
         let mut wards: BTreeMap<String, Vec<CensusEntry>> = BTreeMap::new();
-        for (i, p) in view.index.patients.iter().enumerate() {
+        for (i, p) in open(&view).index.patients.iter().enumerate() {
             let Some(loc) = &p.location else { continue };
             let ward = loc.ward.clone().unwrap_or_else(|| "(病棟不明)".to_string());
             wards.entry(ward).or_default().push(CensusEntry {
                 room: loc.room.clone(),
                 bed: loc.bed.clone(),
-                patient: view.index.summary(i as u32),
+                patient: open(&view).index.summary(i as u32),
             });
         }
         let mut out: Vec<WardCensus> = wards
@@ -551,6 +801,38 @@ impl SnapshotReader {
     pub fn ward(&self, ward: &str) -> Option<WardCensus> {
         self.census().into_iter().find(|w| w.ward == ward)
     }
+
+    fn check_readable(&self) -> Result<(), StoreError> {
+        match self.view() {
+            Some(v) if v.open.is_none() => Err(StoreError::Locked),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`SnapshotReader::search`], failing with [`StoreError::Locked`] while locked.
+    pub fn try_search(&self, query: &str) -> Result<(SearchKind, Vec<PatientSummary>), StoreError> {
+        self.check_readable()?;
+        Ok(self.search(query))
+    }
+
+    /// [`SnapshotReader::census`], failing with [`StoreError::Locked`] while locked.
+    pub fn try_census(&self) -> Result<Vec<WardCensus>, StoreError> {
+        self.check_readable()?;
+        Ok(self.census())
+    }
+
+    /// [`SnapshotReader::ward`], failing with [`StoreError::Locked`] while locked.
+    pub fn try_ward(&self, ward: &str) -> Result<Option<WardCensus>, StoreError> {
+        self.check_readable()?;
+        Ok(self.ward(ward))
+    }
+}
+
+/// The open part of a view the caller checked is unlocked.
+fn open(view: &View) -> &Open {
+    view.open
+        .as_ref()
+        .expect("callers only pass views checked to be unlocked")
 }
 
 #[cfg(test)]

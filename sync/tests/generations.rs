@@ -354,7 +354,10 @@ fn retention_pin_rollback_and_verify() {
     assert!(matches!(
         Store::open(
             &tempfile::tempdir().unwrap().path().join("s.redb"),
-            StoreOptions { keep: 2 }
+            StoreOptions {
+                keep: 2,
+                ..StoreOptions::default()
+            }
         ),
         Err(StoreError::KeepTooSmall(2))
     ));

@@ -2,6 +2,7 @@
 //! applying them in batches inside the generation's single write transaction.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
@@ -15,6 +16,7 @@ use super::{
     apply_retention, next_generation, switch_to, table_name, GenerationKind, IndexEntry, Manifest,
     Store, StoreError,
 };
+use crate::crypto::{Sealer, ValuePlace};
 use crate::mapping::{Body, Item, ItemKind, Mapped, RejectReason, ResourceType, Subject};
 
 fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
@@ -39,6 +41,8 @@ pub enum Target {
 #[derive(Debug, Clone)]
 pub struct Payload {
     pub kind: ItemKind,
+    /// Key id of the data key the content is sealed with (`None`: plaintext).
+    pub sealed_by: Option<u64>,
     pub record: Vec<u8>,
     pub record_hash: [u8; 32],
     pub index: Option<(Vec<u8>, [u8; 32])>,
@@ -68,8 +72,32 @@ fn in_house(status: &str) -> bool {
     matches!(status, "in-progress" | "arrived" | "onleave" | "triaged")
 }
 
-/// Prepare one mapped resource (runs on worker threads).
+/// Prepares mapped resources for one build (runs on worker threads; clone freely): keyed
+/// hashes under the node secret and, for an encrypted store, sealing under the build's
+/// data key.
+#[derive(Clone, Debug)]
+pub struct Preparer {
+    keyer: Keyer,
+    sealer: Option<Arc<Sealer>>,
+}
+
+impl Preparer {
+    pub fn keyer(&self) -> &Keyer {
+        &self.keyer
+    }
+
+    pub fn prepare(&self, m: Mapped) -> Prepared {
+        prepare_with(&self.keyer, self.sealer.as_deref(), m)
+    }
+}
+
+/// Prepare one mapped resource for a plaintext store (runs on worker threads). An
+/// encrypted store refuses what this makes; use [`GenerationBuilder::preparer`].
 pub fn prepare(keyer: &Keyer, m: Mapped) -> Prepared {
+    prepare_with(keyer, None, m)
+}
+
+fn prepare_with(keyer: &Keyer, sealer: Option<&Sealer>, m: Mapped) -> Prepared {
     let idh = keyer.id_hash(m.rtype, &m.id);
     let target = match &m.subject {
         Subject::Itself if m.rtype == ResourceType::Patient => Target::SelfPatient(idh),
@@ -116,15 +144,46 @@ pub fn prepare(keyer: &Keyer, m: Mapped) -> Prepared {
                 _ => None,
             };
             let kind = item.kind();
-            let content = postcard::to_allocvec(&item).expect("items serialise");
+            let record_space = if matches!(target, Target::Medication) {
+                SPACE_MEDICATION
+            } else {
+                SPACE_RECORD
+            };
+            // The stored content: plaintext, or sealed to the store's key. Its hash (in the
+            // header, the set hash and verify) is over what is stored.
+            let stored = |space: u8, mut plain: Vec<u8>| -> Vec<u8> {
+                match sealer {
+                    Some(s) => {
+                        let sealed = s.seal(
+                            ValuePlace {
+                                space,
+                                rtype: m.rtype as u8,
+                                id_hash: &idh,
+                            },
+                            &plain,
+                        );
+                        zeroize::Zeroize::zeroize(&mut plain);
+                        sealed
+                    }
+                    None => plain,
+                }
+            };
+            let content = stored(
+                record_space,
+                postcard::to_allocvec(&item).expect("items serialise"),
+            );
             let record_hash = keys::sha256(&content);
             let index = index.map(|i| {
-                let bytes = postcard::to_allocvec(&i).expect("index entries serialise");
+                let bytes = stored(
+                    SPACE_INDEX,
+                    postcard::to_allocvec(&i).expect("index entries serialise"),
+                );
                 let h = keys::sha256(&bytes);
                 (item_value(&h, ALIVE, kind as u8, &bytes), h)
             });
             Some(Payload {
                 kind,
+                sealed_by: sealer.map(Sealer::key_id),
                 record: item_value(&record_hash, ALIVE, kind as u8, &content),
                 record_hash,
                 index,
@@ -184,6 +243,9 @@ pub struct GenerationBuilder {
     deferred: Vec<Prepared>,
     facts: HashMap<Pk, EncounterFact>,
     stats: BuildStats,
+    /// Seals this build's content (encrypted store); dropped, and its key wiped, with the
+    /// builder.
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl std::fmt::Debug for GenerationBuilder {
@@ -239,6 +301,17 @@ impl GenerationBuilder {
         };
         // Create the epoch's tables now so an empty generation is still complete.
         drop(open_tables(&txn, epoch)?);
+        // An encrypted store: a fresh data key for this build, stored wrapped to the public
+        // key in the same transaction (a discarded build leaves no key behind).
+        let sealer = match store.public_key() {
+            Some(pk) => {
+                let (sealer, wrapped) = Sealer::new(&pk, generation);
+                txn.open_table(super::DATA_KEYS)?
+                    .insert(generation, wrapped.as_slice())?;
+                Some(Arc::new(sealer))
+            }
+            None => None,
+        };
         let mut counts = BTreeMap::new();
         let mut set = SetHash::default();
         let mut index_entries = 0;
@@ -268,7 +341,16 @@ impl GenerationBuilder {
             deferred: Vec::new(),
             facts: HashMap::new(),
             stats: BuildStats::default(),
+            sealer,
         })
+    }
+
+    /// What worker threads use to prepare items for this build.
+    pub fn preparer(&self) -> Preparer {
+        Preparer {
+            keyer: self.store.keyer_handle(),
+            sealer: self.sealer.clone(),
+        }
     }
 
     pub fn generation(&self) -> u64 {
@@ -312,6 +394,11 @@ impl GenerationBuilder {
     }
 
     fn apply_one(&mut self, t: &mut Tables<'_>, p: &Prepared) -> Result<(), StoreError> {
+        if let Some(payload) = &p.payload {
+            if payload.sealed_by != self.sealer.as_ref().map(|s| s.key_id()) {
+                return Err(StoreError::Unsealed);
+            }
+        }
         let Some(payload) = &p.payload else {
             // Retraction or deletion: needs no subject, only the owner entry.
             if p.rtype == ResourceType::Patient {

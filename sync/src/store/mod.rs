@@ -35,8 +35,22 @@
 //! the graves table). A rollback copies the target generation's versions (still opaque
 //! bytes) into a new epoch and makes that the new current generation, so history stays
 //! linear and the target itself is kept.
+//!
+//! # Encryption at rest (issue 7)
+//!
+//! A store opened with a [`SnapshotPublicKey`] (or whose file already records one) is
+//! *encrypted*: every content value — record items, medication items and search-index
+//! entries — is sealed with ChaCha20-Poly1305 under a per-build data key wrapped to the
+//! public key (see [`crate::crypto`]); the wrapped keys live in `akari_data_keys` by key
+//! id. What stays readable needs no secret and holds no patient data: manifests (counts,
+//! set hash, times, a data-free source label), version headers (hash of the *ciphertext*,
+//! `died`, kind), keys made of keyed hashes, and the owner/idents/graves tables (keyed
+//! hashes only). Builds, incremental syncs, retention, rollback and verify never decrypt.
+//! Reading content needs a [`Keyring`] unwrapped with the [`SnapshotSecret`]; without
+//! one, reads fail with [`StoreError::Locked`].
 
 pub mod build;
+pub mod fallback;
 pub mod keys;
 pub mod read;
 
@@ -48,13 +62,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{CryptoError, Keyring, SnapshotPublicKey, SnapshotSecret};
 use crate::mapping::ItemKind;
 use crate::model::Sex;
-pub use build::{prepare, GenerationBuilder, Prepared};
+pub use build::{prepare, GenerationBuilder, Prepared, Preparer};
+pub use fallback::{Integrity, IntegrityAlert};
 use keys::{parse_meta, Keyer, SetHash, RKEY_LEN};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("akari_meta");
 const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("akari_generations");
+/// Wrapped data keys of an encrypted store, by key id (the generation whose build made it).
+pub(crate) const DATA_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("akari_data_keys");
 const SCHEMA_VERSION: u32 = 1;
 
 /// The fewest generations retention may keep (ransomware-proof backups: ≥ 3).
@@ -142,11 +160,37 @@ pub struct VerifyReport {
     pub corrupt_items: u64,
     pub counts_match: bool,
     pub set_hash_matches: bool,
+    /// The store is encrypted: content hashes were checked over the stored ciphertext, so
+    /// `ok()` means the bytes are exactly those written; the plaintext itself is
+    /// authenticated (AEAD tag) when it is read after unlock. Verify needs no secret.
+    pub encrypted: bool,
 }
 
 impl VerifyReport {
     pub fn ok(&self) -> bool {
         self.corrupt_items == 0 && self.counts_match && self.set_hash_matches
+    }
+
+    /// One data-free line for admins, saying what was checked.
+    pub fn summary(&self) -> String {
+        let what = if self.encrypted {
+            "content hashes over ciphertext (encrypted; checked without the secret)"
+        } else {
+            "content hashes"
+        };
+        format!(
+            "generation {}: {} item(s) checked, {} damaged; counts {}; set hash {}; {}",
+            self.generation,
+            self.items_checked,
+            self.corrupt_items,
+            if self.counts_match { "match" } else { "DIFFER" },
+            if self.set_hash_matches {
+                "matches"
+            } else {
+                "DIFFERS"
+            },
+            what
+        )
     }
 }
 
@@ -168,6 +212,30 @@ pub enum StoreError {
     KeepTooSmall(usize),
     #[error("the snapshot file was written by a newer Akari (schema {0}); upgrade this node")]
     Schema(u32),
+    #[error("the snapshot is locked (encrypted at rest): log in with a sealed emergency account or as an admin to unlock it")]
+    Locked,
+    #[error("the key given does not unlock this snapshot (it is encrypted to key {expected}, the key given is {given}); nothing was decrypted")]
+    WrongKey { expected: String, given: String },
+    #[error("the snapshot file is encrypted to key {stored}, but this node's public key is {configured}; if the node was re-initialised, move the old snapshot file away and run `akari sync now --full`")]
+    KeyMismatch { stored: String, configured: String },
+    #[error("the snapshot file holds unencrypted generations but encryption is configured; move the file away (it holds readable patient data: destroy it securely) and run `akari sync now --full`")]
+    Unencrypted,
+    #[error("an item prepared without this build's snapshot key was given to an encrypted store (use GenerationBuilder::preparer)")]
+    Unsealed,
+    #[error("encrypted snapshot data: {0}")]
+    Crypto(String),
+}
+
+impl From<CryptoError> for StoreError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::WrongKey { expected, given } => StoreError::WrongKey { expected, given },
+            CryptoError::Open => StoreError::Corrupt(
+                "a stored item failed authentication (damaged or tampered)".into(),
+            ),
+            other => StoreError::Crypto(other.to_string()),
+        }
+    }
 }
 
 impl StoreError {
@@ -206,11 +274,17 @@ from_redb!(
 pub struct StoreOptions {
     /// Generations to keep (at least [`MIN_KEEP`]).
     pub keep: usize,
+    /// Encrypt stored content to this key (issue 7). A file that already records a key
+    /// stays encrypted to it even when this is `None`; a different key is refused.
+    pub public_key: Option<SnapshotPublicKey>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { keep: MIN_KEEP }
+        StoreOptions {
+            keep: MIN_KEEP,
+            public_key: None,
+        }
     }
 }
 
@@ -218,6 +292,7 @@ struct Inner {
     db: Database,
     keyer: Keyer,
     keep: usize,
+    public_key: Option<SnapshotPublicKey>,
 }
 
 /// The snapshot store. Cheap to clone; all clones share one database.
@@ -230,6 +305,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("keep", &self.inner.keep)
+            .field("public_key", &self.inner.public_key)
             .finish()
     }
 }
@@ -278,15 +354,81 @@ impl Store {
                 }
             }
         };
-        txn.open_table(GENERATIONS)?;
+        let has_generations = txn.open_table(GENERATIONS)?.first()?.is_some() || {
+            let meta = txn.open_table(META)?;
+            let started = meta.get("last_generation")?.is_some();
+            started
+        };
+        txn.open_table(DATA_KEYS)?;
+        let public_key = {
+            let mut meta = txn.open_table(META)?;
+            let stored = meta.get("public_key")?.map(|v| v.value().to_vec());
+            let stored = match stored {
+                Some(b) => Some(SnapshotPublicKey::from_bytes(b.try_into().map_err(
+                    |_| StoreError::Corrupt("recorded public key has the wrong length".into()),
+                )?)),
+                None => None,
+            };
+            match (stored, options.public_key) {
+                (Some(s), Some(c)) if s != c => {
+                    return Err(StoreError::KeyMismatch {
+                        stored: s.fingerprint_hex(),
+                        configured: c.fingerprint_hex(),
+                    })
+                }
+                (Some(s), _) => Some(s),
+                (None, Some(_)) if has_generations => return Err(StoreError::Unencrypted),
+                (None, Some(c)) => {
+                    meta.insert("public_key", c.as_bytes().as_slice())?;
+                    Some(c)
+                }
+                (None, None) => None,
+            }
+        };
         txn.commit()?;
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
                 keyer: Keyer::new(&secret),
                 keep: options.keep,
+                public_key,
             }),
         })
+    }
+
+    /// The key stored content is encrypted to (`None`: a plaintext store).
+    pub fn public_key(&self) -> Option<SnapshotPublicKey> {
+        self.inner.public_key
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.inner.public_key.is_some()
+    }
+
+    /// Unwrap every data key of this store with `secret` (keys already in `reuse` are not
+    /// unwrapped again). Fails with [`StoreError::WrongKey`] — having decrypted nothing —
+    /// if `secret` is not the store's key. A plaintext store gives an empty keyring.
+    pub fn keyring(
+        &self,
+        secret: &SnapshotSecret,
+        reuse: Option<&Keyring>,
+    ) -> Result<Keyring, StoreError> {
+        let Some(pk) = self.inner.public_key else {
+            return Ok(Keyring::default());
+        };
+        crate::crypto::check_secret(&pk, secret)?;
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(DATA_KEYS)?;
+        let mut wrapped = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            wrapped.push((k.value(), v.value().to_vec()));
+        }
+        Ok(Keyring::unwrap_all(
+            secret,
+            wrapped.iter().map(|(k, v)| (*k, v.as_slice())),
+            reuse,
+        )?)
     }
 
     pub(crate) fn db(&self) -> &Database {
@@ -419,6 +561,7 @@ impl Store {
             corrupt_items: corrupt,
             counts_match: counts == want && index_entries == manifest.index_entries,
             set_hash_matches: set.to_hex() == manifest.set_hash,
+            encrypted: self.is_encrypted(),
         })
     }
 

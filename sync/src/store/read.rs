@@ -1,13 +1,25 @@
 //! Reading one generation: the search-index entries (all at once) and a patient's items.
+//!
+//! Stored content is checked against its header hash before use (damaged storage gives a
+//! data-free [`StoreError::Corrupt`]). Content of an encrypted store is then opened with a
+//! [`Keyring`] (AEAD: authenticated too); without one every content read fails with
+//! [`StoreError::Locked`].
+
+use std::borrow::Cow;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
 
 use super::keys::{
-    content_of, item_key, key_born, key_pk, parse_meta, prefix_range, MetaView, Pk, SPACE_INDEX,
-    SPACE_MEDICATION, SPACE_RECORD,
+    content_of, item_key, key_born, key_pk, parse_meta, prefix_range, sha256, MetaView, Pk,
+    KEY_LEN, SPACE_INDEX, SPACE_MEDICATION, SPACE_RECORD,
 };
 use super::{table_name, IndexEntry, Manifest, Store, StoreError};
+use crate::crypto::{Keyring, ValuePlace};
 use crate::mapping::{Item, ResourceType};
+
+/// Index entries are opened and decoded on two threads above this many.
+const PARALLEL_FROM: usize = 16 * 1024;
 
 fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
     TableDefinition::new(name)
@@ -18,6 +30,19 @@ pub(crate) fn visible(key: &[u8], meta: &MetaView, g: u64) -> bool {
     key_born(key) <= g && meta.died > g
 }
 
+/// Refuse a version whose stored bytes no longer hash to the hash recorded when it was
+/// written (damaged disk or file): never decode and show damaged data.
+fn check_content(value: &[u8], meta: &MetaView, m: &Manifest) -> Result<(), StoreError> {
+    if sha256(content_of(value)) == meta.hash {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "an item of generation {} failed its integrity check",
+            m.generation
+        )))
+    }
+}
+
 fn missing_generation(m: &Manifest) -> impl Fn(redb::TableError) -> StoreError + '_ {
     move |e| match e {
         redb::TableError::TableDoesNotExist(_) => StoreError::NoSuchGeneration(m.generation),
@@ -26,19 +51,65 @@ fn missing_generation(m: &Manifest) -> impl Fn(redb::TableError) -> StoreError +
 }
 
 impl Store {
+    /// Check, open (if encrypted) and decode one stored version's content.
+    fn decode<T: DeserializeOwned>(
+        &self,
+        keys: Option<&Keyring>,
+        m: &Manifest,
+        key: &[u8],
+        value: &[u8],
+        what: &str,
+    ) -> Result<T, StoreError> {
+        let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
+        check_content(value, &mv, m)?;
+        let stored = content_of(value);
+        let content: Cow<'_, [u8]> = if self.is_encrypted() {
+            let keys = keys.ok_or(StoreError::Locked)?;
+            let idh: [u8; 16] = key
+                .get(18..34)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt("item key".into()))?;
+            let place = ValuePlace {
+                space: key[0],
+                rtype: key[17],
+                id_hash: &idh,
+            };
+            let mut plain = keys.open(place, stored)?;
+            Cow::Owned(std::mem::take(&mut *plain))
+        } else {
+            Cow::Borrowed(stored)
+        };
+        let out = postcard::from_bytes(&content)
+            .map_err(|_| StoreError::Corrupt(format!("{what} does not decode")));
+        if let Cow::Owned(mut plain) = content {
+            zeroize::Zeroize::zeroize(&mut plain);
+        }
+        out
+    }
+
+    fn require_keys(&self, keys: Option<&Keyring>) -> Result<(), StoreError> {
+        if self.is_encrypted() && keys.is_none() {
+            return Err(StoreError::Locked);
+        }
+        Ok(())
+    }
+
     /// Every search-index entry of generation `m`, with its patient key and the type of
-    /// the resource it came from.
+    /// the resource it came from. An encrypted store needs `keys` (else
+    /// [`StoreError::Locked`]); large indexes are opened and decoded on two threads.
     pub fn index_entries(
         &self,
         m: &Manifest,
+        keys: Option<&Keyring>,
     ) -> Result<Vec<(Pk, ResourceType, IndexEntry)>, StoreError> {
+        self.require_keys(keys)?;
         let txn = self.db().begin_read()?;
         let items_name = table_name(m.epoch, "items");
         let items = txn
             .open_table(def(&items_name))
             .map_err(missing_generation(m))?;
         let (lo, hi) = prefix_range(&[SPACE_INDEX]);
-        let mut out = Vec::with_capacity(m.index_entries as usize);
+        let mut raw: Vec<([u8; KEY_LEN], Vec<u8>)> = Vec::with_capacity(m.index_entries as usize);
         for row in items.range(lo.as_slice()..=hi.as_slice())? {
             let (k, v) = row?;
             let key = k.value();
@@ -47,17 +118,50 @@ impl Store {
             if !visible(key, &mv, m.generation) {
                 continue;
             }
-            let entry: IndexEntry = postcard::from_bytes(content_of(value))
-                .map_err(|_| StoreError::Corrupt("index entry".into()))?;
-            let rtype = ResourceType::from_byte(key[17])
-                .ok_or_else(|| StoreError::Corrupt("resource type".into()))?;
-            out.push((key_pk(key), rtype, entry));
+            let key: [u8; KEY_LEN] = key
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("item key".into()))?;
+            raw.push((key, value.to_vec()));
         }
+        drop(items);
+        drop(txn);
+        type Entries = Vec<(Pk, ResourceType, IndexEntry)>;
+        let decode_chunk = |chunk: &[([u8; KEY_LEN], Vec<u8>)]| -> Result<Entries, StoreError> {
+            let mut out = Vec::with_capacity(chunk.len());
+            for (key, value) in chunk {
+                let entry: IndexEntry = self.decode(keys, m, key, value, "index entry")?;
+                let rtype = ResourceType::from_byte(key[17])
+                    .ok_or_else(|| StoreError::Corrupt("resource type".into()))?;
+                out.push((key_pk(key), rtype, entry));
+            }
+            Ok(out)
+        };
+        if raw.len() < PARALLEL_FROM {
+            return decode_chunk(&raw);
+        }
+        let half = raw.len().div_ceil(2);
+        let (a, b) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| decode_chunk(&raw[half..]));
+            let first = decode_chunk(&raw[..half]);
+            let second = second
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Corrupt("index decoding failed".into())));
+            (first, second)
+        });
+        let mut out = a?;
+        out.extend(b?);
         Ok(out)
     }
 
-    /// The items of one patient in generation `m` (unordered).
-    pub fn patient_items(&self, m: &Manifest, pk: &Pk) -> Result<Vec<Item>, StoreError> {
+    /// The items of one patient in generation `m` (unordered). An encrypted store needs
+    /// `keys` (else [`StoreError::Locked`]).
+    pub fn patient_items(
+        &self,
+        m: &Manifest,
+        pk: &Pk,
+        keys: Option<&Keyring>,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.require_keys(keys)?;
         let txn = self.db().begin_read()?;
         let items_name = table_name(m.epoch, "items");
         let items = txn
@@ -72,15 +176,19 @@ impl Store {
             if !visible(k.value(), &mv, m.generation) {
                 continue;
             }
-            let item: Item = postcard::from_bytes(content_of(value))
-                .map_err(|_| StoreError::Corrupt("stored item".into()))?;
-            out.push(item);
+            out.push(self.decode(keys, m, k.value(), value, "stored item")?);
         }
         Ok(out)
     }
 
     /// The name of the Medication with this logical id in generation `m`.
-    pub fn medication_name(&self, m: &Manifest, id: &str) -> Result<Option<String>, StoreError> {
+    pub fn medication_name(
+        &self,
+        m: &Manifest,
+        id: &str,
+        keys: Option<&Keyring>,
+    ) -> Result<Option<String>, StoreError> {
+        self.require_keys(keys)?;
         let txn = self.db().begin_read()?;
         let items_name = table_name(m.epoch, "items");
         let items = txn
@@ -95,7 +203,9 @@ impl Store {
             let value = v.value();
             let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
             if visible(k.value(), &mv, m.generation) {
-                if let Ok(Item::Medication { name }) = postcard::from_bytes(content_of(value)) {
+                if let Item::Medication { name } =
+                    self.decode(keys, m, k.value(), value, "stored medication")?
+                {
                     return Ok(Some(name));
                 }
             }

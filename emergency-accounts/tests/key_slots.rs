@@ -623,6 +623,25 @@ fn no_secret_or_key_material_in_debug_errors_events_or_the_store_file() {
     assert!(!contains(printed.as_bytes()));
     assert!(!contains(sheet.credential().expose().as_bytes()));
     assert!(contains(b"key_slots"), "the slots are in this file");
+
+    // After a restart the secret is not in memory; the slots on disk still open.
+    let sink = Arc::new(MemorySink::default());
+    let clock = Arc::new(akari_accounts::ManualClock::new(t0()));
+    let accounts = akari_accounts::Accounts::open_file(&path, cheap_config(), sink, clock).unwrap();
+    assert!(accounts.key_slots_initialised().unwrap());
+    assert!(accounts.unlocked_secret().is_none());
+    accounts.start_drill(&root(), "drill", &client()).unwrap();
+    accounts
+        .login_emergency(
+            akari_accounts::EmergencyLogin {
+                account_id: sheet.account_id.clone(),
+                credential: sheet.credential().clone(),
+                key: None,
+            },
+            &client(),
+        )
+        .unwrap();
+    assert_eq!(accounts.unlocked_secret().map(|k| *k), Some(secret));
 }
 
 #[test]

@@ -1000,11 +1000,7 @@ impl Accounts {
         recovery_key: &str,
         client: &Client,
     ) -> Result<AdminEnrolmentTicket> {
-        let secret = if self.key_slots_initialised()? {
-            Some(self.open_recovery_slot(console, recovery_key)?)
-        } else {
-            None
-        };
+        let secret = self.secret_from_recovery(console, recovery_key)?;
         self.create_admin_inner(console, new, secret, client)
     }
 
@@ -1338,10 +1334,64 @@ impl Accounts {
 
     /// `akari` admin page or CLI: creates a sealed emergency account and returns its seal
     /// sheet, the only time the credential is ever shown. Standby or recovery only.
+    ///
+    /// With key slots the account's slot is made from the secret in memory
+    /// ([`Error::Locked`] when it is not); at the console see
+    /// [`Self::provision_with_recovery`].
     pub fn provision(
         &self,
         cap: &AdminCapability,
         req: ProvisionRequest,
+        client: &Client,
+    ) -> Result<SealSheet> {
+        let secret = self.secret_for_new_slot("provisioning an account")?;
+        self.provision_inner(cap, req, secret, client)
+    }
+
+    /// `akari account provision` at the console on a node with key slots: the recovery key
+    /// opens the secret just long enough to make the account's slot; nothing is left in
+    /// memory (and a node that was unlocked stays unlocked). Without slots: [`Self::provision`].
+    pub fn provision_with_recovery(
+        &self,
+        console: &Console,
+        req: ProvisionRequest,
+        recovery_key: &str,
+        client: &Client,
+    ) -> Result<SealSheet> {
+        let secret = self.secret_from_recovery(console, recovery_key)?;
+        self.provision_inner(&console.capability(), req, secret, client)
+    }
+
+    /// `akari account reseal` at the console: like [`Self::provision_with_recovery`].
+    pub fn reseal_with_recovery(
+        &self,
+        console: &Console,
+        account_id: &str,
+        recovery_key: &str,
+        client: &Client,
+    ) -> Result<SealSheet> {
+        let secret = self.secret_from_recovery(console, recovery_key)?;
+        self.reseal_inner(&console.capability(), account_id, secret, client)
+    }
+
+    /// The secret from the recovery key when key slots exist, `None` when they do not.
+    fn secret_from_recovery(
+        &self,
+        console: &Console,
+        recovery_key: &str,
+    ) -> Result<Option<SlotSecret>> {
+        if self.key_slots_initialised()? {
+            Ok(Some(self.open_recovery_slot(console, recovery_key)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn provision_inner(
+        &self,
+        cap: &AdminCapability,
+        req: ProvisionRequest,
+        secret: Option<SlotSecret>,
         client: &Client,
     ) -> Result<SealSheet> {
         let label = require_text("label", &req.label, 64)?;
@@ -1369,7 +1419,6 @@ impl Accounts {
                 problem: "must be in the future".into(),
             });
         }
-        let secret = self.secret_for_new_slot("provisioning an account")?;
         let credential = credential::generate_credential();
         let credential_hash = self.hasher.hash_credential(&credential)?;
         let slot = self.prepare_credential_slot(secret, &credential)?;
@@ -1521,8 +1570,18 @@ impl Accounts {
         account_id: &str,
         client: &Client,
     ) -> Result<SealSheet> {
-        let account_id = normalize_account_id(account_id);
         let secret = self.secret_for_new_slot("re-sealing an account")?;
+        self.reseal_inner(cap, account_id, secret, client)
+    }
+
+    fn reseal_inner(
+        &self,
+        cap: &AdminCapability,
+        account_id: &str,
+        secret: Option<SlotSecret>,
+        client: &Client,
+    ) -> Result<SealSheet> {
+        let account_id = normalize_account_id(account_id);
         let credential = credential::generate_credential();
         let credential_hash = self.hasher.hash_credential(&credential)?;
         let slot = self.prepare_credential_slot(secret, &credential)?;

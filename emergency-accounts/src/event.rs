@@ -137,6 +137,21 @@ pub enum Action {
     },
     /// The snapshot key was wiped from memory.
     SnapshotLocked,
+    // --- the snapshot's generations (whoever performs them records them) ---
+    /// A sync started by hand (an admin page or `akari sync now`).
+    SyncRequested {
+        full: bool,
+    },
+    /// The current snapshot generation was rolled back to an older one.
+    SnapshotRolledBack {
+        from: Option<u64>,
+        to: u64,
+    },
+    /// A generation was pinned (kept by retention) or unpinned.
+    SnapshotPinned {
+        generation: u64,
+        pinned: bool,
+    },
     // --- patient data (written before the data is shown) ---
     /// A search; `query_kind` says which field was searched, never the query text.
     PatientSearch {

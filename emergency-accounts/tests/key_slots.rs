@@ -692,6 +692,36 @@ fn the_balp_export_maps_the_key_slot_events() {
         assert_eq!(ev["type"]["code"], "110113", "{ev}");
         assert!(ev.to_string().contains(text), "{ev}");
     }
+    // The generation events webadmin and the console record.
+    let cases = [
+        (
+            Action::SyncRequested { full: true },
+            "E",
+            "full sync requested",
+        ),
+        (
+            Action::SnapshotRolledBack {
+                from: Some(12),
+                to: 11,
+            },
+            "U",
+            "rolled back from generation 12 to 11",
+        ),
+        (
+            Action::SnapshotPinned {
+                generation: 11,
+                pinned: true,
+            },
+            "U",
+            "generation 11 pinned",
+        ),
+    ];
+    for (action, code, text) in cases {
+        let ev = fhir::audit_event(&entry(action), &Hash([0; 32]));
+        assert_eq!(ev["action"], code, "{ev}");
+        assert_eq!(ev["type"]["code"], "110100", "{ev}");
+        assert!(ev.to_string().contains(text), "{ev}");
+    }
 }
 
 #[test]
@@ -727,4 +757,51 @@ fn an_admin_created_before_init_gets_a_slot_at_their_next_login_with_the_key_at_
         node.accounts.unlocked_secret().map(|k| *k),
         Some(snapshot_secret())
     );
+}
+
+#[test]
+fn the_console_provisions_and_reseals_with_the_recovery_key_leaving_nothing_in_memory() {
+    let s = setup();
+    let req = || ProvisionRequest {
+        label: "5F-West-2".into(),
+        ward_scope: WardScope::Wards(vec!["5F-West".into()]),
+        expires_at: None,
+    };
+    let mut typo = s.recovery.to_string().into_bytes();
+    typo[0] = if typo[0] == b'A' { b'B' } else { b'A' };
+    let err = s
+        .node
+        .accounts
+        .provision_with_recovery(
+            &console(),
+            req(),
+            std::str::from_utf8(&typo).unwrap(),
+            &client(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::RecoveryKey(_)), "{err:?}");
+    let key = s.recovery.to_string();
+    let first = s
+        .node
+        .accounts
+        .provision_with_recovery(&console(), req(), &key, &client())
+        .unwrap();
+    assert_eq!(secret_now(&s), None, "the console leaves nothing in memory");
+    let sheet = s
+        .node
+        .accounts
+        .reseal_with_recovery(&console(), &first.account_id, &key, &client())
+        .unwrap();
+    assert_eq!(secret_now(&s), None);
+    assert!(s.observer.told().is_empty());
+    assert_eq!(
+        slot_events(&s, &format!("account:{}", sheet.account_id)),
+        vec![KeySlotChange::Created, KeySlotChange::Replaced]
+    );
+    s.node
+        .accounts
+        .start_drill(&root(), "drill", &client())
+        .unwrap();
+    login_emergency(&s.node, &sheet.account_id, sheet.credential().expose()).unwrap();
+    assert_eq!(secret_now(&s), Some(snapshot_secret()));
 }

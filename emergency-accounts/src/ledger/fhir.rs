@@ -148,6 +148,10 @@ pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
         Action::SnapshotUnlocked { .. } | Action::SnapshotLocked => {
             (dcm("110113", "Security Alert"), None, "E", "0")
         }
+        Action::SyncRequested { .. } => (dcm("110100", "Application Activity"), None, "E", "0"),
+        Action::SnapshotRolledBack { .. } | Action::SnapshotPinned { .. } => {
+            (dcm("110100", "Application Activity"), None, "U", "0")
+        }
         Action::AuditExported { .. } => (dcm("110101", "Audit Log Used"), None, "R", "0"),
         Action::ReviewVerdict { .. } => (dcm("110101", "Audit Log Used"), None, "C", "0"),
     };
@@ -290,6 +294,22 @@ fn action_text(action: &Action) -> Option<String> {
         Action::KeySlotChanged { slot, change } => Some(format!("key slot {slot} {change}")),
         Action::SnapshotUnlocked { slot } => Some(format!("snapshot key unlocked by {slot}")),
         Action::SnapshotLocked => Some("snapshot key locked".to_owned()),
+        Action::SyncRequested { full } => Some(
+            if *full {
+                "full sync requested"
+            } else {
+                "incremental sync requested"
+            }
+            .to_owned(),
+        ),
+        Action::SnapshotRolledBack { from, to } => Some(match from {
+            Some(from) => format!("snapshot rolled back from generation {from} to {to}"),
+            None => format!("snapshot rolled back to generation {to}"),
+        }),
+        Action::SnapshotPinned { generation, pinned } => Some(format!(
+            "generation {generation} {}",
+            if *pinned { "pinned" } else { "unpinned" }
+        )),
         _ => None,
     }
 }

@@ -49,6 +49,8 @@ use crate::{Error, LoginRefused, Result, SessionEnd};
 const CEREMONY_TTL_SECS: i64 = 300;
 /// How long a new admin's enrolment code is valid.
 const ENROLMENT_TTL_HOURS: i64 = 24;
+/// How far the clock may step back (NTP slew, a small correction) before sessions end.
+const CLOCK_BACK_TOLERANCE_SECS: i64 = 60;
 /// `last_seen` is rewritten at most this often, so reading a page is not a disk write.
 const TOUCH_INTERVAL_SECS: i64 = 30;
 
@@ -2153,6 +2155,12 @@ impl Accounts {
         mode: &ModeState,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionEnd>> {
+        // A clock set back would stretch both timeouts by the jump (faults' review): beyond a
+        // small tolerance for clock slew, end the session instead.
+        let tolerance = Duration::seconds(CLOCK_BACK_TOLERANCE_SECS);
+        if now + tolerance < record.last_seen || now + tolerance < record.created_at {
+            return Ok(Some(SessionEnd::ClockChanged));
+        }
         if now >= self.absolute_end(record) {
             return Ok(Some(SessionEnd::Absolute));
         }

@@ -75,6 +75,9 @@ pub enum SessionEnd {
     Absolute,
     EpisodeEnded,
     AccountRevoked,
+    /// The node's clock went back past the session's start or last use: its timeouts can no
+    /// longer be trusted, so it ends (fail closed) and the person logs in again.
+    ClockChanged,
 }
 
 impl std::fmt::Display for SessionEnd {
@@ -84,6 +87,7 @@ impl std::fmt::Display for SessionEnd {
             SessionEnd::Absolute => "its maximum length was reached",
             SessionEnd::EpisodeEnded => "the emergency or drill has ended",
             SessionEnd::AccountRevoked => "the account was revoked",
+            SessionEnd::ClockChanged => "the node's clock was set back",
         })
     }
 }

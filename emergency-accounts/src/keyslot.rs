@@ -33,7 +33,9 @@ pub type SlotSecret = Zeroizing<[u8; 32]>;
 ///
 /// Called on the thread of the login, logout or mode change that caused it, after that
 /// decision is committed, never while the accounts store is locked; calls are serialised
-/// and always alternate (`unlocked`, `locked`, `unlocked`, …).
+/// and always alternate (`unlocked`, `locked`, `unlocked`, …). An observer must not call
+/// back into `Accounts` methods that log in, log out, change the mode or lock (it would
+/// wait for itself); reading `unlocked_secret()` is fine.
 pub trait KeyObserver: Send + Sync {
     /// The secret is now in memory. Copy what you need (into a `Zeroizing` buffer).
     fn unlocked(&self, secret: &[u8; 32]);

@@ -149,8 +149,9 @@ pub enum Error {
     BadEnrolmentCode,
     /// Key slots are initialised but the snapshot secret is not in memory.
     #[error(
-        "{action} needs the snapshot key, which is locked: log in as an admin or give the \
-         recovery key, then try again"
+        "{action} needs the snapshot key, which is locked (it is wiped when an episode ends \
+         and when the last admin logs out): log in as an admin (again, if you already are) or \
+         give the recovery key at the console, then try again"
     )]
     Locked { action: &'static str },
     #[error(transparent)]

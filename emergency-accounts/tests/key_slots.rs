@@ -437,7 +437,7 @@ fn slot_changes_need_the_secret_in_memory() {
     assert!(matches!(err, Error::Locked { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.contains("log in as an admin or give the recovery key"),
+        msg.contains("log in as an admin") && msg.contains("give the recovery key"),
         "{msg}"
     );
     assert!(s.node.accounts.list_accounts(&root()).unwrap().is_empty());

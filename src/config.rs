@@ -37,6 +37,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub sync: akari_sync::Config,
     pub accounts: akari_accounts::Config,
+    /// `[ledger]`: the audit ledger (checkpoints, removable path, remote copy, review
+    /// thresholds in `[ledger.review]`).
+    pub ledger: akari_accounts::ledger::LedgerConfig,
     pub web: akari_web::Config,
 }
 
@@ -402,6 +405,11 @@ fn set_key(table: &mut toml::Table, segments: &[String], value: toml::Value) -> 
     Ok(())
 }
 
+/// Sections whose `*_file` keys are real settings naming a file that the section's code
+/// reads itself (credentials of the sync source, the ledger's remote CA), not the generic
+/// "read this key's value from a file" form.
+const LITERAL_FILE_KEY_SECTIONS: &[&str] = &["sync.source", "ledger"];
+
 /// Replaces every `X_file = "path"` by `X = "<content of path>"`.
 fn resolve_file_keys(
     table: &mut toml::Table,
@@ -417,7 +425,9 @@ fn resolve_file_keys(
             format!("{prefix}.{key}")
         };
         if let Some(toml::Value::Table(inner)) = table.get_mut(&key) {
-            resolve_file_keys(inner, &dotted, data_dir, origins)?;
+            if !LITERAL_FILE_KEY_SECTIONS.contains(&dotted.as_str()) {
+                resolve_file_keys(inner, &dotted, data_dir, origins)?;
+            }
             continue;
         }
         let Some(base) = key.strip_suffix(FILE_SUFFIX) else {

@@ -3,11 +3,14 @@
 //! ```text
 //! <data>/akari.toml              configuration (commented defaults written by init)
 //! <data>/keys/node-signing.key   Ed25519 node signing key, PKCS#8 PEM, mode 0600
+//! <data>/keys/node-signing.pub   its public key (SPKI PEM): give it to auditors for
+//!                                `akari audit verify EXPORT --key node-signing.pub`
 //! <data>/tls/cert.pem            TLS certificate (self-signed by init unless configured)
 //! <data>/tls/key.pem             its private key, mode 0600
-//! <data>/snapshot.redb           snapshot generations (later)
-//! <data>/accounts.redb           accounts and sessions (later)
-//! <data>/ledger.redb             audit ledger (later)
+//! <data>/snapshot.redb           snapshot generations
+//! <data>/accounts.redb           accounts, sessions and mode
+//! <data>/ledger.redb             audit ledger
+//! <data>/control.sock            console commands to the running node (0600)
 //! ```
 //!
 //! Directories are created with mode 0700 and key files with 0600. `init` never
@@ -25,6 +28,7 @@ use crate::error::Error;
 
 pub const CONFIG_FILE: &str = "akari.toml";
 pub const SIGNING_KEY: &str = "keys/node-signing.key";
+pub const PUBLIC_KEY: &str = "keys/node-signing.pub";
 pub const TLS_CERT: &str = "tls/cert.pem";
 pub const TLS_KEY: &str = "tls/key.pem";
 pub const SNAPSHOT_DB: &str = "snapshot.redb";
@@ -57,6 +61,10 @@ impl DataDir {
     }
     pub fn signing_key(&self) -> PathBuf {
         self.root.join(SIGNING_KEY)
+    }
+    /// The node's Ed25519 public key (PEM), written by `init`.
+    pub fn public_key(&self) -> PathBuf {
+        self.root.join(PUBLIC_KEY)
     }
     pub fn snapshot_db(&self) -> PathBuf {
         self.root.join(SNAPSHOT_DB)
@@ -122,7 +130,19 @@ impl DataDir {
                 .map_err(|e| Error::KeyGeneration(e.to_string()))?;
             write_new(&key_path, pem.as_bytes(), 0o600, &mut report)?;
         } else {
-            report.kept.push(key_path);
+            report.kept.push(key_path.clone());
+        }
+        let public_path = self.public_key();
+        if !public_path.exists() {
+            use ed25519_dalek::pkcs8::EncodePublicKey;
+            let key = load_signing_key(&key_path)?;
+            let pem = key
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| Error::KeyGeneration(e.to_string()))?;
+            write_new(&public_path, pem.as_bytes(), 0o644, &mut report)?;
+        } else {
+            report.kept.push(public_path);
         }
 
         if config.uses_generated_certificate() {
@@ -208,6 +228,33 @@ fn write_new(
     Ok(())
 }
 
+/// Reads an Ed25519 public key: SPKI PEM (`node-signing.pub`) or 64 hex digits.
+pub fn load_public_key(path: &Path) -> Result<ed25519_dalek::VerifyingKey, Error> {
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+    let text = fs::read_to_string(path).map_err(|source| Error::Io {
+        action: "read the public key",
+        path: path.to_owned(),
+        source,
+    })?;
+    let bad = |message: String| Error::BadKeyFile {
+        path: path.to_owned(),
+        message,
+    };
+    let trimmed = text.trim();
+    if trimmed.starts_with("-----BEGIN") {
+        return ed25519_dalek::VerifyingKey::from_public_key_pem(trimmed)
+            .map_err(|e| bad(format!("not an Ed25519 public key in PEM form ({e})")));
+    }
+    let bytes: [u8; 32] = hex::decode(trimmed)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            bad("expected the node's public key: a PEM file (keys/node-signing.pub) or 64 hex digits".into())
+        })?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|e| bad(format!("not a valid Ed25519 public key ({e})")))
+}
+
 /// Reads the node's Ed25519 signing key.
 pub fn load_signing_key(path: &Path) -> Result<ed25519_dalek::SigningKey, Error> {
     use ed25519_dalek::pkcs8::DecodePrivateKey;
@@ -252,6 +299,10 @@ mod tests {
             DEFAULT_CONFIG_TOML
         );
         let key = load_signing_key(&data.signing_key()).unwrap();
+        assert_eq!(
+            load_public_key(&data.public_key()).unwrap(),
+            key.verifying_key()
+        );
 
         let cert_before = fs::read(root.join(TLS_CERT)).unwrap();
         let report = data.init(&config).unwrap();

@@ -37,4 +37,14 @@ pub enum Error {
     },
     #[error("listener error: {0}")]
     Listener(io::Error),
+    /// Opening or wiring one of the node's services failed.
+    #[error("cannot {what} ({path}): {message}")]
+    Service {
+        what: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    /// The control socket failed.
+    #[error("control socket {path}: {message}")]
+    Control { path: PathBuf, message: String },
 }

@@ -4,13 +4,16 @@
 //! [`start`] to get the node's addresses and handles back).
 
 pub mod config;
+pub mod control;
 pub mod datadir;
 pub mod error;
 pub mod secret;
 pub mod server;
+pub mod services;
 pub mod tls;
 
 pub use config::Config;
 pub use error::Error;
 pub use secret::Secret;
 pub use server::{run, start, Listeners, Node};
+pub use services::Services;

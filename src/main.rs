@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use akari::config::{self, FlagOverride, Sources};
+use akari::control::{self, ModeChange, Request, Response, SecretText};
 use akari::datadir::DataDir;
 use akari::{Config, Listeners};
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +72,164 @@ enum Command {
     /// Try Akari on this machine: make a throw-away data directory and serve a node on
     /// this computer only (loopback), printing its address and certificate fingerprint.
     Demo(DemoArgs),
+    /// Show the node's mode, snapshot and sync state.
+    Status,
+    /// Pull from the main EHR now.
+    Sync {
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
+    /// List, verify, pin or roll back snapshot generations.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
+    /// Hospital IT administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Declare or end an emergency or drill (recorded as the console user).
+    Mode {
+        #[command(subcommand)]
+        command: ModeCommand,
+    },
+    /// Sealed emergency accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// The audit ledger: export, offline verification, review report, checkpoints.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Run one sync now (incremental from the last one; --full pulls everything).
+    Now {
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// List the generations kept (the current one is marked *).
+    List,
+    /// Re-check a generation's items, counts and hash (default: the current one).
+    Verify { generation: Option<u64> },
+    /// Make an older generation current again (e.g. when the source was poisoned).
+    Rollback { generation: u64 },
+    /// Keep a generation whatever the retention (--unpin to release it).
+    Pin {
+        generation: u64,
+        #[arg(long)]
+        unpin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator. The password is read twice from the terminal (or from
+    /// --password-file); a one-time enrolment code is printed for registering a passkey.
+    Create {
+        /// Login ID: letters, digits, '-', '_' or '.'.
+        #[arg(long)]
+        id: String,
+        /// Name shown in the audit log.
+        #[arg(long)]
+        name: String,
+        /// Read the password from this file (first line) instead of the terminal.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModeCommand {
+    /// Standby → emergency: sealed accounts can log in.
+    DeclareEmergency {
+        #[arg(long)]
+        reason: String,
+    },
+    /// Standby → drill: like an emergency, every event flagged as a drill.
+    StartDrill {
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Emergency or drill → recovery: logins end, opened accounts are retired.
+    End {
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Recovery → standby, once accounts are re-sealed and the review is done.
+    Standby {
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create a sealed emergency account and print its seal sheet (the credential is
+    /// shown only this once).
+    Provision {
+        /// Name staff recognise, e.g. ER-1 or 5F-West-2.
+        #[arg(long)]
+        label: String,
+        /// Wards it may see (comma-separated or repeated); default all wards.
+        #[arg(long, value_delimiter = ',')]
+        wards: Vec<String>,
+        /// Expiry: 2027-03-31 or an RFC 3339 time (UTC if no offset).
+        #[arg(long, value_parser = parse_time)]
+        expires: Option<DateTime<Utc>>,
+    },
+    /// List emergency accounts and their seal state.
+    List,
+    /// Issue a new credential and seal sheet (the old credential stops working).
+    Reseal { account_id: String },
+    /// Revoke an account for good.
+    Revoke {
+        account_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Export ledger entries (with hashes and signed checkpoints in ndjson).
+    Export {
+        /// From this time (2027-01-31 or RFC 3339; UTC if no offset).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<DateTime<Utc>>,
+        /// Up to (not including) this time.
+        #[arg(long, value_parser = parse_time)]
+        to: Option<DateTime<Utc>>,
+        /// ndjson (verifiable), fhir (R4 AuditEvent Bundle) or csv.
+        #[arg(long, default_value = "ndjson")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Verify an ndjson export offline: the hash chain and every checkpoint signature.
+    Verify {
+        export: PathBuf,
+        /// The node's public key (keys/node-signing.pub, or 64 hex digits in a file).
+        #[arg(long, value_name = "PUBKEY_FILE")]
+        key: PathBuf,
+    },
+    /// Summary of an episode for the incident report (without EPISODE: list them).
+    Report { episode: Option<u64> },
+    /// Sign a checkpoint now and print it; --write-to copies it to removable media.
+    Checkpoint {
+        #[arg(long, value_name = "DIR")]
+        write_to: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -171,7 +331,251 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Demo(args) => demo(args).await,
+        Command::Status => console(&cli, Request::Status).await,
+        Command::Sync { command } => match command {
+            SyncCommand::Now { full } => console(&cli, Request::SyncNow { full: *full }).await,
+        },
+        Command::Snapshot { command } => {
+            let request = match command {
+                SnapshotCommand::List => Request::SnapshotList,
+                SnapshotCommand::Verify { generation } => Request::SnapshotVerify {
+                    generation: *generation,
+                },
+                SnapshotCommand::Rollback { generation } => Request::SnapshotRollback {
+                    generation: *generation,
+                },
+                SnapshotCommand::Pin { generation, unpin } => Request::SnapshotPin {
+                    generation: *generation,
+                    pinned: !unpin,
+                },
+            };
+            console(&cli, request).await
+        }
+        Command::Admin { command } => match command {
+            AdminCommand::Create {
+                id,
+                name,
+                password_file,
+            } => {
+                let password = read_password(password_file.as_deref())?;
+                let request = Request::AdminCreate {
+                    admin_id: id.clone(),
+                    display_name: name.clone(),
+                    password,
+                    recovery_key: None,
+                };
+                console(&cli, request).await
+            }
+        },
+        Command::Mode { command } => {
+            let (change, reason) = match command {
+                ModeCommand::DeclareEmergency { reason } => (ModeChange::DeclareEmergency, reason),
+                ModeCommand::StartDrill { reason } => (ModeChange::StartDrill, reason),
+                ModeCommand::End { reason } => (ModeChange::End, reason),
+                ModeCommand::Standby { reason } => (ModeChange::Standby, reason),
+            };
+            let request = Request::Mode {
+                change,
+                reason: reason.clone(),
+            };
+            console(&cli, request).await
+        }
+        Command::Account { command } => {
+            let request = match command {
+                AccountCommand::Provision {
+                    label,
+                    wards,
+                    expires,
+                } => Request::AccountProvision {
+                    label: label.clone(),
+                    wards: wards
+                        .iter()
+                        .map(|w| w.trim().to_owned())
+                        .filter(|w| !w.is_empty())
+                        .collect(),
+                    expires_at: *expires,
+                },
+                AccountCommand::List => Request::AccountList,
+                AccountCommand::Reseal { account_id } => Request::AccountReseal {
+                    account_id: account_id.clone(),
+                },
+                AccountCommand::Revoke { account_id, reason } => Request::AccountRevoke {
+                    account_id: account_id.clone(),
+                    reason: reason.clone(),
+                },
+            };
+            console(&cli, request).await
+        }
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { export, key } => audit_verify(export, key),
+            AuditCommand::Export {
+                from,
+                to,
+                format,
+                out,
+            } => {
+                // Fail on a bad format before touching the node.
+                format
+                    .parse::<akari_accounts::ledger::ExportFormat>()
+                    .map_err(anyhow::Error::msg)?;
+                let out = match out {
+                    Some(path) => Some(
+                        std::path::absolute(path)
+                            .with_context(|| format!("bad --out path {}", path.display()))?,
+                    ),
+                    None => None,
+                };
+                let request = Request::AuditExport {
+                    from: *from,
+                    to: *to,
+                    format: format.clone(),
+                    out,
+                };
+                console(&cli, request).await
+            }
+            AuditCommand::Report { episode } => {
+                console(&cli, Request::AuditReport { episode: *episode }).await
+            }
+            AuditCommand::Checkpoint { write_to } => {
+                let write_to = match write_to {
+                    Some(dir) => Some(
+                        std::path::absolute(dir)
+                            .with_context(|| format!("bad --write-to path {}", dir.display()))?,
+                    ),
+                    None => None,
+                };
+                console(&cli, Request::AuditCheckpoint { write_to }).await
+            }
+        },
     }
+}
+
+/// Runs a console command: through the running node's control socket if one answers,
+/// otherwise on the data directory's files opened in this process.
+async fn console(cli: &Cli, request: Request) -> anyhow::Result<()> {
+    DataDir::new(&cli.data_dir).check_readable()?;
+    let response = match send_to_node(&cli.data_dir, &request).await? {
+        Some(response) => response,
+        None => {
+            let config = load_config(cli, Vec::new())?;
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Response> {
+                let services = akari::Services::open(&config)?;
+                let console = akari_accounts::Console::new(control::current_user());
+                Ok(control::execute(&services, &console, request))
+            })
+            .await
+            .context("the command failed")??
+        }
+    };
+    print!("{}", response.output);
+    match response.error {
+        Some(error) if !response.ok => Err(anyhow::Error::msg(error)),
+        _ if !response.ok => Err(anyhow::Error::msg("the command failed")),
+        _ => Ok(()),
+    }
+}
+
+async fn send_to_node(data_dir: &std::path::Path, request: &Request) -> anyhow::Result<Option<Response>> {
+    let data_dir = data_dir.to_owned();
+    let request = request.clone();
+    Ok(tokio::task::spawn_blocking(move || control::send(&data_dir, &request))
+        .await
+        .context("the control socket client failed")??)
+}
+
+/// Reads the new admin's password: from a file, or twice from the terminal without echo
+/// (or two lines of standard input when it is not a terminal).
+fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<SecretText> {
+    if let Some(path) = file {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the password file {}", path.display()))?,
+        );
+        let line = text.lines().next().unwrap_or("");
+        if line.is_empty() {
+            anyhow::bail!("the password file {} is empty", path.display());
+        }
+        return Ok(SecretText::new(line));
+    }
+    let first = prompt_secret("New admin password: ")?;
+    let second = prompt_secret("Repeat the password: ")?;
+    if first.expose() != second.expose() {
+        anyhow::bail!("the two passwords differ; nothing was created, try again");
+    }
+    if first.expose().is_empty() {
+        anyhow::bail!("no password given; nothing was created");
+    }
+    Ok(first)
+}
+
+fn prompt_secret(prompt: &str) -> anyhow::Result<SecretText> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    let saved = if tty {
+        eprint!("{prompt}");
+        std::io::stderr().flush().ok();
+        let saved = nix::sys::termios::tcgetattr(&stdin).context("cannot read terminal settings")?;
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(nix::sys::termios::LocalFlags::ECHO);
+        nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet)
+            .context("cannot turn off terminal echo")?;
+        Some(saved)
+    } else {
+        None
+    };
+    let mut line = zeroize::Zeroizing::new(String::new());
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(saved) = saved {
+        let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &saved);
+        eprintln!();
+    }
+    read.context("cannot read the password")?;
+    Ok(SecretText::new(line.trim_end_matches(['\n', '\r'])))
+}
+
+/// `akari audit verify`: offline, no node or data directory needed.
+fn audit_verify(export: &std::path::Path, key: &std::path::Path) -> anyhow::Result<()> {
+    let key = akari::datadir::load_public_key(key)?;
+    let file = std::fs::File::open(export)
+        .with_context(|| format!("cannot open the export {}", export.display()))?;
+    match akari_accounts::ledger::verify(std::io::BufReader::new(file), &key) {
+        Ok(report) => {
+            println!(
+                "OK: entries {}..{} ({} entries) verify: hash chain intact, {} signed checkpoints valid",
+                report.first_seq, report.last_seq, report.entries, report.checkpoints
+            );
+            println!(
+                "last checkpoint: size {} at {}",
+                report.last_checkpoint.size,
+                report.last_checkpoint.time.to_rfc3339()
+            );
+            if report.clock_back_entries > 0 {
+                println!(
+                    "note: {} entries carry a time earlier than the entry before them (the clock went back)",
+                    report.clock_back_entries
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!("{} does NOT verify: {e}", export.display())),
+    }
+}
+
+/// `2027-03-31` (midnight UTC) or an RFC 3339 time; without an offset, UTC.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(t.and_utc());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    Err(format!(
+        "`{text}` is not a time: use 2027-03-31, 2027-03-31T09:00:00 (UTC) or 2027-03-31T09:00:00+09:00"
+    ))
 }
 
 fn sources(cli: &Cli, flags: Vec<FlagOverride>) -> Sources {
@@ -226,6 +630,10 @@ fn init(cli: &Cli, args: &InitArgs) -> anyhow::Result<()> {
     }
     let material = akari::tls::TlsMaterial::load(&config.tls_cert_path(), &config.tls_key_path())?;
     println!("certificate SHA-256: {}", material.fingerprint());
+    println!(
+        "node public key (for `akari audit verify --key`): {}",
+        DataDir::new(&cli.data_dir).public_key().display()
+    );
     println!("Next: check with `akari config check`, then start with `akari serve`.");
     Ok(())
 }

@@ -27,7 +27,9 @@ use tower::Service;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::control;
 use crate::datadir::DataDir;
+use crate::services::Services;
 use crate::error::Error;
 use crate::tls::{self, TlsMaterial};
 
@@ -78,8 +80,12 @@ pub struct Node {
     pub http_redirect_addr: Option<SocketAddr>,
     /// SHA-256 fingerprint of the certificate served, as browsers show it.
     pub cert_fingerprint: String,
-    /// Feeds `/healthz` (mode, snapshot). Later work wires the mode store and sync here.
+    /// Feeds `/healthz` (mode, snapshot); [`Services`] keeps it current.
     pub status: watch::Sender<NodeStatus>,
+    /// The node's services (snapshot, sync, ledger, accounts).
+    pub services: Arc<Services>,
+    /// The control socket console commands reach this node through.
+    pub control_socket: std::path::PathBuf,
     /// Background tasks register here; they must stop when the shutdown token is cancelled.
     pub tasks: TaskTracker,
     serving: JoinHandle<Result<(), Error>>,
@@ -122,14 +128,26 @@ pub async fn start(
         config.tls.allow_tls12,
     )?));
 
-    let (status, status_rx) = watch::channel(NodeStatus::starting());
+    let services = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || Services::open(&config))
+            .await
+            .map_err(|e| Error::Listener(std::io::Error::other(format!(
+                "opening the node's services failed: {e}"
+            ))))??
+    };
+    let services = Arc::new(services);
+    let status = services.status_sender();
     let metrics = Arc::new(HttpMetrics::new());
-    let mut state = AppState::new(status_rx, metrics.clone());
+    let mut state = AppState::new(services.status_receiver(), metrics.clone())
+        .with_pages(services.pages());
     state.test_hooks.slow_route = config.server.test_slow_route;
     let app = akari_web::router(state);
 
     let https_addr = listeners.https.local_addr().map_err(Error::Listener)?;
     let tasks = TaskTracker::new();
+    let control_socket = control::listen(services.clone(), &tasks, shutdown.clone())?;
+    services.spawn_background(&tasks, shutdown.clone());
 
     let metrics_addr = match listeners.metrics {
         Some(listener) => {
@@ -182,6 +200,8 @@ pub async fn start(
         http_redirect_addr,
         cert_fingerprint,
         status,
+        services,
+        control_socket,
         tasks,
         serving,
     })

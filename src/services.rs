@@ -1,0 +1,416 @@
+//! The node's services, opened once per process: the snapshot store and its reader, the
+//! sync engine, the audit ledger and the accounts layer, wired to each other.
+//!
+//! ```text
+//! <data>/snapshot.redb  Store ─ SnapshotReader (refreshed after every sync / rollback)
+//!                        └─ Engine (source from [sync.source])
+//! <data>/ledger.redb    Ledger (node key <data>/keys/node-signing.key, config [ledger])
+//! <data>/accounts.redb  Accounts (the ledger is its AuditSink; SystemClock)
+//! ```
+//!
+//! redb locks each file: a process opens [`Services`] at most once. The running node owns
+//! them; console commands reach them through the control socket (see [`crate::control`])
+//! or, when no node runs, open them in-process.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use akari_accounts::event::Mode;
+use akari_accounts::ledger::Ledger;
+use akari_accounts::{Accounts, Console, SystemClock, WardScope};
+use akari_sync::engine::{PullSummary, SinkStopped, SourceError};
+use akari_sync::source::{Change, PullKind};
+use akari_sync::{Engine, SnapshotReader, Source, Store, SyncError, SyncReport};
+use akari_web::pages::{Pages, PagesConfig};
+use akari_web::{NodeStatus, SnapshotStatus};
+use chrono::{DateTime, Utc};
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::datadir::{self, DataDir};
+use crate::error::Error;
+
+/// How often idle sessions are expired.
+const SESSION_EXPIRY_EVERY: Duration = Duration::from_secs(60);
+/// How often `/healthz` status is recomputed even without a trigger.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+/// Everything a node (or an in-process console command) works with.
+pub struct Services {
+    pub config: Config,
+    pub data: DataDir,
+    pub store: Store,
+    pub reader: SnapshotReader,
+    pub engine: Arc<Engine>,
+    /// False when `[sync.source]` names no `base_url` / `dir`: the node starts, the
+    /// scheduler does not run, `akari sync now` says what to configure.
+    pub source_configured: bool,
+    pub ledger: Arc<Ledger>,
+    pub accounts: Arc<Accounts>,
+    status: watch::Sender<NodeStatus>,
+    status_changed: Notify,
+    failing_since: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("data", &self.data)
+            .field("source_configured", &self.source_configured)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Opens (creating if needed) the three databases of `config.data_dir` and wires them.
+    /// Blocking (redb recovery, index build): call from `spawn_blocking` in async code.
+    pub fn open(config: &Config) -> Result<Services, Error> {
+        let data = DataDir::new(&config.data_dir);
+        data.check_readable()?;
+
+        // Ledger first: the accounts layer cannot make a decision without it.
+        let key = datadir::load_signing_key(&data.signing_key())?;
+        let mut ledger_config = config.ledger.clone();
+        ledger_config.removable_path = ledger_config
+            .removable_path
+            .map(|p| resolve(&config.data_dir, &p));
+        ledger_config.remote_ca_file = ledger_config
+            .remote_ca_file
+            .map(|p| resolve(&config.data_dir, &p));
+        let ledger = Ledger::open(&data.ledger_db(), key, &ledger_config).map_err(|e| {
+            Error::Service {
+                what: "open the audit ledger",
+                path: data.ledger_db(),
+                message: e.to_string(),
+            }
+        })?;
+        let ledger = Arc::new(ledger);
+
+        let accounts = Accounts::open_file(
+            &data.accounts_db(),
+            config.accounts.clone(),
+            ledger.clone(),
+            Arc::new(SystemClock),
+        )
+        .map_err(|e| Error::Service {
+            what: "open the accounts store",
+            path: data.accounts_db(),
+            message: e.to_string(),
+        })?;
+        let accounts = Arc::new(accounts);
+
+        let store = Store::open(&data.snapshot_db(), config.sync.store_options()).map_err(|e| {
+            Error::Service {
+                what: "open the snapshot store",
+                path: data.snapshot_db(),
+                message: e.to_string(),
+            }
+        })?;
+        let reader = SnapshotReader::open(store.clone(), config.sync.windows).map_err(|e| {
+            Error::Service {
+                what: "read the current snapshot generation",
+                path: data.snapshot_db(),
+                message: e.to_string(),
+            }
+        })?;
+
+        let source_config = resolve_source_paths(&config.sync.source, &config.data_dir);
+        let source_configured = source_config.base_url.is_some() || source_config.dir.is_some();
+        let source: Arc<dyn Source> = if source_configured {
+            akari_sync::source::build(&source_config).map_err(|e| Error::Service {
+                what: "set up the sync source [sync.source]",
+                path: data.config_file(),
+                message: e.to_string(),
+            })?
+        } else {
+            Arc::new(Unconfigured)
+        };
+        let engine = Arc::new(
+            Engine::new(store.clone(), source, config.sync.clone()).with_reader(reader.clone()),
+        );
+
+        let services = Services {
+            config: config.clone(),
+            data,
+            store,
+            reader,
+            engine,
+            source_configured,
+            ledger,
+            accounts,
+            status: watch::channel(NodeStatus::starting()).0,
+            status_changed: Notify::new(),
+            failing_since: Mutex::new(None),
+        };
+        services.publish_status();
+        Ok(services)
+    }
+
+    /// The console principal for the OS user running a command.
+    pub fn console(os_user: &str) -> Console {
+        Console::new(os_user)
+    }
+
+    /// A receiver of the node's `/healthz` status (mode, snapshot generation).
+    pub fn status_receiver(&self) -> watch::Receiver<NodeStatus> {
+        self.status.subscribe()
+    }
+
+    /// The sender behind [`Self::status_receiver`] (kept on [`crate::Node`]).
+    pub fn status_sender(&self) -> watch::Sender<NodeStatus> {
+        self.status.clone()
+    }
+
+    /// The status `/healthz` shows now, computed from the accounts mode and the reader.
+    pub fn node_status(&self) -> NodeStatus {
+        let mode = match self.accounts.mode() {
+            Ok(state) => state.mode,
+            Err(e) => {
+                warn!(error = %e, "cannot read the mode for /healthz");
+                self.status.borrow().mode
+            }
+        };
+        let snapshot = match self.reader.generation() {
+            Some(m) => SnapshotStatus::Current {
+                generation: m.generation,
+                completed_at: m.created_at.to_rfc3339(),
+            },
+            None => SnapshotStatus::None,
+        };
+        NodeStatus { mode, snapshot }
+    }
+
+    /// Recomputes the `/healthz` status now (after a mode change, sync or rollback).
+    pub fn publish_status(&self) {
+        let status = self.node_status();
+        self.status.send_if_modified(|current| {
+            if *current == status {
+                false
+            } else {
+                *current = status;
+                true
+            }
+        });
+        self.status_changed.notify_one();
+    }
+
+    /// One sync now (blocking), then: the reader serves the new generation, a failure
+    /// streak is reported to the accounts layer ("main system unreachable for N min"),
+    /// `/healthz` is updated.
+    pub fn sync_now(
+        &self,
+        full: bool,
+        cancel: &CancellationToken,
+    ) -> Result<SyncReport, SyncError> {
+        if !self.source_configured {
+            return Err(SyncError::Source(SourceError::Config(NO_SOURCE.into())));
+        }
+        let started = Utc::now();
+        let result = self.engine.sync_now(full, cancel);
+        self.after_sync(&result, started);
+        result
+    }
+
+    fn after_sync(&self, result: &Result<SyncReport, SyncError>, started: DateTime<Utc>) {
+        let mut failing = self
+            .failing_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(_) => *failing = None,
+            // These say nothing about the main system.
+            Err(SyncError::AlreadyRunning | SyncError::Cancelled) => {}
+            Err(SyncError::Source(SourceError::Cancelled)) => {}
+            Err(_) => {
+                if failing.is_none() {
+                    *failing = Some(started);
+                }
+            }
+        }
+        self.accounts.report_sync_failing_since(*failing);
+        drop(failing);
+        if let Err(e) = self.reader.refresh() {
+            warn!(error = %e, "cannot switch the reader to the current generation");
+        }
+        self.publish_status();
+    }
+
+    /// Since when syncs have been failing (`None`: the last one worked or none ran).
+    pub fn sync_failing_since(&self) -> Option<DateTime<Utc>> {
+        *self
+            .failing_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Which wards each emergency account may see (for the review's anomaly flags).
+    pub fn ward_scopes(&self, console: &Console) -> HashMap<String, Vec<String>> {
+        let mut scopes = HashMap::new();
+        if let Ok(list) = self.accounts.list_accounts(&console.capability()) {
+            for account in list {
+                if let WardScope::Wards(wards) = account.ward_scope {
+                    scopes.insert(account.account_id, wards);
+                }
+            }
+        }
+        scopes
+    }
+
+    /// Starts the background work of a running node on `tasks`; everything stops when
+    /// `cancel` fires: the sync scheduler (only with a configured source, and only in
+    /// standby or recovery: during an emergency or drill the snapshot is frozen), session
+    /// expiry every minute, and the `/healthz` status.
+    pub fn spawn_background(self: &Arc<Self>, tasks: &TaskTracker, cancel: CancellationToken) {
+        if self.source_configured {
+            tasks.spawn(self.clone().run_scheduler(cancel.clone()));
+        } else {
+            info!("no [sync.source] configured: the sync scheduler is off");
+        }
+        let services = self.clone();
+        let stop = cancel.clone();
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(SESSION_EXPIRY_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = every.tick() => {}
+                }
+                let accounts = services.accounts.clone();
+                match tokio::task::spawn_blocking(move || accounts.expire_sessions()).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => info!(sessions = n, "expired idle sessions"),
+                    Ok(Err(e)) => warn!(error = %e, "session expiry failed"),
+                    Err(e) => warn!(error = %e, "session expiry task failed"),
+                }
+            }
+        });
+        let services = self.clone();
+        tasks.spawn(async move {
+            loop {
+                let services2 = services.clone();
+                let _ = tokio::task::spawn_blocking(move || services2.publish_status()).await;
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(STATUS_EVERY) => {}
+                }
+            }
+        });
+    }
+
+    /// Incremental syncs every `sync.interval_secs`, a full one every
+    /// `sync.full_every_secs`, each with jitter; the first at once. Skipped while an
+    /// emergency or drill is declared (the snapshot stays as it was when declared).
+    async fn run_scheduler(self: Arc<Self>, cancel: CancellationToken) {
+        let config = self.config.sync.clone();
+        let mut first = true;
+        loop {
+            if !first {
+                let jitter = if config.jitter_secs > 0 {
+                    rand::random::<u64>() % (config.jitter_secs + 1)
+                } else {
+                    0
+                };
+                let wait = Duration::from_secs(config.interval_secs.max(1) + jitter);
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+            first = false;
+            let frozen = self
+                .accounts
+                .mode()
+                .map(|m| m.mode.allows_emergency_login())
+                .unwrap_or(false);
+            if frozen {
+                info!("emergency or drill declared: scheduled sync skipped");
+                continue;
+            }
+            let status = self.engine.status();
+            let full = status.last_full_success.is_none_or(|t| {
+                Utc::now() - t >= chrono::Duration::seconds(config.full_every_secs as i64)
+            });
+            let services = self.clone();
+            let token = cancel.child_token();
+            let run = tokio::task::spawn_blocking(move || services.sync_now(full, &token));
+            if run.await.is_err() {
+                warn!("the sync task panicked; the current generation stays in service");
+            }
+            if cancel.is_cancelled() {
+                break;
+            }
+        }
+    }
+
+    /// The clinician pages over this node's reader, ledger and accounts.
+    pub fn pages(&self) -> Pages {
+        let config = PagesConfig {
+            idle_timeout: Duration::from_secs(self.config.accounts.idle_timeout_secs),
+            absolute_timeout: Duration::from_secs(self.config.accounts.absolute_timeout_secs),
+            ..PagesConfig::default()
+        };
+        Pages::new(
+            Arc::new(self.reader.clone()),
+            self.ledger.clone(),
+            self.accounts.clone(),
+            config,
+        )
+    }
+
+    /// The current mode (for messages).
+    pub fn mode(&self) -> Option<Mode> {
+        self.accounts.mode().ok().map(|m| m.mode)
+    }
+}
+
+const NO_SOURCE: &str = "no sync source is configured: set [sync.source] kind and base_url \
+     (or dir for kind = \"ndjson-dir\") in akari.toml, then check with `akari config check`";
+
+/// The source of a node without `[sync.source]`: every pull fails with a clear message.
+struct Unconfigured;
+
+impl Source for Unconfigured {
+    fn describe(&self) -> String {
+        "no source configured".into()
+    }
+
+    fn pull(
+        &self,
+        _kind: PullKind,
+        _cancel: &CancellationToken,
+        _sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
+    ) -> Result<PullSummary, SourceError> {
+        Err(SourceError::Config(NO_SOURCE.into()))
+    }
+}
+
+fn resolve(data_dir: &Path, path: &Path) -> PathBuf {
+    data_dir.join(path)
+}
+
+/// Relative paths in `[sync.source]` are relative to the data directory.
+fn resolve_source_paths(
+    source: &akari_sync::source::Config,
+    data_dir: &Path,
+) -> akari_sync::source::Config {
+    let mut s = source.clone();
+    let fix = |p: &mut Option<PathBuf>| {
+        if let Some(path) = p {
+            *path = resolve(data_dir, path);
+        }
+    };
+    fix(&mut s.dir);
+    fix(&mut s.auth.token_file);
+    fix(&mut s.auth.password_file);
+    fix(&mut s.auth.private_key_file);
+    fix(&mut s.tls.ca_file);
+    fix(&mut s.tls.client_cert_file);
+    fix(&mut s.tls.client_key_file);
+    s
+}

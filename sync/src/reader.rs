@@ -30,7 +30,7 @@ use crate::mapping::{Item, ResourceType, Windows};
 use crate::model::{PatientKey, PatientRecord, Sex};
 use crate::store::keys::Pk;
 use crate::store::{IndexEntry, Manifest, Store, StoreError};
-use crate::text::{normalize_name, parse_birth_date_query};
+use crate::text::{normalize_name, normalize_nfkc_name, parse_birth_date_query};
 
 /// Most results a search returns.
 pub const MAX_RESULTS: usize = 200;
@@ -129,6 +129,33 @@ impl Drop for SearchIndex {
     }
 }
 
+/// Patients from which the index is built on two threads.
+const PARALLEL_BUILD_FROM: usize = 20_000;
+
+/// Name keys (sorted) and normalised hospital IDs of a share of the patients.
+type Derived = (Vec<(String, u32)>, Vec<(String, u32)>);
+
+/// Merge two sorted vectors into one sorted vector.
+fn merge_sorted<T: Ord>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let mut a = a.into_iter().peekable();
+    let mut b = b.into_iter().peekable();
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x <= y,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_a { a.next() } else { b.next() };
+        out.extend(next);
+    }
+    out
+}
+
 /// Hospital IDs compare after NFKC (full-width digits), trimming and without leading
 /// zeros, so "000999739", "999739" and "９９９７３９" find the same patient.
 fn normalize_hospital_id(s: &str) -> String {
@@ -142,11 +169,12 @@ fn normalize_hospital_id(s: &str) -> String {
 }
 
 fn name_keys(name: &str) -> Vec<String> {
-    let mut keys = vec![normalize_name(name)];
-    // Given name alone: the part after the first space (either width).
+    // One NFKC pass (folding needs no second one: NFKC is idempotent).
     let spaced: String = name.nfkc().collect();
+    let mut keys = vec![normalize_nfkc_name(&spaced)];
+    // Given name alone: the part after the first space (either width).
     if let Some((_, given)) = spaced.split_once(char::is_whitespace) {
-        let g = normalize_name(given);
+        let g = normalize_nfkc_name(given);
         if !g.is_empty() {
             keys.push(g);
         }
@@ -208,24 +236,50 @@ impl SearchIndex {
                 idx.patients[i as usize].location = Some(loc);
             }
         }
-        for (i, p) in idx.patients.iter().enumerate() {
-            let i = i as u32;
-            if let Some(h) = &p.hospital_id {
-                idx.by_hospital_id
-                    .entry(normalize_hospital_id(h))
-                    .or_default()
-                    .push(i);
-            }
-            if let Some(b) = p.birth_date {
-                idx.by_birth.entry(b).or_default().push(i);
-            }
-            for n in p.name_kanji.iter().chain(p.name_kana.iter()) {
-                for k in name_keys(n) {
-                    idx.names.push((k, i));
+        // Normalising names and IDs is most of the work: two threads on large indexes
+        // (unlock of 1M patients), each sorting its share; the shares are then merged.
+        let derive = |range: std::ops::Range<usize>| -> Derived {
+            let mut names = Vec::with_capacity(range.len() * 4);
+            let mut ids = Vec::with_capacity(range.len());
+            for i in range {
+                let p = &idx.patients[i];
+                let i = i as u32;
+                if let Some(h) = &p.hospital_id {
+                    ids.push((normalize_hospital_id(h), i));
+                }
+                for n in p.name_kanji.iter().chain(p.name_kana.iter()) {
+                    for k in name_keys(n) {
+                        names.push((k, i));
+                    }
                 }
             }
+            names.sort_unstable();
+            (names, ids)
+        };
+        let n = idx.patients.len();
+        let ((names_a, ids_a), (names_b, ids_b)) = if n >= PARALLEL_BUILD_FROM {
+            let half = n / 2;
+            std::thread::scope(|scope| {
+                let second = scope.spawn(|| derive(half..n));
+                let first = derive(0..half);
+                let second = second
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (first, second)
+            })
+        } else {
+            (derive(0..n), (Vec::new(), Vec::new()))
+        };
+        idx.by_hospital_id.reserve(ids_a.len() + ids_b.len());
+        for (h, i) in ids_a.into_iter().chain(ids_b) {
+            idx.by_hospital_id.entry(h).or_default().push(i);
         }
-        idx.names.sort_unstable();
+        for (i, p) in idx.patients.iter().enumerate() {
+            if let Some(b) = p.birth_date {
+                idx.by_birth.entry(b).or_default().push(i as u32);
+            }
+        }
+        idx.names = merge_sorted(names_a, names_b);
         idx.names.dedup();
         idx
     }
@@ -451,6 +505,7 @@ impl SnapshotReader {
             }
             None => None,
         };
+        let t0 = Instant::now();
         let (current, entries) = match store.index_entries(&current, keys.as_deref()) {
             Ok(entries) => (current, entries),
             // Damaged stored data: fall back to an older generation that verifies (this
@@ -463,11 +518,19 @@ impl SnapshotReader {
             }
             Err(e) => return Err(e),
         };
+        let read = t0.elapsed();
+        let count = entries.len();
+        let index = SearchIndex::build(entries);
+        tracing::info!(
+            generation = current.generation,
+            entries = count,
+            encrypted = store.is_encrypted(),
+            read_ms = read.as_millis() as u64,
+            build_ms = (t0.elapsed() - read).as_millis() as u64,
+            "search index loaded"
+        );
         let view = Arc::new(View {
-            open: Some(Open {
-                index: SearchIndex::build(entries),
-                keys,
-            }),
+            open: Some(Open { index, keys }),
             manifest: current,
         });
         self.set_view(Some(view));

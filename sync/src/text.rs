@@ -162,8 +162,17 @@ const VARIANTS: &[(char, char)] = &[
 /// full-width with ｶﾞ → ガ composed), hiragana → katakana, variant kanji folded, all
 /// whitespace and middle dots removed, ASCII lower-cased.
 pub fn normalize_name(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.nfkc() {
+    fold_name(s.nfkc())
+}
+
+/// [`normalize_name`] of a string already in NFKC (saves the NFKC pass).
+pub(crate) fn normalize_nfkc_name(s: &str) -> String {
+    fold_name(s.chars())
+}
+
+fn fold_name(chars: impl Iterator<Item = char>) -> String {
+    let mut out = String::new();
+    for c in chars {
         if c.is_whitespace() || matches!(c, '・' | '･' | '　') {
             continue;
         }
@@ -172,6 +181,8 @@ pub fn normalize_name(s: &str) -> String {
             '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => {
                 char::from_u32(c as u32 + 0x60).unwrap_or(c)
             }
+            // Every variant is a CJK ideograph: skip the table for kana and Latin.
+            _ if c < '\u{3400}' => c,
             _ => VARIANTS
                 .iter()
                 .find(|(v, _)| *v == c)

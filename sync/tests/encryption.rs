@@ -85,8 +85,8 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// Every way a patient's identifying data could appear in a file: names (kanji, kana,
 /// half-width kana, with and without the space; UTF-8 and UTF-16), hospital IDs (padded
 /// and not), birth dates (YYYY-MM-DD as JSON and the store's serde form, YYYYMMDD,
-/// YYYY/MM/DD). Needles shorter than 6 bytes are left out: random ciphertext matches them
-/// by chance.
+/// YYYY/MM/DD). Needles shorter than 8 bytes (a lone 2-kanji family name, an unpadded
+/// 6-digit ID) are left out: megabytes of random ciphertext match those by chance.
 fn needles(patients: impl Iterator<Item = usize>) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     for i in patients {
@@ -108,10 +108,8 @@ fn needles(patients: impl Iterator<Item = usize>) -> Vec<Vec<u8>> {
         strings.push(bd.replace('-', "/"));
         strings.push(bd);
         for s in strings {
-            if s.len() >= 6 {
-                out.push(s.encode_utf16().flat_map(u16::to_le_bytes).collect());
-                out.push(s.into_bytes());
-            }
+            let utf16: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            out.extend([utf16, s.into_bytes()].into_iter().filter(|b| b.len() >= 8));
         }
     }
     out.sort();
@@ -436,4 +434,27 @@ fn a_copied_snapshot_opens_only_with_the_secret_and_keys_are_checked_at_open() {
     )
     .unwrap_err();
     assert!(matches!(err, Error::Unencrypted), "{err:?}");
+}
+
+#[test]
+fn retention_drops_data_keys_no_retained_generation_uses() {
+    let (pk, secret) = generate();
+    let node = node(20, Some(pk));
+    sync(&node, true);
+    for _ in 0..4 {
+        node.source.replace(vec![upsert(&patient(3))]);
+        sync(&node, false);
+    }
+    // One epoch: the full build's key and each incremental's.
+    assert_eq!(node.store.keyring(&secret, None).unwrap().len(), 5);
+    node.source.replace(hospital(20, Utc::now()));
+    for _ in 0..3 {
+        sync(&node, true);
+    }
+    // Three full generations kept (K = 3), each sealed under its own key only.
+    assert_eq!(node.store.list().unwrap().len(), 3);
+    assert_eq!(node.store.keyring(&secret, None).unwrap().len(), 3);
+    let stats = node.reader.unlock(&secret).unwrap();
+    assert_eq!(stats.patients, 20);
+    assert!(record_of(&node.reader, 3).is_some());
 }

@@ -706,6 +706,15 @@ impl GenerationBuilder {
             source: self.source.clone(),
             written: self.written,
             removed: self.removed,
+            key_ids: {
+                let mut ids = self
+                    .parent
+                    .as_ref()
+                    .map(|p| p.key_ids.clone())
+                    .unwrap_or_default();
+                ids.extend(self.sealer.as_ref().map(|s| s.key_id()));
+                ids
+            },
         };
         if self.full {
             // A full generation is checked against its own metadata before it goes live:

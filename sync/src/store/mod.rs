@@ -129,6 +129,10 @@ pub struct Manifest {
     /// Versions written and removed to build this generation (its delta).
     pub written: u64,
     pub removed: u64,
+    /// Encrypted store: ids of the data keys its versions may be sealed with (retention
+    /// drops wrapped keys no retained generation lists). Empty for a plaintext store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_ids: Vec<u64>,
 }
 
 impl Manifest {
@@ -597,6 +601,7 @@ impl Store {
             source: source.source.clone(),
             written: source.total_items() + source.index_entries,
             removed: 0,
+            key_ids: source.key_ids.clone(),
         };
         switch_to(&txn, &manifest)?;
         apply_retention(&txn, self.inner.keep)?;
@@ -672,6 +677,24 @@ pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(),
         .partition(|m| newest.contains(&m.generation) || m.pinned || Some(m.generation) == current);
     if dropped.is_empty() {
         return Ok(());
+    }
+    // Wrapped data keys no retained generation can use any more.
+    let needed: BTreeSet<u64> = kept
+        .iter()
+        .flat_map(|m| m.key_ids.iter().copied())
+        .collect();
+    {
+        let mut keys = txn.open_table(DATA_KEYS)?;
+        let unused: Vec<u64> = keys
+            .iter()?
+            .map(|row| row.map(|(k, _)| k.value()))
+            .collect::<Result<Vec<u64>, _>>()?
+            .into_iter()
+            .filter(|id| !needed.contains(id))
+            .collect();
+        for id in unused {
+            keys.remove(id)?;
+        }
     }
     {
         let mut gens = txn.open_table(GENERATIONS)?;

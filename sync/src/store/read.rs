@@ -60,9 +60,9 @@ impl Store {
         value: &[u8],
         what: &str,
     ) -> Result<T, StoreError> {
-        let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
-        check_content(value, &mv, m)?;
         let stored = content_of(value);
+        // Sealed content is authenticated by its AEAD tag (damage fails to open, as
+        // `Corrupt`); plaintext is checked against its header hash.
         let content: Cow<'_, [u8]> = if self.is_encrypted() {
             let keys = keys.ok_or(StoreError::Locked)?;
             let idh: [u8; 16] = key
@@ -77,6 +77,8 @@ impl Store {
             let mut plain = keys.open(place, stored)?;
             Cow::Owned(std::mem::take(&mut *plain))
         } else {
+            let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
+            check_content(value, &mv, m)?;
             Cow::Borrowed(stored)
         };
         let out = postcard::from_bytes(&content)
@@ -96,20 +98,49 @@ impl Store {
 
     /// Every search-index entry of generation `m`, with its patient key and the type of
     /// the resource it came from. An encrypted store needs `keys` (else
-    /// [`StoreError::Locked`]); large indexes are opened and decoded on two threads.
+    /// [`StoreError::Locked`]). A large index is read, opened and decoded by two threads,
+    /// each on half of the patient-key space in its own read transaction.
     pub fn index_entries(
         &self,
         m: &Manifest,
         keys: Option<&Keyring>,
     ) -> Result<Vec<(Pk, ResourceType, IndexEntry)>, StoreError> {
         self.require_keys(keys)?;
+        if (m.index_entries as usize) < PARALLEL_FROM {
+            let (lo, hi) = prefix_range(&[SPACE_INDEX]);
+            return self.index_range(m, keys, &lo, &hi);
+        }
+        // Patient keys are keyed hashes: uniformly spread, so halves are even.
+        let (lo_a, _) = prefix_range(&[SPACE_INDEX, 0x00]);
+        let (_, hi_a) = prefix_range(&[SPACE_INDEX, 0x7F]);
+        let (lo_b, _) = prefix_range(&[SPACE_INDEX, 0x80]);
+        let (_, hi_b) = prefix_range(&[SPACE_INDEX, 0xFF]);
+        let (a, b) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| self.index_range(m, keys, &lo_b, &hi_b));
+            let first = self.index_range(m, keys, &lo_a, &hi_a);
+            let second = second
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (first, second)
+        });
+        let mut out = a?;
+        out.extend(b?);
+        Ok(out)
+    }
+
+    fn index_range(
+        &self,
+        m: &Manifest,
+        keys: Option<&Keyring>,
+        lo: &[u8; KEY_LEN],
+        hi: &[u8; KEY_LEN],
+    ) -> Result<Vec<(Pk, ResourceType, IndexEntry)>, StoreError> {
         let txn = self.db().begin_read()?;
         let items_name = table_name(m.epoch, "items");
         let items = txn
             .open_table(def(&items_name))
             .map_err(missing_generation(m))?;
-        let (lo, hi) = prefix_range(&[SPACE_INDEX]);
-        let mut raw: Vec<([u8; KEY_LEN], Vec<u8>)> = Vec::with_capacity(m.index_entries as usize);
+        let mut out = Vec::new();
         for row in items.range(lo.as_slice()..=hi.as_slice())? {
             let (k, v) = row?;
             let key = k.value();
@@ -118,38 +149,11 @@ impl Store {
             if !visible(key, &mv, m.generation) {
                 continue;
             }
-            let key: [u8; KEY_LEN] = key
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("item key".into()))?;
-            raw.push((key, value.to_vec()));
+            let entry: IndexEntry = self.decode(keys, m, key, value, "index entry")?;
+            let rtype = ResourceType::from_byte(key[17])
+                .ok_or_else(|| StoreError::Corrupt("resource type".into()))?;
+            out.push((key_pk(key), rtype, entry));
         }
-        drop(items);
-        drop(txn);
-        type Entries = Vec<(Pk, ResourceType, IndexEntry)>;
-        let decode_chunk = |chunk: &[([u8; KEY_LEN], Vec<u8>)]| -> Result<Entries, StoreError> {
-            let mut out = Vec::with_capacity(chunk.len());
-            for (key, value) in chunk {
-                let entry: IndexEntry = self.decode(keys, m, key, value, "index entry")?;
-                let rtype = ResourceType::from_byte(key[17])
-                    .ok_or_else(|| StoreError::Corrupt("resource type".into()))?;
-                out.push((key_pk(key), rtype, entry));
-            }
-            Ok(out)
-        };
-        if raw.len() < PARALLEL_FROM {
-            return decode_chunk(&raw);
-        }
-        let half = raw.len().div_ceil(2);
-        let (a, b) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| decode_chunk(&raw[half..]));
-            let first = decode_chunk(&raw[..half]);
-            let second = second
-                .join()
-                .unwrap_or_else(|_| Err(StoreError::Corrupt("index decoding failed".into())));
-            (first, second)
-        });
-        let mut out = a?;
-        out.extend(b?);
         Ok(out)
     }
 

@@ -1,0 +1,259 @@
+//! Encryption-at-rest benchmark (issue 7):
+//!
+//! 1. ingest throughput of a full sync with encryption as a ratio to without, same NDJSON
+//!    file, same run (plaintext and encrypted syncs alternate; best of `runs` each);
+//! 2. unlock time — from `SnapshotReader::unlock` to a searchable index — on the encrypted
+//!    stores of (1), and on index-only stores of larger sizes (Patient + in-house
+//!    Encounter per patient: every search-index entry a full store would hold, without the
+//!    clinical items, which unlock does not touch).
+//!
+//! Run: `cargo bench -p akari-sync --bench encryption -- 10000 100000 unlock 1000000`
+//! (sizes before `unlock`: ingest comparisons; after: index-only unlock stores).
+//! Temporary files go under $TMPDIR.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use akari_sync::crypto::{generate, SnapshotSecret};
+use akari_sync::engine::{CancellationToken, PullSummary, SinkStopped, Source, SourceError};
+use akari_sync::source::{Change, PullKind};
+use akari_sync::{Config, Engine, SnapshotReader, Store, StoreOptions};
+use chrono::{DateTime, Utc};
+
+/// Streams one NDJSON file line by line.
+struct NdjsonFile(PathBuf);
+
+impl Source for NdjsonFile {
+    fn describe(&self) -> String {
+        "bench-ndjson".into()
+    }
+
+    fn pull(
+        &self,
+        _: PullKind,
+        cancel: &CancellationToken,
+        sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
+    ) -> Result<PullSummary, SourceError> {
+        let f = std::fs::File::open(&self.0).map_err(|e| SourceError::Io(e.to_string()))?;
+        let mut r = BufReader::with_capacity(8 << 20, f);
+        let mut s = PullSummary::default();
+        let mut line = Vec::with_capacity(4096);
+        loop {
+            line.clear();
+            let n = r
+                .read_until(b'\n', &mut line)
+                .map_err(|e| SourceError::Io(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            if cancel.is_cancelled() {
+                return Err(SourceError::Cancelled);
+            }
+            s.bytes += n as u64;
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            if body.is_empty() {
+                continue;
+            }
+            s.resources += 1;
+            sink(Change::Upsert(body.to_vec())).map_err(|_| SourceError::Stopped)?;
+        }
+        Ok(s)
+    }
+}
+
+/// Generates Patient + in-house Encounter for `n` patients on the fly (no file).
+struct IndexOnly {
+    n: usize,
+    now: DateTime<Utc>,
+}
+
+impl Source for IndexOnly {
+    fn describe(&self) -> String {
+        "bench-index-only".into()
+    }
+
+    fn pull(
+        &self,
+        _: PullKind,
+        _: &CancellationToken,
+        sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
+    ) -> Result<PullSummary, SourceError> {
+        let mut s = PullSummary::default();
+        for i in 0..self.n {
+            for v in [common::patient(i), common::encounter(i, self.now)] {
+                let b = serde_json::to_vec(&v).expect("serialises");
+                s.bytes += b.len() as u64;
+                s.resources += 1;
+                sink(Change::Upsert(b)).map_err(|_| SourceError::Stopped)?;
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// CPU seconds (user + system, all threads) this process has used so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn write_ndjson(path: &Path, n: usize, now: DateTime<Utc>) -> u64 {
+    let mut w = BufWriter::with_capacity(8 << 20, std::fs::File::create(path).unwrap());
+    let mut bytes = 0;
+    for v in (0..n).flat_map(|i| common::patient_resources(i, now)) {
+        let b = serde_json::to_vec(&v).unwrap();
+        bytes += b.len() as u64 + 1;
+        w.write_all(&b).unwrap();
+        w.write_all(b"\n").unwrap();
+    }
+    w.flush().unwrap();
+    bytes
+}
+
+fn open_store(path: &Path, encrypted: Option<&SnapshotSecret>) -> Store {
+    let _ = std::fs::remove_file(path);
+    Store::open(
+        path,
+        StoreOptions {
+            public_key: encrypted.map(SnapshotSecret::public_key),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Full sync: (wall s, CPU s).
+fn full_sync(store: &Store, source: Arc<dyn Source>) -> (f64, f64) {
+    let engine = Engine::new(store.clone(), source, Config::default());
+    let t = Instant::now();
+    let cpu = cpu_seconds();
+    let report = engine.sync_now(true, &CancellationToken::new()).unwrap();
+    assert!(report.rejects.is_empty(), "{:?}", report.rejects);
+    (t.elapsed().as_secs_f64(), cpu_seconds() - cpu)
+}
+
+/// Unlock an encrypted store: (wall s to a searchable index, CPU s, patients, entries).
+fn unlock(store: &Store, secret: &SnapshotSecret, probe: usize) -> (f64, f64, f64, usize, usize) {
+    let reader = SnapshotReader::open(store.clone(), Default::default()).unwrap();
+    assert!(reader.is_locked());
+    let t = Instant::now();
+    let cpu = cpu_seconds();
+    let stats = reader.unlock(secret).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    // Searchable: a hospital ID and a name find the patient.
+    let hits = reader.search(&common::hospital_id(probe)).1;
+    assert_eq!(hits.len(), 1, "patient {probe} found after unlock");
+    assert!(!reader.search(&common::names(probe).0).1.is_empty());
+    reader.lock();
+    // The read + decrypt share alone (unwrap keys, read, open and decode every entry).
+    let t = Instant::now();
+    let m = store.current().unwrap().unwrap();
+    let keys = store.keyring(secret, None).unwrap();
+    let entries = store.index_entries(&m, Some(&keys)).unwrap();
+    let read = t.elapsed().as_secs_f64();
+    drop(entries);
+    (secs, cpu, read, stats.patients, stats.index_entries)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let split = args.iter().position(|a| a == "unlock");
+    let parse = |v: &[String]| -> Vec<usize> { v.iter().filter_map(|a| a.parse().ok()).collect() };
+    let (ingest, index_only) = match split {
+        Some(p) => (parse(&args[..p]), parse(&args[p + 1..])),
+        None => (parse(&args), Vec::new()),
+    };
+    let ingest = if ingest.is_empty() && split.is_none() {
+        vec![10_000, 100_000]
+    } else {
+        ingest
+    };
+    let index_only = if index_only.is_empty() && split.is_none() {
+        vec![1_000_000]
+    } else {
+        index_only
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, secret) = generate();
+    let mut unlocks = Vec::new();
+
+    if !ingest.is_empty() {
+        println!("| patients | NDJSON MB | runs | plaintext s (MB/s) | encrypted s (MB/s) | ratio enc/plain (wall) | CPU s plain / enc | ratio (CPU) | file MB plain / enc |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+    }
+    for &n in &ingest {
+        let now = Utc::now();
+        let file = tmp.path().join(format!("full-{n}.ndjson"));
+        let mb = write_ndjson(&file, n, now) as f64 / 1e6;
+        let runs = if n <= 20_000 { 3 } else { 1 };
+        let plain_db = tmp.path().join(format!("plain-{n}.redb"));
+        let enc_db = tmp.path().join(format!("enc-{n}.redb"));
+        let (mut best_plain, mut best_enc) = (f64::MAX, f64::MAX);
+        let (mut cpu_plain, mut cpu_enc) = (f64::MAX, f64::MAX);
+        let (mut plain_mb, mut enc_mb) = (0.0, 0.0);
+        for _ in 0..runs {
+            let store = open_store(&plain_db, None);
+            let (wall, cpu) = full_sync(&store, Arc::new(NdjsonFile(file.clone())));
+            best_plain = best_plain.min(wall);
+            cpu_plain = cpu_plain.min(cpu);
+            drop(store);
+            plain_mb = std::fs::metadata(&plain_db).unwrap().len() as f64 / 1e6;
+            std::fs::remove_file(&plain_db).unwrap();
+            let store = open_store(&enc_db, Some(&secret));
+            let (wall, cpu) = full_sync(&store, Arc::new(NdjsonFile(file.clone())));
+            best_enc = best_enc.min(wall);
+            cpu_enc = cpu_enc.min(cpu);
+            drop(store);
+            enc_mb = std::fs::metadata(&enc_db).unwrap().len() as f64 / 1e6;
+        }
+        std::fs::remove_file(&file).unwrap();
+        println!(
+            "| {n} | {mb:.0} | {runs} | {best_plain:.2} ({:.0}) | {best_enc:.2} ({:.0}) | {:.2} | {cpu_plain:.1} / {cpu_enc:.1} | {:.2} | {plain_mb:.0} / {enc_mb:.0} |",
+            mb / best_plain,
+            mb / best_enc,
+            best_plain / best_enc,
+            cpu_plain / cpu_enc
+        );
+        let store = Store::open(&enc_db, StoreOptions::default()).unwrap();
+        let (secs, cpu, read, patients, entries) = unlock(&store, &secret, n / 2);
+        unlocks.push(format!(
+            "| {n} | full records | {patients} | {entries} | {secs:.2} | {cpu:.2} | {read:.2} |"
+        ));
+        drop(store);
+        std::fs::remove_file(&enc_db).unwrap();
+    }
+    for &n in &index_only {
+        let db = tmp.path().join(format!("index-only-{n}.redb"));
+        let store = open_store(&db, Some(&secret));
+        let (build, _) = full_sync(&store, Arc::new(IndexOnly { n, now: Utc::now() }));
+        eprintln!("index-only store of {n} patients built in {build:.1} s");
+        let (secs, cpu, read, patients, entries) = unlock(&store, &secret, n / 2);
+        unlocks.push(format!(
+            "| {n} | index only (Patient + Encounter) | {patients} | {entries} | {secs:.2} | {cpu:.2} | {read:.2} |"
+        ));
+        drop(store);
+        std::fs::remove_file(&db).unwrap();
+    }
+    println!();
+    println!("| patients | store | patients indexed | index entries | unlock wall s (to searchable) | unlock CPU s | read+decrypt wall s |");
+    println!("|---|---|---|---|---|---|---|");
+    for l in unlocks {
+        println!("{l}");
+    }
+}

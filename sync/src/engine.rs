@@ -308,6 +308,23 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// Roll back to a copy of `generation` ([`Store::rollback`]: verified first, needs no
+    /// secret), then refresh the reader and the status, so web and CLI share one path.
+    /// Waits for a running sync to finish.
+    pub fn rollback(&self, generation: u64) -> Result<crate::store::Manifest, StoreError> {
+        let _guard = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let manifest = self.store.rollback(generation)?;
+        if let Some(reader) = &self.reader {
+            reader.refresh()?;
+        }
+        self.update_status(|s| {
+            s.current_generation = Some(manifest.generation);
+            s.data_as_of = manifest.high_water;
+            s.counts = manifest.counts.clone();
+        });
+        Ok(manifest)
+    }
+
     /// An administrator acknowledged the integrity alert.
     pub fn clear_integrity_alert(&self) -> Result<(), SyncError> {
         self.store.clear_integrity_alert()?;

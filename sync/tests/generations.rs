@@ -395,11 +395,14 @@ fn retention_pin_rollback_and_verify() {
         assert!(v.ok(), "{v:?}");
     }
     // Roll back to the pinned generation: a new current generation equal to it.
-    let m = node.store.rollback(2).unwrap();
+    // Through the engine: the reader and the status follow at once.
+    let m = node.engine.rollback(2).unwrap();
     assert_eq!(m.generation, 7);
     assert_eq!(m.kind, GenerationKind::Rollback { from: 2 });
     assert_eq!(m.set_hash, node.store.manifest(2).unwrap().set_hash);
-    assert!(node.reader.refresh().unwrap());
+    assert_eq!(node.engine.status().current_generation, Some(7));
+    assert_eq!(node.reader.generation().unwrap().generation, 7);
+    assert!(!node.reader.refresh().unwrap(), "already refreshed");
     assert_eq!(record(&node, 4), at_2);
     assert!(node.store.verify(7).unwrap().ok());
     // Incremental syncs continue from the rolled-back generation.

@@ -112,11 +112,22 @@ pub enum Request {
         /// Empty: all wards.
         wards: Vec<String>,
         expires_at: Option<DateTime<Utc>>,
+        /// Needed when key slots exist and the snapshot key is not in memory.
+        #[serde(default)]
+        recovery_key: Option<SecretText>,
     },
     AccountList,
     AccountReseal {
         account_id: String,
+        #[serde(default)]
+        recovery_key: Option<SecretText>,
     },
+    /// Unlock the snapshot with the recovery key (until an episode ends or `lock`).
+    Unlock {
+        recovery_key: SecretText,
+    },
+    /// Wipe the snapshot key from memory now.
+    Lock,
     AccountRevoke {
         account_id: String,
         reason: String,
@@ -152,6 +163,10 @@ pub struct Response {
     /// What to print on standard output.
     pub output: String,
     pub error: Option<String>,
+    /// The command needs the recovery key (key slots are initialised and the snapshot key
+    /// is not in memory): the CLI asks for it and sends the command again with it.
+    #[serde(default)]
+    pub needs_recovery_key: bool,
 }
 
 impl Response {
@@ -160,6 +175,7 @@ impl Response {
             ok: true,
             output: output.into(),
             error: None,
+            needs_recovery_key: false,
         }
     }
 
@@ -168,6 +184,14 @@ impl Response {
             ok: false,
             output: String::new(),
             error: Some(error.to_string()),
+            needs_recovery_key: false,
+        }
+    }
+
+    fn locked(error: impl std::fmt::Display) -> Self {
+        Response {
+            needs_recovery_key: true,
+            ..Response::fail(error)
         }
     }
 }
@@ -184,11 +208,59 @@ fn console_client() -> Client {
 pub fn execute(services: &Services, console: &Console, request: Request) -> Response {
     match run(services, console, request) {
         Ok(response) => response,
-        Err(message) => Response::fail(message),
+        Err(Failure::Locked(message)) => Response::locked(message),
+        Err(Failure::Other(message)) => Response::fail(message),
     }
 }
 
-fn run(services: &Services, console: &Console, request: Request) -> Result<Response, String> {
+enum Failure {
+    /// The snapshot key is needed: ask for the recovery key.
+    Locked(String),
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Failure::Other(s)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(s: &str) -> Self {
+        Failure::Other(s.to_owned())
+    }
+}
+
+impl From<akari_accounts::Error> for Failure {
+    fn from(e: akari_accounts::Error) -> Self {
+        match e {
+            akari_accounts::Error::Locked { .. } => Failure::Locked(e.to_string()),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+/// Records a console act in the ledger before it is carried out (fail closed).
+fn audit(services: &Services, console: &Console, action: Action) -> Result<(), Failure> {
+    let mode = services
+        .mode()
+        .unwrap_or(akari_accounts::event::Mode::Standby);
+    services
+        .ledger
+        .record(AuditEvent {
+            time: Utc::now(),
+            actor: console.actor(),
+            action,
+            patient: None,
+            details: None,
+            client: console_client(),
+            mode,
+        })
+        .map(|_receipt| ())
+        .map_err(|e| Failure::Other(format!("not done: {e}")))
+}
+
+fn run(services: &Services, console: &Console, request: Request) -> Result<Response, Failure> {
     let client = console_client();
     let cap = console.capability();
     let accounts = &services.accounts;
@@ -196,6 +268,7 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
     match request {
         Request::Status => Ok(Response::ok(status_text(services))),
         Request::SyncNow { full } => {
+            audit(services, console, Action::SyncRequested { full })?;
             let report = services
                 .sync_now(full, &CancellationToken::new())
                 .map_err(|e| {
@@ -261,7 +334,11 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                 "{} items checked, {} corrupt, counts {}, set hash {}",
                 report.items_checked,
                 report.corrupt_items,
-                if report.counts_match { "match" } else { "DIFFER" },
+                if report.counts_match {
+                    "match"
+                } else {
+                    "DIFFER"
+                },
                 if report.set_hash_matches {
                     "matches"
                 } else {
@@ -273,13 +350,28 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                     "generation {generation} verifies: {detail}\n"
                 )))
             } else {
-                Err(format!(
+                Err(Failure::Other(format!(
                     "generation {generation} FAILED verification: {detail}; roll back to an \
                      older generation (`akari snapshot list`, `akari snapshot rollback GEN`)"
-                ))
+                )))
             }
         }
         Request::SnapshotRollback { generation } => {
+            let from = services
+                .store
+                .current()
+                .ok()
+                .flatten()
+                .map(|m| m.generation);
+            services.store.manifest(generation).map_err(|e| text(&e))?;
+            audit(
+                services,
+                console,
+                Action::SnapshotRolledBack {
+                    from,
+                    to: generation,
+                },
+            )?;
             let manifest = services.store.rollback(generation).map_err(|e| text(&e))?;
             if let Err(e) = services.reader.refresh() {
                 warn!(error = %e, "reader did not switch after the rollback");
@@ -296,6 +388,12 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
             )))
         }
         Request::SnapshotPin { generation, pinned } => {
+            services.store.manifest(generation).map_err(|e| text(&e))?;
+            audit(
+                services,
+                console,
+                Action::SnapshotPinned { generation, pinned },
+            )?;
             let m = services
                 .store
                 .set_pinned(generation, pinned)
@@ -314,19 +412,19 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
             admin_id,
             display_name,
             password,
-            recovery_key: _,
+            recovery_key,
         } => {
-            let ticket = accounts
-                .create_admin(
-                    console,
-                    NewAdmin {
-                        admin_id,
-                        display_name,
-                        password: Password::new(password.expose()),
-                    },
-                    &client,
-                )
-                .map_err(|e| text(&e))?;
+            let new = NewAdmin {
+                admin_id,
+                display_name,
+                password: Password::new(password.expose()),
+            };
+            let ticket = match &recovery_key {
+                Some(key) => {
+                    accounts.create_admin_with_recovery(console, new, key.expose(), &client)
+                }
+                None => accounts.create_admin(console, new, &client),
+            }?;
             Ok(Response::ok(format!(
                 "admin {} created.\n\
                  One-time enrolment code (shown only now): {}\n\
@@ -343,8 +441,7 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                 ModeChange::StartDrill => accounts.start_drill(&cap, &reason, &client),
                 ModeChange::End => accounts.end_episode(&cap, &reason, &client),
                 ModeChange::Standby => accounts.resume_standby(&cap, &reason, &client),
-            }
-            .map_err(|e| text(&e))?;
+            }?;
             services.publish_status();
             let mut out = format!("mode is now {}", state.mode);
             if let Some(ep) = &state.episode {
@@ -357,34 +454,34 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
             label,
             wards,
             expires_at,
+            recovery_key,
         } => {
             let ward_scope = if wards.is_empty() {
                 WardScope::All
             } else {
                 WardScope::Wards(wards)
             };
-            let sheet = accounts
-                .provision(
-                    &cap,
-                    ProvisionRequest {
-                        label,
-                        ward_scope,
-                        expires_at,
-                    },
-                    &client,
-                )
-                .map_err(|e| text(&e))?;
+            let req = ProvisionRequest {
+                label,
+                ward_scope,
+                expires_at,
+            };
+            let sheet = match &recovery_key {
+                Some(key) => accounts.provision_with_recovery(console, req, key.expose(), &client),
+                None => accounts.provision(&cap, req, &client),
+            }?;
             Ok(Response::ok(sheet.to_printable_text()))
         }
         Request::AccountList => {
-            let list = accounts.list_accounts(&cap).map_err(|e| text(&e))?;
+            let list = accounts.list_accounts(&cap)?;
             if list.is_empty() {
                 return Ok(Response::ok(
                     "no emergency accounts yet: `akari account provision --label ER-1`\n",
                 ));
             }
-            let mut out =
-                String::from("ACCOUNT       LABEL          STATUS    SEAL        WARDS / EXPIRES\n");
+            let mut out = String::from(
+                "ACCOUNT       LABEL          STATUS    SEAL        WARDS / EXPIRES\n",
+            );
             for a in list {
                 let wards = match &a.ward_scope {
                     WardScope::All => "all".to_owned(),
@@ -404,16 +501,33 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
             }
             Ok(Response::ok(out))
         }
-        Request::AccountReseal { account_id } => {
-            let sheet = accounts
-                .reseal(&cap, &account_id, &client)
-                .map_err(|e| text(&e))?;
+        Request::AccountReseal {
+            account_id,
+            recovery_key,
+        } => {
+            let sheet = match &recovery_key {
+                Some(key) => {
+                    accounts.reseal_with_recovery(console, &account_id, key.expose(), &client)
+                }
+                None => accounts.reseal(&cap, &account_id, &client),
+            }?;
             Ok(Response::ok(sheet.to_printable_text()))
         }
+        Request::Unlock { recovery_key } => {
+            accounts.unlock_with_recovery(console, recovery_key.expose())?;
+            Ok(Response::ok(
+                "snapshot unlocked: the node can show patient data until the episode ends, \
+                 the last admin logs out, or `akari lock`\n",
+            ))
+        }
+        Request::Lock => {
+            accounts.lock_snapshot(&cap, &client)?;
+            Ok(Response::ok(
+                "snapshot locked: its key is wiped from memory\n",
+            ))
+        }
         Request::AccountRevoke { account_id, reason } => {
-            accounts
-                .revoke(&cap, &account_id, &reason, &client)
-                .map_err(|e| text(&e))?;
+            accounts.revoke(&cap, &account_id, &reason, &client)?;
             Ok(Response::ok(format!("account {account_id} revoked\n")))
         }
         Request::AuditExport {
@@ -470,8 +584,9 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
             }
             if let Some(dir) = write_to {
                 let path = dir.join(REMOVABLE_FILE_NAME);
-                write_atomically(&path, body.as_bytes())
-                    .map_err(|e| format!("cannot write the checkpoint to {}: {e}", path.display()))?;
+                write_atomically(&path, body.as_bytes()).map_err(|e| {
+                    format!("cannot write the checkpoint to {}: {e}", path.display())
+                })?;
                 out.push_str(&format!("written to {}\n", path.display()));
             }
             Ok(Response::ok(out))
@@ -493,6 +608,17 @@ fn status_text(services: &Services) -> String {
                 .to_rfc3339_opts(SecondsFormat::Secs, true)
         )),
         None => out.push_str("snapshot: none yet (run `akari sync now --full`)\n"),
+    }
+    if services.store.is_encrypted() {
+        out.push_str(if services.reader.is_locked() {
+            "snapshot key: locked (encrypted at rest; a sealed-account or admin login, or \
+             `akari unlock`, unlocks it)\n"
+        } else {
+            "snapshot key: unlocked\n"
+        });
+    }
+    if let Some(alert) = &sync.integrity_alert {
+        out.push_str(&format!("ALERT: {}\n", alert.message()));
     }
     if !services.source_configured {
         out.push_str("sync: no [sync.source] configured\n");
@@ -524,31 +650,21 @@ fn audit_export(
     to: Option<DateTime<Utc>>,
     format: &str,
     out: Option<PathBuf>,
-) -> Result<Response, String> {
-    let format: ExportFormat = format.parse()?;
+) -> Result<Response, Failure> {
+    let format: ExportFormat = format.parse::<ExportFormat>()?;
     let format_name = match format {
         ExportFormat::Ndjson => "ndjson",
         ExportFormat::Fhir => "fhir",
         ExportFormat::Csv => "csv",
     };
     // The export itself is an auditable act, recorded before anything leaves.
-    let mode = services
-        .mode()
-        .unwrap_or(akari_accounts::event::Mode::Standby);
-    let _receipt = services
-        .ledger
-        .record(AuditEvent {
-            time: Utc::now(),
-            actor: console.actor(),
-            action: Action::AuditExported {
-                format: format_name.into(),
-            },
-            patient: None,
-            details: None,
-            client: console_client(),
-            mode,
-        })
-        .map_err(|e| e.to_string())?;
+    audit(
+        services,
+        console,
+        Action::AuditExported {
+            format: format_name.into(),
+        },
+    )?;
     let range = ExportRange { from, to };
     match out {
         Some(path) => {
@@ -755,6 +871,8 @@ pub fn request_name(request: &Request) -> &'static str {
         Request::Mode { .. } => "mode",
         Request::AccountProvision { .. } => "account provision",
         Request::AccountList => "account list",
+        Request::Unlock { .. } => "unlock",
+        Request::Lock => "lock",
         Request::AccountReseal { .. } => "account reseal",
         Request::AccountRevoke { .. } => "account revoke",
         Request::AuditExport { .. } => "audit export",

@@ -5,6 +5,8 @@
 //! <data>/keys/node-signing.key   Ed25519 node signing key, PKCS#8 PEM, mode 0600
 //! <data>/keys/node-signing.pub   its public key (SPKI PEM): give it to auditors for
 //!                                `akari audit verify EXPORT --key node-signing.pub`
+//! <data>/keys/snapshot.pub       X25519 key the snapshot is encrypted to (its secret exists
+//!                                only in key slots in accounts.redb; see `akari init`)
 //! <data>/tls/cert.pem            TLS certificate (self-signed by init unless configured)
 //! <data>/tls/key.pem             its private key, mode 0600
 //! <data>/snapshot.redb           snapshot generations
@@ -29,6 +31,7 @@ use crate::error::Error;
 pub const CONFIG_FILE: &str = "akari.toml";
 pub const SIGNING_KEY: &str = "keys/node-signing.key";
 pub const PUBLIC_KEY: &str = "keys/node-signing.pub";
+pub const SNAPSHOT_PUBLIC_KEY: &str = "keys/snapshot.pub";
 pub const TLS_CERT: &str = "tls/cert.pem";
 pub const TLS_KEY: &str = "tls/key.pem";
 pub const SNAPSHOT_DB: &str = "snapshot.redb";
@@ -65,6 +68,10 @@ impl DataDir {
     /// The node's Ed25519 public key (PEM), written by `init`.
     pub fn public_key(&self) -> PathBuf {
         self.root.join(PUBLIC_KEY)
+    }
+    /// The X25519 key the snapshot is encrypted to (issue 7), written by `akari init`.
+    pub fn snapshot_public_key(&self) -> PathBuf {
+        self.root.join(SNAPSHOT_PUBLIC_KEY)
     }
     pub fn snapshot_db(&self) -> PathBuf {
         self.root.join(SNAPSHOT_DB)

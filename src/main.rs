@@ -74,6 +74,10 @@ enum Command {
     Demo(DemoArgs),
     /// Show the node's mode, snapshot and sync state.
     Status,
+    /// Unlock the encrypted snapshot on the running node with the recovery key.
+    Unlock,
+    /// Wipe the snapshot key from the running node's memory now.
+    Lock,
     /// Pull from the main EHR now.
     Sync {
         #[command(subcommand)]
@@ -332,6 +336,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Demo(args) => demo(args).await,
         Command::Status => console(&cli, Request::Status).await,
+        Command::Unlock => {
+            let key = prompt_secret("Recovery key: ")?;
+            console(&cli, Request::Unlock { recovery_key: key }).await
+        }
+        Command::Lock => console(&cli, Request::Lock).await,
         Command::Sync { command } => match command {
             SyncCommand::Now { full } => console(&cli, Request::SyncNow { full: *full }).await,
         },
@@ -358,6 +367,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 password_file,
             } => {
                 let password = read_password(password_file.as_deref())?;
+                // Say what is wrong with the password before asking for anything else.
+                akari_accounts::check_password_policy(&akari_accounts::Password::new(
+                    password.expose(),
+                ))
+                .map_err(|e| anyhow::anyhow!("{e}; nothing was created"))?;
                 let request = Request::AdminCreate {
                     admin_id: id.clone(),
                     display_name: name.clone(),
@@ -394,10 +408,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                         .filter(|w| !w.is_empty())
                         .collect(),
                     expires_at: *expires,
+                    recovery_key: None,
                 },
                 AccountCommand::List => Request::AccountList,
                 AccountCommand::Reseal { account_id } => Request::AccountReseal {
                     account_id: account_id.clone(),
+                    recovery_key: None,
                 },
                 AccountCommand::Revoke { account_id, reason } => Request::AccountRevoke {
                     account_id: account_id.clone(),
@@ -453,8 +469,60 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 /// Runs a console command: through the running node's control socket if one answers,
 /// otherwise on the data directory's files opened in this process.
 async fn console(cli: &Cli, request: Request) -> anyhow::Result<()> {
+    let mut response = run_console(cli, request.clone()).await?;
+    if response.needs_recovery_key {
+        if let Some(error) = &response.error {
+            eprintln!("{error}");
+        }
+        let key = prompt_secret("Recovery key (from the sheet printed at `akari init`): ")?;
+        if let Some(request) = with_recovery_key(request, key) {
+            response = run_console(cli, request).await?;
+        }
+    }
+    print!("{}", response.output);
+    match response.error {
+        Some(error) if !response.ok => Err(anyhow::Error::msg(error)),
+        _ if !response.ok => Err(anyhow::Error::msg("the command failed")),
+        _ => Ok(()),
+    }
+}
+
+/// The same request carrying the recovery key, for commands that accept one.
+fn with_recovery_key(request: Request, key: SecretText) -> Option<Request> {
+    match request {
+        Request::AdminCreate {
+            admin_id,
+            display_name,
+            password,
+            ..
+        } => Some(Request::AdminCreate {
+            admin_id,
+            display_name,
+            password,
+            recovery_key: Some(key),
+        }),
+        Request::AccountProvision {
+            label,
+            wards,
+            expires_at,
+            ..
+        } => Some(Request::AccountProvision {
+            label,
+            wards,
+            expires_at,
+            recovery_key: Some(key),
+        }),
+        Request::AccountReseal { account_id, .. } => Some(Request::AccountReseal {
+            account_id,
+            recovery_key: Some(key),
+        }),
+        _ => None,
+    }
+}
+
+async fn run_console(cli: &Cli, request: Request) -> anyhow::Result<Response> {
     DataDir::new(&cli.data_dir).check_readable()?;
-    let response = match send_to_node(&cli.data_dir, &request).await? {
+    Ok(match send_to_node(&cli.data_dir, &request).await? {
         Some(response) => response,
         None => {
             let config = load_config(cli, Vec::new())?;
@@ -466,21 +534,20 @@ async fn console(cli: &Cli, request: Request) -> anyhow::Result<()> {
             .await
             .context("the command failed")??
         }
-    };
-    print!("{}", response.output);
-    match response.error {
-        Some(error) if !response.ok => Err(anyhow::Error::msg(error)),
-        _ if !response.ok => Err(anyhow::Error::msg("the command failed")),
-        _ => Ok(()),
-    }
+    })
 }
 
-async fn send_to_node(data_dir: &std::path::Path, request: &Request) -> anyhow::Result<Option<Response>> {
+async fn send_to_node(
+    data_dir: &std::path::Path,
+    request: &Request,
+) -> anyhow::Result<Option<Response>> {
     let data_dir = data_dir.to_owned();
     let request = request.clone();
-    Ok(tokio::task::spawn_blocking(move || control::send(&data_dir, &request))
-        .await
-        .context("the control socket client failed")??)
+    Ok(
+        tokio::task::spawn_blocking(move || control::send(&data_dir, &request))
+            .await
+            .context("the control socket client failed")??,
+    )
 }
 
 /// Reads the new admin's password: from a file, or twice from the terminal without echo
@@ -515,9 +582,12 @@ fn prompt_secret(prompt: &str) -> anyhow::Result<SecretText> {
     let saved = if tty {
         eprint!("{prompt}");
         std::io::stderr().flush().ok();
-        let saved = nix::sys::termios::tcgetattr(&stdin).context("cannot read terminal settings")?;
+        let saved =
+            nix::sys::termios::tcgetattr(&stdin).context("cannot read terminal settings")?;
         let mut quiet = saved.clone();
-        quiet.local_flags.remove(nix::sys::termios::LocalFlags::ECHO);
+        quiet
+            .local_flags
+            .remove(nix::sys::termios::LocalFlags::ECHO);
         nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet)
             .context("cannot turn off terminal echo")?;
         Some(saved)
@@ -621,7 +691,10 @@ fn init(cli: &Cli, args: &InitArgs) -> anyhow::Result<()> {
         });
     }
     let config = config::load(&sources(cli, flags))?;
-    let report = DataDir::new(&cli.data_dir).init(&config)?;
+    let init = tokio::task::block_in_place(|| {
+        akari::services::init_node(&config, &control::current_user())
+    })?;
+    let report = &init.report;
     for path in &report.created {
         println!("created  {}", path.display());
     }
@@ -634,6 +707,28 @@ fn init(cli: &Cli, args: &InitArgs) -> anyhow::Result<()> {
         "node public key (for `akari audit verify --key`): {}",
         DataDir::new(&cli.data_dir).public_key().display()
     );
+    if let Some(key) = &init.snapshot_key {
+        println!(
+            "snapshot encryption key: {} (fingerprint {})",
+            DataDir::new(&cli.data_dir).snapshot_public_key().display(),
+            key.fingerprint_hex()
+        );
+    }
+    if let Some(note) = init.note {
+        println!("note: {note}");
+    }
+    if let Some(recovery) = &init.recovery_key {
+        println!();
+        println!("RECOVERY KEY (shown only now) / リカバリーキー（この一度だけ表示）:");
+        println!();
+        println!("    {recovery}");
+        println!();
+        println!("Write it on paper and keep it in IT's safe. It unlocks the encrypted snapshot");
+        println!("and is asked for by `akari admin create`, `akari unlock` and, when no admin is");
+        println!("logged in, `akari account provision|reseal`. It is not stored anywhere.");
+        println!("紙に書き写し、情報システム部門の金庫に保管してください。");
+        println!();
+    }
     println!("Next: check with `akari config check`, then start with `akari serve`.");
     Ok(())
 }

@@ -29,8 +29,8 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::control;
 use crate::datadir::DataDir;
-use crate::services::Services;
 use crate::error::Error;
+use crate::services::Services;
 use crate::tls::{self, TlsMaterial};
 
 /// A TLS handshake must finish within this time, so idle sockets cannot pile up.
@@ -130,17 +130,23 @@ pub async fn start(
 
     let services = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || Services::open(&config))
-            .await
-            .map_err(|e| Error::Listener(std::io::Error::other(format!(
+        tokio::task::spawn_blocking(move || {
+            let services = Services::open(&config)?;
+            services.check_integrity();
+            Ok::<_, Error>(services)
+        })
+        .await
+        .map_err(|e| {
+            Error::Listener(std::io::Error::other(format!(
                 "opening the node's services failed: {e}"
-            ))))??
+            )))
+        })??
     };
     let services = Arc::new(services);
     let status = services.status_sender();
     let metrics = Arc::new(HttpMetrics::new());
-    let mut state = AppState::new(services.status_receiver(), metrics.clone())
-        .with_pages(services.pages());
+    let mut state =
+        AppState::new(services.status_receiver(), metrics.clone()).with_pages(services.pages());
     state.test_hooks.slow_route = config.server.test_slow_route;
     let app = akari_web::router(state);
 

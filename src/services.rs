@@ -20,9 +20,11 @@ use std::time::Duration;
 use akari_accounts::event::Mode;
 use akari_accounts::ledger::Ledger;
 use akari_accounts::{Accounts, Console, SystemClock, WardScope};
+use akari_accounts::{KeyObserver, RecoveryKey};
+use akari_sync::crypto::{SnapshotPublicKey, SnapshotSecret};
 use akari_sync::engine::{PullSummary, SinkStopped, SourceError};
 use akari_sync::source::{Change, PullKind};
-use akari_sync::{Engine, SnapshotReader, Source, Store, SyncError, SyncReport};
+use akari_sync::{Engine, SnapshotReader, Source, Store, StoreOptions, SyncError, SyncReport};
 use akari_web::pages::{Pages, PagesConfig};
 use akari_web::{NodeStatus, SnapshotStatus};
 use chrono::{DateTime, Utc};
@@ -30,9 +32,10 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
+use zeroize::Zeroizing;
 
 use crate::config::Config;
-use crate::datadir::{self, DataDir};
+use crate::datadir::{self, DataDir, InitReport};
 use crate::error::Error;
 
 /// How often idle sessions are expired.
@@ -73,43 +76,30 @@ impl Services {
         let data = DataDir::new(&config.data_dir);
         data.check_readable()?;
 
-        // Ledger first: the accounts layer cannot make a decision without it.
-        let key = datadir::load_signing_key(&data.signing_key())?;
-        let mut ledger_config = config.ledger.clone();
-        ledger_config.removable_path = ledger_config
-            .removable_path
-            .map(|p| resolve(&config.data_dir, &p));
-        ledger_config.remote_ca_file = ledger_config
-            .remote_ca_file
-            .map(|p| resolve(&config.data_dir, &p));
-        let ledger = Ledger::open(&data.ledger_db(), key, &ledger_config).map_err(|e| {
-            Error::Service {
-                what: "open the audit ledger",
-                path: data.ledger_db(),
-                message: e.to_string(),
-            }
-        })?;
-        let ledger = Arc::new(ledger);
+        let (ledger, accounts) = open_ledger_and_accounts(config, &data)?;
 
-        let accounts = Accounts::open_file(
-            &data.accounts_db(),
-            config.accounts.clone(),
-            ledger.clone(),
-            Arc::new(SystemClock),
-        )
-        .map_err(|e| Error::Service {
-            what: "open the accounts store",
-            path: data.accounts_db(),
+        // Issue 7: with `<data>/keys/snapshot.pub` (written by `akari init`) every stored
+        // value is encrypted to it; the node never holds the secret except while unlocked.
+        let public_key = match data.snapshot_public_key().exists() {
+            true => Some(
+                SnapshotPublicKey::read_file(&data.snapshot_public_key()).map_err(|e| {
+                    Error::Service {
+                        what: "read the snapshot public key",
+                        path: data.snapshot_public_key(),
+                        message: e.to_string(),
+                    }
+                })?,
+            ),
+            false => None,
+        };
+        let options = StoreOptions {
+            public_key,
+            ..config.sync.store_options()
+        };
+        let store = Store::open(&data.snapshot_db(), options).map_err(|e| Error::Service {
+            what: "open the snapshot store",
+            path: data.snapshot_db(),
             message: e.to_string(),
-        })?;
-        let accounts = Arc::new(accounts);
-
-        let store = Store::open(&data.snapshot_db(), config.sync.store_options()).map_err(|e| {
-            Error::Service {
-                what: "open the snapshot store",
-                path: data.snapshot_db(),
-                message: e.to_string(),
-            }
         })?;
         let reader = SnapshotReader::open(store.clone(), config.sync.windows).map_err(|e| {
             Error::Service {
@@ -133,6 +123,10 @@ impl Services {
         let engine = Arc::new(
             Engine::new(store.clone(), source, config.sync.clone()).with_reader(reader.clone()),
         );
+
+        accounts.set_key_observer(Arc::new(ReaderKey {
+            reader: reader.clone(),
+        }));
 
         let services = Services {
             config: config.clone(),
@@ -217,10 +211,7 @@ impl Services {
     }
 
     fn after_sync(&self, result: &Result<SyncReport, SyncError>, started: DateTime<Utc>) {
-        let mut failing = self
-            .failing_since
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut failing = self.failing_since.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(_) => *failing = None,
             // These say nothing about the main system.
@@ -242,10 +233,7 @@ impl Services {
 
     /// Since when syncs have been failing (`None`: the last one worked or none ran).
     pub fn sync_failing_since(&self) -> Option<DateTime<Utc>> {
-        *self
-            .failing_since
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        *self.failing_since.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Which wards each emergency account may see (for the review's anomaly flags).
@@ -363,10 +351,168 @@ impl Services {
         )
     }
 
+    /// Verifies the current generation; if it is damaged, falls back to the newest older
+    /// generation that verifies (the alert is in `engine.status().integrity_alert`).
+    /// Blocking; run at start-up before serving.
+    pub fn check_integrity(&self) {
+        match self.engine.check_integrity() {
+            Ok(akari_sync::store::Integrity::Verified(g)) => {
+                info!(generation = g, "snapshot verified")
+            }
+            Ok(akari_sync::store::Integrity::Empty) => {}
+            Ok(akari_sync::store::Integrity::FellBack(alert))
+            | Ok(akari_sync::store::Integrity::NothingVerifies(alert)) => {
+                warn!(alert = %alert.message(), "snapshot damage found")
+            }
+            Err(e) => warn!(error = %e, "the snapshot integrity check failed"),
+        }
+        if let Err(e) = self.reader.refresh() {
+            warn!(error = %e, "cannot switch the reader to the current generation");
+        }
+        self.publish_status();
+    }
+
     /// The current mode (for messages).
     pub fn mode(&self) -> Option<Mode> {
         self.accounts.mode().ok().map(|m| m.mode)
     }
+}
+
+/// Unlocks / locks the snapshot reader when the accounts layer unwraps / wipes the
+/// snapshot secret (a login, the recovery key; the end of an episode, the last admin out).
+struct ReaderKey {
+    reader: SnapshotReader,
+}
+
+impl KeyObserver for ReaderKey {
+    fn unlocked(&self, secret: &[u8; 32]) {
+        // Synchronous: the login that unwrapped the key returns once its data is readable.
+        let secret = SnapshotSecret::from_bytes(Zeroizing::new(*secret));
+        match self.reader.unlock(&secret) {
+            Ok(stats) => info!(
+                generation = stats.generation,
+                patients = stats.patients,
+                elapsed_ms = stats.elapsed.as_millis() as u64,
+                "snapshot unlocked"
+            ),
+            Err(e) => {
+                warn!(error = %e, "the snapshot could not be unlocked with the key slot's secret")
+            }
+        }
+    }
+
+    fn locked(&self) {
+        self.reader.lock();
+        info!("snapshot locked");
+    }
+}
+
+/// The ledger (first: the accounts layer cannot decide anything without it) and the
+/// accounts layer recording into it.
+fn open_ledger_and_accounts(
+    config: &Config,
+    data: &DataDir,
+) -> Result<(Arc<Ledger>, Arc<Accounts>), Error> {
+    // Ledger first: the accounts layer cannot make a decision without it.
+    let key = datadir::load_signing_key(&data.signing_key())?;
+    let mut ledger_config = config.ledger.clone();
+    ledger_config.removable_path = ledger_config
+        .removable_path
+        .map(|p| resolve(&config.data_dir, &p));
+    ledger_config.remote_ca_file = ledger_config
+        .remote_ca_file
+        .map(|p| resolve(&config.data_dir, &p));
+    let ledger =
+        Ledger::open(&data.ledger_db(), key, &ledger_config).map_err(|e| Error::Service {
+            what: "open the audit ledger",
+            path: data.ledger_db(),
+            message: e.to_string(),
+        })?;
+    let ledger = Arc::new(ledger);
+
+    let accounts = Accounts::open_file(
+        &data.accounts_db(),
+        config.accounts.clone(),
+        ledger.clone(),
+        Arc::new(SystemClock),
+    )
+    .map_err(|e| Error::Service {
+        what: "open the accounts store",
+        path: data.accounts_db(),
+        message: e.to_string(),
+    })?;
+    let accounts = Arc::new(accounts);
+
+    Ok((ledger, accounts))
+}
+
+/// What [`init_node`] did.
+pub struct NodeInit {
+    pub report: InitReport,
+    /// The recovery key, printed ONCE by `akari init` (None: key slots existed already, or
+    /// the data directory holds a plaintext snapshot from before encryption).
+    pub recovery_key: Option<RecoveryKey>,
+    /// The snapshot public key written now.
+    pub snapshot_key: Option<SnapshotPublicKey>,
+    /// Why no snapshot key was made, when none was.
+    pub note: Option<&'static str>,
+}
+
+/// `akari init`: the data directory layout ([`DataDir::init`]), then (issue 7) the
+/// snapshot key pair: the public key goes to `<data>/keys/snapshot.pub`, the secret only
+/// into the key slots of `accounts.redb`, opened by the recovery key returned here (and
+/// later by admin and sealed-account logins). Safe to re-run: nothing is replaced.
+pub fn init_node(config: &Config, os_user: &str) -> Result<NodeInit, Error> {
+    let data = DataDir::new(&config.data_dir);
+    let report = data.init(config)?;
+    let mut init = NodeInit {
+        report,
+        recovery_key: None,
+        snapshot_key: None,
+        note: None,
+    };
+    let pub_path = data.snapshot_public_key();
+    if pub_path.exists() {
+        init.report.kept.push(pub_path);
+        return Ok(init);
+    }
+    if data.snapshot_db().exists() {
+        init.note = Some(
+            "snapshot.redb exists without keys/snapshot.pub: the snapshot stays unencrypted \
+             (move snapshot.redb away and re-run init to start an encrypted one)",
+        );
+        return Ok(init);
+    }
+    let (ledger, accounts) = open_ledger_and_accounts(config, &data)?;
+    let fail = |e: akari_accounts::Error| Error::Service {
+        what: "set up the key slots",
+        path: data.accounts_db(),
+        message: e.to_string(),
+    };
+    if accounts.key_slots_initialised().map_err(fail)? {
+        return Err(Error::Service {
+            what: "set up the snapshot key",
+            path: pub_path,
+            message: "key slots exist in accounts.redb but keys/snapshot.pub is missing; \
+                      restore keys/snapshot.pub from a backup"
+                .into(),
+        });
+    }
+    let (public, secret) = akari_sync::crypto::generate();
+    let recovery = accounts
+        .init_key_slots(&Console::new(os_user), secret.expose_bytes())
+        .map_err(fail)?;
+    public.write_file(&pub_path).map_err(|e| Error::Service {
+        what: "write the snapshot public key",
+        path: pub_path.clone(),
+        message: e.to_string(),
+    })?;
+    drop(accounts);
+    drop(ledger);
+    init.report.created.push(pub_path);
+    init.recovery_key = Some(recovery);
+    init.snapshot_key = Some(public);
+    Ok(init)
 }
 
 const NO_SOURCE: &str = "no sync source is configured: set [sync.source] kind and base_url \

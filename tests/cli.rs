@@ -355,3 +355,320 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
     assert!(exit.success(), "exit status {exit:?}");
     assert!(signalled.elapsed() < Duration::from_secs(DRAIN_SECS));
 }
+
+/// Runs a console command; returns (success, stdout, stderr).
+fn run_console(data: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut command = akari();
+    command
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    (output.status.success(), stdout, stderr)
+}
+
+fn console_ok(data: &Path, args: &[&str]) -> String {
+    let (ok, stdout, stderr) = run_console(data, args, None);
+    assert!(ok, "akari {args:?} failed: {stderr}\n{stdout}");
+    stdout
+}
+
+/// `akari init` for the console tests: prints the recovery key once; a FHIR source and
+/// cheap argon2 (tests) in akari.toml.
+fn init_with_source(parent: &Path, base_url: &str) -> (PathBuf, String) {
+    let data = parent.join("data");
+    let output = akari()
+        .args(["init", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.contains(&data.join("keys/node-signing.pub").display().to_string()),
+        "{stdout}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("RECOVERY KEY"))
+        .unwrap_or_else(|| panic!("no recovery key printed: {stdout}"));
+    let recovery = lines[at + 2].trim().to_owned();
+    assert!(recovery.len() >= 35, "{recovery}");
+    assert!(data.join("keys/snapshot.pub").is_file());
+    // Re-running init keeps everything and prints no new recovery key.
+    let again = akari()
+        .args(["init", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("RECOVERY KEY"));
+
+    let config = format!(
+        "[sync]\ninterval_secs = 86400\njitter_secs = 0\n\n\
+         [sync.source]\nkind = \"fhir-rest\"\nbase_url = \"{base_url}\"\n\
+         max_attempts = 2\nbackoff_initial_ms = 10\nbackoff_max_secs = 1\n\n\
+         [accounts.argon2]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n"
+    );
+    std::fs::write(data.join("akari.toml"), config).unwrap();
+    (data, recovery)
+}
+
+fn current_generation(list: &str) -> u64 {
+    list.lines()
+        .find_map(|l| l.strip_prefix('*'))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_else(|| panic!("no current generation in:\n{list}"))
+}
+
+#[test]
+fn console_commands_work_on_the_files_and_through_a_running_node() {
+    use akari_testkit::server::{FhirServer, ServerOptions};
+    use akari_testkit::synth::{Hospital, SynthConfig};
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 40,
+        ..SynthConfig::default()
+    });
+    let fhir = FhirServer::with_resources(ServerOptions::default(), hospital.resources());
+    let dir = tempfile::tempdir().unwrap();
+    let (data, recovery) = init_with_source(dir.path(), &fhir.base_url());
+
+    // --- no node running: the command opens the files itself ---
+    let out = console_ok(&data, &["sync", "now", "--full"]);
+    assert!(out.contains("sync full done: generation 1"), "{out}");
+    let out = console_ok(&data, &["sync", "now"]);
+    assert!(out.contains("sync incremental done: generation 2"), "{out}");
+    let list = console_ok(&data, &["snapshot", "list"]);
+    assert_eq!(current_generation(&list), 2, "{list}");
+    assert!(
+        list.contains("full") && list.contains("incremental"),
+        "{list}"
+    );
+    let out = console_ok(&data, &["snapshot", "verify", "1"]);
+    assert!(out.contains("generation 1 verifies"), "{out}");
+    let out = console_ok(&data, &["snapshot", "rollback", "1"]);
+    assert!(
+        out.contains("generation 3 (a copy of generation 1)"),
+        "{out}"
+    );
+    let list = console_ok(&data, &["snapshot", "list"]);
+    assert_eq!(current_generation(&list), 3, "{list}");
+    let out = console_ok(&data, &["snapshot", "verify"]);
+    assert!(out.contains("generation 3 verifies"), "{out}");
+    let (ok, _, stderr) = run_console(&data, &["snapshot", "rollback", "99"], None);
+    assert!(!ok);
+    assert!(stderr.contains("generation 99 does not exist"), "{stderr}");
+
+    // Provisioning needs the snapshot key: the recovery key is asked for on stdin.
+    let (ok, sheet, stderr) = run_console(
+        &data,
+        &[
+            "account",
+            "provision",
+            "--label",
+            "ER-1",
+            "--wards",
+            "3A,5F",
+        ],
+        Some(&format!("{recovery}\n")),
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("needs the snapshot key"), "{stderr}");
+    assert!(
+        sheet.contains("ER-1") && sheet.contains("Account ID"),
+        "{sheet}"
+    );
+    let (ok, _, stderr) = run_console(
+        &data,
+        &["account", "provision", "--label", "ER-2"],
+        Some("AAAAA-BBBBB-CCCCC-DDDDD-EEEEE-FFFFF-GGGGG\n"),
+    );
+    assert!(!ok, "a wrong recovery key must not provision");
+    assert!(
+        !stderr.contains("AAAAA-BBBBB"),
+        "the key is never echoed: {stderr}"
+    );
+
+    // --- the node running: the same commands go through the control socket ---
+    let mut command = akari();
+    serve_args(&mut command, &data);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut guard = ChildGuard(command.spawn().unwrap());
+    let (https, _) = read_banner(&mut guard.0);
+    let socket = data.join("control.sock");
+    assert_eq!(mode(&socket), 0o600);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = common::https_client(&common::read_cert(&data), https);
+    let health = |client: &reqwest::Client| -> serde_json::Value {
+        rt.block_on(async {
+            let url = format!("https://localhost:{}/healthz", https.port());
+            client.get(url).send().await.unwrap().json().await.unwrap()
+        })
+    };
+    let h = health(&client);
+    assert_eq!(h["mode"], "standby", "{h}");
+    assert_eq!(h["snapshot"]["state"], "current", "{h}");
+    assert!(h["snapshot"]["generation"].as_u64().unwrap() >= 3, "{h}");
+
+    // (The files are locked by the node: these only work through the socket.)
+    let out = console_ok(
+        &data,
+        &["mode", "start-drill", "--reason", "quarterly drill"],
+    );
+    assert!(out.contains("mode is now drill"), "{out}");
+    let h = health(&client);
+    assert_eq!(h["mode"], "drill", "{h}");
+    let out = console_ok(&data, &["status"]);
+    assert!(
+        out.contains("mode: drill") && out.contains("snapshot key: locked"),
+        "{out}"
+    );
+    let (ok, out, stderr) = run_console(&data, &["unlock"], Some(&format!("{recovery}\n")));
+    assert!(ok, "{stderr}");
+    assert!(out.contains("snapshot unlocked"), "{out}");
+    let out = console_ok(&data, &["status"]);
+    assert!(out.contains("snapshot key: unlocked"), "{out}");
+    let out = console_ok(&data, &["mode", "end", "--reason", "drill over"]);
+    assert!(out.contains("mode is now recovery"), "{out}");
+    let out = console_ok(&data, &["status"]);
+    assert!(
+        out.contains("snapshot key: locked"),
+        "ending the episode wipes the key: {out}"
+    );
+    let h = health(&client);
+    assert_eq!(h["mode"], "recovery", "{h}");
+    let list = console_ok(&data, &["account", "list"]);
+    assert!(list.contains("ER-1") && list.contains("sealed"), "{list}");
+    let report = console_ok(&data, &["audit", "report"]);
+    assert!(report.contains("drill"), "{report}");
+
+    let pid = nix::unistd::Pid::from_raw(guard.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let exit = wait_with_deadline(&mut guard.0, COMMAND_DEADLINE).expect("node did not stop");
+    assert!(exit.success());
+    assert!(
+        !socket.exists(),
+        "the control socket is removed at shutdown"
+    );
+
+    // --- stopped again: in-process ---
+    let out = console_ok(&data, &["mode", "standby", "--reason", "review done"]);
+    assert!(out.contains("mode is now standby"), "{out}");
+    let (ok, _, stderr) = run_console(&data, &["mode", "end", "--reason", "x"], None);
+    assert!(!ok);
+    assert!(stderr.contains("standby"), "{stderr}");
+
+    // Audit export → offline verify, and a tampered copy is refused.
+    let export = dir.path().join("audit.ndjson");
+    let out = console_ok(
+        &data,
+        &[
+            "audit",
+            "export",
+            "--format",
+            "ndjson",
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("exported entries 1.."), "{out}");
+    let key = data.join("keys/node-signing.pub");
+    let verify = |file: &Path| {
+        akari()
+            .args(["audit", "verify"])
+            .arg(file)
+            .arg("--key")
+            .arg(&key)
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&export);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(stdout.starts_with("OK: entries 1.."), "{stdout}");
+    let text = std::fs::read_to_string(&export).unwrap();
+    let tampered = dir.path().join("tampered.ndjson");
+    std::fs::write(
+        &tampered,
+        text.replacen("quarterly drill", "quarterly drilL", 1),
+    )
+    .unwrap();
+    let bad = verify(&tampered);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("does NOT verify") && stderr.contains("altered"),
+        "{stderr}"
+    );
+    let fhir_out = console_ok(&data, &["audit", "export", "--format", "fhir"]);
+    assert!(
+        fhir_out.contains("\"AuditEvent\""),
+        "{}",
+        &fhir_out[..fhir_out.len().min(500)]
+    );
+    let cp_dir = dir.path().join("usb");
+    std::fs::create_dir(&cp_dir).unwrap();
+    console_ok(
+        &data,
+        &[
+            "audit",
+            "checkpoint",
+            "--write-to",
+            cp_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read_dir(&cp_dir).unwrap().count(), 1);
+}
+
+#[test]
+fn admin_create_reads_the_password_twice_and_asks_for_the_recovery_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, recovery) = init_with_source(dir.path(), "http://127.0.0.1:9/fhir");
+    let (ok, _, stderr) = run_console(
+        &data,
+        &["admin", "create", "--id", "it-1", "--name", "IT One"],
+        Some("short\nshort\n"),
+    );
+    assert!(!ok);
+    assert!(stderr.contains("13"), "the policy says why: {stderr}");
+    let (ok, _, stderr) = run_console(
+        &data,
+        &["admin", "create", "--id", "it-1", "--name", "IT One"],
+        Some("Correct-Horse-9-Battery\nCorrect-Horse-9-Battery!\n"),
+    );
+    assert!(!ok);
+    assert!(stderr.contains("differ"), "{stderr}");
+    let (ok, out, stderr) = run_console(
+        &data,
+        &["admin", "create", "--id", "it-1", "--name", "IT One"],
+        Some(&format!(
+            "Correct-Horse-9-Battery\nCorrect-Horse-9-Battery\n{recovery}\n"
+        )),
+    );
+    assert!(ok, "{stderr}");
+    assert!(out.contains("admin it-1 created"), "{out}");
+    assert!(out.contains("One-time enrolment code"), "{out}");
+    assert!(!out.contains("Correct-Horse"), "{out}");
+    // Without a reachable source, sync fails with the reason and exit code 1.
+    let (ok, _, stderr) = run_console(&data, &["sync", "now"], None);
+    assert!(!ok);
+    assert!(
+        stderr.contains("current generation stays in service"),
+        "{stderr}"
+    );
+}

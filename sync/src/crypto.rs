@@ -28,7 +28,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hkdf::Hkdf;
 use rand::rngs::OsRng;
@@ -331,6 +331,34 @@ impl Sealer {
     }
 }
 
+impl Sealer {
+    /// Bytes to reserve before the plaintext for [`Sealer::seal_in_place`].
+    pub const HEADER_LEN: usize = VALUE_HEADER_LEN;
+
+    /// Encrypt in place, without copying: `buf[start..start + HEADER_LEN]` is reserved
+    /// (overwritten with the header) and `buf[start + HEADER_LEN..]` is the plaintext,
+    /// which becomes ciphertext; the tag is appended. Gives what [`Sealer::seal`] gives.
+    pub fn seal_in_place(&self, place: ValuePlace<'_>, buf: &mut Vec<u8>, start: usize) {
+        let counter = self.counter.fetch_add(1, Ordering::Relaxed);
+        let header = &mut buf[start..start + VALUE_HEADER_LEN];
+        header[0] = FORMAT_VERSION;
+        header[1..9].copy_from_slice(&self.key_id.to_be_bytes());
+        header[9..17].copy_from_slice(&counter.to_be_bytes());
+        let a = aad(header, place);
+        let mut nonce = [0u8; 12];
+        nonce[4..].copy_from_slice(&counter.to_be_bytes());
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(
+                Nonce::from_slice(&nonce),
+                &a,
+                &mut buf[start + VALUE_HEADER_LEN..],
+            )
+            .expect("ChaCha20-Poly1305 encryption cannot fail for in-memory sizes");
+        buf.extend_from_slice(&tag);
+    }
+}
+
 /// The data keys of a snapshot, unwrapped with the secret: opens stored values. Keys are
 /// wiped when dropped.
 #[derive(Default)]
@@ -463,8 +491,13 @@ mod tests {
         let a = sealer.seal(place, b"hello");
         let b = sealer.seal(place, b"hello");
         assert_ne!(a, b, "nonces are unique");
+        let mut c = vec![9u8; 3 + Sealer::HEADER_LEN];
+        c.extend_from_slice(b"hello");
+        sealer.seal_in_place(place, &mut c, 3);
+        assert_eq!(&c[..3], &[9, 9, 9]);
         let ring = Keyring::unwrap_all(&sk, [(7u64, wrapped.as_slice())], None).unwrap();
         assert_eq!(ring.open(place, &a).unwrap().as_slice(), b"hello");
+        assert_eq!(ring.open(place, &c[3..]).unwrap().as_slice(), b"hello");
         let other = [4u8; 16];
         let moved = ValuePlace {
             id_hash: &other,

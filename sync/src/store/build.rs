@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::keys::{
-    self, item_key, item_value, key_born, key_pk, owner_key, owner_value, parse_meta, parse_owner,
-    with_died, IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, RKEY_LEN, SPACE_INDEX,
+    self, item_key, key_born, key_pk, meta_value, owner_key, owner_value, parse_meta, parse_owner,
+    with_died, IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, META_LEN, RKEY_LEN, SPACE_INDEX,
     SPACE_MEDICATION, SPACE_RECORD,
 };
 use super::{
@@ -149,42 +149,36 @@ fn prepare_with(keyer: &Keyer, sealer: Option<&Sealer>, m: Mapped) -> Prepared {
             } else {
                 SPACE_RECORD
             };
-            // The stored content: plaintext, or sealed to the store's key. Its hash (in the
-            // header, the set hash and verify) is over what is stored.
-            let stored = |space: u8, mut plain: Vec<u8>| -> Vec<u8> {
-                match sealer {
-                    Some(s) => {
-                        let sealed = s.seal(
-                            ValuePlace {
-                                space,
-                                rtype: m.rtype as u8,
-                                id_hash: &idh,
-                            },
-                            &plain,
-                        );
-                        zeroize::Zeroize::zeroize(&mut plain);
-                        sealed
-                    }
-                    None => plain,
+            // The stored value, built in one buffer without copies: header, then the
+            // content — plaintext, or sealed in place to the store's key. The content hash
+            // (in the header, the set hash and verify) is over what is stored.
+            let value = |space: u8, content: &dyn Fn(Vec<u8>) -> Vec<u8>| {
+                let reserve = META_LEN + sealer.map_or(0, |_| Sealer::HEADER_LEN);
+                let mut buf = content(vec![0u8; reserve]);
+                if let Some(s) = sealer {
+                    let place = ValuePlace {
+                        space,
+                        rtype: m.rtype as u8,
+                        id_hash: &idh,
+                    };
+                    s.seal_in_place(place, &mut buf, META_LEN);
                 }
+                let hash = keys::sha256(&buf[META_LEN..]);
+                buf[..META_LEN].copy_from_slice(&meta_value(&hash, ALIVE, kind as u8));
+                (buf, hash)
             };
-            let content = stored(
-                record_space,
-                postcard::to_allocvec(&item).expect("items serialise"),
-            );
-            let record_hash = keys::sha256(&content);
+            let (record, record_hash) = value(record_space, &|buf| {
+                postcard::to_extend(&item, buf).expect("items serialise")
+            });
             let index = index.map(|i| {
-                let bytes = stored(
-                    SPACE_INDEX,
-                    postcard::to_allocvec(&i).expect("index entries serialise"),
-                );
-                let h = keys::sha256(&bytes);
-                (item_value(&h, ALIVE, kind as u8, &bytes), h)
+                value(SPACE_INDEX, &|buf| {
+                    postcard::to_extend(&i, buf).expect("index entries serialise")
+                })
             });
             Some(Payload {
                 kind,
                 sealed_by: sealer.map(Sealer::key_id),
-                record: item_value(&record_hash, ALIVE, kind as u8, &content),
+                record,
                 record_hash,
                 index,
             })

@@ -372,10 +372,8 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                     to: generation,
                 },
             )?;
-            let manifest = services.store.rollback(generation).map_err(|e| text(&e))?;
-            if let Err(e) = services.reader.refresh() {
-                warn!(error = %e, "reader did not switch after the rollback");
-            }
+            // One path with the web: rollback, then the reader and the sync status follow.
+            let manifest = services.engine.rollback(generation).map_err(|e| text(&e))?;
             services.publish_status();
             info!(
                 from = generation,

@@ -163,3 +163,125 @@ async fn plain_http_listener_only_redirects_to_https() {
     shutdown.cancel();
     node.wait().await.unwrap();
 }
+
+/// Polls `/healthz` until `done` holds for it.
+async fn wait_health(
+    client: &reqwest::Client,
+    url: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..600 {
+        last = client.get(url).send().await.unwrap().json().await.unwrap();
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("/healthz never reached the expected state; last: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_syncs_at_start_serves_pages_and_takes_console_commands_on_its_socket() {
+    use akari::control::{self, ModeChange, Request};
+    use akari_testkit::server::{FhirServer, ServerOptions};
+    use akari_testkit::synth::{Hospital, SynthConfig};
+
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 20,
+        ..SynthConfig::default()
+    });
+    let fhir = FhirServer::with_resources(ServerOptions::default(), hospital.resources());
+    let dir = TestDir::new();
+    let base_url = fhir.base_url();
+    let node = TestNode::start(dir.config(&[
+        ("AKARI_SYNC__SOURCE__BASE_URL", &base_url),
+        ("AKARI_SYNC__INTERVAL_SECS", "86400"),
+        ("AKARI_SYNC__JITTER_SECS", "0"),
+    ]))
+    .await;
+    let client = https_client(&dir.cert(), node.https);
+    let url = node.url("/healthz");
+
+    // The scheduler's first sync runs at start-up; /healthz follows.
+    let health = wait_health(&client, &url, |h| h["snapshot"]["state"] == "current").await;
+    assert_eq!(health["snapshot"]["generation"], 1, "{health}");
+    assert_eq!(health["mode"], "standby");
+
+    // The clinician pages are mounted: the login page answers.
+    let login = client.get(node.url("/login")).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    assert!(login.text().await.unwrap().contains("<html"));
+
+    // Console commands reach this node through <data>/control.sock.
+    let data = dir.data_dir.clone();
+    let send = move |request: Request| {
+        let data = data.clone();
+        tokio::task::spawn_blocking(move || control::send(&data, &request))
+    };
+    let response = send(Request::SyncNow { full: false })
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the running node answers on its socket");
+    assert!(response.ok, "{response:?}");
+    assert!(response.output.contains("generation 2"), "{response:?}");
+    let health: serde_json::Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["snapshot"]["generation"], 2, "{health}");
+
+    let response = send(Request::Mode {
+        change: ModeChange::DeclareEmergency,
+        reason: "EHR down (test)".into(),
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap();
+    assert!(response.ok, "{response:?}");
+    let health: serde_json::Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["mode"], "emergency", "{health}");
+    // A command that fails says why, and the node keeps running.
+    let response = send(Request::SnapshotRollback { generation: 42 })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(!response.ok);
+    assert!(
+        response
+            .error
+            .unwrap()
+            .contains("generation 42 does not exist"),
+        "clear error"
+    );
+
+    let socket = node.node.as_ref().unwrap().control_socket.clone();
+    assert!(socket.exists());
+    node.stop().await;
+    assert!(!socket.exists());
+    // Stopped: nothing answers, so a console command would open the files itself.
+    assert!(control::send(&dir.data_dir, &Request::Status)
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn node_without_a_sync_source_starts_and_says_so() {
+    use akari::control::{self, Request};
+    let dir = TestDir::new();
+    let node = TestNode::start(dir.config(&[])).await;
+    let data = dir.data_dir.clone();
+    let response =
+        tokio::task::spawn_blocking(move || control::send(&data, &Request::SyncNow { full: true }))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    assert!(!response.ok);
+    let error = response.error.unwrap();
+    assert!(error.contains("no sync source is configured"), "{error}");
+    let client = https_client(&dir.cert(), node.https);
+    let login = client.get(node.url("/login")).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    node.stop().await;
+}

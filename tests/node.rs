@@ -285,3 +285,108 @@ async fn node_without_a_sync_source_starts_and_says_so() {
     assert_eq!(login.status(), 200);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_snapshot_unlocks_at_a_sealed_login_and_locks_when_the_drill_ends() {
+    use akari_accounts::event::Client;
+    use akari_accounts::{EmergencyLogin, ProvisionRequest, WardScope};
+    use akari_testkit::server::{FhirServer, ServerOptions};
+    use akari_testkit::synth::{Hospital, SynthConfig};
+
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 10,
+        ..SynthConfig::default()
+    });
+    let hospital_id = hospital.patients[0].hospital_id.clone();
+    let fhir = FhirServer::with_resources(ServerOptions::default(), hospital.resources());
+    let dir = TestDir::new();
+    let base_url = fhir.base_url();
+    let config = dir.config(&[
+        ("AKARI_SYNC__SOURCE__BASE_URL", &base_url),
+        ("AKARI_SYNC__INTERVAL_SECS", "86400"),
+        ("AKARI_ACCOUNTS__ARGON2__MEMORY_KIB", "1024"),
+        ("AKARI_ACCOUNTS__ARGON2__ITERATIONS", "1"),
+    ]);
+    // What `akari init` does: key pair, key slots, the recovery key once.
+    let init = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || akari::services::init_node(&config, "it-staff"))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let recovery = init
+        .recovery_key
+        .expect("a recovery key on first init")
+        .to_string();
+    assert!(dir.data_dir.join("keys/snapshot.pub").is_file());
+
+    let node = TestNode::start(config).await;
+    let services = node.node.as_ref().unwrap().services.clone();
+    assert!(services.store.is_encrypted());
+    let s = services.clone();
+    let (sheet, patient_locked) = tokio::task::spawn_blocking(move || {
+        // The scheduler's first sync runs at start-up.
+        for _ in 0..600 {
+            if s.reader.generation().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(s.reader.generation().is_some(), "no sync at start-up");
+        // Synced with the public key only: the content cannot be read.
+        assert!(s.reader.is_locked());
+        let locked = s.reader.patient_by_hospital_id(&hospital_id);
+        let console = akari_accounts::Console::new("it-staff");
+        let sheet = s
+            .accounts
+            .provision_with_recovery(
+                &console,
+                ProvisionRequest {
+                    label: "ER-1".into(),
+                    ward_scope: WardScope::All,
+                    expires_at: None,
+                },
+                &recovery,
+                &Client::default(),
+            )
+            .unwrap();
+        s.accounts
+            .start_drill(&console.capability(), "drill", &Client::default())
+            .unwrap();
+        (sheet, locked.is_err())
+    })
+    .await
+    .unwrap();
+    assert!(patient_locked, "a locked snapshot refuses reads");
+
+    let s = services.clone();
+    let hospital_id = hospital.patients[0].hospital_id.clone();
+    tokio::task::spawn_blocking(move || {
+        let login = EmergencyLogin {
+            account_id: sheet.account_id.clone(),
+            credential: sheet.credential().clone(),
+            key: None,
+        };
+        s.accounts
+            .login_emergency(login, &Client::default())
+            .unwrap();
+        // The login unwrapped the key and the node's observer unlocked the reader.
+        assert!(!s.reader.is_locked());
+        let record = s.reader.patient_by_hospital_id(&hospital_id).unwrap();
+        assert!(
+            record.is_some(),
+            "the patient is readable after a sealed login"
+        );
+        let console = akari_accounts::Console::new("it-staff");
+        s.accounts
+            .end_episode(&console.capability(), "drill over", &Client::default())
+            .unwrap();
+        assert!(s.reader.is_locked(), "ending the drill wipes the key");
+        assert!(s.reader.patient_by_hospital_id(&hospital_id).is_err());
+    })
+    .await
+    .unwrap();
+    drop(services);
+    node.stop().await;
+}

@@ -326,7 +326,15 @@ impl Services {
             });
             let services = self.clone();
             let token = cancel.child_token();
-            let run = tokio::task::spawn_blocking(move || services.sync_now(full, &token));
+            let run = tokio::task::spawn_blocking(move || {
+                let result = services.sync_now(full, &token);
+                // Daily, after the full sync: re-verify what is served (falls back to an
+                // older generation if the disk damaged the current one).
+                if full && result.is_ok() {
+                    services.check_integrity();
+                }
+                result
+            });
             if run.await.is_err() {
                 warn!("the sync task panicked; the current generation stays in service");
             }

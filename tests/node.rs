@@ -390,3 +390,62 @@ async fn encrypted_snapshot_unlocks_at_a_sealed_login_and_locks_when_the_drill_e
     drop(services);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_failures_tell_admins_the_main_system_is_unreachable_until_a_sync_works() {
+    use akari_testkit::server::{Fault, FhirServer, ServerOptions};
+    use akari_testkit::synth::{Hospital, SynthConfig};
+    use tokio_util::sync::CancellationToken;
+
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 5,
+        ..SynthConfig::default()
+    });
+    let fhir = FhirServer::with_resources(ServerOptions::default(), hospital.resources());
+    let dir = TestDir::new();
+    let base_url = fhir.base_url();
+    let config = dir.config(&[
+        ("AKARI_SYNC__SOURCE__BASE_URL", &base_url),
+        ("AKARI_SYNC__SOURCE__MAX_ATTEMPTS", "1"),
+    ]);
+    tokio::task::spawn_blocking(move || {
+        // No node: the services alone, as a console command opens them.
+        let services = akari::Services::open(&config).unwrap();
+        let console = akari_accounts::Console::new("it-staff");
+        let cap = console.capability();
+        fhir.inject(
+            None,
+            Fault::Status {
+                status: 503,
+                retry_after: None,
+            },
+            1_000,
+        );
+        let cancel = CancellationToken::new();
+        let err = services.sync_now(true, &cancel).unwrap_err();
+        assert!(err.to_string().contains("503"), "{err}");
+        let since = services
+            .sync_failing_since()
+            .expect("failing since the first failure");
+        let status = services.accounts.status(&cap).unwrap();
+        assert_eq!(status.main_system_unreachable_since, Some(since));
+        // A second failure keeps the start of the streak.
+        services.sync_now(true, &cancel).unwrap_err();
+        assert_eq!(services.sync_failing_since(), Some(since));
+        assert_eq!(
+            services.mode(),
+            Some(akari_accounts::event::Mode::Standby),
+            "never declares by itself"
+        );
+
+        fhir.clear_faults();
+        let report = services.sync_now(true, &cancel).unwrap();
+        assert_eq!(report.generation, 1);
+        assert_eq!(services.sync_failing_since(), None);
+        let status = services.accounts.status(&cap).unwrap();
+        assert_eq!(status.main_system_unreachable_since, None);
+        assert_eq!(services.reader.generation().unwrap().generation, 1);
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,500 @@
+//! `akari demo`: the whole story on one machine, on synthetic data only.
+//!
+//! 1. a data directory (a kept temporary one, or `--data-dir`), initialised as `akari init`
+//!    does;
+//! 2. a synthetic Japanese hospital (`--patients`, default 2,000 in 8 wards) served by the
+//!    in-process FHIR test server on loopback — the node's `[sync.source]` points at it;
+//! 3. a full sync through the real engine, into the real snapshot store;
+//! 4. three sealed demo accounts, their seal sheets printed here, and a drill started — the
+//!    same console commands `akari account provision` and `akari mode start-drill` run;
+//! 5. the viewer over TLS (URL and certificate fingerprint printed) and, for the admin
+//!    pages, an admin with a one-time enrolment code;
+//! 6. Ctrl-C (or SIGTERM): the drill ends (opened accounts are retired), the review summary
+//!    of the drill is printed, the audit ledger is exported and the export verified offline
+//!    against the node's public key; then the node stops and the command exits 0.
+//!
+//! This is a module of the `akari` binary (not the library), so it may use `anyhow`.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use akari::config::{self, FlagOverride, Sources};
+use akari::control::{self, ModeChange, Request, SecretText};
+use akari::Listeners;
+use akari::Services;
+use akari_accounts::Console;
+use akari_testkit::server::{FhirServer, ServerOptions};
+use akari_testkit::synth::{Hospital, SynthConfig};
+use anyhow::{bail, Context};
+use clap::Args;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+/// Labels of the demo's sealed accounts. The third is limited to one ward.
+const ACCOUNT_LABELS: [&str; 3] = ["ER-1", "ER-2", "WARD-1"];
+const ADMIN_ID: &str = "demo-admin";
+const EXPORT_FILE: &str = "audit-export.ndjson";
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Address and port for the demo node; a free port is chosen if this one is taken.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// Synthetic patients to generate (spread over 8 wards and outpatients).
+    #[arg(long, value_name = "N", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub patients: u64,
+}
+
+/// Runs the demo until Ctrl-C / SIGTERM. `data_dir` is the global `--data-dir`: used only
+/// when given explicitly (flag or `AKARI_DATA_DIR`); otherwise the demo makes a fresh
+/// temporary directory (kept, its path printed) instead of touching the default
+/// `/var/lib/akari`.
+pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
+    let data_dir = if data_dir_given() {
+        prepare_given_dir(data_dir)?
+    } else {
+        tempfile::Builder::new()
+            .prefix("akari-demo-")
+            .tempdir()
+            .context("cannot create a temporary directory for the demo")?
+            .keep()
+    };
+    println!("Akari demo: synthetic data only, no real patient.");
+    println!("Data directory (kept after exit; delete it when done):");
+    println!("  {}", data_dir.display());
+
+    // Stop signals are watched from the start, so Ctrl-C during set-up also ends cleanly.
+    let stop = CancellationToken::new();
+    spawn_signal_handler(stop.clone())?;
+
+    // 1. The synthetic hospital, served on loopback by the FHIR test server.
+    let started = Instant::now();
+    let patients = args.patients;
+    let hospital = tokio::task::spawn_blocking(move || {
+        Hospital::generate(SynthConfig {
+            patients,
+            ..SynthConfig::default()
+        })
+    })
+    .await
+    .context("generating the synthetic hospital failed")?;
+    // The ward the third account is limited to (the snapshot is encrypted and locked in
+    // standby, so the node itself cannot list its wards until someone logs in).
+    let scoped_ward = hospital
+        .truth()
+        .into_values()
+        .flat_map(|r| r.encounters.into_iter().filter_map(|e| e.ward))
+        .min()
+        .context("the synthetic hospital has no ward")?;
+    let fhir = tokio::task::spawn_blocking(move || {
+        FhirServer::with_resources(ServerOptions::default(), hospital.resources())
+    })
+    .await
+    .context("starting the FHIR test server failed")?;
+    println!(
+        "\n[1/5] Synthetic hospital: {patients} patients, {} FHIR resources, served at {} ({:.1} s)",
+        fhir.resource_count(),
+        fhir.base_url(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // 2. The node's data directory, configured to pull from that server, and the node
+    //    serving it over TLS. Its sync scheduler pulls at once (standby).
+    let https = bind_https(args.listen).await?;
+    let port = https
+        .local_addr()
+        .context("the HTTPS listener has no address")?
+        .port();
+    let sources = demo_sources(&data_dir, &fhir.base_url(), port);
+    let config = config::load(&sources)?;
+    let os_user = control::current_user();
+    let init_config = config.clone();
+    let user = os_user.clone();
+    let init = tokio::task::spawn_blocking(move || akari::services::init_node(&init_config, &user))
+        .await
+        .context("initialising the data directory failed")??;
+    let recovery_key = init
+        .recovery_key
+        .as_ref()
+        .map(|k| SecretText::new(k.to_string()));
+    if let Some(key) = &recovery_key {
+        println!(
+            "      Recovery key (a real node prints it once, at `akari init`, to be written \
+             down and locked away; it opens the encrypted snapshot):\n        {}",
+            key.expose()
+        );
+    }
+    let listeners = Listeners::bind_others(&config, https).await?;
+    let node = akari::start(config, listeners, stop.clone())
+        .await
+        .context("starting the node failed")?;
+    let services = node.services.clone();
+    let console = Services::console(&os_user);
+
+    // 3. Standby: the first (full) sync through the real engine.
+    let out = wait_for_first_sync(&services, &stop).await?;
+    print!("[2/5] Synced through the engine: {out}");
+
+    // 4. Sealed accounts and the drill, as the console commands do them.
+    println!(
+        "[3/5] Three sealed demo accounts. In a hospital each sheet is printed, sealed in an \
+         envelope and kept where the clinicians can reach it:\n"
+    );
+    for label in ACCOUNT_LABELS {
+        let wards = if label.starts_with("WARD") {
+            vec![scoped_ward.clone()]
+        } else {
+            Vec::new()
+        };
+        let sheet = execute(
+            &services,
+            &console,
+            Request::AccountProvision {
+                label: label.into(),
+                wards,
+                expires_at: None,
+                recovery_key: recovery_key.clone(),
+            },
+        )
+        .await?;
+        println!("{}", boxed(&sheet));
+    }
+    let out = execute(
+        &services,
+        &console,
+        Request::Mode {
+            change: ModeChange::StartDrill,
+            reason: "Akari demo drill".into(),
+        },
+    )
+    .await?;
+    print!("[4/5] Drill started: {out}");
+
+    // 5. The viewer.
+    let url = format!("https://localhost:{}/", node.https_addr.port());
+    println!("[5/5] The viewer is serving {url}");
+    println!("      certificate SHA-256: {}", node.cert_fingerprint);
+    println!(
+        "      (self-signed: compare this fingerprint with the one your browser shows, then \
+         accept it)"
+    );
+    admin_instructions(&services, &console, &url, recovery_key.clone()).await;
+    println!(
+        "\nTry it: open {url}, log in with ER-1's account ID and credential from its sheet, \
+         declare who you are, search a patient (kanji, kana — half-width ｶﾅ too — hospital ID \
+         or birth date), open one (allergies come first), print a ward."
+    );
+    println!(
+        "Press Ctrl-C to end the drill: the review summary and the verified audit export \
+         follow."
+    );
+
+    stop.cancelled().await;
+    println!("\nEnding the drill…");
+    let outcome = finish(&services, &console, &data_dir).await;
+    node.wait().await.context("the node did not stop cleanly")?;
+    drop(fhir);
+    outcome
+}
+
+/// After Ctrl-C: end the drill, print the review, export and verify the ledger.
+async fn finish(
+    services: &Arc<Services>,
+    console: &Console,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let out = execute(
+        services,
+        console,
+        Request::Mode {
+            change: ModeChange::End,
+            reason: "Akari demo finished (Ctrl-C)".into(),
+        },
+    )
+    .await?;
+    print!("Drill ended: {out}");
+    println!("Opened demo accounts are now retired; `akari account reseal` issues new sheets.");
+
+    let episode = akari_accounts::review::episodes(&services.ledger)
+        .context("reading the episodes from the audit ledger failed")?
+        .into_iter()
+        .rev()
+        .find(|e| e.drill)
+        .context("the audit ledger holds no drill episode")?;
+    let report = execute(
+        services,
+        console,
+        Request::AuditReport {
+            episode: Some(episode.id),
+        },
+    )
+    .await?;
+    println!(
+        "\n=== Review summary (akari audit report {}) ===",
+        episode.id
+    );
+    print!("{report}");
+
+    let path = data_dir.join(EXPORT_FILE);
+    let out = execute(
+        services,
+        console,
+        Request::AuditExport {
+            from: None,
+            to: None,
+            format: "ndjson".into(),
+            out: Some(path.clone()),
+        },
+    )
+    .await?;
+    println!("\n=== Audit ledger export ===");
+    print!("{out}");
+    let key = services.ledger.public_key();
+    let verify_path = path.clone();
+    let verified = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let file = std::fs::File::open(&verify_path)
+            .with_context(|| format!("cannot read {}", verify_path.display()))?;
+        Ok(akari_accounts::ledger::verify::verify(
+            std::io::BufReader::new(file),
+            &key,
+        ))
+    })
+    .await??;
+    match verified {
+        Ok(report) => {
+            println!(
+                "Offline verification of {}: OK — entries {}..{} ({} entries), {} signed \
+                 checkpoints, hash chain intact, signed by node key {}",
+                path.display(),
+                report.first_seq,
+                report.last_seq,
+                report.entries,
+                report.checkpoints,
+                hex::encode(key.as_bytes())
+            );
+            Ok(())
+        }
+        Err(e) => bail!("offline verification of {} FAILED: {e}", path.display()),
+    }
+}
+
+/// Creates the demo admin (as `akari admin create` does) and says how to log in.
+async fn admin_instructions(
+    services: &Arc<Services>,
+    console: &Console,
+    url: &str,
+    recovery_key: Option<SecretText>,
+) {
+    let password = admin_password();
+    let out = execute(
+        services,
+        console,
+        Request::AdminCreate {
+            admin_id: ADMIN_ID.into(),
+            display_name: "Demo administrator".into(),
+            password: SecretText::new(password.as_str()),
+            recovery_key,
+        },
+    )
+    .await;
+    match out {
+        Ok(out) => {
+            println!("\nAdmin pages: {url}admin/login");
+            println!("      admin ID {ADMIN_ID}, password {}", password.as_str());
+            for line in out.lines() {
+                println!("      {line}");
+            }
+            println!(
+                "      The admin pages need two factors: the password AND a passkey or security \
+                 key with a PIN (WebAuthn). Enrol one at {url}admin/enrol with the code above; \
+                 without one, use the console commands (`akari mode`, `akari account`, \
+                 `akari audit`) instead."
+            );
+        }
+        Err(e) => println!("\nAdmin pages: no demo admin could be created ({e:#})."),
+    }
+}
+
+/// A password that passes the admin policy: 20 characters, letters, digits and symbols.
+fn admin_password() -> zeroize::Zeroizing<String> {
+    const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const DIGITS: &[u8] = b"23456789";
+    const SYMBOLS: &[u8] = b"!#%+-=?@";
+    let mut rng = rand::rngs::OsRng;
+    let all: Vec<u8> = [LOWER, UPPER, DIGITS, SYMBOLS].concat();
+    let mut chars: Vec<u8> = [LOWER, UPPER, DIGITS, SYMBOLS]
+        .iter()
+        .map(|set| set[rng.gen_range(0..set.len())])
+        .collect();
+    while chars.len() < 20 {
+        chars.push(all[rng.gen_range(0..all.len())]);
+    }
+    chars.shuffle(&mut rng);
+    zeroize::Zeroizing::new(chars.into_iter().map(char::from).collect())
+}
+
+/// Runs one console command on a blocking thread; a refusal becomes an error.
+async fn execute(
+    services: &Arc<Services>,
+    console: &Console,
+    request: Request,
+) -> anyhow::Result<String> {
+    let name = control::request_name(&request);
+    let services = services.clone();
+    let console = console.clone();
+    let response =
+        tokio::task::spawn_blocking(move || control::execute(&services, &console, request))
+            .await
+            .with_context(|| format!("the `{name}` command did not finish"))?;
+    if response.ok {
+        Ok(response.output)
+    } else {
+        bail!(
+            "the `{name}` command failed: {}",
+            response.error.unwrap_or_default()
+        )
+    }
+}
+
+/// Whether the user chose the data directory (`--data-dir DIR`, `--data-dir=DIR` or
+/// `AKARI_DATA_DIR`), rather than leaving the global default.
+fn data_dir_given() -> bool {
+    std::env::var_os("AKARI_DATA_DIR").is_some()
+        || std::env::args_os().any(|a| {
+            a.to_str()
+                .is_some_and(|a| a == "--data-dir" || a.starts_with("--data-dir="))
+        })
+}
+
+/// A directory given with `--data-dir` must be new or empty: the demo never touches an
+/// existing node's data.
+fn prepare_given_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                bail!(
+                    "{} is not empty; the demo needs a new or empty directory (it never \
+                     touches an existing node's data). Choose another --data-dir, or leave \
+                     it out for a temporary one",
+                    dir.display()
+                );
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => bail!("cannot read {}: {e}", dir.display()),
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// The demo node's settings: the FHIR test server as source, WebAuthn on this origin,
+/// metrics on a free loopback port. (Scheduled syncs pause by themselves during the drill.)
+fn demo_sources(data_dir: &Path, fhir_base: &str, port: u16) -> Sources {
+    let flag = |key: &'static str, value: toml::Value| FlagOverride {
+        key,
+        value,
+        flag: "(demo)",
+    };
+    Sources {
+        data_dir: data_dir.to_path_buf(),
+        file: None,
+        env: Vec::new(),
+        flags: vec![
+            flag("metrics.listen", toml::Value::String("127.0.0.1:0".into())),
+            flag(
+                "sync.source.base_url",
+                toml::Value::String(fhir_base.into()),
+            ),
+            flag(
+                "accounts.webauthn.rp_origin",
+                toml::Value::String(format!("https://localhost:{port}")),
+            ),
+            flag(
+                "accounts.webauthn.rp_id",
+                toml::Value::String("localhost".into()),
+            ),
+        ],
+    }
+}
+
+/// Waits for the scheduler's first sync (it starts at once on a node in standby) and
+/// describes it; a failed sync is an error, Ctrl-C meanwhile stops the demo.
+async fn wait_for_first_sync(
+    services: &Arc<Services>,
+    stop: &CancellationToken,
+) -> anyhow::Result<String> {
+    loop {
+        let status = services.engine.status();
+        if status.last_success.is_some() && !status.running {
+            if let Some(m) = services.reader.generation() {
+                let locked = if services.reader.is_locked() {
+                    "; encrypted at rest, locked until a sealed account or an admin logs in"
+                } else {
+                    ""
+                };
+                return Ok(format!(
+                    "generation {} holds {} patients (full sync, {} items){locked}\n",
+                    m.generation,
+                    m.patients(),
+                    m.total_items()
+                ));
+            }
+        }
+        if let (Some(e), false) = (&status.last_error, status.running) {
+            bail!("the first sync from the demo FHIR server failed: {e}");
+        }
+        tokio::select! {
+            () = stop.cancelled() => bail!("stopped before the first sync finished"),
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+async fn bind_https(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => Ok(listener),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            println!("{listen} is in use; using a free port instead.");
+            Ok(akari::server::bind("--listen", SocketAddr::new(listen.ip(), 0)).await?)
+        }
+        Err(source) => Err(akari::Error::Bind {
+            key: "--listen",
+            addr: listen,
+            source,
+        }
+        .into()),
+    }
+}
+
+fn spawn_signal_handler(stop: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        stop.cancel();
+    });
+    Ok(())
+}
+
+/// Frames a seal sheet so the three stand apart in the terminal.
+fn boxed(text: &str) -> String {
+    let rule = "-".repeat(72);
+    let mut out = format!("{rule}\n");
+    for line in text.lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&rule);
+    let _ = std::io::stdout().flush();
+    out
+}

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::i18n::{Lang, Tr};
-use crate::viewer::ViewError;
+use crate::viewer::{SnapshotError, ViewError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
@@ -19,6 +19,8 @@ pub enum Problem {
     Mode,
     Expired,
     BadRequest,
+    /// The encrypted snapshot is locked (no sealed-account or admin login has unlocked it).
+    Locked,
     Internal,
 }
 
@@ -26,7 +28,7 @@ impl Problem {
     fn status(self) -> StatusCode {
         match self {
             Problem::NotFound => StatusCode::NOT_FOUND,
-            Problem::Audit => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::Audit | Problem::Locked => StatusCode::SERVICE_UNAVAILABLE,
             Problem::Forbidden | Problem::Csrf | Problem::Mode | Problem::Expired => {
                 StatusCode::FORBIDDEN
             }
@@ -44,6 +46,7 @@ impl Problem {
             Problem::Mode => "error_mode",
             Problem::Expired => "error_expired",
             Problem::BadRequest => "error_bad_request",
+            Problem::Locked => "error_locked",
             Problem::Internal => "error_internal",
         }
     }
@@ -68,6 +71,10 @@ impl PageError {
             ViewError::Audit(_) => {
                 tracing::error!(error = %e, "audit sink refused; patient data withheld");
                 Problem::Audit
+            }
+            ViewError::Snapshot(SnapshotError::Locked) => {
+                tracing::warn!("patient data requested while the snapshot is locked");
+                Problem::Locked
             }
             ViewError::Snapshot(_) | ViewError::Join(_) => {
                 tracing::error!(error = %e, "patient data could not be read");

@@ -29,14 +29,26 @@ pub enum Principal {
         login: ClinicianLogin,
         declared: Option<DeclaredPerson>,
     },
-    /// A hospital IT administrator after both factors.
-    Admin { admin_id: String },
-    /// An administrator who passed the password and has a WebAuthn ceremony pending.
-    AdminPending {
-        admin_id: String,
-        /// Serialised ceremony state from the accounts layer.
-        ceremony: String,
-    },
+    /// A hospital IT administrator after both factors (password and WebAuthn). Admin
+    /// pages run only after the accounts layer resumes `token` as an admin session, which
+    /// is the only source of an `AdminCapability`; a clinician's token never resumes as one.
+    Admin(AdminLogin),
+}
+
+/// A logged-in administrator's accounts session.
+#[derive(Clone)]
+pub struct AdminLogin {
+    pub admin_id: String,
+    /// The accounts layer's public session identifier (audited).
+    pub session_id: String,
+    /// The accounts layer's session token (a secret: never logged, never audited).
+    pub token: String,
+}
+
+impl std::fmt::Debug for AdminLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminLogin(..)")
+    }
 }
 
 impl std::fmt::Debug for Principal {
@@ -47,8 +59,7 @@ impl std::fmt::Debug for Principal {
             Principal::Clinician { declared, .. } => {
                 write!(f, "Clinician {{ declared: {} }}", declared.is_some())
             }
-            Principal::Admin { .. } => f.write_str("Admin"),
-            Principal::AdminPending { .. } => f.write_str("AdminPending"),
+            Principal::Admin(_) => f.write_str("Admin"),
         }
     }
 }
@@ -214,9 +225,11 @@ mod tests {
         let (old, s1) = store.create(Principal::Anonymous);
         let (new, s2) = store.rotate(
             Some(&old),
-            Principal::Admin {
+            Principal::Admin(AdminLogin {
                 admin_id: "a".into(),
-            },
+                session_id: "s".into(),
+                token: "t".into(),
+            }),
         );
         assert_ne!(old, new);
         assert_ne!(s1.csrf(), s2.csrf());

@@ -5,13 +5,19 @@
 
 use akari_sync::model::{PatientKey, PatientRecord};
 use akari_sync::reader::{PatientSummary as SyncSummary, SearchKind};
+use akari_sync::store::StoreError;
 use akari_sync::SnapshotReader;
 use chrono::{DateTime, Utc};
 
 use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};
 
-fn read_err(e: impl std::fmt::Display) -> SnapshotError {
-    SnapshotError::Read(e.to_string())
+/// A locked (encrypted, key not in memory) snapshot is its own error: the page says how to
+/// unlock it. Other failures carry the store's data-free message.
+fn read_err(e: StoreError) -> SnapshotError {
+    match e {
+        StoreError::Locked => SnapshotError::Locked,
+        other => SnapshotError::Read(other.to_string()),
+    }
 }
 
 fn summary(
@@ -66,7 +72,7 @@ impl Snapshot for SnapshotReader {
         query: &str,
         limit: usize,
     ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError> {
-        let (kind, hits) = SnapshotReader::search(self, query);
+        let (kind, hits) = SnapshotReader::try_search(self, query).map_err(read_err)?;
         let kind = match kind {
             SearchKind::BirthDate(_) => QueryKind::BirthDate,
             SearchKind::HospitalId => QueryKind::HospitalId,
@@ -81,14 +87,15 @@ impl Snapshot for SnapshotReader {
     }
 
     fn wards(&self) -> Result<Vec<String>, SnapshotError> {
-        Ok(SnapshotReader::census(self)
+        Ok(SnapshotReader::try_census(self)
+            .map_err(read_err)?
             .into_iter()
             .map(|w| w.ward)
             .collect())
     }
 
     fn census(&self, ward: &str) -> Result<Vec<PatientSummary>, SnapshotError> {
-        let Some(census) = SnapshotReader::ward(self, ward) else {
+        let Some(census) = SnapshotReader::try_ward(self, ward).map_err(read_err)? else {
             return Ok(Vec::new());
         };
         census

@@ -47,6 +47,10 @@ pub enum SnapshotError {
     NoGeneration,
     #[error("the snapshot could not be read: {0}")]
     Read(String),
+    /// The snapshot is encrypted and its key is not in memory (standby, or nobody has
+    /// logged in yet): a sealed-account or admin login unlocks it.
+    #[error("the snapshot is locked: log in with a sealed account or as an admin")]
+    Locked,
 }
 
 /// The read API the viewer needs from the current snapshot generation. Blocking; the

@@ -3,6 +3,7 @@
 //! [`Ctx`] extracts language, session and client; the viewer reads with audit; a
 //! template renders.
 
+pub mod admin;
 mod clinician;
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,8 @@ struct Inner {
     gate: Arc<dyn Gate>,
     sessions: SessionStore,
     config: PagesConfig,
+    /// The admin and review pages' services; unset on a clinician-only node.
+    admin: std::sync::OnceLock<admin::AdminServices>,
 }
 
 impl Pages {
@@ -75,17 +78,34 @@ impl Pages {
             gate,
             sessions: SessionStore::new(config.idle_timeout, config.absolute_timeout),
             config,
+            admin: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Adds the admin and review pages (`/admin/...`). Call once, before [`router`];
+    /// a second call is ignored (with a warning).
+    pub fn with_admin(self, services: admin::AdminServices) -> Self {
+        if self.0.admin.set(services).is_err() {
+            tracing::warn!("admin services were already set; ignoring the second set");
+        }
+        self
+    }
+
+    pub(crate) fn admin(&self) -> Option<&admin::AdminServices> {
+        self.0.admin.get()
     }
 }
 
 /// Every page route, with its state applied, mergeable into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(pages: Pages) -> Router<S> {
-    Router::new()
+    let mut routes = Router::new()
         .route("/static/akari.css", get(stylesheet))
         .route("/lang/{code}", get(clinician::switch_lang))
-        .merge(clinician::routes())
-        .with_state(pages)
+        .merge(clinician::routes());
+    if pages.admin().is_some() {
+        routes = routes.merge(admin::routes());
+    }
+    routes.with_state(pages)
 }
 
 const STYLESHEET: &str = include_str!("../../static/akari.css");
@@ -114,6 +134,9 @@ pub struct Chrome {
     pub account: String,
     pub person: String,
     pub logged_in: bool,
+    /// An administrator is logged in: admin navigation, admin logout.
+    pub admin: bool,
+    pub logout_action: &'static str,
     pub csrf: String,
     /// Path of this page, for the language toggle to come back to.
     pub path: String,
@@ -256,11 +279,10 @@ impl Ctx {
                     .unwrap_or_default(),
                 true,
             ),
-            Principal::Admin { admin_id } => (admin_id.clone(), String::new(), true),
-            Principal::AdminPending { .. } | Principal::Anonymous => {
-                (String::new(), String::new(), false)
-            }
+            Principal::Admin(login) => (login.admin_id.clone(), String::new(), true),
+            Principal::Anonymous => (String::new(), String::new(), false),
         };
+        let admin = matches!(self.principal(), Principal::Admin(_));
         Chrome {
             tr,
             lang: self.lang.code(),
@@ -273,6 +295,8 @@ impl Ctx {
             account,
             person,
             logged_in,
+            admin,
+            logout_action: if admin { "/admin/logout" } else { "/logout" },
             csrf: self
                 .session
                 .as_ref()

@@ -433,6 +433,72 @@ async fn search_then_summary_shows_the_allergy_and_audits_each_read() {
     assert_eq!(app.gate.declared.lock().unwrap()[0].staff_number, "N1234");
 }
 
+/// An encrypted snapshot whose key is not in memory.
+struct LockedSnapshot;
+
+impl Snapshot for LockedSnapshot {
+    fn as_of(&self) -> Option<DateTime<Utc>> {
+        Some(Utc::now())
+    }
+    fn patient(&self, _key: &PatientKey) -> Result<Option<PatientRecord>, SnapshotError> {
+        Err(SnapshotError::Locked)
+    }
+    fn search(
+        &self,
+        _query: &str,
+        _limit: usize,
+    ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError> {
+        Err(SnapshotError::Locked)
+    }
+    fn wards(&self) -> Result<Vec<String>, SnapshotError> {
+        Err(SnapshotError::Locked)
+    }
+    fn census(&self, _ward: &str) -> Result<Vec<PatientSummary>, SnapshotError> {
+        Err(SnapshotError::Locked)
+    }
+}
+
+#[tokio::test]
+async fn a_locked_snapshot_gets_a_page_saying_how_to_unlock_it() {
+    let mut app = App::with_snapshot(Arc::new(LockedSnapshot));
+    // Login and declaration do not read the snapshot.
+    let login = app.get("/login").await;
+    let csrf = App::csrf(&login);
+    app.post(
+        "/login",
+        &[
+            ("csrf", &csrf),
+            ("account_id", "ER-1"),
+            ("credential", "right-credential"),
+        ],
+    )
+    .await;
+    let csrf = App::csrf(&app.get("/declare").await);
+    let r = app
+        .post(
+            "/declare",
+            &[
+                ("csrf", &csrf),
+                ("name", "看護 花子"),
+                ("staff_number", "N1234"),
+                ("profession", "看護師"),
+                ("department", "5階西"),
+                ("reason", "drill"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/search"));
+    for path in ["/search", "/patients/k-maki", "/wards/5%E9%9A%8E%E8%A5%BF"] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(r.body.contains("ロックされています"), "{path}: {}", r.body);
+        assert!(
+            r.body.contains("管理者でログイン"),
+            "{path}: says what to do"
+        );
+    }
+}
+
 #[tokio::test]
 async fn audit_failure_shows_no_patient_data() {
     let mut app = App::new();

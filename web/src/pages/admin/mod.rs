@@ -1,0 +1,285 @@
+//! Admin and review pages (any mode, hospital IT only): login with password + WebAuthn,
+//! enrolment with the console's one-time code, status and mode changes, emergency
+//! accounts (provision → seal sheet, key enrolment, re-seal, revoke), snapshot
+//! generations, the signed checkpoint, and the review of episodes with verdicts and
+//! exports.
+//!
+//! Admins and clinicians are separate principals. Every admin handler takes an
+//! [`AdminCtx`], whose only constructor resumes the browser session's accounts token as
+//! an `akari_accounts::Session::Admin` and keeps that session's [`AdminCapability`]; the
+//! accounts layer never yields one for an emergency session, and the clinician pages
+//! accept only [`Principal::Clinician`]. There is no conversion between the two.
+
+mod auth;
+mod console;
+mod review;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use akari_accounts::ledger::Ledger;
+use akari_accounts::review::ReviewConfig;
+use akari_accounts::{Accounts, AdminCapability, AdminSession, Error, Session, SessionToken};
+use akari_sync::engine::CancellationToken;
+use akari_sync::{Engine, SnapshotReader};
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::{render_with, Chrome, Ctx, Pages};
+use crate::error::{PageError, Problem};
+use crate::session::{AdminLogin, Principal};
+
+/// What the admin pages need from the node: the accounts service (admins, modes, emergency
+/// accounts), the sync engine (status, generations, "sync now"), and the audit ledger
+/// (checkpoints, review, exports). Cheap to clone.
+#[derive(Clone)]
+pub struct AdminServices {
+    accounts: Arc<Accounts>,
+    engine: Arc<Engine>,
+    ledger: Arc<Ledger>,
+    reader: Option<SnapshotReader>,
+    cancel: CancellationToken,
+    review: ReviewConfig,
+}
+
+impl AdminServices {
+    pub fn new(accounts: Arc<Accounts>, engine: Arc<Engine>, ledger: Arc<Ledger>) -> Self {
+        AdminServices {
+            accounts,
+            engine,
+            ledger,
+            reader: None,
+            cancel: CancellationToken::new(),
+            review: ReviewConfig::default(),
+        }
+    }
+
+    /// The reader the clinician pages use: the status page shows whether the encrypted
+    /// snapshot is locked (its key not in memory) or unlocked.
+    pub fn with_reader(mut self, reader: SnapshotReader) -> Self {
+        self.reader = Some(reader);
+        self
+    }
+
+    /// Cancels a "sync now" started from the web (pass the node's shutdown token).
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Thresholds of the review's anomaly flags.
+    pub fn with_review_config(mut self, review: ReviewConfig) -> Self {
+        self.review = review;
+        self
+    }
+}
+
+pub(super) fn routes() -> Router<Pages> {
+    Router::new()
+        .route("/static/admin.js", get(script))
+        .route("/admin/login", get(auth::login_form))
+        .route("/admin/login/begin", post(auth::login_begin))
+        .route("/admin/login/finish", post(auth::login_finish))
+        .route("/admin/enrol", get(auth::enrol_form))
+        .route("/admin/enrol/begin", post(auth::enrol_begin))
+        .route("/admin/enrol/finish", post(auth::enrol_finish))
+        .route("/admin/logout", post(auth::logout))
+        .merge(console::routes())
+        .merge(review::routes())
+}
+
+const SCRIPT: &str = include_str!("../../../static/admin.js");
+
+async fn script() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+/// A request from a logged-in administrator. Only [`FromRequestParts`] makes one, and only
+/// when the accounts layer resumes the session as an admin session.
+pub struct AdminCtx {
+    pub ctx: Ctx,
+    pub cap: AdminCapability,
+    pub session: AdminSession,
+    pub svc: AdminServices,
+}
+
+/// Why an admin page was not shown.
+pub enum AdminRejection {
+    /// Not logged in at all: to the admin login.
+    Login,
+    Page(PageError),
+}
+
+impl IntoResponse for AdminRejection {
+    fn into_response(self) -> Response {
+        match self {
+            AdminRejection::Login => Redirect::to("/admin/login").into_response(),
+            AdminRejection::Page(e) => e.into_response(),
+        }
+    }
+}
+
+impl From<PageError> for AdminRejection {
+    fn from(e: PageError) -> Self {
+        AdminRejection::Page(e)
+    }
+}
+
+impl FromRequestParts<Pages> for AdminCtx {
+    type Rejection = AdminRejection;
+
+    async fn from_request_parts(parts: &mut Parts, pages: &Pages) -> Result<Self, AdminRejection> {
+        let ctx = Ctx::from_request_parts(parts, pages).await?;
+        let Some(svc) = pages.admin().cloned() else {
+            return Err(ctx.fail(Problem::NotFound).into());
+        };
+        let login = match ctx.principal() {
+            Principal::Admin(login) => login.clone(),
+            Principal::Anonymous => return Err(AdminRejection::Login),
+            Principal::Clinician { .. } => {
+                tracing::warn!("a clinician session asked for an admin page; refused");
+                return Err(ctx.fail(Problem::Forbidden).into());
+            }
+        };
+        let accounts = svc.accounts.clone();
+        let client = ctx.client.clone();
+        let token = SessionToken::new(login.token.clone());
+        let resumed = tokio::task::spawn_blocking(move || accounts.resume(&token, &client))
+            .await
+            .map_err(|_| ctx.fail(Problem::Internal))?;
+        match resumed {
+            Ok(Session::Admin(session)) => Ok(AdminCtx {
+                cap: session.capability(),
+                session,
+                svc,
+                ctx,
+            }),
+            Ok(_) => {
+                // Cannot happen through these pages; refuse rather than guess.
+                tracing::warn!("an admin browser session resumed as a non-admin session");
+                forget(&ctx);
+                Err(ctx.fail(Problem::Forbidden).into())
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "admin session no longer valid");
+                forget(&ctx);
+                Err(ctx.fail(Problem::Expired).into())
+            }
+        }
+    }
+}
+
+fn forget(ctx: &Ctx) {
+    if let Some((id, _)) = &ctx.session {
+        ctx.sessions().remove(id);
+    }
+}
+
+impl AdminCtx {
+    pub fn chrome(&self) -> Chrome {
+        self.ctx.chrome()
+    }
+
+    pub fn lang(&self) -> crate::i18n::Lang {
+        self.ctx.lang
+    }
+
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
+        self.ctx.check_csrf(submitted)
+    }
+
+    /// Runs a blocking call of the services (argon2, redb, ledger fsync) off the runtime.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&AdminServices, &AdminCapability) -> T + Send + 'static,
+    ) -> Result<T, PageError> {
+        let svc = self.svc.clone();
+        let cap = self.cap.clone();
+        tokio::task::spawn_blocking(move || f(&svc, &cap))
+            .await
+            .map_err(|_| self.ctx.fail(Problem::Internal))
+    }
+
+    /// An operation refused by the accounts layer: a page saying why (its messages are
+    /// written for the person and carry no secrets), or the generic failure page for
+    /// internal errors.
+    pub fn refused(&self, e: Error) -> Result<Response, PageError> {
+        match e {
+            Error::Audit(_) => {
+                tracing::error!(error = %e, "audit sink refused; admin action not carried out");
+                Err(self.ctx.fail(Problem::Audit))
+            }
+            Error::Store(_) | Error::Internal(_) | Error::Config(_) => {
+                tracing::error!(error = %e, "accounts service failed");
+                Err(self.ctx.fail(Problem::Internal))
+            }
+            Error::SessionEnded(_) | Error::NoSession => Err(self.ctx.fail(Problem::Expired)),
+            other => self.message(StatusCode::CONFLICT, "admin_refused", other.to_string()),
+        }
+    }
+
+    /// A result page: a heading key, a detail line and a link back.
+    pub fn message(
+        &self,
+        status: StatusCode,
+        title_key: &'static str,
+        detail: String,
+    ) -> Result<Response, PageError> {
+        let tr = self.ctx.tr();
+        let page = MessagePage {
+            c: self.chrome(),
+            title: tr.s(title_key),
+            detail,
+            ok: status.is_success(),
+            back: back_link(&self.ctx.path),
+        };
+        render_with(self.ctx.lang, status, &page)
+    }
+}
+
+/// The admin page an action's result links back to.
+fn back_link(path: &str) -> String {
+    for prefix in [
+        "/admin/accounts",
+        "/admin/sync",
+        "/admin/review",
+        "/admin/checkpoint",
+    ] {
+        if path.starts_with(prefix) {
+            return prefix.to_owned();
+        }
+    }
+    "/admin".to_owned()
+}
+
+#[derive(Template)]
+#[template(path = "admin_message.html")]
+struct MessagePage {
+    c: Chrome,
+    title: &'static str,
+    detail: String,
+    ok: bool,
+    back: String,
+}
+
+/// The browser session's accounts login, for logout.
+pub(super) fn admin_login(ctx: &Ctx) -> Option<AdminLogin> {
+    match ctx.principal() {
+        Principal::Admin(l) => Some(l.clone()),
+        _ => None,
+    }
+}

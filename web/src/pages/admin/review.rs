@@ -1,0 +1,509 @@
+//! Review after recovery: episodes → emergency sessions → their events, anomaly flags,
+//! verdicts (ledger entries themselves), and exports of the ledger (NDJSON with hashes
+//! and checkpoints, FHIR AuditEvent bundle, CSV). Every export is audited first.
+
+use std::collections::HashMap;
+
+use akari_accounts::event::{Action, AuditEvent, AuditSink, Client, Reason};
+use akari_accounts::ledger::{ExportFormat, ExportRange, LedgerEntry};
+use akari_accounts::review::{self, EpisodeReview, Flag, ReviewError, SessionReview, Verdict};
+use akari_accounts::WardScope;
+use askama::Template;
+use axum::extract::Path;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::console::{actor_text, time};
+use super::AdminCtx;
+use crate::error::{PageError, Problem};
+use crate::i18n::Tr;
+use crate::pages::{render, Chrome, Pages};
+
+pub(super) fn routes() -> Router<Pages> {
+    Router::new()
+        .route("/admin/review", get(episodes))
+        .route("/admin/review/{episode}", get(episode))
+        .route("/admin/review/{episode}/sessions/{session}", get(session))
+        .route(
+            "/admin/review/{episode}/sessions/{session}/verdict",
+            post(verdict),
+        )
+        .route("/admin/export", post(export))
+}
+
+fn review_failure(admin: &AdminCtx, e: ReviewError) -> Result<Response, PageError> {
+    match e {
+        ReviewError::NoSuchEpisode(_) => Err(admin.ctx.fail(Problem::NotFound)),
+        ReviewError::CommentRequired(_) | ReviewError::UnknownVerdict(_) => {
+            admin.message(StatusCode::BAD_REQUEST, "admin_refused", e.to_string())
+        }
+        ReviewError::Audit(_) => {
+            tracing::error!(error = %e, "verdict not recorded");
+            Err(admin.ctx.fail(Problem::Audit))
+        }
+        other => {
+            tracing::error!(error = %other, "review failed");
+            Err(admin.ctx.fail(Problem::Internal))
+        }
+    }
+}
+
+// ---------------------------------------------------------------- episodes
+
+struct EpisodeRow {
+    id: u64,
+    drill: bool,
+    started: String,
+    declared_by: String,
+    reason: String,
+    ended: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_review.html")]
+struct EpisodesPage {
+    c: Chrome,
+    rows: Vec<EpisodeRow>,
+}
+
+async fn episodes(admin: AdminCtx) -> Result<Response, PageError> {
+    let result = admin
+        .blocking(|svc, _| review::episodes(&svc.ledger))
+        .await?;
+    let list = match result {
+        Ok(l) => l,
+        Err(e) => return review_failure(&admin, e),
+    };
+    let page = EpisodesPage {
+        c: admin.chrome(),
+        rows: list
+            .iter()
+            .rev()
+            .map(|e| EpisodeRow {
+                id: e.id,
+                drill: e.drill,
+                started: time(&e.started),
+                declared_by: actor_text(&e.declared_by),
+                reason: e.reason.clone(),
+                ended: e.end.as_ref().map(|x| time(&x.time)).unwrap_or_default(),
+            })
+            .collect(),
+    };
+    render(admin.lang(), &page)
+}
+
+// ---------------------------------------------------------------- one episode
+
+struct SessionRow {
+    id: String,
+    account: String,
+    person: String,
+    reasons: String,
+    first: String,
+    last: String,
+    patients: usize,
+    searches: u32,
+    printed: u32,
+    flags: Vec<String>,
+    verdicts: Vec<String>,
+}
+
+fn reason_text(tr: Tr, r: &Reason) -> String {
+    match r {
+        Reason::EmergencyTreatment => tr.s("reason_treatment").to_owned(),
+        Reason::Drill => tr.s("reason_drill").to_owned(),
+        Reason::Other(t) => format!("{}: {t}", tr.s("reason_other")),
+    }
+}
+
+fn flag_text(tr: Tr, f: &Flag) -> String {
+    match f {
+        Flag::ManyPatients {
+            distinct,
+            threshold,
+        } => format!("{} {distinct} (> {threshold})", tr.s("flag_many_patients")),
+        Flag::OutsideWardScope { seq, ward } => {
+            format!("{} {ward} (#{seq})", tr.s("flag_outside_scope"))
+        }
+        Flag::OutsideEpisode { seq } => format!("{} (#{seq})", tr.s("flag_outside_episode")),
+        Flag::BulkPrinting { printed, threshold } => {
+            format!("{} {printed} (> {threshold})", tr.s("flag_bulk_print"))
+        }
+    }
+}
+
+fn verdict_label(tr: Tr, recorded: &str) -> String {
+    match recorded.parse::<Verdict>() {
+        Ok(Verdict::LegitimateEmergency) => tr.s("verdict_legitimate").to_owned(),
+        Ok(Verdict::Drill) => tr.s("verdict_drill").to_owned(),
+        Ok(Verdict::NeedsFollowUp) => tr.s("verdict_follow_up").to_owned(),
+        Ok(Verdict::Misuse) => tr.s("verdict_misuse").to_owned(),
+        Err(_) => recorded.to_owned(),
+    }
+}
+
+fn session_row(tr: Tr, s: &SessionReview) -> SessionRow {
+    SessionRow {
+        id: s.session_id.clone(),
+        account: s.account_id.clone(),
+        person: s
+            .declared
+            .as_ref()
+            .map(|p| {
+                format!(
+                    "{} ({} · {} · {})",
+                    p.name, p.staff_number, p.profession, p.department
+                )
+            })
+            .unwrap_or_else(|| tr.s("not_declared").to_owned()),
+        reasons: s
+            .reasons
+            .iter()
+            .map(|r| reason_text(tr, r))
+            .collect::<Vec<_>>()
+            .join(", "),
+        first: time(&s.first_time),
+        last: time(&s.last_time),
+        patients: s.patients.len(),
+        searches: s.searches,
+        printed: s.printed,
+        flags: s.flags.iter().map(|f| flag_text(tr, f)).collect(),
+        verdicts: s
+            .verdicts
+            .iter()
+            .map(|v| {
+                let mut line = format!(
+                    "{} — {} ({})",
+                    verdict_label(tr, &v.verdict),
+                    actor_text(&v.by),
+                    time(&v.time)
+                );
+                if !v.comment.is_empty() {
+                    line.push_str(": ");
+                    line.push_str(&v.comment);
+                }
+                line
+            })
+            .collect(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_episode.html")]
+struct EpisodePage {
+    c: Chrome,
+    id: u64,
+    drill: bool,
+    started: String,
+    declared_by: String,
+    reason: String,
+    ended: String,
+    rows: Vec<SessionRow>,
+}
+
+/// The episode's review, with ward scopes from the accounts store.
+async fn load(
+    admin: &AdminCtx,
+    episode: u64,
+) -> Result<Result<EpisodeReview, ReviewError>, PageError> {
+    admin
+        .blocking(move |svc, cap| {
+            let scopes: HashMap<String, Vec<String>> = svc
+                .accounts
+                .list_accounts(cap)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "ward scopes unavailable; no scope flags");
+                    Vec::new()
+                })
+                .into_iter()
+                .filter_map(|a| match a.ward_scope {
+                    WardScope::Wards(w) => Some((a.account_id, w)),
+                    WardScope::All => None,
+                })
+                .collect();
+            review::review_episode(&svc.ledger, episode, &scopes, &svc.review)
+        })
+        .await
+}
+
+async fn episode(admin: AdminCtx, Path(id): Path<u64>) -> Result<Response, PageError> {
+    let review = match load(&admin, id).await? {
+        Ok(r) => r,
+        Err(e) => return review_failure(&admin, e),
+    };
+    let tr = admin.ctx.tr();
+    let ep = &review.episode;
+    let page = EpisodePage {
+        c: admin.chrome(),
+        id: ep.id,
+        drill: ep.drill,
+        started: time(&ep.started),
+        declared_by: actor_text(&ep.declared_by),
+        reason: ep.reason.clone(),
+        ended: ep.end.as_ref().map(|x| time(&x.time)).unwrap_or_default(),
+        rows: review.sessions.iter().map(|s| session_row(tr, s)).collect(),
+    };
+    render(admin.lang(), &page)
+}
+
+// ---------------------------------------------------------------- one session
+
+struct EventRow {
+    seq: u64,
+    time: String,
+    action: String,
+    patient: String,
+    details: String,
+    address: String,
+    drill: bool,
+}
+
+fn action_text(a: &Action) -> String {
+    match a {
+        Action::LoginSucceeded => "login".into(),
+        Action::LoginFailed { reason } => format!("login failed: {reason}"),
+        Action::SealBroken => "seal broken".into(),
+        Action::Declared { .. } => "declared".into(),
+        Action::Logout => "logout".into(),
+        Action::SessionExpired => "session expired".into(),
+        Action::ModeChanged { from, to, reason } => format!("mode {from} → {to}: {reason}"),
+        Action::AdminCreated => "admin created".into(),
+        Action::AdminCredentialEnrolled => "admin credential enrolled".into(),
+        Action::AccountProvisioned { account_id } => format!("provisioned {account_id}"),
+        Action::KeyEnrolled { account_id } => format!("key enrolled {account_id}"),
+        Action::AccountRetired { account_id } => format!("retired {account_id}"),
+        Action::AccountResealed { account_id } => format!("re-sealed {account_id}"),
+        Action::AccountRevoked { account_id } => format!("revoked {account_id}"),
+        Action::PatientSearch {
+            query_kind,
+            results,
+        } => format!("search ({query_kind}): {results}"),
+        Action::PatientRead => "patient read".into(),
+        Action::PatientPrint => "patient print".into(),
+        Action::WardCensus { ward } => format!("ward census {ward}"),
+        Action::WardPrint { ward, patients } => format!("ward print {ward} ({patients})"),
+        Action::AuditExported { format } => format!("audit exported ({format})"),
+        Action::KeySlotChanged { slot, change } => format!("key slot {slot} {change}"),
+        Action::SnapshotUnlocked { slot } => format!("snapshot unlocked ({slot})"),
+        Action::SnapshotLocked => "snapshot locked".into(),
+        Action::SyncRequested { full } => {
+            format!("sync requested{}", if *full { " (full)" } else { "" })
+        }
+        Action::SnapshotRolledBack { from, to } => match from {
+            Some(f) => format!("snapshot rolled back {f} → {to}"),
+            None => format!("snapshot rolled back → {to}"),
+        },
+        Action::SnapshotPinned { generation, pinned } => {
+            format!(
+                "generation {generation} {}",
+                if *pinned { "pinned" } else { "unpinned" }
+            )
+        }
+        Action::ReviewVerdict {
+            session_id,
+            verdict,
+            ..
+        } => format!("verdict {verdict} on {session_id}"),
+    }
+}
+
+fn event_row(e: &LedgerEntry) -> EventRow {
+    EventRow {
+        seq: e.seq,
+        time: time(&e.time),
+        action: action_text(&e.action),
+        patient: e.patient.clone().unwrap_or_default(),
+        details: e.details.clone().unwrap_or_default(),
+        address: e.client.address.map(|a| a.to_string()).unwrap_or_default(),
+        drill: e.drill,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_session.html")]
+struct SessionPage {
+    c: Chrome,
+    episode: u64,
+    s: SessionRow,
+    events: Vec<EventRow>,
+}
+
+async fn session(
+    admin: AdminCtx,
+    Path((episode, session_id)): Path<(u64, String)>,
+) -> Result<Response, PageError> {
+    let review = match load(&admin, episode).await? {
+        Ok(r) => r,
+        Err(e) => return review_failure(&admin, e),
+    };
+    let Some(s) = review.sessions.iter().find(|s| s.session_id == session_id) else {
+        return Err(admin.ctx.fail(Problem::NotFound));
+    };
+    let page = SessionPage {
+        c: admin.chrome(),
+        episode,
+        s: session_row(admin.ctx.tr(), s),
+        events: s.events.iter().map(event_row).collect(),
+    };
+    render(admin.lang(), &page)
+}
+
+#[derive(Deserialize)]
+struct VerdictForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    verdict: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn verdict(
+    admin: AdminCtx,
+    Path((episode, session_id)): Path<(u64, String)>,
+    Form(form): Form<VerdictForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let verdict = match form.verdict.parse::<Verdict>() {
+        Ok(v) => v,
+        Err(e) => return review_failure(&admin, e),
+    };
+    // Only sessions that belong to the episode can be judged from its page.
+    let review = match load(&admin, episode).await? {
+        Ok(r) => r,
+        Err(e) => return review_failure(&admin, e),
+    };
+    if !review.sessions.iter().any(|s| s.session_id == session_id) {
+        return Err(admin.ctx.fail(Problem::NotFound));
+    }
+    let mode = admin.ctx.mode;
+    let sid = session_id.clone();
+    let result = admin
+        .blocking(move |svc, cap| {
+            review::record_verdict(
+                svc.ledger.as_ref(),
+                cap.actor(),
+                mode,
+                &sid,
+                verdict,
+                &form.comment,
+            )
+        })
+        .await?;
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/admin/review/{episode}")).into_response()),
+        Err(e) => review_failure(&admin, e),
+    }
+}
+
+// ---------------------------------------------------------------- export
+
+#[derive(Deserialize)]
+struct ExportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    format: String,
+    /// Limit to one episode's time span; empty: the whole ledger.
+    #[serde(default)]
+    episode: String,
+}
+
+async fn export(admin: AdminCtx, Form(form): Form<ExportForm>) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let Ok(format) = form.format.parse::<ExportFormat>() else {
+        return Err(admin.ctx.fail(Problem::BadRequest));
+    };
+    let episode = match form.episode.trim() {
+        "" => None,
+        t => match t.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => return Err(admin.ctx.fail(Problem::BadRequest)),
+        },
+    };
+    let mode = admin.ctx.mode;
+    let client: Client = admin.ctx.client.clone();
+    let format_name = form.format.to_ascii_lowercase();
+    let result = admin
+        .blocking(move |svc, cap| -> Result<Vec<u8>, ExportFailure> {
+            let range = match episode {
+                None => ExportRange::all(),
+                Some(id) => {
+                    let all = review::episodes(&svc.ledger).map_err(ExportFailure::Review)?;
+                    let ep = all
+                        .into_iter()
+                        .find(|e| e.id == id)
+                        .ok_or(ExportFailure::NoEpisode)?;
+                    ExportRange {
+                        from: Some(ep.started),
+                        to: ep.end.map(|e| e.time + chrono::Duration::microseconds(1)),
+                    }
+                }
+            };
+            // Audited first: the export leaves the node only once the ledger says so.
+            let _receipt = svc
+                .ledger
+                .record(AuditEvent {
+                    time: Utc::now(),
+                    actor: cap.actor(),
+                    action: Action::AuditExported {
+                        format: format_name,
+                    },
+                    patient: None,
+                    details: episode.map(|e| format!("episode={e}")),
+                    client,
+                    mode,
+                })
+                .map_err(|e| ExportFailure::Audit(e.to_string()))?;
+            let mut out = Vec::new();
+            svc.ledger
+                .export(&range, format, &mut out)
+                .map_err(|e| ExportFailure::Ledger(e.to_string()))?;
+            Ok(out)
+        })
+        .await?;
+    let body = match result {
+        Ok(b) => b,
+        Err(ExportFailure::NoEpisode) => return Err(admin.ctx.fail(Problem::NotFound)),
+        Err(ExportFailure::Audit(e)) => {
+            tracing::error!(error = %e, "export not audited; refused");
+            return Err(admin.ctx.fail(Problem::Audit));
+        }
+        Err(ExportFailure::Review(e)) => return review_failure(&admin, e),
+        Err(ExportFailure::Ledger(e)) => {
+            tracing::error!(error = %e, "export failed");
+            return Err(admin.ctx.fail(Problem::Internal));
+        }
+    };
+    let (content_type, ext) = match format {
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
+        ExportFormat::Fhir => ("application/fhir+json", "fhir.json"),
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+    };
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
+    let scope = episode.map(|e| format!("-episode{e}")).unwrap_or_default();
+    let disposition = format!("attachment; filename=\"akari-audit{scope}-{stamp}.{ext}\"");
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+enum ExportFailure {
+    NoEpisode,
+    Audit(String),
+    Review(ReviewError),
+    Ledger(String),
+}

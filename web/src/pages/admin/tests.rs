@@ -1,0 +1,865 @@
+//! Admin and review pages through the router (no socket), with the real accounts service,
+//! audit ledger, sync engine and snapshot, and software WebAuthn tokens: enrolment and
+//! login (session rotation), CSRF refusals, the seal sheet shown once, clinician and admin
+//! kept apart, mode changes, review verdicts and exports, snapshot generations.
+
+use std::sync::Arc;
+
+use akari_accounts::event::{Action, Client, Mode};
+use akari_accounts::ledger::{Ledger, LedgerConfig};
+use akari_accounts::{
+    Accounts, Argon2Config, Console, CreationChallengeResponse, NewAdmin, Password,
+    ProvisionRequest, RequestChallengeResponse, SystemClock, WardScope, WebauthnConfig,
+};
+use akari_sync::engine::{CancellationToken, MemorySource};
+use akari_sync::source::Change;
+use akari_sync::SnapshotReader;
+use akari_testkit::synth::{Hospital, SynthConfig};
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use tower::ServiceExt;
+use webauthn_authenticator_rs::softtoken::SoftToken;
+use webauthn_authenticator_rs::AuthenticatorBackend;
+use webauthn_rs::prelude::Url;
+
+use super::AdminServices;
+use crate::pages::{router, Pages, PagesConfig};
+
+const ORIGIN: &str = "https://akari.test";
+const PASSWORD: &str = "Correct-Horse-42!";
+
+fn memory_db() -> redb::Database {
+    redb::Database::builder()
+        .create_with_backend(redb::backends::InMemoryBackend::new())
+        .unwrap()
+}
+
+struct Node {
+    router: Router,
+    accounts: Arc<Accounts>,
+    ledger: Arc<Ledger>,
+    engine: Arc<akari_sync::Engine>,
+    _dir: tempfile::TempDir,
+}
+
+fn node() -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let ledger =
+        Arc::new(Ledger::with_database(memory_db(), key, &LedgerConfig::default()).unwrap());
+    let config = akari_accounts::Config {
+        argon2: Argon2Config {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+        webauthn: WebauthnConfig {
+            rp_id: "akari.test".into(),
+            rp_origin: ORIGIN.into(),
+            rp_name: "Akari test".into(),
+            allow_any_port: false,
+        },
+        ..akari_accounts::Config::default()
+    };
+    let accounts = Arc::new(
+        Accounts::open(memory_db(), config, ledger.clone(), Arc::new(SystemClock)).unwrap(),
+    );
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 12,
+        ..SynthConfig::default()
+    });
+    let store =
+        akari_sync::Store::open(&dir.path().join("snapshot.redb"), Default::default()).unwrap();
+    let sync_config = akari_sync::Config::default();
+    let reader = SnapshotReader::open(store.clone(), sync_config.windows).unwrap();
+    let source = MemorySource::new(
+        hospital
+            .resources()
+            .map(|r| Change::Upsert(r.json))
+            .collect(),
+    );
+    let engine = Arc::new(
+        akari_sync::Engine::new(store, Arc::new(source), sync_config).with_reader(reader.clone()),
+    );
+    engine.sync_now(true, &CancellationToken::new()).unwrap();
+    let pages = Pages::new(
+        Arc::new(reader.clone()),
+        ledger.clone(),
+        accounts.clone(),
+        PagesConfig::default(),
+    )
+    .with_admin(
+        AdminServices::new(accounts.clone(), engine.clone(), ledger.clone()).with_reader(reader),
+    );
+    Node {
+        router: router(pages),
+        accounts,
+        ledger,
+        engine,
+        _dir: dir,
+    }
+}
+
+struct Page {
+    status: StatusCode,
+    set_cookie: Option<String>,
+    location: Option<String>,
+    content_type: String,
+    disposition: Option<String>,
+    body: String,
+}
+
+impl Page {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// The CSRF token embedded in the page's forms.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field in {}", self.body));
+        let rest = &self.body[at + 19..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+/// One browser: a cookie jar of one cookie.
+struct Browser {
+    router: Router,
+    cookie: Option<String>,
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Browser {
+    fn new(node: &Node) -> Self {
+        Browser {
+            router: node.router.clone(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, req: axum::http::request::Builder, body: Body) -> Page {
+        let mut req = req;
+        if let Some(c) = &self.cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let h = resp.headers();
+        let get = |name| {
+            h.get(name)
+                .map(|v: &axum::http::HeaderValue| v.to_str().unwrap().to_owned())
+        };
+        let set_cookie = get(header::SET_COOKIE);
+        let location = get(header::LOCATION);
+        let content_type = get(header::CONTENT_TYPE).unwrap_or_default();
+        let disposition = get(header::CONTENT_DISPOSITION);
+        if let Some(sc) = &set_cookie {
+            if let Some(pair) = sc.strip_prefix("__Host-akari=") {
+                let value = pair.split(';').next().unwrap();
+                self.cookie = (!value.is_empty()).then(|| format!("__Host-akari={value}"));
+            }
+        }
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        Page {
+            status,
+            set_cookie,
+            location,
+            content_type,
+            disposition,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path), Body::empty()).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send(
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+            Body::from(body),
+        )
+        .await
+    }
+
+    async fn post_json(&mut self, path: &str, csrf: Option<&str>, body: serde_json::Value) -> Page {
+        let mut req = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        self.send(req, Body::from(body.to_string())).await
+    }
+}
+
+fn token() -> SoftToken {
+    SoftToken::new(true).unwrap().0
+}
+
+/// `akari admin create` at the console: the one-time enrolment code.
+fn create_admin(node: &Node, admin_id: &str) -> String {
+    let ticket = node
+        .accounts
+        .create_admin(
+            &Console::new("it"),
+            NewAdmin {
+                admin_id: admin_id.into(),
+                display_name: "IT Admin".into(),
+                password: Password::new(PASSWORD),
+            },
+            &Client::default(),
+        )
+        .unwrap();
+    ticket.code.expose().to_owned()
+}
+
+/// Enrols `key` through the enrolment page with the console's code.
+async fn enrol(b: &mut Browser, admin_id: &str, code: &str, key: &mut SoftToken) {
+    let form = b.get("/admin/enrol").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = form.csrf();
+    let begin = b
+        .post_json(
+            "/admin/enrol/begin",
+            Some(&csrf),
+            serde_json::json!({ "admin_id": admin_id, "code": code }),
+        )
+        .await;
+    assert_eq!(begin.status, StatusCode::OK, "{}", begin.body);
+    let j = begin.json();
+    let options: CreationChallengeResponse = serde_json::from_value(j["options"].clone()).unwrap();
+    let response = key
+        .perform_register(Url::parse(ORIGIN).unwrap(), options.public_key, 60_000)
+        .unwrap();
+    let finish = b
+        .post_json(
+            "/admin/enrol/finish",
+            Some(&csrf),
+            serde_json::json!({ "ceremony_id": j["ceremony_id"], "response": response }),
+        )
+        .await;
+    assert_eq!(finish.status, StatusCode::OK, "{}", finish.body);
+    assert_eq!(finish.json()["redirect"], "/admin/login?enrolled=1");
+}
+
+/// Password + WebAuthn assertion through the login page. Returns the finish response.
+async fn login(b: &mut Browser, admin_id: &str, password: &str, key: &mut SoftToken) -> Page {
+    let form = b.get("/admin/login").await;
+    let csrf = form.csrf();
+    let begin = b
+        .post_json(
+            "/admin/login/begin",
+            Some(&csrf),
+            serde_json::json!({ "admin_id": admin_id }),
+        )
+        .await;
+    assert_eq!(begin.status, StatusCode::OK, "{}", begin.body);
+    let j = begin.json();
+    let options: RequestChallengeResponse = serde_json::from_value(j["options"].clone()).unwrap();
+    let response = key
+        .perform_auth(Url::parse(ORIGIN).unwrap(), options.public_key, 60_000)
+        .unwrap();
+    b.post_json(
+        "/admin/login/finish",
+        Some(&csrf),
+        serde_json::json!({
+            "admin_id": admin_id,
+            "password": password,
+            "ceremony_id": j["ceremony_id"],
+            "response": response,
+        }),
+    )
+    .await
+}
+
+/// A logged-in admin browser.
+async fn admin(node: &Node) -> Browser {
+    let code = create_admin(node, "alice");
+    let mut key = token();
+    let mut b = Browser::new(node);
+    enrol(&mut b, "alice", &code, &mut key).await;
+    let done = login(&mut b, "alice", PASSWORD, &mut key).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    b
+}
+
+fn mode(node: &Node) -> Mode {
+    node.accounts.mode().unwrap().mode
+}
+
+/// A sealed account provisioned at the console: (account ID, credential).
+fn console_account(node: &Node) -> (String, String) {
+    let sheet = node
+        .accounts
+        .provision(
+            &Console::new("it").capability(),
+            ProvisionRequest {
+                label: "ER-1".into(),
+                ward_scope: WardScope::All,
+                expires_at: None,
+            },
+            &Client::default(),
+        )
+        .unwrap();
+    (
+        sheet.account_id.clone(),
+        sheet.credential().expose().to_owned(),
+    )
+}
+
+/// A clinician browser logged in with a sealed account and declared.
+async fn clinician(node: &Node, account_id: &str, credential: &str) -> Browser {
+    let mut b = Browser::new(node);
+    let csrf = b.get("/login").await.csrf();
+    let r = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("account_id", account_id),
+                ("credential", credential),
+            ],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/declare"), "{}", r.body);
+    let csrf = b.get("/declare").await.csrf();
+    let r = b
+        .post(
+            "/declare",
+            &[
+                ("csrf", &csrf),
+                ("name", "灯 花子"),
+                ("staff_number", "N-1"),
+                ("profession", "看護師"),
+                ("department", "5階西"),
+                ("reason", "drill"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/search"), "{}", r.body);
+    b
+}
+
+fn seal_credential(body: &str) -> String {
+    let at = body.find("id=\"seal-credential\">").expect("a seal sheet") + 21;
+    body[at..at + body[at..].find('<').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn login_needs_password_and_key_and_rotates_the_session() {
+    let node = node();
+    let code = create_admin(&node, "alice");
+    let mut key = token();
+    let mut b = Browser::new(&node);
+    // Not logged in: admin pages send to the admin login.
+    assert_eq!(
+        b.get("/admin").await.location.as_deref(),
+        Some("/admin/login")
+    );
+    enrol(&mut b, "alice", &code, &mut key).await;
+    // The code works once.
+    let csrf = b.get("/admin/enrol").await.csrf();
+    let again = b
+        .post_json(
+            "/admin/enrol/begin",
+            Some(&csrf),
+            serde_json::json!({ "admin_id": "alice", "code": code }),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    assert!(again.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("登録コード"));
+
+    // Right key, wrong password: refused, still anonymous.
+    let wrong = login(&mut b, "alice", "Wrong-Horse-42!!", &mut key).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        b.get("/admin").await.location.as_deref(),
+        Some("/admin/login")
+    );
+
+    let before = b.cookie.clone().expect("the login form starts a session");
+    let done = login(&mut b, "alice", PASSWORD, &mut key).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.json()["redirect"], "/admin");
+    let set = done.set_cookie.unwrap();
+    assert!(set.contains("Secure") && set.contains("HttpOnly") && set.contains("SameSite=Strict"));
+    let after = b.cookie.clone().unwrap();
+    assert_ne!(before, after, "the session identifier changes at login");
+
+    let status = b.get("/admin").await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert!(status
+        .body
+        .contains("id=\"current-mode\" data-mode=\"standby\""));
+    assert!(status.body.contains("alice"));
+
+    // The pre-login identifier is worth nothing now.
+    let mut old = Browser::new(&node);
+    old.cookie = Some(before);
+    assert_eq!(
+        old.get("/admin").await.location.as_deref(),
+        Some("/admin/login")
+    );
+
+    // Logout ends the accounts session too.
+    let csrf = status.csrf();
+    let out = b.post("/admin/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location.as_deref(), Some("/admin/login?out=1"));
+    let mut replay = Browser::new(&node);
+    replay.cookie = Some(after);
+    assert_eq!(
+        replay.get("/admin").await.location.as_deref(),
+        Some("/admin/login")
+    );
+    let events = node.ledger.last_seq().unwrap();
+    assert!(
+        events >= 4,
+        "admin created, enrolled, failed login, login, logout"
+    );
+}
+
+#[tokio::test]
+async fn posts_without_a_valid_csrf_token_are_refused() {
+    let node = node();
+    let mut b = admin(&node).await;
+    let csrf = b.get("/admin").await.csrf();
+
+    for token in ["", "forged"] {
+        let r = b
+            .post(
+                "/admin/mode",
+                &[("csrf", token), ("action", "drill"), ("reason", "x")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(mode(&node), Mode::Standby, "nothing changed");
+        let r = b
+            .post("/admin/accounts", &[("csrf", token), ("label", "ER-9")])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(!r.body.contains("seal-credential"));
+        let r = b
+            .post("/admin/export", &[("csrf", token), ("format", "csv")])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    assert!(node
+        .accounts
+        .list_accounts(&Console::new("t").capability())
+        .unwrap()
+        .is_empty());
+
+    // JSON endpoints want the header.
+    let mut anon = Browser::new(&node);
+    anon.get("/admin/login").await;
+    let r = anon
+        .post_json(
+            "/admin/login/begin",
+            None,
+            serde_json::json!({ "admin_id": "alice" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.content_type.starts_with("application/json"));
+
+    // With the token, the same form works.
+    let r = b
+        .post(
+            "/admin/mode",
+            &[("csrf", &csrf), ("action", "drill"), ("reason", "訓練")],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/admin"), "{}", r.body);
+    assert_eq!(mode(&node), Mode::Drill);
+}
+
+#[tokio::test]
+async fn the_seal_sheet_shows_the_credential_once_and_never_again() {
+    let node = node();
+    let mut b = admin(&node).await;
+    let csrf = b.get("/admin/accounts").await.csrf();
+    let sheet = b
+        .post(
+            "/admin/accounts",
+            &[
+                ("csrf", &csrf),
+                ("label", "5F-West-2"),
+                ("wards", "5階西, 6階東"),
+                ("expires", "2099-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(sheet.status, StatusCode::OK, "{}", sheet.body);
+    let credential = seal_credential(&sheet.body);
+    assert!(credential.len() >= 20, "{credential}");
+    // Both languages on the sheet, whatever the page language.
+    assert!(sheet.body.contains("開封時の手順") && sheet.body.contains("When opening"));
+    assert!(sheet.body.contains("5階西, 6階東"));
+    assert!(sheet.body.contains("2099-12-31"));
+    let list = node
+        .accounts
+        .list_accounts(&Console::new("t").capability())
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    let account_id = list[0].account_id.clone();
+    assert!(sheet.body.contains(&account_id));
+
+    // No page shows it again, and the ledger export does not contain it.
+    for path in [
+        "/admin",
+        "/admin/accounts",
+        "/admin/review",
+        "/admin/checkpoint",
+    ] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            !page.body.contains(&credential),
+            "{path} shows the credential"
+        );
+    }
+    let export = b
+        .post("/admin/export", &[("csrf", &csrf), ("format", "ndjson")])
+        .await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(export.body.contains(&account_id));
+    assert!(!export.body.contains(&credential));
+
+    // A re-seal issues a new credential; the old one stops working.
+    let resealed = b
+        .post(
+            &format!("/admin/accounts/{account_id}/reseal"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(resealed.status, StatusCode::OK, "{}", resealed.body);
+    let fresh = seal_credential(&resealed.body);
+    assert_ne!(fresh, credential);
+    let r = b
+        .post(
+            "/admin/mode",
+            &[("csrf", &csrf), ("action", "drill"), ("reason", "訓練")],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/admin"));
+    let mut nurse = Browser::new(&node);
+    let c = nurse.get("/login").await.csrf();
+    let refused = nurse
+        .post(
+            "/login",
+            &[
+                ("csrf", &c),
+                ("account_id", &account_id),
+                ("credential", &credential),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    clinician(&node, &account_id, &fresh).await;
+
+    // Provisioning during the drill is refused with the reason.
+    let during = b
+        .post("/admin/accounts", &[("csrf", &csrf), ("label", "ER-2")])
+        .await;
+    assert_eq!(during.status, StatusCode::CONFLICT);
+    assert!(!during.body.contains("seal-credential"));
+    assert!(
+        during.body.contains("standby or recovery"),
+        "{}",
+        during.body
+    );
+}
+
+#[tokio::test]
+async fn clinician_and_admin_sessions_cannot_cross() {
+    let node = node();
+    let (account_id, credential) = console_account(&node);
+    let mut a = admin(&node).await;
+    let csrf = a.get("/admin").await.csrf();
+    a.post(
+        "/admin/mode",
+        &[("csrf", &csrf), ("action", "drill"), ("reason", "訓練")],
+    )
+    .await;
+    assert_eq!(mode(&node), Mode::Drill);
+
+    let mut nurse = clinician(&node, &account_id, &credential).await;
+    let nurse_csrf = nurse.get("/search").await.csrf();
+    for path in [
+        "/admin",
+        "/admin/accounts",
+        "/admin/sync",
+        "/admin/checkpoint",
+        "/admin/review",
+    ] {
+        let r = nurse.get(path).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(!r.body.contains("current-mode"));
+    }
+    let r = nurse
+        .post(
+            "/admin/mode",
+            &[("csrf", &nurse_csrf), ("action", "end"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(mode(&node), Mode::Drill, "a clinician cannot end the drill");
+    let r = nurse
+        .post(
+            "/admin/export",
+            &[("csrf", &nurse_csrf), ("format", "ndjson")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // The clinician session still works for its own pages.
+    assert_eq!(nurse.get("/search").await.status, StatusCode::OK);
+
+    // And the admin cannot read patients.
+    for path in ["/search", "/declare"] {
+        let r = a.get(path).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let r = a.post("/search", &[("csrf", &csrf), ("q", "ア")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn drill_review_verdict_and_exports() {
+    let node = node();
+    let (account_id, credential) = console_account(&node);
+    let mut a = admin(&node).await;
+    let csrf = a.get("/admin").await.csrf();
+    a.post(
+        "/admin/mode",
+        &[("csrf", &csrf), ("action", "drill"), ("reason", "夜間訓練")],
+    )
+    .await;
+    let mut nurse = clinician(&node, &account_id, &credential).await;
+    let c = nurse.get("/search").await.csrf();
+    assert_eq!(
+        nurse
+            .post("/search", &[("csrf", &c), ("q", "ア")])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Declaring an emergency during a drill is not a legal transition: said plainly.
+    let r = a
+        .post(
+            "/admin/mode",
+            &[("csrf", &csrf), ("action", "declare"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.body.contains("drill"), "{}", r.body);
+    let r = a
+        .post(
+            "/admin/mode",
+            &[("csrf", &csrf), ("action", "end"), ("reason", "訓練終了")],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/admin"));
+    assert_eq!(mode(&node), Mode::Recovery);
+    // Ending retired the opened account: the nurse is out.
+    assert_eq!(nurse.get("/search").await.status, StatusCode::FORBIDDEN);
+
+    let review = a.get("/admin/review").await;
+    let at = review.body.find("class=\"episode-link\">").unwrap() + 21;
+    let episode: u64 = review.body[at..at + review.body[at..].find('<').unwrap()]
+        .parse()
+        .unwrap();
+    let page = a.get(&format!("/admin/review/{episode}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&account_id));
+    assert!(page.body.contains("灯 花子"));
+    let at = page.body.find("data-session=\"").unwrap() + 14;
+    let session = page.body[at..at + page.body[at..].find('"').unwrap()].to_owned();
+    let events = a
+        .get(&format!("/admin/review/{episode}/sessions/{session}"))
+        .await;
+    assert!(events.body.contains("search (name)"), "{}", events.body);
+
+    // Misuse needs a comment; drill does not.
+    let r = a
+        .post(
+            &format!("/admin/review/{episode}/sessions/{session}/verdict"),
+            &[("csrf", &csrf), ("verdict", "misuse"), ("comment", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = a
+        .post(
+            &format!("/admin/review/{episode}/sessions/{session}/verdict"),
+            &[
+                ("csrf", &csrf),
+                ("verdict", "drill"),
+                ("comment", "手順どおり"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("/admin/review/{episode}").as_str())
+    );
+    let page = a.get(&format!("/admin/review/{episode}")).await;
+    assert!(page.body.contains("手順どおり"));
+
+    for (format, ctype, marker) in [
+        ("ndjson", "application/x-ndjson", "\"type\""),
+        ("fhir", "application/fhir+json", "AuditEvent"),
+        ("csv", "text/csv", "seq"),
+    ] {
+        let r = a
+            .post(
+                "/admin/export",
+                &[
+                    ("csrf", &csrf),
+                    ("format", format),
+                    ("episode", &episode.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{format}: {}", r.body);
+        assert!(r.content_type.starts_with(ctype), "{format}");
+        assert!(r.disposition.as_deref().unwrap().starts_with("attachment;"));
+        assert!(r.body.contains(marker), "{format}");
+        assert!(
+            r.body.contains(&session),
+            "{format}: the episode's session is in it"
+        );
+    }
+    // Each export was audited before it left.
+    let mut exported = 0;
+    node.ledger
+        .scan(
+            1..=u64::MAX,
+            |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
+                if matches!(e.action, Action::AuditExported { .. }) {
+                    exported += 1;
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(exported, 3);
+
+    let r = a
+        .post(
+            "/admin/mode",
+            &[("csrf", &csrf), ("action", "standby"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/admin"));
+    assert_eq!(mode(&node), Mode::Standby);
+}
+
+#[tokio::test]
+async fn generations_verify_pin_roll_back_and_sync_now() {
+    let node = node();
+    node.engine
+        .sync_now(false, &CancellationToken::new())
+        .unwrap();
+    let mut a = admin(&node).await;
+    let page = a.get("/admin/sync").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("data-generation=\"1\""));
+    assert!(page
+        .body
+        .contains("data-generation=\"2\" class=\"current\""));
+    let csrf = page.csrf();
+
+    let r = a.post("/admin/sync/1/verify", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("検証成功"), "{}", r.body);
+    let r = a.post("/admin/sync/99/verify", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.body.contains("generation 99 does not exist"));
+
+    let r = a
+        .post("/admin/sync/1/pin", &[("csrf", &csrf), ("pinned", "true")])
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/admin/sync"));
+    assert!(node.engine.store().manifest(1).unwrap().pinned);
+
+    let r = a.post("/admin/sync/1/rollback", &[("csrf", &csrf)]).await;
+    assert_eq!(r.location.as_deref(), Some("/admin/sync"), "{}", r.body);
+    let current = node.engine.store().current().unwrap().unwrap();
+    assert_eq!(current.generation, 3);
+    assert!(matches!(
+        current.kind,
+        akari_sync::store::GenerationKind::Rollback { from: 1 }
+    ));
+
+    let before = node.engine.status().last_success;
+    let r = a.post("/admin/sync/now", &[("csrf", &csrf)]).await;
+    assert_eq!(r.location.as_deref(), Some("/admin/sync"));
+    // The sync runs on its own; poll (bounded) until it reports.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while node.engine.status().last_success == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sync now never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        node.engine.store().current().unwrap().unwrap().generation,
+        4
+    );
+    // Each snapshot decision is in the ledger, naming the admin.
+    let mut seen = Vec::new();
+    node.ledger
+        .scan(1..=u64::MAX, |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
+            let admin = matches!(&e.actor, akari_accounts::event::Actor::Admin { admin_id } if admin_id == "alice");
+            match e.action {
+                Action::SnapshotPinned { generation: 1, pinned: true } if admin => seen.push("pin"),
+                Action::SnapshotRolledBack { from: Some(2), to: 1 } if admin => seen.push("rollback"),
+                Action::SyncRequested { full: false } if admin => seen.push("sync"),
+                _ => {}
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, ["pin", "rollback", "sync"]);
+
+    // The checkpoint page shows a signed checkpoint that verifies with the node key.
+    let r = a.post("/admin/checkpoint", &[("csrf", &csrf)]).await;
+    assert_eq!(r.location.as_deref(), Some("/admin/checkpoint"));
+    let page = a.get("/admin/checkpoint").await;
+    assert!(page.body.contains("akari-ledger-checkpoint v1"));
+    let key: String = node
+        .ledger
+        .public_key()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(page.body.contains(&key));
+    assert!(page.body.contains("署名は有効です"));
+}

@@ -6,6 +6,23 @@
 //! into a single durable redb transaction (group commit) and acknowledges each caller only
 //! after that commit. If the commit fails, every caller in the batch gets an
 //! [`AuditError`] and nothing of the batch is in the ledger: the caller must not show data.
+//!
+//! # Storage failures (disk full, I/O errors)
+//! redb refuses every later transaction once a write to its file has failed. The writer
+//! then reopens the file (redb repairs it from the last durable commit) before its next
+//! batch, so the ledger works again by itself once space is back; until the reopen
+//! succeeds every append is refused (fail closed) and reads report the ledger as
+//! unavailable. Nothing acknowledged is lost: acknowledgement follows the durable commit.
+//!
+//! # Time
+//! The sequence number is the order; time never reorders anything. An entry records the
+//! time its caller gave, as given, even when the wall clock went back (NTP step, a wrong
+//! manual setting, a restored VM); such an entry is flagged `clock_back` (its time is
+//! earlier than the latest time recorded before it, remembered across restarts), exports
+//! carry the flag, and verification counts the flagged entries. Checkpoints are signed
+//! with the writer's clock time, also as given; their order and validity rest on the size
+//! and the chain head, never on the time. Clamping the time instead would record a time
+//! that is wrong in the other direction and hide the jump from the reviewer.
 
 pub mod checkpoint;
 pub mod details;
@@ -27,6 +44,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::{Clock, SystemClock};
 use crate::event::{Action, AuditError, AuditEvent, AuditReceipt, AuditSink};
 pub use checkpoint::{Checkpoint, PublishStatus, REMOVABLE_FILE_NAME};
 pub use entry::{Hash, LedgerEntry};
@@ -37,8 +55,11 @@ pub use verify::{verify, VerifyError, VerifyReport};
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("ledger_entries");
 /// Checkpoints: size → checkpoint as JSON.
 const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("ledger_checkpoints");
-/// Metadata: "schema_version" → 1.
+/// Metadata: "schema_version" → 1; [`LATEST_TIME`] → the latest entry time recorded.
 const META: TableDefinition<&str, u64> = TableDefinition::new("ledger_meta");
+/// Microseconds since the epoch of the latest entry time ever recorded (not the last
+/// entry's, which may be earlier after the clock went back).
+const LATEST_TIME: &str = "latest_time_micros";
 const SCHEMA_VERSION: u64 = 1;
 
 /// The `[accounts.ledger]` configuration.
@@ -97,6 +118,56 @@ fn storage<E: std::fmt::Display>(e: E) -> LedgerError {
     LedgerError::Storage(e.to_string())
 }
 
+/// Opens the ledger's database again (the file at its path, or a test backend).
+pub type Reopen = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync>;
+
+/// The open database, shared by the writer and readers, which the writer replaces after a
+/// storage failure.
+struct DbSlot {
+    db: std::sync::RwLock<Option<Arc<Database>>>,
+    reopen: Option<Reopen>,
+}
+
+impl DbSlot {
+    fn get(&self) -> Result<Arc<Database>, LedgerError> {
+        self.db
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                LedgerError::Storage(
+                    "the ledger file is being reopened after a storage failure (disk full?)".into(),
+                )
+            })
+    }
+
+    /// Drop the failed database (once no reader uses it) and open the file again.
+    fn reopen(&self) -> Result<Arc<Database>, LedgerError> {
+        let Some(reopen) = &self.reopen else {
+            return Err(LedgerError::Storage(
+                "an earlier write to the ledger failed; restart the node".into(),
+            ));
+        };
+        let old = self.db.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(old) = old {
+            // Readers hold their handle only for one call; wait for them to finish.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if Arc::strong_count(&old) > 1 {
+                *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(old);
+                return Err(LedgerError::Storage(
+                    "the ledger file could not be reopened: still in use by a reader".into(),
+                ));
+            }
+        }
+        let db = Arc::new(reopen().map_err(storage)?);
+        *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(db.clone());
+        Ok(db)
+    }
+}
+
 /// Makes the ledger's commits fail on demand, so callers can prove they fail closed.
 /// While set, every batch is aborted before commit and its callers get [`AuditError`].
 #[derive(Debug, Clone, Default)]
@@ -146,7 +217,7 @@ enum Msg {
 /// The audit ledger. Cheap to share behind an `Arc`; dropping the last handle stops the
 /// writer after a final checkpoint.
 pub struct Ledger {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     tx: Option<Sender<Msg>>,
     writer: Option<JoinHandle<()>>,
     publisher: Option<JoinHandle<()>>,
@@ -172,8 +243,25 @@ impl Ledger {
         key: SigningKey,
         config: &LedgerConfig,
     ) -> Result<Ledger, LedgerError> {
-        let db = Database::create(path).map_err(storage)?;
-        Ledger::with_database(db, key, config)
+        let path = path.to_path_buf();
+        Ledger::with_reopen(
+            Box::new(move || Database::create(&path)),
+            key,
+            config,
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// Opens the database with `open`, and again with `open` after a storage failure (tests
+    /// pass a fault-injecting backend over a real file); checkpoints get `clock`'s time.
+    pub fn with_reopen(
+        open: Reopen,
+        key: SigningKey,
+        config: &LedgerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ledger, LedgerError> {
+        let db = open().map_err(storage)?;
+        Ledger::start(db, Some(open), key, config, clock)
     }
 
     /// Uses an already opened database (tests may pass an in-memory one).
@@ -182,9 +270,33 @@ impl Ledger {
         key: SigningKey,
         config: &LedgerConfig,
     ) -> Result<Ledger, LedgerError> {
-        let db = Arc::new(db);
+        Ledger::with_database_and_clock(db, key, config, Arc::new(SystemClock))
+    }
+
+    /// Like [`Ledger::with_database`], signing checkpoints with `clock`'s time (tests move
+    /// it, e.g. backwards, instead of changing the system clock).
+    pub fn with_database_and_clock(
+        db: Database,
+        key: SigningKey,
+        config: &LedgerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ledger, LedgerError> {
+        Ledger::start(db, None, key, config, clock)
+    }
+
+    fn start(
+        db: Database,
+        reopen: Option<Reopen>,
+        key: SigningKey,
+        config: &LedgerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ledger, LedgerError> {
         let tip = init_and_load_tip(&db)?;
         let latest = Arc::new(Mutex::new(load_latest_checkpoint(&db)?));
+        let db = Arc::new(DbSlot {
+            db: std::sync::RwLock::new(Some(Arc::new(db))),
+            reopen,
+        });
         let publish_status = Arc::new(Mutex::new(PublishStatus::default()));
         let public_key = key.verifying_key();
         let signing_key = Arc::new(key);
@@ -218,6 +330,8 @@ impl Ledger {
             latest: latest.clone(),
             publish: pub_tx,
             oldest_unchecked: None,
+            clock,
+            failed: false,
         };
         let writer = std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -275,7 +389,9 @@ impl Ledger {
 
     /// The sequence number of the newest committed entry (0 when empty).
     pub fn last_seq(&self) -> Result<u64, LedgerError> {
-        let txn = self.db.begin_read().map_err(storage)?;
+        // Hold the handle for the whole read, so a reopen waits for it.
+        let db = self.db.get()?;
+        let txn = db.begin_read().map_err(storage)?;
         let table = match txn.open_table(ENTRIES) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
@@ -308,7 +424,9 @@ impl Ledger {
         seqs: RangeInclusive<u64>,
         mut f: impl FnMut(u64, Hash, &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        let txn = self.db.begin_read().map_err(storage)?;
+        // Hold the handle for the whole read, so a reopen waits for it.
+        let db = self.db.get()?;
+        let txn = db.begin_read().map_err(storage)?;
         let table = match txn.open_table(ENTRIES) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
@@ -328,7 +446,9 @@ impl Ledger {
         if seq == 0 {
             return Ok(Hash::GENESIS);
         }
-        let txn = self.db.begin_read().map_err(storage)?;
+        // Hold the handle for the whole read, so a reopen waits for it.
+        let db = self.db.get()?;
+        let txn = db.begin_read().map_err(storage)?;
         let table = txn.open_table(ENTRIES).map_err(storage)?;
         let value = table
             .get(seq)
@@ -342,7 +462,8 @@ impl Ledger {
 
     /// All stored checkpoints with sizes in `sizes`, in order.
     pub fn checkpoints(&self, sizes: RangeInclusive<u64>) -> Result<Vec<Checkpoint>, LedgerError> {
-        read_checkpoints(&self.db, sizes)
+        let db = self.db.get()?;
+        read_checkpoints(&db, sizes)
     }
 
     /// Re-checks the whole stored chain and every stored checkpoint's signature and head.
@@ -468,6 +589,11 @@ fn init_and_load_tip(db: &Database) -> Result<Tip, LedgerError> {
             .map(|(k, _)| k.value())
             .unwrap_or(0);
         let last = entries.last().map_err(storage)?;
+        let latest = meta
+            .get(LATEST_TIME)
+            .map_err(storage)?
+            .and_then(|v| i64::try_from(v.value()).ok())
+            .and_then(DateTime::from_timestamp_micros);
         let tip = match last {
             None => Tip {
                 seq: 0,
@@ -486,7 +612,9 @@ fn init_and_load_tip(db: &Database) -> Result<Tip, LedgerError> {
                 Tip {
                     seq,
                     head,
-                    time: Some(entry.time),
+                    // The latest time ever recorded, so an entry after a restart is still
+                    // flagged if the clock is behind it (older files: the last entry's).
+                    time: Some(latest.map_or(entry.time, |t| t.max(entry.time))),
                     checkpointed,
                 }
             }
@@ -543,7 +671,7 @@ fn load_latest_checkpoint(db: &Database) -> Result<Option<Checkpoint>, LedgerErr
 
 /// The single writer: group commit, chain, checkpoints.
 struct Writer {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     key: Arc<SigningKey>,
     tip: Tip,
     every_entries: u64,
@@ -552,8 +680,13 @@ struct Writer {
     fault: FaultInjector,
     latest: Arc<Mutex<Option<Checkpoint>>>,
     publish: Sender<Checkpoint>,
-    /// When the oldest entry not yet covered by a checkpoint was committed.
+    /// When the oldest entry not yet covered by a checkpoint was committed (monotonic, so
+    /// a wall clock that jumps neither stalls nor hurries timed checkpoints).
     oldest_unchecked: Option<Instant>,
+    /// Wall-clock time for checkpoints.
+    clock: Arc<dyn Clock>,
+    /// A write to the file failed: reopen it before the next transaction.
+    failed: bool,
 }
 
 impl Writer {
@@ -611,12 +744,40 @@ impl Writer {
         }
     }
 
+    /// The database to write to, reopened first if a write failed before.
+    fn database(&mut self) -> Result<Arc<Database>, LedgerError> {
+        if !self.failed {
+            return self.db.get();
+        }
+        let db = self.db.reopen()?;
+        // The file holds exactly what was acknowledged (a failed batch never was).
+        self.tip = init_and_load_tip(&db)?;
+        self.failed = false;
+        tracing::warn!(
+            entries = self.tip.seq,
+            "the ledger file was reopened after a storage failure; appends work again"
+        );
+        Ok(db)
+    }
+
     fn commit_batch(&mut self, records: Vec<(AuditEvent, RecordReply)>) {
+        let db = match self.database() {
+            Ok(db) => db,
+            Err(e) => {
+                tracing::error!(error = %e, events = records.len(), "the ledger cannot write; the batch is refused");
+                let message = e.to_string();
+                for (_, reply) in records {
+                    let _ = reply.send(Err(AuditError::Unavailable(message.clone())));
+                }
+                return;
+            }
+        };
         let mut tip = self.tip;
         let mut replies = Vec::with_capacity(records.len());
         let mut mode_changed = false;
+        let mut injected = false;
         let result = (|| -> Result<Option<Checkpoint>, LedgerError> {
-            let txn = self.db.begin_write().map_err(storage)?;
+            let txn = db.begin_write().map_err(storage)?;
             let mut value = Vec::with_capacity(512);
             {
                 let mut table = txn.open_table(ENTRIES).map_err(storage)?;
@@ -640,8 +801,17 @@ impl Writer {
                     replies.push((seq, reply));
                 }
             }
+            if tip.time != self.tip.time {
+                if let Some(latest) = tip.time {
+                    let micros = u64::try_from(latest.timestamp_micros()).unwrap_or(0);
+                    txn.open_table(META)
+                        .map_err(storage)?
+                        .insert(LATEST_TIME, micros)
+                        .map_err(storage)?;
+                }
+            }
             let checkpoint = if mode_changed || tip.seq - tip.checkpointed >= self.every_entries {
-                let cp = Checkpoint::sign(tip.seq, tip.head, Utc::now(), &self.key);
+                let cp = Checkpoint::sign(tip.seq, tip.head, self.clock.now(), &self.key);
                 store_checkpoint(&txn, &cp)?;
                 tip.checkpointed = cp.size;
                 Some(cp)
@@ -649,6 +819,7 @@ impl Writer {
                 None
             };
             if self.fault.failing() {
+                injected = true;
                 txn.abort().map_err(storage)?;
                 return Err(LedgerError::Storage(
                     "audit storage failure injected for testing".into(),
@@ -657,6 +828,10 @@ impl Writer {
             txn.commit().map_err(storage)?;
             Ok(checkpoint)
         })();
+        drop(db);
+        if result.is_err() && !injected {
+            self.failed = true;
+        }
         match result {
             Ok(checkpoint) => {
                 self.tip = tip;
@@ -684,16 +859,23 @@ impl Writer {
 
     /// A checkpoint in its own transaction, over the current tip.
     fn checkpoint_alone(&mut self) -> Result<Checkpoint, LedgerError> {
-        let cp = Checkpoint::sign(self.tip.seq, self.tip.head, Utc::now(), &self.key);
-        let txn = self.db.begin_write().map_err(storage)?;
-        store_checkpoint(&txn, &cp)?;
+        let db = self.database()?;
+        let cp = Checkpoint::sign(self.tip.seq, self.tip.head, self.clock.now(), &self.key);
         if self.fault.failing() {
-            txn.abort().map_err(storage)?;
             return Err(LedgerError::Storage(
                 "audit storage failure injected for testing".into(),
             ));
         }
-        txn.commit().map_err(storage)?;
+        let written = (|| -> Result<(), LedgerError> {
+            let txn = db.begin_write().map_err(storage)?;
+            store_checkpoint(&txn, &cp)?;
+            txn.commit().map_err(storage)
+        })();
+        drop(db);
+        if let Err(e) = written {
+            self.failed = true;
+            return Err(e);
+        }
         self.tip.checkpointed = cp.size;
         self.published(cp.clone());
         Ok(cp)

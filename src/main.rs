@@ -1,6 +1,7 @@
 //! The `akari` command: parses the command line and calls the library.
 
-use std::net::SocketAddr;
+mod demo;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -69,9 +70,10 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Try Akari on this machine: make a throw-away data directory and serve a node on
-    /// this computer only (loopback), printing its address and certificate fingerprint.
-    Demo(DemoArgs),
+    /// Try Akari on this machine: a throw-away node on loopback with a synthetic hospital
+    /// synced from an in-process FHIR source, three sealed demo accounts and a drill;
+    /// Ctrl-C ends the drill and prints the review and the ledger verification.
+    Demo(demo::DemoArgs),
     /// Show the node's mode, snapshot and sync state.
     Status,
     /// Unlock the encrypted snapshot on the running node with the recovery key.
@@ -275,12 +277,6 @@ struct ServeArgs {
     allow_tls12: bool,
 }
 
-#[derive(Args)]
-struct DemoArgs {
-    /// Address and port for the demo node; a free port is chosen if this one is taken.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
-    listen: SocketAddr,
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -334,7 +330,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
-        Command::Demo(args) => demo(args).await,
+        Command::Demo(args) => demo::run(args, &cli.data_dir).await,
         Command::Status => console(&cli, Request::Status).await,
         Command::Unlock => {
             let key = prompt_secret("Recovery key: ")?;
@@ -825,42 +821,3 @@ fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new()
-        .prefix("akari-demo-")
-        .tempdir()
-        .context("cannot create a temporary directory for the demo")?;
-    let data_dir = dir.path().join("data");
-    let sources = Sources {
-        data_dir: data_dir.clone(),
-        file: None,
-        env: Vec::new(),
-        flags: vec![FlagOverride {
-            key: "metrics.listen",
-            value: toml::Value::String("127.0.0.1:0".to_owned()),
-            flag: "(demo)",
-        }],
-    };
-    DataDir::new(&data_dir).init(&config::load(&sources)?)?;
-    let config = config::load(&sources)?;
-    println!(
-        "Demo data directory (deleted on exit): {}",
-        data_dir.display()
-    );
-    let https = match tokio::net::TcpListener::bind(args.listen).await {
-        Ok(listener) => listener,
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            println!("{} is in use; using a free port instead.", args.listen);
-            akari::server::bind("--listen", SocketAddr::new(args.listen.ip(), 0)).await?
-        }
-        Err(source) => {
-            return Err(akari::Error::Bind {
-                key: "--listen",
-                addr: args.listen,
-                source,
-            }
-            .into())
-        }
-    };
-    serve_until_signal(config, https).await
-}

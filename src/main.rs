@@ -277,7 +277,6 @@ struct ServeArgs {
     allow_tls12: bool,
 }
 
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
@@ -820,4 +819,3 @@ fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
     });
     Ok(())
 }
-

@@ -465,7 +465,8 @@ fn console_commands_work_on_the_files_and_through_a_running_node() {
     assert!(out.contains("generation 1 is pinned"), "{out}");
     let list = console_ok(&data, &["snapshot", "list"]);
     assert!(
-        list.lines().any(|l| l.trim_start().starts_with("1 ") && l.contains("yes")),
+        list.lines()
+            .any(|l| l.trim_start().starts_with("1 ") && l.contains("yes")),
         "{list}"
     );
     let out = console_ok(&data, &["snapshot", "rollback", "1"]);

@@ -1,0 +1,375 @@
+//! Load generator: the patient page over real TLS against a `node` child process.
+//!
+//! Each virtual clinician has its own reqwest client (its own TLS 1.3 connection, the
+//! node's certificate as the only trusted root) and its own sealed-account session.
+//! Two phases: *closed loop* (every client asks again as soon as it has its page: the
+//! node's saturation throughput, where latency ≈ clients / throughput) and *paced*
+//! (each client asks for one page every `interval`, latency measured from the scheduled
+//! send time so a stalled node is not hidden — the load 200 clinicians actually make).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::node::{CERT, KEYS};
+use crate::stats::{loadavg, pct_ms, rss_kb};
+use crate::BenchError;
+
+fn csrf(body: &str) -> Result<String, BenchError> {
+    let at = body
+        .find("name=\"csrf\" value=\"")
+        .ok_or_else(|| BenchError::Setup("no CSRF field in the form".into()))?;
+    let rest = &body[at + 19..];
+    Ok(rest[..rest.find('"').unwrap_or(0)].to_owned())
+}
+
+fn session_cookie(r: &reqwest::Response) -> Result<String, BenchError> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-akari="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .ok_or_else(|| {
+            BenchError::Setup(format!(
+                "no session cookie from {} (status {})",
+                r.url().path(),
+                r.status()
+            ))
+        })
+}
+
+struct Clinician {
+    http: reqwest::Client,
+    cookie: String,
+    base: String,
+}
+
+fn client(cert: &reqwest::Certificate) -> Result<reqwest::Client, BenchError> {
+    Ok(reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(cert.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+impl Clinician {
+    async fn log_in(
+        http: reqwest::Client,
+        base: &str,
+        account: &str,
+        credential: &str,
+    ) -> Result<Clinician, BenchError> {
+        let r = http.get(format!("{base}/login")).send().await?;
+        let cookie = session_cookie(&r)?;
+        let token = csrf(&r.text().await?)?;
+        let r = http
+            .post(format!("{base}/login"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", token.as_str()),
+                ("account_id", account),
+                ("credential", credential),
+            ])
+            .send()
+            .await?;
+        let cookie = session_cookie(&r)?;
+        let r = http
+            .get(format!("{base}/declare"))
+            .header("cookie", &cookie)
+            .send()
+            .await?;
+        let token = csrf(&r.text().await?)?;
+        let r = http
+            .post(format!("{base}/declare"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", token.as_str()),
+                ("name", "負荷 試験"),
+                ("staff_number", "B-1"),
+                ("profession", "看護師"),
+                ("department", "ベンチ"),
+                ("reason", "drill"),
+            ])
+            .send()
+            .await?;
+        let cookie = session_cookie(&r)?;
+        Ok(Clinician {
+            http,
+            cookie,
+            base: base.to_owned(),
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<usize, BenchError> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err(BenchError::Setup(format!("{path}: HTTP {}", r.status())));
+        }
+        Ok(r.bytes().await?.len())
+    }
+}
+
+impl Clinician {
+    /// The search form is a POST with the session's CSRF token.
+    async fn search(&self, q: &str) -> Result<usize, BenchError> {
+        let form = self
+            .http
+            .get(format!("{}/search", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let token = csrf(&form)?;
+        let r = self
+            .http
+            .post(format!("{}/search", self.base))
+            .header("cookie", &self.cookie)
+            .form(&[("csrf", token.as_str()), ("q", q)])
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err(BenchError::Setup(format!("search: HTTP {}", r.status())));
+        }
+        Ok(r.bytes().await?.len())
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Kills the node child if the run stops early (it is our own child, by its pid).
+struct NodeChild(Child);
+
+impl Drop for NodeChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn row(name: &str, lat: &mut [Duration], wall: Duration) {
+    lat.sort();
+    println!(
+        "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
+        lat.len(),
+        pct_ms(lat, 0.50),
+        pct_ms(lat, 0.90),
+        pct_ms(lat, 0.99),
+        pct_ms(lat, 1.0),
+        lat.len() as f64 / wall.as_secs_f64()
+    );
+}
+
+pub fn run(
+    data: &Path,
+    clients: usize,
+    requests: usize,
+    interval_ms: u64,
+    paced_secs: u64,
+) -> Result<(), BenchError> {
+    if clients == 0 || interval_ms == 0 {
+        return Err(BenchError::Setup(
+            "--clients and --interval-ms must be at least 1".into(),
+        ));
+    }
+    let exe = std::env::current_exe().map_err(|e| BenchError::Setup(format!("own path: {e}")))?;
+    let started = Instant::now();
+    let mut child = NodeChild(
+        Command::new(exe)
+            .args(["node", "--data"])
+            .arg(data)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| BenchError::Setup(format!("starting the node process: {e}")))?,
+    );
+    let pid = child.0.id().to_string();
+    let stdout = child
+        .0
+        .stdout
+        .take()
+        .ok_or_else(|| BenchError::Setup("no node stdout".into()))?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| BenchError::Setup(format!("reading the node's ready line: {e}")))?;
+    let listening = started.elapsed();
+    let ready: serde_json::Value = serde_json::from_str(&line).map_err(|_| {
+        BenchError::Setup("the node exited before serving (see its error above)".into())
+    })?;
+    let (_, rss_idle) = rss_kb(&pid);
+    let port = ready["port"].as_u64().unwrap_or_default();
+    let account = ready["account"].as_str().unwrap_or_default().to_owned();
+    let credential = ready["credential"].as_str().unwrap_or_default().to_owned();
+    let ward = ready["ward"].as_str().unwrap_or_default().to_owned();
+    let base = format!("https://127.0.0.1:{port}");
+    let cert_path = data.join(CERT);
+    let pem = std::fs::read(&cert_path).map_err(|e| BenchError::io(&cert_path, e))?;
+    let cert = reqwest::Certificate::from_pem(&pem)?;
+    let keys_path = data.join(KEYS);
+    let keys: Vec<String> = std::fs::read_to_string(&keys_path)
+        .map_err(|e| BenchError::io(&keys_path, e))?
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    if keys.is_empty() {
+        return Err(BenchError::Setup(
+            "the snapshot has no inpatients to read".into(),
+        ));
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Setup(format!("tokio runtime: {e}")))?;
+    runtime.block_on(async {
+        // Cold start: process spawn → first page served (the login page) → first
+        // patient page (after sealed login and declaration).
+        let first = client(&cert)?;
+        first
+            .get(format!("{base}/login"))
+            .send()
+            .await?
+            .error_for_status()?;
+        let first_page = started.elapsed();
+        let one = Clinician::log_in(first, &base, &account, &credential).await?;
+        one.get(&format!("/patients/{}", keys[0])).await?;
+        let first_patient = started.elapsed();
+
+        let mut largest = 0;
+        for key in keys.iter().take(500) {
+            largest = largest.max(one.get(&format!("/patients/{key}")).await?);
+        }
+        let search_page = one.get("/search").await?;
+        let result_page = one.search("タナカ").await?;
+        let census_page = one.get(&format!("/wards/{}", encode(&ward))).await?;
+
+        let mut logged_in = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            logged_in.push(Arc::new(
+                Clinician::log_in(client(&cert)?, &base, &account, &credential).await?,
+            ));
+        }
+        let keys = Arc::new(keys);
+
+        // Closed loop.
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for (c, clinician) in logged_in.iter().enumerate() {
+            let (clinician, keys) = (clinician.clone(), keys.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(requests);
+                for i in 0..requests {
+                    let key = &keys[(c * 7919 + i * 104_729) % keys.len()];
+                    let s = Instant::now();
+                    clinician.get(&format!("/patients/{key}")).await?;
+                    lat.push(s.elapsed());
+                }
+                Ok::<_, BenchError>(lat)
+            }));
+        }
+        let mut closed = Vec::new();
+        for task in tasks {
+            closed.extend(task.await.map_err(|e| BenchError::Setup(e.to_string()))??);
+        }
+        let closed_wall = t.elapsed();
+        let load_closed = loadavg();
+
+        // Paced: one page per client per interval, sends spread evenly over the interval.
+        let interval = Duration::from_millis(interval_ms);
+        let t0 = tokio::time::Instant::now() + Duration::from_millis(100);
+        let end = t0 + Duration::from_secs(paced_secs);
+        let mut tasks = Vec::new();
+        for (c, clinician) in logged_in.iter().enumerate() {
+            let (clinician, keys) = (clinician.clone(), keys.clone());
+            let offset = interval * c as u32 / clients as u32;
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut i = 0u32;
+                loop {
+                    let scheduled = t0 + offset + interval * i;
+                    if scheduled >= end {
+                        break;
+                    }
+                    tokio::time::sleep_until(scheduled).await;
+                    let key = &keys[(c * 7919 + i as usize * 104_729 + 31) % keys.len()];
+                    clinician.get(&format!("/patients/{key}")).await?;
+                    lat.push(scheduled.elapsed());
+                    i += 1;
+                }
+                Ok::<_, BenchError>(lat)
+            }));
+        }
+        let mut paced = Vec::new();
+        for task in tasks {
+            paced.extend(task.await.map_err(|e| BenchError::Setup(e.to_string()))??);
+        }
+        let paced_wall = Duration::from_secs(paced_secs);
+        let (hwm, rss_end) = rss_kb(&pid);
+
+        let mb = |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.0}", k as f64 / 1024.0));
+        println!(
+            "### Patient page over TLS ({clients} clients, {} inpatients' pages)\n",
+            keys.len()
+        );
+        println!(
+            "Node process: listening {:.2} s after spawn (snapshot open + index build {} ms); \
+             cold start to first served page (login) {:.2} s, to first patient page \
+             (after sealed login + declaration) {:.2} s. RSS when serving {} MB, at the end {} MB, \
+             peak (VmHWM) {} MB. Load average: {} after the closed loop, {} at the end.\n",
+            listening.as_secs_f64(),
+            ready["index_ms"],
+            first_page.as_secs_f64(),
+            first_patient.as_secs_f64(),
+            mb(rss_idle),
+            mb(rss_end),
+            mb(hwm),
+            load_closed,
+            loadavg()
+        );
+        println!("| phase | requests | p50 ms | p90 ms | p99 ms | max ms | req/s |");
+        println!("|---|---|---|---|---|---|---|");
+        row(
+            &format!("closed loop ({clients} clients, no think time)"),
+            &mut closed,
+            closed_wall,
+        );
+        row(
+            &format!(
+                "paced ({clients} clients, 1 page / client / {interval_ms} ms, {paced_secs} s)"
+            ),
+            &mut paced,
+            paced_wall,
+        );
+        println!("\n| page | bytes |\n|---|---|");
+        println!(
+            "| patient summary (largest of {} inpatients) | {largest} |",
+            keys.len().min(500)
+        );
+        println!("| search form | {search_page} |");
+        println!("| search results (タナカ, up to 200 rows) | {result_page} |");
+        println!("| ward census (largest ward) | {census_page} |");
+        println!();
+        Ok::<(), BenchError>(())
+    })?;
+    // Closing the node's standard input ends it; Drop waits for it.
+    drop(child.0.stdin.take());
+    let _ = child.0.wait();
+    Ok(())
+}

@@ -25,6 +25,7 @@ use akari_sync::crypto::{SnapshotPublicKey, SnapshotSecret};
 use akari_sync::engine::{PullSummary, SinkStopped, SourceError};
 use akari_sync::source::{Change, PullKind};
 use akari_sync::{Engine, SnapshotReader, Source, Store, StoreOptions, SyncError, SyncReport};
+use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
 use akari_web::{NodeStatus, SnapshotStatus};
 use chrono::{DateTime, Utc};
@@ -344,19 +345,29 @@ impl Services {
         }
     }
 
-    /// The clinician pages over this node's reader, ledger and accounts.
-    pub fn pages(&self) -> Pages {
+    /// The clinician pages over this node's reader, ledger and accounts, and the admin /
+    /// review pages (`/admin/…`). `cancel` stops a "sync now" started from the web.
+    pub fn pages(&self, cancel: CancellationToken) -> Pages {
         let config = PagesConfig {
             idle_timeout: Duration::from_secs(self.config.accounts.idle_timeout_secs),
             absolute_timeout: Duration::from_secs(self.config.accounts.absolute_timeout_secs),
             ..PagesConfig::default()
         };
+        let admin = AdminServices::new(
+            self.accounts.clone(),
+            self.engine.clone(),
+            self.ledger.clone(),
+        )
+        .with_reader(self.reader.clone())
+        .with_cancel(cancel)
+        .with_review_config(self.config.ledger.review.clone());
         Pages::new(
             Arc::new(self.reader.clone()),
             self.ledger.clone(),
             self.accounts.clone(),
             config,
         )
+        .with_admin(admin)
     }
 
     /// Verifies the current generation; if it is damaged, falls back to the newest older

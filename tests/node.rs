@@ -212,6 +212,15 @@ async fn node_syncs_at_start_serves_pages_and_takes_console_commands_on_its_sock
     let login = client.get(node.url("/login")).send().await.unwrap();
     assert_eq!(login.status(), 200);
     assert!(login.text().await.unwrap().contains("<html"));
+    // ... and so are the admin and review pages.
+    let admin = client.get(node.url("/admin/login")).send().await.unwrap();
+    assert_eq!(admin.status(), 200);
+    let review = client.get(node.url("/admin/review")).send().await.unwrap();
+    assert_ne!(
+        review.status(),
+        404,
+        "review pages are mounted (login required)"
+    );
 
     // Console commands reach this node through <data>/control.sock.
     let data = dir.data_dir.clone();

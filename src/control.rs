@@ -819,7 +819,18 @@ pub fn listen(
 
 async fn serve_one(services: Arc<Services>, stream: tokio::net::UnixStream) {
     let user = match stream.peer_cred() {
-        Ok(cred) => user_name(cred.uid()),
+        // Only the node's own user (or root) may command it; the 0700 data directory
+        // already keeps others from reaching the socket.
+        Ok(cred) if cred.uid() == nix::unistd::geteuid().as_raw() || cred.uid() == 0 => {
+            user_name(cred.uid())
+        }
+        Ok(cred) => {
+            warn!(
+                uid = cred.uid(),
+                "control socket: a connection from another user; refused"
+            );
+            return;
+        }
         Err(e) => {
             warn!(error = %e, "control socket: no peer credentials; refused");
             return;

@@ -863,3 +863,53 @@ async fn generations_verify_pin_roll_back_and_sync_now() {
     assert!(page.body.contains(&key));
     assert!(page.body.contains("署名は有効です"));
 }
+
+#[tokio::test]
+async fn a_fido2_key_is_enrolled_to_a_sealed_account() {
+    let node = node();
+    let (account_id, _) = console_account(&node);
+    let mut a = admin(&node).await;
+    let page = a.get(&format!("/admin/accounts/{account_id}/key")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.csrf();
+    let begin_path = format!("/admin/accounts/{account_id}/key/begin");
+    // The JSON endpoints want the CSRF header here too.
+    let refused = a.post_json(&begin_path, None, serde_json::json!({})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let begin = a
+        .post_json(&begin_path, Some(&csrf), serde_json::json!({}))
+        .await;
+    assert_eq!(begin.status, StatusCode::OK, "{}", begin.body);
+    let j = begin.json();
+    let options: CreationChallengeResponse = serde_json::from_value(j["options"].clone()).unwrap();
+    let mut key = token();
+    let response = key
+        .perform_register(Url::parse(ORIGIN).unwrap(), options.public_key, 60_000)
+        .unwrap();
+    let finish = a
+        .post_json(
+            &format!("/admin/accounts/{account_id}/key/finish"),
+            Some(&csrf),
+            serde_json::json!({ "ceremony_id": j["ceremony_id"], "response": response }),
+        )
+        .await;
+    assert_eq!(finish.status, StatusCode::OK, "{}", finish.body);
+    let summary = node
+        .accounts
+        .account(&Console::new("t").capability(), &account_id)
+        .unwrap();
+    assert!(summary.key_enrolled);
+    let list = a.get("/admin/accounts").await;
+    assert!(list.body.contains("✔"), "the list shows the key");
+    // Without an admin session nobody can start a key enrolment.
+    let mut other = Browser::new(&node);
+    let c = other.get("/admin/login").await.csrf();
+    let r = other
+        .post_json(&begin_path, Some(&c), serde_json::json!({}))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "anonymous: to the admin login"
+    );
+}

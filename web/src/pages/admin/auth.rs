@@ -33,12 +33,24 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+/// A refused JSON request: answered as `{"error": message}`.
+pub(super) struct JsonRefusal {
+    status: StatusCode,
+    message: &'static str,
+}
+
+impl IntoResponse for JsonRefusal {
+    fn into_response(self) -> Response {
+        json_error(self.status, self.message)
+    }
+}
+
 /// Checks the CSRF header and parses the body. Errors are JSON, in the person's language.
 fn json_request<T: DeserializeOwned>(
     ctx: &Ctx,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<T, Response> {
+) -> Result<T, JsonRefusal> {
     let tr = ctx.tr();
     let submitted = headers
         .get(CSRF_HEADER)
@@ -47,11 +59,17 @@ fn json_request<T: DeserializeOwned>(
     let valid = matches!(&ctx.session, Some((_, s)) if s.csrf_matches(submitted));
     if !valid {
         tracing::warn!("JSON request refused: missing or wrong CSRF token");
-        return Err(json_error(StatusCode::FORBIDDEN, tr.s("error_csrf")));
+        return Err(JsonRefusal {
+            status: StatusCode::FORBIDDEN,
+            message: tr.s("error_csrf"),
+        });
     }
     serde_json::from_slice(body).map_err(|e| {
         tracing::info!(error = %e, "malformed JSON from the admin script");
-        json_error(StatusCode::BAD_REQUEST, tr.s("error_bad_request"))
+        JsonRefusal {
+            status: StatusCode::BAD_REQUEST,
+            message: tr.s("error_bad_request"),
+        }
     })
 }
 
@@ -131,7 +149,7 @@ struct LoginBegin {
 pub(super) async fn login_begin(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let req: LoginBegin = match json_request(&ctx, &headers, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(refusal) => return refusal.into_response(),
     };
     let Some(svc) = ctx.pages.admin().cloned() else {
         return json_error(StatusCode::NOT_FOUND, ctx.tr().s("error_not_found"));
@@ -169,7 +187,7 @@ struct LoginFinish {
 pub(super) async fn login_finish(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let req: LoginFinish = match json_request(&ctx, &headers, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(refusal) => return refusal.into_response(),
     };
     let Some(svc) = ctx.pages.admin().cloned() else {
         return json_error(StatusCode::NOT_FOUND, ctx.tr().s("error_not_found"));
@@ -242,7 +260,7 @@ struct EnrolBegin {
 pub(super) async fn enrol_begin(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let req: EnrolBegin = match json_request(&ctx, &headers, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(refusal) => return refusal.into_response(),
     };
     let Some(svc) = ctx.pages.admin().cloned() else {
         return json_error(StatusCode::NOT_FOUND, ctx.tr().s("error_not_found"));
@@ -279,7 +297,7 @@ struct EnrolFinish {
 pub(super) async fn enrol_finish(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let req: EnrolFinish = match json_request(&ctx, &headers, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(refusal) => return refusal.into_response(),
     };
     let Some(svc) = ctx.pages.admin().cloned() else {
         return json_error(StatusCode::NOT_FOUND, ctx.tr().s("error_not_found"));
@@ -343,7 +361,7 @@ pub(super) fn json_admin_request<T: DeserializeOwned>(
     admin: &AdminCtx,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<T, Response> {
+) -> Result<T, JsonRefusal> {
     json_request(&admin.ctx, headers, body)
 }
 

@@ -471,8 +471,8 @@ async fn key_begin(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(resp) = json_admin_request::<serde_json::Value>(&admin, &headers, &body) {
-        return resp;
+    if let Err(refusal) = json_admin_request::<serde_json::Value>(&admin, &headers, &body) {
+        return refusal.into_response();
     }
     let tr = admin.ctx.tr();
     match admin
@@ -503,7 +503,7 @@ async fn key_finish(
 ) -> Response {
     let req: KeyFinish = match json_admin_request(&admin, &headers, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(refusal) => return refusal.into_response(),
     };
     let tr = admin.ctx.tr();
     let client = admin.ctx.client.clone();

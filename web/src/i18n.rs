@@ -200,6 +200,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("standby_info", "現在は通常運用中です。非常時アカウントでのログインはできません。", "Normal operation: emergency accounts cannot log in."),
     ("age_unknown", "年齢不明", "age unknown"),
     // ---- admin and review pages
+    ("integrity_alert", "スナップショットの整合性警告", "Snapshot integrity alert"),
+    ("integrity_damaged", "検証に失敗した世代を検出", "damaged generations found"),
+    ("integrity_restored", "検証済みの世代に切り替え済み", "switched to a verified generation"),
+    ("integrity_nothing_restored", "検証に通る世代がなく、切り替えていません", "no retained generation verified; nothing was switched"),
+    ("integrity_ack", "確認した（警告を消す）", "Acknowledge (clear the alert)"),
     ("snapshot_key", "スナップショットの鍵", "Snapshot key"),
     ("snapshot_is_locked", "ロック中（封印アカウントまたは管理者のログインで解除）", "locked (a sealed-account or admin login unlocks it)"),
     ("snapshot_is_unlocked", "解除済み（閲覧可能）", "unlocked (readable)"),

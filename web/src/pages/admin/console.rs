@@ -40,6 +40,7 @@ pub(super) fn routes() -> Router<Pages> {
         .route("/admin/accounts/{id}/key/finish", post(key_finish))
         .route("/admin/sync", get(sync_page))
         .route("/admin/sync/now", post(sync_now))
+        .route("/admin/sync/alert/clear", post(clear_alert))
         .route("/admin/sync/{generation}/verify", post(verify))
         .route("/admin/sync/{generation}/rollback", post(rollback))
         .route("/admin/sync/{generation}/pin", post(pin))
@@ -620,7 +621,29 @@ struct SyncPage {
     last_error: String,
     last_error_at: String,
     data_as_of: String,
+    /// The integrity check's alert (damaged generations, what is served now), if any.
+    alert: String,
     rows: Vec<GenerationRow>,
+}
+
+/// The integrity alert in words (generation numbers and counts only).
+fn alert_text(tr: Tr, a: &akari_sync::store::IntegrityAlert) -> String {
+    let damaged: Vec<String> = a.damaged.iter().map(|g| g.to_string()).collect();
+    let mut text = format!(
+        "{} {}: {} {} — {}",
+        time(&a.at),
+        tr.s("integrity_damaged"),
+        tr.s("generation"),
+        damaged.join(", "),
+        a.problem
+    );
+    match (a.restored_from, a.now_current) {
+        (Some(from), Some(now)) => {
+            text.push_str(&format!(" · {} {from} → {now}", tr.s("integrity_restored")))
+        }
+        _ => text.push_str(&format!(" · {}", tr.s("integrity_nothing_restored"))),
+    }
+    text
 }
 
 async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
@@ -639,6 +662,11 @@ async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
         last_error: st.last_error.clone().unwrap_or_default(),
         last_error_at: opt_time(st.last_error_at.as_ref()),
         data_as_of: opt_time(st.data_as_of.as_ref()),
+        alert: st
+            .integrity_alert
+            .as_ref()
+            .map(|a| alert_text(admin.ctx.tr(), a))
+            .unwrap_or_default(),
         rows: list.iter().rev().map(generation_row).collect(),
     };
     render(admin.lang(), &page)
@@ -691,6 +719,24 @@ async fn sync_now(admin: AdminCtx, Form(form): Form<SyncNowForm>) -> Result<Resp
         }
     });
     Ok(Redirect::to("/admin/sync").into_response())
+}
+
+async fn clear_alert(admin: AdminCtx, Form(form): Form<CsrfOnly>) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let who = admin.session.admin_id.clone();
+    let result = admin
+        .blocking(move |svc, _| svc.engine.clear_integrity_alert())
+        .await?;
+    match result {
+        Ok(()) => {
+            tracing::info!(admin_id = %who, "integrity alert acknowledged");
+            Ok(Redirect::to("/admin/sync").into_response())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "clearing the integrity alert failed");
+            admin.message(StatusCode::CONFLICT, "admin_refused", e.to_string())
+        }
+    }
 }
 
 async fn verify(

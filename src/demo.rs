@@ -1,21 +1,23 @@
 //! `akari demo`: the whole story on one machine, on synthetic data only.
 //!
-//! 1. a data directory (a kept temporary one, or `--data-dir`), initialised as `akari init`
-//!    does;
-//! 2. a synthetic Japanese hospital (`--patients`, default 2,000 in 8 wards) served by the
-//!    in-process FHIR test server on loopback — the node's `[sync.source]` points at it;
-//! 3. a full sync through the real engine, into the real snapshot store;
-//! 4. three sealed demo accounts, their seal sheets printed here, and a drill started — the
-//!    same console commands `akari account provision` and `akari mode start-drill` run;
-//! 5. the viewer over TLS (URL and certificate fingerprint printed) and, for the admin
+//! 1. a synthetic Japanese hospital (`--patients`, default 2,000 in 8 wards) served as FHIR
+//!    R4 by the in-process test server on loopback;
+//! 2. a data directory (a kept temporary one, or an empty `--data-dir`), initialised as
+//!    `akari init` does (signing key, TLS certificate, snapshot key pair, recovery key), its
+//!    `[sync.source]` pointing at that server;
+//! 3. the node started; its scheduler's first full sync goes through the real engine into
+//!    the (encrypted) snapshot store while the node is in standby;
+//! 4. three sealed demo accounts, their seal sheets printed here, and 5. a drill started —
+//!    the same console requests `akari account provision` and `akari mode start-drill`
+//!    send ([`akari::control::execute`]);
+//! 6. the viewer over TLS (URL and certificate fingerprint printed) and, for the admin
 //!    pages, an admin with a one-time enrolment code;
-//! 6. Ctrl-C (or SIGTERM): the drill ends (opened accounts are retired), the review summary
+//! 7. Ctrl-C (or SIGTERM): the drill ends (opened accounts are retired), the review summary
 //!    of the drill is printed, the audit ledger is exported and the export verified offline
 //!    against the node's public key; then the node stops and the command exits 0.
 //!
 //! This is a module of the `akari` binary (not the library), so it may use `anyhow`.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,7 +99,7 @@ pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
     .await
     .context("starting the FHIR test server failed")?;
     println!(
-        "\n[1/5] Synthetic hospital: {patients} patients, {} FHIR resources, served at {} ({:.1} s)",
+        "\n[1/6] Synthetic hospital: {patients} patients, {} FHIR resources, served at {} ({:.1} s)",
         fhir.resource_count(),
         fhir.base_url(),
         started.elapsed().as_secs_f64()
@@ -122,6 +124,15 @@ pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
         .recovery_key
         .as_ref()
         .map(|k| SecretText::new(k.to_string()));
+    println!(
+        "[2/6] Node initialised as `akari init` does: signing key, self-signed TLS \
+         certificate{}",
+        if init.snapshot_key.is_some() {
+            ", snapshot key pair (the snapshot is stored encrypted)"
+        } else {
+            ""
+        }
+    );
     if let Some(key) = &recovery_key {
         println!(
             "      Recovery key (a real node prints it once, at `akari init`, to be written \
@@ -138,11 +149,11 @@ pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
 
     // 3. Standby: the first (full) sync through the real engine.
     let out = wait_for_first_sync(&services, &stop).await?;
-    print!("[2/5] Synced through the engine: {out}");
+    print!("[3/6] Synced through the engine: {out}");
 
     // 4. Sealed accounts and the drill, as the console commands do them.
     println!(
-        "[3/5] Three sealed demo accounts. In a hospital each sheet is printed, sealed in an \
+        "[4/6] Three sealed demo accounts. In a hospital each sheet is printed, sealed in an \
          envelope and kept where the clinicians can reach it:\n"
     );
     for label in ACCOUNT_LABELS {
@@ -173,11 +184,11 @@ pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
         },
     )
     .await?;
-    print!("[4/5] Drill started: {out}");
+    print!("[5/6] Drill started: {out}");
 
     // 5. The viewer.
     let url = format!("https://localhost:{}/", node.https_addr.port());
-    println!("[5/5] The viewer is serving {url}");
+    println!("[6/6] The viewer is serving {url}");
     println!("      certificate SHA-256: {}", node.cert_fingerprint);
     println!(
         "      (self-signed: compare this fingerprint with the one your browser shows, then \
@@ -495,6 +506,5 @@ fn boxed(text: &str) -> String {
         out.push('\n');
     }
     out.push_str(&rule);
-    let _ = std::io::stdout().flush();
     out
 }

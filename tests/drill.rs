@@ -14,11 +14,6 @@
 #[path = "drill_common/web.rs"]
 mod web;
 
-// TEMPORARY compile check of the demo until main.rs declares it (drill).
-#[allow(dead_code)]
-#[path = "../src/demo.rs"]
-mod demo;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -668,6 +668,12 @@ async fn demo_serves_a_drill_and_reports_on_ctrl_c() {
     // A clinician opens the first envelope and logs in.
     let cert = CertificateDer::from_pem_file(data_dir.join("tls/cert.pem")).unwrap();
     let web = Web::new(&cert, ([127, 0, 0, 1], port).into());
+    assert!(
+        before.contains("One-time enrolment code"),
+        "an admin for the admin pages: {before}"
+    );
+    let admin = web.get("/admin/login").await;
+    assert_eq!(admin.status, StatusCode::OK, "the admin pages are served");
     let account = sheet_field(&before, "Account ID");
     let credential = sheet_field(&before, "Credential");
     let declare_page = login(&web, &account, &credential).await;

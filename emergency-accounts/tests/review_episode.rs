@@ -272,3 +272,35 @@ fn verdicts_are_ledger_entries_and_appear_in_the_report() {
         assert!(text.contains(needle), "report lacks {needle:?}:\n{text}");
     }
 }
+
+/// The viewer records a ward print as one `WardPrint { patients: n }` followed by one
+/// `PatientPrint` per patient; the review counts those n prints once, and a later print of a
+/// single patient is still counted.
+#[test]
+fn a_ward_print_counts_its_patients_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), &key(), &LedgerConfig::default());
+    let rec = |e: AuditEvent| ledger.record(e).unwrap().sequence;
+    let m = Mode::Drill;
+    rec(mode_change(at(0), Mode::Standby, m, "drill"));
+    let a = clinician("EMERG-01", "sess-a", 1);
+    rec(ev(at(1), a.clone(), Action::LoginSucceeded, m));
+    rec(ev(
+        at(2),
+        a.clone(),
+        Action::WardPrint {
+            ward: "4-East".into(),
+            patients: 3,
+        },
+        m,
+    ));
+    for p in ["pk-1", "pk-2", "pk-3", "pk-9"] {
+        rec(AuditEvent {
+            patient: Some(p.into()),
+            ..ev(at(2), a.clone(), Action::PatientPrint, m)
+        });
+    }
+    let r = review_episode(&ledger, 1, &Unscoped, &ReviewConfig::default()).unwrap();
+    assert_eq!(r.sessions.len(), 1);
+    assert_eq!(r.sessions[0].printed, 4, "3 from the ward print, 1 on its own");
+}

@@ -366,6 +366,7 @@ fn summarize(
     let mut seen = BTreeSet::new();
     let mut searches = 0u32;
     let mut printed = 0u32;
+    let mut ward_print_pending = 0u32;
     let mut flags = Vec::new();
     for e in &events {
         if let Actor::Emergency {
@@ -377,8 +378,14 @@ fn summarize(
         match &e.action {
             Action::Declared { reason } => reasons.push(reason.clone()),
             Action::PatientSearch { .. } | Action::WardCensus { .. } => searches += 1,
+            // A ward print is recorded as one `WardPrint { patients: n }` followed by the
+            // n `PatientPrint` entries of its patients: count those n once.
+            Action::PatientPrint if ward_print_pending > 0 => ward_print_pending -= 1,
             Action::PatientPrint => printed += 1,
-            Action::WardPrint { patients: n, .. } => printed += n,
+            Action::WardPrint { patients: n, .. } => {
+                printed += n;
+                ward_print_pending = *n;
+            }
             _ => {}
         }
         if let Some(p) = &e.patient {

@@ -302,5 +302,8 @@ fn a_ward_print_counts_its_patients_once() {
     }
     let r = review_episode(&ledger, 1, &Unscoped, &ReviewConfig::default()).unwrap();
     assert_eq!(r.sessions.len(), 1);
-    assert_eq!(r.sessions[0].printed, 4, "3 from the ward print, 1 on its own");
+    assert_eq!(
+        r.sessions[0].printed, 4,
+        "3 from the ward print, 1 on its own"
+    );
 }

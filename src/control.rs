@@ -446,6 +446,18 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                 out.push_str(&format!(" (episode {})", ep.id));
             }
             out.push('\n');
+            // The review names an episode by the ledger entry that began it; say which, so
+            // `akari audit report` can be given the right number later.
+            if !matches!(change, ModeChange::Standby) {
+                if let Ok(Some(ep)) = akari_accounts::review::episodes(&services.ledger)
+                    .map(|all| all.into_iter().next_back())
+                {
+                    out.push_str(&format!(
+                        "review it after recovery with `akari audit report {}`\n",
+                        ep.id
+                    ));
+                }
+            }
             Ok(Response::ok(out))
         }
         Request::AccountProvision {

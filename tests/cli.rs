@@ -539,6 +539,13 @@ fn console_commands_work_on_the_files_and_through_a_running_node() {
         &["mode", "start-drill", "--reason", "quarterly drill"],
     );
     assert!(out.contains("mode is now drill"), "{out}");
+    // The answer names the number `audit report` knows the episode by.
+    let report_arg = out
+        .split("akari audit report ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no report hint in {out}"))
+        .to_owned();
     let h = health(&client);
     assert_eq!(h["mode"], "drill", "{h}");
     let out = console_ok(&data, &["status"]);
@@ -553,6 +560,11 @@ fn console_commands_work_on_the_files_and_through_a_running_node() {
     assert!(out.contains("snapshot key: unlocked"), "{out}");
     let out = console_ok(&data, &["mode", "end", "--reason", "drill over"]);
     assert!(out.contains("mode is now recovery"), "{out}");
+    let report = console_ok(&data, &["audit", "report", &report_arg]);
+    assert!(
+        report.contains(&format!("episode {report_arg}")) && report.contains("drill over"),
+        "{report}"
+    );
     let out = console_ok(&data, &["status"]);
     assert!(
         out.contains("snapshot key: locked"),

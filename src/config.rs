@@ -187,6 +187,15 @@ impl Config {
                 "is the same address as server.listen; the metrics listener needs its own port",
             ));
         }
+        if !(1..=10_080).contains(&self.web.stale_after_minutes) {
+            return Err(ConfigError::invalid(
+                "web.stale_after_minutes",
+                format!(
+                    "{} is out of range; expected minutes from 1 to 10080 (one week)",
+                    self.web.stale_after_minutes
+                ),
+            ));
+        }
         if self.tls.host_names.is_empty() && self.tls.ip_addresses.is_empty() {
             return Err(ConfigError::invalid(
                 "tls.host_names",

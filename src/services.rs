@@ -351,7 +351,7 @@ impl Services {
         let config = PagesConfig {
             idle_timeout: Duration::from_secs(self.config.accounts.idle_timeout_secs),
             absolute_timeout: Duration::from_secs(self.config.accounts.absolute_timeout_secs),
-            ..PagesConfig::default()
+            stale_after: Duration::from_secs(self.config.web.stale_after_minutes * 60),
         };
         let admin = AdminServices::new(
             self.accounts.clone(),

@@ -26,9 +26,22 @@ pub use metrics::HttpMetrics;
 pub use state::{AppState, TestHooks};
 
 /// Configuration owned by this crate: the `[web]` section of `akari.toml`.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct Config {}
+pub struct Config {
+    /// Data older than this many minutes turns the data-age banner red on every page
+    /// (1–10080). Set it a little above the sync interval: a red banner then means that
+    /// syncs stopped before the outage.
+    pub stale_after_minutes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            stale_after_minutes: 60,
+        }
+    }
+}
 
 /// The whole application served on the HTTPS listener.
 pub fn router(state: AppState) -> Router {

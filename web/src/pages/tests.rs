@@ -217,9 +217,13 @@ impl App {
     }
 
     fn with_snapshot(snapshot: Arc<dyn Snapshot>) -> Self {
+        Self::with_config(snapshot, PagesConfig::default())
+    }
+
+    fn with_config(snapshot: Arc<dyn Snapshot>, config: PagesConfig) -> Self {
         let sink = Arc::new(Sink::default());
         let gate = Arc::new(FakeGate::default());
-        let pages = Pages::new(snapshot, sink.clone(), gate.clone(), PagesConfig::default());
+        let pages = Pages::new(snapshot, sink.clone(), gate.clone(), config);
         App {
             router: router(pages),
             sink,
@@ -331,6 +335,30 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The fake snapshot is 5 h 1 min old: past the default threshold (1 h) the data-age banner
+/// is red and says so in words; with a threshold of 6 h it is the plain banner.
+#[tokio::test]
+async fn the_data_age_banner_turns_red_past_the_configured_threshold() {
+    let mut app = App::new();
+    let page = app.get("/login").await;
+    assert!(
+        page.body.contains(r#"class="data-age stale""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("5時間前"), "{}", page.body);
+    assert!(page.body.contains("古いデータです"), "{}", page.body);
+
+    let relaxed = PagesConfig {
+        stale_after: std::time::Duration::from_secs(6 * 60 * 60),
+        ..PagesConfig::default()
+    };
+    let mut app = App::with_config(Arc::new(FakeSnapshot::new()), relaxed);
+    let page = app.get("/login").await;
+    assert!(page.body.contains(r#"class="data-age""#), "{}", page.body);
+    assert!(!page.body.contains("古いデータです"), "{}", page.body);
 }
 
 #[tokio::test]

@@ -313,6 +313,25 @@ impl SearchIndex {
         out
     }
 
+    /// Patients born on `date` whose name matches `query` (every name key is considered,
+    /// so a common name is narrowed before the result cap applies).
+    fn by_name_born(&self, query: &str, date: NaiveDate) -> Vec<u32> {
+        let Some(born) = self.by_birth.get(&date) else {
+            return Vec::new();
+        };
+        let q = normalize_name(query);
+        if q.is_empty() {
+            return Vec::new();
+        }
+        let start = self.names.partition_point(|(s, _)| s.as_str() < q.as_str());
+        self.names[start..]
+            .iter()
+            .take_while(|(s, _)| s.starts_with(&q))
+            .map(|(_, i)| *i)
+            .filter(|i| born.contains(i))
+            .collect()
+    }
+
     fn by_name(&self, query: &str) -> Vec<u32> {
         let q = normalize_name(query);
         if q.is_empty() {
@@ -793,6 +812,13 @@ impl SnapshotReader {
         if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) {
             return (SearchKind::HospitalId, self.search_hospital_id(&n));
         }
+        if let Some((name, date)) = split_name_and_birth_date(query) {
+            let Some(view) = self.open_view() else {
+                return (SearchKind::Name, vec![]);
+            };
+            let hits = open(&view).index.by_name_born(name, date);
+            return (SearchKind::Name, open(&view).index.summaries(hits));
+        }
         (SearchKind::Name, self.search_name(query))
     }
 
@@ -889,6 +915,22 @@ impl SnapshotReader {
         self.check_readable()?;
         Ok(self.ward(ward))
     }
+}
+
+/// "山田 太郎 S25.1.2" or "1950-01-02 ヤマダ": a name narrowed by a birth date, for common
+/// names in a large hospital. The date is the first or the last word.
+fn split_name_and_birth_date(query: &str) -> Option<(&str, NaiveDate)> {
+    let q = query.trim();
+    let last = q
+        .rsplit_once(char::is_whitespace)
+        .and_then(|(name, date)| Some((name, parse_birth_date_query(date)?)));
+    let first = || {
+        q.split_once(char::is_whitespace)
+            .and_then(|(date, name)| Some((name, parse_birth_date_query(date)?)))
+    };
+    let (name, date) = last.or_else(first)?;
+    let name = name.trim();
+    (!name.is_empty()).then_some((name, date))
 }
 
 /// The open part of a view the caller checked is unlocked.

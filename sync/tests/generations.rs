@@ -124,6 +124,18 @@ fn full_sync_serves_records_search_and_census() {
     assert!(found("齊藤", 3) && found("沢田", 4) && found("浜口", 5));
     assert!(found("太郎", 0), "given name alone");
     assert!(!found("高橋", 1));
+    // A name narrowed by a birth date (either order): only the patient born that day.
+    let born = |i: usize| NaiveDate::parse_from_str(&birth_date(i), "%Y-%m-%d").unwrap();
+    assert!(found(&format!("高橋 {}", birth_date(0)), 0));
+    assert!(found(&format!("{} ﾀｶﾊｼ", born(0).format("%Y/%-m/%-d")), 0));
+    let other = (1..8).find(|&i| born(i) != born(0)).unwrap();
+    assert!(
+        node.reader
+            .search(&format!("高橋 {}", birth_date(other)))
+            .1
+            .is_empty(),
+        "a different birth date finds no 高橋"
+    );
     let (kind, hits) = node.reader.search("100007");
     assert_eq!(kind, SearchKind::HospitalId);
     assert_eq!(hits.len(), 1);

@@ -123,7 +123,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("declare", "申告して開始", "Declare and start"),
     ("declare_missing", "すべての項目を入力してください。", "Please fill in every field."),
     ("search", "患者検索", "Patient search"),
-    ("search_help", "患者ID・カナ・漢字氏名・生年月日（例 1950-04-01）のどれでも検索できます。", "Search by hospital ID, kana, kanji name or birth date (e.g. 1950-04-01)."),
+    ("search_help", "患者ID・カナ・漢字氏名・生年月日（例 1950-04-01）のどれでも検索できます。同姓同名が多いときは氏名と生年月日を空白で区切って入力（例 ヤマダ タロウ S25.4.1）。", "Search by hospital ID, kana, kanji name or birth date (e.g. 1950-04-01). For a common name, type the name and the birth date separated by a space (e.g. ヤマダ タロウ 1950-04-01)."),
     ("search_button", "検索", "Search"),
     ("results", "検索結果", "Results"),
     ("no_results", "該当する患者はいません。", "No matching patient."),

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,6 @@ use akari_sync::SnapshotReader;
 use akari_testkit::synth::{Hospital, SynthConfig};
 use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
-use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
 use chromiumoxide::cdp::browser_protocol::network::SetUserAgentOverrideParams;
@@ -32,45 +30,13 @@ use chromiumoxide::cdp::browser_protocol::web_authn::{
 };
 use chromiumoxide::page::{MediaTypeParams, ScreenshotParams};
 use chromiumoxide::Page;
-use futures_util::StreamExt;
 
 const PASSWORD: &str = "Akari-Admin-2026!";
-
-async fn launch(spki: &str, profile: &std::path::Path) -> Browser {
-    let exe = std::env::var("AKARI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let config = BrowserConfig::builder()
-        .chrome_executable(exe)
-        .disable_default_args()
-        .no_sandbox()
-        .user_data_dir(profile)
-        .window_size(1280, 900)
-        .args([
-            "--disable-gpu".to_string(),
-            "--disable-quic".into(),
-            "--no-first-run".into(),
-            "--disable-background-networking".into(),
-            "--disable-component-update".into(),
-            "--disable-sync".into(),
-            "--lang=ja".into(),
-            format!("--ignore-certificate-errors-spki-list={spki}"),
-        ])
-        .build()
-        .unwrap();
-    let (browser, mut handler) = Browser::launch(config).await.expect("start chromium");
-    tokio::spawn(async move { while handler.next().await.is_some() {} });
-    browser
-}
-
-fn shots_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 async fn shot(page: &Page, name: &str) {
     page.save_screenshot(
         ScreenshotParams::builder().full_page(true).build(),
-        shots_dir().join(format!("admin-{name}.png")),
+        common::screenshots_dir().join(format!("admin-{name}.png")),
     )
     .await
     .unwrap();
@@ -185,7 +151,7 @@ async fn admin_enrols_a_passkey_logs_in_provisions_and_starts_a_drill() {
     let (addr, spki) = common::serve(pages).await;
     let base = format!("https://localhost:{}", addr.port());
 
-    let browser = launch(&spki, &dir.path().join("profile")).await;
+    let browser = common::launch_chromium(&spki, &dir.path().join("profile")).await;
     let page = browser.new_page("about:blank").await.unwrap();
     page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
         .await

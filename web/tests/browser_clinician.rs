@@ -9,58 +9,23 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use akari_accounts::event::{Action, Actor};
 use akari_testkit::synth::names::to_halfwidth_katakana;
 use akari_web::pages::{Pages, PagesConfig};
-use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
 use chromiumoxide::cdp::browser_protocol::network::SetUserAgentOverrideParams;
 use chromiumoxide::cdp::browser_protocol::page::SetBypassCspParams;
 use chromiumoxide::page::{MediaTypeParams, ScreenshotParams};
 use chromiumoxide::Page;
-use futures_util::StreamExt;
-
-async fn launch(spki: &str, profile: &std::path::Path) -> Browser {
-    let exe = std::env::var("AKARI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let config = BrowserConfig::builder()
-        .chrome_executable(exe)
-        .disable_default_args()
-        .no_sandbox()
-        .user_data_dir(profile)
-        .window_size(1280, 900)
-        .args([
-            "--disable-gpu".to_string(),
-            "--disable-quic".into(),
-            "--no-first-run".into(),
-            "--disable-background-networking".into(),
-            "--disable-component-update".into(),
-            "--disable-sync".into(),
-            "--lang=ja".into(),
-            // Trust exactly the test server's key, not every certificate.
-            format!("--ignore-certificate-errors-spki-list={spki}"),
-        ])
-        .build()
-        .unwrap();
-    let (browser, mut handler) = Browser::launch(config).await.expect("start chromium");
-    tokio::spawn(async move { while handler.next().await.is_some() {} });
-    browser
-}
-
-fn shots_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 async fn shot(page: &Page, name: &str) {
     page.save_screenshot(
         ScreenshotParams::builder().full_page(true).build(),
-        shots_dir().join(format!("{name}.png")),
+        common::screenshots_dir().join(format!("{name}.png")),
     )
     .await
     .unwrap();
@@ -120,7 +85,7 @@ async fn clinician_logs_in_searches_reads_prints_and_logs_out() {
     );
     let (addr, spki) = common::serve(pages).await;
     let base = format!("https://localhost:{}", addr.port());
-    let browser = launch(&spki, &dir.path().join("profile")).await;
+    let browser = common::launch_chromium(&spki, &dir.path().join("profile")).await;
     let page = browser.new_page("about:blank").await.unwrap();
     page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
         .await

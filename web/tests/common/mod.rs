@@ -173,3 +173,42 @@ pub async fn serve(pages: Pages) -> (SocketAddr, String) {
     });
     (addr, spki)
 }
+
+/// Debian's headless Chromium (or `AKARI_CHROMIUM`), trusting exactly the test server's
+/// key (`spki`: base64 SHA-256 of its SubjectPublicKeyInfo), not every certificate.
+pub async fn launch_chromium(
+    spki: &str,
+    profile: &std::path::Path,
+) -> chromiumoxide::browser::Browser {
+    use chromiumoxide::browser::{Browser, BrowserConfig};
+    use futures_util::StreamExt;
+    let exe = std::env::var("AKARI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let config = BrowserConfig::builder()
+        .chrome_executable(exe)
+        .disable_default_args()
+        .no_sandbox()
+        .user_data_dir(profile)
+        .window_size(1280, 900)
+        .args([
+            "--disable-gpu".to_string(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--lang=ja".into(),
+            format!("--ignore-certificate-errors-spki-list={spki}"),
+        ])
+        .build()
+        .unwrap();
+    let (browser, mut handler) = Browser::launch(config).await.expect("start chromium");
+    tokio::spawn(async move { while handler.next().await.is_some() {} });
+    browser
+}
+
+/// `target/screenshots/`, created if missing.
+pub fn screenshots_dir() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

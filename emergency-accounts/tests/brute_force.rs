@@ -6,7 +6,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use akari_accounts::event::{Action, Actor, Client};
-use akari_accounts::{EmergencyLogin, Error, LoginRefused, ProvisionRequest, WardScope};
+use akari_accounts::{EmergencyLogin, Error, LoginRefused};
 use chrono::Duration;
 use common::*;
 
@@ -17,18 +17,7 @@ fn thousand_wrong_attempts_engage_backoff_and_the_right_credential_works_after_i
     config.argon2 = akari_accounts::Argon2Config::default();
     let node = node_with(config.clone());
     let cap = root();
-    let sheet = node
-        .accounts
-        .provision(
-            &cap,
-            ProvisionRequest {
-                label: "ER-1".into(),
-                ward_scope: WardScope::All,
-                expires_at: None,
-            },
-            &client(),
-        )
-        .unwrap();
+    let sheet = provision(&node.accounts, "ER-1").unwrap();
     node.accounts
         .declare_emergency(&cap, "EHR down", &client())
         .unwrap();
@@ -113,19 +102,7 @@ fn backoff_per_address_spans_accounts() {
     let cap = root();
     let mut sheets = Vec::new();
     for label in ["ER-1", "ER-2"] {
-        sheets.push(
-            node.accounts
-                .provision(
-                    &cap,
-                    ProvisionRequest {
-                        label: label.into(),
-                        ward_scope: WardScope::All,
-                        expires_at: None,
-                    },
-                    &client(),
-                )
-                .unwrap(),
-        );
+        sheets.push(provision(&node.accounts, label).unwrap());
     }
     node.accounts.start_drill(&cap, "", &client()).unwrap();
     // Spread guesses over both accounts from one address.

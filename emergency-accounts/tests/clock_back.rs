@@ -5,7 +5,7 @@
 mod common;
 
 use akari_accounts::event::Action;
-use akari_accounts::{Error, ProvisionRequest, SessionEnd, WardScope};
+use akari_accounts::{Error, SessionEnd};
 use chrono::Duration;
 use common::*;
 
@@ -14,18 +14,7 @@ fn a_clock_set_back_ends_sessions_instead_of_stretching_them() {
     let node = node();
     let mut token = new_token();
     create_admin(&node, "it-sato", &mut token);
-    let sheet = node
-        .accounts
-        .provision(
-            &root(),
-            ProvisionRequest {
-                label: "ER-1".into(),
-                ward_scope: WardScope::All,
-                expires_at: None,
-            },
-            &client(),
-        )
-        .unwrap();
+    let sheet = provision(&node.accounts, "ER-1").unwrap();
     node.accounts
         .start_drill(&root(), "drill", &client())
         .unwrap();

@@ -11,7 +11,7 @@ use akari_accounts::event::{Action, Actor, KeySlotChange, Mode};
 use akari_accounts::ledger::{fhir, Hash, LedgerEntry};
 use akari_accounts::{
     Error, KeyObserver, LoginRefused, NewAdmin, Password, ProvisionRequest, RecoveryKey,
-    RecoveryKeyError, SealSheet, WardScope,
+    RecoveryKeyError, WardScope,
 };
 use common::*;
 use webauthn_authenticator_rs::softtoken::SoftToken;
@@ -101,18 +101,6 @@ fn setup() -> Setup {
     }
 }
 
-fn provision(s: &Setup, label: &str) -> akari_accounts::Result<SealSheet> {
-    s.node.accounts.provision(
-        &root(),
-        ProvisionRequest {
-            label: label.into(),
-            ward_scope: WardScope::All,
-            expires_at: None,
-        },
-        &client(),
-    )
-}
-
 fn admin_login(s: &mut Setup) -> akari_accounts::NewSession<akari_accounts::AdminSession> {
     login_admin(&s.node, "it-sato", &mut s.admin_token).unwrap()
 }
@@ -141,7 +129,7 @@ fn emergency_login_admin_login_and_recovery_key_each_unlock_the_same_secret() {
     // Admin login unwraps the admin's slot.
     let admin = admin_login(&mut s);
     assert_eq!(secret_now(&s), Some(secret));
-    let sheet = provision(&s, "ER-1").unwrap();
+    let sheet = provision(&s.node.accounts, "ER-1").unwrap();
     // Logging out in standby wipes it.
     s.node.accounts.logout(&admin.token, &client()).unwrap();
     assert_eq!(secret_now(&s), None);
@@ -204,7 +192,7 @@ fn emergency_login_admin_login_and_recovery_key_each_unlock_the_same_secret() {
 fn a_wrong_credential_unlocks_nothing() {
     let mut s = setup();
     let admin = admin_login(&mut s);
-    let sheet = provision(&s, "ER-1").unwrap();
+    let sheet = provision(&s.node.accounts, "ER-1").unwrap();
     s.node.accounts.logout(&admin.token, &client()).unwrap();
     assert_eq!(secret_now(&s), None);
 
@@ -282,7 +270,7 @@ fn a_wrong_credential_unlocks_nothing() {
 fn after_reseal_the_old_credential_unlocks_nothing_and_the_new_one_does() {
     let mut s = setup();
     let admin = admin_login(&mut s);
-    let old = provision(&s, "ER-1").unwrap();
+    let old = provision(&s.node.accounts, "ER-1").unwrap();
     let new = s
         .node
         .accounts
@@ -314,8 +302,8 @@ fn after_reseal_the_old_credential_unlocks_nothing_and_the_new_one_does() {
 fn revoking_and_retiring_remove_the_slot() {
     let mut s = setup();
     let admin = admin_login(&mut s);
-    let a = provision(&s, "ER-1").unwrap();
-    let b = provision(&s, "ER-2").unwrap();
+    let a = provision(&s.node.accounts, "ER-1").unwrap();
+    let b = provision(&s.node.accounts, "ER-2").unwrap();
     let slots = |s: &Setup| -> Vec<String> {
         s.node
             .accounts
@@ -433,7 +421,7 @@ fn a_recovery_key_typo_is_reported_as_a_typo() {
 fn slot_changes_need_the_secret_in_memory() {
     let s = setup();
     // Locked: provisioning cannot make the account's slot, so it is refused with the way out.
-    let err = provision(&s, "ER-1").unwrap_err();
+    let err = provision(&s.node.accounts, "ER-1").unwrap_err();
     assert!(matches!(err, Error::Locked { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
@@ -469,7 +457,7 @@ fn slot_changes_need_the_secret_in_memory() {
         .accounts
         .unlock_with_recovery(&console(), &s.recovery.to_string())
         .unwrap();
-    provision(&s, "ER-1").unwrap();
+    provision(&s.node.accounts, "ER-1").unwrap();
     let new_key = s
         .node
         .accounts
@@ -499,8 +487,8 @@ fn the_observer_hears_unlock_and_lock_at_the_right_moments() {
     let mut s = setup();
     let secret = snapshot_secret();
     let admin = admin_login(&mut s);
-    let a = provision(&s, "ER-1").unwrap();
-    let b = provision(&s, "ER-2").unwrap();
+    let a = provision(&s.node.accounts, "ER-1").unwrap();
+    let b = provision(&s.node.accounts, "ER-2").unwrap();
     s.node.accounts.logout(&admin.token, &client()).unwrap();
     assert_eq!(
         s.observer.told(),
@@ -576,17 +564,7 @@ fn no_secret_or_key_material_in_debug_errors_events_or_the_store_file() {
     accounts
         .unlock_with_recovery(&console(), &recovery.to_string())
         .unwrap();
-    let sheet = accounts
-        .provision(
-            &root(),
-            ProvisionRequest {
-                label: "ER-1".into(),
-                ward_scope: WardScope::All,
-                expires_at: None,
-            },
-            &client(),
-        )
-        .unwrap();
+    let sheet = provision(&accounts, "ER-1").unwrap();
     let printed = recovery.to_string();
     let secret_hex = hex::encode(secret);
     let secret_dbg = format!("{:?}", &secret[..8]);

@@ -249,18 +249,7 @@ fn illegal_mode_transitions_are_refused_with_a_clear_error() {
         }
     );
     // Provisioning is for standby or recovery.
-    let err = node
-        .accounts
-        .provision(
-            &cap,
-            ProvisionRequest {
-                label: "ER-9".into(),
-                ward_scope: WardScope::All,
-                expires_at: None,
-            },
-            &client(),
-        )
-        .unwrap_err();
+    let err = common::provision(&node.accounts, "ER-9").unwrap_err();
     assert!(matches!(err, Error::WrongMode { .. }), "{err}");
 }
 

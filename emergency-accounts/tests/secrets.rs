@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use akari_accounts::event::Reason;
-use akari_accounts::{NewAdmin, Password, ProvisionRequest, WardScope};
+use akari_accounts::{NewAdmin, Password};
 use common::*;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -90,18 +90,7 @@ fn secrets_never_reach_debug_output_or_logs() {
 
         // Emergency account: credential, pending and declared tokens.
         let cap = admin.session.capability();
-        let sheet = node
-            .accounts
-            .provision(
-                &cap,
-                ProvisionRequest {
-                    label: "ER-1".into(),
-                    ward_scope: WardScope::All,
-                    expires_at: None,
-                },
-                &client(),
-            )
-            .unwrap();
+        let sheet = provision(&node.accounts, "ER-1").unwrap();
         let credential = sheet.credential().expose().to_owned();
         secrets.push(credential.clone());
         secrets.push(credential.replace('-', ""));

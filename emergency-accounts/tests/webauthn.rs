@@ -7,7 +7,7 @@ mod common;
 use akari_accounts::event::Action;
 use akari_accounts::{
     AdminLogin, Argon2Config, EmergencyLogin, Error, KeyAssertion, LoginRefused, Password,
-    ProvisionRequest, SealStatus, Session, WardScope,
+    SealStatus, Session,
 };
 use common::*;
 
@@ -223,18 +223,7 @@ fn account_with_key(
     token: &mut webauthn_authenticator_rs::softtoken::SoftToken,
 ) -> akari_accounts::SealSheet {
     let cap = root();
-    let sheet = node
-        .accounts
-        .provision(
-            &cap,
-            ProvisionRequest {
-                label: "ER-KEY".into(),
-                ward_scope: WardScope::All,
-                expires_at: None,
-            },
-            &client(),
-        )
-        .unwrap();
+    let sheet = provision(&node.accounts, "ER-KEY").unwrap();
     let challenge = node
         .accounts
         .begin_key_enrolment(&cap, &sheet.account_id)
@@ -328,18 +317,7 @@ fn emergency_key_needs_both_factors_and_logs_in() {
 fn emergency_key_wrong_origin_is_refused_at_enrolment_and_login() {
     let node = node();
     let cap = root();
-    let sheet = node
-        .accounts
-        .provision(
-            &cap,
-            ProvisionRequest {
-                label: "ER-KEY".into(),
-                ward_scope: WardScope::All,
-                expires_at: None,
-            },
-            &client(),
-        )
-        .unwrap();
+    let sheet = provision(&node.accounts, "ER-KEY").unwrap();
     let mut token = new_token();
     let challenge = node
         .accounts

@@ -12,8 +12,8 @@ use akari_accounts::event::{
 use akari_accounts::{
     Accounts, AdminCapability, AdminLogin, AdminSession, Argon2Config, Config, Console,
     CreationChallengeResponse, EmergencyLogin, ManualClock, NewAdmin, NewSession, Password,
-    PendingSession, PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse,
-    WebauthnConfig,
+    PendingSession, ProvisionRequest, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, SealSheet, WardScope, WebauthnConfig,
 };
 use chrono::{DateTime, Utc};
 use redb::backends::InMemoryBackend;
@@ -197,6 +197,19 @@ pub fn login_admin(
             password: Password::new(ADMIN_PASSWORD),
             ceremony_id: challenge.ceremony_id,
             response,
+        },
+        &client(),
+    )
+}
+
+/// Provisions a sealed account for every ward, without expiry, from the console.
+pub fn provision(accounts: &Accounts, label: &str) -> akari_accounts::Result<SealSheet> {
+    accounts.provision(
+        &root(),
+        ProvisionRequest {
+            label: label.into(),
+            ward_scope: WardScope::All,
+            expires_at: None,
         },
         &client(),
     )

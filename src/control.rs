@@ -441,13 +441,9 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                 ModeChange::Standby => accounts.resume_standby(&cap, &reason, &client),
             }?;
             services.publish_status();
-            let mut out = format!("mode is now {}", state.mode);
-            if let Some(ep) = &state.episode {
-                out.push_str(&format!(" (episode {})", ep.id));
-            }
-            out.push('\n');
-            // The review names an episode by the ledger entry that began it; say which, so
-            // `akari audit report` can be given the right number later.
+            // One number per episode for staff: the review's (the ledger entry that began
+            // it), which `akari audit report` takes; the accounts' own counter stays inside.
+            let mut out = format!("mode is now {}\n", state.mode);
             if !matches!(change, ModeChange::Standby) {
                 if let Ok(Some(ep)) = akari_accounts::review::episodes(&services.ledger)
                     .map(|all| all.into_iter().next_back())

@@ -169,7 +169,10 @@ fn damage_index_blob(path: &Path, epoch: u64, generation: u64, remove: bool) {
             .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
             .filter(|(k, _)| u64::from_be_bytes(k[..8].try_into().unwrap()) == generation)
             .collect();
-        assert!(!rows.is_empty(), "generation {generation} wrote an index blob");
+        assert!(
+            !rows.is_empty(),
+            "generation {generation} wrote an index blob"
+        );
         for (key, mut value) in rows {
             if remove {
                 table.remove(key.as_slice()).unwrap();

@@ -843,6 +843,7 @@ impl Base {
         (start..self.names)
             .map(move |j| (self.key_bytes(row(j)), u32_at(&self.buf, row(j) + 8)))
             .take_while(move |(k, _)| k.starts_with(prefix))
+            .filter(move |(_, i)| (*i as usize) < self.patients)
     }
 
     /// Patients whose normalised hospital ID is exactly `key`.
@@ -852,6 +853,7 @@ impl Base {
         (start..self.ids)
             .take_while(move |&j| self.key_bytes(row(j)) == key)
             .map(move |j| u32_at(&self.buf, row(j) + 8))
+            .filter(move |&i| (i as usize) < self.patients)
     }
 
     /// Patients born on `date`.
@@ -1244,6 +1246,155 @@ mod tests {
             sex: Sex::Female,
             birth_date: NaiveDate::from_ymd_opt(birth.0, birth.1, birth.2),
         }
+    }
+
+    fn manifest(generation: u64, chain: String) -> Manifest {
+        Manifest {
+            generation,
+            epoch: generation,
+            parent: None,
+            kind: super::super::GenerationKind::Full,
+            created_at: Utc::now(),
+            high_water: None,
+            counts: Default::default(),
+            index_entries: 0,
+            set_hash: String::new(),
+            pinned: false,
+            source: String::new(),
+            written: 0,
+            removed: 0,
+            key_ids: vec![generation],
+            index_chain: chain,
+        }
+    }
+
+    /// The chain over the rows as they are now (what someone rewriting the manifest too
+    /// would put there).
+    fn chain_of(store: &Store, epoch: u64) -> String {
+        let txn = store.db().begin_read().unwrap();
+        let name = table_name(epoch, "index");
+        let t = txn.open_table(def(&name)).unwrap();
+        let mut c = Chain::new(CHAIN_START);
+        for row in t.iter().unwrap() {
+            let (k, v) = row.unwrap();
+            let (g, n) = parse_row_key(k.value()).unwrap();
+            c.row(g, n, v.value());
+        }
+        c.finish()
+    }
+
+    fn edit_rows(store: &Store, epoch: u64, f: impl FnOnce(&mut redb::Table<&[u8], &[u8]>)) {
+        let txn = store.db().begin_write().unwrap();
+        {
+            let name = table_name(epoch, "index");
+            let mut t = txn.open_table(def(&name)).unwrap();
+            f(&mut t);
+        }
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn a_multi_chunk_sealed_blob_opens_and_chunks_cannot_be_swapped_or_dropped() {
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let (pk, sk) = crate::crypto::generate();
+        let store = Store::from_database(
+            db,
+            super::super::StoreOptions {
+                public_key: Some(pk),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let g = 7;
+        let (sealer, wrapped) = Sealer::new(&pk, g);
+        let ring = Keyring::unwrap_all(&sk, [(g, wrapped.as_slice())], None).unwrap();
+        let mut acc = Accumulator::new(g);
+        let n = 40_000u32;
+        for i in 0..n {
+            let mut key = [0u8; 16];
+            key[..4].copy_from_slice(&i.to_be_bytes());
+            let e = patient(
+                &format!("山田 {i}"),
+                &format!("ヤマダ {i}"),
+                &format!("{i:09}"),
+                (1950, 1, 1 + i % 28),
+            );
+            acc.upsert(1, key, key, Arc::new(Entry::new(e)));
+        }
+        let txn = store.db().begin_write().unwrap();
+        let chain = acc.write(&txn, g, true, Some(&sealer), None).unwrap();
+        txn.commit().unwrap();
+        let m = manifest(g, chain);
+        let blobs = store.read_index(&m, Some(&ring), None).unwrap();
+        assert!(blobs.plaintext_bytes() > 4 * CHUNK as u64, "{blobs:?}");
+        let base = blobs.base.as_ref().unwrap();
+        assert_eq!(base.patients(), n as usize);
+        let hit: Vec<u32> = base.with_id(b"31337").collect();
+        assert_eq!(base.pk(hit[0])[..4], 31337u32.to_be_bytes());
+        let q = crate::text::normalize_name("ヤマダ 3999");
+        assert_eq!(
+            base.names_with_prefix(q.as_bytes()).count(),
+            11,
+            "3999, 39990..39999"
+        );
+        assert!(matches!(
+            store.read_index(&m, None, None),
+            Err(StoreError::Locked)
+        ));
+        assert_eq!(verify_blobs_now(&store, &m), (true, 0));
+
+        // Swap two chunks, and rewrite the chain to match: the AEAD binds each chunk's
+        // index, so opening fails (damage, not data).
+        let swap = |t: &mut redb::Table<&[u8], &[u8]>| {
+            let a = t
+                .get(row_key(g, 1).as_slice())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            let b = t
+                .get(row_key(g, 2).as_slice())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            t.insert(row_key(g, 1).as_slice(), b.as_slice()).unwrap();
+            t.insert(row_key(g, 2).as_slice(), a.as_slice()).unwrap();
+        };
+        edit_rows(&store, g, swap);
+        assert!(matches!(
+            store.read_index(&m, Some(&ring), None),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(
+            !verify_blobs_now(&store, &m).0,
+            "the chain no longer matches"
+        );
+        let forged = manifest(g, chain_of(&store, g));
+        assert!(matches!(
+            store.read_index(&forged, Some(&ring), None),
+            Err(StoreError::Corrupt(_))
+        ));
+        edit_rows(&store, g, swap);
+        assert!(store.read_index(&m, Some(&ring), None).is_ok());
+
+        // Drop the last chunk (and forge the chain): no chunk says "last", refused.
+        let last = blobs.bytes.div_ceil(CHUNK as u64) as u32 - 1;
+        edit_rows(&store, g, |t| {
+            t.remove(row_key(g, last).as_slice()).unwrap();
+        });
+        let forged = manifest(g, chain_of(&store, g));
+        assert!(matches!(
+            store.read_index(&forged, Some(&ring), None),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    fn verify_blobs_now(store: &Store, m: &Manifest) -> (bool, u64) {
+        let (_, corrupt, chain_ok) = store.verify_index(m).unwrap();
+        (chain_ok, corrupt)
     }
 
     #[test]

@@ -147,8 +147,9 @@ fn full_sync(store: &Store, source: Arc<dyn Source>) -> (f64, f64) {
     (t.elapsed().as_secs_f64(), cpu_seconds() - cpu)
 }
 
-/// Unlock an encrypted store: (wall s to a searchable index, CPU s, patients, entries).
-fn unlock(store: &Store, secret: &SnapshotSecret, probe: usize) -> (f64, f64, f64, usize, usize) {
+/// Unlock an encrypted store: (wall s to a searchable index, CPU s, read+decrypt s,
+/// patients, entries, plaintext MB of the index).
+fn unlock(store: &Store, secret: &SnapshotSecret, probe: usize) -> Unlocked {
     let reader = SnapshotReader::open(store.clone(), Default::default()).unwrap();
     assert!(reader.is_locked());
     let t = Instant::now();
@@ -156,19 +157,54 @@ fn unlock(store: &Store, secret: &SnapshotSecret, probe: usize) -> (f64, f64, f6
     let stats = reader.unlock(secret).unwrap();
     let secs = t.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu;
-    // Searchable: a hospital ID and a name find the patient.
+    // Searchable: a hospital ID, a birth date and a name find the patient.
     let hits = reader.search(&common::hospital_id(probe)).1;
     assert_eq!(hits.len(), 1, "patient {probe} found after unlock");
+    let born = reader.search(&common::birth_date(probe)).1;
+    assert!(born.iter().any(|h| h.key == hits[0].key));
     assert!(!reader.search(&common::names(probe).0).1.is_empty());
     reader.lock();
-    // The read + decrypt share alone (unwrap keys, read, open and decode every entry).
+    // The read + decrypt share alone (unwrap the keys, read and open every blob chunk).
     let t = Instant::now();
     let m = store.current().unwrap().unwrap();
     let keys = store.keyring(secret, None).unwrap();
-    let entries = store.index_entries(&m, Some(&keys)).unwrap();
+    let blobs = store.read_index(&m, Some(&keys), None).unwrap();
     let read = t.elapsed().as_secs_f64();
-    drop(entries);
-    (secs, cpu, read, stats.patients, stats.index_entries)
+    let mb = blobs.plaintext_bytes() as f64 / 1e6;
+    drop(blobs);
+    Unlocked {
+        secs,
+        cpu,
+        read,
+        patients: stats.patients,
+        entries: stats.index_entries,
+        mb,
+    }
+}
+
+struct Unlocked {
+    secs: f64,
+    cpu: f64,
+    read: f64,
+    patients: usize,
+    entries: usize,
+    mb: f64,
+}
+
+impl Unlocked {
+    fn row(&self, n: usize, what: &str) -> String {
+        format!(
+            "| {n} | {what} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            self.patients, self.entries, self.mb, self.secs, self.cpu, self.read
+        )
+    }
+}
+
+/// Load average (1, 5, 15 min) as the kernel reports it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
 }
 
 fn main() {
@@ -191,6 +227,7 @@ fn main() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let (_, secret) = generate();
+    println!("load average at the start: {}", load_average());
     let mut unlocks = Vec::new();
 
     if !ingest.is_empty() {
@@ -231,28 +268,28 @@ fn main() {
             cpu_plain / cpu_enc
         );
         let store = Store::open(&enc_db, StoreOptions::default()).unwrap();
-        let (secs, cpu, read, patients, entries) = unlock(&store, &secret, n / 2);
-        unlocks.push(format!(
-            "| {n} | full records | {patients} | {entries} | {secs:.2} | {cpu:.2} | {read:.2} |"
-        ));
+        let u = unlock(&store, &secret, n / 2);
+        unlocks.push(u.row(n, "full records"));
         drop(store);
         std::fs::remove_file(&enc_db).unwrap();
     }
     for &n in &index_only {
         let db = tmp.path().join(format!("index-only-{n}.redb"));
         let store = open_store(&db, Some(&secret));
-        let (build, _) = full_sync(&store, Arc::new(IndexOnly { n, now: Utc::now() }));
-        eprintln!("index-only store of {n} patients built in {build:.1} s");
-        let (secs, cpu, read, patients, entries) = unlock(&store, &secret, n / 2);
-        unlocks.push(format!(
-            "| {n} | index only (Patient + Encounter) | {patients} | {entries} | {secs:.2} | {cpu:.2} | {read:.2} |"
-        ));
+        let (build, build_cpu) = full_sync(&store, Arc::new(IndexOnly { n, now: Utc::now() }));
+        eprintln!(
+            "index-only store of {n} patients built in {build:.1} s ({build_cpu:.1} CPU s); load {}",
+            load_average()
+        );
+        let u = unlock(&store, &secret, n / 2);
+        unlocks.push(u.row(n, "index only (Patient + Encounter)"));
         drop(store);
         std::fs::remove_file(&db).unwrap();
     }
     println!();
-    println!("| patients | store | patients indexed | index entries | unlock wall s (to searchable) | unlock CPU s | read+decrypt wall s |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("load average at the end: {}", load_average());
+    println!("| patients | store | patients indexed | index entries | index MB | unlock wall s (to searchable) | unlock CPU s | read+decrypt wall s |");
+    println!("|---|---|---|---|---|---|---|---|");
     for l in unlocks {
         println!("{l}");
     }

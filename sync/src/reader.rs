@@ -1,9 +1,12 @@
 //! Read API for the web layer on the current generation.
 //!
 //! [`SnapshotReader`] is cheap to clone. It holds the current generation's search index in
-//! memory (built at open and on [`SnapshotReader::refresh`]) and reads a patient's items
-//! from the store on demand. A view keeps serving its generation until a refresh swaps in
-//! the next complete one.
+//! memory and reads a patient's items from the store on demand. The index is loaded at
+//! open (or unlock) from the epoch's base blob, which is searched in place, plus the
+//! epoch's deltas; [`SnapshotReader::refresh`] to a newer generation of the same epoch
+//! applies only the deltas after the one held (see `reader/index.rs`), a new epoch (full
+//! sync, rollback) loads its base. A view keeps serving its generation until a refresh
+//! swaps in the next complete one.
 //!
 //! # Locked and unlocked (issue 7)
 //!
@@ -16,21 +19,23 @@
 //! secret, the data keys and the index (their memory is wiped). A plaintext store is always
 //! unlocked.
 
+mod index;
+
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use unicode_normalization::UnicodeNormalization;
-use zeroize::Zeroize;
 
 use crate::crypto::{Keyring, SnapshotSecret};
-use crate::mapping::{Item, ResourceType, Windows};
+use crate::mapping::{Item, Windows};
 use crate::model::{PatientKey, PatientRecord, Sex};
 use crate::store::keys::Pk;
-use crate::store::{IndexEntry, Manifest, Store, StoreError};
-use crate::text::{normalize_name, normalize_nfkc_name, parse_birth_date_query};
+use crate::store::{Manifest, Store, StoreError};
+use crate::text::parse_birth_date_query;
+use index::SearchIndex;
 
 /// Most results a search returns.
 pub const MAX_RESULTS: usize = 200;
@@ -70,281 +75,6 @@ pub enum SearchKind {
     BirthDate(NaiveDate),
     HospitalId,
     Name,
-}
-
-#[derive(Debug, Clone)]
-struct Location {
-    ward: Option<String>,
-    room: Option<String>,
-    bed: Option<String>,
-    start: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone)]
-struct Indexed {
-    pk: Pk,
-    hospital_id: Option<String>,
-    name_kanji: Option<String>,
-    name_kana: Option<String>,
-    sex: Sex,
-    birth_date: Option<NaiveDate>,
-    location: Option<Location>,
-}
-
-/// The in-memory search index of one generation.
-#[derive(Debug, Default)]
-struct SearchIndex {
-    patients: Vec<Indexed>,
-    by_key: HashMap<Pk, u32>,
-    by_hospital_id: HashMap<String, Vec<u32>>,
-    by_birth: HashMap<NaiveDate, Vec<u32>>,
-    /// Normalised full names and given names (kanji and kana), sorted for prefix search.
-    names: Vec<(String, u32)>,
-}
-
-impl Drop for SearchIndex {
-    /// Wipe the patient data held in memory (names, IDs, birth dates) when a view goes.
-    fn drop(&mut self) {
-        for p in &mut self.patients {
-            for s in [&mut p.hospital_id, &mut p.name_kanji, &mut p.name_kana]
-                .into_iter()
-                .flatten()
-            {
-                s.zeroize();
-            }
-            p.birth_date = None;
-            if let Some(l) = &mut p.location {
-                for s in [&mut l.ward, &mut l.room, &mut l.bed].into_iter().flatten() {
-                    s.zeroize();
-                }
-            }
-        }
-        for (mut k, _) in self.by_hospital_id.drain() {
-            k.zeroize();
-        }
-        self.by_birth.clear();
-        for (k, _) in &mut self.names {
-            k.zeroize();
-        }
-    }
-}
-
-/// Patients from which the index is built on two threads.
-const PARALLEL_BUILD_FROM: usize = 20_000;
-
-/// Name keys (sorted) and normalised hospital IDs of a share of the patients.
-type Derived = (Vec<(String, u32)>, Vec<(String, u32)>);
-
-/// Merge two sorted vectors into one sorted vector.
-fn merge_sorted<T: Ord>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
-    if b.is_empty() {
-        return a;
-    }
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let mut a = a.into_iter().peekable();
-    let mut b = b.into_iter().peekable();
-    loop {
-        let take_a = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => x <= y,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let next = if take_a { a.next() } else { b.next() };
-        out.extend(next);
-    }
-    out
-}
-
-/// Hospital IDs compare after NFKC (full-width digits), trimming and without leading
-/// zeros, so "000999739", "999739" and "９９９７３９" find the same patient.
-fn normalize_hospital_id(s: &str) -> String {
-    let n: String = s.nfkc().filter(|c| !c.is_whitespace()).collect();
-    let t = n.trim_start_matches('0');
-    if t.is_empty() {
-        "0".to_string()
-    } else {
-        t.to_string()
-    }
-}
-
-fn name_keys(name: &str) -> Vec<String> {
-    // One NFKC pass (folding needs no second one: NFKC is idempotent).
-    let spaced: String = name.nfkc().collect();
-    let mut keys = vec![normalize_nfkc_name(&spaced)];
-    // Given name alone: the part after the first space (either width).
-    if let Some((_, given)) = spaced.split_once(char::is_whitespace) {
-        let g = normalize_nfkc_name(given);
-        if !g.is_empty() {
-            keys.push(g);
-        }
-    }
-    keys.retain(|k| !k.is_empty());
-    keys
-}
-
-impl SearchIndex {
-    fn build(entries: Vec<(Pk, ResourceType, IndexEntry)>) -> SearchIndex {
-        let mut idx = SearchIndex::default();
-        let mut locations: HashMap<Pk, Location> = HashMap::new();
-        for (pk, _, entry) in entries {
-            match entry {
-                IndexEntry::Patient {
-                    hospital_id,
-                    name_kanji,
-                    name_kana,
-                    sex,
-                    birth_date,
-                } => {
-                    let i = idx.patients.len() as u32;
-                    idx.by_key.insert(pk, i);
-                    idx.patients.push(Indexed {
-                        pk,
-                        hospital_id,
-                        name_kanji,
-                        name_kana,
-                        sex,
-                        birth_date,
-                        location: None,
-                    });
-                }
-                IndexEntry::Location {
-                    ward,
-                    room,
-                    bed,
-                    start,
-                    ..
-                } => {
-                    let loc = Location {
-                        ward,
-                        room,
-                        bed,
-                        start,
-                    };
-                    // The most recent admission wins when several are open.
-                    match locations.get(&pk) {
-                        Some(existing) if existing.start >= loc.start => {}
-                        _ => {
-                            locations.insert(pk, loc);
-                        }
-                    }
-                }
-            }
-        }
-        for (pk, loc) in locations {
-            if let Some(&i) = idx.by_key.get(&pk) {
-                idx.patients[i as usize].location = Some(loc);
-            }
-        }
-        // Normalising names and IDs is most of the work: two threads on large indexes
-        // (unlock of 1M patients), each sorting its share; the shares are then merged.
-        let derive = |range: std::ops::Range<usize>| -> Derived {
-            let mut names = Vec::with_capacity(range.len() * 4);
-            let mut ids = Vec::with_capacity(range.len());
-            for i in range {
-                let p = &idx.patients[i];
-                let i = i as u32;
-                if let Some(h) = &p.hospital_id {
-                    ids.push((normalize_hospital_id(h), i));
-                }
-                for n in p.name_kanji.iter().chain(p.name_kana.iter()) {
-                    for k in name_keys(n) {
-                        names.push((k, i));
-                    }
-                }
-            }
-            names.sort_unstable();
-            (names, ids)
-        };
-        let n = idx.patients.len();
-        let ((names_a, ids_a), (names_b, ids_b)) = if n >= PARALLEL_BUILD_FROM {
-            let half = n / 2;
-            std::thread::scope(|scope| {
-                let second = scope.spawn(|| derive(half..n));
-                let first = derive(0..half);
-                let second = second
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                (first, second)
-            })
-        } else {
-            (derive(0..n), (Vec::new(), Vec::new()))
-        };
-        idx.by_hospital_id.reserve(ids_a.len() + ids_b.len());
-        for (h, i) in ids_a.into_iter().chain(ids_b) {
-            idx.by_hospital_id.entry(h).or_default().push(i);
-        }
-        for (i, p) in idx.patients.iter().enumerate() {
-            if let Some(b) = p.birth_date {
-                idx.by_birth.entry(b).or_default().push(i as u32);
-            }
-        }
-        idx.names = merge_sorted(names_a, names_b);
-        idx.names.dedup();
-        idx
-    }
-
-    fn summary(&self, i: u32) -> PatientSummary {
-        let p = &self.patients[i as usize];
-        PatientSummary {
-            key: PatientKey(hex::encode(p.pk)),
-            hospital_id: p.hospital_id.clone(),
-            name_kanji: p.name_kanji.clone(),
-            name_kana: p.name_kana.clone(),
-            sex: p.sex,
-            birth_date: p.birth_date,
-            ward: p.location.as_ref().and_then(|l| l.ward.clone()),
-            room: p.location.as_ref().and_then(|l| l.room.clone()),
-            bed: p.location.as_ref().and_then(|l| l.bed.clone()),
-        }
-    }
-
-    fn summaries(&self, mut hits: Vec<u32>) -> Vec<PatientSummary> {
-        hits.sort_unstable();
-        hits.dedup();
-        let mut out: Vec<PatientSummary> = hits.into_iter().map(|i| self.summary(i)).collect();
-        out.sort_by(|a, b| {
-            a.name_kana
-                .cmp(&b.name_kana)
-                .then_with(|| a.hospital_id.cmp(&b.hospital_id))
-                .then_with(|| a.key.cmp(&b.key))
-        });
-        out.truncate(MAX_RESULTS);
-        out
-    }
-
-    /// Patients born on `date` whose name matches `query` (every name key is considered,
-    /// so a common name is narrowed before the result cap applies).
-    fn by_name_born(&self, query: &str, date: NaiveDate) -> Vec<u32> {
-        let Some(born) = self.by_birth.get(&date) else {
-            return Vec::new();
-        };
-        let q = normalize_name(query);
-        if q.is_empty() {
-            return Vec::new();
-        }
-        let start = self.names.partition_point(|(s, _)| s.as_str() < q.as_str());
-        self.names[start..]
-            .iter()
-            .take_while(|(s, _)| s.starts_with(&q))
-            .map(|(_, i)| *i)
-            .filter(|i| born.contains(i))
-            .collect()
-    }
-
-    fn by_name(&self, query: &str) -> Vec<u32> {
-        let q = normalize_name(query);
-        if q.is_empty() {
-            return Vec::new();
-        }
-        let start = self.names.partition_point(|(s, _)| s.as_str() < q.as_str());
-        self.names[start..]
-            .iter()
-            .take_while(|(s, _)| s.starts_with(&q))
-            .map(|(_, i)| *i)
-            .take(MAX_RESULTS * 4)
-            .collect()
-    }
 }
 
 /// Compare strings with digit runs as numbers: "2号室" < "10号室".
@@ -391,7 +121,7 @@ fn opt_natural(a: &Option<String>, b: &Option<String>) -> Ordering {
 /// What an unlocked view holds: the decrypted index and the data keys (`None` for a
 /// plaintext store).
 struct Open {
-    index: SearchIndex,
+    index: Arc<SearchIndex>,
     keys: Option<Arc<Keyring>>,
 }
 
@@ -525,27 +255,33 @@ impl SnapshotReader {
             None => None,
         };
         let t0 = Instant::now();
-        let (current, entries) = match store.index_entries(&current, keys.as_deref()) {
-            Ok(entries) => (current, entries),
+        // Same epoch, newer generation, index held: apply only the deltas after it.
+        let held = existing
+            .as_ref()
+            .and_then(|v| v.open.as_ref())
+            .map(|o| Arc::clone(&o.index))
+            .filter(|i| i.epoch() == current.epoch && i.generation() <= current.generation);
+        let incremental = held.is_some();
+        let loaded = match self.load(&current, keys.as_deref(), held) {
+            Ok(index) => Ok((current, index)),
             // Damaged stored data: fall back to an older generation that verifies (this
-            // records an alert for the administrators) and build on whatever is current then.
+            // records an alert for the administrators) and load whatever is current then.
             Err(StoreError::Corrupt(_) | StoreError::Database(_)) => {
                 store.check_current()?;
                 let current = store.current()?.ok_or(StoreError::Empty)?;
-                let entries = store.index_entries(&current, keys.as_deref())?;
-                (current, entries)
+                self.load(&current, keys.as_deref(), None)
+                    .map(|index| (current, index))
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         };
-        let read = t0.elapsed();
-        let count = entries.len();
-        let index = SearchIndex::build(entries);
+        let (current, index) = loaded?;
         tracing::info!(
             generation = current.generation,
-            entries = count,
+            entries = current.index_entries,
             encrypted = store.is_encrypted(),
-            read_ms = read.as_millis() as u64,
-            build_ms = (t0.elapsed() - read).as_millis() as u64,
+            incremental,
+            base_bytes = index.base_bytes(),
+            load_ms = t0.elapsed().as_millis() as u64,
             "search index loaded"
         );
         let view = Arc::new(View {
@@ -554,6 +290,29 @@ impl SnapshotReader {
         });
         self.set_view(Some(view));
         Ok(true)
+    }
+
+    /// The search index of `m`: from `held` (an index of an older or the same generation
+    /// of `m`'s epoch) plus the newer deltas, or from the epoch's base and all its deltas.
+    fn load(
+        &self,
+        m: &Manifest,
+        keys: Option<&Keyring>,
+        held: Option<Arc<SearchIndex>>,
+    ) -> Result<Arc<SearchIndex>, StoreError> {
+        let store = &self.shared.store;
+        match held {
+            // Same generation (only the manifest's pin changed, or the lock state).
+            Some(h) if h.generation() == m.generation && h.chain() == m.index_chain => Ok(h),
+            Some(h) if h.generation() < m.generation => {
+                let blobs = store.read_index(m, keys, Some((h.generation(), h.chain())))?;
+                Ok(Arc::new(h.advance(blobs, m)?))
+            }
+            _ => {
+                let blobs = store.read_index(m, keys, None)?;
+                Ok(Arc::new(SearchIndex::load(blobs, m)?))
+            }
+        }
     }
 
     /// Is patient data unreadable now (an encrypted store without a secret)?
@@ -593,7 +352,7 @@ impl SnapshotReader {
         let open = view.as_ref().and_then(|v| v.open.as_ref());
         Ok(UnlockStats {
             generation: view.as_ref().map(|v| v.manifest.generation),
-            patients: open.map(|o| o.index.patients.len()).unwrap_or(0),
+            patients: open.map(|o| o.index.patient_count()).unwrap_or(0),
             index_entries: view
                 .as_ref()
                 .map(|v| v.manifest.index_entries as usize)
@@ -665,7 +424,7 @@ impl SnapshotReader {
     /// Patients in the in-memory index (0 while locked; the manifest counts them too).
     pub fn patient_count(&self) -> usize {
         self.open_view()
-            .and_then(|v| v.open.as_ref().map(|o| o.index.patients.len()))
+            .and_then(|v| v.open.as_ref().map(|o| o.index.patient_count()))
             .unwrap_or(0)
     }
 
@@ -678,22 +437,22 @@ impl SnapshotReader {
         else {
             return Ok(None);
         };
-        let Some(&i) = open(&view).index.by_key.get(&pk) else {
+        if !open(&view).index.contains(&pk) {
             return Ok(None);
-        };
-        self.assemble(&view, i).map(Some)
+        }
+        self.assemble(&view, &pk).map(Some)
     }
 
     /// A patient's full record by hospital ID (leading zeros and width ignored). `None` if
     /// no patient or more than one patient has it.
     pub fn patient_by_hospital_id(&self, id: &str) -> Result<Option<PatientRecord>, StoreError> {
         let view = self.require_view()?;
-        match open(&view)
-            .index
-            .by_hospital_id
-            .get(&normalize_hospital_id(id))
-        {
-            Some(v) if v.len() == 1 => self.assemble(&view, v[0]).map(Some),
+        let index = &open(&view).index;
+        match index.by_hospital_id(id).as_slice() {
+            [one] => {
+                let pk = index.pk_of(*one);
+                self.assemble(&view, &pk).map(Some)
+            }
             _ => Ok(None),
         }
     }
@@ -702,27 +461,19 @@ impl SnapshotReader {
     pub fn summary(&self, key: &PatientKey) -> Option<PatientSummary> {
         let view = self.open_view()?;
         let pk: Pk = hex::decode(&key.0).ok()?.try_into().ok()?;
-        open(&view)
-            .index
-            .by_key
-            .get(&pk)
-            .map(|&i| open(&view).index.summary(i))
+        open(&view).index.summary_of_key(&pk)
     }
 
-    fn assemble(&self, view: &View, i: u32) -> Result<PatientRecord, StoreError> {
+    fn assemble(&self, view: &View, pk: &Pk) -> Result<PatientRecord, StoreError> {
         let keys = open(view).keys.as_deref();
-        let p = &open(view).index.patients[i as usize];
-        let items = self
-            .shared
-            .store
-            .patient_items(&view.manifest, &p.pk, keys)?;
+        let items = self.shared.store.patient_items(&view.manifest, pk, keys)?;
         let now = Utc::now();
         let w = self.shared.windows;
         let mar_from = now - Duration::hours(w.administrations_hours.into());
         let vitals_from = now - Duration::hours(w.vitals_hours.into());
         let mut patient = None;
         let mut r = PatientRecord {
-            key: PatientKey(hex::encode(p.pk)),
+            key: PatientKey(hex::encode(pk)),
             patient: crate::model::Patient {
                 id: String::new(),
                 hospital_id: None,
@@ -834,12 +585,7 @@ impl SnapshotReader {
         let Some(view) = self.open_view() else {
             return vec![];
         };
-        let hits = open(&view)
-            .index
-            .by_birth
-            .get(&date)
-            .cloned()
-            .unwrap_or_default();
+        let hits = open(&view).index.by_birth(date);
         open(&view).index.summaries(hits)
     }
 
@@ -847,29 +593,26 @@ impl SnapshotReader {
         let Some(view) = self.open_view() else {
             return vec![];
         };
-        let hits = open(&view)
-            .index
-            .by_hospital_id
-            .get(&normalize_hospital_id(id))
-            .cloned()
-            .unwrap_or_default();
+        let hits = open(&view).index.by_hospital_id(id);
         open(&view).index.summaries(hits)
     }
 
     /// Every ward with its occupied beds, wards and rooms/beds in natural order.
     pub fn census(&self) -> Vec<WardCensus> {
+        self.census_of(None)
+    }
+
+    /// The census of every ward, or of the ward labelled `only`.
+    fn census_of(&self, only: Option<&str>) -> Vec<WardCensus> {
         let Some(view) = self.open_view() else {
             return vec![];
         };
         let mut wards: BTreeMap<String, Vec<CensusEntry>> = BTreeMap::new();
-        for (i, p) in open(&view).index.patients.iter().enumerate() {
-            let Some(loc) = &p.location else { continue };
-            let ward = loc.ward.clone().unwrap_or_else(|| "(病棟不明)".to_string());
-            wards.entry(ward).or_default().push(CensusEntry {
-                room: loc.room.clone(),
-                bed: loc.bed.clone(),
-                patient: open(&view).index.summary(i as u32),
-            });
+        for (ward, room, bed, patient) in open(&view).index.located(only) {
+            wards
+                .entry(ward)
+                .or_default()
+                .push(CensusEntry { room, bed, patient });
         }
         let mut out: Vec<WardCensus> = wards
             .into_iter()
@@ -888,7 +631,9 @@ impl SnapshotReader {
 
     /// One ward's census (exact ward name).
     pub fn ward(&self, ward: &str) -> Option<WardCensus> {
-        self.census().into_iter().find(|w| w.ward == ward)
+        self.census_of(Some(ward))
+            .into_iter()
+            .find(|w| w.ward == ward)
     }
 
     fn check_readable(&self) -> Result<(), StoreError> {
@@ -949,12 +694,5 @@ mod tests {
         let mut v = vec!["10号室", "2号室", "1号室", "東3病棟", "東10病棟"];
         v.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(v, vec!["1号室", "2号室", "10号室", "東3病棟", "東10病棟"]);
-    }
-
-    #[test]
-    fn hospital_id_normalisation() {
-        assert_eq!(normalize_hospital_id("000999739"), "999739");
-        assert_eq!(normalize_hospital_id("９９９７３９"), "999739");
-        assert_eq!(normalize_hospital_id(" 0 "), "0");
     }
 }

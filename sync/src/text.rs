@@ -194,6 +194,35 @@ fn fold_name(chars: impl Iterator<Item = char>) -> String {
     out
 }
 
+/// Search keys of one name as staff may type it: the whole name and the given name alone
+/// (the part after the first space, either width), each in [`normalize_name`] form; empty
+/// keys are left out. The search index holds these for every kanji and kana name.
+pub fn name_keys(name: &str) -> Vec<String> {
+    // One NFKC pass (folding needs no second one: NFKC is idempotent).
+    let spaced: String = name.nfkc().collect();
+    let mut keys = vec![normalize_nfkc_name(&spaced)];
+    if let Some((_, given)) = spaced.split_once(char::is_whitespace) {
+        let g = normalize_nfkc_name(given);
+        if !g.is_empty() {
+            keys.push(g);
+        }
+    }
+    keys.retain(|k| !k.is_empty());
+    keys
+}
+
+/// Hospital IDs compare after NFKC (full-width digits), trimming and without leading
+/// zeros, so "000999739", "999739" and "９９９７３９" find the same patient.
+pub fn normalize_hospital_id(s: &str) -> String {
+    let n: String = s.nfkc().filter(|c| !c.is_whitespace()).collect();
+    let t = n.trim_start_matches('0');
+    if t.is_empty() {
+        "0".to_string()
+    } else {
+        t.to_string()
+    }
+}
+
 /// Parse a FHIR `date` / `dateTime` / `instant`. Partial dates (YYYY, YYYY-MM, YYYY-MM-DD)
 /// and times without an offset are read as JST (+09:00), the zone of the source hospital.
 pub fn parse_fhir_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
@@ -319,6 +348,22 @@ mod tests {
             assert_eq!(normalize_name(input), want, "input {input}");
         }
         assert_eq!(normalize_name("ｻｲﾄｳ"), normalize_name("さいとう"));
+    }
+
+    #[test]
+    fn name_keys_are_the_full_and_given_name() {
+        assert_eq!(name_keys("牧野 爛漫"), vec!["牧野爛漫", "爛漫"]);
+        assert_eq!(name_keys("ﾏｷﾉ ﾗﾝﾏﾝ"), vec!["マキノランマン", "ランマン"]);
+        assert_eq!(name_keys("髙橋　太郎"), vec!["高橋太郎", "太郎"]);
+        assert_eq!(name_keys("マキノ"), vec!["マキノ"]);
+        assert!(name_keys(" ").is_empty());
+    }
+
+    #[test]
+    fn hospital_id_normalisation() {
+        assert_eq!(normalize_hospital_id("000999739"), "999739");
+        assert_eq!(normalize_hospital_id("９９９７３９"), "999739");
+        assert_eq!(normalize_hospital_id(" 0 "), "0");
     }
 
     #[test]

@@ -121,7 +121,6 @@ fn three_generations(path: &Path) -> (Truth, Truth) {
     (g1, g3)
 }
 
-const SPACE_INDEX: u8 = 0;
 const SPACE_RECORD: u8 = 1;
 
 /// With the node stopped, flip one byte of the content of the first stored version in
@@ -150,6 +149,42 @@ fn flip_stored_value(path: &Path, epoch: u64, space: u8, born: u64) -> Vec<u8> {
     };
     txn.commit().unwrap();
     key
+}
+
+/// With the node stopped, flip one byte of the search-index blob written by generation
+/// `generation` in the tables of `epoch` (table `e<epoch>.index`, key `generation ‖
+/// chunk`), through redb. With `remove`, delete the blob's rows instead (a lost delta).
+fn damage_index_blob(path: &Path, epoch: u64, generation: u64, remove: bool) {
+    let db = redb::Database::create(path).expect("open the file directly");
+    let txn = db.begin_write().unwrap();
+    {
+        let name = format!("e{epoch}.index");
+        let mut table = txn
+            .open_table(TableDefinition::<&[u8], &[u8]>::new(&name))
+            .unwrap();
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = table
+            .iter()
+            .unwrap()
+            .map(|r| r.unwrap())
+            .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+            .filter(|(k, _)| u64::from_be_bytes(k[..8].try_into().unwrap()) == generation)
+            .collect();
+        assert!(
+            !rows.is_empty(),
+            "generation {generation} wrote an index blob"
+        );
+        for (key, mut value) in rows {
+            if remove {
+                table.remove(key.as_slice()).unwrap();
+            } else {
+                let at = value.len() / 2;
+                value[at] ^= 0x20;
+                table.insert(key.as_slice(), value.as_slice()).unwrap();
+                break;
+            }
+        }
+    }
+    txn.commit().unwrap();
 }
 
 /// Nothing identifying any patient of the test hospital.
@@ -258,9 +293,9 @@ fn damaged_search_index_is_caught_when_the_reader_opens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("snapshot.redb");
     let (g1, _) = three_generations(&path);
-    flip_stored_value(&path, 2, SPACE_INDEX, 2);
+    damage_index_blob(&path, 2, 2, false);
 
-    // The reader builds its index at open; the damaged entry makes it fall back by itself
+    // The reader loads its index at open; the damaged blob makes it fall back by itself
     // instead of failing to start or indexing damaged names.
     let node = open(&path, MemorySource::new(vec![]));
     let served = node.reader.generation().unwrap();
@@ -275,6 +310,78 @@ fn damaged_search_index_is_caught_when_the_reader_opens() {
     assert_eq!(alert.damaged, vec![3, 2]);
     assert_eq!(alert.restored_from, Some(1));
     assert_eq!(node.engine.status().integrity_alert, Some(alert));
+}
+
+#[test]
+fn a_lost_index_delta_is_found_by_verify_and_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snapshot.redb");
+    let g1 = {
+        let node = open(&path, MemorySource::new(vec![]));
+        assert_eq!(sync(&node, true, hospital_with("ペニシリン")), 1);
+        let g1 = records(&node.reader);
+        // Generation 2 renames a patient: its index delta is a blob of its own.
+        let mut renamed = patient(6);
+        renamed["name"][0]["text"] = json!("澤田 美咲");
+        assert_eq!(sync(&node, false, vec![upsert(&renamed)]), 2);
+        assert!(!node.reader.search("沢田 美咲").1.is_empty());
+        assert!(node.store.verify(2).unwrap().ok());
+        g1
+    };
+    damage_index_blob(&path, 1, 2, true);
+    let node = open(&path, MemorySource::new(vec![]));
+    // The chain over the blobs no longer matches: verify says so (no decryption needed)
+    // and the reader refused generation 2's index, fell back to a copy of generation 1.
+    let v = node.store.verify(2).unwrap();
+    assert!(!v.ok() && !v.set_hash_matches, "{v:?}");
+    assert!(node.store.verify(1).unwrap().ok());
+    let served = node.reader.generation().unwrap();
+    assert_eq!(served.kind, GenerationKind::Rollback { from: 1 });
+    let alert = node.store.integrity_alert().unwrap().expect("alert");
+    assert_eq!(alert.damaged, vec![2]);
+    assert_serves(&node.reader, &g1);
+    assert!(node.reader.search("沢田 美咲").1.is_empty());
+}
+
+#[test]
+fn a_damaged_encrypted_index_blob_is_refused_at_unlock_and_the_node_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snapshot.redb");
+    let (pk, secret) = akari_sync::crypto::generate();
+    let options = StoreOptions {
+        public_key: Some(pk),
+        ..StoreOptions::default()
+    };
+    let g1 = {
+        let store = Store::open(&path, options).unwrap();
+        let source = MemorySource::new(hospital_with("ペニシリン"));
+        let reader = SnapshotReader::open(store.clone(), Config::default().windows).unwrap();
+        let engine = Engine::new(store.clone(), Arc::new(source.clone()), Config::default())
+            .with_reader(reader.clone());
+        engine.sync_now(true, &CancellationToken::new()).unwrap();
+        reader.unlock(&secret).unwrap();
+        let g1 = records(&reader);
+        source.replace(hospital_with("ラテックス"));
+        engine.sync_now(true, &CancellationToken::new()).unwrap();
+        g1
+    };
+    // A byte of generation 2's sealed base blob changes on disk.
+    damage_index_blob(&path, 2, 2, false);
+    let store = Store::open(&path, options).unwrap();
+    // Verify finds it without the secret (hash over ciphertext).
+    assert!(!store.verify(2).unwrap().ok());
+    let reader = SnapshotReader::open(store.clone(), Config::default().windows).unwrap();
+    assert!(reader.is_locked());
+    // Unlock: the chunk fails authentication, so the node falls back to generation 1.
+    let stats = reader.unlock(&secret).unwrap();
+    assert_eq!(stats.patients, N);
+    let served = reader.generation().unwrap();
+    assert_eq!(served.kind, GenerationKind::Rollback { from: 1 });
+    assert_eq!(stats.generation, Some(served.generation));
+    assert_serves(&reader, &g1);
+    let alert = store.integrity_alert().unwrap().expect("alert");
+    assert_eq!(alert.damaged, vec![2]);
+    assert_data_free(&alert.message());
 }
 
 #[test]

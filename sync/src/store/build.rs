@@ -7,10 +7,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
+use super::index_blob::{self, Accumulator, Entry};
 use super::keys::{
     self, item_key, key_born, key_pk, meta_value, owner_key, owner_value, parse_meta, parse_owner,
-    with_died, IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, META_LEN, RKEY_LEN, SPACE_INDEX,
-    SPACE_MEDICATION, SPACE_RECORD,
+    with_died, IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, KIND_INDEXED, META_LEN, RKEY_LEN,
+    SPACE_INDEX, SPACE_MEDICATION, SPACE_RECORD,
 };
 use super::{
     apply_retention, next_generation, switch_to, table_name, GenerationKind, IndexEntry, Manifest,
@@ -45,7 +46,9 @@ pub struct Payload {
     pub sealed_by: Option<u64>,
     pub record: Vec<u8>,
     pub record_hash: [u8; 32],
-    pub index: Option<(Vec<u8>, [u8; 32])>,
+    /// The resource's search-index entry, in plaintext with its search keys: it goes to
+    /// the build's index blob (sealed there), never to a row of its own.
+    pub index: Option<Arc<Entry>>,
 }
 
 /// What a patient's encounter says about scope (current inpatient, last contact).
@@ -164,17 +167,14 @@ fn prepare_with(keyer: &Keyer, sealer: Option<&Sealer>, m: Mapped) -> Prepared {
                     s.seal_in_place(place, &mut buf, META_LEN);
                 }
                 let hash = keys::sha256(&buf[META_LEN..]);
-                buf[..META_LEN].copy_from_slice(&meta_value(&hash, ALIVE, kind as u8));
+                let flag = if index.is_some() { KIND_INDEXED } else { 0 };
+                buf[..META_LEN].copy_from_slice(&meta_value(&hash, ALIVE, kind as u8 | flag));
                 (buf, hash)
             };
             let (record, record_hash) = value(record_space, &|buf| {
                 postcard::to_extend(&item, buf).expect("items serialise")
             });
-            let index = index.map(|i| {
-                value(SPACE_INDEX, &|buf| {
-                    postcard::to_extend(&i, buf).expect("index entries serialise")
-                })
-            });
+            let index = index.map(|i| Arc::new(Entry::new(i)));
             Some(Payload {
                 kind,
                 sealed_by: sealer.map(Sealer::key_id),
@@ -240,6 +240,8 @@ pub struct GenerationBuilder {
     /// Seals this build's content (encrypted store); dropped, and its key wiped, with the
     /// builder.
     sealer: Option<Arc<Sealer>>,
+    /// This build's search-index changes, written as one blob at the end.
+    index: Accumulator,
 }
 
 impl std::fmt::Debug for GenerationBuilder {
@@ -336,6 +338,7 @@ impl GenerationBuilder {
             facts: HashMap::new(),
             stats: BuildStats::default(),
             sealer,
+            index: Accumulator::new(generation),
         })
     }
 
@@ -460,12 +463,9 @@ impl GenerationBuilder {
         self.set.add(&key[..RKEY_LEN], &payload.record_hash);
         *self.counts.entry(payload.kind).or_default() += 1;
         self.written += 1;
-        if let Some((bytes, h)) = &payload.index {
-            let ikey = item_key(SPACE_INDEX, &pk, p.rtype as u8, &p.idh, g);
-            t.items.insert(ikey.as_slice(), bytes.as_slice())?;
-            self.set.add(&ikey[..RKEY_LEN], h);
+        if let Some(entry) = &payload.index {
+            self.index.upsert(p.rtype as u8, p.idh, pk, entry.clone());
             self.index_entries += 1;
-            self.written += 1;
         }
         self.stats.upserts += 1;
         Ok(())
@@ -502,15 +502,9 @@ impl GenerationBuilder {
         } else {
             SPACE_RECORD
         };
-        let mut spaces = vec![record_space];
-        if old.has_index {
-            spaces.push(SPACE_INDEX);
-        }
-        for space in spaces {
-            let key = item_key(space, &old.pk, rtype as u8, idh, old.born);
-            self.kill_key(t, &key)?;
-        }
-        Ok(())
+        // Its index entry (if any) ends with it: see `kill_key`.
+        let key = item_key(record_space, &old.pk, rtype as u8, idh, old.born);
+        self.kill_key(t, &key)
     }
 
     fn kill_key(&mut self, t: &mut Tables<'_>, key: &[u8; KEY_LEN]) -> Result<(), StoreError> {
@@ -535,9 +529,13 @@ impl GenerationBuilder {
                 .insert(grave_key(g, key).as_slice(), [].as_slice())?;
         }
         self.set.remove(&key[..RKEY_LEN], &mv.hash);
-        if key[0] == SPACE_INDEX {
+        if mv.indexed {
+            let idh: IdHash = key[18..34].try_into().expect("16 bytes");
+            self.index
+                .remove(key[17], &idh, &key_pk(key), key_born(key));
             self.index_entries -= 1;
-        } else if let Some(kind) = ItemKind::from_byte(mv.kind) {
+        }
+        if let Some(kind) = ItemKind::from_byte(mv.kind) {
             *self.counts.entry(kind).or_default() -= 1;
         }
         self.removed += 1;
@@ -676,12 +674,20 @@ impl GenerationBuilder {
                 counts.insert(k.name().to_string(), *v as u64);
             }
         }
-        if self.index_entries < 0 {
+        if self.index_entries < 0 || (self.full && self.index_entries != self.index.born() as i64) {
             return Err(StoreError::VerifyFailed {
                 generation: self.generation,
-                problem: "negative index count".into(),
+                problem: "index count differs from the index entries written".into(),
             });
         }
+        let parent_chain = self.parent.as_ref().map(|p| p.index_chain.as_str());
+        let index_chain = self.index.write(
+            txn,
+            self.epoch,
+            self.full,
+            self.sealer.as_deref(),
+            parent_chain,
+        )?;
         let manifest = Manifest {
             generation: self.generation,
             epoch: self.epoch,
@@ -709,6 +715,7 @@ impl GenerationBuilder {
                 ids.extend(self.sealer.as_ref().map(|s| s.key_id()));
                 ids
             },
+            index_chain,
         };
         if self.full {
             // A full generation is checked against its own metadata before it goes live:
@@ -728,7 +735,6 @@ fn verify_epoch_metadata(txn: &WriteTransaction, m: &Manifest) -> Result<(), Sto
     let meta = txn.open_table(def(&name))?;
     let mut set = SetHash::default();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut index = 0u64;
     for row in meta.iter()? {
         let (k, v) = row?;
         let key = k.value();
@@ -737,16 +743,14 @@ fn verify_epoch_metadata(txn: &WriteTransaction, m: &Manifest) -> Result<(), Sto
             continue;
         }
         set.add(&key[..RKEY_LEN], &mv.hash);
-        if key[0] == SPACE_INDEX {
-            index += 1;
-        } else {
-            let kind = ItemKind::from_byte(mv.kind)
-                .map(ItemKind::name)
-                .unwrap_or("?");
-            *counts.entry(kind.to_string()).or_default() += 1;
-        }
+        let kind = ItemKind::from_byte(mv.kind)
+            .map(ItemKind::name)
+            .unwrap_or("?");
+        *counts.entry(kind.to_string()).or_default() += 1;
     }
-    if set.to_hex() != m.set_hash || counts != m.counts || index != m.index_entries {
+    drop(meta);
+    let index_ok = index_blob::check_written(txn, m)?;
+    if set.to_hex() != m.set_hash || counts != m.counts || !index_ok {
         return Err(StoreError::VerifyFailed {
             generation: m.generation,
             problem: "recounted metadata differs from what was written".into(),
@@ -767,7 +771,6 @@ pub(crate) fn copy_generation(
     let src_idents_name = table_name(source.epoch, "idents");
     let mut t = open_tables(txn, epoch)?;
     let src_items = txn.open_table(def(&src_items_name))?;
-    let mut with_index: HashSet<[u8; 33]> = HashSet::new();
     for row in src_items.iter()? {
         let (k, v) = row?;
         let key = k.value();
@@ -780,24 +783,15 @@ pub(crate) fn copy_generation(
         let new_key = item_key(key[0], &pk, key[17], &idh, generation);
         t.items
             .insert(new_key.as_slice(), with_died(v.value(), ALIVE).as_slice())?;
-        let mut ident = [0u8; 33];
-        ident[..16].copy_from_slice(&pk);
-        ident[16] = key[17];
-        ident[17..].copy_from_slice(&idh);
-        if key[0] == SPACE_INDEX {
-            with_index.insert(ident);
-        } else {
-            // Index entries sort before records, so `with_index` is complete here.
-            let owner = Owner {
-                pk,
-                born: generation,
-                has_index: with_index.contains(&ident),
-            };
-            t.owner.insert(
-                owner_key(key[17], &idh).as_slice(),
-                owner_value(&owner).as_slice(),
-            )?;
-        }
+        let owner = Owner {
+            pk,
+            born: generation,
+            has_index: mv.indexed,
+        };
+        t.owner.insert(
+            owner_key(key[17], &idh).as_slice(),
+            owner_value(&owner).as_slice(),
+        )?;
     }
     drop(src_items);
     let src_idents = txn.open_table(def(&src_idents_name))?;

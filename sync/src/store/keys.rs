@@ -15,7 +15,8 @@ pub const KEY_LEN: usize = 42;
 /// Key without the born generation: names one resource (in one space) across versions.
 pub const RKEY_LEN: usize = 34;
 
-/// Search-index entries (names, birth dates, ward/room/bed): loaded into memory at open.
+/// Formerly one row per search-index entry (schema 1); schema 2 keeps the index in blobs
+/// (see [`super::index_blob`]) and writes nothing in this space.
 pub const SPACE_INDEX: u8 = 0;
 /// Record items, read per patient.
 pub const SPACE_RECORD: u8 = 1;
@@ -140,10 +141,16 @@ pub fn content_of(value: &[u8]) -> &[u8] {
     value.get(META_LEN..).unwrap_or(&[])
 }
 
+/// Flag in a header's kind byte: the resource has a search-index entry (held in the
+/// index blobs, see [`super::index_blob`]), so ending this version ends that entry too.
+pub const KIND_INDEXED: u8 = 0x80;
+
 pub struct MetaView {
     pub hash: [u8; 32],
     pub died: u64,
+    /// The item kind (without [`KIND_INDEXED`]).
     pub kind: u8,
+    pub indexed: bool,
 }
 
 pub fn parse_meta(v: &[u8]) -> Option<MetaView> {
@@ -153,7 +160,8 @@ pub fn parse_meta(v: &[u8]) -> Option<MetaView> {
     Some(MetaView {
         hash: v[..32].try_into().ok()?,
         died: u64::from_be_bytes(v[32..40].try_into().ok()?),
-        kind: v[40],
+        kind: v[40] & !KIND_INDEXED,
+        indexed: v[40] & KIND_INDEXED != 0,
     })
 }
 

@@ -2,18 +2,24 @@
 //!
 //! # Layout (decided for cost ∝ delta and for encryption at rest, issue 7)
 //!
-//! Every stored thing is a *version* of one resource's contribution, keyed by
+//! Every stored record is a *version* of one resource's contribution, keyed by
 //! `space ‖ patient key ‖ resource type ‖ id hash ‖ born generation` (see [`keys`]). Its
-//! content (a postcard-encoded `Item` or [`IndexEntry`]) is opaque to everything but the
-//! reader: issue 7 encrypts it to a public key. The value starts with a fixed header
-//! holding what the writer needs without decoding content: the SHA-256 of the content,
-//! the generation in which the version *died* (`u64::MAX` while alive) and the item kind.
+//! content (a postcard-encoded `Item`) is opaque to everything but the reader: issue 7
+//! encrypts it to a public key. The value starts with a fixed header holding what the
+//! writer needs without decoding content: the SHA-256 of the content, the generation in
+//! which the version *died* (`u64::MAX` while alive) and the item kind, flagged when the
+//! resource has a search-index entry.
+//!
+//! The search index (an [`IndexEntry`] per Patient and per encounter that places a
+//! patient in a bed) is not stored per entry: each build writes one blob, the epoch's
+//! base (full sync) or its delta (incremental), laid out so that unlocking is a decrypt
+//! (see [`index_blob`]; schema 2).
 //! Ending a version copies its bytes with a new `died` (cost ∝ that version; nothing is
 //! decoded or decrypted). A generation `G` sees exactly the versions with
 //! `born ≤ G < died`.
 //!
 //! Generations are grouped in *epochs*: a full sync starts a new epoch with fresh tables
-//! (`e<epoch>.items`, `.graves`, `.owner`, `.idents`); an incremental sync adds
+//! (`e<epoch>.items`, `.graves`, `.owner`, `.idents`, `.index`); an incremental sync adds
 //! generation `N+1` to the epoch of `N`, writing only the delta: new versions are born at
 //! `N+1`, replaced or deleted ones get `died = N+1` in their header (plus a *grave* row
 //! keyed by `died` so retention finds them without a scan). The *owner* table maps
@@ -39,8 +45,8 @@
 //! # Encryption at rest (issue 7)
 //!
 //! A store opened with a [`SnapshotPublicKey`] (or whose file already records one) is
-//! *encrypted*: every content value — record items, medication items and search-index
-//! entries — is sealed with ChaCha20-Poly1305 under a per-build data key wrapped to the
+//! *encrypted*: every content value — record items, medication items and the chunks of the
+//! search-index blobs — is sealed with ChaCha20-Poly1305 under a per-build data key wrapped to the
 //! public key (see [`crate::crypto`]); the wrapped keys live in `akari_data_keys` by key
 //! id. What stays readable needs no secret and holds no patient data: manifests (counts,
 //! set hash, times, a data-free source label), version headers (hash of the *ciphertext*,
@@ -51,6 +57,7 @@
 
 pub mod build;
 pub mod fallback;
+pub mod index_blob;
 pub mod keys;
 pub mod read;
 
@@ -67,13 +74,15 @@ use crate::mapping::ItemKind;
 use crate::model::Sex;
 pub use build::{prepare, GenerationBuilder, Prepared, Preparer};
 pub use fallback::{Integrity, IntegrityAlert};
+pub use index_blob::IndexBlobs;
 use keys::{parse_meta, Keyer, SetHash, RKEY_LEN};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("akari_meta");
 const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("akari_generations");
 /// Wrapped data keys of an encrypted store, by key id (the generation whose build made it).
 pub(crate) const DATA_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("akari_data_keys");
-const SCHEMA_VERSION: u32 = 1;
+/// 2: the search index lives in per-build blobs (`e<epoch>.index`), not in index rows.
+const SCHEMA_VERSION: u32 = 2;
 
 /// The fewest generations retention may keep (ransomware-proof backups: ≥ 3).
 pub const MIN_KEEP: usize = 3;
@@ -133,6 +142,10 @@ pub struct Manifest {
     /// drops wrapped keys no retained generation lists). Empty for a plaintext store.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_ids: Vec<u64>,
+    /// Hex SHA-256 chain over the stored search-index blobs this generation's index is
+    /// made of (its epoch's base and deltas up to it; see [`index_blob`]).
+    #[serde(default)]
+    pub index_chain: String,
 }
 
 impl Manifest {
@@ -163,6 +176,8 @@ pub struct VerifyReport {
     /// Versions whose stored bytes do not match their recorded hash.
     pub corrupt_items: u64,
     pub counts_match: bool,
+    /// The set hash over every visible version matches the manifest, and so does the
+    /// chain over the search-index blobs (none missing, none extra).
     pub set_hash_matches: bool,
     /// The store is encrypted: content hashes were checked over the stored ciphertext, so
     /// `ok()` means the bytes are exactly those written; the plaintext itself is
@@ -216,6 +231,8 @@ pub enum StoreError {
     KeepTooSmall(usize),
     #[error("the snapshot file was written by a newer Akari (schema {0}); upgrade this node")]
     Schema(u32),
+    #[error("the snapshot file was written by an older Akari (schema {0}) whose search index this version does not read; move the file away and run `akari sync now --full`")]
+    OldSchema(u32),
     #[error("the snapshot is locked (encrypted at rest): log in with a sealed emergency account or as an admin to unlock it")]
     Locked,
     #[error("the key given does not unlock this snapshot (it is encrypted to key {expected}, the key given is {given}); nothing was decrypted")]
@@ -341,6 +358,7 @@ impl Store {
                 .map(|v| u32::from_be_bytes(v.value().try_into().unwrap_or([0xFF; 4])));
             match schema {
                 Some(s) if s > SCHEMA_VERSION => return Err(StoreError::Schema(s)),
+                Some(s) if s < SCHEMA_VERSION => return Err(StoreError::OldSchema(s)),
                 Some(_) => {}
                 None => {
                     meta.insert("schema", SCHEMA_VERSION.to_be_bytes().as_slice())?;
@@ -517,15 +535,15 @@ impl Store {
     }
 
     /// Re-read every version visible in `generation`: each stored content must hash to its
-    /// recorded hash, and counts and set hash must equal the manifest. Reads stored bytes
-    /// (ciphertext under issue 7) but never needs to decode them.
+    /// recorded hash, and counts and set hash must equal the manifest; likewise every chunk
+    /// of the search-index blobs and their chain. Reads stored bytes (ciphertext under
+    /// issue 7) but never needs to decode them.
     pub fn verify(&self, generation: u64) -> Result<VerifyReport, StoreError> {
         let manifest = self.manifest(generation)?;
         let txn = self.inner.db.begin_read()?;
         let items_name = table_name(manifest.epoch, "items");
         let items = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&items_name))?;
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        let mut index_entries = 0u64;
         let mut set = SetHash::default();
         let mut checked = 0u64;
         let mut corrupt = 0u64;
@@ -544,15 +562,14 @@ impl Store {
                 corrupt += 1;
             }
             set.add(&key[..RKEY_LEN], &mv.hash);
-            if key[0] == keys::SPACE_INDEX {
-                index_entries += 1;
-            } else {
-                let name = ItemKind::from_byte(mv.kind)
-                    .map(ItemKind::name)
-                    .unwrap_or("?");
-                *counts.entry(name.to_string()).or_default() += 1;
-            }
+            let name = ItemKind::from_byte(mv.kind)
+                .map(ItemKind::name)
+                .unwrap_or("?");
+            *counts.entry(name.to_string()).or_default() += 1;
         }
+        drop(items);
+        drop(txn);
+        let (chunks, damaged_chunks, chain_ok) = self.verify_index(&manifest)?;
         let want: BTreeMap<String, u64> = manifest
             .counts
             .iter()
@@ -561,10 +578,10 @@ impl Store {
             .collect();
         Ok(VerifyReport {
             generation,
-            items_checked: checked,
-            corrupt_items: corrupt,
-            counts_match: counts == want && index_entries == manifest.index_entries,
-            set_hash_matches: set.to_hex() == manifest.set_hash,
+            items_checked: checked + chunks,
+            corrupt_items: corrupt + damaged_chunks,
+            counts_match: counts == want,
+            set_hash_matches: set.to_hex() == manifest.set_hash && chain_ok,
             encrypted: self.is_encrypted(),
         })
     }
@@ -587,6 +604,7 @@ impl Store {
         let generation = next_generation(&txn)?;
         let epoch = generation;
         build::copy_generation(&txn, &source, epoch, generation)?;
+        index_blob::copy_blobs(&txn, &source, epoch)?;
         let manifest = Manifest {
             generation,
             epoch,
@@ -599,9 +617,10 @@ impl Store {
             set_hash: source.set_hash.clone(),
             pinned: false,
             source: source.source.clone(),
-            written: source.total_items() + source.index_entries,
+            written: source.total_items(),
             removed: 0,
             key_ids: source.key_ids.clone(),
+            index_chain: source.index_chain.clone(),
         };
         switch_to(&txn, &manifest)?;
         apply_retention(&txn, self.inner.keep)?;
@@ -711,7 +730,7 @@ pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(),
     for epoch in dropped_epochs {
         match min_kept.get(&epoch) {
             None => {
-                for what in ["items", "graves", "owner", "idents"] {
+                for what in ["items", "graves", "owner", "idents", "index"] {
                     let name = table_name(epoch, what);
                     txn.delete_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
                 }

@@ -1,4 +1,5 @@
-//! Reading one generation: the search-index entries (all at once) and a patient's items.
+//! Reading one generation: a patient's items and medication names (the search index is
+//! read from its blobs: see [`super::index_blob`]).
 //!
 //! Stored content is checked against its header hash before use (damaged storage gives a
 //! data-free [`StoreError::Corrupt`]). Content of an encrypted store is then opened with a
@@ -11,15 +12,12 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
 use super::keys::{
-    content_of, item_key, key_born, key_pk, parse_meta, prefix_range, sha256, MetaView, Pk,
-    KEY_LEN, SPACE_INDEX, SPACE_MEDICATION, SPACE_RECORD,
+    content_of, item_key, key_born, parse_meta, prefix_range, sha256, MetaView, Pk,
+    SPACE_MEDICATION, SPACE_RECORD,
 };
-use super::{table_name, IndexEntry, Manifest, Store, StoreError};
+use super::{table_name, Manifest, Store, StoreError};
 use crate::crypto::{Keyring, ValuePlace};
 use crate::mapping::{Item, ResourceType};
-
-/// Index entries are opened and decoded on two threads above this many.
-const PARALLEL_FROM: usize = 16 * 1024;
 
 fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
     TableDefinition::new(name)
@@ -94,67 +92,6 @@ impl Store {
             return Err(StoreError::Locked);
         }
         Ok(())
-    }
-
-    /// Every search-index entry of generation `m`, with its patient key and the type of
-    /// the resource it came from. An encrypted store needs `keys` (else
-    /// [`StoreError::Locked`]). A large index is read, opened and decoded by two threads,
-    /// each on half of the patient-key space in its own read transaction.
-    pub fn index_entries(
-        &self,
-        m: &Manifest,
-        keys: Option<&Keyring>,
-    ) -> Result<Vec<(Pk, ResourceType, IndexEntry)>, StoreError> {
-        self.require_keys(keys)?;
-        if (m.index_entries as usize) < PARALLEL_FROM {
-            let (lo, hi) = prefix_range(&[SPACE_INDEX]);
-            return self.index_range(m, keys, &lo, &hi);
-        }
-        // Patient keys are keyed hashes: uniformly spread, so halves are even.
-        let (lo_a, _) = prefix_range(&[SPACE_INDEX, 0x00]);
-        let (_, hi_a) = prefix_range(&[SPACE_INDEX, 0x7F]);
-        let (lo_b, _) = prefix_range(&[SPACE_INDEX, 0x80]);
-        let (_, hi_b) = prefix_range(&[SPACE_INDEX, 0xFF]);
-        let (a, b) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| self.index_range(m, keys, &lo_b, &hi_b));
-            let first = self.index_range(m, keys, &lo_a, &hi_a);
-            let second = second
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (first, second)
-        });
-        let mut out = a?;
-        out.extend(b?);
-        Ok(out)
-    }
-
-    fn index_range(
-        &self,
-        m: &Manifest,
-        keys: Option<&Keyring>,
-        lo: &[u8; KEY_LEN],
-        hi: &[u8; KEY_LEN],
-    ) -> Result<Vec<(Pk, ResourceType, IndexEntry)>, StoreError> {
-        let txn = self.db().begin_read()?;
-        let items_name = table_name(m.epoch, "items");
-        let items = txn
-            .open_table(def(&items_name))
-            .map_err(missing_generation(m))?;
-        let mut out = Vec::new();
-        for row in items.range(lo.as_slice()..=hi.as_slice())? {
-            let (k, v) = row?;
-            let key = k.value();
-            let value = v.value();
-            let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
-            if !visible(key, &mv, m.generation) {
-                continue;
-            }
-            let entry: IndexEntry = self.decode(keys, m, key, value, "index entry")?;
-            let rtype = ResourceType::from_byte(key[17])
-                .ok_or_else(|| StoreError::Corrupt("resource type".into()))?;
-            out.push((key_pk(key), rtype, entry));
-        }
-        Ok(out)
     }
 
     /// The items of one patient in generation `m` (unordered). An encrypted store needs

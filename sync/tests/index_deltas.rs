@@ -1,0 +1,343 @@
+//! The search index across incremental syncs: a reader that follows `current` applies each
+//! generation's index delta to the index it holds (it never reloads the epoch's base), a
+//! reader opened afresh loads base + deltas, and both answer every search and census
+//! exactly as a node that made one full sync of the same data — renames, new hospital
+//! IDs and birth dates, admissions, discharges, bed moves, a second admission that wins
+//! and then goes, an encounter moved to another patient, deleted and new patients.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use akari_sync::crypto::{generate, SnapshotSecret};
+use akari_sync::engine::{CancellationToken, MemorySource};
+use akari_sync::reader::PatientSummary;
+use akari_sync::source::Change;
+use akari_sync::store::index_blob::corrupt_blob_for_test;
+use akari_sync::{Config, Engine, SnapshotReader, Store, StoreError, StoreOptions};
+use chrono::{DateTime, Duration, Utc};
+use common::*;
+use serde_json::{json, Value};
+
+const N: usize = 60;
+
+struct Node {
+    _dir: tempfile::TempDir,
+    store: Store,
+    source: MemorySource,
+    engine: Engine,
+    reader: SnapshotReader,
+    secret: Option<SnapshotSecret>,
+}
+
+fn node(encrypted: bool, changes: Vec<Change>) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let (pk, secret) = generate();
+    let store = Store::open(
+        &dir.path().join("snapshot.redb"),
+        StoreOptions {
+            public_key: encrypted.then_some(pk),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let source = MemorySource::new(changes);
+    let config = Config::default();
+    let reader = SnapshotReader::open(store.clone(), config.windows).unwrap();
+    let engine =
+        Engine::new(store.clone(), Arc::new(source.clone()), config).with_reader(reader.clone());
+    Node {
+        _dir: dir,
+        store,
+        source,
+        engine,
+        reader,
+        secret: encrypted.then_some(secret),
+    }
+}
+
+fn sync(node: &Node, full: bool) -> u64 {
+    let report = node
+        .engine
+        .sync_now(full, &CancellationToken::new())
+        .expect("sync succeeds");
+    assert!(report.rejects.is_empty(), "{:?}", report.rejects);
+    report.generation
+}
+
+/// A reader opened now on the node's store (unlocked if the store is encrypted).
+fn fresh_reader(node: &Node) -> Result<SnapshotReader, StoreError> {
+    let r = SnapshotReader::open(node.store.clone(), Config::default().windows)?;
+    if let Some(s) = &node.secret {
+        r.unlock(s)?;
+    }
+    Ok(r)
+}
+
+/// What the source holds, by "Type/id".
+type Model = BTreeMap<String, Value>;
+
+fn key_of(v: &Value) -> String {
+    format!(
+        "{}/{}",
+        v["resourceType"].as_str().unwrap(),
+        v["id"].as_str().unwrap()
+    )
+}
+
+fn model(now: DateTime<Utc>) -> Model {
+    (0..N)
+        .flat_map(|i| patient_resources(i, now))
+        .map(|v| (key_of(&v), v))
+        .collect()
+}
+
+fn in_house(
+    id: &str,
+    patient: usize,
+    ward: &str,
+    room: &str,
+    bed: &str,
+    start: DateTime<Utc>,
+) -> Value {
+    let pt = |c: &str| json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/location-physical-type", "code": c}]});
+    json!({
+        "resourceType": "Encounter", "id": id, "status": "in-progress",
+        "class": {"code": "IMP"}, "subject": {"reference": format!("Patient/p{patient}")},
+        "period": {"start": ts(start)},
+        "location": [
+            {"location": {"display": ward}, "physicalType": pt("wa")},
+            {"location": {"display": room}, "physicalType": pt("ro")},
+            {"location": {"display": bed}, "physicalType": pt("bd")}
+        ]
+    })
+}
+
+/// The incremental changes, one generation each.
+fn steps(now: DateTime<Utc>) -> Vec<Vec<Change>> {
+    let mut renamed = patient(3);
+    renamed["name"][0]["text"] = json!("澤田 美咲");
+    renamed["name"][1]["text"] = json!("ｻﾜﾀﾞ ﾐｻｷ");
+    let mut new_id = patient(4);
+    new_id["identifier"][0]["value"] = json!("000777001");
+    let mut new_birth = patient(5);
+    new_birth["birthDate"] = json!("1999-12-31");
+    let mut discharged = encounter(0, now);
+    discharged["status"] = json!("finished");
+    discharged["period"]["end"] = json!(ts(now - Duration::hours(1)));
+    let admitted = in_house("e1", 1, "東3病棟", "305号室", "2", now - Duration::hours(3));
+    let moved = in_house("e6", 6, "西5病棟", "999号室", "9", now - Duration::days(4));
+    let second = in_house("e12-b", 12, "ICU", "1号室", "1", now - Duration::hours(2));
+    let mut repointed = encounter(15, now);
+    repointed["subject"] = json!({"reference": "Patient/p16"});
+    let mut allergy_changed = allergy(20, 0);
+    allergy_changed["code"]["text"] = json!("ラテックス");
+    let del = |t: &str, id: &str| Change::Delete {
+        resource_type: t.into(),
+        id: id.into(),
+    };
+    vec![
+        vec![upsert(&renamed), upsert(&new_id), upsert(&new_birth)],
+        vec![upsert(&discharged), upsert(&admitted), upsert(&moved)],
+        {
+            let mut v = vec![del("Patient", "p9")];
+            v.extend(
+                patient_resources(N, now)
+                    .iter()
+                    .chain(patient_resources(N + 1, now).iter())
+                    .map(upsert),
+            );
+            v
+        },
+        vec![upsert(&second)],
+        vec![del("Encounter", "e12-b"), upsert(&repointed)],
+        // No index change at all: no delta blob.
+        vec![upsert(&allergy_changed)],
+        // The renamed patient renamed again, and back to a common name.
+        vec![upsert(&patient(3))],
+    ]
+}
+
+fn apply(model: &mut Model, changes: &[Change]) {
+    for c in changes {
+        match c {
+            Change::Upsert(bytes) => {
+                let v: Value = serde_json::from_slice(bytes).unwrap();
+                model.insert(key_of(&v), v);
+            }
+            Change::Delete { resource_type, id } => {
+                model.remove(&format!("{resource_type}/{id}"));
+                if resource_type == "Patient" {
+                    // The source deletes the patient's data with them.
+                    let subject = format!("Patient/{id}");
+                    model.retain(|_, v| {
+                        v["subject"]["reference"] != subject && v["patient"]["reference"] != subject
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A summary without the node-specific key.
+fn shown(s: &PatientSummary) -> String {
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        s.hospital_id, s.name_kanji, s.name_kana, s.sex, s.birth_date, s.ward, s.room, s.bed
+    )
+}
+
+/// Everything search and census answer, for patients 0..N+2 and the changed values.
+fn answers(reader: &SnapshotReader) -> Vec<String> {
+    let mut queries = vec![
+        "澤田 美咲".to_string(),
+        "さわだ みさき".to_string(),
+        "777001".to_string(),
+        "1999-12-31".to_string(),
+        "S25.1.2".to_string(),
+        "高橋".to_string(),
+        "ﾀｶﾊｼ".to_string(),
+    ];
+    for i in 0..N + 2 {
+        let (kanji, kana) = names(i);
+        queries.extend([
+            hospital_id(i),
+            kanji.clone(),
+            kana,
+            birth_date(i),
+            format!("{kanji} {}", birth_date(i)),
+        ]);
+    }
+    let mut out = vec![format!("patients {}", reader.patient_count())];
+    for q in queries {
+        let (kind, hits) = reader.search(&q);
+        let hits: Vec<String> = hits.iter().map(shown).collect();
+        out.push(format!("{q} {kind:?} {hits:?}"));
+    }
+    for w in reader.census() {
+        let mut beds: Vec<String> = w
+            .beds
+            .iter()
+            .map(|b| format!("{:?} {:?} {}", b.room, b.bed, shown(&b.patient)))
+            .collect();
+        beds.sort();
+        out.push(format!("{} {beds:?}", w.ward));
+        let one = reader.ward(&w.ward).expect("ward by name");
+        assert_eq!(one.beds.len(), w.beds.len());
+    }
+    out
+}
+
+fn run(encrypted: bool) {
+    let now = Utc::now();
+    let mut truth = model(now);
+    let a = node(encrypted, truth.values().map(upsert).collect());
+    sync(&a, true);
+    if let Some(s) = &a.secret {
+        a.reader.unlock(s).unwrap();
+    }
+    for (step, changes) in steps(now).into_iter().enumerate() {
+        apply(&mut truth, &changes);
+        a.source.replace(changes);
+        let g = sync(&a, false);
+        let held = answers(&a.reader);
+        assert_eq!(a.reader.generation().unwrap().generation, g);
+        // A reader opened now: base + every delta.
+        let fresh = fresh_reader(&a).unwrap();
+        assert_eq!(fresh.generation().unwrap().generation, g);
+        assert_eq!(held, answers(&fresh), "step {step}: refreshed vs fresh");
+        // A node that full-synced the same data.
+        let b = node(false, truth.values().map(upsert).collect());
+        sync(&b, true);
+        assert_eq!(held, answers(&b.reader), "step {step}: delta vs full sync");
+        assert!(a.store.verify(g).unwrap().ok());
+    }
+    // Spot checks that the steps did what they say.
+    let r = &a.reader;
+    assert!(
+        r.search("沢田美咲")
+            .1
+            .iter()
+            .all(|h| h.hospital_id != Some(hospital_id(3))),
+        "renamed back"
+    );
+    assert_eq!(r.search(&hospital_id(3)).1[0].name_kanji, Some(names(3).0));
+    assert_eq!(
+        r.search("1999-12-31").1[0].hospital_id,
+        Some(hospital_id(5))
+    );
+    assert!(r.search(&hospital_id(9)).1.is_empty(), "deleted patient");
+    assert_eq!(r.search("777001").1.len(), 1);
+    assert_eq!(r.search(&hospital_id(4)).1.len(), 0, "old ID gone");
+    let bed_of = |i: usize| {
+        r.search(&hospital_id(i)).1[0]
+            .ward
+            .clone()
+            .unwrap_or_default()
+    };
+    assert_eq!(bed_of(0), "", "discharged");
+    assert_eq!(bed_of(1), "東3病棟", "admitted");
+    assert_eq!(bed_of(6), "西5病棟");
+    assert_eq!(bed_of(12), ward_of(12).0, "the second admission went");
+    assert_eq!(bed_of(15), "", "encounter moved away");
+    assert_eq!(bed_of(16), ward_of(15).0, "encounter moved here");
+    assert_eq!(r.patient_count(), N + 1);
+}
+
+#[test]
+fn deltas_give_the_same_answers_as_a_full_sync() {
+    run(false);
+}
+
+#[test]
+fn deltas_give_the_same_answers_as_a_full_sync_encrypted() {
+    run(true);
+}
+
+#[test]
+fn a_second_admission_wins_while_it_lasts() {
+    let now = Utc::now();
+    let a = node(false, model(now).values().map(upsert).collect());
+    sync(&a, true);
+    a.source.replace(vec![upsert(&in_house(
+        "e12-b",
+        12,
+        "ICU",
+        "1号室",
+        "1",
+        now - Duration::hours(2),
+    ))]);
+    sync(&a, false);
+    let hit = a.reader.search(&hospital_id(12)).1.remove(0);
+    assert_eq!(hit.ward.as_deref(), Some("ICU"));
+    assert_eq!(a.reader.ward("ICU").unwrap().beds.len(), 1);
+    assert!(a
+        .reader
+        .ward(&ward_of(12).0)
+        .unwrap()
+        .beds
+        .iter()
+        .all(|b| b.patient.key != hit.key));
+}
+
+/// A refresh applies only the new deltas: it works even though the base blob it loaded
+/// earlier has since been damaged on disk, while a reader opened afresh (which must read
+/// the base) refuses it.
+#[test]
+fn a_refresh_reads_only_the_new_delta() {
+    let now = Utc::now();
+    let a = node(true, model(now).values().map(upsert).collect());
+    let g1 = sync(&a, true);
+    a.reader.unlock(a.secret.as_ref().unwrap()).unwrap();
+    assert!(corrupt_blob_for_test(&a.store, g1, g1).unwrap());
+    let mut renamed = patient(3);
+    renamed["name"][0]["text"] = json!("沢口 凛");
+    a.source.replace(vec![upsert(&renamed)]);
+    let g2 = sync(&a, false);
+    assert_eq!(a.reader.generation().unwrap().generation, g2);
+    assert_eq!(a.reader.search("沢口 凛").1.len(), 1);
+    assert_eq!(a.reader.patient_count(), N);
+    let err = fresh_reader(&a).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}

@@ -50,6 +50,7 @@
 //! one, reads fail with [`StoreError::Locked`].
 
 pub mod build;
+mod bulk;
 pub mod fallback;
 pub mod keys;
 pub mod read;

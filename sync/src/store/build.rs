@@ -4,6 +4,7 @@
 //! and bulk-loads the new epoch's tables in key order once the pull is complete (see
 //! [`super::bulk`]).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -79,10 +80,24 @@ fn in_house(status: &str) -> bool {
 /// Prepares mapped resources for one build (runs on worker threads; clone freely): keyed
 /// hashes under the node secret and, for an encrypted store, sealing under the build's
 /// data key.
-#[derive(Clone, Debug)]
+///
+/// Each clone (one per worker thread) remembers the last subject it hashed: a pull
+/// usually delivers a patient's resources together, so most subject keys are not
+/// recomputed.
+#[derive(Clone)]
 pub struct Preparer {
     keyer: Keyer,
     sealer: Option<Arc<Sealer>>,
+    last_subject: RefCell<Option<(String, Pk)>>,
+}
+
+impl std::fmt::Debug for Preparer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the remembered subject id.
+        f.debug_struct("Preparer")
+            .field("sealed", &self.sealer.is_some())
+            .finish()
+    }
 }
 
 impl Preparer {
@@ -91,22 +106,55 @@ impl Preparer {
     }
 
     pub fn prepare(&self, m: Mapped) -> Prepared {
-        prepare_with(&self.keyer, self.sealer.as_deref(), m)
+        prepare_with(
+            &self.keyer,
+            self.sealer.as_deref(),
+            Some(&self.last_subject),
+            m,
+        )
     }
 }
 
 /// Prepare one mapped resource for a plaintext store (runs on worker threads). An
 /// encrypted store refuses what this makes; use [`GenerationBuilder::preparer`].
 pub fn prepare(keyer: &Keyer, m: Mapped) -> Prepared {
-    prepare_with(keyer, None, m)
+    prepare_with(keyer, None, None, m)
 }
 
-fn prepare_with(keyer: &Keyer, sealer: Option<&Sealer>, m: Mapped) -> Prepared {
+/// The patient key of `Patient/<id>`, from `cache` when it was the last one hashed.
+fn subject_key(keyer: &Keyer, cache: Option<&RefCell<Option<(String, Pk)>>>, id: &str) -> Pk {
+    let Some(cache) = cache else {
+        return keyer.patient(id);
+    };
+    let mut cache = cache.borrow_mut();
+    match &mut *cache {
+        Some((last, pk)) if last == id => *pk,
+        slot => {
+            let pk = keyer.patient(id);
+            match slot {
+                Some((last, last_pk)) => {
+                    last.clear();
+                    last.push_str(id);
+                    *last_pk = pk;
+                }
+                None => *slot = Some((id.to_string(), pk)),
+            }
+            pk
+        }
+    }
+}
+
+fn prepare_with(
+    keyer: &Keyer,
+    sealer: Option<&Sealer>,
+    cache: Option<&RefCell<Option<(String, Pk)>>>,
+    m: Mapped,
+) -> Prepared {
     let idh = keyer.id_hash(m.rtype, &m.id);
     let target = match &m.subject {
         Subject::Itself if m.rtype == ResourceType::Patient => Target::SelfPatient(idh),
         Subject::Itself => Target::Medication,
-        Subject::PatientId(id) => Target::Patient(keyer.patient(id)),
+        Subject::PatientId(id) => Target::Patient(subject_key(keyer, cache, id)),
         Subject::Identifier { system, value } => {
             Target::Identifier(keyer.identifier(system, value))
         }
@@ -158,7 +206,11 @@ fn prepare_with(keyer: &Keyer, sealer: Option<&Sealer>, m: Mapped) -> Prepared {
             // (in the header, the set hash and verify) is over what is stored.
             let value = |space: u8, content: &dyn Fn(Vec<u8>) -> Vec<u8>| {
                 let reserve = META_LEN + sealer.map_or(0, |_| Sealer::HEADER_LEN);
-                let mut buf = content(vec![0u8; reserve]);
+                // Room for a typical item and the seal's tag, so encoding rarely
+                // reallocates.
+                let mut buf = Vec::with_capacity(reserve + 320);
+                buf.resize(reserve, 0);
+                let mut buf = content(buf);
                 if let Some(s) = sealer {
                     let place = ValuePlace {
                         space,
@@ -355,6 +407,7 @@ impl GenerationBuilder {
         Preparer {
             keyer: self.store.keyer_handle(),
             sealer: self.sealer.clone(),
+            last_subject: RefCell::new(None),
         }
     }
 
@@ -592,6 +645,8 @@ impl GenerationBuilder {
             self.kill_key(t, &key)?;
         }
         self.facts.remove(pk);
+        // A Patient deleted in this pull no longer exists for items arriving after it.
+        self.patients_written.remove(pk);
         Ok(records)
     }
 

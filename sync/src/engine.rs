@@ -2,11 +2,14 @@
 //! and builds a new generation in the store; the scheduler runs it periodically.
 //!
 //! Pipeline of one sync (designed for ≥ 100 MB/s of NDJSON on 2 cores): the source runs
-//! on its own thread and hands raw resources to the sink, which cuts them into batches;
-//! worker threads parse, map, encode and hash batches in parallel; the calling thread
-//! applies prepared batches in their original order to the generation's single write
-//! transaction. Any failure (source error, storage error, too many rejects, cancel) drops
-//! the transaction: the current generation stays, and the error goes into [`SyncStatus`].
+//! on its own thread and hands raw resources to the sink, which copies them into batch
+//! buffers; worker threads parse, map, encode, hash (and seal) batches in parallel; the
+//! calling thread takes prepared batches in their original order. An incremental sync
+//! applies each batch to the generation's single write transaction at once (cost ∝ the
+//! delta); a full sync only collects compact rows while the pull runs and then bulk-loads
+//! the new epoch in key order, sorting on helper threads (see `store::bulk`). Any failure
+//! (source error, storage error, too many rejects, cancel) drops the transaction: the
+//! current generation stays, and the error goes into [`SyncStatus`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};

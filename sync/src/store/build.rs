@@ -683,6 +683,7 @@ impl GenerationBuilder {
                 self.generation,
                 scope,
                 now,
+                self.store.path(),
                 &mut self.stats,
             )?;
             self.set = w.set;

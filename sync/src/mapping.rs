@@ -71,6 +71,15 @@ pub const INFECTION_WORDS: &[&str] = &[
     "ノロ",
 ];
 
+/// Does this test or condition name contain one of [`INFECTION_WORDS`]? (One pass over
+/// the text for all words.)
+fn names_infection(text: &str) -> bool {
+    static WORDS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::new(INFECTION_WORDS).expect("fixed word list builds")
+    });
+    WORDS.is_match(text)
+}
+
 /// Time windows; items outside them are dropped (and retracted in incremental syncs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -842,8 +851,8 @@ fn is_infection_condition(c: &fhir::Condition) -> bool {
     icd || c
         .code
         .as_ref()
-        .and_then(fhir::CodeableConcept::readable)
-        .is_some_and(|t| INFECTION_WORDS.iter().any(|w| t.contains(w)))
+        .and_then(fhir::CodeableConcept::readable_str)
+        .is_some_and(names_infection)
 }
 
 fn map_condition(c: fhir::Condition, local: Option<&LocalSubjects>) -> Result<Mapped, Reject> {
@@ -951,10 +960,7 @@ fn is_infection_observation(o: &fhir::Observation) -> bool {
             .as_deref()
             .is_some_and(|code| INFECTION_CODE_PREFIXES.iter().any(|p| code.starts_with(p)))
     });
-    coded
-        || o.code
-            .readable()
-            .is_some_and(|t| INFECTION_WORDS.iter().any(|w| t.contains(w)))
+    coded || o.code.readable_str().is_some_and(names_infection)
 }
 
 fn infection_positive(o: &fhir::Observation, value: &str) -> bool {

@@ -85,7 +85,11 @@ impl Quantity {
             return None;
         }
         let v = v.trim_matches('"');
-        Some(format!("{}{}", self.comparator.as_deref().unwrap_or(""), v))
+        let comparator = self.comparator.as_deref().unwrap_or("");
+        let mut out = String::with_capacity(comparator.len() + v.len());
+        out.push_str(comparator);
+        out.push_str(v);
+        Some(out)
     }
 
     pub fn unit_text(&self) -> Option<String> {

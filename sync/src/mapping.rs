@@ -1215,8 +1215,11 @@ fn medication_of(
 }
 
 fn quantity_text(q: &fhir::Quantity) -> Option<String> {
-    let v = q.value_text()?;
-    Some(format!("{v}{}", q.unit_text().unwrap_or_default()))
+    let mut v = q.value_text()?;
+    if let Some(u) = q.unit.as_deref().or(q.code.as_deref()) {
+        v.push_str(u);
+    }
+    Some(v)
 }
 
 fn map_medication_request(

@@ -77,6 +77,24 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Peak resident memory of this process so far (VmHWM), in MB.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The machine's 1-minute load average (other processes compete for the same cores).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn write_ndjson(path: &Path, lines: impl Iterator<Item = serde_json::Value>) -> u64 {
     let mut w = BufWriter::with_capacity(8 << 20, std::fs::File::create(path).unwrap());
     let mut bytes = 0;
@@ -121,8 +139,8 @@ fn main() {
         sizes
     };
     let tmp = tempfile::tempdir().unwrap();
-    println!("| patients | resources | NDJSON MB | full sync s | MB/s | patients/s | resources/s | CPU s | MB per CPU s |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| patients | resources | NDJSON MB | full sync s | MB/s | patients/s | resources/s | CPU s | MB per CPU s | peak RSS MB | load before → after |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut incremental = Vec::new();
     let mut reads = Vec::new();
     for &n in &sizes {
@@ -139,20 +157,23 @@ fn main() {
             Arc::new(NdjsonFile(file.clone())),
             Config::default(),
         );
+        let load0 = load_average();
         let t = Instant::now();
         let cpu0 = cpu_seconds();
         let report = engine.sync_now(true, &CancellationToken::new()).unwrap();
         let secs = t.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu0;
+        let load1 = load_average();
         assert!(report.rejects.is_empty());
         let mb = bytes as f64 / 1e6;
         println!(
-            "| {n} | {} | {mb:.0} | {secs:.2} | {:.0} | {:.0} | {:.0} | {cpu:.1} | {:.0} |",
+            "| {n} | {} | {mb:.0} | {secs:.2} | {:.0} | {:.0} | {:.0} | {cpu:.1} | {:.0} | {:.0} | {load0} → {load1} |",
             report.resources,
             mb / secs,
             n as f64 / secs,
             report.resources as f64 / secs,
-            mb / cpu
+            mb / cpu,
+            peak_rss_mb()
         );
         std::fs::remove_file(&file).unwrap();
         // Opening the read side: building the in-memory search index, then searches.
@@ -197,11 +218,13 @@ fn main() {
                     Config::default(),
                 );
                 let t = Instant::now();
+                let cpu0 = cpu_seconds();
                 let r = engine.sync_now(false, &CancellationToken::new()).unwrap();
                 let secs = t.elapsed().as_secs_f64();
+                let cpu = cpu_seconds() - cpu0;
                 let m = store.current().unwrap().unwrap();
                 incremental.push(format!(
-                    "| {n} | {:.1} % | {} | {:.1} | {secs:.2} | {} | {} |",
+                    "| {n} | {:.1} % | {} | {:.1} | {secs:.2} | {cpu:.2} | {} | {} |",
                     per_mille as f64 / 10.0,
                     r.resources,
                     dbytes as f64 / 1e6,
@@ -226,8 +249,8 @@ fn main() {
     }
     if !incremental.is_empty() {
         println!();
-        println!("| patients | delta | resources pulled | NDJSON MB | incremental s | versions written | versions ended |");
-        println!("|---|---|---|---|---|---|---|");
+        println!("| patients | delta | resources pulled | NDJSON MB | incremental s | CPU s | versions written | versions ended |");
+        println!("|---|---|---|---|---|---|---|---|");
         for l in incremental {
             println!("{l}");
         }

@@ -275,9 +275,14 @@ fn aad(header: &[u8], place: ValuePlace<'_>) -> [u8; 23 + VALUE_HEADER_LEN + 18]
 
 /// Encrypts the values of one generation build under a fresh data key. The key is wiped
 /// when the sealer is dropped (at the end of the build).
+///
+/// Sealing uses ring's ChaCha20-Poly1305 (RFC 8439, the same construction the
+/// `chacha20poly1305` crate opens with: identical ciphertext and tag), which is several
+/// times faster on short values than the crate's AVX2 backend as built here; a full sync
+/// seals every stored value, so this decides the encrypted ingest rate.
 pub struct Sealer {
     key_id: u64,
-    cipher: ChaCha20Poly1305,
+    data_key: Zeroizing<[u8; 32]>,
     counter: AtomicU64,
 }
 
@@ -296,7 +301,7 @@ impl Sealer {
         let wrapped = wrap(recipient, &data_key);
         let sealer = Sealer {
             key_id,
-            cipher: ChaCha20Poly1305::new(Key::from_slice(data_key.as_ref())),
+            data_key,
             counter: AtomicU64::new(0),
         };
         (sealer, wrapped)
@@ -308,25 +313,10 @@ impl Sealer {
 
     /// Encrypt one value's content.
     pub fn seal(&self, place: ValuePlace<'_>, content: &[u8]) -> Vec<u8> {
-        let counter = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::with_capacity(content.len() + SEAL_OVERHEAD);
-        out.push(FORMAT_VERSION);
-        out.extend_from_slice(&self.key_id.to_be_bytes());
-        out.extend_from_slice(&counter.to_be_bytes());
-        let mut nonce = [0u8; 12];
-        nonce[4..].copy_from_slice(&counter.to_be_bytes());
-        let a = aad(&out, place);
-        let ct = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: content,
-                    aad: &a,
-                },
-            )
-            .expect("ChaCha20-Poly1305 encryption cannot fail for in-memory sizes");
-        out.extend_from_slice(&ct);
+        out.resize(VALUE_HEADER_LEN, 0);
+        out.extend_from_slice(content);
+        self.seal_in_place(place, &mut out, 0);
         out
     }
 }
@@ -347,15 +337,19 @@ impl Sealer {
         let a = aad(header, place);
         let mut nonce = [0u8; 12];
         nonce[4..].copy_from_slice(&counter.to_be_bytes());
-        let tag = self
-            .cipher
-            .encrypt_in_place_detached(
-                Nonce::from_slice(&nonce),
-                &a,
+        use ring::aead::{Aad, LessSafeKey, Nonce as RingNonce, UnboundKey, CHACHA20_POLY1305};
+        let key = LessSafeKey::new(
+            UnboundKey::new(&CHACHA20_POLY1305, self.data_key.as_ref())
+                .expect("a 32-byte ChaCha20-Poly1305 key"),
+        );
+        let tag = key
+            .seal_in_place_separate_tag(
+                RingNonce::assume_unique_for_key(nonce),
+                Aad::from(&a[..]),
                 &mut buf[start + VALUE_HEADER_LEN..],
             )
             .expect("ChaCha20-Poly1305 encryption cannot fail for in-memory sizes");
-        buf.extend_from_slice(&tag);
+        buf.extend_from_slice(tag.as_ref());
     }
 }
 
@@ -535,6 +529,22 @@ mod tests {
         c.extend_from_slice(b"hello");
         sealer.seal_in_place(place, &mut c, 3);
         assert_eq!(&c[..3], &[9, 9, 9]);
+        // Sealed with ring, byte for byte what the chacha20poly1305 crate makes.
+        let nonce_of = |v: &[u8]| {
+            let mut n = [0u8; 12];
+            n[4..].copy_from_slice(&v[9..17]);
+            n
+        };
+        let reference = ChaCha20Poly1305::new(Key::from_slice(sealer.data_key.as_ref()))
+            .encrypt(
+                Nonce::from_slice(&nonce_of(&a)),
+                Payload {
+                    msg: b"hello",
+                    aad: &aad(&a[..VALUE_HEADER_LEN], place),
+                },
+            )
+            .unwrap();
+        assert_eq!(&a[VALUE_HEADER_LEN..], reference.as_slice());
         let ring = Keyring::unwrap_all(&sk, [(7u64, wrapped.as_slice())], None).unwrap();
         assert_eq!(ring.open(place, &a).unwrap().as_slice(), b"hello");
         assert_eq!(ring.open(place, &c[3..]).unwrap().as_slice(), b"hello");

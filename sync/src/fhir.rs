@@ -23,14 +23,19 @@ pub struct CodeableConcept {
 impl CodeableConcept {
     /// Text a person can read: `text`, else the first coding's display, else its code.
     pub fn readable(&self) -> Option<String> {
+        self.readable_str().map(str::to_string)
+    }
+
+    /// What [`CodeableConcept::readable`] gives, without allocating.
+    pub fn readable_str(&self) -> Option<&str> {
         if let Some(t) = self.text.as_deref().filter(|t| !t.trim().is_empty()) {
-            return Some(t.trim().to_string());
+            return Some(t.trim());
         }
         self.coding
             .iter()
             .find_map(|c| c.display.as_deref().filter(|d| !d.trim().is_empty()))
             .or_else(|| self.coding.iter().find_map(|c| c.code.as_deref()))
-            .map(|s| s.trim().to_string())
+            .map(str::trim)
     }
 
     pub fn first_code(&self) -> Option<String> {
@@ -80,7 +85,11 @@ impl Quantity {
             return None;
         }
         let v = v.trim_matches('"');
-        Some(format!("{}{}", self.comparator.as_deref().unwrap_or(""), v))
+        let comparator = self.comparator.as_deref().unwrap_or("");
+        let mut out = String::with_capacity(comparator.len() + v.len());
+        out.push_str(comparator);
+        out.push_str(v);
+        Some(out)
     }
 
     pub fn unit_text(&self) -> Option<String> {

@@ -71,6 +71,15 @@ pub const INFECTION_WORDS: &[&str] = &[
     "ノロ",
 ];
 
+/// Does this test or condition name contain one of [`INFECTION_WORDS`]? (One pass over
+/// the text for all words.)
+fn names_infection(text: &str) -> bool {
+    static WORDS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::new(INFECTION_WORDS).expect("fixed word list builds")
+    });
+    WORDS.is_match(text)
+}
+
 /// Time windows; items outside them are dropped (and retracted in incremental syncs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -485,7 +494,9 @@ fn resource_type_of(bytes: &[u8]) -> Result<String, Reject> {
 
 fn scan_resource_type(bytes: &[u8]) -> Option<String> {
     const KEY: &[u8] = b"\"resourceType\"";
-    let pos = bytes.windows(KEY.len()).position(|w| w == KEY)?;
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
+    let pos = FINDER.find(bytes)?;
     let mut i = pos + KEY.len();
     while i < bytes.len() && bytes[i].is_ascii_whitespace() {
         i += 1;
@@ -584,16 +595,39 @@ fn require_id(id: Option<String>, rt: &str) -> Result<String, Reject> {
     }
 }
 
+/// `YYYY-MM-DD` (a FHIR date, the common case) as midnight JST without chrono's format
+/// parser; anything else goes to [`parse_fhir_datetime`], which gives the same result
+/// for this form.
+fn plain_date_jst(s: &str) -> Option<Instant> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let jst = chrono::FixedOffset::east_opt(9 * 3600)?;
+    date.and_time(chrono::NaiveTime::MIN)
+        .and_local_timezone(jst)
+        .single()
+}
+
 fn time_field(v: Option<&String>, rt: &str, field: &str) -> Result<Option<Instant>, Reject> {
     match v {
         None => Ok(None),
-        Some(s) => parse_fhir_datetime(s).map(Some).ok_or_else(|| {
-            reject(
-                RejectReason::InvalidValue,
-                rt,
-                format!("{field} is not a FHIR dateTime"),
-            )
-        }),
+        Some(s) => plain_date_jst(s)
+            .or_else(|| parse_fhir_datetime(s))
+            .map(Some)
+            .ok_or_else(|| {
+                reject(
+                    RejectReason::InvalidValue,
+                    rt,
+                    format!("{field} is not a FHIR dateTime"),
+                )
+            }),
     }
 }
 
@@ -817,8 +851,8 @@ fn is_infection_condition(c: &fhir::Condition) -> bool {
     icd || c
         .code
         .as_ref()
-        .and_then(fhir::CodeableConcept::readable)
-        .is_some_and(|t| INFECTION_WORDS.iter().any(|w| t.contains(w)))
+        .and_then(fhir::CodeableConcept::readable_str)
+        .is_some_and(names_infection)
 }
 
 fn map_condition(c: fhir::Condition, local: Option<&LocalSubjects>) -> Result<Mapped, Reject> {
@@ -926,10 +960,7 @@ fn is_infection_observation(o: &fhir::Observation) -> bool {
             .as_deref()
             .is_some_and(|code| INFECTION_CODE_PREFIXES.iter().any(|p| code.starts_with(p)))
     });
-    coded
-        || o.code
-            .readable()
-            .is_some_and(|t| INFECTION_WORDS.iter().any(|w| t.contains(w)))
+    coded || o.code.readable_str().is_some_and(names_infection)
 }
 
 fn infection_positive(o: &fhir::Observation, value: &str) -> bool {
@@ -1184,8 +1215,11 @@ fn medication_of(
 }
 
 fn quantity_text(q: &fhir::Quantity) -> Option<String> {
-    let v = q.value_text()?;
-    Some(format!("{v}{}", q.unit_text().unwrap_or_default()))
+    let mut v = q.value_text()?;
+    if let Some(u) = q.unit.as_deref().or(q.code.as_deref()) {
+        v.push_str(u);
+    }
+    Some(v)
 }
 
 fn map_medication_request(
@@ -1900,4 +1934,31 @@ fn map_bundle(
         }
     }
     Ok(Outcome::Mapped)
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+
+    #[test]
+    fn plain_dates_parse_as_the_general_parser_does() {
+        for s in [
+            "2020-04-10",
+            "1999-12-31",
+            "2024-02-29",
+            "2023-02-29",
+            "2020-13-01",
+            "2020-4-10",
+            "２０２０-04-10",
+            "2020-04-10T10:00:00+09:00",
+            "2020-04",
+        ] {
+            assert_eq!(
+                plain_date_jst(s).or_else(|| parse_fhir_datetime(s)),
+                parse_fhir_datetime(s),
+                "{s}"
+            );
+        }
+        assert!(plain_date_jst("2020-04-10").is_some());
+    }
 }

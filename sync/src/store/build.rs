@@ -1,12 +1,17 @@
 //! Building one generation: preparing mapped items (parallel, no database access) and
-//! applying them in batches inside the generation's single write transaction.
+//! applying them inside the generation's single write transaction. An incremental build
+//! applies each batch as it arrives (cost ∝ the delta); a full build collects the rows
+//! and bulk-loads the new epoch's tables in key order once the pull is complete (see
+//! [`super::bulk`]).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
+use super::bulk::Bulk;
 use super::index_blob::{self, Accumulator, Entry};
 use super::keys::{
     self, item_key, key_born, key_pk, meta_value, owner_key, owner_value, parse_meta, parse_owner,
@@ -78,10 +83,24 @@ fn in_house(status: &str) -> bool {
 /// Prepares mapped resources for one build (runs on worker threads; clone freely): keyed
 /// hashes under the node secret and, for an encrypted store, sealing under the build's
 /// data key.
-#[derive(Clone, Debug)]
+///
+/// Each clone (one per worker thread) remembers the last subject it hashed: a pull
+/// usually delivers a patient's resources together, so most subject keys are not
+/// recomputed.
+#[derive(Clone)]
 pub struct Preparer {
     keyer: Keyer,
     sealer: Option<Arc<Sealer>>,
+    last_subject: RefCell<Option<(String, Pk)>>,
+}
+
+impl std::fmt::Debug for Preparer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the remembered subject id.
+        f.debug_struct("Preparer")
+            .field("sealed", &self.sealer.is_some())
+            .finish()
+    }
 }
 
 impl Preparer {
@@ -90,22 +109,55 @@ impl Preparer {
     }
 
     pub fn prepare(&self, m: Mapped) -> Prepared {
-        prepare_with(&self.keyer, self.sealer.as_deref(), m)
+        prepare_with(
+            &self.keyer,
+            self.sealer.as_deref(),
+            Some(&self.last_subject),
+            m,
+        )
     }
 }
 
 /// Prepare one mapped resource for a plaintext store (runs on worker threads). An
 /// encrypted store refuses what this makes; use [`GenerationBuilder::preparer`].
 pub fn prepare(keyer: &Keyer, m: Mapped) -> Prepared {
-    prepare_with(keyer, None, m)
+    prepare_with(keyer, None, None, m)
 }
 
-fn prepare_with(keyer: &Keyer, sealer: Option<&Sealer>, m: Mapped) -> Prepared {
+/// The patient key of `Patient/<id>`, from `cache` when it was the last one hashed.
+fn subject_key(keyer: &Keyer, cache: Option<&RefCell<Option<(String, Pk)>>>, id: &str) -> Pk {
+    let Some(cache) = cache else {
+        return keyer.patient(id);
+    };
+    let mut cache = cache.borrow_mut();
+    match &mut *cache {
+        Some((last, pk)) if last == id => *pk,
+        slot => {
+            let pk = keyer.patient(id);
+            match slot {
+                Some((last, last_pk)) => {
+                    last.clear();
+                    last.push_str(id);
+                    *last_pk = pk;
+                }
+                None => *slot = Some((id.to_string(), pk)),
+            }
+            pk
+        }
+    }
+}
+
+fn prepare_with(
+    keyer: &Keyer,
+    sealer: Option<&Sealer>,
+    cache: Option<&RefCell<Option<(String, Pk)>>>,
+    m: Mapped,
+) -> Prepared {
     let idh = keyer.id_hash(m.rtype, &m.id);
     let target = match &m.subject {
         Subject::Itself if m.rtype == ResourceType::Patient => Target::SelfPatient(idh),
         Subject::Itself => Target::Medication,
-        Subject::PatientId(id) => Target::Patient(keyer.patient(id)),
+        Subject::PatientId(id) => Target::Patient(subject_key(keyer, cache, id)),
         Subject::Identifier { system, value } => {
             Target::Identifier(keyer.identifier(system, value))
         }
@@ -157,7 +209,11 @@ fn prepare_with(keyer: &Keyer, sealer: Option<&Sealer>, m: Mapped) -> Prepared {
             // (in the header, the set hash and verify) is over what is stored.
             let value = |space: u8, content: &dyn Fn(Vec<u8>) -> Vec<u8>| {
                 let reserve = META_LEN + sealer.map_or(0, |_| Sealer::HEADER_LEN);
-                let mut buf = content(vec![0u8; reserve]);
+                // Room for a typical item and the seal's tag, so encoding rarely
+                // reallocates.
+                let mut buf = Vec::with_capacity(reserve + 320);
+                buf.resize(reserve, 0);
+                let mut buf = content(buf);
                 if let Some(s) = sealer {
                     let place = ValuePlace {
                         space,
@@ -242,6 +298,11 @@ pub struct GenerationBuilder {
     sealer: Option<Arc<Sealer>>,
     /// This build's search-index changes, written as one blob at the end.
     index: Accumulator,
+    /// A full build: rows collected until [`GenerationBuilder::resolve`] bulk-loads them
+    /// (`None` afterwards, and always for an incremental build).
+    bulk: Option<Box<Bulk>>,
+    /// A full build was bulk-loaded and verified on reading back.
+    loaded: bool,
 }
 
 impl std::fmt::Debug for GenerationBuilder {
@@ -339,6 +400,8 @@ impl GenerationBuilder {
             stats: BuildStats::default(),
             sealer,
             index: Accumulator::new(generation),
+            bulk: full.then(|| Box::new(Bulk::new())),
+            loaded: false,
         })
     }
 
@@ -347,6 +410,7 @@ impl GenerationBuilder {
         Preparer {
             keyer: self.store.keyer_handle(),
             sealer: self.sealer.clone(),
+            last_subject: RefCell::new(None),
         }
     }
 
@@ -383,6 +447,16 @@ impl GenerationBuilder {
     }
 
     fn apply_in(&mut self, txn: &WriteTransaction, batch: &[Prepared]) -> Result<(), StoreError> {
+        if let Some(bulk) = self.bulk.as_mut() {
+            let key_id = self.sealer.as_ref().map(|s| s.key_id());
+            for p in batch {
+                if p.payload.as_ref().is_some_and(|pl| pl.sealed_by != key_id) {
+                    return Err(StoreError::Unsealed);
+                }
+                bulk.collect(p, &mut self.stats)?;
+            }
+            return Ok(());
+        }
         let mut t = open_tables(txn, self.epoch)?;
         for p in batch {
             self.apply_one(&mut t, p)?;
@@ -569,6 +643,8 @@ impl GenerationBuilder {
             self.kill_key(t, &key)?;
         }
         self.facts.remove(pk);
+        // A Patient deleted in this pull no longer exists for items arriving after it.
+        self.patients_written.remove(pk);
         Ok(records)
     }
 
@@ -598,6 +674,24 @@ impl GenerationBuilder {
         scope: Scope,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if let Some(bulk) = self.bulk.take() {
+            let w = bulk.write(
+                txn,
+                self.epoch,
+                self.generation,
+                scope,
+                now,
+                self.store.path(),
+                &mut self.stats,
+                &mut self.index,
+            )?;
+            self.set = w.set;
+            self.counts = w.counts;
+            self.index_entries = w.index_entries;
+            self.written = w.written;
+            self.loaded = true;
+            return Ok(());
+        }
         let mut t = open_tables(txn, self.epoch)?;
         let deferred = std::mem::take(&mut self.deferred);
         for p in deferred {
@@ -662,6 +756,11 @@ impl GenerationBuilder {
         high_water: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Manifest, StoreError> {
+        if self.bulk.is_some() {
+            return Err(StoreError::Database(
+                "a full generation must be resolved before it is finished".into(),
+            ));
+        }
         let mut counts = BTreeMap::new();
         for (k, v) in &self.counts {
             if *v < 0 {
@@ -717,10 +816,17 @@ impl GenerationBuilder {
             },
             index_chain,
         };
-        if self.full {
+        if self.full && !self.loaded {
             // A full generation is checked against its own metadata before it goes live:
             // every key the manifest counts is there with the hash it was written with.
+            // (A bulk-loaded one was: each bucket was read back and compared byte for
+            // byte, and its counts and set hash come from exactly those rows.)
             verify_epoch_metadata(txn, &manifest)?;
+        } else if self.full && !index_blob::check_written(txn, &manifest)? {
+            return Err(StoreError::VerifyFailed {
+                generation: self.generation,
+                problem: "the index blob does not read back as written".into(),
+            });
         }
         switch_to(txn, &manifest)?;
         apply_retention(txn, self.store.keep())?;

@@ -225,7 +225,15 @@ impl SetHash {
     }
 
     pub fn add(&mut self, rkey: &[u8], content_hash: &[u8; 32]) {
-        let e = Self::element(rkey, content_hash);
+        self.add_limbs(Self::element(rkey, content_hash));
+    }
+
+    /// Add every item of `other` (the sum of two disjoint sets' hashes is their union's).
+    pub fn merge(&mut self, other: &SetHash) {
+        self.add_limbs(other.0);
+    }
+
+    fn add_limbs(&mut self, e: [u64; 4]) {
         let mut carry = 0u128;
         for (a, b) in self.0.iter_mut().zip(e) {
             let s = *a as u128 + b as u128 + carry;
@@ -290,6 +298,10 @@ mod tests {
         c.add(b"k1", &h1);
         assert_eq!(a, c);
         assert_eq!(SetHash::from_hex(&a.to_hex()), Some(a));
+        let mut parts = SetHash::default();
+        parts.add(b"k2", &h2);
+        c.merge(&parts);
+        assert_eq!(c, b);
         a.remove(b"k1", &h1);
         assert_eq!(a, SetHash::default());
     }

@@ -56,6 +56,7 @@
 //! one, reads fail with [`StoreError::Locked`].
 
 pub mod build;
+mod bulk;
 pub mod fallback;
 pub mod index_blob;
 pub mod keys;
@@ -314,6 +315,9 @@ struct Inner {
     keyer: Keyer,
     keep: usize,
     public_key: Option<SnapshotPublicKey>,
+    /// The snapshot file (`None` for a database given by the caller): a full build flushes
+    /// it to disk in the background while it writes (see `bulk`).
+    path: Option<std::path::PathBuf>,
 }
 
 /// The snapshot store. Cheap to clone; all clones share one database.
@@ -342,7 +346,11 @@ impl Store {
         let db = Database::builder()
             .set_cache_size(1024 * 1024 * 1024)
             .create(path)?;
-        Store::from_database(db, options)
+        let mut store = Store::from_database(db, options)?;
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.path = Some(path.to_path_buf());
+        }
+        Ok(store)
     }
 
     /// Use an already opened database (tests pass an in-memory or fault-injecting one).
@@ -414,6 +422,7 @@ impl Store {
                 keyer: Keyer::new(&secret),
                 keep: options.keep,
                 public_key,
+                path: None,
             }),
         })
     }
@@ -455,6 +464,10 @@ impl Store {
 
     pub(crate) fn db(&self) -> &Database {
         &self.inner.db
+    }
+
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
     }
 
     pub(crate) fn keyer(&self) -> &Keyer {

@@ -280,7 +280,9 @@ impl Ctx {
                 true,
             ),
             Principal::Admin(login) => (login.admin_id.clone(), String::new(), true),
-            Principal::Anonymous => (String::new(), String::new(), false),
+            Principal::Anonymous | Principal::KeyPending(_) => {
+                (String::new(), String::new(), false)
+            }
         };
         let admin = matches!(self.principal(), Principal::Admin(_));
         Chrome {

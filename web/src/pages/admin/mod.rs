@@ -149,7 +149,7 @@ impl FromRequestParts<Pages> for AdminCtx {
         };
         let login = match ctx.principal() {
             Principal::Admin(login) => login.clone(),
-            Principal::Anonymous => return Err(AdminRejection::Login),
+            Principal::Anonymous | Principal::KeyPending(_) => return Err(AdminRejection::Login),
             Principal::Clinician { .. } => {
                 tracing::warn!("a clinician session asked for an admin page; refused");
                 return Err(ctx.fail(Problem::Forbidden).into());

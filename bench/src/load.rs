@@ -104,6 +104,10 @@ impl Clinician {
     }
 
     async fn get(&self, path: &str) -> Result<usize, BenchError> {
+        Ok(self.body(path).await?.len())
+    }
+
+    async fn body(&self, path: &str) -> Result<Vec<u8>, BenchError> {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -113,7 +117,7 @@ impl Clinician {
         if !r.status().is_success() {
             return Err(BenchError::Setup(format!("{path}: HTTP {}", r.status())));
         }
-        Ok(r.bytes().await?.len())
+        Ok(r.bytes().await?.to_vec())
     }
 }
 
@@ -262,7 +266,11 @@ pub fn run(
         let search_page = one.get("/search").await?;
         let result_page = one.search("タナカ").await?;
         let census_page = one.get(&format!("/wards/{}", encode(&ward))).await?;
-        let print_page = one.get(&format!("/wards/{}/print", encode(&ward))).await?;
+        // Kept beside the snapshot for inspection (synthetic data only).
+        let print = one.body(&format!("/wards/{}/print", encode(&ward))).await?;
+        let print_path = data.join("ward-print.html");
+        std::fs::write(&print_path, &print).map_err(|e| BenchError::io(&print_path, e))?;
+        let print_page = print.len();
 
         let mut logged_in = Vec::with_capacity(clients);
         for _ in 0..clients {

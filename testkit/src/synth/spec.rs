@@ -127,15 +127,16 @@ const ROOM_PLAN: &[u64] = &[
 ];
 
 /// Where inpatient `slot` lies: (ward name, room number, bed number). Wards are filled
-/// one after another; names run 3階東病棟, 3階西病棟, 4階東病棟, …
+/// one after another, four wings a floor from the 3rd: 3階東病棟 (rooms 301–),
+/// 3階西病棟 (326–), 3階南病棟 (351–), 3階北病棟 (376–), 4階東病棟, …
 pub(crate) fn bed_of(slot: u64) -> (String, String, String) {
     let (mut w, mut first) = (0, 0);
     while slot >= first + ward_beds(w) {
         first += ward_beds(w);
         w += 1;
     }
-    let floor = 3 + w / 2;
-    let west = w % 2 == 1;
+    let floor = 3 + w / 4;
+    let wing = w % 4;
     let mut left = slot - first;
     let mut room = 0;
     while left >= ROOM_PLAN[room] {
@@ -143,8 +144,8 @@ pub(crate) fn bed_of(slot: u64) -> (String, String, String) {
         room += 1;
     }
     (
-        format!("{floor}階{}病棟", if west { "西" } else { "東" }),
-        (floor * 100 + if west { 50 } else { 0 } + room as u64 + 1).to_string(),
+        format!("{floor}階{}病棟", ["東", "西", "南", "北"][wing as usize]),
+        (floor * 100 + wing * 25 + room as u64 + 1).to_string(),
         (left + 1).to_string(),
     )
 }

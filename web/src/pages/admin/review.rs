@@ -19,7 +19,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::console::{actor_text, time};
-use super::AdminCtx;
+use super::{AdminCtx, PageQuery, Paging};
 use crate::error::{PageError, Problem};
 use crate::i18n::Tr;
 use crate::pages::{render, Chrome, Pages};
@@ -198,52 +198,6 @@ fn session_row(tr: Tr, s: &SessionReview) -> SessionRow {
 const SESSIONS_PER_PAGE: usize = 40;
 /// Events per page of one session's review.
 const EVENTS_PER_PAGE: usize = 250;
-
-/// `?page=N` (1-based) of a long list.
-#[derive(Deserialize)]
-struct PageQuery {
-    #[serde(default)]
-    page: Option<usize>,
-}
-
-/// One page of a list: which items, and the navigation under it.
-struct Paging {
-    /// 1-based.
-    page: usize,
-    pages: usize,
-    /// 1-based positions of the first and last item shown; total items.
-    first: usize,
-    last: usize,
-    total: usize,
-}
-
-impl Paging {
-    /// Clamps `requested` into range (an out-of-range page shows the last one).
-    fn new(total: usize, per_page: usize, requested: Option<usize>) -> Self {
-        let pages = total.div_ceil(per_page).max(1);
-        let page = requested.unwrap_or(1).clamp(1, pages);
-        let start = (page - 1) * per_page;
-        Paging {
-            page,
-            pages,
-            first: if total == 0 { 0 } else { start + 1 },
-            last: (start + per_page).min(total),
-            total,
-        }
-    }
-
-    fn range(&self) -> std::ops::Range<usize> {
-        self.first.saturating_sub(1)..self.last
-    }
-
-    fn prev(&self) -> Option<usize> {
-        (self.page > 1).then(|| self.page - 1)
-    }
-
-    fn next(&self) -> Option<usize> {
-        (self.page < self.pages).then(|| self.page + 1)
-    }
-}
 
 #[derive(Template)]
 #[template(path = "admin_episode.html")]

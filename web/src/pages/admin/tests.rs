@@ -1182,3 +1182,20 @@ async fn a_long_session_is_reviewed_page_by_page_and_each_page_stays_small() {
     assert_eq!(rows(&past.body), rows(&second.body));
     assert!(first.body.len() < 100_000, "{}", first.body.len());
 }
+
+#[tokio::test]
+async fn many_accounts_are_listed_page_by_page() {
+    let node = node();
+    for _ in 0..55 {
+        console_account(&node);
+    }
+    let mut a = admin(&node).await;
+    let rows = |body: &str| body.matches("<tr data-account=").count();
+    let first = a.get("/admin/accounts").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(rows(&first.body), 50);
+    assert!(first.body.contains("href=\"/admin/accounts?page=2\""));
+    let second = a.get("/admin/accounts?page=2").await;
+    assert_eq!(rows(&second.body), 5);
+    assert!(second.body.contains("51–55 / 55"), "{}", second.body);
+}

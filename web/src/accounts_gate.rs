@@ -4,15 +4,17 @@
 
 use akari_accounts::event::{Client, DeclaredPerson, Mode, Reason};
 use akari_accounts::{
-    Accounts, EmergencyCredential, EmergencyLogin, Error, LoginRefused, Session, SessionToken,
+    Accounts, EmergencyCredential, EmergencyLogin, Error, KeyAssertion, LoginRefused,
+    PublicKeyCredential, Session, SessionToken,
 };
 
-use crate::gate::{ClinicianLogin, Gate, Refusal};
+use crate::gate::{ClinicianLogin, Gate, KeyAnswer, KeyChallenge, Refusal};
 
 fn refusal(e: Error) -> Refusal {
     match e {
         Error::Login(LoginRefused::TooManyAttempts { .. }) => Refusal::Backoff,
         Error::Login(LoginRefused::NotInEmergencyMode { .. }) => Refusal::Mode,
+        Error::Login(LoginRefused::KeyRequired) => Refusal::KeyRequired,
         Error::Login(_) => Refusal::BadCredentials,
         Error::SessionEnded(_) | Error::NoSession | Error::NotDeclared | Error::AlreadyDeclared => {
             Refusal::Expired
@@ -33,16 +35,44 @@ impl Gate for Accounts {
         }
     }
 
+    fn begin_key_login(&self, account_id: &str) -> Result<Option<KeyChallenge>, Refusal> {
+        let Some(challenge) = self.begin_emergency_login(account_id).map_err(refusal)? else {
+            return Ok(None);
+        };
+        let options = serde_json::to_value(&challenge.options)
+            .map_err(|e| Refusal::Internal(format!("key challenge: {e}")))?;
+        Ok(Some(KeyChallenge {
+            ceremony_id: challenge.ceremony_id,
+            options,
+        }))
+    }
+
     fn emergency_login(
         &self,
         account_id: &str,
         credential: &str,
+        key: Option<KeyAnswer>,
         client: &Client,
     ) -> Result<ClinicianLogin, Refusal> {
+        // A malformed assertion is still an attempt: it reaches the accounts layer as a
+        // login without a key, which refuses it and records the failure.
+        let key =
+            key.and_then(
+                |k| match serde_json::from_value::<PublicKeyCredential>(k.response) {
+                    Ok(response) => Some(KeyAssertion {
+                        ceremony_id: k.ceremony_id,
+                        response,
+                    }),
+                    Err(e) => {
+                        tracing::info!(error = %e, "malformed security key assertion");
+                        None
+                    }
+                },
+            );
         let login = EmergencyLogin {
             account_id: account_id.to_owned(),
             credential: EmergencyCredential::new(credential),
-            key: None,
+            key,
         };
         let new = self.login_emergency(login, client).map_err(refusal)?;
         Ok(ClinicianLogin {

@@ -3,7 +3,7 @@
 //! Askama escapes every value, so source text (names, narratives) is always inert.
 
 use akari_sync::model::{Criticality, FlagKind, Instant, Patient, PatientRecord, Sex, VitalKind};
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Timelike, Utc};
 
 use crate::i18n::{Lang, Tr};
 use crate::viewer::PatientSummary;
@@ -12,8 +12,18 @@ pub fn jst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).expect("valid offset")
 }
 
+/// "2026-11-21 03:00" in JST. Written out by hand: chrono's `format` parses its pattern
+/// on every call, and a patient page formats dozens of times.
 pub fn fmt_time(t: &DateTime<FixedOffset>) -> String {
-    t.with_timezone(&jst()).format("%Y-%m-%d %H:%M").to_string()
+    let t = t.with_timezone(&jst());
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 fn fmt_opt(t: Option<&Instant>) -> String {
@@ -185,26 +195,14 @@ pub struct Summary {
 const MAR_WINDOW_HOURS: i64 = 72;
 
 impl Summary {
-    /// `as_of` anchors the 72-hour MAR window: the time the data is from.
-    pub fn new(tr: Tr, r: &PatientRecord, as_of: DateTime<Utc>) -> Self {
+    /// `as_of` anchors the 72-hour MAR window: the time the data is from. Takes the record
+    /// by value: its texts (documents can be long) move into the page instead of being
+    /// copied.
+    pub fn new(tr: Tr, r: PatientRecord, as_of: DateTime<Utc>) -> Self {
         let today = as_of.with_timezone(&jst()).date_naive();
-        let mut allergies: Vec<AllergyLine> = r
-            .allergies
-            .iter()
-            .filter(|a| {
-                !matches!(a.clinical_status.as_deref(), Some("inactive" | "resolved"))
-                    && a.verification_status.as_deref() != Some("refuted")
-            })
-            .map(|a| AllergyLine {
-                substance: a.substance.clone(),
-                drug: a.categories.iter().any(|c| c == "medication"),
-                high: a.criticality == Some(Criticality::High),
-                reactions: a.reactions.join("、"),
-                status: a.verification_status.clone().unwrap_or_default(),
-            })
-            .collect();
-        allergies.sort_by_key(|a| (!a.high, !a.drug));
-
+        let id = Identity::new(tr, &r.key.0, &r.patient, today);
+        let vitals = vitals_grid(tr, &r);
+        let mar = mar(&r, as_of);
         let location = r
             .encounters
             .iter()
@@ -217,21 +215,45 @@ impl Summary {
                     .join(" ")
             })
             .unwrap_or_default();
+        let PatientRecord {
+            allergies,
+            infections,
+            flags,
+            prescriptions,
+            labs,
+            conditions,
+            documents,
+            ..
+        } = r;
 
-        let infections = r
-            .infections
-            .iter()
+        let mut allergies: Vec<AllergyLine> = allergies
+            .into_iter()
+            .filter(|a| {
+                !matches!(a.clinical_status.as_deref(), Some("inactive" | "resolved"))
+                    && a.verification_status.as_deref() != Some("refuted")
+            })
+            .map(|a| AllergyLine {
+                drug: a.categories.iter().any(|c| c == "medication"),
+                high: a.criticality == Some(Criticality::High),
+                reactions: a.reactions.join("、"),
+                status: a.verification_status.unwrap_or_default(),
+                substance: a.substance,
+            })
+            .collect();
+        allergies.sort_by_key(|a| (!a.high, !a.drug));
+
+        let infections = infections
+            .into_iter()
             .map(|i| Line {
-                label: i.name.clone(),
-                text: i.result.clone(),
                 time: fmt_opt(i.time.as_ref()),
+                label: i.name,
+                text: i.result,
                 alert: i.positive,
             })
             .collect();
 
-        let flags = r
-            .flags
-            .iter()
+        let flags = flags
+            .into_iter()
             .map(|f| Line {
                 label: tr
                     .s(match f.kind {
@@ -241,74 +263,69 @@ impl Summary {
                         FlagKind::Other => "flag_other",
                     })
                     .to_owned(),
-                text: f.text.clone(),
                 time: fmt_opt(f.start.as_ref()),
                 alert: matches!(f.kind, FlagKind::Dnr | FlagKind::Isolation),
+                text: f.text,
             })
             .collect();
 
-        let prescriptions = r
-            .prescriptions
-            .iter()
+        let prescriptions = prescriptions
+            .into_iter()
             .filter(|p| matches!(p.status.as_str(), "active" | "on-hold"))
             .map(|p| RxLine {
-                medication: p.medication.clone(),
-                dose: p.dose.clone().unwrap_or_default(),
-                route: p.route.clone().unwrap_or_default(),
-                timing: p.timing.clone().unwrap_or_default(),
+                medication: p.medication,
+                dose: p.dose.unwrap_or_default(),
+                route: p.route.unwrap_or_default(),
+                timing: p.timing.unwrap_or_default(),
                 prn: p.as_needed,
             })
             .collect();
 
-        let mut labs: Vec<_> = r.labs.iter().collect();
+        let mut labs = labs;
         labs.sort_by_key(|l| std::cmp::Reverse(l.time));
         let labs = labs
             .into_iter()
             .map(|l| {
-                let flag = l.interpretation.clone().unwrap_or_default();
+                let flag = l.interpretation.unwrap_or_default();
                 LabLine {
-                    test: l.test.clone(),
-                    value: l.value.clone(),
-                    unit: l.unit.clone().unwrap_or_default(),
-                    reference: l.reference_range.clone().unwrap_or_default(),
+                    time: fmt_opt(l.time.as_ref()),
+                    test: l.test,
+                    value: l.value,
+                    unit: l.unit.unwrap_or_default(),
+                    reference: l.reference_range.unwrap_or_default(),
                     abnormal: !flag.is_empty() && flag != "N",
                     flag,
-                    time: fmt_opt(l.time.as_ref()),
                 }
             })
             .collect();
 
-        let vitals = vitals_grid(tr, r);
-
-        let problems = r
-            .conditions
-            .iter()
+        let problems = conditions
+            .into_iter()
             .map(|c| Line {
-                label: c.text.clone(),
-                text: c.clinical_status.clone().unwrap_or_default(),
-                time: c.onset.clone().unwrap_or_default(),
+                label: c.text,
+                text: c.clinical_status.unwrap_or_default(),
+                time: c.onset.unwrap_or_default(),
                 alert: false,
             })
             .collect();
 
-        let documents = r
-            .documents
-            .iter()
+        let documents = documents
+            .into_iter()
             .map(|d| DocLine {
-                title: d.title.clone(),
                 date: fmt_opt(d.date.as_ref()),
-                text: d.text.clone(),
+                title: d.title,
+                text: d.text,
             })
             .collect();
 
         Summary {
-            id: Identity::new(tr, &r.key.0, &r.patient, today),
+            id,
             location,
             allergies,
             infections,
             flags,
             prescriptions,
-            mar: mar(r, as_of),
+            mar,
             labs,
             vitals,
             problems,
@@ -346,22 +363,26 @@ fn vitals_grid(tr: Tr, r: &PatientRecord) -> VitalsGrid {
         .into_iter()
         .filter(|k| r.vitals.iter().any(|v| v.kind == *k))
         .collect();
-    let mut times: Vec<Instant> = r.vitals.iter().map(|v| v.time).collect();
-    times.sort_by_key(|t| std::cmp::Reverse(*t));
-    times.dedup();
-    let rows = times
-        .iter()
-        .map(|t| VitalsRow {
-            time: fmt_time(t),
+    // Newest first; the stable sort keeps the source order of readings taken together.
+    let mut sorted: Vec<&akari_sync::model::VitalSign> = r.vitals.iter().collect();
+    sorted.sort_by_key(|v| std::cmp::Reverse(v.time));
+    let rows = sorted
+        .chunk_by(|a, b| a.time == b.time)
+        .map(|group| VitalsRow {
+            time: fmt_time(&group[0].time),
             cells: used
                 .iter()
                 .map(|k| {
-                    r.vitals
-                        .iter()
-                        .filter(|v| v.time == *t && v.kind == *k)
-                        .map(|v| format!("{} {}", v.value, v.unit.as_deref().unwrap_or("")))
-                        .collect::<Vec<_>>()
-                        .join(" / ")
+                    let mut cell = String::new();
+                    for v in group.iter().filter(|v| v.kind == *k) {
+                        if !cell.is_empty() {
+                            cell.push_str(" / ");
+                        }
+                        cell.push_str(&v.value);
+                        cell.push(' ');
+                        cell.push_str(v.unit.as_deref().unwrap_or(""));
+                    }
+                    cell
                 })
                 .collect(),
         })
@@ -420,14 +441,20 @@ fn mar(r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
             }
         };
         rows[idx].cells[col].push(MarCell {
-            time: a.time.with_timezone(&jst()).format("%H:%M").to_string(),
+            time: {
+                let t = a.time.with_timezone(&jst());
+                format!("{:02}:{:02}", t.hour(), t.minute())
+            },
             dose: a.dose.clone().unwrap_or_default(),
             given: a.status == "completed",
             status: a.status.clone(),
         });
     }
     Mar {
-        days: days.iter().map(|d| d.format("%m/%d").to_string()).collect(),
+        days: days
+            .iter()
+            .map(|d| format!("{:02}/{:02}", d.month(), d.day()))
+            .collect(),
         rows,
     }
 }

@@ -25,6 +25,9 @@ impl std::fmt::Debug for ClinicianLogin {
 pub enum Refusal {
     #[error("wrong account or credential")]
     BadCredentials,
+    /// The account has a security key and no assertion came with the login.
+    #[error("the account's security key is required")]
+    KeyRequired,
     #[error("too many failures; retry later")]
     Backoff,
     #[error("logins are not allowed in the current mode")]
@@ -35,14 +38,35 @@ pub enum Refusal {
     Internal(String),
 }
 
+/// The WebAuthn challenge for an emergency account's security key (FIDO2, user
+/// verification required: the key's PIN). `options` is the JSON the browser's
+/// `navigator.credentials.get` takes (binary fields base64url).
+#[derive(Debug, Clone)]
+pub struct KeyChallenge {
+    pub ceremony_id: String,
+    pub options: serde_json::Value,
+}
+
+/// The browser's answer to a [`KeyChallenge`]: its `PublicKeyCredential` as JSON.
+#[derive(Debug, Clone)]
+pub struct KeyAnswer {
+    pub ceremony_id: String,
+    pub response: serde_json::Value,
+}
+
 pub trait Gate: Send + Sync + 'static {
     /// The node's current mode.
     fn mode(&self) -> Mode;
-    /// Account ID + credential of a sealed (or already opened) emergency account.
+    /// The key challenge if `account_id` has a security key enrolled, `None` otherwise
+    /// (also for unknown accounts: the login then fails as usual).
+    fn begin_key_login(&self, account_id: &str) -> Result<Option<KeyChallenge>, Refusal>;
+    /// Account ID + credential of a sealed (or already opened) emergency account, plus
+    /// the key's answer when the account has a key. Failures are audited by the gate.
     fn emergency_login(
         &self,
         account_id: &str,
         credential: &str,
+        key: Option<KeyAnswer>,
         client: &Client,
     ) -> Result<ClinicianLogin, Refusal>;
     /// The real person and reason behind the session. Returns the session to use from

@@ -73,10 +73,20 @@ pub struct Tr {
     pub lang: Lang,
 }
 
+/// [`MESSAGES`] by key: a page looks up dozens of strings per render.
+static BY_KEY: std::sync::LazyLock<
+    std::collections::HashMap<&'static str, (&'static str, &'static str)>,
+> = std::sync::LazyLock::new(|| {
+    MESSAGES
+        .iter()
+        .map(|(k, ja, en)| (*k, (*ja, *en)))
+        .collect()
+});
+
 impl Tr {
     pub fn s(&self, key: &str) -> &'static str {
-        match MESSAGES.iter().find(|(k, _, _)| *k == key) {
-            Some((_, ja, en)) => match self.lang {
+        match BY_KEY.get(key) {
+            Some((ja, en)) => match self.lang {
                 Lang::Ja => ja,
                 Lang::En => en,
             },
@@ -108,6 +118,19 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("login", "ログイン", "Log in"),
     ("login_refused", "ログインできませんでした。アカウントIDと認証情報を確認してください。", "Login refused. Check the account ID and the credential."),
     ("login_backoff", "失敗が続いたため、しばらく待ってから再度お試しください。", "Too many failures: wait a moment and try again."),
+    ("key_title", "セキュリティキーの確認", "Security key"),
+    ("key_help", "このアカウントにはセキュリティキーが登録されています。キーを差し込み、下のボタンを押して、キーに触れ PIN を入力してください。", "This account has a security key. Insert the key, press the button below, touch the key and enter its PIN."),
+    ("key_button", "セキュリティキーで確認", "Use the security key"),
+    ("key_waiting", "キーに触れ、PIN を入力してください…", "Touch the key and enter its PIN…"),
+    ("key_restart", "最初からやり直す", "Start again"),
+    ("key_needs_js", "このアカウントはセキュリティキーが必要です。キーの確認には JavaScript が必要です。JavaScript を有効にするか、キーのない非常時アカウントを使ってください。", "This account needs its security key, and the key step needs JavaScript: enable JavaScript or use an emergency account without a key."),
+    ("key_cancelled", "セキュリティキーの確認が取り消されたか、このアカウントのキーが見つかりませんでした。登録されたキーを差し込んで、最初からやり直してください。", "The security key step was cancelled, or this account's key was not found. Insert the enrolled key and start again."),
+    ("key_unsupported", "このブラウザはセキュリティキーに対応していません。別の端末か、キーのない非常時アカウントを使ってください。", "This browser does not support security keys. Use another PC or an emergency account without a key."),
+    ("key_missing", "このアカウントはセキュリティキーが必要ですが、キーの応答がありませんでした。キーを差し込んで、最初からやり直してください。", "This account needs its security key, but no key answered. Insert the key and start again."),
+    ("key_refused", "ログインできませんでした。認証情報が違うか、このアカウントに登録されたキーではありません。用紙とキーを確認して、最初からやり直してください。", "Login refused: the credential is wrong or this is not the key enrolled for this account. Check the sheet and the key, then start again."),
+    ("page", "ページ", "page"),
+    ("page_prev", "前へ", "Previous"),
+    ("page_next", "次へ", "Next"),
     ("login_not_allowed", "非常時または訓練モードでのみログインできます。情報システム部門に連絡してください。", "Emergency accounts work only in emergency or drill mode. Contact hospital IT."),
     ("declare_title", "利用者の申告", "Who is using this account"),
     ("declare_help", "この非常時アカウントを使う本人の情報を入力してください。すべての操作が記録されます。", "Enter the real person using this emergency account. Everything you do is recorded."),
@@ -376,5 +399,10 @@ mod tests {
             }
         }
         assert!(checked > 50, "only {checked} keys found");
+        assert_eq!(
+            BY_KEY.len(),
+            MESSAGES.len(),
+            "a message key is listed twice"
+        );
     }
 }

@@ -33,6 +33,20 @@ pub enum Principal {
     /// pages run only after the accounts layer resumes `token` as an admin session, which
     /// is the only source of an `AdminCapability`; a clinician's token never resumes as one.
     Admin(AdminLogin),
+    /// An emergency account with a security key, between the credential step and the
+    /// key's assertion. Held only in this in-memory session, wiped on drop.
+    KeyPending(PendingKey),
+}
+
+/// The first login step of an account with a security key: what the assertion completes.
+#[derive(Clone)]
+pub struct PendingKey {
+    pub account_id: String,
+    /// The credential typed from the seal sheet (a secret: never logged).
+    pub credential: zeroize::Zeroizing<String>,
+    pub ceremony_id: String,
+    /// `navigator.credentials.get` options (JSON), put on the key page.
+    pub options: String,
 }
 
 /// A logged-in administrator's accounts session.
@@ -60,6 +74,7 @@ impl std::fmt::Debug for Principal {
                 write!(f, "Clinician {{ declared: {} }}", declared.is_some())
             }
             Principal::Admin(_) => f.write_str("Admin"),
+            Principal::KeyPending(_) => f.write_str("KeyPending"),
         }
     }
 }

@@ -149,6 +149,30 @@ impl AuditedViewer {
         key: PatientKey,
         print: bool,
     ) -> Result<PatientView, ViewError> {
+        match self
+            .patient_after(
+                reader,
+                key,
+                print,
+                || Ok::<(), std::convert::Infallible>(()),
+            )
+            .await?
+        {
+            Ok(view) => Ok(view),
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Self::patient`] after `check` (the session's validity with the accounts layer,
+    /// blocking), on the same blocking thread: one hop to the blocking pool per page
+    /// instead of two. `Ok(Err(e))`: the check refused; nothing was read or audited.
+    pub async fn patient_after<E: Send + 'static>(
+        &self,
+        reader: &Reader,
+        key: PatientKey,
+        print: bool,
+        check: impl FnOnce() -> Result<(), E> + Send + 'static,
+    ) -> Result<Result<PatientView, E>, ViewError> {
         let snap = self.snapshot.clone();
         let sink = self.sink.clone();
         let event = event(
@@ -161,11 +185,13 @@ impl AuditedViewer {
             Some(key.0.clone()),
         );
         blocking(move || {
-            // Read first so a read of a key that does not exist is not a patient read, but
-            // show nothing until the audit entry is durable.
+            if let Err(e) = check() {
+                return Ok(Err(e));
+            }
+            // As in `patient`: read first, show nothing until the audit entry is durable.
             let record = snap.patient(&key)?.ok_or(ViewError::NotFound)?;
             let receipt = sink.record(event)?;
-            Ok(Audited::new(record, receipt))
+            Ok(Ok(Audited::new(record, receipt)))
         })
         .await
     }

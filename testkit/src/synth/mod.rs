@@ -528,6 +528,34 @@ mod tests {
     }
 
     #[test]
+    fn a_large_hospital_has_wards_of_40_to_60_beds_in_rooms_of_1_to_4() {
+        assert_eq!(spec::inpatient_count(40), 10);
+        assert_eq!(spec::inpatient_count(10_000), 400);
+        assert_eq!(spec::inpatient_count(100_000), 2_000);
+        assert_eq!(spec::inpatient_count(1_000_000), 2_000);
+        let mut wards = std::collections::BTreeMap::<String, Vec<(String, String)>>::new();
+        for slot in 0..spec::inpatient_count(100_000) {
+            let (w, r, b) = spec::bed_of(slot);
+            wards.entry(w).or_default().push((r, b));
+        }
+        // The last ward may be partly filled; every full ward has 40–60 beds.
+        let last = wards.keys().last().unwrap().clone();
+        for (ward, beds) in &wards {
+            assert!(
+                beds.len() <= 60 && (beds.len() >= 40 || *ward == last),
+                "{ward}: {}",
+                beds.len()
+            );
+            let mut rooms = std::collections::BTreeMap::<&str, usize>::new();
+            for (r, _) in beds {
+                *rooms.entry(r).or_default() += 1;
+            }
+            assert!(rooms.values().all(|n| (1..=4).contains(n)), "{rooms:?}");
+        }
+        assert!((30..=50).contains(&wards.len()), "{}", wards.len());
+    }
+
+    #[test]
     fn hospital_has_inpatients_with_beds_variants_and_halfwidth_kana() {
         let h = Hospital::generate(cfg(400));
         let truth = h.truth();
@@ -535,12 +563,23 @@ mod tests {
             .values()
             .filter(|r| r.encounters.iter().any(|e| e.status == "in-progress"))
             .count();
-        assert!(inpatients >= 80, "{inpatients}");
-        let wards: std::collections::BTreeSet<_> = truth
-            .values()
-            .flat_map(|r| r.encounters.iter().filter_map(|e| e.ward.clone()))
-            .collect();
-        assert_eq!(wards.len(), 8);
+        assert_eq!(inpatients as u64, spec::inpatient_count(400), "a quarter");
+        assert_eq!(inpatients, 100);
+        let mut beds = std::collections::BTreeMap::<String, Vec<(String, String)>>::new();
+        for e in truth.values().flat_map(|r| r.encounters.iter()) {
+            if let (Some(w), Some(r), Some(b)) = (&e.ward, &e.room, &e.bed) {
+                beds.entry(w.clone())
+                    .or_default()
+                    .push((r.clone(), b.clone()));
+            }
+        }
+        assert_eq!(beds.len(), 3, "{:?}", beds.keys());
+        for (ward, mut b) in beds {
+            let n = b.len();
+            b.sort();
+            b.dedup();
+            assert_eq!(b.len(), n, "one patient per bed in {ward}");
+        }
         let halfwidth = truth
             .values()
             .filter(|r| {

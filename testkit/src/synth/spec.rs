@@ -96,16 +96,59 @@ pub struct PatientSpec {
     pub documents: Vec<Item<DocumentSpec>>,
 }
 
-pub(crate) const WARDS: &[(&str, u32, bool)] = &[
-    ("3階東病棟", 3, false),
-    ("3階西病棟", 3, true),
-    ("4階東病棟", 4, false),
-    ("4階西病棟", 4, true),
-    ("5階東病棟", 5, false),
-    ("5階西病棟", 5, true),
-    ("6階東病棟", 6, false),
-    ("6階西病棟", 6, true),
+/// How many of a hospital's `patients` are in a bed today: a quarter of a small test
+/// hospital, a few hundred at 10k patients, 2,000 (a large hospital) from 100k on. The rest
+/// are outpatients (past visits only).
+pub fn inpatient_count(patients: u64) -> u64 {
+    patients.div_ceil(4).min(200 + patients / 50).min(2_000)
+}
+
+/// The inpatient slot of patient `index` (0-based, dense), if it is an inpatient:
+/// [`inpatient_count`] indices spread evenly over the hospital.
+fn inpatient_slot(patients: u64, index: u64) -> Option<u64> {
+    let n = patients.max(1);
+    let count = inpatient_count(n);
+    if index >= n {
+        return None;
+    }
+    let (a, b) = (index * count / n, (index + 1) * count / n);
+    (b > a).then_some(a)
+}
+
+/// Beds of ward `w`: 40 to 60, as in Japanese general wards.
+fn ward_beds(w: u64) -> u64 {
+    40 + (w * 7) % 21
+}
+
+/// Rooms of a ward, in room order: mostly 4-bed rooms, then 2-bed and private rooms
+/// (each entry: beds in that room). Covers at least 60 beds; a ward uses its first beds.
+const ROOM_PLAN: &[u64] = &[
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 4, 4, 4,
 ];
+
+/// Where inpatient `slot` lies: (ward name, room number, bed number). Wards are filled
+/// one after another, four wings a floor from the 3rd: 3階東病棟 (rooms 301–),
+/// 3階西病棟 (326–), 3階南病棟 (351–), 3階北病棟 (376–), 4階東病棟, …
+pub(crate) fn bed_of(slot: u64) -> (String, String, String) {
+    let (mut w, mut first) = (0, 0);
+    while slot >= first + ward_beds(w) {
+        first += ward_beds(w);
+        w += 1;
+    }
+    let floor = 3 + w / 4;
+    let wing = w % 4;
+    let mut left = slot - first;
+    let mut room = 0;
+    while left >= ROOM_PLAN[room] {
+        left -= ROOM_PLAN[room];
+        room += 1;
+    }
+    (
+        format!("{floor}階{}病棟", ["東", "西", "南", "北"][wing as usize]),
+        (floor * 100 + wing * 25 + room as u64 + 1).to_string(),
+        (left + 1).to_string(),
+    )
+}
 
 /// (name, JLAC10, unit, low, high, decimals)
 const LABS: &[(&str, &str, &str, f64, f64, u32)] = &[
@@ -468,7 +511,8 @@ pub(crate) fn generate(cfg: &SynthConfig, index: u64) -> PatientSpec {
             entered_in_error: false,
         }
     }
-    let inpatient = index.is_multiple_of(4);
+    let slot = inpatient_slot(cfg.patients, index);
+    let inpatient = slot.is_some();
 
     // Allergies: ~45% have at least one.
     let n_alg = if rng.chance(0.45) { rng.range(1, 3) } else { 0 };
@@ -717,20 +761,16 @@ pub(crate) fn generate(cfg: &SynthConfig, index: u64) -> PatientSpec {
         ));
     }
     // Encounters.
-    if inpatient {
-        let k = index / 4;
-        let (ward, floor, west) = WARDS[(k % 8) as usize];
-        let slot = k / 8;
-        let room = floor * 100 + if west { 50 } else { 0 } + (slot / 4) as u32 + 1;
-        let bed = (slot % 4 + 1).to_string();
+    if let Some(slot) = slot {
+        let (ward, room, bed) = bed_of(slot);
         p.encounters.push(mk(
             base_updated,
             EncounterSpec(Encounter {
                 id: format!("enc-{index}-0"),
                 status: "in-progress".into(),
                 class: Some("IMP".into()),
-                ward: Some(ward.into()),
-                room: Some(room.to_string()),
+                ward: Some(ward),
+                room: Some(room),
                 bed: Some(bed),
                 start: Some(
                     now - Duration::days(rng.range(1, 30) as i64)

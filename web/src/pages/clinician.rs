@@ -21,15 +21,17 @@ use serde::Deserialize;
 use super::{render, render_with, with_cookie, Chrome, Ctx, Pages};
 use crate::display::{jst, Row, Summary};
 use crate::error::{PageError, Problem};
-use crate::gate::Refusal;
+use crate::gate::{ClinicianLogin, KeyAnswer, Refusal};
 use crate::i18n::{Lang, LANG_COOKIE};
-use crate::session::{self, Principal};
+use crate::session::{self, PendingKey, Principal};
 use crate::viewer::Reader;
 
 pub(super) fn routes() -> Router<Pages> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_form).post(login))
+        .route("/login/key", get(key_form).post(key_login))
+        .route("/static/login.js", get(login_script))
         .route("/declare", get(declare_form).post(declare))
         .route("/logout", axum::routing::post(logout))
         .route("/search", get(search_form).post(search))
@@ -131,49 +133,193 @@ async fn login(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response, PageEr
     let gate = ctx.gate();
     let client = ctx.client.clone();
     let account_id = form.account_id.trim().to_owned();
-    let credential = form.credential.trim().to_owned();
+    let credential = zeroize::Zeroizing::new(form.credential.trim().to_owned());
+    let key_step = ctx.mode.allows_emergency_login() && !account_id.is_empty();
     let result = tokio::task::spawn_blocking(move || {
-        gate.emergency_login(&account_id, &credential, &client)
+        // An account with a security key answers its challenge first (the login page's
+        // script); the credential waits in the server-side session until then.
+        if key_step {
+            if let Some(challenge) = gate.begin_key_login(&account_id)? {
+                return Ok(Step::Key(PendingKey {
+                    account_id,
+                    credential,
+                    ceremony_id: challenge.ceremony_id,
+                    options: challenge.options.to_string(),
+                }));
+            }
+        }
+        gate.emergency_login(&account_id, &credential, None, &client)
+            .map(Step::LoggedIn)
     })
     .await
     .map_err(|_| ctx.fail(Problem::Internal))?;
     match result {
-        Ok(login) => {
+        Ok(Step::LoggedIn(login)) => Ok(logged_in(&ctx, login)),
+        Ok(Step::Key(pending)) => {
             let old = ctx.session.as_ref().map(|(id, _)| id);
-            let (id, _) = ctx.sessions().rotate(
-                old,
-                Principal::Clinician {
-                    login,
-                    declared: None,
-                },
-            );
+            let (id, _) = ctx.sessions().rotate(old, Principal::KeyPending(pending));
             Ok(with_cookie(
-                Redirect::to("/declare").into_response(),
+                Redirect::to("/login/key").into_response(),
                 session::set_cookie(&id),
             ))
         }
-        Err(refusal) => {
-            let tr = ctx.tr();
-            let (status, key) = match refusal {
-                Refusal::Backoff => (StatusCode::TOO_MANY_REQUESTS, "login_backoff"),
-                Refusal::Mode => (StatusCode::FORBIDDEN, "login_not_allowed"),
-                Refusal::BadCredentials | Refusal::Expired => {
-                    (StatusCode::UNAUTHORIZED, "login_refused")
-                }
-                Refusal::Internal(e) => {
-                    tracing::error!(error = %e, "accounts service failed during login");
-                    return Err(ctx.fail(Problem::Internal));
-                }
-            };
-            let page = LoginPage {
-                c: ctx.chrome(),
-                error: tr.s(key),
-                notice: "",
-                allowed: ctx.mode.allows_emergency_login(),
-            };
-            render_with(ctx.lang, status, &page)
-        }
+        Err(refusal) => login_refused(ctx, refusal, None),
     }
+}
+
+/// Where the credential step leads.
+enum Step {
+    LoggedIn(ClinicianLogin),
+    /// The account has a security key: its assertion comes next.
+    Key(PendingKey),
+}
+
+/// Rotates the browser session to the new clinician and sends them to the declaration.
+fn logged_in(ctx: &Ctx, login: ClinicianLogin) -> Response {
+    let old = ctx.session.as_ref().map(|(id, _)| id);
+    let (id, _) = ctx.sessions().rotate(
+        old,
+        Principal::Clinician {
+            login,
+            declared: None,
+        },
+    );
+    with_cookie(
+        Redirect::to("/declare").into_response(),
+        session::set_cookie(&id),
+    )
+}
+
+/// The login page again with what went wrong. `key_failure`: what the key step reported
+/// (the browser's error class), for a message that says what to do.
+fn login_refused(
+    ctx: Ctx,
+    refusal: Refusal,
+    key_failure: Option<&str>,
+) -> Result<Response, PageError> {
+    let (status, key) = match refusal {
+        Refusal::Backoff => (StatusCode::TOO_MANY_REQUESTS, "login_backoff"),
+        Refusal::Mode => (StatusCode::FORBIDDEN, "login_not_allowed"),
+        Refusal::KeyRequired => (
+            StatusCode::UNAUTHORIZED,
+            match key_failure {
+                Some("unsupported") => "key_unsupported",
+                Some("cancelled") => "key_cancelled",
+                _ => "key_missing",
+            },
+        ),
+        Refusal::BadCredentials | Refusal::Expired if key_failure.is_some() => {
+            (StatusCode::UNAUTHORIZED, "key_refused")
+        }
+        Refusal::BadCredentials | Refusal::Expired => (StatusCode::UNAUTHORIZED, "login_refused"),
+        Refusal::Internal(e) => {
+            tracing::error!(error = %e, "accounts service failed during login");
+            return Err(ctx.fail(Problem::Internal));
+        }
+    };
+    // A refused key step starts again from the credential: the pending state goes.
+    let mut cookie = None;
+    let mut ctx = ctx;
+    if matches!(ctx.principal(), Principal::KeyPending(_)) {
+        let old = ctx.session.as_ref().map(|(id, _)| id);
+        let (id, s) = ctx.sessions().rotate(old, Principal::Anonymous);
+        cookie = Some(session::set_cookie(&id));
+        ctx.session = Some((id, s));
+    }
+    let page = LoginPage {
+        c: ctx.chrome(),
+        error: ctx.tr().s(key),
+        notice: "",
+        allowed: ctx.mode.allows_emergency_login(),
+    };
+    let response = render_with(ctx.lang, status, &page)?;
+    Ok(match cookie {
+        Some(c) => with_cookie(response, c),
+        None => response,
+    })
+}
+
+// ---------------------------------------------------------------- security key step
+
+#[derive(Template)]
+#[template(path = "login_key.html")]
+struct KeyPage {
+    c: Chrome,
+    account_id: String,
+    options: String,
+}
+
+async fn key_form(ctx: Ctx) -> Result<Response, PageError> {
+    let Principal::KeyPending(pending) = ctx.principal() else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let page = KeyPage {
+        c: ctx.chrome(),
+        account_id: pending.account_id.clone(),
+        options: pending.options.clone(),
+    };
+    render(ctx.lang, &page)
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    #[serde(default)]
+    csrf: String,
+    /// The `PublicKeyCredential` as JSON (binary fields base64url), from the script.
+    #[serde(default)]
+    assertion: String,
+    /// Why the browser produced no assertion: `cancelled` (refused, timed out or no
+    /// matching key), `unsupported` (no WebAuthn), `error`; empty with no script.
+    #[serde(default)]
+    failure: String,
+}
+
+/// The key's assertion (or the browser's failure) completes the login. Every outcome
+/// reaches the accounts layer, so a cancelled or missing key is a recorded failed login.
+async fn key_login(ctx: Ctx, Form(form): Form<KeyForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let Principal::KeyPending(pending) = ctx.principal().clone() else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let answer = match serde_json::from_str::<serde_json::Value>(&form.assertion) {
+        Ok(response) if form.failure.is_empty() && response.is_object() => Some(KeyAnswer {
+            ceremony_id: pending.ceremony_id.clone(),
+            response,
+        }),
+        _ => None,
+    };
+    let failure = match form.failure.as_str() {
+        "cancelled" => "cancelled",
+        "unsupported" => "unsupported",
+        _ => "error",
+    };
+    let gate = ctx.gate();
+    let client = ctx.client.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        gate.emergency_login(&pending.account_id, &pending.credential, answer, &client)
+    })
+    .await
+    .map_err(|_| ctx.fail(Problem::Internal))?;
+    match result {
+        Ok(login) => Ok(logged_in(&ctx, login)),
+        Err(refusal) => login_refused(ctx, refusal, Some(failure)),
+    }
+}
+
+const LOGIN_SCRIPT: &str = include_str!("../../static/login.js");
+
+async fn login_script() -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        LOGIN_SCRIPT,
+    )
+        .into_response()
 }
 
 async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Response, PageError> {
@@ -445,7 +591,6 @@ struct WardPrintPage {
     ward: String,
     rows: Vec<Row>,
     patients: Vec<Summary>,
-    full: bool,
 }
 
 async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
@@ -455,7 +600,7 @@ async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, Page
         .ward_print(&reader, ward.clone())
         .await
         .map_err(|e| PageError::from_view(ctx.lang, e))?;
-    let (census, records) = printed.get();
+    let (census, records) = printed.into_inner();
     let today = today();
     let as_of = as_of(&ctx);
     let page = WardPrintPage {
@@ -466,10 +611,9 @@ async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, Page
             .map(|s| Row::new(ctx.tr(), s, today))
             .collect(),
         patients: records
-            .iter()
+            .into_iter()
             .map(|r| Summary::new(ctx.tr(), r, as_of))
             .collect(),
-        full: false,
     };
     render(ctx.lang, &page)
 }
@@ -490,15 +634,34 @@ fn as_of(ctx: &Ctx) -> chrono::DateTime<Utc> {
 }
 
 async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, PageError> {
-    let reader = reader(&ctx).await?;
+    // The session check runs on the blocking thread that reads and audits the record
+    // (one hop instead of two on the busiest page); nothing is read if it refuses.
+    let (login, declared) = ctx.clinician_claim()?;
+    let Some(declared) = declared else {
+        return Err(ctx.fail(Problem::Forbidden));
+    };
+    let reader = Reader {
+        actor: Actor::Emergency {
+            account_id: login.account_id.clone(),
+            session_id: login.session_id.clone(),
+            declared: Some(declared),
+        },
+        client: ctx.client.clone(),
+        mode: ctx.mode,
+    };
+    let gate = ctx.gate();
+    let client = ctx.client.clone();
     let view = ctx
         .viewer()
-        .patient(&reader, PatientKey(key), print)
+        .patient_after(&reader, PatientKey(key), print, move || {
+            gate.check(&login, &client)
+        })
         .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+        .map_err(|e| PageError::from_view(ctx.lang, e))?
+        .map_err(|refusal| ctx.session_refused(refusal))?;
     let page = PatientPage {
         c: ctx.chrome(),
-        patients: vec![Summary::new(ctx.tr(), view.get(), as_of(&ctx))],
+        patients: vec![Summary::new(ctx.tr(), view.into_inner(), as_of(&ctx))],
         full: true,
         print,
     };

@@ -224,13 +224,7 @@ impl Ctx {
     /// The clinician behind this session, checked with the accounts layer (timeouts,
     /// revocation, mode).
     pub async fn clinician(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
-        let Principal::Clinician { login, declared } = self.principal() else {
-            return Err(self.fail(Problem::Forbidden));
-        };
-        if !self.mode.allows_emergency_login() {
-            return Err(self.fail(Problem::Mode));
-        }
-        let login = login.clone();
+        let (login, declared) = self.clinician_claim()?;
         let gate = self.gate();
         let checked = login.clone();
         let client = self.client.clone();
@@ -238,13 +232,31 @@ impl Ctx {
             .await
             .map_err(|_| self.fail(Problem::Internal))?;
         if let Err(refusal) = result {
-            tracing::info!(%refusal, "clinician session no longer valid");
-            if let Some((id, _)) = &self.session {
-                self.sessions().remove(id);
-            }
-            return Err(self.fail(Problem::Expired));
+            return Err(self.session_refused(refusal));
         }
-        Ok((login, declared.clone()))
+        Ok((login, declared))
+    }
+
+    /// What the browser session claims (a clinician, in a mode that allows clinicians),
+    /// not yet checked with the accounts layer: the caller must run [`Gate::check`] before
+    /// showing anything (the patient page does it on the thread that reads the record).
+    pub fn clinician_claim(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
+        let Principal::Clinician { login, declared } = self.principal() else {
+            return Err(self.fail(Problem::Forbidden));
+        };
+        if !self.mode.allows_emergency_login() {
+            return Err(self.fail(Problem::Mode));
+        }
+        Ok((login.clone(), declared.clone()))
+    }
+
+    /// The accounts layer ended the session: the browser session goes too.
+    pub fn session_refused(&self, refusal: crate::gate::Refusal) -> PageError {
+        tracing::info!(%refusal, "clinician session no longer valid");
+        if let Some((id, _)) = &self.session {
+            self.sessions().remove(id);
+        }
+        self.fail(Problem::Expired)
     }
 
     pub fn chrome(&self) -> Chrome {
@@ -280,7 +292,9 @@ impl Ctx {
                 true,
             ),
             Principal::Admin(login) => (login.admin_id.clone(), String::new(), true),
-            Principal::Anonymous => (String::new(), String::new(), false),
+            Principal::Anonymous | Principal::KeyPending(_) => {
+                (String::new(), String::new(), false)
+            }
         };
         let admin = matches!(self.principal(), Principal::Admin(_));
         Chrome {

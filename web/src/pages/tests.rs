@@ -139,10 +139,17 @@ impl Gate for FakeGate {
     fn mode(&self) -> Mode {
         self.mode.lock().unwrap().unwrap_or(Mode::Drill)
     }
+    fn begin_key_login(
+        &self,
+        _account_id: &str,
+    ) -> Result<Option<crate::gate::KeyChallenge>, Refusal> {
+        Ok(None)
+    }
     fn emergency_login(
         &self,
         account_id: &str,
         credential: &str,
+        _key: Option<crate::gate::KeyAnswer>,
         _client: &Client,
     ) -> Result<ClinicianLogin, Refusal> {
         if !self.mode().allows_emergency_login() {

@@ -12,7 +12,7 @@ use akari_accounts::{
 use akari_sync::store::{GenerationInfo, GenerationKind, StoreError};
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::Path;
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{json_admin_request, json_failure, CsrfOnly};
-use super::AdminCtx;
+use super::{AdminCtx, PageQuery, Paging};
 use crate::display::{fmt_time, jst};
 use crate::error::PageError;
 use crate::i18n::Tr;
@@ -263,9 +263,15 @@ struct AccountsPage {
     c: Chrome,
     rows: Vec<AccountRow>,
     can_provision: bool,
+    paging: Paging,
+    base: &'static str,
 }
 
-async fn accounts(admin: AdminCtx) -> Result<Response, PageError> {
+/// Accounts per page of the list (each row carries its re-seal and revoke forms): a
+/// hospital may keep a few hundred sealed envelopes.
+const ACCOUNTS_PER_PAGE: usize = 50;
+
+async fn accounts(admin: AdminCtx, Query(q): Query<PageQuery>) -> Result<Response, PageError> {
     let result = admin
         .blocking(|svc, cap| {
             Ok::<_, Error>((svc.accounts.list_accounts(cap)?, svc.accounts.mode()?))
@@ -276,10 +282,16 @@ async fn accounts(admin: AdminCtx) -> Result<Response, PageError> {
         Err(e) => return admin.refused(e),
     };
     let tr = admin.ctx.tr();
+    let paging = Paging::new(list.len(), ACCOUNTS_PER_PAGE, q.page);
     let page = AccountsPage {
         c: admin.chrome(),
-        rows: list.iter().map(|a| account_row(tr, a, mode.mode)).collect(),
+        rows: list[paging.range()]
+            .iter()
+            .map(|a| account_row(tr, a, mode.mode))
+            .collect(),
         can_provision: !mode.mode.allows_emergency_login(),
+        paging,
+        base: "/admin/accounts",
     };
     render(admin.lang(), &page)
 }

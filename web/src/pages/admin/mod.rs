@@ -31,6 +31,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use serde::Deserialize;
 
 use super::{render_with, Chrome, Ctx, Pages};
 use crate::error::{PageError, Problem};
@@ -149,7 +150,7 @@ impl FromRequestParts<Pages> for AdminCtx {
         };
         let login = match ctx.principal() {
             Principal::Admin(login) => login.clone(),
-            Principal::Anonymous => return Err(AdminRejection::Login),
+            Principal::Anonymous | Principal::KeyPending(_) => return Err(AdminRejection::Login),
             Principal::Clinician { .. } => {
                 tracing::warn!("a clinician session asked for an admin page; refused");
                 return Err(ctx.fail(Problem::Forbidden).into());
@@ -281,5 +282,53 @@ pub(super) fn admin_login(ctx: &Ctx) -> Option<AdminLogin> {
     match ctx.principal() {
         Principal::Admin(l) => Some(l.clone()),
         _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- long lists
+
+/// `?page=N` (1-based) of a long list.
+#[derive(Deserialize)]
+pub(super) struct PageQuery {
+    #[serde(default)]
+    pub page: Option<usize>,
+}
+
+/// One page of a list: which items, and the navigation under it.
+pub(super) struct Paging {
+    /// 1-based.
+    pub page: usize,
+    pub pages: usize,
+    /// 1-based positions of the first and last item shown; total items.
+    pub first: usize,
+    pub last: usize,
+    pub total: usize,
+}
+
+impl Paging {
+    /// Clamps `requested` into range (an out-of-range page shows the last one).
+    pub fn new(total: usize, per_page: usize, requested: Option<usize>) -> Self {
+        let pages = total.div_ceil(per_page).max(1);
+        let page = requested.unwrap_or(1).clamp(1, pages);
+        let start = (page - 1) * per_page;
+        Paging {
+            page,
+            pages,
+            first: if total == 0 { 0 } else { start + 1 },
+            last: (start + per_page).min(total),
+            total,
+        }
+    }
+
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.first.saturating_sub(1)..self.last
+    }
+
+    pub fn prev(&self) -> Option<usize> {
+        (self.page > 1).then(|| self.page - 1)
+    }
+
+    pub fn next(&self) -> Option<usize> {
+        (self.page < self.pages).then(|| self.page + 1)
     }
 }

@@ -9,7 +9,7 @@ use akari_accounts::ledger::{ExportFormat, ExportRange, LedgerEntry};
 use akari_accounts::review::{self, EpisodeReview, Flag, ReviewError, SessionReview, Verdict};
 use akari_accounts::WardScope;
 use askama::Template;
-use axum::extract::Path;
+use axum::extract::{Path, Query};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,7 +19,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::console::{actor_text, time};
-use super::AdminCtx;
+use super::{AdminCtx, PageQuery, Paging};
 use crate::error::{PageError, Problem};
 use crate::i18n::Tr;
 use crate::pages::{render, Chrome, Pages};
@@ -193,6 +193,12 @@ fn session_row(tr: Tr, s: &SessionReview) -> SessionRow {
     }
 }
 
+/// Sessions per page of an episode's review (each with its verdict form): keeps a long
+/// outage's review page well under 100 KB.
+const SESSIONS_PER_PAGE: usize = 40;
+/// Events per page of one session's review.
+const EVENTS_PER_PAGE: usize = 250;
+
 #[derive(Template)]
 #[template(path = "admin_episode.html")]
 struct EpisodePage {
@@ -204,6 +210,8 @@ struct EpisodePage {
     reason: String,
     ended: String,
     rows: Vec<SessionRow>,
+    paging: Paging,
+    base: String,
 }
 
 /// The episode's review, with ward scopes from the accounts store.
@@ -231,13 +239,18 @@ async fn load(
         .await
 }
 
-async fn episode(admin: AdminCtx, Path(id): Path<u64>) -> Result<Response, PageError> {
+async fn episode(
+    admin: AdminCtx,
+    Path(id): Path<u64>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, PageError> {
     let review = match load(&admin, id).await? {
         Ok(r) => r,
         Err(e) => return review_failure(&admin, e),
     };
     let tr = admin.ctx.tr();
     let ep = &review.episode;
+    let paging = Paging::new(review.sessions.len(), SESSIONS_PER_PAGE, q.page);
     let page = EpisodePage {
         c: admin.chrome(),
         id: ep.id,
@@ -246,7 +259,12 @@ async fn episode(admin: AdminCtx, Path(id): Path<u64>) -> Result<Response, PageE
         declared_by: actor_text(&ep.declared_by),
         reason: ep.reason.clone(),
         ended: ep.end.as_ref().map(|x| time(&x.time)).unwrap_or_default(),
-        rows: review.sessions.iter().map(|s| session_row(tr, s)).collect(),
+        rows: review.sessions[paging.range()]
+            .iter()
+            .map(|s| session_row(tr, s))
+            .collect(),
+        base: format!("/admin/review/{}", ep.id),
+        paging,
     };
     render(admin.lang(), &page)
 }
@@ -331,11 +349,14 @@ struct SessionPage {
     episode: u64,
     s: SessionRow,
     events: Vec<EventRow>,
+    paging: Paging,
+    base: String,
 }
 
 async fn session(
     admin: AdminCtx,
     Path((episode, session_id)): Path<(u64, String)>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, PageError> {
     let review = match load(&admin, episode).await? {
         Ok(r) => r,
@@ -344,13 +365,32 @@ async fn session(
     let Some(s) = review.sessions.iter().find(|s| s.session_id == session_id) else {
         return Err(admin.ctx.fail(Problem::NotFound));
     };
+    let paging = Paging::new(s.events.len(), EVENTS_PER_PAGE, q.page);
     let page = SessionPage {
         c: admin.chrome(),
         episode,
         s: session_row(admin.ctx.tr(), s),
-        events: s.events.iter().map(event_row).collect(),
+        events: s.events[paging.range()].iter().map(event_row).collect(),
+        base: format!(
+            "/admin/review/{episode}/sessions/{}",
+            urlencode_path(&s.session_id)
+        ),
+        paging,
     };
     render(admin.lang(), &page)
+}
+
+/// Percent-encodes a path segment (session identifiers are URL-safe already; this keeps
+/// any other character from breaking the link).
+fn urlencode_path(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]

@@ -913,3 +913,289 @@ async fn a_fido2_key_is_enrolled_to_a_sealed_account() {
         "anonymous: to the admin login"
     );
 }
+
+/// Enrols a new software key to the sealed `account_id` through the admin pages.
+/// Returns the key and its credential ID.
+async fn enrol_account_key(
+    a: &mut Browser,
+    account_id: &str,
+) -> (SoftToken, webauthn_rs::prelude::Base64UrlSafeData) {
+    let csrf = a
+        .get(&format!("/admin/accounts/{account_id}/key"))
+        .await
+        .csrf();
+    let begin = a
+        .post_json(
+            &format!("/admin/accounts/{account_id}/key/begin"),
+            Some(&csrf),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(begin.status, StatusCode::OK, "{}", begin.body);
+    let j = begin.json();
+    let options: CreationChallengeResponse = serde_json::from_value(j["options"].clone()).unwrap();
+    let mut key = token();
+    let response = key
+        .perform_register(Url::parse(ORIGIN).unwrap(), options.public_key, 60_000)
+        .unwrap();
+    let finish = a
+        .post_json(
+            &format!("/admin/accounts/{account_id}/key/finish"),
+            Some(&csrf),
+            serde_json::json!({ "ceremony_id": j["ceremony_id"], "response": response }),
+        )
+        .await;
+    assert_eq!(finish.status, StatusCode::OK, "{}", finish.body);
+    (key, response.raw_id)
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The credential step of an account with a key: the browser lands on the key page.
+/// Returns the page's CSRF token and its WebAuthn request options.
+async fn credential_step(
+    b: &mut Browser,
+    account_id: &str,
+    credential: &str,
+) -> (String, RequestChallengeResponse) {
+    let csrf = b.get("/login").await.csrf();
+    let r = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("account_id", account_id),
+                ("credential", credential),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/login/key"));
+    let page = b.get("/login/key").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .body
+        .contains("<script src=\"/static/login.js\"></script>"));
+    assert!(
+        !page.body.contains(credential),
+        "the credential is not sent back"
+    );
+    let at = page.body.find("data-options=\"").expect("key options") + 14;
+    let raw = &page.body[at..at + page.body[at..].find('"').unwrap()];
+    let options: RequestChallengeResponse = serde_json::from_str(&html_unescape(raw)).unwrap();
+    (page.csrf(), options)
+}
+
+fn failed_logins(node: &Node) -> Vec<String> {
+    let mut reasons = Vec::new();
+    node.ledger
+        .scan(
+            1..=u64::MAX,
+            |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
+                if let Action::LoginFailed { reason } = &e.action {
+                    reasons.push(reason.clone());
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    reasons
+}
+
+#[tokio::test]
+async fn a_clinician_logs_in_with_credential_and_fido2_key_and_failures_are_audited() {
+    let node = node();
+    let (account_id, credential) = console_account(&node);
+    let (other_account, _) = console_account(&node);
+    let mut a = admin(&node).await;
+    let (mut key, _) = enrol_account_key(&mut a, &account_id).await;
+    let (mut wrong, wrong_id) = enrol_account_key(&mut a, &other_account).await;
+    let csrf = a.get("/admin").await.csrf();
+    a.post(
+        "/admin/mode",
+        &[("csrf", &csrf), ("action", "drill"), ("reason", "訓練")],
+    )
+    .await;
+    assert_eq!(mode(&node), Mode::Drill);
+
+    // 1. No script (or no key answered): the form posts without an assertion. Refused,
+    //    recorded, explained; the pending state is gone (the key page sends back).
+    let mut b = Browser::new(&node);
+    let (csrf, _) = credential_step(&mut b, &account_id, &credential).await;
+    let r = b.post("/login/key", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.body.contains("キーの応答がありませんでした"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        b.get("/login/key").await.location.as_deref(),
+        Some("/login")
+    );
+    assert_eq!(b.get("/search").await.status, StatusCode::FORBIDDEN);
+
+    // 2. Cancelled in the browser (NotAllowedError): its own message, recorded.
+    let (csrf, _) = credential_step(&mut b, &account_id, &credential).await;
+    let r = b
+        .post("/login/key", &[("csrf", &csrf), ("failure", "cancelled")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body.contains("取り消された"), "{}", r.body);
+
+    // 3. Another account's key answers: refused by the accounts layer, recorded.
+    let (csrf, mut options) = credential_step(&mut b, &account_id, &credential).await;
+    // The wrong key answers with its own credential (the only one it holds).
+    for c in options.public_key.allow_credentials.iter_mut() {
+        c.id = wrong_id.clone();
+    }
+    let assertion = wrong
+        .perform_auth(Url::parse(ORIGIN).unwrap(), options.public_key, 60_000)
+        .unwrap();
+    // A POST without the CSRF token is refused before anything else.
+    let r = b
+        .post(
+            "/login/key",
+            &[("assertion", &serde_json::to_string(&assertion).unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = b
+        .post(
+            "/login/key",
+            &[
+                ("csrf", &csrf),
+                ("assertion", &serde_json::to_string(&assertion).unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    assert!(
+        r.body.contains("登録されたキーではありません"),
+        "{}",
+        r.body
+    );
+
+    let reasons = failed_logins(&node);
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].contains("assertion missing"), "{reasons:?}");
+    assert!(reasons[1].contains("assertion missing"), "{reasons:?}");
+    assert!(reasons[2].contains("assertion refused"), "{reasons:?}");
+
+    // 4. Credential + the enrolled key (user verification): logged in, session rotated,
+    //    then the declaration and a patient page as usual.
+    let (csrf, options) = credential_step(&mut b, &account_id, &credential).await;
+    let before = b.cookie.clone();
+    let assertion = key
+        .perform_auth(Url::parse(ORIGIN).unwrap(), options.public_key, 60_000)
+        .unwrap();
+    let r = b
+        .post(
+            "/login/key",
+            &[
+                ("csrf", &csrf),
+                ("assertion", &serde_json::to_string(&assertion).unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/declare"));
+    assert_ne!(b.cookie, before, "the session identifier rotates at login");
+    let csrf = b.get("/declare").await.csrf();
+    let r = b
+        .post(
+            "/declare",
+            &[
+                ("csrf", &csrf),
+                ("name", "灯 花子"),
+                ("staff_number", "N-1"),
+                ("profession", "看護師"),
+                ("department", "5階西"),
+                ("reason", "drill"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/search"), "{}", r.body);
+    assert_eq!(b.get("/search").await.status, StatusCode::OK);
+    assert_eq!(failed_logins(&node).len(), 3, "no new failure");
+}
+
+#[tokio::test]
+async fn a_long_session_is_reviewed_page_by_page_and_each_page_stays_small() {
+    let node = node();
+    let (account_id, credential) = console_account(&node);
+    let mut a = admin(&node).await;
+    let csrf = a.get("/admin").await.csrf();
+    a.post(
+        "/admin/mode",
+        &[
+            ("csrf", &csrf),
+            ("action", "drill"),
+            ("reason", "長時間訓練"),
+        ],
+    )
+    .await;
+    let mut nurse = clinician(&node, &account_id, &credential).await;
+    // 300 patient reads: more than one page of events. A patient from a ward's census.
+    let search = nurse.get("/search").await;
+    let at = search.body.find("href=\"/wards/").expect("a ward") + 6;
+    let ward = search.body[at..at + search.body[at..].find('"').unwrap()].to_owned();
+    let census = nurse.get(&ward).await;
+    let at = census.body.find("href=\"/patients/").expect("a patient") + 16;
+    let key = census.body[at..at + census.body[at..].find('"').unwrap()].to_owned();
+    for _ in 0..300 {
+        assert_eq!(
+            nurse.get(&format!("/patients/{key}")).await.status,
+            StatusCode::OK
+        );
+    }
+    let review = a.get("/admin/review").await;
+    let at = review.body.find("class=\"episode-link\">").unwrap() + 21;
+    let episode: u64 = review.body[at..at + review.body[at..].find('<').unwrap()]
+        .parse()
+        .unwrap();
+    let page = a.get(&format!("/admin/review/{episode}")).await;
+    let at = page.body.find("data-session=\"").unwrap() + 14;
+    let session = page.body[at..at + page.body[at..].find('"').unwrap()].to_owned();
+    let base = format!("/admin/review/{episode}/sessions/{session}");
+    let first = a.get(&base).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let rows = |body: &str| body.matches("<td class=\"mono\">").count() / 2;
+    assert_eq!(rows(&first.body), 250, "one page of events");
+    assert!(first.body.contains(&format!("href=\"{base}?page=2\"")));
+    assert!(!first.body.contains("id=\"page-prev\""));
+    let second = a.get(&format!("{base}?page=2")).await;
+    assert_eq!(second.status, StatusCode::OK);
+    let total = 250 + rows(&second.body);
+    assert!(total > 300, "every event is on one of the pages: {total}");
+    assert!(second.body.contains(&format!("href=\"{base}?page=1\"")));
+    assert!(!second.body.contains("id=\"page-next\""));
+    // A page past the end shows the last one rather than nothing.
+    let past = a.get(&format!("{base}?page=99")).await;
+    assert_eq!(rows(&past.body), rows(&second.body));
+    assert!(first.body.len() < 100_000, "{}", first.body.len());
+}
+
+#[tokio::test]
+async fn many_accounts_are_listed_page_by_page() {
+    let node = node();
+    for _ in 0..55 {
+        console_account(&node);
+    }
+    let mut a = admin(&node).await;
+    let rows = |body: &str| body.matches("<tr data-account=").count();
+    let first = a.get("/admin/accounts").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(rows(&first.body), 50);
+    assert!(first.body.contains("href=\"/admin/accounts?page=2\""));
+    let second = a.get("/admin/accounts?page=2").await;
+    assert_eq!(rows(&second.body), 5);
+    assert!(second.body.contains("51–55 / 55"), "{}", second.body);
+}

@@ -1180,6 +1180,10 @@ async fn a_long_session_is_reviewed_page_by_page_and_each_page_stays_small() {
     // A page past the end shows the last one rather than nothing.
     let past = a.get(&format!("{base}?page=99")).await;
     assert_eq!(rows(&past.body), rows(&second.body));
+    eprintln!(
+        "review session page of 250 events: {} bytes",
+        first.body.len()
+    );
     assert!(first.body.len() < 100_000, "{}", first.body.len());
 }
 
@@ -1198,4 +1202,6 @@ async fn many_accounts_are_listed_page_by_page() {
     let second = a.get("/admin/accounts?page=2").await;
     assert_eq!(rows(&second.body), 5);
     assert!(second.body.contains("51–55 / 55"), "{}", second.body);
+    eprintln!("accounts page of 50: {} bytes", first.body.len());
+    assert!(first.body.len() < 100_000, "{}", first.body.len());
 }

@@ -1042,6 +1042,14 @@ async fn a_clinician_logs_in_with_credential_and_fido2_key_and_failures_are_audi
     );
     assert_eq!(b.get("/search").await.status, StatusCode::FORBIDDEN);
 
+    // "Start again" from the key page: the waiting credential is dropped.
+    credential_step(&mut b, &account_id, &credential).await;
+    assert_eq!(b.get("/login").await.status, StatusCode::OK);
+    assert_eq!(
+        b.get("/login/key").await.location.as_deref(),
+        Some("/login")
+    );
+
     // 2. Cancelled in the browser (NotAllowedError): its own message, recorded.
     let (csrf, _) = credential_step(&mut b, &account_id, &credential).await;
     let r = b

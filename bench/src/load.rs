@@ -394,5 +394,9 @@ pub fn run(
     // Closing the node's standard input ends it; Drop waits for it.
     drop(child.0.stdin.take());
     let _ = child.0.wait();
+    let path = data.join(crate::node::AUDIT_LATENCY);
+    if let Ok(line) = std::fs::read_to_string(&path) {
+        println!("Durable audit appends in the node (the wait before any page shows data), whole run: {line}.\n");
+    }
     Ok(())
 }

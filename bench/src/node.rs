@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use akari_accounts::event::{AuditSink, Client};
+use akari_accounts::event::{AuditError, AuditEvent, AuditReceipt, AuditSink, Client};
 use akari_accounts::ledger::{Ledger, LedgerConfig};
 use akari_accounts::{Accounts, Console, ProvisionRequest, SystemClock, WardScope};
 use akari_sync::engine::CancellationToken;
@@ -116,7 +116,11 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
         Ledger::open(&ledger_path, key, &LedgerConfig::default())
             .map_err(|e| setup("ledger", e))?,
     );
-    let sink: Arc<dyn AuditSink> = ledger.clone();
+    let timed = Arc::new(TimedSink {
+        inner: ledger.clone(),
+        micros: std::sync::Mutex::new(Vec::new()),
+    });
+    let sink: Arc<dyn AuditSink> = timed.clone();
     let config = akari_accounts::Config {
         // Login cost is not what is measured here (see the accounts bench).
         argon2: akari_accounts::Argon2Config {
@@ -246,5 +250,44 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
         Ok::<(), BenchError>(())
     })?;
     drop(accounts);
+    // How long each durable audit append took (the wait every page has before its data
+    // is shown), for the parent to print beside the page latencies.
+    let mut lat = timed.micros.lock().map(|l| l.clone()).unwrap_or_default();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
+            .map_or(0.0, |us| *us as f64 / 1000.0)
+    };
+    let line = format!(
+        "{} appends: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lat.len(),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(1.0)
+    );
+    let path = data.join(AUDIT_LATENCY);
+    std::fs::write(&path, line).map_err(|e| BenchError::io(&path, e))?;
     Ok(())
+}
+
+/// Where the node leaves its audit-append latency summary.
+pub const AUDIT_LATENCY: &str = "audit-latency.txt";
+
+/// The ledger, timing each durable append (group commit + fsync) as the page sees it.
+struct TimedSink {
+    inner: Arc<Ledger>,
+    micros: std::sync::Mutex<Vec<u64>>,
+}
+
+impl AuditSink for TimedSink {
+    fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
+        let t = Instant::now();
+        let r = self.inner.record(event);
+        let us = t.elapsed().as_micros() as u64;
+        if let Ok(mut l) = self.micros.lock() {
+            l.push(us);
+        }
+        r
+    }
 }

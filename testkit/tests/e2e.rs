@@ -167,7 +167,12 @@ fn check_search_and_census(reader: &SnapshotReader, h: &Hospital) {
         .collect();
     want.sort();
     got.sort();
-    assert_eq!(got.len(), 250, "a quarter of the patients are in a bed");
+    // 1,000 patients: 200 + 1,000/50 = 220 inpatients (see `synth::inpatient_count`).
+    assert_eq!(
+        got.len(),
+        220,
+        "the generator's inpatients are all in a bed"
+    );
     assert_eq!(got, want, "ward census equals the truth");
 }
 

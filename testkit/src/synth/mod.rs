@@ -11,6 +11,7 @@
 pub mod names;
 mod render;
 mod spec;
+pub use spec::inpatient_count;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -539,7 +540,7 @@ mod tests {
             wards.entry(w).or_default().push((r, b));
         }
         // The last ward may be partly filled; every full ward has 40–60 beds.
-        let last = wards.keys().last().unwrap().clone();
+        let last = spec::bed_of(spec::inpatient_count(100_000) - 1).0;
         for (ward, beds) in &wards {
             assert!(
                 beds.len() <= 60 && (beds.len() >= 40 || *ward == last),

@@ -95,8 +95,11 @@ struct LoginQuery {
 async fn login_form(mut ctx: Ctx, Query(q): Query<LoginQuery>) -> Result<Response, PageError> {
     // The anonymous session exists only so the login form carries a CSRF token.
     let mut new_cookie = None;
-    if ctx.session.is_none() {
-        let (id, s) = ctx.sessions().create(Principal::Anonymous);
+    // Back at the start ("start again" from the key step): the waiting credential goes.
+    let pending = matches!(ctx.principal(), Principal::KeyPending(_));
+    if ctx.session.is_none() || pending {
+        let old = ctx.session.as_ref().map(|(id, _)| id);
+        let (id, s) = ctx.sessions().rotate(old, Principal::Anonymous);
         new_cookie = Some(session::set_cookie(&id));
         ctx.session = Some((id, s));
     }

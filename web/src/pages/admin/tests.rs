@@ -1042,6 +1042,14 @@ async fn a_clinician_logs_in_with_credential_and_fido2_key_and_failures_are_audi
     );
     assert_eq!(b.get("/search").await.status, StatusCode::FORBIDDEN);
 
+    // "Start again" from the key page: the waiting credential is dropped.
+    credential_step(&mut b, &account_id, &credential).await;
+    assert_eq!(b.get("/login").await.status, StatusCode::OK);
+    assert_eq!(
+        b.get("/login/key").await.location.as_deref(),
+        Some("/login")
+    );
+
     // 2. Cancelled in the browser (NotAllowedError): its own message, recorded.
     let (csrf, _) = credential_step(&mut b, &account_id, &credential).await;
     let r = b
@@ -1180,6 +1188,10 @@ async fn a_long_session_is_reviewed_page_by_page_and_each_page_stays_small() {
     // A page past the end shows the last one rather than nothing.
     let past = a.get(&format!("{base}?page=99")).await;
     assert_eq!(rows(&past.body), rows(&second.body));
+    eprintln!(
+        "review session page of 250 events: {} bytes",
+        first.body.len()
+    );
     assert!(first.body.len() < 100_000, "{}", first.body.len());
 }
 
@@ -1198,4 +1210,6 @@ async fn many_accounts_are_listed_page_by_page() {
     let second = a.get("/admin/accounts?page=2").await;
     assert_eq!(rows(&second.body), 5);
     assert!(second.body.contains("51–55 / 55"), "{}", second.body);
+    eprintln!("accounts page of 50: {} bytes", first.body.len());
+    assert!(first.body.len() < 100_000, "{}", first.body.len());
 }

@@ -10,11 +10,8 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use akari_accounts::event::{Action, Client, Mode};
-use akari_accounts::ledger::{Ledger, LedgerConfig};
-use akari_accounts::{Accounts, Console, NewAdmin, Password, SystemClock};
+use akari_accounts::event::{Action, Mode};
 use akari_sync::engine::{CancellationToken, MemorySource};
 use akari_sync::source::Change;
 use akari_sync::SnapshotReader;
@@ -22,106 +19,22 @@ use akari_testkit::synth::{Hospital, SynthConfig};
 use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
-use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
 use chromiumoxide::cdp::browser_protocol::network::SetUserAgentOverrideParams;
 use chromiumoxide::cdp::browser_protocol::web_authn::{
     AddVirtualAuthenticatorParams, AuthenticatorProtocol, AuthenticatorTransport, EnableParams,
     GetCredentialsParams, VirtualAuthenticatorOptions,
 };
-use chromiumoxide::page::{MediaTypeParams, ScreenshotParams};
-use chromiumoxide::Page;
-
-const PASSWORD: &str = "Akari-Admin-2026!";
-
-async fn shot(page: &Page, name: &str) {
-    page.save_screenshot(
-        ScreenshotParams::builder().full_page(true).build(),
-        common::screenshots_dir().join(format!("admin-{name}.png")),
-    )
-    .await
-    .unwrap();
-}
-
-async fn wait_for(page: &Page, selector: &str) -> chromiumoxide::Element {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(e) = page.find_element(selector).await {
-            return e;
-        }
-        if let Ok(e) = page.find_element("#admin-error:not([hidden])").await {
-            let text = e.inner_text().await.ok().flatten().unwrap_or_default();
-            panic!("waiting for {selector}, the page says: {text}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {selector} on {:?}",
-            page.url().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn text(page: &Page, selector: &str) -> String {
-    wait_for(page, selector)
-        .await
-        .inner_text()
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
-async fn fill(page: &Page, selector: &str, value: &str) {
-    wait_for(page, selector).await.click().await.unwrap();
-    page.execute(InsertTextParams::new(value)).await.unwrap();
-}
-
-async fn click_to(page: &Page, selector: &str, marker: &str) {
-    wait_for(page, selector).await.click().await.unwrap();
-    wait_for(page, marker).await;
-}
-
-fn memory_db() -> redb::Database {
-    redb::Database::builder()
-        .create_with_backend(redb::backends::InMemoryBackend::new())
-        .unwrap()
-}
+use chromiumoxide::page::MediaTypeParams;
+use common::page::{click_to, fill, shot, text, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_enrols_a_passkey_logs_in_provisions_and_starts_a_drill() {
     let dir = tempfile::tempdir().unwrap();
-    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-    let ledger =
-        Arc::new(Ledger::with_database(memory_db(), key, &LedgerConfig::default()).unwrap());
-    let config = akari_accounts::Config {
-        argon2: akari_accounts::Argon2Config {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        },
-        webauthn: akari_accounts::WebauthnConfig {
-            rp_id: "localhost".into(),
-            rp_origin: "https://localhost".into(),
-            rp_name: "Akari test".into(),
-            allow_any_port: true,
-        },
-        ..akari_accounts::Config::default()
-    };
-    let accounts = Arc::new(
-        Accounts::open(memory_db(), config, ledger.clone(), Arc::new(SystemClock)).unwrap(),
-    );
-    // `akari admin create` at the console: the code is shown once there.
-    let ticket = accounts
-        .create_admin(
-            &Console::new("it"),
-            NewAdmin {
-                admin_id: "it-sato".into(),
-                display_name: "佐藤（情報システム）".into(),
-                password: Password::new(PASSWORD),
-            },
-            &Client::default(),
-        )
-        .unwrap();
-    let code = ticket.code.expose().to_owned();
+    let common::AdminNode {
+        ledger,
+        accounts,
+        enrolment_code: code,
+    } = common::admin_node();
 
     let hospital = Hospital::generate(SynthConfig {
         patients: 20,
@@ -188,7 +101,7 @@ async fn admin_enrols_a_passkey_logs_in_provisions_and_starts_a_drill() {
     page.goto(format!("{base}/admin/enrol")).await.unwrap();
     fill(&page, "#admin_id", "it-sato").await;
     fill(&page, "#enrol_code", &code).await;
-    shot(&page, "01-enrol").await;
+    shot(&page, "admin-01-enrol").await;
     click_to(&page, "#admin-enrol-submit", "#admin-notice").await;
     let creds = page
         .execute(GetCredentialsParams::new(authenticator.clone()))
@@ -203,12 +116,12 @@ async fn admin_enrols_a_passkey_logs_in_provisions_and_starts_a_drill() {
         .await
         .contains("キーを登録しました"));
     fill(&page, "#admin_id", "it-sato").await;
-    fill(&page, "#admin_password", PASSWORD).await;
-    shot(&page, "02-login").await;
+    fill(&page, "#admin_password", common::ADMIN_PASSWORD).await;
+    shot(&page, "admin-02-login").await;
     click_to(&page, "#admin-login-submit", "#current-mode").await;
     assert!(text(&page, "#who").await.contains("it-sato"));
     assert!(text(&page, "#mode-banner").await.contains("待機"));
-    shot(&page, "03-status").await;
+    shot(&page, "admin-03-status").await;
 
     // 3. Provision an emergency account: the seal sheet with its credential, once.
     page.goto(format!("{base}/admin/accounts")).await.unwrap();
@@ -220,7 +133,7 @@ async fn admin_enrols_a_passkey_logs_in_provisions_and_starts_a_drill() {
     assert!(credential.len() >= 20, "{credential}");
     assert!(account_id.starts_with("EA-"), "{account_id}");
     assert!(text(&page, "#seal-sheet").await.contains("When opening"));
-    shot(&page, "04-seal-sheet").await;
+    shot(&page, "admin-04-seal-sheet").await;
     page.emulate_media_type(MediaTypeParams::Print)
         .await
         .unwrap();
@@ -231,7 +144,7 @@ async fn admin_enrols_a_passkey_logs_in_provisions_and_starts_a_drill() {
         .into_value()
         .unwrap();
     assert_eq!(chrome, "none", "the printed sheet is the sheet alone");
-    shot(&page, "05-seal-sheet-print").await;
+    shot(&page, "admin-05-seal-sheet-print").await;
     page.emulate_media_type(MediaTypeParams::Screen)
         .await
         .unwrap();
@@ -246,7 +159,7 @@ async fn admin_enrols_a_passkey_logs_in_provisions_and_starts_a_drill() {
     fill(&page, "#drill-reason", "夜間停電訓練").await;
     click_to(&page, "#start-drill", "#current-mode[data-mode=\"drill\"]").await;
     assert!(text(&page, "#mode-banner").await.contains("訓練"));
-    shot(&page, "06-drill-started").await;
+    shot(&page, "admin-06-drill-started").await;
     assert_eq!(accounts.mode().unwrap().mode, Mode::Drill);
     let mut drill_started = false;
     ledger

@@ -10,66 +10,19 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use akari_accounts::event::{Action, Actor};
 use akari_testkit::synth::names::to_halfwidth_katakana;
 use akari_web::pages::{Pages, PagesConfig};
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
-use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
 use chromiumoxide::cdp::browser_protocol::network::SetUserAgentOverrideParams;
 use chromiumoxide::cdp::browser_protocol::page::SetBypassCspParams;
-use chromiumoxide::page::{MediaTypeParams, ScreenshotParams};
+use chromiumoxide::page::MediaTypeParams;
 use chromiumoxide::Page;
-
-async fn shot(page: &Page, name: &str) {
-    page.save_screenshot(
-        ScreenshotParams::builder().full_page(true).build(),
-        common::screenshots_dir().join(format!("{name}.png")),
-    )
-    .await
-    .unwrap();
-}
-
-/// Polls until `selector` exists (bounded; the page is loading after a navigation).
-async fn wait_for(page: &Page, selector: &str) -> chromiumoxide::Element {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(e) = page.find_element(selector).await {
-            return e;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {selector} on {:?}",
-            page.url().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn text(page: &Page, selector: &str) -> String {
-    wait_for(page, selector)
-        .await
-        .inner_text()
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
-/// Focuses a field and enters text the way an IME commits it (kana, kanji, ASCII).
-async fn fill(page: &Page, selector: &str, value: &str) {
-    wait_for(page, selector).await.click().await.unwrap();
-    page.execute(InsertTextParams::new(value)).await.unwrap();
-}
+use common::page::{click_to, fill, shot, text, wait_for};
 
 async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
     page.evaluate(js).await.unwrap().into_value().unwrap()
-}
-
-/// Clicks and waits for the next page to carry `marker`.
-async fn click_to(page: &Page, selector: &str, marker: &str) {
-    wait_for(page, selector).await.click().await.unwrap();
-    wait_for(page, marker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,80 +12,22 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use akari_accounts::event::{Action, Actor, Client, Mode};
-use akari_accounts::ledger::{Ledger, LedgerConfig};
-use akari_accounts::{Accounts, Console, NewAdmin, Password, SystemClock};
+use akari_accounts::event::{Action, Actor, Mode};
+use akari_accounts::ledger::Ledger;
+use akari_accounts::Console;
 use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
 use base64::Engine;
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
-use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
 use chromiumoxide::cdp::browser_protocol::network::SetUserAgentOverrideParams;
 use chromiumoxide::cdp::browser_protocol::web_authn::{
     AddCredentialParams, AddVirtualAuthenticatorParams, AuthenticatorId, AuthenticatorProtocol,
     AuthenticatorTransport, EnableParams, GetCredentialsParams, RemoveVirtualAuthenticatorParams,
     VirtualAuthenticatorOptions,
 };
-use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::Page;
-
-const PASSWORD: &str = "Akari-Admin-2026!";
-
-async fn shot(page: &Page, name: &str) {
-    page.save_screenshot(
-        ScreenshotParams::builder().full_page(true).build(),
-        common::screenshots_dir().join(format!("key-{name}.png")),
-    )
-    .await
-    .unwrap();
-}
-
-/// Polls until `selector` exists; fails early if the admin script shows an error.
-async fn wait_for(page: &Page, selector: &str) -> chromiumoxide::Element {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(e) = page.find_element(selector).await {
-            return e;
-        }
-        if let Ok(e) = page.find_element("#admin-error:not([hidden])").await {
-            let text = e.inner_text().await.ok().flatten().unwrap_or_default();
-            panic!("waiting for {selector}, the page says: {text}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {selector} on {:?}",
-            page.url().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn text(page: &Page, selector: &str) -> String {
-    wait_for(page, selector)
-        .await
-        .inner_text()
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
-async fn fill(page: &Page, selector: &str, value: &str) {
-    wait_for(page, selector).await.click().await.unwrap();
-    page.execute(InsertTextParams::new(value)).await.unwrap();
-}
-
-async fn click_to(page: &Page, selector: &str, marker: &str) {
-    wait_for(page, selector).await.click().await.unwrap();
-    wait_for(page, marker).await;
-}
-
-fn memory_db() -> redb::Database {
-    redb::Database::builder()
-        .create_with_backend(redb::backends::InMemoryBackend::new())
-        .unwrap()
-}
+use common::page::{click_to, fill, shot, text, wait_for};
 
 /// A virtual authenticator that verifies its user (PIN) and answers at once.
 async fn authenticator(page: &Page, transport: AuthenticatorTransport) -> AuthenticatorId {
@@ -122,38 +64,11 @@ async fn credential_step(page: &Page, base: &str, account_id: &str, credential: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clinician_logs_in_with_credential_and_security_key_and_a_wrong_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-    let ledger =
-        Arc::new(Ledger::with_database(memory_db(), key, &LedgerConfig::default()).unwrap());
-    let config = akari_accounts::Config {
-        argon2: akari_accounts::Argon2Config {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        },
-        webauthn: akari_accounts::WebauthnConfig {
-            rp_id: "localhost".into(),
-            rp_origin: "https://localhost".into(),
-            rp_name: "Akari test".into(),
-            allow_any_port: true,
-        },
-        ..akari_accounts::Config::default()
-    };
-    let accounts = Arc::new(
-        Accounts::open(memory_db(), config, ledger.clone(), Arc::new(SystemClock)).unwrap(),
-    );
-    let ticket = accounts
-        .create_admin(
-            &Console::new("it"),
-            NewAdmin {
-                admin_id: "it-sato".into(),
-                display_name: "佐藤（情報システム）".into(),
-                password: Password::new(PASSWORD),
-            },
-            &Client::default(),
-        )
-        .unwrap();
-    let code = ticket.code.expose().to_owned();
+    let common::AdminNode {
+        ledger,
+        accounts,
+        enrolment_code: code,
+    } = common::admin_node();
     let (reader, _hospital) = common::snapshot(dir.path(), 40);
     let store =
         akari_sync::Store::open(&dir.path().join("admin.redb"), Default::default()).unwrap();
@@ -197,7 +112,7 @@ async fn clinician_logs_in_with_credential_and_security_key_and_a_wrong_key_is_r
     fill(&page, "#enrol_code", &code).await;
     click_to(&page, "#admin-enrol-submit", "#admin-notice").await;
     fill(&page, "#admin_id", "it-sato").await;
-    fill(&page, "#admin_password", PASSWORD).await;
+    fill(&page, "#admin_password", common::ADMIN_PASSWORD).await;
     click_to(&page, "#admin-login-submit", "#current-mode").await;
     remove(&page, admin_key).await;
     page.goto(format!("{base}/admin/accounts")).await.unwrap();
@@ -211,7 +126,7 @@ async fn clinician_logs_in_with_credential_and_security_key_and_a_wrong_key_is_r
     page.goto(format!("{base}/admin/accounts/{account_id}/key"))
         .await
         .unwrap();
-    shot(&page, "01-enrol-account-key").await;
+    shot(&page, "key-01-enrol-account-key").await;
     click_to(&page, "#key-enrol-submit", "#accounts").await;
     let enrolled = page
         .execute(GetCredentialsParams::new(security_key.clone()))
@@ -237,7 +152,7 @@ async fn clinician_logs_in_with_credential_and_security_key_and_a_wrong_key_is_r
     // 4. The clinician: credential, then the key (PIN), then the declaration.
     credential_step(&page, &base, &account_id, &credential).await;
     assert_eq!(text(&page, "#key-account").await, account_id);
-    shot(&page, "02-key-step").await;
+    shot(&page, "key-02-key-step").await;
     click_to(&page, "#key-submit", "#decl-name").await;
     fill(&page, "#decl-name", "灯 花子").await;
     fill(&page, "#decl-staff", "N-20931").await;
@@ -260,7 +175,7 @@ async fn clinician_logs_in_with_credential_and_security_key_and_a_wrong_key_is_r
         .await
         .unwrap();
     wait_for(&page, "#allergies").await;
-    shot(&page, "03-patient").await;
+    shot(&page, "key-03-patient").await;
     let read = events(&ledger).into_iter().any(|e| {
         e.action == Action::PatientRead
             && e.patient.as_deref() == Some(&patient.0)
@@ -290,7 +205,7 @@ async fn clinician_logs_in_with_credential_and_security_key_and_a_wrong_key_is_r
     click_to(&page, "#key-submit", "#login-error").await;
     let error = text(&page, "#login-error").await;
     assert!(error.contains("登録されたキーではありません"), "{error}");
-    shot(&page, "04-wrong-key-refused").await;
+    shot(&page, "key-04-wrong-key-refused").await;
     // Back on the login page, not logged in; the failure is in the ledger.
     wait_for(&page, "#account_id").await;
     assert_eq!(failed_logins(&ledger), failures_before + 1);

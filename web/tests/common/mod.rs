@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use akari_accounts::event::{AuditError, AuditEvent, AuditReceipt, AuditSink, Client};
 use akari_accounts::ledger::{Ledger, LedgerConfig};
-use akari_accounts::{Accounts, Console, ProvisionRequest, SystemClock, WardScope};
+use akari_accounts::{
+    Accounts, Console, NewAdmin, Password, ProvisionRequest, SystemClock, WardScope,
+};
 use akari_sync::engine::{CancellationToken, MemorySource};
 use akari_sync::source::Change;
 use akari_sync::SnapshotReader;
@@ -43,10 +45,70 @@ impl AuditSink for Tee {
     }
 }
 
-fn memory_db() -> redb::Database {
+pub fn memory_db() -> redb::Database {
     redb::Database::builder()
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .unwrap()
+}
+
+/// Accounts settings for tests: cheap hashing (these test the pages, not argon2's cost) and
+/// WebAuthn for `localhost` at `origin`, any port.
+pub fn accounts_config(origin: &str) -> akari_accounts::Config {
+    akari_accounts::Config {
+        argon2: akari_accounts::Argon2Config {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+        webauthn: akari_accounts::WebauthnConfig {
+            rp_id: "localhost".into(),
+            rp_origin: origin.into(),
+            rp_name: "Akari test".into(),
+            allow_any_port: true,
+        },
+        ..akari_accounts::Config::default()
+    }
+}
+
+pub const ADMIN_PASSWORD: &str = "Akari-Admin-2026!";
+
+/// In-memory ledger and accounts for the admin browser tests, with admin `it-sato` created
+/// at the console (`akari admin create`) and its one-time enrolment code.
+pub struct AdminNode {
+    pub ledger: Arc<Ledger>,
+    pub accounts: Arc<Accounts>,
+    pub enrolment_code: String,
+}
+
+pub fn admin_node() -> AdminNode {
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let ledger =
+        Arc::new(Ledger::with_database(memory_db(), key, &LedgerConfig::default()).unwrap());
+    let accounts = Arc::new(
+        Accounts::open(
+            memory_db(),
+            accounts_config("https://localhost"),
+            ledger.clone(),
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+    );
+    let ticket = accounts
+        .create_admin(
+            &Console::new("it"),
+            NewAdmin {
+                admin_id: "it-sato".into(),
+                display_name: "佐藤（情報システム）".into(),
+                password: Password::new(ADMIN_PASSWORD),
+            },
+            &Client::default(),
+        )
+        .unwrap();
+    AdminNode {
+        ledger,
+        accounts,
+        enrolment_code: ticket.code.expose().to_owned(),
+    }
 }
 
 /// `ledger_file`: where the ledger lives (durable, fsynced); `None` keeps it in memory.
@@ -60,23 +122,14 @@ pub fn node(origin: &str, ledger_file: Option<&std::path::Path>) -> Node {
         ledger: ledger.unwrap(),
         seen: Mutex::new(Vec::new()),
     });
-    let config = akari_accounts::Config {
-        // Cheap hashing: this tests the pages, not argon2's cost.
-        argon2: akari_accounts::Argon2Config {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        },
-        webauthn: akari_accounts::WebauthnConfig {
-            rp_id: "localhost".into(),
-            rp_origin: origin.into(),
-            rp_name: "Akari test".into(),
-            allow_any_port: true,
-        },
-        ..akari_accounts::Config::default()
-    };
     let accounts = Arc::new(
-        Accounts::open(memory_db(), config, ledger.clone(), Arc::new(SystemClock)).unwrap(),
+        Accounts::open(
+            memory_db(),
+            accounts_config(origin),
+            ledger.clone(),
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
     );
     let console = Console::new("browser-test").capability();
     let sheet = accounts
@@ -211,4 +264,65 @@ pub fn screenshots_dir() -> std::path::PathBuf {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Steps in a Chromium page shared by the browser tests.
+pub mod page {
+    use std::time::{Duration, Instant};
+
+    use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
+    use chromiumoxide::page::ScreenshotParams;
+    use chromiumoxide::Page;
+
+    /// A full-page screenshot as `target/screenshots/<name>.png`.
+    pub async fn shot(page: &Page, name: &str) {
+        page.save_screenshot(
+            ScreenshotParams::builder().full_page(true).build(),
+            super::screenshots_dir().join(format!("{name}.png")),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Polls until `selector` exists (bounded; the page may be loading after a navigation);
+    /// fails early if the admin script shows an error.
+    pub async fn wait_for(page: &Page, selector: &str) -> chromiumoxide::Element {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(e) = page.find_element(selector).await {
+                return e;
+            }
+            if let Ok(e) = page.find_element("#admin-error:not([hidden])").await {
+                let text = e.inner_text().await.ok().flatten().unwrap_or_default();
+                panic!("waiting for {selector}, the page says: {text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {selector} on {:?}",
+                page.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn text(page: &Page, selector: &str) -> String {
+        wait_for(page, selector)
+            .await
+            .inner_text()
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// Focuses a field and enters text the way an IME commits it (kana, kanji, ASCII).
+    pub async fn fill(page: &Page, selector: &str, value: &str) {
+        wait_for(page, selector).await.click().await.unwrap();
+        page.execute(InsertTextParams::new(value)).await.unwrap();
+    }
+
+    /// Clicks and waits for the next page to carry `marker`.
+    pub async fn click_to(page: &Page, selector: &str, marker: &str) {
+        wait_for(page, selector).await.click().await.unwrap();
+        wait_for(page, marker).await;
+    }
 }

@@ -871,29 +871,11 @@ async fn a_fido2_key_is_enrolled_to_a_sealed_account() {
     let mut a = admin(&node).await;
     let page = a.get(&format!("/admin/accounts/{account_id}/key")).await;
     assert_eq!(page.status, StatusCode::OK);
-    let csrf = page.csrf();
     let begin_path = format!("/admin/accounts/{account_id}/key/begin");
     // The JSON endpoints want the CSRF header here too.
     let refused = a.post_json(&begin_path, None, serde_json::json!({})).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    let begin = a
-        .post_json(&begin_path, Some(&csrf), serde_json::json!({}))
-        .await;
-    assert_eq!(begin.status, StatusCode::OK, "{}", begin.body);
-    let j = begin.json();
-    let options: CreationChallengeResponse = serde_json::from_value(j["options"].clone()).unwrap();
-    let mut key = token();
-    let response = key
-        .perform_register(Url::parse(ORIGIN).unwrap(), options.public_key, 60_000)
-        .unwrap();
-    let finish = a
-        .post_json(
-            &format!("/admin/accounts/{account_id}/key/finish"),
-            Some(&csrf),
-            serde_json::json!({ "ceremony_id": j["ceremony_id"], "response": response }),
-        )
-        .await;
-    assert_eq!(finish.status, StatusCode::OK, "{}", finish.body);
+    enrol_account_key(&mut a, &account_id).await;
     let summary = node
         .accounts
         .account(&Console::new("t").capability(), &account_id)

@@ -18,14 +18,12 @@ use akari_sync::SnapshotReader;
 use akari_testkit::synth::{Hospital, SynthConfig};
 use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
-use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
-use chromiumoxide::cdp::browser_protocol::network::SetUserAgentOverrideParams;
 use chromiumoxide::cdp::browser_protocol::web_authn::{
     AddVirtualAuthenticatorParams, AuthenticatorProtocol, AuthenticatorTransport, EnableParams,
     GetCredentialsParams, VirtualAuthenticatorOptions,
 };
 use chromiumoxide::page::MediaTypeParams;
-use common::page::{click_to, fill, shot, text, wait_for};
+use common::page::{click_to, fill, japanese_page, shot, text, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_enrols_a_passkey_logs_in_provisions_and_starts_a_drill() {
@@ -65,20 +63,8 @@ async fn admin_enrols_a_passkey_logs_in_provisions_and_starts_a_drill() {
     let base = format!("https://localhost:{}", addr.port());
 
     let browser = common::launch_chromium(&spki, &dir.path().join("profile")).await;
-    let page = browser.new_page("about:blank").await.unwrap();
-    page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
-        .await
-        .unwrap();
     // A Japanese hospital PC: the browser asks for Japanese.
-    let ua: String = page
-        .evaluate("navigator.userAgent")
-        .await
-        .unwrap()
-        .into_value()
-        .unwrap();
-    let mut lang = SetUserAgentOverrideParams::new(ua);
-    lang.accept_language = Some("ja,en;q=0.5".into());
-    page.execute(lang).await.unwrap();
+    let page = japanese_page(&browser).await;
     // A platform authenticator that verifies the user (PIN/biometrics) and answers at once.
     page.execute(EnableParams::default()).await.unwrap();
     let options = VirtualAuthenticatorOptions::builder()

@@ -14,12 +14,10 @@ use std::sync::Arc;
 use akari_accounts::event::{Action, Actor};
 use akari_testkit::synth::names::to_halfwidth_katakana;
 use akari_web::pages::{Pages, PagesConfig};
-use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
-use chromiumoxide::cdp::browser_protocol::network::SetUserAgentOverrideParams;
 use chromiumoxide::cdp::browser_protocol::page::SetBypassCspParams;
 use chromiumoxide::page::MediaTypeParams;
 use chromiumoxide::Page;
-use common::page::{click_to, fill, shot, text, wait_for};
+use common::page::{click_to, fill, japanese_page, shot, text, wait_for};
 
 async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
     page.evaluate(js).await.unwrap().into_value().unwrap()
@@ -39,15 +37,8 @@ async fn clinician_logs_in_searches_reads_prints_and_logs_out() {
     let (addr, spki) = common::serve(pages).await;
     let base = format!("https://localhost:{}", addr.port());
     let browser = common::launch_chromium(&spki, &dir.path().join("profile")).await;
-    let page = browser.new_page("about:blank").await.unwrap();
-    page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
-        .await
-        .unwrap();
-    // A Japanese hospital PC: the browser asks for Japanese (the default anyway).
-    let ua: String = eval(&page, "navigator.userAgent").await;
-    let mut lang = SetUserAgentOverrideParams::new(ua);
-    lang.accept_language = Some("ja,en;q=0.5".into());
-    page.execute(lang).await.unwrap();
+    // A Japanese hospital PC: the browser asks for Japanese.
+    let page = japanese_page(&browser).await;
     // Any payload that ever ran would record itself here. CSP is bypassed so that only
     // the escaping stands between the payload and execution.
     page.execute(SetBypassCspParams::new(true)).await.unwrap();

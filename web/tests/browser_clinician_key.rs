@@ -19,15 +19,13 @@ use akari_accounts::Console;
 use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
 use base64::Engine;
-use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
-use chromiumoxide::cdp::browser_protocol::network::SetUserAgentOverrideParams;
 use chromiumoxide::cdp::browser_protocol::web_authn::{
     AddCredentialParams, AddVirtualAuthenticatorParams, AuthenticatorId, AuthenticatorProtocol,
     AuthenticatorTransport, EnableParams, GetCredentialsParams, RemoveVirtualAuthenticatorParams,
     VirtualAuthenticatorOptions,
 };
 use chromiumoxide::Page;
-use common::page::{click_to, fill, shot, text, wait_for};
+use common::page::{click_to, fill, japanese_page, shot, text, wait_for};
 
 /// A virtual authenticator that verifies its user (PIN) and answers at once.
 async fn authenticator(page: &Page, transport: AuthenticatorTransport) -> AuthenticatorId {
@@ -90,19 +88,8 @@ async fn clinician_logs_in_with_credential_and_security_key_and_a_wrong_key_is_r
     let base = format!("https://localhost:{}", addr.port());
 
     let browser = common::launch_chromium(&spki, &dir.path().join("profile")).await;
-    let page = browser.new_page("about:blank").await.unwrap();
-    page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
-        .await
-        .unwrap();
-    let ua: String = page
-        .evaluate("navigator.userAgent")
-        .await
-        .unwrap()
-        .into_value()
-        .unwrap();
-    let mut lang = SetUserAgentOverrideParams::new(ua);
-    lang.accept_language = Some("ja,en;q=0.5".into());
-    page.execute(lang).await.unwrap();
+    // A Japanese hospital PC: the browser asks for Japanese.
+    let page = japanese_page(&browser).await;
     page.execute(EnableParams::default()).await.unwrap();
 
     // 1. The admin (platform passkey) enrols, logs in and provisions a sealed account.

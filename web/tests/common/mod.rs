@@ -274,6 +274,27 @@ pub mod page {
     use chromiumoxide::page::ScreenshotParams;
     use chromiumoxide::Page;
 
+    /// A blank 1280×900 page in `browser` whose requests ask for Japanese, as on a
+    /// Japanese hospital PC.
+    pub async fn japanese_page(browser: &chromiumoxide::browser::Browser) -> Page {
+        use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+        use chromiumoxide::cdp::browser_protocol::network::SetUserAgentOverrideParams;
+        let page = browser.new_page("about:blank").await.unwrap();
+        page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
+            .await
+            .unwrap();
+        let ua: String = page
+            .evaluate("navigator.userAgent")
+            .await
+            .unwrap()
+            .into_value()
+            .unwrap();
+        let mut lang = SetUserAgentOverrideParams::new(ua);
+        lang.accept_language = Some("ja,en;q=0.5".into());
+        page.execute(lang).await.unwrap();
+        page
+    }
+
     /// A full-page screenshot as `target/screenshots/<name>.png`.
     pub async fn shot(page: &Page, name: &str) {
         page.save_screenshot(

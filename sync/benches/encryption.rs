@@ -13,9 +13,10 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,47 +25,7 @@ use akari_sync::engine::{CancellationToken, PullSummary, SinkStopped, Source, So
 use akari_sync::source::{Change, PullKind};
 use akari_sync::{Config, Engine, SnapshotReader, Store, StoreOptions};
 use chrono::{DateTime, Utc};
-
-/// Streams one NDJSON file line by line.
-struct NdjsonFile(PathBuf);
-
-impl Source for NdjsonFile {
-    fn describe(&self) -> String {
-        "bench-ndjson".into()
-    }
-
-    fn pull(
-        &self,
-        _: PullKind,
-        cancel: &CancellationToken,
-        sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
-    ) -> Result<PullSummary, SourceError> {
-        let f = std::fs::File::open(&self.0).map_err(|e| SourceError::Io(e.to_string()))?;
-        let mut r = BufReader::with_capacity(8 << 20, f);
-        let mut s = PullSummary::default();
-        let mut line = Vec::with_capacity(4096);
-        loop {
-            line.clear();
-            let n = r
-                .read_until(b'\n', &mut line)
-                .map_err(|e| SourceError::Io(e.to_string()))?;
-            if n == 0 {
-                break;
-            }
-            if cancel.is_cancelled() {
-                return Err(SourceError::Cancelled);
-            }
-            s.bytes += n as u64;
-            let body = line.strip_suffix(b"\n").unwrap_or(&line);
-            if body.is_empty() {
-                continue;
-            }
-            s.resources += 1;
-            sink(Change::Upsert(body.to_vec())).map_err(|_| SourceError::Stopped)?;
-        }
-        Ok(s)
-    }
-}
+use support::{cpu_seconds, NdjsonFile};
 
 /// Generates Patient + in-house Encounter for `n` patients on the fly (no file).
 struct IndexOnly {
@@ -94,22 +55,6 @@ impl Source for IndexOnly {
         }
         Ok(s)
     }
-}
-
-/// CPU seconds (user + system, all threads) this process has used so far.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn write_ndjson(path: &Path, n: usize, now: DateTime<Utc>) -> u64 {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Akari performance suite (issue 8). Slow (≈ 30–60 min on 2 cores) and NOT part of CI.
+# Akari performance suite. Slow (≈ 30–60 min on 2 cores) and NOT part of CI.
 #
 #   scripts/perf-suite.sh
 #

@@ -100,7 +100,7 @@ pub enum Request {
         admin_id: String,
         display_name: String,
         password: SecretText,
-        /// The recovery key printed by `akari init` (issue 7 key slots), when required.
+        /// The recovery key printed by `akari init` (key slots), when required.
         recovery_key: Option<SecretText>,
     },
     Mode {

@@ -69,7 +69,7 @@ impl DataDir {
     pub fn public_key(&self) -> PathBuf {
         self.root.join(PUBLIC_KEY)
     }
-    /// The X25519 key the snapshot is encrypted to (issue 7), written by `akari init`.
+    /// The X25519 key the snapshot is encrypted to, written by `akari init`.
     pub fn snapshot_public_key(&self) -> PathBuf {
         self.root.join(SNAPSHOT_PUBLIC_KEY)
     }

@@ -79,7 +79,7 @@ impl Services {
 
         let (ledger, accounts) = open_ledger_and_accounts(config, &data)?;
 
-        // Issue 7: with `<data>/keys/snapshot.pub` (written by `akari init`) every stored
+        // With `<data>/keys/snapshot.pub` (written by `akari init`) every stored
         // value is encrypted to it; the node never holds the secret except while unlocked.
         let public_key = match data.snapshot_public_key().exists() {
             true => Some(
@@ -477,7 +477,7 @@ pub struct NodeInit {
     pub note: Option<&'static str>,
 }
 
-/// `akari init`: the data directory layout ([`DataDir::init`]), then (issue 7) the
+/// `akari init`: the data directory layout ([`DataDir::init`]), then the
 /// snapshot key pair: the public key goes to `<data>/keys/snapshot.pub`, the secret only
 /// into the key slots of `accounts.redb`, opened by the recovery key returned here (and
 /// later by admin and sealed-account logins). Safe to re-run: nothing is replaced.

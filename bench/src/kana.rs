@@ -1,4 +1,4 @@
-//! The forms staff type a name or date in (domain.md, "Japanese names"): used to make
+//! The forms staff type a name or date in (docs/domain.md, "Japanese names"): used to make
 //! the benchmark's queries from a patient's canonical name and birth date.
 
 use chrono::{Datelike, NaiveDate};

@@ -1,4 +1,4 @@
-//! akari-bench: the performance suite (issue 8), run by `scripts/perf-suite.sh`.
+//! akari-bench: the performance suite, run by `scripts/perf-suite.sh`.
 //!
 //! Subcommands (all in the release profile; see docs/benchmarks.md for figures):
 //! - `search`: search latency at N patients, Akari's in-memory index side by side with

@@ -92,7 +92,7 @@ fn main() {
         "login + declaration, default argon2id (19 MiB, t=2, p=1): {per_login:?} each ({n} runs)"
     );
 
-    // Key slots (issue 7): the same login when it also unwraps the snapshot secret from the
+    // Key slots: the same login when it also unwraps the snapshot secret from the
     // account's slot (the secret wiped before each login), against one that finds the
     // secret already in memory (a later clinician of the same episode).
     accounts

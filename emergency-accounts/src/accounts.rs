@@ -555,7 +555,7 @@ impl Accounts {
     }
 
     /// The secret to wrap a new slot with. `None` when key slots are not initialised (the
-    /// store behaves as before issue 7); [`Error::Locked`] when they are but the secret is
+    /// store behaves as before key slots existed); [`Error::Locked`] when they are but the secret is
     /// not in memory.
     fn secret_for_new_slot(&self, action: &'static str) -> Result<Option<SlotSecret>> {
         if self.key_state()?.is_none() {

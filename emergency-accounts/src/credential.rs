@@ -2,7 +2,7 @@
 //! checking admin passwords against the policy, argon2id hashing and verification.
 //!
 //! This is deliberately the only module that runs argon2, including the derivation of key
-//! slots' key-encryption keys (issue 7: [`Hasher::credential_kek`], [`Hasher::password_kek`]),
+//! slots' key-encryption keys ([`Hasher::credential_kek`], [`Hasher::password_kek`]),
 //! so no other code ever needs the plaintext.
 
 use std::fmt;

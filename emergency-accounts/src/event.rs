@@ -124,7 +124,7 @@ pub enum Action {
     AccountRevoked {
         account_id: String,
     },
-    // --- the snapshot key (issue 7) ---
+    // --- the snapshot key ---
     /// A key slot (the snapshot key wrapped for one credential) was created, replaced or
     /// removed. `slot` names it: `recovery`, `admin:<admin ID>` or `account:<account ID>`.
     KeySlotChanged {

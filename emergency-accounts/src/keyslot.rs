@@ -1,4 +1,4 @@
-//! Key slots (issue 7): the node's snapshot secret exists on disk only wrapped, once per way
+//! Key slots: the node's snapshot secret exists on disk only wrapped, once per way
 //! in — one slot per sealed emergency account, one per admin, and one for the offline
 //! recovery key. This crate never knows what the secret is for (an X25519 key of
 //! `akari_sync`): it wraps 32 opaque bytes.

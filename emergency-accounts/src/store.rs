@@ -24,7 +24,7 @@ pub(crate) const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("a
 /// Live sessions by the hex SHA-256 of their token (the token itself is never stored).
 pub(crate) const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
 /// Key slots (the snapshot secret, wrapped) by slot ID: `recovery`, `admin:<id>`,
-/// `account:<id>`. Added in issue 7; a store without it simply has no slots.
+/// `account:<id>`. Added with key slots; a store without it simply has no slots.
 pub(crate) const KEY_SLOTS: TableDefinition<&str, &str> = TableDefinition::new("key_slots");
 /// Whether key slots are initialised, under [`crate::keyslot::STATE_KEY`].
 pub(crate) const KEY_STATE: TableDefinition<&str, &str> = TableDefinition::new("key_state");

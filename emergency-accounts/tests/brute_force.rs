@@ -1,4 +1,4 @@
-//! Must show 3: a thousand wrong guesses engage backoff, every one is an event, argon2 is
+//! a thousand wrong guesses engage backoff, every one is an event, argon2 is
 //! not run while in backoff, and the right credential works once the backoff has passed.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Issue 7, Must show 2 (the accounts side): the snapshot secret is wrapped in key slots;
+//! Key slots (the accounts side): the snapshot secret is wrapped in key slots;
 //! an emergency login, an admin login and the recovery key each unwrap the same secret; a
 //! wrong credential unwraps nothing; re-sealing replaces the slot, revoking removes it; the
 //! secret leaves memory (and the observer hears of it) when the episode ends.

@@ -1,4 +1,4 @@
-//! Must show 4: the FHIR export validates against the published FHIR R4 JSON schema
+//! the FHIR export validates against the published FHIR R4 JSON schema
 //! (fhir.schema.json from a registry package, installed by scripts/fetch-fhir-schema.sh).
 //! Outside CI a missing schema skips with a message; with `CI` set it fails.
 

@@ -1,4 +1,4 @@
-//! Must show 3: SIGKILL under concurrent load. A child process (this test binary re-run)
+//! SIGKILL under concurrent load. A child process (this test binary re-run)
 //! appends from several threads and prints each acknowledged sequence number; it is killed
 //! with SIGKILL at a random moment. After reopening, every acknowledged event is present
 //! and the chain and checkpoints verify.

@@ -1,4 +1,4 @@
-//! Must show 1: tampering with an export is named precisely by offline verification.
+//! tampering with an export is named precisely by offline verification.
 
 mod ledger_common;
 

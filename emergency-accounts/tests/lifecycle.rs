@@ -1,4 +1,4 @@
-//! Must show 2: the full life of a sealed account, and fail-closed auditing.
+//! the full life of a sealed account, and fail-closed auditing.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Must show 5: the admin password policy refuses short passwords and passwords without
+//! the admin password policy refuses short passwords and passwords without
 //! letters, digits and symbols, saying why; a refused admin is not created.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Must show 4: no credential, password, enrolment code, hash or session token appears in
+//! no credential, password, enrolment code, hash or session token appears in
 //! Debug output, error messages, audit events or tracing logs.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Must show 1: real WebAuthn ceremonies with software tokens, for admin credentials and
+//! real WebAuthn ceremonies with software tokens, for admin credentials and
 //! emergency-account keys: registration and login succeed; a wrong origin, a replayed
 //! response and a cloned key (counter not increasing) are refused.
 

@@ -1,4 +1,4 @@
-//! Encryption-at-rest benchmark (issue 7):
+//! Encryption-at-rest benchmark:
 //!
 //! 1. ingest throughput of a full sync with encryption as a ratio to without, same NDJSON
 //!    file, same run (plaintext and encrypted syncs alternate; best of `runs` each);

@@ -1,4 +1,4 @@
-//! Encryption of stored snapshot data at rest (issue 7).
+//! Encryption of stored snapshot data at rest.
 //!
 //! Modelled on `age`'s X25519 recipient stanza, adapted to per-value encryption:
 //!

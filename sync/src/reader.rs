@@ -8,7 +8,7 @@
 //! sync, rollback) loads its base. A view keeps serving its generation until a refresh
 //! swaps in the next complete one.
 //!
-//! # Locked and unlocked (issue 7)
+//! # Locked and unlocked
 //!
 //! On an encrypted store the reader opens *locked*: [`SnapshotReader::generation`] (the
 //! manifest: counts, times) works, every read of patient data fails with

@@ -1,5 +1,5 @@
 //! Text handling shared by mapping and search: narrative HTML to plain text, the search
-//! normalisation of Japanese names (domain.md), and date parsing (FHIR and what staff
+//! normalisation of Japanese names (docs/domain.md), and date parsing (FHIR and what staff
 //! type).
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone};
@@ -128,7 +128,7 @@ fn decode_entities(s: &str) -> String {
     out
 }
 
-/// Variant kanji folded to one form for search (domain.md): 髙→高, 﨑/嵜→崎, 邊/邉→辺,
+/// Variant kanji folded to one form for search (docs/domain.md): 髙→高, 﨑/嵜→崎, 邊/邉→辺,
 /// 齋/齊→斎, 澤→沢, 濱→浜, plus a few other common 異体字 in surnames.
 const VARIANTS: &[(char, char)] = &[
     ('髙', '高'),

@@ -1,4 +1,4 @@
-//! Encryption at rest (issue 7), through the engine: a standby sync writes nothing
+//! Encryption at rest, through the engine: a standby sync writes nothing
 //! readable about patients; incremental syncs need only the public key and stay ∝ delta;
 //! unlock with the secret gives exactly the records a plaintext node serves; a wrong
 //! secret decrypts nothing; a copied file opens only with the secret.

@@ -1,7 +1,7 @@
 //! End to end: synthetic hospital → test FHIR server over HTTP → source → sync engine →
 //! redb generation → reader, compared field by field with the generator's truth.
 //!
-//! Must-shows of issue 3: (1) ≥ 1,000 patients over HTTP equal the truth; (2) a ~1 % delta
+//! What it shows: (1) ≥ 1,000 patients over HTTP equal the truth; (2) a ~1 % delta
 //! is picked up exactly, a deleted allergy disappears; (3) dropped connections, 401 and
 //! 500s past the retry budget leave the current generation unchanged and served, with
 //! the error in status; (5) REST search and Bulk $export paths and SMART auth.
@@ -188,7 +188,7 @@ fn fast(mut cfg: source::Config) -> source::Config {
     cfg
 }
 
-/// Must-shows 1, 2 and 3 over REST search.
+/// Full sync, 1 % delta and faults over REST search.
 #[test]
 fn rest_sync_equals_truth_then_delta_then_faults_keep_the_current_generation() {
     let mut h = Hospital::generate(SynthConfig {
@@ -282,7 +282,7 @@ fn rest_sync_equals_truth_then_delta_then_faults_keep_the_current_generation() {
     assert_matches_truth(&n.reader, &h2.truth());
 }
 
-/// Must-shows 1, 2 and 5 over Bulk $export with SMART Backend Services (RS384).
+/// Full sync, 1 % delta and SMART auth over Bulk $export with SMART Backend Services (RS384).
 #[test]
 fn bulk_export_with_smart_auth_equals_truth_then_delta() {
     let mut h = Hospital::generate(SynthConfig {

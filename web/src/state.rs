@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use crate::health::NodeStatus;
 use crate::metrics::HttpMetrics;
 
-/// What handlers may reach. Later work adds the audited viewer and the account services.
+/// What handlers may reach: the node status, the request metrics and the pages (which own the audited viewer and the account services).
 #[derive(Clone)]
 pub struct AppState {
     /// Mode and snapshot status, fed by whoever owns them (mode store, sync).

@@ -1,7 +1,7 @@
 //! The search index at rest: one blob per generation build, not one row per entry.
 //!
 //! Unlocking must turn the stored index into a searchable one in well under 2 s at 1M
-//! patients (issue 7). Reading, opening and decoding 1.3 M individually sealed rows and
+//! patients. Reading, opening and decoding 1.3 M individually sealed rows and
 //! then normalising every name costs ~6 µs per entry; so the builder, which sees the
 //! plaintext entries while it maps them anyway, computes everything the in-memory index
 //! needs and stores it in a form that loads with a decrypt and no per-entry work:

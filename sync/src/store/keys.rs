@@ -108,7 +108,7 @@ pub fn prefix_range(prefix: &[u8]) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
 
 /// Every stored version's value starts with a fixed header readable without touching the
 /// content: content hash, the generation in which the version stopped being visible, and
-/// the item kind. The opaque content (ciphertext under issue 7) follows.
+/// the item kind. The opaque content (ciphertext when the snapshot is encrypted) follows.
 pub const META_LEN: usize = 41;
 
 pub fn meta_value(hash: &[u8; 32], died: u64, kind: u8) -> [u8; META_LEN] {

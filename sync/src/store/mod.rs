@@ -1,11 +1,11 @@
 //! Generation-managed snapshot storage in one redb file.
 //!
-//! # Layout (decided for cost ∝ delta and for encryption at rest, issue 7)
+//! # Layout (decided for cost ∝ delta and for encryption at rest)
 //!
 //! Every stored record is a *version* of one resource's contribution, keyed by
 //! `space ‖ patient key ‖ resource type ‖ id hash ‖ born generation` (see [`keys`]). Its
-//! content (a postcard-encoded `Item`) is opaque to everything but the reader: issue 7
-//! encrypts it to a public key. The value starts with a fixed header holding what the
+//! content (a postcard-encoded `Item`) is opaque to everything but the reader: encryption at rest
+//! seals it to a public key. The value starts with a fixed header holding what the
 //! writer needs without decoding content: the SHA-256 of the content, the generation in
 //! which the version *died* (`u64::MAX` while alive) and the item kind, flagged when the
 //! resource has a search-index entry.
@@ -42,7 +42,7 @@
 //! bytes) into a new epoch and makes that the new current generation, so history stays
 //! linear and the target itself is kept.
 //!
-//! # Encryption at rest (issue 7)
+//! # Encryption at rest
 //!
 //! A store opened with a [`SnapshotPublicKey`] (or whose file already records one) is
 //! *encrypted*: every content value — record items, medication items and the chunks of the
@@ -296,7 +296,7 @@ from_redb!(
 pub struct StoreOptions {
     /// Generations to keep (at least [`MIN_KEEP`]).
     pub keep: usize,
-    /// Encrypt stored content to this key (issue 7). A file that already records a key
+    /// Encrypt stored content to this key. A file that already records a key
     /// stays encrypted to it even when this is `None`; a different key is refused.
     pub public_key: Option<SnapshotPublicKey>,
 }
@@ -549,8 +549,8 @@ impl Store {
 
     /// Re-read every version visible in `generation`: each stored content must hash to its
     /// recorded hash, and counts and set hash must equal the manifest; likewise every chunk
-    /// of the search-index blobs and their chain. Reads stored bytes (ciphertext under
-    /// issue 7) but never needs to decode them.
+    /// of the search-index blobs and their chain. Reads stored bytes (ciphertext when
+    /// encrypted) but never needs to decode them.
     pub fn verify(&self, generation: u64) -> Result<VerifyReport, StoreError> {
         let manifest = self.manifest(generation)?;
         let txn = self.inner.db.begin_read()?;

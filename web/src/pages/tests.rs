@@ -741,7 +741,7 @@ fn standard_kanji(s: &str) -> String {
         .collect()
 }
 
-/// domain.md's normalisation cases, each typed into the search page of a real snapshot,
+/// docs/domain.md's normalisation cases, each typed into the search page of a real snapshot,
 /// each finding its patient: half-width kana, hiragana, no space, variant kanji.
 #[tokio::test]
 async fn search_page_finds_patients_however_their_name_is_typed() {

@@ -30,55 +30,13 @@ pub(super) fn map_bundle(
             "Bundle nested in a Bundle",
         ));
     }
-    let mut local: LocalSubjects = HashMap::new();
-    let mut heads = Vec::with_capacity(b.entry.len());
-    for e in &b.entry {
-        let head = match &e.resource {
-            Some(raw) => Some(parse::<fhir::ContainedHead>(raw.get().as_bytes(), rt)?),
-            None => None,
-        };
-        if let (Some(h), Some(raw)) = (&head, &e.resource) {
-            if h.resource_type == "Patient" {
-                let p: fhir::Patient = parse(raw.get().as_bytes(), "Patient")?;
-                let ident = p
-                    .identifier
-                    .iter()
-                    .find(|i| i.system.as_deref().is_some_and(is_hospital_id_system))
-                    .or(p.identifier.first())
-                    .and_then(|i| Some((i.system.clone()?, i.value.clone()?)));
-                let subject = match (ident, &p.id) {
-                    (Some((system, value)), _) => Subject::Identifier { system, value },
-                    (None, Some(id)) => Subject::PatientId(id.clone()),
-                    (None, None) => Subject::Missing,
-                };
-                if let Some(url) = &e.full_url {
-                    local.insert(url.clone(), subject.clone());
-                }
-                if let Some(id) = &p.id {
-                    local.insert(format!("Patient/{id}"), subject);
-                }
-            }
-        }
-        heads.push(head);
-    }
+    let (local, heads) = patient_copies(&b)?;
     let start = out.len();
     let mut document_subject = None;
     for (e, head) in b.entry.iter().zip(heads) {
         if let Some(req) = &e.request {
             if req.method.as_deref() == Some("DELETE") {
-                if let Some(url) = &req.url {
-                    let mut parts = url.split('/');
-                    if let (Some(t), Some(id)) = (parts.next(), parts.next()) {
-                        if let Some(rtype) = ResourceType::from_name(t) {
-                            out.push(retract(
-                                rtype,
-                                id.to_string(),
-                                Subject::Missing,
-                                DropReason::EnteredInError,
-                            ));
-                        }
-                    }
-                }
+                out.extend(deletion(req));
                 continue;
             }
         }
@@ -119,4 +77,59 @@ pub(super) fn map_bundle(
         }
     }
     Ok(Outcome::Mapped)
+}
+
+/// Each entry's type and id (read once), and the subject that references to the Bundle's
+/// Patient entries resolve to: by full URL and by `Patient/<id>`.
+fn patient_copies(
+    b: &fhir::Bundle,
+) -> Result<(LocalSubjects, Vec<Option<fhir::ContainedHead>>), Reject> {
+    let mut local: LocalSubjects = HashMap::new();
+    let mut heads = Vec::with_capacity(b.entry.len());
+    for e in &b.entry {
+        let head = match &e.resource {
+            Some(raw) => Some(parse::<fhir::ContainedHead>(
+                raw.get().as_bytes(),
+                "Bundle",
+            )?),
+            None => None,
+        };
+        if let (Some(h), Some(raw)) = (&head, &e.resource) {
+            if h.resource_type == "Patient" {
+                let p: fhir::Patient = parse(raw.get().as_bytes(), "Patient")?;
+                let ident = p
+                    .identifier
+                    .iter()
+                    .find(|i| i.system.as_deref().is_some_and(is_hospital_id_system))
+                    .or(p.identifier.first())
+                    .and_then(|i| Some((i.system.clone()?, i.value.clone()?)));
+                let subject = match (ident, &p.id) {
+                    (Some((system, value)), _) => Subject::Identifier { system, value },
+                    (None, Some(id)) => Subject::PatientId(id.clone()),
+                    (None, None) => Subject::Missing,
+                };
+                if let Some(url) = &e.full_url {
+                    local.insert(url.clone(), subject.clone());
+                }
+                if let Some(id) = &p.id {
+                    local.insert(format!("Patient/{id}"), subject);
+                }
+            }
+        }
+        heads.push(head);
+    }
+    Ok((local, heads))
+}
+
+/// A `DELETE <Type>/<id>` entry retracts that resource, if it is of a kept type.
+fn deletion(req: &fhir::BundleRequest) -> Option<Mapped> {
+    let mut parts = req.url.as_deref()?.split('/');
+    let (t, id) = (parts.next()?, parts.next()?);
+    let rtype = ResourceType::from_name(t)?;
+    Some(retract(
+        rtype,
+        id.to_string(),
+        Subject::Missing,
+        DropReason::EnteredInError,
+    ))
 }

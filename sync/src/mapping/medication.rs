@@ -72,43 +72,15 @@ pub(super) fn map_medication_request(
     let id = require_id(m.id.clone(), rt)?;
     let subject = subject_of(m.subject.as_ref(), local);
     let status = m.status.clone().unwrap_or_else(|| "unknown".to_string());
-    match status.as_str() {
-        "entered-in-error" => {
-            return Ok(retract(
-                ResourceType::MedicationRequest,
-                id,
-                subject,
-                DropReason::EnteredInError,
-            ))
-        }
-        "cancelled" | "draft" => {
-            return Ok(retract(
-                ResourceType::MedicationRequest,
-                id,
-                subject,
-                DropReason::Cancelled,
-            ))
-        }
-        _ => {}
+    let dropped = match status.as_str() {
+        "entered-in-error" => Some(DropReason::EnteredInError),
+        "cancelled" | "draft" => Some(DropReason::Cancelled),
+        _ => None,
+    };
+    if let Some(why) = dropped {
+        return Ok(retract(ResourceType::MedicationRequest, id, subject, why));
     }
-    if m.meta
-        .profile
-        .iter()
-        .any(|p| p.contains("JP_MedicationRequest_eCS"))
-    {
-        let ok = m.medication_codeable_concept.as_ref().is_some_and(|cc| {
-            cc.has_system("YJ-code")
-                || cc.has_system("MedicationGeneralOrderCode")
-                || cc.has_system("MedicationCodeNocoded")
-        });
-        if !ok && m.medication_reference.is_none() {
-            return Err(reject(
-                RejectReason::ProfileViolation,
-                rt,
-                "claims JP_MedicationRequest_eCS but has no YJ, general-name or no-code drug coding",
-            ));
-        }
-    }
+    check_request_profile(&m)?;
     let (medication, medication_ref) = medication_of(
         m.medication_codeable_concept.as_ref(),
         m.medication_reference.as_ref(),
@@ -129,22 +101,7 @@ pub(super) fn map_medication_request(
     let as_needed = dosage.is_some_and(|d| {
         d.as_needed_boolean == Some(true) || d.as_needed_codeable_concept.is_some()
     });
-    let period = dosage
-        .and_then(|d| {
-            d.extension
-                .iter()
-                .find(|e| e.url.ends_with("JP_MedicationDosage_PeriodOfUse"))
-                .and_then(|e| e.value_period.as_ref())
-                .or(d
-                    .timing
-                    .as_ref()
-                    .and_then(|t| t.repeat.as_ref())
-                    .and_then(|r| r.bounds_period.as_ref()))
-        })
-        .or(m
-            .dispense_request
-            .as_ref()
-            .and_then(|d| d.validity_period.as_ref()));
+    let period = period_of_use(&m, dosage);
     let period_start = time_field(period.and_then(|p| p.start.as_ref()), rt, "period.start")?;
     let period_end = time_field(period.and_then(|p| p.end.as_ref()), rt, "period.end")?;
     let authored_on = time_field(m.authored_on.as_ref(), rt, "authoredOn")?;
@@ -181,6 +138,54 @@ pub(super) fn map_medication_request(
             medication_ref,
         },
     ))
+}
+
+/// A request claiming the JP-CLINS eCS profile must carry a YJ, general-name or "no code"
+/// drug coding (or name its drug by reference).
+fn check_request_profile(m: &fhir::MedicationRequest) -> Result<(), Reject> {
+    if m.meta
+        .profile
+        .iter()
+        .any(|p| p.contains("JP_MedicationRequest_eCS"))
+    {
+        let ok = m.medication_codeable_concept.as_ref().is_some_and(|cc| {
+            cc.has_system("YJ-code")
+                || cc.has_system("MedicationGeneralOrderCode")
+                || cc.has_system("MedicationCodeNocoded")
+        });
+        if !ok && m.medication_reference.is_none() {
+            return Err(reject(
+                RejectReason::ProfileViolation,
+                "MedicationRequest",
+                "claims JP_MedicationRequest_eCS but has no YJ, general-name or no-code drug coding",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The period of use: the JP Core extension, else the timing's bounds, else the dispense
+/// request's validity period.
+fn period_of_use<'a>(
+    m: &'a fhir::MedicationRequest,
+    dosage: Option<&'a fhir::Dosage>,
+) -> Option<&'a fhir::Period> {
+    dosage
+        .and_then(|d| {
+            d.extension
+                .iter()
+                .find(|e| e.url.ends_with("JP_MedicationDosage_PeriodOfUse"))
+                .and_then(|e| e.value_period.as_ref())
+                .or(d
+                    .timing
+                    .as_ref()
+                    .and_then(|t| t.repeat.as_ref())
+                    .and_then(|r| r.bounds_period.as_ref()))
+        })
+        .or(m
+            .dispense_request
+            .as_ref()
+            .and_then(|d| d.validity_period.as_ref()))
 }
 
 /// Timing text: the JP usage code's text (or first display), followed by the duration

@@ -12,7 +12,7 @@ use chrono::Duration;
 use super::fields::{has_code_in, require_id, subject_of, time_field, LocalSubjects};
 use super::infection::{infection_positive, is_infection_observation};
 use super::{
-    item, reject, retract, DropReason, Item, MapContext, Mapped, Reject, RejectReason, ResourceType,
+    reject, retract, Body, DropReason, Item, MapContext, Mapped, Reject, RejectReason, ResourceType,
 };
 use crate::fhir;
 use crate::model::{self, Instant, VitalKind};
@@ -54,25 +54,40 @@ pub(super) fn map_observation(
     let rt = "Observation";
     let id = require_id(o.id.clone(), rt)?;
     let subject = subject_of(o.subject.as_ref(), local);
-    match o.status.as_deref() {
-        Some("entered-in-error") => {
-            return Ok(retract(
-                ResourceType::Observation,
-                id,
-                subject,
-                DropReason::EnteredInError,
-            ))
-        }
-        Some("cancelled") => {
-            return Ok(retract(
-                ResourceType::Observation,
-                id,
-                subject,
-                DropReason::Cancelled,
-            ))
-        }
-        _ => {}
+    let dropped = match o.status.as_deref() {
+        Some("entered-in-error") => Some(DropReason::EnteredInError),
+        Some("cancelled") => Some(DropReason::Cancelled),
+        _ => None,
+    };
+    if let Some(why) = dropped {
+        return Ok(retract(ResourceType::Observation, id, subject, why));
     }
+    check_lab_profile(&o)?;
+    let reading = Reading::of(&o, id.clone())?;
+    let vital = has_code_in(&o.category, "vital-signs");
+    let lab = has_code_in(&o.category, "laboratory");
+    let body = if (lab || o.category.is_empty() || has_code_in(&o.category, "infection"))
+        && is_infection_observation(&o)
+    {
+        Body::Item(infection_result(&o, reading))
+    } else if vital {
+        vital_sign(&o, ctx, reading)?
+    } else if lab {
+        lab_result(&o, ctx, reading)
+    } else {
+        Body::Retract(DropReason::OutOfScopeCategory)
+    };
+    Ok(Mapped {
+        rtype: ResourceType::Observation,
+        id,
+        subject,
+        body,
+        identifiers: Vec::new(),
+    })
+}
+
+/// A lab Observation claiming the JP-CLINS eCS profile must carry a JP-CLINS local code.
+fn check_lab_profile(o: &fhir::Observation) -> Result<(), Reject> {
     let lab_profile = o
         .meta
         .profile
@@ -81,131 +96,124 @@ pub(super) fn map_observation(
     if lab_profile && !o.code.has_system("JP_CLINS_ObsLabResult_LocalCode_CS") {
         return Err(reject(
             RejectReason::ProfileViolation,
-            rt,
+            "Observation",
             "claims JP_Observation_LabResult_eCS but has no JP-CLINS local lab code",
         ));
     }
-    let time = observation_time(&o, rt)?;
-    let test = o
-        .code
-        .readable()
-        .unwrap_or_else(|| "(項目名なし)".to_string());
-    let (value, unit) = observation_value(&o).unwrap_or_else(|| {
-        let absent = o
-            .data_absent_reason
-            .as_ref()
-            .and_then(fhir::CodeableConcept::readable)
-            .map(|r| format!("(値なし: {r})"))
-            .unwrap_or_else(|| "(値なし)".to_string());
-        (absent, None)
-    });
-    let vital = has_code_in(&o.category, "vital-signs");
-    let lab = has_code_in(&o.category, "laboratory");
-    if (lab || o.category.is_empty() || has_code_in(&o.category, "infection"))
-        && is_infection_observation(&o)
-    {
-        let positive = infection_positive(&o, &value);
-        let mut result = value;
-        if let Some(u) = unit {
-            result.push(' ');
-            result.push_str(&u);
-        }
-        return Ok(item(
-            ResourceType::Observation,
-            id.clone(),
-            subject,
-            Item::Infection(model::Infection {
-                id,
-                name: test,
-                result,
-                positive,
-                time,
-            }),
-        ));
-    }
-    if vital {
-        let Some(time) = time else {
-            return Err(reject(
-                RejectReason::InvalidValue,
-                rt,
-                "vital sign without effective[x]",
-            ));
-        };
-        if time < ctx.now - Duration::hours(ctx.windows.vitals_hours.into()) {
-            return Ok(retract(
-                ResourceType::Observation,
-                id,
-                subject,
-                DropReason::OutOfWindow,
-            ));
-        }
-        let kind = vital_kind(&o.code);
-        let (value, unit) = if kind == VitalKind::BloodPressure {
-            blood_pressure(&o).unwrap_or((value, unit))
-        } else {
-            (value, unit)
-        };
-        return Ok(item(
-            ResourceType::Observation,
-            id.clone(),
-            subject,
-            Item::Vital(model::VitalSign {
-                id,
-                kind,
-                value,
-                unit,
-                time,
-            }),
-        ));
-    }
-    if lab {
-        if let Some(t) = time {
-            if t < ctx.now - Duration::days(ctx.windows.labs_days.into()) {
-                return Ok(retract(
-                    ResourceType::Observation,
-                    id,
-                    subject,
-                    DropReason::OutOfWindow,
-                ));
-            }
-        }
-        let reference_range = o.reference_range.first().and_then(|r| {
-            let low = r.low.as_ref().and_then(fhir::Quantity::value_text);
-            let high = r.high.as_ref().and_then(fhir::Quantity::value_text);
-            match (low, high, r.text.as_deref()) {
-                (_, _, Some(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
-                (Some(l), Some(h), _) => Some(format!("{l}-{h}")),
-                (Some(l), None, _) => Some(format!("{l}-")),
-                (None, Some(h), _) => Some(format!("-{h}")),
-                _ => None,
-            }
+    Ok(())
+}
+
+/// What every kind of Observation shows: the test's name, its value (or why there is
+/// none) and when it was taken.
+struct Reading {
+    id: String,
+    test: String,
+    value: String,
+    unit: Option<String>,
+    time: Option<Instant>,
+}
+
+impl Reading {
+    fn of(o: &fhir::Observation, id: String) -> Result<Self, Reject> {
+        let time = observation_time(o, "Observation")?;
+        let test = o
+            .code
+            .readable()
+            .unwrap_or_else(|| "(項目名なし)".to_string());
+        let (value, unit) = observation_value(o).unwrap_or_else(|| {
+            let absent = o
+                .data_absent_reason
+                .as_ref()
+                .and_then(fhir::CodeableConcept::readable)
+                .map(|r| format!("(値なし: {r})"))
+                .unwrap_or_else(|| "(値なし)".to_string());
+            (absent, None)
         });
-        let interpretation = o
-            .interpretation
-            .first()
-            .and_then(fhir::CodeableConcept::first_code);
-        return Ok(item(
-            ResourceType::Observation,
-            id.clone(),
-            subject,
-            Item::Lab(model::LabResult {
-                id,
-                test,
-                code: o.code.first_code(),
-                value,
-                unit,
-                reference_range,
-                interpretation,
-                time,
-            }),
-        ));
+        Ok(Reading {
+            id,
+            test,
+            value,
+            unit,
+            time,
+        })
     }
-    Ok(retract(
-        ResourceType::Observation,
-        id,
-        subject,
-        DropReason::OutOfScopeCategory,
-    ))
+}
+
+fn infection_result(o: &fhir::Observation, r: Reading) -> Item {
+    let positive = infection_positive(o, &r.value);
+    let mut result = r.value;
+    if let Some(u) = r.unit {
+        result.push(' ');
+        result.push_str(&u);
+    }
+    Item::Infection(model::Infection {
+        id: r.id,
+        name: r.test,
+        result,
+        positive,
+        time: r.time,
+    })
+}
+
+/// A vital sign must say when it was taken; older than the vitals window it is dropped.
+fn vital_sign(o: &fhir::Observation, ctx: &MapContext, r: Reading) -> Result<Body, Reject> {
+    let Some(time) = r.time else {
+        return Err(reject(
+            RejectReason::InvalidValue,
+            "Observation",
+            "vital sign without effective[x]",
+        ));
+    };
+    if time < ctx.now - Duration::hours(ctx.windows.vitals_hours.into()) {
+        return Ok(Body::Retract(DropReason::OutOfWindow));
+    }
+    let kind = vital_kind(&o.code);
+    let (value, unit) = if kind == VitalKind::BloodPressure {
+        blood_pressure(o).unwrap_or((r.value, r.unit))
+    } else {
+        (r.value, r.unit)
+    };
+    Ok(Body::Item(Item::Vital(model::VitalSign {
+        id: r.id,
+        kind,
+        value,
+        unit,
+        time,
+    })))
+}
+
+/// A lab result older than the labs window is dropped; one without a time is kept.
+fn lab_result(o: &fhir::Observation, ctx: &MapContext, r: Reading) -> Body {
+    if r.time
+        .is_some_and(|t| t < ctx.now - Duration::days(ctx.windows.labs_days.into()))
+    {
+        return Body::Retract(DropReason::OutOfWindow);
+    }
+    let reference_range = o.reference_range.first().and_then(|r| {
+        let low = r.low.as_ref().and_then(fhir::Quantity::value_text);
+        let high = r.high.as_ref().and_then(fhir::Quantity::value_text);
+        match (low, high, r.text.as_deref()) {
+            (_, _, Some(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            (Some(l), Some(h), _) => Some(format!("{l}-{h}")),
+            (Some(l), None, _) => Some(format!("{l}-")),
+            (None, Some(h), _) => Some(format!("-{h}")),
+            _ => None,
+        }
+    });
+    let interpretation = o
+        .interpretation
+        .first()
+        .and_then(fhir::CodeableConcept::first_code);
+    Body::Item(Item::Lab(model::LabResult {
+        id: r.id,
+        test: r.test,
+        code: o.code.first_code(),
+        value: r.value,
+        unit: r.unit,
+        reference_range,
+        interpretation,
+        time: r.time,
+    }))
 }
 
 fn vital_kind(code: &fhir::CodeableConcept) -> VitalKind {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::bulk::Bulk;
 use super::index_blob::{self, Accumulator, Entry};
@@ -18,16 +18,13 @@ use super::keys::{
     with_died, IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, KIND_INDEXED, META_LEN, RKEY_LEN,
     SPACE_INDEX, SPACE_MEDICATION, SPACE_RECORD,
 };
+use super::tables::{EpochTable, DATA_KEYS};
 use super::{
-    apply_retention, next_generation, switch_to, table_name, GenerationKind, IndexEntry, Manifest,
-    Store, StoreError,
+    apply_retention, next_generation, switch_to, GenerationKind, IndexEntry, Manifest, Store,
+    StoreError,
 };
 use crate::crypto::{Sealer, ValuePlace};
 use crate::mapping::{Body, Item, ItemKind, Mapped, RejectReason, ResourceType, Subject};
-
-fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
-    TableDefinition::new(name)
-}
 
 /// Whom a prepared item belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,15 +319,14 @@ struct Tables<'t> {
 }
 
 fn open_tables(txn: &WriteTransaction, epoch: u64) -> Result<Tables<'_>, StoreError> {
-    let open = |what: &str| -> Result<Table<'_, &'static [u8], &'static [u8]>, StoreError> {
-        let name = table_name(epoch, what);
-        Ok(txn.open_table(def(&name))?)
+    let open = |table: EpochTable| -> Result<Table<'_, &'static [u8], &'static [u8]>, StoreError> {
+        Ok(txn.open_table(table.of(epoch).def())?)
     };
     Ok(Tables {
-        items: open("items")?,
-        graves: open("graves")?,
-        owner: open("owner")?,
-        idents: open("idents")?,
+        items: open(EpochTable::Items)?,
+        graves: open(EpochTable::Graves)?,
+        owner: open(EpochTable::Owner)?,
+        idents: open(EpochTable::Idents)?,
     })
 }
 
@@ -363,7 +359,7 @@ impl GenerationBuilder {
         let sealer = match store.public_key() {
             Some(pk) => {
                 let (sealer, wrapped) = Sealer::new(&pk, generation);
-                txn.open_table(super::DATA_KEYS)?
+                txn.open_table(DATA_KEYS)?
                     .insert(generation, wrapped.as_slice())?;
                 Some(Arc::new(sealer))
             }
@@ -837,8 +833,8 @@ impl GenerationBuilder {
 /// Recount a generation from its version headers (content is not decoded) and compare
 /// with the manifest.
 fn verify_epoch_metadata(txn: &WriteTransaction, m: &Manifest) -> Result<(), StoreError> {
-    let name = table_name(m.epoch, "items");
-    let meta = txn.open_table(def(&name))?;
+    let name = EpochTable::Items.of(m.epoch);
+    let meta = txn.open_table(name.def())?;
     let mut set = SetHash::default();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for row in meta.iter()? {
@@ -873,10 +869,10 @@ pub(crate) fn copy_generation(
     epoch: u64,
     generation: u64,
 ) -> Result<(), StoreError> {
-    let src_items_name = table_name(source.epoch, "items");
-    let src_idents_name = table_name(source.epoch, "idents");
+    let src_items_name = EpochTable::Items.of(source.epoch);
+    let src_idents_name = EpochTable::Idents.of(source.epoch);
     let mut t = open_tables(txn, epoch)?;
-    let src_items = txn.open_table(def(&src_items_name))?;
+    let src_items = txn.open_table(src_items_name.def())?;
     for row in src_items.iter()? {
         let (k, v) = row?;
         let key = k.value();
@@ -900,7 +896,7 @@ pub(crate) fn copy_generation(
         )?;
     }
     drop(src_items);
-    let src_idents = txn.open_table(def(&src_idents_name))?;
+    let src_idents = txn.open_table(src_idents_name.def())?;
     for row in src_idents.iter()? {
         let (k, v) = row?;
         t.idents.insert(k.value(), v.value())?;

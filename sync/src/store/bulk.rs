@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
 use super::build::{BuildStats, EncounterFact, Prepared, Scope, Target};
 use super::index_blob::{Accumulator, Entry};
@@ -33,7 +33,8 @@ use super::keys::{
     owner_key, owner_value, IdHash, Owner, Pk, SetHash, KEY_LEN, META_LEN, RKEY_LEN,
     SPACE_MEDICATION, SPACE_RECORD,
 };
-use super::{table_name, StoreError};
+use super::tables::EpochTable;
+use super::StoreError;
 use crate::mapping::{ItemKind, RejectReason, ResourceType};
 
 /// Item buckets: by space (index — unused since index entries went to blobs —, record,
@@ -44,10 +45,6 @@ const ITEM_BUCKETS: usize = 3 * 256;
 const OWNER_BUCKETS: usize = 16 * 256;
 
 type BytesTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
-
-fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
-    TableDefinition::new(name)
-}
 
 /// One version to write: its key without the born generation, where its value lies in
 /// the bucket's byte arena, and its place in the pull (later wins).
@@ -350,12 +347,12 @@ impl Bulk {
         let helpers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(1, 4);
-        let items_name = table_name(epoch, "items");
-        let owner_name = table_name(epoch, "owner");
-        let idents_name = table_name(epoch, "idents");
-        let mut owner_table = txn.open_table(def(&owner_name))?;
-        let mut items_table = txn.open_table(def(&items_name))?;
-        let mut idents_table = txn.open_table(def(&idents_name))?;
+        let items_name = EpochTable::Items.of(epoch);
+        let owner_name = EpochTable::Owner.of(epoch);
+        let idents_name = EpochTable::Idents.of(epoch);
+        let mut owner_table = txn.open_table(owner_name.def())?;
+        let mut items_table = txn.open_table(items_name.def())?;
+        let mut idents_table = txn.open_table(idents_name.def())?;
 
         // 1. Owners: the last version of each resource, if its patient keeps it. Versions
         //    it replaced are dead.

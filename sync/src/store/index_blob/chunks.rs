@@ -4,14 +4,15 @@
 
 use std::fmt;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::format::{decode_delta, Base, Delta};
 use crate::crypto::{Keyring, Sealer, ValuePlace, SEAL_OVERHEAD, TAG_LEN};
 use crate::store::keys::IdHash;
-use crate::store::{table_name, Manifest, Store, StoreError};
+use crate::store::tables::EpochTable;
+use crate::store::{Manifest, Store, StoreError};
 
 /// Plaintext bytes per chunk.
 pub const CHUNK: usize = 1 << 20;
@@ -21,10 +22,6 @@ pub(super) const KIND_BASE: u8 = 1;
 pub(super) const KIND_DELTA: u8 = 2;
 const ROW_HEADER: usize = 32 + 1 + 1;
 pub(super) const CHAIN_START: [u8; 32] = [0; 32];
-
-pub(super) fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
-    TableDefinition::new(name)
-}
 
 pub(super) fn row_key(generation: u64, chunk: u32) -> [u8; 12] {
     let mut k = [0u8; 12];
@@ -121,8 +118,8 @@ pub(super) fn write_blob(
     sealer: Option<&Sealer>,
     chain: &mut Chain,
 ) -> Result<(), StoreError> {
-    let name = table_name(epoch, "index");
-    let mut table = txn.open_table(def(&name))?;
+    let name = EpochTable::Index.of(epoch);
+    let mut table = txn.open_table(name.def())?;
     let g = generation;
     let n = plain.len().div_ceil(CHUNK).max(1);
     for c in 0..n {
@@ -226,8 +223,8 @@ impl Store {
             return Err(StoreError::Locked);
         }
         let txn = self.db().begin_read()?;
-        let name = table_name(m.epoch, "index");
-        let table = txn.open_table(def(&name)).map_err(|e| match e {
+        let name = EpochTable::Index.of(m.epoch);
+        let table = txn.open_table(name.def()).map_err(|e| match e {
             redb::TableError::TableDoesNotExist(_) => damaged(m.generation),
             other => other.into(),
         })?;
@@ -428,8 +425,8 @@ impl Store {
     /// [`verify_blobs`] in a read transaction.
     pub(crate) fn verify_index(&self, m: &Manifest) -> Result<(u64, u64, bool), StoreError> {
         let txn = self.db().begin_read()?;
-        let name = table_name(m.epoch, "index");
-        match txn.open_table(def(&name)) {
+        let name = EpochTable::Index.of(m.epoch);
+        match txn.open_table(name.def()) {
             Ok(t) => verify_blobs(&t, m, true),
             Err(redb::TableError::TableDoesNotExist(_)) => {
                 Ok((0, 0, m.index_chain == empty_chain()))
@@ -441,8 +438,8 @@ impl Store {
 
 /// Header-only check of the blobs just written (in the build's transaction).
 pub(crate) fn check_written(txn: &WriteTransaction, m: &Manifest) -> Result<bool, StoreError> {
-    let name = table_name(m.epoch, "index");
-    let t = txn.open_table(def(&name))?;
+    let name = EpochTable::Index.of(m.epoch);
+    let t = txn.open_table(name.def())?;
     Ok(verify_blobs(&t, m, false)?.2)
 }
 
@@ -453,10 +450,10 @@ pub(crate) fn copy_blobs(
     source: &Manifest,
     epoch: u64,
 ) -> Result<(), StoreError> {
-    let src_name = table_name(source.epoch, "index");
-    let dst_name = table_name(epoch, "index");
-    let src = txn.open_table(def(&src_name))?;
-    let mut dst = txn.open_table(def(&dst_name))?;
+    let src_name = EpochTable::Index.of(source.epoch);
+    let dst_name = EpochTable::Index.of(epoch);
+    let src = txn.open_table(src_name.def())?;
+    let mut dst = txn.open_table(dst_name.def())?;
     let hi = row_key(source.generation, u32::MAX);
     for row in src.range(..=hi.as_slice())? {
         let (k, v) = row?;
@@ -474,8 +471,8 @@ pub fn corrupt_blob_for_test(
 ) -> Result<bool, StoreError> {
     let txn = store.db().begin_write()?;
     let done = {
-        let name = table_name(epoch, "index");
-        let mut t = txn.open_table(def(&name))?;
+        let name = EpochTable::Index.of(epoch);
+        let mut t = txn.open_table(name.def())?;
         let k = row_key(generation, 0);
         let v = t.get(k.as_slice())?.map(|v| v.value().to_vec());
         match v {

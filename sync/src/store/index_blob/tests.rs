@@ -7,12 +7,13 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::chunks::{def, parse_row_key, row_key, Chain, CHAIN_START};
+use super::chunks::{parse_row_key, row_key, Chain, CHAIN_START};
 use super::format::encode_base;
 use super::*;
 use crate::crypto::{Keyring, Sealer};
 use crate::model::Sex;
-use crate::store::{table_name, IndexEntry, Manifest, Store, StoreError};
+use crate::store::tables::EpochTable;
+use crate::store::{IndexEntry, Manifest, Store, StoreError};
 
 fn patient(kanji: &str, kana: &str, id: &str, birth: (i32, u32, u32)) -> IndexEntry {
     IndexEntry::Patient {
@@ -48,8 +49,8 @@ fn manifest(generation: u64, chain: String) -> Manifest {
 /// would put there).
 fn chain_of(store: &Store, epoch: u64) -> String {
     let txn = store.db().begin_read().unwrap();
-    let name = table_name(epoch, "index");
-    let t = txn.open_table(def(&name)).unwrap();
+    let name = EpochTable::Index.of(epoch);
+    let t = txn.open_table(name.def()).unwrap();
     let mut c = Chain::new(CHAIN_START);
     for row in t.iter().unwrap() {
         let (k, v) = row.unwrap();
@@ -62,8 +63,8 @@ fn chain_of(store: &Store, epoch: u64) -> String {
 fn edit_rows(store: &Store, epoch: u64, f: impl FnOnce(&mut redb::Table<&[u8], &[u8]>)) {
     let txn = store.db().begin_write().unwrap();
     {
-        let name = table_name(epoch, "index");
-        let mut t = txn.open_table(def(&name)).unwrap();
+        let name = EpochTable::Index.of(epoch);
+        let mut t = txn.open_table(name.def()).unwrap();
         f(&mut t);
     }
     txn.commit().unwrap();

@@ -1,8 +1,8 @@
 //! Building one generation: preparing mapped items (parallel, no database access) and
 //! applying them inside the generation's single write transaction. An incremental build
 //! applies each batch as it arrives (cost ∝ the delta); a full build collects the rows
-//! and bulk-loads the new epoch's tables in key order once the pull is complete (see
-//! [`super::bulk`]).
+//! and writes the new epoch's tables in one sorted load, in key order, once the pull is
+//! complete (see [`super::sorted_load`]).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -11,13 +11,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::bulk::Bulk;
 use super::index_blob::{self, Accumulator, Entry};
 use super::keys::{
     self, item_key, key_born, key_pk, meta_value, owner_key, owner_value, parse_meta, parse_owner,
     with_died, IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, KIND_INDEXED, META_LEN, RKEY_LEN,
     SPACE_INDEX, SPACE_MEDICATION, SPACE_RECORD,
 };
+use super::sorted_load::SortedLoad;
 use super::tables::{EpochTable, DATA_KEYS};
 use super::{
     apply_retention, next_generation, switch_to, GenerationKind, IndexEntry, Manifest, Store,
@@ -295,10 +295,10 @@ pub struct GenerationBuilder {
     sealer: Option<Arc<Sealer>>,
     /// This build's search-index changes, written as one blob at the end.
     index: Accumulator,
-    /// A full build: rows collected until [`GenerationBuilder::resolve`] bulk-loads them
-    /// (`None` afterwards, and always for an incremental build).
-    bulk: Option<Box<Bulk>>,
-    /// A full build was bulk-loaded and verified on reading back.
+    /// A full build: rows collected until [`GenerationBuilder::resolve`] writes them in a
+    /// sorted load (`None` afterwards, and always for an incremental build).
+    sorted_load: Option<Box<SortedLoad>>,
+    /// A full build was written by its sorted load and verified on reading back.
     loaded: bool,
 }
 
@@ -396,7 +396,7 @@ impl GenerationBuilder {
             stats: BuildStats::default(),
             sealer,
             index: Accumulator::new(generation),
-            bulk: full.then(|| Box::new(Bulk::new())),
+            sorted_load: full.then(|| Box::new(SortedLoad::new())),
             loaded: false,
         })
     }
@@ -443,13 +443,13 @@ impl GenerationBuilder {
     }
 
     fn apply_in(&mut self, txn: &WriteTransaction, batch: &[Prepared]) -> Result<(), StoreError> {
-        if let Some(bulk) = self.bulk.as_mut() {
+        if let Some(load) = self.sorted_load.as_mut() {
             let key_id = self.sealer.as_ref().map(|s| s.key_id());
             for p in batch {
                 if p.payload.as_ref().is_some_and(|pl| pl.sealed_by != key_id) {
                     return Err(StoreError::Unsealed);
                 }
-                bulk.collect(p, &mut self.stats)?;
+                load.collect(p, &mut self.stats)?;
             }
             return Ok(());
         }
@@ -670,8 +670,8 @@ impl GenerationBuilder {
         scope: Scope,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        if let Some(bulk) = self.bulk.take() {
-            let w = bulk.write(
+        if let Some(load) = self.sorted_load.take() {
+            let w = load.write(
                 txn,
                 self.epoch,
                 self.generation,
@@ -752,7 +752,7 @@ impl GenerationBuilder {
         high_water: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Manifest, StoreError> {
-        if self.bulk.is_some() {
+        if self.sorted_load.is_some() {
             return Err(StoreError::Database(
                 "a full generation must be resolved before it is finished".into(),
             ));
@@ -815,7 +815,7 @@ impl GenerationBuilder {
         if self.full && !self.loaded {
             // A full generation is checked against its own metadata before it goes live:
             // every key the manifest counts is there with the hash it was written with.
-            // (A bulk-loaded one was: each bucket was read back and compared byte for
+            // (One written by a sorted load was: each bucket was read back and compared byte for
             // byte, and its counts and set hash come from exactly those rows.)
             verify_epoch_metadata(txn, &manifest)?;
         } else if self.full && !index_blob::check_written(txn, &manifest)? {

@@ -56,11 +56,11 @@
 //! one, reads fail with [`StoreError::Locked`].
 
 pub mod build;
-mod bulk;
 pub mod fallback;
 pub mod index_blob;
 pub mod keys;
 pub mod read;
+mod sorted_load;
 mod tables;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -314,7 +314,7 @@ struct Inner {
     keep: usize,
     public_key: Option<SnapshotPublicKey>,
     /// The snapshot file (`None` for a database given by the caller): a full build flushes
-    /// it to disk in the background while it writes (see `bulk`).
+    /// it to disk in the background while it writes (see `sorted_load`).
     path: Option<std::path::PathBuf>,
 }
 

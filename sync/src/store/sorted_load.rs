@@ -1,4 +1,4 @@
-//! Bulk loading of a full generation into its epoch's fresh tables.
+//! The sorted load of a full generation into its epoch's fresh tables.
 //!
 //! A full sync starts a new epoch whose tables are empty, so nothing it writes depends on
 //! what is already stored. Inserting each resource where its key falls (patient keys are
@@ -129,7 +129,7 @@ struct Fate {
     unknown: bool,
 }
 
-/// What the bulk load wrote, for the manifest.
+/// What the sorted load wrote, for the manifest.
 pub(super) struct Written {
     pub set: SetHash,
     pub counts: BTreeMap<ItemKind, i64>,
@@ -138,7 +138,7 @@ pub(super) struct Written {
 }
 
 /// Rows collected for a full build.
-pub(super) struct Bulk {
+pub(super) struct SortedLoad {
     next_seq: u32,
     items: Vec<ItemBucket>,
     owners: Vec<Vec<OwnerRow>>,
@@ -150,9 +150,9 @@ pub(super) struct Bulk {
     deferred: Vec<(u32, Prepared)>,
 }
 
-impl Bulk {
-    pub(super) fn new() -> Bulk {
-        Bulk {
+impl SortedLoad {
+    pub(super) fn new() -> SortedLoad {
+        SortedLoad {
             next_seq: 0,
             items: (0..ITEM_BUCKETS).map(|_| ItemBucket::default()).collect(),
             owners: (0..OWNER_BUCKETS).map(|_| Vec::new()).collect(),
@@ -456,7 +456,7 @@ impl Bulk {
     }
 }
 
-/// Flushes the snapshot file to disk every so often while a bulk load writes it, so the
+/// Flushes the snapshot file to disk every so often while a sorted load writes it, so the
 /// commit's fsync finds little left to write (disk I/O overlaps the CPU work). Only an
 /// extra `fdatasync` of data redb wrote anyway: the commit protocol and its own fsync are
 /// unchanged, and a failure here is ignored (the commit's fsync reports real I/O errors).
@@ -782,7 +782,7 @@ where
             }
             if want != n {
                 return Err(StoreError::Database(
-                    "a bulk-load helper thread stopped early".into(),
+                    "a sorted-load helper thread stopped early".into(),
                 ));
             }
             Ok(())

@@ -14,7 +14,7 @@ use akari_sync::model::{DocumentKind, Sex};
 use chrono::{NaiveDate, TimeZone, Utc};
 
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from("/work/shared/fixtures/jp-clins")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/jp-clins")
 }
 
 /// Windows wide enough that the 2020–2024 examples are all "recent".

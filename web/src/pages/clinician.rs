@@ -13,12 +13,11 @@ use axum::extract::{Path, Query};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{render, render_with, with_cookie, Chrome, Ctx, Pages};
+use super::{render, render_with, with_cookie, Chrome, CsrfOnly, Ctx};
 use crate::display::{jst, Row, Summary};
 use crate::error::{PageError, Problem};
 use crate::gate::{ClinicianLogin, KeyAnswer, Refusal};
@@ -26,25 +25,10 @@ use crate::i18n::{Lang, LANG_COOKIE};
 use crate::session::{self, PendingKey, Principal};
 use crate::viewer::Reader;
 
-pub(super) fn routes() -> Router<Pages> {
-    Router::new()
-        .route("/", get(home))
-        .route("/login", get(login_form).post(login))
-        .route("/login/key", get(key_form).post(key_login))
-        .route("/static/login.js", get(login_script))
-        .route("/declare", get(declare_form).post(declare))
-        .route("/logout", axum::routing::post(logout))
-        .route("/search", get(search_form).post(search))
-        .route("/wards/{ward}", get(ward))
-        .route("/wards/{ward}/print", get(ward_print))
-        .route("/patients/{key}", get(patient))
-        .route("/patients/{key}/print", get(patient_print))
-}
-
 /// Maximum search results shown (the query is refined rather than paged).
 const SEARCH_LIMIT: usize = 50;
 
-async fn home(ctx: Ctx) -> Redirect {
+pub(crate) async fn home(ctx: Ctx) -> Redirect {
     match ctx.principal() {
         Principal::Clinician { declared: None, .. } => Redirect::to("/declare"),
         Principal::Clinician { .. } => Redirect::to("/search"),
@@ -53,13 +37,13 @@ async fn home(ctx: Ctx) -> Redirect {
 }
 
 #[derive(Deserialize)]
-pub(super) struct LangBack {
+pub(crate) struct LangBack {
     #[serde(default)]
     back: String,
 }
 
 /// Sets the language cookie and returns to the page the toggle was on.
-pub(super) async fn switch_lang(Path(code): Path<String>, Query(q): Query<LangBack>) -> Response {
+pub(crate) async fn switch_lang(Path(code): Path<String>, Query(q): Query<LangBack>) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::Ja);
     // Only local paths: never an open redirect.
     let back = if q.back.starts_with('/') && !q.back.starts_with("//") && !q.back.contains('\\') {
@@ -87,12 +71,15 @@ struct LoginPage {
 }
 
 #[derive(Deserialize)]
-struct LoginQuery {
+pub(crate) struct LoginQuery {
     #[serde(default)]
     out: Option<String>,
 }
 
-async fn login_form(mut ctx: Ctx, Query(q): Query<LoginQuery>) -> Result<Response, PageError> {
+pub(crate) async fn login_form(
+    mut ctx: Ctx,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, PageError> {
     // The anonymous session exists only so the login form carries a CSRF token.
     let mut new_cookie = None;
     // Back at the start ("start again" from the key step): the waiting credential goes.
@@ -122,7 +109,7 @@ async fn login_form(mut ctx: Ctx, Query(q): Query<LoginQuery>) -> Result<Respons
 }
 
 #[derive(Deserialize)]
-struct LoginForm {
+pub(crate) struct LoginForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -131,7 +118,7 @@ struct LoginForm {
     credential: String,
 }
 
-async fn login(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
+pub(crate) async fn login(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let gate = ctx.gate();
     let client = ctx.client.clone();
@@ -252,7 +239,7 @@ struct KeyPage {
     options: String,
 }
 
-async fn key_form(ctx: Ctx) -> Result<Response, PageError> {
+pub(crate) async fn key_form(ctx: Ctx) -> Result<Response, PageError> {
     let Principal::KeyPending(pending) = ctx.principal() else {
         return Ok(Redirect::to("/login").into_response());
     };
@@ -265,7 +252,7 @@ async fn key_form(ctx: Ctx) -> Result<Response, PageError> {
 }
 
 #[derive(Deserialize)]
-struct KeyForm {
+pub(crate) struct KeyForm {
     #[serde(default)]
     csrf: String,
     /// The `PublicKeyCredential` as JSON (binary fields base64url), from the script.
@@ -279,7 +266,7 @@ struct KeyForm {
 
 /// The key's assertion (or the browser's failure) completes the login. Every outcome
 /// reaches the accounts layer, so a cancelled or missing key is a recorded failed login.
-async fn key_login(ctx: Ctx, Form(form): Form<KeyForm>) -> Result<Response, PageError> {
+pub(crate) async fn key_login(ctx: Ctx, Form(form): Form<KeyForm>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let Principal::KeyPending(pending) = ctx.principal().clone() else {
         return Ok(Redirect::to("/login").into_response());
@@ -309,23 +296,7 @@ async fn key_login(ctx: Ctx, Form(form): Form<KeyForm>) -> Result<Response, Page
     }
 }
 
-const LOGIN_SCRIPT: &str = include_str!("../../static/login.js");
-
-async fn login_script() -> Response {
-    (
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "text/javascript; charset=utf-8",
-            ),
-            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        LOGIN_SCRIPT,
-    )
-        .into_response()
-}
-
-async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Response, PageError> {
+pub(crate) async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     if let Some((id, s)) = &ctx.session {
         if let Principal::Clinician { login, .. } = &s.principal {
@@ -343,12 +314,6 @@ async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Response, PageEr
     Ok(response)
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 // ---------------------------------------------------------------- declaration
 
 #[derive(Template)]
@@ -360,7 +325,7 @@ struct DeclarePage {
 }
 
 #[derive(Deserialize, Default)]
-struct DeclareForm {
+pub(crate) struct DeclareForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -377,7 +342,7 @@ struct DeclareForm {
     reason_text: String,
 }
 
-async fn declare_form(ctx: Ctx) -> Result<Response, PageError> {
+pub(crate) async fn declare_form(ctx: Ctx) -> Result<Response, PageError> {
     let (_, declared) = ctx.clinician().await?;
     if declared.is_some() {
         return Ok(Redirect::to("/search").into_response());
@@ -393,7 +358,10 @@ async fn declare_form(ctx: Ctx) -> Result<Response, PageError> {
     render(ctx.lang, &page)
 }
 
-async fn declare(ctx: Ctx, Form(form): Form<DeclareForm>) -> Result<Response, PageError> {
+pub(crate) async fn declare(
+    ctx: Ctx,
+    Form(form): Form<DeclareForm>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let (login, declared) = ctx.clinician().await?;
     if declared.is_some() {
@@ -487,7 +455,7 @@ struct SearchPage {
     wards: Vec<String>,
 }
 
-async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
+pub(crate) async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
     let _ = reader(&ctx).await?;
     let wards = ctx
         .viewer()
@@ -505,14 +473,14 @@ async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
 }
 
 #[derive(Deserialize)]
-struct SearchForm {
+pub(crate) struct SearchForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     q: String,
 }
 
-async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Response, PageError> {
+pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let reader = reader(&ctx).await?;
     let query = form.q.trim().to_owned();
@@ -566,7 +534,7 @@ struct WardPage {
     rows: Vec<Row>,
 }
 
-async fn ward(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
+pub(crate) async fn ward(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
     let reader = reader(&ctx).await?;
     let census = ctx
         .viewer()
@@ -596,7 +564,7 @@ struct WardPrintPage {
     patients: Vec<Summary>,
 }
 
-async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
+pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
     let reader = reader(&ctx).await?;
     let printed = ctx
         .viewer()
@@ -671,10 +639,13 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
     render(ctx.lang, &page)
 }
 
-async fn patient(ctx: Ctx, Path(key): Path<String>) -> Result<Response, PageError> {
+pub(crate) async fn patient(ctx: Ctx, Path(key): Path<String>) -> Result<Response, PageError> {
     patient_page(ctx, key, false).await
 }
 
-async fn patient_print(ctx: Ctx, Path(key): Path<String>) -> Result<Response, PageError> {
+pub(crate) async fn patient_print(
+    ctx: Ctx,
+    Path(key): Path<String>,
+) -> Result<Response, PageError> {
     patient_page(ctx, key, true).await
 }

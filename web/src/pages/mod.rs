@@ -1,10 +1,10 @@
 //! The viewer's HTML pages. [`Pages`] holds what they need (the audited viewer, the
-//! accounts gate, the browser sessions); [`router`] mounts them. Handlers are thin:
+//! accounts gate, the browser sessions); [`crate::router`] mounts them. Handlers are thin:
 //! [`Ctx`] extracts language, session and client; the viewer reads with audit; a
 //! template renders.
 
 pub mod admin;
-mod clinician;
+pub(crate) mod clinician;
 #[cfg(test)]
 mod tests;
 
@@ -15,12 +15,10 @@ use std::time::Duration;
 use akari_accounts::event::{Client, DeclaredPerson, Mode};
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
+use axum::http::header::{CACHE_CONTROL, SET_COOKIE, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use chrono::Utc;
 
 use crate::display::{fmt_age, fmt_time, jst};
@@ -94,31 +92,6 @@ impl Pages {
     pub(crate) fn admin(&self) -> Option<&admin::AdminServices> {
         self.0.admin.get()
     }
-}
-
-/// Every page route, with its state applied, mergeable into any router.
-pub fn router<S: Clone + Send + Sync + 'static>(pages: Pages) -> Router<S> {
-    let mut routes = Router::new()
-        .route("/static/akari.css", get(stylesheet))
-        .route("/lang/{code}", get(clinician::switch_lang))
-        .merge(clinician::routes());
-    if pages.admin().is_some() {
-        routes = routes.merge(admin::routes());
-    }
-    routes.with_state(pages)
-}
-
-const STYLESHEET: &str = include_str!("../../static/akari.css");
-
-async fn stylesheet() -> Response {
-    (
-        [
-            (CONTENT_TYPE, "text/css; charset=utf-8"),
-            (CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        STYLESHEET,
-    )
-        .into_response()
 }
 
 /// The frame of every page: mode, data age, who is logged in, language, CSRF token.
@@ -342,6 +315,13 @@ pub fn render_with(
         Html(body),
     )
         .into_response())
+}
+
+/// A form that carries nothing but its CSRF token (logout, confirmations).
+#[derive(serde::Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
 }
 
 /// Adds a `Set-Cookie` header to a response.

@@ -4,18 +4,13 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 
-use super::auth::CsrfOnly;
 use super::text::time;
 use super::AdminCtx;
 use crate::error::PageError;
-use crate::pages::{render, render_with, Chrome, Pages};
-
-pub(super) fn routes() -> Router<Pages> {
-    Router::new().route("/admin/checkpoint", get(checkpoint).post(checkpoint_now))
-}
+use crate::pages::CsrfOnly;
+use crate::pages::{render, render_with, Chrome};
 
 #[derive(Template)]
 #[template(path = "admin_checkpoint.html")]
@@ -32,7 +27,7 @@ struct CheckpointPage {
     publish_error: String,
 }
 
-async fn checkpoint(admin: AdminCtx) -> Result<Response, PageError> {
+pub(crate) async fn checkpoint(admin: AdminCtx) -> Result<Response, PageError> {
     let ledger = &admin.svc.ledger;
     let key = ledger.public_key();
     let latest = ledger.latest_checkpoint();
@@ -61,7 +56,7 @@ async fn checkpoint(admin: AdminCtx) -> Result<Response, PageError> {
     render(admin.lang(), &page)
 }
 
-async fn checkpoint_now(
+pub(crate) async fn checkpoint_now(
     admin: AdminCtx,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {

@@ -10,12 +10,12 @@
 //! accounts layer never yields one for an emergency session, and the clinician pages
 //! accept only [`Principal::Clinician`]. There is no conversion between the two.
 
-mod accounts;
-mod auth;
-mod checkpoint;
-mod review;
-mod snapshots;
-mod status;
+pub(crate) mod accounts;
+pub(crate) mod auth;
+pub(crate) mod checkpoint;
+pub(crate) mod review;
+pub(crate) mod snapshots;
+pub(crate) mod status;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -29,12 +29,9 @@ use akari_sync::engine::CancellationToken;
 use akari_sync::{Engine, SnapshotReader};
 use askama::Template;
 use axum::extract::FromRequestParts;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 
 use super::{render_with, Chrome, Ctx, Pages};
@@ -84,36 +81,6 @@ impl AdminServices {
         self.review = review;
         self
     }
-}
-
-pub(super) fn routes() -> Router<Pages> {
-    Router::new()
-        .route("/static/admin.js", get(script))
-        .route("/admin/login", get(auth::login_form))
-        .route("/admin/login/begin", post(auth::login_begin))
-        .route("/admin/login/finish", post(auth::login_finish))
-        .route("/admin/enrol", get(auth::enrol_form))
-        .route("/admin/enrol/begin", post(auth::enrol_begin))
-        .route("/admin/enrol/finish", post(auth::enrol_finish))
-        .route("/admin/logout", post(auth::logout))
-        .merge(status::routes())
-        .merge(accounts::routes())
-        .merge(snapshots::routes())
-        .merge(checkpoint::routes())
-        .merge(review::routes())
-}
-
-const SCRIPT: &str = include_str!("../../../static/admin.js");
-
-async fn script() -> Response {
-    (
-        [
-            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        SCRIPT,
-    )
-        .into_response()
 }
 
 /// A request from a logged-in administrator. Only [`FromRequestParts`] makes one, and only
@@ -296,7 +263,7 @@ pub(super) fn admin_login(ctx: &Ctx) -> Option<AdminLogin> {
 
 /// `?page=N` (1-based) of a long list.
 #[derive(Deserialize)]
-pub(super) struct PageQuery {
+pub(crate) struct PageQuery {
     #[serde(default)]
     pub page: Option<usize>,
 }

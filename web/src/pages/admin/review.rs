@@ -13,8 +13,7 @@ use axum::extract::{Path, Query};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use chrono::Utc;
 use serde::Deserialize;
 
@@ -22,19 +21,7 @@ use super::text::{actor_text, time};
 use super::{AdminCtx, PageQuery, Paging};
 use crate::error::{PageError, Problem};
 use crate::i18n::Tr;
-use crate::pages::{render, Chrome, Pages};
-
-pub(super) fn routes() -> Router<Pages> {
-    Router::new()
-        .route("/admin/review", get(episodes))
-        .route("/admin/review/{episode}", get(episode))
-        .route("/admin/review/{episode}/sessions/{session}", get(session))
-        .route(
-            "/admin/review/{episode}/sessions/{session}/verdict",
-            post(verdict),
-        )
-        .route("/admin/export", post(export))
-}
+use crate::pages::{render, Chrome};
 
 fn review_failure(admin: &AdminCtx, e: ReviewError) -> Result<Response, PageError> {
     match e {
@@ -71,7 +58,7 @@ struct EpisodesPage {
     rows: Vec<EpisodeRow>,
 }
 
-async fn episodes(admin: AdminCtx) -> Result<Response, PageError> {
+pub(crate) async fn episodes(admin: AdminCtx) -> Result<Response, PageError> {
     let result = admin
         .blocking(|svc, _| review::episodes(&svc.ledger))
         .await?;
@@ -239,7 +226,7 @@ async fn load(
         .await
 }
 
-async fn episode(
+pub(crate) async fn episode(
     admin: AdminCtx,
     Path(id): Path<u64>,
     Query(q): Query<PageQuery>,
@@ -353,7 +340,7 @@ struct SessionPage {
     base: String,
 }
 
-async fn session(
+pub(crate) async fn session(
     admin: AdminCtx,
     Path((episode, session_id)): Path<(u64, String)>,
     Query(q): Query<PageQuery>,
@@ -394,7 +381,7 @@ fn urlencode_path(s: &str) -> String {
 }
 
 #[derive(Deserialize)]
-struct VerdictForm {
+pub(crate) struct VerdictForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -403,7 +390,7 @@ struct VerdictForm {
     comment: String,
 }
 
-async fn verdict(
+pub(crate) async fn verdict(
     admin: AdminCtx,
     Path((episode, session_id)): Path<(u64, String)>,
     Form(form): Form<VerdictForm>,
@@ -444,7 +431,7 @@ async fn verdict(
 // ---------------------------------------------------------------- export
 
 #[derive(Deserialize)]
-struct ExportForm {
+pub(crate) struct ExportForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -454,7 +441,10 @@ struct ExportForm {
     episode: String,
 }
 
-async fn export(admin: AdminCtx, Form(form): Form<ExportForm>) -> Result<Response, PageError> {
+pub(crate) async fn export(
+    admin: AdminCtx,
+    Form(form): Form<ExportForm>,
+) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let Ok(format) = form.format.parse::<ExportFormat>() else {
         return Err(admin.ctx.fail(Problem::BadRequest));

@@ -3,7 +3,8 @@
 //! looking for the handler of a URL starts here.
 //!
 //! The layers every HTTPS response needs (security headers, request tracing by route
-//! template, request metrics) are applied here, once; handler modules never apply layers.
+//! template, request metrics, error pages in the request's language) are applied here,
+//! once; handler modules never apply layers.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use axum::Router;
 use crate::pages::admin::{accounts, auth, checkpoint, review, snapshots, status};
 use crate::pages::{clinician, Pages};
 use crate::state::AppState;
-use crate::{assets, headers, health, metrics, trace};
+use crate::{assets, error, headers, health, metrics, trace};
 
 /// The whole application served on the HTTPS listener.
 pub fn router(state: AppState) -> Router {
@@ -132,6 +133,7 @@ fn admin_routes() -> Router<Pages> {
 /// headers are outermost so that even responses produced by inner layers carry them.
 fn with_common_layers(routes: Router<AppState>, state: AppState) -> Router {
     let routes = routes
+        .layer(axum::middleware::from_fn(error::render_error_pages))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::record_request,

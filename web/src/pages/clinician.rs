@@ -101,7 +101,7 @@ pub(crate) async fn login_form(
         },
         allowed: ctx.mode.allows_emergency_login(),
     };
-    let response = render(ctx.lang, &page)?;
+    let response = render(&page)?;
     Ok(match new_cookie {
         Some(c) => with_cookie(response, c),
         None => response,
@@ -141,8 +141,7 @@ pub(crate) async fn login(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Respo
         gate.emergency_login(&account_id, &credential, None, &client)
             .map(Step::LoggedIn)
     })
-    .await
-    .map_err(|_| ctx.fail(Problem::Internal))?;
+    .await?;
     match result {
         Ok(Step::LoggedIn(login)) => Ok(logged_in(&ctx, login)),
         Ok(Step::Key(pending)) => {
@@ -204,7 +203,7 @@ fn login_refused(
         Refusal::BadCredentials | Refusal::Expired => (StatusCode::UNAUTHORIZED, "login_refused"),
         Refusal::Internal(e) => {
             tracing::error!(error = %e, "accounts service failed during login");
-            return Err(ctx.fail(Problem::Internal));
+            return Err(PageError::from(Problem::Internal));
         }
     };
     // A refused key step starts again from the credential: the pending state goes.
@@ -222,7 +221,7 @@ fn login_refused(
         notice: "",
         allowed: ctx.mode.allows_emergency_login(),
     };
-    let response = render_with(ctx.lang, status, &page)?;
+    let response = render_with(status, &page)?;
     Ok(match cookie {
         Some(c) => with_cookie(response, c),
         None => response,
@@ -248,7 +247,7 @@ pub(crate) async fn key_form(ctx: Ctx) -> Result<Response, PageError> {
         account_id: pending.account_id.clone(),
         options: pending.options.clone(),
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 #[derive(Deserialize)]
@@ -288,8 +287,7 @@ pub(crate) async fn key_login(ctx: Ctx, Form(form): Form<KeyForm>) -> Result<Res
     let result = tokio::task::spawn_blocking(move || {
         gate.emergency_login(&pending.account_id, &pending.credential, answer, &client)
     })
-    .await
-    .map_err(|_| ctx.fail(Problem::Internal))?;
+    .await?;
     match result {
         Ok(login) => Ok(logged_in(&ctx, login)),
         Err(refusal) => login_refused(ctx, refusal, Some(failure)),
@@ -355,7 +353,7 @@ pub(crate) async fn declare_form(ctx: Ctx) -> Result<Response, PageError> {
             ..DeclareForm::default()
         },
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 pub(crate) async fn declare(
@@ -388,7 +386,7 @@ pub(crate) async fn declare(
             error: tr.s("declare_missing"),
             form,
         };
-        return render_with(ctx.lang, StatusCode::BAD_REQUEST, &page);
+        return render_with(StatusCode::BAD_REQUEST, &page);
     };
     let person = DeclaredPerson {
         name: form.name.trim().to_owned(),
@@ -402,13 +400,12 @@ pub(crate) async fn declare(
     let result = tokio::task::spawn_blocking(move || {
         gate.declare(&declared_login, declared_person, reason, &client)
     })
-    .await
-    .map_err(|_| ctx.fail(Problem::Internal))?;
+    .await?;
     let login = match result {
         Ok(login) => login,
         Err(refusal) => {
             tracing::warn!(%refusal, "declaration refused");
-            return Err(ctx.fail(Problem::Expired));
+            return Err(PageError::from(Problem::Expired));
         }
     };
     // The browser session also gets a new identifier once the person has declared.
@@ -430,7 +427,7 @@ pub(crate) async fn declare(
 async fn reader(ctx: &Ctx) -> Result<Reader, PageError> {
     let (login, declared) = ctx.clinician().await?;
     let Some(declared) = declared else {
-        return Err(ctx.fail(Problem::Forbidden));
+        return Err(PageError::from(Problem::Forbidden));
     };
     Ok(Reader {
         actor: Actor::Emergency {
@@ -457,11 +454,7 @@ struct SearchPage {
 
 pub(crate) async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
     let _ = reader(&ctx).await?;
-    let wards = ctx
-        .viewer()
-        .wards()
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+    let wards = ctx.viewer().wards().await?;
     let page = SearchPage {
         c: ctx.chrome(),
         query: String::new(),
@@ -469,7 +462,7 @@ pub(crate) async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
         rows: Vec::new(),
         wards,
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 #[derive(Deserialize)]
@@ -484,11 +477,7 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
     ctx.check_csrf(&form.csrf)?;
     let reader = reader(&ctx).await?;
     let query = form.q.trim().to_owned();
-    let wards = ctx
-        .viewer()
-        .wards()
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+    let wards = ctx.viewer().wards().await?;
     if query.is_empty() {
         let page = SearchPage {
             c: ctx.chrome(),
@@ -497,13 +486,12 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
             rows: Vec::new(),
             wards,
         };
-        return render(ctx.lang, &page);
+        return render(&page);
     }
     let found = ctx
         .viewer()
         .search(&reader, query.clone(), SEARCH_LIMIT)
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+        .await?;
     let today = today();
     let rows = found
         .get()
@@ -517,7 +505,7 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
         rows,
         wards,
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 fn today() -> chrono::NaiveDate {
@@ -536,11 +524,7 @@ struct WardPage {
 
 pub(crate) async fn ward(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
     let reader = reader(&ctx).await?;
-    let census = ctx
-        .viewer()
-        .census(&reader, ward.clone())
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+    let census = ctx.viewer().census(&reader, ward.clone()).await?;
     let today = today();
     let rows = census
         .get()
@@ -552,7 +536,7 @@ pub(crate) async fn ward(ctx: Ctx, Path(ward): Path<String>) -> Result<Response,
         ward,
         rows,
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 #[derive(Template)]
@@ -566,11 +550,7 @@ struct WardPrintPage {
 
 pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
     let reader = reader(&ctx).await?;
-    let printed = ctx
-        .viewer()
-        .ward_print(&reader, ward.clone())
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+    let printed = ctx.viewer().ward_print(&reader, ward.clone()).await?;
     let (census, records) = printed.into_inner();
     let today = today();
     let as_of = as_of(&ctx);
@@ -586,7 +566,7 @@ pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Res
             .map(|r| Summary::new(ctx.tr(), r, as_of))
             .collect(),
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 // ---------------------------------------------------------------- patient
@@ -609,7 +589,7 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
     // (one hop instead of two on the busiest page); nothing is read if it refuses.
     let (login, declared) = ctx.clinician_claim()?;
     let Some(declared) = declared else {
-        return Err(ctx.fail(Problem::Forbidden));
+        return Err(PageError::from(Problem::Forbidden));
     };
     let reader = Reader {
         actor: Actor::Emergency {
@@ -627,8 +607,7 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
         .patient_after(&reader, PatientKey(key), print, move || {
             gate.check(&login, &client)
         })
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?
+        .await?
         .map_err(|refusal| ctx.session_refused(refusal))?;
     let page = PatientPage {
         c: ctx.chrome(),
@@ -636,7 +615,7 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
         full: true,
         print,
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 pub(crate) async fn patient(ctx: Ctx, Path(key): Path<String>) -> Result<Response, PageError> {

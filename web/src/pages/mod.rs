@@ -130,7 +130,7 @@ impl FromRequestParts<Pages> for Ctx {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, pages: &Pages) -> Result<Self, PageError> {
-        let lang = Lang::from_headers(&parts.headers);
+        let lang = Lang::of(parts);
         let session = pages.0.sessions.get(&parts.headers);
         let address = parts
             .extensions
@@ -160,10 +160,6 @@ impl Ctx {
         Tr { lang: self.lang }
     }
 
-    pub fn fail(&self, problem: Problem) -> PageError {
-        PageError::new(self.lang, problem)
-    }
-
     pub fn viewer(&self) -> &AuditedViewer {
         &self.pages.0.viewer
     }
@@ -189,7 +185,7 @@ impl Ctx {
             Some((_, s)) if s.csrf_matches(submitted) => Ok(()),
             _ => {
                 tracing::warn!("form refused: missing or wrong CSRF token");
-                Err(self.fail(Problem::Csrf))
+                Err(PageError::from(Problem::Csrf))
             }
         }
     }
@@ -201,9 +197,7 @@ impl Ctx {
         let gate = self.gate();
         let checked = login.clone();
         let client = self.client.clone();
-        let result = tokio::task::spawn_blocking(move || gate.check(&checked, &client))
-            .await
-            .map_err(|_| self.fail(Problem::Internal))?;
+        let result = tokio::task::spawn_blocking(move || gate.check(&checked, &client)).await?;
         if let Err(refusal) = result {
             return Err(self.session_refused(refusal));
         }
@@ -215,10 +209,10 @@ impl Ctx {
     /// showing anything (the patient page does it on the thread that reads the record).
     pub fn clinician_claim(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
         let Principal::Clinician { login, declared } = self.principal() else {
-            return Err(self.fail(Problem::Forbidden));
+            return Err(PageError::from(Problem::Forbidden));
         };
         if !self.mode.allows_emergency_login() {
-            return Err(self.fail(Problem::Mode));
+            return Err(PageError::from(Problem::Mode));
         }
         Ok((login.clone(), declared.clone()))
     }
@@ -229,7 +223,7 @@ impl Ctx {
         if let Some((id, _)) = &self.session {
             self.sessions().remove(id);
         }
-        self.fail(Problem::Expired)
+        PageError::from(Problem::Expired)
     }
 
     pub fn chrome(&self) -> Chrome {
@@ -296,18 +290,14 @@ impl Ctx {
 }
 
 /// Renders a template as an HTML page that no cache may keep.
-pub fn render(lang: Lang, page: &impl Template) -> Result<Response, PageError> {
-    render_with(lang, StatusCode::OK, page)
+pub fn render(page: &impl Template) -> Result<Response, PageError> {
+    render_with(StatusCode::OK, page)
 }
 
-pub fn render_with(
-    lang: Lang,
-    status: StatusCode,
-    page: &impl Template,
-) -> Result<Response, PageError> {
+pub fn render_with(status: StatusCode, page: &impl Template) -> Result<Response, PageError> {
     let body = page.render().map_err(|e| {
         tracing::error!(error = %e, "template failed to render");
-        PageError::new(lang, Problem::Internal)
+        PageError::from(Problem::Internal)
     })?;
     Ok((
         status,

@@ -119,7 +119,7 @@ pub(crate) async fn accounts(
         paging,
         base: "/admin/accounts",
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 #[derive(Deserialize)]
@@ -237,7 +237,7 @@ fn seal_sheet(admin: &AdminCtx, sheet: SealSheet) -> Result<Response, PageError>
         instructions_en: sheet.instructions_en(),
     };
     drop(sheet);
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 pub(crate) async fn reseal(
@@ -304,7 +304,7 @@ pub(crate) async fn key_form(
         c: admin.chrome(),
         account: account_row(admin.ctx.tr(), &account, mode.mode),
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 pub(crate) async fn key_begin(

@@ -119,7 +119,7 @@ pub(crate) async fn login_form(
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
     if ctx.pages.admin().is_none() {
-        return Err(ctx.fail(Problem::NotFound));
+        return Err(PageError::from(Problem::NotFound));
     }
     let cookie = ensure_session(&mut ctx);
     let tr = ctx.tr();
@@ -134,7 +134,7 @@ pub(crate) async fn login_form(
         c: ctx.chrome(),
         notice,
     };
-    let response = render(ctx.lang, &page)?;
+    let response = render(&page)?;
     Ok(match cookie {
         Some(c) => with_cookie(response, c),
         None => response,
@@ -240,11 +240,11 @@ struct EnrolPage {
 
 pub(crate) async fn enrol_form(mut ctx: Ctx) -> Result<Response, PageError> {
     if ctx.pages.admin().is_none() {
-        return Err(ctx.fail(Problem::NotFound));
+        return Err(PageError::from(Problem::NotFound));
     }
     let cookie = ensure_session(&mut ctx);
     let page = EnrolPage { c: ctx.chrome() };
-    let response = render(ctx.lang, &page)?;
+    let response = render(&page)?;
     Ok(match cookie {
         Some(c) => with_cookie(response, c),
         None => response,

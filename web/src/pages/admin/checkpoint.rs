@@ -53,7 +53,7 @@ pub(crate) async fn checkpoint(admin: AdminCtx) -> Result<Response, PageError> {
         pending: publish.remote_pending,
         publish_error: publish.last_error.unwrap_or_default(),
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 pub(crate) async fn checkpoint_now(
@@ -67,7 +67,6 @@ pub(crate) async fn checkpoint_now(
         Err(e) => {
             tracing::error!(error = %e, "signing a checkpoint failed");
             render_with(
-                admin.lang(),
                 StatusCode::SERVICE_UNAVAILABLE,
                 &super::MessagePage {
                     c: admin.chrome(),

@@ -108,9 +108,9 @@ impl IntoResponse for AdminRejection {
     }
 }
 
-impl From<PageError> for AdminRejection {
-    fn from(e: PageError) -> Self {
-        AdminRejection::Page(e)
+impl<E: Into<PageError>> From<E> for AdminRejection {
+    fn from(e: E) -> Self {
+        AdminRejection::Page(e.into())
     }
 }
 
@@ -120,22 +120,20 @@ impl FromRequestParts<Pages> for AdminCtx {
     async fn from_request_parts(parts: &mut Parts, pages: &Pages) -> Result<Self, AdminRejection> {
         let ctx = Ctx::from_request_parts(parts, pages).await?;
         let Some(svc) = pages.admin().cloned() else {
-            return Err(ctx.fail(Problem::NotFound).into());
+            return Err(PageError::from(Problem::NotFound).into());
         };
         let login = match ctx.principal() {
             Principal::Admin(login) => login.clone(),
             Principal::Anonymous | Principal::KeyPending(_) => return Err(AdminRejection::Login),
             Principal::Clinician { .. } => {
                 tracing::warn!("a clinician session asked for an admin page; refused");
-                return Err(ctx.fail(Problem::Forbidden).into());
+                return Err(PageError::from(Problem::Forbidden).into());
             }
         };
         let accounts = svc.accounts.clone();
         let client = ctx.client.clone();
         let token = SessionToken::new(login.token.clone());
-        let resumed = tokio::task::spawn_blocking(move || accounts.resume(&token, &client))
-            .await
-            .map_err(|_| ctx.fail(Problem::Internal))?;
+        let resumed = tokio::task::spawn_blocking(move || accounts.resume(&token, &client)).await?;
         match resumed {
             Ok(Session::Admin(session)) => Ok(AdminCtx {
                 cap: session.capability(),
@@ -147,12 +145,12 @@ impl FromRequestParts<Pages> for AdminCtx {
                 // Cannot happen through these pages; refuse rather than guess.
                 tracing::warn!("an admin browser session resumed as a non-admin session");
                 forget(&ctx);
-                Err(ctx.fail(Problem::Forbidden).into())
+                Err(PageError::from(Problem::Forbidden).into())
             }
             Err(e) => {
                 tracing::info!(error = %e, "admin session no longer valid");
                 forget(&ctx);
-                Err(ctx.fail(Problem::Expired).into())
+                Err(PageError::from(Problem::Expired).into())
             }
         }
     }
@@ -169,10 +167,6 @@ impl AdminCtx {
         self.ctx.chrome()
     }
 
-    pub fn lang(&self) -> crate::i18n::Lang {
-        self.ctx.lang
-    }
-
     pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
         self.ctx.check_csrf(submitted)
     }
@@ -186,7 +180,7 @@ impl AdminCtx {
         let cap = self.cap.clone();
         tokio::task::spawn_blocking(move || f(&svc, &cap))
             .await
-            .map_err(|_| self.ctx.fail(Problem::Internal))
+            .map_err(PageError::from)
     }
 
     /// An operation refused by the accounts layer: a page saying why (its messages are
@@ -196,13 +190,13 @@ impl AdminCtx {
         match e {
             Error::Audit(_) => {
                 tracing::error!(error = %e, "audit sink refused; admin action not carried out");
-                Err(self.ctx.fail(Problem::Audit))
+                Err(PageError::from(Problem::Audit))
             }
             Error::Store(_) | Error::Internal(_) | Error::Config(_) => {
                 tracing::error!(error = %e, "accounts service failed");
-                Err(self.ctx.fail(Problem::Internal))
+                Err(PageError::from(Problem::Internal))
             }
-            Error::SessionEnded(_) | Error::NoSession => Err(self.ctx.fail(Problem::Expired)),
+            Error::SessionEnded(_) | Error::NoSession => Err(PageError::from(Problem::Expired)),
             other => self.message(StatusCode::CONFLICT, "admin_refused", other.to_string()),
         }
     }
@@ -222,7 +216,7 @@ impl AdminCtx {
             ok: status.is_success(),
             back: back_link(&self.ctx.path),
         };
-        render_with(self.ctx.lang, status, &page)
+        render_with(status, &page)
     }
 }
 

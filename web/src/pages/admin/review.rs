@@ -25,17 +25,17 @@ use crate::pages::{render, Chrome};
 
 fn review_failure(admin: &AdminCtx, e: ReviewError) -> Result<Response, PageError> {
     match e {
-        ReviewError::NoSuchEpisode(_) => Err(admin.ctx.fail(Problem::NotFound)),
+        ReviewError::NoSuchEpisode(_) => Err(PageError::from(Problem::NotFound)),
         ReviewError::CommentRequired(_) | ReviewError::UnknownVerdict(_) => {
             admin.message(StatusCode::BAD_REQUEST, "admin_refused", e.to_string())
         }
         ReviewError::Audit(_) => {
             tracing::error!(error = %e, "verdict not recorded");
-            Err(admin.ctx.fail(Problem::Audit))
+            Err(PageError::from(Problem::Audit))
         }
         other => {
             tracing::error!(error = %other, "review failed");
-            Err(admin.ctx.fail(Problem::Internal))
+            Err(PageError::from(Problem::Internal))
         }
     }
 }
@@ -81,7 +81,7 @@ pub(crate) async fn episodes(admin: AdminCtx) -> Result<Response, PageError> {
             })
             .collect(),
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 // ---------------------------------------------------------------- one episode
@@ -253,7 +253,7 @@ pub(crate) async fn episode(
         base: format!("/admin/review/{}", ep.id),
         paging,
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 // ---------------------------------------------------------------- one session
@@ -350,7 +350,7 @@ pub(crate) async fn session(
         Err(e) => return review_failure(&admin, e),
     };
     let Some(s) = review.sessions.iter().find(|s| s.session_id == session_id) else {
-        return Err(admin.ctx.fail(Problem::NotFound));
+        return Err(PageError::from(Problem::NotFound));
     };
     let paging = Paging::new(s.events.len(), EVENTS_PER_PAGE, q.page);
     let page = SessionPage {
@@ -364,7 +364,7 @@ pub(crate) async fn session(
         ),
         paging,
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 /// Percent-encodes a path segment (session identifiers are URL-safe already; this keeps
@@ -406,7 +406,7 @@ pub(crate) async fn verdict(
         Err(e) => return review_failure(&admin, e),
     };
     if !review.sessions.iter().any(|s| s.session_id == session_id) {
-        return Err(admin.ctx.fail(Problem::NotFound));
+        return Err(PageError::from(Problem::NotFound));
     }
     let mode = admin.ctx.mode;
     let sid = session_id.clone();
@@ -447,13 +447,13 @@ pub(crate) async fn export(
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let Ok(format) = form.format.parse::<ExportFormat>() else {
-        return Err(admin.ctx.fail(Problem::BadRequest));
+        return Err(PageError::from(Problem::BadRequest));
     };
     let episode = match form.episode.trim() {
         "" => None,
         t => match t.parse::<u64>() {
             Ok(n) => Some(n),
-            Err(_) => return Err(admin.ctx.fail(Problem::BadRequest)),
+            Err(_) => return Err(PageError::from(Problem::BadRequest)),
         },
     };
     let mode = admin.ctx.mode;
@@ -499,15 +499,15 @@ pub(crate) async fn export(
         .await?;
     let body = match result {
         Ok(b) => b,
-        Err(ExportFailure::NoEpisode) => return Err(admin.ctx.fail(Problem::NotFound)),
+        Err(ExportFailure::NoEpisode) => return Err(PageError::from(Problem::NotFound)),
         Err(ExportFailure::Audit(e)) => {
             tracing::error!(error = %e, "export not audited; refused");
-            return Err(admin.ctx.fail(Problem::Audit));
+            return Err(PageError::from(Problem::Audit));
         }
         Err(ExportFailure::Review(e)) => return review_failure(&admin, e),
         Err(ExportFailure::Ledger(e)) => {
             tracing::error!(error = %e, "export failed");
-            return Err(admin.ctx.fail(Problem::Internal));
+            return Err(PageError::from(Problem::Internal));
         }
     };
     let (content_type, ext) = match format {

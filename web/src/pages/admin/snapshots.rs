@@ -58,7 +58,7 @@ fn snapshot_failure(admin: &AdminCtx, e: SnapshotFailure) -> Result<Response, Pa
         SnapshotFailure::Store(e) => store_failure(admin, e),
         SnapshotFailure::Audit(e) => {
             tracing::error!(error = %e, "audit sink refused; snapshot action not carried out");
-            Err(admin.ctx.fail(crate::error::Problem::Audit))
+            Err(PageError::from(crate::error::Problem::Audit))
         }
     }
 }
@@ -151,7 +151,7 @@ pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
             .unwrap_or_default(),
         rows: list.iter().rev().map(generation_row).collect(),
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 /// A snapshot-store failure: its message is data-free (generation numbers, counts).

@@ -91,7 +91,7 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         can_end: mode.allows_emergency_login(),
         can_standby: mode == Mode::Recovery,
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 #[derive(Deserialize)]

@@ -98,8 +98,17 @@ impl Default for LedgerConfig {
 /// Errors reading, exporting or opening the ledger. Messages never carry entry contents.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// redb failed: I/O, a full disk, a damaged file. The source is redb's own error.
     #[error("the audit ledger storage failed: {0}")]
-    Storage(String),
+    Storage(#[source] redb::Error),
+    /// The ledger cannot be written or read now (being reopened after a storage failure, or
+    /// a failure injected by a test); the reason is in the message.
+    #[error("the audit ledger is unavailable: {0}")]
+    Unavailable(&'static str),
+    #[error("a ledger checkpoint could not be encoded: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("the ledger could not start its writer threads: {0}")]
+    Thread(#[source] std::io::Error),
     #[error("the audit ledger file was written by a newer Akari (schema {found}, this build knows {SCHEMA_VERSION}); upgrade Akari")]
     Schema { found: u64 },
     #[error("ledger entry {seq} is unreadable or inconsistent: {what}")]
@@ -238,7 +247,7 @@ impl Ledger {
         let publisher = std::thread::Builder::new()
             .name("ledger-publisher".into())
             .spawn(move || checkpoint::run_publisher(pub_rx, targets, public_key, status))
-            .map_err(storage)?;
+            .map_err(LedgerError::Thread)?;
         // The newest checkpoint goes out again at start-up, in case it never did.
         if let Some(cp) = lock(&latest).clone() {
             let _ = pub_tx.send(cp);
@@ -262,7 +271,7 @@ impl Ledger {
         let writer = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || writer.run(rx))
-            .map_err(storage)?;
+            .map_err(LedgerError::Thread)?;
         Ok(Ledger {
             db,
             tx: Some(tx),

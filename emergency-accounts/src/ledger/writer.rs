@@ -177,8 +177,8 @@ impl Writer {
             if self.fault.failing() {
                 injected = true;
                 txn.abort().map_err(storage)?;
-                return Err(LedgerError::Storage(
-                    "audit storage failure injected for testing".into(),
+                return Err(LedgerError::Unavailable(
+                    "audit storage failure injected for testing",
                 ));
             }
             txn.commit().map_err(storage)?;
@@ -218,8 +218,8 @@ impl Writer {
         let db = self.database()?;
         let cp = Checkpoint::sign(self.tip.seq, self.tip.head, self.clock.now(), &self.key);
         if self.fault.failing() {
-            return Err(LedgerError::Storage(
-                "audit storage failure injected for testing".into(),
+            return Err(LedgerError::Unavailable(
+                "audit storage failure injected for testing",
             ));
         }
         let written = (|| -> Result<(), LedgerError> {

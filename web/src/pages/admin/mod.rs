@@ -192,7 +192,7 @@ impl AdminCtx {
                 tracing::error!(error = %e, "audit sink refused; admin action not carried out");
                 Err(PageError::from(Problem::Audit))
             }
-            Error::Store(_) | Error::Internal(_) | Error::Config(_) => {
+            e if e.is_internal() => {
                 tracing::error!(error = %e, "accounts service failed");
                 Err(PageError::from(Problem::Internal))
             }

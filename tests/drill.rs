@@ -533,7 +533,7 @@ async fn the_whole_drill_over_https() {
     )
     .unwrap();
     assert_eq!(
-        receipt.sequence,
+        receipt.sequence(),
         before + 1,
         "the verdict is the next ledger entry"
     );
@@ -541,7 +541,7 @@ async fn the_whole_drill_over_https() {
     node.services
         .ledger
         .scan(
-            receipt.sequence..=receipt.sequence,
+            receipt.sequence()..=receipt.sequence(),
             |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
                 verdict_entry = Some(e);
                 Ok(())

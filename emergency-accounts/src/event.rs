@@ -222,10 +222,32 @@ pub struct AuditEvent {
 }
 
 /// Proof that an event is durably committed: its place in the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Only the ledger makes one (its constructor is private to this crate), after the commit
+/// that holds the event; code elsewhere can hold a receipt, never forge one:
+///
+/// ```compile_fail,E0451
+/// let forged = akari_accounts::event::AuditReceipt { sequence: 1 };
+/// ```
+///
+/// ```compile_fail,E0624
+/// let forged = akari_accounts::event::AuditReceipt::new(1);
+/// ```
+#[derive(Debug, PartialEq, Eq)]
 #[must_use = "a receipt proves the audit record is durable; check it before showing data"]
 pub struct AuditReceipt {
-    pub sequence: u64,
+    sequence: u64,
+}
+
+impl AuditReceipt {
+    pub(crate) fn new(sequence: u64) -> Self {
+        AuditReceipt { sequence }
+    }
+
+    /// The event's sequence number in the ledger.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +261,11 @@ pub enum AuditError {
 /// Somewhere durable to put events. `record` returns only after the event is committed
 /// (fsynced); callers must not act on the event's subject before it returns `Ok`.
 /// Blocking: async callers use `spawn_blocking`.
+///
+/// The [`crate::ledger::Ledger`] is the sink. Since only it makes [`AuditReceipt`]s, any
+/// other implementation can only forward to it (to time or copy events, say); the sinks
+/// that keep events in memory or always fail exist for tests only, in
+/// [`crate::testing`] behind the `test-hooks` feature.
 pub trait AuditSink: Send + Sync {
     fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError>;
 }

@@ -21,6 +21,8 @@ pub mod secret;
 pub mod session;
 pub mod sheet;
 mod store;
+#[cfg(feature = "test-hooks")]
+pub mod testing;
 
 pub use accounts::{
     Accounts, AdminEnrolmentTicket, AdminLogin, Challenge, EmergencyLogin, KeyAssertion,

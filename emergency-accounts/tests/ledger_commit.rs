@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use akari_accounts::event::{Action, AuditError, AuditSink, Mode};
 use akari_accounts::ledger::{
-    verify, Checkpoint, ExportFormat, ExportRange, FailingSink, LedgerConfig, REMOVABLE_FILE_NAME,
+    verify, Checkpoint, ExportFormat, ExportRange, LedgerConfig, REMOVABLE_FILE_NAME,
 };
 use ledger_common::*;
 
@@ -46,7 +46,7 @@ fn concurrent_writers_get_distinct_gapless_receipts_and_the_chain_verifies() {
                                 Mode::Emergency,
                             ))
                             .unwrap()
-                            .sequence
+                            .sequence()
                     })
                     .collect::<Vec<_>>()
             })
@@ -118,12 +118,15 @@ fn injected_commit_failure_reaches_every_caller_and_writes_nothing() {
         ))
         .unwrap();
     assert_eq!(
-        r.sequence, 2,
+        r.sequence(),
+        2,
         "no sequence number was used up by the failure"
     );
     assert_eq!(ledger.verify_stored().unwrap(), 2);
     // The stand-alone failing sink fails too.
-    assert!(FailingSink.record(mixed_events(1).remove(0)).is_err());
+    assert!(akari_accounts::testing::FailingSink
+        .record(mixed_events(1).remove(0))
+        .is_err());
 }
 
 #[test]
@@ -145,7 +148,7 @@ fn a_clock_that_goes_back_keeps_sequence_order_and_is_flagged() {
         .record(read(at(11), c, "pk-d", "W", Mode::Emergency))
         .unwrap();
     assert_eq!(
-        (a.sequence, b.sequence, d.sequence, e.sequence),
+        (a.sequence(), b.sequence(), d.sequence(), e.sequence()),
         (1, 2, 3, 4)
     );
     let mut seen = Vec::new();
@@ -198,9 +201,9 @@ fn mode_changes_and_entry_counts_produce_signed_checkpoints_that_survive_reopeni
         let cp = ledger
             .latest_checkpoint()
             .expect("a mode change is checkpointed");
-        assert_eq!(cp.size, r.sequence);
+        assert_eq!(cp.size, r.sequence());
         assert!(cp.verify(&k.verifying_key()));
-        assert_eq!(cp.head, ledger.head_at(r.sequence).unwrap());
+        assert_eq!(cp.head, ledger.head_at(r.sequence()).unwrap());
         for i in 0..5 {
             let _ = ledger
                 .record(read(at(2 + i), admin(), "pk", "W", Mode::Drill))
@@ -235,7 +238,7 @@ fn mode_changes_and_entry_counts_produce_signed_checkpoints_that_survive_reopeni
     let r = ledger
         .record(read(at(10), admin(), "pk", "W", Mode::Drill))
         .unwrap();
-    assert_eq!(r.sequence, 9, "sequence continues after reopening");
+    assert_eq!(r.sequence(), 9, "sequence continues after reopening");
     assert_eq!(ledger.verify_stored().unwrap(), 9);
     let text = cp.to_text(&k.verifying_key());
     assert!(text.contains("size 8\n") && text.contains("signature "));

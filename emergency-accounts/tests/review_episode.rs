@@ -24,7 +24,7 @@ struct Scenario {
 fn scenario() -> Scenario {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), &key(), &LedgerConfig::default());
-    let rec = |e: AuditEvent| ledger.record(e).unwrap().sequence;
+    let rec = |e: AuditEvent| ledger.record(e).unwrap().sequence();
     let m = Mode::Emergency;
     assert_eq!(
         rec(mode_change(
@@ -231,10 +231,10 @@ fn verdicts_are_ledger_entries_and_appear_in_the_report() {
         "browsing the whole ward",
     )
     .unwrap();
-    assert_eq!((v1.sequence, v2.sequence), (before + 1, before + 2));
+    assert_eq!((v1.sequence(), v2.sequence()), (before + 1, before + 2));
     s.ledger
         .scan(
-            v1.sequence..=v1.sequence,
+            v1.sequence()..=v1.sequence(),
             |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
                 assert_eq!(
                     e.action,
@@ -280,7 +280,7 @@ fn verdicts_are_ledger_entries_and_appear_in_the_report() {
 fn a_ward_print_counts_its_patients_once() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), &key(), &LedgerConfig::default());
-    let rec = |e: AuditEvent| ledger.record(e).unwrap().sequence;
+    let rec = |e: AuditEvent| ledger.record(e).unwrap().sequence();
     let m = Mode::Drill;
     rec(mode_change(at(0), Mode::Standby, m, "drill"));
     let a = clinician("EMERG-01", "sess-a", 1);

@@ -92,8 +92,8 @@ impl<T> Audited<T> {
         self.value
     }
 
-    pub fn receipt(&self) -> AuditReceipt {
-        self.receipt
+    pub fn receipt(&self) -> &AuditReceipt {
+        &self.receipt
     }
 }
 

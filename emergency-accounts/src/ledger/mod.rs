@@ -39,7 +39,6 @@ pub mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -121,34 +120,6 @@ pub enum LedgerError {
     Audit(#[from] AuditError),
 }
 
-/// Makes the ledger's commits fail on demand, so callers can prove they fail closed.
-/// While set, every batch is aborted before commit and its callers get [`AuditError`].
-#[derive(Debug, Clone, Default)]
-pub struct FaultInjector(Arc<AtomicBool>);
-
-impl FaultInjector {
-    pub fn fail_commits(&self, fail: bool) {
-        self.0.store(fail, Ordering::SeqCst);
-    }
-
-    fn failing(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// An [`AuditSink`] that never records anything: every call fails. For fail-closed tests
-/// of callers that don't need a real ledger.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FailingSink;
-
-impl AuditSink for FailingSink {
-    fn record(&self, _event: AuditEvent) -> Result<AuditReceipt, AuditError> {
-        Err(AuditError::Unavailable(
-            "audit storage failure injected for testing".into(),
-        ))
-    }
-}
-
 /// The audit ledger. Cheap to share behind an `Arc`; dropping the last handle stops the
 /// writer after a final checkpoint.
 pub struct Ledger {
@@ -158,7 +129,8 @@ pub struct Ledger {
     publisher: Option<JoinHandle<()>>,
     public_key: VerifyingKey,
     signing_key: Arc<SigningKey>,
-    fault: FaultInjector,
+    #[cfg(feature = "test-hooks")]
+    fault: crate::testing::FaultInjector,
     latest: Arc<Mutex<Option<Checkpoint>>>,
     publish_status: Arc<Mutex<PublishStatus>>,
 }
@@ -235,7 +207,8 @@ impl Ledger {
         let publish_status = Arc::new(Mutex::new(PublishStatus::default()));
         let public_key = key.verifying_key();
         let signing_key = Arc::new(key);
-        let fault = FaultInjector::default();
+        #[cfg(feature = "test-hooks")]
+        let fault = crate::testing::FaultInjector::default();
 
         let (pub_tx, pub_rx) = mpsc::channel::<Checkpoint>();
         let targets = checkpoint::PublishTargets {
@@ -261,6 +234,7 @@ impl Ledger {
             every_entries: config.checkpoint_every_entries.max(1),
             every: Duration::from_secs(config.checkpoint_every_secs.max(1)),
             max_batch: config.max_batch.max(1),
+            #[cfg(feature = "test-hooks")]
             fault: fault.clone(),
             latest: latest.clone(),
             publish: pub_tx,
@@ -279,6 +253,7 @@ impl Ledger {
             publisher: Some(publisher),
             public_key,
             signing_key,
+            #[cfg(feature = "test-hooks")]
             fault,
             latest,
             publish_status,
@@ -291,7 +266,8 @@ impl Ledger {
     }
 
     /// A handle that makes commits fail, for fail-closed tests.
-    pub fn fault_injector(&self) -> FaultInjector {
+    #[cfg(feature = "test-hooks")]
+    pub fn fault_injector(&self) -> crate::testing::FaultInjector {
         self.fault.clone()
     }
 

@@ -13,7 +13,7 @@ use super::entry::{self, LedgerEntry};
 use super::storage::{
     init_and_load_tip, storage, store_checkpoint, DbSlot, Tip, ENTRIES, LATEST_TIME, META,
 };
-use super::{lock, Checkpoint, FaultInjector, LedgerError};
+use super::{lock, Checkpoint, LedgerError};
 use crate::clock::Clock;
 use crate::event::{Action, AuditError, AuditEvent, AuditReceipt};
 
@@ -33,7 +33,8 @@ pub(super) struct Writer {
     pub(super) every_entries: u64,
     pub(super) every: Duration,
     pub(super) max_batch: usize,
-    pub(super) fault: FaultInjector,
+    #[cfg(feature = "test-hooks")]
+    pub(super) fault: crate::testing::FaultInjector,
     pub(super) latest: Arc<Mutex<Option<Checkpoint>>>,
     pub(super) publish: Sender<Checkpoint>,
     /// When the oldest entry not yet covered by a checkpoint was committed (monotonic, so
@@ -174,7 +175,7 @@ impl Writer {
             } else {
                 None
             };
-            if self.fault.failing() {
+            if self.injected_failure() {
                 injected = true;
                 txn.abort().map_err(storage)?;
                 return Err(LedgerError::Unavailable(
@@ -198,7 +199,7 @@ impl Writer {
                     self.published(cp);
                 }
                 for (seq, reply) in replies {
-                    let _ = reply.send(Ok(AuditReceipt { sequence: seq }));
+                    let _ = reply.send(Ok(AuditReceipt::new(seq)));
                 }
             }
             Err(e) => {
@@ -217,7 +218,7 @@ impl Writer {
     fn checkpoint_alone(&mut self) -> Result<Checkpoint, LedgerError> {
         let db = self.database()?;
         let cp = Checkpoint::sign(self.tip.seq, self.tip.head, self.clock.now(), &self.key);
-        if self.fault.failing() {
+        if self.injected_failure() {
             return Err(LedgerError::Unavailable(
                 "audit storage failure injected for testing",
             ));
@@ -235,6 +236,16 @@ impl Writer {
         self.tip.checkpointed = cp.size;
         self.published(cp.clone());
         Ok(cp)
+    }
+
+    /// Whether a test asked commits to fail (always `false` without the `test-hooks`
+    /// feature).
+    fn injected_failure(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        if self.fault.failing() {
+            return true;
+        }
+        false
     }
 
     fn published(&mut self, cp: Checkpoint) {

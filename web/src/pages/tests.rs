@@ -3,9 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use akari_accounts::event::{
-    Action, AuditError, AuditEvent, AuditReceipt, AuditSink, Client, DeclaredPerson, Mode, Reason,
-};
+use akari_accounts::event::{Action, Client, DeclaredPerson, Mode, Reason};
 use akari_sync::model::{Allergy, Criticality, Patient, PatientKey, PatientRecord, Sex};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -186,24 +184,7 @@ impl Gate for FakeGate {
     fn logout(&self, _login: &ClinicianLogin, _client: &Client) {}
 }
 
-#[derive(Default)]
-struct Sink {
-    events: Mutex<Vec<AuditEvent>>,
-    fail: Mutex<bool>,
-}
-
-impl AuditSink for Sink {
-    fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
-        if *self.fail.lock().unwrap() {
-            return Err(AuditError::Unavailable("injected".into()));
-        }
-        let mut ev = self.events.lock().unwrap();
-        ev.push(event);
-        Ok(AuditReceipt {
-            sequence: ev.len() as u64,
-        })
-    }
-}
+use akari_accounts::testing::MemorySink as Sink;
 
 struct App {
     router: Router,
@@ -452,7 +433,7 @@ async fn search_then_summary_shows_the_allergy_and_audits_each_read() {
     assert!(p.body.contains("データ時点"));
     assert!(p.body.contains("5時間前"));
     assert!(p.body.contains("看護 花子"), "declared person shown");
-    let events = app.sink.events.lock().unwrap();
+    let events = app.sink.events();
     assert!(events.iter().any(|e| matches!(
         &e.action,
         Action::PatientSearch { query_kind, results: 1 } if query_kind == "name"
@@ -539,7 +520,7 @@ async fn a_locked_snapshot_gets_a_page_saying_how_to_unlock_it() {
 async fn audit_failure_shows_no_patient_data() {
     let mut app = App::new();
     let csrf = app.login_and_declare().await;
-    *app.sink.fail.lock().unwrap() = true;
+    app.sink.fail_records(true);
     for path in [
         "/patients/k-maki",
         "/patients/k-maki/print",
@@ -586,7 +567,7 @@ async fn ward_print_has_the_census_then_every_patient_and_audits_it() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body.matches("class=\"sheet patient-sheet\"").count(), 2);
     assert!(r.body.find("census-sheet").unwrap() < r.body.find("patient-sheet").unwrap());
-    let events = app.sink.events.lock().unwrap();
+    let events = app.sink.events();
     assert!(events
         .iter()
         .any(|e| matches!(&e.action, Action::WardPrint { patients: 2, .. })));
@@ -613,9 +594,7 @@ async fn clinician_pages_need_a_declared_session_and_a_crisis_mode() {
     assert!(!r.body.contains("牧野"));
     assert!(app
         .sink
-        .events
-        .lock()
-        .unwrap()
+        .events()
         .iter()
         .all(|e| e.action != Action::PatientRead));
 }

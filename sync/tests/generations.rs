@@ -575,6 +575,18 @@ fn disk_full_discards_the_new_generation() {
         matches!(&err, SyncError::Store(e) if e.is_storage()),
         "{err}"
     );
+    // The device's error is kept as the source (an operator's tooling can tell a full
+    // disk from a failing one), and the message says what happened.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    let mut io_kind = None;
+    while let Some(e) = cause {
+        if let Some(redb::Error::Io(io)) = e.downcast_ref::<redb::Error>() {
+            io_kind = Some(io.kind());
+        }
+        cause = e.source();
+    }
+    assert_eq!(io_kind, Some(std::io::ErrorKind::StorageFull), "{err}");
+    assert!(err.to_string().contains("No space left on device"), "{err}");
     assert!(engine.status().last_error.is_some());
     // Still served from memory index + read transactions of generation 1.
     assert_eq!(reader.generation().unwrap(), g1);

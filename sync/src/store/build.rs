@@ -439,7 +439,7 @@ impl GenerationBuilder {
     fn take_txn(&mut self) -> Result<WriteTransaction, StoreError> {
         self.txn
             .take()
-            .ok_or_else(|| StoreError::Database("the generation build already failed".into()))
+            .ok_or_else(|| StoreError::Build("the generation build already failed".into()))
     }
 
     fn apply_in(&mut self, txn: &WriteTransaction, batch: &[Prepared]) -> Result<(), StoreError> {
@@ -753,7 +753,7 @@ impl GenerationBuilder {
         now: DateTime<Utc>,
     ) -> Result<Manifest, StoreError> {
         if self.sorted_load.is_some() {
-            return Err(StoreError::Database(
+            return Err(StoreError::Build(
                 "a full generation must be resolved before it is finished".into(),
             ));
         }

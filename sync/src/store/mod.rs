@@ -214,10 +214,17 @@ impl VerifyReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the snapshot storage failed to write or read (disk full or failing?): {0}")]
-    Storage(String),
+    /// The device under the snapshot file failed (I/O error, disk full, an earlier failed
+    /// write). The message repeats the source's text: status and pages show only this one.
+    #[error("the snapshot storage failed to write or read (disk full or failing?): {}", storage_detail(.0))]
+    Storage(#[source] redb::Error),
+    /// redb refused an operation (a damaged page, a missing table, a value too large).
+    #[error("snapshot database error: {}", database_detail(.0))]
+    Database(#[source] redb::Error),
+    /// A generation build could not go on: a limit of the snapshot format was exceeded, or
+    /// an earlier step of the build failed. No storage error lies behind it.
     #[error("snapshot database error: {0}")]
-    Database(String),
+    Build(String),
     #[error("generation {0} does not exist (it may have been removed by retention); see `akari snapshot list`")]
     NoSuchGeneration(u64),
     #[error("the snapshot holds no generation yet: run `akari sync now --full`")]
@@ -243,7 +250,7 @@ pub enum StoreError {
     #[error("an item prepared without this build's snapshot key was given to an encrypted store (use GenerationBuilder::preparer)")]
     Unsealed,
     #[error("encrypted snapshot data: {0}")]
-    Crypto(String),
+    Crypto(#[source] CryptoError),
 }
 
 impl From<CryptoError> for StoreError {
@@ -253,7 +260,7 @@ impl From<CryptoError> for StoreError {
             CryptoError::Open => StoreError::Corrupt(
                 "a stored item failed authentication (damaged or tampered)".into(),
             ),
-            other => StoreError::Crypto(other.to_string()),
+            other => StoreError::Crypto(other),
         }
     }
 }
@@ -265,16 +272,31 @@ impl StoreError {
     }
 }
 
+/// The text of a storage failure, as the message shows it.
+fn storage_detail(e: &redb::Error) -> String {
+    match e {
+        redb::Error::Io(io) => io.to_string(),
+        redb::Error::PreviousIo => "an earlier write failed; the database must be reopened".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The text of a database error, as the message shows it.
+fn database_detail(e: &redb::Error) -> String {
+    match e {
+        redb::Error::ValueTooLarge(n) => format!("value too large ({n} bytes)"),
+        other => other.to_string(),
+    }
+}
+
 macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
                 let e: redb::Error = e.into();
                 match e {
-                    redb::Error::Io(io) => StoreError::Storage(io.to_string()),
-                    redb::Error::PreviousIo => StoreError::Storage("an earlier write failed; the database must be reopened".into()),
-                    redb::Error::ValueTooLarge(n) => StoreError::Database(format!("value too large ({n} bytes)")),
-                    other => StoreError::Database(other.to_string()),
+                    redb::Error::Io(_) | redb::Error::PreviousIo => StoreError::Storage(e),
+                    other => StoreError::Database(other),
                 }
             }
         }

@@ -77,7 +77,7 @@ use crate::model::Sex;
 pub use build::{prepare, GenerationBuilder, Prepared, Preparer};
 pub use fallback::{Integrity, IntegrityAlert};
 pub use index_blob::IndexBlobs;
-use keys::{parse_meta, Keyer, SetHash, RKEY_LEN};
+use keys::{parse_meta, Keyer, SetHash};
 use tables::{EpochTable, DATA_KEYS, GENERATIONS, META};
 
 /// 2: the search index lives in per-build blobs (`e<epoch>.index`), not in index rows.
@@ -579,18 +579,19 @@ impl Store {
         for row in items.iter()? {
             let (k, v) = row?;
             let key = k.value();
-            let Some(mv) = parse_meta(v.value()) else {
+            // A damaged header or key counts as damage, like a damaged content.
+            let (Some(mv), Ok(rkey)) = (parse_meta(v.value()), keys::rkey_of(key)) else {
                 corrupt += 1;
                 continue;
             };
-            if !read::visible(key, &mv, generation) {
+            if !read::visible(key, &mv, generation)? {
                 continue;
             }
             checked += 1;
             if keys::sha256(keys::content_of(v.value())) != mv.hash {
                 corrupt += 1;
             }
-            set.add(&key[..RKEY_LEN], &mv.hash);
+            set.add(rkey, &mv.hash);
             let name = ItemKind::from_byte(mv.kind)
                 .map(ItemKind::name)
                 .unwrap_or("?");

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableDatabase;
 use serde::de::DeserializeOwned;
 
 use super::keys::{
@@ -149,8 +149,9 @@ impl Store {
     }
 
     /// Damage the stored content of one item of `m` (tests of `verify` only).
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn corrupt_one_item_for_test(&self, m: &Manifest) -> Result<bool, StoreError> {
+        use redb::ReadableTable;
         let txn = self.db().begin_write()?;
         let done = {
             let items_name = EpochTable::Items.of(m.epoch);

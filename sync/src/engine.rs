@@ -76,14 +76,30 @@ pub enum SourceError {
     Http { status: u16, detail: String },
     #[error("the source sent something we cannot follow: {0}")]
     Protocol(String),
-    #[error("reading the source failed: {0}")]
-    Io(String),
+    /// Reading a file or directory of the source failed; `detail` names it (never its
+    /// content) and repeats the I/O error's text, which `source` keeps.
+    #[error("reading the source failed: {detail}")]
+    Io {
+        detail: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
     #[error("the source is misconfigured: {0}")]
     Config(String),
     #[error("the pull was cancelled")]
     Cancelled,
     #[error("the pull was stopped by the engine")]
     Stopped,
+}
+
+impl SourceError {
+    /// A failed read: `detail` says what was read and repeats `e`'s text.
+    pub fn io(detail: String, e: std::io::Error) -> SourceError {
+        SourceError::Io {
+            detail,
+            source: Some(e),
+        }
+    }
 }
 
 /// Why a sync failed. The current generation is unchanged in every case.

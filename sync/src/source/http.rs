@@ -39,7 +39,7 @@ pub(crate) fn block_on<T>(
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| SourceError::Io(format!("cannot start the HTTP runtime: {e}")))?
+        .map_err(|e| SourceError::io(format!("cannot start the HTTP runtime: {e}"), e))?
         .block_on(pull)
 }
 

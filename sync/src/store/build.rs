@@ -13,9 +13,9 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::index_blob::{self, Accumulator, Entry};
 use super::keys::{
-    self, item_key, key_born, key_pk, meta_value, owner_key, owner_value, parse_meta, parse_owner,
-    with_died, IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, KIND_INDEXED, META_LEN, RKEY_LEN,
-    SPACE_INDEX, SPACE_MEDICATION, SPACE_RECORD,
+    self, grave_item, grave_key, item_key, meta_value, owner_key, owner_value, parse_meta,
+    parse_owner, with_died, IdHash, ItemKey, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN,
+    KIND_INDEXED, META_LEN, RKEY_LEN, SPACE_INDEX, SPACE_MEDICATION, SPACE_RECORD,
 };
 use super::sorted_load::SortedLoad;
 use super::tables::{EpochTable, DATA_KEYS};
@@ -330,13 +330,6 @@ fn open_tables(txn: &WriteTransaction, epoch: u64) -> Result<Tables<'_>, StoreEr
     })
 }
 
-fn grave_key(died: u64, key: &[u8]) -> [u8; 8 + KEY_LEN] {
-    let mut g = [0u8; 8 + KEY_LEN];
-    g[..8].copy_from_slice(&died.to_be_bytes());
-    g[8..].copy_from_slice(key);
-    g
-}
-
 impl GenerationBuilder {
     pub(super) fn new(
         store: Store,
@@ -439,7 +432,7 @@ impl GenerationBuilder {
     fn take_txn(&mut self) -> Result<WriteTransaction, StoreError> {
         self.txn
             .take()
-            .ok_or_else(|| StoreError::Database("the generation build already failed".into()))
+            .ok_or_else(|| StoreError::Build("the generation build already failed".into()))
     }
 
     fn apply_in(&mut self, txn: &WriteTransaction, batch: &[Prepared]) -> Result<(), StoreError> {
@@ -589,7 +582,8 @@ impl GenerationBuilder {
         if mv.died != ALIVE {
             return Ok(());
         }
-        if key_born(key) == g {
+        let parts = ItemKey::of(key);
+        if parts.born == g {
             t.items.remove(key.as_slice())?;
         } else {
             // Copy the opaque bytes with the new `died`; nothing is decoded.
@@ -600,9 +594,8 @@ impl GenerationBuilder {
         }
         self.set.remove(&key[..RKEY_LEN], &mv.hash);
         if mv.indexed {
-            let idh: IdHash = key[18..34].try_into().expect("16 bytes");
             self.index
-                .remove(key[17], &idh, &key_pk(key), key_born(key));
+                .remove(parts.rtype, &parts.idh, &parts.pk, parts.born);
             self.index_entries -= 1;
         }
         if let Some(kind) = ItemKind::from_byte(mv.kind) {
@@ -631,10 +624,11 @@ impl GenerationBuilder {
         }
         let mut records = 0;
         for key in victims {
-            if key[0] == SPACE_RECORD {
+            let parts = ItemKey::of(&key);
+            if parts.space == SPACE_RECORD {
                 records += 1;
-                let idh: IdHash = key[18..34].try_into().expect("16 bytes");
-                t.owner.remove(owner_key(key[17], &idh).as_slice())?;
+                t.owner
+                    .remove(owner_key(parts.rtype, &parts.idh).as_slice())?;
             }
             self.kill_key(t, &key)?;
         }
@@ -753,7 +747,7 @@ impl GenerationBuilder {
         now: DateTime<Utc>,
     ) -> Result<Manifest, StoreError> {
         if self.sorted_load.is_some() {
-            return Err(StoreError::Database(
+            return Err(StoreError::Build(
                 "a full generation must be resolved before it is finished".into(),
             ));
         }
@@ -841,10 +835,10 @@ fn verify_epoch_metadata(txn: &WriteTransaction, m: &Manifest) -> Result<(), Sto
         let (k, v) = row?;
         let key = k.value();
         let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
-        if !super::read::visible(key, &mv, m.generation) {
+        if !super::read::visible(key, &mv, m.generation)? {
             continue;
         }
-        set.add(&key[..RKEY_LEN], &mv.hash);
+        set.add(keys::rkey_of(key)?, &mv.hash);
         let kind = ItemKind::from_byte(mv.kind)
             .map(ItemKind::name)
             .unwrap_or("?");
@@ -877,21 +871,20 @@ pub(crate) fn copy_generation(
         let (k, v) = row?;
         let key = k.value();
         let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
-        if !super::read::visible(key, &mv, source.generation) {
+        if !super::read::visible(key, &mv, source.generation)? {
             continue;
         }
-        let pk = key_pk(key);
-        let idh: IdHash = key[18..34].try_into().expect("16 bytes");
-        let new_key = item_key(key[0], &pk, key[17], &idh, generation);
+        let parts = ItemKey::parse(key)?;
+        let new_key = parts.born_at(generation);
         t.items
             .insert(new_key.as_slice(), with_died(v.value(), ALIVE).as_slice())?;
         let owner = Owner {
-            pk,
+            pk: parts.pk,
             born: generation,
             has_index: mv.indexed,
         };
         t.owner.insert(
-            owner_key(key[17], &idh).as_slice(),
+            owner_key(parts.rtype, &parts.idh).as_slice(),
             owner_value(&owner).as_slice(),
         )?;
     }
@@ -919,7 +912,7 @@ pub(crate) fn collect_graves(
         dead.push(k.value().to_vec());
     }
     for g in dead {
-        t.items.remove(&g[8..])?;
+        t.items.remove(grave_item(&g)?)?;
         t.graves.remove(g.as_slice())?;
     }
     Ok(())

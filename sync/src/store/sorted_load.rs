@@ -174,7 +174,7 @@ impl SortedLoad {
         let seq = self.next_seq;
         self.next_seq = seq
             .checked_add(1)
-            .ok_or_else(|| StoreError::Database("too many resources in one full sync".into()))?;
+            .ok_or_else(|| StoreError::Build("too many resources in one full sync".into()))?;
         self.collect_at(seq, p, None, stats)
     }
 
@@ -272,7 +272,7 @@ impl SortedLoad {
         rkey[17] = p.rtype as u8;
         rkey[18..34].copy_from_slice(&p.idh);
         let bucket = &mut self.items[space as usize * 256 + pk[0] as usize];
-        let too_large = || StoreError::Database("a full sync bucket exceeds 4 GiB".into());
+        let too_large = || StoreError::Build("a full sync bucket exceeds 4 GiB".into());
         let off = u32::try_from(bucket.bytes.len()).map_err(|_| too_large())?;
         let len = u32::try_from(value.len()).map_err(|_| too_large())?;
         off.checked_add(len).ok_or_else(too_large)?;
@@ -781,7 +781,7 @@ where
                 }
             }
             if want != n {
-                return Err(StoreError::Database(
+                return Err(StoreError::Build(
                     "a sorted-load helper thread stopped early".into(),
                 ));
             }

@@ -463,7 +463,7 @@ pub(crate) fn copy_blobs(
 }
 
 /// Damage one byte of a stored index chunk of `generation` (tests of verify only).
-#[doc(hidden)]
+#[cfg(feature = "test-hooks")]
 pub fn corrupt_blob_for_test(
     store: &Store,
     epoch: u64,

@@ -129,7 +129,7 @@ impl Arena {
                 let off = u32::try_from(self.0.len())
                     .ok()
                     .filter(|o| *o != NONE32)
-                    .ok_or_else(|| StoreError::Database("search index too large".into()))?;
+                    .ok_or_else(|| StoreError::Build("search index too large".into()))?;
                 r[..4].copy_from_slice(&off.to_le_bytes());
                 r[4..].copy_from_slice(&(s.len() as u32).to_le_bytes());
                 self.0.extend_from_slice(s.as_bytes());
@@ -269,8 +269,7 @@ pub(super) fn encode_base(
         births.len(),
         arena.0.len(),
     ] {
-        let n =
-            u32::try_from(n).map_err(|_| StoreError::Database("search index too large".into()))?;
+        let n = u32::try_from(n).map_err(|_| StoreError::Build("search index too large".into()))?;
         out.extend_from_slice(&n.to_le_bytes());
     }
     out.extend_from_slice(&patient_rows);

@@ -356,7 +356,7 @@ pub(super) async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Respo
     Ok(response)
 }
 
-/// Used by the key-enrolment endpoints (admins only) in `console`.
+/// Used by the key-enrolment endpoints (admins only) in `accounts`.
 pub(super) fn json_admin_request<T: DeserializeOwned>(
     admin: &AdminCtx,
     headers: &HeaderMap,

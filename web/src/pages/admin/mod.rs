@@ -10,11 +10,15 @@
 //! accounts layer never yields one for an emergency session, and the clinician pages
 //! accept only [`Principal::Clinician`]. There is no conversion between the two.
 
+mod accounts;
 mod auth;
-mod console;
+mod checkpoint;
 mod review;
+mod snapshots;
+mod status;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use std::sync::Arc;
 
@@ -92,7 +96,10 @@ pub(super) fn routes() -> Router<Pages> {
         .route("/admin/enrol/begin", post(auth::enrol_begin))
         .route("/admin/enrol/finish", post(auth::enrol_finish))
         .route("/admin/logout", post(auth::logout))
-        .merge(console::routes())
+        .merge(status::routes())
+        .merge(accounts::routes())
+        .merge(snapshots::routes())
+        .merge(checkpoint::routes())
         .merge(review::routes())
 }
 

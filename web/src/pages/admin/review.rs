@@ -18,7 +18,7 @@ use axum::{Form, Router};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::console::{actor_text, time};
+use super::text::{actor_text, time};
 use super::{AdminCtx, PageQuery, Paging};
 use crate::error::{PageError, Problem};
 use crate::i18n::Tr;

@@ -27,12 +27,13 @@ use std::sync::{mpsc, Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
-use super::build::{BuildStats, EncounterFact, Prepared, Scope, Target};
+use super::build::{BuildStats, Scope};
 use super::index_blob::{Accumulator, Entry};
 use super::keys::{
     owner_key, owner_value, IdHash, Owner, Pk, SetHash, KEY_LEN, META_LEN, RKEY_LEN,
     SPACE_MEDICATION, SPACE_RECORD,
 };
+use super::prepare::{EncounterFact, Prepared, Target};
 use super::tables::EpochTable;
 use super::StoreError;
 use crate::mapping::{ItemKind, RejectReason, ResourceType};

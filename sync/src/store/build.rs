@@ -514,17 +514,9 @@ impl GenerationBuilder {
         Ok((manifest, self.stats.clone()))
     }
 
-    fn finish_in(
-        &mut self,
-        txn: &WriteTransaction,
-        high_water: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<Manifest, StoreError> {
-        if self.sorted_load.is_some() {
-            return Err(StoreError::Build(
-                "a full generation must be resolved before it is finished".into(),
-            ));
-        }
+    /// Visible items by kind name, for the manifest; a negative count is a bug caught
+    /// before the generation goes live.
+    fn manifest_counts(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let mut counts = BTreeMap::new();
         for (k, v) in &self.counts {
             if *v < 0 {
@@ -537,6 +529,32 @@ impl GenerationBuilder {
                 counts.insert(k.name().to_string(), *v as u64);
             }
         }
+        Ok(counts)
+    }
+
+    /// The data keys the generation's items are sealed with: its parent's and its own.
+    fn key_ids(&self) -> Vec<u64> {
+        let mut ids = self
+            .parent
+            .as_ref()
+            .map(|p| p.key_ids.clone())
+            .unwrap_or_default();
+        ids.extend(self.sealer.as_ref().map(|s| s.key_id()));
+        ids
+    }
+
+    fn finish_in(
+        &mut self,
+        txn: &WriteTransaction,
+        high_water: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Manifest, StoreError> {
+        if self.sorted_load.is_some() {
+            return Err(StoreError::Build(
+                "a full generation must be resolved before it is finished".into(),
+            ));
+        }
+        let counts = self.manifest_counts()?;
         if self.index_entries < 0 || (self.full && self.index_entries != self.index.born() as i64) {
             return Err(StoreError::VerifyFailed {
                 generation: self.generation,
@@ -569,22 +587,14 @@ impl GenerationBuilder {
             source: self.source.clone(),
             written: self.written,
             removed: self.removed,
-            key_ids: {
-                let mut ids = self
-                    .parent
-                    .as_ref()
-                    .map(|p| p.key_ids.clone())
-                    .unwrap_or_default();
-                ids.extend(self.sealer.as_ref().map(|s| s.key_id()));
-                ids
-            },
+            key_ids: self.key_ids(),
             index_chain,
         };
         if self.full && !self.loaded {
             // A full generation is checked against its own metadata before it goes live:
             // every key the manifest counts is there with the hash it was written with.
-            // (One written by a sorted load was: each bucket was read back and compared byte for
-            // byte, and its counts and set hash come from exactly those rows.)
+            // (One written by a sorted load was: each bucket was read back and compared
+            // byte for byte, and its counts and set hash come from exactly those rows.)
             verify_epoch_metadata(txn, &manifest)?;
         } else if self.full && !index_blob::check_written(txn, &manifest)? {
             return Err(StoreError::VerifyFailed {

@@ -302,14 +302,7 @@ impl SortedLoad {
             scope,
             now,
         };
-        stats.out_of_scope_patients += self
-            .patients
-            .keys()
-            .filter(|pk| {
-                let f = judge.fate(pk);
-                !f.keep && !f.unknown
-            })
-            .count() as u64;
+        stats.out_of_scope_patients += judge.out_of_scope();
         let helpers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(1, 4);
@@ -359,16 +352,9 @@ impl SortedLoad {
                 problem: "the new epoch's tables hold other rows than were written".into(),
             });
         }
-        let mut counts = BTreeMap::new();
-        for k in ItemKind::ALL {
-            let n = totals.counts[k as usize];
-            if n > 0 {
-                counts.insert(k, n as i64);
-            }
-        }
         Ok(Written {
             set: totals.set,
-            counts,
+            counts: totals.by_kind(),
             index_entries,
             written: rows,
         })

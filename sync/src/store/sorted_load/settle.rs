@@ -3,12 +3,12 @@
 //! a deleted Patient takes its items with it, items of unknown patients are rejected and
 //! out-of-scope patients are dropped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::{ItemBucket, ItemRow, OwnerRow, PatientEvents};
-use crate::mapping::ResourceType;
+use crate::mapping::{ItemKind, ResourceType};
 use crate::store::build::Scope;
 use crate::store::keys::{Pk, SetHash, META_LEN, SPACE_MEDICATION, SPACE_RECORD};
 use crate::store::prepare::EncounterFact;
@@ -66,6 +66,17 @@ impl Judge<'_> {
     }
 
     /// Does the version of `pk` that arrived at `seq` stay?
+    /// Patients that exist at the end of the pull but are out of scope.
+    pub(super) fn out_of_scope(&self) -> u64 {
+        self.patients
+            .keys()
+            .filter(|pk| {
+                let f = self.fate(pk);
+                !f.keep && !f.unknown
+            })
+            .count() as u64
+    }
+
     pub(super) fn keeps(&self, space: u8, pk: &Pk, seq: u32) -> bool {
         if space == SPACE_MEDICATION {
             return true;
@@ -131,6 +142,18 @@ pub(super) struct Settled {
 }
 
 impl Settled {
+    /// The non-zero counts by item kind.
+    pub(super) fn by_kind(&self) -> BTreeMap<ItemKind, i64> {
+        let mut counts = BTreeMap::new();
+        for k in ItemKind::ALL {
+            let n = self.counts[k as usize];
+            if n > 0 {
+                counts.insert(k, n as i64);
+            }
+        }
+        counts
+    }
+
     pub(super) fn merge(&mut self, o: &Settled) {
         self.set.merge(&o.set);
         for (a, b) in self.counts.iter_mut().zip(o.counts) {

@@ -487,27 +487,7 @@ impl SnapshotReader {
         let mar_from = now - Duration::hours(w.administrations_hours.into());
         let vitals_from = now - Duration::hours(w.vitals_hours.into());
         let mut patient = None;
-        let mut r = PatientRecord {
-            key: PatientKey(hex::encode(pk)),
-            patient: crate::model::Patient {
-                id: String::new(),
-                hospital_id: None,
-                name_kanji: None,
-                name_kana: None,
-                sex: Sex::Unknown,
-                birth_date: None,
-            },
-            allergies: vec![],
-            conditions: vec![],
-            infections: vec![],
-            prescriptions: vec![],
-            administrations: vec![],
-            labs: vec![],
-            vitals: vec![],
-            flags: vec![],
-            encounters: vec![],
-            documents: vec![],
-        };
+        let mut r = empty_record(PatientKey(hex::encode(pk)));
         let mut med_names: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut resolve = |id: &str| -> Result<Option<String>, StoreError> {
             if let Some(n) = med_names.get(id) {
@@ -628,6 +608,31 @@ impl SnapshotReader {
             .collect();
         out.sort_by(|a, b| natural_cmp(&a.ward, &b.ward));
         Ok(out)
+    }
+}
+
+/// A record with no items yet; [`SnapshotReader::assemble`] fills it.
+fn empty_record(key: PatientKey) -> PatientRecord {
+    PatientRecord {
+        key,
+        patient: crate::model::Patient {
+            id: String::new(),
+            hospital_id: None,
+            name_kanji: None,
+            name_kana: None,
+            sex: Sex::Unknown,
+            birth_date: None,
+        },
+        allergies: vec![],
+        conditions: vec![],
+        infections: vec![],
+        prescriptions: vec![],
+        administrations: vec![],
+        labs: vec![],
+        vitals: vec![],
+        flags: vec![],
+        encounters: vec![],
+        documents: vec![],
     }
 }
 

@@ -59,6 +59,7 @@ pub mod build;
 pub mod fallback;
 pub mod index_blob;
 pub mod keys;
+mod prepare;
 pub mod read;
 mod sorted_load;
 mod tables;
@@ -74,10 +75,11 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{CryptoError, Keyring, SnapshotPublicKey, SnapshotSecret};
 use crate::mapping::ItemKind;
 use crate::model::Sex;
-pub use build::{prepare, GenerationBuilder, Prepared, Preparer};
+pub use build::GenerationBuilder;
 pub use fallback::{Integrity, IntegrityAlert};
 pub use index_blob::IndexBlobs;
 use keys::{parse_meta, Keyer, SetHash};
+pub use prepare::{prepare, EncounterFact, Payload, Prepared, Preparer, Target};
 use tables::{EpochTable, DATA_KEYS, GENERATIONS, META};
 
 /// 2: the search index lives in per-build blobs (`e<epoch>.index`), not in index rows.

@@ -190,7 +190,7 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
         )
         .map_err(|e| setup("TLS configuration", e))?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let app: axum::Router = akari_web::pages::router(pages);
+    let app: axum::Router = akari_web::router::for_pages(pages);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

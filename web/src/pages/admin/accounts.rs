@@ -12,29 +12,19 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{json_admin_request, json_failure, CsrfOnly};
+use super::auth::{json_admin_request, json_failure};
 use super::text::{opt_time, time, wards_text};
 use super::{AdminCtx, PageQuery, Paging};
 use crate::display::jst;
 use crate::error::PageError;
 use crate::i18n::Tr;
-use crate::pages::{render, Chrome, Pages};
-
-pub(super) fn routes() -> Router<Pages> {
-    Router::new()
-        .route("/admin/accounts", get(accounts).post(provision))
-        .route("/admin/accounts/{id}/reseal", post(reseal))
-        .route("/admin/accounts/{id}/revoke", post(revoke))
-        .route("/admin/accounts/{id}/key", get(key_form))
-        .route("/admin/accounts/{id}/key/begin", post(key_begin))
-        .route("/admin/accounts/{id}/key/finish", post(key_finish))
-}
+use crate::pages::CsrfOnly;
+use crate::pages::{render, Chrome};
 
 pub(super) struct AccountRow {
     id: String,
@@ -104,7 +94,10 @@ struct AccountsPage {
 /// hospital may keep a few hundred sealed envelopes.
 const ACCOUNTS_PER_PAGE: usize = 50;
 
-async fn accounts(admin: AdminCtx, Query(q): Query<PageQuery>) -> Result<Response, PageError> {
+pub(crate) async fn accounts(
+    admin: AdminCtx,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, PageError> {
     let result = admin
         .blocking(|svc, cap| {
             Ok::<_, Error>((svc.accounts.list_accounts(cap)?, svc.accounts.mode()?))
@@ -126,11 +119,11 @@ async fn accounts(admin: AdminCtx, Query(q): Query<PageQuery>) -> Result<Respons
         paging,
         base: "/admin/accounts",
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 #[derive(Deserialize)]
-struct ProvisionForm {
+pub(crate) struct ProvisionForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -152,7 +145,7 @@ fn end_of_day_jst(date: NaiveDate) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-async fn provision(
+pub(crate) async fn provision(
     admin: AdminCtx,
     Form(form): Form<ProvisionForm>,
 ) -> Result<Response, PageError> {
@@ -244,10 +237,10 @@ fn seal_sheet(admin: &AdminCtx, sheet: SealSheet) -> Result<Response, PageError>
         instructions_en: sheet.instructions_en(),
     };
     drop(sheet);
-    render(admin.lang(), &page)
+    render(&page)
 }
 
-async fn reseal(
+pub(crate) async fn reseal(
     admin: AdminCtx,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
@@ -264,14 +257,14 @@ async fn reseal(
 }
 
 #[derive(Deserialize)]
-struct RevokeForm {
+pub(crate) struct RevokeForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     reason: String,
 }
 
-async fn revoke(
+pub(crate) async fn revoke(
     admin: AdminCtx,
     Path(id): Path<String>,
     Form(form): Form<RevokeForm>,
@@ -294,7 +287,10 @@ struct KeyPage {
     account: AccountRow,
 }
 
-async fn key_form(admin: AdminCtx, Path(id): Path<String>) -> Result<Response, PageError> {
+pub(crate) async fn key_form(
+    admin: AdminCtx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     let result = admin
         .blocking(move |svc, cap| {
             Ok::<_, Error>((svc.accounts.account(cap, &id)?, svc.accounts.mode()?))
@@ -308,10 +304,10 @@ async fn key_form(admin: AdminCtx, Path(id): Path<String>) -> Result<Response, P
         c: admin.chrome(),
         account: account_row(admin.ctx.tr(), &account, mode.mode),
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
-async fn key_begin(
+pub(crate) async fn key_begin(
     admin: AdminCtx,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -341,7 +337,7 @@ struct KeyFinish {
     response: RegisterPublicKeyCredential,
 }
 
-async fn key_finish(
+pub(crate) async fn key_finish(
     admin: AdminCtx,
     Path(id): Path<String>,
     headers: HeaderMap,

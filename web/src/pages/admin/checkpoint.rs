@@ -4,18 +4,13 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 
-use super::auth::CsrfOnly;
 use super::text::time;
 use super::AdminCtx;
 use crate::error::PageError;
-use crate::pages::{render, render_with, Chrome, Pages};
-
-pub(super) fn routes() -> Router<Pages> {
-    Router::new().route("/admin/checkpoint", get(checkpoint).post(checkpoint_now))
-}
+use crate::pages::CsrfOnly;
+use crate::pages::{render, render_with, Chrome};
 
 #[derive(Template)]
 #[template(path = "admin_checkpoint.html")]
@@ -32,7 +27,7 @@ struct CheckpointPage {
     publish_error: String,
 }
 
-async fn checkpoint(admin: AdminCtx) -> Result<Response, PageError> {
+pub(crate) async fn checkpoint(admin: AdminCtx) -> Result<Response, PageError> {
     let ledger = &admin.svc.ledger;
     let key = ledger.public_key();
     let latest = ledger.latest_checkpoint();
@@ -58,10 +53,10 @@ async fn checkpoint(admin: AdminCtx) -> Result<Response, PageError> {
         pending: publish.remote_pending,
         publish_error: publish.last_error.unwrap_or_default(),
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
-async fn checkpoint_now(
+pub(crate) async fn checkpoint_now(
     admin: AdminCtx,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
@@ -72,7 +67,6 @@ async fn checkpoint_now(
         Err(e) => {
             tracing::error!(error = %e, "signing a checkpoint failed");
             render_with(
-                admin.lang(),
                 StatusCode::SERVICE_UNAVAILABLE,
                 &super::MessagePage {
                     c: admin.chrome(),

@@ -10,27 +10,16 @@ use askama::Template;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::auth::CsrfOnly;
 use super::text::{opt_time, time};
 use super::AdminCtx;
 use crate::error::PageError;
 use crate::i18n::Tr;
-use crate::pages::{render, Chrome, Pages};
-
-pub(super) fn routes() -> Router<Pages> {
-    Router::new()
-        .route("/admin/sync", get(sync_page))
-        .route("/admin/sync/now", post(sync_now))
-        .route("/admin/sync/alert/clear", post(clear_alert))
-        .route("/admin/sync/{generation}/verify", post(verify))
-        .route("/admin/sync/{generation}/rollback", post(rollback))
-        .route("/admin/sync/{generation}/pin", post(pin))
-}
+use crate::pages::CsrfOnly;
+use crate::pages::{render, Chrome};
 
 /// Records an admin's snapshot decision in the ledger before it is carried out (fail
 /// closed: no record, no action).
@@ -69,7 +58,7 @@ fn snapshot_failure(admin: &AdminCtx, e: SnapshotFailure) -> Result<Response, Pa
         SnapshotFailure::Store(e) => store_failure(admin, e),
         SnapshotFailure::Audit(e) => {
             tracing::error!(error = %e, "audit sink refused; snapshot action not carried out");
-            Err(admin.ctx.fail(crate::error::Problem::Audit))
+            Err(PageError::from(crate::error::Problem::Audit))
         }
     }
 }
@@ -139,7 +128,7 @@ fn alert_text(tr: Tr, a: &akari_sync::store::IntegrityAlert) -> String {
     text
 }
 
-async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
+pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
     let result = admin.blocking(|svc, _| svc.engine.store().list()).await?;
     let list = match result {
         Ok(l) => l,
@@ -162,7 +151,7 @@ async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
             .unwrap_or_default(),
         rows: list.iter().rev().map(generation_row).collect(),
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 /// A snapshot-store failure: its message is data-free (generation numbers, counts).
@@ -172,14 +161,17 @@ fn store_failure(admin: &AdminCtx, e: StoreError) -> Result<Response, PageError>
 }
 
 #[derive(Deserialize)]
-struct SyncNowForm {
+pub(crate) struct SyncNowForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     full: Option<String>,
 }
 
-async fn sync_now(admin: AdminCtx, Form(form): Form<SyncNowForm>) -> Result<Response, PageError> {
+pub(crate) async fn sync_now(
+    admin: AdminCtx,
+    Form(form): Form<SyncNowForm>,
+) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     if admin.svc.engine.status().running {
         return admin.message(
@@ -214,7 +206,10 @@ async fn sync_now(admin: AdminCtx, Form(form): Form<SyncNowForm>) -> Result<Resp
     Ok(Redirect::to("/admin/sync").into_response())
 }
 
-async fn clear_alert(admin: AdminCtx, Form(form): Form<CsrfOnly>) -> Result<Response, PageError> {
+pub(crate) async fn clear_alert(
+    admin: AdminCtx,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let who = admin.session.admin_id.clone();
     let result = admin
@@ -232,7 +227,7 @@ async fn clear_alert(admin: AdminCtx, Form(form): Form<CsrfOnly>) -> Result<Resp
     }
 }
 
-async fn verify(
+pub(crate) async fn verify(
     admin: AdminCtx,
     Path(generation): Path<u64>,
     Form(form): Form<CsrfOnly>,
@@ -270,7 +265,7 @@ fn yes_no(tr: Tr, b: bool) -> &'static str {
     tr.s(if b { "yes" } else { "no" })
 }
 
-async fn rollback(
+pub(crate) async fn rollback(
     admin: AdminCtx,
     Path(generation): Path<u64>,
     Form(form): Form<CsrfOnly>,
@@ -309,14 +304,14 @@ async fn rollback(
 }
 
 #[derive(Deserialize)]
-struct PinForm {
+pub(crate) struct PinForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     pinned: String,
 }
 
-async fn pin(
+pub(crate) async fn pin(
     admin: AdminCtx,
     Path(generation): Path<u64>,
     Form(form): Form<PinForm>,

@@ -6,20 +6,13 @@ use akari_accounts::SealStatus;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use serde::Deserialize;
 
 use super::text::{actor_text, mode_label, opt_time, time};
 use super::AdminCtx;
 use crate::error::PageError;
-use crate::pages::{render, Chrome, Pages};
-
-pub(super) fn routes() -> Router<Pages> {
-    Router::new()
-        .route("/admin", get(status))
-        .route("/admin/mode", post(change_mode))
-}
+use crate::pages::{render, Chrome};
 
 #[derive(Template)]
 #[template(path = "admin_status.html")]
@@ -47,7 +40,7 @@ struct StatusPage {
     can_standby: bool,
 }
 
-async fn status(admin: AdminCtx) -> Result<Response, PageError> {
+pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
     let result = admin.blocking(|svc, cap| svc.accounts.status(cap)).await?;
     let st = match result {
         Ok(s) => s,
@@ -98,11 +91,11 @@ async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         can_end: mode.allows_emergency_login(),
         can_standby: mode == Mode::Recovery,
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 #[derive(Deserialize)]
-struct ModeForm {
+pub(crate) struct ModeForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -111,7 +104,10 @@ struct ModeForm {
     reason: String,
 }
 
-async fn change_mode(admin: AdminCtx, Form(form): Form<ModeForm>) -> Result<Response, PageError> {
+pub(crate) async fn change_mode(
+    admin: AdminCtx,
+    Form(form): Form<ModeForm>,
+) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let action = form.action.clone();
     if !matches!(action.as_str(), "declare" | "drill" | "end" | "standby") {

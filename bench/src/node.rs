@@ -151,7 +151,7 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
         .map_err(|e| setup("starting the drill", e))?;
 
     // Opaque patient keys of the inpatients (the census), for the load generator.
-    let census = reader.census();
+    let census = reader.census()?;
     let mut keys = String::new();
     for w in &census {
         for b in &w.beds {

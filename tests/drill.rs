@@ -514,7 +514,8 @@ async fn the_whole_drill_over_https() {
     assert!(
         session.events.iter().any(|e| matches!(
             &e.action,
-            Action::WardPrint { ward, patients } if *ward == ward_name && *patients as usize == beds
+            Action::WardPrint { ward, patients, keys }
+                if *ward == ward_name && *patients as usize == beds && keys.len() == beds
         )),
         "the ward print is in the session's events"
     );

@@ -83,6 +83,10 @@ pub enum Actor {
     Anonymous,
 }
 
+/// The longest patient key a [`Action::PatientNotFound`] entry keeps: real keys are far
+/// shorter, and whatever was typed into a URL must not fill the ledger.
+pub const MAX_LOOKUP_KEY_CHARS: usize = 128;
+
 /// What was done. Patient reads carry the opaque patient key on the event, not here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -153,19 +157,36 @@ pub enum Action {
         pinned: bool,
     },
     // --- patient data (written before the data is shown) ---
-    /// A search; `query_kind` says which field was searched, never the query text.
+    /// A search; `query_kind` says which field was searched, never the query text. `keys`:
+    /// the opaque keys of the patients listed in the results, whose names were shown.
     PatientSearch {
         query_kind: String,
         results: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keys: Vec<String>,
     },
     PatientRead,
     PatientPrint,
+    /// A patient key that names no patient in the snapshot (a stale bookmark, a typing
+    /// error, someone probing): audited like a read, though nothing was shown. `key` is the
+    /// key as asked for, cut to [`MAX_LOOKUP_KEY_CHARS`].
+    PatientNotFound {
+        key: String,
+    },
+    /// A ward's census; `keys`: the patients listed (names shown).
     WardCensus {
         ward: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keys: Vec<String>,
     },
+    /// A whole ward printed: one entry, one durable commit, listing every patient whose
+    /// record was printed (`keys`; `patients` of them). Entries written before the list
+    /// existed have no `keys` and are followed by one `PatientPrint` per patient.
     WardPrint {
         ward: String,
         patients: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keys: Vec<String>,
     },
     // --- audit itself ---
     AuditExported {

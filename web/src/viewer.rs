@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use akari_accounts::event::{Action, Actor, AuditEvent, AuditReceipt, AuditSink, Client, Mode};
+use akari_accounts::event::{
+    Action, Actor, AuditEvent, AuditReceipt, AuditSink, Client, Mode, MAX_LOOKUP_KEY_CHARS,
+};
 use akari_sync::model::{Patient, PatientKey, PatientRecord};
 use chrono::{DateTime, Utc};
 
@@ -175,8 +177,9 @@ impl AuditedViewer {
     ) -> Result<Result<PatientView, E>, ViewError> {
         let snap = self.snapshot.clone();
         let sink = self.sink.clone();
-        let event = event(
-            reader,
+        let reader = reader.clone();
+        let event = event_for(
+            &reader,
             if print {
                 Action::PatientPrint
             } else {
@@ -184,19 +187,25 @@ impl AuditedViewer {
             },
             Some(key.0.clone()),
         );
+        let not_found = event_for(&reader, not_found(&key), None);
         blocking(move || {
             if let Err(e) = check() {
                 return Ok(Err(e));
             }
-            // As in `patient`: read first, show nothing until the audit entry is durable.
-            let record = snap.patient(&key)?.ok_or(ViewError::NotFound)?;
+            // Read first, show nothing until the audit entry is durable. A key that names
+            // no patient is audited too (a probe leaves a trace), then refused.
+            let Some(record) = snap.patient(&key)? else {
+                let _receipt = sink.record(not_found)?;
+                return Err(ViewError::NotFound);
+            };
             let receipt = sink.record(event)?;
             Ok(Ok(Audited::new(record, receipt)))
         })
         .await
     }
 
-    /// Searches; the audit entry names the kind of query and the result count.
+    /// Searches; the audit entry names the kind of query, the result count and the keys of
+    /// the patients listed (their names are shown).
     pub async fn search(
         &self,
         reader: &Reader,
@@ -211,14 +220,15 @@ impl AuditedViewer {
             let action = Action::PatientSearch {
                 query_kind: kind.as_str().to_owned(),
                 results: u32::try_from(results.len()).unwrap_or(u32::MAX),
+                keys: keys_of(&results),
             };
-            let receipt = sink.record(event(&reader, action, None))?;
+            let receipt = sink.record(event_for(&reader, action, None))?;
             Ok(Audited::new(results, receipt))
         })
         .await
     }
 
-    /// A ward's census (names, beds, markers).
+    /// A ward's census (names, beds, markers); the audit entry lists the patients shown.
     pub async fn census(
         &self,
         reader: &Reader,
@@ -229,15 +239,19 @@ impl AuditedViewer {
         let reader = reader.clone();
         blocking(move || {
             let rows = snap.census(&ward)?;
-            let receipt = sink.record(event(&reader, Action::WardCensus { ward }, None))?;
+            let action = Action::WardCensus {
+                ward,
+                keys: keys_of(&rows),
+            };
+            let receipt = sink.record(event_for(&reader, action, None))?;
             Ok(Audited::new(rows, receipt))
         })
         .await
     }
 
     /// Everything needed to print a ward: the census, then each patient's record. One
-    /// `WardPrint` event plus one `PatientPrint` event per patient, all committed before
-    /// anything is returned.
+    /// `WardPrint` entry lists every patient printed: one durable commit for the whole print
+    /// job, made before anything is returned.
     pub async fn ward_print(
         &self,
         reader: &Reader,
@@ -257,19 +271,28 @@ impl AuditedViewer {
             let action = Action::WardPrint {
                 ward,
                 patients: u32::try_from(records.len()).unwrap_or(u32::MAX),
+                keys: records.iter().map(|r| r.key.0.clone()).collect(),
             };
-            let mut receipt = sink.record(event(&reader, action, None))?;
-            for r in &records {
-                receipt =
-                    sink.record(event(&reader, Action::PatientPrint, Some(r.key.0.clone())))?;
-            }
+            let receipt = sink.record(event_for(&reader, action, None))?;
             Ok(Audited::new((rows, records), receipt))
         })
         .await
     }
 }
 
-fn event(reader: &Reader, action: Action, patient: Option<String>) -> AuditEvent {
+/// The keys of the patients a list shows.
+fn keys_of(rows: &[PatientSummary]) -> Vec<String> {
+    rows.iter().map(|r| r.key.0.clone()).collect()
+}
+
+/// The entry for a key that names no patient: the key as asked for, cut to a bound.
+fn not_found(key: &PatientKey) -> Action {
+    Action::PatientNotFound {
+        key: key.0.chars().take(MAX_LOOKUP_KEY_CHARS).collect(),
+    }
+}
+
+fn event_for(reader: &Reader, action: Action, patient: Option<String>) -> AuditEvent {
     AuditEvent {
         time: Utc::now(),
         actor: reader.actor.clone(),

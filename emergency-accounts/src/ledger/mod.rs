@@ -39,6 +39,7 @@ pub mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -133,6 +134,8 @@ pub struct Ledger {
     fault: crate::testing::FaultInjector,
     latest: Arc<Mutex<Option<Checkpoint>>>,
     publish_status: Arc<Mutex<PublishStatus>>,
+    /// Durable commits (each one fsync) since the ledger opened.
+    commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -226,6 +229,7 @@ impl Ledger {
             let _ = pub_tx.send(cp);
         }
 
+        let commits = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel::<Msg>();
         let writer = Writer {
             db: db.clone(),
@@ -237,6 +241,7 @@ impl Ledger {
             #[cfg(feature = "test-hooks")]
             fault: fault.clone(),
             latest: latest.clone(),
+            commits: commits.clone(),
             publish: pub_tx,
             oldest_unchecked: None,
             clock,
@@ -257,6 +262,7 @@ impl Ledger {
             fault,
             latest,
             publish_status,
+            commits,
         })
     }
 
@@ -269,6 +275,13 @@ impl Ledger {
     #[cfg(feature = "test-hooks")]
     pub fn fault_injector(&self) -> crate::testing::FaultInjector {
         self.fault.clone()
+    }
+
+    /// How many write transactions the ledger has committed durably (each one fsync) since
+    /// it opened: a group commit of many appends counts once, and so does a checkpoint
+    /// signed on its own.
+    pub fn durable_commits(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
     }
 
     /// The newest signed checkpoint (for the admin page), if any.

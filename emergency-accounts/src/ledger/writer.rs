@@ -2,6 +2,7 @@
 //! transaction (group commit), extends the hash chain, signs checkpoints, and reopens the
 //! file after a storage failure before its next batch.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +37,8 @@ pub(super) struct Writer {
     #[cfg(feature = "test-hooks")]
     pub(super) fault: crate::testing::FaultInjector,
     pub(super) latest: Arc<Mutex<Option<Checkpoint>>>,
+    /// Counts every durable commit, for [`super::Ledger::durable_commits`].
+    pub(super) commits: Arc<AtomicU64>,
     pub(super) publish: Sender<Checkpoint>,
     /// When the oldest entry not yet covered by a checkpoint was committed (monotonic, so
     /// a wall clock that jumps neither stalls nor hurries timed checkpoints).
@@ -183,6 +186,7 @@ impl Writer {
                 ));
             }
             txn.commit().map_err(storage)?;
+            self.commits.fetch_add(1, Ordering::SeqCst);
             Ok(checkpoint)
         })();
         drop(db);
@@ -226,7 +230,9 @@ impl Writer {
         let written = (|| -> Result<(), LedgerError> {
             let txn = db.begin_write().map_err(storage)?;
             store_checkpoint(&txn, &cp)?;
-            txn.commit().map_err(storage)
+            txn.commit().map_err(storage)?;
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            Ok(())
         })();
         drop(db);
         if let Err(e) = written {

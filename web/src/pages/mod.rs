@@ -4,7 +4,11 @@
 //! template renders.
 
 pub mod admin;
+#[cfg(test)]
+mod audit_tests;
 pub(crate) mod clinician;
+#[cfg(test)]
+mod test_node;
 #[cfg(test)]
 mod tests;
 

@@ -436,7 +436,8 @@ async fn search_then_summary_shows_the_allergy_and_audits_each_read() {
     let events = app.sink.events();
     assert!(events.iter().any(|e| matches!(
         &e.action,
-        Action::PatientSearch { query_kind, results: 1 } if query_kind == "name"
+        Action::PatientSearch { query_kind, results: 1, keys }
+            if query_kind == "name" && keys == &["k-maki"]
     )));
     assert!(events
         .iter()
@@ -568,16 +569,16 @@ async fn ward_print_has_the_census_then_every_patient_and_audits_it() {
     assert_eq!(r.body.matches("class=\"sheet patient-sheet\"").count(), 2);
     assert!(r.body.find("census-sheet").unwrap() < r.body.find("patient-sheet").unwrap());
     let events = app.sink.events();
-    assert!(events
+    let prints: Vec<_> = events
         .iter()
-        .any(|e| matches!(&e.action, Action::WardPrint { patients: 2, .. })));
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e.action == Action::PatientPrint)
-            .count(),
-        2
-    );
+        .filter(|e| matches!(e.action, Action::WardPrint { .. } | Action::PatientPrint))
+        .collect();
+    assert_eq!(prints.len(), 1, "one entry for the whole ward: {prints:?}");
+    let Action::WardPrint { patients, keys, .. } = &prints[0].action else {
+        panic!("{prints:?}")
+    };
+    assert_eq!(*patients, 2);
+    assert_eq!(keys.len(), 2, "every patient printed is listed");
 }
 
 #[tokio::test]
@@ -645,6 +646,13 @@ async fn english_by_accept_language_and_errors_without_internals() {
     let r = app.get("/patients/no-such-key").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.body.contains("見つかりません"));
+    assert!(
+        app.sink.events().iter().any(|e| e.action
+            == Action::PatientNotFound {
+                key: "no-such-key".into()
+            }),
+        "a lookup of an unknown key is audited"
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use akari_accounts::ledger::{Ledger, LedgerConfig};
 use akari_accounts::{Accounts, Console, ProvisionRequest, SystemClock, WardScope};
 use akari_sync::engine::CancellationToken;
 use akari_sync::source::NdjsonDirSource;
-use akari_sync::{Engine, SnapshotReader, Store};
+use akari_sync::{Engine, SnapshotReader, Store, SyncReport};
 use akari_testkit::synth::{self, SynthConfig};
 use akari_web::pages::{Pages, PagesConfig};
 use axum::extract::ConnectInfo;
@@ -65,14 +65,7 @@ pub fn prepare(patients: u64, data: &Path) -> Result<(), BenchError> {
     let written = synth::write_ndjson_dir(&cfg, &ndjson).map_err(|e| BenchError::io(&ndjson, e))?;
     let gen_s = t.elapsed().as_secs_f64();
     let store = Store::open(&path, Default::default())?;
-    let t = Instant::now();
-    let report = Engine::new(
-        store,
-        Arc::new(NdjsonDirSource::new(ndjson.clone())),
-        akari_sync::Config::default(),
-    )
-    .sync_now(true, &CancellationToken::new())?;
-    let sync_s = t.elapsed().as_secs_f64();
+    let (report, sync_s) = full_sync(store, &ndjson)?;
     std::fs::remove_dir_all(&ndjson).map_err(|e| BenchError::io(&ndjson, e))?;
     println!(
         "prepared: {patients} patients, {} resources, {:.0} MB NDJSON generated in {gen_s:.1} s, \
@@ -89,6 +82,18 @@ fn memory_db() -> Result<redb::Database, BenchError> {
     redb::Database::builder()
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .map_err(|e| setup("in-memory accounts database", e))
+}
+
+/// A full sync of the NDJSON files in `ndjson` into `store`, timed (seconds).
+pub fn full_sync(store: Store, ndjson: &Path) -> Result<(SyncReport, f64), BenchError> {
+    let t = Instant::now();
+    let report = Engine::new(
+        store,
+        Arc::new(NdjsonDirSource::new(ndjson.to_path_buf())),
+        akari_sync::Config::default(),
+    )
+    .sync_now(true, &CancellationToken::new())?;
+    Ok((report, t.elapsed().as_secs_f64()))
 }
 
 /// Run the node; print one JSON line (port, account, credential, biggest ward) on

@@ -11,17 +11,15 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use akari_sync::engine::CancellationToken;
-use akari_sync::source::NdjsonDirSource;
-use akari_sync::{Engine, SnapshotReader, Store};
+use akari_sync::{SnapshotReader, Store};
 use akari_testkit::synth::{self, SynthConfig};
 use chrono::NaiveDate;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::kana;
+use crate::node::full_sync;
 use crate::pg::{LoadStats, Pg};
 use crate::stats::{loadavg, pct_ms, process_cpu, rss_kb, thread_cpu};
 use crate::BenchError;
@@ -338,18 +336,10 @@ fn build_snapshot(
     eprintln!("[search {patients}] syncing into a redb snapshot");
     let store_path = dir.join("snapshot.redb");
     let store = Store::open(&store_path, Default::default())?;
-    let config = akari_sync::Config::default();
-    let t = Instant::now();
-    let report = Engine::new(
-        store.clone(),
-        Arc::new(NdjsonDirSource::new(ndjson.to_path_buf())),
-        config.clone(),
-    )
-    .sync_now(true, &CancellationToken::new())?;
-    let sync_s = t.elapsed().as_secs_f64();
+    let (report, sync_s) = full_sync(store.clone(), ndjson)?;
     let store_bytes = std::fs::metadata(&store_path).map_or(0, |m| m.len());
     let t = Instant::now();
-    let reader = SnapshotReader::open(store, config.windows)?;
+    let reader = SnapshotReader::open(store, akari_sync::Config::default().windows)?;
     let open_s = t.elapsed().as_secs_f64();
     if reader.patient_count() as u64 != patients {
         return Err(BenchError::Setup(format!(

@@ -164,7 +164,7 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
         PagesConfig::default(),
     );
     let acceptor = tls_acceptor(data)?;
-    let app: axum::Router = akari_web::pages::router(pages);
+    let app: axum::Router = akari_web::router::for_pages(pages);
 
     // The account, its credential and the biggest ward go to the parent with the port.
     let ready = serde_json::json!({

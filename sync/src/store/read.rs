@@ -93,9 +93,8 @@ impl Store {
             return Err(StoreError::Locked);
         }
         let txn = self.db().begin_read()?;
-        Ok(txn
-            .open_table(EpochTable::Items.of(m.epoch).def())
-            .map_err(missing_generation(m))?)
+        txn.open_table(EpochTable::Items.of(m.epoch).def())
+            .map_err(missing_generation(m))
     }
 
     /// The items of one patient in generation `m` (unordered). An encrypted store needs

@@ -31,7 +31,8 @@ use akari_accounts::Console;
 use akari_testkit::server::{FhirServer, ServerOptions};
 use akari_testkit::synth::{Hospital, SynthConfig};
 use anyhow::{bail, Context};
-use clap::Args;
+
+use crate::cli::DemoArgs;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -41,30 +42,17 @@ const ACCOUNT_LABELS: [&str; 3] = ["ER-1", "ER-2", "WARD-1"];
 const ADMIN_ID: &str = "demo-admin";
 const EXPORT_FILE: &str = "audit-export.ndjson";
 
-#[derive(Args, Debug)]
-pub struct DemoArgs {
-    /// Address and port for the demo node; a free port is chosen if this one is taken.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
-    pub listen: SocketAddr,
-    /// Synthetic patients to generate (spread over 8 wards and outpatients).
-    #[arg(long, value_name = "N", default_value_t = 2_000,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub patients: u64,
-}
-
-/// Runs the demo until Ctrl-C / SIGTERM. `data_dir` is the global `--data-dir`: used only
-/// when given explicitly (flag or `AKARI_DATA_DIR`); otherwise the demo makes a fresh
-/// temporary directory (kept, its path printed) instead of touching the default
-/// `/var/lib/akari`.
-pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
-    let data_dir = if data_dir_given() {
-        prepare_given_dir(data_dir)?
-    } else {
-        tempfile::Builder::new()
+/// Runs the demo until Ctrl-C / SIGTERM. `data_dir` is `--data-dir` (or `AKARI_DATA_DIR`),
+/// given before or after `demo`; without it the demo makes a fresh temporary directory
+/// (kept, its path printed), never the default node directory.
+pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
+    let data_dir = match args.data_dir.as_deref().or(data_dir) {
+        Some(dir) => prepare_given_dir(dir)?,
+        None => tempfile::Builder::new()
             .prefix("akari-demo-")
             .tempdir()
             .context("cannot create a temporary directory for the demo")?
-            .keep()
+            .keep(),
     };
     println!("Akari demo: synthetic data only, no real patient.");
     println!("Data directory (kept after exit; delete it when done):");
@@ -371,16 +359,6 @@ async fn execute(
             response.error.unwrap_or_default()
         )
     }
-}
-
-/// Whether the user chose the data directory (`--data-dir DIR`, `--data-dir=DIR` or
-/// `AKARI_DATA_DIR`), rather than leaving the global default.
-fn data_dir_given() -> bool {
-    std::env::var_os("AKARI_DATA_DIR").is_some()
-        || std::env::args_os().any(|a| {
-            a.to_str()
-                .is_some_and(|a| a == "--data-dir" || a.starts_with("--data-dir="))
-        })
 }
 
 /// A directory given with `--data-dir` must be new or empty: the demo never touches an

@@ -145,9 +145,13 @@ pub async fn start(
     let services = Arc::new(services);
     let status = services.status_sender();
     let metrics = Arc::new(HttpMetrics::new());
+    #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
     let mut state = AppState::new(services.status_receiver(), metrics.clone())
         .with_pages(services.pages(shutdown.clone()));
-    state.test_hooks.slow_route = config.server.test_slow_route;
+    #[cfg(feature = "test-hooks")]
+    {
+        state.test_hooks.slow_route = config.server.test_slow_route;
+    }
     let app = akari_web::router(state);
 
     let https_addr = listeners.https.local_addr().map_err(Error::Listener)?;

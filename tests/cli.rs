@@ -1,5 +1,5 @@
-//! End-to-end tests that run the real `akari` binary: init, configuration errors, and
-//! graceful shutdown on SIGTERM.
+//! End-to-end tests that run the real `akari` binary: help, init, configuration errors,
+//! console commands, and graceful shutdown on SIGTERM.
 
 mod common;
 
@@ -119,13 +119,15 @@ fn init_makes_a_private_data_dir_and_config_check_accepts_it() {
     assert!(stdout.contains("certificate SHA-256: "), "{stdout}");
 }
 
+/// The standard output of `akari ARGS… --help`, which must succeed.
+fn help(args: &[&str]) -> String {
+    let output = akari().args(args).arg("--help").output().unwrap();
+    assert!(output.status.success(), "akari {args:?} --help: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
 #[test]
 fn help_version_and_default_config_are_printed() {
-    let help = akari().arg("--help").output().unwrap();
-    let help = String::from_utf8_lossy(&help.stdout);
-    for command in ["init", "serve", "config", "demo"] {
-        assert!(help.contains(command), "{help}");
-    }
     let version = akari().arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
     let default = akari().args(["config", "print-default"]).output().unwrap();
@@ -134,6 +136,84 @@ fn help_version_and_default_config_are_printed() {
         String::from_utf8_lossy(&default.stdout),
         akari::config::DEFAULT_CONFIG_TOML
     );
+}
+
+/// Every command is listed with a description, and the common ones show examples a
+/// person can copy (each starting with the command itself).
+#[test]
+fn help_describes_every_command_and_shows_examples_for_the_common_ones() {
+    let top = help(&[]);
+    for command in [
+        "init", "serve", "config", "demo", "status", "unlock", "lock", "sync", "snapshot", "admin",
+        "mode", "account", "audit",
+    ] {
+        let line = top
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(command))
+            .unwrap_or_else(|| panic!("`{command}` is not listed:\n{top}"));
+        assert!(
+            line.split_whitespace().count() > 3,
+            "`{command}` has no description: {line}"
+        );
+    }
+    let common: &[&[&str]] = &[
+        &[],
+        &["init"],
+        &["serve"],
+        &["demo"],
+        &["mode"],
+        &["mode", "declare-emergency"],
+        &["mode", "start-drill"],
+        &["mode", "end"],
+        &["mode", "standby"],
+        &["account", "provision"],
+        &["account", "reseal"],
+        &["audit", "report"],
+        &["audit", "export"],
+        &["audit", "verify"],
+        &["sync", "now"],
+        &["snapshot", "list"],
+        &["snapshot", "verify"],
+        &["snapshot", "rollback"],
+    ];
+    for path in common {
+        let text = help(path);
+        let examples = text
+            .split("Examples:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("`akari {}` has no examples:\n{text}", path.join(" ")));
+        let prefix = format!("akari {}", path.join(" "));
+        assert!(
+            examples
+                .lines()
+                .any(|l| l.trim_start().starts_with(prefix.trim_end())),
+            "no example of `{prefix}`:\n{examples}"
+        );
+    }
+    // Options and arguments say what they are.
+    let rollback = help(&["snapshot", "rollback"]);
+    assert!(
+        rollback.contains("as `akari snapshot list` shows it"),
+        "{rollback}"
+    );
+    let export = help(&["audit", "export"]);
+    assert!(
+        export.contains("[possible values: ndjson, fhir, csv]"),
+        "{export}"
+    );
+}
+
+/// `akari demo` never uses the node's default directory, and its help says what it uses.
+#[test]
+fn demo_help_shows_its_own_data_dir_default() {
+    let demo = help(&["demo"]);
+    assert!(
+        demo.contains("[default: a new temporary directory, kept after exit"),
+        "{demo}"
+    );
+    assert!(!demo.contains("/var/lib/akari"), "{demo}");
+    let serve = help(&["serve"]);
+    assert!(serve.contains("[default: /var/lib/akari]"), "{serve}");
 }
 
 #[test]

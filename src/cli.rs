@@ -1,7 +1,7 @@
 //! The command line of the `akari` binary: every subcommand and option, with the help text
 //! `akari … --help` prints. What the commands do is in `main.rs` and the library.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -442,7 +442,7 @@ pub struct ServeArgs {
 pub struct DemoArgs {
     /// Address and port for the demo node; a free port is chosen if this one is taken.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
-    pub listen: SocketAddr,
+    pub listen: std::net::SocketAddr,
     /// Synthetic patients to generate (spread over the wards and outpatients).
     #[arg(long, value_name = "N", default_value_t = 2_000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]

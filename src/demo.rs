@@ -9,7 +9,7 @@
 //!    the (encrypted) snapshot store while the node is in standby;
 //! 4. three sealed demo accounts, their seal sheets printed here, and 5. a drill started —
 //!    the same console requests `akari account provision` and `akari mode start-drill`
-//!    send ([`akari::control::execute`]);
+//!    send ([`akari::console::execute`]);
 //! 6. the viewer over TLS (URL and certificate fingerprint printed) and, for the admin
 //!    pages, an admin with a one-time enrolment code;
 //! 7. Ctrl-C (or SIGTERM): the drill ends (opened accounts are retired), the review summary
@@ -24,8 +24,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use akari::config::{self, FlagOverride, Sources};
-use akari::control::{self, ModeChange, Request, SecretText};
+use akari::console::{self, ModeChange, Request};
 use akari::Listeners;
+use akari::Secret;
 use akari::Services;
 use akari_accounts::Console;
 use akari_testkit::server::{FhirServer, ServerOptions};
@@ -102,7 +103,7 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         .port();
     let sources = demo_sources(&data_dir, &fhir.base_url(), port);
     let config = config::load(&sources)?;
-    let os_user = control::current_user();
+    let os_user = console::current_user();
     let init_config = config.clone();
     let user = os_user.clone();
     let init = tokio::task::spawn_blocking(move || akari::services::init_node(&init_config, &user))
@@ -111,7 +112,7 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let recovery_key = init
         .recovery_key
         .as_ref()
-        .map(|k| SecretText::new(k.to_string()));
+        .map(|k| Secret::new(k.to_string()));
     println!(
         "[2/6] Node initialised as `akari init` does: signing key, self-signed TLS \
          certificate{}",
@@ -287,7 +288,7 @@ async fn admin_instructions(
     services: &Arc<Services>,
     console: &Console,
     url: &str,
-    recovery_key: Option<SecretText>,
+    recovery_key: Option<Secret>,
 ) {
     let password = admin_password();
     let out = execute(
@@ -296,7 +297,7 @@ async fn admin_instructions(
         Request::AdminCreate {
             admin_id: ADMIN_ID.into(),
             display_name: "Demo administrator".into(),
-            password: SecretText::new(password.as_str()),
+            password: Secret::new(password.as_str()),
             recovery_key,
         },
     )
@@ -344,13 +345,8 @@ async fn execute(
     console: &Console,
     request: Request,
 ) -> anyhow::Result<String> {
-    let name = control::request_name(&request);
-    let services = services.clone();
-    let console = console.clone();
-    let response =
-        tokio::task::spawn_blocking(move || control::execute(&services, &console, request))
-            .await
-            .with_context(|| format!("the `{name}` command did not finish"))?;
+    let name = request.name();
+    let response = console::execute_async(services.clone(), console.clone(), request).await;
     if response.ok {
         Ok(response.output)
     } else {

@@ -4,7 +4,7 @@
 //! [`start`] to get the node's addresses and handles back).
 
 pub mod config;
-pub mod control;
+pub mod console;
 pub mod datadir;
 pub mod error;
 pub mod secret;

@@ -27,7 +27,7 @@ use tower::Service;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::control;
+use crate::console;
 use crate::datadir::DataDir;
 use crate::error::Error;
 use crate::services::Services;
@@ -156,7 +156,7 @@ pub async fn start(
 
     let https_addr = listeners.https.local_addr().map_err(Error::Listener)?;
     let tasks = TaskTracker::new();
-    let control_socket = control::listen(services.clone(), &tasks, shutdown.clone())?;
+    let control_socket = console::listen(services.clone(), &tasks, shutdown.clone())?;
     services.spawn_background(&tasks, shutdown.clone());
 
     let metrics_addr = match listeners.metrics {

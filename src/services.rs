@@ -9,7 +9,7 @@
 //! ```
 //!
 //! redb locks each file: a process opens [`Services`] at most once. The running node owns
-//! them; console commands reach them through the control socket (see [`crate::control`])
+//! them; console commands reach them through the control socket (see [`crate::console`])
 //! or, when no node runs, open them in-process.
 
 use std::collections::HashMap;

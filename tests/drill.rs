@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use akari::config::{self, FlagOverride, Sources};
-use akari::control::{self, ModeChange, Request};
+use akari::console::{self, ModeChange, Request};
 use akari::datadir::DataDir;
 use akari::{Listeners, Services};
 use akari_accounts::event::{Action, Actor};
@@ -72,7 +72,7 @@ struct Running {
     web: Web,
     console: Console,
     /// Printed once by `akari init`; opens the encrypted snapshot's key for the console.
-    recovery_key: control::SecretText,
+    recovery_key: akari::Secret,
 }
 
 impl Running {
@@ -86,7 +86,7 @@ impl Running {
         .await
         .unwrap()
         .expect("akari init");
-        let recovery_key = control::SecretText::new(
+        let recovery_key = akari::Secret::new(
             init.recovery_key
                 .expect("a new node gets a snapshot key and a recovery key")
                 .to_string(),
@@ -116,13 +116,9 @@ impl Running {
 
     /// A console command, as `akari …` on the node runs it; must succeed.
     async fn console(&self, request: Request) -> String {
-        let name = control::request_name(&request);
-        let services = self.services.clone();
-        let console = self.console.clone();
+        let name = request.name();
         let response =
-            tokio::task::spawn_blocking(move || control::execute(&services, &console, request))
-                .await
-                .unwrap();
+            console::execute_async(self.services.clone(), self.console.clone(), request).await;
         assert!(
             response.ok,
             "`{name}` failed: {}",

@@ -183,7 +183,7 @@ async fn wait_health(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_syncs_at_start_serves_pages_and_takes_console_commands_on_its_socket() {
-    use akari::control::{self, ModeChange, Request};
+    use akari::console::{self, ModeChange, Request};
     use akari_testkit::server::{FhirServer, ServerOptions};
     use akari_testkit::synth::{Hospital, SynthConfig};
 
@@ -226,7 +226,7 @@ async fn node_syncs_at_start_serves_pages_and_takes_console_commands_on_its_sock
     let data = dir.data_dir.clone();
     let send = move |request: Request| {
         let data = data.clone();
-        tokio::task::spawn_blocking(move || control::send(&data, &request))
+        tokio::task::spawn_blocking(move || console::send(&data, &request))
     };
     let response = send(Request::SyncNow { full: false })
         .await
@@ -269,19 +269,19 @@ async fn node_syncs_at_start_serves_pages_and_takes_console_commands_on_its_sock
     node.stop().await;
     assert!(!socket.exists());
     // Stopped: nothing answers, so a console command would open the files itself.
-    assert!(control::send(&dir.data_dir, &Request::Status)
+    assert!(console::send(&dir.data_dir, &Request::Status)
         .unwrap()
         .is_none());
 }
 
 #[tokio::test]
 async fn node_without_a_sync_source_starts_and_says_so() {
-    use akari::control::{self, Request};
+    use akari::console::{self, Request};
     let dir = TestDir::new();
     let node = TestNode::start(dir.config(&[])).await;
     let data = dir.data_dir.clone();
     let response =
-        tokio::task::spawn_blocking(move || control::send(&data, &Request::SyncNow { full: true }))
+        tokio::task::spawn_blocking(move || console::send(&data, &Request::SyncNow { full: true }))
             .await
             .unwrap()
             .unwrap()

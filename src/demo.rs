@@ -1,7 +1,8 @@
 //! `akari demo`: the whole story on one machine, on synthetic data only.
 //!
-//! 1. a synthetic Japanese hospital (`--patients`, default 2,000 in 8 wards) served as FHIR
-//!    R4 by the in-process test server on loopback;
+//! 1. a synthetic Japanese hospital (`--patients`, default 2,000: inpatients in wards of 40
+//!    to 60 beds, the rest outpatients) served as FHIR R4 by the in-process test server on
+//!    loopback;
 //! 2. a data directory (a kept temporary one, or an empty `--data-dir`), initialised as
 //!    `akari init` does (signing key, TLS certificate, snapshot key pair, recovery key), its
 //!    `[sync.source]` pointing at that server;
@@ -140,7 +141,7 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let out = wait_for_first_sync(&services, &stop).await?;
     print!("[3/6] Synced through the engine: {out}");
 
-    // 4. Sealed accounts and the drill, as the console commands do them.
+    // 4. and 5. Sealed accounts and the drill, as the console commands do them.
     println!(
         "[4/6] Three sealed demo accounts. In a hospital each sheet is printed, sealed in an \
          envelope and kept where the clinicians can reach it:\n"
@@ -175,7 +176,7 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     .await?;
     print!("[5/6] Drill started: {out}");
 
-    // 5. The viewer.
+    // 6. The viewer.
     let url = format!("https://localhost:{}/", node.https_addr.port());
     println!("[6/6] The viewer is serving {url}");
     println!("      certificate SHA-256: {}", node.cert_fingerprint);

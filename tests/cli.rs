@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use akari_testkit::poll::{poll_until, poll_until_async};
+
 const BIN: &str = env!("CARGO_BIN_EXE_akari");
 /// A command expected to fail must do so promptly; it is killed after this.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(30);
@@ -37,15 +39,9 @@ impl Drop for ChildGuard {
     }
 }
 
-fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
+/// Waits until the child exits, for at most `timeout`.
+fn wait_exit(child: &mut Child, what: &str, timeout: Duration) -> ExitStatus {
+    poll_until(what, timeout, || child.try_wait().unwrap())
 }
 
 /// Runs `command`, which must fail; returns its standard error.
@@ -56,8 +52,7 @@ fn expect_failure(mut command: Command) -> String {
         .spawn()
         .unwrap();
     let mut guard = ChildGuard(child);
-    let status = wait_with_deadline(&mut guard.0, COMMAND_DEADLINE)
-        .expect("akari should have failed promptly but kept running");
+    let status = wait_exit(&mut guard.0, "akari to fail promptly", COMMAND_DEADLINE);
     let mut stderr = String::new();
     std::io::Read::read_to_string(guard.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success(), "expected failure; stderr: {stderr}");
@@ -382,36 +377,33 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
 
     // Wait until the server is actually working on the request.
     let metrics_url = format!("http://{metrics}/metrics");
-    let mut in_flight = false;
-    for _ in 0..400 {
-        let text = reqwest::get(&metrics_url)
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains("akari_http_requests_in_flight 1\n") {
-            in_flight = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(in_flight, "the slow request never reached the server");
+    poll_until_async(
+        "the slow request to reach the server",
+        Duration::from_secs(10),
+        || async {
+            let text = reqwest::get(&metrics_url)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.contains("akari_http_requests_in_flight 1\n")
+                .then_some(())
+        },
+    )
+    .await;
 
     let pid = nix::unistd::Pid::from_raw(guard.0.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let signalled = Instant::now();
 
     // New connections are refused while the slow request is still running.
-    let mut refused = false;
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(https).await.is_err() {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(refused, "the node kept accepting connections after SIGTERM");
+    poll_until_async(
+        "the node to refuse new connections after SIGTERM",
+        Duration::from_secs(2),
+        || async { tokio::net::TcpStream::connect(https).await.err() },
+    )
+    .await;
     assert!(
         !slow.is_finished(),
         "the slow request finished before the test could check"
@@ -425,13 +417,14 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
     assert_eq!(body, "done\n");
 
     let exit = tokio::task::spawn_blocking(move || {
-        let status = wait_with_deadline(&mut guard.0, Duration::from_secs(DRAIN_SECS));
-        (status, guard)
+        wait_exit(
+            &mut guard.0,
+            "akari to exit within the drain timeout",
+            Duration::from_secs(DRAIN_SECS),
+        )
     })
     .await
-    .unwrap()
-    .0
-    .expect("akari did not exit within the drain timeout");
+    .unwrap();
     assert!(exit.success(), "exit status {exit:?}");
     assert!(signalled.elapsed() < Duration::from_secs(DRAIN_SECS));
 }
@@ -659,7 +652,7 @@ fn console_commands_work_on_the_files_and_through_a_running_node() {
 
     let pid = nix::unistd::Pid::from_raw(guard.0.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let exit = wait_with_deadline(&mut guard.0, COMMAND_DEADLINE).expect("node did not stop");
+    let exit = wait_exit(&mut guard.0, "the node to stop", COMMAND_DEADLINE);
     assert!(exit.success());
     assert!(
         !socket.exists(),

@@ -2,6 +2,9 @@
 
 mod common;
 
+use std::time::Duration;
+
+use akari_testkit::poll::{poll_until, poll_until_async};
 use common::{handshake, https_client, tls_client_config, TestDir, TestNode};
 
 #[tokio::test]
@@ -170,15 +173,15 @@ async fn wait_health(
     url: &str,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    for _ in 0..600 {
-        last = client.get(url).send().await.unwrap().json().await.unwrap();
-        if done(&last) {
-            return last;
+    poll_until_async("the expected /healthz", Duration::from_secs(30), || async {
+        let health: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        if done(&health) {
+            Ok(health)
+        } else {
+            Err(health)
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("/healthz never reached the expected state; last: {last}");
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,13 +339,9 @@ async fn encrypted_snapshot_unlocks_at_a_sealed_login_and_locks_when_the_drill_e
     let s = services.clone();
     let (sheet, patient_locked) = tokio::task::spawn_blocking(move || {
         // The scheduler's first sync runs at start-up.
-        for _ in 0..600 {
-            if s.reader.generation().is_some() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        assert!(s.reader.generation().is_some(), "no sync at start-up");
+        poll_until("the sync at start-up", Duration::from_secs(30), || {
+            s.reader.generation()
+        });
         // Synced with the public key only: the content cannot be read.
         assert!(s.reader.is_locked());
         let locked = s.reader.patient_by_hospital_id(&hospital_id);

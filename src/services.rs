@@ -355,10 +355,9 @@ impl Services {
         };
         let admin = AdminServices::new(
             self.accounts.clone(),
-            self.engine.clone(),
+            self.engine.control(),
             self.ledger.clone(),
         )
-        .with_reader(self.reader.clone())
         .with_cancel(cancel)
         .with_review_config(self.config.ledger.review.clone());
         Pages::new(

@@ -5,7 +5,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::event::{Action, AuditError, AuditEvent, AuditReceipt, AuditSink};
+use chrono::{Duration, Utc};
+
+use crate::event::Reason;
+use crate::event::{Action, AuditError, AuditEvent, AuditReceipt, AuditSink, DeclaredPerson, Mode};
+use crate::model::{Declaration, WardScope};
+use crate::session::{ClinicianCapability, EmergencySession};
 
 /// Makes the ledger's commits fail on demand, so callers can prove they fail closed.
 /// While set, every batch is aborted before commit and its callers get [`AuditError`].
@@ -72,6 +77,33 @@ impl AuditSink for MemorySink {
         events.push(event);
         Ok(AuditReceipt::new(events.len() as u64))
     }
+}
+
+/// A declared clinician's capability that no login made, for page tests that stand in for
+/// the accounts layer: `person` declared `reason` in `mode`, account `account_id`, all wards.
+pub fn clinician(
+    account_id: &str,
+    session_id: &str,
+    person: DeclaredPerson,
+    reason: Reason,
+    mode: Mode,
+) -> ClinicianCapability {
+    let now = Utc::now();
+    EmergencySession {
+        session_id: session_id.to_owned(),
+        account_id: account_id.to_owned(),
+        label: account_id.to_owned(),
+        ward_scope: WardScope::All,
+        declaration: Declaration {
+            person,
+            reason,
+            at: now,
+        },
+        episode: 1,
+        mode,
+        expires_at: now + Duration::hours(12),
+    }
+    .clinician()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 
 use akari_accounts::event::{
-    Action, Actor, AuditEvent, AuditReceipt, AuditSink, Client, Mode, MAX_LOOKUP_KEY_CHARS,
+    Action, AuditEvent, AuditReceipt, AuditSink, Client, MAX_LOOKUP_KEY_CHARS,
 };
+use akari_accounts::ClinicianCapability;
 use akari_sync::model::{Patient, PatientKey, PatientRecord};
 use chrono::{DateTime, Utc};
 
@@ -102,12 +103,33 @@ impl<T> Audited<T> {
 /// One patient's record, audited.
 pub type PatientView = Audited<PatientRecord>;
 
-/// Who is reading, as the audit ledger records it.
+/// Who is reading, as the audit ledger records it: a declared clinician whose session the
+/// accounts layer has just verified, and where the request came from. Made only from that
+/// verified session's [`ClinicianCapability`], by the pages' session check, never by hand;
+/// its fields are private and so is its constructor:
+///
+/// ```compile_fail,E0451
+/// # use akari_web::viewer::Reader;
+/// let reader = Reader { clinician: todo!(), client: Default::default() };
+/// ```
+///
+/// ```compile_fail,E0624
+/// # use akari_web::viewer::Reader;
+/// # fn forge(cap: akari_accounts::ClinicianCapability) {
+/// let reader = Reader::verified(cap, Default::default());
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Reader {
-    pub actor: Actor,
-    pub client: Client,
-    pub mode: Mode,
+    clinician: ClinicianCapability,
+    client: Client,
+}
+
+impl Reader {
+    /// The reader for a session the accounts layer verified just now.
+    pub(crate) fn verified(clinician: ClinicianCapability, client: Client) -> Self {
+        Reader { clinician, client }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,61 +166,34 @@ impl AuditedViewer {
         blocking(move || Ok(snap.wards()?)).await
     }
 
-    /// Reads one patient; the audit entry is committed before the record is returned.
-    pub async fn patient(
+    /// Reads one patient for the reader that `verify` yields (the session check with the
+    /// accounts layer, blocking), on the same blocking thread: one hop to the blocking pool
+    /// per page instead of two. The audit entry is committed before the record is returned;
+    /// a key that names no patient is audited too, then refused. `Ok(Err(e))`: `verify`
+    /// refused; nothing was read or audited.
+    pub async fn patient<E: Send + 'static>(
         &self,
-        reader: &Reader,
         key: PatientKey,
         print: bool,
-    ) -> Result<PatientView, ViewError> {
-        match self
-            .patient_after(
-                reader,
-                key,
-                print,
-                || Ok::<(), std::convert::Infallible>(()),
-            )
-            .await?
-        {
-            Ok(view) => Ok(view),
-            Err(never) => match never {},
-        }
-    }
-
-    /// [`Self::patient`] after `check` (the session's validity with the accounts layer,
-    /// blocking), on the same blocking thread: one hop to the blocking pool per page
-    /// instead of two. `Ok(Err(e))`: the check refused; nothing was read or audited.
-    pub async fn patient_after<E: Send + 'static>(
-        &self,
-        reader: &Reader,
-        key: PatientKey,
-        print: bool,
-        check: impl FnOnce() -> Result<(), E> + Send + 'static,
+        verify: impl FnOnce() -> Result<Reader, E> + Send + 'static,
     ) -> Result<Result<PatientView, E>, ViewError> {
         let snap = self.snapshot.clone();
         let sink = self.sink.clone();
-        let reader = reader.clone();
-        let event = event_for(
-            &reader,
-            if print {
+        blocking(move || {
+            let reader = match verify() {
+                Ok(reader) => reader,
+                Err(e) => return Ok(Err(e)),
+            };
+            let Some(record) = snap.patient(&key)? else {
+                let _receipt = sink.record(event_for(&reader, not_found(&key), None))?;
+                return Err(ViewError::NotFound);
+            };
+            let action = if print {
                 Action::PatientPrint
             } else {
                 Action::PatientRead
-            },
-            Some(key.0.clone()),
-        );
-        let not_found = event_for(&reader, not_found(&key), None);
-        blocking(move || {
-            if let Err(e) = check() {
-                return Ok(Err(e));
-            }
-            // Read first, show nothing until the audit entry is durable. A key that names
-            // no patient is audited too (a probe leaves a trace), then refused.
-            let Some(record) = snap.patient(&key)? else {
-                let _receipt = sink.record(not_found)?;
-                return Err(ViewError::NotFound);
             };
-            let receipt = sink.record(event)?;
+            let receipt = sink.record(event_for(&reader, action, Some(key.0)))?;
             Ok(Ok(Audited::new(record, receipt)))
         })
         .await
@@ -295,12 +290,12 @@ fn not_found(key: &PatientKey) -> Action {
 fn event_for(reader: &Reader, action: Action, patient: Option<String>) -> AuditEvent {
     AuditEvent {
         time: Utc::now(),
-        actor: reader.actor.clone(),
+        actor: reader.clinician.actor(),
         action,
         patient,
         details: None,
         client: reader.client.clone(),
-        mode: reader.mode,
+        mode: reader.clinician.mode(),
     }
 }
 

@@ -95,10 +95,11 @@ pub(crate) fn node() -> Node {
         accounts.clone(),
         PagesConfig::default(),
     )
-    .with_admin(
-        AdminServices::new(accounts.clone(), engine.clone(), ledger.clone())
-            .with_reader(reader.clone()),
-    );
+    .with_admin(AdminServices::new(
+        accounts.clone(),
+        engine.control(),
+        ledger.clone(),
+    ));
     Node {
         router: router(pages),
         accounts,

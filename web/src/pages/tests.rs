@@ -15,6 +15,7 @@ use super::{Pages, PagesConfig};
 use crate::gate::{ClinicianLogin, Gate, Refusal};
 use crate::router::for_pages as router;
 use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};
+use akari_accounts::ClinicianCapability;
 
 pub const XSS_NAME: &str = "<script>document.title='pwned'</script>山田";
 pub const XSS_DOC: &str = "<img src=x onerror=\"document.title='pwned'\">所見";
@@ -178,8 +179,26 @@ impl Gate for FakeGate {
             token: "token-acc-session-declared".into(),
         })
     }
-    fn check(&self, _login: &ClinicianLogin, _client: &Client) -> Result<(), Refusal> {
-        Ok(())
+    /// A declared login (the session identifier `declare` gave) has the capability of the
+    /// person declared last; any other is still pending.
+    fn check(
+        &self,
+        login: &ClinicianLogin,
+        _client: &Client,
+    ) -> Result<Option<ClinicianCapability>, Refusal> {
+        if login.session_id != "acc-session-declared" {
+            return Ok(None);
+        }
+        let person = self.declared.lock().unwrap().last().cloned();
+        Ok(person.map(|person| {
+            akari_accounts::testing::clinician(
+                &login.account_id,
+                &login.session_id,
+                person,
+                Reason::Drill,
+                self.mode(),
+            )
+        }))
     }
     fn logout(&self, _login: &ClinicianLogin, _client: &Client) {}
 }

@@ -1,10 +1,8 @@
 //! `GET /healthz`: liveness and operating status for monitoring. Reports version, mode and
 //! snapshot status only; it must never carry patient data.
 
-use std::time::Duration;
-
 use akari_accounts::event::Mode;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -60,20 +58,28 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-/// Longest delay the test-only slow route accepts.
-const SLOW_ROUTE_MAX: Duration = Duration::from_secs(60);
+/// `GET /_test/slow?ms=N`: answers after N milliseconds (at most 60 s). Only in builds with
+/// the `test-hooks` feature, and only mounted when [`crate::TestHooks::slow_route`] is on.
+#[cfg(feature = "test-hooks")]
+pub(crate) mod slow_route {
+    use std::time::Duration;
 
-#[derive(Deserialize)]
-pub(crate) struct SlowParams {
-    ms: u64,
-}
+    use axum::extract::Query;
+    use serde::Deserialize;
 
-/// `GET /_test/slow?ms=N`: answers after N milliseconds. Only mounted when
-/// [`crate::TestHooks::slow_route`] is on.
-pub(crate) async fn slow(Query(params): Query<SlowParams>) -> &'static str {
-    let delay = Duration::from_millis(params.ms).min(SLOW_ROUTE_MAX);
-    tokio::time::sleep(delay).await;
-    "done\n"
+    /// Longest delay the route accepts.
+    const MAX: Duration = Duration::from_secs(60);
+
+    #[derive(Deserialize)]
+    pub(crate) struct SlowParams {
+        ms: u64,
+    }
+
+    pub(crate) async fn slow(Query(params): Query<SlowParams>) -> &'static str {
+        let delay = Duration::from_millis(params.ms).min(MAX);
+        tokio::time::sleep(delay).await;
+        "done\n"
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,9 @@ pub mod viewer;
 pub use health::{NodeStatus, SnapshotStatus};
 pub use metrics::HttpMetrics;
 pub use router::router;
-pub use state::{AppState, TestHooks};
+pub use state::AppState;
+#[cfg(feature = "test-hooks")]
+pub use state::TestHooks;
 
 /// Configuration owned by this crate: the `[web]` section of `akari.toml`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]

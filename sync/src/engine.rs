@@ -6,8 +6,9 @@
 //! buffers; worker threads parse, map, encode, hash (and seal) batches in parallel; the
 //! calling thread takes prepared batches in their original order. An incremental sync
 //! applies each batch to the generation's single write transaction at once (cost ∝ the
-//! delta); a full sync only collects compact rows while the pull runs and then bulk-loads
-//! the new epoch in key order, sorting on helper threads (see `store::bulk`). Any failure
+//! delta); a full sync only collects compact rows while the pull runs and then writes the
+//! new epoch in one sorted load, in key order, sorting on helper threads (see
+//! `store::sorted_load`). Any failure
 //! (source error, storage error, too many rejects, cancel) drops the transaction: the
 //! current generation stays, and the error goes into [`SyncStatus`].
 

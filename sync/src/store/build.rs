@@ -1,33 +1,30 @@
 //! Building one generation: preparing mapped items (parallel, no database access) and
 //! applying them inside the generation's single write transaction. An incremental build
 //! applies each batch as it arrives (cost ∝ the delta); a full build collects the rows
-//! and bulk-loads the new epoch's tables in key order once the pull is complete (see
-//! [`super::bulk`]).
+//! and writes the new epoch's tables in one sorted load, in key order, once the pull is
+//! complete (see [`super::sorted_load`]).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::bulk::Bulk;
 use super::index_blob::{self, Accumulator, Entry};
 use super::keys::{
     self, item_key, key_born, key_pk, meta_value, owner_key, owner_value, parse_meta, parse_owner,
     with_died, IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, KIND_INDEXED, META_LEN, RKEY_LEN,
     SPACE_INDEX, SPACE_MEDICATION, SPACE_RECORD,
 };
+use super::sorted_load::SortedLoad;
+use super::tables::{EpochTable, DATA_KEYS};
 use super::{
-    apply_retention, next_generation, switch_to, table_name, GenerationKind, IndexEntry, Manifest,
-    Store, StoreError,
+    apply_retention, next_generation, switch_to, GenerationKind, IndexEntry, Manifest, Store,
+    StoreError,
 };
 use crate::crypto::{Sealer, ValuePlace};
 use crate::mapping::{Body, Item, ItemKind, Mapped, RejectReason, ResourceType, Subject};
-
-fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
-    TableDefinition::new(name)
-}
 
 /// Whom a prepared item belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,10 +295,10 @@ pub struct GenerationBuilder {
     sealer: Option<Arc<Sealer>>,
     /// This build's search-index changes, written as one blob at the end.
     index: Accumulator,
-    /// A full build: rows collected until [`GenerationBuilder::resolve`] bulk-loads them
-    /// (`None` afterwards, and always for an incremental build).
-    bulk: Option<Box<Bulk>>,
-    /// A full build was bulk-loaded and verified on reading back.
+    /// A full build: rows collected until [`GenerationBuilder::resolve`] writes them in a
+    /// sorted load (`None` afterwards, and always for an incremental build).
+    sorted_load: Option<Box<SortedLoad>>,
+    /// A full build was written by its sorted load and verified on reading back.
     loaded: bool,
 }
 
@@ -322,15 +319,14 @@ struct Tables<'t> {
 }
 
 fn open_tables(txn: &WriteTransaction, epoch: u64) -> Result<Tables<'_>, StoreError> {
-    let open = |what: &str| -> Result<Table<'_, &'static [u8], &'static [u8]>, StoreError> {
-        let name = table_name(epoch, what);
-        Ok(txn.open_table(def(&name))?)
+    let open = |table: EpochTable| -> Result<Table<'_, &'static [u8], &'static [u8]>, StoreError> {
+        Ok(txn.open_table(table.of(epoch).def())?)
     };
     Ok(Tables {
-        items: open("items")?,
-        graves: open("graves")?,
-        owner: open("owner")?,
-        idents: open("idents")?,
+        items: open(EpochTable::Items)?,
+        graves: open(EpochTable::Graves)?,
+        owner: open(EpochTable::Owner)?,
+        idents: open(EpochTable::Idents)?,
     })
 }
 
@@ -363,7 +359,7 @@ impl GenerationBuilder {
         let sealer = match store.public_key() {
             Some(pk) => {
                 let (sealer, wrapped) = Sealer::new(&pk, generation);
-                txn.open_table(super::DATA_KEYS)?
+                txn.open_table(DATA_KEYS)?
                     .insert(generation, wrapped.as_slice())?;
                 Some(Arc::new(sealer))
             }
@@ -400,7 +396,7 @@ impl GenerationBuilder {
             stats: BuildStats::default(),
             sealer,
             index: Accumulator::new(generation),
-            bulk: full.then(|| Box::new(Bulk::new())),
+            sorted_load: full.then(|| Box::new(SortedLoad::new())),
             loaded: false,
         })
     }
@@ -447,13 +443,13 @@ impl GenerationBuilder {
     }
 
     fn apply_in(&mut self, txn: &WriteTransaction, batch: &[Prepared]) -> Result<(), StoreError> {
-        if let Some(bulk) = self.bulk.as_mut() {
+        if let Some(load) = self.sorted_load.as_mut() {
             let key_id = self.sealer.as_ref().map(|s| s.key_id());
             for p in batch {
                 if p.payload.as_ref().is_some_and(|pl| pl.sealed_by != key_id) {
                     return Err(StoreError::Unsealed);
                 }
-                bulk.collect(p, &mut self.stats)?;
+                load.collect(p, &mut self.stats)?;
             }
             return Ok(());
         }
@@ -674,8 +670,8 @@ impl GenerationBuilder {
         scope: Scope,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        if let Some(bulk) = self.bulk.take() {
-            let w = bulk.write(
+        if let Some(load) = self.sorted_load.take() {
+            let w = load.write(
                 txn,
                 self.epoch,
                 self.generation,
@@ -756,7 +752,7 @@ impl GenerationBuilder {
         high_water: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Manifest, StoreError> {
-        if self.bulk.is_some() {
+        if self.sorted_load.is_some() {
             return Err(StoreError::Database(
                 "a full generation must be resolved before it is finished".into(),
             ));
@@ -819,7 +815,7 @@ impl GenerationBuilder {
         if self.full && !self.loaded {
             // A full generation is checked against its own metadata before it goes live:
             // every key the manifest counts is there with the hash it was written with.
-            // (A bulk-loaded one was: each bucket was read back and compared byte for
+            // (One written by a sorted load was: each bucket was read back and compared byte for
             // byte, and its counts and set hash come from exactly those rows.)
             verify_epoch_metadata(txn, &manifest)?;
         } else if self.full && !index_blob::check_written(txn, &manifest)? {
@@ -837,8 +833,8 @@ impl GenerationBuilder {
 /// Recount a generation from its version headers (content is not decoded) and compare
 /// with the manifest.
 fn verify_epoch_metadata(txn: &WriteTransaction, m: &Manifest) -> Result<(), StoreError> {
-    let name = table_name(m.epoch, "items");
-    let meta = txn.open_table(def(&name))?;
+    let name = EpochTable::Items.of(m.epoch);
+    let meta = txn.open_table(name.def())?;
     let mut set = SetHash::default();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for row in meta.iter()? {
@@ -873,10 +869,10 @@ pub(crate) fn copy_generation(
     epoch: u64,
     generation: u64,
 ) -> Result<(), StoreError> {
-    let src_items_name = table_name(source.epoch, "items");
-    let src_idents_name = table_name(source.epoch, "idents");
+    let src_items_name = EpochTable::Items.of(source.epoch);
+    let src_idents_name = EpochTable::Idents.of(source.epoch);
     let mut t = open_tables(txn, epoch)?;
-    let src_items = txn.open_table(def(&src_items_name))?;
+    let src_items = txn.open_table(src_items_name.def())?;
     for row in src_items.iter()? {
         let (k, v) = row?;
         let key = k.value();
@@ -900,7 +896,7 @@ pub(crate) fn copy_generation(
         )?;
     }
     drop(src_items);
-    let src_idents = txn.open_table(def(&src_idents_name))?;
+    let src_idents = txn.open_table(src_idents_name.def())?;
     for row in src_idents.iter()? {
         let (k, v) = row?;
         t.idents.insert(k.value(), v.value())?;

@@ -56,18 +56,19 @@
 //! one, reads fail with [`StoreError::Locked`].
 
 pub mod build;
-mod bulk;
 pub mod fallback;
 pub mod index_blob;
 pub mod keys;
 pub mod read;
+mod sorted_load;
+mod tables;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{CryptoError, Keyring, SnapshotPublicKey, SnapshotSecret};
@@ -77,11 +78,8 @@ pub use build::{prepare, GenerationBuilder, Prepared, Preparer};
 pub use fallback::{Integrity, IntegrityAlert};
 pub use index_blob::IndexBlobs;
 use keys::{parse_meta, Keyer, SetHash, RKEY_LEN};
+use tables::{EpochTable, DATA_KEYS, GENERATIONS, META};
 
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("akari_meta");
-const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("akari_generations");
-/// Wrapped data keys of an encrypted store, by key id (the generation whose build made it).
-pub(crate) const DATA_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("akari_data_keys");
 /// 2: the search index lives in per-build blobs (`e<epoch>.index`), not in index rows.
 const SCHEMA_VERSION: u32 = 2;
 
@@ -316,7 +314,7 @@ struct Inner {
     keep: usize,
     public_key: Option<SnapshotPublicKey>,
     /// The snapshot file (`None` for a database given by the caller): a full build flushes
-    /// it to disk in the background while it writes (see `bulk`).
+    /// it to disk in the background while it writes (see `sorted_load`).
     path: Option<std::path::PathBuf>,
 }
 
@@ -333,10 +331,6 @@ impl std::fmt::Debug for Store {
             .field("public_key", &self.inner.public_key)
             .finish()
     }
-}
-
-pub(crate) fn table_name(epoch: u64, what: &str) -> String {
-    format!("e{epoch}.{what}")
 }
 
 impl Store {
@@ -554,8 +548,8 @@ impl Store {
     pub fn verify(&self, generation: u64) -> Result<VerifyReport, StoreError> {
         let manifest = self.manifest(generation)?;
         let txn = self.inner.db.begin_read()?;
-        let items_name = table_name(manifest.epoch, "items");
-        let items = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&items_name))?;
+        let items_name = EpochTable::Items.of(manifest.epoch);
+        let items = txn.open_table(items_name.def())?;
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         let mut set = SetHash::default();
         let mut checked = 0u64;
@@ -743,9 +737,8 @@ pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(),
     for epoch in dropped_epochs {
         match min_kept.get(&epoch) {
             None => {
-                for what in ["items", "graves", "owner", "idents", "index"] {
-                    let name = table_name(epoch, what);
-                    txn.delete_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
+                for table in EpochTable::ALL {
+                    txn.delete_table(table.of(epoch).def())?;
                 }
             }
             Some(&oldest) => build::collect_graves(txn, epoch, oldest)?,

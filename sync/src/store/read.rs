@@ -8,20 +8,17 @@
 
 use std::borrow::Cow;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable};
 use serde::de::DeserializeOwned;
 
 use super::keys::{
     content_of, item_key, key_born, parse_meta, prefix_range, sha256, MetaView, Pk,
     SPACE_MEDICATION, SPACE_RECORD,
 };
-use super::{table_name, Manifest, Store, StoreError};
+use super::tables::EpochTable;
+use super::{Manifest, Store, StoreError};
 use crate::crypto::{Keyring, ValuePlace};
 use crate::mapping::{Item, ResourceType};
-
-fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
-    TableDefinition::new(name)
-}
 
 /// Is this version part of generation `g`?
 pub(crate) fn visible(key: &[u8], meta: &MetaView, g: u64) -> bool {
@@ -104,9 +101,9 @@ impl Store {
     ) -> Result<Vec<Item>, StoreError> {
         self.require_keys(keys)?;
         let txn = self.db().begin_read()?;
-        let items_name = table_name(m.epoch, "items");
+        let items_name = EpochTable::Items.of(m.epoch);
         let items = txn
-            .open_table(def(&items_name))
+            .open_table(items_name.def())
             .map_err(missing_generation(m))?;
         let (lo, hi) = prefix_range(&[&[SPACE_RECORD][..], &pk[..]].concat());
         let mut out = Vec::new();
@@ -131,9 +128,9 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         self.require_keys(keys)?;
         let txn = self.db().begin_read()?;
-        let items_name = table_name(m.epoch, "items");
+        let items_name = EpochTable::Items.of(m.epoch);
         let items = txn
-            .open_table(def(&items_name))
+            .open_table(items_name.def())
             .map_err(missing_generation(m))?;
         let idh = self.keyer().id_hash(ResourceType::Medication, id);
         let rt = ResourceType::Medication as u8;
@@ -159,8 +156,8 @@ impl Store {
     pub fn corrupt_one_item_for_test(&self, m: &Manifest) -> Result<bool, StoreError> {
         let txn = self.db().begin_write()?;
         let done = {
-            let items_name = table_name(m.epoch, "items");
-            let mut items = txn.open_table(def(&items_name))?;
+            let items_name = EpochTable::Items.of(m.epoch);
+            let mut items = txn.open_table(items_name.def())?;
             let mut target = None;
             let (lo, hi) = prefix_range(&[SPACE_RECORD]);
             for row in items.range(lo.as_slice()..=hi.as_slice())? {

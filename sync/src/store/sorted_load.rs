@@ -1,4 +1,4 @@
-//! Bulk loading of a full generation into its epoch's fresh tables.
+//! The sorted load of a full generation into its epoch's fresh tables.
 //!
 //! A full sync starts a new epoch whose tables are empty, so nothing it writes depends on
 //! what is already stored. Inserting each resource where its key falls (patient keys are
@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
 use super::build::{BuildStats, EncounterFact, Prepared, Scope, Target};
 use super::index_blob::{Accumulator, Entry};
@@ -33,7 +33,8 @@ use super::keys::{
     owner_key, owner_value, IdHash, Owner, Pk, SetHash, KEY_LEN, META_LEN, RKEY_LEN,
     SPACE_MEDICATION, SPACE_RECORD,
 };
-use super::{table_name, StoreError};
+use super::tables::EpochTable;
+use super::StoreError;
 use crate::mapping::{ItemKind, RejectReason, ResourceType};
 
 /// Item buckets: by space (index — unused since index entries went to blobs —, record,
@@ -44,10 +45,6 @@ const ITEM_BUCKETS: usize = 3 * 256;
 const OWNER_BUCKETS: usize = 16 * 256;
 
 type BytesTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
-
-fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
-    TableDefinition::new(name)
-}
 
 /// One version to write: its key without the born generation, where its value lies in
 /// the bucket's byte arena, and its place in the pull (later wins).
@@ -132,7 +129,7 @@ struct Fate {
     unknown: bool,
 }
 
-/// What the bulk load wrote, for the manifest.
+/// What the sorted load wrote, for the manifest.
 pub(super) struct Written {
     pub set: SetHash,
     pub counts: BTreeMap<ItemKind, i64>,
@@ -141,7 +138,7 @@ pub(super) struct Written {
 }
 
 /// Rows collected for a full build.
-pub(super) struct Bulk {
+pub(super) struct SortedLoad {
     next_seq: u32,
     items: Vec<ItemBucket>,
     owners: Vec<Vec<OwnerRow>>,
@@ -153,9 +150,9 @@ pub(super) struct Bulk {
     deferred: Vec<(u32, Prepared)>,
 }
 
-impl Bulk {
-    pub(super) fn new() -> Bulk {
-        Bulk {
+impl SortedLoad {
+    pub(super) fn new() -> SortedLoad {
+        SortedLoad {
             next_seq: 0,
             items: (0..ITEM_BUCKETS).map(|_| ItemBucket::default()).collect(),
             owners: (0..OWNER_BUCKETS).map(|_| Vec::new()).collect(),
@@ -350,12 +347,12 @@ impl Bulk {
         let helpers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(1, 4);
-        let items_name = table_name(epoch, "items");
-        let owner_name = table_name(epoch, "owner");
-        let idents_name = table_name(epoch, "idents");
-        let mut owner_table = txn.open_table(def(&owner_name))?;
-        let mut items_table = txn.open_table(def(&items_name))?;
-        let mut idents_table = txn.open_table(def(&idents_name))?;
+        let items_name = EpochTable::Items.of(epoch);
+        let owner_name = EpochTable::Owner.of(epoch);
+        let idents_name = EpochTable::Idents.of(epoch);
+        let mut owner_table = txn.open_table(owner_name.def())?;
+        let mut items_table = txn.open_table(items_name.def())?;
+        let mut idents_table = txn.open_table(idents_name.def())?;
 
         // 1. Owners: the last version of each resource, if its patient keeps it. Versions
         //    it replaced are dead.
@@ -459,7 +456,7 @@ impl Bulk {
     }
 }
 
-/// Flushes the snapshot file to disk every so often while a bulk load writes it, so the
+/// Flushes the snapshot file to disk every so often while a sorted load writes it, so the
 /// commit's fsync finds little left to write (disk I/O overlaps the CPU work). Only an
 /// extra `fdatasync` of data redb wrote anyway: the commit protocol and its own fsync are
 /// unchanged, and a failure here is ignored (the commit's fsync reports real I/O errors).
@@ -785,7 +782,7 @@ where
             }
             if want != n {
                 return Err(StoreError::Database(
-                    "a bulk-load helper thread stopped early".into(),
+                    "a sorted-load helper thread stopped early".into(),
                 ));
             }
             Ok(())

@@ -1,0 +1,301 @@
+//! MedicationRequest → prescription, MedicationAdministration → administration (MAR),
+//! Medication → a drug's readable name.
+//!
+//! Rules: a drug named by reference (`Medication/<id>`) gets its name at read time; a
+//! contained Medication is read in place. **Prescription dose** is "1回 " + doseQuantity
+//! value + unit; an administration's dose is value + unit. Draft and cancelled requests
+//! are retracted; requests no longer active leave after the prescriptions window,
+//! administrations after the administrations window. **Profile**: a MedicationRequest
+//! claiming the JP-CLINS `JP_MedicationRequest_eCS` profile must carry a YJ, general-name
+//! or "no code" drug coding, else it is rejected as `ProfileViolation`.
+
+use chrono::Duration;
+
+use super::fields::{parse, reference_id, require_id, subject_of, time_field, LocalSubjects};
+use super::{
+    item, reject, retract, DropReason, Item, MapContext, Mapped, Reject, RejectReason,
+    ResourceType, Subject,
+};
+use crate::fhir;
+use crate::model;
+
+/// The readable name of a medication given inline, as a contained Medication, or by
+/// reference (`Medication/<id>`: resolved at read time).
+fn medication_of(
+    cc: Option<&fhir::CodeableConcept>,
+    reference: Option<&fhir::Reference>,
+    contained: &[Box<serde_json::value::RawValue>],
+    rt: &str,
+) -> Result<(String, Option<String>), Reject> {
+    if let Some(name) = cc.and_then(fhir::CodeableConcept::readable) {
+        return Ok((name, None));
+    }
+    if let Some(r) = reference {
+        if let Some(local) = r.reference.as_deref().and_then(|s| s.strip_prefix('#')) {
+            for raw in contained {
+                let head: fhir::ContainedHead = parse(raw.get().as_bytes(), rt)?;
+                if head.resource_type == "Medication" && head.id.as_deref() == Some(local) {
+                    let med: fhir::Medication = parse(raw.get().as_bytes(), rt)?;
+                    if let Some(name) = med.code.as_ref().and_then(fhir::CodeableConcept::readable)
+                    {
+                        return Ok((name, None));
+                    }
+                }
+            }
+        }
+        let by_ref = r
+            .reference
+            .as_deref()
+            .and_then(|s| reference_id(s, "Medication"));
+        let display = r.display.clone().unwrap_or_default();
+        if by_ref.is_some() || !display.is_empty() {
+            return Ok((display, by_ref));
+        }
+    }
+    Ok(("(薬剤名なし)".to_string(), None))
+}
+
+fn quantity_text(q: &fhir::Quantity) -> Option<String> {
+    let mut v = q.value_text()?;
+    if let Some(u) = q.unit.as_deref().or(q.code.as_deref()) {
+        v.push_str(u);
+    }
+    Some(v)
+}
+
+pub(super) fn map_medication_request(
+    m: fhir::MedicationRequest,
+    ctx: &MapContext,
+    local: Option<&LocalSubjects>,
+) -> Result<Mapped, Reject> {
+    let rt = "MedicationRequest";
+    let id = require_id(m.id.clone(), rt)?;
+    let subject = subject_of(m.subject.as_ref(), local);
+    let status = m.status.clone().unwrap_or_else(|| "unknown".to_string());
+    let dropped = match status.as_str() {
+        "entered-in-error" => Some(DropReason::EnteredInError),
+        "cancelled" | "draft" => Some(DropReason::Cancelled),
+        _ => None,
+    };
+    if let Some(why) = dropped {
+        return Ok(retract(ResourceType::MedicationRequest, id, subject, why));
+    }
+    check_request_profile(&m)?;
+    let (medication, medication_ref) = medication_of(
+        m.medication_codeable_concept.as_ref(),
+        m.medication_reference.as_ref(),
+        &m.contained,
+        rt,
+    )?;
+    let dosage = m.dosage_instruction.first();
+    // Per-dose amount, written the Japanese way: "1回 2錠".
+    let dose = dosage
+        .and_then(|d| d.dose_and_rate.first())
+        .and_then(|d| d.dose_quantity.as_ref())
+        .and_then(quantity_text)
+        .map(|q| format!("1回 {q}"));
+    let route = dosage
+        .and_then(|d| d.route.as_ref())
+        .and_then(fhir::CodeableConcept::readable);
+    let timing = dosage.and_then(dosage_timing);
+    let as_needed = dosage.is_some_and(|d| {
+        d.as_needed_boolean == Some(true) || d.as_needed_codeable_concept.is_some()
+    });
+    let period = period_of_use(&m, dosage);
+    let period_start = time_field(period.and_then(|p| p.start.as_ref()), rt, "period.start")?;
+    let period_end = time_field(period.and_then(|p| p.end.as_ref()), rt, "period.end")?;
+    let authored_on = time_field(m.authored_on.as_ref(), rt, "authoredOn")?;
+    if !matches!(status.as_str(), "active" | "on-hold") {
+        let latest = period_end.or(period_start).or(authored_on);
+        if latest
+            .is_some_and(|t| t < ctx.now - Duration::days(ctx.windows.prescriptions_days.into()))
+        {
+            return Ok(retract(
+                ResourceType::MedicationRequest,
+                id,
+                subject,
+                DropReason::OutOfWindow,
+            ));
+        }
+    }
+    Ok(item(
+        ResourceType::MedicationRequest,
+        id.clone(),
+        subject,
+        Item::Prescription {
+            rx: model::Prescription {
+                id,
+                medication,
+                dose,
+                route,
+                timing,
+                status,
+                as_needed,
+                authored_on,
+                period_start,
+                period_end,
+            },
+            medication_ref,
+        },
+    ))
+}
+
+/// A request claiming the JP-CLINS eCS profile must carry a YJ, general-name or "no code"
+/// drug coding (or name its drug by reference).
+fn check_request_profile(m: &fhir::MedicationRequest) -> Result<(), Reject> {
+    if m.meta
+        .profile
+        .iter()
+        .any(|p| p.contains("JP_MedicationRequest_eCS"))
+    {
+        let ok = m.medication_codeable_concept.as_ref().is_some_and(|cc| {
+            cc.has_system("YJ-code")
+                || cc.has_system("MedicationGeneralOrderCode")
+                || cc.has_system("MedicationCodeNocoded")
+        });
+        if !ok && m.medication_reference.is_none() {
+            return Err(reject(
+                RejectReason::ProfileViolation,
+                "MedicationRequest",
+                "claims JP_MedicationRequest_eCS but has no YJ, general-name or no-code drug coding",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The period of use: the JP Core extension, else the timing's bounds, else the dispense
+/// request's validity period.
+fn period_of_use<'a>(
+    m: &'a fhir::MedicationRequest,
+    dosage: Option<&'a fhir::Dosage>,
+) -> Option<&'a fhir::Period> {
+    dosage
+        .and_then(|d| {
+            d.extension
+                .iter()
+                .find(|e| e.url.ends_with("JP_MedicationDosage_PeriodOfUse"))
+                .and_then(|e| e.value_period.as_ref())
+                .or(d
+                    .timing
+                    .as_ref()
+                    .and_then(|t| t.repeat.as_ref())
+                    .and_then(|r| r.bounds_period.as_ref()))
+        })
+        .or(m
+            .dispense_request
+            .as_ref()
+            .and_then(|d| d.validity_period.as_ref()))
+}
+
+/// Timing text: the JP usage code's text (or first display), followed by the duration
+/// as "N日分" when `boundsDuration` is in days; without a timing code, the dosage text.
+fn dosage_timing(d: &fhir::Dosage) -> Option<String> {
+    let t = d.timing.as_ref();
+    let code_text = t
+        .and_then(|t| t.code.as_ref())
+        .and_then(fhir::CodeableConcept::readable);
+    let days = t
+        .and_then(|t| t.repeat.as_ref())
+        .and_then(|r| r.bounds_duration.as_ref())
+        .filter(|q| q.code.as_deref() == Some("d"))
+        .and_then(fhir::Quantity::value_text);
+    match (code_text, days) {
+        (Some(c), Some(n)) => Some(format!("{c} {n}日分")),
+        (Some(c), None) => Some(c),
+        (None, _) => d
+            .text
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().to_string()),
+    }
+}
+
+pub(super) fn map_administration(
+    a: fhir::MedicationAdministration,
+    ctx: &MapContext,
+    local: Option<&LocalSubjects>,
+) -> Result<Mapped, Reject> {
+    let rt = "MedicationAdministration";
+    let id = require_id(a.id.clone(), rt)?;
+    let subject = subject_of(a.subject.as_ref(), local);
+    let status = a.status.clone().unwrap_or_else(|| "unknown".to_string());
+    if status == "entered-in-error" {
+        return Ok(retract(
+            ResourceType::MedicationAdministration,
+            id,
+            subject,
+            DropReason::EnteredInError,
+        ));
+    }
+    let time = time_field(
+        a.effective_date_time
+            .as_ref()
+            .or(a.effective_period.as_ref().and_then(|p| p.start.as_ref())),
+        rt,
+        "effective[x]",
+    )?
+    .ok_or_else(|| reject(RejectReason::InvalidValue, rt, "effective[x] missing"))?;
+    if time < ctx.now - Duration::hours(ctx.windows.administrations_hours.into()) {
+        return Ok(retract(
+            ResourceType::MedicationAdministration,
+            id,
+            subject,
+            DropReason::OutOfWindow,
+        ));
+    }
+    let (medication, medication_ref) = medication_of(
+        a.medication_codeable_concept.as_ref(),
+        a.medication_reference.as_ref(),
+        &a.contained,
+        rt,
+    )?;
+    let dose = a
+        .dosage
+        .as_ref()
+        .and_then(|d| d.dose.as_ref())
+        .and_then(quantity_text)
+        .or_else(|| a.dosage.as_ref().and_then(|d| d.text.clone()));
+    let route = a
+        .dosage
+        .as_ref()
+        .and_then(|d| d.route.as_ref())
+        .and_then(fhir::CodeableConcept::readable);
+    let prescription_id = a
+        .request
+        .as_ref()
+        .and_then(|r| r.reference.as_deref())
+        .and_then(|r| reference_id(r, "MedicationRequest"));
+    Ok(item(
+        ResourceType::MedicationAdministration,
+        id.clone(),
+        subject,
+        Item::Administration {
+            given: model::Administration {
+                id,
+                medication,
+                dose,
+                route,
+                status,
+                time,
+                prescription_id,
+            },
+            medication_ref,
+        },
+    ))
+}
+
+pub(super) fn map_medication(m: fhir::Medication) -> Result<Mapped, Reject> {
+    let id = require_id(m.id, "Medication")?;
+    let name = m
+        .code
+        .as_ref()
+        .and_then(fhir::CodeableConcept::readable)
+        .unwrap_or_else(|| "(薬剤名なし)".to_string());
+    Ok(item(
+        ResourceType::Medication,
+        id,
+        Subject::Itself,
+        Item::Medication { name },
+    ))
+}

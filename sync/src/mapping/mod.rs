@@ -1,0 +1,570 @@
+//! FHIR R4 JSON (JP Core / JP-CLINS) → the minimal record.
+//!
+//! One resource maps to zero or more [`Mapped`] items (a document `Bundle` unpacks into
+//! its entries). Mapping never looks at the store: linking an item to a patient (which may
+//! arrive later in the same pull) is the engine's job, so the subject is kept as a
+//! [`Subject`] reference here.
+//!
+//! This module owns what every resource family shares: the types a mapping produces
+//! ([`Mapped`], [`Item`], [`Reject`], [`Outcome`], [`ResourceType`], [`Windows`]), the
+//! entry point [`map_resource`] with its size limits and the dispatch by resource type.
+//! [`fields`] reads the FHIR fields every family uses (ids, times, subjects, codes). Each
+//! family has its own module with its rules (the generator's "truth" follows them; see
+//! also the doc comments in `model.rs`): [`patient`], [`allergy`], [`condition`],
+//! [`observation`] (labs and vitals), [`infection`] (what counts as an infection result,
+//! from a Condition or an Observation), [`medication`] (requests, administrations and
+//! Medication), [`flag`], [`encounter`], [`document`] (Composition and DocumentReference)
+//! and [`bundle`] (unpacking a Bundle, a document Bundle's patient copies).
+//!
+//! Rule shared by every family — **retraction**: `entered-in-error` (status or
+//! verificationStatus), cancelled orders, inactive flags and items outside their time
+//! window become [`Body::Retract`]: the engine removes any earlier version of that
+//! resource.
+
+mod allergy;
+mod bundle;
+mod condition;
+mod document;
+mod encounter;
+mod fields;
+mod flag;
+mod infection;
+mod medication;
+mod observation;
+mod patient;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::fhir;
+use crate::model;
+
+pub use document::document_kind;
+pub use fields::reference_id;
+pub use flag::flag_kind;
+pub use infection::{INFECTION_CODE_PREFIXES, INFECTION_WORDS};
+pub use patient::is_hospital_id_system;
+
+use allergy::map_allergy;
+use bundle::map_bundle;
+use condition::map_condition;
+use document::{map_composition, map_document_reference};
+use encounter::map_encounter;
+use fields::{json_reject, parse, LocalSubjects};
+use flag::map_flag;
+use medication::{map_administration, map_medication, map_medication_request};
+use observation::map_observation;
+use patient::map_patient;
+
+/// A resource larger than this is rejected before parsing.
+pub const MAX_RESOURCE_BYTES: usize = 8 * 1024 * 1024;
+/// A mapped non-document item whose encoding exceeds this has an absurdly large field.
+pub const MAX_ITEM_BYTES: usize = 64 * 1024;
+/// A mapped document's text may be at most this large.
+pub const MAX_DOCUMENT_BYTES: usize = 2 * 1024 * 1024;
+
+/// Time windows; items outside them are dropped (and retracted in incremental syncs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Windows {
+    /// Medication administrations (MAR) newer than this many hours.
+    pub administrations_hours: u32,
+    /// Vital signs newer than this many hours.
+    pub vitals_hours: u32,
+    /// Lab results newer than this many days.
+    pub labs_days: u32,
+    /// Finished encounters that ended within this many days (in-progress ones always).
+    pub encounters_days: u32,
+    /// Prescriptions not active any more, authored or ended within this many days.
+    pub prescriptions_days: u32,
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Windows {
+            administrations_hours: 72,
+            vitals_hours: 72,
+            labs_days: 180,
+            encounters_days: 90,
+            prescriptions_days: 90,
+        }
+    }
+}
+
+/// What mapping needs besides the bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct MapContext {
+    pub now: DateTime<Utc>,
+    pub windows: Windows,
+}
+
+/// The FHIR resource types that are kept. The byte is part of storage keys: never reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum ResourceType {
+    Patient = 1,
+    AllergyIntolerance = 2,
+    Condition = 3,
+    Observation = 4,
+    MedicationRequest = 5,
+    MedicationAdministration = 6,
+    Medication = 7,
+    Flag = 8,
+    Encounter = 9,
+    Composition = 10,
+    DocumentReference = 11,
+}
+
+impl ResourceType {
+    pub fn from_name(name: &str) -> Option<Self> {
+        use ResourceType::*;
+        Some(match name {
+            "Patient" => Patient,
+            "AllergyIntolerance" => AllergyIntolerance,
+            "Condition" => Condition,
+            "Observation" => Observation,
+            "MedicationRequest" => MedicationRequest,
+            "MedicationAdministration" => MedicationAdministration,
+            "Medication" => Medication,
+            "Flag" => Flag,
+            "Encounter" => Encounter,
+            "Composition" => Composition,
+            "DocumentReference" => DocumentReference,
+            _ => return None,
+        })
+    }
+
+    pub fn from_byte(b: u8) -> Option<Self> {
+        use ResourceType::*;
+        [
+            Patient,
+            AllergyIntolerance,
+            Condition,
+            Observation,
+            MedicationRequest,
+            MedicationAdministration,
+            Medication,
+            Flag,
+            Encounter,
+            Composition,
+            DocumentReference,
+        ]
+        .into_iter()
+        .find(|t| *t as u8 == b)
+    }
+}
+
+/// The kind of a stored item, for counts and for assembling a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum ItemKind {
+    Patient = 1,
+    Allergy = 2,
+    Condition = 3,
+    Infection = 4,
+    Prescription = 5,
+    Administration = 6,
+    Lab = 7,
+    Vital = 8,
+    Flag = 9,
+    Encounter = 10,
+    Document = 11,
+    Medication = 12,
+}
+
+impl ItemKind {
+    pub const ALL: [ItemKind; 12] = [
+        ItemKind::Patient,
+        ItemKind::Allergy,
+        ItemKind::Condition,
+        ItemKind::Infection,
+        ItemKind::Prescription,
+        ItemKind::Administration,
+        ItemKind::Lab,
+        ItemKind::Vital,
+        ItemKind::Flag,
+        ItemKind::Encounter,
+        ItemKind::Document,
+        ItemKind::Medication,
+    ];
+
+    pub fn from_byte(b: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| *k as u8 == b)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemKind::Patient => "patient",
+            ItemKind::Allergy => "allergy",
+            ItemKind::Condition => "condition",
+            ItemKind::Infection => "infection",
+            ItemKind::Prescription => "prescription",
+            ItemKind::Administration => "administration",
+            ItemKind::Lab => "lab",
+            ItemKind::Vital => "vital",
+            ItemKind::Flag => "flag",
+            ItemKind::Encounter => "encounter",
+            ItemKind::Document => "document",
+            ItemKind::Medication => "medication",
+        }
+    }
+}
+
+/// One stored item: what a resource contributes to the minimal record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Item {
+    Patient(model::Patient),
+    Allergy(model::Allergy),
+    Condition(model::Condition),
+    Infection(model::Infection),
+    /// `medication_ref`: id of a `Medication` resource whose name fills in `medication`
+    /// at read time (the Medication may arrive after the request, or change later).
+    Prescription {
+        rx: model::Prescription,
+        medication_ref: Option<String>,
+    },
+    Administration {
+        given: model::Administration,
+        medication_ref: Option<String>,
+    },
+    Lab(model::LabResult),
+    Vital(model::VitalSign),
+    Flag(model::Flag),
+    Encounter(model::Encounter),
+    Document(model::Document),
+    /// A drug, not patient data: its readable name.
+    Medication {
+        name: String,
+    },
+}
+
+impl Item {
+    pub fn kind(&self) -> ItemKind {
+        match self {
+            Item::Patient(_) => ItemKind::Patient,
+            Item::Allergy(_) => ItemKind::Allergy,
+            Item::Condition(_) => ItemKind::Condition,
+            Item::Infection(_) => ItemKind::Infection,
+            Item::Prescription { .. } => ItemKind::Prescription,
+            Item::Administration { .. } => ItemKind::Administration,
+            Item::Lab(_) => ItemKind::Lab,
+            Item::Vital(_) => ItemKind::Vital,
+            Item::Flag(_) => ItemKind::Flag,
+            Item::Encounter(_) => ItemKind::Encounter,
+            Item::Document(_) => ItemKind::Document,
+            Item::Medication { .. } => ItemKind::Medication,
+        }
+    }
+}
+
+/// Who an item belongs to, as the resource said it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// The item is a Patient (it is its own subject) or a Medication (no subject).
+    Itself,
+    /// `Patient/<id>`.
+    PatientId(String),
+    /// A logical reference by identifier (JP-CLINS often uses the insurance member ID).
+    Identifier { system: String, value: String },
+    /// The resource names no subject (or one we cannot follow).
+    Missing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DropReason {
+    EnteredInError,
+    Cancelled,
+    Inactive,
+    OutOfWindow,
+    OutOfScopeCategory,
+}
+
+impl DropReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::EnteredInError => "entered_in_error",
+            DropReason::Cancelled => "cancelled",
+            DropReason::Inactive => "inactive",
+            DropReason::OutOfWindow => "out_of_window",
+            DropReason::OutOfScopeCategory => "out_of_scope_category",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // built once per resource, moved, never stored in large numbers
+pub enum Body {
+    Item(Item),
+    /// Not kept: remove any earlier version of this resource.
+    Retract(DropReason),
+}
+
+/// One mapped resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    pub rtype: ResourceType,
+    pub id: String,
+    pub subject: Subject,
+    pub body: Body,
+    /// For patients: every identifier (system, value), used to resolve references by
+    /// identifier. Empty otherwise.
+    pub identifiers: Vec<(String, String)>,
+}
+
+/// Why a resource was rejected. Names are stable (status, metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RejectReason {
+    InvalidJson,
+    WrongType,
+    MissingId,
+    MissingSubject,
+    UnknownPatient,
+    TooLarge,
+    FieldTooLarge,
+    InvalidValue,
+    ProfileViolation,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 9] = [
+        RejectReason::InvalidJson,
+        RejectReason::WrongType,
+        RejectReason::MissingId,
+        RejectReason::MissingSubject,
+        RejectReason::UnknownPatient,
+        RejectReason::TooLarge,
+        RejectReason::FieldTooLarge,
+        RejectReason::InvalidValue,
+        RejectReason::ProfileViolation,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::InvalidJson => "invalid_json",
+            RejectReason::WrongType => "wrong_type",
+            RejectReason::MissingId => "missing_id",
+            RejectReason::MissingSubject => "missing_subject",
+            RejectReason::UnknownPatient => "unknown_patient",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::FieldTooLarge => "field_too_large",
+            RejectReason::InvalidValue => "invalid_value",
+            RejectReason::ProfileViolation => "profile_violation",
+        }
+    }
+}
+
+/// A rejection with a data-free explanation (what was wrong, never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub reason: RejectReason,
+    /// The resource type if known (a FHIR type name, or "?" ).
+    pub resource_type: String,
+    /// Which field or rule, e.g. "effective[x] missing" or "JSON syntax error at line 1
+    /// column 17". Contains no resource content.
+    pub detail: String,
+}
+
+/// What happened to one input resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Items were appended to the output (a Bundle may append many, or none).
+    Mapped,
+    /// A resource type we do not keep (Practitioner, Organization, unknown...).
+    Ignored(String),
+}
+
+/// Map one resource (or Bundle) given as JSON bytes, appending to `out`.
+pub fn map_resource(
+    bytes: &[u8],
+    ctx: &MapContext,
+    out: &mut Vec<Mapped>,
+) -> Result<Outcome, Reject> {
+    if bytes.len() > MAX_RESOURCE_BYTES {
+        return Err(reject(
+            RejectReason::TooLarge,
+            "?",
+            format!(
+                "resource of {} bytes exceeds {MAX_RESOURCE_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    let rt = resource_type_of(bytes)?;
+    let start = out.len();
+    let result = map_typed(&rt, bytes, ctx, out, None);
+    if let Err(e) = &result {
+        out.truncate(start);
+        return Err(e.clone());
+    }
+    // Absurd field sizes, checked on what we would store. Every mapped field comes from
+    // the resource's own text, so a resource smaller than the limit cannot exceed it.
+    let may_be_oversize = bytes.len() > MAX_ITEM_BYTES;
+    for m in &out[start..] {
+        if let Body::Item(item) = &m.body {
+            if let Some(detail) = may_be_oversize.then(|| oversize(item)).flatten() {
+                out.truncate(start);
+                return Err(reject(RejectReason::FieldTooLarge, &rt, detail));
+            }
+        }
+        if m.id.len() > 256 {
+            out.truncate(start);
+            return Err(reject(
+                RejectReason::FieldTooLarge,
+                &rt,
+                "id longer than 256",
+            ));
+        }
+    }
+    result
+}
+
+pub(super) fn reject(reason: RejectReason, rt: &str, detail: impl Into<String>) -> Reject {
+    Reject {
+        reason,
+        resource_type: safe_type_name(rt),
+        detail: detail.into(),
+    }
+}
+
+/// A type name from input, trimmed to something safe to log and count.
+fn safe_type_name(s: &str) -> String {
+    if !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        s.to_string()
+    } else {
+        "?".to_string()
+    }
+}
+
+fn oversize(item: &Item) -> Option<String> {
+    let size = postcard::to_allocvec(item)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    match item {
+        Item::Document(d) => {
+            let rest = size.saturating_sub(d.text.len());
+            if d.text.len() > MAX_DOCUMENT_BYTES {
+                Some(format!(
+                    "document text larger than {MAX_DOCUMENT_BYTES} bytes"
+                ))
+            } else if rest > MAX_ITEM_BYTES {
+                Some(format!(
+                    "document fields larger than {MAX_ITEM_BYTES} bytes"
+                ))
+            } else {
+                None
+            }
+        }
+        _ if size > MAX_ITEM_BYTES => Some(format!(
+            "{} fields larger than {MAX_ITEM_BYTES} bytes",
+            item.kind().name()
+        )),
+        _ => None,
+    }
+}
+
+/// Find `resourceType` without a full parse: a byte scan for the first occurrence, which
+/// is the top-level one when it comes before `contained` (as every server writes it). The
+/// typed parse checks it again and we fall back to a full parse on a mismatch.
+fn resource_type_of(bytes: &[u8]) -> Result<String, Reject> {
+    if let Some(rt) = scan_resource_type(bytes) {
+        return Ok(rt);
+    }
+    match serde_json::from_slice::<fhir::TypeOnly>(bytes) {
+        Ok(t) => Ok(t.resource_type),
+        Err(e) => Err(json_reject(&e, "?")),
+    }
+}
+
+fn scan_resource_type(bytes: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"resourceType\"";
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
+    let pos = FINDER.find(bytes)?;
+    let mut i = pos + KEY.len();
+    while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    if bytes.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    if bytes.get(i) != Some(&b'"') {
+        return None;
+    }
+    let start = i + 1;
+    let len = bytes[start..].iter().take(65).position(|b| *b == b'"')?;
+    let name = std::str::from_utf8(&bytes[start..start + len]).ok()?;
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric())
+        .then(|| name.to_string())
+}
+
+pub(super) fn map_typed(
+    rt: &str,
+    bytes: &[u8],
+    ctx: &MapContext,
+    out: &mut Vec<Mapped>,
+    local: Option<&LocalSubjects>,
+) -> Result<Outcome, Reject> {
+    macro_rules! typed {
+        ($ty:ty) => {{
+            let r: $ty = parse(bytes, rt)?;
+            if r.resource_type != rt {
+                // The scan hit a contained resource's type first: parse the real one.
+                let real: fhir::TypeOnly = parse(bytes, rt)?;
+                return map_typed(&real.resource_type, bytes, ctx, out, local);
+            }
+            r
+        }};
+    }
+    let m = match rt {
+        "Patient" => map_patient(typed!(fhir::Patient))?,
+        "AllergyIntolerance" => map_allergy(typed!(fhir::AllergyIntolerance), local)?,
+        "Condition" => map_condition(typed!(fhir::Condition), local)?,
+        "Observation" => map_observation(typed!(fhir::Observation), ctx, local)?,
+        "MedicationRequest" => map_medication_request(typed!(fhir::MedicationRequest), ctx, local)?,
+        "MedicationAdministration" => {
+            map_administration(typed!(fhir::MedicationAdministration), ctx, local)?
+        }
+        "Medication" => map_medication(typed!(fhir::Medication))?,
+        "Flag" => map_flag(typed!(fhir::Flag), local)?,
+        "Encounter" => map_encounter(typed!(fhir::Encounter), ctx, local)?,
+        "Composition" => map_composition(typed!(fhir::Composition), None, local)?,
+        "DocumentReference" => map_document_reference(typed!(fhir::DocumentReference), local)?,
+        "Bundle" => {
+            let b = typed!(fhir::Bundle);
+            return map_bundle(b, ctx, out, local.is_some());
+        }
+        other => return Ok(Outcome::Ignored(safe_type_name(other))),
+    };
+    out.push(m);
+    Ok(Outcome::Mapped)
+}
+
+pub(super) fn retract(
+    rtype: ResourceType,
+    id: String,
+    subject: Subject,
+    why: DropReason,
+) -> Mapped {
+    Mapped {
+        rtype,
+        id,
+        subject,
+        body: Body::Retract(why),
+        identifiers: Vec::new(),
+    }
+}
+
+pub(super) fn item(rtype: ResourceType, id: String, subject: Subject, item: Item) -> Mapped {
+    Mapped {
+        rtype,
+        id,
+        subject,
+        body: Body::Item(item),
+        identifiers: Vec::new(),
+    }
+}

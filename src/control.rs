@@ -275,7 +275,7 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                     format!("sync failed; the current generation stays in service: {e}")
                 })?;
             let rejects: u64 = report.rejects.values().sum();
-            Ok(Response::ok(format!(
+            let mut out = format!(
                 "sync {} done: generation {} ({} resources, {} deletions, {} rejected, {} ms)\n",
                 if report.full { "full" } else { "incremental" },
                 report.generation,
@@ -283,7 +283,18 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                 report.deletions,
                 rejects,
                 report.duration_ms
-            )))
+            );
+            if report.skipped > 0 || !report.source_problems.is_empty() {
+                out.push_str(&format!(
+                    "{} source files skipped; problems (first {}):\n",
+                    report.skipped,
+                    report.source_problems.len()
+                ));
+                for p in &report.source_problems {
+                    out.push_str(&format!("  {p}\n"));
+                }
+            }
+            Ok(Response::ok(out))
         }
         Request::SnapshotList => {
             let list = services.store.list().map_err(|e| text(&e))?;
@@ -629,6 +640,7 @@ fn status_text(services: &Services) -> String {
     if !services.source_configured {
         out.push_str("sync: no [sync.source] configured\n");
     } else {
+        out.push_str(&format!("sync: source {}\n", sync.source));
         if let Some(t) = sync.last_success {
             out.push_str(&format!(
                 "sync: last success {}\n",

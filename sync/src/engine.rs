@@ -167,6 +167,8 @@ pub struct SyncReport {
 /// For `/healthz`, `/metrics` and the admin pages. No patient data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SyncStatus {
+    /// The source, data-free (e.g. `ss-mix2 /mnt/ssmix2`): named on the admin pages only.
+    pub source: String,
     pub running: bool,
     pub last_attempt: Option<DateTime<Utc>>,
     pub last_success: Option<DateTime<Utc>>,
@@ -338,7 +340,10 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub fn new(store: Store, source: Arc<dyn Source>, config: Config) -> Engine {
-        let mut status = SyncStatus::default();
+        let mut status = SyncStatus {
+            source: source.describe(),
+            ..SyncStatus::default()
+        };
         if let Ok(Some(m)) = store.current() {
             status.current_generation = Some(m.generation);
             status.data_as_of = m.high_water;

@@ -41,12 +41,29 @@ fn load() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn cpu_seconds() -> f64 {
+/// (user, system) CPU seconds of this process so far.
+fn cpu_split() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(11) / 100.0, ticks(12) / 100.0)
+}
+
+fn cpu_seconds() -> f64 {
+    let (u, s) = cpu_split();
+    u + s
+}
+
+/// "CPU user + system s" since `from`.
+fn cpu_since(from: (f64, f64)) -> String {
+    let (u, s) = cpu_split();
+    format!(
+        "CPU {:.1} s (user {:.1}, system {:.1})",
+        u + s - from.0 - from.1,
+        u - from.0,
+        s - from.1
+    )
 }
 
 fn du(path: &std::path::Path) -> (u64, u64) {
@@ -111,15 +128,15 @@ fn main() {
         &tmp.path().join("fhir.redb"),
         Arc::new(NdjsonDirSource::new(nd.clone())),
     );
-    let (l0, c0, t) = (load(), cpu_seconds(), Instant::now());
+    let (l0, c0, t) = (load(), cpu_split(), Instant::now());
     let r = e.sync_now(true, &CancellationToken::new()).unwrap();
     let fhir_s = t.elapsed().as_secs_f64();
     println!(
-        "| FHIR NDJSON full | {} resources | {:.0} MB | {fhir_s:.1} s | {:.0} MB/s | CPU {:.1} s | peak RSS {:.0} MB | load {l0} → {} |",
+        "| FHIR NDJSON full | {} resources | {:.0} MB | {fhir_s:.1} s | {:.0} MB/s | {} | peak RSS {:.0} MB | load {l0} → {} |",
         r.resources,
         r.bytes as f64 / 1e6,
         r.bytes as f64 / 1e6 / fhir_s,
-        cpu_seconds() - c0,
+        cpu_since(c0),
         peak_rss_mb(),
         load()
     );
@@ -150,18 +167,18 @@ fn main() {
     reset_peak_rss();
     let a_path = tmp.path().join("walk.redb");
     let e = engine(&a_path, walk.clone());
-    let (l0, c0, t) = (load(), cpu_seconds(), Instant::now());
+    let (l0, c0, t) = (load(), cpu_split(), Instant::now());
     let r = e.sync_now(true, &CancellationToken::new()).unwrap();
     let ss_s = t.elapsed().as_secs_f64();
     let c = walk.take_counters();
     assert_eq!(r.skipped, 0, "{:?}", r.source_problems);
     println!(
-        "| SS-MIX2 full | {} files read | {:.0} MB | {ss_s:.1} s | {:.0} files/s | {:.0} MB/s | CPU {:.1} s | peak RSS {:.0} MB | {} resources | load {l0} → {} |",
+        "| SS-MIX2 full | {} files read | {:.0} MB | {ss_s:.1} s | {:.0} files/s | {:.1} MB/s | {} | peak RSS {:.0} MB | {} resources | load {l0} → {} |",
         c.files_read,
         r.bytes as f64 / 1e6,
         c.files_read as f64 / ss_s,
         r.bytes as f64 / 1e6 / ss_s,
-        cpu_seconds() - c0,
+        cpu_since(c0),
         peak_rss_mb(),
         r.resources,
         load()

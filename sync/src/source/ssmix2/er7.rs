@@ -27,13 +27,13 @@ impl Place {
     pub fn none() -> Place {
         Place::default()
     }
-    pub fn segment(seg: &Segment) -> Place {
+    pub fn segment(seg: &Segment<'_>) -> Place {
         Place {
             segment: Some(seg.label()),
             field: None,
         }
     }
-    pub fn field(seg: &Segment, n: usize) -> Place {
+    pub fn field(seg: &Segment<'_>, n: usize) -> Place {
         Place {
             segment: Some(seg.label()),
             field: Some(format!("{}-{n}", seg.id)),
@@ -190,22 +190,23 @@ impl Default for Delims {
     }
 }
 
-/// One segment: its ID and its fields as written (still escaped).
+/// One segment: its ID and its fields as written (still escaped), borrowed from the
+/// decoded text.
 #[derive(Debug, Clone)]
-pub struct Segment {
-    pub id: String,
+pub struct Segment<'a> {
+    pub id: &'a str,
     /// 1-based occurrence of this segment ID in the message.
     pub occurrence: usize,
     /// `fields[n]` is field n (`fields[0]` is the ID). For MSH, `fields[1]` is MSH-1
     /// (the field separator) and `fields[2]` MSH-2, as numbered by the standard.
-    fields: Vec<String>,
+    fields: Vec<&'a str>,
     delims: Delims,
 }
 
-/// A parsed message.
+/// A parsed message, borrowing the decoded text.
 #[derive(Debug, Clone)]
-pub struct Message {
-    pub segments: Vec<Segment>,
+pub struct Message<'a> {
+    pub segments: Vec<Segment<'a>>,
     pub delims: Delims,
 }
 
@@ -213,12 +214,11 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAMessage(pub Note);
 
-impl Message {
+impl<'a> Message<'a> {
     /// Split decoded text into segments. Lines that are not segments are skipped with a
     /// warning; a text that does not start with a usable MSH is refused.
-    pub fn parse(text: &str, warnings: &mut Vec<Note>) -> Result<Message, NotAMessage> {
-        let mut lines = text
-            .split(['\r', '\n'])
+    pub fn parse(text: &'a str, warnings: &mut Vec<Note>) -> Result<Message<'a>, NotAMessage> {
+        let mut lines = split_lines(text)
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty());
         let Some((_, first)) = lines.next() else {
@@ -266,27 +266,35 @@ impl Message {
                 "the MSH segment has no valid field separator",
             )));
         }
-        let mut segments = Vec::new();
-        let mut counts: std::collections::HashMap<String, usize> = Default::default();
-        let mut push = |id: &str, fields: Vec<String>, segments: &mut Vec<Segment>| {
-            let n = counts.entry(id.to_string()).or_default();
-            *n += 1;
+        let mut segments: Vec<Segment<'a>> = Vec::new();
+        let mut counts: Vec<(&'a str, usize)> = Vec::new();
+        let mut push = |id: &'a str, fields: Vec<&'a str>, segments: &mut Vec<Segment<'a>>| {
+            let occurrence = match counts.iter_mut().find(|(k, _)| *k == id) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    counts.push((id, 1));
+                    1
+                }
+            };
             segments.push(Segment {
-                id: id.to_string(),
-                occurrence: *n,
+                id,
+                occurrence,
                 fields,
                 delims,
             });
         };
         // MSH: fields[1] is the separator itself, fields[2] the encoding characters.
-        let mut msh: Vec<String> = vec!["MSH".into(), field.to_string()];
-        msh.extend(rest[field.len_utf8()..].split(field).map(str::to_string));
-        push("MSH", msh, &mut segments);
+        let sep = &rest[..field.len_utf8()];
+        let mut msh: Vec<&'a str> = vec![&first[..3], sep];
+        msh.extend(split(&rest[field.len_utf8()..], field));
+        push(&first[..3], msh, &mut segments);
         for (i, line) in lines {
-            let id: String = line.chars().take(3).collect();
-            let valid = id.len() == 3
-                && id
-                    .chars()
+            let valid = line.len() >= 3
+                && line.as_bytes()[..3]
+                    .iter()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
                 && line[3..].chars().next().is_none_or(|c| c == field);
             if !valid {
@@ -299,14 +307,14 @@ impl Message {
                 ));
                 continue;
             }
-            let fields: Vec<String> = line.split(field).map(str::to_string).collect();
-            push(&id.clone(), fields, &mut segments);
+            let fields: Vec<&'a str> = split(line, field).collect();
+            push(&line[..3], fields, &mut segments);
         }
         Ok(Message { segments, delims })
     }
 
     /// The first segment with this ID.
-    pub fn first(&self, id: &str) -> Option<&Segment> {
+    pub fn first(&self, id: &str) -> Option<&Segment<'a>> {
         self.segments.iter().find(|s| s.id == id)
     }
 
@@ -319,15 +327,15 @@ impl Message {
     }
 }
 
-impl Segment {
+impl<'a> Segment<'a> {
     /// `OBX[3]`.
     pub fn label(&self) -> String {
         format!("{}[{}]", self.id, self.occurrence)
     }
 
     /// Field `n` as written (escaped), "" when absent; `""` (explicit null) reads as "".
-    pub fn raw(&self, n: usize) -> &str {
-        match self.fields.get(n).map(String::as_str) {
+    pub fn raw(&self, n: usize) -> &'a str {
+        match self.fields.get(n).copied() {
             Some("\"\"") | None => "",
             Some(s) => s,
         }
@@ -348,7 +356,7 @@ impl Segment {
     }
 
     /// The repetitions of field `n`.
-    pub fn reps(&self, n: usize) -> Vec<Rep<'_>> {
+    pub fn reps(&self, n: usize) -> Vec<Rep<'a>> {
         let raw = self.raw(n);
         if raw.is_empty() || (self.id == "MSH" && n <= 2) {
             return if raw.is_empty() {
@@ -365,7 +373,7 @@ impl Segment {
                 }]
             };
         }
-        raw.split(self.delims.repetition)
+        split(raw, self.delims.repetition)
             .map(|r| Rep {
                 raw: r,
                 delims: self.delims,
@@ -373,12 +381,19 @@ impl Segment {
             .collect()
     }
 
-    /// The first repetition of field `n`.
-    pub fn rep(&self, n: usize) -> Rep<'_> {
-        self.reps(n).into_iter().next().unwrap_or(Rep {
-            raw: "",
+    /// The first repetition of field `n` (without splitting the others).
+    pub fn rep(&self, n: usize) -> Rep<'a> {
+        let raw = self.raw(n);
+        if self.id == "MSH" && n <= 2 {
+            return self.reps(n).into_iter().next().unwrap_or(Rep {
+                raw: "",
+                delims: self.delims,
+            });
+        }
+        Rep {
+            raw: nth(raw, self.delims.repetition, 0),
             delims: self.delims,
-        })
+        }
     }
 
     /// Component `c` (1-based) of the first repetition of field `n`, unescaped.
@@ -411,11 +426,7 @@ impl<'a> Rep<'a> {
         if c == 0 {
             return "";
         }
-        let v = self
-            .raw
-            .split(self.delims.component)
-            .nth(c - 1)
-            .unwrap_or("");
+        let v = nth(self.raw, self.delims.component, c - 1);
         if v == "\"\"" {
             ""
         } else {
@@ -428,17 +439,63 @@ impl<'a> Rep<'a> {
     }
     /// Sub-component `s` of component `c` (both 1-based), unescaped.
     pub fn sub(&self, c: usize, s: usize) -> String {
-        let v = self
-            .comp_raw(c)
-            .split(self.delims.subcomponent)
-            .nth(s.saturating_sub(1))
-            .unwrap_or("");
+        let v = nth(
+            self.comp_raw(c),
+            self.delims.subcomponent,
+            s.saturating_sub(1),
+        );
         unescape(v, &self.delims)
     }
     /// Does component `c` hold an escape sequence that is not closed?
     pub fn bad_escape(&self, c: usize) -> bool {
         has_bad_escape(self.comp_raw(c), &self.delims)
     }
+}
+
+/// Split on a delimiter (memchr for the usual ASCII delimiters).
+fn split(s: &str, d: char) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        let at = if d.is_ascii() {
+            memchr::memchr(d as u8, r.as_bytes())
+        } else {
+            r.find(d)
+        };
+        match at {
+            Some(i) => {
+                rest = Some(&r[i + d.len_utf8()..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// Part `n` (0-based) of `s` split on `d`, "" if there is none.
+fn nth(s: &str, d: char, n: usize) -> &str {
+    split(s, d).nth(n).unwrap_or("")
+}
+
+/// Lines ended by CR, LF or CRLF.
+fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr2(b'\r', b'\n', r.as_bytes()) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 fn has_bad_escape(s: &str, d: &Delims) -> bool {
@@ -514,7 +571,7 @@ pub fn escape(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Message {
+    fn parse(text: &str) -> Message<'_> {
         let mut w = vec![];
         let m = Message::parse(text, &mut w).expect("parses");
         assert!(w.is_empty(), "{w:?}");
@@ -542,7 +599,7 @@ mod tests {
         for sep in ["\r", "\n", "\r\n"] {
             let text = format!("MSH|^~\\&|A{sep}PID|1||42{sep}{sep}OBX|1|NM|x||5{sep}");
             let m = parse(&text);
-            let ids: Vec<&str> = m.segments.iter().map(|s| s.id.as_str()).collect();
+            let ids: Vec<&str> = m.segments.iter().map(|s| s.id).collect();
             assert_eq!(ids, ["MSH", "PID", "OBX"], "{sep:?}");
             assert_eq!(m.first("OBX").unwrap().text(5), "5");
         }

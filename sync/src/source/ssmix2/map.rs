@@ -658,8 +658,8 @@ pub fn problems(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
 // Orders and administrations.
 
 /// Segments of a message split into groups, each starting at a segment with ID `head`.
-fn groups<'m>(msg: &'m Message, head: &str) -> Vec<Vec<&'m Segment>> {
-    let mut out: Vec<Vec<&Segment>> = Vec::new();
+fn groups<'m, 'a>(msg: &'m Message<'a>, head: &str) -> Vec<Vec<&'m Segment<'a>>> {
+    let mut out: Vec<Vec<&Segment<'a>>> = Vec::new();
     for s in &msg.segments {
         if s.id == head {
             out.push(vec![s]);
@@ -1303,7 +1303,7 @@ pub fn lab_results(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
     let mut any = false;
     let folder_date = super::layout::parse_date(&cx.key().date).map(Hl7Time::Date);
     for seg in &msg.segments {
-        match seg.id.as_str() {
+        match seg.id {
             "SPM" => {
                 spm_index += 1;
                 obx_in_spm = 0;

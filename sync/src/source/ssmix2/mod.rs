@@ -950,7 +950,7 @@ impl Source for Ssmix2Source {
             for _ in 0..threads {
                 let rx = job_rx.clone();
                 let tx = res_tx.clone();
-                scope.spawn(move || loop {
+                let worker = move || loop {
                     let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok(job) = job else { break };
                     if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
@@ -977,7 +977,11 @@ impl Source for Ssmix2Source {
                     if tx.send(r).is_err() {
                         break;
                     }
-                });
+                };
+                std::thread::Builder::new()
+                    .name("ss-mix2 read".into())
+                    .spawn_scoped(scope, worker)
+                    .map_err(|e| SourceError::Io(format!("cannot start a reading thread: {e}")))?;
             }
             drop(res_tx);
             let mut delivered: Result<(), SourceError> = Ok(());

@@ -3,7 +3,7 @@
 //! is that full hour. A malformed time is `Err` (the caller treats it as unknown and
 //! says which field), never a made-up time.
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 /// A parsed HL7 time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,11 +20,19 @@ impl Hl7Time {
     pub fn fhir(&self) -> String {
         match self {
             Hl7Time::Partial(s) => s.clone(),
-            Hl7Time::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Hl7Time::Date(d) => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
             Hl7Time::DateTime(t, off, frac) => {
                 let sign = if *off < 0 { '-' } else { '+' };
                 let a = off.abs();
-                let mut s = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+                let mut s = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                    t.year(),
+                    t.month(),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                );
                 if let Some(f) = frac {
                     s.push('.');
                     s.push_str(f);

@@ -59,7 +59,7 @@ pub fn read_event(
     };
     let mut t = |n: usize, seg: &super::er7::Segment| match time::parse(&seg.comp(n, 1)) {
         Ok(t) => t,
-        Err(()) => {
+        Err(_) => {
             notes.push(Note::new(
                 Place::field(seg, n),
                 "is not a valid HL7 time; the time is shown as unknown",

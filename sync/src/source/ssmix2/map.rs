@@ -99,7 +99,7 @@ impl Ctx<'_> {
         let raw = seg.comp(n, c);
         match time::parse(&raw) {
             Ok(t) => t,
-            Err(()) => {
+            Err(_) => {
                 self.warn(
                     Place::field(seg, n),
                     "is not a valid HL7 time; the time is shown as unknown",

@@ -64,8 +64,12 @@ impl Hl7Time {
 
 const JST: i32 = 9 * 3600;
 
+/// A value that is not an HL7 time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadTime;
+
 /// Parse an HL7 TS/DTM/DT value. `Ok(None)` for an empty value.
-pub fn parse(s: &str) -> Result<Option<Hl7Time>, ()> {
+pub fn parse(s: &str) -> Result<Option<Hl7Time>, BadTime> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);
@@ -75,12 +79,12 @@ pub fn parse(s: &str) -> Result<Option<Hl7Time>, ()> {
         Some(i) => {
             let z = &s[i + 1..];
             if z.len() != 4 || !z.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(());
+                return Err(BadTime);
             }
-            let h: i32 = z[..2].parse().map_err(|_| ())?;
-            let m: i32 = z[2..].parse().map_err(|_| ())?;
+            let h: i32 = z[..2].parse().map_err(|_| BadTime)?;
+            let m: i32 = z[2..].parse().map_err(|_| BadTime)?;
             if h > 14 || m > 59 {
-                return Err(());
+                return Err(BadTime);
             }
             let sign = if s.as_bytes()[i] == b'-' { -1 } else { 1 };
             (&s[..i], sign * (h * 3600 + m * 60))
@@ -90,45 +94,47 @@ pub fn parse(s: &str) -> Result<Option<Hl7Time>, ()> {
     let (digits, frac) = match body.split_once('.') {
         Some((d, f)) => {
             if f.is_empty() || f.len() > 4 || !f.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(());
+                return Err(BadTime);
             }
             (d, Some(f.to_string()))
         }
         None => (body, None),
     };
     if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(());
+        return Err(BadTime);
     }
-    let num = |r: std::ops::Range<usize>| -> Result<u32, ()> {
-        digits.get(r).ok_or(())?.parse().map_err(|_| ())
+    let num = |r: std::ops::Range<usize>| -> Result<u32, BadTime> {
+        digits.get(r).ok_or(BadTime)?.parse().map_err(|_| BadTime)
     };
     match digits.len() {
         4 => {
             let y = num(0..4)?;
-            NaiveDate::from_ymd_opt(y as i32, 1, 1).ok_or(())?;
+            NaiveDate::from_ymd_opt(y as i32, 1, 1).ok_or(BadTime)?;
             Ok(Some(Hl7Time::Partial(format!("{y:04}"))))
         }
         6 => {
             let (y, m) = (num(0..4)?, num(4..6)?);
-            NaiveDate::from_ymd_opt(y as i32, m, 1).ok_or(())?;
+            NaiveDate::from_ymd_opt(y as i32, m, 1).ok_or(BadTime)?;
             Ok(Some(Hl7Time::Partial(format!("{y:04}-{m:02}"))))
         }
         8 if frac.is_none() => {
-            let d = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(4..6)?, num(6..8)?).ok_or(())?;
+            let d = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(4..6)?, num(6..8)?)
+                .ok_or(BadTime)?;
             Ok(Some(Hl7Time::Date(d)))
         }
         10 | 12 | 14 => {
             if frac.is_some() && digits.len() != 14 {
-                return Err(());
+                return Err(BadTime);
             }
-            let d = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(4..6)?, num(6..8)?).ok_or(())?;
+            let d = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(4..6)?, num(6..8)?)
+                .ok_or(BadTime)?;
             let h = num(8..10)?;
             let mi = if digits.len() >= 12 { num(10..12)? } else { 0 };
             let se = if digits.len() >= 14 { num(12..14)? } else { 0 };
-            let t = NaiveTime::from_hms_opt(h, mi, se).ok_or(())?;
+            let t = NaiveTime::from_hms_opt(h, mi, se).ok_or(BadTime)?;
             Ok(Some(Hl7Time::DateTime(d.and_time(t), offset, frac)))
         }
-        _ => Err(()),
+        _ => Err(BadTime),
     }
 }
 

@@ -24,7 +24,8 @@ use serde::Serialize;
 use crate::mapping::{map_resource, Body, MapContext, Outcome, RejectReason, ResourceType};
 use crate::reader::SnapshotReader;
 use crate::source::{Change, PullKind};
-use crate::store::build::{Payload, Preparer, Scope, Target};
+use crate::store::build::Scope;
+use crate::store::{Payload, Preparer, Target};
 use crate::store::{Prepared, Store, StoreError};
 use crate::{Config, ScopeConfig};
 pub use tokio_util::sync::CancellationToken;
@@ -109,14 +110,30 @@ pub enum SourceError {
     Http { status: u16, detail: String },
     #[error("the source sent something we cannot follow: {0}")]
     Protocol(String),
-    #[error("reading the source failed: {0}")]
-    Io(String),
+    /// Reading a file or directory of the source failed; `detail` names it (never its
+    /// content) and repeats the I/O error's text, which `source` keeps.
+    #[error("reading the source failed: {detail}")]
+    Io {
+        detail: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
     #[error("the source is misconfigured: {0}")]
     Config(String),
     #[error("the pull was cancelled")]
     Cancelled,
     #[error("the pull was stopped by the engine")]
     Stopped,
+}
+
+impl SourceError {
+    /// A failed read: `detail` says what was read and repeats `e`'s text.
+    pub fn io(detail: String, e: std::io::Error) -> SourceError {
+        SourceError::Io {
+            detail,
+            source: Some(e),
+        }
+    }
 }
 
 /// Why a sync failed. The current generation is unchanged in every case.
@@ -266,6 +283,39 @@ struct PreparedBatch {
 const LOG_REJECTS: u32 = 10;
 const BATCH_CHANGES: usize = 2048;
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Run the source's pull, handing its changes on in batches until the pull ends, the
+/// engine stops it (`stop`) or the sync is cancelled.
+fn pull_in_batches(
+    source: &dyn Source,
+    kind: PullKind,
+    stop: &AtomicBool,
+    cancel: &CancellationToken,
+    raw_tx: SyncSender<RawBatch>,
+) -> Result<PullSummary, SourceError> {
+    let mut seq = 0u64;
+    let mut batch = RawBatch::new(seq);
+    let result = {
+        let mut sink = |c: Change| -> Result<(), SinkStopped> {
+            if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
+                return Err(SinkStopped);
+            }
+            batch.push(c);
+            if batch.is_full() {
+                seq += 1;
+                let full = std::mem::replace(&mut batch, RawBatch::new(seq));
+                raw_tx.send(full).map_err(|_| SinkStopped)?;
+            }
+            Ok(())
+        };
+        source.pull(kind, cancel, &mut sink)
+    };
+    if result.is_ok() && !batch.entries.is_empty() {
+        let _ = raw_tx.send(batch);
+    }
+    drop(raw_tx);
+    result
+}
 
 fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> PreparedBatch {
     let mut tally = Tally::default();
@@ -511,73 +561,7 @@ impl Engine {
             now: started,
             windows: self.config.windows,
         };
-        let preparer = builder.preparer();
-        let stop = Arc::new(AtomicBool::new(false));
-        let workers = self.config.parse_threads.clamp(1, 16);
-
-        let (raw_tx, raw_rx) = sync_channel::<RawBatch>(workers * 2);
-        let raw_rx = Arc::new(Mutex::new(raw_rx));
-        let (prep_tx, prep_rx) = sync_channel::<PreparedBatch>(workers * 2);
-
-        let outcome = std::thread::scope(|scope| {
-            // Source thread: batches changes, stops when told to.
-            let source = self.source.clone();
-            let stop_src = stop.clone();
-            let cancel_src = cancel.clone();
-            let pull = scope.spawn(move || {
-                let mut seq = 0u64;
-                let mut batch = RawBatch::new(seq);
-                let result = {
-                    let mut sink = |c: Change| -> Result<(), SinkStopped> {
-                        if stop_src.load(Ordering::Relaxed) || cancel_src.is_cancelled() {
-                            return Err(SinkStopped);
-                        }
-                        batch.push(c);
-                        if batch.is_full() {
-                            seq += 1;
-                            let full = std::mem::replace(&mut batch, RawBatch::new(seq));
-                            raw_tx.send(full).map_err(|_| SinkStopped)?;
-                        }
-                        Ok(())
-                    };
-                    source.pull(kind, &cancel_src, &mut sink)
-                };
-                if result.is_ok() && !batch.entries.is_empty() {
-                    let _ = raw_tx.send(batch);
-                }
-                drop(raw_tx);
-                result
-            });
-            // Workers: parse, map, encode, hash.
-            for _ in 0..workers {
-                let rx = raw_rx.clone();
-                let tx = prep_tx.clone();
-                let preparer = preparer.clone();
-                scope.spawn(move || loop {
-                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok(batch) = next else { break };
-                    if tx.send(map_batch(&preparer, &ctx, batch)).is_err() {
-                        break;
-                    }
-                });
-            }
-            drop(prep_tx);
-            // Writer (this thread): apply batches in order.
-            let written = self.write_in_order(&mut builder, prep_rx, &stop);
-            if written.is_err() {
-                stop.store(true, Ordering::Relaxed);
-            }
-            let pulled = pull
-                .join()
-                .map_err(|_| SyncError::Internal("the source thread panicked".into()))?;
-            Ok::<_, SyncError>((written, pulled))
-        })?;
-        let (written, pulled) = outcome;
-        let tally = written?;
-        if cancel.is_cancelled() {
-            return Err(SyncError::Cancelled);
-        }
-        let summary = pulled?;
+        let (tally, summary) = self.pull_and_write(&mut builder, kind, ctx, cancel)?;
 
         let scope = match self.config.scope {
             ScopeConfig::All => Scope::All,
@@ -589,17 +573,7 @@ impl Engine {
         for (k, v) in &builder.stats().rejects {
             *rejects.entry(*k).or_default() += v;
         }
-        let rejected: u64 = rejects.values().sum::<u64>() + summary.skipped;
-        let total = (summary.resources + summary.skipped).max(rejected);
-        if rejected > self.config.min_rejects_to_abort
-            && (rejected as f64) > self.config.max_reject_share * total as f64
-        {
-            return Err(SyncError::TooManyRejects {
-                rejected,
-                total,
-                max_share: self.config.max_reject_share,
-            });
-        }
+        self.check_rejects(&rejects, &summary)?;
         let high_water = summary.high_water.or(Some(started));
         let (manifest, stats) = builder.finish(high_water, Utc::now())?;
         if let Some(reader) = &self.reader {
@@ -631,6 +605,81 @@ impl Engine {
             skipped: summary.skipped,
             source_problems: summary.problems,
         })
+    }
+
+    /// The pipeline of one sync: the source on its own thread hands batches of raw
+    /// resources to `parse_threads` workers, which parse, map, encode and hash them; this
+    /// thread applies the prepared batches in their original order. Returns the merged
+    /// tally and what the source pulled.
+    fn pull_and_write(
+        &self,
+        builder: &mut crate::store::GenerationBuilder,
+        kind: PullKind,
+        ctx: MapContext,
+        cancel: &CancellationToken,
+    ) -> Result<(Tally, PullSummary), SyncError> {
+        let preparer = builder.preparer();
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = self.config.parse_threads.clamp(1, 16);
+        let (raw_tx, raw_rx) = sync_channel::<RawBatch>(workers * 2);
+        let raw_rx = Arc::new(Mutex::new(raw_rx));
+        let (prep_tx, prep_rx) = sync_channel::<PreparedBatch>(workers * 2);
+        let (written, pulled) = std::thread::scope(|scope| {
+            let source = self.source.clone();
+            let stop_src = stop.clone();
+            let cancel_src = cancel.clone();
+            let pull = scope
+                .spawn(move || pull_in_batches(&*source, kind, &stop_src, &cancel_src, raw_tx));
+            // Workers: parse, map, encode, hash.
+            for _ in 0..workers {
+                let rx = raw_rx.clone();
+                let tx = prep_tx.clone();
+                let preparer = preparer.clone();
+                scope.spawn(move || loop {
+                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(batch) = next else { break };
+                    if tx.send(map_batch(&preparer, &ctx, batch)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(prep_tx);
+            // Writer (this thread): apply batches in order.
+            let written = self.write_in_order(builder, prep_rx, &stop);
+            if written.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            let pulled = pull
+                .join()
+                .map_err(|_| SyncError::Internal("the source thread panicked".into()))?;
+            Ok::<_, SyncError>((written, pulled))
+        })?;
+        let tally = written?;
+        if cancel.is_cancelled() {
+            return Err(SyncError::Cancelled);
+        }
+        Ok((tally, pulled?))
+    }
+
+    /// Too large a share of malformed resources discards the new generation.
+    fn check_rejects(
+        &self,
+        rejects: &BTreeMap<RejectReason, u64>,
+        summary: &PullSummary,
+    ) -> Result<(), SyncError> {
+        // Source items (files) skipped as unusable count like rejected resources.
+        let rejected: u64 = rejects.values().sum::<u64>() + summary.skipped;
+        let total = (summary.resources + summary.skipped).max(rejected);
+        if rejected > self.config.min_rejects_to_abort
+            && (rejected as f64) > self.config.max_reject_share * total as f64
+        {
+            return Err(SyncError::TooManyRejects {
+                rejected,
+                total,
+                max_share: self.config.max_reject_share,
+            });
+        }
+        Ok(())
     }
 
     /// Apply prepared batches in sequence order; returns the merged tally.
@@ -719,6 +768,85 @@ impl Engine {
                 break;
             }
         }
+    }
+}
+
+/// What administrators may do with the snapshot, and nothing more: its sync status and lock
+/// state, "sync now", and list, verify, roll back and pin generations by number. Nothing here
+/// reads a patient: the admin pages get this handle, never the [`Store`], the [`Engine`] or a
+/// [`SnapshotReader`], so an admin page cannot show patient data unaudited.
+#[derive(Debug, Clone)]
+pub struct SnapshotControl {
+    engine: Arc<Engine>,
+}
+
+impl Engine {
+    /// The administrators' handle on this engine.
+    pub fn control(self: &Arc<Self>) -> SnapshotControl {
+        SnapshotControl {
+            engine: self.clone(),
+        }
+    }
+}
+
+impl SnapshotControl {
+    /// Progress and outcome of syncs, the current generation, the integrity alert.
+    pub fn status(&self) -> SyncStatus {
+        self.engine.status()
+    }
+
+    /// Whether the encrypted snapshot is locked (its key not in memory); `None` when this
+    /// engine serves no reader.
+    pub fn is_locked(&self) -> Option<bool> {
+        self.engine.reader.as_ref().map(SnapshotReader::is_locked)
+    }
+
+    /// Every generation kept, oldest first (counts and times, no patient data).
+    pub fn generations(&self) -> Result<Vec<crate::store::GenerationInfo>, StoreError> {
+        self.engine.store.list()
+    }
+
+    /// The current generation's manifest, if any.
+    pub fn current(&self) -> Result<Option<crate::store::Manifest>, StoreError> {
+        self.engine.store.current()
+    }
+
+    /// One generation's manifest ([`StoreError`] if there is none with that number).
+    pub fn manifest(&self, generation: u64) -> Result<crate::store::Manifest, StoreError> {
+        self.engine.store.manifest(generation)
+    }
+
+    /// Re-checks a generation's items against its manifest ([`Store::verify`]).
+    pub fn verify(&self, generation: u64) -> Result<crate::store::VerifyReport, StoreError> {
+        self.engine.store.verify(generation)
+    }
+
+    /// [`Engine::rollback`].
+    pub fn rollback(&self, generation: u64) -> Result<crate::store::Manifest, StoreError> {
+        self.engine.rollback(generation)
+    }
+
+    /// Keeps a generation through retention (or lets it go).
+    pub fn set_pinned(
+        &self,
+        generation: u64,
+        pinned: bool,
+    ) -> Result<crate::store::Manifest, StoreError> {
+        self.engine.store.set_pinned(generation, pinned)
+    }
+
+    /// [`Engine::sync_now`].
+    pub fn sync_now(
+        &self,
+        full: bool,
+        cancel: &CancellationToken,
+    ) -> Result<SyncReport, SyncError> {
+        self.engine.sync_now(full, cancel)
+    }
+
+    /// [`Engine::clear_integrity_alert`].
+    pub fn clear_integrity_alert(&self) -> Result<(), SyncError> {
+        self.engine.clear_integrity_alert()
     }
 }
 

@@ -396,7 +396,10 @@ fn every_data_type_of_the_spec_samples_parses_and_maps() {
         (Some("3E"), Some("305"), Some("2"))
     );
     assert!(e.start.is_some() && e.end.is_some());
-    assert!(reader.census().is_empty(), "discharged: not in the census");
+    assert!(
+        reader.census().unwrap().is_empty(),
+        "discharged: not in the census"
+    );
 }
 
 /// Problems of a report, by file name.

@@ -105,6 +105,7 @@ fn clinician_view(r: &PatientRecord) -> String {
 fn census(reader: &SnapshotReader) -> Vec<(String, Vec<String>)> {
     reader
         .census()
+        .expect("census")
         .into_iter()
         .map(|w| {
             let mut beds: Vec<String> = w
@@ -147,6 +148,7 @@ fn same_census(a: &[(String, Vec<String>)], b: &[(String, Vec<String>)]) {
 fn search(reader: &SnapshotReader, q: &str) -> Vec<String> {
     let mut v: Vec<String> = reader
         .search(q)
+        .expect("search")
         .1
         .into_iter()
         .map(|s| {

@@ -1,10 +1,14 @@
 //! The viewer's HTML pages. [`Pages`] holds what they need (the audited viewer, the
-//! accounts gate, the browser sessions); [`router`] mounts them. Handlers are thin:
+//! accounts gate, the browser sessions); [`crate::router`] mounts them. Handlers are thin:
 //! [`Ctx`] extracts language, session and client; the viewer reads with audit; a
 //! template renders.
 
 pub mod admin;
-mod clinician;
+#[cfg(test)]
+mod audit_tests;
+pub(crate) mod clinician;
+#[cfg(test)]
+mod test_node;
 #[cfg(test)]
 mod tests;
 
@@ -13,22 +17,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use akari_accounts::event::{Client, DeclaredPerson, Mode};
+use akari_accounts::ClinicianCapability;
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
+use axum::http::header::{CACHE_CONTROL, SET_COOKIE, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use chrono::Utc;
 
 use crate::display::{fmt_age, fmt_time, jst};
 use crate::error::{PageError, Problem};
-use crate::gate::{ClinicianLogin, Gate};
+use crate::gate::{ClinicianLogin, Gate, Refusal};
 use crate::i18n::{Lang, Tr};
 use crate::session::{Principal, Session, SessionId, SessionStore};
-use crate::viewer::{AuditedViewer, Snapshot};
+use crate::viewer::{AuditedViewer, Reader, Snapshot};
 
 /// Settings of the pages (part of the `[web]` configuration).
 #[derive(Debug, Clone)]
@@ -96,31 +99,6 @@ impl Pages {
     }
 }
 
-/// Every page route, with its state applied, mergeable into any router.
-pub fn router<S: Clone + Send + Sync + 'static>(pages: Pages) -> Router<S> {
-    let mut routes = Router::new()
-        .route("/static/akari.css", get(stylesheet))
-        .route("/lang/{code}", get(clinician::switch_lang))
-        .merge(clinician::routes());
-    if pages.admin().is_some() {
-        routes = routes.merge(admin::routes());
-    }
-    routes.with_state(pages)
-}
-
-const STYLESHEET: &str = include_str!("../../static/akari.css");
-
-async fn stylesheet() -> Response {
-    (
-        [
-            (CONTENT_TYPE, "text/css; charset=utf-8"),
-            (CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        STYLESHEET,
-    )
-        .into_response()
-}
-
 /// The frame of every page: mode, data age, who is logged in, language, CSRF token.
 pub struct Chrome {
     pub tr: Tr,
@@ -157,7 +135,7 @@ impl FromRequestParts<Pages> for Ctx {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, pages: &Pages) -> Result<Self, PageError> {
-        let lang = Lang::from_headers(&parts.headers);
+        let lang = Lang::of(parts);
         let session = pages.0.sessions.get(&parts.headers);
         let address = parts
             .extensions
@@ -187,10 +165,6 @@ impl Ctx {
         Tr { lang: self.lang }
     }
 
-    pub fn fail(&self, problem: Problem) -> PageError {
-        PageError::new(self.lang, problem)
-    }
-
     pub fn viewer(&self) -> &AuditedViewer {
         &self.pages.0.viewer
     }
@@ -216,47 +190,73 @@ impl Ctx {
             Some((_, s)) if s.csrf_matches(submitted) => Ok(()),
             _ => {
                 tracing::warn!("form refused: missing or wrong CSRF token");
-                Err(self.fail(Problem::Csrf))
+                Err(PageError::from(Problem::Csrf))
             }
         }
     }
 
     /// The clinician behind this session, checked with the accounts layer (timeouts,
-    /// revocation, mode).
-    pub async fn clinician(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
-        let (login, declared) = self.clinician_claim()?;
+    /// revocation, mode): the login, and the verified capability once declared.
+    pub async fn clinician(
+        &self,
+    ) -> Result<(ClinicianLogin, Option<ClinicianCapability>), PageError> {
+        let (login, _) = self.clinician_claim()?;
         let gate = self.gate();
         let checked = login.clone();
         let client = self.client.clone();
-        let result = tokio::task::spawn_blocking(move || gate.check(&checked, &client))
-            .await
-            .map_err(|_| self.fail(Problem::Internal))?;
-        if let Err(refusal) = result {
-            return Err(self.session_refused(refusal));
+        let result = tokio::task::spawn_blocking(move || gate.check(&checked, &client)).await?;
+        match result {
+            Ok(capability) => Ok((login, capability)),
+            Err(refusal) => Err(self.session_refused(refusal)),
         }
-        Ok((login, declared))
+    }
+
+    /// The audited reader: a declared clinician, verified with the accounts layer now.
+    pub async fn reader(&self) -> Result<Reader, PageError> {
+        match self.clinician().await? {
+            (_, Some(capability)) => Ok(Reader::verified(capability, self.client.clone())),
+            (_, None) => Err(PageError::from(Problem::Forbidden)),
+        }
+    }
+
+    /// [`Self::reader`] as a blocking step, for a page that runs it on the thread that reads
+    /// the data (see [`AuditedViewer::patient`]). Refused at once unless the browser session
+    /// claims a declared clinician in a mode that allows clinicians.
+    pub fn reader_check(
+        &self,
+    ) -> Result<impl FnOnce() -> Result<Reader, Refusal> + Send + 'static, PageError> {
+        let (login, declared) = self.clinician_claim()?;
+        if declared.is_none() {
+            return Err(PageError::from(Problem::Forbidden));
+        }
+        let gate = self.gate();
+        let client = self.client.clone();
+        Ok(move || match gate.check(&login, &client)? {
+            Some(capability) => Ok(Reader::verified(capability, client)),
+            // The browser session says declared, the accounts layer does not: fail closed.
+            None => Err(Refusal::Expired),
+        })
     }
 
     /// What the browser session claims (a clinician, in a mode that allows clinicians),
-    /// not yet checked with the accounts layer: the caller must run [`Gate::check`] before
-    /// showing anything (the patient page does it on the thread that reads the record).
-    pub fn clinician_claim(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
+    /// not yet checked with the accounts layer.
+    fn clinician_claim(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
         let Principal::Clinician { login, declared } = self.principal() else {
-            return Err(self.fail(Problem::Forbidden));
+            return Err(PageError::from(Problem::Forbidden));
         };
         if !self.mode.allows_emergency_login() {
-            return Err(self.fail(Problem::Mode));
+            return Err(PageError::from(Problem::Mode));
         }
         Ok((login.clone(), declared.clone()))
     }
 
     /// The accounts layer ended the session: the browser session goes too.
-    pub fn session_refused(&self, refusal: crate::gate::Refusal) -> PageError {
+    pub fn session_refused(&self, refusal: Refusal) -> PageError {
         tracing::info!(%refusal, "clinician session no longer valid");
         if let Some((id, _)) = &self.session {
             self.sessions().remove(id);
         }
-        self.fail(Problem::Expired)
+        PageError::from(Problem::Expired)
     }
 
     pub fn chrome(&self) -> Chrome {
@@ -323,18 +323,14 @@ impl Ctx {
 }
 
 /// Renders a template as an HTML page that no cache may keep.
-pub fn render(lang: Lang, page: &impl Template) -> Result<Response, PageError> {
-    render_with(lang, StatusCode::OK, page)
+pub fn render(page: &impl Template) -> Result<Response, PageError> {
+    render_with(StatusCode::OK, page)
 }
 
-pub fn render_with(
-    lang: Lang,
-    status: StatusCode,
-    page: &impl Template,
-) -> Result<Response, PageError> {
+pub fn render_with(status: StatusCode, page: &impl Template) -> Result<Response, PageError> {
     let body = page.render().map_err(|e| {
         tracing::error!(error = %e, "template failed to render");
-        PageError::new(lang, Problem::Internal)
+        PageError::from(Problem::Internal)
     })?;
     Ok((
         status,
@@ -342,6 +338,13 @@ pub fn render_with(
         Html(body),
     )
         .into_response())
+}
+
+/// A form that carries nothing but its CSRF token (logout, confirmations).
+#[derive(serde::Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
 }
 
 /// Adds a `Set-Cookie` header to a response.

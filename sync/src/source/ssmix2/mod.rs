@@ -214,11 +214,11 @@ impl Ssmix2Source {
             return Ok(());
         };
         let top = self.list(root).map_err(|e| {
-            SourceError::Io(format!(
+            SourceError::io(format!(
                 "cannot read the SS-MIX2 {} storage at {}: {e}; check [sync.source] and that the storage is mounted",
                 if st == Storage::Standard { "standard" } else { "extended" },
                 root.display()
-            ))
+            ), e)
         })?;
         for (a, is_dir) in top {
             if !is_dir || a.starts_with('.') {
@@ -853,10 +853,13 @@ impl Source for Ssmix2Source {
         sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
     ) -> Result<PullSummary, SourceError> {
         if !self.s.root.is_dir() {
-            return Err(SourceError::Io(format!(
-                "the SS-MIX2 root {} is not a readable folder; check `root` in [sync.source] and that the storage is mounted",
-                self.s.root.display()
-            )));
+            return Err(SourceError::Io {
+                detail: format!(
+                    "the SS-MIX2 root {} is not a readable folder; check `root` in [sync.source] and that the storage is mounted",
+                    self.s.root.display()
+                ),
+                source: None,
+            });
         }
         let since = match kind {
             PullKind::Full => None,
@@ -879,10 +882,10 @@ impl Source for Ssmix2Source {
                     continue;
                 }
                 let j = txn::read_since(dir, st == Storage::Extended, &s.stamp, s.time).map_err(|e| {
-                    SourceError::Io(format!(
+                    SourceError::io(format!(
                         "cannot read the SS-MIX2 transaction storage at {}: {e}; check `transaction_dir` in [sync.source]",
                         dir.display()
-                    ))
+                    ), e)
                 })?;
                 self.counters
                     .journal_files_read
@@ -981,7 +984,9 @@ impl Source for Ssmix2Source {
                 std::thread::Builder::new()
                     .name("ss-mix2 read".into())
                     .spawn_scoped(scope, worker)
-                    .map_err(|e| SourceError::Io(format!("cannot start a reading thread: {e}")))?;
+                    .map_err(|e| {
+                        SourceError::io(format!("cannot start a reading thread: {e}"), e)
+                    })?;
             }
             drop(res_tx);
             let mut delivered: Result<(), SourceError> = Ok(());
@@ -1011,9 +1016,10 @@ impl Source for Ssmix2Source {
                     }
                 }
             }
-            let produced = producer
-                .join()
-                .map_err(|_| SourceError::Io("the SS-MIX2 folder walk panicked".into()))?;
+            let produced = producer.join().map_err(|_| SourceError::Io {
+                detail: "the SS-MIX2 folder walk panicked".into(),
+                source: None,
+            })?;
             delivered?;
             if cancel.is_cancelled() {
                 return Err(SourceError::Cancelled);

@@ -257,45 +257,13 @@ impl Store {
         while i < rows.len() {
             let g = rows[i].0;
             let end = i + rows[i..].iter().take_while(|r| r.0 == g).count();
-            let body_len = |v: &[u8]| v.len() - min_len;
-            let total: usize = rows[i..end].iter().map(|r| body_len(r.2.value())).sum();
-            let kind = rows[i].2.value()[32];
-            let mut blob = Blob {
-                generation: g,
-                kind,
-                buf: Zeroizing::new(Vec::with_capacity(total)),
-                jobs: Vec::with_capacity(end - i),
-            };
-            for (n, (_, c, v)) in rows[i..end].iter().enumerate() {
-                let v = v.value();
-                let last = v[33] != 0;
-                if *c != n as u32 || v[32] != kind || last != (n + 1 == end - i) {
-                    return Err(damaged(m.generation));
-                }
-                let content = &v[ROW_HEADER..];
-                let mut job = ChunkJob {
-                    chunk: *c,
-                    last,
-                    header: [0; 17],
-                    tag: [0; TAG_LEN],
-                    hash: v[..32].try_into().expect("32 bytes"),
-                    range: 0..0,
-                };
-                let body = if encrypted {
-                    let (h, rest) = content.split_at(Sealer::HEADER_LEN);
-                    let (b, t) = rest.split_at(rest.len() - TAG_LEN);
-                    job.header.copy_from_slice(h);
-                    job.tag.copy_from_slice(t);
-                    b
-                } else {
-                    content
-                };
-                let at = blob.buf.len();
-                blob.buf.extend_from_slice(body);
-                job.range = at..at + body.len();
-                blob.jobs.push(job);
-            }
-            bytes += total as u64;
+            let chunks: Vec<(u32, &[u8])> = rows[i..end]
+                .iter()
+                .map(|(_, c, v)| (*c, v.value()))
+                .collect();
+            let blob =
+                gather_blob(g, &chunks, encrypted, min_len).ok_or_else(|| damaged(m.generation))?;
+            bytes += blob.buf.len() as u64;
             blobs.push(blob);
             i = end;
         }
@@ -306,28 +274,7 @@ impl Store {
         if chain != m.index_chain {
             return Err(damaged(m.generation));
         }
-        // Open (or check) every chunk, the large blob on two threads.
-        let mut base = None;
-        let mut deltas = Vec::new();
-        for (n, mut blob) in blobs.into_iter().enumerate() {
-            let want = if n == 0 && since.is_none() {
-                KIND_BASE
-            } else {
-                KIND_DELTA
-            };
-            if blob.kind != want {
-                return Err(damaged(m.generation));
-            }
-            open_blob(&mut blob, keys, encrypted, m.generation)?;
-            if blob.kind == KIND_BASE {
-                base = Some(Base::parse(blob.buf, m.generation)?);
-            } else {
-                deltas.push(decode_delta(&blob.buf, m.generation)?);
-            }
-        }
-        if since.is_none() && base.is_none() {
-            return Err(damaged(m.generation));
-        }
+        let (base, deltas) = open_blobs(blobs, keys, encrypted, since.is_some(), m.generation)?;
         Ok(IndexBlobs {
             base,
             deltas,
@@ -336,6 +283,87 @@ impl Store {
             bytes,
         })
     }
+}
+
+/// One blob's chunk rows (index, stored value; in key order) copied into one buffer of
+/// its exact size, with where each chunk's plaintext goes. `None` if the chunks are out
+/// of order, of mixed kinds, or not ended by exactly one last chunk.
+fn gather_blob(
+    generation: u64,
+    chunks: &[(u32, &[u8])],
+    encrypted: bool,
+    min_len: usize,
+) -> Option<Blob> {
+    let total: usize = chunks.iter().map(|(_, v)| v.len() - min_len).sum();
+    let kind = chunks.first()?.1[32];
+    let mut blob = Blob {
+        generation,
+        kind,
+        buf: Zeroizing::new(Vec::with_capacity(total)),
+        jobs: Vec::with_capacity(chunks.len()),
+    };
+    for (n, (c, v)) in chunks.iter().enumerate() {
+        let last = v[33] != 0;
+        if *c != n as u32 || v[32] != kind || last != (n + 1 == chunks.len()) {
+            return None;
+        }
+        let content = &v[ROW_HEADER..];
+        let mut job = ChunkJob {
+            chunk: *c,
+            last,
+            header: [0; 17],
+            tag: [0; TAG_LEN],
+            hash: v[..32].try_into().ok()?,
+            range: 0..0,
+        };
+        let body = if encrypted {
+            let (h, rest) = content.split_at(Sealer::HEADER_LEN);
+            let (b, t) = rest.split_at(rest.len() - TAG_LEN);
+            job.header.copy_from_slice(h);
+            job.tag.copy_from_slice(t);
+            b
+        } else {
+            content
+        };
+        let at = blob.buf.len();
+        blob.buf.extend_from_slice(body);
+        job.range = at..at + body.len();
+        blob.jobs.push(job);
+    }
+    Some(blob)
+}
+
+/// Open (or check) every chunk of the blobs, the large one on two threads, and parse
+/// them: the base first (unless the reader holds it: `have_base`), then the deltas.
+fn open_blobs(
+    blobs: Vec<Blob>,
+    keys: Option<&Keyring>,
+    encrypted: bool,
+    have_base: bool,
+    generation: u64,
+) -> Result<(Option<Base>, Vec<Delta>), StoreError> {
+    let mut base = None;
+    let mut deltas = Vec::new();
+    for (n, mut blob) in blobs.into_iter().enumerate() {
+        let want = if n == 0 && !have_base {
+            KIND_BASE
+        } else {
+            KIND_DELTA
+        };
+        if blob.kind != want {
+            return Err(damaged(generation));
+        }
+        open_blob(&mut blob, keys, encrypted, generation)?;
+        if blob.kind == KIND_BASE {
+            base = Some(Base::parse(blob.buf, generation)?);
+        } else {
+            deltas.push(decode_delta(&blob.buf, generation)?);
+        }
+    }
+    if !have_base && base.is_none() {
+        return Err(damaged(generation));
+    }
+    Ok((base, deltas))
 }
 
 /// Decrypt (encrypted store) or hash-check (plaintext store) every chunk of a blob.
@@ -463,7 +491,7 @@ pub(crate) fn copy_blobs(
 }
 
 /// Damage one byte of a stored index chunk of `generation` (tests of verify only).
-#[doc(hidden)]
+#[cfg(feature = "test-hooks")]
 pub fn corrupt_blob_for_test(
     store: &Store,
     epoch: u64,

@@ -129,7 +129,7 @@ impl Arena {
                 let off = u32::try_from(self.0.len())
                     .ok()
                     .filter(|o| *o != NONE32)
-                    .ok_or_else(|| StoreError::Database("search index too large".into()))?;
+                    .ok_or_else(|| StoreError::Build("search index too large".into()))?;
                 r[..4].copy_from_slice(&off.to_le_bytes());
                 r[4..].copy_from_slice(&(s.len() as u32).to_le_bytes());
                 self.0.extend_from_slice(s.as_bytes());
@@ -139,17 +139,31 @@ impl Arena {
     }
 }
 
+/// A location entry of a full build, with its start as an order key.
+struct Loc<'a> {
+    pk: &'a Pk,
+    rtype: u8,
+    idh: &'a IdHash,
+    entry: &'a Entry,
+    start: i128,
+}
+
+/// A search key row before sorting: (key, patient index, arena reference).
+type KeyRow<'a> = (&'a str, u32, [u8; 8]);
+
+/// The patient rows and the search-key rows that point at them.
+#[derive(Default)]
+struct PatientRows<'a> {
+    rows: Vec<u8>,
+    names: Vec<KeyRow<'a>>,
+    ids: Vec<KeyRow<'a>>,
+    births: Vec<(i32, u32)>,
+}
+
 /// The base blob's plaintext from the entries of a full build.
 pub(super) fn encode_base(
     born: &HashMap<(u8, IdHash), (Pk, Arc<Entry>)>,
 ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    struct Loc<'a> {
-        pk: &'a Pk,
-        rtype: u8,
-        idh: &'a IdHash,
-        entry: &'a Entry,
-        start: i128,
-    }
     let mut patients: Vec<(&Pk, &Entry)> = Vec::new();
     let mut locs: Vec<Loc<'_>> = Vec::new();
     for ((rtype, idh), (pk, e)) in born {
@@ -168,8 +182,55 @@ pub(super) fn encode_base(
     locs.sort_unstable_by(|a, b| (a.pk, a.rtype, a.idh).cmp(&(b.pk, b.rtype, b.idh)));
     let mut arena = Arena(Vec::new());
     // Locations first (patients refer to them).
+    let mut loc_rows = location_rows(&locs, &mut arena)?;
+    let mut p = patient_rows(&patients, &locs, &mut arena)?;
+    sort_keys(&mut p.names);
+    p.names.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    sort_keys(&mut p.ids);
+    p.births.sort_unstable();
+    let mut out = Zeroizing::new(Vec::with_capacity(
+        HEADER_LEN
+            + p.rows.len()
+            + loc_rows.len()
+            + (p.names.len() + p.ids.len()) * KEY_ROW_LEN
+            + p.births.len() * BIRTH_LEN
+            + arena.0.len(),
+    ));
+    out.extend_from_slice(BASE_MAGIC);
+    for n in [
+        FORMAT as usize,
+        patients.len(),
+        locs.len(),
+        p.names.len(),
+        p.ids.len(),
+        p.births.len(),
+        arena.0.len(),
+    ] {
+        let n = u32::try_from(n).map_err(|_| StoreError::Build("search index too large".into()))?;
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out.extend_from_slice(&p.rows);
+    out.extend_from_slice(&loc_rows);
+    for (_, i, r) in p.names.iter().chain(p.ids.iter()) {
+        out.extend_from_slice(r);
+        out.extend_from_slice(&i.to_le_bytes());
+    }
+    for (d, i) in &p.births {
+        out.extend_from_slice(&d.to_le_bytes());
+        out.extend_from_slice(&i.to_le_bytes());
+    }
+    out.extend_from_slice(&arena.0);
+    // Patient data in the intermediate buffers is wiped before they are freed.
+    p.rows.zeroize();
+    loc_rows.zeroize();
+    arena.0.zeroize();
+    Ok(out)
+}
+
+/// The location rows, in the order of `locs`; their strings go to `arena`.
+fn location_rows(locs: &[Loc<'_>], arena: &mut Arena) -> Result<Vec<u8>, StoreError> {
     let mut loc_rows = Vec::with_capacity(locs.len() * LOCATION_LEN);
-    for l in &locs {
+    for l in locs {
         let IndexEntry::Location {
             ward, room, bed, ..
         } = &l.entry.entry
@@ -184,10 +245,22 @@ pub(super) fn encode_base(
         }
         loc_rows.extend_from_slice(&l.start.to_le_bytes());
     }
-    let mut patient_rows = Vec::with_capacity(patients.len() * PATIENT_LEN);
-    let mut names: Vec<(&str, u32, [u8; 8])> = Vec::with_capacity(patients.len() * 4);
-    let mut ids: Vec<(&str, u32, [u8; 8])> = Vec::with_capacity(patients.len());
-    let mut births: Vec<(i32, u32)> = Vec::with_capacity(patients.len());
+    Ok(loc_rows)
+}
+
+/// The patient rows (sorted by key, each pointing at its most recent location in `locs`)
+/// and their name, ID and birth-date keys (unsorted).
+fn patient_rows<'a>(
+    patients: &[(&Pk, &'a Entry)],
+    locs: &[Loc<'_>],
+    arena: &mut Arena,
+) -> Result<PatientRows<'a>, StoreError> {
+    let mut out = PatientRows {
+        rows: Vec::with_capacity(patients.len() * PATIENT_LEN),
+        names: Vec::with_capacity(patients.len() * 4),
+        ids: Vec::with_capacity(patients.len()),
+        births: Vec::with_capacity(patients.len()),
+    };
     let mut li = 0usize;
     for (i, (pk, e)) in patients.iter().enumerate() {
         let IndexEntry::Patient {
@@ -213,86 +286,57 @@ pub(super) fn encode_base(
             j += 1;
         }
         let i = i as u32;
-        patient_rows.extend_from_slice(*pk);
+        out.rows.extend_from_slice(*pk);
         for s in [hospital_id, name_kanji, name_kana] {
-            patient_rows.extend_from_slice(&arena.put(s.as_deref())?);
+            out.rows.extend_from_slice(&arena.put(s.as_deref())?);
         }
         let days = birth_days(*birth_date);
-        patient_rows.extend_from_slice(&days.to_le_bytes());
-        patient_rows.extend_from_slice(&winner.map_or(NONE32, |w| w as u32).to_le_bytes());
-        patient_rows.push(sex_byte(*sex));
+        out.rows.extend_from_slice(&days.to_le_bytes());
+        out.rows
+            .extend_from_slice(&winner.map_or(NONE32, |w| w as u32).to_le_bytes());
+        out.rows.push(sex_byte(*sex));
         if days != NO_BIRTH {
-            births.push((days, i));
+            out.births.push((days, i));
         }
         if let Some(k) = &e.id_key {
-            ids.push((k, i, arena.put(Some(k))?));
+            out.ids.push((k, i, arena.put(Some(k))?));
         }
-        // A given-name key is the end of the full-name key before it: stored once.
-        let mut prev: Option<(&str, [u8; 8])> = None;
-        let mut keys: Vec<&str> = e.name_keys.iter().map(String::as_str).collect();
-        keys.dedup();
-        for k in keys {
-            let r = match prev {
-                Some((p, r)) if p.ends_with(k) => {
-                    let off = u32::from_le_bytes(r[..4].try_into().expect("4 bytes"))
-                        + (p.len() - k.len()) as u32;
-                    let mut s = [0u8; 8];
-                    s[..4].copy_from_slice(&off.to_le_bytes());
-                    s[4..].copy_from_slice(&(k.len() as u32).to_le_bytes());
-                    s
-                }
-                _ => arena.put(Some(k))?,
-            };
-            prev = Some((k, r));
-            names.push((k, i, r));
-        }
+        name_key_rows(e, i, arena, &mut out.names)?;
     }
-    sort_keys(&mut names);
-    names.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-    sort_keys(&mut ids);
-    births.sort_unstable();
-    let mut out = Zeroizing::new(Vec::with_capacity(
-        HEADER_LEN
-            + patient_rows.len()
-            + loc_rows.len()
-            + (names.len() + ids.len()) * KEY_ROW_LEN
-            + births.len() * BIRTH_LEN
-            + arena.0.len(),
-    ));
-    out.extend_from_slice(BASE_MAGIC);
-    for n in [
-        FORMAT as usize,
-        patients.len(),
-        locs.len(),
-        names.len(),
-        ids.len(),
-        births.len(),
-        arena.0.len(),
-    ] {
-        let n =
-            u32::try_from(n).map_err(|_| StoreError::Database("search index too large".into()))?;
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-    out.extend_from_slice(&patient_rows);
-    out.extend_from_slice(&loc_rows);
-    for (_, i, r) in names.iter().chain(ids.iter()) {
-        out.extend_from_slice(r);
-        out.extend_from_slice(&i.to_le_bytes());
-    }
-    for (d, i) in &births {
-        out.extend_from_slice(&d.to_le_bytes());
-        out.extend_from_slice(&i.to_le_bytes());
-    }
-    out.extend_from_slice(&arena.0);
-    // Patient data in the intermediate buffers is wiped before they are freed.
-    patient_rows.zeroize();
-    loc_rows.zeroize();
-    arena.0.zeroize();
     Ok(out)
 }
 
+/// The name keys of patient `i`. A given-name key is the end of the full-name key before
+/// it: stored once in the arena.
+fn name_key_rows<'a>(
+    e: &'a Entry,
+    i: u32,
+    arena: &mut Arena,
+    names: &mut Vec<KeyRow<'a>>,
+) -> Result<(), StoreError> {
+    let mut prev: Option<(&str, [u8; 8])> = None;
+    let mut keys: Vec<&str> = e.name_keys.iter().map(String::as_str).collect();
+    keys.dedup();
+    for k in keys {
+        let r = match prev {
+            Some((p, r)) if p.ends_with(k) => {
+                let off = u32::from_le_bytes(r[..4].try_into().expect("4 bytes"))
+                    + (p.len() - k.len()) as u32;
+                let mut s = [0u8; 8];
+                s[..4].copy_from_slice(&off.to_le_bytes());
+                s[4..].copy_from_slice(&(k.len() as u32).to_le_bytes());
+                s
+            }
+            _ => arena.put(Some(k))?,
+        };
+        prev = Some((k, r));
+        names.push((k, i, r));
+    }
+    Ok(())
+}
+
 /// Sort search keys by key bytes, then patient; large sets on two threads.
-fn sort_keys(v: &mut Vec<(&str, u32, [u8; 8])>) {
+fn sort_keys(v: &mut Vec<KeyRow<'_>>) {
     let cmp = |a: &(&str, u32, [u8; 8]), b: &(&str, u32, [u8; 8])| (a.0, a.1).cmp(&(b.0, b.1));
     if v.len() < 100_000 {
         v.sort_unstable_by(cmp);

@@ -111,7 +111,9 @@ impl Services {
         })?;
 
         let source_config = resolve_source_paths(&config.sync.source, &config.data_dir);
-        let source_configured = source_config.base_url.is_some() || source_config.dir.is_some();
+        let source_configured = source_config.base_url.is_some()
+            || source_config.dir.is_some()
+            || source_config.root.is_some();
         let source: Arc<dyn Source> = if source_configured {
             akari_sync::source::build(&source_config).map_err(|e| Error::Service {
                 what: "set up the sync source [sync.source]",
@@ -533,7 +535,8 @@ pub fn init_node(config: &Config, os_user: &str) -> Result<NodeInit, Error> {
 }
 
 const NO_SOURCE: &str = "no sync source is configured: set [sync.source] kind and base_url \
-     (or dir for kind = \"ndjson-dir\") in akari.toml, then check with `akari config check`";
+     (or dir for kind = \"ndjson-dir\", root for kind = \"ss-mix2\") in akari.toml, then check \
+     with `akari config check`";
 
 /// The source of a node without `[sync.source]`: every pull fails with a clear message.
 struct Unconfigured;
@@ -569,6 +572,10 @@ fn resolve_source_paths(
         }
     };
     fix(&mut s.dir);
+    fix(&mut s.root);
+    fix(&mut s.extended_root);
+    fix(&mut s.transaction_dir);
+    fix(&mut s.extended_transaction_dir);
     fix(&mut s.auth.token_file);
     fix(&mut s.auth.password_file);
     fix(&mut s.auth.private_key_file);

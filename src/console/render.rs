@@ -40,6 +40,7 @@ pub(super) fn status(services: &Services) -> String {
         out.push_str("sync: no [sync.source] configured\n");
         return out;
     }
+    out.push_str(&format!("sync: source {}\n", sync.source));
     if let Some(t) = sync.last_success {
         out.push_str(&format!(
             "sync: last success {}\n",
@@ -59,10 +60,10 @@ pub(super) fn status(services: &Services) -> String {
     out
 }
 
-/// `akari sync now`: one line.
+/// `akari sync now`: one line, then the source files skipped or warned about, if any.
 pub(super) fn sync_report(report: &SyncReport) -> String {
     let rejects: u64 = report.rejects.values().sum();
-    format!(
+    let mut out = format!(
         "sync {} done: generation {} ({} resources, {} deletions, {} rejected, {} ms)\n",
         if report.full { "full" } else { "incremental" },
         report.generation,
@@ -70,7 +71,18 @@ pub(super) fn sync_report(report: &SyncReport) -> String {
         report.deletions,
         rejects,
         report.duration_ms
-    )
+    );
+    if report.skipped > 0 || !report.source_problems.is_empty() {
+        out.push_str(&format!(
+            "{} source files skipped; problems (first {}):\n",
+            report.skipped,
+            report.source_problems.len()
+        ));
+        for p in &report.source_problems {
+            out.push_str(&format!("  {p}\n"));
+        }
+    }
+    out
 }
 
 /// `akari snapshot list`: one row per generation kept, the current one starred.

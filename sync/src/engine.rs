@@ -64,6 +64,39 @@ pub struct PullSummary {
     pub resources: u64,
     /// Deletions delivered.
     pub deletions: u64,
+    /// Items of the source (files) that could not be used at all; counted with the
+    /// rejected resources against `max_reject_share`.
+    pub skipped: u64,
+    /// Problems with single items of the source (data-free), at most
+    /// [`MAX_SOURCE_PROBLEMS`] of them; `skipped` and the warnings are counted in full.
+    pub problems: Vec<SourceProblem>,
+    /// Items of the source the record does not use, by kind (e.g. SS-MIX2 data types).
+    pub not_kept: BTreeMap<String, u64>,
+}
+
+/// Problems kept per pull for the sync report.
+pub const MAX_SOURCE_PROBLEMS: usize = 200;
+
+/// One problem with one item of the source, e.g. an SS-MIX2 file: which file (its path
+/// relative to the storage root), where in it (segment and field), what was wrong, and
+/// whether the file was skipped or used with a warning. Never patient data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceProblem {
+    pub file: String,
+    pub place: String,
+    pub problem: String,
+    pub skipped: bool,
+}
+
+impl std::fmt::Display for SourceProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.skipped { "skipped" } else { "warning" };
+        if self.place.is_empty() {
+            write!(f, "{} ({what}): {}", self.file, self.problem)
+        } else {
+            write!(f, "{} {} ({what}): {}", self.file, self.place, self.problem)
+        }
+    }
 }
 
 /// Why a pull failed. Messages carry no patient data and no secrets.
@@ -142,11 +175,17 @@ pub struct SyncReport {
     pub ignored: BTreeMap<String, u64>,
     pub dropped: BTreeMap<String, u64>,
     pub out_of_scope_patients: u64,
+    /// Source items (files) skipped as unusable, and the first problems found with the
+    /// source's items (see [`SourceProblem`]).
+    pub skipped: u64,
+    pub source_problems: Vec<SourceProblem>,
 }
 
 /// For `/healthz`, `/metrics` and the admin pages. No patient data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SyncStatus {
+    /// The source, data-free (e.g. `ss-mix2 /mnt/ssmix2`): named on the admin pages only.
+    pub source: String,
     pub running: bool,
     pub last_attempt: Option<DateTime<Utc>>,
     pub last_success: Option<DateTime<Utc>>,
@@ -351,7 +390,10 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub fn new(store: Store, source: Arc<dyn Source>, config: Config) -> Engine {
-        let mut status = SyncStatus::default();
+        let mut status = SyncStatus {
+            source: source.describe(),
+            ..SyncStatus::default()
+        };
         if let Ok(Some(m)) = store.current() {
             status.current_generation = Some(m.generation);
             status.data_as_of = m.high_water;
@@ -551,9 +593,17 @@ impl Engine {
                 .into_iter()
                 .map(|(k, v)| (k.name().to_string(), v))
                 .collect(),
-            ignored: tally.ignored,
+            ignored: {
+                let mut ignored = tally.ignored;
+                for (k, v) in summary.not_kept {
+                    *ignored.entry(k).or_default() += v;
+                }
+                ignored
+            },
             dropped: tally.dropped,
             out_of_scope_patients: stats.out_of_scope_patients,
+            skipped: summary.skipped,
+            source_problems: summary.problems,
         })
     }
 
@@ -617,8 +667,9 @@ impl Engine {
         rejects: &BTreeMap<RejectReason, u64>,
         summary: &PullSummary,
     ) -> Result<(), SyncError> {
-        let rejected: u64 = rejects.values().sum();
-        let total = summary.resources.max(rejected);
+        // Source items (files) skipped as unusable count like rejected resources.
+        let rejected: u64 = rejects.values().sum::<u64>() + summary.skipped;
+        let total = (summary.resources + summary.skipped).max(rejected);
         if rejected > self.config.min_rejects_to_abort
             && (rejected as f64) > self.config.max_reject_share * total as f64
         {

@@ -10,6 +10,7 @@ mod bulk;
 mod http;
 mod ndjson_dir;
 mod rest;
+pub mod ssmix2;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use auth::SmartAlgorithm;
 pub use bulk::BulkSource;
 pub use ndjson_dir::NdjsonDirSource;
 pub use rest::RestSource;
+pub use ssmix2::Ssmix2Source;
 
 /// What the engine asks a source for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,9 @@ pub enum SourceKind {
     Bulk,
     /// A directory of NDJSON files (removable media).
     NdjsonDir,
+    /// SS-MIX2 standardized storage (HL7 v2.5 files in the standard folder tree).
+    #[serde(rename = "ss-mix2")]
+    SsMix2,
 }
 
 /// How the HTTP sources authenticate.
@@ -131,6 +136,20 @@ pub struct Config {
     pub base_url: Option<String>,
     /// Directory of `*.ndjson` files (NDJSON source).
     pub dir: Option<PathBuf>,
+    /// SS-MIX2: root of the standard storage (mounted read-only).
+    pub root: Option<PathBuf>,
+    /// SS-MIX2: root of the extended storage (vital signs), if any.
+    pub extended_root: Option<PathBuf>,
+    /// SS-MIX2: the standard storage's transaction storage, for incremental pulls that
+    /// read only what was journaled since the last one.
+    pub transaction_dir: Option<PathBuf>,
+    /// SS-MIX2: the extended storage's transaction storage.
+    pub extended_transaction_dir: Option<PathBuf>,
+    /// SS-MIX2: the 10-digit institution code (医療機関コード) for the JP Core hospital
+    /// patient ID system.
+    pub institution: Option<String>,
+    /// SS-MIX2: threads reading and converting files (default 2).
+    pub read_threads: usize,
     /// Resource types to pull (default [`DEFAULT_TYPES`]).
     pub types: Vec<String>,
     /// Bulk: export only this Group's patients (`Group/<id>/$export`); else system level.
@@ -165,6 +184,12 @@ impl Default for Config {
             kind: SourceKind::FhirRest,
             base_url: None,
             dir: None,
+            root: None,
+            extended_root: None,
+            transaction_dir: None,
+            extended_transaction_dir: None,
+            institution: None,
+            read_threads: 2,
             types: Vec::new(),
             group_id: None,
             page_size: 500,
@@ -205,6 +230,29 @@ pub fn build(config: &Config) -> Result<Arc<dyn Source>, SourceError> {
                 )
             })?;
             Arc::new(NdjsonDirSource::new(dir))
+        }
+        SourceKind::SsMix2 => {
+            let root = config.root.clone().ok_or_else(|| {
+                SourceError::Config(
+                    "kind = \"ss-mix2\" needs `root`, the SS-MIX2 standard storage folder".into(),
+                )
+            })?;
+            if let Some(code) = &config.institution {
+                if code.len() != 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(SourceError::Config(
+                        "`institution` must be the 10-digit institution code (医療機関コード)"
+                            .into(),
+                    ));
+                }
+            }
+            Arc::new(Ssmix2Source::new(ssmix2::Settings {
+                root,
+                extended_root: config.extended_root.clone(),
+                transaction_dir: config.transaction_dir.clone(),
+                extended_transaction_dir: config.extended_transaction_dir.clone(),
+                institution: config.institution.clone().unwrap_or_default(),
+                threads: config.read_threads.clamp(1, 16),
+            }))
         }
         SourceKind::FhirRest => Arc::new(RestSource::new(config)?),
         SourceKind::Bulk => Arc::new(BulkSource::new(config)?),

@@ -96,6 +96,11 @@ fn generation_row(g: &GenerationInfo) -> GenerationRow {
 #[template(path = "admin_sync.html")]
 struct SyncPage {
     c: Chrome,
+    /// The source the node pulls from (data-free).
+    source: String,
+    /// Files the last sync skipped or warned about (path, segment/field, reason).
+    skipped: u64,
+    problems: Vec<String>,
     running: bool,
     last_attempt: String,
     last_success: String,
@@ -137,6 +142,13 @@ pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
     let st = admin.svc.snapshots.status();
     let page = SyncPage {
         c: admin.chrome(),
+        source: st.source.clone(),
+        skipped: st.last_report.as_ref().map_or(0, |r| r.skipped),
+        problems: st
+            .last_report
+            .as_ref()
+            .map(|r| r.source_problems.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default(),
         running: st.running,
         last_attempt: opt_time(st.last_attempt.as_ref()),
         last_success: opt_time(st.last_success.as_ref()),

@@ -20,7 +20,10 @@ use std::time::Instant as StdInstant;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::mapping::{map_resource, Body, MapContext, Outcome, RejectReason, ResourceType};
+use crate::mapping::{
+    map_resource, place_encounter, Body, Item, MapContext, Mapped, Outcome, PlaceBook,
+    RejectReason, ResourceType, Warning, WarningReason,
+};
 use crate::reader::SnapshotReader;
 use crate::source::{Change, PullKind};
 use crate::store::build::{Payload, Preparer, Scope, Target};
@@ -92,11 +95,13 @@ pub enum SyncError {
     Source(#[from] SourceError),
     #[error("writing the new generation failed: {0}")]
     Store(#[from] StoreError),
-    #[error("{rejected} of {total} resources were malformed (more than the allowed {max_share}); the new generation was discarded — check the source")]
+    #[error("sync refused: {rejected} of {total} resources rejected ({}), more than the allowed share of {max_share}; the new generation was discarded and the current one stays in service — `akari sync report` lists them by reason and resource type; check the source", reasons_text(.reasons))]
     TooManyRejects {
         rejected: u64,
         total: u64,
         max_share: f64,
+        /// Rejected resources by reason.
+        reasons: BTreeMap<String, u64>,
     },
     #[error("a sync is already running")]
     AlreadyRunning,
@@ -106,7 +111,29 @@ pub enum SyncError {
     Internal(String),
 }
 
-/// The outcome of one successful sync.
+/// "invalid_json 3, missing_subject 1", largest first.
+pub fn reasons_text(reasons: &BTreeMap<String, u64>) -> String {
+    let mut v: Vec<(&String, &u64)> = reasons.iter().filter(|(_, n)| **n > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    v.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl SyncError {
+    /// Did the source fail to answer (so the main system may be down), as opposed to
+    /// answering with something the node refused or could not store?
+    pub fn source_unreachable(&self) -> bool {
+        match self {
+            SyncError::Source(SourceError::Connection(_) | SourceError::Io(_)) => true,
+            SyncError::Source(SourceError::Http { status, .. }) => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// The outcome of one sync (a committed one, or one refused for too many rejects).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SyncReport {
     pub generation: u64,
@@ -120,10 +147,21 @@ pub struct SyncReport {
     pub deletions: u64,
     pub upserts: u64,
     pub removals: u64,
+    /// Rejected resources by reason (mapping and linking to patients together).
     pub rejects: BTreeMap<String, u64>,
+    /// Rejected resources by reason, then FHIR type (mapping rejects only: linking
+    /// rejects name no type).
+    pub reject_types: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Data-quality warnings on kept resources by reason, then FHIR type. Never counted
+    /// as rejects.
+    pub warnings: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Kept resources with at least one warning.
+    pub warned_resources: u64,
     pub ignored: BTreeMap<String, u64>,
     pub dropped: BTreeMap<String, u64>,
     pub out_of_scope_patients: u64,
+    /// Locations received for the place book.
+    pub places: u64,
 }
 
 /// For `/healthz`, `/metrics` and the admin pages. No patient data.
@@ -142,6 +180,11 @@ pub struct SyncStatus {
     pub counts: BTreeMap<String, u64>,
     /// Rejected resources by reason, since this process started.
     pub rejects_total: BTreeMap<String, u64>,
+    /// Warnings on kept resources by reason, since this process started.
+    pub warnings_total: BTreeMap<String, u64>,
+    /// The last sync refused for too many rejects (what it found; nothing was stored),
+    /// until a later sync succeeds.
+    pub last_refused: Option<SyncReport>,
     /// Resources of types not kept, since this process started.
     pub ignored_total: BTreeMap<String, u64>,
     pub last_report: Option<SyncReport>,
@@ -211,15 +254,70 @@ impl RawBatch {
 #[derive(Default)]
 struct Tally {
     rejects: BTreeMap<RejectReason, u64>,
+    reject_types: BTreeMap<(RejectReason, String), u64>,
+    warnings: BTreeMap<(WarningReason, ResourceType), u64>,
+    warned: u64,
     ignored: BTreeMap<String, u64>,
     dropped: BTreeMap<String, u64>,
+    places: PlaceBook,
     logged: u32,
+    warnings_logged: u32,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        fn add<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
+            for (k, v) in from {
+                *into.entry(k).or_default() += v;
+            }
+        }
+        add(&mut self.rejects, other.rejects);
+        add(&mut self.reject_types, other.reject_types);
+        add(&mut self.warnings, other.warnings);
+        add(&mut self.ignored, other.ignored);
+        add(&mut self.dropped, other.dropped);
+        self.warned += other.warned;
+        self.places.extend(other.places);
+    }
+
+    fn warn(&mut self, rtype: ResourceType, warnings: &[Warning]) {
+        if warnings.is_empty() {
+            return;
+        }
+        self.warned += 1;
+        for w in warnings {
+            *self.warnings.entry((w.reason, rtype)).or_default() += 1;
+            if self.warnings_logged < LOG_REJECTS {
+                self.warnings_logged += 1;
+                tracing::info!(
+                    reason = w.reason.name(),
+                    resource_type = rtype.name(),
+                    detail = %w.detail,
+                    "kept a resource with a data-quality warning"
+                );
+            }
+        }
+    }
 }
 
 struct PreparedBatch {
     seq: u64,
     items: Vec<Prepared>,
+    /// In-house encounters that name Location resources: resolved into ward, room and
+    /// bed once the whole pull (and its Locations) is in, then prepared. Each with the
+    /// number of `items` that came before it in the pull.
+    held: Vec<(usize, Mapped)>,
     tally: Tally,
+}
+
+/// Encounter statuses that place a patient in a bed now (the census).
+fn in_house(status: &str) -> bool {
+    matches!(status, "in-progress" | "arrived" | "onleave" | "triaged")
+}
+
+/// Does this mapped resource wait for the pull's Locations before it is stored?
+fn waits_for_places(m: &Mapped) -> bool {
+    matches!(&m.body, Body::Item(Item::Encounter(e)) if in_house(&e.status) && !e.location_ids.is_empty())
 }
 
 /// At most this many reject reasons are logged per sync (without patient data).
@@ -230,6 +328,7 @@ const BATCH_BYTES: usize = 4 * 1024 * 1024;
 fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> PreparedBatch {
     let mut tally = Tally::default();
     let mut items = Vec::with_capacity(batch.entries.len());
+    let mut held = Vec::new();
     let mut mapped = Vec::new();
     for entry in batch.entries {
         match entry {
@@ -237,11 +336,24 @@ fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> Prepared
                 mapped.clear();
                 match map_resource(&batch.bytes[start..end], ctx, &mut mapped) {
                     Ok(Outcome::Mapped) => {
-                        for m in mapped.drain(..) {
-                            if let Body::Retract(why) = &m.body {
-                                *tally.dropped.entry(why.name().to_string()).or_default() += 1;
+                        for mut m in mapped.drain(..) {
+                            tally.warn(m.rtype, &m.warnings);
+                            match m.body {
+                                Body::Retract(why) => {
+                                    *tally.dropped.entry(why.name().to_string()).or_default() += 1;
+                                }
+                                Body::Place(place) => {
+                                    tally.places.insert(place);
+                                    continue;
+                                }
+                                Body::Item(_) => {}
                             }
-                            items.push(preparer.prepare(m));
+                            if waits_for_places(&m) {
+                                m.warnings.clear();
+                                held.push((items.len(), m));
+                            } else {
+                                items.push(preparer.prepare(m));
+                            }
                         }
                     }
                     Ok(Outcome::Ignored(t)) => *tally.ignored.entry(t).or_default() += 1,
@@ -256,6 +368,10 @@ fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> Prepared
                             );
                         }
                         *tally.rejects.entry(r.reason).or_default() += 1;
+                        *tally
+                            .reject_types
+                            .entry((r.reason, r.resource_type))
+                            .or_default() += 1;
                     }
                 }
             }
@@ -276,8 +392,16 @@ fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> Prepared
     PreparedBatch {
         seq: batch.seq,
         items,
+        held,
         tally,
     }
+}
+
+/// A change kept back until the pull's Locations are in: an encounter to place, or a
+/// later change to one (applied after it, in pull order).
+enum Held {
+    Place(Mapped),
+    Prepared(Prepared),
 }
 
 /// Runs syncs against one store and source. Share it in an `Arc`.
@@ -416,7 +540,12 @@ impl Engine {
                     for (k, v) in &report.ignored {
                         *s.ignored_total.entry(k.clone()).or_default() += v;
                     }
+                    for (k, by_type) in &report.warnings {
+                        *s.warnings_total.entry(k.clone()).or_default() +=
+                            by_type.values().sum::<u64>();
+                    }
                     s.last_report = Some(report.clone());
+                    s.last_refused = None;
                 }
                 Err(e) => {
                     s.last_error = Some(e.to_string());
@@ -464,9 +593,11 @@ impl Engine {
             _ => PullKind::Full,
         };
         let mut builder = self.store.begin(full, &self.source.describe())?;
+        // The data time of a live pull is its start (see `mapping`'s module doc).
         let ctx = MapContext {
             now: started,
             windows: self.config.windows,
+            hospital_id_systems: self.config.hospital_id_systems.clone(),
         };
         let preparer = builder.preparer();
         let stop = Arc::new(AtomicBool::new(false));
@@ -510,10 +641,11 @@ impl Engine {
                 let rx = raw_rx.clone();
                 let tx = prep_tx.clone();
                 let preparer = preparer.clone();
+                let ctx = &ctx;
                 scope.spawn(move || loop {
                     let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok(batch) = next else { break };
-                    if tx.send(map_batch(&preparer, &ctx, batch)).is_err() {
+                    if tx.send(map_batch(&preparer, ctx, batch)).is_err() {
                         break;
                     }
                 });
@@ -530,11 +662,12 @@ impl Engine {
             Ok::<_, SyncError>((written, pulled))
         })?;
         let (written, pulled) = outcome;
-        let tally = written?;
+        let (mut tally, held) = written?;
         if cancel.is_cancelled() {
             return Err(SyncError::Cancelled);
         }
         let summary = pulled?;
+        self.place_held(&mut builder, &preparer, &mut tally, held)?;
 
         let scope = match self.config.scope {
             ScopeConfig::All => Scope::All,
@@ -548,47 +681,112 @@ impl Engine {
         }
         let rejected: u64 = rejects.values().sum();
         let total = summary.resources.max(rejected);
+        let mut report = SyncReport {
+            generation: builder.generation(),
+            full,
+            started_at: started,
+            duration_ms: 0,
+            bytes: summary.bytes,
+            resources: summary.resources,
+            deletions: summary.deletions,
+            upserts: 0,
+            removals: 0,
+            rejects: rejects
+                .into_iter()
+                .map(|(k, v)| (k.name().to_string(), v))
+                .collect(),
+            reject_types: by_reason_and_type(
+                tally
+                    .reject_types
+                    .into_iter()
+                    .map(|((r, t), n)| (r.name(), t, n)),
+            ),
+            warnings: by_reason_and_type(
+                tally
+                    .warnings
+                    .into_iter()
+                    .map(|((r, t), n)| (r.name(), t.name().to_string(), n)),
+            ),
+            warned_resources: tally.warned,
+            ignored: tally.ignored,
+            dropped: tally.dropped,
+            out_of_scope_patients: 0,
+            places: tally.places.len() as u64,
+        };
         if rejected > self.config.min_rejects_to_abort
             && (rejected as f64) > self.config.max_reject_share * total as f64
         {
+            report.duration_ms = t0.elapsed().as_millis() as u64;
+            self.update_status(|s| s.last_refused = Some(report.clone()));
             return Err(SyncError::TooManyRejects {
                 rejected,
                 total,
                 max_share: self.config.max_reject_share,
+                reasons: report.rejects.clone(),
             });
+        }
+        if !tally.places.is_empty() {
+            builder.record_places(tally.places, full);
         }
         let high_water = summary.high_water.or(Some(started));
         let (manifest, stats) = builder.finish(high_water, Utc::now())?;
         if let Some(reader) = &self.reader {
             reader.refresh()?;
         }
-        Ok(SyncReport {
-            generation: manifest.generation,
-            full,
-            started_at: started,
-            duration_ms: t0.elapsed().as_millis() as u64,
-            bytes: summary.bytes,
-            resources: summary.resources,
-            deletions: summary.deletions,
-            upserts: stats.upserts,
-            removals: stats.removals,
-            rejects: rejects
-                .into_iter()
-                .map(|(k, v)| (k.name().to_string(), v))
-                .collect(),
-            ignored: tally.ignored,
-            dropped: tally.dropped,
-            out_of_scope_patients: stats.out_of_scope_patients,
-        })
+        report.generation = manifest.generation;
+        report.duration_ms = t0.elapsed().as_millis() as u64;
+        report.upserts = stats.upserts;
+        report.removals = stats.removals;
+        report.out_of_scope_patients = stats.out_of_scope_patients;
+        Ok(report)
     }
 
-    /// Apply prepared batches in sequence order; returns the merged tally.
+    /// Place the in-house encounters held back during the pull (ward, room and bed from
+    /// the pull's Locations, else the stored place book) and store them, with the later
+    /// changes held with them, in pull order. An encounter none of whose Locations is
+    /// known keeps what its own display said, with an `unresolved_location` warning.
+    fn place_held(
+        &self,
+        builder: &mut crate::store::GenerationBuilder,
+        preparer: &Preparer,
+        tally: &mut Tally,
+        held: Vec<Held>,
+    ) -> Result<(), SyncError> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        let mut book = self.store.places()?;
+        book.extend(tally.places.clone());
+        let mut ready = Vec::with_capacity(held.len());
+        for h in held {
+            match h {
+                Held::Prepared(p) => ready.push(p),
+                Held::Place(mut m) => {
+                    if let Body::Item(Item::Encounter(e)) = &mut m.body {
+                        if !place_encounter(e, &book) {
+                            m.warnings.push(Warning::new(
+                                WarningReason::UnresolvedLocation,
+                                "none of the encounter's Locations was sent; ward, room and bed from its display text",
+                            ));
+                        }
+                    }
+                    tally.warn(m.rtype, &m.warnings);
+                    ready.push(preparer.prepare(m));
+                }
+            }
+        }
+        builder.apply(&ready)?;
+        Ok(())
+    }
+
+    /// Apply prepared batches in sequence order; returns the merged tally and what was
+    /// held back for the pull's Locations (see [`Engine::place_held`]).
     fn write_in_order(
         &self,
         builder: &mut crate::store::GenerationBuilder,
         rx: Receiver<PreparedBatch>,
         stop: &AtomicBool,
-    ) -> Result<Tally, SyncError> {
+    ) -> Result<(Tally, Vec<Held>), SyncError> {
         let (dropper, garbage) = sync_channel::<Vec<Prepared>>(8);
         let dropping = std::thread::spawn(move || {
             for batch in garbage {
@@ -607,32 +805,51 @@ impl Engine {
         rx: Receiver<PreparedBatch>,
         stop: &AtomicBool,
         dropper: &SyncSender<Vec<Prepared>>,
-    ) -> Result<Tally, SyncError> {
+    ) -> Result<(Tally, Vec<Held>), SyncError> {
         let mut pending: HashMap<u64, PreparedBatch> = HashMap::new();
         let mut next = 0u64;
         let mut total = Tally::default();
+        let mut held: Vec<Held> = Vec::new();
+        let mut held_ids: std::collections::HashSet<crate::store::keys::IdHash> =
+            std::collections::HashSet::new();
+        let keyer = builder.preparer().keyer().clone();
         for b in rx {
             pending.insert(b.seq, b);
             while let Some(b) = pending.remove(&next) {
                 next += 1;
-                for (k, v) in b.tally.rejects {
-                    *total.rejects.entry(k).or_default() += v;
-                }
-                for (k, v) in b.tally.ignored {
-                    *total.ignored.entry(k).or_default() += v;
-                }
-                for (k, v) in b.tally.dropped {
-                    *total.dropped.entry(k).or_default() += v;
-                }
-                if let Err(e) = builder.apply(&b.items) {
+                total.merge(b.tally);
+                let items = if b.held.is_empty() && held_ids.is_empty() {
+                    b.items
+                } else {
+                    // Keep pull order between a held encounter and later changes to it.
+                    let mut now = Vec::with_capacity(b.items.len());
+                    let mut waiting = b.held.into_iter().peekable();
+                    for (i, p) in b.items.into_iter().enumerate() {
+                        while let Some((_, m)) = waiting.next_if(|(pos, _)| *pos <= i) {
+                            held_ids.insert(keyer.id_hash(m.rtype, &m.id));
+                            held.push(Held::Place(m));
+                        }
+                        if p.rtype == ResourceType::Encounter && held_ids.contains(&p.idh) {
+                            held.push(Held::Prepared(p));
+                        } else {
+                            now.push(p);
+                        }
+                    }
+                    for (_, m) in waiting {
+                        held_ids.insert(keyer.id_hash(m.rtype, &m.id));
+                        held.push(Held::Place(m));
+                    }
+                    now
+                };
+                if let Err(e) = builder.apply(&items) {
                     stop.store(true, Ordering::Relaxed);
                     return Err(e.into());
                 }
                 // Buffers were allocated on the workers: free them off the writer thread.
-                let _ = dropper.send(b.items);
+                let _ = dropper.send(items);
             }
         }
-        Ok(total)
+        Ok((total, held))
     }
 
     /// Run incremental syncs every `interval` and a full one every `full_every`, each
@@ -669,6 +886,20 @@ impl Engine {
             }
         }
     }
+}
+
+/// Counts by reason, then resource type.
+fn by_reason_and_type(
+    counts: impl Iterator<Item = (&'static str, String, u64)>,
+) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (reason, rtype, n) in counts {
+        *out.entry(reason.to_string())
+            .or_default()
+            .entry(rtype)
+            .or_default() += n;
+    }
+    out
 }
 
 /// A source that replays a fixed list of changes (tests, benchmarks, and air-gapped

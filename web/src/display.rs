@@ -2,7 +2,9 @@
 //! MAR grid. Templates hold no logic; everything they show is prepared here as text.
 //! Askama escapes every value, so source text (names, narratives) is always inert.
 
-use akari_sync::model::{Criticality, FlagKind, Instant, Patient, PatientRecord, Sex, VitalKind};
+use akari_sync::model::{
+    Criticality, FlagKind, Instant, Moment, Onset, Patient, PatientRecord, Sex, VitalKind,
+};
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Timelike, Utc};
 
 use crate::i18n::{Lang, Tr};
@@ -28,6 +30,36 @@ pub fn fmt_time(t: &DateTime<FixedOffset>) -> String {
 
 fn fmt_opt(t: Option<&Instant>) -> String {
     t.map(fmt_time).unwrap_or_default()
+}
+
+/// A time as precise as the source gave it: "2020年", "2020年3月", "2020-03-28" or
+/// "2020-03-28 14:44" (JST); never a made-up day or time.
+pub fn fmt_moment(lang: Lang, m: &Moment) -> String {
+    match (*m, lang) {
+        (Moment::Year(y), Lang::Ja) => format!("{y}年"),
+        (Moment::Year(y), Lang::En) => format!("{y}"),
+        (Moment::Month(y, mo), Lang::Ja) => format!("{y}年{mo}月"),
+        (Moment::Month(y, mo), Lang::En) => format!("{y}-{mo:02}"),
+        (Moment::Day(d), _) => d.format("%Y-%m-%d").to_string(),
+        (Moment::Time(t), _) => fmt_time(&t),
+    }
+}
+
+/// When a problem began, as people read it.
+pub fn fmt_onset(lang: Lang, o: &Onset) -> String {
+    match o {
+        Onset::At(m) => fmt_moment(lang, m),
+        Onset::Period { start, end } => {
+            let s = start.map(|m| fmt_moment(lang, &m)).unwrap_or_default();
+            let e = end.map(|m| fmt_moment(lang, &m)).unwrap_or_default();
+            format!("{s}〜{e}")
+        }
+        Onset::Age(a) => match lang {
+            Lang::Ja => format!("{a}時"),
+            Lang::En => format!("at {a}"),
+        },
+        Onset::Text(t) => t.clone(),
+    }
 }
 
 /// "5時間前" / "5 h ago".
@@ -292,7 +324,11 @@ impl Summary {
                     test: l.test,
                     value: l.value,
                     unit: l.unit.unwrap_or_default(),
-                    reference: l.reference_range.unwrap_or_default(),
+                    reference: l
+                        .reference_range
+                        .as_ref()
+                        .and_then(|r| r.numbers().or_else(|| r.text.clone()))
+                        .unwrap_or_default(),
                     abnormal: !flag.is_empty() && flag != "N",
                     flag,
                 }
@@ -304,7 +340,11 @@ impl Summary {
             .map(|c| Line {
                 label: c.text,
                 text: c.clinical_status.unwrap_or_default(),
-                time: c.onset.unwrap_or_default(),
+                time: c
+                    .onset
+                    .as_ref()
+                    .map(|o| fmt_onset(tr.lang, o))
+                    .unwrap_or_default(),
                 alert: false,
             })
             .collect();

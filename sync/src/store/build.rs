@@ -170,7 +170,8 @@ fn prepare_with(
         .collect();
     let mut encounter = None;
     let payload = match m.body {
-        Body::Retract(_) => None,
+        // A place never becomes an item (the engine keeps it in the place book).
+        Body::Retract(_) | Body::Place(_) => None,
         Body::Item(item) => {
             let index = match &item {
                 Item::Patient(p) => Some(IndexEntry::Patient {
@@ -303,6 +304,8 @@ pub struct GenerationBuilder {
     bulk: Option<Box<Bulk>>,
     /// A full build was bulk-loaded and verified on reading back.
     loaded: bool,
+    /// Locations this pull sent, for the place book, and whether they replace it.
+    places: Option<(crate::mapping::PlaceBook, bool)>,
 }
 
 impl std::fmt::Debug for GenerationBuilder {
@@ -402,6 +405,7 @@ impl GenerationBuilder {
             index: Accumulator::new(generation),
             bulk: full.then(|| Box::new(Bulk::new())),
             loaded: false,
+            places: None,
         })
     }
 
@@ -424,6 +428,12 @@ impl GenerationBuilder {
 
     pub fn stats(&self) -> &BuildStats {
         &self.stats
+    }
+
+    /// Record the Locations this pull sent in the node's place book when the generation
+    /// commits (see [`super::places`]): replacing the book (a full pull) or adding to it.
+    pub fn record_places(&mut self, book: crate::mapping::PlaceBook, replace: bool) {
+        self.places = Some((book, replace));
     }
 
     fn reject(&mut self, reason: RejectReason, n: u64) {
@@ -571,7 +581,7 @@ impl GenerationBuilder {
         idh: &IdHash,
         old: &Owner,
     ) -> Result<(), StoreError> {
-        let record_space = if rtype == ResourceType::Medication {
+        let record_space = if rtype.is_reference_data() {
             SPACE_MEDICATION
         } else {
             SPACE_RECORD
@@ -827,6 +837,9 @@ impl GenerationBuilder {
                 generation: self.generation,
                 problem: "the index blob does not read back as written".into(),
             });
+        }
+        if let Some((book, replace)) = &self.places {
+            super::places::write_places(txn, book, *replace)?;
         }
         switch_to(txn, &manifest)?;
         apply_retention(txn, self.store.keep())?;

@@ -602,7 +602,8 @@ fn settle_owners(rows: &mut Vec<OwnerRow>, judge: &Judge<'_>, lost: &mut Vec<u32
 #[derive(Default)]
 struct Settled {
     set: SetHash,
-    counts: [u64; 16],
+    /// By item kind byte (every [`ItemKind`] fits).
+    counts: [u64; 32],
     rows: u64,
     /// Record items dropped because their patient does not exist.
     unknown: u64,

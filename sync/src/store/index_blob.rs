@@ -63,8 +63,9 @@ const KIND_DELTA: u8 = 2;
 const ROW_HEADER: usize = 32 + 1 + 1;
 const BASE_MAGIC: &[u8; 4] = b"AKIX";
 const DELTA_MAGIC: &[u8; 4] = b"AKID";
-/// Version of the blob layouts and of the search-key normalisation baked into them.
-const FORMAT: u32 = 1;
+/// Version of the blob layouts and of the search-key normalisation baked into them
+/// (2: hospital IDs normalised ignoring case and separators).
+const FORMAT: u32 = 2;
 const CHAIN_START: [u8; 32] = [0; 32];
 
 fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {

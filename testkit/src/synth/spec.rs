@@ -3,8 +3,8 @@
 
 use akari_sync::model::{
     Administration, Allergy, Condition, Criticality, Document, DocumentKind, Encounter, Flag,
-    FlagKind, Infection, Instant, LabResult, Patient, PatientKey, PatientRecord, Prescription, Sex,
-    VitalKind, VitalSign,
+    FlagKind, Infection, Instant, LabResult, Moment, Onset, Patient, PatientKey, PatientRecord,
+    Prescription, ReferenceRange, Sex, VitalKind, VitalSign,
 };
 use chrono::{Duration, NaiveDate};
 
@@ -151,6 +151,10 @@ pub(crate) fn bed_of(slot: u64) -> (String, String, String) {
 }
 
 /// (name, JLAC10, unit, low, high, decimals)
+/// The text every synthetic reference range carries beside its numbers (as JCCLS ranges
+/// do): a note, never what is shown instead of the numbers.
+const REFERENCE_RANGE_TEXT: &str = "JCCLS共用基準範囲2022";
+
 const LABS: &[(&str, &str, &str, f64, f64, u32)] = &[
     ("白血球数", "2A990000001930101", "10^3/μL", 3.3, 8.6, 1),
     ("ヘモグロビン", "2A030000001930101", "g/dL", 13.7, 16.8, 1),
@@ -372,7 +376,12 @@ fn lab_result(
             code: Some(code.to_string()),
             value,
             unit: Some(unit.to_string()),
-            reference_range: Some(format!("{lo}-{hi}")),
+            reference_range: Some(ReferenceRange {
+                low: Some(lo.clone()),
+                high: Some(hi.clone()),
+                unit: Some(unit.to_string()),
+                text: Some(REFERENCE_RANGE_TEXT.to_string()),
+            }),
             interpretation: Some(interp.to_string()),
             time: Some(time),
         },
@@ -399,6 +408,7 @@ fn vital(rng: &mut Rng, id: String, kind: VitalKind, time: Instant) -> VitalSpec
         m: VitalSign {
             id,
             kind,
+            name: Some(super::render::loinc(kind).1.to_string()),
             value,
             unit: Some(unit.to_string()),
             time,
@@ -538,6 +548,8 @@ pub(crate) fn generate(cfg: &SynthConfig, index: u64) -> PatientSpec {
                 verification_status: Some(vs.into()),
                 reactions: vec![reaction.to_string()],
                 recorded: Some(now - Duration::days(rng.range(30, 3000) as i64)),
+                severity: None,
+                none_known: false,
             }),
         ));
     }
@@ -557,6 +569,8 @@ pub(crate) fn generate(cfg: &SynthConfig, index: u64) -> PatientSpec {
                     verification_status: Some("entered-in-error".into()),
                     reactions: vec![reaction.into()],
                     recorded: Some(now - Duration::days(40)),
+                    severity: None,
+                    none_known: false,
                 }),
             )
         });
@@ -579,7 +593,7 @@ pub(crate) fn generate(cfg: &SynthConfig, index: u64) -> PatientSpec {
                     }
                     .into(),
                 ),
-                onset: Some(onset.date_naive().format("%Y-%m-%d").to_string()),
+                onset: Some(Onset::At(Moment::Day(onset.date_naive()))),
                 recorded: Some(onset + Duration::days(1)),
             }),
         ));
@@ -777,6 +791,8 @@ pub(crate) fn generate(cfg: &SynthConfig, index: u64) -> PatientSpec {
                         - Duration::hours(rng.below(10) as i64),
                 ),
                 end: None,
+                participants: Vec::new(),
+                location_ids: Vec::new(),
             }),
         ));
     }
@@ -799,6 +815,8 @@ pub(crate) fn generate(cfg: &SynthConfig, index: u64) -> PatientSpec {
                 bed: None,
                 start: Some(start),
                 end: Some(start + Duration::minutes(rng.range(15, 90) as i64)),
+                participants: Vec::new(),
+                location_ids: Vec::new(),
             }),
         ));
     }
@@ -851,6 +869,7 @@ impl PatientSpec {
                 name_kana: Some(self.name_kana()),
                 sex: self.sex,
                 birth_date: Some(self.birth_date),
+                deceased: None,
             },
             allergies: live(&self.allergies).map(|a| a.0.clone()).collect(),
             conditions: live(&self.conditions).map(|a| a.0.clone()).collect(),
@@ -876,6 +895,7 @@ impl PatientSpec {
                 .map(|a| a.0.clone())
                 .collect(),
             documents: live(&self.documents).map(|a| a.0.clone()).collect(),
+            ..PatientRecord::default()
         }
     }
 }
@@ -1135,6 +1155,8 @@ pub(crate) fn apply_delta(
                         verification_status: Some("confirmed".into()),
                         reactions: vec![reaction.into()],
                         recorded: Some(d.at - Duration::minutes(30)),
+                        severity: None,
+                        none_known: false,
                     }),
                     last_updated: d.at,
                     entered_in_error: false,

@@ -34,6 +34,7 @@ fn record(key: &str, kanji: &str, kana: &str, allergy: Option<&str>) -> PatientR
             name_kana: Some(kana.into()),
             sex: Sex::Female,
             birth_date: chrono::NaiveDate::from_ymd_opt(1950, 4, 1),
+            deceased: None,
         },
         allergies: allergy
             .map(|s| Allergy {
@@ -45,17 +46,11 @@ fn record(key: &str, kanji: &str, kana: &str, allergy: Option<&str>) -> PatientR
                 verification_status: Some("confirmed".into()),
                 reactions: vec!["アナフィラキシー".into()],
                 recorded: None,
+                severity: None,
+                none_known: false,
             })
             .into_iter()
             .collect(),
-        conditions: vec![],
-        infections: vec![],
-        prescriptions: vec![],
-        administrations: vec![],
-        labs: vec![],
-        vitals: vec![],
-        flags: vec![],
-        encounters: vec![],
         documents: vec![akari_sync::model::Document {
             id: "d1".into(),
             kind: akari_sync::model::DocumentKind::DischargeSummary,
@@ -63,6 +58,7 @@ fn record(key: &str, kanji: &str, kana: &str, allergy: Option<&str>) -> PatientR
             date: None,
             text: XSS_DOC.into(),
         }],
+        ..PatientRecord::default()
     }
 }
 

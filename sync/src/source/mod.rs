@@ -51,9 +51,16 @@ pub const DEFAULT_TYPES: &[&str] = &[
     "Medication",
     "MedicationAdministration",
     "Flag",
+    "Location",
     "Encounter",
+    "Practitioner",
+    "PractitionerRole",
+    "CareTeam",
     "Composition",
     "DocumentReference",
+    "DiagnosticReport",
+    "ServiceRequest",
+    "Immunization",
 ];
 
 /// Which kind of source.

@@ -161,7 +161,7 @@ pub async fn start(
             tasks.spawn(serve_plain(
                 "metrics",
                 listener,
-                akari_web::metrics::router(metrics),
+                akari_web::router::metrics_router(metrics),
                 shutdown.clone(),
             ));
             Some(addr)

@@ -379,6 +379,7 @@ async fn the_whole_drill_over_https() {
         .services
         .reader
         .census()
+        .unwrap()
         .into_iter()
         .find(|w| w.ward == ward_name)
         .expect("the linked ward is in the census")

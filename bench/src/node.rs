@@ -151,7 +151,7 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
         .map_err(|e| setup("starting the drill", e))?;
 
     // Opaque patient keys of the inpatients (the census), for the load generator.
-    let census = reader.census();
+    let census = reader.census()?;
     let mut keys = String::new();
     for w in &census {
         for b in &w.beds {
@@ -190,7 +190,7 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
         )
         .map_err(|e| setup("TLS configuration", e))?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let app: axum::Router = akari_web::pages::router(pages);
+    let app: axum::Router = akari_web::router::for_pages(pages);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

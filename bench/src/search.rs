@@ -290,7 +290,7 @@ pub fn run(
         for q in &qs {
             let c = thread_cpu();
             let t = Instant::now();
-            let (_, hits) = reader.search(&q.text);
+            let (_, hits) = reader.search(&q.text)?;
             let took = t.elapsed();
             let cpu = thread_cpu().saturating_sub(c);
             if pass > 0 {

@@ -103,11 +103,18 @@ fn unlock(store: &Store, secret: &SnapshotSecret, probe: usize) -> Unlocked {
     let secs = t.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu;
     // Searchable: a hospital ID, a birth date and a name find the patient.
-    let hits = reader.search(&common::hospital_id(probe)).1;
+    let hits = reader
+        .search(&common::hospital_id(probe))
+        .expect("search")
+        .1;
     assert_eq!(hits.len(), 1, "patient {probe} found after unlock");
-    let born = reader.search(&common::birth_date(probe)).1;
+    let born = reader.search(&common::birth_date(probe)).expect("search").1;
     assert!(born.iter().any(|h| h.key == hits[0].key));
-    assert!(!reader.search(&common::names(probe).0).1.is_empty());
+    assert!(!reader
+        .search(&common::names(probe).0)
+        .expect("search")
+        .1
+        .is_empty());
     reader.lock();
     // The read + decrypt share alone (unwrap the keys, read and open every blob chunk).
     let t = Instant::now();

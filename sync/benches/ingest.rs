@@ -136,7 +136,7 @@ fn main() {
         let mut hits = 0;
         for _ in 0..100 {
             for q in queries {
-                hits += reader.search(q).1.len();
+                hits += reader.search(q).expect("search").1.len();
             }
         }
         let per_query_us = t.elapsed().as_secs_f64() * 1e6 / (100 * queries.len()) as f64;

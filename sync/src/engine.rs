@@ -6,8 +6,9 @@
 //! buffers; worker threads parse, map, encode, hash (and seal) batches in parallel; the
 //! calling thread takes prepared batches in their original order. An incremental sync
 //! applies each batch to the generation's single write transaction at once (cost ∝ the
-//! delta); a full sync only collects compact rows while the pull runs and then bulk-loads
-//! the new epoch in key order, sorting on helper threads (see `store::bulk`). Any failure
+//! delta); a full sync only collects compact rows while the pull runs and then writes the
+//! new epoch in one sorted load, in key order, sorting on helper threads (see
+//! `store::sorted_load`). Any failure
 //! (source error, storage error, too many rejects, cancel) drops the transaction: the
 //! current generation stays, and the error goes into [`SyncStatus`].
 
@@ -26,7 +27,8 @@ use crate::mapping::{
 };
 use crate::reader::SnapshotReader;
 use crate::source::{Change, PullKind};
-use crate::store::build::{Payload, Preparer, Scope, Target};
+use crate::store::build::Scope;
+use crate::store::{Payload, Preparer, Target};
 use crate::store::{Prepared, Store, StoreError};
 use crate::{Config, ScopeConfig};
 pub use tokio_util::sync::CancellationToken;
@@ -78,14 +80,30 @@ pub enum SourceError {
     Http { status: u16, detail: String },
     #[error("the source sent something we cannot follow: {0}")]
     Protocol(String),
-    #[error("reading the source failed: {0}")]
-    Io(String),
+    /// Reading a file or directory of the source failed; `detail` names it (never its
+    /// content) and repeats the I/O error's text, which `source` keeps.
+    #[error("reading the source failed: {detail}")]
+    Io {
+        detail: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
     #[error("the source is misconfigured: {0}")]
     Config(String),
     #[error("the pull was cancelled")]
     Cancelled,
     #[error("the pull was stopped by the engine")]
     Stopped,
+}
+
+impl SourceError {
+    /// A failed read: `detail` says what was read and repeats `e`'s text.
+    pub fn io(detail: String, e: std::io::Error) -> SourceError {
+        SourceError::Io {
+            detail,
+            source: Some(e),
+        }
+    }
 }
 
 /// Why a sync failed. The current generation is unchanged in every case.
@@ -126,7 +144,7 @@ impl SyncError {
     /// answering with something the node refused or could not store?
     pub fn source_unreachable(&self) -> bool {
         match self {
-            SyncError::Source(SourceError::Connection(_) | SourceError::Io(_)) => true,
+            SyncError::Source(SourceError::Connection(_) | SourceError::Io { .. }) => true,
             SyncError::Source(SourceError::Http { status, .. }) => *status >= 500,
             _ => false,
         }
@@ -324,6 +342,39 @@ fn waits_for_places(m: &Mapped) -> bool {
 const LOG_REJECTS: u32 = 10;
 const BATCH_CHANGES: usize = 2048;
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Run the source's pull, handing its changes on in batches until the pull ends, the
+/// engine stops it (`stop`) or the sync is cancelled.
+fn pull_in_batches(
+    source: &dyn Source,
+    kind: PullKind,
+    stop: &AtomicBool,
+    cancel: &CancellationToken,
+    raw_tx: SyncSender<RawBatch>,
+) -> Result<PullSummary, SourceError> {
+    let mut seq = 0u64;
+    let mut batch = RawBatch::new(seq);
+    let result = {
+        let mut sink = |c: Change| -> Result<(), SinkStopped> {
+            if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
+                return Err(SinkStopped);
+            }
+            batch.push(c);
+            if batch.is_full() {
+                seq += 1;
+                let full = std::mem::replace(&mut batch, RawBatch::new(seq));
+                raw_tx.send(full).map_err(|_| SinkStopped)?;
+            }
+            Ok(())
+        };
+        source.pull(kind, cancel, &mut sink)
+    };
+    if result.is_ok() && !batch.entries.is_empty() {
+        let _ = raw_tx.send(batch);
+    }
+    drop(raw_tx);
+    result
+}
 
 fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> PreparedBatch {
     let mut tally = Tally::default();
@@ -599,75 +650,8 @@ impl Engine {
             windows: self.config.windows,
             hospital_id_systems: self.config.hospital_id_systems.clone(),
         };
-        let preparer = builder.preparer();
-        let stop = Arc::new(AtomicBool::new(false));
-        let workers = self.config.parse_threads.clamp(1, 16);
-
-        let (raw_tx, raw_rx) = sync_channel::<RawBatch>(workers * 2);
-        let raw_rx = Arc::new(Mutex::new(raw_rx));
-        let (prep_tx, prep_rx) = sync_channel::<PreparedBatch>(workers * 2);
-
-        let outcome = std::thread::scope(|scope| {
-            // Source thread: batches changes, stops when told to.
-            let source = self.source.clone();
-            let stop_src = stop.clone();
-            let cancel_src = cancel.clone();
-            let pull = scope.spawn(move || {
-                let mut seq = 0u64;
-                let mut batch = RawBatch::new(seq);
-                let result = {
-                    let mut sink = |c: Change| -> Result<(), SinkStopped> {
-                        if stop_src.load(Ordering::Relaxed) || cancel_src.is_cancelled() {
-                            return Err(SinkStopped);
-                        }
-                        batch.push(c);
-                        if batch.is_full() {
-                            seq += 1;
-                            let full = std::mem::replace(&mut batch, RawBatch::new(seq));
-                            raw_tx.send(full).map_err(|_| SinkStopped)?;
-                        }
-                        Ok(())
-                    };
-                    source.pull(kind, &cancel_src, &mut sink)
-                };
-                if result.is_ok() && !batch.entries.is_empty() {
-                    let _ = raw_tx.send(batch);
-                }
-                drop(raw_tx);
-                result
-            });
-            // Workers: parse, map, encode, hash.
-            for _ in 0..workers {
-                let rx = raw_rx.clone();
-                let tx = prep_tx.clone();
-                let preparer = preparer.clone();
-                let ctx = &ctx;
-                scope.spawn(move || loop {
-                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok(batch) = next else { break };
-                    if tx.send(map_batch(&preparer, ctx, batch)).is_err() {
-                        break;
-                    }
-                });
-            }
-            drop(prep_tx);
-            // Writer (this thread): apply batches in order.
-            let written = self.write_in_order(&mut builder, prep_rx, &stop);
-            if written.is_err() {
-                stop.store(true, Ordering::Relaxed);
-            }
-            let pulled = pull
-                .join()
-                .map_err(|_| SyncError::Internal("the source thread panicked".into()))?;
-            Ok::<_, SyncError>((written, pulled))
-        })?;
-        let (written, pulled) = outcome;
-        let (mut tally, held) = written?;
-        if cancel.is_cancelled() {
-            return Err(SyncError::Cancelled);
-        }
-        let summary = pulled?;
-        self.place_held(&mut builder, &preparer, &mut tally, held)?;
+        let (mut tally, held, summary) = self.pull_and_write(&mut builder, kind, &ctx, cancel)?;
+        self.place_held(&mut builder, &mut tally, held)?;
 
         let scope = match self.config.scope {
             ScopeConfig::All => Scope::All,
@@ -679,8 +663,6 @@ impl Engine {
         for (k, v) in &builder.stats().rejects {
             *rejects.entry(*k).or_default() += v;
         }
-        let rejected: u64 = rejects.values().sum();
-        let total = summary.resources.max(rejected);
         let mut report = SyncReport {
             generation: builder.generation(),
             full,
@@ -692,8 +674,8 @@ impl Engine {
             upserts: 0,
             removals: 0,
             rejects: rejects
-                .into_iter()
-                .map(|(k, v)| (k.name().to_string(), v))
+                .iter()
+                .map(|(k, v)| (k.name().to_string(), *v))
                 .collect(),
             reject_types: by_reason_and_type(
                 tally
@@ -713,17 +695,10 @@ impl Engine {
             out_of_scope_patients: 0,
             places: tally.places.len() as u64,
         };
-        if rejected > self.config.min_rejects_to_abort
-            && (rejected as f64) > self.config.max_reject_share * total as f64
-        {
+        if let Err(e) = self.check_rejects(&rejects, &summary) {
             report.duration_ms = t0.elapsed().as_millis() as u64;
-            self.update_status(|s| s.last_refused = Some(report.clone()));
-            return Err(SyncError::TooManyRejects {
-                rejected,
-                total,
-                max_share: self.config.max_reject_share,
-                reasons: report.rejects.clone(),
-            });
+            self.update_status(|s| s.last_refused = Some(report));
+            return Err(e);
         }
         if !tally.places.is_empty() {
             builder.record_places(tally.places, full);
@@ -741,6 +716,61 @@ impl Engine {
         Ok(report)
     }
 
+    /// The pipeline of one sync: the source on its own thread hands batches of raw
+    /// resources to `parse_threads` workers, which parse, map, encode and hash them; this
+    /// thread applies the prepared batches in their original order. Returns the merged
+    /// tally, what was held back for the pull's Locations (see [`Engine::place_held`])
+    /// and what the source pulled.
+    fn pull_and_write(
+        &self,
+        builder: &mut crate::store::GenerationBuilder,
+        kind: PullKind,
+        ctx: &MapContext,
+        cancel: &CancellationToken,
+    ) -> Result<(Tally, Vec<Held>, PullSummary), SyncError> {
+        let preparer = builder.preparer();
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = self.config.parse_threads.clamp(1, 16);
+        let (raw_tx, raw_rx) = sync_channel::<RawBatch>(workers * 2);
+        let raw_rx = Arc::new(Mutex::new(raw_rx));
+        let (prep_tx, prep_rx) = sync_channel::<PreparedBatch>(workers * 2);
+        let (written, pulled) = std::thread::scope(|scope| {
+            let source = self.source.clone();
+            let stop_src = stop.clone();
+            let cancel_src = cancel.clone();
+            let pull = scope
+                .spawn(move || pull_in_batches(&*source, kind, &stop_src, &cancel_src, raw_tx));
+            // Workers: parse, map, encode, hash.
+            for _ in 0..workers {
+                let rx = raw_rx.clone();
+                let tx = prep_tx.clone();
+                let preparer = preparer.clone();
+                scope.spawn(move || loop {
+                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(batch) = next else { break };
+                    if tx.send(map_batch(&preparer, ctx, batch)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(prep_tx);
+            // Writer (this thread): apply batches in order.
+            let written = self.write_in_order(builder, prep_rx, &stop);
+            if written.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            let pulled = pull
+                .join()
+                .map_err(|_| SyncError::Internal("the source thread panicked".into()))?;
+            Ok::<_, SyncError>((written, pulled))
+        })?;
+        let (tally, held) = written?;
+        if cancel.is_cancelled() {
+            return Err(SyncError::Cancelled);
+        }
+        Ok((tally, held, pulled?))
+    }
+
     /// Place the in-house encounters held back during the pull (ward, room and bed from
     /// the pull's Locations, else the stored place book) and store them, with the later
     /// changes held with them, in pull order. An encounter none of whose Locations is
@@ -748,13 +778,13 @@ impl Engine {
     fn place_held(
         &self,
         builder: &mut crate::store::GenerationBuilder,
-        preparer: &Preparer,
         tally: &mut Tally,
         held: Vec<Held>,
     ) -> Result<(), SyncError> {
         if held.is_empty() {
             return Ok(());
         }
+        let preparer = builder.preparer();
         let mut book = self.store.places()?;
         book.extend(tally.places.clone());
         let mut ready = Vec::with_capacity(held.len());
@@ -779,8 +809,32 @@ impl Engine {
         Ok(())
     }
 
+    /// Too large a share of malformed resources discards the new generation.
+    fn check_rejects(
+        &self,
+        rejects: &BTreeMap<RejectReason, u64>,
+        summary: &PullSummary,
+    ) -> Result<(), SyncError> {
+        let rejected: u64 = rejects.values().sum();
+        let total = summary.resources.max(rejected);
+        if rejected > self.config.min_rejects_to_abort
+            && (rejected as f64) > self.config.max_reject_share * total as f64
+        {
+            return Err(SyncError::TooManyRejects {
+                rejected,
+                total,
+                max_share: self.config.max_reject_share,
+                reasons: rejects
+                    .iter()
+                    .map(|(k, v)| (k.name().to_string(), *v))
+                    .collect(),
+            });
+        }
+        Ok(())
+    }
+
     /// Apply prepared batches in sequence order; returns the merged tally and what was
-    /// held back for the pull's Locations (see [`Engine::place_held`]).
+    /// held back for the pull's Locations.
     fn write_in_order(
         &self,
         builder: &mut crate::store::GenerationBuilder,

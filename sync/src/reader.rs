@@ -12,8 +12,7 @@
 //!
 //! On an encrypted store the reader opens *locked*: [`SnapshotReader::generation`] (the
 //! manifest: counts, times) works, every read of patient data fails with
-//! [`StoreError::Locked`] (the non-`Result` search and census methods return nothing; use
-//! the `try_` forms to get the error). [`SnapshotReader::unlock`] checks the secret,
+//! [`StoreError::Locked`]. [`SnapshotReader::unlock`] checks the secret,
 //! unwraps the data keys and decrypts the search index into memory; while a secret is held,
 //! refreshes after new generations stay unlocked. [`SnapshotReader::lock`] drops the
 //! secret, the data keys and the index (their memory is wiped). A plaintext store is always
@@ -35,7 +34,7 @@ use crate::model::{Participant, PatientKey, PatientRecord, Sex, Staff};
 use crate::store::keys::Pk;
 use crate::store::{Manifest, Store, StoreError};
 use crate::text::{looks_like_hospital_id, parse_birth_date_query};
-use index::SearchIndex;
+use index::{Hit, SearchIndex};
 
 /// Most results a search returns.
 pub const MAX_RESULTS: usize = 200;
@@ -416,6 +415,15 @@ impl SnapshotReader {
         Ok(view)
     }
 
+    /// The current view for a search or census: `None` while the store holds no
+    /// generation, [`StoreError::Locked`] while locked.
+    fn readable_view(&self) -> Result<Option<Arc<View>>, StoreError> {
+        match self.view() {
+            Some(v) if v.open.is_none() => Err(StoreError::Locked),
+            v => Ok(v),
+        }
+    }
+
     /// The open part of the current view, if unlocked.
     fn open_view(&self) -> Option<Arc<View>> {
         self.view().filter(|v| v.open.is_some())
@@ -462,11 +470,18 @@ impl SnapshotReader {
         }
     }
 
-    /// Summary of one patient by key (`None` while locked).
-    pub fn summary(&self, key: &PatientKey) -> Option<PatientSummary> {
-        let view = self.open_view()?;
-        let pk: Pk = hex::decode(&key.0).ok()?.try_into().ok()?;
-        open(&view).index.summary_of_key(&pk)
+    /// Summary of one patient by key (`None`: no such patient, or no generation yet).
+    pub fn summary(&self, key: &PatientKey) -> Result<Option<PatientSummary>, StoreError> {
+        let Some(view) = self.readable_view()? else {
+            return Ok(None);
+        };
+        let Some(pk) = hex::decode(&key.0)
+            .ok()
+            .and_then(|b| <Pk>::try_from(b.as_slice()).ok())
+        else {
+            return Ok(None);
+        };
+        Ok(open(&view).index.summary_of_key(&pk))
     }
 
     fn assemble(&self, view: &View, pk: &Pk) -> Result<PatientRecord, StoreError> {
@@ -573,57 +588,43 @@ impl SnapshotReader {
     /// Search by what staff typed: a birth date in any accepted form, a hospital ID
     /// (letters, digits and hyphens with at least one digit; compared ignoring case,
     /// hyphens and leading zeros), or a kana/kanji name prefix (family name, full name or
-    /// given name).
-    pub fn search(&self, query: &str) -> (SearchKind, Vec<PatientSummary>) {
+    /// given name), or a name with a birth date. Finds nothing while the store holds no
+    /// generation.
+    pub fn search(&self, query: &str) -> Result<(SearchKind, Vec<PatientSummary>), StoreError> {
+        let view = self.readable_view()?;
+        let index = view.as_deref().map(|v| open(v).index.as_ref());
+        let found = |find: &dyn Fn(&SearchIndex) -> Vec<Hit>| {
+            index.map_or_else(Vec::new, |i| i.summaries(find(i)))
+        };
         if let Some(d) = parse_birth_date_query(query) {
-            return (SearchKind::BirthDate(d), self.search_birth_date(d));
+            return Ok((SearchKind::BirthDate(d), found(&|i| i.by_birth(d))));
         }
         if looks_like_hospital_id(query) {
-            return (SearchKind::HospitalId, self.search_hospital_id(query));
+            return Ok((SearchKind::HospitalId, found(&|i| i.by_hospital_id(query))));
         }
         if let Some((name, date)) = split_name_and_birth_date(query) {
-            let Some(view) = self.open_view() else {
-                return (SearchKind::Name, vec![]);
-            };
-            let hits = open(&view).index.by_name_born(name, date);
-            return (SearchKind::Name, open(&view).index.summaries(hits));
+            return Ok((SearchKind::Name, found(&|i| i.by_name_born(name, date))));
         }
-        (SearchKind::Name, self.search_name(query))
-    }
-
-    pub fn search_name(&self, query: &str) -> Vec<PatientSummary> {
-        let Some(view) = self.open_view() else {
-            return vec![];
-        };
-        let hits = open(&view).index.by_name(query);
-        open(&view).index.summaries(hits)
-    }
-
-    pub fn search_birth_date(&self, date: NaiveDate) -> Vec<PatientSummary> {
-        let Some(view) = self.open_view() else {
-            return vec![];
-        };
-        let hits = open(&view).index.by_birth(date);
-        open(&view).index.summaries(hits)
-    }
-
-    pub fn search_hospital_id(&self, id: &str) -> Vec<PatientSummary> {
-        let Some(view) = self.open_view() else {
-            return vec![];
-        };
-        let hits = open(&view).index.by_hospital_id(id);
-        open(&view).index.summaries(hits)
+        Ok((SearchKind::Name, found(&|i| i.by_name(query))))
     }
 
     /// Every ward with its occupied beds, wards and rooms/beds in natural order.
-    pub fn census(&self) -> Vec<WardCensus> {
+    pub fn census(&self) -> Result<Vec<WardCensus>, StoreError> {
         self.census_of(None)
     }
 
+    /// One ward's census (exact ward name).
+    pub fn ward(&self, ward: &str) -> Result<Option<WardCensus>, StoreError> {
+        Ok(self
+            .census_of(Some(ward))?
+            .into_iter()
+            .find(|w| w.ward == ward))
+    }
+
     /// The census of every ward, or of the ward labelled `only`.
-    fn census_of(&self, only: Option<&str>) -> Vec<WardCensus> {
-        let Some(view) = self.open_view() else {
-            return vec![];
+    fn census_of(&self, only: Option<&str>) -> Result<Vec<WardCensus>, StoreError> {
+        let Some(view) = self.readable_view()? else {
+            return Ok(vec![]);
         };
         let mut wards: BTreeMap<String, Vec<CensusEntry>> = BTreeMap::new();
         for (ward, room, bed, patient) in open(&view).index.located(only) {
@@ -644,39 +645,7 @@ impl SnapshotReader {
             })
             .collect();
         out.sort_by(|a, b| natural_cmp(&a.ward, &b.ward));
-        out
-    }
-
-    /// One ward's census (exact ward name).
-    pub fn ward(&self, ward: &str) -> Option<WardCensus> {
-        self.census_of(Some(ward))
-            .into_iter()
-            .find(|w| w.ward == ward)
-    }
-
-    fn check_readable(&self) -> Result<(), StoreError> {
-        match self.view() {
-            Some(v) if v.open.is_none() => Err(StoreError::Locked),
-            _ => Ok(()),
-        }
-    }
-
-    /// [`SnapshotReader::search`], failing with [`StoreError::Locked`] while locked.
-    pub fn try_search(&self, query: &str) -> Result<(SearchKind, Vec<PatientSummary>), StoreError> {
-        self.check_readable()?;
-        Ok(self.search(query))
-    }
-
-    /// [`SnapshotReader::census`], failing with [`StoreError::Locked`] while locked.
-    pub fn try_census(&self) -> Result<Vec<WardCensus>, StoreError> {
-        self.check_readable()?;
-        Ok(self.census())
-    }
-
-    /// [`SnapshotReader::ward`], failing with [`StoreError::Locked`] while locked.
-    pub fn try_ward(&self, ward: &str) -> Result<Option<WardCensus>, StoreError> {
-        self.check_readable()?;
-        Ok(self.ward(ward))
+        Ok(out)
     }
 }
 

@@ -116,7 +116,7 @@ fn full_sync_serves_records_search_and_census() {
 
     // Search: variant kanji, kana in any width or script, spaces, birth dates, IDs.
     let found = |q: &str, i: usize| {
-        let (_, hits) = node.reader.search(q);
+        let (_, hits) = node.reader.search(q).unwrap();
         hits.iter()
             .any(|h| h.hospital_id.as_deref() == Some(hospital_id(i).as_str()))
     };
@@ -134,11 +134,12 @@ fn full_sync_serves_records_search_and_census() {
     assert!(
         node.reader
             .search(&format!("高橋 {}", birth_date(other)))
+            .unwrap()
             .1
             .is_empty(),
         "a different birth date finds no 高橋"
     );
-    let (kind, hits) = node.reader.search("100007");
+    let (kind, hits) = node.reader.search("100007").unwrap();
     assert_eq!(kind, SearchKind::HospitalId);
     assert_eq!(hits.len(), 1);
     let b = NaiveDate::parse_from_str(&birth_date(7), "%Y-%m-%d").unwrap();
@@ -146,7 +147,7 @@ fn full_sync_serves_records_search_and_census() {
         b.format("%Y%m%d").to_string(),
         b.format("%Y/%-m/%-d").to_string(),
     ] {
-        let (kind, hits) = node.reader.search(&q);
+        let (kind, hits) = node.reader.search(&q).unwrap();
         assert_eq!(kind, SearchKind::BirthDate(b));
         assert!(
             hits.iter().any(|h| h.hospital_id == Some(hospital_id(7))),
@@ -162,7 +163,7 @@ fn full_sync_serves_records_search_and_census() {
     assert!(found(&showa, 7), "{showa}");
 
     // Census: inpatients by ward, rooms and beds in order.
-    let census = node.reader.census();
+    let census = node.reader.census().unwrap();
     let total: usize = census.iter().map(|w| w.beds.len()).sum();
     assert_eq!(total, (0..n).filter(|i| is_inpatient(*i)).count());
     for w in &census {
@@ -577,6 +578,18 @@ fn disk_full_discards_the_new_generation() {
         matches!(&err, SyncError::Store(e) if e.is_storage()),
         "{err}"
     );
+    // The device's error is kept as the source (an operator's tooling can tell a full
+    // disk from a failing one), and the message says what happened.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    let mut io_kind = None;
+    while let Some(e) = cause {
+        if let Some(redb::Error::Io(io)) = e.downcast_ref::<redb::Error>() {
+            io_kind = Some(io.kind());
+        }
+        cause = e.source();
+    }
+    assert_eq!(io_kind, Some(std::io::ErrorKind::StorageFull), "{err}");
+    assert!(err.to_string().contains("No space left on device"), "{err}");
     assert!(engine.status().last_error.is_some());
     // Still served from memory index + read transactions of generation 1.
     assert_eq!(reader.generation().unwrap(), g1);

@@ -211,11 +211,11 @@ fn answers(reader: &SnapshotReader) -> Vec<String> {
     }
     let mut out = vec![format!("patients {}", reader.patient_count())];
     for q in queries {
-        let (kind, hits) = reader.search(&q);
+        let (kind, hits) = reader.search(&q).unwrap();
         let hits: Vec<String> = hits.iter().map(shown).collect();
         out.push(format!("{q} {kind:?} {hits:?}"));
     }
-    for w in reader.census() {
+    for w in reader.census().unwrap() {
         let mut beds: Vec<String> = w
             .beds
             .iter()
@@ -223,7 +223,7 @@ fn answers(reader: &SnapshotReader) -> Vec<String> {
             .collect();
         beds.sort();
         out.push(format!("{} {beds:?}", w.ward));
-        let one = reader.ward(&w.ward).expect("ward by name");
+        let one = reader.ward(&w.ward).unwrap().expect("ward by name");
         assert_eq!(one.beds.len(), w.beds.len());
     }
     out
@@ -257,21 +257,28 @@ fn run(encrypted: bool) {
     let r = &a.reader;
     assert!(
         r.search("沢田美咲")
+            .unwrap()
             .1
             .iter()
             .all(|h| h.hospital_id != Some(hospital_id(3))),
         "renamed back"
     );
-    assert_eq!(r.search(&hospital_id(3)).1[0].name_kanji, Some(names(3).0));
     assert_eq!(
-        r.search("1999-12-31").1[0].hospital_id,
+        r.search(&hospital_id(3)).unwrap().1[0].name_kanji,
+        Some(names(3).0)
+    );
+    assert_eq!(
+        r.search("1999-12-31").unwrap().1[0].hospital_id,
         Some(hospital_id(5))
     );
-    assert!(r.search(&hospital_id(9)).1.is_empty(), "deleted patient");
-    assert_eq!(r.search("777001").1.len(), 1);
-    assert_eq!(r.search(&hospital_id(4)).1.len(), 0, "old ID gone");
+    assert!(
+        r.search(&hospital_id(9)).unwrap().1.is_empty(),
+        "deleted patient"
+    );
+    assert_eq!(r.search("777001").unwrap().1.len(), 1);
+    assert_eq!(r.search(&hospital_id(4)).unwrap().1.len(), 0, "old ID gone");
     let bed_of = |i: usize| {
-        r.search(&hospital_id(i)).1[0]
+        r.search(&hospital_id(i)).unwrap().1[0]
             .ward
             .clone()
             .unwrap_or_default()
@@ -309,12 +316,13 @@ fn a_second_admission_wins_while_it_lasts() {
         now - Duration::hours(2),
     ))]);
     sync(&a, false);
-    let hit = a.reader.search(&hospital_id(12)).1.remove(0);
+    let hit = a.reader.search(&hospital_id(12)).unwrap().1.remove(0);
     assert_eq!(hit.ward.as_deref(), Some("ICU"));
-    assert_eq!(a.reader.ward("ICU").unwrap().beds.len(), 1);
+    assert_eq!(a.reader.ward("ICU").unwrap().unwrap().beds.len(), 1);
     assert!(a
         .reader
         .ward(&ward_of(12).0)
+        .unwrap()
         .unwrap()
         .beds
         .iter()
@@ -336,7 +344,7 @@ fn a_refresh_reads_only_the_new_delta() {
     a.source.replace(vec![upsert(&renamed)]);
     let g2 = sync(&a, false);
     assert_eq!(a.reader.generation().unwrap().generation, g2);
-    assert_eq!(a.reader.search("沢口 凛").1.len(), 1);
+    assert_eq!(a.reader.search("沢口 凛").unwrap().1.len(), 1);
     assert_eq!(a.reader.patient_count(), N);
     let err = fresh_reader(&a).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");

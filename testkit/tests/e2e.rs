@@ -103,7 +103,7 @@ fn check_search_and_census(reader: &SnapshotReader, h: &Hospital) {
         .or_else(|| full_kana(GIVEN_FEMALE, &halfwidth.given_kanji))
         .unwrap();
     let q = format!("{}{}", hiragana(&fam), hiragana(&giv));
-    let (_, hits) = reader.search(&q);
+    let (_, hits) = reader.search(&q).unwrap();
     assert!(
         hits.iter()
             .any(|s| s.hospital_id.as_deref() == Some(halfwidth.hospital_id.as_str())),
@@ -125,7 +125,9 @@ fn check_search_and_census(reader: &SnapshotReader, h: &Hospital) {
             other => other,
         })
         .collect();
-    let (_, hits) = reader.search(&format!("{common} {}", variant.given_kanji));
+    let (_, hits) = reader
+        .search(&format!("{common} {}", variant.given_kanji))
+        .unwrap();
     assert!(
         hits.iter()
             .any(|s| s.hospital_id.as_deref() == Some(variant.hospital_id.as_str())),
@@ -152,6 +154,7 @@ fn check_search_and_census(reader: &SnapshotReader, h: &Hospital) {
         .collect();
     let mut got: Vec<(String, String, String, String)> = reader
         .census()
+        .unwrap()
         .into_iter()
         .flat_map(|w| {
             let ward = w.ward.clone();

@@ -271,7 +271,7 @@ fn ndjson_directory_errors_are_clear() {
     })
     .unwrap();
     let e = collect(src.as_ref(), PullKind::Full).unwrap_err();
-    assert!(matches!(e, SourceError::Io(_)), "{e}");
+    assert!(matches!(e, SourceError::Io { .. }), "{e}");
     assert!(e.to_string().contains("mounted"), "{e}");
     let empty = tempfile::tempdir().unwrap();
     let src = source::build(&Config {

@@ -156,7 +156,7 @@ fn main() {
         reader.patient_count(),
         t.elapsed().as_secs_f64()
     );
-    let census = reader.census();
+    let census = reader.census().expect("census");
     let keys: Vec<String> = census
         .iter()
         .flat_map(|w| w.beds.iter().map(|b| b.patient.key.0.clone()))

@@ -1,9 +1,16 @@
 //! Errors as users see them: a status code and a helpful page in their language. The
 //! real cause goes to tracing (without patient data); the page says what to do.
+//!
+//! A handler returns a [`PageError`] with `?`; the language is the request's, applied once
+//! by the [`render_error_pages`] layer, never carried inside each error.
 
 use askama::Template;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use crate::i18n::{Lang, Tr};
 use crate::viewer::{SnapshotError, ViewError};
@@ -52,20 +59,23 @@ impl Problem {
     }
 }
 
-/// A failed page: rendered on its own (no banner data is trusted at this point).
-#[derive(Debug)]
+/// A failed page. Handlers return it with `?` (from a [`Problem`] or a [`ViewError`]); it
+/// carries no language: [`render_error_pages`] renders it in the request's language, on its
+/// own (no banner data is trusted at this point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageError {
     pub problem: Problem,
-    pub lang: Lang,
 }
 
-impl PageError {
-    pub fn new(lang: Lang, problem: Problem) -> Self {
-        PageError { problem, lang }
+impl From<Problem> for PageError {
+    fn from(problem: Problem) -> Self {
+        PageError { problem }
     }
+}
 
-    /// Maps a viewer failure, logging the cause (which carries no patient data).
-    pub fn from_view(lang: Lang, e: ViewError) -> Self {
+/// A viewer failure, with its cause logged (the cause carries no patient data).
+impl From<ViewError> for PageError {
+    fn from(e: ViewError) -> Self {
         let problem = match &e {
             ViewError::NotFound => Problem::NotFound,
             ViewError::Audit(_) => {
@@ -81,7 +91,17 @@ impl PageError {
                 Problem::Internal
             }
         };
-        PageError { problem, lang }
+        PageError { problem }
+    }
+}
+
+/// A blocking task (argon2, redb, the ledger) panicked or was cancelled.
+impl From<tokio::task::JoinError> for PageError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        tracing::error!(error = %e, "a blocking task of the request failed");
+        PageError {
+            problem: Problem::Internal,
+        }
     }
 }
 
@@ -93,18 +113,40 @@ struct ErrorPage {
     message: &'static str,
 }
 
+/// The status and the problem, for [`render_error_pages`] to put into words.
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let tr = Tr { lang: self.lang };
-        let page = ErrorPage {
-            tr,
-            lang: self.lang.code(),
-            message: tr.s(self.problem.message_key()),
-        };
-        let body = page.render().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "error page failed to render");
-            "Error".to_owned()
-        });
-        (self.problem.status(), Html(body)).into_response()
+        let mut response = self.problem.status().into_response();
+        response.extensions_mut().insert(self.problem);
+        response
     }
+}
+
+/// Middleware: puts the request's language ([`Lang::from_headers`]) into its extensions for
+/// the handlers, and renders every [`PageError`] as the error page in that language,
+/// keeping the status and headers the handler set.
+pub async fn render_error_pages(mut request: Request, next: Next) -> Response {
+    let lang = Lang::from_headers(request.headers());
+    request.extensions_mut().insert(lang);
+    let response = next.run(request).await;
+    let Some(problem) = response.extensions().get::<Problem>().copied() else {
+        return response;
+    };
+    let tr = Tr { lang };
+    let page = ErrorPage {
+        tr,
+        lang: lang.code(),
+        message: tr.s(problem.message_key()),
+    };
+    let body = page.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "error page failed to render");
+        "Error".to_owned()
+    });
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
 }

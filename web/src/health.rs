@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use akari_accounts::event::Mode;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::state::AppState;
@@ -51,11 +50,7 @@ pub struct Health {
     pub snapshot: SnapshotStatus,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
-}
-
-async fn healthz(State(state): State<AppState>) -> Json<Health> {
+pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let status = state.status.borrow().clone();
     Json(Health {
         status: "ok".to_owned(),
@@ -69,17 +64,13 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
 const SLOW_ROUTE_MAX: Duration = Duration::from_secs(60);
 
 #[derive(Deserialize)]
-struct SlowParams {
+pub(crate) struct SlowParams {
     ms: u64,
 }
 
 /// `GET /_test/slow?ms=N`: answers after N milliseconds. Only mounted when
 /// [`crate::TestHooks::slow_route`] is on.
-pub fn slow_test_routes() -> Router<AppState> {
-    Router::new().route("/_test/slow", get(slow))
-}
-
-async fn slow(Query(params): Query<SlowParams>) -> &'static str {
+pub(crate) async fn slow(Query(params): Query<SlowParams>) -> &'static str {
     let delay = Duration::from_millis(params.ms).min(SLOW_ROUTE_MAX);
     tokio::time::sleep(delay).await;
     "done\n"

@@ -33,6 +33,17 @@ impl Lang {
         }
     }
 
+    /// The request's language: set once per request by the
+    /// [`crate::error::render_error_pages`] layer, read from the headers where that layer
+    /// did not run.
+    pub fn of(parts: &axum::http::request::Parts) -> Lang {
+        parts
+            .extensions
+            .get::<Lang>()
+            .copied()
+            .unwrap_or_else(|| Lang::from_headers(&parts.headers))
+    }
+
     /// The cookie wins; otherwise the first of `ja`/`en` in `Accept-Language` (by q);
     /// otherwise Japanese.
     pub fn from_headers(headers: &HeaderMap) -> Lang {

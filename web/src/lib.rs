@@ -1,10 +1,10 @@
 //! akari-web: the HTTP face of the node. Thin handlers: extract, call the domain, render.
 //!
-//! [`router`] composes every route of the HTTPS listener and wraps them in the layers every
+//! [`router`] holds every route of the node in one table and wraps them in the layers every
 //! response needs (security headers, request tracing by route template, request metrics).
-//! Page modules add their routes in [`router`]; they never apply layers themselves.
 
 pub mod accounts_gate;
+mod assets;
 pub mod display;
 pub mod error;
 pub mod gate;
@@ -13,16 +13,16 @@ pub mod health;
 pub mod i18n;
 pub mod metrics;
 pub mod pages;
+pub mod router;
 pub mod session;
 pub mod snapshot;
 pub mod state;
 pub mod trace;
 pub mod viewer;
 
-use axum::Router;
-
 pub use health::{NodeStatus, SnapshotStatus};
 pub use metrics::HttpMetrics;
+pub use router::router;
 pub use state::{AppState, TestHooks};
 
 /// Configuration owned by this crate: the `[web]` section of `akari.toml`.
@@ -41,35 +41,6 @@ impl Default for Config {
             stale_after_minutes: 60,
         }
     }
-}
-
-/// The whole application served on the HTTPS listener.
-pub fn router(state: AppState) -> Router {
-    let mut routes = Router::new().merge(health::routes());
-    if let Some(pages) = state.pages.clone() {
-        routes = routes.merge(pages::router(pages));
-    }
-    if state.test_hooks.slow_route {
-        routes = routes.merge(health::slow_test_routes());
-    }
-    let routes = routes.fallback(not_found);
-    with_common_layers(routes, state)
-}
-
-/// Layers that wrap every route, including the fallback. Order matters: the security
-/// headers are outermost so that even responses produced by inner layers carry them.
-fn with_common_layers(routes: Router<AppState>, state: AppState) -> Router {
-    let routes = routes
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::record_request,
-        ))
-        .layer(trace::layer());
-    headers::apply(routes).with_state(state)
-}
-
-async fn not_found() -> (axum::http::StatusCode, &'static str) {
-    (axum::http::StatusCode::NOT_FOUND, "Not found\n")
 }
 
 #[cfg(test)]

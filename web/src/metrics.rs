@@ -14,8 +14,6 @@ use axum::extract::{Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 
 use crate::state::AppState;
 use crate::trace::route_of;
@@ -178,14 +176,8 @@ pub async fn record_request(
     response
 }
 
-/// The router of the metrics listener: `GET /metrics`.
-pub fn router(metrics: Arc<HttpMetrics>) -> Router {
-    Router::new()
-        .route("/metrics", get(render))
-        .with_state(metrics)
-}
-
-async fn render(State(metrics): State<Arc<HttpMetrics>>) -> impl IntoResponse {
+/// `GET /metrics` on the metrics listener.
+pub(crate) async fn render(State(metrics): State<Arc<HttpMetrics>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -215,7 +207,7 @@ mod tests {
                 .unwrap();
             let _ = to_bytes(response.into_body(), 1 << 16).await.unwrap();
         }
-        let response = router(metrics)
+        let response = crate::router::metrics_router(metrics)
             .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
             .await
             .unwrap();

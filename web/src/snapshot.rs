@@ -73,7 +73,7 @@ impl Snapshot for SnapshotReader {
         query: &str,
         limit: usize,
     ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError> {
-        let (kind, hits) = SnapshotReader::try_search(self, query).map_err(read_err)?;
+        let (kind, hits) = SnapshotReader::search(self, query).map_err(read_err)?;
         let kind = match kind {
             SearchKind::BirthDate(_) => QueryKind::BirthDate,
             SearchKind::HospitalId => QueryKind::HospitalId,
@@ -88,7 +88,7 @@ impl Snapshot for SnapshotReader {
     }
 
     fn wards(&self) -> Result<Vec<String>, SnapshotError> {
-        Ok(SnapshotReader::try_census(self)
+        Ok(SnapshotReader::census(self)
             .map_err(read_err)?
             .into_iter()
             .map(|w| w.ward)
@@ -96,7 +96,7 @@ impl Snapshot for SnapshotReader {
     }
 
     fn census(&self, ward: &str) -> Result<Vec<PatientSummary>, SnapshotError> {
-        let Some(census) = SnapshotReader::try_ward(self, ward).map_err(read_err)? else {
+        let Some(census) = SnapshotReader::ward(self, ward).map_err(read_err)? else {
             return Ok(Vec::new());
         };
         census

@@ -49,7 +49,7 @@ async fn clinician_logs_in_searches_reads_prints_and_logs_out() {
     .unwrap();
 
     // A ward with a patient who has an active allergy and a harmless name.
-    let census = reader.census();
+    let census = reader.census().unwrap();
     let (ward, patient) = census
         .iter()
         .filter(|w| w.beds.len() >= 2)

@@ -149,7 +149,7 @@ async fn clinician_logs_in_with_credential_and_security_key_and_a_wrong_key_is_r
     assert!(text(&page, "#who").await.contains("灯 花子"));
 
     // 5. A patient opens (through the audited path).
-    let census = reader.census();
+    let census = reader.census().unwrap();
     let patient = census
         .iter()
         .flat_map(|w| w.beds.iter())

@@ -21,7 +21,7 @@ impl Source for NdjsonFile {
         cancel: &CancellationToken,
         sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
     ) -> Result<PullSummary, SourceError> {
-        let f = std::fs::File::open(&self.0).map_err(|e| SourceError::Io(e.to_string()))?;
+        let f = std::fs::File::open(&self.0).map_err(|e| SourceError::io(e.to_string(), e))?;
         let mut r = BufReader::with_capacity(8 << 20, f);
         let mut s = PullSummary::default();
         let mut line = Vec::with_capacity(4096);
@@ -29,7 +29,7 @@ impl Source for NdjsonFile {
             line.clear();
             let n = r
                 .read_until(b'\n', &mut line)
-                .map_err(|e| SourceError::Io(e.to_string()))?;
+                .map_err(|e| SourceError::io(e.to_string(), e))?;
             if n == 0 {
                 break;
             }

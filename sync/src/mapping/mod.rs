@@ -453,7 +453,7 @@ impl DropReason {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)] // built once per resource, moved, never stored in bulk
+#[allow(clippy::large_enum_variant)] // built once per resource, moved, never stored in large numbers
 pub enum Body {
     Item(Item),
     /// Not kept: remove any earlier version of this resource.

@@ -115,6 +115,49 @@ impl Drop for Overlay {
     }
 }
 
+impl Overlay {
+    /// Take a patient's search keys out of the overlay's maps (wiping them).
+    fn unindex(&mut self, old: &mut Indexed) {
+        let pk = old.pk;
+        for k in std::mem::take(&mut old.name_keys) {
+            if let Some((mut s, _)) = self.names.take(&(k, pk)) {
+                s.zeroize();
+            }
+        }
+        if let Some(k) = &old.id_key {
+            if let Some(set) = self.ids.get_mut(k) {
+                set.remove(&pk);
+                if set.is_empty() {
+                    if let Some((mut k, _)) = self.ids.remove_entry(k) {
+                        k.zeroize();
+                    }
+                }
+            }
+        }
+        if let Some(b) = old.birth_date {
+            if let Some(set) = self.births.get_mut(&b) {
+                set.remove(&pk);
+                if set.is_empty() {
+                    self.births.remove(&b);
+                }
+            }
+        }
+    }
+
+    /// Put a patient's search keys into the overlay's maps.
+    fn index(&mut self, p: &Indexed) {
+        for k in &p.name_keys {
+            self.names.insert((k.clone(), p.pk));
+        }
+        if let Some(k) = &p.id_key {
+            self.ids.entry(k.clone()).or_default().insert(p.pk);
+        }
+        if let Some(b) = p.birth_date {
+            self.births.entry(b).or_default().insert(p.pk);
+        }
+    }
+}
+
 /// The search index of one generation.
 pub(super) struct SearchIndex {
     epoch: u64,
@@ -255,89 +298,9 @@ impl SearchIndex {
 
     /// Work out a touched patient's record again from its live entries.
     fn recompute(&mut self, pk: Pk) {
-        let pid: Rid = (ResourceType::Patient as u8, pk);
-        let base = Arc::clone(&self.base);
-        let mut fresh = match self.over.added.get(&pid) {
-            Some((
-                _,
-                IndexEntry::Patient {
-                    hospital_id,
-                    name_kanji,
-                    name_kana,
-                    sex,
-                    birth_date,
-                },
-            )) => Some(Indexed {
-                pk,
-                hospital_id: hospital_id.clone(),
-                name_kanji: name_kanji.clone(),
-                name_kana: name_kana.clone(),
-                sex: *sex,
-                birth_date: *birth_date,
-                location: None,
-                id_key: None,
-                name_keys: Vec::new(),
-            }),
-            _ if self.base_live(&pid) => base.find(&pk).map(|i| {
-                let p = base.patient(i);
-                Indexed {
-                    pk,
-                    hospital_id: p.hospital_id.map(String::from),
-                    name_kanji: p.name_kanji.map(String::from),
-                    name_kana: p.name_kana.map(String::from),
-                    sex: p.sex,
-                    birth_date: p.birth_date,
-                    location: None,
-                    id_key: None,
-                    name_keys: Vec::new(),
-                }
-            }),
-            _ => None,
-        };
+        let mut fresh = self.live_patient(&pk);
         if let Some(p) = &mut fresh {
-            // The most recent admission; ties go to the first resource (as in the base).
-            let mut best: Option<(i128, Rid, Loc)> = None;
-            let mut consider = |start: i128, id: Rid, loc: Loc| {
-                if best
-                    .as_ref()
-                    .is_none_or(|(s, b, _)| start > *s || (start == *s && id < *b))
-                {
-                    best = Some((start, id, loc));
-                }
-            };
-            for j in base.locations_of(&pk) {
-                let l = base.location(j);
-                let id = (l.rtype, l.idh);
-                if l.pk == pk && self.base_live(&id) {
-                    let loc = Loc {
-                        ward: l.ward.map(String::from),
-                        room: l.room.map(String::from),
-                        bed: l.bed.map(String::from),
-                    };
-                    consider(l.start, id, loc);
-                }
-            }
-            for id in self.over.added_by_patient.get(&pk).into_iter().flatten() {
-                if let Some((
-                    _,
-                    IndexEntry::Location {
-                        ward,
-                        room,
-                        bed,
-                        start,
-                        ..
-                    },
-                )) = self.over.added.get(id)
-                {
-                    let loc = Loc {
-                        ward: ward.clone(),
-                        room: room.clone(),
-                        bed: bed.clone(),
-                    };
-                    consider(start_key(*start), *id, loc);
-                }
-            }
-            p.location = best.map(|(_, _, l)| l);
+            p.location = self.current_location(&pk);
             p.id_key = p.hospital_id.as_deref().map(normalize_hospital_id);
             let mut keys: Vec<String> = p
                 .name_kanji
@@ -351,48 +314,108 @@ impl SearchIndex {
         }
         let before = match self.over.patients.get(&pk) {
             Some(p) => p.is_some(),
-            None => base.find(&pk).is_some(),
+            None => self.base.find(&pk).is_some(),
         };
         if let Some(Some(mut old)) = self.over.patients.remove(&pk) {
-            for k in std::mem::take(&mut old.name_keys) {
-                if let Some((mut s, _)) = self.over.names.take(&(k, pk)) {
-                    s.zeroize();
-                }
-            }
-            if let Some(k) = &old.id_key {
-                if let Some(set) = self.over.ids.get_mut(k) {
-                    set.remove(&pk);
-                    if set.is_empty() {
-                        if let Some((mut k, _)) = self.over.ids.remove_entry(k) {
-                            k.zeroize();
-                        }
-                    }
-                }
-            }
-            if let Some(b) = old.birth_date {
-                if let Some(set) = self.over.births.get_mut(&b) {
-                    set.remove(&pk);
-                    if set.is_empty() {
-                        self.over.births.remove(&b);
-                    }
-                }
-            }
+            self.over.unindex(&mut old);
             old.wipe();
         }
         if let Some(p) = &fresh {
-            for k in &p.name_keys {
-                self.over.names.insert((k.clone(), pk));
-            }
-            if let Some(k) = &p.id_key {
-                self.over.ids.entry(k.clone()).or_default().insert(pk);
-            }
-            if let Some(b) = p.birth_date {
-                self.over.births.entry(b).or_default().insert(pk);
-            }
+            self.over.index(p);
         }
         let after = fresh.is_some();
         self.patients = self.patients + after as usize - before as usize;
         self.over.patients.insert(pk, fresh);
+    }
+
+    /// The patient's live Patient entry (a delta's, else the base's if still live),
+    /// without location and search keys.
+    fn live_patient(&self, pk: &Pk) -> Option<Indexed> {
+        let pid: Rid = (ResourceType::Patient as u8, *pk);
+        match self.over.added.get(&pid) {
+            Some((
+                _,
+                IndexEntry::Patient {
+                    hospital_id,
+                    name_kanji,
+                    name_kana,
+                    sex,
+                    birth_date,
+                },
+            )) => Some(Indexed {
+                pk: *pk,
+                hospital_id: hospital_id.clone(),
+                name_kanji: name_kanji.clone(),
+                name_kana: name_kana.clone(),
+                sex: *sex,
+                birth_date: *birth_date,
+                location: None,
+                id_key: None,
+                name_keys: Vec::new(),
+            }),
+            _ if self.base_live(&pid) => self.base.find(pk).map(|i| {
+                let p = self.base.patient(i);
+                Indexed {
+                    pk: *pk,
+                    hospital_id: p.hospital_id.map(String::from),
+                    name_kanji: p.name_kanji.map(String::from),
+                    name_kana: p.name_kana.map(String::from),
+                    sex: p.sex,
+                    birth_date: p.birth_date,
+                    location: None,
+                    id_key: None,
+                    name_keys: Vec::new(),
+                }
+            }),
+            _ => None,
+        }
+    }
+
+    /// The patient's most recent admission among its live location entries (base and
+    /// deltas); ties go to the first resource (as in the base).
+    fn current_location(&self, pk: &Pk) -> Option<Loc> {
+        let mut best: Option<(i128, Rid, Loc)> = None;
+        let mut consider = |start: i128, id: Rid, loc: Loc| {
+            if best
+                .as_ref()
+                .is_none_or(|(s, b, _)| start > *s || (start == *s && id < *b))
+            {
+                best = Some((start, id, loc));
+            }
+        };
+        for j in self.base.locations_of(pk) {
+            let l = self.base.location(j);
+            let id = (l.rtype, l.idh);
+            if l.pk == *pk && self.base_live(&id) {
+                let loc = Loc {
+                    ward: l.ward.map(String::from),
+                    room: l.room.map(String::from),
+                    bed: l.bed.map(String::from),
+                };
+                consider(l.start, id, loc);
+            }
+        }
+        for id in self.over.added_by_patient.get(pk).into_iter().flatten() {
+            if let Some((
+                _,
+                IndexEntry::Location {
+                    ward,
+                    room,
+                    bed,
+                    start,
+                    ..
+                },
+            )) = self.over.added.get(id)
+            {
+                let loc = Loc {
+                    ward: ward.clone(),
+                    room: room.clone(),
+                    bed: bed.clone(),
+                };
+                consider(start_key(*start), *id, loc);
+            }
+        }
+        best.map(|(_, _, l)| l)
     }
 
     /// A base patient whose record the overlay replaced (or removed).

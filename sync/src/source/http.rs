@@ -39,7 +39,7 @@ pub(crate) fn block_on<T>(
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| SourceError::Io(format!("cannot start the HTTP runtime: {e}")))?
+        .map_err(|e| SourceError::io(format!("cannot start the HTTP runtime: {e}"), e))?
         .block_on(pull)
 }
 
@@ -317,13 +317,7 @@ impl<'a> Session<'a> {
                 return Err(SourceError::Cancelled);
             }
             let with_creds = same_origin(&url, &self.settings.base);
-            let mut rb = self.client.get(url.clone()).header(
-                ACCEPT,
-                HeaderValue::from_str(req.accept).unwrap_or(HeaderValue::from_static("*/*")),
-            );
-            if req.prefer_async {
-                rb = rb.header("Prefer", "respond-async");
-            }
+            let mut rb = self.request(&url, req);
             if with_creds {
                 rb = match self
                     .settings
@@ -356,29 +350,7 @@ impl<'a> Session<'a> {
             let status = resp.status();
             if status.is_redirection() {
                 hops += 1;
-                if hops > MAX_REDIRECTS {
-                    return Err(SourceError::Protocol(format!(
-                        "more than {MAX_REDIRECTS} redirects from {}",
-                        path_of(&url)
-                    )));
-                }
-                let loc = resp
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|l| url.join(l).ok())
-                    .ok_or_else(|| {
-                        SourceError::Protocol(format!(
-                            "redirect without a usable Location from {}",
-                            path_of(&url)
-                        ))
-                    })?;
-                if !same_origin(&loc, &self.settings.base) {
-                    tracing::warn!(
-                        "the FHIR source redirected to another host; following without credentials"
-                    );
-                }
-                url = loc;
+                url = self.redirect_target(&resp, &url, hops)?;
                 continue;
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -410,6 +382,47 @@ impl<'a> Session<'a> {
                 detail: format!("for {}", path_of(&url)),
             });
         }
+    }
+
+    /// A GET of `url` with the headers `req` asks for (no credentials yet).
+    fn request(&self, url: &Url, req: Req<'_>) -> reqwest::RequestBuilder {
+        let rb = self.client.get(url.clone()).header(
+            ACCEPT,
+            HeaderValue::from_str(req.accept).unwrap_or(HeaderValue::from_static("*/*")),
+        );
+        if req.prefer_async {
+            rb.header("Prefer", "respond-async")
+        } else {
+            rb
+        }
+    }
+
+    /// Where the redirect `resp` to `url` points, if it is the `hops`-th at most
+    /// [`MAX_REDIRECTS`] and has a usable `Location`.
+    fn redirect_target(&self, resp: &Response, url: &Url, hops: u32) -> Result<Url, SourceError> {
+        if hops > MAX_REDIRECTS {
+            return Err(SourceError::Protocol(format!(
+                "more than {MAX_REDIRECTS} redirects from {}",
+                path_of(url)
+            )));
+        }
+        let loc = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| url.join(l).ok())
+            .ok_or_else(|| {
+                SourceError::Protocol(format!(
+                    "redirect without a usable Location from {}",
+                    path_of(url)
+                ))
+            })?;
+        if !same_origin(&loc, &self.settings.base) {
+            tracing::warn!(
+                "the FHIR source redirected to another host; following without credentials"
+            );
+        }
+        Ok(loc)
     }
 
     /// DELETE with credentials, ignoring the outcome (e.g. telling a Bulk server it may

@@ -32,16 +32,20 @@ impl NdjsonDirSource {
 
     fn files(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>), SourceError> {
         let rd = std::fs::read_dir(&self.dir).map_err(|e| {
-            SourceError::Io(format!(
-                "cannot read the NDJSON directory {}: {e}; check `dir` in [sync.source] and that the media is mounted",
-                self.dir.display()
-            ))
+            SourceError::io(
+                format!(
+                    "cannot read the NDJSON directory {}: {e}; check `dir` in [sync.source] and that the media is mounted",
+                    self.dir.display()
+                ),
+                e,
+            )
         })?;
         let mut deleted = vec![];
         let mut data = vec![];
         for entry in rd {
-            let entry = entry
-                .map_err(|e| SourceError::Io(format!("cannot list {}: {e}", self.dir.display())))?;
+            let entry = entry.map_err(|e| {
+                SourceError::io(format!("cannot list {}: {e}", self.dir.display()), e)
+            })?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().to_string();
             if !name.ends_with(".ndjson") || !path.is_file() {
@@ -78,7 +82,7 @@ pub(crate) fn for_each_line(
         let n = (&mut r)
             .take(MAX_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut buf)
-            .map_err(|e| SourceError::Io(format!("reading {} failed: {e}", what.display())))?;
+            .map_err(|e| SourceError::io(format!("reading {} failed: {e}", what.display()), e))?;
         if n == 0 {
             break;
         }
@@ -92,7 +96,7 @@ pub(crate) fn for_each_line(
                     .take(1 << 20)
                     .read_until(b'\n', &mut skipped)
                     .map_err(|e| {
-                        SourceError::Io(format!("reading {} failed: {e}", what.display()))
+                        SourceError::io(format!("reading {} failed: {e}", what.display()), e)
                     })?;
                 bytes += m as u64;
                 if m == 0 || skipped.last() == Some(&b'\n') {
@@ -173,15 +177,18 @@ impl Source for NdjsonDirSource {
     ) -> Result<PullSummary, SourceError> {
         let (deleted, data) = self.files()?;
         if deleted.is_empty() && data.is_empty() {
-            return Err(SourceError::Io(format!(
-                "no .ndjson files in {}; is this the right directory?",
-                self.dir.display()
-            )));
+            return Err(SourceError::Io {
+                detail: format!(
+                    "no .ndjson files in {}; is this the right directory?",
+                    self.dir.display()
+                ),
+                source: None,
+            });
         }
         let mut summary = PullSummary::default();
         let open = |p: &Path| {
             std::fs::File::open(p)
-                .map_err(|e| SourceError::Io(format!("cannot open {}: {e}", p.display())))
+                .map_err(|e| SourceError::io(format!("cannot open {}: {e}", p.display()), e))
         };
         for path in &deleted {
             let mut bad = 0u64;

@@ -1,255 +1,29 @@
-//! Building one generation: preparing mapped items (parallel, no database access) and
-//! applying them inside the generation's single write transaction. An incremental build
+//! Building one generation: applying prepared items (see [`super::prepare`]) inside the
+//! generation's single write transaction. An incremental build
 //! applies each batch as it arrives (cost ∝ the delta); a full build collects the rows
-//! and bulk-loads the new epoch's tables in key order once the pull is complete (see
-//! [`super::bulk`]).
+//! and writes the new epoch's tables in one sorted load, in key order, once the pull is
+//! complete (see [`super::sorted_load`]).
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::bulk::Bulk;
-use super::index_blob::{self, Accumulator, Entry};
+use super::index_blob::{self, Accumulator};
 use super::keys::{
-    self, item_key, key_born, key_pk, meta_value, owner_key, owner_value, parse_meta, parse_owner,
-    with_died, IdHash, Keyer, Owner, Pk, SetHash, ALIVE, KEY_LEN, KIND_INDEXED, META_LEN, RKEY_LEN,
-    SPACE_INDEX, SPACE_MEDICATION, SPACE_RECORD,
+    self, grave_item, grave_key, item_key, owner_key, owner_value, parse_meta, parse_owner,
+    with_died, IdHash, ItemKey, Owner, Pk, SetHash, ALIVE, KEY_LEN, RKEY_LEN, SPACE_INDEX,
+    SPACE_MEDICATION, SPACE_RECORD,
 };
+use super::prepare::{EncounterFact, Prepared, Preparer, Target};
+use super::sorted_load::SortedLoad;
+use super::tables::{EpochTable, DATA_KEYS};
 use super::{
-    apply_retention, next_generation, switch_to, table_name, GenerationKind, IndexEntry, Manifest,
-    Store, StoreError,
+    apply_retention, next_generation, switch_to, GenerationKind, Manifest, Store, StoreError,
 };
-use crate::crypto::{Sealer, ValuePlace};
-use crate::mapping::{Body, Item, ItemKind, Mapped, RejectReason, ResourceType, Subject};
-
-fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
-    TableDefinition::new(name)
-}
-
-/// Whom a prepared item belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A Patient: its own key.
-    SelfPatient(Pk),
-    /// A Medication (not patient data).
-    Medication,
-    /// `Patient/<id>`, hashed.
-    Patient(Pk),
-    /// A reference by identifier, hashed.
-    Identifier([u8; 32]),
-    Missing,
-}
-
-/// Stored values (header + encoded content) and the content hashes.
-#[derive(Debug, Clone)]
-pub struct Payload {
-    pub kind: ItemKind,
-    /// Key id of the data key the content is sealed with (`None`: plaintext).
-    pub sealed_by: Option<u64>,
-    pub record: Vec<u8>,
-    pub record_hash: [u8; 32],
-    /// The resource's search-index entry, in plaintext with its search keys: it goes to
-    /// the build's index blob (sealed there), never to a row of its own.
-    pub index: Option<Arc<Entry>>,
-}
-
-/// What a patient's encounter says about scope (current inpatient, last contact).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EncounterFact {
-    pub inpatient_now: bool,
-    pub last: Option<DateTime<Utc>>,
-}
-
-/// A mapped resource ready to write: hashed keys and encoded content.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub rtype: ResourceType,
-    pub idh: IdHash,
-    pub target: Target,
-    /// `None`: remove any earlier version (retraction or deletion).
-    pub payload: Option<Payload>,
-    pub identifiers: Vec<[u8; 32]>,
-    pub encounter: Option<EncounterFact>,
-}
-
-/// Encounter statuses that place a patient in a bed now.
-fn in_house(status: &str) -> bool {
-    matches!(status, "in-progress" | "arrived" | "onleave" | "triaged")
-}
-
-/// Prepares mapped resources for one build (runs on worker threads; clone freely): keyed
-/// hashes under the node secret and, for an encrypted store, sealing under the build's
-/// data key.
-///
-/// Each clone (one per worker thread) remembers the last subject it hashed: a pull
-/// usually delivers a patient's resources together, so most subject keys are not
-/// recomputed.
-#[derive(Clone)]
-pub struct Preparer {
-    keyer: Keyer,
-    sealer: Option<Arc<Sealer>>,
-    last_subject: RefCell<Option<(String, Pk)>>,
-}
-
-impl std::fmt::Debug for Preparer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the remembered subject id.
-        f.debug_struct("Preparer")
-            .field("sealed", &self.sealer.is_some())
-            .finish()
-    }
-}
-
-impl Preparer {
-    pub fn keyer(&self) -> &Keyer {
-        &self.keyer
-    }
-
-    pub fn prepare(&self, m: Mapped) -> Prepared {
-        prepare_with(
-            &self.keyer,
-            self.sealer.as_deref(),
-            Some(&self.last_subject),
-            m,
-        )
-    }
-}
-
-/// Prepare one mapped resource for a plaintext store (runs on worker threads). An
-/// encrypted store refuses what this makes; use [`GenerationBuilder::preparer`].
-pub fn prepare(keyer: &Keyer, m: Mapped) -> Prepared {
-    prepare_with(keyer, None, None, m)
-}
-
-/// The patient key of `Patient/<id>`, from `cache` when it was the last one hashed.
-fn subject_key(keyer: &Keyer, cache: Option<&RefCell<Option<(String, Pk)>>>, id: &str) -> Pk {
-    let Some(cache) = cache else {
-        return keyer.patient(id);
-    };
-    let mut cache = cache.borrow_mut();
-    match &mut *cache {
-        Some((last, pk)) if last == id => *pk,
-        slot => {
-            let pk = keyer.patient(id);
-            match slot {
-                Some((last, last_pk)) => {
-                    last.clear();
-                    last.push_str(id);
-                    *last_pk = pk;
-                }
-                None => *slot = Some((id.to_string(), pk)),
-            }
-            pk
-        }
-    }
-}
-
-fn prepare_with(
-    keyer: &Keyer,
-    sealer: Option<&Sealer>,
-    cache: Option<&RefCell<Option<(String, Pk)>>>,
-    m: Mapped,
-) -> Prepared {
-    let idh = keyer.id_hash(m.rtype, &m.id);
-    let target = match &m.subject {
-        Subject::Itself if m.rtype == ResourceType::Patient => Target::SelfPatient(idh),
-        Subject::Itself => Target::Medication,
-        Subject::PatientId(id) => Target::Patient(subject_key(keyer, cache, id)),
-        Subject::Identifier { system, value } => {
-            Target::Identifier(keyer.identifier(system, value))
-        }
-        Subject::Missing => Target::Missing,
-    };
-    let identifiers = m
-        .identifiers
-        .iter()
-        .map(|(s, v)| keyer.identifier(s, v))
-        .collect();
-    let mut encounter = None;
-    let payload = match m.body {
-        // A place never becomes an item (the engine keeps it in the place book).
-        Body::Retract(_) | Body::Place(_) => None,
-        Body::Item(item) => {
-            let index = match &item {
-                Item::Patient(p) => Some(IndexEntry::Patient {
-                    hospital_id: p.hospital_id.clone(),
-                    name_kanji: p.name_kanji.clone(),
-                    name_kana: p.name_kana.clone(),
-                    sex: p.sex,
-                    birth_date: p.birth_date,
-                }),
-                Item::Encounter(e) => {
-                    let now = in_house(&e.status);
-                    encounter = Some(EncounterFact {
-                        inpatient_now: now && e.class.as_deref() == Some("IMP"),
-                        last: e.end.or(e.start).map(|t| t.with_timezone(&Utc)),
-                    });
-                    (now && (e.ward.is_some() || e.room.is_some() || e.bed.is_some())).then(|| {
-                        IndexEntry::Location {
-                            ward: e.ward.clone(),
-                            room: e.room.clone(),
-                            bed: e.bed.clone(),
-                            class: e.class.clone(),
-                            start: e.start.map(|t| t.with_timezone(&Utc)),
-                        }
-                    })
-                }
-                _ => None,
-            };
-            let kind = item.kind();
-            let record_space = if matches!(target, Target::Medication) {
-                SPACE_MEDICATION
-            } else {
-                SPACE_RECORD
-            };
-            // The stored value, built in one buffer without copies: header, then the
-            // content — plaintext, or sealed in place to the store's key. The content hash
-            // (in the header, the set hash and verify) is over what is stored.
-            let value = |space: u8, content: &dyn Fn(Vec<u8>) -> Vec<u8>| {
-                let reserve = META_LEN + sealer.map_or(0, |_| Sealer::HEADER_LEN);
-                // Room for a typical item and the seal's tag, so encoding rarely
-                // reallocates.
-                let mut buf = Vec::with_capacity(reserve + 320);
-                buf.resize(reserve, 0);
-                let mut buf = content(buf);
-                if let Some(s) = sealer {
-                    let place = ValuePlace {
-                        space,
-                        rtype: m.rtype as u8,
-                        id_hash: &idh,
-                    };
-                    s.seal_in_place(place, &mut buf, META_LEN);
-                }
-                let hash = keys::sha256(&buf[META_LEN..]);
-                let flag = if index.is_some() { KIND_INDEXED } else { 0 };
-                buf[..META_LEN].copy_from_slice(&meta_value(&hash, ALIVE, kind as u8 | flag));
-                (buf, hash)
-            };
-            let (record, record_hash) = value(record_space, &|buf| {
-                postcard::to_extend(&item, buf).expect("items serialise")
-            });
-            let index = index.map(|i| Arc::new(Entry::new(i)));
-            Some(Payload {
-                kind,
-                sealed_by: sealer.map(Sealer::key_id),
-                record,
-                record_hash,
-                index,
-            })
-        }
-    };
-    Prepared {
-        rtype: m.rtype,
-        idh,
-        target,
-        payload,
-        identifiers,
-        encounter,
-    }
-}
+use crate::crypto::Sealer;
+use crate::mapping::{ItemKind, RejectReason, ResourceType};
 
 /// Which patients a full sync keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,10 +73,10 @@ pub struct GenerationBuilder {
     sealer: Option<Arc<Sealer>>,
     /// This build's search-index changes, written as one blob at the end.
     index: Accumulator,
-    /// A full build: rows collected until [`GenerationBuilder::resolve`] bulk-loads them
-    /// (`None` afterwards, and always for an incremental build).
-    bulk: Option<Box<Bulk>>,
-    /// A full build was bulk-loaded and verified on reading back.
+    /// A full build: rows collected until [`GenerationBuilder::resolve`] writes them in a
+    /// sorted load (`None` afterwards, and always for an incremental build).
+    sorted_load: Option<Box<SortedLoad>>,
+    /// A full build was written by its sorted load and verified on reading back.
     loaded: bool,
     /// Locations this pull sent, for the place book, and whether they replace it.
     places: Option<(crate::mapping::PlaceBook, bool)>,
@@ -325,23 +99,15 @@ struct Tables<'t> {
 }
 
 fn open_tables(txn: &WriteTransaction, epoch: u64) -> Result<Tables<'_>, StoreError> {
-    let open = |what: &str| -> Result<Table<'_, &'static [u8], &'static [u8]>, StoreError> {
-        let name = table_name(epoch, what);
-        Ok(txn.open_table(def(&name))?)
+    let open = |table: EpochTable| -> Result<Table<'_, &'static [u8], &'static [u8]>, StoreError> {
+        Ok(txn.open_table(table.of(epoch).def())?)
     };
     Ok(Tables {
-        items: open("items")?,
-        graves: open("graves")?,
-        owner: open("owner")?,
-        idents: open("idents")?,
+        items: open(EpochTable::Items)?,
+        graves: open(EpochTable::Graves)?,
+        owner: open(EpochTable::Owner)?,
+        idents: open(EpochTable::Idents)?,
     })
-}
-
-fn grave_key(died: u64, key: &[u8]) -> [u8; 8 + KEY_LEN] {
-    let mut g = [0u8; 8 + KEY_LEN];
-    g[..8].copy_from_slice(&died.to_be_bytes());
-    g[8..].copy_from_slice(key);
-    g
 }
 
 impl GenerationBuilder {
@@ -366,7 +132,7 @@ impl GenerationBuilder {
         let sealer = match store.public_key() {
             Some(pk) => {
                 let (sealer, wrapped) = Sealer::new(&pk, generation);
-                txn.open_table(super::DATA_KEYS)?
+                txn.open_table(DATA_KEYS)?
                     .insert(generation, wrapped.as_slice())?;
                 Some(Arc::new(sealer))
             }
@@ -403,7 +169,7 @@ impl GenerationBuilder {
             stats: BuildStats::default(),
             sealer,
             index: Accumulator::new(generation),
-            bulk: full.then(|| Box::new(Bulk::new())),
+            sorted_load: full.then(|| Box::new(SortedLoad::new())),
             loaded: false,
             places: None,
         })
@@ -411,11 +177,7 @@ impl GenerationBuilder {
 
     /// What worker threads use to prepare items for this build.
     pub fn preparer(&self) -> Preparer {
-        Preparer {
-            keyer: self.store.keyer_handle(),
-            sealer: self.sealer.clone(),
-            last_subject: RefCell::new(None),
-        }
+        Preparer::new(self.store.keyer_handle(), self.sealer.clone())
     }
 
     pub fn generation(&self) -> u64 {
@@ -453,17 +215,17 @@ impl GenerationBuilder {
     fn take_txn(&mut self) -> Result<WriteTransaction, StoreError> {
         self.txn
             .take()
-            .ok_or_else(|| StoreError::Database("the generation build already failed".into()))
+            .ok_or_else(|| StoreError::Build("the generation build already failed".into()))
     }
 
     fn apply_in(&mut self, txn: &WriteTransaction, batch: &[Prepared]) -> Result<(), StoreError> {
-        if let Some(bulk) = self.bulk.as_mut() {
+        if let Some(load) = self.sorted_load.as_mut() {
             let key_id = self.sealer.as_ref().map(|s| s.key_id());
             for p in batch {
                 if p.payload.as_ref().is_some_and(|pl| pl.sealed_by != key_id) {
                     return Err(StoreError::Unsealed);
                 }
-                bulk.collect(p, &mut self.stats)?;
+                load.collect(p, &mut self.stats)?;
             }
             return Ok(());
         }
@@ -603,7 +365,8 @@ impl GenerationBuilder {
         if mv.died != ALIVE {
             return Ok(());
         }
-        if key_born(key) == g {
+        let parts = ItemKey::of(key);
+        if parts.born == g {
             t.items.remove(key.as_slice())?;
         } else {
             // Copy the opaque bytes with the new `died`; nothing is decoded.
@@ -614,9 +377,8 @@ impl GenerationBuilder {
         }
         self.set.remove(&key[..RKEY_LEN], &mv.hash);
         if mv.indexed {
-            let idh: IdHash = key[18..34].try_into().expect("16 bytes");
             self.index
-                .remove(key[17], &idh, &key_pk(key), key_born(key));
+                .remove(parts.rtype, &parts.idh, &parts.pk, parts.born);
             self.index_entries -= 1;
         }
         if let Some(kind) = ItemKind::from_byte(mv.kind) {
@@ -645,10 +407,11 @@ impl GenerationBuilder {
         }
         let mut records = 0;
         for key in victims {
-            if key[0] == SPACE_RECORD {
+            let parts = ItemKey::of(&key);
+            if parts.space == SPACE_RECORD {
                 records += 1;
-                let idh: IdHash = key[18..34].try_into().expect("16 bytes");
-                t.owner.remove(owner_key(key[17], &idh).as_slice())?;
+                t.owner
+                    .remove(owner_key(parts.rtype, &parts.idh).as_slice())?;
             }
             self.kill_key(t, &key)?;
         }
@@ -684,8 +447,8 @@ impl GenerationBuilder {
         scope: Scope,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        if let Some(bulk) = self.bulk.take() {
-            let w = bulk.write(
+        if let Some(load) = self.sorted_load.take() {
+            let w = load.write(
                 txn,
                 self.epoch,
                 self.generation,
@@ -760,17 +523,9 @@ impl GenerationBuilder {
         Ok((manifest, self.stats.clone()))
     }
 
-    fn finish_in(
-        &mut self,
-        txn: &WriteTransaction,
-        high_water: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<Manifest, StoreError> {
-        if self.bulk.is_some() {
-            return Err(StoreError::Database(
-                "a full generation must be resolved before it is finished".into(),
-            ));
-        }
+    /// Visible items by kind name, for the manifest; a negative count is a bug caught
+    /// before the generation goes live.
+    fn manifest_counts(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let mut counts = BTreeMap::new();
         for (k, v) in &self.counts {
             if *v < 0 {
@@ -783,6 +538,32 @@ impl GenerationBuilder {
                 counts.insert(k.name().to_string(), *v as u64);
             }
         }
+        Ok(counts)
+    }
+
+    /// The data keys the generation's items are sealed with: its parent's and its own.
+    fn key_ids(&self) -> Vec<u64> {
+        let mut ids = self
+            .parent
+            .as_ref()
+            .map(|p| p.key_ids.clone())
+            .unwrap_or_default();
+        ids.extend(self.sealer.as_ref().map(|s| s.key_id()));
+        ids
+    }
+
+    fn finish_in(
+        &mut self,
+        txn: &WriteTransaction,
+        high_water: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Manifest, StoreError> {
+        if self.sorted_load.is_some() {
+            return Err(StoreError::Build(
+                "a full generation must be resolved before it is finished".into(),
+            ));
+        }
+        let counts = self.manifest_counts()?;
         if self.index_entries < 0 || (self.full && self.index_entries != self.index.born() as i64) {
             return Err(StoreError::VerifyFailed {
                 generation: self.generation,
@@ -815,22 +596,14 @@ impl GenerationBuilder {
             source: self.source.clone(),
             written: self.written,
             removed: self.removed,
-            key_ids: {
-                let mut ids = self
-                    .parent
-                    .as_ref()
-                    .map(|p| p.key_ids.clone())
-                    .unwrap_or_default();
-                ids.extend(self.sealer.as_ref().map(|s| s.key_id()));
-                ids
-            },
+            key_ids: self.key_ids(),
             index_chain,
         };
         if self.full && !self.loaded {
             // A full generation is checked against its own metadata before it goes live:
             // every key the manifest counts is there with the hash it was written with.
-            // (A bulk-loaded one was: each bucket was read back and compared byte for
-            // byte, and its counts and set hash come from exactly those rows.)
+            // (One written by a sorted load was: each bucket was read back and compared
+            // byte for byte, and its counts and set hash come from exactly those rows.)
             verify_epoch_metadata(txn, &manifest)?;
         } else if self.full && !index_blob::check_written(txn, &manifest)? {
             return Err(StoreError::VerifyFailed {
@@ -850,18 +623,18 @@ impl GenerationBuilder {
 /// Recount a generation from its version headers (content is not decoded) and compare
 /// with the manifest.
 fn verify_epoch_metadata(txn: &WriteTransaction, m: &Manifest) -> Result<(), StoreError> {
-    let name = table_name(m.epoch, "items");
-    let meta = txn.open_table(def(&name))?;
+    let name = EpochTable::Items.of(m.epoch);
+    let meta = txn.open_table(name.def())?;
     let mut set = SetHash::default();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for row in meta.iter()? {
         let (k, v) = row?;
         let key = k.value();
         let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
-        if !super::read::visible(key, &mv, m.generation) {
+        if !super::read::visible(key, &mv, m.generation)? {
             continue;
         }
-        set.add(&key[..RKEY_LEN], &mv.hash);
+        set.add(keys::rkey_of(key)?, &mv.hash);
         let kind = ItemKind::from_byte(mv.kind)
             .map(ItemKind::name)
             .unwrap_or("?");
@@ -886,34 +659,33 @@ pub(crate) fn copy_generation(
     epoch: u64,
     generation: u64,
 ) -> Result<(), StoreError> {
-    let src_items_name = table_name(source.epoch, "items");
-    let src_idents_name = table_name(source.epoch, "idents");
+    let src_items_name = EpochTable::Items.of(source.epoch);
+    let src_idents_name = EpochTable::Idents.of(source.epoch);
     let mut t = open_tables(txn, epoch)?;
-    let src_items = txn.open_table(def(&src_items_name))?;
+    let src_items = txn.open_table(src_items_name.def())?;
     for row in src_items.iter()? {
         let (k, v) = row?;
         let key = k.value();
         let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
-        if !super::read::visible(key, &mv, source.generation) {
+        if !super::read::visible(key, &mv, source.generation)? {
             continue;
         }
-        let pk = key_pk(key);
-        let idh: IdHash = key[18..34].try_into().expect("16 bytes");
-        let new_key = item_key(key[0], &pk, key[17], &idh, generation);
+        let parts = ItemKey::parse(key)?;
+        let new_key = parts.born_at(generation);
         t.items
             .insert(new_key.as_slice(), with_died(v.value(), ALIVE).as_slice())?;
         let owner = Owner {
-            pk,
+            pk: parts.pk,
             born: generation,
             has_index: mv.indexed,
         };
         t.owner.insert(
-            owner_key(key[17], &idh).as_slice(),
+            owner_key(parts.rtype, &parts.idh).as_slice(),
             owner_value(&owner).as_slice(),
         )?;
     }
     drop(src_items);
-    let src_idents = txn.open_table(def(&src_idents_name))?;
+    let src_idents = txn.open_table(src_idents_name.def())?;
     for row in src_idents.iter()? {
         let (k, v) = row?;
         t.idents.insert(k.value(), v.value())?;
@@ -936,7 +708,7 @@ pub(crate) fn collect_graves(
         dead.push(k.value().to_vec());
     }
     for g in dead {
-        t.items.remove(&g[8..])?;
+        t.items.remove(grave_item(&g)?)?;
         t.graves.remove(g.as_slice())?;
     }
     Ok(())

@@ -19,7 +19,8 @@ use chrono::{DateTime, Utc};
 use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, META};
+use super::tables::META;
+use super::{Store, StoreError};
 
 const ALERT_KEY: &str = "integrity_alert";
 

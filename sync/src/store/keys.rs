@@ -5,10 +5,14 @@
 //! items are one contiguous range. Nothing in a key is readable patient data: the patient
 //! part is an HMAC of the Patient's logical id under the node secret, the id part an HMAC
 //! of the resource's type and id.
+//!
+//! Keys read back from the file are parsed, never sliced blindly: a key of the wrong
+//! length (a damaged file) is [`StoreError::Corrupt`], not a panic.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use super::StoreError;
 use crate::mapping::ResourceType;
 
 pub const KEY_LEN: usize = 42;
@@ -89,12 +93,77 @@ pub fn item_key(space: u8, pk: &Pk, rtype: u8, idh: &IdHash, born: u64) -> [u8; 
     k
 }
 
-pub fn key_born(k: &[u8]) -> u64 {
-    u64::from_be_bytes(k[34..42].try_into().expect("42-byte key"))
+/// The parts of an item key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemKey {
+    pub space: u8,
+    pub pk: Pk,
+    pub rtype: u8,
+    pub idh: IdHash,
+    pub born: u64,
 }
 
-pub fn key_pk(k: &[u8]) -> Pk {
-    k[1..17].try_into().expect("42-byte key")
+impl ItemKey {
+    /// A key as read from the file; any length but [`KEY_LEN`] means the file is damaged.
+    pub fn parse(k: &[u8]) -> Result<ItemKey, StoreError> {
+        let k: &[u8; KEY_LEN] = k.try_into().map_err(|_| {
+            StoreError::Corrupt(format!(
+                "an item key of {} bytes (expected {KEY_LEN})",
+                k.len()
+            ))
+        })?;
+        Ok(ItemKey::of(k))
+    }
+
+    /// The parts of a key of the right length.
+    pub fn of(k: &[u8; KEY_LEN]) -> ItemKey {
+        let mut pk = [0u8; 16];
+        pk.copy_from_slice(&k[1..17]);
+        let mut idh = [0u8; 16];
+        idh.copy_from_slice(&k[18..34]);
+        let mut born = [0u8; 8];
+        born.copy_from_slice(&k[34..42]);
+        ItemKey {
+            space: k[0],
+            pk,
+            rtype: k[17],
+            idh,
+            born: u64::from_be_bytes(born),
+        }
+    }
+
+    /// The key with another born generation.
+    pub fn born_at(&self, born: u64) -> [u8; KEY_LEN] {
+        item_key(self.space, &self.pk, self.rtype, &self.idh, born)
+    }
+}
+
+/// The resource part of a stored item key (without the born generation), for the set
+/// hash; [`StoreError::Corrupt`] if the key is not [`KEY_LEN`] bytes.
+pub fn rkey_of(k: &[u8]) -> Result<&[u8], StoreError> {
+    ItemKey::parse(k)?;
+    Ok(&k[..RKEY_LEN])
+}
+
+/// Grave key: `died(8, big endian) ‖ item key`, so retention finds the versions that died
+/// up to a generation with one range scan.
+pub fn grave_key(died: u64, key: &[u8; KEY_LEN]) -> [u8; 8 + KEY_LEN] {
+    let mut g = [0u8; 8 + KEY_LEN];
+    g[..8].copy_from_slice(&died.to_be_bytes());
+    g[8..].copy_from_slice(key);
+    g
+}
+
+/// The item key inside a grave key read from the file.
+pub fn grave_item(g: &[u8]) -> Result<&[u8], StoreError> {
+    match g.get(8..) {
+        Some(k) if k.len() == KEY_LEN => Ok(k),
+        _ => Err(StoreError::Corrupt(format!(
+            "a grave key of {} bytes (expected {})",
+            g.len(),
+            8 + KEY_LEN
+        ))),
+    }
 }
 
 /// Range bounds covering every key with this prefix.
@@ -304,6 +373,50 @@ mod tests {
         assert_eq!(c, b);
         a.remove(b"k1", &h1);
         assert_eq!(a, SetHash::default());
+    }
+
+    #[test]
+    fn short_or_long_keys_from_a_damaged_file_are_corrupt_not_a_panic() {
+        let key = item_key(SPACE_RECORD, &[3; 16], 4, &[5; 16], 9);
+        let parsed = ItemKey::parse(&key).unwrap();
+        assert_eq!(
+            parsed,
+            ItemKey {
+                space: SPACE_RECORD,
+                pk: [3; 16],
+                rtype: 4,
+                idh: [5; 16],
+                born: 9
+            }
+        );
+        assert_eq!(parsed.born_at(9), key);
+        assert_eq!(rkey_of(&key).unwrap(), &key[..RKEY_LEN]);
+        let grave = grave_key(7, &key);
+        assert_eq!(grave_item(&grave).unwrap(), key.as_slice());
+        let mut long = key.to_vec();
+        long.push(0);
+        for bad in [
+            &[][..],
+            &key[..1],
+            &key[..17],
+            &key[..RKEY_LEN],
+            &key[..KEY_LEN - 1],
+            &long,
+        ] {
+            assert!(
+                matches!(ItemKey::parse(bad), Err(StoreError::Corrupt(_))),
+                "{} bytes",
+                bad.len()
+            );
+            assert!(matches!(rkey_of(bad), Err(StoreError::Corrupt(_))));
+        }
+        for bad in [&[][..], &grave[..7], &grave[..8], &grave[..8 + KEY_LEN - 1]] {
+            assert!(
+                matches!(grave_item(bad), Err(StoreError::Corrupt(_))),
+                "{} bytes",
+                bad.len()
+            );
+        }
     }
 
     #[test]

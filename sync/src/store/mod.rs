@@ -56,33 +56,33 @@
 //! one, reads fail with [`StoreError::Locked`].
 
 pub mod build;
-mod bulk;
 pub mod fallback;
 pub mod index_blob;
 pub mod keys;
 pub mod places;
+mod prepare;
 pub mod read;
+mod sorted_load;
+mod tables;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{CryptoError, Keyring, SnapshotPublicKey, SnapshotSecret};
 use crate::mapping::ItemKind;
 use crate::model::Sex;
-pub use build::{prepare, GenerationBuilder, Prepared, Preparer};
+pub use build::GenerationBuilder;
 pub use fallback::{Integrity, IntegrityAlert};
 pub use index_blob::IndexBlobs;
-use keys::{parse_meta, Keyer, SetHash, RKEY_LEN};
+use keys::{parse_meta, Keyer, SetHash};
+pub use prepare::{prepare, EncounterFact, Payload, Prepared, Preparer, Target};
+use tables::{EpochTable, DATA_KEYS, GENERATIONS, META};
 
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("akari_meta");
-const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("akari_generations");
-/// Wrapped data keys of an encrypted store, by key id (the generation whose build made it).
-pub(crate) const DATA_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("akari_data_keys");
 /// 2: the search index lives in per-build blobs (`e<epoch>.index`), not in index rows.
 /// 3: the record model of reports, orders, immunisations, care teams, blood types and
 /// staff (items of schema 2 do not decode as schema 3 items).
@@ -226,10 +226,17 @@ impl VerifyReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the snapshot storage failed to write or read (disk full or failing?): {0}")]
-    Storage(String),
+    /// The device under the snapshot file failed (I/O error, disk full, an earlier failed
+    /// write). The message repeats the source's text: status and pages show only this one.
+    #[error("the snapshot storage failed to write or read (disk full or failing?): {}", storage_detail(.0))]
+    Storage(#[source] redb::Error),
+    /// redb refused an operation (a damaged page, a missing table, a value too large).
+    #[error("snapshot database error: {}", database_detail(.0))]
+    Database(#[source] redb::Error),
+    /// A generation build could not go on: a limit of the snapshot format was exceeded, or
+    /// an earlier step of the build failed. No storage error lies behind it.
     #[error("snapshot database error: {0}")]
-    Database(String),
+    Build(String),
     #[error("generation {0} does not exist (it may have been removed by retention); see `akari snapshot list`")]
     NoSuchGeneration(u64),
     #[error("the snapshot holds no generation yet: run `akari sync now --full`")]
@@ -255,7 +262,7 @@ pub enum StoreError {
     #[error("an item prepared without this build's snapshot key was given to an encrypted store (use GenerationBuilder::preparer)")]
     Unsealed,
     #[error("encrypted snapshot data: {0}")]
-    Crypto(String),
+    Crypto(#[source] CryptoError),
 }
 
 impl From<CryptoError> for StoreError {
@@ -265,7 +272,7 @@ impl From<CryptoError> for StoreError {
             CryptoError::Open => StoreError::Corrupt(
                 "a stored item failed authentication (damaged or tampered)".into(),
             ),
-            other => StoreError::Crypto(other.to_string()),
+            other => StoreError::Crypto(other),
         }
     }
 }
@@ -277,16 +284,31 @@ impl StoreError {
     }
 }
 
+/// The text of a storage failure, as the message shows it.
+fn storage_detail(e: &redb::Error) -> String {
+    match e {
+        redb::Error::Io(io) => io.to_string(),
+        redb::Error::PreviousIo => "an earlier write failed; the database must be reopened".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The text of a database error, as the message shows it.
+fn database_detail(e: &redb::Error) -> String {
+    match e {
+        redb::Error::ValueTooLarge(n) => format!("value too large ({n} bytes)"),
+        other => other.to_string(),
+    }
+}
+
 macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
                 let e: redb::Error = e.into();
                 match e {
-                    redb::Error::Io(io) => StoreError::Storage(io.to_string()),
-                    redb::Error::PreviousIo => StoreError::Storage("an earlier write failed; the database must be reopened".into()),
-                    redb::Error::ValueTooLarge(n) => StoreError::Database(format!("value too large ({n} bytes)")),
-                    other => StoreError::Database(other.to_string()),
+                    redb::Error::Io(_) | redb::Error::PreviousIo => StoreError::Storage(e),
+                    other => StoreError::Database(other),
                 }
             }
         }
@@ -326,7 +348,7 @@ struct Inner {
     keep: usize,
     public_key: Option<SnapshotPublicKey>,
     /// The snapshot file (`None` for a database given by the caller): a full build flushes
-    /// it to disk in the background while it writes (see `bulk`).
+    /// it to disk in the background while it writes (see `sorted_load`).
     path: Option<std::path::PathBuf>,
 }
 
@@ -343,10 +365,6 @@ impl std::fmt::Debug for Store {
             .field("public_key", &self.inner.public_key)
             .finish()
     }
-}
-
-pub(crate) fn table_name(epoch: u64, what: &str) -> String {
-    format!("e{epoch}.{what}")
 }
 
 impl Store {
@@ -564,8 +582,8 @@ impl Store {
     pub fn verify(&self, generation: u64) -> Result<VerifyReport, StoreError> {
         let manifest = self.manifest(generation)?;
         let txn = self.inner.db.begin_read()?;
-        let items_name = table_name(manifest.epoch, "items");
-        let items = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&items_name))?;
+        let items_name = EpochTable::Items.of(manifest.epoch);
+        let items = txn.open_table(items_name.def())?;
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         let mut set = SetHash::default();
         let mut checked = 0u64;
@@ -573,18 +591,19 @@ impl Store {
         for row in items.iter()? {
             let (k, v) = row?;
             let key = k.value();
-            let Some(mv) = parse_meta(v.value()) else {
+            // A damaged header or key counts as damage, like a damaged content.
+            let (Some(mv), Ok(rkey)) = (parse_meta(v.value()), keys::rkey_of(key)) else {
                 corrupt += 1;
                 continue;
             };
-            if !read::visible(key, &mv, generation) {
+            if !read::visible(key, &mv, generation)? {
                 continue;
             }
             checked += 1;
             if keys::sha256(keys::content_of(v.value())) != mv.hash {
                 corrupt += 1;
             }
-            set.add(&key[..RKEY_LEN], &mv.hash);
+            set.add(rkey, &mv.hash);
             let name = ItemKind::from_byte(mv.kind)
                 .map(ItemKind::name)
                 .unwrap_or("?");
@@ -753,9 +772,8 @@ pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(),
     for epoch in dropped_epochs {
         match min_kept.get(&epoch) {
             None => {
-                for what in ["items", "graves", "owner", "idents", "index"] {
-                    let name = table_name(epoch, what);
-                    txn.delete_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
+                for table in EpochTable::ALL {
+                    txn.delete_table(table.of(epoch).def())?;
                 }
             }
             Some(&oldest) => build::collect_graves(txn, epoch, oldest)?,

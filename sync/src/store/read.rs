@@ -8,24 +8,21 @@
 
 use std::borrow::Cow;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::ReadableDatabase;
 use serde::de::DeserializeOwned;
 
 use super::keys::{
-    content_of, item_key, key_born, parse_meta, prefix_range, sha256, MetaView, Pk,
+    content_of, item_key, parse_meta, prefix_range, sha256, ItemKey, MetaView, Pk,
     SPACE_MEDICATION, SPACE_RECORD,
 };
-use super::{table_name, Manifest, Store, StoreError};
+use super::tables::EpochTable;
+use super::{Manifest, Store, StoreError};
 use crate::crypto::{Keyring, ValuePlace};
 use crate::mapping::{Item, ResourceType};
 
-fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
-    TableDefinition::new(name)
-}
-
-/// Is this version part of generation `g`?
-pub(crate) fn visible(key: &[u8], meta: &MetaView, g: u64) -> bool {
-    key_born(key) <= g && meta.died > g
+/// Is this version part of generation `g`? A damaged key is [`StoreError::Corrupt`].
+pub(crate) fn visible(key: &[u8], meta: &MetaView, g: u64) -> Result<bool, StoreError> {
+    Ok(ItemKey::parse(key)?.born <= g && meta.died > g)
 }
 
 /// Refuse a version whose stored bytes no longer hash to the hash recorded when it was
@@ -63,14 +60,11 @@ impl Store {
         // `Corrupt`); plaintext is checked against its header hash.
         let content: Cow<'_, [u8]> = if self.is_encrypted() {
             let keys = keys.ok_or(StoreError::Locked)?;
-            let idh: [u8; 16] = key
-                .get(18..34)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| StoreError::Corrupt("item key".into()))?;
+            let key = ItemKey::parse(key)?;
             let place = ValuePlace {
-                space: key[0],
-                rtype: key[17],
-                id_hash: &idh,
+                space: key.space,
+                rtype: key.rtype,
+                id_hash: &key.idh,
             };
             let mut plain = keys.open(place, stored)?;
             Cow::Owned(std::mem::take(&mut *plain))
@@ -104,9 +98,9 @@ impl Store {
     ) -> Result<Vec<Item>, StoreError> {
         self.require_keys(keys)?;
         let txn = self.db().begin_read()?;
-        let items_name = table_name(m.epoch, "items");
+        let items_name = EpochTable::Items.of(m.epoch);
         let items = txn
-            .open_table(def(&items_name))
+            .open_table(items_name.def())
             .map_err(missing_generation(m))?;
         let (lo, hi) = prefix_range(&[&[SPACE_RECORD][..], &pk[..]].concat());
         let mut out = Vec::new();
@@ -114,7 +108,7 @@ impl Store {
             let (k, v) = row?;
             let value = v.value();
             let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
-            if !visible(k.value(), &mv, m.generation) {
+            if !visible(k.value(), &mv, m.generation)? {
                 continue;
             }
             out.push(self.decode(keys, m, k.value(), value, "stored item")?);
@@ -149,9 +143,9 @@ impl Store {
     ) -> Result<Option<Item>, StoreError> {
         self.require_keys(keys)?;
         let txn = self.db().begin_read()?;
-        let items_name = table_name(m.epoch, "items");
+        let items_name = EpochTable::Items.of(m.epoch);
         let items = txn
-            .open_table(def(&items_name))
+            .open_table(items_name.def())
             .map_err(missing_generation(m))?;
         let idh = self.keyer().id_hash(rtype, id);
         let rt = rtype as u8;
@@ -161,7 +155,7 @@ impl Store {
             let (k, v) = row?;
             let value = v.value();
             let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
-            if visible(k.value(), &mv, m.generation) {
+            if visible(k.value(), &mv, m.generation)? {
                 return self
                     .decode(keys, m, k.value(), value, "stored reference item")
                     .map(Some);
@@ -171,17 +165,20 @@ impl Store {
     }
 
     /// Damage the stored content of one item of `m` (tests of `verify` only).
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn corrupt_one_item_for_test(&self, m: &Manifest) -> Result<bool, StoreError> {
+        use redb::ReadableTable;
         let txn = self.db().begin_write()?;
         let done = {
-            let items_name = table_name(m.epoch, "items");
-            let mut items = txn.open_table(def(&items_name))?;
+            let items_name = EpochTable::Items.of(m.epoch);
+            let mut items = txn.open_table(items_name.def())?;
             let mut target = None;
             let (lo, hi) = prefix_range(&[SPACE_RECORD]);
             for row in items.range(lo.as_slice()..=hi.as_slice())? {
                 let (k, v) = row?;
-                if parse_meta(v.value()).is_some_and(|mv| visible(k.value(), &mv, m.generation)) {
+                let visible = parse_meta(v.value())
+                    .is_some_and(|mv| visible(k.value(), &mv, m.generation).unwrap_or(false));
+                if visible {
                     target = Some((k.value().to_vec(), v.value().to_vec()));
                     break;
                 }

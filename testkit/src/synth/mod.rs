@@ -344,41 +344,7 @@ pub fn write_ndjson_dir_with(
 ) -> std::io::Result<WriteStats> {
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    /// Patients rendered per work unit.
-    const BLOCK: u64 = 256;
-    /// One block's NDJSON per resource type (index into RESOURCE_TYPES), plus counts.
-    struct Block {
-        per_type: Vec<Vec<u8>>,
-        counts: Vec<u64>,
-        patients: u64,
-    }
-    let render_block = |b: u64| -> Block {
-        let mut block = Block {
-            per_type: vec![Vec::new(); RESOURCE_TYPES.len()],
-            counts: vec![0; RESOURCE_TYPES.len()],
-            patients: 0,
-        };
-        let mut scratch = DeltaReport::default();
-        for i in b * BLOCK..((b + 1) * BLOCK).min(cfg.patients) {
-            let mut p = patient(cfg, i);
-            if let Some(d) = delta {
-                spec::apply_delta(&mut p, cfg, d, &mut scratch);
-                scratch.changes.clear();
-            }
-            block.patients += 1;
-            for r in resources_of(&p, cfg) {
-                let t = RESOURCE_TYPES
-                    .iter()
-                    .position(|t| *t == r.resource_type)
-                    .unwrap_or(0);
-                block.per_type[t].extend_from_slice(&r.json);
-                block.per_type[t].push(b'\n');
-                block.counts[t] += 1;
-            }
-        }
-        block
-    };
-
+    let render_block = |b: u64| Block::render(cfg, delta, b);
     std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
     for t in RESOURCE_TYPES {
@@ -413,18 +379,7 @@ pub fn write_ndjson_dir_with(
         for (b, block) in rx {
             pending.insert(b, block);
             while let Some(block) = pending.remove(&expected) {
-                for (t, bytes) in block.per_type.iter().enumerate() {
-                    files[t].write_all(bytes)?;
-                    stats.bytes += bytes.len() as u64;
-                    stats.resources += block.counts[t];
-                    if block.counts[t] > 0 {
-                        *stats
-                            .per_type
-                            .entry(RESOURCE_TYPES[t].to_string())
-                            .or_default() += block.counts[t];
-                    }
-                }
-                stats.patients += block.patients;
+                block.write(&mut files, &mut stats)?;
                 expected += 1;
             }
         }
@@ -434,6 +389,67 @@ pub fn write_ndjson_dir_with(
         w.flush()?;
     }
     Ok(stats)
+}
+
+/// Patients rendered per work unit of [`write_ndjson_dir_with`].
+const BLOCK: u64 = 256;
+
+/// One block's NDJSON per resource type (index into [`RESOURCE_TYPES`]), plus counts.
+struct Block {
+    per_type: Vec<Vec<u8>>,
+    counts: Vec<u64>,
+    patients: u64,
+}
+
+impl Block {
+    /// Render block `b` of the hospital (after `delta`, if given).
+    fn render(cfg: &SynthConfig, delta: Option<&DeltaConfig>, b: u64) -> Block {
+        let mut block = Block {
+            per_type: vec![Vec::new(); RESOURCE_TYPES.len()],
+            counts: vec![0; RESOURCE_TYPES.len()],
+            patients: 0,
+        };
+        let mut scratch = DeltaReport::default();
+        for i in b * BLOCK..((b + 1) * BLOCK).min(cfg.patients) {
+            let mut p = patient(cfg, i);
+            if let Some(d) = delta {
+                spec::apply_delta(&mut p, cfg, d, &mut scratch);
+                scratch.changes.clear();
+            }
+            block.patients += 1;
+            for r in resources_of(&p, cfg) {
+                let t = RESOURCE_TYPES
+                    .iter()
+                    .position(|t| *t == r.resource_type)
+                    .unwrap_or(0);
+                block.per_type[t].extend_from_slice(&r.json);
+                block.per_type[t].push(b'\n');
+                block.counts[t] += 1;
+            }
+        }
+        block
+    }
+
+    /// Append the block to the per-type files and count it.
+    fn write(
+        &self,
+        files: &mut [std::io::BufWriter<std::fs::File>],
+        stats: &mut WriteStats,
+    ) -> std::io::Result<()> {
+        for (t, bytes) in self.per_type.iter().enumerate() {
+            files[t].write_all(bytes)?;
+            stats.bytes += bytes.len() as u64;
+            stats.resources += self.counts[t];
+            if self.counts[t] > 0 {
+                *stats
+                    .per_type
+                    .entry(RESOURCE_TYPES[t].to_string())
+                    .or_default() += self.counts[t];
+            }
+        }
+        stats.patients += self.patients;
+        Ok(())
+    }
 }
 
 /// Write only the changes of `delta` (against the base hospital) to `dir`: upserts as

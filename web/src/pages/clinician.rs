@@ -13,12 +13,11 @@ use axum::extract::{Path, Query};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{render, render_with, with_cookie, Chrome, Ctx, Pages};
+use super::{render, render_with, with_cookie, Chrome, CsrfOnly, Ctx};
 use crate::display::{jst, Row, Summary};
 use crate::error::{PageError, Problem};
 use crate::gate::{ClinicianLogin, KeyAnswer, Refusal};
@@ -26,25 +25,10 @@ use crate::i18n::{Lang, LANG_COOKIE};
 use crate::session::{self, PendingKey, Principal};
 use crate::viewer::Reader;
 
-pub(super) fn routes() -> Router<Pages> {
-    Router::new()
-        .route("/", get(home))
-        .route("/login", get(login_form).post(login))
-        .route("/login/key", get(key_form).post(key_login))
-        .route("/static/login.js", get(login_script))
-        .route("/declare", get(declare_form).post(declare))
-        .route("/logout", axum::routing::post(logout))
-        .route("/search", get(search_form).post(search))
-        .route("/wards/{ward}", get(ward))
-        .route("/wards/{ward}/print", get(ward_print))
-        .route("/patients/{key}", get(patient))
-        .route("/patients/{key}/print", get(patient_print))
-}
-
 /// Maximum search results shown (the query is refined rather than paged).
 const SEARCH_LIMIT: usize = 50;
 
-async fn home(ctx: Ctx) -> Redirect {
+pub(crate) async fn home(ctx: Ctx) -> Redirect {
     match ctx.principal() {
         Principal::Clinician { declared: None, .. } => Redirect::to("/declare"),
         Principal::Clinician { .. } => Redirect::to("/search"),
@@ -53,13 +37,13 @@ async fn home(ctx: Ctx) -> Redirect {
 }
 
 #[derive(Deserialize)]
-pub(super) struct LangBack {
+pub(crate) struct LangBack {
     #[serde(default)]
     back: String,
 }
 
 /// Sets the language cookie and returns to the page the toggle was on.
-pub(super) async fn switch_lang(Path(code): Path<String>, Query(q): Query<LangBack>) -> Response {
+pub(crate) async fn switch_lang(Path(code): Path<String>, Query(q): Query<LangBack>) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::Ja);
     // Only local paths: never an open redirect.
     let back = if q.back.starts_with('/') && !q.back.starts_with("//") && !q.back.contains('\\') {
@@ -87,12 +71,15 @@ struct LoginPage {
 }
 
 #[derive(Deserialize)]
-struct LoginQuery {
+pub(crate) struct LoginQuery {
     #[serde(default)]
     out: Option<String>,
 }
 
-async fn login_form(mut ctx: Ctx, Query(q): Query<LoginQuery>) -> Result<Response, PageError> {
+pub(crate) async fn login_form(
+    mut ctx: Ctx,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, PageError> {
     // The anonymous session exists only so the login form carries a CSRF token.
     let mut new_cookie = None;
     // Back at the start ("start again" from the key step): the waiting credential goes.
@@ -114,7 +101,7 @@ async fn login_form(mut ctx: Ctx, Query(q): Query<LoginQuery>) -> Result<Respons
         },
         allowed: ctx.mode.allows_emergency_login(),
     };
-    let response = render(ctx.lang, &page)?;
+    let response = render(&page)?;
     Ok(match new_cookie {
         Some(c) => with_cookie(response, c),
         None => response,
@@ -122,7 +109,7 @@ async fn login_form(mut ctx: Ctx, Query(q): Query<LoginQuery>) -> Result<Respons
 }
 
 #[derive(Deserialize)]
-struct LoginForm {
+pub(crate) struct LoginForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -131,7 +118,7 @@ struct LoginForm {
     credential: String,
 }
 
-async fn login(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
+pub(crate) async fn login(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let gate = ctx.gate();
     let client = ctx.client.clone();
@@ -154,8 +141,7 @@ async fn login(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response, PageEr
         gate.emergency_login(&account_id, &credential, None, &client)
             .map(Step::LoggedIn)
     })
-    .await
-    .map_err(|_| ctx.fail(Problem::Internal))?;
+    .await?;
     match result {
         Ok(Step::LoggedIn(login)) => Ok(logged_in(&ctx, login)),
         Ok(Step::Key(pending)) => {
@@ -217,7 +203,7 @@ fn login_refused(
         Refusal::BadCredentials | Refusal::Expired => (StatusCode::UNAUTHORIZED, "login_refused"),
         Refusal::Internal(e) => {
             tracing::error!(error = %e, "accounts service failed during login");
-            return Err(ctx.fail(Problem::Internal));
+            return Err(PageError::from(Problem::Internal));
         }
     };
     // A refused key step starts again from the credential: the pending state goes.
@@ -235,7 +221,7 @@ fn login_refused(
         notice: "",
         allowed: ctx.mode.allows_emergency_login(),
     };
-    let response = render_with(ctx.lang, status, &page)?;
+    let response = render_with(status, &page)?;
     Ok(match cookie {
         Some(c) => with_cookie(response, c),
         None => response,
@@ -252,7 +238,7 @@ struct KeyPage {
     options: String,
 }
 
-async fn key_form(ctx: Ctx) -> Result<Response, PageError> {
+pub(crate) async fn key_form(ctx: Ctx) -> Result<Response, PageError> {
     let Principal::KeyPending(pending) = ctx.principal() else {
         return Ok(Redirect::to("/login").into_response());
     };
@@ -261,11 +247,11 @@ async fn key_form(ctx: Ctx) -> Result<Response, PageError> {
         account_id: pending.account_id.clone(),
         options: pending.options.clone(),
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 #[derive(Deserialize)]
-struct KeyForm {
+pub(crate) struct KeyForm {
     #[serde(default)]
     csrf: String,
     /// The `PublicKeyCredential` as JSON (binary fields base64url), from the script.
@@ -279,7 +265,7 @@ struct KeyForm {
 
 /// The key's assertion (or the browser's failure) completes the login. Every outcome
 /// reaches the accounts layer, so a cancelled or missing key is a recorded failed login.
-async fn key_login(ctx: Ctx, Form(form): Form<KeyForm>) -> Result<Response, PageError> {
+pub(crate) async fn key_login(ctx: Ctx, Form(form): Form<KeyForm>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let Principal::KeyPending(pending) = ctx.principal().clone() else {
         return Ok(Redirect::to("/login").into_response());
@@ -301,31 +287,14 @@ async fn key_login(ctx: Ctx, Form(form): Form<KeyForm>) -> Result<Response, Page
     let result = tokio::task::spawn_blocking(move || {
         gate.emergency_login(&pending.account_id, &pending.credential, answer, &client)
     })
-    .await
-    .map_err(|_| ctx.fail(Problem::Internal))?;
+    .await?;
     match result {
         Ok(login) => Ok(logged_in(&ctx, login)),
         Err(refusal) => login_refused(ctx, refusal, Some(failure)),
     }
 }
 
-const LOGIN_SCRIPT: &str = include_str!("../../static/login.js");
-
-async fn login_script() -> Response {
-    (
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "text/javascript; charset=utf-8",
-            ),
-            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        LOGIN_SCRIPT,
-    )
-        .into_response()
-}
-
-async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Response, PageError> {
+pub(crate) async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     if let Some((id, s)) = &ctx.session {
         if let Principal::Clinician { login, .. } = &s.principal {
@@ -343,12 +312,6 @@ async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Response, PageEr
     Ok(response)
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 // ---------------------------------------------------------------- declaration
 
 #[derive(Template)]
@@ -360,7 +323,7 @@ struct DeclarePage {
 }
 
 #[derive(Deserialize, Default)]
-struct DeclareForm {
+pub(crate) struct DeclareForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -377,7 +340,7 @@ struct DeclareForm {
     reason_text: String,
 }
 
-async fn declare_form(ctx: Ctx) -> Result<Response, PageError> {
+pub(crate) async fn declare_form(ctx: Ctx) -> Result<Response, PageError> {
     let (_, declared) = ctx.clinician().await?;
     if declared.is_some() {
         return Ok(Redirect::to("/search").into_response());
@@ -390,10 +353,13 @@ async fn declare_form(ctx: Ctx) -> Result<Response, PageError> {
             ..DeclareForm::default()
         },
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
-async fn declare(ctx: Ctx, Form(form): Form<DeclareForm>) -> Result<Response, PageError> {
+pub(crate) async fn declare(
+    ctx: Ctx,
+    Form(form): Form<DeclareForm>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let (login, declared) = ctx.clinician().await?;
     if declared.is_some() {
@@ -420,7 +386,7 @@ async fn declare(ctx: Ctx, Form(form): Form<DeclareForm>) -> Result<Response, Pa
             error: tr.s("declare_missing"),
             form,
         };
-        return render_with(ctx.lang, StatusCode::BAD_REQUEST, &page);
+        return render_with(StatusCode::BAD_REQUEST, &page);
     };
     let person = DeclaredPerson {
         name: form.name.trim().to_owned(),
@@ -434,13 +400,12 @@ async fn declare(ctx: Ctx, Form(form): Form<DeclareForm>) -> Result<Response, Pa
     let result = tokio::task::spawn_blocking(move || {
         gate.declare(&declared_login, declared_person, reason, &client)
     })
-    .await
-    .map_err(|_| ctx.fail(Problem::Internal))?;
+    .await?;
     let login = match result {
         Ok(login) => login,
         Err(refusal) => {
             tracing::warn!(%refusal, "declaration refused");
-            return Err(ctx.fail(Problem::Expired));
+            return Err(PageError::from(Problem::Expired));
         }
     };
     // The browser session also gets a new identifier once the person has declared.
@@ -462,7 +427,7 @@ async fn declare(ctx: Ctx, Form(form): Form<DeclareForm>) -> Result<Response, Pa
 async fn reader(ctx: &Ctx) -> Result<Reader, PageError> {
     let (login, declared) = ctx.clinician().await?;
     let Some(declared) = declared else {
-        return Err(ctx.fail(Problem::Forbidden));
+        return Err(PageError::from(Problem::Forbidden));
     };
     Ok(Reader {
         actor: Actor::Emergency {
@@ -487,13 +452,9 @@ struct SearchPage {
     wards: Vec<String>,
 }
 
-async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
+pub(crate) async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
     let _ = reader(&ctx).await?;
-    let wards = ctx
-        .viewer()
-        .wards()
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+    let wards = ctx.viewer().wards().await?;
     let page = SearchPage {
         c: ctx.chrome(),
         query: String::new(),
@@ -501,26 +462,22 @@ async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
         rows: Vec::new(),
         wards,
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 #[derive(Deserialize)]
-struct SearchForm {
+pub(crate) struct SearchForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     q: String,
 }
 
-async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Response, PageError> {
+pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let reader = reader(&ctx).await?;
     let query = form.q.trim().to_owned();
-    let wards = ctx
-        .viewer()
-        .wards()
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+    let wards = ctx.viewer().wards().await?;
     if query.is_empty() {
         let page = SearchPage {
             c: ctx.chrome(),
@@ -529,13 +486,12 @@ async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Response, Page
             rows: Vec::new(),
             wards,
         };
-        return render(ctx.lang, &page);
+        return render(&page);
     }
     let found = ctx
         .viewer()
         .search(&reader, query.clone(), SEARCH_LIMIT)
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+        .await?;
     let today = today();
     let rows = found
         .get()
@@ -549,7 +505,7 @@ async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Response, Page
         rows,
         wards,
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 fn today() -> chrono::NaiveDate {
@@ -566,13 +522,9 @@ struct WardPage {
     rows: Vec<Row>,
 }
 
-async fn ward(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
+pub(crate) async fn ward(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
     let reader = reader(&ctx).await?;
-    let census = ctx
-        .viewer()
-        .census(&reader, ward.clone())
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+    let census = ctx.viewer().census(&reader, ward.clone()).await?;
     let today = today();
     let rows = census
         .get()
@@ -584,7 +536,7 @@ async fn ward(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError>
         ward,
         rows,
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 #[derive(Template)]
@@ -596,13 +548,9 @@ struct WardPrintPage {
     patients: Vec<Summary>,
 }
 
-async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
+pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
     let reader = reader(&ctx).await?;
-    let printed = ctx
-        .viewer()
-        .ward_print(&reader, ward.clone())
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?;
+    let printed = ctx.viewer().ward_print(&reader, ward.clone()).await?;
     let (census, records) = printed.into_inner();
     let today = today();
     let as_of = as_of(&ctx);
@@ -618,7 +566,7 @@ async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, Page
             .map(|r| Summary::new(ctx.tr(), r, as_of))
             .collect(),
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
 // ---------------------------------------------------------------- patient
@@ -641,7 +589,7 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
     // (one hop instead of two on the busiest page); nothing is read if it refuses.
     let (login, declared) = ctx.clinician_claim()?;
     let Some(declared) = declared else {
-        return Err(ctx.fail(Problem::Forbidden));
+        return Err(PageError::from(Problem::Forbidden));
     };
     let reader = Reader {
         actor: Actor::Emergency {
@@ -659,8 +607,7 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
         .patient_after(&reader, PatientKey(key), print, move || {
             gate.check(&login, &client)
         })
-        .await
-        .map_err(|e| PageError::from_view(ctx.lang, e))?
+        .await?
         .map_err(|refusal| ctx.session_refused(refusal))?;
     let page = PatientPage {
         c: ctx.chrome(),
@@ -668,13 +615,16 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
         full: true,
         print,
     };
-    render(ctx.lang, &page)
+    render(&page)
 }
 
-async fn patient(ctx: Ctx, Path(key): Path<String>) -> Result<Response, PageError> {
+pub(crate) async fn patient(ctx: Ctx, Path(key): Path<String>) -> Result<Response, PageError> {
     patient_page(ctx, key, false).await
 }
 
-async fn patient_print(ctx: Ctx, Path(key): Path<String>) -> Result<Response, PageError> {
+pub(crate) async fn patient_print(
+    ctx: Ctx,
+    Path(key): Path<String>,
+) -> Result<Response, PageError> {
     patient_page(ctx, key, true).await
 }

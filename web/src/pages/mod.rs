@@ -1,10 +1,10 @@
 //! The viewer's HTML pages. [`Pages`] holds what they need (the audited viewer, the
-//! accounts gate, the browser sessions); [`router`] mounts them. Handlers are thin:
+//! accounts gate, the browser sessions); [`crate::router`] mounts them. Handlers are thin:
 //! [`Ctx`] extracts language, session and client; the viewer reads with audit; a
 //! template renders.
 
 pub mod admin;
-mod clinician;
+pub(crate) mod clinician;
 #[cfg(test)]
 mod tests;
 
@@ -15,12 +15,10 @@ use std::time::Duration;
 use akari_accounts::event::{Client, DeclaredPerson, Mode};
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
+use axum::http::header::{CACHE_CONTROL, SET_COOKIE, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use chrono::Utc;
 
 use crate::display::{fmt_age, fmt_time, jst};
@@ -96,31 +94,6 @@ impl Pages {
     }
 }
 
-/// Every page route, with its state applied, mergeable into any router.
-pub fn router<S: Clone + Send + Sync + 'static>(pages: Pages) -> Router<S> {
-    let mut routes = Router::new()
-        .route("/static/akari.css", get(stylesheet))
-        .route("/lang/{code}", get(clinician::switch_lang))
-        .merge(clinician::routes());
-    if pages.admin().is_some() {
-        routes = routes.merge(admin::routes());
-    }
-    routes.with_state(pages)
-}
-
-const STYLESHEET: &str = include_str!("../../static/akari.css");
-
-async fn stylesheet() -> Response {
-    (
-        [
-            (CONTENT_TYPE, "text/css; charset=utf-8"),
-            (CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        STYLESHEET,
-    )
-        .into_response()
-}
-
 /// The frame of every page: mode, data age, who is logged in, language, CSRF token.
 pub struct Chrome {
     pub tr: Tr,
@@ -157,7 +130,7 @@ impl FromRequestParts<Pages> for Ctx {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, pages: &Pages) -> Result<Self, PageError> {
-        let lang = Lang::from_headers(&parts.headers);
+        let lang = Lang::of(parts);
         let session = pages.0.sessions.get(&parts.headers);
         let address = parts
             .extensions
@@ -187,10 +160,6 @@ impl Ctx {
         Tr { lang: self.lang }
     }
 
-    pub fn fail(&self, problem: Problem) -> PageError {
-        PageError::new(self.lang, problem)
-    }
-
     pub fn viewer(&self) -> &AuditedViewer {
         &self.pages.0.viewer
     }
@@ -216,7 +185,7 @@ impl Ctx {
             Some((_, s)) if s.csrf_matches(submitted) => Ok(()),
             _ => {
                 tracing::warn!("form refused: missing or wrong CSRF token");
-                Err(self.fail(Problem::Csrf))
+                Err(PageError::from(Problem::Csrf))
             }
         }
     }
@@ -228,9 +197,7 @@ impl Ctx {
         let gate = self.gate();
         let checked = login.clone();
         let client = self.client.clone();
-        let result = tokio::task::spawn_blocking(move || gate.check(&checked, &client))
-            .await
-            .map_err(|_| self.fail(Problem::Internal))?;
+        let result = tokio::task::spawn_blocking(move || gate.check(&checked, &client)).await?;
         if let Err(refusal) = result {
             return Err(self.session_refused(refusal));
         }
@@ -242,10 +209,10 @@ impl Ctx {
     /// showing anything (the patient page does it on the thread that reads the record).
     pub fn clinician_claim(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
         let Principal::Clinician { login, declared } = self.principal() else {
-            return Err(self.fail(Problem::Forbidden));
+            return Err(PageError::from(Problem::Forbidden));
         };
         if !self.mode.allows_emergency_login() {
-            return Err(self.fail(Problem::Mode));
+            return Err(PageError::from(Problem::Mode));
         }
         Ok((login.clone(), declared.clone()))
     }
@@ -256,7 +223,7 @@ impl Ctx {
         if let Some((id, _)) = &self.session {
             self.sessions().remove(id);
         }
-        self.fail(Problem::Expired)
+        PageError::from(Problem::Expired)
     }
 
     pub fn chrome(&self) -> Chrome {
@@ -323,18 +290,14 @@ impl Ctx {
 }
 
 /// Renders a template as an HTML page that no cache may keep.
-pub fn render(lang: Lang, page: &impl Template) -> Result<Response, PageError> {
-    render_with(lang, StatusCode::OK, page)
+pub fn render(page: &impl Template) -> Result<Response, PageError> {
+    render_with(StatusCode::OK, page)
 }
 
-pub fn render_with(
-    lang: Lang,
-    status: StatusCode,
-    page: &impl Template,
-) -> Result<Response, PageError> {
+pub fn render_with(status: StatusCode, page: &impl Template) -> Result<Response, PageError> {
     let body = page.render().map_err(|e| {
         tracing::error!(error = %e, "template failed to render");
-        PageError::new(lang, Problem::Internal)
+        PageError::from(Problem::Internal)
     })?;
     Ok((
         status,
@@ -342,6 +305,13 @@ pub fn render_with(
         Html(body),
     )
         .into_response())
+}
+
+/// A form that carries nothing but its CSRF token (logout, confirmations).
+#[derive(serde::Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
 }
 
 /// Adds a `Set-Cookie` header to a response.

@@ -13,8 +13,9 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use tower::ServiceExt;
 
-use super::{router, Pages, PagesConfig};
+use super::{Pages, PagesConfig};
 use crate::gate::{ClinicianLogin, Gate, Refusal};
+use crate::router::for_pages as router;
 use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};
 
 pub const XSS_NAME: &str = "<script>document.title='pwned'</script>山田";

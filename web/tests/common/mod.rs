@@ -200,7 +200,7 @@ pub async fn serve(pages: Pages) -> (SocketAddr, String) {
         )
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let app: axum::Router = akari_web::pages::router(pages);
+    let app: axum::Router = akari_web::router::for_pages(pages);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

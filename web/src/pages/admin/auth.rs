@@ -23,7 +23,7 @@ use serde_json::json;
 use super::{admin_login, AdminCtx};
 use crate::error::{PageError, Problem};
 use crate::i18n::Tr;
-use crate::pages::{render, with_cookie, Chrome, Ctx};
+use crate::pages::{render, with_cookie, Chrome, CsrfOnly, Ctx};
 use crate::session::{self, AdminLogin, Principal};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -107,19 +107,19 @@ struct LoginPage {
 }
 
 #[derive(Deserialize)]
-pub(super) struct LoginQuery {
+pub(crate) struct LoginQuery {
     #[serde(default)]
     out: Option<String>,
     #[serde(default)]
     enrolled: Option<String>,
 }
 
-pub(super) async fn login_form(
+pub(crate) async fn login_form(
     mut ctx: Ctx,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
     if ctx.pages.admin().is_none() {
-        return Err(ctx.fail(Problem::NotFound));
+        return Err(PageError::from(Problem::NotFound));
     }
     let cookie = ensure_session(&mut ctx);
     let tr = ctx.tr();
@@ -134,7 +134,7 @@ pub(super) async fn login_form(
         c: ctx.chrome(),
         notice,
     };
-    let response = render(ctx.lang, &page)?;
+    let response = render(&page)?;
     Ok(match cookie {
         Some(c) => with_cookie(response, c),
         None => response,
@@ -146,7 +146,7 @@ struct LoginBegin {
     admin_id: String,
 }
 
-pub(super) async fn login_begin(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn login_begin(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let req: LoginBegin = match json_request(&ctx, &headers, &body) {
         Ok(r) => r,
         Err(refusal) => return refusal.into_response(),
@@ -184,7 +184,7 @@ struct LoginFinish {
     response: PublicKeyCredential,
 }
 
-pub(super) async fn login_finish(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn login_finish(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let req: LoginFinish = match json_request(&ctx, &headers, &body) {
         Ok(r) => r,
         Err(refusal) => return refusal.into_response(),
@@ -238,13 +238,13 @@ struct EnrolPage {
     c: Chrome,
 }
 
-pub(super) async fn enrol_form(mut ctx: Ctx) -> Result<Response, PageError> {
+pub(crate) async fn enrol_form(mut ctx: Ctx) -> Result<Response, PageError> {
     if ctx.pages.admin().is_none() {
-        return Err(ctx.fail(Problem::NotFound));
+        return Err(PageError::from(Problem::NotFound));
     }
     let cookie = ensure_session(&mut ctx);
     let page = EnrolPage { c: ctx.chrome() };
-    let response = render(ctx.lang, &page)?;
+    let response = render(&page)?;
     Ok(match cookie {
         Some(c) => with_cookie(response, c),
         None => response,
@@ -257,7 +257,7 @@ struct EnrolBegin {
     code: String,
 }
 
-pub(super) async fn enrol_begin(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn enrol_begin(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let req: EnrolBegin = match json_request(&ctx, &headers, &body) {
         Ok(r) => r,
         Err(refusal) => return refusal.into_response(),
@@ -294,7 +294,7 @@ struct EnrolFinish {
     response: RegisterPublicKeyCredential,
 }
 
-pub(super) async fn enrol_finish(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn enrol_finish(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let req: EnrolFinish = match json_request(&ctx, &headers, &body) {
         Ok(r) => r,
         Err(refusal) => return refusal.into_response(),
@@ -328,13 +328,7 @@ pub(super) async fn enrol_finish(ctx: Ctx, headers: HeaderMap, body: Bytes) -> R
 
 // ---------------------------------------------------------------- logout
 
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    #[serde(default)]
-    pub csrf: String,
-}
-
-pub(super) async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Response, PageError> {
+pub(crate) async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     if let (Some(login), Some(svc)) = (admin_login(&ctx), ctx.pages.admin().cloned()) {
         let client = ctx.client.clone();
@@ -356,7 +350,7 @@ pub(super) async fn logout(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Result<Respo
     Ok(response)
 }
 
-/// Used by the key-enrolment endpoints (admins only) in `console`.
+/// Used by the key-enrolment endpoints (admins only) in `accounts`.
 pub(super) fn json_admin_request<T: DeserializeOwned>(
     admin: &AdminCtx,
     headers: &HeaderMap,

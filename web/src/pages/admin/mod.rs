@@ -10,11 +10,15 @@
 //! accounts layer never yields one for an emergency session, and the clinician pages
 //! accept only [`Principal::Clinician`]. There is no conversion between the two.
 
-mod auth;
-mod console;
-mod review;
+pub(crate) mod accounts;
+pub(crate) mod auth;
+pub(crate) mod checkpoint;
+pub(crate) mod review;
+pub(crate) mod snapshots;
+pub(crate) mod status;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use std::sync::Arc;
 
@@ -25,12 +29,9 @@ use akari_sync::engine::CancellationToken;
 use akari_sync::{Engine, SnapshotReader};
 use askama::Template;
 use axum::extract::FromRequestParts;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 
 use super::{render_with, Chrome, Ctx, Pages};
@@ -82,33 +83,6 @@ impl AdminServices {
     }
 }
 
-pub(super) fn routes() -> Router<Pages> {
-    Router::new()
-        .route("/static/admin.js", get(script))
-        .route("/admin/login", get(auth::login_form))
-        .route("/admin/login/begin", post(auth::login_begin))
-        .route("/admin/login/finish", post(auth::login_finish))
-        .route("/admin/enrol", get(auth::enrol_form))
-        .route("/admin/enrol/begin", post(auth::enrol_begin))
-        .route("/admin/enrol/finish", post(auth::enrol_finish))
-        .route("/admin/logout", post(auth::logout))
-        .merge(console::routes())
-        .merge(review::routes())
-}
-
-const SCRIPT: &str = include_str!("../../../static/admin.js");
-
-async fn script() -> Response {
-    (
-        [
-            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        SCRIPT,
-    )
-        .into_response()
-}
-
 /// A request from a logged-in administrator. Only [`FromRequestParts`] makes one, and only
 /// when the accounts layer resumes the session as an admin session.
 pub struct AdminCtx {
@@ -134,9 +108,9 @@ impl IntoResponse for AdminRejection {
     }
 }
 
-impl From<PageError> for AdminRejection {
-    fn from(e: PageError) -> Self {
-        AdminRejection::Page(e)
+impl<E: Into<PageError>> From<E> for AdminRejection {
+    fn from(e: E) -> Self {
+        AdminRejection::Page(e.into())
     }
 }
 
@@ -146,22 +120,20 @@ impl FromRequestParts<Pages> for AdminCtx {
     async fn from_request_parts(parts: &mut Parts, pages: &Pages) -> Result<Self, AdminRejection> {
         let ctx = Ctx::from_request_parts(parts, pages).await?;
         let Some(svc) = pages.admin().cloned() else {
-            return Err(ctx.fail(Problem::NotFound).into());
+            return Err(PageError::from(Problem::NotFound).into());
         };
         let login = match ctx.principal() {
             Principal::Admin(login) => login.clone(),
             Principal::Anonymous | Principal::KeyPending(_) => return Err(AdminRejection::Login),
             Principal::Clinician { .. } => {
                 tracing::warn!("a clinician session asked for an admin page; refused");
-                return Err(ctx.fail(Problem::Forbidden).into());
+                return Err(PageError::from(Problem::Forbidden).into());
             }
         };
         let accounts = svc.accounts.clone();
         let client = ctx.client.clone();
         let token = SessionToken::new(login.token.clone());
-        let resumed = tokio::task::spawn_blocking(move || accounts.resume(&token, &client))
-            .await
-            .map_err(|_| ctx.fail(Problem::Internal))?;
+        let resumed = tokio::task::spawn_blocking(move || accounts.resume(&token, &client)).await?;
         match resumed {
             Ok(Session::Admin(session)) => Ok(AdminCtx {
                 cap: session.capability(),
@@ -173,12 +145,12 @@ impl FromRequestParts<Pages> for AdminCtx {
                 // Cannot happen through these pages; refuse rather than guess.
                 tracing::warn!("an admin browser session resumed as a non-admin session");
                 forget(&ctx);
-                Err(ctx.fail(Problem::Forbidden).into())
+                Err(PageError::from(Problem::Forbidden).into())
             }
             Err(e) => {
                 tracing::info!(error = %e, "admin session no longer valid");
                 forget(&ctx);
-                Err(ctx.fail(Problem::Expired).into())
+                Err(PageError::from(Problem::Expired).into())
             }
         }
     }
@@ -195,10 +167,6 @@ impl AdminCtx {
         self.ctx.chrome()
     }
 
-    pub fn lang(&self) -> crate::i18n::Lang {
-        self.ctx.lang
-    }
-
     pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
         self.ctx.check_csrf(submitted)
     }
@@ -212,7 +180,7 @@ impl AdminCtx {
         let cap = self.cap.clone();
         tokio::task::spawn_blocking(move || f(&svc, &cap))
             .await
-            .map_err(|_| self.ctx.fail(Problem::Internal))
+            .map_err(PageError::from)
     }
 
     /// An operation refused by the accounts layer: a page saying why (its messages are
@@ -222,13 +190,13 @@ impl AdminCtx {
         match e {
             Error::Audit(_) => {
                 tracing::error!(error = %e, "audit sink refused; admin action not carried out");
-                Err(self.ctx.fail(Problem::Audit))
+                Err(PageError::from(Problem::Audit))
             }
             Error::Store(_) | Error::Internal(_) | Error::Config(_) => {
                 tracing::error!(error = %e, "accounts service failed");
-                Err(self.ctx.fail(Problem::Internal))
+                Err(PageError::from(Problem::Internal))
             }
-            Error::SessionEnded(_) | Error::NoSession => Err(self.ctx.fail(Problem::Expired)),
+            Error::SessionEnded(_) | Error::NoSession => Err(PageError::from(Problem::Expired)),
             other => self.message(StatusCode::CONFLICT, "admin_refused", other.to_string()),
         }
     }
@@ -248,7 +216,7 @@ impl AdminCtx {
             ok: status.is_success(),
             back: back_link(&self.ctx.path),
         };
-        render_with(self.ctx.lang, status, &page)
+        render_with(status, &page)
     }
 }
 
@@ -289,7 +257,7 @@ pub(super) fn admin_login(ctx: &Ctx) -> Option<AdminLogin> {
 
 /// `?page=N` (1-based) of a long list.
 #[derive(Deserialize)]
-pub(super) struct PageQuery {
+pub(crate) struct PageQuery {
     #[serde(default)]
     pub page: Option<usize>,
 }

@@ -13,42 +13,29 @@ use axum::extract::{Path, Query};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::console::{actor_text, time};
+use super::text::{actor_text, time};
 use super::{AdminCtx, PageQuery, Paging};
 use crate::error::{PageError, Problem};
 use crate::i18n::Tr;
-use crate::pages::{render, Chrome, Pages};
-
-pub(super) fn routes() -> Router<Pages> {
-    Router::new()
-        .route("/admin/review", get(episodes))
-        .route("/admin/review/{episode}", get(episode))
-        .route("/admin/review/{episode}/sessions/{session}", get(session))
-        .route(
-            "/admin/review/{episode}/sessions/{session}/verdict",
-            post(verdict),
-        )
-        .route("/admin/export", post(export))
-}
+use crate::pages::{render, Chrome};
 
 fn review_failure(admin: &AdminCtx, e: ReviewError) -> Result<Response, PageError> {
     match e {
-        ReviewError::NoSuchEpisode(_) => Err(admin.ctx.fail(Problem::NotFound)),
+        ReviewError::NoSuchEpisode(_) => Err(PageError::from(Problem::NotFound)),
         ReviewError::CommentRequired(_) | ReviewError::UnknownVerdict(_) => {
             admin.message(StatusCode::BAD_REQUEST, "admin_refused", e.to_string())
         }
         ReviewError::Audit(_) => {
             tracing::error!(error = %e, "verdict not recorded");
-            Err(admin.ctx.fail(Problem::Audit))
+            Err(PageError::from(Problem::Audit))
         }
         other => {
             tracing::error!(error = %other, "review failed");
-            Err(admin.ctx.fail(Problem::Internal))
+            Err(PageError::from(Problem::Internal))
         }
     }
 }
@@ -71,7 +58,7 @@ struct EpisodesPage {
     rows: Vec<EpisodeRow>,
 }
 
-async fn episodes(admin: AdminCtx) -> Result<Response, PageError> {
+pub(crate) async fn episodes(admin: AdminCtx) -> Result<Response, PageError> {
     let result = admin
         .blocking(|svc, _| review::episodes(&svc.ledger))
         .await?;
@@ -94,7 +81,7 @@ async fn episodes(admin: AdminCtx) -> Result<Response, PageError> {
             })
             .collect(),
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 // ---------------------------------------------------------------- one episode
@@ -239,7 +226,7 @@ async fn load(
         .await
 }
 
-async fn episode(
+pub(crate) async fn episode(
     admin: AdminCtx,
     Path(id): Path<u64>,
     Query(q): Query<PageQuery>,
@@ -266,7 +253,7 @@ async fn episode(
         base: format!("/admin/review/{}", ep.id),
         paging,
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 // ---------------------------------------------------------------- one session
@@ -353,7 +340,7 @@ struct SessionPage {
     base: String,
 }
 
-async fn session(
+pub(crate) async fn session(
     admin: AdminCtx,
     Path((episode, session_id)): Path<(u64, String)>,
     Query(q): Query<PageQuery>,
@@ -363,7 +350,7 @@ async fn session(
         Err(e) => return review_failure(&admin, e),
     };
     let Some(s) = review.sessions.iter().find(|s| s.session_id == session_id) else {
-        return Err(admin.ctx.fail(Problem::NotFound));
+        return Err(PageError::from(Problem::NotFound));
     };
     let paging = Paging::new(s.events.len(), EVENTS_PER_PAGE, q.page);
     let page = SessionPage {
@@ -377,7 +364,7 @@ async fn session(
         ),
         paging,
     };
-    render(admin.lang(), &page)
+    render(&page)
 }
 
 /// Percent-encodes a path segment (session identifiers are URL-safe already; this keeps
@@ -394,7 +381,7 @@ fn urlencode_path(s: &str) -> String {
 }
 
 #[derive(Deserialize)]
-struct VerdictForm {
+pub(crate) struct VerdictForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -403,7 +390,7 @@ struct VerdictForm {
     comment: String,
 }
 
-async fn verdict(
+pub(crate) async fn verdict(
     admin: AdminCtx,
     Path((episode, session_id)): Path<(u64, String)>,
     Form(form): Form<VerdictForm>,
@@ -419,7 +406,7 @@ async fn verdict(
         Err(e) => return review_failure(&admin, e),
     };
     if !review.sessions.iter().any(|s| s.session_id == session_id) {
-        return Err(admin.ctx.fail(Problem::NotFound));
+        return Err(PageError::from(Problem::NotFound));
     }
     let mode = admin.ctx.mode;
     let sid = session_id.clone();
@@ -444,7 +431,7 @@ async fn verdict(
 // ---------------------------------------------------------------- export
 
 #[derive(Deserialize)]
-struct ExportForm {
+pub(crate) struct ExportForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -454,16 +441,19 @@ struct ExportForm {
     episode: String,
 }
 
-async fn export(admin: AdminCtx, Form(form): Form<ExportForm>) -> Result<Response, PageError> {
+pub(crate) async fn export(
+    admin: AdminCtx,
+    Form(form): Form<ExportForm>,
+) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let Ok(format) = form.format.parse::<ExportFormat>() else {
-        return Err(admin.ctx.fail(Problem::BadRequest));
+        return Err(PageError::from(Problem::BadRequest));
     };
     let episode = match form.episode.trim() {
         "" => None,
         t => match t.parse::<u64>() {
             Ok(n) => Some(n),
-            Err(_) => return Err(admin.ctx.fail(Problem::BadRequest)),
+            Err(_) => return Err(PageError::from(Problem::BadRequest)),
         },
     };
     let mode = admin.ctx.mode;
@@ -509,15 +499,15 @@ async fn export(admin: AdminCtx, Form(form): Form<ExportForm>) -> Result<Respons
         .await?;
     let body = match result {
         Ok(b) => b,
-        Err(ExportFailure::NoEpisode) => return Err(admin.ctx.fail(Problem::NotFound)),
+        Err(ExportFailure::NoEpisode) => return Err(PageError::from(Problem::NotFound)),
         Err(ExportFailure::Audit(e)) => {
             tracing::error!(error = %e, "export not audited; refused");
-            return Err(admin.ctx.fail(Problem::Audit));
+            return Err(PageError::from(Problem::Audit));
         }
         Err(ExportFailure::Review(e)) => return review_failure(&admin, e),
         Err(ExportFailure::Ledger(e)) => {
             tracing::error!(error = %e, "export failed");
-            return Err(admin.ctx.fail(Problem::Internal));
+            return Err(PageError::from(Problem::Internal));
         }
     };
     let (content_type, ext) = match format {

@@ -24,7 +24,8 @@ use webauthn_authenticator_rs::AuthenticatorBackend;
 use webauthn_rs::prelude::Url;
 
 use super::AdminServices;
-use crate::pages::{router, Pages, PagesConfig};
+use crate::pages::{Pages, PagesConfig};
+use crate::router::for_pages as router;
 
 const ORIGIN: &str = "https://akari.test";
 const PASSWORD: &str = "Correct-Horse-42!";

@@ -1,5 +1,5 @@
-//! A full sync bulk-loads its generation (rows collected during the pull, settled and
-//! written in key order at the end). It must give exactly what applying the same pull one
+//! A full sync writes its generation in a sorted load (rows collected during the pull,
+//! settled and written in key order at the end). It must give exactly what applying the same pull one
 //! resource at a time gives (the incremental path): same items, counts, set hash and
 //! rejects, for the awkward orders a real pull can have.
 
@@ -80,7 +80,7 @@ fn records(reader: &SnapshotReader) -> Vec<Option<PatientRecord>> {
 }
 
 #[test]
-fn bulk_full_sync_equals_applying_the_pull_one_by_one() {
+fn sorted_load_full_sync_equals_applying_the_pull_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.redb"), StoreOptions::default()).unwrap();
     let pull = awkward_pull();
@@ -90,11 +90,11 @@ fn bulk_full_sync_equals_applying_the_pull_one_by_one() {
         .with_reader(reader.clone());
     let cancel = CancellationToken::new();
 
-    // Bulk: a full sync of the pull.
-    let bulk = engine.sync_now(true, &cancel).unwrap();
-    let bulk_manifest = store.current().unwrap().unwrap();
-    let bulk_records = records(&reader);
-    assert!(store.verify(bulk_manifest.generation).unwrap().ok());
+    // Sorted load: a full sync of the pull.
+    let loaded = engine.sync_now(true, &cancel).unwrap();
+    let loaded_manifest = store.current().unwrap().unwrap();
+    let loaded_records = records(&reader);
+    assert!(store.verify(loaded_manifest.generation).unwrap().ok());
 
     // One by one: an empty full generation, then the same pull as an incremental sync.
     source.replace(Vec::new());
@@ -105,20 +105,23 @@ fn bulk_full_sync_equals_applying_the_pull_one_by_one() {
     let applied_manifest = store.current().unwrap().unwrap();
     assert!(store.verify(applied_manifest.generation).unwrap().ok());
 
-    assert_eq!(bulk_manifest.counts, applied_manifest.counts);
-    assert_eq!(bulk_manifest.index_entries, applied_manifest.index_entries);
-    assert_eq!(bulk_manifest.set_hash, applied_manifest.set_hash);
-    assert_eq!(bulk.rejects, applied.rejects);
-    assert_eq!(bulk.rejects.get("unknown_patient"), Some(&2));
-    assert_eq!(bulk_records, records(&reader));
+    assert_eq!(loaded_manifest.counts, applied_manifest.counts);
+    assert_eq!(
+        loaded_manifest.index_entries,
+        applied_manifest.index_entries
+    );
+    assert_eq!(loaded_manifest.set_hash, applied_manifest.set_hash);
+    assert_eq!(loaded.rejects, applied.rejects);
+    assert_eq!(loaded.rejects.get("unknown_patient"), Some(&2));
+    assert_eq!(loaded_records, records(&reader));
 
     // And what that means for a clinician.
     let r = |i: usize| {
-        bulk_records[i]
+        loaded_records[i]
             .clone()
             .unwrap_or_else(|| panic!("patient {i}"))
     };
-    assert!(bulk_records[5].is_none(), "deleted patient is gone");
+    assert!(loaded_records[5].is_none(), "deleted patient is gone");
     let a1 = r(1);
     let first_allergy: Vec<&str> = a1
         .allergies

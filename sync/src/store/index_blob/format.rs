@@ -1,0 +1,597 @@
+//! The layouts of the two blob kinds: the *base* (fixed-width sorted records, searched
+//! in place without per-entry work) and the *delta* (postcard). A blob starts with its
+//! magic and [`FORMAT`]; a reader that finds another format asks for a full sync.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::accumulate::{zeroize_entry, Entry};
+use super::chunks::damaged;
+use crate::model::Sex;
+use crate::store::keys::{IdHash, Pk};
+use crate::store::{IndexEntry, StoreError};
+
+const BASE_MAGIC: &[u8; 4] = b"AKIX";
+const DELTA_MAGIC: &[u8; 4] = b"AKID";
+/// Version of the blob layouts and of the search-key normalisation baked into them
+/// (2: hospital IDs normalised ignoring case and separators).
+const FORMAT: u32 = 2;
+
+/// The delta blob's plaintext: the entries a generation ended and the ones it wrote.
+pub(super) fn encode_delta(
+    ended: &[(u8, IdHash, Pk)],
+    born: Vec<(u8, IdHash, Pk, &IndexEntry)>,
+) -> Zeroizing<Vec<u8>> {
+    let delta = DeltaRef { ended, born };
+    let mut out = Zeroizing::new(Vec::new());
+    out.extend_from_slice(DELTA_MAGIC);
+    out.extend_from_slice(&FORMAT.to_le_bytes());
+    let bytes =
+        postcard::to_extend(&delta, std::mem::take(&mut *out)).expect("index deltas serialise");
+    Zeroizing::new(bytes)
+}
+
+/// A delta blob's plaintext, checked for its magic and format.
+pub(super) fn decode_delta(b: &[u8], generation: u64) -> Result<Delta, StoreError> {
+    if b.len() < 8 || &b[..4] != DELTA_MAGIC || u32_at(b, 4) != FORMAT {
+        return Err(damaged(generation));
+    }
+    postcard::from_bytes(&b[8..]).map_err(|_| damaged(generation))
+}
+
+#[derive(Serialize)]
+struct DeltaRef<'a> {
+    ended: &'a [(u8, IdHash, Pk)],
+    born: Vec<(u8, IdHash, Pk, &'a IndexEntry)>,
+}
+
+/// The index changes of one incremental generation, as the reader applies them.
+#[derive(Deserialize)]
+pub(crate) struct Delta {
+    /// Entries of earlier generations that ended (resource type, id hash, patient key).
+    pub ended: Vec<(u8, IdHash, Pk)>,
+    /// Entries written (resource type, id hash, patient key, entry).
+    pub born: Vec<(u8, IdHash, Pk, IndexEntry)>,
+}
+
+impl Drop for Delta {
+    fn drop(&mut self) {
+        for (_, _, _, e) in &mut self.born {
+            zeroize_entry(e);
+        }
+    }
+}
+
+// Base layout (little endian):
+//   header: magic(4) format(4) patients(4) locations(4) names(4) ids(4) births(4) arena(4)
+//   patients:  pk(16) hospital id(8) kanji(8) kana(8) birth(4, days from CE; i32::MIN none)
+//              location(4, index; u32::MAX none) sex(1)
+//   locations: pk(16) rtype(1) id hash(16) ward(8) room(8) bed(8) start(16, i128 ns; MIN none)
+//   names, ids: key(8) patient(4), sorted by key bytes then patient
+//   births:    days(4) patient(4), sorted
+//   arena:     string bytes
+// A string is `offset(4) ‖ length(4)` into the arena; offset u32::MAX is "none".
+const HEADER_LEN: usize = 32;
+const PATIENT_LEN: usize = 16 + 8 * 3 + 4 + 4 + 1;
+const LOCATION_LEN: usize = 16 + 1 + 16 + 8 * 3 + 16;
+const KEY_ROW_LEN: usize = 12;
+const BIRTH_LEN: usize = 8;
+const NONE32: u32 = u32::MAX;
+const NO_BIRTH: i32 = i32::MIN;
+
+fn sex_byte(s: Sex) -> u8 {
+    match s {
+        Sex::Male => 0,
+        Sex::Female => 1,
+        Sex::Other => 2,
+        Sex::Unknown => 3,
+    }
+}
+
+fn byte_sex(b: u8) -> Sex {
+    match b {
+        0 => Sex::Male,
+        1 => Sex::Female,
+        2 => Sex::Other,
+        _ => Sex::Unknown,
+    }
+}
+
+/// Order key of a location's start (`None` first), the same in base and overlay.
+pub(crate) fn start_key(t: Option<DateTime<Utc>>) -> i128 {
+    t.map_or(i128::MIN, |t| {
+        t.timestamp() as i128 * 1_000_000_000 + t.timestamp_subsec_nanos() as i128
+    })
+}
+
+pub(crate) fn birth_days(d: Option<NaiveDate>) -> i32 {
+    d.map_or(NO_BIRTH, |d| d.num_days_from_ce())
+}
+
+fn days_birth(days: i32) -> Option<NaiveDate> {
+    (days != NO_BIRTH)
+        .then(|| NaiveDate::from_num_days_from_ce_opt(days))
+        .flatten()
+}
+
+struct Arena(Vec<u8>);
+
+impl Arena {
+    fn put(&mut self, s: Option<&str>) -> Result<[u8; 8], StoreError> {
+        let mut r = [0u8; 8];
+        match s {
+            None => r[..4].copy_from_slice(&NONE32.to_le_bytes()),
+            Some(s) => {
+                let off = u32::try_from(self.0.len())
+                    .ok()
+                    .filter(|o| *o != NONE32)
+                    .ok_or_else(|| StoreError::Build("search index too large".into()))?;
+                r[..4].copy_from_slice(&off.to_le_bytes());
+                r[4..].copy_from_slice(&(s.len() as u32).to_le_bytes());
+                self.0.extend_from_slice(s.as_bytes());
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// A location entry of a full build, with its start as an order key.
+struct Loc<'a> {
+    pk: &'a Pk,
+    rtype: u8,
+    idh: &'a IdHash,
+    entry: &'a Entry,
+    start: i128,
+}
+
+/// A search key row before sorting: (key, patient index, arena reference).
+type KeyRow<'a> = (&'a str, u32, [u8; 8]);
+
+/// The patient rows and the search-key rows that point at them.
+#[derive(Default)]
+struct PatientRows<'a> {
+    rows: Vec<u8>,
+    names: Vec<KeyRow<'a>>,
+    ids: Vec<KeyRow<'a>>,
+    births: Vec<(i32, u32)>,
+}
+
+/// The base blob's plaintext from the entries of a full build.
+pub(super) fn encode_base(
+    born: &HashMap<(u8, IdHash), (Pk, Arc<Entry>)>,
+) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let mut patients: Vec<(&Pk, &Entry)> = Vec::new();
+    let mut locs: Vec<Loc<'_>> = Vec::new();
+    for ((rtype, idh), (pk, e)) in born {
+        match &e.entry {
+            IndexEntry::Patient { .. } => patients.push((pk, e)),
+            IndexEntry::Location { start, .. } => locs.push(Loc {
+                pk,
+                rtype: *rtype,
+                idh,
+                entry: e,
+                start: start_key(*start),
+            }),
+        }
+    }
+    patients.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    locs.sort_unstable_by(|a, b| (a.pk, a.rtype, a.idh).cmp(&(b.pk, b.rtype, b.idh)));
+    let mut arena = Arena(Vec::new());
+    // Locations first (patients refer to them).
+    let mut loc_rows = location_rows(&locs, &mut arena)?;
+    let mut p = patient_rows(&patients, &locs, &mut arena)?;
+    sort_keys(&mut p.names);
+    p.names.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    sort_keys(&mut p.ids);
+    p.births.sort_unstable();
+    let mut out = Zeroizing::new(Vec::with_capacity(
+        HEADER_LEN
+            + p.rows.len()
+            + loc_rows.len()
+            + (p.names.len() + p.ids.len()) * KEY_ROW_LEN
+            + p.births.len() * BIRTH_LEN
+            + arena.0.len(),
+    ));
+    out.extend_from_slice(BASE_MAGIC);
+    for n in [
+        FORMAT as usize,
+        patients.len(),
+        locs.len(),
+        p.names.len(),
+        p.ids.len(),
+        p.births.len(),
+        arena.0.len(),
+    ] {
+        let n = u32::try_from(n).map_err(|_| StoreError::Build("search index too large".into()))?;
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out.extend_from_slice(&p.rows);
+    out.extend_from_slice(&loc_rows);
+    for (_, i, r) in p.names.iter().chain(p.ids.iter()) {
+        out.extend_from_slice(r);
+        out.extend_from_slice(&i.to_le_bytes());
+    }
+    for (d, i) in &p.births {
+        out.extend_from_slice(&d.to_le_bytes());
+        out.extend_from_slice(&i.to_le_bytes());
+    }
+    out.extend_from_slice(&arena.0);
+    // Patient data in the intermediate buffers is wiped before they are freed.
+    p.rows.zeroize();
+    loc_rows.zeroize();
+    arena.0.zeroize();
+    Ok(out)
+}
+
+/// The location rows, in the order of `locs`; their strings go to `arena`.
+fn location_rows(locs: &[Loc<'_>], arena: &mut Arena) -> Result<Vec<u8>, StoreError> {
+    let mut loc_rows = Vec::with_capacity(locs.len() * LOCATION_LEN);
+    for l in locs {
+        let IndexEntry::Location {
+            ward, room, bed, ..
+        } = &l.entry.entry
+        else {
+            unreachable!("only locations were collected");
+        };
+        loc_rows.extend_from_slice(l.pk);
+        loc_rows.push(l.rtype);
+        loc_rows.extend_from_slice(l.idh);
+        for s in [ward, room, bed] {
+            loc_rows.extend_from_slice(&arena.put(s.as_deref())?);
+        }
+        loc_rows.extend_from_slice(&l.start.to_le_bytes());
+    }
+    Ok(loc_rows)
+}
+
+/// The patient rows (sorted by key, each pointing at its most recent location in `locs`)
+/// and their name, ID and birth-date keys (unsorted).
+fn patient_rows<'a>(
+    patients: &[(&Pk, &'a Entry)],
+    locs: &[Loc<'_>],
+    arena: &mut Arena,
+) -> Result<PatientRows<'a>, StoreError> {
+    let mut out = PatientRows {
+        rows: Vec::with_capacity(patients.len() * PATIENT_LEN),
+        names: Vec::with_capacity(patients.len() * 4),
+        ids: Vec::with_capacity(patients.len()),
+        births: Vec::with_capacity(patients.len()),
+    };
+    let mut li = 0usize;
+    for (i, (pk, e)) in patients.iter().enumerate() {
+        let IndexEntry::Patient {
+            hospital_id,
+            name_kanji,
+            name_kana,
+            sex,
+            birth_date,
+        } = &e.entry
+        else {
+            unreachable!("only patients were collected");
+        };
+        // The patient's most recent admission (ties: first in resource order).
+        while li < locs.len() && locs[li].pk < *pk {
+            li += 1;
+        }
+        let mut winner: Option<usize> = None;
+        let mut j = li;
+        while j < locs.len() && locs[j].pk == *pk {
+            if winner.is_none_or(|w| locs[j].start > locs[w].start) {
+                winner = Some(j);
+            }
+            j += 1;
+        }
+        let i = i as u32;
+        out.rows.extend_from_slice(*pk);
+        for s in [hospital_id, name_kanji, name_kana] {
+            out.rows.extend_from_slice(&arena.put(s.as_deref())?);
+        }
+        let days = birth_days(*birth_date);
+        out.rows.extend_from_slice(&days.to_le_bytes());
+        out.rows
+            .extend_from_slice(&winner.map_or(NONE32, |w| w as u32).to_le_bytes());
+        out.rows.push(sex_byte(*sex));
+        if days != NO_BIRTH {
+            out.births.push((days, i));
+        }
+        if let Some(k) = &e.id_key {
+            out.ids.push((k, i, arena.put(Some(k))?));
+        }
+        name_key_rows(e, i, arena, &mut out.names)?;
+    }
+    Ok(out)
+}
+
+/// The name keys of patient `i`. A given-name key is the end of the full-name key before
+/// it: stored once in the arena.
+fn name_key_rows<'a>(
+    e: &'a Entry,
+    i: u32,
+    arena: &mut Arena,
+    names: &mut Vec<KeyRow<'a>>,
+) -> Result<(), StoreError> {
+    let mut prev: Option<(&str, [u8; 8])> = None;
+    let mut keys: Vec<&str> = e.name_keys.iter().map(String::as_str).collect();
+    keys.dedup();
+    for k in keys {
+        let r = match prev {
+            Some((p, r)) if p.ends_with(k) => {
+                let off = u32::from_le_bytes(r[..4].try_into().expect("4 bytes"))
+                    + (p.len() - k.len()) as u32;
+                let mut s = [0u8; 8];
+                s[..4].copy_from_slice(&off.to_le_bytes());
+                s[4..].copy_from_slice(&(k.len() as u32).to_le_bytes());
+                s
+            }
+            _ => arena.put(Some(k))?,
+        };
+        prev = Some((k, r));
+        names.push((k, i, r));
+    }
+    Ok(())
+}
+
+/// Sort search keys by key bytes, then patient; large sets on two threads.
+fn sort_keys(v: &mut Vec<KeyRow<'_>>) {
+    let cmp = |a: &(&str, u32, [u8; 8]), b: &(&str, u32, [u8; 8])| (a.0, a.1).cmp(&(b.0, b.1));
+    if v.len() < 100_000 {
+        v.sort_unstable_by(cmp);
+        return;
+    }
+    let mid = v.len() / 2;
+    {
+        let (a, b) = v.split_at_mut(mid);
+        std::thread::scope(|s| {
+            s.spawn(|| b.sort_unstable_by(cmp));
+            a.sort_unstable_by(cmp);
+        });
+    }
+    let mut merged = Vec::with_capacity(v.len());
+    let (a, b) = v.split_at(mid);
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if cmp(&a[i], &b[j]) != std::cmp::Ordering::Greater {
+            merged.push(a[i]);
+            i += 1;
+        } else {
+            merged.push(b[j]);
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&a[i..]);
+    merged.extend_from_slice(&b[j..]);
+    *v = merged;
+}
+
+/// The decrypted base blob of an epoch, searched in place. Wiped when dropped.
+pub(crate) struct Base {
+    buf: Zeroizing<Vec<u8>>,
+    patients: usize,
+    locations: usize,
+    names: usize,
+    ids: usize,
+    births: usize,
+    at_locations: usize,
+    at_names: usize,
+    at_ids: usize,
+    at_births: usize,
+    at_arena: usize,
+}
+
+impl fmt::Debug for Base {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Base({} patients)", self.patients)
+    }
+}
+
+/// One patient of the base.
+pub(crate) struct BasePatient<'a> {
+    pub pk: Pk,
+    pub hospital_id: Option<&'a str>,
+    pub name_kanji: Option<&'a str>,
+    pub name_kana: Option<&'a str>,
+    pub sex: Sex,
+    pub birth_date: Option<NaiveDate>,
+    pub location: Option<u32>,
+}
+
+/// One location entry of the base.
+pub(crate) struct BaseLocation<'a> {
+    pub pk: Pk,
+    pub rtype: u8,
+    pub idh: IdHash,
+    pub ward: Option<&'a str>,
+    pub room: Option<&'a str>,
+    pub bed: Option<&'a str>,
+    pub start: i128,
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+impl Base {
+    pub(super) fn parse(buf: Zeroizing<Vec<u8>>, generation: u64) -> Result<Base, StoreError> {
+        if buf.len() < HEADER_LEN || &buf[..4] != BASE_MAGIC {
+            return Err(damaged(generation));
+        }
+        let h = |i: usize| u32_at(&buf, 4 + 4 * i) as usize;
+        if h(0) != FORMAT as usize {
+            return Err(StoreError::Corrupt(format!(
+                "the search index of generation {generation} has format {} (this Akari reads {FORMAT}): run `akari sync now --full`",
+                h(0)
+            )));
+        }
+        let (patients, locations, names, ids, births, arena) = (h(1), h(2), h(3), h(4), h(5), h(6));
+        let at_locations = HEADER_LEN + patients * PATIENT_LEN;
+        let at_names = at_locations + locations * LOCATION_LEN;
+        let at_ids = at_names + names * KEY_ROW_LEN;
+        let at_births = at_ids + ids * KEY_ROW_LEN;
+        let at_arena = at_births + births * BIRTH_LEN;
+        if at_arena + arena != buf.len() {
+            return Err(damaged(generation));
+        }
+        Ok(Base {
+            buf,
+            patients,
+            locations,
+            names,
+            ids,
+            births,
+            at_locations,
+            at_names,
+            at_ids,
+            at_births,
+            at_arena,
+        })
+    }
+
+    pub(crate) fn patients(&self) -> usize {
+        self.patients
+    }
+
+    pub(crate) fn locations(&self) -> usize {
+        self.locations
+    }
+
+    fn str_at(&self, at: usize) -> Option<&str> {
+        let off = u32_at(&self.buf, at);
+        if off == NONE32 {
+            return None;
+        }
+        let len = u32_at(&self.buf, at + 4) as usize;
+        let start = self.at_arena + off as usize;
+        self.buf
+            .get(start..start + len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+    }
+
+    fn key_bytes(&self, at: usize) -> &[u8] {
+        let off = u32_at(&self.buf, at) as usize;
+        let len = u32_at(&self.buf, at + 4) as usize;
+        let start = self.at_arena + off;
+        self.buf.get(start..start + len).unwrap_or(&[])
+    }
+
+    pub(crate) fn pk(&self, i: u32) -> Pk {
+        let at = HEADER_LEN + i as usize * PATIENT_LEN;
+        self.buf[at..at + 16].try_into().expect("16 bytes")
+    }
+
+    pub(crate) fn patient(&self, i: u32) -> BasePatient<'_> {
+        let at = HEADER_LEN + i as usize * PATIENT_LEN;
+        let loc = u32_at(&self.buf, at + 44);
+        BasePatient {
+            pk: self.pk(i),
+            hospital_id: self.str_at(at + 16),
+            name_kanji: self.str_at(at + 24),
+            name_kana: self.str_at(at + 32),
+            birth_date: days_birth(u32_at(&self.buf, at + 40) as i32),
+            location: (loc != NONE32 && (loc as usize) < self.locations).then_some(loc),
+            sex: byte_sex(self.buf[at + 48]),
+        }
+    }
+
+    /// Does the patient have a current location (without decoding the rest)?
+    pub(crate) fn has_location(&self, i: u32) -> bool {
+        let at = HEADER_LEN + i as usize * PATIENT_LEN;
+        u32_at(&self.buf, at + 44) != NONE32
+    }
+
+    pub(crate) fn location(&self, j: u32) -> BaseLocation<'_> {
+        let at = self.at_locations + j as usize * LOCATION_LEN;
+        let b = &self.buf;
+        BaseLocation {
+            pk: b[at..at + 16].try_into().expect("16 bytes"),
+            rtype: b[at + 16],
+            idh: b[at + 17..at + 33].try_into().expect("16 bytes"),
+            ward: self.str_at(at + 33),
+            room: self.str_at(at + 41),
+            bed: self.str_at(at + 49),
+            start: i128::from_le_bytes(b[at + 57..at + 73].try_into().expect("16 bytes")),
+        }
+    }
+
+    /// The patient with this key.
+    pub(crate) fn find(&self, pk: &Pk) -> Option<u32> {
+        let (mut lo, mut hi) = (0usize, self.patients);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.pk(mid as u32).cmp(pk) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid as u32),
+            }
+        }
+        None
+    }
+
+    /// Location entries of a patient.
+    pub(crate) fn locations_of(&self, pk: &Pk) -> std::ops::Range<u32> {
+        let at = |j: usize| {
+            let a = self.at_locations + j * LOCATION_LEN;
+            &self.buf[a..a + 16]
+        };
+        let lo = partition(self.locations, |j| at(j) < pk.as_slice());
+        let hi = partition(self.locations, |j| at(j) <= pk.as_slice());
+        lo as u32..hi as u32
+    }
+
+    /// Name keys starting with `prefix`, in key order: (key, patient).
+    pub(crate) fn names_with_prefix<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = (&'a [u8], u32)> + 'a {
+        let row = move |j: usize| self.at_names + j * KEY_ROW_LEN;
+        let start = partition(self.names, |j| self.key_bytes(row(j)) < prefix);
+        (start..self.names)
+            .map(move |j| (self.key_bytes(row(j)), u32_at(&self.buf, row(j) + 8)))
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .filter(move |(_, i)| (*i as usize) < self.patients)
+    }
+
+    /// Patients whose normalised hospital ID is exactly `key`.
+    pub(crate) fn with_id<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = u32> + 'a {
+        let row = move |j: usize| self.at_ids + j * KEY_ROW_LEN;
+        let start = partition(self.ids, |j| self.key_bytes(row(j)) < key);
+        (start..self.ids)
+            .take_while(move |&j| self.key_bytes(row(j)) == key)
+            .map(move |j| u32_at(&self.buf, row(j) + 8))
+            .filter(move |&i| (i as usize) < self.patients)
+    }
+
+    /// Patients born on `date`.
+    pub(crate) fn born_on(&self, date: NaiveDate) -> impl Iterator<Item = u32> + '_ {
+        let days = date.num_days_from_ce();
+        let row = move |j: usize| self.at_births + j * BIRTH_LEN;
+        let start = partition(self.births, |j| (u32_at(&self.buf, row(j)) as i32) < days);
+        (start..self.births)
+            .take_while(move |&j| u32_at(&self.buf, row(j)) as i32 == days)
+            .map(move |j| u32_at(&self.buf, row(j) + 4))
+            .filter(move |&i| (i as usize) < self.patients)
+    }
+
+    /// Bytes held.
+    pub(crate) fn len_bytes(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// First index in `0..n` for which `pred` is false (`pred` true then false).
+fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}

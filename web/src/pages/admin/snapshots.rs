@@ -1,0 +1,341 @@
+//! Snapshot generations on the admin pages: sync status and "sync now", the integrity
+//! alert, and verify, roll back and pin by generation number. Every decision is recorded
+//! in the ledger before it is carried out.
+
+use akari_accounts::event::{
+    Action, AuditError, AuditEvent, AuditReceipt, AuditSink, Client, Mode,
+};
+use akari_sync::store::{GenerationInfo, GenerationKind, StoreError};
+use askama::Template;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::text::{opt_time, time};
+use super::AdminCtx;
+use crate::error::PageError;
+use crate::i18n::Tr;
+use crate::pages::CsrfOnly;
+use crate::pages::{render, Chrome};
+
+/// Records an admin's snapshot decision in the ledger before it is carried out (fail
+/// closed: no record, no action).
+fn record(
+    svc: &super::AdminServices,
+    cap: &akari_accounts::AdminCapability,
+    mode: Mode,
+    client: Client,
+    action: Action,
+) -> Result<AuditReceipt, AuditError> {
+    svc.ledger.record(AuditEvent {
+        time: Utc::now(),
+        actor: cap.actor(),
+        action,
+        patient: None,
+        details: None,
+        client,
+        mode,
+    })
+}
+
+/// Why a snapshot action was not carried out.
+enum SnapshotFailure {
+    Audit(AuditError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for SnapshotFailure {
+    fn from(e: StoreError) -> Self {
+        SnapshotFailure::Store(e)
+    }
+}
+
+fn snapshot_failure(admin: &AdminCtx, e: SnapshotFailure) -> Result<Response, PageError> {
+    match e {
+        SnapshotFailure::Store(e) => store_failure(admin, e),
+        SnapshotFailure::Audit(e) => {
+            tracing::error!(error = %e, "audit sink refused; snapshot action not carried out");
+            Err(PageError::from(crate::error::Problem::Audit))
+        }
+    }
+}
+
+pub(super) struct GenerationRow {
+    generation: u64,
+    kind: String,
+    created: String,
+    as_of: String,
+    patients: u64,
+    items: u64,
+    pinned: bool,
+    current: bool,
+}
+
+fn generation_row(g: &GenerationInfo) -> GenerationRow {
+    let m = &g.manifest;
+    GenerationRow {
+        generation: m.generation,
+        kind: match m.kind {
+            GenerationKind::Full => "full".into(),
+            GenerationKind::Incremental => "incremental".into(),
+            GenerationKind::Rollback { from } => format!("rollback ← {from}"),
+        },
+        created: time(&m.created_at),
+        as_of: opt_time(m.high_water.as_ref()),
+        patients: m.patients(),
+        items: m.total_items(),
+        pinned: m.pinned,
+        current: g.current,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_sync.html")]
+struct SyncPage {
+    c: Chrome,
+    running: bool,
+    last_attempt: String,
+    last_success: String,
+    last_full_success: String,
+    last_error: String,
+    last_error_at: String,
+    data_as_of: String,
+    /// The integrity check's alert (damaged generations, what is served now), if any.
+    alert: String,
+    rows: Vec<GenerationRow>,
+}
+
+/// The integrity alert in words (generation numbers and counts only).
+fn alert_text(tr: Tr, a: &akari_sync::store::IntegrityAlert) -> String {
+    let damaged: Vec<String> = a.damaged.iter().map(|g| g.to_string()).collect();
+    let mut text = format!(
+        "{} {}: {} {} — {}",
+        time(&a.at),
+        tr.s("integrity_damaged"),
+        tr.s("generation"),
+        damaged.join(", "),
+        a.problem
+    );
+    match (a.restored_from, a.now_current) {
+        (Some(from), Some(now)) => {
+            text.push_str(&format!(" · {} {from} → {now}", tr.s("integrity_restored")))
+        }
+        _ => text.push_str(&format!(" · {}", tr.s("integrity_nothing_restored"))),
+    }
+    text
+}
+
+pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
+    let result = admin.blocking(|svc, _| svc.engine.store().list()).await?;
+    let list = match result {
+        Ok(l) => l,
+        Err(e) => return store_failure(&admin, e),
+    };
+    let st = admin.svc.engine.status();
+    let page = SyncPage {
+        c: admin.chrome(),
+        running: st.running,
+        last_attempt: opt_time(st.last_attempt.as_ref()),
+        last_success: opt_time(st.last_success.as_ref()),
+        last_full_success: opt_time(st.last_full_success.as_ref()),
+        last_error: st.last_error.clone().unwrap_or_default(),
+        last_error_at: opt_time(st.last_error_at.as_ref()),
+        data_as_of: opt_time(st.data_as_of.as_ref()),
+        alert: st
+            .integrity_alert
+            .as_ref()
+            .map(|a| alert_text(admin.ctx.tr(), a))
+            .unwrap_or_default(),
+        rows: list.iter().rev().map(generation_row).collect(),
+    };
+    render(&page)
+}
+
+/// A snapshot-store failure: its message is data-free (generation numbers, counts).
+fn store_failure(admin: &AdminCtx, e: StoreError) -> Result<Response, PageError> {
+    tracing::warn!(error = %e, "snapshot operation failed");
+    admin.message(StatusCode::CONFLICT, "admin_refused", e.to_string())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SyncNowForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    full: Option<String>,
+}
+
+pub(crate) async fn sync_now(
+    admin: AdminCtx,
+    Form(form): Form<SyncNowForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    if admin.svc.engine.status().running {
+        return admin.message(
+            StatusCode::CONFLICT,
+            "admin_refused",
+            admin.ctx.tr().s("sync_already_running").to_owned(),
+        );
+    }
+    let full = form.full.is_some();
+    let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
+    let recorded = admin
+        .blocking(move |svc, cap| record(svc, cap, mode, client, Action::SyncRequested { full }))
+        .await?;
+    if let Err(e) = recorded {
+        return snapshot_failure(&admin, SnapshotFailure::Audit(e));
+    }
+    let svc = admin.svc.clone();
+    let who = admin.session.admin_id.clone();
+    // A sync may take minutes: it runs on its own; the sync page shows its progress.
+    tokio::task::spawn_blocking(move || {
+        tracing::info!(admin_id = %who, full, "sync started from the admin page");
+        match svc.engine.sync_now(full, &svc.cancel) {
+            Ok(report) => {
+                tracing::info!(
+                    generation = report.generation,
+                    "sync from the admin page done"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "sync from the admin page failed"),
+        }
+    });
+    Ok(Redirect::to("/admin/sync").into_response())
+}
+
+pub(crate) async fn clear_alert(
+    admin: AdminCtx,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let who = admin.session.admin_id.clone();
+    let result = admin
+        .blocking(move |svc, _| svc.engine.clear_integrity_alert())
+        .await?;
+    match result {
+        Ok(()) => {
+            tracing::info!(admin_id = %who, "integrity alert acknowledged");
+            Ok(Redirect::to("/admin/sync").into_response())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "clearing the integrity alert failed");
+            admin.message(StatusCode::CONFLICT, "admin_refused", e.to_string())
+        }
+    }
+}
+
+pub(crate) async fn verify(
+    admin: AdminCtx,
+    Path(generation): Path<u64>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let result = admin
+        .blocking(move |svc, _| svc.engine.store().verify(generation))
+        .await?;
+    let tr = admin.ctx.tr();
+    match result {
+        Ok(report) => {
+            let detail = format!(
+                "{} {generation}: {} {} · {} {} · {} {} · {} {}",
+                tr.s("generation"),
+                tr.s("items_checked"),
+                report.items_checked,
+                tr.s("corrupt_items"),
+                report.corrupt_items,
+                tr.s("counts_match"),
+                yes_no(tr, report.counts_match),
+                tr.s("hash_matches"),
+                yes_no(tr, report.set_hash_matches),
+            );
+            if report.ok() {
+                admin.message(StatusCode::OK, "verify_ok", detail)
+            } else {
+                admin.message(StatusCode::OK, "verify_failed", detail)
+            }
+        }
+        Err(e) => store_failure(&admin, e),
+    }
+}
+
+fn yes_no(tr: Tr, b: bool) -> &'static str {
+    tr.s(if b { "yes" } else { "no" })
+}
+
+pub(crate) async fn rollback(
+    admin: AdminCtx,
+    Path(generation): Path<u64>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let who = admin.session.admin_id.clone();
+    let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
+    let result = admin
+        .blocking(move |svc, cap| {
+            let store = svc.engine.store();
+            // Refuse a missing generation before recording anything.
+            store.manifest(generation)?;
+            let from = store.current()?.map(|m| m.generation);
+            record(
+                svc,
+                cap,
+                mode,
+                client,
+                Action::SnapshotRolledBack {
+                    from,
+                    to: generation,
+                },
+            )
+            .map_err(SnapshotFailure::Audit)
+            .map(|_receipt| ())?;
+            // Verified first; the engine refreshes the served reader and its status.
+            let manifest = svc.engine.rollback(generation)?;
+            tracing::info!(admin_id = %who, from = generation, to = manifest.generation, "snapshot rolled back from the admin page");
+            Ok::<_, SnapshotFailure>(manifest)
+        })
+        .await?;
+    match result {
+        Ok(_) => Ok(Redirect::to("/admin/sync").into_response()),
+        Err(e) => snapshot_failure(&admin, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PinForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    pinned: String,
+}
+
+pub(crate) async fn pin(
+    admin: AdminCtx,
+    Path(generation): Path<u64>,
+    Form(form): Form<PinForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let pinned = form.pinned == "true";
+    let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
+    let result = admin
+        .blocking(move |svc, cap| {
+            svc.engine.store().manifest(generation)?;
+            record(
+                svc,
+                cap,
+                mode,
+                client,
+                Action::SnapshotPinned { generation, pinned },
+            )
+            .map_err(SnapshotFailure::Audit)
+            .map(|_receipt| ())?;
+            Ok::<_, SnapshotFailure>(svc.engine.store().set_pinned(generation, pinned)?)
+        })
+        .await?;
+    match result {
+        Ok(_) => Ok(Redirect::to("/admin/sync").into_response()),
+        Err(e) => snapshot_failure(&admin, e),
+    }
+}

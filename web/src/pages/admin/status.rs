@@ -1,0 +1,136 @@
+//! The admin status page (mode, episode, main system, sync, snapshot lock state, sessions,
+//! accounts) and the mode changes made from it.
+
+use akari_accounts::event::Mode;
+use akari_accounts::SealStatus;
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+
+use super::text::{actor_text, mode_label, opt_time, time};
+use super::AdminCtx;
+use crate::error::PageError;
+use crate::pages::{render, Chrome};
+
+#[derive(Template)]
+#[template(path = "admin_status.html")]
+struct StatusPage {
+    c: Chrome,
+    mode: &'static str,
+    mode_code: String,
+    since: String,
+    decided_by: String,
+    reason: String,
+    episode: String,
+    unreachable_minutes: Option<i64>,
+    sync_running: bool,
+    last_success: String,
+    last_error: String,
+    generation: String,
+    /// `Some(true)`: the encrypted snapshot is locked; `None`: no reader given.
+    snapshot_locked: Option<bool>,
+    emergency_sessions: usize,
+    admin_sessions: usize,
+    sealed: usize,
+    opened: usize,
+    can_declare: bool,
+    can_end: bool,
+    can_standby: bool,
+}
+
+pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
+    let result = admin.blocking(|svc, cap| svc.accounts.status(cap)).await?;
+    let st = match result {
+        Ok(s) => s,
+        Err(e) => return admin.refused(e),
+    };
+    let sync = admin.svc.engine.status();
+    let tr = admin.ctx.tr();
+    let mode = st.mode.mode;
+    let count = |s: SealStatus| st.accounts.iter().filter(|a| a.status == s).count();
+    let page = StatusPage {
+        c: admin.chrome(),
+        mode: mode_label(tr, mode),
+        mode_code: mode.to_string(),
+        since: time(&st.mode.since),
+        decided_by: actor_text(&st.mode.decided_by),
+        reason: st.mode.reason.clone(),
+        episode: st
+            .mode
+            .episode
+            .as_ref()
+            .map(|e| {
+                format!(
+                    "#{} ({}) {}",
+                    e.id,
+                    if e.drill {
+                        tr.s("drill")
+                    } else {
+                        tr.s("emergency")
+                    },
+                    time(&e.started_at)
+                )
+            })
+            .unwrap_or_default(),
+        unreachable_minutes: st.main_system_unreachable_minutes,
+        sync_running: sync.running,
+        last_success: opt_time(sync.last_success.as_ref()),
+        last_error: sync.last_error.clone().unwrap_or_default(),
+        generation: sync
+            .current_generation
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
+        snapshot_locked: admin.svc.reader.as_ref().map(|r| r.is_locked()),
+        emergency_sessions: st.emergency_sessions,
+        admin_sessions: st.admin_sessions,
+        sealed: count(SealStatus::Sealed),
+        opened: count(SealStatus::Opened),
+        can_declare: mode == Mode::Standby,
+        can_end: mode.allows_emergency_login(),
+        can_standby: mode == Mode::Recovery,
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ModeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub(crate) async fn change_mode(
+    admin: AdminCtx,
+    Form(form): Form<ModeForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let action = form.action.clone();
+    if !matches!(action.as_str(), "declare" | "drill" | "end" | "standby") {
+        return admin.message(
+            StatusCode::BAD_REQUEST,
+            "admin_refused",
+            admin.ctx.tr().s("error_bad_request").to_owned(),
+        );
+    }
+    let client = admin.ctx.client.clone();
+    let result = admin
+        .blocking(move |svc, cap| {
+            let a = &svc.accounts;
+            match action.as_str() {
+                "declare" => a.declare_emergency(cap, &form.reason, &client),
+                "drill" => a.start_drill(cap, &form.reason, &client),
+                "end" => a.end_episode(cap, &form.reason, &client),
+                _ => a.resume_standby(cap, &form.reason, &client),
+            }
+        })
+        .await?;
+    match result {
+        Ok(_) => Ok(Redirect::to("/admin").into_response()),
+        Err(e) => admin.refused(e),
+    }
+}

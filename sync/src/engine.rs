@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant as StdInstant;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::mapping::{
     map_resource, place_encounter, Body, Item, MapContext, Mapped, Outcome, PlaceBook,
@@ -42,6 +42,13 @@ pub struct SinkStopped;
 pub trait Source: Send + Sync {
     /// Short, data-free label for logs and status, e.g. `fhir-rest https://ehr.example/fhir`.
     fn describe(&self) -> String;
+
+    /// The time the source's data is current as of, when the source knows it before the
+    /// pull (an export made earlier, replayed data). Windows at sync time are measured back
+    /// from it; `None` (a live source): from the pull's start.
+    fn data_time(&self) -> Option<DateTime<Utc>> {
+        None
+    }
 
     /// Blocking. Called on a plain thread that is not inside a tokio runtime, so an HTTP
     /// source owns its runtime and blocks on it. Delivers every resource through `sink`;
@@ -67,6 +74,10 @@ pub struct PullSummary {
     pub resources: u64,
     /// Deletions delivered.
     pub deletions: u64,
+    /// An incremental pull that could not learn what was deleted since the last pull
+    /// (no history read, an export manifest listing no deleted resources): deletions wait
+    /// for the next full pull.
+    pub deletions_unreported: bool,
 }
 
 /// Why a pull failed. Messages carry no patient data and no secrets.
@@ -139,6 +150,72 @@ pub fn reasons_text(reasons: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+impl SyncReport {
+    /// The report as `akari sync report` prints it: what was received, stored, rejected
+    /// (by reason, then FHIR type), kept with warnings (by reason and type), ignored and
+    /// dropped.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "{} sync, generation {}, started {}: {} resources received ({} bytes), {} deletions, {} ms\n",
+            if self.full { "full" } else { "incremental" },
+            self.generation,
+            self.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            self.resources,
+            self.bytes,
+            self.deletions,
+            self.duration_ms,
+        );
+        out.push_str(&format!(
+            "  stored: {} upserts, {} removals; {} Locations for the census\n",
+            self.upserts, self.removals, self.places
+        ));
+        let rejected: u64 = self.rejects.values().sum();
+        out.push_str(&format!(
+            "  rejected (not stored; count towards the reject limit): {rejected}\n"
+        ));
+        for (reason, n) in &self.rejects {
+            out.push_str(&format!("    {reason:<24} {n:>8}\n"));
+            for (rtype, m) in self.reject_types.get(reason).into_iter().flatten() {
+                out.push_str(&format!("      {rtype:<22} {m:>8}\n"));
+            }
+        }
+        out.push_str(&format!(
+            "  kept with a warning (stored and shown; never rejects): {} resources\n",
+            self.warned_resources
+        ));
+        for (reason, by_type) in &self.warnings {
+            for (rtype, n) in by_type {
+                out.push_str(&format!("    {reason:<24} {rtype:<22} {n:>8}\n"));
+            }
+        }
+        let list = |m: &BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.ignored.is_empty() {
+            out.push_str(&format!("  types not kept: {}\n", list(&self.ignored)));
+        }
+        if !self.dropped.is_empty() {
+            out.push_str(&format!(
+                "  not kept by rule (retracted): {}\n",
+                list(&self.dropped)
+            ));
+        }
+        if self.deletions_pending_full {
+            out.push_str("  DELETIONS WAIT FOR THE NEXT FULL SYNC: the source did not say what was deleted since the last pull\n");
+        }
+        if self.out_of_scope_patients > 0 {
+            out.push_str(&format!(
+                "  patients out of scope: {}\n",
+                self.out_of_scope_patients
+            ));
+        }
+        out
+    }
+}
+
 impl SyncError {
     /// Did the source fail to answer (so the main system may be down), as opposed to
     /// answering with something the node refused or could not store?
@@ -152,7 +229,8 @@ impl SyncError {
 }
 
 /// The outcome of one sync (a committed one, or one refused for too many rejects).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Data-free: counts, reason names and FHIR type names only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncReport {
     pub generation: u64,
     pub full: bool,
@@ -180,6 +258,10 @@ pub struct SyncReport {
     pub out_of_scope_patients: u64,
     /// Locations received for the place book.
     pub places: u64,
+    /// An incremental pull whose source could not say what was deleted: deletions since
+    /// the last pull show only after the next full sync.
+    #[serde(default)]
+    pub deletions_pending_full: bool,
 }
 
 /// For `/healthz`, `/metrics` and the admin pages. No patient data.
@@ -482,6 +564,11 @@ impl Engine {
             status.counts = m.counts.clone();
         }
         status.integrity_alert = store.integrity_alert().ok().flatten();
+        if let Ok((report, refused)) = store.saved_sync_reports() {
+            let parse = |b: Option<Vec<u8>>| b.and_then(|b| serde_json::from_slice(&b).ok());
+            status.last_report = parse(report);
+            status.last_refused = parse(refused);
+        }
         Engine {
             store,
             source,
@@ -555,6 +642,23 @@ impl Engine {
         Ok(())
     }
 
+    /// Keep the report of a committed or refused sync in the store (see
+    /// [`Store::save_sync_report`]); failing to is logged, never fatal.
+    fn save_report(&self, result: &Result<SyncReport, SyncError>) {
+        let (report, refused) = match result {
+            Ok(r) => (Some(r.clone()), false),
+            Err(SyncError::TooManyRejects { .. }) => (self.status().last_refused, true),
+            Err(_) => (None, false),
+        };
+        let Some(report) = report else { return };
+        let saved = serde_json::to_vec(&report)
+            .map_err(|e| StoreError::Build(e.to_string()))
+            .and_then(|json| self.store.save_sync_report(&json, refused));
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "the sync report could not be kept");
+        }
+    }
+
     fn update_status(&self, f: impl FnOnce(&mut SyncStatus)) {
         f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
     }
@@ -576,6 +680,7 @@ impl Engine {
             s.last_attempt = Some(started);
         });
         let result = self.run_sync(full, cancel, started);
+        self.save_report(&result);
         self.update_status(|s| {
             s.running = false;
             match &result {
@@ -601,6 +706,9 @@ impl Engine {
                 Err(e) => {
                     s.last_error = Some(e.to_string());
                     s.last_error_at = Some(Utc::now());
+                    if !matches!(e, SyncError::TooManyRejects { .. }) {
+                        s.last_refused = None;
+                    }
                 }
             }
             if let Ok(alert) = self.store.integrity_alert() {
@@ -644,9 +752,10 @@ impl Engine {
             _ => PullKind::Full,
         };
         let mut builder = self.store.begin(full, &self.source.describe())?;
-        // The data time of a live pull is its start (see `mapping`'s module doc).
+        // The data time: what the source says, else (a live source) the pull's start (see
+        // `mapping`'s module doc).
         let ctx = MapContext {
-            now: started,
+            now: self.source.data_time().unwrap_or(started),
             windows: self.config.windows,
             hospital_id_systems: self.config.hospital_id_systems.clone(),
         };
@@ -658,7 +767,7 @@ impl Engine {
             ScopeConfig::RecentEncounter { days } => Scope::RecentEncounter { days },
             ScopeConfig::CurrentInpatients => Scope::CurrentInpatients,
         };
-        builder.resolve(scope, started)?;
+        builder.resolve(scope, ctx.now)?;
         let mut rejects = tally.rejects;
         for (k, v) in &builder.stats().rejects {
             *rejects.entry(*k).or_default() += v;
@@ -694,6 +803,7 @@ impl Engine {
             dropped: tally.dropped,
             out_of_scope_patients: 0,
             places: tally.places.len() as u64,
+            deletions_pending_full: !full && summary.deletions_unreported,
         };
         if let Err(e) = self.check_rejects(&rejects, &summary) {
             report.duration_ms = t0.elapsed().as_millis() as u64;
@@ -972,6 +1082,21 @@ impl MemorySource {
         }
     }
 
+    /// Every `*.json` file of `dir` (one resource or Bundle each), in name order: JSON
+    /// files carried across an air gap, and conformance sets.
+    pub fn from_json_files(dir: &std::path::Path) -> std::io::Result<MemorySource> {
+        let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        names.retain(|p| p.extension().is_some_and(|e| e == "json"));
+        names.sort();
+        let changes = names
+            .iter()
+            .map(|p| std::fs::read(p).map(Change::Upsert))
+            .collect::<Result<_, _>>()?;
+        Ok(MemorySource::new(changes))
+    }
+
     pub fn replace(&self, changes: Vec<Change>) {
         *self.changes.lock().unwrap_or_else(|e| e.into_inner()) = changes;
     }
@@ -980,6 +1105,10 @@ impl MemorySource {
 impl Source for MemorySource {
     fn describe(&self) -> String {
         "memory".to_string()
+    }
+
+    fn data_time(&self) -> Option<DateTime<Utc>> {
+        self.high_water
     }
 
     fn pull(

@@ -40,9 +40,9 @@
 //!
 //! Every "recent" window ([`Windows`]) is measured back from the **data time** — the
 //! time the source's data is current as of — never from the wall clock: at sync time
-//! from [`MapContext::now`] (the pull's start, which is what a live source's high-water
-//! mark is), at read time from the served generation's data time
-//! (`Manifest::data_time`). A node frozen on one generation during a long outage keeps
+//! from [`MapContext::now`] (what the source says its data is current as of, else — a
+//! live source — the pull's start, which is what its high-water mark is), at read time
+//! from the served generation's data time (`Manifest::data_time`). A node frozen on one generation during a long outage keeps
 //! showing that generation's last 72 hours of MAR and vital signs.
 
 mod allergy;

@@ -1,4 +1,7 @@
-//! The node's place book: the Locations (wards, rooms, beds) the source sent, by
+//! Small, data-free state kept beside the generations in plaintext: the node's place
+//! book and the last sync reports.
+//!
+//! The place book: the Locations (wards, rooms, beds) the source sent, by
 //! Location id, in the file-wide table `akari_places`. The sync engine resolves in-house
 //! encounters into ward, room and bed with it before they enter the census (also in an
 //! incremental pull that brings an admission but none of the Locations it names), and the
@@ -55,4 +58,41 @@ pub(super) fn write_places(
         table.insert(p.id.as_str(), value.as_slice())?;
     }
     Ok(())
+}
+
+/// Key of the last committed sync's report in `akari_meta`.
+const LAST_REPORT: &str = "last_sync_report";
+/// Key of the last refused pull's report in `akari_meta` (removed when a sync commits).
+const LAST_REFUSED: &str = "last_refused_sync_report";
+
+impl Store {
+    /// Keep the report of a sync (counts and reason names only: no patient data) so that
+    /// `akari sync report` and the admin pages show it after a restart: a committed sync
+    /// replaces the last report and clears the refused one; a refused pull is kept beside
+    /// the last committed report.
+    pub fn save_sync_report(&self, json: &[u8], refused: bool) -> Result<(), StoreError> {
+        let txn = self.db().begin_write()?;
+        {
+            let mut meta = txn.open_table(super::tables::META)?;
+            if refused {
+                meta.insert(LAST_REFUSED, json)?;
+            } else {
+                meta.insert(LAST_REPORT, json)?;
+                meta.remove(LAST_REFUSED)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The saved reports: the last committed sync's and the last refused pull's (each as
+    /// the JSON given to [`Store::save_sync_report`]).
+    pub fn saved_sync_reports(&self) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), StoreError> {
+        let txn = self.db().begin_read()?;
+        let meta = txn.open_table(super::tables::META)?;
+        let get = |k: &str| -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(meta.get(k)?.map(|v| v.value().to_vec()))
+        };
+        Ok((get(LAST_REPORT)?, get(LAST_REFUSED)?))
+    }
 }

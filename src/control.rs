@@ -84,6 +84,8 @@ pub enum Request {
     SyncNow {
         full: bool,
     },
+    /// The last sync's report and the last refused pull's.
+    SyncReport,
     SnapshotList,
     /// Verify one generation (the current one when `None`).
     SnapshotVerify {
@@ -275,8 +277,16 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                     format!("sync failed; the current generation stays in service: {e}")
                 })?;
             let rejects: u64 = report.rejects.values().sum();
+            let warnings = if report.warned_resources > 0 {
+                format!(
+                    ", {} kept with a warning (`akari sync report`)",
+                    report.warned_resources
+                )
+            } else {
+                String::new()
+            };
             Ok(Response::ok(format!(
-                "sync {} done: generation {} ({} resources, {} deletions, {} rejected, {} ms)\n",
+                "sync {} done: generation {} ({} resources, {} deletions, {} rejected{warnings}, {} ms)\n",
                 if report.full { "full" } else { "incremental" },
                 report.generation,
                 report.resources,
@@ -285,6 +295,7 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                 report.duration_ms
             )))
         }
+        Request::SyncReport => Ok(Response::ok(sync_report_text(&services.engine.status()))),
         Request::SnapshotList => {
             let list = services.store.list().map_err(|e| text(&e))?;
             if list.is_empty() {
@@ -600,6 +611,27 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
     }
 }
 
+/// `akari sync report`: the last committed sync and, if the last pull was refused, that.
+fn sync_report_text(status: &akari_sync::SyncStatus) -> String {
+    let mut out = String::new();
+    if let Some(refused) = &status.last_refused {
+        out.push_str("LAST PULL REFUSED (nothing of it was stored; the current generation stays):\n");
+        if let Some(e) = &status.last_error {
+            out.push_str(&format!("  {e}\n"));
+        }
+        out.push_str(&refused.text());
+        out.push('\n');
+    }
+    match &status.last_report {
+        Some(r) => {
+            out.push_str("Last committed sync:\n");
+            out.push_str(&r.text());
+        }
+        None => out.push_str("no sync has committed a generation yet\n"),
+    }
+    out
+}
+
 fn status_text(services: &Services) -> String {
     let status = services.node_status();
     let sync = services.engine.status();
@@ -637,6 +669,14 @@ fn status_text(services: &Services) -> String {
         }
         if let Some(e) = &sync.last_error {
             out.push_str(&format!("sync: last error: {e}\n"));
+        }
+        if let Some(r) = &sync.last_report {
+            if r.warned_resources > 0 {
+                out.push_str(&format!(
+                    "sync: {} resources of the last sync kept with data-quality warnings (`akari sync report`)\n",
+                    r.warned_resources
+                ));
+            }
         }
         if let Some(since) = services.sync_failing_since() {
             let minutes = (Utc::now() - since).num_minutes().max(0);
@@ -880,6 +920,7 @@ pub fn request_name(request: &Request) -> &'static str {
     match request {
         Request::Status => "status",
         Request::SyncNow { .. } => "sync now",
+        Request::SyncReport => "sync report",
         Request::SnapshotList => "snapshot list",
         Request::SnapshotVerify { .. } => "snapshot verify",
         Request::SnapshotRollback { .. } => "snapshot rollback",

@@ -119,6 +119,9 @@ enum SyncCommand {
         #[arg(long)]
         full: bool,
     },
+    /// What the last sync received, stored, rejected and kept with warnings (by reason
+    /// and resource type), and the last refused pull, if any.
+    Report,
 }
 
 #[derive(Subcommand)]
@@ -338,6 +341,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Lock => console(&cli, Request::Lock).await,
         Command::Sync { command } => match command {
             SyncCommand::Now { full } => console(&cli, Request::SyncNow { full: *full }).await,
+            SyncCommand::Report => console(&cli, Request::SyncReport).await,
         },
         Command::Snapshot { command } => {
             let request = match command {

@@ -21,7 +21,8 @@ async fn healthz_over_tls13_trusting_only_the_generated_certificate() {
     // Nothing else: in particular no patient data.
     let mut keys: Vec<&String> = health.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["mode", "snapshot", "status", "version"]);
+    assert_eq!(keys, ["mode", "snapshot", "status", "sync", "version"]);
+    assert_eq!(health["sync"]["state"], "not_run");
 
     // A client offering both versions gets TLS 1.3.
     let both = tls_client_config(

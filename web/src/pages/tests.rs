@@ -14,6 +14,8 @@ use chrono::{DateTime, Utc};
 use tower::ServiceExt;
 
 use super::{Pages, PagesConfig};
+
+mod real_world;
 use crate::gate::{ClinicianLogin, Gate, Refusal};
 use crate::router::for_pages as router;
 use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};

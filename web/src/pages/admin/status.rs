@@ -28,6 +28,8 @@ struct StatusPage {
     sync_running: bool,
     last_success: String,
     last_error: String,
+    /// Resources the last committed sync kept with data-quality warnings.
+    sync_warned: u64,
     generation: String,
     /// `Some(true)`: the encrypted snapshot is locked; `None`: no reader given.
     snapshot_locked: Option<bool>,
@@ -78,6 +80,11 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         sync_running: sync.running,
         last_success: opt_time(sync.last_success.as_ref()),
         last_error: sync.last_error.clone().unwrap_or_default(),
+        sync_warned: sync
+            .last_report
+            .as_ref()
+            .map(|r| r.warned_resources)
+            .unwrap_or(0),
         generation: sync
             .current_generation
             .map(|g| g.to_string())

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! redb locks each file: a process opens [`Services`] at most once. The running node owns
-//! them; console commands reach them through the control socket (see [`crate::control`])
+//! them; console commands reach them through the control socket (see [`crate::console`])
 //! or, when no node runs, open them in-process.
 
 use std::collections::HashMap;
@@ -364,10 +364,9 @@ impl Services {
         };
         let admin = AdminServices::new(
             self.accounts.clone(),
-            self.engine.clone(),
+            self.engine.control(),
             self.ledger.clone(),
         )
-        .with_reader(self.reader.clone())
         .with_cancel(cancel)
         .with_review_config(self.config.ledger.review.clone());
         Pages::new(
@@ -441,7 +440,6 @@ fn open_ledger_and_accounts(
     config: &Config,
     data: &DataDir,
 ) -> Result<(Arc<Ledger>, Arc<Accounts>), Error> {
-    // Ledger first: the accounts layer cannot make a decision without it.
     let key = datadir::load_signing_key(&data.signing_key())?;
     let mut ledger_config = config.ledger.clone();
     ledger_config.removable_path = ledger_config

@@ -283,12 +283,7 @@ impl GenerationBuilder {
             }
         };
         if let Some(f) = p.encounter {
-            let e = self.facts.entry(pk).or_insert(EncounterFact {
-                inpatient_now: false,
-                last: None,
-            });
-            e.inpatient_now |= f.inpatient_now;
-            e.last = e.last.max(f.last);
+            f.record(&mut self.facts, pk);
         }
         let g = self.generation;
         let new_owner = Owner {

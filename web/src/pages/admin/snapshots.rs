@@ -222,12 +222,12 @@ fn alert_text(tr: Tr, a: &akari_sync::store::IntegrityAlert) -> String {
 }
 
 pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
-    let result = admin.blocking(|svc, _| svc.engine.store().list()).await?;
+    let result = admin.blocking(|svc, _| svc.snapshots.generations()).await?;
     let list = match result {
         Ok(l) => l,
         Err(e) => return store_failure(&admin, e),
     };
-    let st = admin.svc.engine.status();
+    let st = admin.svc.snapshots.status();
     let page = SyncPage {
         c: admin.chrome(),
         running: st.running,
@@ -284,7 +284,7 @@ pub(crate) async fn sync_now(
     Form(form): Form<SyncNowForm>,
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
-    if admin.svc.engine.status().running {
+    if admin.svc.snapshots.status().running {
         return admin.message(
             StatusCode::CONFLICT,
             "admin_refused",
@@ -304,7 +304,7 @@ pub(crate) async fn sync_now(
     // A sync may take minutes: it runs on its own; the sync page shows its progress.
     tokio::task::spawn_blocking(move || {
         tracing::info!(admin_id = %who, full, "sync started from the admin page");
-        match svc.engine.sync_now(full, &svc.cancel) {
+        match svc.snapshots.sync_now(full, &svc.cancel) {
             Ok(report) => {
                 tracing::info!(
                     generation = report.generation,
@@ -324,7 +324,7 @@ pub(crate) async fn clear_alert(
     admin.check_csrf(&form.csrf)?;
     let who = admin.session.admin_id.clone();
     let result = admin
-        .blocking(move |svc, _| svc.engine.clear_integrity_alert())
+        .blocking(move |svc, _| svc.snapshots.clear_integrity_alert())
         .await?;
     match result {
         Ok(()) => {
@@ -345,7 +345,7 @@ pub(crate) async fn verify(
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let result = admin
-        .blocking(move |svc, _| svc.engine.store().verify(generation))
+        .blocking(move |svc, _| svc.snapshots.verify(generation))
         .await?;
     let tr = admin.ctx.tr();
     match result {
@@ -386,10 +386,9 @@ pub(crate) async fn rollback(
     let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
     let result = admin
         .blocking(move |svc, cap| {
-            let store = svc.engine.store();
             // Refuse a missing generation before recording anything.
-            store.manifest(generation)?;
-            let from = store.current()?.map(|m| m.generation);
+            svc.snapshots.manifest(generation)?;
+            let from = svc.snapshots.current()?.map(|m| m.generation);
             record(
                 svc,
                 cap,
@@ -403,7 +402,7 @@ pub(crate) async fn rollback(
             .map_err(SnapshotFailure::Audit)
             .map(|_receipt| ())?;
             // Verified first; the engine refreshes the served reader and its status.
-            let manifest = svc.engine.rollback(generation)?;
+            let manifest = svc.snapshots.rollback(generation)?;
             tracing::info!(admin_id = %who, from = generation, to = manifest.generation, "snapshot rolled back from the admin page");
             Ok::<_, SnapshotFailure>(manifest)
         })
@@ -432,7 +431,7 @@ pub(crate) async fn pin(
     let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
     let result = admin
         .blocking(move |svc, cap| {
-            svc.engine.store().manifest(generation)?;
+            svc.snapshots.manifest(generation)?;
             record(
                 svc,
                 cap,
@@ -442,7 +441,7 @@ pub(crate) async fn pin(
             )
             .map_err(SnapshotFailure::Audit)
             .map(|_receipt| ())?;
-            Ok::<_, SnapshotFailure>(svc.engine.store().set_pinned(generation, pinned)?)
+            Ok::<_, SnapshotFailure>(svc.snapshots.set_pinned(generation, pinned)?)
         })
         .await?;
     match result {

@@ -48,7 +48,7 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         Ok(s) => s,
         Err(e) => return admin.refused(e),
     };
-    let sync = admin.svc.engine.status();
+    let sync = admin.svc.snapshots.status();
     let tr = admin.ctx.tr();
     let mode = st.mode.mode;
     let count = |s: SealStatus| st.accounts.iter().filter(|a| a.status == s).count();
@@ -89,7 +89,7 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
             .current_generation
             .map(|g| g.to_string())
             .unwrap_or_default(),
-        snapshot_locked: admin.svc.reader.as_ref().map(|r| r.is_locked()),
+        snapshot_locked: admin.svc.snapshots.is_locked(),
         emergency_sessions: st.emergency_sessions,
         admin_sessions: st.admin_sessions,
         sealed: count(SealStatus::Sealed),

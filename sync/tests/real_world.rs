@@ -78,12 +78,7 @@ fn only_what_cannot_be_shown_is_rejected_and_every_warning_is_counted() {
     let s = sync_fixtures();
     let r = &s.report;
     // The one rejection: a MAR dose whose time does not parse, named by its field.
-    assert_eq!(
-        r.rejects.get("invalid_value"),
-        Some(&1),
-        "{:?}",
-        r.rejects
-    );
+    assert_eq!(r.rejects.get("invalid_value"), Some(&1), "{:?}", r.rejects);
     assert_eq!(r.rejects.values().sum::<u64>(), 1, "{:?}", r.rejects);
     assert_eq!(
         r.reject_types["invalid_value"].get("MedicationAdministration"),
@@ -93,10 +88,19 @@ fn only_what_cannot_be_shown_is_rejected_and_every_warning_is_counted() {
     assert_eq!(warned(r, "profile_violation", "Observation"), 1);
     assert_eq!(warned(r, "profile_violation", "MedicationRequest"), 1);
     assert_eq!(warned(r, "invalid_time", "Observation"), 1);
-    assert_eq!(warned(r, "unrecognised_category", "Observation"), 2, "{:?}", r.warnings);
+    assert_eq!(
+        warned(r, "unrecognised_category", "Observation"),
+        2,
+        "{:?}",
+        r.warnings
+    );
     assert_eq!(r.ignored.get("Organization"), Some(&1));
     assert_eq!(r.places, 3);
-    assert_eq!(r.dropped.get("out_of_window"), Some(&1), "the 4-day-old temperature");
+    assert_eq!(
+        r.dropped.get("out_of_window"),
+        Some(&1),
+        "the 4-day-old temperature"
+    );
 }
 
 #[test]
@@ -104,14 +108,20 @@ fn the_clinician_sees_labs_blood_type_and_ranges_as_numbers() {
     let s = sync_fixtures();
     let r = patient(&s, "POP-000712");
     let cre = r.labs.iter().find(|l| l.test == "クレアチニン").unwrap();
-    assert_eq!((cre.value.as_str(), cre.unit.as_deref()), ("5.04", Some("mg/dL")));
+    assert_eq!(
+        (cre.value.as_str(), cre.unit.as_deref()),
+        ("5.04", Some("mg/dL"))
+    );
     let range = cre.reference_range.as_ref().unwrap();
     assert_eq!(range.numbers().as_deref(), Some("0.65–1.07 mg/dL"));
     assert_eq!(range.text.as_deref(), Some("JCCLS共用基準範囲2022"));
     let ast = r.labs.iter().find(|l| l.test == "AST").unwrap();
     assert_eq!(ast.value, "424");
     let k = r.labs.iter().find(|l| l.test == "カリウム").unwrap();
-    assert_eq!(k.time, None, "an unparseable time is unknown, never midnight");
+    assert_eq!(
+        k.time, None,
+        "an unparseable time is unknown, never midnight"
+    );
     // Blood type, three years old, kept beyond the labs window.
     let (abo, rh) = r.blood_type();
     assert_eq!(abo.map(|b| b.value.as_str()), Some("A型"));
@@ -128,17 +138,35 @@ fn vital_signs_of_the_last_72_hours_of_the_data_time_in_readable_units() {
         .iter()
         .find(|v| v.kind == VitalKind::BodyTemperature)
         .unwrap();
-    assert_eq!((temp.value.as_str(), temp.unit.as_deref()), ("38.9", Some("℃")));
+    assert_eq!(
+        (temp.value.as_str(), temp.unit.as_deref()),
+        ("38.9", Some("℃"))
+    );
     let bp = r
         .vitals
         .iter()
         .find(|v| v.kind == VitalKind::BloodPressure)
         .unwrap();
-    assert_eq!((bp.value.as_str(), bp.unit.as_deref()), ("86/48", Some("mmHg")));
-    let o2 = r.vitals.iter().find(|v| v.kind == VitalKind::Other).unwrap();
+    assert_eq!(
+        (bp.value.as_str(), bp.unit.as_deref()),
+        ("86/48", Some("mmHg"))
+    );
+    let o2 = r
+        .vitals
+        .iter()
+        .find(|v| v.kind == VitalKind::Other)
+        .unwrap();
     assert_eq!(o2.name.as_deref(), Some("酸素流量"));
-    assert_eq!(r.vitals.len(), 3, "the reading older than 72 h is not shown");
-    let jcs = r.findings.iter().find(|f| f.name == "意識レベル（JCS）").unwrap();
+    assert_eq!(
+        r.vitals.len(),
+        3,
+        "the reading older than 72 h is not shown"
+    );
+    let jcs = r
+        .findings
+        .iter()
+        .find(|f| f.name == "意識レベル（JCS）")
+        .unwrap();
     assert_eq!(jcs.value, "I-3");
     // The MAR of the data time's last 72 h, though the wall clock is days later; the dose
     // with an impossible time is not there at all.
@@ -150,7 +178,11 @@ fn vital_signs_of_the_last_72_hours_of_the_data_time_in_readable_units() {
 fn prescriptions_kept_whatever_their_status_and_profile() {
     let s = sync_fixtures();
     let r = patient(&s, "POP-000712");
-    let vcm = r.prescriptions.iter().find(|p| p.id == "rw-rx-vcm").unwrap();
+    let vcm = r
+        .prescriptions
+        .iter()
+        .find(|p| p.id == "rw-rx-vcm")
+        .unwrap();
     assert_eq!(vcm.status, "completed");
     assert_eq!(vcm.medication, "バンコマイシン塩酸塩点滴静注用0.5g");
     assert!(r.prescriptions.iter().any(|p| p.id == "rw-rx-mepm"));
@@ -163,12 +195,19 @@ fn allergies_keep_criticality_severity_and_a_confirmed_none() {
     let pc = r.allergies.iter().find(|a| a.id == "rw-alg-pc").unwrap();
     assert_eq!(pc.criticality, Some(Criticality::Low));
     assert_eq!(pc.severity, Some(Severity::Moderate));
-    let iodine = r.allergies.iter().find(|a| a.id == "rw-alg-iodine").unwrap();
+    let iodine = r
+        .allergies
+        .iter()
+        .find(|a| a.id == "rw-alg-iodine")
+        .unwrap();
     assert_eq!(iodine.criticality, Some(Criticality::UnableToAssess));
     let c = patient(&s, "C-0009");
     assert_eq!(c.allergies.len(), 1);
     assert!(c.allergies[0].none_known);
-    assert_eq!(c.allergies[0].verification_status.as_deref(), Some("confirmed"));
+    assert_eq!(
+        c.allergies[0].verification_status.as_deref(),
+        Some("confirmed")
+    );
 }
 
 #[test]
@@ -204,16 +243,26 @@ fn reports_orders_immunisations_and_who_to_call() {
     let s = sync_fixtures();
     let r = patient(&s, "POP-000712");
     let ct = &r.reports[0];
-    assert_eq!((ct.kind, ct.title.as_str()), (ReportKind::Imaging, "胸部CT"));
+    assert_eq!(
+        (ct.kind, ct.title.as_str()),
+        (ReportKind::Imaging, "胸部CT")
+    );
     assert_eq!(ct.conclusion.as_deref(), Some("右下葉肺炎の疑い。"));
     assert!(ct.text.contains("右下葉に浸潤影あり"), "{}", ct.text);
     let order = &r.orders[0];
     assert_eq!(order.text, "血液培養 2セット");
     assert_eq!(order.priority.as_deref(), Some("stat"));
     let requester = order.requester.as_ref().unwrap();
-    assert_eq!(requester.name.as_deref(), Some("主治 一郎"), "named from the Practitioner");
+    assert_eq!(
+        requester.name.as_deref(),
+        Some("主治 一郎"),
+        "named from the Practitioner"
+    );
     let imm = &r.immunizations[0];
-    assert_eq!(imm.occurred, Some(Moment::Day(NaiveDate::from_ymd_opt(2025, 10, 15).unwrap())));
+    assert_eq!(
+        imm.occurred,
+        Some(Moment::Day(NaiveDate::from_ymd_opt(2025, 10, 15).unwrap()))
+    );
     assert_eq!(imm.dose.as_deref(), Some("7"));
     let enc = &r.encounters[0];
     let attending = enc.participants.iter().find(|p| p.is_attending()).unwrap();

@@ -176,7 +176,10 @@ fn bulk_deletions_the_manifest_does_not_list_come_from_history_or_are_reported_m
     cfg.bulk_deletions = source::BulkDeletions::History;
     let with_history = source::build(&cfg).unwrap();
     let (_, first) = collect(manifest_only.as_ref(), PullKind::Full).unwrap();
-    assert!(!first.deletions_unreported, "a full pull needs no deletions");
+    assert!(
+        !first.deletions_unreported,
+        "a full pull needs no deletions"
+    );
     let delta = h.apply_delta(&DeltaConfig::one_percent(4, synth::jst_now()));
     server.apply(&delta.changes);
     let (want_up, want_del) = delta_keys(&delta.changes);

@@ -646,7 +646,11 @@ fn report_line(tr: Tr, r: akari_sync::model::Report) -> ReportLine {
         },
         time: fmt_opt(r.time.as_ref().or(r.issued.as_ref())),
         conclusion: r.conclusion.unwrap_or_default(),
-        performer: r.performer.as_ref().map(participant_text).unwrap_or_default(),
+        performer: r
+            .performer
+            .as_ref()
+            .map(participant_text)
+            .unwrap_or_default(),
         title: r.title,
         text: r.text,
     }
@@ -661,7 +665,11 @@ fn order_line(tr: Tr, o: akari_sync::model::Order) -> OrderLine {
             String::new()
         },
         time: fmt_opt(o.occurrence.as_ref().or(o.authored_on.as_ref())),
-        requester: o.requester.as_ref().map(participant_text).unwrap_or_default(),
+        requester: o
+            .requester
+            .as_ref()
+            .map(participant_text)
+            .unwrap_or_default(),
         category: o.category.unwrap_or_default(),
         note: o.note.unwrap_or_default(),
         text: o.text,

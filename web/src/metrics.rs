@@ -376,9 +376,7 @@ mod tests {
             BTreeMap::from([("Observation".to_string(), 2)]),
         );
         status.last_report = Some(report);
-        status
-            .warnings_total
-            .insert("profile_violation".into(), 2);
+        status.warnings_total.insert("profile_violation".into(), 2);
         let metrics = HttpMetrics::new().with_sync(Arc::new(move || status.clone()));
         let text = metrics.render();
         assert!(

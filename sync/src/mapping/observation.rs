@@ -171,6 +171,12 @@ pub(super) fn map_observation(
     let lab_category = has_category(&o, LAB_CATEGORIES);
     let known_other = has_category(&o, OTHER_CATEGORIES);
     let kind = vital_kind(&o.code);
+    if !(vital_category || lab_category || known_other) {
+        notes.warn(
+            WarningReason::UnrecognisedCategory,
+            "category missing or not one of laboratory / vital-signs / exam / survey / ...: placed by its code",
+        );
+    }
     let body = if !vital_category && is_infection_observation(&o) {
         // Screening results are read as infections whatever their category says.
         let t = lab_time(&o, &mut notes);
@@ -187,20 +193,12 @@ pub(super) fn map_observation(
         vital_sign(&o, ctx, reading, kind)?
     } else if lab_category {
         lab_result(&o, ctx, reading, &mut notes)
+    } else if kind != VitalKind::Other || is_bedside(&o.code) {
+        vital_sign(&o, ctx, reading, kind)?
+    } else if lab_coded(&o.code) && !known_other {
+        lab_result(&o, ctx, reading, &mut notes)
     } else {
-        if !known_other {
-            notes.warn(
-                WarningReason::UnrecognisedCategory,
-                "category missing or not one of laboratory / vital-signs / exam / survey / ...: placed by its code",
-            );
-        }
-        if kind != VitalKind::Other || is_bedside(&o.code) {
-            vital_sign(&o, ctx, reading, kind)?
-        } else if lab_coded(&o.code) && !known_other {
-            lab_result(&o, ctx, reading, &mut notes)
-        } else {
-            finding(&o, ctx, reading, &mut notes)
-        }
+        finding(&o, ctx, reading, &mut notes)
     };
     Ok(notes.into(Mapped {
         rtype: ResourceType::Observation,

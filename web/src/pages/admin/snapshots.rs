@@ -161,9 +161,7 @@ fn report_view(tr: Tr, heading: String, r: &akari_sync::SyncReport) -> ReportVie
     let warnings = r
         .warnings
         .iter()
-        .flat_map(|(reason, by_type)| {
-            by_type.iter().map(move |(rtype, n)| (reason, rtype, *n))
-        })
+        .flat_map(|(reason, by_type)| by_type.iter().map(move |(rtype, n)| (reason, rtype, *n)))
         .map(|(reason, rtype, count)| CountRow {
             reason: reason.clone(),
             label: reason_label(tr, reason),

@@ -40,7 +40,9 @@ fn key_of(reader: &SnapshotReader, hospital_id: &str) -> String {
 
 /// The table row (`<tr>…</tr>`) of `body` that contains `needle`.
 fn row_with<'a>(body: &'a str, needle: &str) -> &'a str {
-    let at = body.find(needle).unwrap_or_else(|| panic!("{needle} not on the page"));
+    let at = body
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not on the page"));
     let start = body[..at].rfind("<tr").unwrap();
     let end = at + body[at..].find("</tr>").unwrap();
     &body[start..end]
@@ -69,19 +71,28 @@ async fn the_patient_page_shows_what_real_systems_send() {
     // Labs: eCS claim without local code, upper-case category, no category; ranges as
     // numbers with their text as a note.
     let cre = row_with(body, "クレアチニン");
-    assert!(cre.contains("5.04") && cre.contains("0.65–1.07 mg/dL"), "{cre}");
+    assert!(
+        cre.contains("5.04") && cre.contains("0.65–1.07 mg/dL"),
+        "{cre}"
+    );
     assert!(cre.contains("JCCLS共用基準範囲2022"), "{cre}");
     assert!(row_with(body, ">AST<").contains("424"));
     // Vital signs of the same minute share a row, in the units people write; the O2 flow
     // has a labelled column of its own.
     let vitals = row_with(body, "38.9 ℃");
-    assert!(vitals.contains("86/48 mmHg") && vitals.contains("4 L/min"), "{vitals}");
+    assert!(
+        vitals.contains("86/48 mmHg") && vitals.contains("4 L/min"),
+        "{vitals}"
+    );
     shows("<th>酸素流量</th>");
     assert!(!body.contains("その他</th>"), "no unlabelled column");
     shows("意識レベル（JCS）");
     // The MAR of the data time's last 72 h; the dose with an impossible time is nowhere.
     assert!(row_with(body, "メロペネム点滴静注用0.5g</th>").contains("01:00 ✓ 1g"));
-    assert!(!body.contains("ヘパリン"), "a dose with an impossible time is not shown");
+    assert!(
+        !body.contains("ヘパリン"),
+        "a dose with an impossible time is not shown"
+    );
     // Pending orders, reports, immunisations.
     assert!(row_with(body, "血液培養 2セット").contains("至急"));
     shows("胸部CT");
@@ -94,7 +105,10 @@ async fn the_patient_page_shows_what_real_systems_send() {
     assert!(row_with(body, "2型糖尿病").contains("2015年4月〜"));
     assert!(row_with(body, "高血圧症").contains("55歳時"));
     assert!(row_with(body, "高尿酸血症").contains("40代から"));
-    assert!(!body.contains("2026-10-28T14:44"), "raw ISO time on the page");
+    assert!(
+        !body.contains("2026-10-28T14:44"),
+        "raw ISO time on the page"
+    );
 }
 
 #[tokio::test]
@@ -107,7 +121,8 @@ async fn deceased_no_known_allergy_and_the_ward_census() {
 
     let page = app.get(&format!("/patients/{deceased}")).await;
     assert!(
-        page.body.contains(r#"id="deceased">死亡 2026-10-30 04:12</span>"#),
+        page.body
+            .contains(r#"id="deceased">死亡 2026-10-30 04:12</span>"#),
         "{}",
         page.body
     );

@@ -329,9 +329,7 @@ fn in_house(status: &str) -> bool {
 fn participant_text(p: &Participant) -> String {
     let mut s = p.name.clone().unwrap_or_default();
     if let Some(c) = p.contact.as_deref() {
-        if !s.is_empty() {
-            s.push(' ');
-        }
+        // Full-width parentheses carry their own spacing.
         s.push_str(&format!("（{c}）"));
     }
     s

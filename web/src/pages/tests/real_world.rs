@@ -57,7 +57,13 @@ async fn the_patient_page_shows_what_real_systems_send() {
     let page = app.get(&format!("/patients/{septic}")).await;
     assert_eq!(page.status, axum::http::StatusCode::OK);
     let body = &page.body;
-    let shows = |what: &str| assert!(body.contains(what), "{what} missing from the page");
+    let shows = |what: &str| {
+        assert!(
+            body.contains(what),
+            "{what} missing from the page: {}",
+            &body[body.find("patient-head").unwrap_or(0)..][..1500]
+        )
+    };
     // Who, where, blood type, who to call.
     shows("灯野 太郎");
     shows("POP-000712");

@@ -533,7 +533,7 @@ fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> Prepared
 /// A change kept back until the pull's Locations are in: an encounter to place, or a
 /// later change to one (applied after it, in pull order).
 enum Held {
-    Place(Mapped),
+    Place(Box<Mapped>),
     Prepared(Prepared),
 }
 
@@ -803,7 +803,13 @@ impl Engine {
             dropped: tally.dropped,
             out_of_scope_patients: 0,
             places: tally.places.len() as u64,
-            deletions_pending_full: !full && summary.deletions_unreported,
+            // Until a full sync, deletions the source did not report stay unknown.
+            deletions_pending_full: !full
+                && (summary.deletions_unreported
+                    || self
+                        .status()
+                        .last_report
+                        .is_some_and(|r| r.deletions_pending_full)),
         };
         if let Err(e) = self.check_rejects(&rejects, &summary) {
             report.duration_ms = t0.elapsed().as_millis() as u64;
@@ -911,7 +917,7 @@ impl Engine {
                         }
                     }
                     tally.warn(m.rtype, &m.warnings);
-                    ready.push(preparer.prepare(m));
+                    ready.push(preparer.prepare(*m));
                 }
             }
         }
@@ -991,7 +997,7 @@ impl Engine {
                     for (i, p) in b.items.into_iter().enumerate() {
                         while let Some((_, m)) = waiting.next_if(|(pos, _)| *pos <= i) {
                             held_ids.insert(keyer.id_hash(m.rtype, &m.id));
-                            held.push(Held::Place(m));
+                            held.push(Held::Place(Box::new(m)));
                         }
                         if p.rtype == ResourceType::Encounter && held_ids.contains(&p.idh) {
                             held.push(Held::Prepared(p));
@@ -1001,7 +1007,7 @@ impl Engine {
                     }
                     for (_, m) in waiting {
                         held_ids.insert(keyer.id_hash(m.rtype, &m.id));
-                        held.push(Held::Place(m));
+                        held.push(Held::Place(Box::new(m)));
                     }
                     now
                 };

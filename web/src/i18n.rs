@@ -386,6 +386,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("sync_already_running", "同期は既に実行中です。", "A sync is already running."),
     ("sync_now", "今すぐ同期", "Sync now"),
     ("sync_refused", "取り込みを拒否した同期", "Refused pull"),
+    ("deletions", "削除", "Deletions"),
+    ("sync_deletions_pending", "同期元が削除を報告しなかったため、前回の完全同期以降に削除された情報は次の完全同期まで表示に残ります。", "The source did not report deletions: what was deleted since the last full sync stays visible until the next full sync."),
     ("sync_last_report", "最後の同期の報告 世代", "Last sync report, generation"),
     ("resources_received", "受信した資源", "Resources received"),
     ("rejected", "拒否（保存せず）", "Rejected (not stored)"),

@@ -65,6 +65,9 @@ const LAST_REPORT: &str = "last_sync_report";
 /// Key of the last refused pull's report in `akari_meta` (removed when a sync commits).
 const LAST_REFUSED: &str = "last_refused_sync_report";
 
+/// The saved reports as JSON: the last committed sync's, the last refused pull's.
+pub type SavedReports = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 impl Store {
     /// Keep the report of a sync (counts and reason names only: no patient data) so that
     /// `akari sync report` and the admin pages show it after a restart: a committed sync
@@ -87,7 +90,7 @@ impl Store {
 
     /// The saved reports: the last committed sync's and the last refused pull's (each as
     /// the JSON given to [`Store::save_sync_report`]).
-    pub fn saved_sync_reports(&self) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), StoreError> {
+    pub fn saved_sync_reports(&self) -> Result<SavedReports, StoreError> {
         let txn = self.db().begin_read()?;
         let meta = txn.open_table(super::tables::META)?;
         let get = |k: &str| -> Result<Option<Vec<u8>>, StoreError> {

@@ -110,6 +110,8 @@ pub(super) struct ReportView {
     warnings: Vec<CountRow>,
     ignored: String,
     dropped: String,
+    /// Deletions since the last full sync are not known (the source did not report them).
+    deletions_pending: bool,
 }
 
 /// What a reason means, for administrators.
@@ -178,6 +180,7 @@ fn report_view(tr: Tr, heading: String, r: &akari_sync::SyncReport) -> ReportVie
         warnings,
         ignored: list(&r.ignored),
         dropped: list(&r.dropped),
+        deletions_pending: r.deletions_pending_full,
     }
 }
 

@@ -30,6 +30,8 @@ struct StatusPage {
     last_error: String,
     /// Resources the last committed sync kept with data-quality warnings.
     sync_warned: u64,
+    /// Deletions since the last full sync are not known (the source did not report them).
+    deletions_pending: bool,
     generation: String,
     /// `Some(true)`: the encrypted snapshot is locked; `None`: no reader given.
     snapshot_locked: Option<bool>,
@@ -85,6 +87,10 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
             .as_ref()
             .map(|r| r.warned_resources)
             .unwrap_or(0),
+        deletions_pending: sync
+            .last_report
+            .as_ref()
+            .is_some_and(|r| r.deletions_pending_full),
         generation: sync
             .current_generation
             .map(|g| g.to_string())

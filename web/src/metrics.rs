@@ -212,29 +212,18 @@ fn render_sync(out: &mut String, s: &akari_sync::SyncStatus) {
                 );
             }
         }
-        for (reason, n) in &r.rejects {
-            let _ = writeln!(
-                lines,
-                "akari_sync_rejects{{reason=\"{}\"}} {n}",
-                escape_label(reason)
-            );
-        }
+        by_reason(&mut lines, "akari_sync_rejects", &r.rejects);
     }
-    for (reason, n) in &s.warnings_total {
-        let _ = writeln!(
-            lines,
-            "akari_sync_warnings_total{{reason=\"{}\"}} {n}",
-            escape_label(reason)
-        );
-    }
-    for (reason, n) in &s.rejects_total {
-        let _ = writeln!(
-            lines,
-            "akari_sync_rejects_total{{reason=\"{}\"}} {n}",
-            escape_label(reason)
-        );
-    }
+    by_reason(&mut lines, "akari_sync_warnings_total", &s.warnings_total);
+    by_reason(&mut lines, "akari_sync_rejects_total", &s.rejects_total);
     out.push_str(&lines);
+}
+
+/// One sample of `name` per reason.
+fn by_reason(out: &mut String, name: &str, counts: &BTreeMap<String, u64>) {
+    for (reason, n) in counts {
+        let _ = writeln!(out, "{name}{{reason=\"{}\"}} {n}", escape_label(reason));
+    }
 }
 
 fn labels(key: &RequestKey) -> String {

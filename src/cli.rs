@@ -203,6 +203,12 @@ Examples:
         #[arg(long)]
         full: bool,
     },
+    /// What the last sync received, stored, rejected and kept with warnings (by reason
+    /// and resource type), and the last refused pull, if any.
+    #[command(after_help = "\
+Examples:
+  akari sync report")]
+    Report,
 }
 
 #[derive(Subcommand)]

@@ -27,7 +27,7 @@ use akari_sync::source::{Change, PullKind};
 use akari_sync::{Engine, SnapshotReader, Source, Store, StoreOptions, SyncError, SyncReport};
 use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
-use akari_web::{NodeStatus, SnapshotStatus};
+use akari_web::{NodeStatus, SnapshotStatus, SyncHealth};
 use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -179,7 +179,11 @@ impl Services {
             },
             None => SnapshotStatus::None,
         };
-        NodeStatus { mode, snapshot }
+        NodeStatus {
+            mode,
+            snapshot,
+            sync: sync_health(&self.engine.status()),
+        }
     }
 
     /// Recomputes the `/healthz` status now (after a mode change, sync or rollback).
@@ -196,9 +200,10 @@ impl Services {
         self.status_changed.notify_one();
     }
 
-    /// One sync now (blocking), then: the reader serves the new generation, a failure
-    /// streak is reported to the accounts layer ("main system unreachable for N min"),
-    /// `/healthz` is updated.
+    /// One sync now (blocking), then: the reader serves the new generation, a streak of
+    /// syncs the source did not answer is reported to the accounts layer ("main system
+    /// unreachable for N min"; a pull the node refused is not that), `/healthz` is
+    /// updated.
     pub fn sync_now(
         &self,
         full: bool,
@@ -217,14 +222,18 @@ impl Services {
         let mut failing = self.failing_since.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(_) => *failing = None,
-            // These say nothing about the main system.
-            Err(SyncError::AlreadyRunning | SyncError::Cancelled) => {}
-            Err(SyncError::Source(SourceError::Cancelled)) => {}
-            Err(_) => {
+            // The source did not answer: the main system may be down.
+            Err(e) if e.source_unreachable() => {
                 if failing.is_none() {
                     *failing = Some(started);
                 }
             }
+            // These say nothing about the main system.
+            Err(SyncError::AlreadyRunning | SyncError::Cancelled) => {}
+            Err(SyncError::Source(SourceError::Cancelled)) => {}
+            // The source answered (a refused pull, a storage error, bad credentials):
+            // it is reachable; the status says what failed instead.
+            Err(_) => *failing = None,
         }
         self.accounts.report_sync_failing_since(*failing);
         drop(failing);
@@ -583,4 +592,20 @@ fn resolve_source_paths(
     fix(&mut s.tls.client_cert_file);
     fix(&mut s.tls.client_key_file);
     s
+}
+
+/// The last sync's outcome for `/healthz` (see [`SyncHealth`]).
+fn sync_health(s: &akari_sync::SyncStatus) -> SyncHealth {
+    match (&s.last_error, &s.last_refused, &s.last_report) {
+        (Some(message), Some(_), _) => SyncHealth::Refused {
+            message: message.clone(),
+        },
+        (Some(message), None, _) => SyncHealth::Failed {
+            message: message.clone(),
+        },
+        (None, _, Some(report)) => SyncHealth::Ok {
+            warned: report.warned_resources,
+        },
+        (None, _, None) => SyncHealth::NotRun,
+    }
 }

@@ -55,6 +55,10 @@ pub struct Config {
     pub parse_threads: usize,
     pub scope: ScopeConfig,
     pub windows: Windows,
+    /// Identifier systems that name the hospital patient ID at this site, tried before
+    /// the JP Core rules (the JP patient-ID OID with or without its institution suffix,
+    /// then identifier type `MR`). Default none.
+    pub hospital_id_systems: Vec<String>,
     /// `[sync.source]`: where to pull from (see `docs/sync-source.md`).
     pub source: source::Config,
 }
@@ -82,6 +86,7 @@ impl Default for Config {
             parse_threads: 2,
             scope: ScopeConfig::All,
             windows: Windows::default(),
+            hospital_id_systems: Vec::new(),
             source: source::Config::default(),
         }
     }

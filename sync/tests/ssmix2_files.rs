@@ -358,8 +358,12 @@ fn every_data_type_of_the_spec_samples_parses_and_maps() {
     assert_eq!(lab("3A010000002327101").value, "7.20");
     assert_eq!(lab("3A010000002327101").unit.as_deref(), Some("g/dl"));
     assert_eq!(
-        lab("3A010000002327101").reference_range.as_deref(),
-        Some("6.70～8.30")
+        lab("3A010000002327101")
+            .reference_range
+            .as_ref()
+            .and_then(|r| r.numbers())
+            .as_deref(),
+        Some("6.70–8.30 g/dl")
     );
     assert_eq!(
         lab("3A010000002327101").interpretation.as_deref(),

@@ -75,6 +75,12 @@ fn clinician_view(r: &PatientRecord) -> String {
             None => "(no prescription)".into(),
         });
     }
+    // OBX-7 carries a range's limits, not its name (the FHIR range's text).
+    for l in &mut r.labs {
+        if let Some(range) = &mut l.reference_range {
+            range.text = None;
+        }
+    }
     macro_rules! clean {
         ($($f:ident),*) => {{
             let mut out = format!("{:?}\n", r.patient);

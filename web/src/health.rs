@@ -13,6 +13,27 @@ use crate::state::AppState;
 pub struct NodeStatus {
     pub mode: Mode,
     pub snapshot: SnapshotStatus,
+    #[serde(default)]
+    pub sync: SyncHealth,
+}
+
+/// How the last sync went, for monitoring: data-free messages and counts only. A pull the
+/// node refused is `refused` with the reasons; never "unreachable" when the source
+/// answered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SyncHealth {
+    /// No sync has run since the node started (or no source is configured).
+    #[default]
+    NotRun,
+    /// The last sync committed a generation; `warned` resources were kept with a
+    /// data-quality warning (the sync report lists them).
+    Ok { warned: u64 },
+    /// The source answered, but the pull was refused (e.g. "sync refused: 9523 of 100000
+    /// resources rejected (…)"): nothing of it was stored, the current generation stays.
+    Refused { message: String },
+    /// The last sync failed for another reason (the source did not answer, storage).
+    Failed { message: String },
 }
 
 /// What the node knows about its patient snapshot. Counts and times only.
@@ -35,6 +56,7 @@ impl NodeStatus {
         NodeStatus {
             mode: Mode::Standby,
             snapshot: SnapshotStatus::None,
+            sync: SyncHealth::NotRun,
         }
     }
 }
@@ -46,6 +68,7 @@ pub struct Health {
     pub version: String,
     pub mode: Mode,
     pub snapshot: SnapshotStatus,
+    pub sync: SyncHealth,
 }
 
 pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Health> {
@@ -55,6 +78,7 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         mode: status.mode,
         snapshot: status.snapshot,
+        sync: status.sync,
     })
 }
 
@@ -108,6 +132,7 @@ mod tests {
         assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(health["mode"], "standby");
         assert_eq!(health["snapshot"]["state"], "none");
+        assert_eq!(health["sync"]["state"], "not_run");
     }
 
     #[tokio::test]
@@ -119,11 +144,19 @@ mod tests {
                 generation: 7,
                 completed_at: "2026-11-21T03:00:00Z".to_owned(),
             },
+            sync: SyncHealth::Refused {
+                message: "sync refused: 30 of 100 resources rejected (invalid_json 30)".into(),
+            },
         })
         .unwrap();
         let health = get_health(state).await;
         assert_eq!(health["mode"], "drill");
         assert_eq!(health["snapshot"]["state"], "current");
         assert_eq!(health["snapshot"]["generation"], 7);
+        assert_eq!(health["sync"]["state"], "refused");
+        assert!(health["sync"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("sync refused: 30 of 100"));
     }
 }

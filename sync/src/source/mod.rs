@@ -53,10 +53,28 @@ pub const DEFAULT_TYPES: &[&str] = &[
     "Medication",
     "MedicationAdministration",
     "Flag",
+    "Location",
     "Encounter",
+    "Practitioner",
+    "PractitionerRole",
+    "CareTeam",
     "Composition",
     "DocumentReference",
+    "DiagnosticReport",
+    "ServiceRequest",
+    "Immunization",
 ];
+
+/// Where a Bulk source's incremental pulls learn deletions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BulkDeletions {
+    /// The export manifest's `deleted` files.
+    #[default]
+    Manifest,
+    /// `<Type>/_history?_since=` (FHIR REST history), as the REST source does.
+    History,
+}
 
 /// Which kind of source.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,8 +176,14 @@ pub struct Config {
     pub page_size: u32,
     /// REST: also read `<Type>/_history?_since=` in incremental pulls to learn deletions
     /// (default true; turn off for servers without history — deletions then arrive only
-    /// with the next full sync).
+    /// with the next full sync, and the sync report and admin pages say so).
     pub history_deletions: bool,
+    /// Bulk: where incremental pulls learn deletions: the export manifest's `deleted`
+    /// files (`"manifest"`, the default: when an incremental export lists none, the node
+    /// cannot tell "none" from "not reported", and says that deletions wait for the next
+    /// full pull), or `<Type>/_history?_since=` as the REST source reads it
+    /// (`"history"`, for servers whose manifest does not report deletions).
+    pub bulk_deletions: BulkDeletions,
     /// Seconds to wait for a connection (default 10).
     pub connect_timeout_secs: u64,
     /// Seconds without progress on one request before it is abandoned (default 60).
@@ -194,6 +218,7 @@ impl Default for Config {
             group_id: None,
             page_size: 500,
             history_deletions: true,
+            bulk_deletions: BulkDeletions::Manifest,
             connect_timeout_secs: 10,
             timeout_secs: 60,
             max_attempts: 5,

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use akari_sync::model::{Criticality, Instant, Sex, VitalKind};
+use akari_sync::model::{Criticality, Instant, Moment, Onset, Sex, VitalKind};
 use akari_sync::source::ssmix2::er7::escape;
 use akari_sync::source::ssmix2::layout::{self, FileName, Flag, Key, NO_ORDER, VITALS_TYPE};
 use akari_sync::source::ssmix2::txn;
@@ -379,10 +379,7 @@ fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
                     String::new()
                 },
                 String::new(),
-                c.onset
-                    .as_deref()
-                    .map(|o| o.replace('-', ""))
-                    .unwrap_or_default(),
+                onset_ts(c.onset.as_ref()),
             ];
             let refs: Vec<&str> = f.iter().map(String::as_str).collect();
             m.seg(&refs);
@@ -467,7 +464,7 @@ fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
             name: l.test.clone(),
             value: l.value.clone(),
             unit: l.unit.clone().unwrap_or_default(),
-            range: l.reference_range.clone().unwrap_or_default(),
+            range: format!("{}-{}", it.v.low, it.v.high),
             flag: l.interpretation.clone().unwrap_or_default(),
             eie: it.entered_in_error,
             updated: it.last_updated,
@@ -703,6 +700,17 @@ fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
         }
     }
     out
+}
+
+/// PRB-16 (onset) as an HL7 date or time; empty for an onset HL7 cannot carry as one.
+fn onset_ts(onset: Option<&Onset>) -> String {
+    match onset {
+        Some(Onset::At(Moment::Year(y))) => format!("{y:04}"),
+        Some(Onset::At(Moment::Month(y, m))) => format!("{y:04}{m:02}"),
+        Some(Onset::At(Moment::Day(d))) => d.format("%Y%m%d").to_string(),
+        Some(Onset::At(Moment::Time(t))) => stamp(t),
+        _ => String::new(),
+    }
 }
 
 struct Obx {

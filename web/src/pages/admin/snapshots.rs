@@ -92,6 +92,98 @@ fn generation_row(g: &GenerationInfo) -> GenerationRow {
     }
 }
 
+/// One line of a sync report table: a reason, a FHIR type, a count.
+pub(super) struct CountRow {
+    reason: String,
+    label: &'static str,
+    rtype: String,
+    count: u64,
+}
+
+/// A sync report as the admin sync page shows it.
+pub(super) struct ReportView {
+    heading: String,
+    resources: u64,
+    rejected: u64,
+    warned: u64,
+    rejects: Vec<CountRow>,
+    warnings: Vec<CountRow>,
+    ignored: String,
+    dropped: String,
+    /// Deletions since the last full sync are not known (the source did not report them).
+    deletions_pending: bool,
+}
+
+/// What a reason means, for administrators.
+fn reason_label(tr: Tr, reason: &str) -> &'static str {
+    let key = match reason {
+        "profile_violation" => "warn_profile_violation",
+        "invalid_time" => "warn_invalid_time",
+        "invalid_value" => "warn_invalid_value",
+        "unexpected_status" => "warn_unexpected_status",
+        "unrecognised_category" => "warn_unrecognised_category",
+        "unresolved_location" => "warn_unresolved_location",
+        "missing_subject" | "unknown_patient" => "reject_no_patient",
+        "missing_code" => "reject_missing_code",
+        "invalid_json" | "wrong_type" => "reject_not_fhir",
+        _ => return "",
+    };
+    tr.s(key)
+}
+
+fn report_view(tr: Tr, heading: String, r: &akari_sync::SyncReport) -> ReportView {
+    let list = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rejects = Vec::new();
+    for (reason, n) in &r.rejects {
+        let types = r.reject_types.get(reason);
+        match types {
+            Some(t) if !t.is_empty() => {
+                for (rtype, m) in t {
+                    rejects.push(CountRow {
+                        reason: reason.clone(),
+                        label: reason_label(tr, reason),
+                        rtype: rtype.clone(),
+                        count: *m,
+                    });
+                }
+            }
+            _ => rejects.push(CountRow {
+                reason: reason.clone(),
+                label: reason_label(tr, reason),
+                rtype: String::new(),
+                count: *n,
+            }),
+        }
+    }
+    let warnings = r
+        .warnings
+        .iter()
+        .flat_map(|(reason, by_type)| by_type.iter().map(move |(rtype, n)| (reason, rtype, *n)))
+        .map(|(reason, rtype, count)| CountRow {
+            reason: reason.clone(),
+            label: reason_label(tr, reason),
+            rtype: rtype.clone(),
+            count,
+        })
+        .collect();
+    ReportView {
+        heading,
+        resources: r.resources,
+        rejected: r.rejects.values().sum(),
+        warned: r.warned_resources,
+        rejects,
+        warnings,
+        ignored: list(&r.ignored),
+        dropped: list(&r.dropped),
+        deletions_pending: r.deletions_pending_full,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin_sync.html")]
 struct SyncPage {
@@ -111,6 +203,8 @@ struct SyncPage {
     /// The integrity check's alert (damaged generations, what is served now), if any.
     alert: String,
     rows: Vec<GenerationRow>,
+    /// The last refused pull (first) and the last committed sync.
+    reports: Vec<ReportView>,
 }
 
 /// The integrity alert in words (generation numbers and counts only).
@@ -162,6 +256,24 @@ pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
             .map(|a| alert_text(admin.ctx.tr(), a))
             .unwrap_or_default(),
         rows: list.iter().rev().map(generation_row).collect(),
+        reports: {
+            let tr = admin.ctx.tr();
+            let mut v = Vec::new();
+            if let Some(r) = &st.last_refused {
+                let heading = format!("{} ({})", tr.s("sync_refused"), time(&r.started_at));
+                v.push(report_view(tr, heading, r));
+            }
+            if let Some(r) = &st.last_report {
+                let heading = format!(
+                    "{} {} ({})",
+                    tr.s("sync_last_report"),
+                    r.generation,
+                    time(&r.started_at)
+                );
+                v.push(report_view(tr, heading, r));
+            }
+            v
+        },
     };
     render(&page)
 }

@@ -129,8 +129,10 @@ fn reference_range(j: &mut Json, text: &str) {
                 .obj("high", |q| {
                     q.num("value", hi);
                 });
+            } else {
+                // Only when the limits are not numbers: the text would repeat them.
+                r.str("text", text.trim());
             }
-            r.str("text", text.trim());
         });
     });
 }

@@ -75,6 +75,16 @@ fn clinician_view(r: &PatientRecord) -> String {
             None => "(no prescription)".into(),
         });
     }
+    // IAM-4 is both the criticality and the reactions' severity; the synthetic FHIR
+    // allergy gives only the criticality.
+    for a in &mut r.allergies {
+        a.severity = None;
+    }
+    // A vital sign's name is the source's own label (JLAC10 9P3 脈拍, LOINC 8867-4 心拍数);
+    // its kind, value, unit and time must agree.
+    for v in &mut r.vitals {
+        v.name = None;
+    }
     // OBX-7 carries a range's limits, not its name (the FHIR range's text).
     for l in &mut r.labs {
         if let Some(range) = &mut l.reference_range {

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use akari_accounts::event::{Action, AuditEvent, AuditSink, Client};
 use akari_accounts::ledger::{ExportFormat, ExportRange, REMOVABLE_FILE_NAME};
 use akari_accounts::{Console, NewAdmin, Password, ProvisionRequest, WardScope};
-use akari_sync::store::GenerationKind;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -90,6 +89,10 @@ pub enum Request {
         generation: Option<u64>,
     },
     SnapshotRollback {
+        generation: u64,
+    },
+    /// Serve a quarantined generation after all (an admin found its loss real).
+    SnapshotPromote {
         generation: u64,
     },
     SnapshotPin {
@@ -275,6 +278,15 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                     format!("sync failed; the current generation stays in service: {e}")
                 })?;
             let rejects: u64 = report.rejects.values().sum();
+            if report.unchanged {
+                return Ok(Response::ok(format!(
+                    "sync {} done: no change; generation {} stays current ({} resources, {} ms)\n",
+                    if report.full { "full" } else { "incremental" },
+                    report.generation,
+                    report.resources,
+                    report.duration_ms
+                )));
+            }
             Ok(Response::ok(format!(
                 "sync {} done: generation {} ({} resources, {} deletions, {} rejected, {} ms)\n",
                 if report.full { "full" } else { "incremental" },
@@ -293,28 +305,42 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
                 ));
             }
             let mut out = String::from(
-                "  GEN  KIND         CREATED (UTC)         PATIENTS  ITEMS    PINNED  SET HASH\n",
+                "  GEN  KIND         CREATED (UTC)         PATIENTS  ITEMS    PINNED  STATE        SET HASH\n",
             );
+            let mut quarantined = Vec::new();
             for g in list {
                 let m = &g.manifest;
-                let kind = match m.kind {
-                    GenerationKind::Full => "full".to_owned(),
-                    GenerationKind::Incremental => "incremental".to_owned(),
-                    GenerationKind::Rollback { from } => format!("rollback<{from}"),
+                let state = match &m.quarantine {
+                    Some(q) if q.promoted_at.is_some() => "promoted",
+                    Some(q) => {
+                        quarantined.push(format!("  {}: {}", m.generation, q.losses_text()));
+                        "QUARANTINED"
+                    }
+                    None => "",
                 };
                 out.push_str(&format!(
-                    "{} {:>4}  {:<12} {}  {:>8}  {:>7}  {:<6}  {}\n",
+                    "{} {:>4}  {:<12} {}  {:>8}  {:>7}  {:<6}  {:<11}  {}\n",
                     if g.current { "*" } else { " " },
                     m.generation,
-                    kind,
+                    m.kind.to_string(),
                     m.created_at.format("%Y-%m-%d %H:%M:%S"),
                     m.patients(),
                     m.total_items(),
                     if m.pinned { "yes" } else { "" },
+                    state,
                     &m.set_hash[..m.set_hash.len().min(16)],
                 ));
             }
             out.push_str("(* = current)\n");
+            if !quarantined.is_empty() {
+                out.push_str(
+                    "Quarantined (not served; `akari snapshot promote GEN` if the loss is real):\n",
+                );
+                for line in quarantined {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
             Ok(Response::ok(out))
         }
         Request::SnapshotVerify { generation } => {
@@ -383,6 +409,34 @@ fn run(services: &Services, console: &Console, request: Request) -> Result<Respo
             Ok(Response::ok(format!(
                 "rolled back: generation {} (a copy of generation {generation}) is now current\n",
                 manifest.generation
+            )))
+        }
+        Request::SnapshotPromote { generation } => {
+            let from = services
+                .store
+                .current()
+                .ok()
+                .flatten()
+                .map(|m| m.generation);
+            // Refuse what cannot be promoted before recording anything.
+            let manifest = services.store.manifest(generation).map_err(|e| text(&e))?;
+            if !manifest.is_quarantined() {
+                return Err(Failure::Other(text(
+                    &akari_sync::StoreError::NotQuarantined(generation),
+                )));
+            }
+            audit(
+                services,
+                console,
+                Action::SnapshotPromoted { generation, from },
+            )?;
+            let manifest = services.engine.promote(generation).map_err(|e| text(&e))?;
+            services.publish_status();
+            info!(generation, "quarantined generation promoted by the console");
+            Ok(Response::ok(format!(
+                "promoted: generation {} ({} patients) is now current\n",
+                manifest.generation,
+                manifest.patients()
             )))
         }
         Request::SnapshotPin { generation, pinned } => {
@@ -625,6 +679,18 @@ fn status_text(services: &Services) -> String {
     }
     if let Some(alert) = &sync.integrity_alert {
         out.push_str(&format!("ALERT: {}\n", alert.message()));
+    }
+    if let Some(alert) = &sync.quarantine {
+        out.push_str(&format!("ALERT: {}\n", alert.message()));
+    }
+    match (&sync.copy, &sync.copy_error) {
+        (_, Some(e)) => out.push_str(&format!("second copy: {e}\n")),
+        (Some(c), None) => out.push_str(&format!(
+            "second copy: generation {}, written {}\n",
+            c.generation,
+            c.written_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        )),
+        (None, None) => {}
     }
     if !services.source_configured {
         out.push_str("sync: no [sync.source] configured\n");
@@ -883,6 +949,7 @@ pub fn request_name(request: &Request) -> &'static str {
         Request::SnapshotList => "snapshot list",
         Request::SnapshotVerify { .. } => "snapshot verify",
         Request::SnapshotRollback { .. } => "snapshot rollback",
+        Request::SnapshotPromote { .. } => "snapshot promote",
         Request::SnapshotPin { .. } => "snapshot pin",
         Request::AdminCreate { .. } => "admin create",
         Request::Mode { .. } => "mode",

@@ -129,6 +129,9 @@ enum SnapshotCommand {
     Verify { generation: Option<u64> },
     /// Make an older generation current again (e.g. when the source was poisoned).
     Rollback { generation: u64 },
+    /// Serve a quarantined generation (a sync that would have lost much of the data)
+    /// after all, once you have checked that the loss is real.
+    Promote { generation: u64 },
     /// Keep a generation whatever the retention (--unpin to release it).
     Pin {
         generation: u64,
@@ -346,6 +349,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     generation: *generation,
                 },
                 SnapshotCommand::Rollback { generation } => Request::SnapshotRollback {
+                    generation: *generation,
+                },
+                SnapshotCommand::Promote { generation } => Request::SnapshotPromote {
                     generation: *generation,
                 },
                 SnapshotCommand::Pin { generation, unpin } => Request::SnapshotPin {

@@ -145,6 +145,7 @@ pub async fn start(
     let services = Arc::new(services);
     let status = services.status_sender();
     let metrics = Arc::new(HttpMetrics::new());
+    metrics.watch_node(services.status_receiver());
     let mut state = AppState::new(services.status_receiver(), metrics.clone())
         .with_pages(services.pages(shutdown.clone()));
     state.test_hooks.slow_route = config.server.test_slow_route;

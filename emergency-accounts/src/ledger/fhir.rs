@@ -149,9 +149,12 @@ pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
             (dcm("110113", "Security Alert"), None, "E", "0")
         }
         Action::SyncRequested { .. } => (dcm("110100", "Application Activity"), None, "E", "0"),
-        Action::SnapshotRolledBack { .. } | Action::SnapshotPinned { .. } => {
+        Action::SnapshotRolledBack { .. }
+        | Action::SnapshotPinned { .. }
+        | Action::SnapshotPromoted { .. } => {
             (dcm("110100", "Application Activity"), None, "U", "0")
         }
+        Action::SnapshotQuarantined { .. } => (dcm("110113", "Security Alert"), None, "E", "4"),
         Action::AuditExported { .. } => (dcm("110101", "Audit Log Used"), None, "R", "0"),
         Action::ReviewVerdict { .. } => (dcm("110101", "Audit Log Used"), None, "C", "0"),
     };
@@ -310,6 +313,20 @@ fn action_text(action: &Action) -> Option<String> {
             "generation {generation} {}",
             if *pinned { "pinned" } else { "unpinned" }
         )),
+        Action::SnapshotQuarantined {
+            generation,
+            current,
+            losses,
+        } => Some(match current {
+            Some(c) => format!(
+                "sync quarantined as generation {generation} (would lose {losses}); generation {c} stays in service"
+            ),
+            None => format!("sync quarantined as generation {generation} (would lose {losses})"),
+        }),
+        Action::SnapshotPromoted { generation, from } => Some(match from {
+            Some(from) => format!("quarantined generation {generation} promoted (was serving {from})"),
+            None => format!("quarantined generation {generation} promoted"),
+        }),
         _ => None,
     }
 }

@@ -54,6 +54,6 @@ pub use accumulate::Entry;
 pub(crate) use accumulate::{zeroize_entry, Accumulator};
 #[cfg(feature = "test-hooks")]
 pub use chunks::corrupt_blob_for_test;
-pub(crate) use chunks::{check_written, copy_blobs};
+pub(crate) use chunks::check_written;
 pub use chunks::{IndexBlobs, CHUNK};
 pub(crate) use format::{start_key, Base, Delta};

@@ -29,6 +29,8 @@ struct StatusPage {
     last_success: String,
     last_error: String,
     generation: String,
+    /// Snapshot alerts (integrity, quarantine) in words; details on the sync page.
+    alerts: Vec<String>,
     /// `Some(true)`: the encrypted snapshot is locked; `None`: no reader given.
     snapshot_locked: Option<bool>,
     emergency_sessions: usize,
@@ -82,6 +84,14 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
             .current_generation
             .map(|g| g.to_string())
             .unwrap_or_default(),
+        alerts: sync
+            .integrity_alert
+            .iter()
+            .map(|a| format!("{}: {}", tr.s("integrity_alert"), super::snapshots::alert_text(tr, a)))
+            .chain(sync.quarantine.iter().map(|q| {
+                format!("{}: {}", tr.s("quarantine_alert"), super::snapshots::quarantine_text(tr, q))
+            }))
+            .collect(),
         snapshot_locked: admin.svc.reader.as_ref().map(|r| r.is_locked()),
         emergency_sessions: st.emergency_sessions,
         admin_sessions: st.admin_sessions,

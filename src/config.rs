@@ -55,8 +55,9 @@ pub struct ServerConfig {
     pub http_redirect_listen: Option<SocketAddr>,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish (1–3600 s).
     pub drain_timeout_secs: u64,
-    /// Test-only: mounts `GET /_test/slow?ms=N` to exercise graceful shutdown. Never
-    /// enable on a production node.
+    /// Mounts `GET /_test/slow?ms=N` to exercise graceful shutdown. Exists only in builds
+    /// with the `test-hooks` feature; elsewhere the key is unknown and refused.
+    #[cfg(feature = "test-hooks")]
     #[serde(skip_serializing_if = "is_false")]
     pub test_slow_route: bool,
 }
@@ -96,6 +97,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8443)),
             http_redirect_listen: None,
             drain_timeout_secs: 30,
+            #[cfg(feature = "test-hooks")]
             test_slow_route: false,
         }
     }
@@ -125,6 +127,7 @@ impl Default for MetricsConfig {
     }
 }
 
+#[cfg(feature = "test-hooks")]
 fn is_false(value: &bool) -> bool {
     !*value
 }

@@ -1,7 +1,8 @@
 //! `akari demo`: the whole story on one machine, on synthetic data only.
 //!
-//! 1. a synthetic Japanese hospital (`--patients`, default 2,000 in 8 wards) served as FHIR
-//!    R4 by the in-process test server on loopback;
+//! 1. a synthetic Japanese hospital (`--patients`, default 2,000: inpatients in wards of 40
+//!    to 60 beds, the rest outpatients) served as FHIR R4 by the in-process test server on
+//!    loopback;
 //! 2. a data directory (a kept temporary one, or an empty `--data-dir`), initialised as
 //!    `akari init` does (signing key, TLS certificate, snapshot key pair, recovery key), its
 //!    `[sync.source]` pointing at that server;
@@ -9,7 +10,7 @@
 //!    the (encrypted) snapshot store while the node is in standby;
 //! 4. three sealed demo accounts, their seal sheets printed here, and 5. a drill started —
 //!    the same console requests `akari account provision` and `akari mode start-drill`
-//!    send ([`akari::control::execute`]);
+//!    send ([`akari::console::execute`]);
 //! 6. the viewer over TLS (URL and certificate fingerprint printed) and, for the admin
 //!    pages, an admin with a one-time enrolment code;
 //! 7. Ctrl-C (or SIGTERM): the drill ends (opened accounts are retired), the review summary
@@ -24,14 +25,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use akari::config::{self, FlagOverride, Sources};
-use akari::control::{self, ModeChange, Request, SecretText};
+use akari::console::{self, ModeChange, Request};
 use akari::Listeners;
+use akari::Secret;
 use akari::Services;
 use akari_accounts::Console;
 use akari_testkit::server::{FhirServer, ServerOptions};
 use akari_testkit::synth::{Hospital, SynthConfig};
 use anyhow::{bail, Context};
-use clap::Args;
+
+use crate::cli::DemoArgs;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -41,30 +44,17 @@ const ACCOUNT_LABELS: [&str; 3] = ["ER-1", "ER-2", "WARD-1"];
 const ADMIN_ID: &str = "demo-admin";
 const EXPORT_FILE: &str = "audit-export.ndjson";
 
-#[derive(Args, Debug)]
-pub struct DemoArgs {
-    /// Address and port for the demo node; a free port is chosen if this one is taken.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
-    pub listen: SocketAddr,
-    /// Synthetic patients to generate (spread over 8 wards and outpatients).
-    #[arg(long, value_name = "N", default_value_t = 2_000,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub patients: u64,
-}
-
-/// Runs the demo until Ctrl-C / SIGTERM. `data_dir` is the global `--data-dir`: used only
-/// when given explicitly (flag or `AKARI_DATA_DIR`); otherwise the demo makes a fresh
-/// temporary directory (kept, its path printed) instead of touching the default
-/// `/var/lib/akari`.
-pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
-    let data_dir = if data_dir_given() {
-        prepare_given_dir(data_dir)?
-    } else {
-        tempfile::Builder::new()
+/// Runs the demo until Ctrl-C / SIGTERM. `data_dir` is `--data-dir` (or `AKARI_DATA_DIR`),
+/// given before or after `demo`; without it the demo makes a fresh temporary directory
+/// (kept, its path printed), never the default node directory.
+pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
+    let data_dir = match args.data_dir.as_deref().or(data_dir) {
+        Some(dir) => prepare_given_dir(dir)?,
+        None => tempfile::Builder::new()
             .prefix("akari-demo-")
             .tempdir()
             .context("cannot create a temporary directory for the demo")?
-            .keep()
+            .keep(),
     };
     println!("Akari demo: synthetic data only, no real patient.");
     println!("Data directory (kept after exit; delete it when done):");
@@ -114,7 +104,7 @@ pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
         .port();
     let sources = demo_sources(&data_dir, &fhir.base_url(), port);
     let config = config::load(&sources)?;
-    let os_user = control::current_user();
+    let os_user = console::current_user();
     let init_config = config.clone();
     let user = os_user.clone();
     let init = tokio::task::spawn_blocking(move || akari::services::init_node(&init_config, &user))
@@ -123,7 +113,7 @@ pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
     let recovery_key = init
         .recovery_key
         .as_ref()
-        .map(|k| SecretText::new(k.to_string()));
+        .map(|k| Secret::new(k.to_string()));
     println!(
         "[2/6] Node initialised as `akari init` does: signing key, self-signed TLS \
          certificate{}",
@@ -151,7 +141,7 @@ pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
     let out = wait_for_first_sync(&services, &stop).await?;
     print!("[3/6] Synced through the engine: {out}");
 
-    // 4. Sealed accounts and the drill, as the console commands do them.
+    // 4. and 5. Sealed accounts and the drill, as the console commands do them.
     println!(
         "[4/6] Three sealed demo accounts. In a hospital each sheet is printed, sealed in an \
          envelope and kept where the clinicians can reach it:\n"
@@ -186,7 +176,7 @@ pub async fn run(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<()> {
     .await?;
     print!("[5/6] Drill started: {out}");
 
-    // 5. The viewer.
+    // 6. The viewer.
     let url = format!("https://localhost:{}/", node.https_addr.port());
     println!("[6/6] The viewer is serving {url}");
     println!("      certificate SHA-256: {}", node.cert_fingerprint);
@@ -299,7 +289,7 @@ async fn admin_instructions(
     services: &Arc<Services>,
     console: &Console,
     url: &str,
-    recovery_key: Option<SecretText>,
+    recovery_key: Option<Secret>,
 ) {
     let password = admin_password();
     let out = execute(
@@ -308,7 +298,7 @@ async fn admin_instructions(
         Request::AdminCreate {
             admin_id: ADMIN_ID.into(),
             display_name: "Demo administrator".into(),
-            password: SecretText::new(password.as_str()),
+            password: Secret::new(password.as_str()),
             recovery_key,
         },
     )
@@ -356,13 +346,8 @@ async fn execute(
     console: &Console,
     request: Request,
 ) -> anyhow::Result<String> {
-    let name = control::request_name(&request);
-    let services = services.clone();
-    let console = console.clone();
-    let response =
-        tokio::task::spawn_blocking(move || control::execute(&services, &console, request))
-            .await
-            .with_context(|| format!("the `{name}` command did not finish"))?;
+    let name = request.name();
+    let response = console::execute_async(services.clone(), console.clone(), request).await;
     if response.ok {
         Ok(response.output)
     } else {
@@ -371,16 +356,6 @@ async fn execute(
             response.error.unwrap_or_default()
         )
     }
-}
-
-/// Whether the user chose the data directory (`--data-dir DIR`, `--data-dir=DIR` or
-/// `AKARI_DATA_DIR`), rather than leaving the global default.
-fn data_dir_given() -> bool {
-    std::env::var_os("AKARI_DATA_DIR").is_some()
-        || std::env::args_os().any(|a| {
-            a.to_str()
-                .is_some_and(|a| a == "--data-dir" || a.starts_with("--data-dir="))
-        })
 }
 
 /// A directory given with `--data-dir` must be new or empty: the demo never touches an

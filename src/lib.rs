@@ -1,10 +1,11 @@
-//! The composition root: configuration, TLS, wiring and shutdown.
+//! The composition root: configuration, TLS, the wiring of the node's services, console
+//! commands ([`console`]) and shutdown.
 //!
 //! Tests and the binary start a node the same way: bind a listener, then [`run`] (or
 //! [`start`] to get the node's addresses and handles back).
 
 pub mod config;
-pub mod control;
+pub mod console;
 pub mod datadir;
 pub mod error;
 pub mod secret;

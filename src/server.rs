@@ -27,7 +27,7 @@ use tower::Service;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::control;
+use crate::console;
 use crate::datadir::DataDir;
 use crate::error::Error;
 use crate::services::Services;
@@ -146,14 +146,18 @@ pub async fn start(
     let status = services.status_sender();
     let metrics = Arc::new(HttpMetrics::new());
     metrics.watch_node(services.status_receiver());
+    #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
     let mut state = AppState::new(services.status_receiver(), metrics.clone())
         .with_pages(services.pages(shutdown.clone()));
-    state.test_hooks.slow_route = config.server.test_slow_route;
+    #[cfg(feature = "test-hooks")]
+    {
+        state.test_hooks.slow_route = config.server.test_slow_route;
+    }
     let app = akari_web::router(state);
 
     let https_addr = listeners.https.local_addr().map_err(Error::Listener)?;
     let tasks = TaskTracker::new();
-    let control_socket = control::listen(services.clone(), &tasks, shutdown.clone())?;
+    let control_socket = console::listen(services.clone(), &tasks, shutdown.clone())?;
     services.spawn_background(&tasks, shutdown.clone());
 
     let metrics_addr = match listeners.metrics {

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! redb locks each file: a process opens [`Services`] at most once. The running node owns
-//! them; console commands reach them through the control socket (see [`crate::control`])
+//! them; console commands reach them through the control socket (see [`crate::console`])
 //! or, when no node runs, open them in-process.
 
 use std::collections::HashMap;
@@ -104,10 +104,10 @@ impl Services {
         // the administrators are told) instead of stopping the node or starting it empty.
         let store = Store::open_with_copy(&data.snapshot_db(), &data.snapshot_copy_db(), options)
             .map_err(|e| Error::Service {
-                what: "open the snapshot store",
-                path: data.snapshot_db(),
-                message: e.to_string(),
-            })?;
+            what: "open the snapshot store",
+            path: data.snapshot_db(),
+            message: e.to_string(),
+        })?;
         let reader = SnapshotReader::open(store.clone(), config.sync.windows).map_err(|e| {
             Error::Service {
                 what: "read the current snapshot generation",
@@ -240,7 +240,9 @@ impl Services {
             Ok(_) => *failing = None,
             // These say nothing about the main system being reachable (a quarantined pull
             // has its own alert).
-            Err(SyncError::AlreadyRunning | SyncError::Cancelled | SyncError::Quarantined { .. }) => {}
+            Err(
+                SyncError::AlreadyRunning | SyncError::Cancelled | SyncError::Quarantined { .. },
+            ) => {}
             Err(SyncError::Source(SourceError::Cancelled)) => {}
             Err(_) => {
                 if failing.is_none() {
@@ -385,10 +387,9 @@ impl Services {
         };
         let admin = AdminServices::new(
             self.accounts.clone(),
-            self.engine.clone(),
+            self.engine.control(),
             self.ledger.clone(),
         )
-        .with_reader(self.reader.clone())
         .with_cancel(cancel)
         .with_review_config(self.config.ledger.review.clone());
         Pages::new(
@@ -492,7 +493,6 @@ fn open_ledger_and_accounts(
     config: &Config,
     data: &DataDir,
 ) -> Result<(Arc<Ledger>, Arc<Accounts>), Error> {
-    // Ledger first: the accounts layer cannot make a decision without it.
     let key = datadir::load_signing_key(&data.signing_key())?;
     let mut ledger_config = config.ledger.clone();
     ledger_config.removable_path = ledger_config

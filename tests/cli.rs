@@ -1,5 +1,5 @@
-//! End-to-end tests that run the real `akari` binary: init, configuration errors, and
-//! graceful shutdown on SIGTERM.
+//! End-to-end tests that run the real `akari` binary: help, init, configuration errors,
+//! console commands, and graceful shutdown on SIGTERM.
 
 mod common;
 
@@ -9,6 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use akari_testkit::poll::{poll_until, poll_until_async};
 
 const BIN: &str = env!("CARGO_BIN_EXE_akari");
 /// A command expected to fail must do so promptly; it is killed after this.
@@ -37,15 +39,9 @@ impl Drop for ChildGuard {
     }
 }
 
-fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
+/// Waits until the child exits, for at most `timeout`.
+fn wait_exit(child: &mut Child, what: &str, timeout: Duration) -> ExitStatus {
+    poll_until(what, timeout, || child.try_wait().unwrap())
 }
 
 /// Runs `command`, which must fail; returns its standard error.
@@ -56,8 +52,7 @@ fn expect_failure(mut command: Command) -> String {
         .spawn()
         .unwrap();
     let mut guard = ChildGuard(child);
-    let status = wait_with_deadline(&mut guard.0, COMMAND_DEADLINE)
-        .expect("akari should have failed promptly but kept running");
+    let status = wait_exit(&mut guard.0, "akari to fail promptly", COMMAND_DEADLINE);
     let mut stderr = String::new();
     std::io::Read::read_to_string(guard.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success(), "expected failure; stderr: {stderr}");
@@ -119,13 +114,15 @@ fn init_makes_a_private_data_dir_and_config_check_accepts_it() {
     assert!(stdout.contains("certificate SHA-256: "), "{stdout}");
 }
 
+/// The standard output of `akari ARGS… --help`, which must succeed.
+fn help(args: &[&str]) -> String {
+    let output = akari().args(args).arg("--help").output().unwrap();
+    assert!(output.status.success(), "akari {args:?} --help: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
 #[test]
 fn help_version_and_default_config_are_printed() {
-    let help = akari().arg("--help").output().unwrap();
-    let help = String::from_utf8_lossy(&help.stdout);
-    for command in ["init", "serve", "config", "demo"] {
-        assert!(help.contains(command), "{help}");
-    }
     let version = akari().arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
     let default = akari().args(["config", "print-default"]).output().unwrap();
@@ -134,6 +131,84 @@ fn help_version_and_default_config_are_printed() {
         String::from_utf8_lossy(&default.stdout),
         akari::config::DEFAULT_CONFIG_TOML
     );
+}
+
+/// Every command is listed with a description, and the common ones show examples a
+/// person can copy (each starting with the command itself).
+#[test]
+fn help_describes_every_command_and_shows_examples_for_the_common_ones() {
+    let top = help(&[]);
+    for command in [
+        "init", "serve", "config", "demo", "status", "unlock", "lock", "sync", "snapshot", "admin",
+        "mode", "account", "audit",
+    ] {
+        let line = top
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(command))
+            .unwrap_or_else(|| panic!("`{command}` is not listed:\n{top}"));
+        assert!(
+            line.split_whitespace().count() > 3,
+            "`{command}` has no description: {line}"
+        );
+    }
+    let common: &[&[&str]] = &[
+        &[],
+        &["init"],
+        &["serve"],
+        &["demo"],
+        &["mode"],
+        &["mode", "declare-emergency"],
+        &["mode", "start-drill"],
+        &["mode", "end"],
+        &["mode", "standby"],
+        &["account", "provision"],
+        &["account", "reseal"],
+        &["audit", "report"],
+        &["audit", "export"],
+        &["audit", "verify"],
+        &["sync", "now"],
+        &["snapshot", "list"],
+        &["snapshot", "verify"],
+        &["snapshot", "rollback"],
+    ];
+    for path in common {
+        let text = help(path);
+        let examples = text
+            .split("Examples:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("`akari {}` has no examples:\n{text}", path.join(" ")));
+        let prefix = format!("akari {}", path.join(" "));
+        assert!(
+            examples
+                .lines()
+                .any(|l| l.trim_start().starts_with(prefix.trim_end())),
+            "no example of `{prefix}`:\n{examples}"
+        );
+    }
+    // Options and arguments say what they are.
+    let rollback = help(&["snapshot", "rollback"]);
+    assert!(
+        rollback.contains("as `akari snapshot list` shows it"),
+        "{rollback}"
+    );
+    let export = help(&["audit", "export"]);
+    assert!(
+        export.contains("[possible values: ndjson, fhir, csv]"),
+        "{export}"
+    );
+}
+
+/// `akari demo` never uses the node's default directory, and its help says what it uses.
+#[test]
+fn demo_help_shows_its_own_data_dir_default() {
+    let demo = help(&["demo"]);
+    assert!(
+        demo.contains("[default: a new temporary directory, kept after exit"),
+        "{demo}"
+    );
+    assert!(!demo.contains("/var/lib/akari"), "{demo}");
+    let serve = help(&["serve"]);
+    assert!(serve.contains("[default: /var/lib/akari]"), "{serve}");
 }
 
 #[test]
@@ -302,36 +377,33 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
 
     // Wait until the server is actually working on the request.
     let metrics_url = format!("http://{metrics}/metrics");
-    let mut in_flight = false;
-    for _ in 0..400 {
-        let text = reqwest::get(&metrics_url)
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains("akari_http_requests_in_flight 1\n") {
-            in_flight = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(in_flight, "the slow request never reached the server");
+    poll_until_async(
+        "the slow request to reach the server",
+        Duration::from_secs(10),
+        || async {
+            let text = reqwest::get(&metrics_url)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.contains("akari_http_requests_in_flight 1\n")
+                .then_some(())
+        },
+    )
+    .await;
 
     let pid = nix::unistd::Pid::from_raw(guard.0.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let signalled = Instant::now();
 
     // New connections are refused while the slow request is still running.
-    let mut refused = false;
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(https).await.is_err() {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(refused, "the node kept accepting connections after SIGTERM");
+    poll_until_async(
+        "the node to refuse new connections after SIGTERM",
+        Duration::from_secs(2),
+        || async { tokio::net::TcpStream::connect(https).await.err() },
+    )
+    .await;
     assert!(
         !slow.is_finished(),
         "the slow request finished before the test could check"
@@ -345,13 +417,14 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
     assert_eq!(body, "done\n");
 
     let exit = tokio::task::spawn_blocking(move || {
-        let status = wait_with_deadline(&mut guard.0, Duration::from_secs(DRAIN_SECS));
-        (status, guard)
+        wait_exit(
+            &mut guard.0,
+            "akari to exit within the drain timeout",
+            Duration::from_secs(DRAIN_SECS),
+        )
     })
     .await
-    .unwrap()
-    .0
-    .expect("akari did not exit within the drain timeout");
+    .unwrap();
     assert!(exit.success(), "exit status {exit:?}");
     assert!(signalled.elapsed() < Duration::from_secs(DRAIN_SECS));
 }
@@ -582,7 +655,7 @@ fn console_commands_work_on_the_files_and_through_a_running_node() {
 
     let pid = nix::unistd::Pid::from_raw(guard.0.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let exit = wait_with_deadline(&mut guard.0, COMMAND_DEADLINE).expect("node did not stop");
+    let exit = wait_exit(&mut guard.0, "the node to stop", COMMAND_DEADLINE);
     assert!(exit.success());
     assert!(
         !socket.exists(),
@@ -712,7 +785,10 @@ fn init_with_feed(parent: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// Replace the feed with these resources, one NDJSON file per type.
-fn write_feed<'a>(feed: &Path, resources: impl IntoIterator<Item = &'a akari_testkit::synth::Resource>) {
+fn write_feed<'a>(
+    feed: &Path,
+    resources: impl IntoIterator<Item = &'a akari_testkit::synth::Resource>,
+) {
     use std::io::Write;
     for entry in std::fs::read_dir(feed).unwrap() {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
@@ -755,11 +831,15 @@ fn serve(data: &Path) -> (ChildGuard, SocketAddr, SocketAddr) {
 fn stop(mut guard: ChildGuard) {
     let pid = nix::unistd::Pid::from_raw(guard.0.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let exit = wait_with_deadline(&mut guard.0, COMMAND_DEADLINE).expect("node did not stop");
+    let exit = wait_exit(&mut guard.0, "the node to stop", COMMAND_DEADLINE);
     assert!(exit.success());
 }
 
-fn get_json(rt: &tokio::runtime::Runtime, client: &reqwest::Client, url: String) -> serde_json::Value {
+fn get_json(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    url: String,
+) -> serde_json::Value {
     rt.block_on(async { client.get(url).send().await.unwrap().json().await.unwrap() })
 }
 
@@ -830,13 +910,19 @@ fn an_emptied_or_poisoned_feed_never_replaces_the_good_generation() {
             .to_owned()
     };
     assert!(row(1).contains(" 1000 "), "{list}");
-    assert!(row(2).contains("QUARANTINED") && row(3).contains("QUARANTINED"), "{list}");
+    assert!(
+        row(2).contains("QUARANTINED") && row(3).contains("QUARANTINED"),
+        "{list}"
+    );
     let status = console_ok(&data, &["status"]);
     assert!(
         status.contains("ALERT: sync quarantined") && status.contains("generation 3"),
         "{status}"
     );
-    assert!(status.contains("snapshot: generation 1 (1000 patients)"), "{status}");
+    assert!(
+        status.contains("snapshot: generation 1 (1000 patients)"),
+        "{status}"
+    );
 
     // The running node tells monitoring too: /healthz, the metric.
     let (guard, https, metrics) = serve(&data);
@@ -848,13 +934,19 @@ fn an_emptied_or_poisoned_feed_never_replaces_the_good_generation() {
     assert_eq!(h["snapshot"]["generation"], 1, "{h}");
     assert_eq!(h["alerts"][0]["kind"], "snapshot_quarantine", "{h}");
     let m = get_text(&rt, format!("http://{metrics}/metrics"));
-    assert!(m.contains("akari_alert{kind=\"snapshot_quarantine\"} 1"), "{m}");
+    assert!(
+        m.contains("akari_alert{kind=\"snapshot_quarantine\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("akari_snapshot_generation 1"), "{m}");
     // Only an admin's promotion serves a quarantined generation (through the socket).
     let stderr = expect_console_failure(&data, &["snapshot", "promote", "1"]);
     assert!(stderr.contains("not quarantined"), "{stderr}");
     let out = console_ok(&data, &["snapshot", "promote", "3"]);
-    assert!(out.contains("generation 3 (1 patients) is now current"), "{out}");
+    assert!(
+        out.contains("generation 3 (1 patients) is now current"),
+        "{out}"
+    );
     let h = get_json(&rt, &client, health_url);
     assert_eq!(h["status"], "ok", "{h}");
     assert_eq!(h["snapshot"]["generation"], 3, "{h}");
@@ -862,8 +954,16 @@ fn an_emptied_or_poisoned_feed_never_replaces_the_good_generation() {
 
     // Every quarantine and the promotion are in the audit ledger.
     let export = console_ok(&data, &["audit", "export", "--format", "ndjson"]);
-    assert_eq!(export.matches("\"snapshot_quarantined\"").count(), 2, "{export}");
-    assert_eq!(export.matches("\"snapshot_promoted\"").count(), 1, "{export}");
+    assert_eq!(
+        export.matches("\"snapshot_quarantined\"").count(),
+        2,
+        "{export}"
+    );
+    assert_eq!(
+        export.matches("\"snapshot_promoted\"").count(),
+        1,
+        "{export}"
+    );
 }
 
 #[test]
@@ -886,7 +986,11 @@ fn a_zeroed_snapshot_file_starts_the_node_from_the_second_copy_and_says_so() {
     let (guard, https, _) = serve(&data);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = common::https_client(&common::read_cert(&data), https);
-    let h = get_json(&rt, &client, format!("https://localhost:{}/healthz", https.port()));
+    let h = get_json(
+        &rt,
+        &client,
+        format!("https://localhost:{}/healthz", https.port()),
+    );
     assert_eq!(h["snapshot"]["state"], "current", "{h}");
     assert_eq!(h["snapshot"]["generation"], 1, "{h}");
     assert_eq!(h["status"], "alert", "{h}");
@@ -943,7 +1047,11 @@ fn config_check_refuses_a_plain_http_source_unless_allowed() {
     // An explicit, documented opt-in, https, and this machine are accepted.
     write("allow_plain_http = true\n");
     console_ok(&data, &["config", "check"]);
-    for base in ["https://ehr.hospital.example/fhir", "http://127.0.0.1:8080/fhir", "http://localhost/fhir"] {
+    for base in [
+        "https://ehr.hospital.example/fhir",
+        "http://127.0.0.1:8080/fhir",
+        "http://localhost/fhir",
+    ] {
         std::fs::write(
             data.join("akari.toml"),
             format!("[sync.source]\nkind = \"fhir-rest\"\nbase_url = \"{base}\"\n"),
@@ -952,4 +1060,3 @@ fn config_check_refuses_a_plain_http_source_unless_allowed() {
         console_ok(&data, &["config", "check"]);
     }
 }
-

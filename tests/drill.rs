@@ -16,16 +16,17 @@ mod web;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use akari::config::{self, FlagOverride, Sources};
-use akari::control::{self, ModeChange, Request};
+use akari::console::{self, ModeChange, Request};
 use akari::datadir::DataDir;
 use akari::{Listeners, Services};
 use akari_accounts::event::{Action, Actor};
 use akari_accounts::review::{self, Verdict};
 use akari_accounts::{Console, SealStatus};
 use akari_sync::model::PatientRecord;
+use akari_testkit::poll::poll_until_async;
 use akari_testkit::server::{FhirServer, ServerOptions};
 use akari_testkit::synth::names::to_halfwidth_katakana;
 use akari_testkit::synth::{Hospital, SynthConfig};
@@ -72,7 +73,7 @@ struct Running {
     web: Web,
     console: Console,
     /// Printed once by `akari init`; opens the encrypted snapshot's key for the console.
-    recovery_key: control::SecretText,
+    recovery_key: akari::Secret,
 }
 
 impl Running {
@@ -86,7 +87,7 @@ impl Running {
         .await
         .unwrap()
         .expect("akari init");
-        let recovery_key = control::SecretText::new(
+        let recovery_key = akari::Secret::new(
             init.recovery_key
                 .expect("a new node gets a snapshot key and a recovery key")
                 .to_string(),
@@ -116,13 +117,9 @@ impl Running {
 
     /// A console command, as `akari …` on the node runs it; must succeed.
     async fn console(&self, request: Request) -> String {
-        let name = control::request_name(&request);
-        let services = self.services.clone();
-        let console = self.console.clone();
+        let name = request.name();
         let response =
-            tokio::task::spawn_blocking(move || control::execute(&services, &console, request))
-                .await
-                .unwrap();
+            console::execute_async(self.services.clone(), self.console.clone(), request).await;
         assert!(
             response.ok,
             "`{name}` failed: {}",
@@ -177,24 +174,21 @@ fn sheet_field(sheet: &str, english: &str) -> String {
         .unwrap_or_else(|| panic!("no `{english}` on the seal sheet"))
 }
 
-/// Polls `/healthz` until the node reports a current snapshot generation.
-async fn wait_for_snapshot(web: &Web) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+/// Polls `/healthz` until `done` holds for it (the status is pushed right after a change,
+/// but served from a watch channel); returns the status that satisfied it.
+async fn health_until(
+    web: &Web,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    poll_until_async(what, Duration::from_secs(60), || async {
         let page = web.get("/healthz").await;
-        if page.status == StatusCode::OK {
-            let health: serde_json::Value = serde_json::from_str(&page.body).unwrap();
-            if health["snapshot"]["state"] == "current" {
-                return health;
-            }
+        match serde_json::from_str::<serde_json::Value>(&page.body) {
+            Ok(health) if page.status == StatusCode::OK && done(&health) => Ok(health),
+            _ => Err(format!("{}: {}", page.status, page.body)),
         }
-        assert!(
-            Instant::now() < deadline,
-            "the standby sync never completed: {}",
-            page.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// Logs in through the form; returns the page the browser lands on.
@@ -270,7 +264,10 @@ async fn the_whole_drill_over_https() {
     let web = &node.web;
 
     // ---- Standby: the scheduler's first sync pulls the hospital from the FHIR server.
-    let health = wait_for_snapshot(web).await;
+    let health = health_until(web, "the standby sync", |h| {
+        h["snapshot"]["state"] == "current"
+    })
+    .await;
     assert_eq!(health["mode"], "standby", "{health}");
     let generation = node.services.reader.generation().unwrap();
     assert_eq!(generation.patients(), PATIENTS);
@@ -310,7 +307,7 @@ async fn the_whole_drill_over_https() {
     // ---- Start the drill at the console (the CLI's control path).
     let out = node.mode(ModeChange::StartDrill, "quarterly drill").await;
     assert!(out.contains("mode is now drill"), "{out}");
-    assert_eq!(wait_mode(web, "drill").await, "drill");
+    health_until(web, "the drill mode", |h| h["mode"] == "drill").await;
 
     // ---- Sealed login, then the declaration of the real person.
     let declare_page = login(web, &account, &credential).await;
@@ -514,7 +511,8 @@ async fn the_whole_drill_over_https() {
     assert!(
         session.events.iter().any(|e| matches!(
             &e.action,
-            Action::WardPrint { ward, patients } if *ward == ward_name && *patients as usize == beds
+            Action::WardPrint { ward, patients, keys }
+                if *ward == ward_name && *patients as usize == beds && keys.len() == beds
         )),
         "the ward print is in the session's events"
     );
@@ -534,7 +532,7 @@ async fn the_whole_drill_over_https() {
     )
     .unwrap();
     assert_eq!(
-        receipt.sequence,
+        receipt.sequence(),
         before + 1,
         "the verdict is the next ledger entry"
     );
@@ -542,7 +540,7 @@ async fn the_whole_drill_over_https() {
     node.services
         .ledger
         .scan(
-            receipt.sequence..=receipt.sequence,
+            receipt.sequence()..=receipt.sequence(),
             |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
                 verdict_entry = Some(e);
                 Ok(())
@@ -568,24 +566,6 @@ async fn the_whole_drill_over_https() {
 
     node.stop().await;
     drop(fhir);
-}
-
-/// Polls `/healthz` until the mode is `mode` (the status is pushed right after a console
-/// change, but served from a watch channel).
-async fn wait_mode(web: &Web, mode: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let health: serde_json::Value =
-            serde_json::from_str(&web.get("/healthz").await.body).unwrap();
-        if health["mode"] == mode {
-            return mode.to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "mode never became {mode}: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// README's first command, smaller: `akari demo` (the real binary) generates a hospital,

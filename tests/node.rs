@@ -2,6 +2,9 @@
 
 mod common;
 
+use std::time::Duration;
+
+use akari_testkit::poll::{poll_until, poll_until_async};
 use common::{handshake, https_client, tls_client_config, TestDir, TestNode};
 
 #[tokio::test]
@@ -170,20 +173,20 @@ async fn wait_health(
     url: &str,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    for _ in 0..600 {
-        last = client.get(url).send().await.unwrap().json().await.unwrap();
-        if done(&last) {
-            return last;
+    poll_until_async("the expected /healthz", Duration::from_secs(30), || async {
+        let health: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        if done(&health) {
+            Ok(health)
+        } else {
+            Err(health)
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("/healthz never reached the expected state; last: {last}");
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_syncs_at_start_serves_pages_and_takes_console_commands_on_its_socket() {
-    use akari::control::{self, ModeChange, Request};
+    use akari::console::{self, ModeChange, Request};
     use akari_testkit::server::{FhirServer, ServerOptions};
     use akari_testkit::synth::{Hospital, SynthConfig};
 
@@ -226,7 +229,7 @@ async fn node_syncs_at_start_serves_pages_and_takes_console_commands_on_its_sock
     let data = dir.data_dir.clone();
     let send = move |request: Request| {
         let data = data.clone();
-        tokio::task::spawn_blocking(move || control::send(&data, &request))
+        tokio::task::spawn_blocking(move || console::send(&data, &request))
     };
     let response = send(Request::SyncNow { full: false })
         .await
@@ -269,19 +272,19 @@ async fn node_syncs_at_start_serves_pages_and_takes_console_commands_on_its_sock
     node.stop().await;
     assert!(!socket.exists());
     // Stopped: nothing answers, so a console command would open the files itself.
-    assert!(control::send(&dir.data_dir, &Request::Status)
+    assert!(console::send(&dir.data_dir, &Request::Status)
         .unwrap()
         .is_none());
 }
 
 #[tokio::test]
 async fn node_without_a_sync_source_starts_and_says_so() {
-    use akari::control::{self, Request};
+    use akari::console::{self, Request};
     let dir = TestDir::new();
     let node = TestNode::start(dir.config(&[])).await;
     let data = dir.data_dir.clone();
     let response =
-        tokio::task::spawn_blocking(move || control::send(&data, &Request::SyncNow { full: true }))
+        tokio::task::spawn_blocking(move || console::send(&data, &Request::SyncNow { full: true }))
             .await
             .unwrap()
             .unwrap()
@@ -336,13 +339,9 @@ async fn encrypted_snapshot_unlocks_at_a_sealed_login_and_locks_when_the_drill_e
     let s = services.clone();
     let (sheet, patient_locked) = tokio::task::spawn_blocking(move || {
         // The scheduler's first sync runs at start-up.
-        for _ in 0..600 {
-            if s.reader.generation().is_some() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        assert!(s.reader.generation().is_some(), "no sync at start-up");
+        poll_until("the sync at start-up", Duration::from_secs(30), || {
+            s.reader.generation()
+        });
         // Synced with the public key only: the content cannot be read.
         assert!(s.reader.is_locked());
         let locked = s.reader.patient_by_hospital_id(&hospital_id);

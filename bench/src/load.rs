@@ -180,6 +180,9 @@ fn row(name: &str, lat: &mut [Duration], wall: Duration, cpu: Duration) {
     );
 }
 
+/// The pages benchmark: start the node, time its cold start, measure page sizes, run the
+/// closed-loop and paced phases and print the report (one function of ~90 lines so the
+/// phases and their timings read in order).
 pub fn run(
     data: &Path,
     clients: usize,
@@ -192,53 +195,9 @@ pub fn run(
             "--clients and --interval-ms must be at least 1".into(),
         ));
     }
-    let exe = std::env::current_exe().map_err(|e| BenchError::Setup(format!("own path: {e}")))?;
     let started = Instant::now();
-    let mut child = NodeChild(
-        Command::new(exe)
-            .args(["node", "--data"])
-            .arg(data)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| BenchError::Setup(format!("starting the node process: {e}")))?,
-    );
-    let pid = child.0.id().to_string();
-    let stdout = child
-        .0
-        .stdout
-        .take()
-        .ok_or_else(|| BenchError::Setup("no node stdout".into()))?;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| BenchError::Setup(format!("reading the node's ready line: {e}")))?;
-    let listening = started.elapsed();
-    let ready: serde_json::Value = serde_json::from_str(&line).map_err(|_| {
-        BenchError::Setup("the node exited before serving (see its error above)".into())
-    })?;
-    let (_, rss_idle) = rss_kb(&pid);
-    let port = ready["port"].as_u64().unwrap_or_default();
-    let account = ready["account"].as_str().unwrap_or_default().to_owned();
-    let credential = ready["credential"].as_str().unwrap_or_default().to_owned();
-    let ward = ready["ward"].as_str().unwrap_or_default().to_owned();
-    let base = format!("https://127.0.0.1:{port}");
-    let cert_path = data.join(CERT);
-    let pem = std::fs::read(&cert_path).map_err(|e| BenchError::io(&cert_path, e))?;
-    let cert = reqwest::Certificate::from_pem(&pem)?;
-    let keys_path = data.join(KEYS);
-    let keys: Vec<String> = std::fs::read_to_string(&keys_path)
-        .map_err(|e| BenchError::io(&keys_path, e))?
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    if keys.is_empty() {
-        return Err(BenchError::Setup(
-            "the snapshot has no inpatients to read".into(),
-        ));
-    }
-
+    let mut node = Node::start(data, started)?;
+    let (cert, keys) = trust_and_keys(data)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -248,119 +207,42 @@ pub fn run(
         // patient page (after sealed login and declaration).
         let first = client(&cert)?;
         first
-            .get(format!("{base}/login"))
+            .get(format!("{}/login", node.base))
             .send()
             .await?
             .error_for_status()?;
         let first_page = started.elapsed();
-        let one = Clinician::log_in(first, &base, &account, &credential).await?;
+        let one = node.log_in(first).await?;
         one.get(&format!("/patients/{}", keys[0])).await?;
         let first_patient = started.elapsed();
-
-        // Page sizes: the heaviest inpatient's summary (all of them), a search that hits
-        // the page's row cap, the largest ward's census and its whole-ward print job.
-        let mut largest = 0;
-        for key in keys.iter() {
-            largest = largest.max(one.get(&format!("/patients/{key}")).await?);
-        }
-        let search_page = one.get("/search").await?;
-        let result_page = one.search("タナカ").await?;
-        let census_page = one.get(&format!("/wards/{}", encode(&ward))).await?;
-        // Kept beside the snapshot for inspection (synthetic data only).
-        let print = one.body(&format!("/wards/{}/print", encode(&ward))).await?;
-        let print_path = data.join("ward-print.html");
-        std::fs::write(&print_path, &print).map_err(|e| BenchError::io(&print_path, e))?;
-        let print_page = print.len();
+        let sizes = PageSizes::measure(&one, &keys, &node.ward, data).await?;
 
         let mut logged_in = Vec::with_capacity(clients);
         for _ in 0..clients {
-            logged_in.push(Arc::new(
-                Clinician::log_in(client(&cert)?, &base, &account, &credential).await?,
-            ));
+            logged_in.push(Arc::new(node.log_in(client(&cert)?).await?));
         }
         let keys = Arc::new(keys);
 
         // Closed loop. The node's CPU per page: its user + system time over the phase
         // (TLS, handler, audit append, everything the process does) / pages served.
-        let node_pid: i32 = pid.parse().unwrap_or(0);
+        let node_pid: i32 = node.pid.parse().unwrap_or(0);
         let cpu0 = process_cpu(node_pid);
         let t = Instant::now();
-        let mut tasks = Vec::new();
-        for (c, clinician) in logged_in.iter().enumerate() {
-            let (clinician, keys) = (clinician.clone(), keys.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(requests);
-                for i in 0..requests {
-                    let key = &keys[(c * 7919 + i * 104_729) % keys.len()];
-                    let s = Instant::now();
-                    clinician.get(&format!("/patients/{key}")).await?;
-                    lat.push(s.elapsed());
-                }
-                Ok::<_, BenchError>(lat)
-            }));
-        }
-        let mut closed = Vec::new();
-        for task in tasks {
-            closed.extend(task.await.map_err(|e| BenchError::Setup(e.to_string()))??);
-        }
+        let mut closed = closed_loop(&logged_in, &keys, requests).await?;
         let closed_wall = t.elapsed();
         let closed_cpu = process_cpu(node_pid) - cpu0;
         let load_closed = loadavg();
         let cpu1 = process_cpu(node_pid);
-
-        // Paced: one page per client per interval, sends spread evenly over the interval.
         let interval = Duration::from_millis(interval_ms);
-        let t0 = tokio::time::Instant::now() + Duration::from_millis(100);
-        let end = t0 + Duration::from_secs(paced_secs);
-        let mut tasks = Vec::new();
-        for (c, clinician) in logged_in.iter().enumerate() {
-            let (clinician, keys) = (clinician.clone(), keys.clone());
-            let offset = interval * c as u32 / clients as u32;
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut i = 0u32;
-                loop {
-                    let scheduled = t0 + offset + interval * i;
-                    if scheduled >= end {
-                        break;
-                    }
-                    tokio::time::sleep_until(scheduled).await;
-                    let key = &keys[(c * 7919 + i as usize * 104_729 + 31) % keys.len()];
-                    clinician.get(&format!("/patients/{key}")).await?;
-                    lat.push(scheduled.elapsed());
-                    i += 1;
-                }
-                Ok::<_, BenchError>(lat)
-            }));
-        }
-        let mut paced = Vec::new();
-        for task in tasks {
-            paced.extend(task.await.map_err(|e| BenchError::Setup(e.to_string()))??);
-        }
-        let paced_wall = Duration::from_secs(paced_secs);
+        let mut paced = paced(&logged_in, &keys, interval, paced_secs).await?;
         let paced_cpu = process_cpu(node_pid) - cpu1;
-        let (hwm, rss_end) = rss_kb(&pid);
+        let (hwm, rss_end) = rss_kb(&node.pid);
 
-        let mb = |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.0}", k as f64 / 1024.0));
         println!(
             "### Patient page over TLS ({clients} clients, {} inpatients' pages)\n",
             keys.len()
         );
-        println!(
-            "Node process: listening {:.2} s after spawn (snapshot open + index build {} ms); \
-             cold start to first served page (login) {:.2} s, to first patient page \
-             (after sealed login + declaration) {:.2} s. RSS when serving {} MB, at the end {} MB, \
-             peak (VmHWM) {} MB. Load average: {} after the closed loop, {} at the end.\n",
-            listening.as_secs_f64(),
-            ready["index_ms"],
-            first_page.as_secs_f64(),
-            first_patient.as_secs_f64(),
-            mb(rss_idle),
-            mb(rss_end),
-            mb(hwm),
-            load_closed,
-            loadavg()
-        );
+        node.print_start(first_page, first_patient, load_closed, rss_end, hwm);
         println!(
             "| phase | requests | p50 ms | p90 ms | p99 ms | max ms | req/s | node CPU µs/page |"
         );
@@ -376,27 +258,257 @@ pub fn run(
                 "paced ({clients} clients, 1 page / client / {interval_ms} ms, {paced_secs} s)"
             ),
             &mut paced,
-            paced_wall,
+            Duration::from_secs(paced_secs),
             paced_cpu,
         );
-        println!("\n| page | bytes |\n|---|---|");
-        println!(
-            "| patient summary (largest of all {} inpatients) | {largest} |",
-            keys.len()
-        );
-        println!("| search form | {search_page} |");
-        println!("| search results (タナカ, at the page's row cap) | {result_page} |");
-        println!("| ward census (largest ward) | {census_page} |");
-        println!("| ward print, whole largest ward in one job | {print_page} |");
-        println!();
+        sizes.print(keys.len());
         Ok::<(), BenchError>(())
     })?;
     // Closing the node's standard input ends it; Drop waits for it.
-    drop(child.0.stdin.take());
-    let _ = child.0.wait();
+    drop(node.child.0.stdin.take());
+    let _ = node.child.0.wait();
     let path = data.join(crate::node::AUDIT_LATENCY);
     if let Ok(line) = std::fs::read_to_string(&path) {
         println!("Durable audit appends in the node (the wait before any page shows data), whole run: {line}.\n");
     }
     Ok(())
+}
+
+/// The `node` child process, once it serves, and what its ready line said.
+struct Node {
+    child: NodeChild,
+    pid: String,
+    base: String,
+    account: String,
+    credential: String,
+    /// The ward with the most beds.
+    ward: String,
+    /// Snapshot open and index build, as the node measured it.
+    index_ms: serde_json::Value,
+    /// From spawn to the ready line.
+    listening: Duration,
+    /// RSS when it started serving.
+    rss_idle: Option<u64>,
+}
+
+impl Node {
+    /// Spawn `akari-bench node --data DATA` and wait for its ready line.
+    fn start(data: &Path, started: Instant) -> Result<Node, BenchError> {
+        let exe =
+            std::env::current_exe().map_err(|e| BenchError::Setup(format!("own path: {e}")))?;
+        let mut child = NodeChild(
+            Command::new(exe)
+                .args(["node", "--data"])
+                .arg(data)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .map_err(|e| BenchError::Setup(format!("starting the node process: {e}")))?,
+        );
+        let pid = child.0.id().to_string();
+        let stdout = child
+            .0
+            .stdout
+            .take()
+            .ok_or_else(|| BenchError::Setup("no node stdout".into()))?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| BenchError::Setup(format!("reading the node's ready line: {e}")))?;
+        let listening = started.elapsed();
+        let ready: serde_json::Value = serde_json::from_str(&line).map_err(|_| {
+            BenchError::Setup("the node exited before serving (see its error above)".into())
+        })?;
+        let (_, rss_idle) = rss_kb(&pid);
+        let text = |k: &str| ready[k].as_str().unwrap_or_default().to_owned();
+        Ok(Node {
+            base: format!(
+                "https://127.0.0.1:{}",
+                ready["port"].as_u64().unwrap_or_default()
+            ),
+            account: text("account"),
+            credential: text("credential"),
+            ward: text("ward"),
+            index_ms: ready["index_ms"].clone(),
+            child,
+            pid,
+            listening,
+            rss_idle,
+        })
+    }
+
+    /// The node's start-up and memory figures.
+    fn print_start(
+        &self,
+        first_page: Duration,
+        first_patient: Duration,
+        load_closed: String,
+        rss_end: Option<u64>,
+        hwm: Option<u64>,
+    ) {
+        let mb = |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.0}", k as f64 / 1024.0));
+        println!(
+            "Node process: listening {:.2} s after spawn (snapshot open + index build {} ms); \
+             cold start to first served page (login) {:.2} s, to first patient page \
+             (after sealed login + declaration) {:.2} s. RSS when serving {} MB, at the end {} MB, \
+             peak (VmHWM) {} MB. Load average: {} after the closed loop, {} at the end.\n",
+            self.listening.as_secs_f64(),
+            self.index_ms,
+            first_page.as_secs_f64(),
+            first_patient.as_secs_f64(),
+            mb(self.rss_idle),
+            mb(rss_end),
+            mb(hwm),
+            load_closed,
+            loadavg()
+        );
+    }
+
+    /// A clinician logged in with the node's sealed account, on its own client.
+    async fn log_in(&self, http: reqwest::Client) -> Result<Clinician, BenchError> {
+        Clinician::log_in(http, &self.base, &self.account, &self.credential).await
+    }
+}
+
+/// The node's certificate (the only root the clients trust) and the inpatients' keys.
+fn trust_and_keys(data: &Path) -> Result<(reqwest::Certificate, Vec<String>), BenchError> {
+    let cert_path = data.join(CERT);
+    let pem = std::fs::read(&cert_path).map_err(|e| BenchError::io(&cert_path, e))?;
+    let cert = reqwest::Certificate::from_pem(&pem)?;
+    let keys_path = data.join(KEYS);
+    let keys: Vec<String> = std::fs::read_to_string(&keys_path)
+        .map_err(|e| BenchError::io(&keys_path, e))?
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    if keys.is_empty() {
+        return Err(BenchError::Setup(
+            "the snapshot has no inpatients to read".into(),
+        ));
+    }
+    Ok((cert, keys))
+}
+
+/// Page sizes: the heaviest inpatient's summary (all of them), a search that hits the
+/// page's row cap, the largest ward's census and its whole-ward print job.
+struct PageSizes {
+    largest: usize,
+    search_page: usize,
+    result_page: usize,
+    census_page: usize,
+    print_page: usize,
+}
+
+impl PageSizes {
+    async fn measure(
+        one: &Clinician,
+        keys: &[String],
+        ward: &str,
+        data: &Path,
+    ) -> Result<PageSizes, BenchError> {
+        let mut largest = 0;
+        for key in keys.iter() {
+            largest = largest.max(one.get(&format!("/patients/{key}")).await?);
+        }
+        let search_page = one.get("/search").await?;
+        let result_page = one.search("タナカ").await?;
+        let census_page = one.get(&format!("/wards/{}", encode(ward))).await?;
+        // Kept beside the snapshot for inspection (synthetic data only).
+        let print = one.body(&format!("/wards/{}/print", encode(ward))).await?;
+        let print_path = data.join("ward-print.html");
+        std::fs::write(&print_path, &print).map_err(|e| BenchError::io(&print_path, e))?;
+        Ok(PageSizes {
+            largest,
+            search_page,
+            result_page,
+            census_page,
+            print_page: print.len(),
+        })
+    }
+
+    fn print(&self, inpatients: usize) {
+        println!("\n| page | bytes |\n|---|---|");
+        println!(
+            "| patient summary (largest of all {inpatients} inpatients) | {} |",
+            self.largest
+        );
+        println!("| search form | {} |", self.search_page);
+        println!(
+            "| search results (タナカ, at the page's row cap) | {} |",
+            self.result_page
+        );
+        println!("| ward census (largest ward) | {} |", self.census_page);
+        println!(
+            "| ward print, whole largest ward in one job | {} |",
+            self.print_page
+        );
+        println!();
+    }
+}
+
+/// Closed loop: every client asks for its next patient page as soon as it has one.
+async fn closed_loop(
+    logged_in: &[Arc<Clinician>],
+    keys: &Arc<Vec<String>>,
+    requests: usize,
+) -> Result<Vec<Duration>, BenchError> {
+    let mut tasks = Vec::new();
+    for (c, clinician) in logged_in.iter().enumerate() {
+        let (clinician, keys) = (clinician.clone(), keys.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(requests);
+            for i in 0..requests {
+                let key = &keys[(c * 7919 + i * 104_729) % keys.len()];
+                let s = Instant::now();
+                clinician.get(&format!("/patients/{key}")).await?;
+                lat.push(s.elapsed());
+            }
+            Ok::<_, BenchError>(lat)
+        }));
+    }
+    let mut closed = Vec::new();
+    for task in tasks {
+        closed.extend(task.await.map_err(|e| BenchError::Setup(e.to_string()))??);
+    }
+    Ok(closed)
+}
+
+/// Paced: one page per client per `interval` for `paced_secs`, sends spread evenly over
+/// the interval; latency from the scheduled send time.
+async fn paced(
+    logged_in: &[Arc<Clinician>],
+    keys: &Arc<Vec<String>>,
+    interval: Duration,
+    paced_secs: u64,
+) -> Result<Vec<Duration>, BenchError> {
+    let clients = logged_in.len();
+    let t0 = tokio::time::Instant::now() + Duration::from_millis(100);
+    let end = t0 + Duration::from_secs(paced_secs);
+    let mut tasks = Vec::new();
+    for (c, clinician) in logged_in.iter().enumerate() {
+        let (clinician, keys) = (clinician.clone(), keys.clone());
+        let offset = interval * c as u32 / clients as u32;
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = 0u32;
+            loop {
+                let scheduled = t0 + offset + interval * i;
+                if scheduled >= end {
+                    break;
+                }
+                tokio::time::sleep_until(scheduled).await;
+                let key = &keys[(c * 7919 + i as usize * 104_729 + 31) % keys.len()];
+                clinician.get(&format!("/patients/{key}")).await?;
+                lat.push(scheduled.elapsed());
+                i += 1;
+            }
+            Ok::<_, BenchError>(lat)
+        }));
+    }
+    let mut paced = Vec::new();
+    for task in tasks {
+        paced.extend(task.await.map_err(|e| BenchError::Setup(e.to_string()))??);
+    }
+    Ok(paced)
 }

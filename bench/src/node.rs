@@ -15,7 +15,7 @@ use akari_accounts::ledger::{Ledger, LedgerConfig};
 use akari_accounts::{Accounts, Console, ProvisionRequest, SystemClock, WardScope};
 use akari_sync::engine::CancellationToken;
 use akari_sync::source::NdjsonDirSource;
-use akari_sync::{Engine, SnapshotReader, Store};
+use akari_sync::{Engine, SnapshotReader, Store, SyncReport};
 use akari_testkit::synth::{self, SynthConfig};
 use akari_web::pages::{Pages, PagesConfig};
 use axum::extract::ConnectInfo;
@@ -65,14 +65,7 @@ pub fn prepare(patients: u64, data: &Path) -> Result<(), BenchError> {
     let written = synth::write_ndjson_dir(&cfg, &ndjson).map_err(|e| BenchError::io(&ndjson, e))?;
     let gen_s = t.elapsed().as_secs_f64();
     let store = Store::open(&path, Default::default())?;
-    let t = Instant::now();
-    let report = Engine::new(
-        store,
-        Arc::new(NdjsonDirSource::new(ndjson.clone())),
-        akari_sync::Config::default(),
-    )
-    .sync_now(true, &CancellationToken::new())?;
-    let sync_s = t.elapsed().as_secs_f64();
+    let (report, sync_s) = full_sync(store, &ndjson)?;
     std::fs::remove_dir_all(&ndjson).map_err(|e| BenchError::io(&ndjson, e))?;
     println!(
         "prepared: {patients} patients, {} resources, {:.0} MB NDJSON generated in {gen_s:.1} s, \
@@ -89,6 +82,18 @@ fn memory_db() -> Result<redb::Database, BenchError> {
     redb::Database::builder()
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .map_err(|e| setup("in-memory accounts database", e))
+}
+
+/// A full sync of the NDJSON files in `ndjson` into `store`, timed (seconds).
+pub fn full_sync(store: Store, ndjson: &Path) -> Result<(SyncReport, f64), BenchError> {
+    let t = Instant::now();
+    let report = Engine::new(
+        store,
+        Arc::new(NdjsonDirSource::new(ndjson.to_path_buf())),
+        akari_sync::Config::default(),
+    )
+    .sync_now(true, &CancellationToken::new())?;
+    Ok((report, t.elapsed().as_secs_f64()))
 }
 
 /// Run the node; print one JSON line (port, account, credential, biggest ward) on
@@ -150,22 +155,7 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
         .start_drill(&console, "performance suite", &Client::default())
         .map_err(|e| setup("starting the drill", e))?;
 
-    // Opaque patient keys of the inpatients (the census), for the load generator.
-    let census = reader.census()?;
-    let mut keys = String::new();
-    for w in &census {
-        for b in &w.beds {
-            keys.push_str(&b.patient.key.0);
-            keys.push('\n');
-        }
-    }
-    let keys_path = data.join(KEYS);
-    std::fs::write(&keys_path, keys).map_err(|e| BenchError::io(&keys_path, e))?;
-    let biggest_ward = census
-        .iter()
-        .max_by_key(|w| w.beds.len())
-        .map(|w| w.ward.clone())
-        .unwrap_or_default();
+    let biggest_ward = write_census_keys(&reader, data)?;
 
     let pages = Pages::new(
         Arc::new(reader),
@@ -173,25 +163,28 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
         accounts.clone(),
         PagesConfig::default(),
     );
-    let tls_key = rcgen::KeyPair::generate().map_err(|e| setup("TLS key", e))?;
-    let params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-        .map_err(|e| setup("certificate", e))?;
-    let cert = params
-        .self_signed(&tls_key)
-        .map_err(|e| setup("certificate", e))?;
-    let cert_path = data.join(CERT);
-    std::fs::write(&cert_path, cert.pem()).map_err(|e| BenchError::io(&cert_path, e))?;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let tls = rustls::ServerConfig::builder_with_protocol_versions(&[&rustls::version::TLS13])
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(tls_key.serialize_der().into()),
-        )
-        .map_err(|e| setup("TLS configuration", e))?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let acceptor = tls_acceptor(data)?;
     let app: axum::Router = akari_web::router::for_pages(pages);
 
+    // The account, its credential and the biggest ward go to the parent with the port.
+    let ready = serde_json::json!({
+        "account": sheet.account_id,
+        "credential": sheet.credential().expose(),
+        "ward": biggest_ward,
+        "index_ms": index_ms as u64,
+    });
+    serve_until_stdin_ends(acceptor, app, ready)?;
+    drop(accounts);
+    write_audit_latency(&timed, data)
+}
+
+/// Serve on 127.0.0.1:0; print `ready` with the port added as one JSON line on standard
+/// output once listening; return when standard input closes.
+fn serve_until_stdin_ends(
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+    mut ready: serde_json::Value,
+) -> Result<(), BenchError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -204,34 +197,8 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
             .local_addr()
             .map_err(|e| setup("listener address", e))?
             .port();
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, peer)) = listener.accept().await else {
-                    return;
-                };
-                let _ = tcp.set_nodelay(true);
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
-                        req.extensions_mut().insert(ConnectInfo(peer));
-                        app.clone().oneshot(req.map(axum::body::Body::new))
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-        });
-        let ready = serde_json::json!({
-            "port": port,
-            "account": sheet.account_id,
-            "credential": sheet.credential().expose(),
-            "ward": biggest_ward,
-            "index_ms": index_ms as u64,
-        });
+        tokio::spawn(accept_loop(listener, acceptor, app));
+        ready["port"] = serde_json::json!(port);
         let mut out = std::io::stdout().lock();
         writeln!(out, "{ready}")
             .and_then(|_| out.flush())
@@ -248,10 +215,82 @@ pub fn serve_until_stdin_closes(data: &Path) -> Result<(), BenchError> {
         .await
         .map_err(|e| setup("waiting on standard input", e))?;
         Ok::<(), BenchError>(())
-    })?;
-    drop(accounts);
-    // How long each durable audit append took (the wait every page has before its data
-    // is shown), for the parent to print beside the page latencies.
+    })
+}
+
+/// The opaque patient keys of the inpatients (the census), one a line, for the load
+/// generator; returns the ward with the most beds.
+fn write_census_keys(reader: &SnapshotReader, data: &Path) -> Result<String, BenchError> {
+    let census = reader.census()?;
+    let mut keys = String::new();
+    for w in &census {
+        for b in &w.beds {
+            keys.push_str(&b.patient.key.0);
+            keys.push('\n');
+        }
+    }
+    let keys_path = data.join(KEYS);
+    std::fs::write(&keys_path, keys).map_err(|e| BenchError::io(&keys_path, e))?;
+    Ok(census
+        .iter()
+        .max_by_key(|w| w.beds.len())
+        .map(|w| w.ward.clone())
+        .unwrap_or_default())
+}
+
+/// TLS 1.3 with a fresh self-signed certificate for localhost, written to `data` for the
+/// load generator to trust.
+fn tls_acceptor(data: &Path) -> Result<tokio_rustls::TlsAcceptor, BenchError> {
+    let tls_key = rcgen::KeyPair::generate().map_err(|e| setup("TLS key", e))?;
+    let params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .map_err(|e| setup("certificate", e))?;
+    let cert = params
+        .self_signed(&tls_key)
+        .map_err(|e| setup("certificate", e))?;
+    let cert_path = data.join(CERT);
+    std::fs::write(&cert_path, cert.pem()).map_err(|e| BenchError::io(&cert_path, e))?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = rustls::ServerConfig::builder_with_protocol_versions(&[&rustls::version::TLS13])
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(tls_key.serialize_der().into()),
+        )
+        .map_err(|e| setup("TLS configuration", e))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))
+}
+
+/// Accept TLS connections and serve the pages on each (with the peer address the
+/// handlers expect).
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+) {
+    loop {
+        let Ok((tcp, peer)) = listener.accept().await else {
+            return;
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+/// How long each durable audit append took (the wait every page has before its data is
+/// shown), summarised for the parent to print beside the page latencies.
+fn write_audit_latency(timed: &TimedSink, data: &Path) -> Result<(), BenchError> {
     let mut lat = timed.micros.lock().map(|l| l.clone()).unwrap_or_default();
     lat.sort_unstable();
     let pct = |p: f64| {

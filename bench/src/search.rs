@@ -11,18 +11,16 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use akari_sync::engine::CancellationToken;
-use akari_sync::source::NdjsonDirSource;
-use akari_sync::{Engine, SnapshotReader, Store};
+use akari_sync::{SnapshotReader, Store};
 use akari_testkit::synth::{self, SynthConfig};
 use chrono::NaiveDate;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::kana;
-use crate::pg::Pg;
+use crate::node::full_sync;
+use crate::pg::{LoadStats, Pg};
 use crate::stats::{loadavg, pct_ms, process_cpu, rss_kb, thread_cpu};
 use crate::BenchError;
 
@@ -100,55 +98,7 @@ fn write_search_source(
     dir: &Path,
     sample_every: u64,
 ) -> Result<SourceStats, BenchError> {
-    const BLOCK: u64 = 1024;
-    struct Block {
-        patients: Vec<u8>,
-        encounters: Vec<u8>,
-        resources: u64,
-        samples: Vec<Sample>,
-    }
-    let render = |b: u64| -> Block {
-        let mut out = Block {
-            patients: Vec::new(),
-            encounters: Vec::new(),
-            resources: 0,
-            samples: Vec::new(),
-        };
-        for i in b * BLOCK..((b + 1) * BLOCK).min(cfg.patients) {
-            let mut p = synth::patient(cfg, i);
-            // Only what the search index is built from: the patient and its encounters.
-            p.allergies.clear();
-            p.conditions.clear();
-            p.infections.clear();
-            p.prescriptions.clear();
-            p.administrations.clear();
-            p.labs.clear();
-            p.vitals.clear();
-            p.flags.clear();
-            p.documents.clear();
-            if i % sample_every == 0 {
-                out.samples.push(Sample {
-                    hospital_id: p.hospital_id.clone(),
-                    family_kanji: p.family_kanji.clone(),
-                    given_kanji: p.given_kanji.clone(),
-                    family_kana: p.family_kana.nfkc().collect(),
-                    given_kana: p.given_kana.nfkc().collect(),
-                    birth: p.birth_date,
-                });
-            }
-            for r in synth::resources_of(&p, cfg) {
-                let buf = if r.resource_type == "Patient" {
-                    &mut out.patients
-                } else {
-                    &mut out.encounters
-                };
-                buf.extend_from_slice(&r.json);
-                buf.push(b'\n');
-                out.resources += 1;
-            }
-        }
-        out
-    };
+    let render = |b: u64| render_block(cfg, b, sample_every);
     std::fs::create_dir_all(dir).map_err(|e| BenchError::io(dir, e))?;
     let open = |name: &str| {
         let path = dir.join(name);
@@ -195,6 +145,61 @@ fn write_search_source(
         .samples
         .sort_by(|a, b| a.hospital_id.cmp(&b.hospital_id));
     Ok(stats)
+}
+
+/// Patients rendered per work unit of [`write_search_source`].
+const BLOCK: u64 = 1024;
+
+/// One block's `Patient` and `Encounter` NDJSON, with its sampled patients.
+struct Block {
+    patients: Vec<u8>,
+    encounters: Vec<u8>,
+    resources: u64,
+    samples: Vec<Sample>,
+}
+
+/// Render block `b`: each patient with only what the search index is built from (the
+/// patient and its encounters); every `sample_every`-th patient is sampled.
+fn render_block(cfg: &SynthConfig, b: u64, sample_every: u64) -> Block {
+    let mut out = Block {
+        patients: Vec::new(),
+        encounters: Vec::new(),
+        resources: 0,
+        samples: Vec::new(),
+    };
+    for i in b * BLOCK..((b + 1) * BLOCK).min(cfg.patients) {
+        let mut p = synth::patient(cfg, i);
+        p.allergies.clear();
+        p.conditions.clear();
+        p.infections.clear();
+        p.prescriptions.clear();
+        p.administrations.clear();
+        p.labs.clear();
+        p.vitals.clear();
+        p.flags.clear();
+        p.documents.clear();
+        if i % sample_every == 0 {
+            out.samples.push(Sample {
+                hospital_id: p.hospital_id.clone(),
+                family_kanji: p.family_kanji.clone(),
+                given_kanji: p.given_kanji.clone(),
+                family_kana: p.family_kana.nfkc().collect(),
+                given_kana: p.given_kana.nfkc().collect(),
+                birth: p.birth_date,
+            });
+        }
+        for r in synth::resources_of(&p, cfg) {
+            let buf = if r.resource_type == "Patient" {
+                &mut out.patients
+            } else {
+                &mut out.encounters
+            };
+            buf.extend_from_slice(&r.json);
+            buf.push(b'\n');
+            out.resources += 1;
+        }
+    }
+    out
 }
 
 /// Latencies of one engine, per query form, and how many must-find queries found.
@@ -260,69 +265,17 @@ pub fn run(
     let t = Instant::now();
     let src = write_search_source(&cfg, &ndjson, (patients / samples).max(1))?;
     let gen_s = t.elapsed().as_secs_f64();
-
-    eprintln!("[search {patients}] syncing into a redb snapshot");
-    let store_path = dir.join("snapshot.redb");
-    let store = Store::open(&store_path, Default::default())?;
-    let config = akari_sync::Config::default();
-    let t = Instant::now();
-    let report = Engine::new(
-        store.clone(),
-        Arc::new(NdjsonDirSource::new(ndjson.clone())),
-        config.clone(),
-    )
-    .sync_now(true, &CancellationToken::new())?;
-    let sync_s = t.elapsed().as_secs_f64();
-    let store_bytes = std::fs::metadata(&store_path).map_or(0, |m| m.len());
-    let t = Instant::now();
-    let reader = SnapshotReader::open(store, config.windows)?;
-    let open_s = t.elapsed().as_secs_f64();
-    if reader.patient_count() as u64 != patients {
-        return Err(BenchError::Setup(format!(
-            "the snapshot holds {} patients, expected {patients}",
-            reader.patient_count()
-        )));
-    }
+    let (reader, built) = build_snapshot(patients, &dir, &ndjson)?;
     let qs: Vec<Query> = src.samples.iter().flat_map(queries).collect();
-
-    let mut akari = Measured::default();
-    for pass in 0..=passes {
-        for q in &qs {
-            let c = thread_cpu();
-            let t = Instant::now();
-            let (_, hits) = reader.search(&q.text)?;
-            let took = t.elapsed();
-            let cpu = thread_cpu().saturating_sub(c);
-            if pass > 0 {
-                let ids: Vec<String> = hits.into_iter().filter_map(|h| h.hospital_id).collect();
-                akari.add(q, took, cpu, &ids, pass == passes);
-            }
-        }
-    }
-    akari.sort();
+    let akari = measure_akari(&reader, &qs, passes)?;
     let (hwm, _) = rss_kb("self");
-
-    let mut postgres = None;
-    if let Some(conn) = pg {
-        eprintln!("[search {patients}] loading the same patients into PostgreSQL");
-        let (mut db, load) = Pg::load(conn, &ndjson.join("Patient.ndjson"))?;
-        let backend = db.backend_pid()?;
-        let mut m = Measured::default();
-        for pass in 0..=passes {
-            for q in &qs {
-                let c = process_cpu(backend);
-                let t = Instant::now();
-                let ids = db.search(&q.text)?;
-                let took = t.elapsed();
-                let cpu = process_cpu(backend).saturating_sub(c);
-                if pass > 0 {
-                    m.add(q, took, cpu, &ids, pass == passes);
-                }
-            }
+    let postgres = match pg {
+        Some(conn) => {
+            eprintln!("[search {patients}] loading the same patients into PostgreSQL");
+            Some(measure_pg(conn, &ndjson, &qs, passes)?)
         }
-        m.sort();
-        postgres = Some((m, load, db.settings()?));
-    }
+        None => None,
+    };
     drop(reader);
     std::fs::remove_dir_all(&dir).map_err(|e| BenchError::io(&dir, e))?;
 
@@ -332,12 +285,14 @@ pub fn run(
     );
     println!(
         "Built: search-only source {:.0} MB NDJSON ({} Patient + Encounter resources) in {gen_s:.1} s; \
-         full sync into redb {sync_s:.1} s ({} resources received), snapshot file {:.0} MB; \
-         reader open (index build) {open_s:.2} s; bench process peak RSS {} MB.",
+         full sync into redb {:.1} s ({} resources received), snapshot file {:.0} MB; \
+         reader open (index build) {:.2} s; bench process peak RSS {} MB.",
         mb(src.bytes),
         src.resources,
-        report.resources,
-        mb(store_bytes),
+        built.sync_s,
+        built.resources,
+        mb(built.store_bytes),
+        built.open_s,
         hwm.map_or("?".into(), |k| (k / 1024).to_string()),
     );
     if let Some((_, load, settings)) = &postgres {
@@ -359,13 +314,104 @@ pub fn run(
         qs.len(),
         src.samples.len()
     );
+    print_table(&qs, &akari, postgres.as_ref().map(|(m, _, _)| m));
+    Ok(())
+}
+
+/// What building the snapshot cost.
+struct Built {
+    sync_s: f64,
+    resources: u64,
+    store_bytes: u64,
+    open_s: f64,
+}
+
+/// Sync the search-only source into a redb snapshot in `dir` and open a reader on it
+/// (which must hold all `patients`).
+fn build_snapshot(
+    patients: u64,
+    dir: &Path,
+    ndjson: &Path,
+) -> Result<(SnapshotReader, Built), BenchError> {
+    eprintln!("[search {patients}] syncing into a redb snapshot");
+    let store_path = dir.join("snapshot.redb");
+    let store = Store::open(&store_path, Default::default())?;
+    let (report, sync_s) = full_sync(store.clone(), ndjson)?;
+    let store_bytes = std::fs::metadata(&store_path).map_or(0, |m| m.len());
+    let t = Instant::now();
+    let reader = SnapshotReader::open(store, akari_sync::Config::default().windows)?;
+    let open_s = t.elapsed().as_secs_f64();
+    if reader.patient_count() as u64 != patients {
+        return Err(BenchError::Setup(format!(
+            "the snapshot holds {} patients, expected {patients}",
+            reader.patient_count()
+        )));
+    }
+    let built = Built {
+        sync_s,
+        resources: report.resources,
+        store_bytes,
+        open_s,
+    };
+    Ok((reader, built))
+}
+
+/// Akari: every query, one warm-up pass and `passes` timed ones.
+fn measure_akari(
+    reader: &SnapshotReader,
+    qs: &[Query],
+    passes: usize,
+) -> Result<Measured, BenchError> {
+    let mut akari = Measured::default();
+    for pass in 0..=passes {
+        for q in qs {
+            let c = thread_cpu();
+            let t = Instant::now();
+            let (_, hits) = reader.search(&q.text)?;
+            let took = t.elapsed();
+            let cpu = thread_cpu().saturating_sub(c);
+            if pass > 0 {
+                let ids: Vec<String> = hits.into_iter().filter_map(|h| h.hospital_id).collect();
+                akari.add(q, took, cpu, &ids, pass == passes);
+            }
+        }
+    }
+    akari.sort();
+    Ok(akari)
+}
+
+/// PostgreSQL: load the same patients, then every query as for Akari; also returns the
+/// load figures and the server's settings.
+fn measure_pg(
+    conn: &str,
+    ndjson: &Path,
+    qs: &[Query],
+    passes: usize,
+) -> Result<(Measured, LoadStats, String), BenchError> {
+    let (mut db, load) = Pg::load(conn, &ndjson.join("Patient.ndjson"))?;
+    let backend = db.backend_pid()?;
+    let mut m = Measured::default();
+    for pass in 0..=passes {
+        for q in qs {
+            let c = process_cpu(backend);
+            let t = Instant::now();
+            let ids = db.search(&q.text)?;
+            let took = t.elapsed();
+            let cpu = process_cpu(backend).saturating_sub(c);
+            if pass > 0 {
+                m.add(q, took, cpu, &ids, pass == passes);
+            }
+        }
+    }
+    m.sort();
+    Ok((m, load, db.settings()?))
+}
+
+/// The latency table: per query form and for all queries, Akari beside PostgreSQL.
+fn print_table(qs: &[Query], akari: &Measured, postgres: Option<&Measured>) {
     println!("| query form | Akari p50 | Akari p99 | PG p50 | PG p99 | PG/Akari p50 | PG/Akari p99 | Akari CPU | PG CPU | PG/Akari CPU | found Akari | found PG |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let us = |v: &[Duration], p| pct_ms(v, p) * 1000.0;
-    let mut forms: Vec<&'static str> = Vec::new();
-    for q in qs.iter().take(10) {
-        forms.push(q.form);
-    }
     let mean_cpu = |m: &Measured, form: Option<&str>| -> f64 {
         let (total, n) = match form {
             Some(f) => (
@@ -377,9 +423,9 @@ pub fn run(
         total.as_secs_f64() * 1e6 / n.max(1) as f64
     };
     let cpu_cols = |form: Option<&str>| -> String {
-        let a = mean_cpu(&akari, form);
-        match &postgres {
-            Some((m, _, _)) => {
+        let a = mean_cpu(akari, form);
+        match postgres {
+            Some(m) => {
                 let p = mean_cpu(m, form);
                 format!("{a:.1} | {p:.0} | {:.0}×", p / a.max(0.01))
             }
@@ -414,35 +460,31 @@ pub fn run(
             (None, _) => "-".into(),
         }
     };
-    for form in &forms {
+    for q in qs.iter().take(10) {
+        let form = q.form;
         let must = qs
             .iter()
-            .find(|q| q.form == *form)
+            .find(|q| q.form == form)
             .is_some_and(|q| q.must_find);
         let a = &akari.by_form[form];
-        let p = postgres
-            .as_ref()
-            .map(|(m, _, _)| m.by_form[form].as_slice());
-        let fp = postgres
-            .as_ref()
-            .map_or("-".into(), |(m, _, _)| found(m, form, must));
+        let p = postgres.map(|m| m.by_form[form].as_slice());
+        let fp = postgres.map_or("-".into(), |m| found(m, form, must));
         row(
             form,
             a,
             p,
             cpu_cols(Some(form)),
-            found(&akari, form, must),
+            found(akari, form, must),
             fp,
         );
     }
     row(
         "**all queries**",
         &akari.all,
-        postgres.as_ref().map(|(m, _, _)| m.all.as_slice()),
+        postgres.map(|m| m.all.as_slice()),
         cpu_cols(None),
         String::new(),
         String::new(),
     );
     println!();
-    Ok(())
 }

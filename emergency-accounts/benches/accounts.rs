@@ -4,30 +4,15 @@
 //!
 //! `cargo bench -p akari-accounts --bench accounts`
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use akari_accounts::event::{
-    AuditError, AuditEvent, AuditReceipt, AuditSink, Client, DeclaredPerson, Reason,
-};
+use akari_accounts::event::{Client, DeclaredPerson, Reason};
 use akari_accounts::{
     Accounts, Config, Console, EmergencyLogin, ProvisionRequest, SystemClock, WardScope,
 };
 use redb::backends::InMemoryBackend;
 use redb::Database;
-
-#[derive(Default)]
-struct Collect(Mutex<Vec<AuditEvent>>);
-
-impl AuditSink for Collect {
-    fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
-        let mut v = self.0.lock().unwrap();
-        v.push(event);
-        Ok(AuditReceipt {
-            sequence: v.len() as u64,
-        })
-    }
-}
 
 fn main() {
     let db = Database::builder()
@@ -40,7 +25,7 @@ fn main() {
     let accounts = Accounts::open(
         db,
         config,
-        Arc::new(Collect::default()),
+        Arc::new(akari_accounts::testing::MemorySink::default()),
         Arc::new(SystemClock),
     )
     .unwrap();
@@ -155,7 +140,7 @@ fn main() {
     let accounts = Accounts::open(
         db,
         Config::default(),
-        Arc::new(Collect::default()),
+        Arc::new(akari_accounts::testing::MemorySink::default()),
         Arc::new(SystemClock),
     )
     .unwrap();

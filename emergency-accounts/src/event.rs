@@ -83,6 +83,10 @@ pub enum Actor {
     Anonymous,
 }
 
+/// The longest patient key a [`Action::PatientNotFound`] entry keeps: real keys are far
+/// shorter, and whatever was typed into a URL must not fill the ledger.
+pub const MAX_LOOKUP_KEY_CHARS: usize = 128;
+
 /// What was done. Patient reads carry the opaque patient key on the event, not here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -167,19 +171,36 @@ pub enum Action {
         from: Option<u64>,
     },
     // --- patient data (written before the data is shown) ---
-    /// A search; `query_kind` says which field was searched, never the query text.
+    /// A search; `query_kind` says which field was searched, never the query text. `keys`:
+    /// the opaque keys of the patients listed in the results, whose names were shown.
     PatientSearch {
         query_kind: String,
         results: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keys: Vec<String>,
     },
     PatientRead,
     PatientPrint,
+    /// A patient key that names no patient in the snapshot (a stale bookmark, a typing
+    /// error, someone probing): audited like a read, though nothing was shown. `key` is the
+    /// key as asked for, cut to [`MAX_LOOKUP_KEY_CHARS`].
+    PatientNotFound {
+        key: String,
+    },
+    /// A ward's census; `keys`: the patients listed (names shown).
     WardCensus {
         ward: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keys: Vec<String>,
     },
+    /// A whole ward printed: one entry, one durable commit, listing every patient whose
+    /// record was printed (`keys`; `patients` of them). Entries written before the list
+    /// existed have no `keys` and are followed by one `PatientPrint` per patient.
     WardPrint {
         ward: String,
         patients: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keys: Vec<String>,
     },
     // --- audit itself ---
     AuditExported {
@@ -236,10 +257,32 @@ pub struct AuditEvent {
 }
 
 /// Proof that an event is durably committed: its place in the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Only the ledger makes one (its constructor is private to this crate), after the commit
+/// that holds the event; code elsewhere can hold a receipt, never forge one:
+///
+/// ```compile_fail,E0451
+/// let forged = akari_accounts::event::AuditReceipt { sequence: 1 };
+/// ```
+///
+/// ```compile_fail,E0624
+/// let forged = akari_accounts::event::AuditReceipt::new(1);
+/// ```
+#[derive(Debug, PartialEq, Eq)]
 #[must_use = "a receipt proves the audit record is durable; check it before showing data"]
 pub struct AuditReceipt {
-    pub sequence: u64,
+    sequence: u64,
+}
+
+impl AuditReceipt {
+    pub(crate) fn new(sequence: u64) -> Self {
+        AuditReceipt { sequence }
+    }
+
+    /// The event's sequence number in the ledger.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +296,11 @@ pub enum AuditError {
 /// Somewhere durable to put events. `record` returns only after the event is committed
 /// (fsynced); callers must not act on the event's subject before it returns `Ok`.
 /// Blocking: async callers use `spawn_blocking`.
+///
+/// The [`crate::ledger::Ledger`] is the sink. Since only it makes [`AuditReceipt`]s, any
+/// other implementation can only forward to it (to time or copy events, say); the sinks
+/// that keep events in memory or always fail exist for tests only, in
+/// [`crate::testing`] behind the `test-hooks` feature.
 pub trait AuditSink: Send + Sync {
     fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError>;
 }

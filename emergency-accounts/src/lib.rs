@@ -21,6 +21,8 @@ pub mod secret;
 pub mod session;
 pub mod sheet;
 mod store;
+#[cfg(feature = "test-hooks")]
+pub mod testing;
 
 pub use accounts::{
     Accounts, AdminEnrolmentTicket, AdminLogin, Challenge, EmergencyLogin, KeyAssertion,
@@ -97,8 +99,27 @@ impl std::fmt::Display for SessionEnd {
 pub enum Error {
     #[error("accounts configuration: {0}")]
     Config(String),
+    /// redb failed: I/O, a full disk, a damaged file. The source is redb's own error.
     #[error("the accounts store failed: {0}")]
-    Store(String),
+    Store(#[source] redb::Error),
+    #[error("the accounts store cannot be opened at {path}: {source}")]
+    StoreOpen {
+        path: std::path::PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    #[error("record {key:?} in table {table} of the accounts store is unreadable: {source}")]
+    StoreRecord {
+        table: String,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "accounts.redb has schema version {found}, this build understands {SCHEMA_VERSION}; \
+         use a matching akari version or restore a backup"
+    )]
+    StoreSchema { found: u64 },
     #[error("internal error in the accounts layer: {0}")]
     Internal(String),
     /// Fail closed: the decision was not recorded, so it was not carried out.
@@ -163,6 +184,22 @@ pub enum Error {
     WrongRecoveryKey,
     #[error("key slots: {0}")]
     KeySlots(String),
+}
+
+impl Error {
+    /// Whether this is the node's own failure (store, configuration, a bug) rather than a
+    /// refusal meant for the person: pages show a generic message for these and log them.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Error::Store(_)
+                | Error::StoreOpen { .. }
+                | Error::StoreRecord { .. }
+                | Error::StoreSchema { .. }
+                | Error::Internal(_)
+                | Error::Config(_)
+        )
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

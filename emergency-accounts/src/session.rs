@@ -128,7 +128,14 @@ impl Console {
 }
 
 /// What a declared clinician may do: read patient data, every read audited. Carries the
-/// account and the declared person so each audit event names both.
+/// account and the declared person so each audit event names both. Only a declared
+/// [`EmergencySession`], which only the accounts layer makes, yields one:
+///
+/// ```compile_fail,E0451
+/// # fn forge(session: akari_accounts::EmergencySession) {
+/// let cap = akari_accounts::ClinicianCapability { session };
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClinicianCapability {
     session: EmergencySession,

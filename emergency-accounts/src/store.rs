@@ -34,15 +34,16 @@ const SCHEMA_KEY: &str = "schema_version";
 pub(crate) const NEXT_SEAL_KEY: &str = "next_seal_number";
 pub(crate) const NEXT_EPISODE_KEY: &str = "next_episode";
 
+/// A redb failure, its source kept (a full disk, an I/O error, a damaged file).
 pub(crate) fn store_err(e: impl Into<redb::Error>) -> Error {
-    Error::Store(e.into().to_string())
+    Error::Store(e.into())
 }
 
 fn decode<T: DeserializeOwned>(table: &str, key: &str, json: &str) -> Result<T, Error> {
-    serde_json::from_str(json).map_err(|e| {
-        Error::Store(format!(
-            "record {key:?} in table {table} is unreadable: {e}"
-        ))
+    serde_json::from_str(json).map_err(|source| Error::StoreRecord {
+        table: table.to_owned(),
+        key: key.to_owned(),
+        source,
     })
 }
 
@@ -74,12 +75,7 @@ impl Store {
                     meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map_err(store_err)?;
                 }
                 Some(v) if v == SCHEMA_VERSION => {}
-                Some(v) => {
-                    return Err(Error::Store(format!(
-                        "accounts.redb has schema version {v}, this build understands \
-                         {SCHEMA_VERSION}; use a matching akari version or restore a backup"
-                    )))
-                }
+                Some(found) => return Err(Error::StoreSchema { found }),
             }
             txn.open_table(MODE).map_err(store_err)?;
             txn.open_table(ADMINS).map_err(store_err)?;
@@ -136,7 +132,7 @@ impl Store {
         let txn = self.db.begin_read().map_err(store_err)?;
         let t = txn.open_table(META).map_err(store_err)?;
         let v = t.get(SCHEMA_KEY).map_err(store_err)?.map(|v| v.value());
-        v.ok_or_else(|| Error::Store("the schema version is missing".into()))
+        v.ok_or(Error::StoreSchema { found: 0 })
     }
 }
 
@@ -230,5 +226,25 @@ mod tests {
         txn.commit().unwrap();
         let err = Store::open(store.db).unwrap_err();
         assert!(err.to_string().contains("schema version 2"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_record_keeps_its_parse_error_as_the_source() {
+        let db = Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .unwrap();
+        let store = Store::open(db).unwrap();
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(ADMINS)
+            .unwrap()
+            .insert("it-sato", "{not json")
+            .unwrap();
+        txn.commit().unwrap();
+        let err = store
+            .get::<crate::model::AdminRecord>(ADMINS, "it-sato")
+            .unwrap_err();
+        assert!(matches!(err, Error::StoreRecord { .. }), "{err}");
+        let source = std::error::Error::source(&err).expect("the parse error is kept");
+        assert!(source.is::<serde_json::Error>(), "{source}");
     }
 }

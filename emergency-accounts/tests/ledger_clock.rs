@@ -101,7 +101,10 @@ fn clock_jumping_back_under_concurrent_load_reorders_nothing_and_everything_veri
                         let patient = format!("pk-{t}-{i:03}");
                         let event =
                             read(clock.now(), c.clone(), &patient, "4-East", Mode::Emergency);
-                        let seq = ledger.record(event).expect("append acknowledged").sequence;
+                        let seq = ledger
+                            .record(event)
+                            .expect("append acknowledged")
+                            .sequence();
                         done.fetch_add(1, Ordering::SeqCst);
                         (patient, seq)
                     })

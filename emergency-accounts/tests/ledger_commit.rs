@@ -6,24 +6,17 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use akari_accounts::event::{Action, AuditError, AuditSink, Mode};
 use akari_accounts::ledger::{
-    verify, Checkpoint, ExportFormat, ExportRange, FailingSink, LedgerConfig, REMOVABLE_FILE_NAME,
+    verify, Checkpoint, ExportFormat, ExportRange, LedgerConfig, REMOVABLE_FILE_NAME,
 };
+use akari_testkit::poll::poll_until;
 use ledger_common::*;
 
-fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+/// How long the background writer gets to publish a checkpoint or a status.
+const WAIT: Duration = Duration::from_secs(20);
 
 #[test]
 fn concurrent_writers_get_distinct_gapless_receipts_and_the_chain_verifies() {
@@ -46,7 +39,7 @@ fn concurrent_writers_get_distinct_gapless_receipts_and_the_chain_verifies() {
                                 Mode::Emergency,
                             ))
                             .unwrap()
-                            .sequence
+                            .sequence()
                     })
                     .collect::<Vec<_>>()
             })
@@ -118,12 +111,15 @@ fn injected_commit_failure_reaches_every_caller_and_writes_nothing() {
         ))
         .unwrap();
     assert_eq!(
-        r.sequence, 2,
+        r.sequence(),
+        2,
         "no sequence number was used up by the failure"
     );
     assert_eq!(ledger.verify_stored().unwrap(), 2);
     // The stand-alone failing sink fails too.
-    assert!(FailingSink.record(mixed_events(1).remove(0)).is_err());
+    assert!(akari_accounts::testing::FailingSink
+        .record(mixed_events(1).remove(0))
+        .is_err());
 }
 
 #[test]
@@ -145,7 +141,7 @@ fn a_clock_that_goes_back_keeps_sequence_order_and_is_flagged() {
         .record(read(at(11), c, "pk-d", "W", Mode::Emergency))
         .unwrap();
     assert_eq!(
-        (a.sequence, b.sequence, d.sequence, e.sequence),
+        (a.sequence(), b.sequence(), d.sequence(), e.sequence()),
         (1, 2, 3, 4)
     );
     let mut seen = Vec::new();
@@ -198,9 +194,9 @@ fn mode_changes_and_entry_counts_produce_signed_checkpoints_that_survive_reopeni
         let cp = ledger
             .latest_checkpoint()
             .expect("a mode change is checkpointed");
-        assert_eq!(cp.size, r.sequence);
+        assert_eq!(cp.size, r.sequence());
         assert!(cp.verify(&k.verifying_key()));
-        assert_eq!(cp.head, ledger.head_at(r.sequence).unwrap());
+        assert_eq!(cp.head, ledger.head_at(r.sequence()).unwrap());
         for i in 0..5 {
             let _ = ledger
                 .record(read(at(2 + i), admin(), "pk", "W", Mode::Drill))
@@ -235,7 +231,7 @@ fn mode_changes_and_entry_counts_produce_signed_checkpoints_that_survive_reopeni
     let r = ledger
         .record(read(at(10), admin(), "pk", "W", Mode::Drill))
         .unwrap();
-    assert_eq!(r.sequence, 9, "sequence continues after reopening");
+    assert_eq!(r.sequence(), 9, "sequence continues after reopening");
     assert_eq!(ledger.verify_stored().unwrap(), 9);
     let text = cp.to_text(&k.verifying_key());
     assert!(text.contains("size 8\n") && text.contains("signature "));
@@ -257,14 +253,19 @@ fn a_timed_checkpoint_is_written_to_the_removable_path() {
     let _ = ledger
         .record(read(at(0), admin(), "pk", "W", Mode::Standby))
         .unwrap();
-    let cp = poll("a timed checkpoint", || ledger.latest_checkpoint());
+    let cp = poll_until("a timed checkpoint", WAIT, || ledger.latest_checkpoint());
     assert_eq!(cp.size, 1);
     let file = usb.path().join(REMOVABLE_FILE_NAME);
-    let text = poll("the removable copy", || std::fs::read_to_string(&file).ok());
+    let text = poll_until("the removable copy", WAIT, || {
+        std::fs::read_to_string(&file).ok()
+    });
     let copy = Checkpoint::from_text(&text).unwrap();
     assert_eq!(copy, cp);
     assert!(copy.verify(&k.verifying_key()));
-    assert_eq!(poll("status", || ledger.publish_status().removable_size), 1);
+    assert_eq!(
+        poll_until("status", WAIT, || ledger.publish_status().removable_size),
+        1
+    );
 }
 
 /// Reads one HTTP/1.1 request from `stream`, answers 503 or 200, returns the body.
@@ -385,7 +386,10 @@ fn checkpoints_are_pushed_to_the_remote_and_retried_until_it_accepts() {
     assert_eq!(pushed, cp);
     assert!(pushed.verify(&k.verifying_key()));
     assert_eq!(body["key"], hex::encode(k.verifying_key().as_bytes()));
-    assert_eq!(poll("status", || ledger.publish_status().remote_size), 1);
+    assert_eq!(
+        poll_until("status", WAIT, || ledger.publish_status().remote_size),
+        1
+    );
 }
 
 #[test]
@@ -410,7 +414,7 @@ fn appends_do_not_wait_for_an_unreachable_remote() {
             .unwrap();
     }
     assert_eq!(ledger.latest_checkpoint().unwrap().size, 50);
-    let status = poll("an error report", || {
+    let status = poll_until("an error report", WAIT, || {
         let s = ledger.publish_status();
         s.last_error.is_some().then_some(s)
     });

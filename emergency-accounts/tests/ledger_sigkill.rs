@@ -56,7 +56,7 @@ fn sigkill_child_appends_forever() {
                         "4-East",
                         Mode::Emergency,
                     );
-                    let seq = ledger.record(e).expect("append").sequence;
+                    let seq = ledger.record(e).expect("append").sequence();
                     // One whole line per acknowledgement, written after the ack.
                     let mut out = std::io::stdout().lock();
                     writeln!(out, "ACK {seq} pk-{t}-{i}").unwrap();

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
-
 use akari_accounts::event::{Action, Actor, Mode, Reason};
 use akari_accounts::Clock;
 use akari_accounts::{
@@ -262,11 +260,11 @@ fn login_and_declaration_fail_closed_when_the_audit_sink_fails() {
         .declare_emergency(&cap, "EHR down", &client())
         .unwrap();
 
-    node.sink.fail.store(true, Ordering::SeqCst);
+    node.sink.fail_records(true);
     let err = login_emergency(&node, &sheet.account_id, sheet.credential().expose()).unwrap_err();
     assert!(matches!(err, Error::Audit(_)), "{err}");
     // Nothing changed: the seal is intact, no session exists.
-    node.sink.fail.store(false, Ordering::SeqCst);
+    node.sink.fail_records(false);
     assert_eq!(
         node.accounts
             .account(&cap, &sheet.account_id)
@@ -278,7 +276,7 @@ fn login_and_declaration_fail_closed_when_the_audit_sink_fails() {
     assert_eq!(status.emergency_sessions, 0);
 
     let pending = login_emergency(&node, &sheet.account_id, sheet.credential().expose()).unwrap();
-    node.sink.fail.store(true, Ordering::SeqCst);
+    node.sink.fail_records(true);
     let err = node
         .accounts
         .declare(
@@ -289,7 +287,7 @@ fn login_and_declaration_fail_closed_when_the_audit_sink_fails() {
         )
         .unwrap_err();
     assert!(matches!(err, Error::Audit(_)), "{err}");
-    node.sink.fail.store(false, Ordering::SeqCst);
+    node.sink.fail_records(false);
     // Still pending: the declaration was not carried out.
     assert!(matches!(
         node.accounts.resume(&pending.token, &client()).unwrap(),
@@ -302,12 +300,12 @@ fn login_and_declaration_fail_closed_when_the_audit_sink_fails() {
         .unwrap_err();
     assert!(err.to_string().contains("not a drill"), "{err}");
     // Mode changes fail closed too.
-    node.sink.fail.store(true, Ordering::SeqCst);
+    node.sink.fail_records(true);
     assert!(matches!(
         node.accounts.end_episode(&cap, "", &client()),
         Err(Error::Audit(_))
     ));
-    node.sink.fail.store(false, Ordering::SeqCst);
+    node.sink.fail_records(false);
     assert_eq!(node.accounts.mode().unwrap().mode, Mode::Emergency);
 }
 

@@ -24,7 +24,7 @@ struct Scenario {
 fn scenario() -> Scenario {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), &key(), &LedgerConfig::default());
-    let rec = |e: AuditEvent| ledger.record(e).unwrap().sequence;
+    let rec = |e: AuditEvent| ledger.record(e).unwrap().sequence();
     let m = Mode::Emergency;
     assert_eq!(
         rec(mode_change(
@@ -61,9 +61,11 @@ fn scenario() -> Scenario {
     rec(ev(
         at(6),
         b.clone(),
+        // As ledgers written before ward prints listed their patients have it.
         Action::WardPrint {
             ward: "4-East".into(),
             patients: 12,
+            keys: Vec::new(),
         },
         m,
     ));
@@ -231,10 +233,10 @@ fn verdicts_are_ledger_entries_and_appear_in_the_report() {
         "browsing the whole ward",
     )
     .unwrap();
-    assert_eq!((v1.sequence, v2.sequence), (before + 1, before + 2));
+    assert_eq!((v1.sequence(), v2.sequence()), (before + 1, before + 2));
     s.ledger
         .scan(
-            v1.sequence..=v1.sequence,
+            v1.sequence()..=v1.sequence(),
             |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
                 assert_eq!(
                     e.action,
@@ -273,14 +275,65 @@ fn verdicts_are_ledger_entries_and_appear_in_the_report() {
     }
 }
 
-/// The viewer records a ward print as one `WardPrint { patients: n }` followed by one
-/// `PatientPrint` per patient; the review counts those n prints once, and a later print of a
-/// single patient is still counted.
+/// A ward print is one `WardPrint` entry listing its patients; a later print of a single
+/// patient still counts; names listed by a search or census are kept apart from records
+/// opened, and a lookup of an unknown key is no patient seen.
 #[test]
-fn a_ward_print_counts_its_patients_once() {
+fn a_ward_print_counts_its_listed_patients_and_search_results_are_names_shown() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), &key(), &LedgerConfig::default());
-    let rec = |e: AuditEvent| ledger.record(e).unwrap().sequence;
+    let rec = |e: AuditEvent| ledger.record(e).unwrap().sequence();
+    let m = Mode::Drill;
+    rec(mode_change(at(0), Mode::Standby, m, "drill"));
+    let a = clinician("EMERG-01", "sess-a", 1);
+    rec(ev(at(1), a.clone(), Action::LoginSucceeded, m));
+    rec(ev(
+        at(1),
+        a.clone(),
+        Action::PatientSearch {
+            query_kind: "name".into(),
+            results: 2,
+            keys: vec!["pk-7".into(), "pk-8".into()],
+        },
+        m,
+    ));
+    rec(ev(
+        at(1),
+        a.clone(),
+        Action::PatientNotFound {
+            key: "pk-stale".into(),
+        },
+        m,
+    ));
+    rec(ev(
+        at(2),
+        a.clone(),
+        Action::WardPrint {
+            ward: "4-East".into(),
+            patients: 3,
+            keys: vec!["pk-1".into(), "pk-2".into(), "pk-3".into()],
+        },
+        m,
+    ));
+    rec(AuditEvent {
+        patient: Some("pk-9".into()),
+        ..ev(at(2), a.clone(), Action::PatientPrint, m)
+    });
+    let r = review_episode(&ledger, 1, &Unscoped, &ReviewConfig::default()).unwrap();
+    let session = &r.sessions[0];
+    assert_eq!(session.printed, 4, "3 from the ward print, 1 on its own");
+    assert_eq!(session.patients, ["pk-1", "pk-2", "pk-3", "pk-9"]);
+    assert_eq!(session.listed, ["pk-7", "pk-8"]);
+}
+
+/// Ledgers written before ward prints listed their patients record one `WardPrint
+/// { patients: n }` followed by one `PatientPrint` per patient; the review counts those n
+/// prints once, and a later print of a single patient is still counted.
+#[test]
+fn an_older_ward_print_counts_its_patients_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), &key(), &LedgerConfig::default());
+    let rec = |e: AuditEvent| ledger.record(e).unwrap().sequence();
     let m = Mode::Drill;
     rec(mode_change(at(0), Mode::Standby, m, "drill"));
     let a = clinician("EMERG-01", "sess-a", 1);
@@ -291,6 +344,7 @@ fn a_ward_print_counts_its_patients_once() {
         Action::WardPrint {
             ward: "4-East".into(),
             patients: 3,
+            keys: Vec::new(),
         },
         m,
     ));

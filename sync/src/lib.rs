@@ -13,7 +13,7 @@ pub mod store;
 pub mod text;
 
 pub use crypto::{SnapshotPublicKey, SnapshotSecret};
-pub use engine::{Engine, Source, SyncError, SyncReport, SyncStatus};
+pub use engine::{Engine, SnapshotControl, Source, SyncError, SyncReport, SyncStatus};
 pub use mapping::Windows;
 pub use reader::SnapshotReader;
 pub use store::{Store, StoreError as Error, StoreError, StoreOptions};

@@ -117,8 +117,14 @@ fn an_emptied_feed_then_one_patient_are_quarantined_and_no_op_syncs_keep_the_goo
     let m = node.store.manifest(empty).unwrap();
     assert!(m.is_quarantined());
     assert_eq!(m.patients(), 0);
-    assert_eq!(node.store.current().unwrap().unwrap().generation, good.generation);
-    assert_eq!(node.reader.generation().unwrap().generation, good.generation);
+    assert_eq!(
+        node.store.current().unwrap().unwrap().generation,
+        good.generation
+    );
+    assert_eq!(
+        node.reader.generation().unwrap().generation,
+        good.generation
+    );
     assert_eq!(
         node.reader.patient_by_hospital_id(&hospital_id(7)).unwrap(),
         before
@@ -128,7 +134,11 @@ fn an_emptied_feed_then_one_patient_are_quarantined_and_no_op_syncs_keep_the_goo
     let alert = status.quarantine.expect("admins are alerted");
     assert_eq!(alert.generation, empty);
     assert_eq!(alert.current, Some(good.generation));
-    assert!(alert.message().contains("not served"), "{}", alert.message());
+    assert!(
+        alert.message().contains("not served"),
+        "{}",
+        alert.message()
+    );
     assert!(status.last_error.unwrap().contains("quarantined"));
 
     // Then a feed of a single patient.
@@ -148,7 +158,10 @@ fn an_emptied_feed_then_one_patient_are_quarantined_and_no_op_syncs_keep_the_goo
     }
     // The good generation is still current and still listed; nothing was rotated out.
     assert_eq!(generations(&node.store), vec![good.generation, empty, one]);
-    assert_eq!(node.store.current().unwrap().unwrap().generation, good.generation);
+    assert_eq!(
+        node.store.current().unwrap().unwrap().generation,
+        good.generation
+    );
     assert_eq!(node.reader.patient_count(), N);
     assert!(node.store.verify(good.generation).unwrap().ok());
     // Each new quarantine was reported once to the hook (the audit ledger in a node).
@@ -194,7 +207,11 @@ fn a_loss_of_one_kind_is_quarantined_small_changes_pass_and_promotion_serves_it(
     let r = sync(&node, true).unwrap();
     assert!(!r.unchanged);
     assert_eq!(node.reader.patient_count(), 95);
-    assert_eq!(node.engine.status().quarantine, None, "a later good pull clears it");
+    assert_eq!(
+        node.engine.status().quarantine,
+        None,
+        "a later good pull clears it"
+    );
 
     // The lab system really was retired: an administrator promotes the quarantined pull.
     let promoted = node.engine.promote(q).unwrap();
@@ -244,7 +261,10 @@ fn a_quarantined_incremental_pull_leaves_the_current_generation_extendable() {
     let (q, _) = quarantined_generation(sync(&node, false).unwrap_err());
     let qm = node.store.manifest(q).unwrap();
     assert_eq!(qm.kind, GenerationKind::Incremental);
-    assert_eq!(qm.epoch, g1.epoch, "the quarantined delta is kept in its epoch");
+    assert_eq!(
+        qm.epoch, g1.epoch,
+        "the quarantined delta is kept in its epoch"
+    );
     assert_eq!(qm.patients(), 20);
 
     // The deletions were a mistake; a real change arrives next. The next incremental
@@ -317,7 +337,10 @@ fn retention_keeps_three_distinct_good_generations_whatever_follows() {
     assert!(distinct.len() >= 3, "{kept:?}");
     let quarantined = list.iter().filter(|g| g.manifest.is_quarantined()).count();
     assert_eq!(quarantined, akari_sync::store::QUARANTINE_KEEP, "{kept:?}");
-    assert!(list.len() <= 3 + 3 + akari_sync::store::QUARANTINE_KEEP, "{kept:?}");
+    assert!(
+        list.len() <= 3 + 3 + akari_sync::store::QUARANTINE_KEEP,
+        "{kept:?}"
+    );
 }
 
 #[test]

@@ -170,7 +170,11 @@ fn every_kind_of_damaged_file_starts_from_the_second_copy_and_says_so() {
         let node = open(&f);
         let current = node.store.current().unwrap().expect("not started empty");
         assert_eq!(current.generation, copied.generation, "{how:?}");
-        assert_eq!(records(&node.reader), g1, "{how:?}: the copy's data is served");
+        assert_eq!(
+            records(&node.reader),
+            g1,
+            "{how:?}: the copy's data is served"
+        );
         let alert = node
             .store
             .integrity_alert()
@@ -204,7 +208,10 @@ fn every_kind_of_damaged_file_starts_from_the_second_copy_and_says_so() {
             .patient_by_hospital_id(&hospital_id(4))
             .unwrap()
             .unwrap();
-        assert!(r4.allergies.iter().any(|a| a.substance == "そば"), "{how:?}");
+        assert!(
+            r4.allergies.iter().any(|a| a.substance == "そば"),
+            "{how:?}"
+        );
     }
 }
 
@@ -254,7 +261,9 @@ fn when_nothing_in_the_file_verifies_the_copy_is_brought_back() {
     assert_eq!(records(&node.reader), g1);
     assert!(node.store.verify(current.generation).unwrap().ok());
     assert!(
-        alert.message().contains("brought back from the second copy"),
+        alert
+            .message()
+            .contains("brought back from the second copy"),
         "{}",
         alert.message()
     );
@@ -301,7 +310,10 @@ fn the_copy_follows_full_syncs_promotions_and_rollbacks_and_incrementals_when_du
     let m = node.engine.rollback(1).unwrap();
     assert_eq!(copy(), m.generation);
     // What the status says is what the file holds.
-    assert_eq!(node.store.copy_info().unwrap().unwrap().generation, m.generation);
+    assert_eq!(
+        node.store.copy_info().unwrap().unwrap().generation,
+        m.generation
+    );
 }
 
 #[test]

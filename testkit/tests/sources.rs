@@ -453,7 +453,8 @@ fn plain_http_is_refused_except_to_this_machine_or_when_allowed() {
     let e = source::build(&cfg).err().expect("refused");
     assert!(matches!(e, SourceError::Config(_)), "{e}");
     assert!(
-        e.to_string().contains("allow_plain_http") && e.to_string().contains("ehr.hospital.example"),
+        e.to_string().contains("allow_plain_http")
+            && e.to_string().contains("ehr.hospital.example"),
         "{e}"
     );
     for kind in [SourceKind::FhirRest, SourceKind::Bulk] {
@@ -463,8 +464,11 @@ fn plain_http_is_refused_except_to_this_machine_or_when_allowed() {
     // The explicit opt-in, and https, are accepted.
     cfg.allow_plain_http = true;
     source::build(&cfg).expect("allowed");
-    source::build(&http_config(SourceKind::FhirRest, "https://ehr.hospital.example/fhir"))
-        .expect("https");
+    source::build(&http_config(
+        SourceKind::FhirRest,
+        "https://ehr.hospital.example/fhir",
+    ))
+    .expect("https");
 
     // Loopback is this machine: the test server is reached over plain http. A redirect
     // from it to plain http elsewhere is refused before any connection is made.

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use akari::config::{self, FlagOverride, Sources};
 use akari::datadir::DataDir;
@@ -146,19 +145,6 @@ pub async fn handshake(
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await?;
     Ok(tls.get_ref().1.protocol_version().unwrap())
-}
-
-/// Polls `/healthz` until the node answers (no fixed sleeps to wait for start-up).
-pub async fn wait_healthy(client: &reqwest::Client, url: &str) -> reqwest::Response {
-    let mut last_error = None;
-    for _ in 0..200 {
-        match client.get(url).send().await {
-            Ok(response) => return response,
-            Err(e) => last_error = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("node never answered {url}: {last_error:?}");
 }
 
 pub fn read_cert(data_dir: &Path) -> CertificateDer<'static> {

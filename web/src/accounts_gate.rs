@@ -4,8 +4,8 @@
 
 use akari_accounts::event::{Client, DeclaredPerson, Mode, Reason};
 use akari_accounts::{
-    Accounts, EmergencyCredential, EmergencyLogin, Error, KeyAssertion, LoginRefused,
-    PublicKeyCredential, Session, SessionToken,
+    Accounts, ClinicianCapability, EmergencyCredential, EmergencyLogin, Error, KeyAssertion,
+    LoginRefused, PublicKeyCredential, Session, SessionToken,
 };
 
 use crate::gate::{ClinicianLogin, Gate, KeyAnswer, KeyChallenge, Refusal};
@@ -98,10 +98,15 @@ impl Gate for Accounts {
         })
     }
 
-    fn check(&self, login: &ClinicianLogin, client: &Client) -> Result<(), Refusal> {
+    fn check(
+        &self,
+        login: &ClinicianLogin,
+        client: &Client,
+    ) -> Result<Option<ClinicianCapability>, Refusal> {
         let token = SessionToken::new(login.token.clone());
         match self.resume(&token, client).map_err(refusal)? {
-            Session::Pending(_) | Session::Emergency(_) => Ok(()),
+            Session::Pending(_) => Ok(None),
+            Session::Emergency(session) => Ok(Some(session.clinician())),
             Session::Admin(_) => Err(Refusal::Expired),
         }
     }

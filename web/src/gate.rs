@@ -3,6 +3,7 @@
 //! call it from `spawn_blocking`. The accounts layer records its own audit events.
 
 use akari_accounts::event::{Client, DeclaredPerson, Mode, Reason};
+use akari_accounts::ClinicianCapability;
 
 /// A logged-in emergency account (before or after the declaration).
 #[derive(Clone)]
@@ -78,7 +79,13 @@ pub trait Gate: Send + Sync + 'static {
         reason: Reason,
         client: &Client,
     ) -> Result<ClinicianLogin, Refusal>;
-    /// Whether the accounts session is still valid (timeouts, mode, revocation).
-    fn check(&self, login: &ClinicianLogin, client: &Client) -> Result<(), Refusal>;
+    /// Whether the accounts session is still valid (timeouts, mode, revocation). Once the
+    /// person has declared, the verified session's capability: the only thing an audited
+    /// [`crate::viewer::Reader`] is made from. `None` while the session has yet to declare.
+    fn check(
+        &self,
+        login: &ClinicianLogin,
+        client: &Client,
+    ) -> Result<Option<ClinicianCapability>, Refusal>;
     fn logout(&self, login: &ClinicianLogin, client: &Client);
 }

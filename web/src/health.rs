@@ -84,7 +84,12 @@ pub struct Health {
 pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let status = state.status.borrow().clone();
     Json(Health {
-        status: if status.alerts.is_empty() { "ok" } else { "alert" }.to_owned(),
+        status: if status.alerts.is_empty() {
+            "ok"
+        } else {
+            "alert"
+        }
+        .to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         mode: status.mode,
         snapshot: status.snapshot,
@@ -154,8 +159,10 @@ mod tests {
         assert_eq!(health["snapshot"]["state"], "current");
         assert_eq!(health["snapshot"]["generation"], 7);
         tx.send_modify(|s| {
-            s.alerts
-                .push(NodeAlert::new(NodeAlert::SNAPSHOT_QUARANTINE, "sync quarantined"))
+            s.alerts.push(NodeAlert::new(
+                NodeAlert::SNAPSHOT_QUARANTINE,
+                "sync quarantined",
+            ))
         });
         let health = get_health(state).await;
         assert_eq!(health["status"], "alert");

@@ -144,7 +144,9 @@ impl HttpMetrics {
             let on = status.alerts.iter().any(|a| a.kind == kind);
             let _ = writeln!(out, "akari_alert{{kind=\"{kind}\"}} {}", u8::from(on));
         }
-        out.push_str("# HELP akari_snapshot_generation The snapshot generation served (0: none).\n");
+        out.push_str(
+            "# HELP akari_snapshot_generation The snapshot generation served (0: none).\n",
+        );
         out.push_str("# TYPE akari_snapshot_generation gauge\n");
         let generation = match status.snapshot {
             crate::SnapshotStatus::Current { generation, .. } => generation,

@@ -7,7 +7,10 @@
 
 use std::sync::Arc;
 
-use akari_accounts::event::{Action, Actor, AuditEvent, AuditReceipt, AuditSink, Client, Mode};
+use akari_accounts::event::{
+    Action, AuditEvent, AuditReceipt, AuditSink, Client, MAX_LOOKUP_KEY_CHARS,
+};
+use akari_accounts::ClinicianCapability;
 use akari_sync::model::{Patient, PatientKey, PatientRecord};
 use chrono::{DateTime, Utc};
 
@@ -92,20 +95,41 @@ impl<T> Audited<T> {
         self.value
     }
 
-    pub fn receipt(&self) -> AuditReceipt {
-        self.receipt
+    pub fn receipt(&self) -> &AuditReceipt {
+        &self.receipt
     }
 }
 
 /// One patient's record, audited.
 pub type PatientView = Audited<PatientRecord>;
 
-/// Who is reading, as the audit ledger records it.
+/// Who is reading, as the audit ledger records it: a declared clinician whose session the
+/// accounts layer has just verified, and where the request came from. Made only from that
+/// verified session's [`ClinicianCapability`], by the pages' session check, never by hand;
+/// its fields are private and so is its constructor:
+///
+/// ```compile_fail,E0451
+/// # use akari_web::viewer::Reader;
+/// let reader = Reader { clinician: todo!(), client: Default::default() };
+/// ```
+///
+/// ```compile_fail,E0624
+/// # use akari_web::viewer::Reader;
+/// # fn forge(cap: akari_accounts::ClinicianCapability) {
+/// let reader = Reader::verified(cap, Default::default());
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Reader {
-    pub actor: Actor,
-    pub client: Client,
-    pub mode: Mode,
+    clinician: ClinicianCapability,
+    client: Client,
+}
+
+impl Reader {
+    /// The reader for a session the accounts layer verified just now.
+    pub(crate) fn verified(clinician: ClinicianCapability, client: Client) -> Self {
+        Reader { clinician, client }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,61 +166,41 @@ impl AuditedViewer {
         blocking(move || Ok(snap.wards()?)).await
     }
 
-    /// Reads one patient; the audit entry is committed before the record is returned.
-    pub async fn patient(
+    /// Reads one patient for the reader that `verify` yields (the session check with the
+    /// accounts layer, blocking), on the same blocking thread: one hop to the blocking pool
+    /// per page instead of two. The audit entry is committed before the record is returned;
+    /// a key that names no patient is audited too, then refused. `Ok(Err(e))`: `verify`
+    /// refused; nothing was read or audited.
+    pub async fn patient<E: Send + 'static>(
         &self,
-        reader: &Reader,
         key: PatientKey,
         print: bool,
-    ) -> Result<PatientView, ViewError> {
-        match self
-            .patient_after(
-                reader,
-                key,
-                print,
-                || Ok::<(), std::convert::Infallible>(()),
-            )
-            .await?
-        {
-            Ok(view) => Ok(view),
-            Err(never) => match never {},
-        }
-    }
-
-    /// [`Self::patient`] after `check` (the session's validity with the accounts layer,
-    /// blocking), on the same blocking thread: one hop to the blocking pool per page
-    /// instead of two. `Ok(Err(e))`: the check refused; nothing was read or audited.
-    pub async fn patient_after<E: Send + 'static>(
-        &self,
-        reader: &Reader,
-        key: PatientKey,
-        print: bool,
-        check: impl FnOnce() -> Result<(), E> + Send + 'static,
+        verify: impl FnOnce() -> Result<Reader, E> + Send + 'static,
     ) -> Result<Result<PatientView, E>, ViewError> {
         let snap = self.snapshot.clone();
         let sink = self.sink.clone();
-        let event = event(
-            reader,
-            if print {
+        blocking(move || {
+            let reader = match verify() {
+                Ok(reader) => reader,
+                Err(e) => return Ok(Err(e)),
+            };
+            let Some(record) = snap.patient(&key)? else {
+                let _receipt = sink.record(event_for(&reader, not_found(&key), None))?;
+                return Err(ViewError::NotFound);
+            };
+            let action = if print {
                 Action::PatientPrint
             } else {
                 Action::PatientRead
-            },
-            Some(key.0.clone()),
-        );
-        blocking(move || {
-            if let Err(e) = check() {
-                return Ok(Err(e));
-            }
-            // As in `patient`: read first, show nothing until the audit entry is durable.
-            let record = snap.patient(&key)?.ok_or(ViewError::NotFound)?;
-            let receipt = sink.record(event)?;
+            };
+            let receipt = sink.record(event_for(&reader, action, Some(key.0)))?;
             Ok(Ok(Audited::new(record, receipt)))
         })
         .await
     }
 
-    /// Searches; the audit entry names the kind of query and the result count.
+    /// Searches; the audit entry names the kind of query, the result count and the keys of
+    /// the patients listed (their names are shown).
     pub async fn search(
         &self,
         reader: &Reader,
@@ -211,14 +215,15 @@ impl AuditedViewer {
             let action = Action::PatientSearch {
                 query_kind: kind.as_str().to_owned(),
                 results: u32::try_from(results.len()).unwrap_or(u32::MAX),
+                keys: keys_of(&results),
             };
-            let receipt = sink.record(event(&reader, action, None))?;
+            let receipt = sink.record(event_for(&reader, action, None))?;
             Ok(Audited::new(results, receipt))
         })
         .await
     }
 
-    /// A ward's census (names, beds, markers).
+    /// A ward's census (names, beds, markers); the audit entry lists the patients shown.
     pub async fn census(
         &self,
         reader: &Reader,
@@ -229,15 +234,19 @@ impl AuditedViewer {
         let reader = reader.clone();
         blocking(move || {
             let rows = snap.census(&ward)?;
-            let receipt = sink.record(event(&reader, Action::WardCensus { ward }, None))?;
+            let action = Action::WardCensus {
+                ward,
+                keys: keys_of(&rows),
+            };
+            let receipt = sink.record(event_for(&reader, action, None))?;
             Ok(Audited::new(rows, receipt))
         })
         .await
     }
 
     /// Everything needed to print a ward: the census, then each patient's record. One
-    /// `WardPrint` event plus one `PatientPrint` event per patient, all committed before
-    /// anything is returned.
+    /// `WardPrint` entry lists every patient printed: one durable commit for the whole print
+    /// job, made before anything is returned.
     pub async fn ward_print(
         &self,
         reader: &Reader,
@@ -257,27 +266,36 @@ impl AuditedViewer {
             let action = Action::WardPrint {
                 ward,
                 patients: u32::try_from(records.len()).unwrap_or(u32::MAX),
+                keys: records.iter().map(|r| r.key.0.clone()).collect(),
             };
-            let mut receipt = sink.record(event(&reader, action, None))?;
-            for r in &records {
-                receipt =
-                    sink.record(event(&reader, Action::PatientPrint, Some(r.key.0.clone())))?;
-            }
+            let receipt = sink.record(event_for(&reader, action, None))?;
             Ok(Audited::new((rows, records), receipt))
         })
         .await
     }
 }
 
-fn event(reader: &Reader, action: Action, patient: Option<String>) -> AuditEvent {
+/// The keys of the patients a list shows.
+fn keys_of(rows: &[PatientSummary]) -> Vec<String> {
+    rows.iter().map(|r| r.key.0.clone()).collect()
+}
+
+/// The entry for a key that names no patient: the key as asked for, cut to a bound.
+fn not_found(key: &PatientKey) -> Action {
+    Action::PatientNotFound {
+        key: key.0.chars().take(MAX_LOOKUP_KEY_CHARS).collect(),
+    }
+}
+
+fn event_for(reader: &Reader, action: Action, patient: Option<String>) -> AuditEvent {
     AuditEvent {
         time: Utc::now(),
-        actor: reader.actor.clone(),
+        actor: reader.clinician.actor(),
         action,
         patient,
         details: None,
         client: reader.client.clone(),
-        mode: reader.mode,
+        mode: reader.clinician.mode(),
     }
 }
 

@@ -58,7 +58,11 @@ async fn admin_enrols_a_passkey_logs_in_provisions_and_starts_a_drill() {
         accounts.clone(),
         PagesConfig::default(),
     )
-    .with_admin(AdminServices::new(accounts.clone(), engine, ledger.clone()).with_reader(reader));
+    .with_admin(AdminServices::new(
+        accounts.clone(),
+        engine.control(),
+        ledger.clone(),
+    ));
     let (addr, spki) = common::serve(pages).await;
     let base = format!("https://localhost:{}", addr.port());
 

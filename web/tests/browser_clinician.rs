@@ -165,7 +165,8 @@ async fn clinician_logs_in_searches_reads_prints_and_logs_out() {
         let events = node.ledger.seen.lock().unwrap();
         assert!(events.iter().any(|e| matches!(
             &e.action,
-            Action::WardPrint { ward: w, patients } if *w == ward && *patients as usize == beds
+            Action::WardPrint { ward: w, patients, keys }
+                if *w == ward && *patients as usize == beds && keys.len() == beds
         )));
         assert!(events.iter().any(
             |e| e.action == Action::PatientRead && e.patient.as_deref() == Some(&patient.key.0)

@@ -70,20 +70,26 @@ async fn clinician_logs_in_with_credential_and_security_key_and_a_wrong_key_is_r
     let (reader, _hospital) = common::snapshot(dir.path(), 40);
     let store =
         akari_sync::Store::open(&dir.path().join("admin.redb"), Default::default()).unwrap();
-    let engine = Arc::new(akari_sync::Engine::new(
-        store,
-        Arc::new(akari_sync::engine::MemorySource::new(Vec::new())),
-        akari_sync::Config::default(),
-    ));
+    let engine = Arc::new(
+        akari_sync::Engine::new(
+            store,
+            Arc::new(akari_sync::engine::MemorySource::new(Vec::new())),
+            akari_sync::Config::default(),
+        )
+        // The status page reports the lock state of the reader the clinician pages use.
+        .with_reader(reader.clone()),
+    );
     let pages = Pages::new(
         Arc::new(reader.clone()),
         ledger.clone(),
         accounts.clone(),
         PagesConfig::default(),
     )
-    .with_admin(
-        AdminServices::new(accounts.clone(), engine, ledger.clone()).with_reader(reader.clone()),
-    );
+    .with_admin(AdminServices::new(
+        accounts.clone(),
+        engine.control(),
+        ledger.clone(),
+    ));
     let (addr, spki) = common::serve(pages).await;
     let base = format!("https://localhost:{}", addr.port());
 

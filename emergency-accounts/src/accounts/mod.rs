@@ -192,8 +192,10 @@ impl Accounts {
         sink: Arc<dyn AuditSink>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let db = Database::create(path)
-            .map_err(|e| Error::Store(format!("cannot open {}: {e}", path.display())))?;
+        let db = Database::create(path).map_err(|source| Error::StoreOpen {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::open(db, config, sink, clock)
     }
 

@@ -3,6 +3,7 @@
 //! | ledger action | type | subtype | action |
 //! |---|---|---|---|
 //! | `patient_read` | audit-event-type `rest` | restful-interaction `read` | R |
+//! | `patient_not_found` | `rest` | `read` (outcome 4, minor failure) | R |
 //! | `patient_search`, `ward_census` | `rest` | `search-type` | E |
 //! | `patient_print`, `ward_print` | DCM 110106 Export | — | R |
 //! | login succeeded / failed | DCM 110114 User Authentication | DCM 110122 Login | E |
@@ -15,7 +16,8 @@
 //!
 //! Emergency-account actors carry purpose of use `ETREAT` and `BTG` (v3-ActReason). The
 //! patient is an entity with role Patient identified by the opaque patient key
-//! (`urn:akari:patient-key`); the ledger entry itself is an entity carrying its sequence
+//! (`urn:akari:patient-key`) — one such entity per patient listed by a search or ward census
+//! and per patient of a ward print; the ledger entry itself is an entity carrying its sequence
 //! number, chain head, mode and drill flag, so a FHIR copy can be matched to the chain.
 
 use std::io::Write;
@@ -71,6 +73,12 @@ pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
             Some(coding(RESTFUL, "read", "read")),
             "R",
             "0",
+        ),
+        Action::PatientNotFound { .. } => (
+            coding(AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
+            Some(coding(RESTFUL, "read", "read")),
+            "R",
+            "4",
         ),
         Action::PatientSearch { .. } | Action::WardCensus { .. } => (
             coding(AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
@@ -203,17 +211,24 @@ pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
         event["outcomeDesc"] = json!(reason);
     }
 
-    let mut entities = Vec::new();
-    if let Some(patient) = &entry.patient {
+    let mut entities: Vec<Value> = entry
+        .patient
+        .iter()
+        .chain(listed_patients(&entry.action))
+        .map(|key| patient_entity(key))
+        .collect();
+    if let Action::PatientNotFound { key } = &entry.action {
         entities.push(json!({
-            "what": { "identifier": { "system": "urn:akari:patient-key", "value": patient } },
-            "type": coding(ENTITY_TYPE, "1", "Person"),
-            "role": coding(OBJECT_ROLE, "1", "Patient"),
+            "type": coding(ENTITY_TYPE, "2", "System Object"),
+            "role": coding(OBJECT_ROLE, "24", "Query"),
+            "description": "lookup of a patient key that names no patient",
+            "detail": [{ "type": "patient_key", "valueString": key }]
         }));
     }
     if let Action::PatientSearch {
         query_kind,
         results,
+        ..
     } = &entry.action
     {
         entities.push(json!({
@@ -254,6 +269,25 @@ pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
     event
 }
 
+/// The patients an entry lists besides its own `patient`: those shown by a search or ward
+/// census, those printed by a ward print.
+fn listed_patients(action: &Action) -> &[String] {
+    match action {
+        Action::PatientSearch { keys, .. }
+        | Action::WardCensus { keys, .. }
+        | Action::WardPrint { keys, .. } => keys,
+        _ => &[],
+    }
+}
+
+fn patient_entity(key: &str) -> Value {
+    json!({
+        "what": { "identifier": { "system": "urn:akari:patient-key", "value": key } },
+        "type": coding(ENTITY_TYPE, "1", "Person"),
+        "role": coding(OBJECT_ROLE, "1", "Patient"),
+    })
+}
+
 fn balp_profile(action: &Action) -> String {
     let name = match action {
         Action::PatientRead => "PatientRead",
@@ -286,8 +320,10 @@ fn action_text(action: &Action) -> Option<String> {
             verdict,
             comment,
         } => Some(format!("session {session_id}: {verdict}: {comment}")),
-        Action::WardCensus { ward } => Some(format!("ward {ward}")),
-        Action::WardPrint { ward, patients } => Some(format!("ward {ward}, {patients} patients")),
+        Action::WardCensus { ward, .. } => Some(format!("ward {ward}")),
+        Action::WardPrint { ward, patients, .. } => {
+            Some(format!("ward {ward}, {patients} patients"))
+        }
         Action::AccountProvisioned { account_id }
         | Action::KeyEnrolled { account_id }
         | Action::AccountRetired { account_id }

@@ -39,7 +39,7 @@ pub mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -98,8 +98,17 @@ impl Default for LedgerConfig {
 /// Errors reading, exporting or opening the ledger. Messages never carry entry contents.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// redb failed: I/O, a full disk, a damaged file. The source is redb's own error.
     #[error("the audit ledger storage failed: {0}")]
-    Storage(String),
+    Storage(#[source] redb::Error),
+    /// The ledger cannot be written or read now (being reopened after a storage failure, or
+    /// a failure injected by a test); the reason is in the message.
+    #[error("the audit ledger is unavailable: {0}")]
+    Unavailable(&'static str),
+    #[error("a ledger checkpoint could not be encoded: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("the ledger could not start its writer threads: {0}")]
+    Thread(#[source] std::io::Error),
     #[error("the audit ledger file was written by a newer Akari (schema {found}, this build knows {SCHEMA_VERSION}); upgrade Akari")]
     Schema { found: u64 },
     #[error("ledger entry {seq} is unreadable or inconsistent: {what}")]
@@ -112,34 +121,6 @@ pub enum LedgerError {
     Audit(#[from] AuditError),
 }
 
-/// Makes the ledger's commits fail on demand, so callers can prove they fail closed.
-/// While set, every batch is aborted before commit and its callers get [`AuditError`].
-#[derive(Debug, Clone, Default)]
-pub struct FaultInjector(Arc<AtomicBool>);
-
-impl FaultInjector {
-    pub fn fail_commits(&self, fail: bool) {
-        self.0.store(fail, Ordering::SeqCst);
-    }
-
-    fn failing(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// An [`AuditSink`] that never records anything: every call fails. For fail-closed tests
-/// of callers that don't need a real ledger.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FailingSink;
-
-impl AuditSink for FailingSink {
-    fn record(&self, _event: AuditEvent) -> Result<AuditReceipt, AuditError> {
-        Err(AuditError::Unavailable(
-            "audit storage failure injected for testing".into(),
-        ))
-    }
-}
-
 /// The audit ledger. Cheap to share behind an `Arc`; dropping the last handle stops the
 /// writer after a final checkpoint.
 pub struct Ledger {
@@ -149,9 +130,12 @@ pub struct Ledger {
     publisher: Option<JoinHandle<()>>,
     public_key: VerifyingKey,
     signing_key: Arc<SigningKey>,
-    fault: FaultInjector,
+    #[cfg(feature = "test-hooks")]
+    fault: crate::testing::FaultInjector,
     latest: Arc<Mutex<Option<Checkpoint>>>,
     publish_status: Arc<Mutex<PublishStatus>>,
+    /// Durable commits (each one fsync) since the ledger opened.
+    commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -226,7 +210,8 @@ impl Ledger {
         let publish_status = Arc::new(Mutex::new(PublishStatus::default()));
         let public_key = key.verifying_key();
         let signing_key = Arc::new(key);
-        let fault = FaultInjector::default();
+        #[cfg(feature = "test-hooks")]
+        let fault = crate::testing::FaultInjector::default();
 
         let (pub_tx, pub_rx) = mpsc::channel::<Checkpoint>();
         let targets = checkpoint::PublishTargets {
@@ -238,12 +223,13 @@ impl Ledger {
         let publisher = std::thread::Builder::new()
             .name("ledger-publisher".into())
             .spawn(move || checkpoint::run_publisher(pub_rx, targets, public_key, status))
-            .map_err(storage)?;
+            .map_err(LedgerError::Thread)?;
         // The newest checkpoint goes out again at start-up, in case it never did.
         if let Some(cp) = lock(&latest).clone() {
             let _ = pub_tx.send(cp);
         }
 
+        let commits = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel::<Msg>();
         let writer = Writer {
             db: db.clone(),
@@ -252,8 +238,10 @@ impl Ledger {
             every_entries: config.checkpoint_every_entries.max(1),
             every: Duration::from_secs(config.checkpoint_every_secs.max(1)),
             max_batch: config.max_batch.max(1),
+            #[cfg(feature = "test-hooks")]
             fault: fault.clone(),
             latest: latest.clone(),
+            commits: commits.clone(),
             publish: pub_tx,
             oldest_unchecked: None,
             clock,
@@ -262,7 +250,7 @@ impl Ledger {
         let writer = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || writer.run(rx))
-            .map_err(storage)?;
+            .map_err(LedgerError::Thread)?;
         Ok(Ledger {
             db,
             tx: Some(tx),
@@ -270,9 +258,11 @@ impl Ledger {
             publisher: Some(publisher),
             public_key,
             signing_key,
+            #[cfg(feature = "test-hooks")]
             fault,
             latest,
             publish_status,
+            commits,
         })
     }
 
@@ -282,8 +272,16 @@ impl Ledger {
     }
 
     /// A handle that makes commits fail, for fail-closed tests.
-    pub fn fault_injector(&self) -> FaultInjector {
+    #[cfg(feature = "test-hooks")]
+    pub fn fault_injector(&self) -> crate::testing::FaultInjector {
         self.fault.clone()
+    }
+
+    /// How many write transactions the ledger has committed durably (each one fsync) since
+    /// it opened: a group commit of many appends counts once, and so does a checkpoint
+    /// signed on its own.
+    pub fn durable_commits(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
     }
 
     /// The newest signed checkpoint (for the admin page), if any.

@@ -23,8 +23,9 @@ pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("ledger
 pub(super) const LATEST_TIME: &str = "latest_time_micros";
 pub(super) const SCHEMA_VERSION: u64 = 1;
 
-pub(super) fn storage<E: std::fmt::Display>(e: E) -> LedgerError {
-    LedgerError::Storage(e.to_string())
+/// A redb failure, its source kept (callers tell a full disk from a damaged file by it).
+pub(super) fn storage(e: impl Into<redb::Error>) -> LedgerError {
+    LedgerError::Storage(e.into())
 }
 
 /// Opens the ledger's database again (the file at its path, or a test backend).
@@ -44,8 +45,8 @@ impl DbSlot {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| {
-                LedgerError::Storage(
-                    "the ledger file is being reopened after a storage failure (disk full?)".into(),
+                LedgerError::Unavailable(
+                    "the ledger file is being reopened after a storage failure (disk full?)",
                 )
             })
     }
@@ -53,8 +54,8 @@ impl DbSlot {
     /// Drop the failed database (once no reader uses it) and open the file again.
     pub(super) fn reopen(&self) -> Result<Arc<Database>, LedgerError> {
         let Some(reopen) = &self.reopen else {
-            return Err(LedgerError::Storage(
-                "an earlier write to the ledger failed; restart the node".into(),
+            return Err(LedgerError::Unavailable(
+                "an earlier write to the ledger failed; restart the node",
             ));
         };
         let old = self.db.write().unwrap_or_else(|p| p.into_inner()).take();
@@ -66,8 +67,8 @@ impl DbSlot {
             }
             if Arc::strong_count(&old) > 1 {
                 *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(old);
-                return Err(LedgerError::Storage(
-                    "the ledger file could not be reopened: still in use by a reader".into(),
+                return Err(LedgerError::Unavailable(
+                    "the ledger file could not be reopened: still in use by a reader",
                 ));
             }
         }
@@ -342,7 +343,7 @@ pub(super) fn store_checkpoint(
     cp: &Checkpoint,
 ) -> Result<(), LedgerError> {
     let mut table = txn.open_table(CHECKPOINTS).map_err(storage)?;
-    let json = serde_json::to_vec(cp).map_err(storage)?;
+    let json = serde_json::to_vec(cp).map_err(LedgerError::Encode)?;
     table.insert(cp.size, json.as_slice()).map_err(storage)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! transaction (group commit), extends the hash chain, signs checkpoints, and reopens the
 //! file after a storage failure before its next batch.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use super::entry::{self, LedgerEntry};
 use super::storage::{
     init_and_load_tip, storage, store_checkpoint, DbSlot, Tip, ENTRIES, LATEST_TIME, META,
 };
-use super::{lock, Checkpoint, FaultInjector, LedgerError};
+use super::{lock, Checkpoint, LedgerError};
 use crate::clock::Clock;
 use crate::event::{Action, AuditError, AuditEvent, AuditReceipt};
 
@@ -33,8 +34,11 @@ pub(super) struct Writer {
     pub(super) every_entries: u64,
     pub(super) every: Duration,
     pub(super) max_batch: usize,
-    pub(super) fault: FaultInjector,
+    #[cfg(feature = "test-hooks")]
+    pub(super) fault: crate::testing::FaultInjector,
     pub(super) latest: Arc<Mutex<Option<Checkpoint>>>,
+    /// Counts every durable commit, for [`super::Ledger::durable_commits`].
+    pub(super) commits: Arc<AtomicU64>,
     pub(super) publish: Sender<Checkpoint>,
     /// When the oldest entry not yet covered by a checkpoint was committed (monotonic, so
     /// a wall clock that jumps neither stalls nor hurries timed checkpoints).
@@ -174,14 +178,15 @@ impl Writer {
             } else {
                 None
             };
-            if self.fault.failing() {
+            if self.injected_failure() {
                 injected = true;
                 txn.abort().map_err(storage)?;
-                return Err(LedgerError::Storage(
-                    "audit storage failure injected for testing".into(),
+                return Err(LedgerError::Unavailable(
+                    "audit storage failure injected for testing",
                 ));
             }
             txn.commit().map_err(storage)?;
+            self.commits.fetch_add(1, Ordering::SeqCst);
             Ok(checkpoint)
         })();
         drop(db);
@@ -198,7 +203,7 @@ impl Writer {
                     self.published(cp);
                 }
                 for (seq, reply) in replies {
-                    let _ = reply.send(Ok(AuditReceipt { sequence: seq }));
+                    let _ = reply.send(Ok(AuditReceipt::new(seq)));
                 }
             }
             Err(e) => {
@@ -217,15 +222,17 @@ impl Writer {
     fn checkpoint_alone(&mut self) -> Result<Checkpoint, LedgerError> {
         let db = self.database()?;
         let cp = Checkpoint::sign(self.tip.seq, self.tip.head, self.clock.now(), &self.key);
-        if self.fault.failing() {
-            return Err(LedgerError::Storage(
-                "audit storage failure injected for testing".into(),
+        if self.injected_failure() {
+            return Err(LedgerError::Unavailable(
+                "audit storage failure injected for testing",
             ));
         }
         let written = (|| -> Result<(), LedgerError> {
             let txn = db.begin_write().map_err(storage)?;
             store_checkpoint(&txn, &cp)?;
-            txn.commit().map_err(storage)
+            txn.commit().map_err(storage)?;
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            Ok(())
         })();
         drop(db);
         if let Err(e) = written {
@@ -235,6 +242,16 @@ impl Writer {
         self.tip.checkpointed = cp.size;
         self.published(cp.clone());
         Ok(cp)
+    }
+
+    /// Whether a test asked commits to fail (always `false` without the `test-hooks`
+    /// feature).
+    fn injected_failure(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        if self.fault.failing() {
+            return true;
+        }
+        false
     }
 
     fn published(&mut self, cp: Checkpoint) {

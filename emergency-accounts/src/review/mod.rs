@@ -209,8 +209,11 @@ pub struct SessionReview {
     pub first_time: DateTime<Utc>,
     pub last_time: DateTime<Utc>,
     pub events: Vec<LedgerEntry>,
-    /// Distinct patient keys, in order of first access.
+    /// Distinct patient keys whose records were read or printed, in order of first access.
     pub patients: Vec<String>,
+    /// Distinct patient keys whose names were listed (search results, ward censuses), in
+    /// order of first listing: who saw a patient's name.
+    pub listed: Vec<String>,
     pub searches: u32,
     pub printed: u32,
     pub flags: Vec<Flag>,
@@ -338,11 +341,28 @@ pub fn review_episode(
 
 fn ward_of(e: &LedgerEntry) -> Option<String> {
     match &e.action {
-        Action::WardCensus { ward } | Action::WardPrint { ward, .. } => Some(ward.clone()),
+        Action::WardCensus { ward, .. } | Action::WardPrint { ward, .. } => Some(ward.clone()),
         _ => e
             .details
             .as_deref()
             .and_then(|d| details::get(d, details::WARD)),
+    }
+}
+
+/// Patients whose records an entry printed besides its own `patient` (a ward print).
+fn records_in(action: &Action) -> &[String] {
+    match action {
+        Action::WardPrint { keys, .. } => keys,
+        _ => &[],
+    }
+}
+
+/// Patients whose names an entry listed without opening their records (search results,
+/// ward censuses).
+fn names_in(action: &Action) -> &[String] {
+    match action {
+        Action::PatientSearch { keys, .. } | Action::WardCensus { keys, .. } => keys,
+        _ => &[],
     }
 }
 
@@ -364,6 +384,8 @@ fn summarize(
     let mut reasons = Vec::new();
     let mut patients = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut listed = Vec::new();
+    let mut listed_seen = BTreeSet::new();
     let mut searches = 0u32;
     let mut printed = 0u32;
     let mut ward_print_pending = 0u32;
@@ -378,19 +400,29 @@ fn summarize(
         match &e.action {
             Action::Declared { reason } => reasons.push(reason.clone()),
             Action::PatientSearch { .. } | Action::WardCensus { .. } => searches += 1,
-            // A ward print is recorded as one `WardPrint { patients: n }` followed by the
-            // n `PatientPrint` entries of its patients: count those n once.
+            // A ward print is one `WardPrint` entry listing its patients' keys. Ledgers
+            // written before the list existed follow it with one `PatientPrint` per
+            // patient instead: count those n once.
             Action::PatientPrint if ward_print_pending > 0 => ward_print_pending -= 1,
             Action::PatientPrint => printed += 1,
-            Action::WardPrint { patients: n, .. } => {
+            Action::WardPrint {
+                patients: n, keys, ..
+            } => {
                 printed += n;
-                ward_print_pending = *n;
+                if keys.is_empty() {
+                    ward_print_pending = *n;
+                }
             }
             _ => {}
         }
-        if let Some(p) = &e.patient {
+        for p in e.patient.iter().chain(records_in(&e.action)) {
             if seen.insert(p.clone()) {
                 patients.push(p.clone());
+            }
+        }
+        for p in names_in(&e.action) {
+            if listed_seen.insert(p.clone()) {
+                listed.push(p.clone());
             }
         }
         let inside =
@@ -427,6 +459,7 @@ fn summarize(
         last_time,
         events,
         patients,
+        listed,
         searches,
         printed,
         flags,

@@ -3,12 +3,9 @@
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use akari_accounts::event::{
-    Action, AuditError, AuditEvent, AuditReceipt, AuditSink, Client, DeclaredPerson, Reason,
-};
+use akari_accounts::event::{Client, DeclaredPerson, Reason};
 use akari_accounts::{
     Accounts, AdminCapability, AdminLogin, AdminSession, Argon2Config, Config, Console,
     CreationChallengeResponse, EmergencyLogin, ManualClock, NewAdmin, NewSession, Password,
@@ -25,40 +22,7 @@ use webauthn_rs::prelude::Url;
 pub const ORIGIN: &str = "https://akari.test";
 pub const ADMIN_PASSWORD: &str = "Correct-Horse-42!";
 
-/// Collects every event; can be told to fail, like a ledger whose disk is gone.
-#[derive(Default)]
-pub struct MemorySink {
-    pub events: Mutex<Vec<AuditEvent>>,
-    pub fail: AtomicBool,
-}
-
-impl MemorySink {
-    pub fn events(&self) -> Vec<AuditEvent> {
-        self.events.lock().unwrap().clone()
-    }
-
-    pub fn count(&self, pred: impl Fn(&Action) -> bool) -> usize {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| pred(&e.action))
-            .count()
-    }
-}
-
-impl AuditSink for MemorySink {
-    fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(AuditError::Unavailable("injected failure".into()));
-        }
-        let mut events = self.events.lock().unwrap();
-        events.push(event);
-        Ok(AuditReceipt {
-            sequence: events.len() as u64,
-        })
-    }
-}
+pub use akari_accounts::testing::MemorySink;
 
 pub fn cheap_config() -> Config {
     Config {

@@ -120,6 +120,7 @@ pub fn mixed_events(n: usize) -> Vec<AuditEvent> {
                 Action::PatientSearch {
                     query_kind: "name_kana".into(),
                     results: 3,
+                    keys: (0..3).map(|k| format!("pk-{:05}", i + k)).collect(),
                 },
                 Mode::Emergency,
             ),

@@ -116,41 +116,43 @@ pub enum ResourceType {
 }
 
 impl ResourceType {
+    pub const ALL: [ResourceType; 11] = [
+        ResourceType::Patient,
+        ResourceType::AllergyIntolerance,
+        ResourceType::Condition,
+        ResourceType::Observation,
+        ResourceType::MedicationRequest,
+        ResourceType::MedicationAdministration,
+        ResourceType::Medication,
+        ResourceType::Flag,
+        ResourceType::Encounter,
+        ResourceType::Composition,
+        ResourceType::DocumentReference,
+    ];
+
+    /// The FHIR type name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceType::Patient => "Patient",
+            ResourceType::AllergyIntolerance => "AllergyIntolerance",
+            ResourceType::Condition => "Condition",
+            ResourceType::Observation => "Observation",
+            ResourceType::MedicationRequest => "MedicationRequest",
+            ResourceType::MedicationAdministration => "MedicationAdministration",
+            ResourceType::Medication => "Medication",
+            ResourceType::Flag => "Flag",
+            ResourceType::Encounter => "Encounter",
+            ResourceType::Composition => "Composition",
+            ResourceType::DocumentReference => "DocumentReference",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
-        use ResourceType::*;
-        Some(match name {
-            "Patient" => Patient,
-            "AllergyIntolerance" => AllergyIntolerance,
-            "Condition" => Condition,
-            "Observation" => Observation,
-            "MedicationRequest" => MedicationRequest,
-            "MedicationAdministration" => MedicationAdministration,
-            "Medication" => Medication,
-            "Flag" => Flag,
-            "Encounter" => Encounter,
-            "Composition" => Composition,
-            "DocumentReference" => DocumentReference,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
     pub fn from_byte(b: u8) -> Option<Self> {
-        use ResourceType::*;
-        [
-            Patient,
-            AllergyIntolerance,
-            Condition,
-            Observation,
-            MedicationRequest,
-            MedicationAdministration,
-            Medication,
-            Flag,
-            Encounter,
-            Composition,
-            DocumentReference,
-        ]
-        .into_iter()
-        .find(|t| *t as u8 == b)
+        Self::ALL.into_iter().find(|t| *t as u8 == b)
     }
 }
 

@@ -332,20 +332,26 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("pw");
         std::fs::write(&p, "hunter2-very-secret\n").unwrap();
-        let a = Auth::from_config(&AuthConfig {
-            kind: AuthKind::Basic,
-            username: Some("akari".into()),
-            password_file: Some(p.clone()),
-            ..AuthConfig::default()
-        }, false)
+        let a = Auth::from_config(
+            &AuthConfig {
+                kind: AuthKind::Basic,
+                username: Some("akari".into()),
+                password_file: Some(p.clone()),
+                ..AuthConfig::default()
+            },
+            false,
+        )
         .unwrap();
         let dbg = format!("{a:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
-        let t = Auth::from_config(&AuthConfig {
-            kind: AuthKind::Bearer,
-            token_file: Some(p),
-            ..AuthConfig::default()
-        }, false)
+        let t = Auth::from_config(
+            &AuthConfig {
+                kind: AuthKind::Bearer,
+                token_file: Some(p),
+                ..AuthConfig::default()
+            },
+            false,
+        )
         .unwrap();
         assert!(!format!("{t:?}").contains("hunter2"));
         std::fs::remove_dir_all(dir).ok();
@@ -353,18 +359,24 @@ mod tests {
 
     #[test]
     fn missing_or_bad_key_files_are_clear_config_errors() {
-        let e = Auth::from_config(&AuthConfig {
-            kind: AuthKind::Smart,
-            client_id: Some("c".into()),
-            private_key_file: Some("/nonexistent/key.pem".into()),
-            ..AuthConfig::default()
-        }, false)
+        let e = Auth::from_config(
+            &AuthConfig {
+                kind: AuthKind::Smart,
+                client_id: Some("c".into()),
+                private_key_file: Some("/nonexistent/key.pem".into()),
+                ..AuthConfig::default()
+            },
+            false,
+        )
         .unwrap_err();
         assert!(e.to_string().contains("private_key_file"), "{e}");
-        let e = Auth::from_config(&AuthConfig {
-            kind: AuthKind::Bearer,
-            ..AuthConfig::default()
-        }, false)
+        let e = Auth::from_config(
+            &AuthConfig {
+                kind: AuthKind::Bearer,
+                ..AuthConfig::default()
+            },
+            false,
+        )
         .unwrap_err();
         assert!(e.to_string().contains("token_file"), "{e}");
     }

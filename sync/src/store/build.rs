@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::guard::{self, Guard, Quarantine};
 use super::index_blob::{self, Accumulator};
 use super::keys::{
     self, grave_item, grave_key, item_key, owner_key, owner_value, parse_meta, parse_owner,
@@ -19,7 +20,6 @@ use super::keys::{
 use super::prepare::{EncounterFact, Prepared, Preparer, Target};
 use super::sorted_load::SortedLoad;
 use super::tables::{EpochTable, DATA_KEYS};
-use super::guard::{self, Guard, Quarantine};
 use super::{
     apply_retention, next_generation, record_generation, switch_to, GenerationKind, Manifest,
     Store, StoreError,
@@ -304,12 +304,7 @@ impl GenerationBuilder {
             }
         };
         if let Some(f) = p.encounter {
-            let e = self.facts.entry(pk).or_insert(EncounterFact {
-                inpatient_now: false,
-                last: None,
-            });
-            e.inpatient_now |= f.inpatient_now;
-            e.last = e.last.max(f.last);
+            f.record(&mut self.facts, pk);
         }
         let g = self.generation;
         let new_owner = Owner {
@@ -555,7 +550,8 @@ impl GenerationBuilder {
             }
             let losses = guard.map(|g| g.losses(reference, &manifest.counts));
             if let Some(losses) = losses.filter(|l| !l.is_empty()) {
-                let newest = guard::newest_quarantined(&txn.open_table(super::tables::GENERATIONS)?)?;
+                let newest =
+                    guard::newest_quarantined(&txn.open_table(super::tables::GENERATIONS)?)?;
                 if let Some(same) = newest.filter(|q| q.same_content(&manifest)) {
                     drop(txn);
                     return Ok((

@@ -145,8 +145,9 @@ where
         let rows = table
             .iter()?
             .filter(|r| {
-                r.as_ref()
-                    .map_or(true, |(k, _)| k.value().get(..8).is_some_and(|p| p <= &hi[..]))
+                r.as_ref().map_or(true, |(k, _)| {
+                    k.value().get(..8).is_some_and(|p| p <= &hi[..])
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         append(&mut index, rows.iter().map(|(k, v)| (k.value(), v.value())))?;
@@ -396,13 +397,11 @@ impl Store {
         let epoch = next_generation(&txn)?;
         super::raise_last_generation(&txn, epoch)?;
         copy_within(&txn, m, epoch)?;
-        let moved = Manifest {
-            epoch,
-            ..m.clone()
-        };
+        let moved = Manifest { epoch, ..m.clone() };
         txn.open_table(GENERATIONS)?
             .insert(moved.generation, encode_manifest(&moved).as_slice())?;
-        txn.open_table(EPOCH_TIPS)?.insert(epoch, moved.generation)?;
+        txn.open_table(EPOCH_TIPS)?
+            .insert(epoch, moved.generation)?;
         txn.commit()?;
         tracing::info!(
             generation = m.generation,

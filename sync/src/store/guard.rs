@@ -99,7 +99,11 @@ impl Quarantine {
 impl Guard {
     /// What `counts` (a finished build) would lose against `current`; empty: nothing that
     /// quarantines.
-    pub fn losses(&self, current: &Manifest, counts: &std::collections::BTreeMap<String, u64>) -> Vec<Loss> {
+    pub fn losses(
+        &self,
+        current: &Manifest,
+        counts: &std::collections::BTreeMap<String, u64>,
+    ) -> Vec<Loss> {
         let emptied = current.total_items() > 0 && counts.values().all(|n| *n == 0);
         let mut out: Vec<Loss> = current
             .counts

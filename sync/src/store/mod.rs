@@ -658,7 +658,9 @@ impl Store {
     pub fn verify(&self, generation: u64) -> Result<VerifyReport, StoreError> {
         let manifest = self.manifest(generation)?;
         let mut reports = self.verify_epoch(manifest.epoch, &[&manifest])?;
-        reports.pop().ok_or(StoreError::NoSuchGeneration(generation))
+        reports
+            .pop()
+            .ok_or(StoreError::NoSuchGeneration(generation))
     }
 
     /// Make a copy of `target` the new current generation (after verifying `target`).

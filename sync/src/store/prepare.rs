@@ -3,6 +3,7 @@
 //! sealed for an encrypted store) and the search-index entry.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -48,6 +49,19 @@ pub struct Payload {
 pub struct EncounterFact {
     pub inpatient_now: bool,
     pub last: Option<DateTime<Utc>>,
+}
+
+impl EncounterFact {
+    /// Add this encounter's fact to what `facts` knows of patient `pk`: an inpatient if
+    /// any encounter says so, the latest contact of all.
+    pub(super) fn record(self, facts: &mut HashMap<Pk, EncounterFact>, pk: Pk) {
+        let e = facts.entry(pk).or_insert(EncounterFact {
+            inpatient_now: false,
+            last: None,
+        });
+        e.inpatient_now |= self.inpatient_now;
+        e.last = e.last.max(self.last);
+    }
 }
 
 /// A mapped resource ready to write: hashed keys and encoded content.

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use redb::ReadableDatabase;
+use redb::{ReadOnlyTable, ReadableDatabase};
 use serde::de::DeserializeOwned;
 
 use super::keys::{
@@ -81,11 +81,20 @@ impl Store {
         out
     }
 
-    fn require_keys(&self, keys: Option<&Keyring>) -> Result<(), StoreError> {
+    /// The items table of `m`'s epoch, for reading its content: an encrypted store needs
+    /// `keys` (else [`StoreError::Locked`]); a generation whose epoch is gone is
+    /// [`StoreError::NoSuchGeneration`].
+    fn items_to_read(
+        &self,
+        m: &Manifest,
+        keys: Option<&Keyring>,
+    ) -> Result<ReadOnlyTable<&'static [u8], &'static [u8]>, StoreError> {
         if self.is_encrypted() && keys.is_none() {
             return Err(StoreError::Locked);
         }
-        Ok(())
+        let txn = self.db().begin_read()?;
+        txn.open_table(EpochTable::Items.of(m.epoch).def())
+            .map_err(missing_generation(m))
     }
 
     /// The items of one patient in generation `m` (unordered). An encrypted store needs
@@ -96,12 +105,7 @@ impl Store {
         pk: &Pk,
         keys: Option<&Keyring>,
     ) -> Result<Vec<Item>, StoreError> {
-        self.require_keys(keys)?;
-        let txn = self.db().begin_read()?;
-        let items_name = EpochTable::Items.of(m.epoch);
-        let items = txn
-            .open_table(items_name.def())
-            .map_err(missing_generation(m))?;
+        let items = self.items_to_read(m, keys)?;
         let (lo, hi) = prefix_range(&[&[SPACE_RECORD][..], &pk[..]].concat());
         let mut out = Vec::new();
         for row in items.range(lo.as_slice()..=hi.as_slice())? {
@@ -123,12 +127,7 @@ impl Store {
         id: &str,
         keys: Option<&Keyring>,
     ) -> Result<Option<String>, StoreError> {
-        self.require_keys(keys)?;
-        let txn = self.db().begin_read()?;
-        let items_name = EpochTable::Items.of(m.epoch);
-        let items = txn
-            .open_table(items_name.def())
-            .map_err(missing_generation(m))?;
+        let items = self.items_to_read(m, keys)?;
         let idh = self.keyer().id_hash(ResourceType::Medication, id);
         let rt = ResourceType::Medication as u8;
         let lo = item_key(SPACE_MEDICATION, &[0; 16], rt, &idh, 0);

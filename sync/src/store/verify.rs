@@ -46,8 +46,9 @@ impl Store {
                     if !read::visible(key, &mv, m.generation)? {
                         continue;
                     }
-                    let ok = *intact
-                        .get_or_insert_with(|| keys::sha256(keys::content_of(v.value())) == mv.hash);
+                    let ok = *intact.get_or_insert_with(|| {
+                        keys::sha256(keys::content_of(v.value())) == mv.hash
+                    });
                     t.checked += 1;
                     if !ok {
                         t.corrupt += 1;
@@ -83,11 +84,16 @@ impl Store {
 
     /// Verify every retained generation, one pass per epoch. An epoch whose versions cannot
     /// be read (a damaged page) gives each of its generations that error. Newest first.
-    pub fn verify_all(&self) -> Result<Vec<(Manifest, Result<VerifyReport, StoreError>)>, StoreError> {
+    pub fn verify_all(
+        &self,
+    ) -> Result<Vec<(Manifest, Result<VerifyReport, StoreError>)>, StoreError> {
         let list = self.list()?;
         let mut by_epoch: BTreeMap<u64, Vec<&Manifest>> = BTreeMap::new();
         for g in &list {
-            by_epoch.entry(g.manifest.epoch).or_default().push(&g.manifest);
+            by_epoch
+                .entry(g.manifest.epoch)
+                .or_default()
+                .push(&g.manifest);
         }
         let mut out = Vec::new();
         for (epoch, manifests) in by_epoch {
@@ -101,9 +107,12 @@ impl Store {
                 Err(e) if e.is_storage() => return Err(e),
                 Err(e) => {
                     let text = e.to_string();
-                    out.extend(manifests.into_iter().cloned().map(|m| {
-                        (m, Err(StoreError::Corrupt(text.clone())))
-                    }))
+                    out.extend(
+                        manifests
+                            .into_iter()
+                            .cloned()
+                            .map(|m| (m, Err(StoreError::Corrupt(text.clone())))),
+                    )
                 }
             }
         }

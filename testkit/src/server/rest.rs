@@ -142,15 +142,13 @@ pub(super) async fn search(
     if !rtype.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
         return outcome(StatusCode::NOT_FOUND, "unknown resource type");
     }
-    let base = shared.base.clone();
+    let base = &shared.base;
     let path = format!("/fhir/{rtype}");
-    let sh = shared.clone();
-    let p2 = params.clone();
     page(
         &shared,
         &path,
-        &p2,
-        move || {
+        &params,
+        || {
             let filter = match params.get("_lastUpdated") {
                 Some(v) => match parse_date_param(v) {
                     Some(f) => Some(f),
@@ -163,7 +161,7 @@ pub(super) async fn search(
                 },
                 None => None,
             };
-            let d = sh.data.lock().unwrap_or_else(|e| e.into_inner());
+            let d = shared.data.lock().unwrap_or_else(|e| e.into_inner());
             let mut out = vec![];
             if let Some(m) = d.resources.get(&rtype) {
                 for (id, s) in m {
@@ -193,13 +191,11 @@ pub(super) async fn history(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let path = format!("/fhir/{rtype}/_history");
-    let sh = shared.clone();
-    let p2 = params.clone();
     page(
         &shared,
         &path,
-        &p2,
-        move || {
+        &params,
+        || {
             let since = match params.get("_since") {
                 Some(v) => match DateTime::parse_from_rfc3339(v) {
                     Ok(t) => Some(t),
@@ -207,7 +203,7 @@ pub(super) async fn history(
                 },
                 None => None,
             };
-            let d = sh.data.lock().unwrap_or_else(|e| e.into_inner());
+            let d = shared.data.lock().unwrap_or_else(|e| e.into_inner());
             let mut out = vec![];
             // Newest first, as FHIR history is.
             for h in d.history.iter().rev() {

@@ -6,7 +6,7 @@
 //! comes with it. Patient pages are GETs on opaque keys, so they can be bookmarked or
 //! reloaded without revealing who the patient is.
 
-use akari_accounts::event::{Actor, DeclaredPerson, Reason};
+use akari_accounts::event::{DeclaredPerson, Reason};
 use akari_sync::model::PatientKey;
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -23,7 +23,6 @@ use crate::error::{PageError, Problem};
 use crate::gate::{ClinicianLogin, KeyAnswer, Refusal};
 use crate::i18n::{Lang, LANG_COOKIE};
 use crate::session::{self, PendingKey, Principal};
-use crate::viewer::Reader;
 
 /// Maximum search results shown (the query is refined rather than paged).
 const SEARCH_LIMIT: usize = 50;
@@ -341,8 +340,8 @@ pub(crate) struct DeclareForm {
 }
 
 pub(crate) async fn declare_form(ctx: Ctx) -> Result<Response, PageError> {
-    let (_, declared) = ctx.clinician().await?;
-    if declared.is_some() {
+    let (_, capability) = ctx.clinician().await?;
+    if capability.is_some() {
         return Ok(Redirect::to("/search").into_response());
     }
     let page = DeclarePage {
@@ -361,8 +360,8 @@ pub(crate) async fn declare(
     Form(form): Form<DeclareForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let (login, declared) = ctx.clinician().await?;
-    if declared.is_some() {
+    let (login, capability) = ctx.clinician().await?;
+    if capability.is_some() {
         return Ok(Redirect::to("/search").into_response());
     }
     let reason = match form.reason.as_str() {
@@ -423,23 +422,6 @@ pub(crate) async fn declare(
     ))
 }
 
-/// A declared clinician in emergency or drill mode, as the audit ledger names them.
-async fn reader(ctx: &Ctx) -> Result<Reader, PageError> {
-    let (login, declared) = ctx.clinician().await?;
-    let Some(declared) = declared else {
-        return Err(PageError::from(Problem::Forbidden));
-    };
-    Ok(Reader {
-        actor: Actor::Emergency {
-            account_id: login.account_id,
-            session_id: login.session_id,
-            declared: Some(declared),
-        },
-        client: ctx.client.clone(),
-        mode: ctx.mode,
-    })
-}
-
 // ---------------------------------------------------------------- search
 
 #[derive(Template)]
@@ -453,7 +435,7 @@ struct SearchPage {
 }
 
 pub(crate) async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
-    let _ = reader(&ctx).await?;
+    let _ = ctx.reader().await?;
     let wards = ctx.viewer().wards().await?;
     let page = SearchPage {
         c: ctx.chrome(),
@@ -475,7 +457,7 @@ pub(crate) struct SearchForm {
 
 pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let reader = reader(&ctx).await?;
+    let reader = ctx.reader().await?;
     let query = form.q.trim().to_owned();
     let wards = ctx.viewer().wards().await?;
     if query.is_empty() {
@@ -523,7 +505,7 @@ struct WardPage {
 }
 
 pub(crate) async fn ward(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
-    let reader = reader(&ctx).await?;
+    let reader = ctx.reader().await?;
     let census = ctx.viewer().census(&reader, ward.clone()).await?;
     let today = today();
     let rows = census
@@ -549,7 +531,7 @@ struct WardPrintPage {
 }
 
 pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
-    let reader = reader(&ctx).await?;
+    let reader = ctx.reader().await?;
     let printed = ctx.viewer().ward_print(&reader, ward.clone()).await?;
     let (census, records) = printed.into_inner();
     let today = today();
@@ -587,26 +569,10 @@ fn as_of(ctx: &Ctx) -> chrono::DateTime<Utc> {
 async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, PageError> {
     // The session check runs on the blocking thread that reads and audits the record
     // (one hop instead of two on the busiest page); nothing is read if it refuses.
-    let (login, declared) = ctx.clinician_claim()?;
-    let Some(declared) = declared else {
-        return Err(PageError::from(Problem::Forbidden));
-    };
-    let reader = Reader {
-        actor: Actor::Emergency {
-            account_id: login.account_id.clone(),
-            session_id: login.session_id.clone(),
-            declared: Some(declared),
-        },
-        client: ctx.client.clone(),
-        mode: ctx.mode,
-    };
-    let gate = ctx.gate();
-    let client = ctx.client.clone();
+    let check = ctx.reader_check()?;
     let view = ctx
         .viewer()
-        .patient_after(&reader, PatientKey(key), print, move || {
-            gate.check(&login, &client)
-        })
+        .patient(PatientKey(key), print, check)
         .await?
         .map_err(|refusal| ctx.session_refused(refusal))?;
     let page = PatientPage {

@@ -4,7 +4,11 @@
 //! template renders.
 
 pub mod admin;
+#[cfg(test)]
+mod audit_tests;
 pub(crate) mod clinician;
+#[cfg(test)]
+mod test_node;
 #[cfg(test)]
 mod tests;
 
@@ -13,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use akari_accounts::event::{Client, DeclaredPerson, Mode};
+use akari_accounts::ClinicianCapability;
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{CACHE_CONTROL, SET_COOKIE, USER_AGENT};
@@ -23,10 +28,10 @@ use chrono::Utc;
 
 use crate::display::{fmt_age, fmt_time, jst};
 use crate::error::{PageError, Problem};
-use crate::gate::{ClinicianLogin, Gate};
+use crate::gate::{ClinicianLogin, Gate, Refusal};
 use crate::i18n::{Lang, Tr};
 use crate::session::{Principal, Session, SessionId, SessionStore};
-use crate::viewer::{AuditedViewer, Snapshot};
+use crate::viewer::{AuditedViewer, Reader, Snapshot};
 
 /// Settings of the pages (part of the `[web]` configuration).
 #[derive(Debug, Clone)]
@@ -191,23 +196,51 @@ impl Ctx {
     }
 
     /// The clinician behind this session, checked with the accounts layer (timeouts,
-    /// revocation, mode).
-    pub async fn clinician(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
-        let (login, declared) = self.clinician_claim()?;
+    /// revocation, mode): the login, and the verified capability once declared.
+    pub async fn clinician(
+        &self,
+    ) -> Result<(ClinicianLogin, Option<ClinicianCapability>), PageError> {
+        let (login, _) = self.clinician_claim()?;
         let gate = self.gate();
         let checked = login.clone();
         let client = self.client.clone();
         let result = tokio::task::spawn_blocking(move || gate.check(&checked, &client)).await?;
-        if let Err(refusal) = result {
-            return Err(self.session_refused(refusal));
+        match result {
+            Ok(capability) => Ok((login, capability)),
+            Err(refusal) => Err(self.session_refused(refusal)),
         }
-        Ok((login, declared))
+    }
+
+    /// The audited reader: a declared clinician, verified with the accounts layer now.
+    pub async fn reader(&self) -> Result<Reader, PageError> {
+        match self.clinician().await? {
+            (_, Some(capability)) => Ok(Reader::verified(capability, self.client.clone())),
+            (_, None) => Err(PageError::from(Problem::Forbidden)),
+        }
+    }
+
+    /// [`Self::reader`] as a blocking step, for a page that runs it on the thread that reads
+    /// the data (see [`AuditedViewer::patient`]). Refused at once unless the browser session
+    /// claims a declared clinician in a mode that allows clinicians.
+    pub fn reader_check(
+        &self,
+    ) -> Result<impl FnOnce() -> Result<Reader, Refusal> + Send + 'static, PageError> {
+        let (login, declared) = self.clinician_claim()?;
+        if declared.is_none() {
+            return Err(PageError::from(Problem::Forbidden));
+        }
+        let gate = self.gate();
+        let client = self.client.clone();
+        Ok(move || match gate.check(&login, &client)? {
+            Some(capability) => Ok(Reader::verified(capability, client)),
+            // The browser session says declared, the accounts layer does not: fail closed.
+            None => Err(Refusal::Expired),
+        })
     }
 
     /// What the browser session claims (a clinician, in a mode that allows clinicians),
-    /// not yet checked with the accounts layer: the caller must run [`Gate::check`] before
-    /// showing anything (the patient page does it on the thread that reads the record).
-    pub fn clinician_claim(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
+    /// not yet checked with the accounts layer.
+    fn clinician_claim(&self) -> Result<(ClinicianLogin, Option<DeclaredPerson>), PageError> {
         let Principal::Clinician { login, declared } = self.principal() else {
             return Err(PageError::from(Problem::Forbidden));
         };
@@ -218,7 +251,7 @@ impl Ctx {
     }
 
     /// The accounts layer ended the session: the browser session goes too.
-    pub fn session_refused(&self, refusal: crate::gate::Refusal) -> PageError {
+    pub fn session_refused(&self, refusal: Refusal) -> PageError {
         tracing::info!(%refusal, "clinician session no longer valid");
         if let Some((id, _)) = &self.session {
             self.sessions().remove(id);

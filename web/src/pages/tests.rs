@@ -3,9 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use akari_accounts::event::{
-    Action, AuditError, AuditEvent, AuditReceipt, AuditSink, Client, DeclaredPerson, Mode, Reason,
-};
+use akari_accounts::event::{Action, Client, DeclaredPerson, Mode, Reason};
 use akari_sync::model::{Allergy, Criticality, Patient, PatientKey, PatientRecord, Sex};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -17,6 +15,7 @@ use super::{Pages, PagesConfig};
 use crate::gate::{ClinicianLogin, Gate, Refusal};
 use crate::router::for_pages as router;
 use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};
+use akari_accounts::ClinicianCapability;
 
 pub const XSS_NAME: &str = "<script>document.title='pwned'</script>山田";
 pub const XSS_DOC: &str = "<img src=x onerror=\"document.title='pwned'\">所見";
@@ -180,30 +179,31 @@ impl Gate for FakeGate {
             token: "token-acc-session-declared".into(),
         })
     }
-    fn check(&self, _login: &ClinicianLogin, _client: &Client) -> Result<(), Refusal> {
-        Ok(())
+    /// A declared login (the session identifier `declare` gave) has the capability of the
+    /// person declared last; any other is still pending.
+    fn check(
+        &self,
+        login: &ClinicianLogin,
+        _client: &Client,
+    ) -> Result<Option<ClinicianCapability>, Refusal> {
+        if login.session_id != "acc-session-declared" {
+            return Ok(None);
+        }
+        let person = self.declared.lock().unwrap().last().cloned();
+        Ok(person.map(|person| {
+            akari_accounts::testing::clinician(
+                &login.account_id,
+                &login.session_id,
+                person,
+                Reason::Drill,
+                self.mode(),
+            )
+        }))
     }
     fn logout(&self, _login: &ClinicianLogin, _client: &Client) {}
 }
 
-#[derive(Default)]
-struct Sink {
-    events: Mutex<Vec<AuditEvent>>,
-    fail: Mutex<bool>,
-}
-
-impl AuditSink for Sink {
-    fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
-        if *self.fail.lock().unwrap() {
-            return Err(AuditError::Unavailable("injected".into()));
-        }
-        let mut ev = self.events.lock().unwrap();
-        ev.push(event);
-        Ok(AuditReceipt {
-            sequence: ev.len() as u64,
-        })
-    }
-}
+use akari_accounts::testing::MemorySink as Sink;
 
 struct App {
     router: Router,
@@ -452,10 +452,11 @@ async fn search_then_summary_shows_the_allergy_and_audits_each_read() {
     assert!(p.body.contains("データ時点"));
     assert!(p.body.contains("5時間前"));
     assert!(p.body.contains("看護 花子"), "declared person shown");
-    let events = app.sink.events.lock().unwrap();
+    let events = app.sink.events();
     assert!(events.iter().any(|e| matches!(
         &e.action,
-        Action::PatientSearch { query_kind, results: 1 } if query_kind == "name"
+        Action::PatientSearch { query_kind, results: 1, keys }
+            if query_kind == "name" && keys == &["k-maki"]
     )));
     assert!(events
         .iter()
@@ -539,7 +540,7 @@ async fn a_locked_snapshot_gets_a_page_saying_how_to_unlock_it() {
 async fn audit_failure_shows_no_patient_data() {
     let mut app = App::new();
     let csrf = app.login_and_declare().await;
-    *app.sink.fail.lock().unwrap() = true;
+    app.sink.fail_records(true);
     for path in [
         "/patients/k-maki",
         "/patients/k-maki/print",
@@ -586,17 +587,17 @@ async fn ward_print_has_the_census_then_every_patient_and_audits_it() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body.matches("class=\"sheet patient-sheet\"").count(), 2);
     assert!(r.body.find("census-sheet").unwrap() < r.body.find("patient-sheet").unwrap());
-    let events = app.sink.events.lock().unwrap();
-    assert!(events
+    let events = app.sink.events();
+    let prints: Vec<_> = events
         .iter()
-        .any(|e| matches!(&e.action, Action::WardPrint { patients: 2, .. })));
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e.action == Action::PatientPrint)
-            .count(),
-        2
-    );
+        .filter(|e| matches!(e.action, Action::WardPrint { .. } | Action::PatientPrint))
+        .collect();
+    assert_eq!(prints.len(), 1, "one entry for the whole ward: {prints:?}");
+    let Action::WardPrint { patients, keys, .. } = &prints[0].action else {
+        panic!("{prints:?}")
+    };
+    assert_eq!(*patients, 2);
+    assert_eq!(keys.len(), 2, "every patient printed is listed");
 }
 
 #[tokio::test]
@@ -613,9 +614,7 @@ async fn clinician_pages_need_a_declared_session_and_a_crisis_mode() {
     assert!(!r.body.contains("牧野"));
     assert!(app
         .sink
-        .events
-        .lock()
-        .unwrap()
+        .events()
         .iter()
         .all(|e| e.action != Action::PatientRead));
 }
@@ -666,6 +665,13 @@ async fn english_by_accept_language_and_errors_without_internals() {
     let r = app.get("/patients/no-such-key").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.body.contains("見つかりません"));
+    assert!(
+        app.sink.events().iter().any(|e| e.action
+            == Action::PatientNotFound {
+                key: "no-such-key".into()
+            }),
+        "a lookup of an unknown key is audited"
+    );
 }
 
 #[tokio::test]

@@ -236,8 +236,13 @@ pub async fn launch_chromium(
     use chromiumoxide::browser::{Browser, BrowserConfig};
     use futures_util::StreamExt;
     let exe = std::env::var("AKARI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&exe).is_file(),
+        "Chromium is not installed at {exe}: run `scripts/test` (it installs what the tests \
+         need), or `apt-get install chromium fonts-noto-cjk`, or set AKARI_CHROMIUM"
+    );
     let config = BrowserConfig::builder()
-        .chrome_executable(exe)
+        .chrome_executable(&exe)
         .disable_default_args()
         .no_sandbox()
         .user_data_dir(profile)
@@ -254,7 +259,9 @@ pub async fn launch_chromium(
         ])
         .build()
         .unwrap();
-    let (browser, mut handler) = Browser::launch(config).await.expect("start chromium");
+    let (browser, mut handler) = Browser::launch(config)
+        .await
+        .unwrap_or_else(|e| panic!("cannot start Chromium ({exe}): {e}"));
     tokio::spawn(async move { while handler.next().await.is_some() {} });
     browser
 }
@@ -268,8 +275,9 @@ pub fn screenshots_dir() -> std::path::PathBuf {
 
 /// Steps in a Chromium page shared by the browser tests.
 pub mod page {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
+    use akari_testkit::poll::poll_until_async;
     use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
     use chromiumoxide::page::ScreenshotParams;
     use chromiumoxide::Page;
@@ -308,22 +316,18 @@ pub mod page {
     /// Polls until `selector` exists (bounded; the page may be loading after a navigation);
     /// fails early if the admin script shows an error.
     pub async fn wait_for(page: &Page, selector: &str) -> chromiumoxide::Element {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let what = format!("{selector} on the page");
+        poll_until_async(&what, Duration::from_secs(30), || async {
             if let Ok(e) = page.find_element(selector).await {
-                return e;
+                return Ok(e);
             }
             if let Ok(e) = page.find_element("#admin-error:not([hidden])").await {
                 let text = e.inner_text().await.ok().flatten().unwrap_or_default();
                 panic!("waiting for {selector}, the page says: {text}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "no {selector} on {:?}",
-                page.url().await
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            Err(page.url().await.ok().flatten())
+        })
+        .await
     }
 
     pub async fn text(page: &Page, selector: &str) -> String {

@@ -26,10 +26,10 @@
 //! Table `e<epoch>.index`, key `generation(8, BE) ‖ chunk(4, BE)`, value
 //! `SHA-256 of the stored content(32) ‖ kind(1: base 1, delta 2) ‖ last chunk(1) ‖
 //! content`. A blob is cut in chunks of [`CHUNK`] bytes of plaintext; in an encrypted
-//! store each chunk is sealed like a record value ([`crate::crypto::Sealer`], the build's data key) with
-//! `space = 3`, `rtype = kind` and the chunk index, last-chunk flag and generation in the
-//! place, so a chunk cannot be reordered, moved to another blob or truncated away
-//! unnoticed (as in age's STREAM). Chunks are opened on two threads.
+//! store each chunk is sealed like a record value ([`crate::crypto::Sealer`], the build's
+//! data key) with `space = 3`, `rtype = kind` and the chunk index, last-chunk flag and
+//! generation in the place, so a chunk cannot be reordered, moved to another blob or
+//! truncated away unnoticed (as in age's STREAM). Chunks are opened on two threads.
 //!
 //! Each manifest carries `index_chain`: a SHA-256 chain over the row headers of every
 //! blob its index is made of (over ciphertext hashes: no secret needed). Verify checks
@@ -52,8 +52,8 @@ mod tests;
 
 pub use accumulate::Entry;
 pub(crate) use accumulate::{zeroize_entry, Accumulator};
+pub(crate) use chunks::check_written;
 #[cfg(feature = "test-hooks")]
 pub use chunks::corrupt_blob_for_test;
-pub(crate) use chunks::check_written;
 pub use chunks::{IndexBlobs, CHUNK};
 pub(crate) use format::{start_key, Base, Delta};

@@ -225,12 +225,7 @@ impl SortedLoad {
             }
         };
         if let Some(f) = p.encounter {
-            let e = self.facts.entry(pk).or_insert(EncounterFact {
-                inpatient_now: false,
-                last: None,
-            });
-            e.inpatient_now |= f.inpatient_now;
-            e.last = e.last.max(f.last);
+            f.record(&mut self.facts, pk);
         }
         self.push_item(space, &pk, p, seq, &payload.record)?;
         if let Some(entry) = &payload.index {

@@ -508,7 +508,7 @@ fn documents(rng: &mut Rng, c: &Ctx, p: &mut PatientSpec) {
         docs.push(DocumentKind::HealthCheck);
     }
     for (k, kind) in docs.into_iter().enumerate() {
-        let (title, text) = document_text(kind, &p, xss, rng);
+        let (title, text) = document_text(kind, p, xss, rng);
         p.documents.push(item(
             base_updated,
             DocumentSpec(Document {

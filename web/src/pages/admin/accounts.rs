@@ -370,7 +370,7 @@ pub(crate) async fn key_finish(
 fn refusal_text(tr: Tr, e: &Error) -> String {
     match e {
         Error::Audit(_) => tr.s("error_audit").to_owned(),
-        Error::Store(_) | Error::Internal(_) | Error::Config(_) => {
+        e if e.is_internal() => {
             tracing::error!(error = %e, "accounts service failed");
             tr.s("error_internal").to_owned()
         }

@@ -26,7 +26,7 @@ use akari_accounts::ledger::Ledger;
 use akari_accounts::review::ReviewConfig;
 use akari_accounts::{Accounts, AdminCapability, AdminSession, Error, Session, SessionToken};
 use akari_sync::engine::CancellationToken;
-use akari_sync::{Engine, SnapshotReader};
+use akari_sync::SnapshotControl;
 use askama::Template;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -39,35 +39,41 @@ use crate::error::{PageError, Problem};
 use crate::session::{AdminLogin, Principal};
 
 /// What the admin pages need from the node: the accounts service (admins, modes, emergency
-/// accounts), the sync engine (status, generations, "sync now"), and the audit ledger
-/// (checkpoints, review, exports). Cheap to clone.
+/// accounts), the snapshot's administrators' handle (status and lock state, generations,
+/// "sync now"), and the audit ledger (checkpoints, review, exports). Cheap to clone.
+///
+/// Nothing here reads a patient: the snapshot comes only as a [`SnapshotControl`], never a
+/// reader or store, so no admin handler can show patient data (which would go unaudited):
+///
+/// ```compile_fail,E0599
+/// # fn handler(snapshots: akari_sync::SnapshotControl, key: akari_sync::model::PatientKey) {
+/// let record = snapshots.patient(&key);
+/// # }
+/// ```
+///
+/// ```compile_fail,E0599
+/// # fn handler(snapshots: akari_sync::SnapshotControl) {
+/// let store = snapshots.store();
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct AdminServices {
     accounts: Arc<Accounts>,
-    engine: Arc<Engine>,
+    snapshots: SnapshotControl,
     ledger: Arc<Ledger>,
-    reader: Option<SnapshotReader>,
     cancel: CancellationToken,
     review: ReviewConfig,
 }
 
 impl AdminServices {
-    pub fn new(accounts: Arc<Accounts>, engine: Arc<Engine>, ledger: Arc<Ledger>) -> Self {
+    pub fn new(accounts: Arc<Accounts>, snapshots: SnapshotControl, ledger: Arc<Ledger>) -> Self {
         AdminServices {
             accounts,
-            engine,
+            snapshots,
             ledger,
-            reader: None,
             cancel: CancellationToken::new(),
             review: ReviewConfig::default(),
         }
-    }
-
-    /// The reader the clinician pages use: the status page shows whether the encrypted
-    /// snapshot is locked (its key not in memory) or unlocked.
-    pub fn with_reader(mut self, reader: SnapshotReader) -> Self {
-        self.reader = Some(reader);
-        self
     }
 
     /// Cancels a "sync now" started from the web (pass the node's shutdown token).
@@ -192,7 +198,7 @@ impl AdminCtx {
                 tracing::error!(error = %e, "audit sink refused; admin action not carried out");
                 Err(PageError::from(Problem::Audit))
             }
-            Error::Store(_) | Error::Internal(_) | Error::Config(_) => {
+            e if e.is_internal() => {
                 tracing::error!(error = %e, "accounts service failed");
                 Err(PageError::from(Problem::Internal))
             }

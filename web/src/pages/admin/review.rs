@@ -287,11 +287,13 @@ fn action_text(a: &Action) -> String {
         Action::PatientSearch {
             query_kind,
             results,
+            ..
         } => format!("search ({query_kind}): {results}"),
         Action::PatientRead => "patient read".into(),
         Action::PatientPrint => "patient print".into(),
-        Action::WardCensus { ward } => format!("ward census {ward}"),
-        Action::WardPrint { ward, patients } => format!("ward print {ward} ({patients})"),
+        Action::PatientNotFound { .. } => "lookup of an unknown patient key".into(),
+        Action::WardCensus { ward, .. } => format!("ward census {ward}"),
+        Action::WardPrint { ward, patients, .. } => format!("ward print {ward} ({patients})"),
         Action::AuditExported { format } => format!("audit exported ({format})"),
         Action::KeySlotChanged { slot, change } => format!("key slot {slot} {change}"),
         Action::SnapshotUnlocked { slot } => format!("snapshot unlocked ({slot})"),

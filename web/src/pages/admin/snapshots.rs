@@ -169,12 +169,12 @@ pub(super) fn quarantine_text(tr: Tr, q: &QuarantineAlert) -> String {
 }
 
 pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
-    let result = admin.blocking(|svc, _| svc.engine.store().list()).await?;
+    let result = admin.blocking(|svc, _| svc.snapshots.generations()).await?;
     let list = match result {
         Ok(l) => l,
         Err(e) => return store_failure(&admin, e),
     };
-    let st = admin.svc.engine.status();
+    let st = admin.svc.snapshots.status();
     let page = SyncPage {
         c: admin.chrome(),
         running: st.running,
@@ -222,7 +222,7 @@ pub(crate) async fn sync_now(
     Form(form): Form<SyncNowForm>,
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
-    if admin.svc.engine.status().running {
+    if admin.svc.snapshots.status().running {
         return admin.message(
             StatusCode::CONFLICT,
             "admin_refused",
@@ -242,7 +242,7 @@ pub(crate) async fn sync_now(
     // A sync may take minutes: it runs on its own; the sync page shows its progress.
     tokio::task::spawn_blocking(move || {
         tracing::info!(admin_id = %who, full, "sync started from the admin page");
-        match svc.engine.sync_now(full, &svc.cancel) {
+        match svc.snapshots.sync_now(full, &svc.cancel) {
             Ok(report) => {
                 tracing::info!(
                     generation = report.generation,
@@ -262,7 +262,7 @@ pub(crate) async fn clear_alert(
     admin.check_csrf(&form.csrf)?;
     let who = admin.session.admin_id.clone();
     let result = admin
-        .blocking(move |svc, _| svc.engine.clear_integrity_alert())
+        .blocking(move |svc, _| svc.snapshots.clear_integrity_alert())
         .await?;
     match result {
         Ok(()) => {
@@ -283,7 +283,7 @@ pub(crate) async fn verify(
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let result = admin
-        .blocking(move |svc, _| svc.engine.store().verify(generation))
+        .blocking(move |svc, _| svc.snapshots.verify(generation))
         .await?;
     let tr = admin.ctx.tr();
     match result {
@@ -324,10 +324,9 @@ pub(crate) async fn rollback(
     let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
     let result = admin
         .blocking(move |svc, cap| {
-            let store = svc.engine.store();
             // Refuse a missing generation before recording anything.
-            store.manifest(generation)?;
-            let from = store.current()?.map(|m| m.generation);
+            svc.snapshots.manifest(generation)?;
+            let from = svc.snapshots.current()?.map(|m| m.generation);
             record(
                 svc,
                 cap,
@@ -341,7 +340,7 @@ pub(crate) async fn rollback(
             .map_err(SnapshotFailure::Audit)
             .map(|_receipt| ())?;
             // Verified first; the engine refreshes the served reader and its status.
-            let manifest = svc.engine.rollback(generation)?;
+            let manifest = svc.snapshots.rollback(generation)?;
             tracing::info!(admin_id = %who, from = generation, to = manifest.generation, "snapshot rolled back from the admin page");
             Ok::<_, SnapshotFailure>(manifest)
         })
@@ -362,12 +361,11 @@ pub(crate) async fn promote(
     let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
     let result = admin
         .blocking(move |svc, cap| {
-            let store = svc.engine.store();
             // Refuse what cannot be promoted before recording anything.
-            if !store.manifest(generation)?.is_quarantined() {
+            if !svc.snapshots.manifest(generation)?.is_quarantined() {
                 return Err(SnapshotFailure::Store(StoreError::NotQuarantined(generation)));
             }
-            let from = store.current()?.map(|m| m.generation);
+            let from = svc.snapshots.current()?.map(|m| m.generation);
             record(
                 svc,
                 cap,
@@ -378,7 +376,7 @@ pub(crate) async fn promote(
             .map_err(SnapshotFailure::Audit)
             .map(|_receipt| ())?;
             // Verified first; the engine refreshes the served reader and its status.
-            let manifest = svc.engine.promote(generation)?;
+            let manifest = svc.snapshots.promote(generation)?;
             tracing::info!(admin_id = %who, generation = manifest.generation, "quarantined generation promoted from the admin page");
             Ok::<_, SnapshotFailure>(manifest)
         })
@@ -407,7 +405,7 @@ pub(crate) async fn pin(
     let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
     let result = admin
         .blocking(move |svc, cap| {
-            svc.engine.store().manifest(generation)?;
+            svc.snapshots.manifest(generation)?;
             record(
                 svc,
                 cap,
@@ -417,7 +415,7 @@ pub(crate) async fn pin(
             )
             .map_err(SnapshotFailure::Audit)
             .map(|_receipt| ())?;
-            Ok::<_, SnapshotFailure>(svc.engine.store().set_pinned(generation, pinned)?)
+            Ok::<_, SnapshotFailure>(svc.snapshots.set_pinned(generation, pinned)?)
         })
         .await?;
     match result {

@@ -48,7 +48,7 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         Ok(s) => s,
         Err(e) => return admin.refused(e),
     };
-    let sync = admin.svc.engine.status();
+    let sync = admin.svc.snapshots.status();
     let tr = admin.ctx.tr();
     let mode = st.mode.mode;
     let count = |s: SealStatus| st.accounts.iter().filter(|a| a.status == s).count();
@@ -87,12 +87,22 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         alerts: sync
             .integrity_alert
             .iter()
-            .map(|a| format!("{}: {}", tr.s("integrity_alert"), super::snapshots::alert_text(tr, a)))
+            .map(|a| {
+                format!(
+                    "{}: {}",
+                    tr.s("integrity_alert"),
+                    super::snapshots::alert_text(tr, a)
+                )
+            })
             .chain(sync.quarantine.iter().map(|q| {
-                format!("{}: {}", tr.s("quarantine_alert"), super::snapshots::quarantine_text(tr, q))
+                format!(
+                    "{}: {}",
+                    tr.s("quarantine_alert"),
+                    super::snapshots::quarantine_text(tr, q)
+                )
             }))
             .collect(),
-        snapshot_locked: admin.svc.reader.as_ref().map(|r| r.is_locked()),
+        snapshot_locked: admin.svc.snapshots.is_locked(),
         emergency_sessions: st.emergency_sessions,
         admin_sessions: st.admin_sessions,
         sealed: count(SealStatus::Sealed),

@@ -1,0 +1,497 @@
+//! Carrying out a console command on the node's [`Services`]: one small function per
+//! command, grouped by family (sync and snapshot, admin and mode, accounts and the
+//! snapshot key, audit). Acts that change the node or let data leave it are recorded in
+//! the ledger first (fail closed); the text printed is made in [`super::render`].
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use akari_accounts::event::{Action, AuditEvent, AuditSink, Client};
+use akari_accounts::ledger::{ExportFormat, ExportRange, REMOVABLE_FILE_NAME};
+use akari_accounts::{Console, NewAdmin, Password, ProvisionRequest, WardScope};
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use super::protocol::{ModeChange, Request, Response};
+use super::render;
+use crate::secret::Secret;
+use crate::services::Services;
+
+/// Carries out one console command on `services` as `console`. Blocking (argon2, redb,
+/// sync): call from `spawn_blocking` in async code.
+pub fn execute(services: &Services, console: &Console, request: Request) -> Response {
+    let command = Command { services, console };
+    match command.run(request) {
+        Ok(output) => Response::ok(output),
+        Err(Failure::Locked(message)) => Response::locked(message),
+        Err(Failure::Other(message)) => Response::fail(message),
+    }
+}
+
+/// [`execute`] from async code: on a blocking thread, so the runtime keeps serving.
+pub async fn execute_async(
+    services: Arc<Services>,
+    console: Console,
+    request: Request,
+) -> Response {
+    let name = request.name();
+    match tokio::task::spawn_blocking(move || execute(&services, &console, request)).await {
+        Ok(response) => response,
+        Err(e) => Response::fail(format!("the `{name}` command did not finish: {e}")),
+    }
+}
+
+/// Why a command did not do what was asked.
+enum Failure {
+    /// The snapshot key is needed: ask for the recovery key.
+    Locked(String),
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Failure::Other(s)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(s: &str) -> Self {
+        Failure::Other(s.to_owned())
+    }
+}
+
+impl From<akari_accounts::Error> for Failure {
+    fn from(e: akari_accounts::Error) -> Self {
+        match e {
+            akari_accounts::Error::Locked { .. } => Failure::Locked(e.to_string()),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<akari_sync::StoreError> for Failure {
+    fn from(e: akari_sync::StoreError) -> Self {
+        Failure::Other(e.to_string())
+    }
+}
+
+impl From<akari_accounts::review::ReviewError> for Failure {
+    fn from(e: akari_accounts::review::ReviewError) -> Self {
+        Failure::Other(e.to_string())
+    }
+}
+
+impl From<akari_accounts::ledger::LedgerError> for Failure {
+    fn from(e: akari_accounts::ledger::LedgerError) -> Self {
+        Failure::Other(e.to_string())
+    }
+}
+
+/// What a command's output is: the text printed, or why it failed.
+type Outcome = Result<String, Failure>;
+
+/// One console command in progress: the node's services and who runs it.
+struct Command<'a> {
+    services: &'a Services,
+    console: &'a Console,
+}
+
+impl Command<'_> {
+    fn run(&self, request: Request) -> Outcome {
+        match request {
+            Request::Status => Ok(render::status(self.services)),
+            Request::SyncNow { full } => self.sync_now(full),
+            Request::SnapshotList => self.snapshot_list(),
+            Request::SnapshotVerify { generation } => self.snapshot_verify(generation),
+            Request::SnapshotRollback { generation } => self.snapshot_rollback(generation),
+            Request::SnapshotPromote { generation } => self.snapshot_promote(generation),
+            Request::SnapshotPin { generation, pinned } => self.snapshot_pin(generation, pinned),
+            Request::AdminCreate {
+                admin_id,
+                display_name,
+                password,
+                recovery_key,
+            } => self.admin_create(admin_id, display_name, &password, recovery_key),
+            Request::Mode { change, reason } => self.change_mode(change, &reason),
+            Request::AccountProvision {
+                label,
+                wards,
+                expires_at,
+                recovery_key,
+            } => self.account_provision(label, wards, expires_at, recovery_key),
+            Request::AccountList => self.account_list(),
+            Request::AccountReseal {
+                account_id,
+                recovery_key,
+            } => self.account_reseal(&account_id, recovery_key),
+            Request::AccountRevoke { account_id, reason } => {
+                self.account_revoke(&account_id, &reason)
+            }
+            Request::Unlock { recovery_key } => self.unlock(&recovery_key),
+            Request::Lock => self.lock(),
+            Request::AuditExport {
+                from,
+                to,
+                format,
+                out,
+            } => self.audit_export(ExportRange { from, to }, &format, out),
+            Request::AuditReport { episode } => self.audit_report(episode),
+            Request::AuditCheckpoint { write_to } => self.audit_checkpoint(write_to),
+        }
+    }
+
+    /// Records a console act in the ledger before it is carried out (fail closed).
+    fn audit(&self, action: Action) -> Result<(), Failure> {
+        let mode = self
+            .services
+            .mode()
+            .unwrap_or(akari_accounts::event::Mode::Standby);
+        self.services
+            .ledger
+            .record(AuditEvent {
+                time: Utc::now(),
+                actor: self.console.actor(),
+                action,
+                patient: None,
+                details: None,
+                client: client(),
+                mode,
+            })
+            .map(|_receipt| ())
+            .map_err(|e| Failure::Other(format!("not done: {e}")))
+    }
+
+    // ------------------------------------------------------------ sync and snapshot
+
+    fn sync_now(&self, full: bool) -> Outcome {
+        self.audit(Action::SyncRequested { full })?;
+        let report = self
+            .services
+            .sync_now(full, &CancellationToken::new())
+            .map_err(|e| format!("sync failed; the current generation stays in service: {e}"))?;
+        Ok(render::sync_report(&report))
+    }
+
+    fn snapshot_list(&self) -> Outcome {
+        Ok(render::generations(&self.services.store.list()?))
+    }
+
+    fn snapshot_verify(&self, generation: Option<u64>) -> Outcome {
+        let generation = match generation {
+            Some(g) => g,
+            None => {
+                self.services
+                    .store
+                    .current()?
+                    .ok_or("the snapshot holds no generation yet: run `akari sync now --full`")?
+                    .generation
+            }
+        };
+        let report = self.services.store.verify(generation)?;
+        let detail = render::verification(&report);
+        if report.ok() {
+            Ok(format!("generation {generation} verifies: {detail}\n"))
+        } else {
+            Err(Failure::Other(format!(
+                "generation {generation} FAILED verification: {detail}; roll back to an \
+                 older generation (`akari snapshot list`, `akari snapshot rollback GEN`)"
+            )))
+        }
+    }
+
+    fn snapshot_rollback(&self, generation: u64) -> Outcome {
+        let services = self.services;
+        let from = services
+            .store
+            .current()
+            .ok()
+            .flatten()
+            .map(|m| m.generation);
+        services.store.manifest(generation)?;
+        self.audit(Action::SnapshotRolledBack {
+            from,
+            to: generation,
+        })?;
+        // One path with the web: rollback, then the reader and the sync status follow.
+        let manifest = services
+            .engine
+            .rollback(generation)
+            .map_err(|e| e.to_string())?;
+        services.publish_status();
+        info!(
+            from = generation,
+            generation = manifest.generation,
+            "snapshot rolled back by a console command"
+        );
+        Ok(format!(
+            "rolled back: generation {} (a copy of generation {generation}) is now current\n",
+            manifest.generation
+        ))
+    }
+
+    fn snapshot_promote(&self, generation: u64) -> Outcome {
+        let services = self.services;
+        let from = services
+            .store
+            .current()
+            .ok()
+            .flatten()
+            .map(|m| m.generation);
+        // Refuse what cannot be promoted before recording anything.
+        if !services.store.manifest(generation)?.is_quarantined() {
+            return Err(akari_sync::StoreError::NotQuarantined(generation).into());
+        }
+        self.audit(Action::SnapshotPromoted { generation, from })?;
+        // Verified first; the reader, the sync status and the second copy follow.
+        let manifest = services
+            .engine
+            .promote(generation)
+            .map_err(|e| e.to_string())?;
+        services.publish_status();
+        info!(
+            generation,
+            "quarantined generation promoted by a console command"
+        );
+        Ok(format!(
+            "promoted: generation {} ({} patients) is now current\n",
+            manifest.generation,
+            manifest.patients()
+        ))
+    }
+
+    fn snapshot_pin(&self, generation: u64, pinned: bool) -> Outcome {
+        self.services.store.manifest(generation)?;
+        self.audit(Action::SnapshotPinned { generation, pinned })?;
+        let m = self.services.store.set_pinned(generation, pinned)?;
+        Ok(format!(
+            "generation {} is {}\n",
+            m.generation,
+            if m.pinned {
+                "pinned: retention keeps it"
+            } else {
+                "no longer pinned"
+            }
+        ))
+    }
+
+    // ------------------------------------------------------------ admin and mode
+
+    fn admin_create(
+        &self,
+        admin_id: String,
+        display_name: String,
+        password: &Secret,
+        recovery_key: Option<Secret>,
+    ) -> Outcome {
+        let accounts = &self.services.accounts;
+        let new = NewAdmin {
+            admin_id,
+            display_name,
+            password: Password::new(password.expose()),
+        };
+        let ticket = match &recovery_key {
+            Some(key) => {
+                accounts.create_admin_with_recovery(self.console, new, key.expose(), &client())
+            }
+            None => accounts.create_admin(self.console, new, &client()),
+        }?;
+        Ok(render::admin_created(&ticket))
+    }
+
+    fn change_mode(&self, change: ModeChange, reason: &str) -> Outcome {
+        let accounts = &self.services.accounts;
+        let cap = self.console.capability();
+        let client = client();
+        let state = match change {
+            ModeChange::DeclareEmergency => accounts.declare_emergency(&cap, reason, &client),
+            ModeChange::StartDrill => accounts.start_drill(&cap, reason, &client),
+            ModeChange::End => accounts.end_episode(&cap, reason, &client),
+            ModeChange::Standby => accounts.resume_standby(&cap, reason, &client),
+        }?;
+        self.services.publish_status();
+        // One number per episode for staff: the review's (the ledger entry that began
+        // it), which `akari audit report` takes; the accounts' own counter stays inside.
+        let mut out = format!("mode is now {}\n", state.mode);
+        if change != ModeChange::Standby {
+            if let Ok(Some(ep)) = akari_accounts::review::episodes(&self.services.ledger)
+                .map(|all| all.into_iter().next_back())
+            {
+                out.push_str(&format!(
+                    "review it after recovery with `akari audit report {}`\n",
+                    ep.id
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------ accounts and the key
+
+    fn account_provision(
+        &self,
+        label: String,
+        wards: Vec<String>,
+        expires_at: Option<DateTime<Utc>>,
+        recovery_key: Option<Secret>,
+    ) -> Outcome {
+        let accounts = &self.services.accounts;
+        let ward_scope = if wards.is_empty() {
+            WardScope::All
+        } else {
+            WardScope::Wards(wards)
+        };
+        let request = ProvisionRequest {
+            label,
+            ward_scope,
+            expires_at,
+        };
+        let sheet = match &recovery_key {
+            Some(key) => {
+                accounts.provision_with_recovery(self.console, request, key.expose(), &client())
+            }
+            None => accounts.provision(&self.console.capability(), request, &client()),
+        }?;
+        Ok(sheet.to_printable_text())
+    }
+
+    fn account_list(&self) -> Outcome {
+        let list = self
+            .services
+            .accounts
+            .list_accounts(&self.console.capability())?;
+        Ok(render::accounts(&list))
+    }
+
+    fn account_reseal(&self, account_id: &str, recovery_key: Option<Secret>) -> Outcome {
+        let accounts = &self.services.accounts;
+        let sheet = match &recovery_key {
+            Some(key) => {
+                accounts.reseal_with_recovery(self.console, account_id, key.expose(), &client())
+            }
+            None => accounts.reseal(&self.console.capability(), account_id, &client()),
+        }?;
+        Ok(sheet.to_printable_text())
+    }
+
+    fn account_revoke(&self, account_id: &str, reason: &str) -> Outcome {
+        self.services
+            .accounts
+            .revoke(&self.console.capability(), account_id, reason, &client())?;
+        Ok(format!("account {account_id} revoked\n"))
+    }
+
+    fn unlock(&self, recovery_key: &Secret) -> Outcome {
+        self.services
+            .accounts
+            .unlock_with_recovery(self.console, recovery_key.expose())?;
+        Ok(
+            "snapshot unlocked: the node can show patient data until the episode ends, \
+            the last admin logs out, or `akari lock`\n"
+                .into(),
+        )
+    }
+
+    fn lock(&self) -> Outcome {
+        self.services
+            .accounts
+            .lock_snapshot(&self.console.capability(), &client())?;
+        Ok("snapshot locked: its key is wiped from memory\n".into())
+    }
+
+    // ------------------------------------------------------------ audit
+
+    fn audit_export(&self, range: ExportRange, format: &str, out: Option<PathBuf>) -> Outcome {
+        let format: ExportFormat = format.parse::<ExportFormat>()?;
+        let format_name = match format {
+            ExportFormat::Ndjson => "ndjson",
+            ExportFormat::Fhir => "fhir",
+            ExportFormat::Csv => "csv",
+        };
+        // The export itself is an auditable act, recorded before anything leaves.
+        self.audit(Action::AuditExported {
+            format: format_name.into(),
+        })?;
+        let ledger = &self.services.ledger;
+        let Some(path) = out else {
+            let mut buf = Vec::new();
+            ledger.export(&range, format, &mut buf)?;
+            return Ok(String::from_utf8_lossy(&buf).into_owned());
+        };
+        let tmp = partial_path(&path);
+        let file = std::fs::File::create(&tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let mut writer = std::io::BufWriter::new(file);
+        let summary = ledger.export(&range, format, &mut writer)?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        file.sync_all()
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(format!(
+            "exported entries {}..{} ({} entries, {} checkpoints) as {format_name} to {}\n",
+            summary.first_seq,
+            summary.last_seq,
+            summary.entries,
+            summary.checkpoints,
+            path.display()
+        ))
+    }
+
+    fn audit_report(&self, episode: Option<u64>) -> Outcome {
+        let ledger = &self.services.ledger;
+        let Some(id) = episode else {
+            return Ok(render::episodes(&akari_accounts::review::episodes(ledger)?));
+        };
+        let scopes = self.services.ward_scopes(self.console);
+        let review = akari_accounts::review::review_episode(
+            ledger,
+            id,
+            &scopes,
+            &self.services.config.ledger.review,
+        )?;
+        Ok(akari_accounts::review::report(&review))
+    }
+
+    fn audit_checkpoint(&self, write_to: Option<PathBuf>) -> Outcome {
+        let ledger = &self.services.ledger;
+        let checkpoint = ledger.checkpoint_now()?;
+        let body = checkpoint.to_text(&ledger.public_key());
+        let mut out = body.clone();
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        if let Some(dir) = write_to {
+            let path = dir.join(REMOVABLE_FILE_NAME);
+            write_atomically(&path, body.as_bytes())
+                .map_err(|e| format!("cannot write the checkpoint to {}: {e}", path.display()))?;
+            out.push_str(&format!("written to {}\n", path.display()));
+        }
+        Ok(out)
+    }
+}
+
+/// The client of every console act in the ledger: no address, the binary's version.
+fn client() -> Client {
+    Client {
+        address: None,
+        user_agent: Some(format!("akari-console/{}", env!("CARGO_PKG_VERSION"))),
+    }
+}
+
+/// `<path>.partial`: written first, renamed into place once complete.
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = partial_path(path);
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

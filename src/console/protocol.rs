@@ -1,0 +1,255 @@
+//! What a console command sends and gets back: one [`Request`], one [`Response`]. The
+//! same types are used in-process and, as one JSON line each, on the control socket.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// The mode changes a console command can make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModeChange {
+    DeclareEmergency,
+    StartDrill,
+    End,
+    Standby,
+}
+
+/// One console command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Request {
+    /// Node status: mode, snapshot, sync.
+    Status,
+    SyncNow {
+        full: bool,
+    },
+    SnapshotList,
+    /// Verify one generation (the current one when `None`).
+    SnapshotVerify {
+        generation: Option<u64>,
+    },
+    SnapshotRollback {
+        generation: u64,
+    },
+    /// Serve a quarantined generation after all (an admin found its loss real).
+    SnapshotPromote {
+        generation: u64,
+    },
+    SnapshotPin {
+        generation: u64,
+        pinned: bool,
+    },
+    AdminCreate {
+        admin_id: String,
+        display_name: String,
+        #[serde(with = "crate::secret::wire")]
+        password: Secret,
+        /// The recovery key printed by `akari init` (key slots), when required.
+        #[serde(default, with = "crate::secret::wire::option")]
+        recovery_key: Option<Secret>,
+    },
+    Mode {
+        change: ModeChange,
+        reason: String,
+    },
+    AccountProvision {
+        label: String,
+        /// Empty: all wards.
+        wards: Vec<String>,
+        expires_at: Option<DateTime<Utc>>,
+        /// Needed when key slots exist and the snapshot key is not in memory.
+        #[serde(default, with = "crate::secret::wire::option")]
+        recovery_key: Option<Secret>,
+    },
+    AccountList,
+    AccountReseal {
+        account_id: String,
+        #[serde(default, with = "crate::secret::wire::option")]
+        recovery_key: Option<Secret>,
+    },
+    /// Unlock the snapshot with the recovery key (until an episode ends or `lock`).
+    Unlock {
+        #[serde(with = "crate::secret::wire")]
+        recovery_key: Secret,
+    },
+    /// Wipe the snapshot key from memory now.
+    Lock,
+    AccountRevoke {
+        account_id: String,
+        reason: String,
+    },
+    /// Export to `out` (an absolute path the node writes), or into the response.
+    AuditExport {
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        format: String,
+        out: Option<PathBuf>,
+    },
+    /// The review summary of an episode; without one, the list of episodes.
+    AuditReport {
+        episode: Option<u64>,
+    },
+    /// Sign a checkpoint now; optionally write it to a directory (removable media).
+    AuditCheckpoint {
+        write_to: Option<PathBuf>,
+    },
+}
+
+impl Request {
+    /// A short, data-free name of the command, for logs and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Status => "status",
+            Request::SyncNow { .. } => "sync now",
+            Request::SnapshotList => "snapshot list",
+            Request::SnapshotVerify { .. } => "snapshot verify",
+            Request::SnapshotRollback { .. } => "snapshot rollback",
+            Request::SnapshotPromote { .. } => "snapshot promote",
+            Request::SnapshotPin { .. } => "snapshot pin",
+            Request::AdminCreate { .. } => "admin create",
+            Request::Mode { .. } => "mode",
+            Request::AccountProvision { .. } => "account provision",
+            Request::AccountList => "account list",
+            Request::Unlock { .. } => "unlock",
+            Request::Lock => "lock",
+            Request::AccountReseal { .. } => "account reseal",
+            Request::AccountRevoke { .. } => "account revoke",
+            Request::AuditExport { .. } => "audit export",
+            Request::AuditReport { .. } => "audit report",
+            Request::AuditCheckpoint { .. } => "audit checkpoint",
+        }
+    }
+
+    /// The same request carrying the recovery key, for the commands that accept one
+    /// (`None`: this command has no use for it).
+    pub fn with_recovery_key(self, key: Secret) -> Option<Request> {
+        match self {
+            Request::AdminCreate {
+                admin_id,
+                display_name,
+                password,
+                ..
+            } => Some(Request::AdminCreate {
+                admin_id,
+                display_name,
+                password,
+                recovery_key: Some(key),
+            }),
+            Request::AccountProvision {
+                label,
+                wards,
+                expires_at,
+                ..
+            } => Some(Request::AccountProvision {
+                label,
+                wards,
+                expires_at,
+                recovery_key: Some(key),
+            }),
+            Request::AccountReseal { account_id, .. } => Some(Request::AccountReseal {
+                account_id,
+                recovery_key: Some(key),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What the console user typed, as sent over the socket.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    pub request: Request,
+}
+
+/// The answer to a [`Request`]: text for the person at the console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// False: the command failed; `error` says why and what to do.
+    pub ok: bool,
+    /// What to print on standard output.
+    pub output: String,
+    pub error: Option<String>,
+    /// The command needs the recovery key (key slots are initialised and the snapshot key
+    /// is not in memory): the CLI asks for it and sends the command again with it.
+    #[serde(default)]
+    pub needs_recovery_key: bool,
+}
+
+impl Response {
+    pub(crate) fn ok(output: impl Into<String>) -> Self {
+        Response {
+            ok: true,
+            output: output.into(),
+            error: None,
+            needs_recovery_key: false,
+        }
+    }
+
+    pub(crate) fn fail(error: impl std::fmt::Display) -> Self {
+        Response {
+            ok: false,
+            output: String::new(),
+            error: Some(error.to_string()),
+            needs_recovery_key: false,
+        }
+    }
+
+    pub(crate) fn locked(error: impl std::fmt::Display) -> Self {
+        Response {
+            needs_recovery_key: true,
+            ..Response::fail(error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_in_requests_are_not_debug_printed_but_cross_the_socket() {
+        let request = Request::AdminCreate {
+            admin_id: "it-1".into(),
+            display_name: "IT".into(),
+            password: Secret::new("Correct-horse-9-battery"),
+            recovery_key: Some(Secret::new("RECOVERY-KEY-1234")),
+        };
+        let debug = format!("{request:?}");
+        assert!(!debug.contains("Correct-horse"), "{debug}");
+        assert!(!debug.contains("RECOVERY-KEY"), "{debug}");
+        let json = serde_json::to_string(&Envelope { request }).unwrap();
+        let back: Envelope = serde_json::from_str(&json).unwrap();
+        match back.request {
+            Request::AdminCreate {
+                password,
+                recovery_key,
+                ..
+            } => {
+                assert_eq!(password.expose(), "Correct-horse-9-battery");
+                assert_eq!(recovery_key.unwrap().expose(), "RECOVERY-KEY-1234");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_commands_that_use_the_recovery_key_take_it() {
+        let key = Secret::new("KEY");
+        let reseal = Request::AccountReseal {
+            account_id: "EA-1".into(),
+            recovery_key: None,
+        };
+        match reseal.with_recovery_key(key.clone()) {
+            Some(Request::AccountReseal {
+                recovery_key: Some(k),
+                ..
+            }) => assert_eq!(k.expose(), "KEY"),
+            other => panic!("{other:?}"),
+        }
+        assert!(Request::Status.with_recovery_key(key).is_none());
+    }
+}

@@ -1,0 +1,221 @@
+//! The text a console command prints: tables and one-line summaries for the person at the
+//! node's terminal. Nothing here changes state.
+
+use akari_accounts::review::Episode;
+use akari_accounts::{AccountSummary, AdminEnrolmentTicket, WardScope};
+use akari_sync::store::{GenerationInfo, VerifyReport};
+use akari_sync::SyncReport;
+use chrono::{SecondsFormat, Utc};
+
+use crate::services::Services;
+
+/// `akari status`: mode, snapshot, key state and sync health.
+pub(super) fn status(services: &Services) -> String {
+    let status = services.node_status();
+    let sync = services.engine.status();
+    let mut out = format!("mode: {}\n", status.mode);
+    match services.reader.generation() {
+        Some(m) => out.push_str(&format!(
+            "snapshot: generation {} ({} patients), data as of {}\n",
+            m.generation,
+            m.patients(),
+            m.high_water
+                .unwrap_or(m.created_at)
+                .to_rfc3339_opts(SecondsFormat::Secs, true)
+        )),
+        None => out.push_str("snapshot: none yet (run `akari sync now --full`)\n"),
+    }
+    if services.store.is_encrypted() {
+        out.push_str(if services.reader.is_locked() {
+            "snapshot key: locked (encrypted at rest; a sealed-account or admin login, or \
+             `akari unlock`, unlocks it)\n"
+        } else {
+            "snapshot key: unlocked\n"
+        });
+    }
+    if let Some(alert) = &sync.integrity_alert {
+        out.push_str(&format!("ALERT: {}\n", alert.message()));
+    }
+    if let Some(alert) = &sync.quarantine {
+        out.push_str(&format!("ALERT: {}\n", alert.message()));
+    }
+    match (&sync.copy, &sync.copy_error) {
+        (_, Some(e)) => out.push_str(&format!("second copy: {e}\n")),
+        (Some(c), None) => out.push_str(&format!(
+            "second copy: generation {}, written {}\n",
+            c.generation,
+            c.written_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        )),
+        (None, None) => {}
+    }
+    if !services.source_configured {
+        out.push_str("sync: no [sync.source] configured\n");
+        return out;
+    }
+    if let Some(t) = sync.last_success {
+        out.push_str(&format!(
+            "sync: last success {}\n",
+            t.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ));
+    }
+    if let Some(e) = &sync.last_error {
+        out.push_str(&format!("sync: last error: {e}\n"));
+    }
+    if let Some(since) = services.sync_failing_since() {
+        let minutes = (Utc::now() - since).num_minutes().max(0);
+        out.push_str(&format!(
+            "main system unreachable for {minutes} min (since {})\n",
+            since.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ));
+    }
+    out
+}
+
+/// `akari sync now`: one line.
+pub(super) fn sync_report(report: &SyncReport) -> String {
+    let rejects: u64 = report.rejects.values().sum();
+    if report.unchanged {
+        return format!(
+            "sync {} done: no change; generation {} stays current ({} resources, {} ms)\n",
+            if report.full { "full" } else { "incremental" },
+            report.generation,
+            report.resources,
+            report.duration_ms
+        );
+    }
+    format!(
+        "sync {} done: generation {} ({} resources, {} deletions, {} rejected, {} ms)\n",
+        if report.full { "full" } else { "incremental" },
+        report.generation,
+        report.resources,
+        report.deletions,
+        rejects,
+        report.duration_ms
+    )
+}
+
+/// `akari snapshot list`: one row per generation kept, the current one starred.
+pub(super) fn generations(list: &[GenerationInfo]) -> String {
+    if list.is_empty() {
+        return "no generation yet: run `akari sync now --full`\n".into();
+    }
+    let mut out = String::from(
+        "  GEN  KIND         CREATED (UTC)         PATIENTS  ITEMS    PINNED  STATE        SET HASH\n",
+    );
+    let mut quarantined = Vec::new();
+    for g in list {
+        let m = &g.manifest;
+        let state = match &m.quarantine {
+            Some(q) if q.promoted_at.is_some() => "promoted",
+            Some(q) => {
+                quarantined.push(format!("  {}: {}", m.generation, q.losses_text()));
+                "QUARANTINED"
+            }
+            None => "",
+        };
+        out.push_str(&format!(
+            "{} {:>4}  {:<12} {}  {:>8}  {:>7}  {:<6}  {:<11}  {}\n",
+            if g.current { "*" } else { " " },
+            m.generation,
+            m.kind.to_string(),
+            m.created_at.format("%Y-%m-%d %H:%M:%S"),
+            m.patients(),
+            m.total_items(),
+            if m.pinned { "yes" } else { "" },
+            state,
+            &m.set_hash[..m.set_hash.len().min(16)],
+        ));
+    }
+    out.push_str("(* = current)\n");
+    if !quarantined.is_empty() {
+        out.push_str(
+            "Quarantined (not served; `akari snapshot promote GEN` if the loss is real):\n",
+        );
+        for line in quarantined {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// What `akari snapshot verify` checked, in one clause.
+pub(super) fn verification(report: &VerifyReport) -> String {
+    format!(
+        "{} items checked, {} corrupt, counts {}, set hash {}",
+        report.items_checked,
+        report.corrupt_items,
+        if report.counts_match {
+            "match"
+        } else {
+            "DIFFER"
+        },
+        if report.set_hash_matches {
+            "matches"
+        } else {
+            "DIFFERS"
+        }
+    )
+}
+
+/// `akari admin create`: the one-time enrolment code and what to do with it.
+pub(super) fn admin_created(ticket: &AdminEnrolmentTicket) -> String {
+    format!(
+        "admin {} created.\n\
+         One-time enrolment code (shown only now): {}\n\
+         It expires at {}. The admin opens the node's admin page, enters the ID and \
+         this code, and registers a passkey or security key with a PIN.\n",
+        ticket.admin_id,
+        ticket.code.expose(),
+        ticket.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
+}
+
+/// `akari account list`.
+pub(super) fn accounts(list: &[AccountSummary]) -> String {
+    if list.is_empty() {
+        return "no emergency accounts yet: `akari account provision --label ER-1`\n".into();
+    }
+    let mut out =
+        String::from("ACCOUNT       LABEL          STATUS    SEAL        WARDS / EXPIRES\n");
+    for a in list {
+        let wards = match &a.ward_scope {
+            WardScope::All => "all".to_owned(),
+            WardScope::Wards(w) => w.join(","),
+        };
+        let expires = a
+            .expires_at
+            .map(|t| format!(" / until {}", t.format("%Y-%m-%d %H:%M")))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:<13} {:<14} {:<9} {:<11} {wards}{expires}\n",
+            a.account_id,
+            a.label,
+            a.status.to_string(),
+            a.seal_number.as_deref().unwrap_or("-"),
+        ));
+    }
+    out
+}
+
+/// `akari audit report` without an episode: the list of episodes.
+pub(super) fn episodes(episodes: &[Episode]) -> String {
+    if episodes.is_empty() {
+        return "no emergency or drill episode yet\n".into();
+    }
+    let mut out = String::from("EPISODE  KIND       STARTED (UTC)        ENDED\n");
+    for ep in episodes {
+        out.push_str(&format!(
+            "{:>7}  {:<9}  {}  {}\n",
+            ep.id,
+            if ep.drill { "drill" } else { "emergency" },
+            ep.started.format("%Y-%m-%d %H:%M:%S"),
+            ep.end
+                .as_ref()
+                .map(|e| e.time.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(|| "(ongoing)".into())
+        ));
+    }
+    out.push_str("Show one with `akari audit report EPISODE`.\n");
+    out
+}

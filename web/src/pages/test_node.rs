@@ -1,0 +1,393 @@
+//! A whole node for page tests through the router (no socket): the real accounts service,
+//! audit ledger, sync engine and a snapshot of a small synthetic hospital, a browser with a
+//! cookie jar, software WebAuthn tokens, and the steps that log an admin or a clinician in.
+
+use std::sync::Arc;
+
+use akari_accounts::event::{Client, Mode};
+use akari_accounts::ledger::{Ledger, LedgerConfig};
+use akari_accounts::{
+    Accounts, Argon2Config, Console, CreationChallengeResponse, NewAdmin, Password,
+    ProvisionRequest, RequestChallengeResponse, SystemClock, WardScope, WebauthnConfig,
+};
+use akari_sync::engine::{CancellationToken, MemorySource};
+use akari_sync::source::Change;
+use akari_sync::SnapshotReader;
+use akari_testkit::synth::{Hospital, SynthConfig};
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use tower::ServiceExt;
+use webauthn_authenticator_rs::softtoken::SoftToken;
+use webauthn_authenticator_rs::AuthenticatorBackend;
+use webauthn_rs::prelude::Url;
+
+use crate::pages::admin::AdminServices;
+use crate::pages::{Pages, PagesConfig};
+use crate::router::for_pages as router;
+
+pub(crate) const ORIGIN: &str = "https://akari.test";
+pub(crate) const PASSWORD: &str = "Correct-Horse-42!";
+
+pub(crate) fn memory_db() -> redb::Database {
+    redb::Database::builder()
+        .create_with_backend(redb::backends::InMemoryBackend::new())
+        .unwrap()
+}
+
+pub(crate) struct Node {
+    pub(crate) router: Router,
+    pub(crate) accounts: Arc<Accounts>,
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) engine: Arc<akari_sync::Engine>,
+    /// The snapshot as the clinician pages read it (for expectations, not through audit).
+    pub(crate) reader: SnapshotReader,
+    pub(crate) _dir: tempfile::TempDir,
+}
+
+pub(crate) fn node() -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    // No timed checkpoint during a test: tests may count the ledger's commits.
+    let ledger_config = LedgerConfig {
+        checkpoint_every_secs: 3600,
+        ..LedgerConfig::default()
+    };
+    let ledger = Arc::new(Ledger::with_database(memory_db(), key, &ledger_config).unwrap());
+    let config = akari_accounts::Config {
+        argon2: Argon2Config {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+        webauthn: WebauthnConfig {
+            rp_id: "akari.test".into(),
+            rp_origin: ORIGIN.into(),
+            rp_name: "Akari test".into(),
+            allow_any_port: false,
+        },
+        ..akari_accounts::Config::default()
+    };
+    let accounts = Arc::new(
+        Accounts::open(memory_db(), config, ledger.clone(), Arc::new(SystemClock)).unwrap(),
+    );
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 12,
+        ..SynthConfig::default()
+    });
+    let store =
+        akari_sync::Store::open(&dir.path().join("snapshot.redb"), Default::default()).unwrap();
+    let sync_config = akari_sync::Config::default();
+    let reader = SnapshotReader::open(store.clone(), sync_config.windows).unwrap();
+    let source = MemorySource::new(
+        hospital
+            .resources()
+            .map(|r| Change::Upsert(r.json))
+            .collect(),
+    );
+    let engine = Arc::new(
+        akari_sync::Engine::new(store, Arc::new(source), sync_config).with_reader(reader.clone()),
+    );
+    engine.sync_now(true, &CancellationToken::new()).unwrap();
+    let pages = Pages::new(
+        Arc::new(reader.clone()),
+        ledger.clone(),
+        accounts.clone(),
+        PagesConfig::default(),
+    )
+    .with_admin(AdminServices::new(
+        accounts.clone(),
+        engine.control(),
+        ledger.clone(),
+    ));
+    Node {
+        router: router(pages),
+        accounts,
+        ledger,
+        engine,
+        reader,
+        _dir: dir,
+    }
+}
+
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) set_cookie: Option<String>,
+    pub(crate) location: Option<String>,
+    pub(crate) content_type: String,
+    pub(crate) disposition: Option<String>,
+    pub(crate) body: String,
+}
+
+impl Page {
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// The CSRF token embedded in the page's forms.
+    pub(crate) fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field in {}", self.body));
+        let rest = &self.body[at + 19..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+/// One browser: a cookie jar of one cookie.
+pub(crate) struct Browser {
+    pub(crate) router: Router,
+    pub(crate) cookie: Option<String>,
+}
+
+pub(crate) fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Browser {
+    pub(crate) fn new(node: &Node) -> Self {
+        Browser {
+            router: node.router.clone(),
+            cookie: None,
+        }
+    }
+
+    pub(crate) async fn send(&mut self, req: axum::http::request::Builder, body: Body) -> Page {
+        let mut req = req;
+        if let Some(c) = &self.cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let h = resp.headers();
+        let get = |name| {
+            h.get(name)
+                .map(|v: &axum::http::HeaderValue| v.to_str().unwrap().to_owned())
+        };
+        let set_cookie = get(header::SET_COOKIE);
+        let location = get(header::LOCATION);
+        let content_type = get(header::CONTENT_TYPE).unwrap_or_default();
+        let disposition = get(header::CONTENT_DISPOSITION);
+        if let Some(sc) = &set_cookie {
+            if let Some(pair) = sc.strip_prefix("__Host-akari=") {
+                let value = pair.split(';').next().unwrap();
+                self.cookie = (!value.is_empty()).then(|| format!("__Host-akari={value}"));
+            }
+        }
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        Page {
+            status,
+            set_cookie,
+            location,
+            content_type,
+            disposition,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path), Body::empty()).await
+    }
+
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send(
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+            Body::from(body),
+        )
+        .await
+    }
+
+    pub(crate) async fn post_json(
+        &mut self,
+        path: &str,
+        csrf: Option<&str>,
+        body: serde_json::Value,
+    ) -> Page {
+        let mut req = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        self.send(req, Body::from(body.to_string())).await
+    }
+}
+
+pub(crate) fn token() -> SoftToken {
+    SoftToken::new(true).unwrap().0
+}
+
+/// `akari admin create` at the console: the one-time enrolment code.
+pub(crate) fn create_admin(node: &Node, admin_id: &str) -> String {
+    let ticket = node
+        .accounts
+        .create_admin(
+            &Console::new("it"),
+            NewAdmin {
+                admin_id: admin_id.into(),
+                display_name: "IT Admin".into(),
+                password: Password::new(PASSWORD),
+            },
+            &Client::default(),
+        )
+        .unwrap();
+    ticket.code.expose().to_owned()
+}
+
+/// Enrols `key` through the enrolment page with the console's code.
+pub(crate) async fn enrol(b: &mut Browser, admin_id: &str, code: &str, key: &mut SoftToken) {
+    let form = b.get("/admin/enrol").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = form.csrf();
+    let begin = b
+        .post_json(
+            "/admin/enrol/begin",
+            Some(&csrf),
+            serde_json::json!({ "admin_id": admin_id, "code": code }),
+        )
+        .await;
+    assert_eq!(begin.status, StatusCode::OK, "{}", begin.body);
+    let j = begin.json();
+    let options: CreationChallengeResponse = serde_json::from_value(j["options"].clone()).unwrap();
+    let response = key
+        .perform_register(Url::parse(ORIGIN).unwrap(), options.public_key, 60_000)
+        .unwrap();
+    let finish = b
+        .post_json(
+            "/admin/enrol/finish",
+            Some(&csrf),
+            serde_json::json!({ "ceremony_id": j["ceremony_id"], "response": response }),
+        )
+        .await;
+    assert_eq!(finish.status, StatusCode::OK, "{}", finish.body);
+    assert_eq!(finish.json()["redirect"], "/admin/login?enrolled=1");
+}
+
+/// Password + WebAuthn assertion through the login page. Returns the finish response.
+pub(crate) async fn login(
+    b: &mut Browser,
+    admin_id: &str,
+    password: &str,
+    key: &mut SoftToken,
+) -> Page {
+    let form = b.get("/admin/login").await;
+    let csrf = form.csrf();
+    let begin = b
+        .post_json(
+            "/admin/login/begin",
+            Some(&csrf),
+            serde_json::json!({ "admin_id": admin_id }),
+        )
+        .await;
+    assert_eq!(begin.status, StatusCode::OK, "{}", begin.body);
+    let j = begin.json();
+    let options: RequestChallengeResponse = serde_json::from_value(j["options"].clone()).unwrap();
+    let response = key
+        .perform_auth(Url::parse(ORIGIN).unwrap(), options.public_key, 60_000)
+        .unwrap();
+    b.post_json(
+        "/admin/login/finish",
+        Some(&csrf),
+        serde_json::json!({
+            "admin_id": admin_id,
+            "password": password,
+            "ceremony_id": j["ceremony_id"],
+            "response": response,
+        }),
+    )
+    .await
+}
+
+/// A logged-in admin browser.
+pub(crate) async fn admin(node: &Node) -> Browser {
+    let code = create_admin(node, "alice");
+    let mut key = token();
+    let mut b = Browser::new(node);
+    enrol(&mut b, "alice", &code, &mut key).await;
+    let done = login(&mut b, "alice", PASSWORD, &mut key).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    b
+}
+
+pub(crate) fn mode(node: &Node) -> Mode {
+    node.accounts.mode().unwrap().mode
+}
+
+/// A sealed account provisioned at the console: (account ID, credential).
+pub(crate) fn console_account(node: &Node) -> (String, String) {
+    let sheet = node
+        .accounts
+        .provision(
+            &Console::new("it").capability(),
+            ProvisionRequest {
+                label: "ER-1".into(),
+                ward_scope: WardScope::All,
+                expires_at: None,
+            },
+            &Client::default(),
+        )
+        .unwrap();
+    (
+        sheet.account_id.clone(),
+        sheet.credential().expose().to_owned(),
+    )
+}
+
+/// Declares the logged-in clinician (a drill) and lands on the search page.
+pub(crate) async fn declare(b: &mut Browser) {
+    let csrf = b.get("/declare").await.csrf();
+    let r = b
+        .post(
+            "/declare",
+            &[
+                ("csrf", &csrf),
+                ("name", "灯 花子"),
+                ("staff_number", "N-1"),
+                ("profession", "看護師"),
+                ("department", "5階西"),
+                ("reason", "drill"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/search"), "{}", r.body);
+}
+
+/// A clinician browser logged in with a sealed account and declared.
+pub(crate) async fn clinician(node: &Node, account_id: &str, credential: &str) -> Browser {
+    let mut b = Browser::new(node);
+    let csrf = b.get("/login").await.csrf();
+    let r = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("account_id", account_id),
+                ("credential", credential),
+            ],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/declare"), "{}", r.body);
+    declare(&mut b).await;
+    b
+}
+
+pub(crate) fn seal_credential(body: &str) -> String {
+    let at = body.find("id=\"seal-credential\">").expect("a seal sheet") + 21;
+    body[at..at + body[at..].find('<').unwrap()].to_owned()
+}

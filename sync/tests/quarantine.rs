@@ -245,7 +245,9 @@ fn a_quarantined_incremental_pull_leaves_the_current_generation_extendable() {
     write_feed(&node.feed, &patients(0..60, now));
     sync(&node, true).unwrap();
     let g1 = node.store.current().unwrap().unwrap();
-    // A deletion file removing 40 of 60 patients arrives with an incremental pull.
+    // A deletion file removing 40 of 60 patients arrives with an incremental pull (the
+    // data files no longer hold them).
+    write_feed(&node.feed, &patients(40..60, now));
     let deleted: Vec<u8> = (0..40)
         .flat_map(|i| {
             let mut line = serde_json::to_vec(&serde_json::json!({

@@ -201,14 +201,15 @@ impl Command<'_> {
         }
     }
 
+    /// The generation served now, if any (for the audit record of a switch).
+    fn current_generation(&self) -> Option<u64> {
+        let current = self.services.store.current();
+        current.ok().flatten().map(|m| m.generation)
+    }
+
     fn snapshot_rollback(&self, generation: u64) -> Outcome {
         let services = self.services;
-        let from = services
-            .store
-            .current()
-            .ok()
-            .flatten()
-            .map(|m| m.generation);
+        let from = self.current_generation();
         services.store.manifest(generation)?;
         self.audit(Action::SnapshotRolledBack {
             from,
@@ -233,12 +234,7 @@ impl Command<'_> {
 
     fn snapshot_promote(&self, generation: u64) -> Outcome {
         let services = self.services;
-        let from = services
-            .store
-            .current()
-            .ok()
-            .flatten()
-            .map(|m| m.generation);
+        let from = self.current_generation();
         // Refuse what cannot be promoted before recording anything.
         if !services.store.manifest(generation)?.is_quarantined() {
             return Err(akari_sync::StoreError::NotQuarantined(generation).into());

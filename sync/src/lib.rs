@@ -102,9 +102,7 @@ impl Config {
                 ),
             ));
         }
-        self.source
-            .validate()
-            .map_err(|(key, message)| (key, message))
+        self.source.validate()
     }
 
     /// Store settings from this configuration (`Store::open(path, config.store_options())`).

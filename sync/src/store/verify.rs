@@ -11,6 +11,9 @@ use super::tables::EpochTable;
 use super::{read, Manifest, Store, StoreError, VerifyReport};
 use crate::mapping::ItemKind;
 
+/// One retained generation and what verifying it found (an error: it could not be read).
+pub type Verified = (Manifest, Result<VerifyReport, StoreError>);
+
 /// What one generation's share of the pass found.
 #[derive(Default)]
 struct Tally {
@@ -84,9 +87,7 @@ impl Store {
 
     /// Verify every retained generation, one pass per epoch. An epoch whose versions cannot
     /// be read (a damaged page) gives each of its generations that error. Newest first.
-    pub fn verify_all(
-        &self,
-    ) -> Result<Vec<(Manifest, Result<VerifyReport, StoreError>)>, StoreError> {
+    pub fn verify_all(&self) -> Result<Vec<Verified>, StoreError> {
         let list = self.list()?;
         let mut by_epoch: BTreeMap<u64, Vec<&Manifest>> = BTreeMap::new();
         for g in &list {
@@ -116,7 +117,7 @@ impl Store {
                 }
             }
         }
-        out.sort_by(|a, b| b.0.generation.cmp(&a.0.generation));
+        out.sort_by_key(|(m, _)| std::cmp::Reverse(m.generation));
         Ok(out)
     }
 }

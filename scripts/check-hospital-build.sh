@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 echo "== cargo build --release --no-default-features (the hospital binary)"
 cargo build --release --no-default-features --bin akari "$@"
-bin=target/release/akari
+bin="${CARGO_TARGET_DIR:-target}/release/akari"
 problems=()
 
 # 1. Dependencies. `cargo tree -e normal` is what the binary links, without dev- and

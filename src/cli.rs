@@ -117,7 +117,8 @@ Examples:
 Examples:
   akari demo
   akari demo --patients 200 --listen 127.0.0.1:9443
-  akari demo --data-dir /tmp/akari-demo    (a new or empty directory)")]
+  akari demo --data-dir /tmp/akari-demo    (a new or empty directory)
+  akari demo --source ss-mix2              (sync from an SS-MIX2 storage written for it)")]
     Demo(DemoArgs),
     /// Show the node's mode, snapshot and sync state.
     Status,
@@ -202,6 +203,12 @@ Examples:
         #[arg(long)]
         full: bool,
     },
+    /// What the last sync received, stored, rejected and kept with warnings (by reason
+    /// and resource type), and the last refused pull, if any.
+    #[command(after_help = "\
+Examples:
+  akari sync report")]
+    Report,
 }
 
 #[derive(Subcommand)]
@@ -464,6 +471,19 @@ pub struct DemoArgs {
     /// [default: a new temporary directory, kept after exit; its path is printed].
     #[arg(long, env = "AKARI_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the node syncs from: the synthetic hospital served as FHIR, or written as an
+    /// SS-MIX2 storage (ISO-2022-JP files, transaction storage) in the data directory.
+    #[arg(long, value_enum, default_value = "fhir")]
+    pub source: DemoSource,
+}
+
+/// The demo's sync source.
+#[cfg(feature = "demo")]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoSource {
+    Fhir,
+    #[value(name = "ss-mix2")]
+    SsMix2,
 }
 
 /// `2027-03-31` (midnight UTC) or an RFC 3339 time; without an offset, UTC.

@@ -35,6 +35,9 @@ fn request(command: &Command) -> Option<anyhow::Result<Request>> {
         Command::Sync {
             command: SyncCommand::Now { full },
         } => Ok(Request::SyncNow { full: *full }),
+        Command::Sync {
+            command: SyncCommand::Report,
+        } => Ok(Request::SyncReport),
         Command::Snapshot { command } => Ok(snapshot(command)),
         Command::Admin { command } => admin(command),
         Command::Mode { command } => Ok(mode(command)),

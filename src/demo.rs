@@ -34,7 +34,7 @@ use akari_testkit::server::{FhirServer, ServerOptions};
 use akari_testkit::synth::{Hospital, SynthConfig};
 use anyhow::{bail, Context};
 
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, DemoSource};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -83,17 +83,61 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         .flat_map(|r| r.encounters.into_iter().filter_map(|e| e.ward))
         .min()
         .context("the synthetic hospital has no ward")?;
-    let fhir = tokio::task::spawn_blocking(move || {
-        FhirServer::with_resources(ServerOptions::default(), hospital.resources())
-    })
-    .await
-    .context("starting the FHIR test server failed")?;
-    println!(
-        "\n[1/6] Synthetic hospital: {patients} patients, {} FHIR resources, served at {} ({:.1} s)",
-        fhir.resource_count(),
-        fhir.base_url(),
-        started.elapsed().as_secs_f64()
-    );
+    // The FHIR server must outlive the demo; an SS-MIX2 storage is files.
+    let (fhir, source_flags) = match args.source {
+        DemoSource::Fhir => {
+            let fhir = tokio::task::spawn_blocking(move || {
+                FhirServer::with_resources(ServerOptions::default(), hospital.resources())
+            })
+            .await
+            .context("starting the FHIR test server failed")?;
+            println!(
+                "\n[1/6] Synthetic hospital: {patients} patients, {} FHIR resources, served at {} ({:.1} s)",
+                fhir.resource_count(),
+                fhir.base_url(),
+                started.elapsed().as_secs_f64()
+            );
+            let base = toml::Value::String(fhir.base_url());
+            (Some(fhir), vec![("sync.source.base_url", base)])
+        }
+        DemoSource::SsMix2 => {
+            let dir = data_dir.join("demo-ss-mix2");
+            let cfg = hospital.cfg.clone();
+            let tree = dir.clone();
+            let stats = tokio::task::spawn_blocking(move || {
+                let s = akari_testkit::synth::ssmix2::write_ssmix2_tree(&cfg, &tree)?;
+                let d = akari_testkit::synth::ssmix2::Ssmix2Delta::one_percent(
+                    1,
+                    akari_testkit::synth::jst_now(),
+                );
+                akari_testkit::synth::ssmix2::write_ssmix2_delta(&cfg, &d, &tree)?;
+                std::io::Result::Ok(s)
+            })
+            .await
+            .context("writing the SS-MIX2 storage failed")?
+            .context("writing the SS-MIX2 storage failed")?;
+            println!(
+                "\n[1/6] Synthetic hospital: {patients} patients written as an SS-MIX2 storage ({} files) under {} ({:.1} s)",
+                stats.files,
+                dir.display(),
+                started.elapsed().as_secs_f64()
+            );
+            let path = |p: &str| toml::Value::String(dir.join(p).display().to_string());
+            (
+                None,
+                vec![
+                    ("sync.source.kind", toml::Value::String("ss-mix2".into())),
+                    ("sync.source.root", path("standard")),
+                    ("sync.source.extended_root", path("extended")),
+                    ("sync.source.transaction_dir", path("transaction")),
+                    (
+                        "sync.source.extended_transaction_dir",
+                        path("extended-transaction"),
+                    ),
+                ],
+            )
+        }
+    };
 
     // 2. The node's data directory, configured to pull from that server, and the node
     //    serving it over TLS. Its sync scheduler pulls at once (standby).
@@ -102,7 +146,7 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         .local_addr()
         .context("the HTTPS listener has no address")?
         .port();
-    let sources = demo_sources(&data_dir, &fhir.base_url(), port);
+    let sources = demo_sources(&data_dir, source_flags, port);
     let config = config::load(&sources)?;
     let os_user = console::current_user();
     let init_config = config.clone();
@@ -378,9 +422,13 @@ fn prepare_given_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-/// The demo node's settings: the FHIR test server as source, WebAuthn on this origin,
+/// The demo node's settings: the source (`source_flags`), WebAuthn on this origin,
 /// metrics on a free loopback port. (Scheduled syncs pause by themselves during the drill.)
-fn demo_sources(data_dir: &Path, fhir_base: &str, port: u16) -> Sources {
+fn demo_sources(
+    data_dir: &Path,
+    source_flags: Vec<(&'static str, toml::Value)>,
+    port: u16,
+) -> Sources {
     let flag = |key: &'static str, value: toml::Value| FlagOverride {
         key,
         value,
@@ -390,12 +438,13 @@ fn demo_sources(data_dir: &Path, fhir_base: &str, port: u16) -> Sources {
         data_dir: data_dir.to_path_buf(),
         file: None,
         env: Vec::new(),
-        flags: vec![
-            flag("metrics.listen", toml::Value::String("127.0.0.1:0".into())),
-            flag(
-                "sync.source.base_url",
-                toml::Value::String(fhir_base.into()),
-            ),
+        flags: [flag(
+            "metrics.listen",
+            toml::Value::String("127.0.0.1:0".into()),
+        )]
+        .into_iter()
+        .chain(source_flags.into_iter().map(|(k, v)| flag(k, v)))
+        .chain([
             flag(
                 "accounts.webauthn.rp_origin",
                 toml::Value::String(format!("https://localhost:{port}")),
@@ -404,7 +453,8 @@ fn demo_sources(data_dir: &Path, fhir_base: &str, port: u16) -> Sources {
                 "accounts.webauthn.rp_id",
                 toml::Value::String("localhost".into()),
             ),
-        ],
+        ])
+        .collect(),
     }
 }
 

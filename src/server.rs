@@ -144,7 +144,8 @@ pub async fn start(
     };
     let services = Arc::new(services);
     let status = services.status_sender();
-    let metrics = Arc::new(HttpMetrics::new());
+    let engine = services.engine.clone();
+    let metrics = Arc::new(HttpMetrics::new().with_sync(Arc::new(move || engine.status())));
     metrics.watch_node(services.status_receiver());
     #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
     let mut state = AppState::new(services.status_receiver(), metrics.clone())

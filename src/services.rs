@@ -30,7 +30,7 @@ use akari_sync::source::{Change, PullKind};
 use akari_sync::{Engine, SnapshotReader, Source, Store, StoreOptions, SyncError, SyncReport};
 use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
-use akari_web::{NodeAlert, NodeStatus, SnapshotStatus};
+use akari_web::{NodeAlert, NodeStatus, SnapshotStatus, SyncHealth};
 use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -117,7 +117,9 @@ impl Services {
         })?;
 
         let source_config = resolve_source_paths(&config.sync.source, &config.data_dir);
-        let source_configured = source_config.base_url.is_some() || source_config.dir.is_some();
+        let source_configured = source_config.base_url.is_some()
+            || source_config.dir.is_some()
+            || source_config.root.is_some();
         let source: Arc<dyn Source> = if source_configured {
             akari_sync::source::build(&source_config).map_err(|e| Error::Service {
                 what: "set up the sync source [sync.source]",
@@ -199,6 +201,7 @@ impl Services {
         NodeStatus {
             mode,
             snapshot,
+            sync: sync_health(&sync),
             alerts,
         }
     }
@@ -217,9 +220,10 @@ impl Services {
         self.status_changed.notify_one();
     }
 
-    /// One sync now (blocking), then: the reader serves the new generation, a failure
-    /// streak is reported to the accounts layer ("main system unreachable for N min"),
-    /// `/healthz` is updated.
+    /// One sync now (blocking), then: the reader serves the new generation, a streak of
+    /// syncs the source did not answer is reported to the accounts layer ("main system
+    /// unreachable for N min"; a pull the node refused is not that), `/healthz` is
+    /// updated.
     pub fn sync_now(
         &self,
         full: bool,
@@ -238,17 +242,18 @@ impl Services {
         let mut failing = self.failing_since.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(_) => *failing = None,
-            // These say nothing about the main system being reachable (a quarantined pull
-            // has its own alert).
-            Err(
-                SyncError::AlreadyRunning | SyncError::Cancelled | SyncError::Quarantined { .. },
-            ) => {}
-            Err(SyncError::Source(SourceError::Cancelled)) => {}
-            Err(_) => {
+            // The source did not answer: the main system may be down.
+            Err(e) if e.source_unreachable() => {
                 if failing.is_none() {
                     *failing = Some(started);
                 }
             }
+            // These say nothing about the main system.
+            Err(SyncError::AlreadyRunning | SyncError::Cancelled) => {}
+            Err(SyncError::Source(SourceError::Cancelled)) => {}
+            // The source answered (a refused pull, a storage error, bad credentials):
+            // it is reachable; the status says what failed instead.
+            Err(_) => *failing = None,
         }
         self.accounts.report_sync_failing_since(*failing);
         drop(failing);
@@ -595,7 +600,8 @@ pub fn init_node(config: &Config, os_user: &str) -> Result<NodeInit, Error> {
 }
 
 const NO_SOURCE: &str = "no sync source is configured: set [sync.source] kind and base_url \
-     (or dir for kind = \"ndjson-dir\") in akari.toml, then check with `akari config check`";
+     (or dir for kind = \"ndjson-dir\", root for kind = \"ss-mix2\") in akari.toml, then check \
+     with `akari config check`";
 
 /// The source of a node without `[sync.source]`: every pull fails with a clear message.
 struct Unconfigured;
@@ -631,6 +637,10 @@ fn resolve_source_paths(
         }
     };
     fix(&mut s.dir);
+    fix(&mut s.root);
+    fix(&mut s.extended_root);
+    fix(&mut s.transaction_dir);
+    fix(&mut s.extended_transaction_dir);
     fix(&mut s.auth.token_file);
     fix(&mut s.auth.password_file);
     fix(&mut s.auth.private_key_file);
@@ -638,4 +648,20 @@ fn resolve_source_paths(
     fix(&mut s.tls.client_cert_file);
     fix(&mut s.tls.client_key_file);
     s
+}
+
+/// The last sync's outcome for `/healthz` (see [`SyncHealth`]).
+fn sync_health(s: &akari_sync::SyncStatus) -> SyncHealth {
+    match (&s.last_error, &s.last_refused, &s.last_report) {
+        (Some(message), Some(_), _) => SyncHealth::Refused {
+            message: message.clone(),
+        },
+        (Some(message), None, _) => SyncHealth::Failed {
+            message: message.clone(),
+        },
+        (None, _, Some(report)) => SyncHealth::Ok {
+            warned: report.warned_resources,
+        },
+        (None, _, None) => SyncHealth::NotRun,
+    }
 }

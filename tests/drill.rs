@@ -701,3 +701,91 @@ async fn demo_serves_a_drill_and_reports_on_ctrl_c() {
         "the credential is printed once, on its sheet, and never logged"
     );
 }
+
+/// `akari demo --source ss-mix2`: the synthetic hospital is written as an SS-MIX2 storage
+/// (with a stored delta), the node syncs it through the SS-MIX2 source, and a clinician
+/// finds the wards; Ctrl-C ends the demo cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_from_an_ss_mix2_storage() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("demo");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_akari"))
+        .args([
+            "demo",
+            "--source",
+            "ss-mix2",
+            "--patients",
+            "40",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .env_remove("AKARI_DATA_DIR")
+        .env("AKARI_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run akari demo");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut before = String::new();
+    let ready = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            before.push_str(&line);
+            before.push('\n');
+            if line.starts_with("Press Ctrl-C") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    if !ready {
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err).await;
+        panic!("the demo did not come up:\n{before}\nstderr:\n{err}");
+    }
+    assert!(before.contains("written as an SS-MIX2 storage"), "{before}");
+    let standard = data_dir.join("demo-ss-mix2/standard");
+    assert!(standard.is_dir() && data_dir.join("demo-ss-mix2/transaction").is_dir());
+    let url_line = before
+        .lines()
+        .find(|l| l.contains("The viewer is serving https://localhost:"))
+        .unwrap();
+    let port: u16 = url_line
+        .rsplit_once("https://localhost:")
+        .unwrap()
+        .1
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let cert = CertificateDer::from_pem_file(data_dir.join("tls/cert.pem")).unwrap();
+    let web = Web::new(&cert, ([127, 0, 0, 1], port).into());
+    let account = sheet_field(&before, "Account ID");
+    let credential = sheet_field(&before, "Credential");
+    let declare_page = login(&web, &account, &credential).await;
+    let search = declare(&web, &declare_page).await;
+    assert_eq!(search.status, StatusCode::OK);
+    assert!(
+        !search.links("/wards/").is_empty(),
+        "the census comes from the SS-MIX2 stays"
+    );
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), async {
+        while stdout.next_line().await.unwrap().is_some() {}
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("the demo stops after Ctrl-C");
+    assert!(status.success(), "exit {status:?}");
+}

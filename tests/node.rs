@@ -24,8 +24,12 @@ async fn healthz_over_tls13_trusting_only_the_generated_certificate() {
     // Nothing else: in particular no patient data.
     let mut keys: Vec<&String> = health.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["alerts", "mode", "snapshot", "status", "version"]);
+    assert_eq!(
+        keys,
+        ["alerts", "mode", "snapshot", "status", "sync", "version"]
+    );
     assert_eq!(health["alerts"], serde_json::json!([]));
+    assert_eq!(health["sync"]["state"], "not_run");
 
     // A client offering both versions gets TLS 1.3.
     let both = tls_client_config(
@@ -458,4 +462,137 @@ async fn sync_failures_tell_admins_the_main_system_is_unreachable_until_a_sync_w
     })
     .await
     .unwrap();
+}
+
+/// A pull the source answered but the node refused (too many resources that cannot be
+/// shown) is "sync refused: N of M resources rejected (reasons…)" in `akari status`,
+/// `/healthz`, `/metrics` and `akari sync report` — never "main system unreachable" — and a
+/// pull that is only imperfect (warned resources) is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_pull_is_reported_as_refused_not_unreachable() {
+    use akari::console::{self, Request};
+    use akari_testkit::server::{FhirServer, ServerOptions};
+    use akari_testkit::synth::{DeltaChange, Hospital, Resource, SynthConfig};
+
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 5,
+        ..SynthConfig::default()
+    });
+    let good: Vec<Resource> = hospital.resources().collect();
+    // Lab results that name no patient the source sent: they cannot be shown on anyone's
+    // page, so they are rejected — a third of the pull, far above the 5 % limit.
+    let orphans: Vec<Resource> = (0..good.len() / 2)
+        .map(|i| Resource {
+            resource_type: "Observation",
+            id: format!("orphan-{i}"),
+            last_updated: chrono::Utc::now().fixed_offset(),
+            json: serde_json::to_vec(&serde_json::json!({
+                "resourceType": "Observation",
+                "id": format!("orphan-{i}"),
+                "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+                "code": {"text": "CRP"},
+                "subject": {"reference": "Patient/not-sent"},
+                "effectiveDateTime": "2026-11-01T08:00:00+09:00",
+                "valueQuantity": {"value": 1.2, "unit": "mg/dL"}
+            }))
+            .unwrap(),
+        })
+        .collect();
+    let fhir = FhirServer::with_resources(
+        ServerOptions::default(),
+        good.iter().cloned().chain(orphans.iter().cloned()),
+    );
+    let dir = TestDir::new();
+    let base_url = fhir.base_url();
+    let node = TestNode::start(dir.config(&[
+        ("AKARI_SYNC__SOURCE__BASE_URL", &base_url),
+        ("AKARI_SYNC__INTERVAL_SECS", "86400"),
+        ("AKARI_SYNC__JITTER_SECS", "0"),
+    ]))
+    .await;
+    let client = https_client(&dir.cert(), node.https);
+    let url = node.url("/healthz");
+
+    let health = wait_health(&client, &url, |h| h["sync"]["state"] == "refused").await;
+    let message = health["sync"]["message"].as_str().unwrap().to_owned();
+    let total = good.len() + orphans.len();
+    assert!(
+        message.starts_with(&format!(
+            "sync refused: {} of {total} resources rejected (unknown_patient {})",
+            orphans.len(),
+            orphans.len()
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        health["snapshot"]["state"], "none",
+        "nothing of it was stored"
+    );
+
+    let data = dir.data_dir.clone();
+    let send = move |request: Request| {
+        let data = data.clone();
+        async move {
+            tokio::task::spawn_blocking(move || console::send(&data, &request))
+                .await
+                .unwrap()
+                .unwrap()
+                .expect("the running node answers")
+        }
+    };
+    let status = send(Request::Status).await;
+    assert!(status.ok, "{status:?}");
+    assert!(status.output.contains("sync refused:"), "{}", status.output);
+    assert!(
+        !status.output.contains("unreachable"),
+        "the source answered: {}",
+        status.output
+    );
+    let report = send(Request::SyncReport).await;
+    assert!(report.ok, "{report:?}");
+    assert!(
+        report.output.starts_with("LAST PULL REFUSED"),
+        "{}",
+        report.output
+    );
+    assert!(
+        report.output.contains("unknown_patient"),
+        "{}",
+        report.output
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", node.metrics.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("akari_sync_refused 1"), "{metrics}");
+    assert!(
+        metrics.contains("akari_sync_rejects{reason=\"unknown_patient\"}"),
+        "{metrics}"
+    );
+
+    // The source is repaired: the next pull is served and the refusal is gone.
+    fhir.apply(
+        &orphans
+            .iter()
+            .map(|r| DeltaChange::Delete {
+                resource_type: r.resource_type,
+                id: r.id.clone(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let done = send(Request::SyncNow { full: true }).await;
+    assert!(done.ok, "{done:?}");
+    let health = wait_health(&client, &url, |h| h["sync"]["state"] == "ok").await;
+    assert_eq!(health["snapshot"]["state"], "current", "{health}");
+    let metrics = reqwest::get(format!("http://{}/metrics", node.metrics.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("akari_sync_refused 0"), "{metrics}");
+    node.stop().await;
 }

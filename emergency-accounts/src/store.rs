@@ -51,6 +51,31 @@ fn encode<T: Serialize>(value: &T) -> Result<String, Error> {
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("encoding a record: {e}")))
 }
 
+/// The record under `key` in `table` (named `name`), read or write transaction alike.
+fn read_record<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static str>,
+    name: &str,
+    key: &str,
+) -> Result<Option<T>, Error> {
+    match table.get(key).map_err(store_err)? {
+        Some(v) => Ok(Some(decode(name, key, v.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Every record in `table` (named `name`) with its key, in key order.
+fn read_all<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static str>,
+    name: &str,
+) -> Result<Vec<(String, T)>, Error> {
+    let mut out = Vec::new();
+    for row in table.iter().map_err(store_err)? {
+        let (k, v) = row.map_err(store_err)?;
+        out.push((k.value().to_owned(), decode(name, k.value(), v.value())?));
+    }
+    Ok(out)
+}
+
 /// The accounts database.
 pub struct Store {
     db: Database,
@@ -103,11 +128,7 @@ impl Store {
     ) -> Result<Option<T>, Error> {
         let txn = self.db.begin_read().map_err(store_err)?;
         let t = txn.open_table(table).map_err(store_err)?;
-        let got = t.get(key).map_err(store_err)?;
-        match got {
-            Some(v) => Ok(Some(decode(table.name(), key, v.value())?)),
-            None => Ok(None),
-        }
+        read_record(&t, table.name(), key)
     }
 
     pub(crate) fn list<T: DeserializeOwned>(
@@ -116,15 +137,7 @@ impl Store {
     ) -> Result<Vec<(String, T)>, Error> {
         let txn = self.db.begin_read().map_err(store_err)?;
         let t = txn.open_table(table).map_err(store_err)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(store_err)? {
-            let (k, v) = row.map_err(store_err)?;
-            out.push((
-                k.value().to_owned(),
-                decode(table.name(), k.value(), v.value())?,
-            ));
-        }
-        Ok(out)
+        read_all(&t, table.name())
     }
 
     #[cfg(test)]
@@ -148,11 +161,7 @@ impl Tx<'_> {
         key: &str,
     ) -> Result<Option<T>, Error> {
         let t = self.txn.open_table(table).map_err(store_err)?;
-        let got = t.get(key).map_err(store_err)?;
-        match got {
-            Some(v) => Ok(Some(decode(table.name(), key, v.value())?)),
-            None => Ok(None),
-        }
+        read_record(&t, table.name(), key)
     }
 
     pub(crate) fn put<T: Serialize>(
@@ -182,15 +191,7 @@ impl Tx<'_> {
         table: TableDefinition<&str, &str>,
     ) -> Result<Vec<(String, T)>, Error> {
         let t = self.txn.open_table(table).map_err(store_err)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(store_err)? {
-            let (k, v) = row.map_err(store_err)?;
-            out.push((
-                k.value().to_owned(),
-                decode(table.name(), k.value(), v.value())?,
-            ));
-        }
-        Ok(out)
+        read_all(&t, table.name())
     }
 
     /// Returns the counter's current value (starting at 1) and stores the next one.

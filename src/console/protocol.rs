@@ -27,6 +27,8 @@ pub enum Request {
     SyncNow {
         full: bool,
     },
+    /// The last sync's report and the last refused pull's.
+    SyncReport,
     SnapshotList,
     /// Verify one generation (the current one when `None`).
     SnapshotVerify {
@@ -105,6 +107,7 @@ impl Request {
         match self {
             Request::Status => "status",
             Request::SyncNow { .. } => "sync now",
+            Request::SyncReport => "sync report",
             Request::SnapshotList => "snapshot list",
             Request::SnapshotVerify { .. } => "snapshot verify",
             Request::SnapshotRollback { .. } => "snapshot rollback",

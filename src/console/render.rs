@@ -52,6 +52,7 @@ pub(super) fn status(services: &Services) -> String {
         out.push_str("sync: no [sync.source] configured\n");
         return out;
     }
+    out.push_str(&format!("sync: source {}\n", sync.source));
     if let Some(t) = sync.last_success {
         out.push_str(&format!(
             "sync: last success {}\n",
@@ -60,6 +61,21 @@ pub(super) fn status(services: &Services) -> String {
     }
     if let Some(e) = &sync.last_error {
         out.push_str(&format!("sync: last error: {e}\n"));
+    }
+    if let Some(r) = &sync.last_report {
+        if r.warned_resources > 0 {
+            out.push_str(&format!(
+                "sync: {} resources of the last sync kept with data-quality warnings \
+                 (`akari sync report`)\n",
+                r.warned_resources
+            ));
+        }
+        if r.deletions_pending_full {
+            out.push_str(
+                "sync: deletions since the last full sync are not known yet (the source \
+                 did not report them); they show after the next full sync\n",
+            );
+        }
     }
     if let Some(since) = services.sync_failing_since() {
         let minutes = (Utc::now() - since).num_minutes().max(0);
@@ -71,7 +87,7 @@ pub(super) fn status(services: &Services) -> String {
     out
 }
 
-/// `akari sync now`: one line.
+/// `akari sync now`: one line, then the source files skipped or warned about, if any.
 pub(super) fn sync_report(report: &SyncReport) -> String {
     let rejects: u64 = report.rejects.values().sum();
     if report.unchanged {
@@ -83,15 +99,57 @@ pub(super) fn sync_report(report: &SyncReport) -> String {
             report.duration_ms
         );
     }
-    format!(
-        "sync {} done: generation {} ({} resources, {} deletions, {} rejected, {} ms)\n",
+    let warnings = if report.warned_resources > 0 {
+        format!(
+            ", {} kept with a warning (`akari sync report`)",
+            report.warned_resources
+        )
+    } else {
+        String::new()
+    };
+    let mut out = format!(
+        "sync {} done: generation {} ({} resources, {} deletions, {} rejected{warnings}, {} ms)\n",
         if report.full { "full" } else { "incremental" },
         report.generation,
         report.resources,
         report.deletions,
         rejects,
         report.duration_ms
-    )
+    );
+    if report.skipped > 0 || !report.source_problems.is_empty() {
+        out.push_str(&format!(
+            "{} source files skipped; problems (first {}):\n",
+            report.skipped,
+            report.source_problems.len()
+        ));
+        for p in &report.source_problems {
+            out.push_str(&format!("  {p}\n"));
+        }
+    }
+    out
+}
+
+/// `akari sync report`: the last committed sync and, if the last pull was refused, that.
+pub(super) fn sync_report_full(status: &akari_sync::SyncStatus) -> String {
+    let mut out = String::new();
+    if let Some(refused) = &status.last_refused {
+        out.push_str(
+            "LAST PULL REFUSED (nothing of it was stored; the current generation stays):\n",
+        );
+        if let Some(e) = &status.last_error {
+            out.push_str(&format!("  {e}\n"));
+        }
+        out.push_str(&refused.text());
+        out.push('\n');
+    }
+    match &status.last_report {
+        Some(r) => {
+            out.push_str("Last committed sync:\n");
+            out.push_str(&r.text());
+        }
+        None => out.push_str("no sync has committed a generation yet\n"),
+    }
+    out
 }
 
 /// `akari snapshot list`: one row per generation kept, the current one starred.

@@ -23,9 +23,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant as StdInstant;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::mapping::{map_resource, Body, MapContext, Outcome, RejectReason, ResourceType};
+use crate::mapping::{
+    map_resource, place_encounter, Body, Item, MapContext, Mapped, Outcome, PlaceBook,
+    RejectReason, ResourceType, Warning, WarningReason,
+};
 use crate::reader::SnapshotReader;
 use crate::source::{Change, PullKind};
 use crate::store::build::Scope;
@@ -45,6 +48,13 @@ pub struct SinkStopped;
 pub trait Source: Send + Sync {
     /// Short, data-free label for logs and status, e.g. `fhir-rest https://ehr.example/fhir`.
     fn describe(&self) -> String;
+
+    /// The time the source's data is current as of, when the source knows it before the
+    /// pull (an export made earlier, replayed data). Windows at sync time are measured back
+    /// from it; `None` (a live source): from the pull's start.
+    fn data_time(&self) -> Option<DateTime<Utc>> {
+        None
+    }
 
     /// Blocking. Called on a plain thread that is not inside a tokio runtime, so an HTTP
     /// source owns its runtime and blocks on it. Delivers every resource through `sink`;
@@ -70,6 +80,43 @@ pub struct PullSummary {
     pub resources: u64,
     /// Deletions delivered.
     pub deletions: u64,
+    /// Items of the source (files) that could not be used at all; counted with the
+    /// rejected resources against `max_reject_share`.
+    pub skipped: u64,
+    /// Problems with single items of the source (data-free), at most
+    /// [`MAX_SOURCE_PROBLEMS`] of them; `skipped` and the warnings are counted in full.
+    pub problems: Vec<SourceProblem>,
+    /// Items of the source the record does not use, by kind (e.g. SS-MIX2 data types).
+    pub not_kept: BTreeMap<String, u64>,
+    /// An incremental pull that could not learn what was deleted since the last pull
+    /// (no history read, an export manifest listing no deleted resources): deletions wait
+    /// for the next full pull.
+    pub deletions_unreported: bool,
+}
+
+/// Problems kept per pull for the sync report.
+pub const MAX_SOURCE_PROBLEMS: usize = 200;
+
+/// One problem with one item of the source, e.g. an SS-MIX2 file: which file (its path
+/// relative to the storage root), where in it (segment and field), what was wrong, and
+/// whether the file was skipped or used with a warning. Never patient data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceProblem {
+    pub file: String,
+    pub place: String,
+    pub problem: String,
+    pub skipped: bool,
+}
+
+impl std::fmt::Display for SourceProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.skipped { "skipped" } else { "warning" };
+        if self.place.is_empty() {
+            write!(f, "{} ({what}): {}", self.file, self.problem)
+        } else {
+            write!(f, "{} {} ({what}): {}", self.file, self.place, self.problem)
+        }
+    }
 }
 
 /// Why a pull failed. Messages carry no patient data and no secrets.
@@ -116,11 +163,13 @@ pub enum SyncError {
     Source(#[from] SourceError),
     #[error("writing the new generation failed: {0}")]
     Store(#[from] StoreError),
-    #[error("{rejected} of {total} resources were malformed (more than the allowed {max_share}); the new generation was discarded — check the source")]
+    #[error("sync refused: {rejected} of {total} resources rejected ({}), more than the allowed share of {max_share}; the new generation was discarded and the current one stays in service — `akari sync report` lists them by reason and resource type; check the source", reasons_text(.reasons))]
     TooManyRejects {
         rejected: u64,
         total: u64,
         max_share: f64,
+        /// Rejected resources by reason.
+        reasons: BTreeMap<String, u64>,
     },
     /// The pull would lose more than the guard allows: kept as a quarantined generation,
     /// not served (see `store::guard`). `new` is false when it equals the newest
@@ -164,13 +213,103 @@ fn quarantined_message(
     )
 }
 
-/// The outcome of one successful sync.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// "invalid_json 3, missing_subject 1", largest first.
+pub fn reasons_text(reasons: &BTreeMap<String, u64>) -> String {
+    let mut v: Vec<(&String, &u64)> = reasons.iter().filter(|(_, n)| **n > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    v.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl SyncReport {
+    /// The report as `akari sync report` prints it: what was received, stored, rejected
+    /// (by reason, then FHIR type), kept with warnings (by reason and type), ignored and
+    /// dropped.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "{} sync, generation {}, started {}: {} resources received ({} bytes), {} deletions, {} ms\n",
+            if self.full { "full" } else { "incremental" },
+            self.generation,
+            self.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            self.resources,
+            self.bytes,
+            self.deletions,
+            self.duration_ms,
+        );
+        out.push_str(&format!(
+            "  stored: {} upserts, {} removals; {} Locations for the census\n",
+            self.upserts, self.removals, self.places
+        ));
+        let rejected: u64 = self.rejects.values().sum();
+        out.push_str(&format!(
+            "  rejected (not stored; count towards the reject limit): {rejected}\n"
+        ));
+        for (reason, n) in &self.rejects {
+            out.push_str(&format!("    {reason:<24} {n:>8}\n"));
+            for (rtype, m) in self.reject_types.get(reason).into_iter().flatten() {
+                out.push_str(&format!("      {rtype:<22} {m:>8}\n"));
+            }
+        }
+        out.push_str(&format!(
+            "  kept with a warning (stored and shown; never rejects): {} resources\n",
+            self.warned_resources
+        ));
+        for (reason, by_type) in &self.warnings {
+            for (rtype, n) in by_type {
+                out.push_str(&format!("    {reason:<24} {rtype:<22} {n:>8}\n"));
+            }
+        }
+        let list = |m: &BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.ignored.is_empty() {
+            out.push_str(&format!("  types not kept: {}\n", list(&self.ignored)));
+        }
+        if !self.dropped.is_empty() {
+            out.push_str(&format!(
+                "  not kept by rule (retracted): {}\n",
+                list(&self.dropped)
+            ));
+        }
+        if self.deletions_pending_full {
+            out.push_str("  DELETIONS WAIT FOR THE NEXT FULL SYNC: the source did not say what was deleted since the last pull\n");
+        }
+        if self.out_of_scope_patients > 0 {
+            out.push_str(&format!(
+                "  patients out of scope: {}\n",
+                self.out_of_scope_patients
+            ));
+        }
+        out
+    }
+}
+
+impl SyncError {
+    /// Did the source fail to answer (so the main system may be down), as opposed to
+    /// answering with something the node refused or could not store?
+    pub fn source_unreachable(&self) -> bool {
+        match self {
+            SyncError::Source(SourceError::Connection(_) | SourceError::Io { .. }) => true,
+            SyncError::Source(SourceError::Http { status, .. }) => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// The outcome of one sync (a committed one, or one refused for too many rejects).
+/// Data-free: counts, reason names and FHIR type names only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncReport {
     pub generation: u64,
     pub full: bool,
     /// The pull left the data as it was: no generation was written, `generation` (the
     /// current one) is current as of this pull.
+    #[serde(default)]
     pub unchanged: bool,
     pub started_at: DateTime<Utc>,
     pub duration_ms: u64,
@@ -181,15 +320,38 @@ pub struct SyncReport {
     pub deletions: u64,
     pub upserts: u64,
     pub removals: u64,
+    /// Rejected resources by reason (mapping and linking to patients together).
     pub rejects: BTreeMap<String, u64>,
+    /// Rejected resources by reason, then FHIR type (mapping rejects only: linking
+    /// rejects name no type).
+    pub reject_types: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Data-quality warnings on kept resources by reason, then FHIR type. Never counted
+    /// as rejects.
+    pub warnings: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Kept resources with at least one warning.
+    pub warned_resources: u64,
     pub ignored: BTreeMap<String, u64>,
     pub dropped: BTreeMap<String, u64>,
     pub out_of_scope_patients: u64,
+    /// Source items (files) skipped as unusable, and the first problems found with the
+    /// source's items (see [`SourceProblem`]).
+    #[serde(default)]
+    pub skipped: u64,
+    #[serde(default)]
+    pub source_problems: Vec<SourceProblem>,
+    /// Locations received for the place book.
+    pub places: u64,
+    /// An incremental pull whose source could not say what was deleted: deletions since
+    /// the last pull show only after the next full sync.
+    #[serde(default)]
+    pub deletions_pending_full: bool,
 }
 
 /// For `/healthz`, `/metrics` and the admin pages. No patient data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SyncStatus {
+    /// The source, data-free (e.g. `ss-mix2 /mnt/ssmix2`): named on the admin pages only.
+    pub source: String,
     pub running: bool,
     pub last_attempt: Option<DateTime<Utc>>,
     pub last_success: Option<DateTime<Utc>>,
@@ -203,6 +365,11 @@ pub struct SyncStatus {
     pub counts: BTreeMap<String, u64>,
     /// Rejected resources by reason, since this process started.
     pub rejects_total: BTreeMap<String, u64>,
+    /// Warnings on kept resources by reason, since this process started.
+    pub warnings_total: BTreeMap<String, u64>,
+    /// The last sync refused for too many rejects (what it found; nothing was stored),
+    /// until a later sync succeeds.
+    pub last_refused: Option<SyncReport>,
     /// Resources of types not kept, since this process started.
     pub ignored_total: BTreeMap<String, u64>,
     pub last_report: Option<SyncReport>,
@@ -279,15 +446,70 @@ impl RawBatch {
 #[derive(Default)]
 struct Tally {
     rejects: BTreeMap<RejectReason, u64>,
+    reject_types: BTreeMap<(RejectReason, String), u64>,
+    warnings: BTreeMap<(WarningReason, ResourceType), u64>,
+    warned: u64,
     ignored: BTreeMap<String, u64>,
     dropped: BTreeMap<String, u64>,
+    places: PlaceBook,
     logged: u32,
+    warnings_logged: u32,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        fn add<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
+            for (k, v) in from {
+                *into.entry(k).or_default() += v;
+            }
+        }
+        add(&mut self.rejects, other.rejects);
+        add(&mut self.reject_types, other.reject_types);
+        add(&mut self.warnings, other.warnings);
+        add(&mut self.ignored, other.ignored);
+        add(&mut self.dropped, other.dropped);
+        self.warned += other.warned;
+        self.places.extend(other.places);
+    }
+
+    fn warn(&mut self, rtype: ResourceType, warnings: &[Warning]) {
+        if warnings.is_empty() {
+            return;
+        }
+        self.warned += 1;
+        for w in warnings {
+            *self.warnings.entry((w.reason, rtype)).or_default() += 1;
+            if self.warnings_logged < LOG_REJECTS {
+                self.warnings_logged += 1;
+                tracing::info!(
+                    reason = w.reason.name(),
+                    resource_type = rtype.name(),
+                    detail = %w.detail,
+                    "kept a resource with a data-quality warning"
+                );
+            }
+        }
+    }
 }
 
 struct PreparedBatch {
     seq: u64,
     items: Vec<Prepared>,
+    /// In-house encounters that name Location resources: resolved into ward, room and
+    /// bed once the whole pull (and its Locations) is in, then prepared. Each with the
+    /// number of `items` that came before it in the pull.
+    held: Vec<(usize, Mapped)>,
     tally: Tally,
+}
+
+/// Encounter statuses that place a patient in a bed now (the census).
+fn in_house(status: &str) -> bool {
+    matches!(status, "in-progress" | "arrived" | "onleave" | "triaged")
+}
+
+/// Does this mapped resource wait for the pull's Locations before it is stored?
+fn waits_for_places(m: &Mapped) -> bool {
+    matches!(&m.body, Body::Item(Item::Encounter(e)) if in_house(&e.status) && !e.location_ids.is_empty())
 }
 
 /// At most this many reject reasons are logged per sync (without patient data).
@@ -331,6 +553,7 @@ fn pull_in_batches(
 fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> PreparedBatch {
     let mut tally = Tally::default();
     let mut items = Vec::with_capacity(batch.entries.len());
+    let mut held = Vec::new();
     let mut mapped = Vec::new();
     for entry in batch.entries {
         match entry {
@@ -338,11 +561,24 @@ fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> Prepared
                 mapped.clear();
                 match map_resource(&batch.bytes[start..end], ctx, &mut mapped) {
                     Ok(Outcome::Mapped) => {
-                        for m in mapped.drain(..) {
-                            if let Body::Retract(why) = &m.body {
-                                *tally.dropped.entry(why.name().to_string()).or_default() += 1;
+                        for mut m in mapped.drain(..) {
+                            tally.warn(m.rtype, &m.warnings);
+                            match m.body {
+                                Body::Retract(why) => {
+                                    *tally.dropped.entry(why.name().to_string()).or_default() += 1;
+                                }
+                                Body::Place(place) => {
+                                    tally.places.insert(place);
+                                    continue;
+                                }
+                                Body::Item(_) => {}
                             }
-                            items.push(preparer.prepare(m));
+                            if waits_for_places(&m) {
+                                m.warnings.clear();
+                                held.push((items.len(), m));
+                            } else {
+                                items.push(preparer.prepare(m));
+                            }
                         }
                     }
                     Ok(Outcome::Ignored(t)) => *tally.ignored.entry(t).or_default() += 1,
@@ -357,6 +593,10 @@ fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> Prepared
                             );
                         }
                         *tally.rejects.entry(r.reason).or_default() += 1;
+                        *tally
+                            .reject_types
+                            .entry((r.reason, r.resource_type))
+                            .or_default() += 1;
                     }
                 }
             }
@@ -377,12 +617,20 @@ fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> Prepared
     PreparedBatch {
         seq: batch.seq,
         items,
+        held,
         tally,
     }
 }
 
 /// Called with each newly quarantined generation (e.g. to record it in the audit ledger).
 pub type QuarantineHook = Arc<dyn Fn(&Manifest) + Send + Sync>;
+
+/// A change kept back until the pull's Locations are in: an encounter to place, or a
+/// later change to one (applied after it, in pull order).
+enum Held {
+    Place(Box<Mapped>),
+    Prepared(Prepared),
+}
 
 /// Runs syncs against one store and source. Share it in an `Arc`.
 pub struct Engine {
@@ -407,10 +655,18 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub fn new(store: Store, source: Arc<dyn Source>, config: Config) -> Engine {
-        let mut status = SyncStatus::default();
+        let mut status = SyncStatus {
+            source: source.describe(),
+            ..SyncStatus::default()
+        };
         match store.copy_info() {
             Ok(info) => status.copy = info,
             Err(e) => status.copy_error = Some(format!("the second copy is unreadable: {e}")),
+        }
+        if let Ok((report, refused)) = store.saved_sync_reports() {
+            let parse = |b: Option<Vec<u8>>| b.and_then(|b| serde_json::from_slice(&b).ok());
+            status.last_report = parse(report);
+            status.last_refused = parse(refused);
         }
         let engine = Engine {
             store,
@@ -567,6 +823,23 @@ impl Engine {
         Ok(())
     }
 
+    /// Keep the report of a committed or refused sync in the store (see
+    /// [`Store::save_sync_report`]); failing to is logged, never fatal.
+    fn save_report(&self, result: &Result<SyncReport, SyncError>) {
+        let (report, refused) = match result {
+            Ok(r) => (Some(r.clone()), false),
+            Err(SyncError::TooManyRejects { .. }) => (self.status().last_refused, true),
+            Err(_) => (None, false),
+        };
+        let Some(report) = report else { return };
+        let saved = serde_json::to_vec(&report)
+            .map_err(|e| StoreError::Build(e.to_string()))
+            .and_then(|json| self.store.save_sync_report(&json, refused));
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "the sync report could not be kept");
+        }
+    }
+
     fn update_status(&self, f: impl FnOnce(&mut SyncStatus)) {
         f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
     }
@@ -588,6 +861,7 @@ impl Engine {
             s.last_attempt = Some(started);
         });
         let result = self.run_sync(full, cancel, started);
+        self.save_report(&result);
         self.update_status(|s| {
             s.running = false;
             match &result {
@@ -603,11 +877,19 @@ impl Engine {
                     for (k, v) in &report.ignored {
                         *s.ignored_total.entry(k.clone()).or_default() += v;
                     }
+                    for (k, by_type) in &report.warnings {
+                        *s.warnings_total.entry(k.clone()).or_default() +=
+                            by_type.values().sum::<u64>();
+                    }
                     s.last_report = Some(report.clone());
+                    s.last_refused = None;
                 }
                 Err(e) => {
                     s.last_error = Some(e.to_string());
                     s.last_error_at = Some(Utc::now());
+                    if !matches!(e, SyncError::TooManyRejects { .. }) {
+                        s.last_refused = None;
+                    }
                 }
             }
         });
@@ -648,23 +930,82 @@ impl Engine {
             _ => PullKind::Full,
         };
         let mut builder = self.store.begin(full, &self.source.describe())?;
+        // The data time: what the source says, else (a live source) the pull's start (see
+        // `mapping`'s module doc).
         let ctx = MapContext {
-            now: started,
+            now: self.source.data_time().unwrap_or(started),
             windows: self.config.windows,
+            hospital_id_systems: self.config.hospital_id_systems.clone(),
         };
-        let (tally, summary) = self.pull_and_write(&mut builder, kind, ctx, cancel)?;
+        let (mut tally, held, summary) = self.pull_and_write(&mut builder, kind, &ctx, cancel)?;
+        self.place_held(&mut builder, &mut tally, held)?;
 
         let scope = match self.config.scope {
             ScopeConfig::All => Scope::All,
             ScopeConfig::RecentEncounter { days } => Scope::RecentEncounter { days },
             ScopeConfig::CurrentInpatients => Scope::CurrentInpatients,
         };
-        builder.resolve(scope, started)?;
+        builder.resolve(scope, ctx.now)?;
         let mut rejects = tally.rejects;
         for (k, v) in &builder.stats().rejects {
             *rejects.entry(*k).or_default() += v;
         }
-        self.check_rejects(&rejects, &summary)?;
+        let mut report = SyncReport {
+            generation: builder.generation(),
+            full,
+            unchanged: false,
+            started_at: started,
+            duration_ms: 0,
+            bytes: summary.bytes,
+            resources: summary.resources,
+            deletions: summary.deletions,
+            upserts: 0,
+            removals: 0,
+            rejects: rejects
+                .iter()
+                .map(|(k, v)| (k.name().to_string(), *v))
+                .collect(),
+            reject_types: by_reason_and_type(
+                tally
+                    .reject_types
+                    .into_iter()
+                    .map(|((r, t), n)| (r.name(), t, n)),
+            ),
+            warnings: by_reason_and_type(
+                tally
+                    .warnings
+                    .into_iter()
+                    .map(|((r, t), n)| (r.name(), t.name().to_string(), n)),
+            ),
+            warned_resources: tally.warned,
+            ignored: {
+                let mut ignored = tally.ignored;
+                for (k, v) in &summary.not_kept {
+                    *ignored.entry(k.clone()).or_default() += v;
+                }
+                ignored
+            },
+            dropped: tally.dropped,
+            skipped: summary.skipped,
+            source_problems: summary.problems.clone(),
+            out_of_scope_patients: 0,
+            places: tally.places.len() as u64,
+            // Until a full sync, deletions the source did not report stay unknown.
+            deletions_pending_full: !full
+                && (summary.deletions_unreported
+                    || self
+                        .status()
+                        .last_report
+                        .is_some_and(|r| r.deletions_pending_full)),
+        };
+        if let Err(e) = self.check_rejects(&rejects, &summary) {
+            report.duration_ms = t0.elapsed().as_millis() as u64;
+            self.update_status(|s| s.last_refused = Some(report));
+            return Err(e);
+        }
+        if !tally.places.is_empty() {
+            builder.record_places(tally.places, full);
+        }
         let high_water = summary.high_water.or(Some(started));
         let guard = self.config.guard();
         let (finished, stats) = builder.finish(high_water, Utc::now(), Some(&guard))?;
@@ -683,25 +1024,13 @@ impl Engine {
                 return Err(self.quarantined(&manifest, new));
             }
         };
-        Ok(SyncReport {
-            generation: manifest.generation,
-            full,
-            unchanged,
-            started_at: started,
-            duration_ms: t0.elapsed().as_millis() as u64,
-            bytes: summary.bytes,
-            resources: summary.resources,
-            deletions: summary.deletions,
-            upserts: stats.upserts,
-            removals: stats.removals,
-            rejects: rejects
-                .into_iter()
-                .map(|(k, v)| (k.name().to_string(), v))
-                .collect(),
-            ignored: tally.ignored,
-            dropped: tally.dropped,
-            out_of_scope_patients: stats.out_of_scope_patients,
-        })
+        report.generation = manifest.generation;
+        report.unchanged = unchanged;
+        report.duration_ms = t0.elapsed().as_millis() as u64;
+        report.upserts = stats.upserts;
+        report.removals = stats.removals;
+        report.out_of_scope_patients = stats.out_of_scope_patients;
+        Ok(report)
     }
 
     /// Report (and hand to the hook) a quarantined generation.
@@ -732,14 +1061,15 @@ impl Engine {
     /// The pipeline of one sync: the source on its own thread hands batches of raw
     /// resources to `parse_threads` workers, which parse, map, encode and hash them; this
     /// thread applies the prepared batches in their original order. Returns the merged
-    /// tally and what the source pulled.
+    /// tally, what was held back for the pull's Locations (see [`Engine::place_held`])
+    /// and what the source pulled.
     fn pull_and_write(
         &self,
         builder: &mut crate::store::GenerationBuilder,
         kind: PullKind,
-        ctx: MapContext,
+        ctx: &MapContext,
         cancel: &CancellationToken,
-    ) -> Result<(Tally, PullSummary), SyncError> {
+    ) -> Result<(Tally, Vec<Held>, PullSummary), SyncError> {
         let preparer = builder.preparer();
         let stop = Arc::new(AtomicBool::new(false));
         let workers = self.config.parse_threads.clamp(1, 16);
@@ -760,7 +1090,7 @@ impl Engine {
                 scope.spawn(move || loop {
                     let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok(batch) = next else { break };
-                    if tx.send(map_batch(&preparer, &ctx, batch)).is_err() {
+                    if tx.send(map_batch(&preparer, ctx, batch)).is_err() {
                         break;
                     }
                 });
@@ -776,11 +1106,49 @@ impl Engine {
                 .map_err(|_| SyncError::Internal("the source thread panicked".into()))?;
             Ok::<_, SyncError>((written, pulled))
         })?;
-        let tally = written?;
+        let (tally, held) = written?;
         if cancel.is_cancelled() {
             return Err(SyncError::Cancelled);
         }
-        Ok((tally, pulled?))
+        Ok((tally, held, pulled?))
+    }
+
+    /// Place the in-house encounters held back during the pull (ward, room and bed from
+    /// the pull's Locations, else the stored place book) and store them, with the later
+    /// changes held with them, in pull order. An encounter none of whose Locations is
+    /// known keeps what its own display said, with an `unresolved_location` warning.
+    fn place_held(
+        &self,
+        builder: &mut crate::store::GenerationBuilder,
+        tally: &mut Tally,
+        held: Vec<Held>,
+    ) -> Result<(), SyncError> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        let preparer = builder.preparer();
+        let mut book = self.store.places()?;
+        book.extend(tally.places.clone());
+        let mut ready = Vec::with_capacity(held.len());
+        for h in held {
+            match h {
+                Held::Prepared(p) => ready.push(p),
+                Held::Place(mut m) => {
+                    if let Body::Item(Item::Encounter(e)) = &mut m.body {
+                        if !place_encounter(e, &book) {
+                            m.warnings.push(Warning::new(
+                                WarningReason::UnresolvedLocation,
+                                "none of the encounter's Locations was sent; ward, room and bed from its display text",
+                            ));
+                        }
+                    }
+                    tally.warn(m.rtype, &m.warnings);
+                    ready.push(preparer.prepare(*m));
+                }
+            }
+        }
+        builder.apply(&ready)?;
+        Ok(())
     }
 
     /// Too large a share of malformed resources discards the new generation.
@@ -789,8 +1157,9 @@ impl Engine {
         rejects: &BTreeMap<RejectReason, u64>,
         summary: &PullSummary,
     ) -> Result<(), SyncError> {
-        let rejected: u64 = rejects.values().sum();
-        let total = summary.resources.max(rejected);
+        // Source items (files) skipped as unusable count like rejected resources.
+        let rejected: u64 = rejects.values().sum::<u64>() + summary.skipped;
+        let total = (summary.resources + summary.skipped).max(rejected);
         if rejected > self.config.min_rejects_to_abort
             && (rejected as f64) > self.config.max_reject_share * total as f64
         {
@@ -798,18 +1167,23 @@ impl Engine {
                 rejected,
                 total,
                 max_share: self.config.max_reject_share,
+                reasons: rejects
+                    .iter()
+                    .map(|(k, v)| (k.name().to_string(), *v))
+                    .collect(),
             });
         }
         Ok(())
     }
 
-    /// Apply prepared batches in sequence order; returns the merged tally.
+    /// Apply prepared batches in sequence order; returns the merged tally and what was
+    /// held back for the pull's Locations.
     fn write_in_order(
         &self,
         builder: &mut crate::store::GenerationBuilder,
         rx: Receiver<PreparedBatch>,
         stop: &AtomicBool,
-    ) -> Result<Tally, SyncError> {
+    ) -> Result<(Tally, Vec<Held>), SyncError> {
         let (dropper, garbage) = sync_channel::<Vec<Prepared>>(8);
         let dropping = std::thread::spawn(move || {
             for batch in garbage {
@@ -828,32 +1202,51 @@ impl Engine {
         rx: Receiver<PreparedBatch>,
         stop: &AtomicBool,
         dropper: &SyncSender<Vec<Prepared>>,
-    ) -> Result<Tally, SyncError> {
+    ) -> Result<(Tally, Vec<Held>), SyncError> {
         let mut pending: HashMap<u64, PreparedBatch> = HashMap::new();
         let mut next = 0u64;
         let mut total = Tally::default();
+        let mut held: Vec<Held> = Vec::new();
+        let mut held_ids: std::collections::HashSet<crate::store::keys::IdHash> =
+            std::collections::HashSet::new();
+        let keyer = builder.preparer().keyer().clone();
         for b in rx {
             pending.insert(b.seq, b);
             while let Some(b) = pending.remove(&next) {
                 next += 1;
-                for (k, v) in b.tally.rejects {
-                    *total.rejects.entry(k).or_default() += v;
-                }
-                for (k, v) in b.tally.ignored {
-                    *total.ignored.entry(k).or_default() += v;
-                }
-                for (k, v) in b.tally.dropped {
-                    *total.dropped.entry(k).or_default() += v;
-                }
-                if let Err(e) = builder.apply(&b.items) {
+                total.merge(b.tally);
+                let items = if b.held.is_empty() && held_ids.is_empty() {
+                    b.items
+                } else {
+                    // Keep pull order between a held encounter and later changes to it.
+                    let mut now = Vec::with_capacity(b.items.len());
+                    let mut waiting = b.held.into_iter().peekable();
+                    for (i, p) in b.items.into_iter().enumerate() {
+                        while let Some((_, m)) = waiting.next_if(|(pos, _)| *pos <= i) {
+                            held_ids.insert(keyer.id_hash(m.rtype, &m.id));
+                            held.push(Held::Place(Box::new(m)));
+                        }
+                        if p.rtype == ResourceType::Encounter && held_ids.contains(&p.idh) {
+                            held.push(Held::Prepared(p));
+                        } else {
+                            now.push(p);
+                        }
+                    }
+                    for (_, m) in waiting {
+                        held_ids.insert(keyer.id_hash(m.rtype, &m.id));
+                        held.push(Held::Place(Box::new(m)));
+                    }
+                    now
+                };
+                if let Err(e) = builder.apply(&items) {
                     stop.store(true, Ordering::Relaxed);
                     return Err(e.into());
                 }
                 // Buffers were allocated on the workers: free them off the writer thread.
-                let _ = dropper.send(b.items);
+                let _ = dropper.send(items);
             }
         }
-        Ok(total)
+        Ok((total, held))
     }
 
     /// Run incremental syncs every `interval` and a full one every `full_every`, each
@@ -890,6 +1283,20 @@ impl Engine {
             }
         }
     }
+}
+
+/// Counts by reason, then resource type.
+fn by_reason_and_type(
+    counts: impl Iterator<Item = (&'static str, String, u64)>,
+) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (reason, rtype, n) in counts {
+        *out.entry(reason.to_string())
+            .or_default()
+            .entry(rtype)
+            .or_default() += n;
+    }
+    out
 }
 
 /// What administrators may do with the snapshot, and nothing more: its sync status and lock
@@ -993,6 +1400,21 @@ impl MemorySource {
         }
     }
 
+    /// Every `*.json` file of `dir` (one resource or Bundle each), in name order: JSON
+    /// files carried across an air gap, and conformance sets.
+    pub fn from_json_files(dir: &std::path::Path) -> std::io::Result<MemorySource> {
+        let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        names.retain(|p| p.extension().is_some_and(|e| e == "json"));
+        names.sort();
+        let changes = names
+            .iter()
+            .map(|p| std::fs::read(p).map(Change::Upsert))
+            .collect::<Result<_, _>>()?;
+        Ok(MemorySource::new(changes))
+    }
+
     pub fn replace(&self, changes: Vec<Change>) {
         *self.changes.lock().unwrap_or_else(|e| e.into_inner()) = changes;
     }
@@ -1001,6 +1423,10 @@ impl MemorySource {
 impl Source for MemorySource {
     fn describe(&self) -> String {
         "memory".to_string()
+    }
+
+    fn data_time(&self) -> Option<DateTime<Utc>> {
+        self.high_water
     }
 
     fn pull(

@@ -51,6 +51,15 @@ impl CodeableConcept {
             .iter()
             .any(|c| c.system.as_deref().is_some_and(|s| s.contains(needle)))
     }
+
+    /// Is any coding's code `code`, ignoring ASCII case?
+    pub fn has_code_ignore_case(&self, code: &str) -> bool {
+        self.coding.iter().any(|c| {
+            c.code
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case(code))
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +67,8 @@ impl CodeableConcept {
 pub struct Identifier {
     pub system: Option<String>,
     pub value: Option<String>,
+    #[serde(rename = "type")]
+    pub type_: Option<CodeableConcept>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,8 +103,14 @@ impl Quantity {
         Some(out)
     }
 
+    /// The unit as people write it ([`crate::text::readable_unit`]): the `unit` text,
+    /// else the `code`.
     pub fn unit_text(&self) -> Option<String> {
-        self.unit.clone().or_else(|| self.code.clone())
+        self.unit
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .or(self.code.as_deref())
+            .and_then(crate::text::readable_unit)
     }
 }
 
@@ -154,6 +171,8 @@ pub struct Patient {
     pub gender: Option<String>,
     pub birth_date: Option<String>,
     pub active: Option<bool>,
+    pub deceased_boolean: Option<bool>,
+    pub deceased_date_time: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +180,7 @@ pub struct Patient {
 pub struct Reaction {
     pub manifestation: Vec<CodeableConcept>,
     pub description: Option<String>,
+    pub severity: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,7 +213,22 @@ pub struct Condition {
     pub onset_date_time: Option<String>,
     pub onset_string: Option<String>,
     pub onset_period: Option<Period>,
+    pub onset_age: Option<Quantity>,
+    pub onset_range: Option<Range>,
     pub recorded_date: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Range {
+    pub low: Option<Quantity>,
+    pub high: Option<Quantity>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Annotation {
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -346,6 +381,14 @@ pub struct EncounterLocation {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
+pub struct EncounterParticipant {
+    #[serde(rename = "type")]
+    pub type_: Vec<CodeableConcept>,
+    pub individual: Option<Reference>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Encounter {
     pub resource_type: String,
     pub id: Option<String>,
@@ -354,17 +397,134 @@ pub struct Encounter {
     pub subject: Option<Reference>,
     pub period: Option<Period>,
     pub location: Vec<EncounterLocation>,
+    pub participant: Vec<EncounterParticipant>,
     pub contained: Vec<Box<RawValue>>,
 }
 
-/// A contained `Location` (for ward / room / bed).
+/// A Location (a resource of its own or contained in an Encounter): ward / room / bed.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Location {
     pub resource_type: String,
     pub id: Option<String>,
+    pub status: Option<String>,
     pub name: Option<String>,
+    pub alias: Vec<String>,
+    pub description: Option<String>,
     pub physical_type: Option<CodeableConcept>,
+    pub part_of: Option<Reference>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ContactPoint {
+    pub system: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Practitioner {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub name: Vec<HumanName>,
+    pub telecom: Vec<ContactPoint>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PractitionerRole {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub active: Option<bool>,
+    pub practitioner: Option<Reference>,
+    pub code: Vec<CodeableConcept>,
+    pub specialty: Vec<CodeableConcept>,
+    pub telecom: Vec<ContactPoint>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CareTeamParticipant {
+    pub role: Vec<CodeableConcept>,
+    pub member: Option<Reference>,
+    pub period: Option<Period>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CareTeam {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub status: Option<String>,
+    pub name: Option<String>,
+    pub subject: Option<Reference>,
+    pub period: Option<Period>,
+    pub participant: Vec<CareTeamParticipant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DiagnosticReport {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub meta: Meta,
+    pub status: Option<String>,
+    pub category: Vec<CodeableConcept>,
+    pub code: CodeableConcept,
+    pub subject: Option<Reference>,
+    pub effective_date_time: Option<String>,
+    pub effective_period: Option<Period>,
+    pub issued: Option<String>,
+    pub performer: Vec<Reference>,
+    pub results_interpreter: Vec<Reference>,
+    pub conclusion: Option<String>,
+    pub conclusion_code: Vec<CodeableConcept>,
+    pub presented_form: Vec<Attachment>,
+    pub text: Option<Narrative>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceRequest {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub status: Option<String>,
+    pub intent: Option<String>,
+    pub category: Vec<CodeableConcept>,
+    pub priority: Option<String>,
+    pub do_not_perform: Option<bool>,
+    pub code: Option<CodeableConcept>,
+    pub subject: Option<Reference>,
+    pub occurrence_date_time: Option<String>,
+    pub occurrence_period: Option<Period>,
+    pub authored_on: Option<String>,
+    pub requester: Option<Reference>,
+    pub note: Vec<Annotation>,
+    pub patient_instruction: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProtocolApplied {
+    /// positiveInt or string in R4: kept as the source's literal.
+    pub dose_number_positive_int: Option<Box<RawValue>>,
+    pub dose_number_string: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Immunization {
+    pub resource_type: String,
+    pub id: Option<String>,
+    pub status: Option<String>,
+    pub vaccine_code: CodeableConcept,
+    pub patient: Option<Reference>,
+    pub occurrence_date_time: Option<String>,
+    pub occurrence_string: Option<String>,
+    pub lot_number: Option<String>,
+    pub note: Vec<Annotation>,
+    pub protocol_applied: Vec<ProtocolApplied>,
 }
 
 /// Only to find the type and id of a contained resource.

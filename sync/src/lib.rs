@@ -67,6 +67,10 @@ pub struct Config {
     pub copy_every_secs: u64,
     pub scope: ScopeConfig,
     pub windows: Windows,
+    /// Identifier systems that name the hospital patient ID at this site, tried before
+    /// the JP Core rules (the JP patient-ID OID with or without its institution suffix,
+    /// then identifier type `MR`). Default none.
+    pub hospital_id_systems: Vec<String>,
     /// `[sync.source]`: where to pull from (see `docs/sync-source.md`).
     pub source: source::Config,
 }
@@ -130,6 +134,7 @@ impl Default for Config {
             copy_every_secs: 3600,
             scope: ScopeConfig::All,
             windows: Windows::default(),
+            hospital_id_systems: Vec::new(),
             source: source::Config::default(),
         }
     }

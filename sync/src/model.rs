@@ -1,36 +1,103 @@
 //! The minimal record: exactly what a clinician needs during a downtime (3文書6情報 plus
-//! census, MAR, vital signs and flags), nothing more. Every item carries the FHIR logical
-//! id of the resource it came from so incremental sync can replace or delete it.
+//! census, MAR, vital signs, flags, reports, pending orders, immunisations and who to
+//! call), nothing more. Every item carries the FHIR logical id of the resource it came
+//! from so incremental sync can replace or delete it.
 //!
 //! Items are stored one per resource (keyed by patient, kind and resource id) and a
 //! patient's [`PatientRecord`] is assembled at read time.
+//!
+//! **Times.** A time the source gave is kept as it was given: an [`Instant`] (offset kept)
+//! where FHIR requires a time or the item is always timed (MAR, vital signs, labs), and a
+//! [`Moment`] where sources often send only a date or a month (onset, date of death,
+//! vaccination), so a date is never shown with a made-up time. A time that does not parse
+//! is `None` ("unknown") with a sync warning, never midnight.
 
-use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone};
 use serde::{Deserialize, Serialize};
 
 /// Opaque key naming a patient in URLs and audit entries. Never the hospital ID, never
 /// derived from anything a person could reverse.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PatientKey(pub String);
 
 /// A point or period in time as the source gave it (FHIR dateTime keeps its offset; JST
 /// is +09:00).
 pub type Instant = DateTime<FixedOffset>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A point in time as precise as the source gave it: a FHIR `date` or `dateTime` of year,
+/// month, day or second precision. Partial dates are never widened to a made-up day or
+/// time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Moment {
+    Year(i32),
+    /// Year and month (1–12).
+    Month(i32, u32),
+    Day(NaiveDate),
+    Time(Instant),
+}
+
+impl Moment {
+    /// The first instant the moment covers, in JST for partial dates: for sorting and for
+    /// comparing against windows, never for display.
+    pub fn start(&self) -> Option<Instant> {
+        let jst = FixedOffset::east_opt(9 * 3600)?;
+        let day = match *self {
+            Moment::Year(y) => NaiveDate::from_ymd_opt(y, 1, 1)?,
+            Moment::Month(y, m) => NaiveDate::from_ymd_opt(y, m, 1)?,
+            Moment::Day(d) => d,
+            Moment::Time(t) => return Some(t),
+        };
+        jst.from_local_datetime(&day.and_time(NaiveTime::MIN))
+            .single()
+    }
+
+    /// The calendar date in JST, when the moment is at least that precise.
+    pub fn date(&self) -> Option<NaiveDate> {
+        match *self {
+            Moment::Day(d) => Some(d),
+            Moment::Time(t) => Some(
+                t.with_timezone(&FixedOffset::east_opt(9 * 3600)?)
+                    .date_naive(),
+            ),
+            Moment::Year(_) | Moment::Month(..) => None,
+        }
+    }
+
+    /// The year, whatever the precision.
+    pub fn year(&self) -> i32 {
+        match *self {
+            Moment::Year(y) | Moment::Month(y, _) => y,
+            Moment::Day(d) => d.year(),
+            Moment::Time(t) => t.year(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Sex {
     Male,
     Female,
     Other,
+    #[default]
     Unknown,
 }
 
+/// That a patient has died (`deceasedBoolean` true, or `deceasedDateTime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Deceased {
+    /// Deceased, date not given.
+    Yes,
+    /// Deceased on or at this date or time.
+    At(Moment),
+}
+
 /// Who the patient is (JP_Patient).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Patient {
     /// FHIR logical id of the Patient resource.
     pub id: String,
-    /// 院内患者ID: identifier with system `urn:oid:1.2.392.100495.20.3.51.1<institution>`.
+    /// 院内患者ID (medical record number) as the source wrote it: see
+    /// `mapping::patient` for how it is recognised.
     pub hospital_id: Option<String>,
     /// Ideographic name (IDE), e.g. "牧野 爛漫".
     pub name_kanji: Option<String>,
@@ -38,6 +105,8 @@ pub struct Patient {
     pub name_kana: Option<String>,
     pub sex: Sex,
     pub birth_date: Option<NaiveDate>,
+    /// `None`: not known to be deceased.
+    pub deceased: Option<Deceased>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,9 +116,17 @@ pub enum Criticality {
     UnableToAssess,
 }
 
+/// Severity of an allergic reaction (AllergyIntolerance.reaction.severity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Severity {
+    Mild,
+    Moderate,
+    Severe,
+}
+
 /// An allergy or intolerance (AllergyIntolerance). Drug contraindications (薬剤禁忌) are
 /// allergies whose category is medication.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Allergy {
     pub id: String,
     /// What the patient reacts to, as text a nurse can read.
@@ -64,23 +141,45 @@ pub struct Allergy {
     /// Reaction manifestations, as text.
     pub reactions: Vec<String>,
     pub recorded: Option<Instant>,
+    /// The most severe reaction severity the source gave.
+    pub severity: Option<Severity>,
+    /// The entry states that the patient has *no* known allergy (of its categories, if
+    /// any): "no known allergy" codes or text. Not an allergy: shown as
+    /// アレルギーなし（確認済み） when confirmed.
+    pub none_known: bool,
+}
+
+/// When a problem began (Condition.onset[x]), as the source gave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Onset {
+    /// onsetDateTime.
+    At(Moment),
+    /// onsetPeriod.
+    Period {
+        start: Option<Moment>,
+        end: Option<Moment>,
+    },
+    /// onsetAge (or onsetRange) as text, e.g. "65 歳".
+    Age(String),
+    /// onsetString.
+    Text(String),
 }
 
 /// A problem or diagnosis (Condition). Infections are recorded as [`Infection`] instead.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
     pub id: String,
     pub text: String,
     pub code: Option<String>,
     /// active / recurrence / relapse / inactive / remission / resolved.
     pub clinical_status: Option<String>,
-    pub onset: Option<String>,
+    pub onset: Option<Onset>,
     pub recorded: Option<Instant>,
 }
 
 /// An infection that matters on the ward (HBs, HCV, syphilis, HIV, MRSA, ...), from an
 /// Observation or a Condition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Infection {
     pub id: String,
     pub name: String,
@@ -108,7 +207,8 @@ pub struct Prescription {
     pub period_end: Option<Instant>,
 }
 
-/// One administration of a medication (MedicationAdministration): a MAR cell.
+/// One administration of a medication (MedicationAdministration): a MAR cell. An
+/// administration without a valid time is rejected (a dose cannot be placed on the grid).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Administration {
     pub id: String,
@@ -122,8 +222,38 @@ pub struct Administration {
     pub prescription_id: Option<String>,
 }
 
-/// A laboratory result (Observation, category laboratory).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A lab result's reference range (Observation.referenceRange): its numbers, and the
+/// source's text as a note (e.g. "JCCLS共用基準範囲2022").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceRange {
+    pub low: Option<String>,
+    pub high: Option<String>,
+    /// Unit of the limits (their own, else the result's), as people write it.
+    pub unit: Option<String>,
+    pub text: Option<String>,
+}
+
+impl ReferenceRange {
+    /// The range as numbers, e.g. "3.5–5.0 mmol/L", "≥ 60 mL/min", "≤ 0.3";
+    /// `None` when the source gave only text.
+    pub fn numbers(&self) -> Option<String> {
+        let mut s = match (&self.low, &self.high) {
+            (Some(l), Some(h)) => format!("{l}–{h}"),
+            (Some(l), None) => format!("≥ {l}"),
+            (None, Some(h)) => format!("≤ {h}"),
+            (None, None) => return None,
+        };
+        if let Some(u) = self.unit.as_deref().filter(|u| !u.is_empty()) {
+            s.push(' ');
+            s.push_str(u);
+        }
+        Some(s)
+    }
+}
+
+/// A laboratory result (Observation recognised as a lab result: see
+/// `mapping::observation`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LabResult {
     pub id: String,
     /// Test name as text, e.g. "カリウム".
@@ -131,15 +261,35 @@ pub struct LabResult {
     pub code: Option<String>,
     /// Value as text (numeric values keep their source precision).
     pub value: String,
+    /// Unit as people write it ("mg/dL", "℃"), not a UCUM code.
     pub unit: Option<String>,
-    /// Reference range as text, e.g. "3.5-5.0".
-    pub reference_range: Option<String>,
+    pub reference_range: Option<ReferenceRange>,
     /// Interpretation code: H, L, HH, LL, A, N, ...
     pub interpretation: Option<String>,
     pub time: Option<Instant>,
 }
 
+/// Which blood group system a typing result is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BloodGroup {
+    Abo,
+    Rh,
+    /// One result giving both, e.g. "A Rh(+)".
+    AboRh,
+}
+
+/// A blood typing result (ABO, Rh(D)): shown at the top of the patient page, kept
+/// whatever its age (a transfusion in an outage needs it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BloodType {
+    pub id: String,
+    pub group: BloodGroup,
+    /// As the source gave it, e.g. "A", "Rh(+)", "O Rh(D) 陽性".
+    pub value: String,
+    pub time: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VitalKind {
     BloodPressure,
     HeartRate,
@@ -148,18 +298,42 @@ pub enum VitalKind {
     OxygenSaturation,
     BodyWeight,
     BodyHeight,
+    /// Any other observation kept with the vital signs (O2 flow, consciousness level,
+    /// BMI, pain score, ...): shown under its own `name`.
+    #[default]
     Other,
 }
 
-/// A vital sign (Observation, category vital-signs).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A vital sign or another bedside reading kept with them (Observation, category
+/// vital-signs: O2 flow, consciousness level, BMI, ...).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VitalSign {
     pub id: String,
     pub kind: VitalKind,
+    /// What was observed, as the source named it (e.g. "酸素流量", "JCS"): the label of an
+    /// [`VitalKind::Other`] reading.
+    pub name: Option<String>,
     /// Value as text, e.g. "120/80" for blood pressure.
     pub value: String,
+    /// Unit as people write it ("mmHg", "℃", "L/min").
     pub unit: Option<String>,
     pub time: Instant,
+}
+
+/// An observation that is neither a lab result nor a vital sign: a physical finding, a
+/// score, a survey answer, social history (category exam, survey, social-history, ..., or
+/// none that says lab or vital signs). Shown under its own name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub id: String,
+    /// What was observed, e.g. "腹部所見", "喫煙".
+    pub name: String,
+    /// The category as text (e.g. "exam", "survey"), when given.
+    pub category: Option<String>,
+    pub value: String,
+    pub unit: Option<String>,
+    /// `None`: the source gave no time (or one that does not parse).
+    pub time: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,8 +353,51 @@ pub struct Flag {
     pub start: Option<Instant>,
 }
 
-/// An encounter (Encounter) with where the patient is: the census.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A person involved in the patient's care: an encounter participant, a care team
+/// member, an order's requester, a report's performer. Who to call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// Role as text, e.g. "主治医", "担当看護師".
+    pub role: Option<String>,
+    /// Role code as the source gave it (e.g. `ATND` attending, `ADM`, `CON`).
+    pub role_code: Option<String>,
+    /// Name as the source gave it (the reference's display) or, at read time, from the
+    /// referenced Practitioner.
+    pub name: Option<String>,
+    /// Phone or pager (PHS) as text, when known.
+    pub contact: Option<String>,
+    /// `Practitioner/<id>` or `PractitionerRole/<id>`: filled in at read time from the
+    /// stored [`Staff`] when `name` (or `contact`) is missing.
+    pub reference: Option<String>,
+}
+
+impl Participant {
+    /// Is this the attending physician (主治医)?
+    pub fn is_attending(&self) -> bool {
+        self.role_code.as_deref() == Some("ATND")
+            || self.role.as_deref().is_some_and(|r| {
+                r.contains("主治医")
+                    || r.eq_ignore_ascii_case("attender")
+                    || r.eq_ignore_ascii_case("attending")
+            })
+    }
+}
+
+/// A member of staff (Practitioner or PractitionerRole): reference data, not patient
+/// data, used to name [`Participant`]s at read time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Staff {
+    pub name: Option<String>,
+    /// PractitionerRole: the role or specialty as text.
+    pub role: Option<String>,
+    pub contact: Option<String>,
+    /// PractitionerRole: `Practitioner/<id>` it is a role of.
+    pub practitioner: Option<String>,
+}
+
+/// An encounter (Encounter) with where the patient is (the census) and who cares for
+/// them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Encounter {
     pub id: String,
     /// in-progress / finished / planned / ...
@@ -192,6 +409,34 @@ pub struct Encounter {
     pub bed: Option<String>,
     pub start: Option<Instant>,
     pub end: Option<Instant>,
+    /// Participants (attending physician first when there is one).
+    pub participants: Vec<Participant>,
+    /// Logical ids of the Location resources the encounter is at now (innermost first):
+    /// resolved through the Locations' `partOf` and `physicalType` into ward, room and
+    /// bed by the sync engine and the reader; `ward`/`room`/`bed` above hold what the
+    /// resource itself said (contained Locations, typed or parsed display text) and are
+    /// the fallback.
+    pub location_ids: Vec<String>,
+}
+
+/// Kind of place a Location is (`physicalType`: wa/wi ward, ro room, bd bed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlaceKind {
+    Ward,
+    Room,
+    Bed,
+    Other,
+}
+
+/// A Location: reference data (not patient data) the census resolves encounters with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    /// FHIR logical id of the Location.
+    pub id: String,
+    pub name: String,
+    pub kind: PlaceKind,
+    /// Logical id of the Location this one is part of (a bed's room, a room's ward).
+    pub part_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,8 +460,90 @@ pub struct Document {
     pub text: String,
 }
 
-/// Everything the node holds on one patient, assembled at read time.
+/// What a diagnostic report reports on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReportKind {
+    /// Radiology: X-ray, CT, MRI, ultrasound, nuclear medicine.
+    Imaging,
+    /// Pathology and cytology.
+    Pathology,
+    /// Laboratory (results themselves are [`LabResult`]s).
+    Laboratory,
+    /// Endoscopy, ECG, physiology and anything else.
+    Other,
+}
+
+/// A diagnostic report (DiagnosticReport): an imaging or pathology report's conclusion
+/// and presented text. A CT report matters in an outage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub id: String,
+    pub kind: ReportKind,
+    /// What was examined, e.g. "胸部CT".
+    pub title: String,
+    /// registered / partial / preliminary / final / amended / ...
+    pub status: String,
+    /// When the examination took place (effective[x]).
+    pub time: Option<Instant>,
+    /// When the report was issued.
+    pub issued: Option<Instant>,
+    /// The conclusion (and conclusion codes) as text.
+    pub conclusion: Option<String>,
+    /// The presented report (text or HTML attachments) as plain text.
+    pub text: String,
+    pub performer: Option<Participant>,
+}
+
+/// An order not yet done (ServiceRequest): tests not yet resulted, planned procedures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    /// What is ordered, as text.
+    pub text: String,
+    /// Category as text (検体検査, 画像検査, 処置, ...).
+    pub category: Option<String>,
+    /// active / on-hold (others are not kept).
+    pub status: String,
+    /// order / plan / proposal / ...
+    pub intent: Option<String>,
+    /// routine / urgent / asap / stat.
+    pub priority: Option<String>,
+    pub authored_on: Option<Instant>,
+    /// When it is to be done (occurrence[x]; a period's start).
+    pub occurrence: Option<Instant>,
+    pub requester: Option<Participant>,
+    /// Notes and patient instructions as text.
+    pub note: Option<String>,
+}
+
+/// A vaccination (Immunization).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Immunization {
+    pub id: String,
+    pub vaccine: String,
+    /// completed / not-done.
+    pub status: String,
+    /// occurrenceDateTime as precise as given; `None` when unknown (see `note`).
+    pub occurred: Option<Moment>,
+    /// Dose number in the series, as text ("2").
+    pub dose: Option<String>,
+    pub lot: Option<String>,
+    /// occurrenceString and notes as text.
+    pub note: Option<String>,
+}
+
+/// A care team (CareTeam): who to call for this patient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CareTeam {
+    pub id: String,
+    pub name: Option<String>,
+    /// proposed / active / suspended (inactive and ended teams are not kept).
+    pub status: String,
+    pub members: Vec<Participant>,
+}
+
+/// Everything the node holds on one patient, assembled at read time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PatientRecord {
     pub key: PatientKey,
     pub patient: Patient,
@@ -226,17 +553,33 @@ pub struct PatientRecord {
     pub prescriptions: Vec<Prescription>,
     pub administrations: Vec<Administration>,
     pub labs: Vec<LabResult>,
+    pub blood_types: Vec<BloodType>,
     pub vitals: Vec<VitalSign>,
+    pub findings: Vec<Finding>,
     pub flags: Vec<Flag>,
     pub encounters: Vec<Encounter>,
     pub documents: Vec<Document>,
+    pub reports: Vec<Report>,
+    pub orders: Vec<Order>,
+    pub immunizations: Vec<Immunization>,
+    pub care_teams: Vec<CareTeam>,
 }
 
 impl PatientRecord {
+    /// An empty record of `patient` under `key`.
+    pub fn new(key: PatientKey, patient: Patient) -> PatientRecord {
+        PatientRecord {
+            key,
+            patient,
+            ..PatientRecord::default()
+        }
+    }
+
     /// Put every list in the order the reader returns: newest first by the item's time
-    /// (allergy/condition `recorded`, infection/lab/vital/administration `time`,
-    /// prescription `authored_on`, flag/encounter `start`, document `date`; items
-    /// without a time last), ties by id.
+    /// (allergy/condition `recorded`, infection/lab/blood type/vital/finding/administration
+    /// `time`, prescription/order `authored_on`, flag/encounter `start`, document `date`,
+    /// report `time` (else `issued`), immunisation `occurred`; items without a time
+    /// last), ties by id. Care teams by id.
     pub fn sort_canonical(&mut self) {
         fn by<T>(v: &mut [T], time: impl Fn(&T) -> Option<Instant>, id: impl Fn(&T) -> &str) {
             v.sort_by(|a, b| {
@@ -256,9 +599,67 @@ impl PatientRecord {
         by(&mut self.prescriptions, |x| x.authored_on, |x| &x.id);
         by(&mut self.administrations, |x| Some(x.time), |x| &x.id);
         by(&mut self.labs, |x| x.time, |x| &x.id);
+        by(&mut self.blood_types, |x| x.time, |x| &x.id);
         by(&mut self.vitals, |x| Some(x.time), |x| &x.id);
+        by(&mut self.findings, |x| x.time, |x| &x.id);
         by(&mut self.flags, |x| x.start, |x| &x.id);
         by(&mut self.encounters, |x| x.start, |x| &x.id);
         by(&mut self.documents, |x| x.date, |x| &x.id);
+        by(&mut self.reports, |x| x.time.or(x.issued), |x| &x.id);
+        by(&mut self.orders, |x| x.authored_on, |x| &x.id);
+        by(
+            &mut self.immunizations,
+            |x| x.occurred.and_then(|m| m.start()),
+            |x| &x.id,
+        );
+        self.care_teams.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+
+    /// The newest ABO and Rh(D) results (a combined result answers both).
+    pub fn blood_type(&self) -> (Option<&BloodType>, Option<&BloodType>) {
+        let newest = |want: BloodGroup| {
+            self.blood_types
+                .iter()
+                .filter(|b| b.group == want || b.group == BloodGroup::AboRh)
+                .max_by(|a, b| a.time.cmp(&b.time).then_with(|| b.id.cmp(&a.id)))
+        };
+        (newest(BloodGroup::Abo), newest(BloodGroup::Rh))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_range_numbers() {
+        let r = ReferenceRange {
+            low: Some("3.5".into()),
+            high: Some("5.0".into()),
+            unit: Some("mmol/L".into()),
+            text: Some("JCCLS共用基準範囲2022".into()),
+        };
+        assert_eq!(r.numbers().as_deref(), Some("3.5–5.0 mmol/L"));
+        let low_only = ReferenceRange {
+            low: Some("60".into()),
+            ..ReferenceRange::default()
+        };
+        assert_eq!(low_only.numbers().as_deref(), Some("≥ 60"));
+        let text_only = ReferenceRange {
+            text: Some("陰性".into()),
+            ..ReferenceRange::default()
+        };
+        assert_eq!(text_only.numbers(), None);
+    }
+
+    #[test]
+    fn partial_moments_start_at_their_first_day_in_jst() {
+        let m = Moment::Month(2026, 3);
+        assert_eq!(
+            m.start().map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-03-01T00:00:00+09:00")
+        );
+        assert_eq!(m.date(), None);
+        assert_eq!(m.year(), 2026);
     }
 }

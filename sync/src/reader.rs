@@ -25,15 +25,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::crypto::{Keyring, SnapshotSecret};
-use crate::mapping::{Item, Windows};
-use crate::model::{PatientKey, PatientRecord, Sex};
+use crate::mapping::{place_encounter, Item, PlaceBook, ResourceType, Windows};
+use crate::model::{Participant, PatientKey, PatientRecord, Sex, Staff};
 use crate::store::keys::Pk;
 use crate::store::{Manifest, Store, StoreError};
-use crate::text::parse_birth_date_query;
+use crate::text::{looks_like_hospital_id, parse_birth_date_query};
 use index::{Hit, SearchIndex};
 
 /// Most results a search returns.
@@ -128,6 +128,8 @@ struct View {
     manifest: Manifest,
     /// `None` while locked.
     open: Option<Open>,
+    /// The node's place book (plaintext reference data), read with the view.
+    places: Arc<PlaceBook>,
 }
 
 struct Shared {
@@ -240,6 +242,7 @@ impl SnapshotReader {
             self.set_view(Some(Arc::new(View {
                 manifest: current,
                 open: None,
+                places: Arc::default(),
             })));
             return Ok(true);
         }
@@ -286,6 +289,7 @@ impl SnapshotReader {
         let view = Arc::new(View {
             open: Some(Open { index, keys }),
             manifest: current,
+            places: Arc::new(store.places()?),
         });
         self.set_view(Some(view));
         Ok(true)
@@ -370,6 +374,7 @@ impl SnapshotReader {
             Arc::new(View {
                 manifest,
                 open: None,
+                places: Arc::default(),
             })
         }));
     }
@@ -482,24 +487,19 @@ impl SnapshotReader {
     fn assemble(&self, view: &View, pk: &Pk) -> Result<PatientRecord, StoreError> {
         let keys = open(view).keys.as_deref();
         let items = self.shared.store.patient_items(&view.manifest, pk, keys)?;
-        let now = Utc::now();
-        let w = self.shared.windows;
-        let mar_from = now - Duration::hours(w.administrations_hours.into());
-        let vitals_from = now - Duration::hours(w.vitals_hours.into());
-        let mut patient = None;
-        let mut r = empty_record(PatientKey(hex::encode(pk)));
-        let mut med_names: BTreeMap<String, Option<String>> = BTreeMap::new();
-        let mut resolve = |id: &str| -> Result<Option<String>, StoreError> {
-            if let Some(n) = med_names.get(id) {
-                return Ok(n.clone());
-            }
-            let n = self
-                .shared
-                .store
-                .medication_name(&view.manifest, id, keys)?;
-            med_names.insert(id.to_string(), n.clone());
-            Ok(n)
+        let recent = Recent::new(&self.shared.windows, view.manifest.data_time());
+        let mut refs = References {
+            reader: self,
+            view,
+            keys,
+            medications: BTreeMap::new(),
+            staff: BTreeMap::new(),
         };
+        let mut patient = None;
+        let mut r = PatientRecord::new(
+            PatientKey(hex::encode(pk)),
+            crate::model::Patient::default(),
+        );
         for item in items {
             match item {
                 Item::Patient(pt) => patient = Some(pt),
@@ -510,36 +510,73 @@ impl SnapshotReader {
                     mut rx,
                     medication_ref,
                 } => {
-                    if let Some(id) = medication_ref {
-                        if let Some(name) = resolve(&id)? {
-                            rx.medication = name;
-                        }
+                    if let Some(name) = refs.medication(medication_ref.as_deref())? {
+                        rx.medication = name;
                     }
-                    r.prescriptions.push(rx);
+                    if recent.prescription(&rx) {
+                        r.prescriptions.push(rx);
+                    }
                 }
                 Item::Administration {
                     mut given,
                     medication_ref,
                 } => {
-                    if let Some(id) = medication_ref {
-                        if let Some(name) = resolve(&id)? {
-                            given.medication = name;
-                        }
+                    if let Some(name) = refs.medication(medication_ref.as_deref())? {
+                        given.medication = name;
                     }
-                    if given.time >= mar_from {
+                    if given.time >= recent.administrations {
                         r.administrations.push(given);
                     }
                 }
-                Item::Lab(l) => r.labs.push(l),
+                Item::Lab(l) => {
+                    if l.time.is_none_or(|t| t >= recent.labs) {
+                        r.labs.push(l)
+                    }
+                }
+                Item::BloodType(b) => r.blood_types.push(b),
                 Item::Vital(v) => {
-                    if v.time >= vitals_from {
+                    if v.time >= recent.vitals {
                         r.vitals.push(v);
                     }
                 }
+                Item::Finding(f) => {
+                    if f.time.is_none_or(|t| t >= recent.labs) {
+                        r.findings.push(f);
+                    }
+                }
                 Item::Flag(f) => r.flags.push(f),
-                Item::Encounter(e) => r.encounters.push(e),
+                Item::Encounter(mut e) => {
+                    if recent.encounter(&e) {
+                        place_encounter(&mut e, &view.places);
+                        for p in &mut e.participants {
+                            refs.name(p)?;
+                        }
+                        r.encounters.push(e);
+                    }
+                }
                 Item::Document(d) => r.documents.push(d),
-                Item::Medication { .. } => {}
+                Item::Report(mut rep) => {
+                    if rep.time.or(rep.issued).is_none_or(|t| t >= recent.reports) {
+                        if let Some(p) = &mut rep.performer {
+                            refs.name(p)?;
+                        }
+                        r.reports.push(rep);
+                    }
+                }
+                Item::Order(mut o) => {
+                    if let Some(p) = &mut o.requester {
+                        refs.name(p)?;
+                    }
+                    r.orders.push(o);
+                }
+                Item::Immunization(i) => r.immunizations.push(i),
+                Item::CareTeam(mut t) => {
+                    for p in &mut t.members {
+                        refs.name(p)?;
+                    }
+                    r.care_teams.push(t);
+                }
+                Item::Medication { .. } | Item::Staff(_) => {}
             }
         }
         r.patient =
@@ -549,8 +586,10 @@ impl SnapshotReader {
     }
 
     /// Search by what staff typed: a birth date in any accepted form, a hospital ID
-    /// (digits), or a kana/kanji name prefix (family name, full name or given name), or a
-    /// name with a birth date. Finds nothing while the store holds no generation.
+    /// (letters, digits and hyphens with at least one digit; compared ignoring case,
+    /// hyphens and leading zeros), or a kana/kanji name prefix (family name, full name or
+    /// given name), or a name with a birth date. Finds nothing while the store holds no
+    /// generation.
     pub fn search(&self, query: &str) -> Result<(SearchKind, Vec<PatientSummary>), StoreError> {
         let view = self.readable_view()?;
         let index = view.as_deref().map(|v| open(v).index.as_ref());
@@ -560,9 +599,8 @@ impl SnapshotReader {
         if let Some(d) = parse_birth_date_query(query) {
             return Ok((SearchKind::BirthDate(d), found(&|i| i.by_birth(d))));
         }
-        let n: String = query.nfkc().filter(|c| !c.is_whitespace()).collect();
-        if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) {
-            return Ok((SearchKind::HospitalId, found(&|i| i.by_hospital_id(&n))));
+        if looks_like_hospital_id(query) {
+            return Ok((SearchKind::HospitalId, found(&|i| i.by_hospital_id(query))));
         }
         if let Some((name, date)) = split_name_and_birth_date(query) {
             return Ok((SearchKind::Name, found(&|i| i.by_name_born(name, date))));
@@ -611,31 +649,6 @@ impl SnapshotReader {
     }
 }
 
-/// A record with no items yet; [`SnapshotReader::assemble`] fills it.
-fn empty_record(key: PatientKey) -> PatientRecord {
-    PatientRecord {
-        key,
-        patient: crate::model::Patient {
-            id: String::new(),
-            hospital_id: None,
-            name_kanji: None,
-            name_kana: None,
-            sex: Sex::Unknown,
-            birth_date: None,
-        },
-        allergies: vec![],
-        conditions: vec![],
-        infections: vec![],
-        prescriptions: vec![],
-        administrations: vec![],
-        labs: vec![],
-        vitals: vec![],
-        flags: vec![],
-        encounters: vec![],
-        documents: vec![],
-    }
-}
-
 /// "山田 太郎 S25.1.2" or "1950-01-02 ヤマダ": a name narrowed by a birth date, for common
 /// names in a large hospital. The date is the first or the last word.
 fn split_name_and_birth_date(query: &str) -> Option<(&str, NaiveDate)> {
@@ -650,6 +663,119 @@ fn split_name_and_birth_date(query: &str) -> Option<(&str, NaiveDate)> {
     let (name, date) = last.or_else(first)?;
     let name = name.trim();
     (!name.is_empty()).then_some((name, date))
+}
+
+/// The windows of one read, measured back from the served generation's data time (never
+/// the wall clock: a node frozen on one generation keeps showing its last 72 hours).
+struct Recent {
+    administrations: DateTime<FixedOffset>,
+    vitals: DateTime<FixedOffset>,
+    labs: DateTime<FixedOffset>,
+    reports: DateTime<FixedOffset>,
+    encounters: DateTime<FixedOffset>,
+    prescriptions: DateTime<FixedOffset>,
+}
+
+impl Recent {
+    fn new(w: &Windows, data_time: DateTime<Utc>) -> Recent {
+        let utc = |t: DateTime<Utc>| t.fixed_offset();
+        Recent {
+            administrations: utc(w.administrations_from(data_time)),
+            vitals: utc(w.vitals_from(data_time)),
+            labs: utc(w.labs_from(data_time)),
+            reports: utc(w.reports_from(data_time)),
+            encounters: utc(w.encounters_from(data_time)),
+            prescriptions: utc(w.prescriptions_from(data_time)),
+        }
+    }
+
+    /// Finished encounters within the encounters window; others always.
+    fn encounter(&self, e: &crate::model::Encounter) -> bool {
+        e.status != "finished" || e.end.or(e.start).is_none_or(|t| t >= self.encounters)
+    }
+
+    /// Prescriptions active or on hold, or ended within the prescriptions window.
+    fn prescription(&self, rx: &crate::model::Prescription) -> bool {
+        matches!(rx.status.as_str(), "active" | "on-hold")
+            || rx
+                .period_end
+                .or(rx.period_start)
+                .or(rx.authored_on)
+                .is_none_or(|t| t >= self.prescriptions)
+    }
+}
+
+/// Reference data looked up while one record is assembled (each id once).
+struct References<'a> {
+    reader: &'a SnapshotReader,
+    view: &'a View,
+    keys: Option<&'a Keyring>,
+    medications: BTreeMap<String, Option<String>>,
+    staff: BTreeMap<String, Option<Staff>>,
+}
+
+impl References<'_> {
+    fn medication(&mut self, id: Option<&str>) -> Result<Option<String>, StoreError> {
+        let Some(id) = id else { return Ok(None) };
+        if let Some(n) = self.medications.get(id) {
+            return Ok(n.clone());
+        }
+        let n = self
+            .reader
+            .shared
+            .store
+            .medication_name(&self.view.manifest, id, self.keys)?;
+        self.medications.insert(id.to_string(), n.clone());
+        Ok(n)
+    }
+
+    /// The staff item `Practitioner/<id>` or `PractitionerRole/<id>`.
+    fn staff(&mut self, reference: &str) -> Result<Option<Staff>, StoreError> {
+        if let Some(s) = self.staff.get(reference) {
+            return Ok(s.clone());
+        }
+        let found = match reference.split_once('/') {
+            Some((t, id)) => match ResourceType::from_name(t) {
+                Some(rt) if rt.is_reference_data() => self.reader.shared.store.reference_item(
+                    &self.view.manifest,
+                    rt,
+                    id,
+                    self.keys,
+                )?,
+                _ => None,
+            },
+            None => None,
+        };
+        let staff = match found {
+            Some(Item::Staff(s)) => Some(s),
+            _ => None,
+        };
+        self.staff.insert(reference.to_string(), staff.clone());
+        Ok(staff)
+    }
+
+    /// Fill in a participant's missing name, role and contact from the staff it refers
+    /// to (a PractitionerRole, then its Practitioner).
+    fn name(&mut self, p: &mut Participant) -> Result<(), StoreError> {
+        let mut next = p.reference.clone();
+        for _ in 0..2 {
+            let Some(reference) = next.take() else { break };
+            let Some(s) = self.staff(&reference)? else {
+                break;
+            };
+            if p.name.is_none() {
+                p.name = s.name;
+            }
+            if p.role.is_none() {
+                p.role = s.role;
+            }
+            if p.contact.is_none() {
+                p.contact = s.contact;
+            }
+            next = s.practitioner;
+        }
+        Ok(())
+    }
 }
 
 /// The open part of a view the caller checked is unlocked.

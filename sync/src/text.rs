@@ -5,6 +5,8 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::model::Moment;
+
 /// Plain text from an XHTML narrative or an HTML document: tags are dropped (block tags
 /// become line breaks), entities are decoded, `<script>`/`<style>` bodies are removed. The
 /// result is text to escape when rendered, never markup.
@@ -211,44 +213,233 @@ pub fn name_keys(name: &str) -> Vec<String> {
     keys
 }
 
-/// Hospital IDs compare after NFKC (full-width digits), trimming and without leading
-/// zeros, so "000999739", "999739" and "９９９７３９" find the same patient.
+/// Hospital IDs compare after NFKC (full-width characters), ignoring case, whitespace,
+/// hyphens and other separators, and leading zeros of every run of digits, so
+/// "000999739", "999739" and "９９９７３９" find the same patient, and so do
+/// "POP-000712", "pop712" and "ＰＯＰ－０００７１２".
 pub fn normalize_hospital_id(s: &str) -> String {
-    let n: String = s.nfkc().filter(|c| !c.is_whitespace()).collect();
-    let t = n.trim_start_matches('0');
-    if t.is_empty() {
-        "0".to_string()
-    } else {
-        t.to_string()
+    let mut out = String::with_capacity(s.len());
+    let mut in_digits = false;
+    let mut zeros = 0usize;
+    for c in s.nfkc() {
+        if c.is_whitespace() || matches!(c, '-' | '_' | '.' | '/' | '‐' | '‑' | '–' | '—' | '−')
+        {
+            continue;
+        }
+        if c == '0' && !in_digits {
+            zeros += 1;
+            continue;
+        }
+        if c.is_ascii_digit() {
+            in_digits = true;
+        } else {
+            if zeros > 0 {
+                out.push('0');
+            }
+            in_digits = false;
+        }
+        zeros = 0;
+        out.extend(c.to_lowercase());
     }
+    if zeros > 0 {
+        out.push('0');
+    }
+    out
 }
 
-/// Parse a FHIR `date` / `dateTime` / `instant`. Partial dates (YYYY, YYYY-MM, YYYY-MM-DD)
-/// and times without an offset are read as JST (+09:00), the zone of the source hospital.
+/// Does a search query look like a hospital ID rather than a name: ASCII letters,
+/// digits and separators only (after NFKC), with at least one digit?
+pub fn looks_like_hospital_id(q: &str) -> bool {
+    let n: String = q.nfkc().filter(|c| !c.is_whitespace()).collect();
+    !n.is_empty()
+        && n.chars().any(|c| c.is_ascii_digit())
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+}
+
+/// Parse a FHIR `date` / `dateTime` / `instant`, the whole string or nothing: a value
+/// that does not parse fully (`2026-12-06T99:99:99+09:00`, `2026-02-30`, trailing text)
+/// is `None` — the caller reports the field, and the time is unknown, never midnight.
+/// Partial dates (YYYY, YYYY-MM, YYYY-MM-DD) are their first instant in JST (+09:00), the
+/// zone of the source hospital; so are times without an offset. Accepted beyond strict
+/// FHIR, as real systems send them: a space for `T`, and minutes without seconds.
 pub fn parse_fhir_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
+    parse_fhir_moment(s)?.start()
+}
+
+/// Parse a FHIR `date` / `dateTime` keeping its precision (see [`parse_fhir_datetime`]
+/// for what is accepted).
+pub fn parse_fhir_moment(s: &str) -> Option<Moment> {
     let s = s.trim();
-    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        return Some(dt);
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(r)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    let year = digits(0..4)? as i32;
+    match b.len() {
+        4 => return Some(Moment::Year(year)),
+        7 if b[4] == b'-' => {
+            let month = digits(5..7)?;
+            return (1..=12)
+                .contains(&month)
+                .then_some(Moment::Month(year, month));
+        }
+        10 if b[4] == b'-' && b[7] == b'-' => {
+            return NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?).map(Moment::Day)
+        }
+        _ => {}
     }
-    let jst = FixedOffset::east_opt(9 * 3600)?;
-    if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
-        return jst.from_local_datetime(&naive).single();
+    if b.len() < 16 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
+        return None;
     }
-    let date = parse_fhir_date(s)?;
-    jst.from_local_datetime(&date.and_time(NaiveTime::MIN))
+    let date = NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)?;
+    if b[13] != b':' {
+        return None;
+    }
+    let (hour, minute) = (digits(11..13)?, digits(14..16)?);
+    let mut i = 16;
+    let mut second = 0;
+    let mut nano = 0u32;
+    if b.get(i) == Some(&b':') {
+        second = digits(i + 1..i + 3)?;
+        i += 3;
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            let end = start + b[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if end == start {
+                return None;
+            }
+            // Nanoseconds from the first nine digits; more precision is dropped.
+            let frac = &s[start..end.min(start + 9)];
+            nano = frac.parse::<u32>().ok()? * 10u32.pow(9 - frac.len() as u32);
+            i = end;
+        }
+    }
+    // A leap second (60) is read as the last nanosecond of 59, as chrono represents it.
+    let time = if second == 60 {
+        NaiveTime::from_hms_nano_opt(hour, minute, 59, 1_999_999_999)?
+    } else {
+        NaiveTime::from_hms_nano_opt(hour, minute, second, nano)?
+    };
+    let offset = match &s[i..] {
+        "" => FixedOffset::east_opt(9 * 3600)?,
+        "Z" | "z" => FixedOffset::east_opt(0)?,
+        tz => {
+            let t = tz.as_bytes();
+            if t.len() != 6 || !matches!(t[0], b'+' | b'-') || t[3] != b':' {
+                return None;
+            }
+            let hh = digits(i + 1..i + 3)?;
+            let mm = digits(i + 4..i + 6)?;
+            if hh > 14 || mm > 59 {
+                return None;
+            }
+            let secs = (hh * 3600 + mm * 60) as i32;
+            FixedOffset::east_opt(if t[0] == b'-' { -secs } else { secs })?
+        }
+    };
+    offset
+        .from_local_datetime(&date.and_time(time))
         .single()
+        .map(Moment::Time)
 }
 
 /// Parse a FHIR `date` (YYYY, YYYY-MM or YYYY-MM-DD; a partial date is its first day).
+/// A full dateTime (as some systems send in `birthDate`) gives its date as written.
+/// Anything that does not parse fully is `None`.
 pub fn parse_fhir_date(s: &str) -> Option<NaiveDate> {
-    let s = s.trim();
-    let date_part = s.get(..10.min(s.len()))?;
-    match date_part.len() {
-        10 => NaiveDate::parse_from_str(date_part, "%Y-%m-%d").ok(),
-        7 => NaiveDate::parse_from_str(&format!("{date_part}-01"), "%Y-%m-%d").ok(),
-        4 => NaiveDate::parse_from_str(&format!("{date_part}-01-01"), "%Y-%m-%d").ok(),
-        _ => None,
+    match parse_fhir_moment(s)? {
+        Moment::Year(y) => NaiveDate::from_ymd_opt(y, 1, 1),
+        Moment::Month(y, m) => NaiveDate::from_ymd_opt(y, m, 1),
+        Moment::Day(d) => Some(d),
+        Moment::Time(t) => Some(t.date_naive()),
     }
+}
+
+/// A unit as people write it, from a UCUM code or a unit text: `Cel` → ℃, `mm[Hg]` →
+/// mmHg, `10*3/uL` → 10³/µL, `mL/min/{1.73_m2}` → mL/min/1.73m², `[IU]/L` → IU/L;
+/// annotations in braces (`{beats}/min`) are dropped. Text that is not UCUM comes back
+/// as it was (trimmed). `None` when nothing is left.
+pub fn readable_unit(u: &str) -> Option<String> {
+    let u = u.trim();
+    let exact = match u {
+        "Cel" | "degC" | "[degC]" => Some("℃"),
+        "[degF]" | "degF" => Some("℉"),
+        "mm[Hg]" | "mmHg" => Some("mmHg"),
+        "cm[H2O]" => Some("cmH₂O"),
+        "1" | "{ratio}" => Some(""),
+        _ => None,
+    };
+    if let Some(e) = exact {
+        return (!e.is_empty()).then(|| e.to_string());
+    }
+    if !u.is_ascii() {
+        return (!u.is_empty()).then(|| u.to_string());
+    }
+    let mut out = String::with_capacity(u.len() + 4);
+    let b = u.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            // Annotations: "{beats}/min" → "/min", "{1.73_m2}" → "1.73m2".
+            b'{' => {
+                let end = u[i..].find('}').map(|e| i + e).unwrap_or(b.len());
+                let inner = &u[i + 1..end.min(b.len())];
+                if inner.starts_with(|c: char| c.is_ascii_digit()) {
+                    out.push_str(&inner.replace('_', ""));
+                }
+                i = end + 1;
+            }
+            b'[' | b']' => i += 1,
+            b'*' if out.ends_with("10") => {
+                let start = i + 1;
+                let end = start
+                    + b[start..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit() || **c == b'-')
+                        .count();
+                for c in u[start..end].chars() {
+                    out.push(match c {
+                        '0' => '⁰',
+                        '1' => '¹',
+                        '2' => '²',
+                        '3' => '³',
+                        '4' => '⁴',
+                        '5' => '⁵',
+                        '6' => '⁶',
+                        '7' => '⁷',
+                        '8' => '⁸',
+                        '9' => '⁹',
+                        _ => '⁻',
+                    });
+                }
+                i = end;
+            }
+            // Micro: "uL", "ug/mL", "umol/L", "uIU/mL" (a "u" starting a unit).
+            b'u' if (i == 0 || matches!(b[i - 1], b'/' | b'.' | b'('))
+                && b.get(i + 1)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'[') =>
+            {
+                out.push('µ');
+                i += 1;
+            }
+            c => {
+                out.push(c as char);
+                i += 1;
+            }
+        }
+    }
+    let out = if let Some(base) = out.strip_suffix("m2") {
+        format!("{base}m²")
+    } else {
+        out
+    };
+    let out = out.trim().to_string();
+    (!out.is_empty()).then_some(out)
 }
 
 /// Japanese eras with the Gregorian year of their first year (元年) and first day.
@@ -360,10 +551,53 @@ mod tests {
     }
 
     #[test]
+    fn units_as_people_write_them() {
+        for (ucum, want) in [
+            ("Cel", Some("℃")),
+            ("mm[Hg]", Some("mmHg")),
+            ("10*3/uL", Some("10³/µL")),
+            ("10*4/uL", Some("10⁴/µL")),
+            ("mL/min/{1.73_m2}", Some("mL/min/1.73m²")),
+            ("kg/m2", Some("kg/m²")),
+            ("[IU]/L", Some("IU/L")),
+            ("m[IU]/L", Some("mIU/L")),
+            ("{beats}/min", Some("/min")),
+            ("ug/mL", Some("µg/mL")),
+            ("umol/L", Some("µmol/L")),
+            ("U/L", Some("U/L")),
+            ("mg/dL", Some("mg/dL")),
+            ("%", Some("%")),
+            ("L/min", Some("L/min")),
+            ("1", None),
+            ("{score}", None),
+            ("回/分", Some("回/分")),
+            (" 秒 ", Some("秒")),
+        ] {
+            assert_eq!(readable_unit(ucum).as_deref(), want, "{ucum}");
+        }
+    }
+
+    #[test]
     fn hospital_id_normalisation() {
         assert_eq!(normalize_hospital_id("000999739"), "999739");
         assert_eq!(normalize_hospital_id("９９９７３９"), "999739");
         assert_eq!(normalize_hospital_id(" 0 "), "0");
+        assert_eq!(normalize_hospital_id("000"), "0");
+        for same in [
+            "POP-000712",
+            "pop712",
+            "ＰＯＰ－０００７１２",
+            "Pop 0712",
+            "POP000712",
+        ] {
+            assert_eq!(normalize_hospital_id(same), "pop712", "{same}");
+        }
+        assert_eq!(normalize_hospital_id("A0B-0100"), "a0b100");
+        assert_ne!(normalize_hospital_id("A-10"), normalize_hospital_id("A-1"));
+        assert!(looks_like_hospital_id("POP-000712"));
+        assert!(looks_like_hospital_id("０１２３"));
+        assert!(!looks_like_hospital_id("yamada"));
+        assert!(!looks_like_hospital_id("山田1"));
     }
 
     #[test]
@@ -411,5 +645,60 @@ mod tests {
         assert!(parse_fhir_datetime("2021-07-05T15:38:59.000+09:00").is_some());
         assert!(parse_fhir_datetime("2021-07").is_some());
         assert!(parse_fhir_datetime("soon").is_none());
+        assert_eq!(
+            parse_fhir_datetime("2026-03-28T14:44:29.346452+09:00").map(|d| d.to_rfc3339()),
+            Some("2026-03-28T14:44:29.346452+09:00".to_string())
+        );
+        assert_eq!(
+            parse_fhir_datetime("2026-03-28T05:44:29Z").map(|d| d.to_rfc3339()),
+            Some("2026-03-28T05:44:29+00:00".to_string())
+        );
+        assert_eq!(
+            parse_fhir_datetime("2026-03-28 14:44").map(|d| d.to_rfc3339()),
+            Some("2026-03-28T14:44:00+09:00".to_string())
+        );
+    }
+
+    #[test]
+    fn times_that_do_not_parse_fully_are_unknown_not_midnight() {
+        for bad in [
+            "2026-12-06T99:99:99+09:00",
+            "2026-12-06T24:00:00+09:00",
+            "2026-12-06T10:00:00+25:00",
+            "2026-12-06T10:00:00+0900",
+            "2026-12-06T10:00:00 JST",
+            "2026-12-06T10",
+            "2026-12-06Tnoon",
+            "2026-12-06x",
+            "2026-02-30",
+            "2026-13",
+            "2026-00",
+            "20261206",
+            "2026-12-06T10:00:00.+09:00",
+            "",
+            "２０２６-12-06",
+        ] {
+            assert_eq!(parse_fhir_datetime(bad), None, "{bad}");
+            assert_eq!(parse_fhir_moment(bad), None, "{bad}");
+        }
+        assert_eq!(parse_fhir_date("2026-12-06T99:99:99+09:00"), None);
+        assert_eq!(
+            parse_fhir_date("1950-01-02T00:00:00+09:00"),
+            NaiveDate::from_ymd_opt(1950, 1, 2)
+        );
+    }
+
+    #[test]
+    fn moments_keep_their_precision() {
+        assert_eq!(parse_fhir_moment("2020"), Some(Moment::Year(2020)));
+        assert_eq!(parse_fhir_moment("2020-04"), Some(Moment::Month(2020, 4)));
+        assert_eq!(
+            parse_fhir_moment("2020-04-10"),
+            NaiveDate::from_ymd_opt(2020, 4, 10).map(Moment::Day)
+        );
+        assert!(matches!(
+            parse_fhir_moment("2020-04-10T10:00:00+09:00"),
+            Some(Moment::Time(_))
+        ));
     }
 }

@@ -96,7 +96,9 @@ fn full_sync_serves_records_search_and_census() {
     );
     assert_eq!(r.labs.len(), 8);
     assert_eq!(r.labs[0].value, "4.25");
-    assert_eq!(r.labs[0].reference_range.as_deref(), Some("3.5-5.0"));
+    let range = r.labs[0].reference_range.as_ref().unwrap();
+    assert_eq!(range.numbers().as_deref(), Some("3.5–5.0 mEq/L"));
+    assert_eq!(range.text.as_deref(), Some("3.5-5.0"));
     assert_eq!(r.vitals.len(), 6);
     assert!(r.vitals.iter().any(|v| v.value == "120/80"));
     assert_eq!(r.flags[0].kind, FlagKind::FallRisk);
@@ -338,10 +340,7 @@ fn an_unfinished_generation_is_invisible_and_discarded() {
     sync(&node, true);
     let g1 = node.reader.generation().unwrap();
     let mut builder = node.store.begin(true, "test").unwrap();
-    let ctx = MapContext {
-        now: Utc::now(),
-        windows: Default::default(),
-    };
+    let ctx = MapContext::new(Utc::now(), Default::default());
     let keyer = node.store.keyer_handle();
     let mut prepared = Vec::new();
     for c in hospital(5, Utc::now()) {
@@ -468,7 +467,7 @@ fn rejects_are_counted_by_reason_and_too_many_abort() {
         upsert(&orphan),
         upsert(&no_subject),
         upsert(&huge),
-        upsert(&json!({"resourceType": "Practitioner", "id": "dr1"})),
+        upsert(&json!({"resourceType": "Organization", "id": "org1"})),
     ]);
     let source = MemorySource::new(changes);
     let node = node_with(Arc::new(source.clone()), source);
@@ -484,7 +483,7 @@ fn rejects_are_counted_by_reason_and_too_many_abort() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(report.rejects, want);
-    assert_eq!(report.ignored.get("Practitioner"), Some(&1));
+    assert_eq!(report.ignored.get("Organization"), Some(&1));
     assert_eq!(node.engine.status().rejects_total, want);
     assert!(record(&node, 1).labs.iter().all(|l| l.id != "orphan"));
     let g1 = node.store.current().unwrap().unwrap();
@@ -499,12 +498,16 @@ fn rejects_are_counted_by_reason_and_too_many_abort() {
         .unwrap_err();
     assert!(matches!(err, SyncError::TooManyRejects { .. }), "{err}");
     assert_eq!(node.store.current().unwrap().unwrap(), g1);
-    assert!(node
-        .engine
-        .status()
-        .last_error
-        .unwrap()
-        .contains("malformed"));
+    let status = node.engine.status();
+    let message = status.last_error.unwrap();
+    assert!(
+        message.starts_with("sync refused: 600 of ") && message.contains("invalid_json 600"),
+        "{message}"
+    );
+    assert!(!message.contains("unreachable"), "{message}");
+    assert!(!err.source_unreachable());
+    let refused = status.last_refused.expect("the refused pull's report");
+    assert_eq!(refused.rejects.get("invalid_json"), Some(&600));
     assert_eq!(node.reader.patient_count(), 50);
 }
 

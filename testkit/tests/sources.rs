@@ -156,6 +156,51 @@ fn bulk_incremental_uses_since_and_delivers_deletions() {
         .any(|r| r.query.contains("_since=")));
 }
 
+/// A server whose incremental export manifests list no deleted files (as at least one
+/// real server does): in the default mode the pull says deletions were not reported (the
+/// engine then says they wait for the next full pull); with `bulk_deletions = "history"`
+/// they come from `_history`.
+#[test]
+fn bulk_deletions_the_manifest_does_not_list_come_from_history_or_are_reported_missing() {
+    let mut h = hospital(120, 4);
+    let server = FhirServer::with_resources(
+        ServerOptions {
+            bulk_polls_before_ready: 0,
+            bulk_omit_deleted: true,
+            ..ServerOptions::default()
+        },
+        h.resources(),
+    );
+    let manifest_only = source::build(&http_config(SourceKind::Bulk, &server.base_url())).unwrap();
+    let mut cfg = http_config(SourceKind::Bulk, &server.base_url());
+    cfg.bulk_deletions = source::BulkDeletions::History;
+    let with_history = source::build(&cfg).unwrap();
+    let (_, first) = collect(manifest_only.as_ref(), PullKind::Full).unwrap();
+    assert!(
+        !first.deletions_unreported,
+        "a full pull needs no deletions"
+    );
+    let delta = h.apply_delta(&DeltaConfig::one_percent(4, synth::jst_now()));
+    server.apply(&delta.changes);
+    let (want_up, want_del) = delta_keys(&delta.changes);
+    assert!(!want_del.is_empty(), "the delta deletes something");
+    let since = PullKind::Since(first.high_water.unwrap() - chrono::Duration::seconds(5));
+
+    let (changes, summary) = collect(manifest_only.as_ref(), since).unwrap();
+    assert!(delete_keys(&changes).is_empty());
+    assert!(summary.deletions_unreported);
+    assert_eq!(set(&upsert_keys(&changes)), set(&want_up));
+
+    let (changes, summary) = collect(with_history.as_ref(), since).unwrap();
+    assert_eq!(set(&delete_keys(&changes)), set(&want_del));
+    assert_eq!(set(&upsert_keys(&changes)), set(&want_up));
+    assert!(!summary.deletions_unreported);
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with("/_history") && r.query.contains("_since=")));
+}
+
 #[test]
 fn bulk_group_export_and_type_filter() {
     let h = hospital(60, 5);

@@ -21,6 +21,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../static/akari.css"),
     },
     Asset {
+        name: "b64url.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../static/b64url.js"),
+    },
+    Asset {
         name: "login.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../static/login.js"),
@@ -62,6 +67,7 @@ mod tests {
         let app = crate::router(state);
         for (path, kind) in [
             ("/static/akari.css", "text/css"),
+            ("/static/b64url.js", "text/javascript"),
             ("/static/login.js", "text/javascript"),
             ("/static/admin.js", "text/javascript"),
         ] {

@@ -2,7 +2,10 @@
 //! MAR grid. Templates hold no logic; everything they show is prepared here as text.
 //! Askama escapes every value, so source text (names, narratives) is always inert.
 
-use akari_sync::model::{Criticality, FlagKind, Instant, Patient, PatientRecord, Sex, VitalKind};
+use akari_sync::model::{
+    Allergy, Criticality, Deceased, FlagKind, Instant, Moment, Onset, Participant, Patient,
+    PatientRecord, ReportKind, Severity, Sex, VitalKind, VitalSign,
+};
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Timelike, Utc};
 
 use crate::i18n::{Lang, Tr};
@@ -28,6 +31,36 @@ pub fn fmt_time(t: &DateTime<FixedOffset>) -> String {
 
 fn fmt_opt(t: Option<&Instant>) -> String {
     t.map(fmt_time).unwrap_or_default()
+}
+
+/// A time as precise as the source gave it: "2020年", "2020年3月", "2020-03-28" or
+/// "2020-03-28 14:44" (JST); never a made-up day or time.
+pub fn fmt_moment(lang: Lang, m: &Moment) -> String {
+    match (*m, lang) {
+        (Moment::Year(y), Lang::Ja) => format!("{y}年"),
+        (Moment::Year(y), Lang::En) => format!("{y}"),
+        (Moment::Month(y, mo), Lang::Ja) => format!("{y}年{mo}月"),
+        (Moment::Month(y, mo), Lang::En) => format!("{y}-{mo:02}"),
+        (Moment::Day(d), _) => d.format("%Y-%m-%d").to_string(),
+        (Moment::Time(t), _) => fmt_time(&t),
+    }
+}
+
+/// When a problem began, as people read it.
+pub fn fmt_onset(lang: Lang, o: &Onset) -> String {
+    match o {
+        Onset::At(m) => fmt_moment(lang, m),
+        Onset::Period { start, end } => {
+            let s = start.map(|m| fmt_moment(lang, &m)).unwrap_or_default();
+            let e = end.map(|m| fmt_moment(lang, &m)).unwrap_or_default();
+            format!("{s}〜{e}")
+        }
+        Onset::Age(a) => match lang {
+            Lang::Ja => format!("{a}時"),
+            Lang::En => format!("at {a}"),
+        },
+        Onset::Text(t) => t.clone(),
+    }
 }
 
 /// "5時間前" / "5 h ago".
@@ -59,6 +92,31 @@ fn sex_label(tr: Tr, sex: Sex) -> &'static str {
     })
 }
 
+/// A date-like time (recorded, document date, flag start): the date alone when the
+/// source gave a date (midnight JST exactly), else date and time.
+fn fmt_dateish(t: Option<&Instant>) -> String {
+    match t {
+        Some(t) => {
+            let j = t.with_timezone(&jst());
+            if j.hour() == 0 && j.minute() == 0 && j.second() == 0 && j.nanosecond() == 0 {
+                j.date_naive().format("%Y-%m-%d").to_string()
+            } else {
+                fmt_time(t)
+            }
+        }
+        None => String::new(),
+    }
+}
+
+/// "死亡 2026-03-28" / "Deceased 2026-03-28": shown wherever the patient is named.
+fn deceased_text(tr: Tr, d: Option<&Deceased>) -> String {
+    match d {
+        None => String::new(),
+        Some(Deceased::Yes) => tr.s("deceased").to_owned(),
+        Some(Deceased::At(m)) => format!("{} {}", tr.s("deceased"), fmt_moment(tr.lang, m)),
+    }
+}
+
 /// A patient's identity line, shared by search, census and summary.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -68,11 +126,19 @@ pub struct Identity {
     pub hospital_id: String,
     pub age_sex: String,
     pub born: String,
+    /// "死亡 2026-03-28", empty while not known to be deceased.
+    pub deceased: String,
 }
 
 impl Identity {
+    /// `today` is the data's day; a deceased patient's age is their age at death when
+    /// its date is known.
     pub fn new(tr: Tr, key: &str, p: &Patient, today: NaiveDate) -> Self {
-        let age = match p.birth_date.and_then(|b| age_years(b, today)) {
+        let until = match &p.deceased {
+            Some(Deceased::At(m)) => m.date().unwrap_or(today),
+            _ => today,
+        };
+        let age = match p.birth_date.and_then(|b| age_years(b, until)) {
             Some(a) => format!("{a}{}", tr.s("years")),
             None => tr.s("age_unknown").to_owned(),
         };
@@ -83,6 +149,7 @@ impl Identity {
             hospital_id: p.hospital_id.clone().unwrap_or_default(),
             age_sex: format!("{age} {}", sex_label(tr, p.sex)),
             born: p.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+            deceased: deceased_text(tr, p.deceased.as_ref()),
         }
     }
 }
@@ -115,6 +182,13 @@ pub struct AllergyLine {
     pub substance: String,
     pub drug: bool,
     pub high: bool,
+    /// Criticality as a tag (重篤 / 低リスク / リスク評価不能), empty when not given.
+    pub criticality: String,
+    /// Class of the criticality tag: `high`, `low` or `unable`.
+    pub criticality_class: &'static str,
+    /// The most severe reaction's severity (重度 / 中等度 / 軽度), empty when not given.
+    pub severity: String,
+    pub severe: bool,
     pub reactions: String,
     pub status: String,
 }
@@ -141,7 +215,11 @@ pub struct LabLine {
     pub test: String,
     pub value: String,
     pub unit: String,
+    /// The range as numbers ("3.5–5.0 mmol/L"), or the source's text when it gave no
+    /// numbers.
     pub reference: String,
+    /// The range's text when numbers are shown (e.g. "JCCLS共用基準範囲2022").
+    pub reference_note: String,
     pub flag: String,
     pub abnormal: bool,
     pub time: String,
@@ -152,6 +230,41 @@ pub struct DocLine {
     pub title: String,
     pub date: String,
     pub text: String,
+}
+
+/// A diagnostic report (imaging, pathology, ...).
+#[derive(Debug, Clone)]
+pub struct ReportLine {
+    pub kind: &'static str,
+    pub title: String,
+    /// The status when it is not final (速報 / preliminary, ...), else empty.
+    pub status: String,
+    pub time: String,
+    pub conclusion: String,
+    pub text: String,
+    pub performer: String,
+}
+
+/// An order not yet done.
+#[derive(Debug, Clone)]
+pub struct OrderLine {
+    pub text: String,
+    pub category: String,
+    /// 至急 / URGENT for urgent, asap and stat orders.
+    pub urgent: bool,
+    pub status: String,
+    /// When it is to be done, else when it was ordered.
+    pub time: String,
+    pub requester: String,
+    pub note: String,
+}
+
+/// Who to call: a role, a name and a contact.
+#[derive(Debug, Clone)]
+pub struct ContactLine {
+    pub role: String,
+    pub name: String,
+    pub contact: String,
 }
 
 /// MAR grid: one row per medication, one column per calendar day (JST) of the window,
@@ -181,32 +294,60 @@ pub struct MarCell {
 pub struct Summary {
     pub id: Identity,
     pub location: String,
+    /// "A型 Rh(+)" with the test date: at the top of the page.
+    pub blood_type: String,
+    /// The attending physician (主治医) and how to reach them.
+    pub attending: String,
     pub allergies: Vec<AllergyLine>,
+    /// What to say when no allergy is shown: a confirmed "no known allergy"
+    /// (アレルギーなし（確認済み）), an unconfirmed one, or nothing recorded.
+    pub no_allergy: &'static str,
     pub infections: Vec<Line>,
     pub flags: Vec<Line>,
     pub prescriptions: Vec<RxLine>,
     pub mar: Mar,
+    pub orders: Vec<OrderLine>,
     pub labs: Vec<LabLine>,
     pub vitals: VitalsGrid,
+    /// Bedside readings without a column of their own, and findings (exam, survey, ...),
+    /// each under its own name.
+    pub findings: Vec<Line>,
+    pub reports: Vec<ReportLine>,
     pub problems: Vec<Line>,
+    pub immunizations: Vec<Line>,
+    pub contacts: Vec<ContactLine>,
     pub documents: Vec<DocLine>,
 }
 
 const MAR_WINDOW_HOURS: i64 = 72;
 
+/// Encounter statuses that place a patient in a bed now.
+fn in_house(status: &str) -> bool {
+    matches!(status, "in-progress" | "arrived" | "onleave" | "triaged")
+}
+
+fn participant_text(p: &Participant) -> String {
+    let mut s = p.name.clone().unwrap_or_default();
+    if let Some(c) = p.contact.as_deref() {
+        // Full-width parentheses carry their own spacing.
+        s.push_str(&format!("（{c}）"));
+    }
+    s
+}
+
 impl Summary {
-    /// `as_of` anchors the 72-hour MAR window: the time the data is from. Takes the record
-    /// by value: its texts (documents can be long) move into the page instead of being
-    /// copied.
+    /// `as_of` is the served generation's data time: it anchors the 72-hour MAR window
+    /// and today's date for ages (the reader already applied every window from it).
+    /// Takes the record by value: its texts (documents can be long) move into the page
+    /// instead of being copied.
     pub fn new(tr: Tr, r: PatientRecord, as_of: DateTime<Utc>) -> Self {
         let today = as_of.with_timezone(&jst()).date_naive();
         let id = Identity::new(tr, &r.key.0, &r.patient, today);
-        let vitals = vitals_grid(tr, &r);
+        let (vitals, other_readings) = vitals_grid(tr, &r);
         let mar = mar(&r, as_of);
-        let location = r
-            .encounters
-            .iter()
-            .find(|e| e.status == "in-progress")
+        let blood_type = blood_type(&r);
+        let current = r.encounters.iter().find(|e| in_house(&e.status));
+        let location = current
             .map(|e| {
                 [&e.ward, &e.room, &e.bed]
                     .iter()
@@ -215,32 +356,23 @@ impl Summary {
                     .join(" ")
             })
             .unwrap_or_default();
+        let (attending, contacts) = contacts(tr, &r, current);
         let PatientRecord {
             allergies,
             infections,
             flags,
             prescriptions,
             labs,
+            findings,
             conditions,
             documents,
+            reports,
+            orders,
+            immunizations,
             ..
         } = r;
 
-        let mut allergies: Vec<AllergyLine> = allergies
-            .into_iter()
-            .filter(|a| {
-                !matches!(a.clinical_status.as_deref(), Some("inactive" | "resolved"))
-                    && a.verification_status.as_deref() != Some("refuted")
-            })
-            .map(|a| AllergyLine {
-                drug: a.categories.iter().any(|c| c == "medication"),
-                high: a.criticality == Some(Criticality::High),
-                reactions: a.reactions.join("、"),
-                status: a.verification_status.unwrap_or_default(),
-                substance: a.substance,
-            })
-            .collect();
-        allergies.sort_by_key(|a| (!a.high, !a.drug));
+        let (allergies, no_allergy) = allergy_lines(tr, allergies);
 
         let infections = infections
             .into_iter()
@@ -263,7 +395,7 @@ impl Summary {
                         FlagKind::Other => "flag_other",
                     })
                     .to_owned(),
-                time: fmt_opt(f.start.as_ref()),
+                time: fmt_dateish(f.start.as_ref()),
                 alert: matches!(f.kind, FlagKind::Dnr | FlagKind::Isolation),
                 text: f.text,
             })
@@ -283,28 +415,33 @@ impl Summary {
 
         let mut labs = labs;
         labs.sort_by_key(|l| std::cmp::Reverse(l.time));
-        let labs = labs
+        let labs = labs.into_iter().map(lab_line).collect();
+
+        let mut findings: Vec<Line> = findings
             .into_iter()
-            .map(|l| {
-                let flag = l.interpretation.unwrap_or_default();
-                LabLine {
-                    time: fmt_opt(l.time.as_ref()),
-                    test: l.test,
-                    value: l.value,
-                    unit: l.unit.unwrap_or_default(),
-                    reference: l.reference_range.unwrap_or_default(),
-                    abnormal: !flag.is_empty() && flag != "N",
-                    flag,
-                }
+            .map(|f| Line {
+                label: f.name,
+                text: value_with_unit(f.value, f.unit.as_deref()),
+                time: f
+                    .time
+                    .as_ref()
+                    .map(fmt_time)
+                    .unwrap_or_else(|| tr.s("time_unknown").to_owned()),
+                alert: false,
             })
             .collect();
+        findings.splice(0..0, other_readings);
 
         let problems = conditions
             .into_iter()
             .map(|c| Line {
                 label: c.text,
                 text: c.clinical_status.unwrap_or_default(),
-                time: c.onset.unwrap_or_default(),
+                time: c
+                    .onset
+                    .as_ref()
+                    .map(|o| fmt_onset(tr.lang, o))
+                    .unwrap_or_default(),
                 alert: false,
             })
             .collect();
@@ -312,7 +449,7 @@ impl Summary {
         let documents = documents
             .into_iter()
             .map(|d| DocLine {
-                date: fmt_opt(d.date.as_ref()),
+                date: fmt_dateish(d.date.as_ref()),
                 title: d.title,
                 text: d.text,
             })
@@ -321,23 +458,255 @@ impl Summary {
         Summary {
             id,
             location,
+            blood_type,
+            attending,
             allergies,
+            no_allergy,
             infections,
             flags,
             prescriptions,
             mar,
+            orders: orders.into_iter().map(|o| order_line(tr, o)).collect(),
             labs,
             vitals,
+            findings,
+            reports: reports.into_iter().map(|r| report_line(tr, r)).collect(),
             problems,
+            immunizations: immunizations
+                .into_iter()
+                .map(|i| immunization_line(tr, i))
+                .collect(),
+            contacts,
             documents,
         }
     }
 }
 
-/// Vital signs as a chart: one row per time (newest first), one column per kind.
+/// Allergies to show (not inactive, resolved or refuted; "no known allergy" entries are
+/// not allergies), riskiest first, and what to say when there are none.
+fn allergy_lines(tr: Tr, allergies: Vec<Allergy>) -> (Vec<AllergyLine>, &'static str) {
+    let shown = |a: &Allergy| {
+        !matches!(a.clinical_status.as_deref(), Some("inactive" | "resolved"))
+            && a.verification_status.as_deref() != Some("refuted")
+    };
+    let mut none_confirmed = false;
+    let mut none_unconfirmed = false;
+    let mut lines: Vec<AllergyLine> = Vec::new();
+    for a in allergies.into_iter().filter(shown) {
+        if a.none_known {
+            if a.verification_status.as_deref() == Some("confirmed") {
+                none_confirmed = true;
+            } else {
+                none_unconfirmed = true;
+            }
+            continue;
+        }
+        let (criticality, criticality_class) = match a.criticality {
+            Some(Criticality::High) => (tr.s("criticality_high"), "high"),
+            Some(Criticality::Low) => (tr.s("criticality_low"), "low"),
+            Some(Criticality::UnableToAssess) => (tr.s("criticality_unable"), "unable"),
+            None => ("", ""),
+        };
+        let severity = match a.severity {
+            Some(Severity::Severe) => tr.s("severity_severe"),
+            Some(Severity::Moderate) => tr.s("severity_moderate"),
+            Some(Severity::Mild) => tr.s("severity_mild"),
+            None => "",
+        };
+        lines.push(AllergyLine {
+            drug: a.categories.iter().any(|c| c == "medication"),
+            high: a.criticality == Some(Criticality::High),
+            criticality: criticality.to_owned(),
+            criticality_class,
+            severity: severity.to_owned(),
+            severe: a.severity == Some(Severity::Severe),
+            reactions: a.reactions.join("、"),
+            status: a.verification_status.unwrap_or_default(),
+            substance: a.substance,
+        });
+    }
+    lines.sort_by_key(|a| (!a.high, !a.severe, !a.drug));
+    let none = if none_confirmed {
+        "allergy_none_confirmed"
+    } else if none_unconfirmed {
+        "allergy_none_unconfirmed"
+    } else {
+        "no_known_allergies"
+    };
+    (lines, none)
+}
+
+fn value_with_unit(value: String, unit: Option<&str>) -> String {
+    match unit.filter(|u| !u.is_empty()) {
+        Some(u) => format!("{value} {u}"),
+        None => value,
+    }
+}
+
+fn lab_line(l: akari_sync::model::LabResult) -> LabLine {
+    let flag = l.interpretation.unwrap_or_default();
+    let (reference, reference_note) = match l.reference_range {
+        Some(r) => match r.numbers() {
+            Some(n) => (n, r.text.unwrap_or_default()),
+            None => (r.text.unwrap_or_default(), String::new()),
+        },
+        None => (String::new(), String::new()),
+    };
+    LabLine {
+        time: fmt_opt(l.time.as_ref()),
+        test: l.test,
+        value: l.value,
+        unit: l.unit.unwrap_or_default(),
+        reference,
+        reference_note,
+        abnormal: !flag.is_empty() && flag != "N",
+        flag,
+    }
+}
+
+/// "A型 Rh(+)（2019-04-02）": the newest ABO and Rh(D) results.
+fn blood_type(r: &PatientRecord) -> String {
+    let (abo, rh) = r.blood_type();
+    let mut parts: Vec<&str> = Vec::new();
+    if let Some(a) = abo {
+        parts.push(&a.value);
+    }
+    if let Some(h) = rh {
+        if abo.is_none_or(|a| a.id != h.id) {
+            parts.push(&h.value);
+        }
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    let when = abo
+        .or(rh)
+        .and_then(|b| b.time.as_ref())
+        .map(|t| format!("（{}）", fmt_dateish(Some(t))))
+        .unwrap_or_default();
+    format!("{}{when}", parts.join(" "))
+}
+
+/// The attending physician (from the current encounter, else a care team) and everyone
+/// to call: the current encounter's participants and the active care teams' members.
+fn contacts(
+    tr: Tr,
+    r: &PatientRecord,
+    current: Option<&akari_sync::model::Encounter>,
+) -> (String, Vec<ContactLine>) {
+    let mut people: Vec<&Participant> = Vec::new();
+    if let Some(e) = current {
+        people.extend(e.participants.iter());
+    }
+    for t in &r.care_teams {
+        people.extend(t.members.iter());
+    }
+    let attending = people
+        .iter()
+        .find(|p| p.is_attending() && p.name.is_some())
+        .map(|p| participant_text(p))
+        .unwrap_or_default();
+    let mut lines: Vec<ContactLine> = Vec::new();
+    for p in people {
+        let Some(name) = p.name.clone() else { continue };
+        let role = if p.is_attending() {
+            tr.s("attending").to_owned()
+        } else {
+            p.role.clone().unwrap_or_default()
+        };
+        let line = ContactLine {
+            role,
+            name,
+            contact: p.contact.clone().unwrap_or_default(),
+        };
+        if !lines
+            .iter()
+            .any(|l| l.name == line.name && l.role == line.role)
+        {
+            lines.push(line);
+        }
+    }
+    (attending, lines)
+}
+
+fn report_line(tr: Tr, r: akari_sync::model::Report) -> ReportLine {
+    ReportLine {
+        kind: tr.s(match r.kind {
+            ReportKind::Imaging => "report_imaging",
+            ReportKind::Pathology => "report_pathology",
+            ReportKind::Laboratory => "report_laboratory",
+            ReportKind::Other => "report_other",
+        }),
+        status: match r.status.as_str() {
+            "final" | "amended" | "corrected" | "appended" => String::new(),
+            "preliminary" | "partial" => tr.s("report_preliminary").to_owned(),
+            other => other.to_owned(),
+        },
+        time: fmt_opt(r.time.as_ref().or(r.issued.as_ref())),
+        conclusion: r.conclusion.unwrap_or_default(),
+        performer: r
+            .performer
+            .as_ref()
+            .map(participant_text)
+            .unwrap_or_default(),
+        title: r.title,
+        text: r.text,
+    }
+}
+
+fn order_line(tr: Tr, o: akari_sync::model::Order) -> OrderLine {
+    OrderLine {
+        urgent: matches!(o.priority.as_deref(), Some("urgent" | "asap" | "stat")),
+        status: if o.status == "on-hold" {
+            tr.s("order_on_hold").to_owned()
+        } else {
+            String::new()
+        },
+        time: fmt_opt(o.occurrence.as_ref().or(o.authored_on.as_ref())),
+        requester: o
+            .requester
+            .as_ref()
+            .map(participant_text)
+            .unwrap_or_default(),
+        category: o.category.unwrap_or_default(),
+        note: o.note.unwrap_or_default(),
+        text: o.text,
+    }
+}
+
+fn immunization_line(tr: Tr, i: akari_sync::model::Immunization) -> Line {
+    let mut text = Vec::new();
+    if let Some(d) = &i.dose {
+        text.push(match tr.lang {
+            Lang::Ja => format!("{d}回目"),
+            Lang::En => format!("dose {d}"),
+        });
+    }
+    if let Some(l) = &i.lot {
+        text.push(format!("{} {l}", tr.s("lot")));
+    }
+    if i.status == "not-done" {
+        text.push(tr.s("not_done").to_owned());
+    }
+    if let Some(n) = &i.note {
+        text.push(n.clone());
+    }
+    Line {
+        label: i.vaccine,
+        text: text.join(" · "),
+        time: i
+            .occurred
+            .as_ref()
+            .map(|m| fmt_moment(tr.lang, m))
+            .unwrap_or_else(|| tr.s("time_unknown").to_owned()),
+        alert: i.status == "not-done",
+    }
+}
+
+/// Vital signs as a chart: one row per minute (newest first), one column per kind.
 #[derive(Debug, Clone)]
 pub struct VitalsGrid {
-    pub heads: Vec<&'static str>,
+    pub heads: Vec<String>,
     pub rows: Vec<VitalsRow>,
 }
 
@@ -347,7 +716,7 @@ pub struct VitalsRow {
     pub cells: Vec<String>,
 }
 
-const VITAL_COLUMNS: [VitalKind; 8] = [
+const VITAL_COLUMNS: [VitalKind; 7] = [
     VitalKind::BloodPressure,
     VitalKind::HeartRate,
     VitalKind::BodyTemperature,
@@ -355,42 +724,94 @@ const VITAL_COLUMNS: [VitalKind; 8] = [
     VitalKind::OxygenSaturation,
     VitalKind::BodyWeight,
     VitalKind::BodyHeight,
-    VitalKind::Other,
 ];
 
-fn vitals_grid(tr: Tr, r: &PatientRecord) -> VitalsGrid {
-    let used: Vec<VitalKind> = VITAL_COLUMNS
+/// Other bedside readings (O2 flow, JCS, ...) get a column of their own, labelled with
+/// their name, up to this many names (the most frequent); the rest are listed with the
+/// findings under their name.
+const OTHER_COLUMNS: usize = 4;
+
+/// A column of the chart: a known kind, or other readings of one name.
+#[derive(Debug, Clone, PartialEq)]
+enum Column {
+    Kind(VitalKind),
+    Named(String),
+}
+
+fn column_of(v: &VitalSign) -> Column {
+    match v.kind {
+        VitalKind::Other => Column::Named(v.name.clone().unwrap_or_default()),
+        k => Column::Kind(k),
+    }
+}
+
+/// The chart, and the other readings that did not get a column (as lines).
+fn vitals_grid(tr: Tr, r: &PatientRecord) -> (VitalsGrid, Vec<Line>) {
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for v in r.vitals.iter().filter(|v| v.kind == VitalKind::Other) {
+        let name = v.name.clone().unwrap_or_default();
+        match names.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => names.push((name, 1)),
+        }
+    }
+    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let named: Vec<String> = names
+        .into_iter()
+        .take(OTHER_COLUMNS)
+        .map(|(n, _)| n)
+        .collect();
+    let columns: Vec<Column> = VITAL_COLUMNS
         .into_iter()
         .filter(|k| r.vitals.iter().any(|v| v.kind == *k))
+        .map(Column::Kind)
+        .chain(named.iter().cloned().map(Column::Named))
         .collect();
-    // Newest first; the stable sort keeps the source order of readings taken together.
-    let mut sorted: Vec<&akari_sync::model::VitalSign> = r.vitals.iter().collect();
+    let mut rest = Vec::new();
+    // Newest first; readings of the same minute share a row (the stable sort keeps the
+    // source order of readings taken together).
+    let mut sorted: Vec<&VitalSign> = r.vitals.iter().collect();
     sorted.sort_by_key(|v| std::cmp::Reverse(v.time));
+    let minute = |v: &VitalSign| fmt_time(&v.time);
     let rows = sorted
-        .chunk_by(|a, b| a.time == b.time)
+        .chunk_by(|a, b| minute(a) == minute(b))
         .map(|group| VitalsRow {
-            time: fmt_time(&group[0].time),
-            cells: used
+            time: minute(group[0]),
+            cells: columns
                 .iter()
-                .map(|k| {
+                .map(|col| {
                     let mut cell = String::new();
-                    for v in group.iter().filter(|v| v.kind == *k) {
+                    for v in group.iter().filter(|v| column_of(v) == *col) {
                         if !cell.is_empty() {
                             cell.push_str(" / ");
                         }
-                        cell.push_str(&v.value);
-                        cell.push(' ');
-                        cell.push_str(v.unit.as_deref().unwrap_or(""));
+                        cell.push_str(&value_with_unit(v.value.clone(), v.unit.as_deref()));
                     }
                     cell
                 })
                 .collect(),
         })
         .collect();
-    VitalsGrid {
-        heads: used.into_iter().map(|k| vital_label(tr, k)).collect(),
-        rows,
+    for v in sorted {
+        if let Column::Named(n) = column_of(v) {
+            if !named.contains(&n) {
+                rest.push(Line {
+                    label: n,
+                    text: value_with_unit(v.value.clone(), v.unit.as_deref()),
+                    time: fmt_time(&v.time),
+                    alert: false,
+                });
+            }
+        }
     }
+    let heads = columns
+        .into_iter()
+        .map(|c| match c {
+            Column::Kind(k) => vital_label(tr, k).to_owned(),
+            Column::Named(n) => n,
+        })
+        .collect();
+    (VitalsGrid { heads, rows }, rest)
 }
 
 fn vital_label(tr: Tr, kind: VitalKind) -> &'static str {
@@ -409,7 +830,6 @@ fn vital_label(tr: Tr, kind: VitalKind) -> &'static str {
         Lang::En => en,
     }
 }
-
 fn mar(r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
     let start = as_of - Duration::hours(MAR_WINDOW_HOURS);
     let mut given: Vec<_> = r

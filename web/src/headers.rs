@@ -53,6 +53,7 @@ where
 }
 
 /// Test helper: panics unless `headers` carry every security header with its value.
+#[cfg(test)]
 pub fn assert_security_headers(headers: &axum::http::HeaderMap) {
     for (name, value) in enforced() {
         assert_eq!(headers.get(&name), Some(&value), "header {name}");

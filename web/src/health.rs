@@ -3,10 +3,8 @@
 //! The answer is always 200 while the node runs; `status` is `"alert"` while any alert
 //! stands (a quarantined sync, damaged snapshot data), else `"ok"`.
 
-use std::time::Duration;
-
 use akari_accounts::event::Mode;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +15,8 @@ use crate::state::AppState;
 pub struct NodeStatus {
     pub mode: Mode,
     pub snapshot: SnapshotStatus,
+    #[serde(default)]
+    pub sync: SyncHealth,
     /// What administrators must look at (no patient data).
     #[serde(default)]
     pub alerts: Vec<NodeAlert>,
@@ -46,6 +46,25 @@ impl NodeAlert {
     }
 }
 
+/// How the last sync went, for monitoring: data-free messages and counts only. A pull the
+/// node refused is `refused` with the reasons; never "unreachable" when the source
+/// answered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SyncHealth {
+    /// No sync has run since the node started (or no source is configured).
+    #[default]
+    NotRun,
+    /// The last sync committed a generation; `warned` resources were kept with a
+    /// data-quality warning (the sync report lists them).
+    Ok { warned: u64 },
+    /// The source answered, but the pull was refused (e.g. "sync refused: 9523 of 100000
+    /// resources rejected (…)"): nothing of it was stored, the current generation stays.
+    Refused { message: String },
+    /// The last sync failed for another reason (the source did not answer, storage).
+    Failed { message: String },
+}
+
 /// What the node knows about its patient snapshot. Counts and times only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -67,6 +86,7 @@ impl NodeStatus {
             mode: Mode::Standby,
             snapshot: SnapshotStatus::None,
             alerts: Vec::new(),
+            sync: SyncHealth::NotRun,
         }
     }
 }
@@ -79,6 +99,7 @@ pub struct Health {
     pub mode: Mode,
     pub snapshot: SnapshotStatus,
     pub alerts: Vec<NodeAlert>,
+    pub sync: SyncHealth,
 }
 
 pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Health> {
@@ -94,23 +115,32 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Health> {
         mode: status.mode,
         snapshot: status.snapshot,
         alerts: status.alerts,
+        sync: status.sync,
     })
 }
 
-/// Longest delay the test-only slow route accepts.
-const SLOW_ROUTE_MAX: Duration = Duration::from_secs(60);
+/// `GET /_test/slow?ms=N`: answers after N milliseconds (at most 60 s). Only in builds with
+/// the `test-hooks` feature, and only mounted when [`crate::TestHooks::slow_route`] is on.
+#[cfg(feature = "test-hooks")]
+pub(crate) mod slow_route {
+    use std::time::Duration;
 
-#[derive(Deserialize)]
-pub(crate) struct SlowParams {
-    ms: u64,
-}
+    use axum::extract::Query;
+    use serde::Deserialize;
 
-/// `GET /_test/slow?ms=N`: answers after N milliseconds. Only mounted when
-/// [`crate::TestHooks::slow_route`] is on.
-pub(crate) async fn slow(Query(params): Query<SlowParams>) -> &'static str {
-    let delay = Duration::from_millis(params.ms).min(SLOW_ROUTE_MAX);
-    tokio::time::sleep(delay).await;
-    "done\n"
+    /// Longest delay the route accepts.
+    const MAX: Duration = Duration::from_secs(60);
+
+    #[derive(Deserialize)]
+    pub(crate) struct SlowParams {
+        ms: u64,
+    }
+
+    pub(crate) async fn slow(Query(params): Query<SlowParams>) -> &'static str {
+        let delay = Duration::from_millis(params.ms).min(MAX);
+        tokio::time::sleep(delay).await;
+        "done\n"
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +169,7 @@ mod tests {
         assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(health["mode"], "standby");
         assert_eq!(health["snapshot"]["state"], "none");
+        assert_eq!(health["sync"]["state"], "not_run");
     }
 
     #[tokio::test]
@@ -151,6 +182,9 @@ mod tests {
                 completed_at: "2026-11-21T03:00:00Z".to_owned(),
             },
             alerts: Vec::new(),
+            sync: SyncHealth::Refused {
+                message: "sync refused: 30 of 100 resources rejected (invalid_json 30)".into(),
+            },
         })
         .unwrap();
         let health = get_health(state.clone()).await;
@@ -167,5 +201,10 @@ mod tests {
         let health = get_health(state).await;
         assert_eq!(health["status"], "alert");
         assert_eq!(health["alerts"][0]["kind"], "snapshot_quarantine");
+        assert_eq!(health["sync"]["state"], "refused");
+        assert!(health["sync"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("sync refused: 30 of 100"));
     }
 }

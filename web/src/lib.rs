@@ -20,10 +20,12 @@ pub mod state;
 pub mod trace;
 pub mod viewer;
 
-pub use health::{NodeAlert, NodeStatus, SnapshotStatus};
+pub use health::{NodeAlert, NodeStatus, SnapshotStatus, SyncHealth};
 pub use metrics::HttpMetrics;
 pub use router::router;
-pub use state::{AppState, TestHooks};
+pub use state::AppState;
+#[cfg(feature = "test-hooks")]
+pub use state::TestHooks;
 
 /// Configuration owned by this crate: the `[web]` section of `akari.toml`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]

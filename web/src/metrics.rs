@@ -1,8 +1,12 @@
-//! Request metrics in Prometheus text format, served on the separate metrics listener.
+//! Request and sync metrics in Prometheus text format, served on the separate metrics
+//! listener.
 //!
 //! Counters are labelled by method, route template and status; never by raw path, so the
-//! label set stays small and carries no identifiers. Kept in [`HttpMetrics`] (not a
-//! process-wide recorder) so that several nodes can run in one test process.
+//! label set stays small and carries no identifiers. Sync figures (the last sync's
+//! warnings by reason and resource type, rejects by reason, whether it was refused) come
+//! from the engine's status, labelled by stable reason names and FHIR type names only.
+//! Kept in [`HttpMetrics`] (not a process-wide recorder) so that several nodes can run in
+//! one test process.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,13 +35,27 @@ struct RequestStats {
     seconds_sum: f64,
 }
 
-/// Request counters and durations of the HTTPS listener, and the node's alerts.
-#[derive(Debug, Default)]
+/// Where the sync figures come from: the node's sync engine status.
+pub type SyncFigures = Arc<dyn Fn() -> akari_sync::SyncStatus + Send + Sync>;
+
+/// Request counters and durations of the HTTPS listener, the sync figures and the node's
+/// alerts.
+#[derive(Default)]
 pub struct HttpMetrics {
     requests: Mutex<BTreeMap<RequestKey, RequestStats>>,
     in_flight: AtomicI64,
+    sync: Option<SyncFigures>,
     /// The node's status (alerts, snapshot generation), when given.
     node: Mutex<Option<tokio::sync::watch::Receiver<crate::NodeStatus>>>,
+}
+
+impl std::fmt::Debug for HttpMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpMetrics")
+            .field("in_flight", &self.in_flight)
+            .field("sync", &self.sync.is_some())
+            .finish()
+    }
 }
 
 /// Counts a request as in flight until dropped (also when the request is cancelled).
@@ -52,6 +70,12 @@ impl Drop for InFlight<'_> {
 impl HttpMetrics {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Also render the sync figures `sync` gives.
+    pub fn with_sync(mut self, sync: SyncFigures) -> Self {
+        self.sync = Some(sync);
+        self
     }
 
     /// Counts one finished request.
@@ -128,6 +152,9 @@ impl HttpMetrics {
             );
         }
         self.render_node(&mut out);
+        if let Some(sync) = &self.sync {
+            render_sync(&mut out, &sync());
+        }
         out
     }
 
@@ -153,6 +180,82 @@ impl HttpMetrics {
             crate::SnapshotStatus::None => 0,
         };
         let _ = writeln!(out, "akari_snapshot_generation {generation}");
+    }
+}
+
+/// The sync figures: the last sync's warnings and rejects, the totals since start, and
+/// whether the last pull was refused.
+fn render_sync(out: &mut String, s: &akari_sync::SyncStatus) {
+    let mut metric = |name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+    };
+    metric(
+        "akari_sync_last_success_timestamp_seconds",
+        "gauge",
+        "When the last sync committed a generation (Unix time).",
+    );
+    metric(
+        "akari_sync_refused",
+        "gauge",
+        "1 when the last sync was refused for too many rejects (the current generation stays).",
+    );
+    metric(
+        "akari_sync_warnings",
+        "gauge",
+        "Data-quality warnings on resources kept by the last sync, by reason and FHIR type.",
+    );
+    metric(
+        "akari_sync_rejects",
+        "gauge",
+        "Resources rejected by the last sync (committed or refused), by reason.",
+    );
+    metric(
+        "akari_sync_warnings_total",
+        "counter",
+        "Data-quality warnings on kept resources since the node started, by reason.",
+    );
+    metric(
+        "akari_sync_rejects_total",
+        "counter",
+        "Resources rejected by committed syncs since the node started, by reason.",
+    );
+    let mut lines = String::new();
+    if let Some(t) = s.last_success {
+        let _ = writeln!(
+            lines,
+            "akari_sync_last_success_timestamp_seconds {}",
+            t.timestamp()
+        );
+    }
+    let _ = writeln!(
+        lines,
+        "akari_sync_refused {}",
+        u8::from(s.last_refused.is_some())
+    );
+    let last = s.last_refused.as_ref().or(s.last_report.as_ref());
+    if let Some(r) = last {
+        for (reason, by_type) in &r.warnings {
+            for (rtype, n) in by_type {
+                let _ = writeln!(
+                    lines,
+                    "akari_sync_warnings{{reason=\"{}\",resource_type=\"{}\"}} {n}",
+                    escape_label(reason),
+                    escape_label(rtype)
+                );
+            }
+        }
+        by_reason(&mut lines, "akari_sync_rejects", &r.rejects);
+    }
+    by_reason(&mut lines, "akari_sync_warnings_total", &s.warnings_total);
+    by_reason(&mut lines, "akari_sync_rejects_total", &s.rejects_total);
+    out.push_str(&lines);
+}
+
+/// One sample of `name` per reason.
+fn by_reason(out: &mut String, name: &str, counts: &BTreeMap<String, u64>) {
+    for (reason, n) in counts {
+        let _ = writeln!(out, "{name}{{reason=\"{}\"}} {n}", escape_label(reason));
     }
 }
 
@@ -265,5 +368,50 @@ mod tests {
         assert!(text.contains("akari_http_requests_in_flight 0\n"), "{text}");
         assert!(!text.contains("12345"), "{text}");
         assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn sync_warnings_are_rendered_by_reason_and_resource_type() {
+        let mut status = akari_sync::SyncStatus::default();
+        let mut report = akari_sync::SyncReport {
+            generation: 3,
+            full: true,
+            unchanged: false,
+            started_at: chrono::Utc::now(),
+            duration_ms: 1,
+            bytes: 0,
+            resources: 10,
+            deletions: 0,
+            upserts: 10,
+            removals: 0,
+            rejects: BTreeMap::from([("missing_code".to_string(), 1)]),
+            reject_types: BTreeMap::new(),
+            warnings: BTreeMap::new(),
+            warned_resources: 2,
+            ignored: BTreeMap::new(),
+            dropped: BTreeMap::new(),
+            out_of_scope_patients: 0,
+            skipped: 0,
+            source_problems: Vec::new(),
+            places: 0,
+            deletions_pending_full: false,
+        };
+        report.warnings.insert(
+            "profile_violation".into(),
+            BTreeMap::from([("Observation".to_string(), 2)]),
+        );
+        status.last_report = Some(report);
+        status.warnings_total.insert("profile_violation".into(), 2);
+        let metrics = HttpMetrics::new().with_sync(Arc::new(move || status.clone()));
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "akari_sync_warnings{reason=\"profile_violation\",resource_type=\"Observation\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("akari_sync_rejects{reason=\"missing_code\"} 1"));
+        assert!(text.contains("akari_sync_warnings_total{reason=\"profile_violation\"} 2"));
+        assert!(text.contains("akari_sync_refused 0"));
     }
 }

@@ -25,8 +25,9 @@ pub fn router(state: AppState) -> Router {
     if let Some(pages) = state.pages.clone() {
         routes = routes.merge(pages_routes(pages));
     }
+    #[cfg(feature = "test-hooks")]
     if state.test_hooks.slow_route {
-        routes = routes.route("/_test/slow", get(health::slow));
+        routes = routes.route("/_test/slow", get(health::slow_route::slow));
     }
     with_common_layers(routes.fallback(not_found), state)
 }

@@ -39,6 +39,7 @@ fn summary(
             name_kana: s.name_kana,
             sex: s.sex,
             birth_date: s.birth_date,
+            deceased: record.as_ref().and_then(|r| r.patient.deceased),
         },
         key: s.key,
         ward: s.ward,

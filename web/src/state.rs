@@ -15,12 +15,15 @@ pub struct AppState {
     /// Request counters exported on the metrics listener.
     pub metrics: Arc<HttpMetrics>,
     /// Routes that exist only for tests of the node itself.
+    #[cfg(feature = "test-hooks")]
     pub test_hooks: TestHooks,
     /// The viewer's pages (clinician, admin); absent on a node that serves status only.
     pub pages: Option<crate::pages::Pages>,
 }
 
-/// Switches for test-only behaviour. All off in production configurations.
+/// Switches for test-only behaviour (only in builds with the `test-hooks` feature). All off
+/// unless a test turns them on.
+#[cfg(feature = "test-hooks")]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TestHooks {
     /// Mounts `GET /_test/slow?ms=N`, which answers after N milliseconds (at most 60 s).
@@ -33,6 +36,7 @@ impl AppState {
         AppState {
             status,
             metrics,
+            #[cfg(feature = "test-hooks")]
             test_hooks: TestHooks::default(),
             pages: None,
         }

@@ -5,21 +5,8 @@
 (function () {
   'use strict';
 
-  function b64urlToBuf(s) {
-    s = s.replace(/-/g, '+').replace(/_/g, '/');
-    while (s.length % 4) { s += '='; }
-    var bin = atob(s);
-    var out = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) { out[i] = bin.charCodeAt(i); }
-    return out.buffer;
-  }
-
-  function bufToB64url(buf) {
-    var bytes = new Uint8Array(buf);
-    var s = '';
-    for (var i = 0; i < bytes.length; i++) { s += String.fromCharCode(bytes[i]); }
-    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  }
+  var b64urlToBuf = window.akariB64url.toBuf;
+  var bufToB64url = window.akariB64url.fromBuf;
 
   function postJson(url, body, csrf) {
     return fetch(url, {

@@ -1,27 +1,15 @@
-// Akari clinician login, security key step: the only script of the clinician pages.
-// The form #key-login carries the WebAuthn request options (JSON) in data-options. On
-// submit the script asks the key for an assertion (user verification required: the
-// key's PIN) and posts it back in the same form, with the form's CSRF token; if the
-// browser produces none (cancelled, timed out, no matching key, no WebAuthn), it posts
-// the failure class instead, so the server records the failed login and explains.
+// Akari clinician login, security key step: with b64url.js, the only scripts of the
+// clinician pages. The form #key-login carries the WebAuthn request options (JSON) in
+// data-options. On submit the script asks the key for an assertion (user verification
+// required: the key's PIN) and posts it back in the same form, with the form's CSRF
+// token; if the browser produces none (cancelled, timed out, no matching key, no
+// WebAuthn), it posts the failure class instead, so the server records the failed login
+// and explains.
 (function () {
   'use strict';
 
-  function b64urlToBuf(s) {
-    s = s.replace(/-/g, '+').replace(/_/g, '/');
-    while (s.length % 4) { s += '='; }
-    var bin = atob(s);
-    var out = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) { out[i] = bin.charCodeAt(i); }
-    return out.buffer;
-  }
-
-  function bufToB64url(buf) {
-    var bytes = new Uint8Array(buf);
-    var s = '';
-    for (var i = 0; i < bytes.length; i++) { s += String.fromCharCode(bytes[i]); }
-    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  }
+  var b64urlToBuf = window.akariB64url.toBuf;
+  var bufToB64url = window.akariB64url.fromBuf;
 
   function requestOptions(json) {
     var pk = JSON.parse(json).publicKey;

@@ -8,14 +8,16 @@ use rand::Rng;
 use webauthn_rs::prelude::{CreationChallengeResponse, RegisterPublicKeyCredential, Uuid};
 
 use super::ceremony::{webauthn_err, CeremonyState, Challenge};
+use super::key_slots::PreparedSlot;
 use super::{normalize_account_id, require_text, Accounts};
 use crate::credential::{self, CREDENTIAL_ALPHABET};
 use crate::event::{Action, Client};
 use crate::keyslot::{account_slot, SlotSecret};
 use crate::model::{AccountRecord, AccountSummary, Principal, SealState, SealStatus, WardScope};
+use crate::secret::StoredHash;
 use crate::session::{AdminCapability, Console};
 use crate::sheet::SealSheet;
-use crate::store::{ACCOUNTS, NEXT_SEAL_KEY};
+use crate::store::{Tx, ACCOUNTS, NEXT_SEAL_KEY};
 use crate::{Error, Result, SessionEnd};
 
 /// What to provision.
@@ -25,6 +27,50 @@ pub struct ProvisionRequest {
     pub label: String,
     pub ward_scope: WardScope,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A checked provisioning request, with the new credential's hash.
+struct AccountDraft {
+    label: String,
+    ward_scope: WardScope,
+    expires_at: Option<DateTime<Utc>>,
+    credential_hash: StoredHash,
+    now: DateTime<Utc>,
+}
+
+/// The ward scope with blank names dropped; a scope of wards must name at least one.
+fn checked_ward_scope(scope: WardScope) -> Result<WardScope> {
+    match scope {
+        WardScope::All => Ok(WardScope::All),
+        WardScope::Wards(w) => {
+            let wards: Vec<String> = w
+                .iter()
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect();
+            if wards.is_empty() {
+                return Err(Error::Invalid {
+                    field: "ward scope",
+                    problem: "name at least one ward, or choose all wards".into(),
+                });
+            }
+            Ok(WardScope::Wards(wards))
+        }
+    }
+}
+
+/// A random account ID (`EA-` and six characters of the credential alphabet) not yet taken.
+fn new_account_id(tx: &Tx<'_>) -> Result<String> {
+    loop {
+        let mut rng = OsRng;
+        let id: String = (0..6)
+            .map(|_| char::from(CREDENTIAL_ALPHABET[rng.gen_range(0..CREDENTIAL_ALPHABET.len())]))
+            .collect();
+        let id = format!("EA-{id}");
+        if tx.get::<AccountRecord>(ACCOUNTS, &id)?.is_none() {
+            return Ok(id);
+        }
+    }
 }
 
 impl Accounts {
@@ -70,6 +116,9 @@ impl Accounts {
         self.reseal_inner(&console.capability(), account_id, secret, client)
     }
 
+    /// Provisioning, in order: the request is checked; the credential is generated and
+    /// hashed and its key slot prepared (argon2, slow) before the write transaction; inside
+    /// it the mode is checked and the provisioning recorded before anything is written.
     fn provision_inner(
         &self,
         cap: &AdminCapability,
@@ -78,23 +127,7 @@ impl Accounts {
         client: &Client,
     ) -> Result<SealSheet> {
         let label = require_text("label", &req.label, 64)?;
-        let ward_scope = match req.ward_scope {
-            WardScope::All => WardScope::All,
-            WardScope::Wards(w) => {
-                let wards: Vec<String> = w
-                    .iter()
-                    .map(|x| x.trim().to_owned())
-                    .filter(|x| !x.is_empty())
-                    .collect();
-                if wards.is_empty() {
-                    return Err(Error::Invalid {
-                        field: "ward scope",
-                        problem: "name at least one ward, or choose all wards".into(),
-                    });
-                }
-                WardScope::Wards(wards)
-            }
-        };
+        let ward_scope = checked_ward_scope(req.ward_scope)?;
         let now = self.clock.now();
         if req.expires_at.is_some_and(|t| t <= now) {
             return Err(Error::Invalid {
@@ -103,69 +136,89 @@ impl Accounts {
             });
         }
         let credential = credential::generate_credential();
-        let credential_hash = self.hasher.hash_credential(&credential)?;
+        let draft = AccountDraft {
+            credential_hash: self.hasher.hash_credential(&credential)?,
+            label,
+            ward_scope,
+            expires_at: req.expires_at,
+            now,
+        };
         let slot = self.prepare_credential_slot(secret, &credential)?;
-        let sheet = self.store.write(|tx| {
-            let mode = self.tx_mode(tx)?.mode;
-            if mode.allows_emergency_login() {
-                return Err(Error::WrongMode {
-                    action: "provisioning an account",
-                    mode,
-                    hint: "provision in standby or recovery; during an episode use the sealed accounts already issued",
-                });
-            }
-            let account_id = loop {
-                let mut rng = OsRng;
-                let id: String = (0..6)
-                    .map(|_| char::from(CREDENTIAL_ALPHABET[rng.gen_range(0..CREDENTIAL_ALPHABET.len())]))
-                    .collect();
-                let id = format!("EA-{id}");
-                if tx.get::<AccountRecord>(ACCOUNTS, &id)?.is_none() {
-                    break id;
-                }
-            };
-            let seal_number = format!("{:06}", tx.next_counter(NEXT_SEAL_KEY)?);
-            let record = AccountRecord {
-                account_id: account_id.clone(),
-                label: label.clone(),
-                ward_scope: ward_scope.clone(),
-                expires_at: req.expires_at,
-                user_uuid: Uuid::new_v4(),
-                key: None,
-                state: SealState::Sealed {
-                    sealed_at: now,
-                    seal_number: seal_number.clone(),
-                    credential_hash: credential_hash.clone(),
-                },
-                provisioned_at: now,
-                provisioned_by: cap.actor(),
-            };
-            let _receipt = self.audit(
-                mode,
-                cap.actor(),
-                Action::AccountProvisioned {
-                    account_id: account_id.clone(),
-                },
-                Some(format!("label={label} seal={seal_number}")),
-                client,
-            )?;
-            if let Some(slot) = &slot {
-                self.tx_put_slot(tx, mode, cap.actor(), &account_slot(&account_id), slot, client)?;
-            }
-            tx.put(ACCOUNTS, &account_id, &record)?;
-            Ok(SealSheet {
-                account_id,
-                label: label.clone(),
-                seal_number,
-                ward_scope: ward_scope.clone(),
-                expires_at: req.expires_at,
-                key_enrolled: false,
-                issued_at: now,
-                credential,
-            })
-        })?;
+        let (account_id, seal_number) = self
+            .store
+            .write(|tx| self.tx_provision(tx, cap, &draft, slot.as_ref(), client))?;
+        let sheet = SealSheet {
+            account_id,
+            label: draft.label,
+            seal_number,
+            ward_scope: draft.ward_scope,
+            expires_at: draft.expires_at,
+            key_enrolled: false,
+            issued_at: now,
+            credential,
+        };
         tracing::info!(account_id = %sheet.account_id, "emergency account provisioned");
         Ok(sheet)
+    }
+
+    /// Provisioning, inside the write transaction: refused during an episode; a fresh
+    /// account ID and the next seal number; the provisioning recorded (fail closed: an
+    /// audit failure aborts the transaction) before the key slot and the sealed account
+    /// are written. Returns the account ID and seal number.
+    fn tx_provision(
+        &self,
+        tx: &Tx<'_>,
+        cap: &AdminCapability,
+        draft: &AccountDraft,
+        slot: Option<&PreparedSlot>,
+        client: &Client,
+    ) -> Result<(String, String)> {
+        let mode = self.tx_mode(tx)?.mode;
+        if mode.allows_emergency_login() {
+            return Err(Error::WrongMode {
+                action: "provisioning an account",
+                mode,
+                hint: "provision in standby or recovery; during an episode use the sealed accounts already issued",
+            });
+        }
+        let account_id = new_account_id(tx)?;
+        let seal_number = format!("{:06}", tx.next_counter(NEXT_SEAL_KEY)?);
+        let record = AccountRecord {
+            account_id: account_id.clone(),
+            label: draft.label.clone(),
+            ward_scope: draft.ward_scope.clone(),
+            expires_at: draft.expires_at,
+            user_uuid: Uuid::new_v4(),
+            key: None,
+            state: SealState::Sealed {
+                sealed_at: draft.now,
+                seal_number: seal_number.clone(),
+                credential_hash: draft.credential_hash.clone(),
+            },
+            provisioned_at: draft.now,
+            provisioned_by: cap.actor(),
+        };
+        let _receipt = self.audit(
+            mode,
+            cap.actor(),
+            Action::AccountProvisioned {
+                account_id: account_id.clone(),
+            },
+            Some(format!("label={} seal={seal_number}", draft.label)),
+            client,
+        )?;
+        if let Some(slot) = slot {
+            self.tx_put_slot(
+                tx,
+                mode,
+                cap.actor(),
+                &account_slot(&account_id),
+                slot,
+                client,
+            )?;
+        }
+        tx.put(ACCOUNTS, &account_id, &record)?;
+        Ok((account_id, seal_number))
     }
 
     /// Starts enrolling a FIDO2 key to a sealed account (user verification required: the

@@ -138,13 +138,64 @@ impl Ledger {
         }
     }
 
+    /// The NDJSON export: the signed header, the entries (each followed by the checkpoint
+    /// at its seq, if any), link lines up to the covering checkpoint, and the end line.
     fn export_ndjson(
         &self,
         first: u64,
         last: u64,
         out: &mut dyn Write,
     ) -> Result<ExportSummary, LedgerError> {
-        // Make sure a signed checkpoint covers the last exported entry.
+        let cover = self.write_ndjson_header(first, last, out)?;
+        let checkpoints = self.checkpoints(first - 1..=cover)?;
+        let mut cps = CheckpointLines {
+            pending: checkpoints.iter().peekable(),
+            written: 0,
+        };
+        cps.write_at(first - 1, out)?;
+        let mut entries = 0u64;
+        self.scan_raw(
+            first..=last,
+            |seq, head, bytes| -> Result<(), LedgerError> {
+                write!(out, "{{\"type\":\"entry\",\"head\":\"{head}\",\"entry\":")?;
+                out.write_all(bytes)?;
+                out.write_all(b"}\n")?;
+                entries += 1;
+                cps.write_at(seq, out)
+            },
+        )?;
+        if cover > last {
+            self.scan_raw(
+                last + 1..=cover,
+                |seq, _, bytes| -> Result<(), LedgerError> {
+                    writeln!(
+                        out,
+                        "{{\"type\":\"link\",\"seq\":{seq},\"leaf\":\"{}\"}}",
+                        leaf_hash(bytes)
+                    )?;
+                    cps.write_at(seq, out)
+                },
+            )?;
+        }
+        writeln!(out, "{{\"type\":\"end\",\"entries\":{entries}}}")?;
+        out.flush()?;
+        Ok(ExportSummary {
+            first_seq: first,
+            last_seq: last,
+            entries,
+            checkpoints: cps.written,
+        })
+    }
+
+    /// Makes sure a signed checkpoint covers the last exported entry, then writes the
+    /// header line, signed over the range, the covering checkpoint and the chain head
+    /// before the first entry. Returns the covering checkpoint's size.
+    fn write_ndjson_header(
+        &self,
+        first: u64,
+        last: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, LedgerError> {
         let cover = match self.checkpoints(last..=u64::MAX)?.first() {
             Some(cp) => cp.size,
             None => self.checkpoint_now()?.size,
@@ -166,63 +217,7 @@ impl Ledger {
             "signature": signature,
         });
         writeln!(out, "{header}")?;
-
-        let checkpoints = self.checkpoints(first - 1..=cover)?;
-        let mut cps = checkpoints.iter().peekable();
-        let mut written_cps = 0u64;
-        let mut write_cps_at =
-            |seq: u64,
-             cps: &mut std::iter::Peekable<std::slice::Iter<'_, super::Checkpoint>>,
-             out: &mut dyn Write|
-             -> Result<(), LedgerError> {
-                while let Some(cp) = cps.next_if(|cp| cp.size <= seq) {
-                    if cp.size == seq {
-                        let line = serde_json::json!({
-                            "type": "checkpoint",
-                            "size": cp.size,
-                            "head": cp.head,
-                            "time": cp.time,
-                            "signature": cp.signature,
-                        });
-                        writeln!(out, "{line}")?;
-                        written_cps += 1;
-                    }
-                }
-                Ok(())
-            };
-        write_cps_at(first - 1, &mut cps, out)?;
-        let mut entries = 0u64;
-        self.scan_raw(
-            first..=last,
-            |seq, head, bytes| -> Result<(), LedgerError> {
-                write!(out, "{{\"type\":\"entry\",\"head\":\"{head}\",\"entry\":")?;
-                out.write_all(bytes)?;
-                out.write_all(b"}\n")?;
-                entries += 1;
-                write_cps_at(seq, &mut cps, out)
-            },
-        )?;
-        if cover > last {
-            self.scan_raw(
-                last + 1..=cover,
-                |seq, _, bytes| -> Result<(), LedgerError> {
-                    writeln!(
-                        out,
-                        "{{\"type\":\"link\",\"seq\":{seq},\"leaf\":\"{}\"}}",
-                        leaf_hash(bytes)
-                    )?;
-                    write_cps_at(seq, &mut cps, out)
-                },
-            )?;
-        }
-        writeln!(out, "{{\"type\":\"end\",\"entries\":{entries}}}")?;
-        out.flush()?;
-        Ok(ExportSummary {
-            first_seq: first,
-            last_seq: last,
-            entries,
-            checkpoints: written_cps,
-        })
+        Ok(cover)
     }
 
     fn export_csv(
@@ -339,4 +334,31 @@ fn csv_row(e: &LedgerEntry, head: &Hash) -> Vec<String> {
         head.to_hex(),
         "1".to_string(),
     ]
+}
+
+/// The checkpoint lines of an NDJSON export, each written right after the line of the
+/// entry (or link) it covers.
+struct CheckpointLines<'a> {
+    pending: std::iter::Peekable<std::slice::Iter<'a, super::Checkpoint>>,
+    written: u64,
+}
+
+impl CheckpointLines<'_> {
+    /// Writes the checkpoint of size `seq`, if there is one (earlier ones are passed over).
+    fn write_at(&mut self, seq: u64, out: &mut dyn Write) -> Result<(), LedgerError> {
+        while let Some(cp) = self.pending.next_if(|cp| cp.size <= seq) {
+            if cp.size == seq {
+                let line = serde_json::json!({
+                    "type": "checkpoint",
+                    "size": cp.size,
+                    "head": cp.head,
+                    "time": cp.time,
+                    "signature": cp.signature,
+                });
+                writeln!(out, "{line}")?;
+                self.written += 1;
+            }
+        }
+        Ok(())
+    }
 }

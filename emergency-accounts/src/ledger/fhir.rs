@@ -64,121 +64,11 @@ fn is_override(mode: Mode) -> bool {
     mode.allows_emergency_login()
 }
 
-/// The BALP `AuditEvent` for one entry.
+/// The BALP `AuditEvent` for one entry: its codes, the user agent, the source, and the
+/// patients and the ledger entry as entities.
 pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
-    let dcm = |code: &str, display: &str| coding(DCM, code, display);
-    let (ty, subtype, action, outcome): (Value, Option<Value>, &str, &str) = match &entry.action {
-        Action::PatientRead => (
-            coding(AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
-            Some(coding(RESTFUL, "read", "read")),
-            "R",
-            "0",
-        ),
-        Action::PatientNotFound { .. } => (
-            coding(AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
-            Some(coding(RESTFUL, "read", "read")),
-            "R",
-            "4",
-        ),
-        Action::PatientSearch { .. } | Action::WardCensus { .. } => (
-            coding(AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
-            Some(coding(RESTFUL, "search-type", "search type")),
-            "E",
-            "0",
-        ),
-        Action::PatientPrint | Action::WardPrint { .. } => {
-            (dcm("110106", "Export"), None, "R", "0")
-        }
-        Action::LoginSucceeded => (
-            dcm("110114", "User Authentication"),
-            Some(dcm("110122", "Login")),
-            "E",
-            "0",
-        ),
-        Action::LoginFailed { .. } => (
-            dcm("110114", "User Authentication"),
-            Some(dcm("110122", "Login")),
-            "E",
-            "4",
-        ),
-        Action::Logout | Action::SessionExpired => (
-            dcm("110114", "User Authentication"),
-            Some(dcm("110123", "Logout")),
-            "E",
-            "0",
-        ),
-        Action::ModeChanged { from, to, .. } => {
-            let sub = if is_override(*to) {
-                Some(dcm("110127", "Emergency Override Started"))
-            } else if is_override(*from) {
-                Some(dcm("110138", "Emergency Override Stopped"))
-            } else {
-                None
-            };
-            (dcm("110113", "Security Alert"), sub, "E", "0")
-        }
-        Action::SealBroken | Action::Declared { .. } => (
-            dcm("110113", "Security Alert"),
-            Some(dcm("110127", "Emergency Override Started")),
-            "E",
-            "0",
-        ),
-        Action::AdminCreated | Action::AccountProvisioned { .. } => (
-            dcm("110113", "Security Alert"),
-            Some(dcm("110137", "User Security Attributes Changed")),
-            "C",
-            "0",
-        ),
-        Action::AdminCredentialEnrolled
-        | Action::KeyEnrolled { .. }
-        | Action::AccountResealed { .. } => (
-            dcm("110113", "Security Alert"),
-            Some(dcm("110137", "User Security Attributes Changed")),
-            "U",
-            "0",
-        ),
-        Action::AccountRetired { .. } | Action::AccountRevoked { .. } => (
-            dcm("110113", "Security Alert"),
-            Some(dcm("110137", "User Security Attributes Changed")),
-            "D",
-            "0",
-        ),
-        Action::KeySlotChanged { change, .. } => (
-            dcm("110113", "Security Alert"),
-            Some(dcm("110137", "User Security Attributes Changed")),
-            match change {
-                KeySlotChange::Created => "C",
-                KeySlotChange::Replaced => "U",
-                KeySlotChange::Removed => "D",
-            },
-            "0",
-        ),
-        Action::SnapshotUnlocked { .. } | Action::SnapshotLocked => {
-            (dcm("110113", "Security Alert"), None, "E", "0")
-        }
-        Action::SyncRequested { .. } => (dcm("110100", "Application Activity"), None, "E", "0"),
-        Action::SnapshotRolledBack { .. }
-        | Action::SnapshotPinned { .. }
-        | Action::SnapshotPromoted { .. } => {
-            (dcm("110100", "Application Activity"), None, "U", "0")
-        }
-        Action::SnapshotQuarantined { .. } => (dcm("110113", "Security Alert"), None, "E", "4"),
-        Action::AuditExported { .. } => (dcm("110101", "Audit Log Used"), None, "R", "0"),
-        Action::ReviewVerdict { .. } => (dcm("110101", "Audit Log Used"), None, "C", "0"),
-    };
-
-    let emergency = matches!(entry.actor, Actor::Emergency { .. });
-    let purpose: Vec<Value> = if emergency
-        || is_override(entry.mode) && matches!(entry.action, Action::ModeChanged { .. })
-    {
-        vec![
-            json!({ "coding": [coding(ACT_REASON, "ETREAT", "Emergency Treatment")] }),
-            json!({ "coding": [coding(ACT_REASON, "BTG", "break the glass")] }),
-        ]
-    } else {
-        Vec::new()
-    };
-
+    let ((ty, subtype), action, outcome) = event_codes(&entry.action);
+    let purpose = purpose_of_use(entry);
     let mut agent = user_agent(entry, &purpose);
     if let Some(address) = entry.client.address {
         agent["network"] = json!({ "address": address.to_string(), "type": "2" });
@@ -210,7 +100,90 @@ pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
     if let Action::LoginFailed { reason } = &entry.action {
         event["outcomeDesc"] = json!(reason);
     }
+    event["entity"] = json!(entities(entry, head));
+    event
+}
 
+/// The event's `(type, subtype)`, action code and outcome code for a ledger action: the
+/// table in the module documentation, one arm per action.
+fn event_codes(action: &Action) -> ((Value, Option<Value>), &'static str, &'static str) {
+    let dcm = |code: &str, display: &str| coding(DCM, code, display);
+    let plain = |code: &str, display: &str| (dcm(code, display), None);
+    let rest = |code: &str, display: &str| {
+        let ty = coding(AUDIT_EVENT_TYPE, "rest", "RESTful Operation");
+        (ty, Some(coding(RESTFUL, code, display)))
+    };
+    let authentication = |code: &str, display: &str| {
+        (
+            dcm("110114", "User Authentication"),
+            Some(dcm(code, display)),
+        )
+    };
+    let alert = |sub: Option<Value>| (dcm("110113", "Security Alert"), sub);
+    let attributes = || alert(Some(dcm("110137", "User Security Attributes Changed")));
+    let override_started = || Some(dcm("110127", "Emergency Override Started"));
+    match action {
+        Action::PatientRead => (rest("read", "read"), "R", "0"),
+        Action::PatientNotFound { .. } => (rest("read", "read"), "R", "4"),
+        Action::PatientSearch { .. } | Action::WardCensus { .. } => {
+            (rest("search-type", "search type"), "E", "0")
+        }
+        Action::PatientPrint | Action::WardPrint { .. } => (plain("110106", "Export"), "R", "0"),
+        Action::LoginSucceeded => (authentication("110122", "Login"), "E", "0"),
+        Action::LoginFailed { .. } => (authentication("110122", "Login"), "E", "4"),
+        Action::Logout | Action::SessionExpired => (authentication("110123", "Logout"), "E", "0"),
+        Action::ModeChanged { from, to, .. } => {
+            let sub = if is_override(*to) {
+                override_started()
+            } else if is_override(*from) {
+                Some(dcm("110138", "Emergency Override Stopped"))
+            } else {
+                None
+            };
+            (alert(sub), "E", "0")
+        }
+        Action::SealBroken | Action::Declared { .. } => (alert(override_started()), "E", "0"),
+        Action::AdminCreated | Action::AccountProvisioned { .. } => (attributes(), "C", "0"),
+        Action::AdminCredentialEnrolled
+        | Action::KeyEnrolled { .. }
+        | Action::AccountResealed { .. } => (attributes(), "U", "0"),
+        Action::AccountRetired { .. } | Action::AccountRevoked { .. } => (attributes(), "D", "0"),
+        Action::KeySlotChanged { change, .. } => {
+            let code = match change {
+                KeySlotChange::Created => "C",
+                KeySlotChange::Replaced => "U",
+                KeySlotChange::Removed => "D",
+            };
+            (attributes(), code, "0")
+        }
+        Action::SnapshotUnlocked { .. } | Action::SnapshotLocked => (alert(None), "E", "0"),
+        Action::SyncRequested { .. } => (plain("110100", "Application Activity"), "E", "0"),
+        Action::SnapshotRolledBack { .. }
+        | Action::SnapshotPinned { .. }
+        | Action::SnapshotPromoted { .. } => (plain("110100", "Application Activity"), "U", "0"),
+        Action::SnapshotQuarantined { .. } => (alert(None), "E", "4"),
+        Action::AuditExported { .. } => (plain("110101", "Audit Log Used"), "R", "0"),
+        Action::ReviewVerdict { .. } => (plain("110101", "Audit Log Used"), "C", "0"),
+    }
+}
+
+/// Emergency treatment and break-the-glass, for an emergency account's events and for the
+/// mode change that starts an emergency or drill; nothing otherwise.
+fn purpose_of_use(entry: &LedgerEntry) -> Vec<Value> {
+    let emergency = matches!(entry.actor, Actor::Emergency { .. });
+    if emergency || is_override(entry.mode) && matches!(entry.action, Action::ModeChanged { .. }) {
+        vec![
+            json!({ "coding": [coding(ACT_REASON, "ETREAT", "Emergency Treatment")] }),
+            json!({ "coding": [coding(ACT_REASON, "BTG", "break the glass")] }),
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The event's entities: each patient it read or listed, the query of a search or of a
+/// key that named no patient, and last the ledger entry itself.
+fn entities(entry: &LedgerEntry, head: &Hash) -> Vec<Value> {
     let mut entities: Vec<Value> = entry
         .patient
         .iter()
@@ -241,6 +214,13 @@ pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
             ]
         }));
     }
+    entities.push(ledger_entry_entity(entry, head));
+    entities
+}
+
+/// The ledger entry as an entity: its seq, action, mode, drill flag and chain head (so a
+/// FHIR copy can be matched to the chain), and whatever else the entry recorded.
+fn ledger_entry_entity(entry: &LedgerEntry, head: &Hash) -> Value {
     let mut details = vec![
         json!({ "type": "action", "valueString": super::export::action_kind(&entry.action) }),
         json!({ "type": "mode", "valueString": mode_name(entry.mode) }),
@@ -259,14 +239,12 @@ pub fn audit_event(entry: &LedgerEntry, head: &Hash) -> Value {
     if let Some(extra) = action_text(&entry.action) {
         details.push(json!({ "type": "action_details", "valueString": extra }));
     }
-    entities.push(json!({
+    json!({
         "what": { "identifier": { "system": "urn:akari:ledger-seq", "value": entry.seq.to_string() } },
         "type": coding(ENTITY_TYPE, "2", "System Object"),
         "description": "Akari audit ledger entry",
         "detail": details,
-    }));
-    event["entity"] = json!(entities);
-    event
+    })
 }
 
 /// The patients an entry lists besides its own `patient`: those shown by a search or ward

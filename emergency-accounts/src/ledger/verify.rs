@@ -286,26 +286,65 @@ fn parse_item(text: &str, line_no: u64) -> Item {
     }
 }
 
+/// Walks the export's items in order: each entry and link must chain from the one before,
+/// each checkpoint must be signed and sit where it says, and the walk must reach the
+/// manifest's covering checkpoint and the end line.
 fn check_items(
     header: &Header,
     items: &[Item],
     key: &VerifyingKey,
 ) -> Result<VerifyReport, VerifyError> {
-    let mut head = header.prev_head;
-    let mut expected = header.first_seq;
-    let mut entries = 0u64;
-    let mut checkpoints = 0u64;
-    let mut clock_back_entries = 0u64;
-    let mut last_checkpoint: Option<Checkpoint> = None;
-    let mut ended = false;
-
-    for (i, item) in items.iter().enumerate() {
-        if ended {
+    let mut walk = Walk::new(header);
+    for i in 0..items.len() {
+        if walk.ended {
             break;
         }
-        match item {
-            Item::Entry { seq, line, .. } | Item::Link { seq, line, .. } if *seq != expected => {
-                return Err(out_of_place(items, i, *seq, expected, *line, &head));
+        walk.step(items, i, key)?;
+    }
+    walk.finish()
+}
+
+/// One pass over an export's items: the running chain head, the seq expected next, and
+/// what has been counted so far.
+struct Walk<'h> {
+    header: &'h Header,
+    head: Hash,
+    expected: u64,
+    entries: u64,
+    checkpoints: u64,
+    clock_back_entries: u64,
+    last_checkpoint: Option<Checkpoint>,
+    ended: bool,
+}
+
+impl<'h> Walk<'h> {
+    fn new(header: &'h Header) -> Self {
+        Self {
+            header,
+            head: header.prev_head,
+            expected: header.first_seq,
+            entries: 0,
+            checkpoints: 0,
+            clock_back_entries: 0,
+            last_checkpoint: None,
+            ended: false,
+        }
+    }
+
+    /// Checks the item at `i` (the rest of `items` tells a deletion from a truncation).
+    fn step(&mut self, items: &[Item], i: usize, key: &VerifyingKey) -> Result<(), VerifyError> {
+        match &items[i] {
+            Item::Entry { seq, line, .. } | Item::Link { seq, line, .. }
+                if *seq != self.expected =>
+            {
+                Err(out_of_place(
+                    items,
+                    i,
+                    *seq,
+                    self.expected,
+                    *line,
+                    &self.head,
+                ))
             }
             Item::Entry {
                 seq,
@@ -313,134 +352,170 @@ fn check_items(
                 head: stated,
                 clock_back,
                 line,
-            } => {
-                if *seq > header.last_seq {
-                    return Err(VerifyError::Malformed {
-                        line: *line,
-                        expected_seq: expected,
-                        what: "an entry beyond the manifest's last_seq".into(),
-                    });
-                }
-                let computed = chain(&head, leaf);
-                if computed != *stated {
-                    return Err(VerifyError::Altered {
-                        seq: *seq,
-                        line: *line,
-                    });
-                }
-                head = computed;
-                expected += 1;
-                entries += 1;
-                clock_back_entries += u64::from(*clock_back);
-            }
-            Item::Link { leaf, line, .. } => {
-                if expected <= header.last_seq {
-                    return Err(VerifyError::Malformed {
-                        line: *line,
-                        expected_seq: expected,
-                        what: "a link line where the entry itself belongs".into(),
-                    });
-                }
-                head = chain(&head, leaf);
-                expected += 1;
-            }
-            Item::Bad { what, line, .. } => {
-                return Err(VerifyError::Malformed {
-                    line: *line,
-                    expected_seq: expected,
-                    what: what.clone(),
-                });
-            }
+            } => self.entry(*seq, leaf, stated, *clock_back, *line),
+            Item::Link { leaf, line, .. } => self.link(leaf, *line),
+            Item::Bad { what, line, .. } => Err(VerifyError::Malformed {
+                line: *line,
+                expected_seq: self.expected,
+                what: what.clone(),
+            }),
             Item::Checkpoint { cp, line } => {
-                if !cp.verify(key) {
-                    return Err(VerifyError::BadCheckpointSignature {
-                        size: cp.size,
-                        line: *line,
-                    });
-                }
-                let at = expected - 1;
-                if cp.size > at {
-                    let more_follow = items[i + 1..].iter().any(|it| it.seq().is_some());
-                    return Err(if more_follow {
-                        VerifyError::Deleted {
-                            seq: expected,
-                            next: cp.size + 1,
-                            line: *line,
-                        }
-                    } else {
-                        VerifyError::Truncated {
-                            claim: format!("checkpoint {} (line {line})", cp.size),
-                            expected: cp.size,
-                            ends_at: at,
-                        }
-                    });
-                }
-                if cp.size < at {
-                    return Err(VerifyError::CheckpointMisplaced {
-                        size: cp.size,
-                        after: at,
-                        line: *line,
-                    });
-                }
-                if cp.head != head {
-                    return Err(VerifyError::CheckpointMismatch {
-                        size: cp.size,
-                        line: *line,
-                    });
-                }
-                checkpoints += 1;
-                last_checkpoint = Some(cp.clone());
+                let more_follow = items[i + 1..].iter().any(|it| it.seq().is_some());
+                self.checkpoint(cp, *line, key, more_follow)
             }
-            Item::End { entries: n } => {
-                if *n != entries {
-                    return Err(VerifyError::Malformed {
-                        line: 0,
-                        expected_seq: expected,
-                        what: format!("the end line says {n} entries but {entries} were read"),
-                    });
-                }
-                ended = true;
-            }
+            Item::End { entries: n } => self.end(*n),
         }
     }
 
-    let ends_at = expected - 1;
-    if ends_at < header.cover_seq {
-        let ends_entries = ends_at.min(header.last_seq);
-        return Err(VerifyError::Truncated {
-            claim: "the signed manifest".into(),
-            expected: header.last_seq,
-            ends_at: ends_entries,
-        });
+    /// An entry in its place: within the manifest's range and chaining to its stated head.
+    fn entry(
+        &mut self,
+        seq: u64,
+        leaf: &Hash,
+        stated: &Hash,
+        clock_back: bool,
+        line: u64,
+    ) -> Result<(), VerifyError> {
+        if seq > self.header.last_seq {
+            return Err(VerifyError::Malformed {
+                line,
+                expected_seq: self.expected,
+                what: "an entry beyond the manifest's last_seq".into(),
+            });
+        }
+        let computed = chain(&self.head, leaf);
+        if computed != *stated {
+            return Err(VerifyError::Altered { seq, line });
+        }
+        self.head = computed;
+        self.expected += 1;
+        self.entries += 1;
+        self.clock_back_entries += u64::from(clock_back);
+        Ok(())
     }
-    let last_checkpoint = match last_checkpoint {
-        Some(cp) if cp.size == header.cover_seq => cp,
-        _ => {
-            return Err(VerifyError::Truncated {
-                claim: format!(
-                    "the signed manifest (covering checkpoint {})",
-                    header.cover_seq
+
+    /// A link (a leaf hash standing for an entry past the manifest's range) in its place.
+    fn link(&mut self, leaf: &Hash, line: u64) -> Result<(), VerifyError> {
+        if self.expected <= self.header.last_seq {
+            return Err(VerifyError::Malformed {
+                line,
+                expected_seq: self.expected,
+                what: "a link line where the entry itself belongs".into(),
+            });
+        }
+        self.head = chain(&self.head, leaf);
+        self.expected += 1;
+        Ok(())
+    }
+
+    /// A checkpoint: signed by the key, placed right after the entry it covers (a later
+    /// size means entries are missing: deleted if more follow, truncated if not) and
+    /// matching the chain head computed so far.
+    fn checkpoint(
+        &mut self,
+        cp: &Checkpoint,
+        line: u64,
+        key: &VerifyingKey,
+        more_follow: bool,
+    ) -> Result<(), VerifyError> {
+        if !cp.verify(key) {
+            return Err(VerifyError::BadCheckpointSignature {
+                size: cp.size,
+                line,
+            });
+        }
+        let at = self.expected - 1;
+        if cp.size > at {
+            return Err(if more_follow {
+                VerifyError::Deleted {
+                    seq: self.expected,
+                    next: cp.size + 1,
+                    line,
+                }
+            } else {
+                VerifyError::Truncated {
+                    claim: format!("checkpoint {} (line {line})", cp.size),
+                    expected: cp.size,
+                    ends_at: at,
+                }
+            });
+        }
+        if cp.size < at {
+            return Err(VerifyError::CheckpointMisplaced {
+                size: cp.size,
+                after: at,
+                line,
+            });
+        }
+        if cp.head != self.head {
+            return Err(VerifyError::CheckpointMismatch {
+                size: cp.size,
+                line,
+            });
+        }
+        self.checkpoints += 1;
+        self.last_checkpoint = Some(cp.clone());
+        Ok(())
+    }
+
+    /// The end line: its count must be the number of entries read.
+    fn end(&mut self, n: u64) -> Result<(), VerifyError> {
+        if n != self.entries {
+            return Err(VerifyError::Malformed {
+                line: 0,
+                expected_seq: self.expected,
+                what: format!(
+                    "the end line says {n} entries but {} were read",
+                    self.entries
                 ),
+            });
+        }
+        self.ended = true;
+        Ok(())
+    }
+
+    /// After the last item: the walk must have reached the manifest's covering checkpoint
+    /// and the end line.
+    fn finish(self) -> Result<VerifyReport, VerifyError> {
+        let header = self.header;
+        let ends_at = self.expected - 1;
+        if ends_at < header.cover_seq {
+            let ends_entries = ends_at.min(header.last_seq);
+            return Err(VerifyError::Truncated {
+                claim: "the signed manifest".into(),
+                expected: header.last_seq,
+                ends_at: ends_entries,
+            });
+        }
+        let last_checkpoint = match self.last_checkpoint {
+            Some(cp) if cp.size == header.cover_seq => cp,
+            _ => {
+                return Err(VerifyError::Truncated {
+                    claim: format!(
+                        "the signed manifest (covering checkpoint {})",
+                        header.cover_seq
+                    ),
+                    expected: header.last_seq,
+                    ends_at: ends_at.min(header.last_seq),
+                })
+            }
+        };
+        if !self.ended {
+            return Err(VerifyError::Truncated {
+                claim: "the export format (no end line)".into(),
                 expected: header.last_seq,
                 ends_at: ends_at.min(header.last_seq),
-            })
+            });
         }
-    };
-    if !ended {
-        return Err(VerifyError::Truncated {
-            claim: "the export format (no end line)".into(),
-            expected: header.last_seq,
-            ends_at: ends_at.min(header.last_seq),
-        });
+        Ok(VerifyReport {
+            first_seq: header.first_seq,
+            last_seq: header.last_seq,
+            entries: self.entries,
+            checkpoints: self.checkpoints,
+            last_checkpoint,
+            clock_back_entries: self.clock_back_entries,
+        })
     }
-    Ok(VerifyReport {
-        first_seq: header.first_seq,
-        last_seq: header.last_seq,
-        entries,
-        checkpoints,
-        last_checkpoint,
-        clock_back_entries,
-    })
 }
 
 /// Names what is wrong when the line at `i` carries `seq` where `expected` belongs.

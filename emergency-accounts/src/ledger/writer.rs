@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use redb::Database;
+use redb::{Database, WriteTransaction};
 
 use super::entry::{self, LedgerEntry};
 use super::storage::{
@@ -120,101 +120,98 @@ impl Writer {
         Ok(db)
     }
 
+    /// Appends a batch of events in one durable transaction (group commit) and answers
+    /// each caller. A caller gets its receipt only after the commit succeeded; a batch that
+    /// cannot be written is refused as a whole (fail closed), and after a storage failure
+    /// the file is reopened before the next write.
     fn commit_batch(&mut self, records: Vec<(AuditEvent, RecordReply)>) {
         let db = match self.database() {
             Ok(db) => db,
             Err(e) => {
                 tracing::error!(error = %e, events = records.len(), "the ledger cannot write; the batch is refused");
-                let message = e.to_string();
-                for (_, reply) in records {
-                    let _ = reply.send(Err(AuditError::Unavailable(message.clone())));
-                }
+                refuse(records.into_iter().map(|(_, reply)| reply), &e.to_string());
                 return;
             }
         };
         let mut tip = self.tip;
         let mut replies = Vec::with_capacity(records.len());
-        let mut mode_changed = false;
-        let mut injected = false;
-        let result = (|| -> Result<Option<Checkpoint>, LedgerError> {
-            let txn = db.begin_write().map_err(storage)?;
-            let mut value = Vec::with_capacity(512);
-            {
-                let mut table = txn.open_table(ENTRIES).map_err(storage)?;
-                for (event, reply) in records {
-                    let seq = tip.seq + 1;
-                    if matches!(event.action, Action::ModeChanged { .. }) {
-                        mode_changed = true;
-                    }
-                    let entry = LedgerEntry::from_event(seq, event, tip.time);
-                    let bytes = entry.canonical_bytes();
-                    let head = entry::chain(&tip.head, &entry::leaf_hash(&bytes));
-                    value.clear();
-                    value.extend_from_slice(&head.0);
-                    value.extend_from_slice(&bytes);
-                    table.insert(seq, value.as_slice()).map_err(storage)?;
-                    tip.seq = seq;
-                    tip.head = head;
-                    // Keep the latest time seen, so a clock that went back is flagged until
-                    // it has caught up again.
-                    tip.time = Some(tip.time.map_or(entry.time, |t| t.max(entry.time)));
-                    replies.push((seq, reply));
-                }
-            }
-            if tip.time != self.tip.time {
-                if let Some(latest) = tip.time {
-                    let micros = u64::try_from(latest.timestamp_micros()).unwrap_or(0);
-                    txn.open_table(META)
-                        .map_err(storage)?
-                        .insert(LATEST_TIME, micros)
-                        .map_err(storage)?;
-                }
-            }
-            let checkpoint = if mode_changed || tip.seq - tip.checkpointed >= self.every_entries {
-                let cp = Checkpoint::sign(tip.seq, tip.head, self.clock.now(), &self.key);
-                store_checkpoint(&txn, &cp)?;
-                tip.checkpointed = cp.size;
-                Some(cp)
-            } else {
-                None
-            };
-            if self.injected_failure() {
-                injected = true;
-                txn.abort().map_err(storage)?;
-                return Err(LedgerError::Unavailable(
-                    "audit storage failure injected for testing",
-                ));
-            }
-            txn.commit().map_err(storage)?;
-            self.commits.fetch_add(1, Ordering::SeqCst);
-            Ok(checkpoint)
-        })();
+        let result = self.write_batch(&db, records, &mut tip, &mut replies);
         drop(db);
-        if result.is_err() && !injected {
-            self.failed = true;
-        }
         match result {
-            Ok(checkpoint) => {
-                self.tip = tip;
-                if self.oldest_unchecked.is_none() {
-                    self.oldest_unchecked = Some(Instant::now());
-                }
-                if let Some(cp) = checkpoint {
-                    self.published(cp);
-                }
-                for (seq, reply) in replies {
-                    let _ = reply.send(Ok(AuditReceipt::new(seq)));
-                }
-            }
-            Err(e) => {
+            Ok(checkpoint) => self.acknowledge(tip, checkpoint, replies),
+            Err(failure) => {
+                let e = match failure {
+                    BatchError::Storage(e) => {
+                        self.failed = true;
+                        e
+                    }
+                    BatchError::Injected(e) => e,
+                };
                 tracing::error!(error = %e, events = replies.len(), "ledger commit failed; the batch is refused");
-                let message = e.to_string();
-                for (_, reply) in replies {
-                    let _ = reply.send(Err(AuditError::Unavailable(message.clone())));
-                }
+                refuse(replies.into_iter().map(|(_, reply)| reply), &e.to_string());
                 // Requests not yet moved into `replies` (an error before the loop ended) are
                 // dropped with their reply senders, which their callers see as an error too.
             }
+        }
+    }
+
+    /// The batch's transaction: the entries appended to the chain, the latest time kept,
+    /// a checkpoint signed when one is due (always after a mode change), then the commit.
+    /// `tip` and `replies` grow as entries are appended; nothing is acknowledged here.
+    fn write_batch(
+        &self,
+        db: &Database,
+        records: Vec<(AuditEvent, RecordReply)>,
+        tip: &mut Tip,
+        replies: &mut Vec<(u64, RecordReply)>,
+    ) -> Result<Option<Checkpoint>, BatchError> {
+        let txn = db.begin_write().map_err(storage)?;
+        let mode_changed = append_entries(&txn, records, tip, replies)?;
+        if tip.time != self.tip.time {
+            if let Some(latest) = tip.time {
+                let micros = u64::try_from(latest.timestamp_micros()).unwrap_or(0);
+                txn.open_table(META)
+                    .map_err(storage)?
+                    .insert(LATEST_TIME, micros)
+                    .map_err(storage)?;
+            }
+        }
+        let checkpoint = if mode_changed || tip.seq - tip.checkpointed >= self.every_entries {
+            let cp = Checkpoint::sign(tip.seq, tip.head, self.clock.now(), &self.key);
+            store_checkpoint(&txn, &cp)?;
+            tip.checkpointed = cp.size;
+            Some(cp)
+        } else {
+            None
+        };
+        if self.injected_failure() {
+            txn.abort().map_err(|e| BatchError::Injected(storage(e)))?;
+            return Err(BatchError::Injected(LedgerError::Unavailable(
+                "audit storage failure injected for testing",
+            )));
+        }
+        txn.commit().map_err(storage)?;
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        Ok(checkpoint)
+    }
+
+    /// After the commit: the tip advances, a due checkpoint is published, and each caller
+    /// gets its receipt.
+    fn acknowledge(
+        &mut self,
+        tip: Tip,
+        checkpoint: Option<Checkpoint>,
+        replies: Vec<(u64, RecordReply)>,
+    ) {
+        self.tip = tip;
+        if self.oldest_unchecked.is_none() {
+            self.oldest_unchecked = Some(Instant::now());
+        }
+        if let Some(cp) = checkpoint {
+            self.published(cp);
+        }
+        for (seq, reply) in replies {
+            let _ = reply.send(Ok(AuditReceipt::new(seq)));
         }
     }
 
@@ -258,5 +255,59 @@ impl Writer {
         self.oldest_unchecked = None;
         *lock(&self.latest) = Some(cp.clone());
         let _ = self.publish.send(cp);
+    }
+}
+
+/// Why a batch's transaction did not commit.
+enum BatchError {
+    /// A storage failure: the file is reopened before the next write.
+    Storage(LedgerError),
+    /// A test asked the commit to fail; the transaction was aborted and the file is fine.
+    Injected(LedgerError),
+}
+
+impl From<LedgerError> for BatchError {
+    fn from(e: LedgerError) -> Self {
+        BatchError::Storage(e)
+    }
+}
+
+/// Appends the batch's entries to the chain in `txn`, advancing `tip` and collecting each
+/// caller's reply with its seq. Returns whether any entry changed the mode.
+fn append_entries(
+    txn: &WriteTransaction,
+    records: Vec<(AuditEvent, RecordReply)>,
+    tip: &mut Tip,
+    replies: &mut Vec<(u64, RecordReply)>,
+) -> Result<bool, LedgerError> {
+    let mut mode_changed = false;
+    let mut value = Vec::with_capacity(512);
+    let mut table = txn.open_table(ENTRIES).map_err(storage)?;
+    for (event, reply) in records {
+        let seq = tip.seq + 1;
+        if matches!(event.action, Action::ModeChanged { .. }) {
+            mode_changed = true;
+        }
+        let entry = LedgerEntry::from_event(seq, event, tip.time);
+        let bytes = entry.canonical_bytes();
+        let head = entry::chain(&tip.head, &entry::leaf_hash(&bytes));
+        value.clear();
+        value.extend_from_slice(&head.0);
+        value.extend_from_slice(&bytes);
+        table.insert(seq, value.as_slice()).map_err(storage)?;
+        tip.seq = seq;
+        tip.head = head;
+        // Keep the latest time seen, so a clock that went back is flagged until it has
+        // caught up again.
+        tip.time = Some(tip.time.map_or(entry.time, |t| t.max(entry.time)));
+        replies.push((seq, reply));
+    }
+    Ok(mode_changed)
+}
+
+/// Refuses every caller of a batch that could not be written.
+fn refuse(replies: impl Iterator<Item = RecordReply>, message: &str) {
+    for reply in replies {
+        let _ = reply.send(Err(AuditError::Unavailable(message.to_owned())));
     }
 }

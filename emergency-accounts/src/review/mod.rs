@@ -366,6 +366,8 @@ fn names_in(action: &Action) -> &[String] {
     }
 }
 
+/// One session's review: what it did (counted by [`Tally`]) and the flags its events
+/// raise, in event order, then the flags of its totals.
 fn summarize(
     session_id: String,
     events: Vec<LedgerEntry>,
@@ -380,90 +382,116 @@ fn summarize(
         .unwrap_or_default()
         .to_string();
     let scope = scopes.wards(&account_id);
-    let mut declared = None;
-    let mut reasons = Vec::new();
-    let mut patients = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut listed = Vec::new();
-    let mut listed_seen = BTreeSet::new();
-    let mut searches = 0u32;
-    let mut printed = 0u32;
-    let mut ward_print_pending = 0u32;
-    let mut flags = Vec::new();
+    let mut tally = Tally::default();
     for e in &events {
-        if let Actor::Emergency {
-            declared: Some(p), ..
-        } = &e.actor
-        {
-            declared = Some(p.clone());
-        }
-        match &e.action {
-            Action::Declared { reason } => reasons.push(reason.clone()),
-            Action::PatientSearch { .. } | Action::WardCensus { .. } => searches += 1,
-            // A ward print is one `WardPrint` entry listing its patients' keys. Ledgers
-            // written before the list existed follow it with one `PatientPrint` per
-            // patient instead: count those n once.
-            Action::PatientPrint if ward_print_pending > 0 => ward_print_pending -= 1,
-            Action::PatientPrint => printed += 1,
-            Action::WardPrint {
-                patients: n, keys, ..
-            } => {
-                printed += n;
-                if keys.is_empty() {
-                    ward_print_pending = *n;
-                }
-            }
-            _ => {}
-        }
-        for p in e.patient.iter().chain(records_in(&e.action)) {
-            if seen.insert(p.clone()) {
-                patients.push(p.clone());
-            }
-        }
-        for p in names_in(&e.action) {
-            if listed_seen.insert(p.clone()) {
-                listed.push(p.clone());
-            }
-        }
-        let inside =
-            e.mode.allows_emergency_login() && episodes.iter().any(|ep| ep.contains(e.seq));
-        if !inside {
-            flags.push(Flag::OutsideEpisode { seq: e.seq });
-        }
-        if let (Some(scope), Some(ward)) = (&scope, ward_of(e)) {
-            if !scope.contains(&ward) {
-                flags.push(Flag::OutsideWardScope { seq: e.seq, ward });
-            }
-        }
+        tally.add(e);
+        tally.flag_place(e, episodes, scope.as_deref());
     }
-    if patients.len() > config.many_patients {
-        flags.push(Flag::ManyPatients {
-            distinct: patients.len(),
-            threshold: config.many_patients,
-        });
-    }
-    if printed > config.bulk_prints {
-        flags.push(Flag::BulkPrinting {
-            printed,
-            threshold: config.bulk_prints,
-        });
-    }
+    tally.flag_totals(config);
     let first_time = events.iter().map(|e| e.time).min().unwrap_or_default();
     let last_time = events.iter().map(|e| e.time).max().unwrap_or_default();
     SessionReview {
         session_id,
         account_id,
-        declared,
-        reasons,
+        declared: tally.declared,
+        reasons: tally.reasons,
         first_time,
         last_time,
         events,
-        patients,
-        listed,
-        searches,
-        printed,
-        flags,
+        patients: tally.patients,
+        listed: tally.listed,
+        searches: tally.searches,
+        printed: tally.printed,
+        flags: tally.flags,
         verdicts,
+    }
+}
+
+/// What a session's events add up to, as [`summarize`] walks them in order.
+#[derive(Default)]
+struct Tally {
+    declared: Option<DeclaredPerson>,
+    reasons: Vec<Reason>,
+    patients: Vec<String>,
+    seen: BTreeSet<String>,
+    listed: Vec<String>,
+    listed_seen: BTreeSet<String>,
+    searches: u32,
+    printed: u32,
+    /// `PatientPrint` entries still to come that belong to the last ward print.
+    ward_print_pending: u32,
+    flags: Vec<Flag>,
+}
+
+impl Tally {
+    /// Counts one event: the declared person, reasons, searches, prints, and the patients
+    /// whose records were opened or whose names were listed (each once, in order).
+    fn add(&mut self, e: &LedgerEntry) {
+        if let Actor::Emergency {
+            declared: Some(p), ..
+        } = &e.actor
+        {
+            self.declared = Some(p.clone());
+        }
+        match &e.action {
+            Action::Declared { reason } => self.reasons.push(reason.clone()),
+            Action::PatientSearch { .. } | Action::WardCensus { .. } => self.searches += 1,
+            // A ward print is one `WardPrint` entry listing its patients' keys. Ledgers
+            // written before the list existed follow it with one `PatientPrint` per
+            // patient instead: count those n once.
+            Action::PatientPrint if self.ward_print_pending > 0 => self.ward_print_pending -= 1,
+            Action::PatientPrint => self.printed += 1,
+            Action::WardPrint {
+                patients: n, keys, ..
+            } => {
+                self.printed += n;
+                if keys.is_empty() {
+                    self.ward_print_pending = *n;
+                }
+            }
+            _ => {}
+        }
+        for p in e.patient.iter().chain(records_in(&e.action)) {
+            if self.seen.insert(p.clone()) {
+                self.patients.push(p.clone());
+            }
+        }
+        for p in names_in(&e.action) {
+            if self.listed_seen.insert(p.clone()) {
+                self.listed.push(p.clone());
+            }
+        }
+    }
+
+    /// Flags an event made outside an emergency or drill episode, or on a ward outside the
+    /// account's scope.
+    fn flag_place(&mut self, e: &LedgerEntry, episodes: &[Episode], scope: Option<&[String]>) {
+        let inside =
+            e.mode.allows_emergency_login() && episodes.iter().any(|ep| ep.contains(e.seq));
+        if !inside {
+            self.flags.push(Flag::OutsideEpisode { seq: e.seq });
+        }
+        if let (Some(scope), Some(ward)) = (scope, ward_of(e)) {
+            if !scope.contains(&ward) {
+                self.flags.push(Flag::OutsideWardScope { seq: e.seq, ward });
+            }
+        }
+    }
+
+    /// Flags a session that opened many patients or printed in bulk.
+    fn flag_totals(&mut self, config: &ReviewConfig) {
+        if self.patients.len() > config.many_patients {
+            self.flags.push(Flag::ManyPatients {
+                distinct: self.patients.len(),
+                threshold: config.many_patients,
+            });
+        }
+        if self.printed > config.bulk_prints {
+            self.flags.push(Flag::BulkPrinting {
+                printed: self.printed,
+                threshold: config.bulk_prints,
+            });
+        }
     }
 }
 
@@ -529,8 +557,17 @@ fn reason_text(r: &Reason) -> String {
 
 /// The incident-report summary of an episode (`akari audit report EPISODE`).
 pub fn report(review: &EpisodeReview) -> String {
-    let ep = &review.episode;
     let mut s = String::new();
+    report_episode(&mut s, &review.episode);
+    report_totals(&mut s, review);
+    for x in &review.sessions {
+        report_session(&mut s, x);
+    }
+    s
+}
+
+/// The report's opening: the episode, who declared and ended it, and why.
+fn report_episode(s: &mut String, ep: &Episode) {
     let kind = if ep.drill { "DRILL" } else { "EMERGENCY" };
     let _ = writeln!(s, "Akari audit report: {kind} episode {}", ep.id);
     let _ = writeln!(
@@ -555,6 +592,11 @@ pub fn report(review: &EpisodeReview) -> String {
             let _ = writeln!(s, "Ended:     not yet (still in progress)");
         }
     }
+}
+
+/// The episode's totals: accounts opened, sessions, distinct patients, flagged and
+/// unreviewed sessions.
+fn report_totals(s: &mut String, review: &EpisodeReview) {
     let accounts: BTreeSet<&str> = review
         .sessions
         .iter()
@@ -591,67 +633,73 @@ pub fn report(review: &EpisodeReview) -> String {
         s,
         "Sessions flagged: {flagged}   Sessions without a verdict: {unreviewed}"
     );
-    for x in &review.sessions {
-        let _ = writeln!(s);
-        let _ = writeln!(s, "Session {} (account {})", x.session_id, x.account_id);
-        match &x.declared {
-            Some(p) => {
-                let _ = writeln!(
-                    s,
-                    "  Declared person: {} (staff number {}, {}, {})",
-                    p.name, p.staff_number, p.profession, p.department
-                );
-            }
-            None => {
-                let _ = writeln!(s, "  Declared person: NONE DECLARED");
-            }
+}
+
+/// One session's section: who declared and why, when, what it did, its flags and verdicts.
+fn report_session(s: &mut String, x: &SessionReview) {
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Session {} (account {})", x.session_id, x.account_id);
+    match &x.declared {
+        Some(p) => {
+            let _ = writeln!(
+                s,
+                "  Declared person: {} (staff number {}, {}, {})",
+                p.name, p.staff_number, p.profession, p.department
+            );
         }
-        if !x.reasons.is_empty() {
-            let r: Vec<String> = x.reasons.iter().map(reason_text).collect();
-            let _ = writeln!(s, "  Reason: {}", r.join("; "));
-        }
-        let _ = writeln!(
-            s,
-            "  Active: {} to {}",
-            time_text(&x.first_time),
-            time_text(&x.last_time)
-        );
-        let _ = writeln!(
-            s,
-            "  Events: {} (searches {}, patient records printed {})",
-            x.events.len(),
-            x.searches,
-            x.printed
-        );
-        let _ = writeln!(
-            s,
-            "  Patients viewed ({}): {}",
-            x.patients.len(),
-            x.patients.join(", ")
-        );
-        if x.flags.is_empty() {
-            let _ = writeln!(s, "  Flags: none");
-        } else {
-            let _ = writeln!(s, "  Flags:");
-            for f in &x.flags {
-                let _ = writeln!(s, "    - {f}");
-            }
-        }
-        if x.verdicts.is_empty() {
-            let _ = writeln!(s, "  Verdict: not yet reviewed");
-        } else {
-            for v in &x.verdicts {
-                let _ = writeln!(
-                    s,
-                    "  Verdict: {} by {} at {} (entry {}): {}",
-                    verdict_label(&v.verdict),
-                    actor_text(&v.by),
-                    time_text(&v.time),
-                    v.seq,
-                    v.comment
-                );
-            }
+        None => {
+            let _ = writeln!(s, "  Declared person: NONE DECLARED");
         }
     }
-    s
+    if !x.reasons.is_empty() {
+        let r: Vec<String> = x.reasons.iter().map(reason_text).collect();
+        let _ = writeln!(s, "  Reason: {}", r.join("; "));
+    }
+    let _ = writeln!(
+        s,
+        "  Active: {} to {}",
+        time_text(&x.first_time),
+        time_text(&x.last_time)
+    );
+    let _ = writeln!(
+        s,
+        "  Events: {} (searches {}, patient records printed {})",
+        x.events.len(),
+        x.searches,
+        x.printed
+    );
+    let _ = writeln!(
+        s,
+        "  Patients viewed ({}): {}",
+        x.patients.len(),
+        x.patients.join(", ")
+    );
+    report_flags_and_verdicts(s, x);
+}
+
+/// A session's flags (or "none") and its verdicts (or "not yet reviewed").
+fn report_flags_and_verdicts(s: &mut String, x: &SessionReview) {
+    if x.flags.is_empty() {
+        let _ = writeln!(s, "  Flags: none");
+    } else {
+        let _ = writeln!(s, "  Flags:");
+        for f in &x.flags {
+            let _ = writeln!(s, "    - {f}");
+        }
+    }
+    if x.verdicts.is_empty() {
+        let _ = writeln!(s, "  Verdict: not yet reviewed");
+    } else {
+        for v in &x.verdicts {
+            let _ = writeln!(
+                s,
+                "  Verdict: {} by {} at {} (entry {}): {}",
+                verdict_label(&v.verdict),
+                actor_text(&v.by),
+                time_text(&v.time),
+                v.seq,
+                v.comment
+            );
+        }
+    }
 }

@@ -1,10 +1,54 @@
-//! AllergyIntolerance → [`model::Allergy`]: substance, categories, criticality, statuses
-//! and every reaction's manifestation and description.
+//! AllergyIntolerance → [`model::Allergy`]: substance, categories, criticality (all three
+//! values), statuses, every reaction's manifestation and description, and the most severe
+//! reaction severity.
+//!
+//! **No known allergy**: an entry coded SNOMED CT 716186003 (no known allergy),
+//! 409137002 (no known drug allergy), 429625007 (no known food allergy), 428607008 (no
+//! known environmental allergy) or IPS `no-known-allergies` (and its drug, food and
+//! environmental variants), or whose substance text says none ("なし", "無し",
+//! "アレルギーなし", "NKA", "NKDA"), records that the patient has *no* known allergy: it
+//! is kept with `none_known` and never shown or counted as an allergy. (IPS
+//! `no-allergy-info` means "not known", not "none": it is an ordinary entry.)
+//!
+//! An entry with neither a substance nor a reaction says nothing and is rejected
+//! (`missing_code`); one with only a reaction is kept as "(物質の記載なし)".
 
-use super::fields::{require_id, status_code, subject_of, time_field, LocalSubjects};
-use super::{item, retract, DropReason, Item, Mapped, Reject, ResourceType};
+use super::fields::{check_status, require_id, status_code, subject_of, LocalSubjects, Notes};
+use super::{item, reject, retract, DropReason, Item, Mapped, Reject, RejectReason, ResourceType};
 use crate::fhir;
-use crate::model;
+use crate::model::{self, Severity};
+
+const NONE_KNOWN_CODES: &[&str] = &[
+    "716186003",
+    "409137002",
+    "429625007",
+    "428607008",
+    "no-known-allergies",
+    "no-known-medication-allergies",
+    "no-known-food-allergies",
+    "no-known-environmental-allergies",
+];
+
+/// Does this substance say "no known allergy"?
+fn says_none(code: Option<&fhir::CodeableConcept>) -> bool {
+    let Some(cc) = code else { return false };
+    if cc.coding.iter().any(|c| {
+        c.code
+            .as_deref()
+            .is_some_and(|k| NONE_KNOWN_CODES.contains(&k))
+    }) {
+        return true;
+    }
+    cc.readable_str().is_some_and(|t| {
+        let t = t.trim();
+        let upper = t.to_ascii_uppercase();
+        matches!(upper.as_str(), "NKA" | "NKDA" | "NKFA")
+            || t.ends_with("なし")
+            || t.ends_with("無し")
+            || t.ends_with("ナシ")
+            || upper.starts_with("NO KNOWN")
+    })
+}
 
 pub(super) fn map_allergy(
     a: fhir::AllergyIntolerance,
@@ -22,13 +66,35 @@ pub(super) fn map_allergy(
             DropReason::EnteredInError,
         ));
     }
+    let mut notes = Notes::default();
+    let clinical_status = status_code(a.clinical_status.as_ref());
+    check_status(
+        &mut notes,
+        clinical_status.as_deref(),
+        &["active", "inactive", "resolved"],
+        "clinicalStatus",
+    );
+    check_status(
+        &mut notes,
+        verification.as_deref(),
+        &["unconfirmed", "presumed", "confirmed", "refuted"],
+        "verificationStatus",
+    );
     let criticality = match a.criticality.as_deref() {
         Some("low") => Some(model::Criticality::Low),
         Some("high") => Some(model::Criticality::High),
         Some("unable-to-assess") => Some(model::Criticality::UnableToAssess),
-        _ => None,
+        None => None,
+        Some(_) => {
+            notes.warn(
+                super::WarningReason::InvalidValue,
+                "criticality is not low, high or unable-to-assess; left out",
+            );
+            None
+        }
     };
     let mut reactions = Vec::new();
+    let mut severity = None;
     for r in &a.reaction {
         for m in &r.manifestation {
             if let Some(t) = m.readable() {
@@ -38,25 +104,39 @@ pub(super) fn map_allergy(
         if let Some(d) = r.description.as_deref().filter(|d| !d.trim().is_empty()) {
             reactions.push(d.trim().to_string());
         }
+        let s = match r.severity.as_deref() {
+            Some("mild") => Some(Severity::Mild),
+            Some("moderate") => Some(Severity::Moderate),
+            Some("severe") => Some(Severity::Severe),
+            _ => None,
+        };
+        severity = severity.max(s);
+    }
+    let none_known = says_none(a.code.as_ref());
+    let substance = a.code.as_ref().and_then(fhir::CodeableConcept::readable);
+    if substance.is_none() && reactions.is_empty() && severity.is_none() {
+        return Err(reject(
+            RejectReason::MissingCode,
+            rt,
+            "neither code (substance) nor reaction: nothing says what the allergy is",
+        ));
     }
     let allergy = model::Allergy {
         id: id.clone(),
-        substance: a
-            .code
-            .as_ref()
-            .and_then(fhir::CodeableConcept::readable)
-            .unwrap_or_else(|| "(物質の記載なし)".to_string()),
+        substance: substance.unwrap_or_else(|| "(物質の記載なし)".to_string()),
         categories: a.category.clone(),
         criticality,
-        clinical_status: status_code(a.clinical_status.as_ref()),
+        clinical_status,
         verification_status: verification,
         reactions,
-        recorded: time_field(a.recorded_date.as_ref(), rt, "recordedDate")?,
+        recorded: notes.time(a.recorded_date.as_ref(), "recordedDate"),
+        severity,
+        none_known,
     };
-    Ok(item(
+    Ok(notes.into(item(
         ResourceType::AllergyIntolerance,
         id,
         subject,
         Item::Allergy(allergy),
-    ))
+    )))
 }

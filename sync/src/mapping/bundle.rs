@@ -48,7 +48,7 @@ pub(super) fn map_bundle(
             "Patient" => {
                 let p: fhir::Patient = parse(bytes, "Patient")?;
                 if p.identifier.is_empty() {
-                    out.push(map_patient(p)?);
+                    out.push(map_patient(p, ctx)?);
                 }
             }
             "Composition" => {

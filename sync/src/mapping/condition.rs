@@ -1,13 +1,68 @@
 //! Condition → a problem ([`model::Condition`]) or, when [`super::infection`] says it is
 //! one, an infection ([`model::Infection`]: positive unless inactive, resolved, in
 //! remission or refuted).
+//!
+//! **Onset** is `onset[x]` as the source gave it: `onsetDateTime` at its own precision
+//! (a date stays a date), `onsetPeriod`, `onsetAge` / `onsetRange` as text ("65 歳"),
+//! `onsetString`. A time that does not parse is unknown (with a warning), never another
+//! date. A Condition with neither code nor text is rejected (`missing_code`).
 
-use super::fields::{require_id, status_code, subject_of, time_field, LocalSubjects};
+use super::fields::{check_status, require_id, status_code, subject_of, LocalSubjects, Notes};
 use super::infection::is_infection_condition;
-use super::{item, retract, DropReason, Item, Mapped, Reject, ResourceType};
+use super::{item, reject, retract, DropReason, Item, Mapped, Reject, RejectReason, ResourceType};
 use crate::fhir;
-use crate::model;
-use crate::text::parse_fhir_datetime;
+use crate::model::{self, Onset};
+
+/// An age or range as text: "65 歳", "40–50 歳".
+fn age_text(q: &fhir::Quantity) -> Option<String> {
+    let v = q.value_text()?;
+    let unit = match q.code.as_deref().or(q.unit.as_deref()) {
+        Some("a") | Some("歳") => "歳",
+        Some("mo") => "か月",
+        Some("wk") => "週",
+        Some("d") => "日",
+        Some(_) => {
+            return Some(
+                format!("{v} {}", q.unit_text().unwrap_or_default())
+                    .trim()
+                    .to_string(),
+            )
+        }
+        None => "歳",
+    };
+    Some(format!("{v}{unit}"))
+}
+
+fn onset_of(c: &fhir::Condition, notes: &mut Notes) -> Option<Onset> {
+    if c.onset_date_time.is_some() {
+        return notes
+            .moment(c.onset_date_time.as_ref(), "onsetDateTime")
+            .map(Onset::At);
+    }
+    if let Some(p) = &c.onset_period {
+        let start = notes.moment(p.start.as_ref(), "onsetPeriod.start");
+        let end = notes.moment(p.end.as_ref(), "onsetPeriod.end");
+        return (start.is_some() || end.is_some()).then_some(Onset::Period { start, end });
+    }
+    if let Some(a) = c.onset_age.as_ref().and_then(age_text) {
+        return Some(Onset::Age(a));
+    }
+    if let Some(r) = &c.onset_range {
+        let low = r.low.as_ref().and_then(age_text);
+        let high = r.high.as_ref().and_then(age_text);
+        return match (low, high) {
+            (Some(l), Some(h)) => Some(Onset::Age(format!("{l}–{h}"))),
+            (Some(l), None) => Some(Onset::Age(format!("{l}〜"))),
+            (None, Some(h)) => Some(Onset::Age(format!("〜{h}"))),
+            (None, None) => None,
+        };
+    }
+    c.onset_string
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Onset::Text(s.to_string()))
+}
 
 pub(super) fn map_condition(
     c: fhir::Condition,
@@ -25,18 +80,30 @@ pub(super) fn map_condition(
             DropReason::EnteredInError,
         ));
     }
-    let text = c
-        .code
-        .as_ref()
-        .and_then(fhir::CodeableConcept::readable)
-        .unwrap_or_else(|| "(病名の記載なし)".to_string());
+    let Some(text) = c.code.as_ref().and_then(fhir::CodeableConcept::readable) else {
+        return Err(reject(
+            RejectReason::MissingCode,
+            rt,
+            "code missing (no coding and no text): nothing says what the problem is",
+        ));
+    };
+    let mut notes = Notes::default();
     let clinical_status = status_code(c.clinical_status.as_ref());
-    let recorded = time_field(c.recorded_date.as_ref(), rt, "recordedDate")?;
-    let onset = c
-        .onset_date_time
-        .clone()
-        .or_else(|| c.onset_string.clone())
-        .or_else(|| c.onset_period.as_ref().and_then(|p| p.start.clone()));
+    check_status(
+        &mut notes,
+        clinical_status.as_deref(),
+        &[
+            "active",
+            "recurrence",
+            "relapse",
+            "inactive",
+            "remission",
+            "resolved",
+        ],
+        "clinicalStatus",
+    );
+    let recorded = notes.time(c.recorded_date.as_ref(), "recordedDate");
+    let onset = onset_of(&c, &mut notes);
     if is_infection_condition(&c) {
         let positive = !matches!(
             clinical_status.as_deref(),
@@ -47,11 +114,12 @@ pub(super) fn map_condition(
             (Some(s), false) => format!("なし ({s})"),
             (None, _) => "あり".to_string(),
         };
-        let time = match recorded {
-            Some(t) => Some(t),
-            None => onset.as_deref().and_then(parse_fhir_datetime),
-        };
-        return Ok(item(
+        let time = recorded.or_else(|| match &onset {
+            Some(Onset::At(m)) => m.start(),
+            Some(Onset::Period { start, .. }) => start.and_then(|m| m.start()),
+            _ => None,
+        });
+        return Ok(notes.into(item(
             ResourceType::Condition,
             id.clone(),
             subject,
@@ -62,9 +130,9 @@ pub(super) fn map_condition(
                 positive,
                 time,
             }),
-        ));
+        )));
     }
-    Ok(item(
+    Ok(notes.into(item(
         ResourceType::Condition,
         id.clone(),
         subject,
@@ -76,5 +144,5 @@ pub(super) fn map_condition(
             onset,
             recorded,
         }),
-    ))
+    )))
 }

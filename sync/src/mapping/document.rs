@@ -4,8 +4,8 @@
 
 use base64::Engine as _;
 
-use super::fields::{require_id, subject_of, time_field, LocalSubjects};
-use super::{item, reject, retract, DropReason, Item, Mapped, Reject, RejectReason, ResourceType};
+use super::fields::{require_id, subject_of, LocalSubjects, Notes};
+use super::{item, retract, DropReason, Item, Mapped, Reject, ResourceType, WarningReason};
 use crate::fhir;
 use crate::model::{self, DocumentKind};
 use crate::text::html_to_text;
@@ -83,7 +83,9 @@ pub(super) fn map_composition(
         section_text(s, 0, &mut text);
     }
     let kind = document_kind(Some(&c.type_));
-    Ok(item(
+    let mut notes = Notes::default();
+    let date = notes.time(c.date.as_ref(), "date");
+    Ok(notes.into(item(
         ResourceType::Composition,
         id.clone(),
         subject,
@@ -95,10 +97,10 @@ pub(super) fn map_composition(
                 .clone()
                 .or_else(|| c.type_.readable())
                 .unwrap_or_else(|| "(文書)".to_string()),
-            date: time_field(c.date.as_ref(), rt, "date")?,
+            date,
             text: text.trim_end().to_string(),
         }),
-    ))
+    )))
 }
 
 pub(super) fn map_document_reference(
@@ -116,46 +118,18 @@ pub(super) fn map_document_reference(
             DropReason::EnteredInError,
         ));
     }
+    let mut notes = Notes::default();
     let mut parts = Vec::new();
     for c in &d.content {
-        let a = &c.attachment;
-        let ct = a.content_type.as_deref().unwrap_or("").to_ascii_lowercase();
-        match &a.data {
-            Some(data) if ct.starts_with("text/") || ct.contains("xhtml") || ct.is_empty() => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(data.trim())
-                    .map_err(|_| {
-                        reject(
-                            RejectReason::InvalidValue,
-                            rt,
-                            "attachment data is not base64",
-                        )
-                    })?;
-                let s = String::from_utf8_lossy(&bytes);
-                if ct.contains("html") {
-                    parts.push(html_to_text(&s));
-                } else {
-                    parts.push(s.into_owned());
-                }
-            }
-            _ => {
-                let label = a.title.clone().unwrap_or_else(|| {
-                    if ct.is_empty() {
-                        "添付".to_string()
-                    } else {
-                        ct.clone()
-                    }
-                });
-                parts.push(format!("[添付: {label}（本文はこのノードにありません）]"));
-            }
-        }
+        parts.extend(attachment_text(&c.attachment, &mut notes));
     }
     let title = d
         .description
         .clone()
         .or_else(|| d.type_.as_ref().and_then(fhir::CodeableConcept::readable))
         .unwrap_or_else(|| "(文書)".to_string());
-    Ok(item(
+    let date = notes.time(d.date.as_ref(), "date");
+    Ok(notes.into(item(
         ResourceType::DocumentReference,
         id.clone(),
         subject,
@@ -163,8 +137,41 @@ pub(super) fn map_document_reference(
             id,
             kind: document_kind(d.type_.as_ref()),
             title,
-            date: time_field(d.date.as_ref(), rt, "date")?,
+            date,
             text: parts.join("\n"),
         }),
-    ))
+    )))
+}
+
+/// An attachment as text: text and HTML content decoded (HTML reduced to text); other
+/// content named, not stored. Data that is not base64 is left out with a warning.
+pub(super) fn attachment_text(a: &fhir::Attachment, notes: &mut Notes) -> Option<String> {
+    let ct = a.content_type.as_deref().unwrap_or("").to_ascii_lowercase();
+    match &a.data {
+        Some(data) if ct.starts_with("text/") || ct.contains("xhtml") || ct.is_empty() => {
+            let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data.trim()) else {
+                notes.warn(
+                    WarningReason::InvalidValue,
+                    "attachment data is not base64; that attachment is left out",
+                );
+                return Some("[添付: 読み取れないデータ]".to_string());
+            };
+            let s = String::from_utf8_lossy(&bytes);
+            Some(if ct.contains("html") {
+                html_to_text(&s)
+            } else {
+                s.into_owned()
+            })
+        }
+        _ => {
+            let label = a.title.clone().unwrap_or_else(|| {
+                if ct.is_empty() {
+                    "添付".to_string()
+                } else {
+                    ct.clone()
+                }
+            });
+            Some(format!("[添付: {label}（本文はこのノードにありません）]"))
+        }
+    }
 }

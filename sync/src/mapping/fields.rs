@@ -1,15 +1,16 @@
 //! Reading the FHIR fields every resource family uses: the resource's id, its subject
-//! reference, date-times (a FHIR date is midnight JST), status codes; and turning a
-//! JSON error into a data-free [`Reject`].
+//! reference, date-times (a value that does not parse fully is unknown, with a warning;
+//! a FHIR date is its first instant in JST), statuses, participants; and turning a JSON
+//! error into a data-free [`Reject`].
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{reject, Reject, RejectReason, Subject};
+use super::{reject, Mapped, Reject, RejectReason, Subject, Warning, WarningReason};
 use crate::fhir;
-use crate::model::Instant;
-use crate::text::parse_fhir_datetime;
+use crate::model::{self, Instant, Moment};
+use crate::text::{parse_fhir_datetime, parse_fhir_moment};
 
 pub(super) fn json_reject(e: &serde_json::Error, rt: &str) -> Reject {
     // serde_json's message may quote the offending value: keep only its category and
@@ -45,44 +46,65 @@ pub(super) fn require_id(id: Option<String>, rt: &str) -> Result<String, Reject>
     }
 }
 
-/// `YYYY-MM-DD` (a FHIR date, the common case) as midnight JST without chrono's format
-/// parser; anything else goes to [`parse_fhir_datetime`], which gives the same result
-/// for this form.
-fn plain_date_jst(s: &str) -> Option<Instant> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
+/// The warnings a resource collects while it is mapped, and the field readers that add
+/// to them.
+#[derive(Debug, Default)]
+pub(super) struct Notes(pub Vec<Warning>);
+
+impl Notes {
+    pub fn warn(&mut self, reason: WarningReason, detail: impl Into<String>) {
+        self.0.push(Warning::new(reason, detail));
     }
-    let num = |r: std::ops::Range<usize>| {
-        b[r].iter().try_fold(0u32, |n, c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-    let jst = chrono::FixedOffset::east_opt(9 * 3600)?;
-    date.and_time(chrono::NaiveTime::MIN)
-        .and_local_timezone(jst)
-        .single()
+
+    /// A date/time field: `None` when absent, and when it does not parse fully (with an
+    /// `invalid_time` warning naming the field): unknown, never midnight.
+    pub fn time(&mut self, v: Option<&String>, field: &str) -> Option<Instant> {
+        let s = v?;
+        let t = parse_fhir_datetime(s);
+        if t.is_none() {
+            self.warn(WarningReason::InvalidTime, invalid_time(field));
+        }
+        t
+    }
+
+    /// [`Notes::time`] keeping the precision the source gave.
+    pub fn moment(&mut self, v: Option<&String>, field: &str) -> Option<Moment> {
+        let s = v?;
+        let t = parse_fhir_moment(s);
+        if t.is_none() {
+            self.warn(WarningReason::InvalidTime, invalid_time(field));
+        }
+        t
+    }
+
+    /// Hand the warnings to the mapped resource.
+    pub fn into(self, mut m: Mapped) -> Mapped {
+        m.warnings.extend(self.0);
+        m
+    }
 }
 
-pub(super) fn time_field(
-    v: Option<&String>,
-    rt: &str,
-    field: &str,
-) -> Result<Option<Instant>, Reject> {
-    match v {
-        None => Ok(None),
-        Some(s) => plain_date_jst(s)
-            .or_else(|| parse_fhir_datetime(s))
-            .map(Some)
-            .ok_or_else(|| {
-                reject(
-                    RejectReason::InvalidValue,
-                    rt,
-                    format!("{field} is not a FHIR dateTime"),
-                )
-            }),
-    }
+fn invalid_time(field: &str) -> String {
+    format!("{field} is not a FHIR date or dateTime; the time is shown as unknown")
+}
+
+/// A time the item cannot be shown without (a MAR dose, a vital sign): absent or not
+/// parsing fully, the resource is rejected naming the field.
+pub(super) fn required_time(v: Option<&String>, rt: &str, field: &str) -> Result<Instant, Reject> {
+    let Some(s) = v else {
+        return Err(reject(
+            RejectReason::InvalidValue,
+            rt,
+            format!("{field} missing: the item cannot be placed in time"),
+        ));
+    };
+    parse_fhir_datetime(s).ok_or_else(|| {
+        reject(
+            RejectReason::InvalidValue,
+            rt,
+            format!("{field} is not a FHIR dateTime: the item cannot be placed in time"),
+        )
+    })
 }
 
 pub(super) fn subject_of(r: Option<&fhir::Reference>, local: Option<&LocalSubjects>) -> Subject {
@@ -123,29 +145,83 @@ pub(super) fn status_code(cc: Option<&fhir::CodeableConcept>) -> Option<String> 
     cc.and_then(|c| c.first_code())
 }
 
+/// A status outside `allowed` (the FHIR value set of that field) is shown as given,
+/// with an `unexpected_status` warning.
+pub(super) fn check_status(notes: &mut Notes, status: Option<&str>, allowed: &[&str], field: &str) {
+    if let Some(s) = status {
+        if !allowed.contains(&s) {
+            notes.warn(
+                WarningReason::UnexpectedStatus,
+                format!("{field} is not in the FHIR value set; shown as the source gave it"),
+            );
+        }
+    }
+}
+
+/// The id in a reference to a Practitioner or PractitionerRole, as `Type/<id>`.
+pub(super) fn staff_reference(r: &fhir::Reference) -> Option<String> {
+    let reference = r.reference.as_deref()?;
+    for t in ["PractitionerRole", "Practitioner"] {
+        if let Some(id) = reference_id(reference, t) {
+            return Some(format!("{t}/{id}"));
+        }
+    }
+    None
+}
+
+/// A participant from a reference (its display is the name) and a role.
+pub(super) fn participant(
+    r: &fhir::Reference,
+    role: Option<&fhir::CodeableConcept>,
+) -> Option<model::Participant> {
+    let name = r
+        .display
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
+    let reference = staff_reference(r);
+    if name.is_none() && reference.is_none() {
+        return None;
+    }
+    Some(model::Participant {
+        role: role.and_then(fhir::CodeableConcept::readable),
+        role_code: role.and_then(fhir::CodeableConcept::first_code),
+        name,
+        contact: None,
+        reference,
+    })
+}
+
+/// Text of annotations (`note`), joined by line breaks.
+pub(super) fn notes_text(notes: &[fhir::Annotation]) -> Option<String> {
+    let t: Vec<&str> = notes
+        .iter()
+        .filter_map(|n| n.text.as_deref())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    (!t.is_empty()).then(|| t.join("\n"))
+}
+
 #[cfg(test)]
-mod date_tests {
+mod tests {
     use super::*;
 
     #[test]
-    fn plain_dates_parse_as_the_general_parser_does() {
-        for s in [
-            "2020-04-10",
-            "1999-12-31",
-            "2024-02-29",
-            "2023-02-29",
-            "2020-13-01",
-            "2020-4-10",
-            "２０２０-04-10",
-            "2020-04-10T10:00:00+09:00",
-            "2020-04",
-        ] {
-            assert_eq!(
-                plain_date_jst(s).or_else(|| parse_fhir_datetime(s)),
-                parse_fhir_datetime(s),
-                "{s}"
-            );
-        }
-        assert!(plain_date_jst("2020-04-10").is_some());
+    fn an_invalid_time_is_unknown_with_a_warning_naming_the_field() {
+        let mut notes = Notes::default();
+        let bad = "2026-12-06T99:99:99+09:00".to_string();
+        assert_eq!(notes.time(Some(&bad), "recordedDate"), None);
+        assert_eq!(notes.0.len(), 1);
+        assert_eq!(notes.0[0].reason, WarningReason::InvalidTime);
+        assert!(notes.0[0].detail.contains("recordedDate"));
+        let err =
+            required_time(Some(&bad), "MedicationAdministration", "effectiveDateTime").unwrap_err();
+        assert_eq!(err.reason, RejectReason::InvalidValue);
+        assert!(err.detail.contains("effectiveDateTime"));
+        let good = "2026-12-06T09:30:00+09:00".to_string();
+        assert!(notes.time(Some(&good), "x").is_some());
+        assert_eq!(notes.0.len(), 1);
     }
 }

@@ -1,7 +1,7 @@
 //! Flag → an alert on the patient (DNR, isolation, fall risk, other); inactive flags are
 //! retracted.
 
-use super::fields::{require_id, subject_of, time_field, LocalSubjects};
+use super::fields::{require_id, subject_of, LocalSubjects, Notes};
 use super::{item, retract, DropReason, Item, Mapped, Reject, ResourceType};
 use crate::fhir;
 use crate::model::{self, FlagKind};
@@ -66,7 +66,12 @@ pub(super) fn map_flag(f: fhir::Flag, local: Option<&LocalSubjects>) -> Result<M
         _ => {}
     }
     let kind = flag_kind(&f);
-    Ok(item(
+    let mut notes = Notes::default();
+    let start = notes.time(
+        f.period.as_ref().and_then(|p| p.start.as_ref()),
+        "period.start",
+    );
+    Ok(notes.into(item(
         ResourceType::Flag,
         id.clone(),
         subject,
@@ -77,11 +82,7 @@ pub(super) fn map_flag(f: fhir::Flag, local: Option<&LocalSubjects>) -> Result<M
                 .code
                 .readable()
                 .unwrap_or_else(|| "(内容なし)".to_string()),
-            start: time_field(
-                f.period.as_ref().and_then(|p| p.start.as_ref()),
-                rt,
-                "period.start",
-            )?,
+            start,
         }),
-    ))
+    )))
 }

@@ -5,16 +5,19 @@
 //! contained Medication is read in place. **Prescription dose** is "1回 " + doseQuantity
 //! value + unit; an administration's dose is value + unit. Draft and cancelled requests
 //! are retracted; requests no longer active leave after the prescriptions window,
-//! administrations after the administrations window. **Profile**: a MedicationRequest
-//! claiming the JP-CLINS `JP_MedicationRequest_eCS` profile must carry a YJ, general-name
-//! or "no code" drug coding, else it is rejected as `ProfileViolation`.
+//! administrations after the administrations window. A request or administration that
+//! names no drug at all (no code, no text, no reference) is rejected (`missing_code`); an
+//! administration without a valid time is rejected naming the field (a dose cannot be
+//! placed on the MAR). **Profile**: a MedicationRequest claiming the JP-CLINS
+//! `JP_MedicationRequest_eCS` profile without a YJ, general-name or "no code" drug coding
+//! is a `profile_violation` warning (kept: its drug name still says what it is).
 
-use chrono::Duration;
-
-use super::fields::{parse, reference_id, require_id, subject_of, time_field, LocalSubjects};
+use super::fields::{
+    parse, reference_id, require_id, required_time, subject_of, LocalSubjects, Notes,
+};
 use super::{
     item, reject, retract, DropReason, Item, MapContext, Mapped, Reject, RejectReason,
-    ResourceType, Subject,
+    ResourceType, Subject, WarningReason,
 };
 use crate::fhir;
 use crate::model;
@@ -52,13 +55,17 @@ fn medication_of(
             return Ok((display, by_ref));
         }
     }
-    Ok(("(薬剤名なし)".to_string(), None))
+    Err(reject(
+        RejectReason::MissingCode,
+        rt,
+        "medication[x] missing (no code, text or reference): nothing says which drug",
+    ))
 }
 
 fn quantity_text(q: &fhir::Quantity) -> Option<String> {
     let mut v = q.value_text()?;
-    if let Some(u) = q.unit.as_deref().or(q.code.as_deref()) {
-        v.push_str(u);
+    if let Some(u) = q.unit_text() {
+        v.push_str(&u);
     }
     Some(v)
 }
@@ -80,7 +87,14 @@ pub(super) fn map_medication_request(
     if let Some(why) = dropped {
         return Ok(retract(ResourceType::MedicationRequest, id, subject, why));
     }
-    check_request_profile(&m)?;
+    let mut notes = Notes::default();
+    super::fields::check_status(
+        &mut notes,
+        Some(status.as_str()),
+        &["active", "on-hold", "completed", "stopped", "unknown"],
+        "status",
+    );
+    check_request_profile(&m, &mut notes);
     let (medication, medication_ref) = medication_of(
         m.medication_codeable_concept.as_ref(),
         m.medication_reference.as_ref(),
@@ -102,14 +116,12 @@ pub(super) fn map_medication_request(
         d.as_needed_boolean == Some(true) || d.as_needed_codeable_concept.is_some()
     });
     let period = period_of_use(&m, dosage);
-    let period_start = time_field(period.and_then(|p| p.start.as_ref()), rt, "period.start")?;
-    let period_end = time_field(period.and_then(|p| p.end.as_ref()), rt, "period.end")?;
-    let authored_on = time_field(m.authored_on.as_ref(), rt, "authoredOn")?;
+    let period_start = notes.time(period.and_then(|p| p.start.as_ref()), "period.start");
+    let period_end = notes.time(period.and_then(|p| p.end.as_ref()), "period.end");
+    let authored_on = notes.time(m.authored_on.as_ref(), "authoredOn");
     if !matches!(status.as_str(), "active" | "on-hold") {
         let latest = period_end.or(period_start).or(authored_on);
-        if latest
-            .is_some_and(|t| t < ctx.now - Duration::days(ctx.windows.prescriptions_days.into()))
-        {
+        if latest.is_some_and(|t| t < ctx.windows.prescriptions_from(ctx.now)) {
             return Ok(retract(
                 ResourceType::MedicationRequest,
                 id,
@@ -118,7 +130,7 @@ pub(super) fn map_medication_request(
             ));
         }
     }
-    Ok(item(
+    Ok(notes.into(item(
         ResourceType::MedicationRequest,
         id.clone(),
         subject,
@@ -137,12 +149,12 @@ pub(super) fn map_medication_request(
             },
             medication_ref,
         },
-    ))
+    )))
 }
 
-/// A request claiming the JP-CLINS eCS profile must carry a YJ, general-name or "no code"
-/// drug coding (or name its drug by reference).
-fn check_request_profile(m: &fhir::MedicationRequest) -> Result<(), Reject> {
+/// A request claiming the JP-CLINS eCS profile should carry a YJ, general-name or "no
+/// code" drug coding (or name its drug by reference): otherwise a warning.
+fn check_request_profile(m: &fhir::MedicationRequest, notes: &mut Notes) {
     if m.meta
         .profile
         .iter()
@@ -154,14 +166,12 @@ fn check_request_profile(m: &fhir::MedicationRequest) -> Result<(), Reject> {
                 || cc.has_system("MedicationCodeNocoded")
         });
         if !ok && m.medication_reference.is_none() {
-            return Err(reject(
-                RejectReason::ProfileViolation,
-                "MedicationRequest",
+            notes.warn(
+                WarningReason::ProfileViolation,
                 "claims JP_MedicationRequest_eCS but has no YJ, general-name or no-code drug coding",
-            ));
+            );
         }
     }
-    Ok(())
 }
 
 /// The period of use: the JP Core extension, else the timing's bounds, else the dispense
@@ -228,15 +238,27 @@ pub(super) fn map_administration(
             DropReason::EnteredInError,
         ));
     }
-    let time = time_field(
-        a.effective_date_time
-            .as_ref()
-            .or(a.effective_period.as_ref().and_then(|p| p.start.as_ref())),
-        rt,
-        "effective[x]",
-    )?
-    .ok_or_else(|| reject(RejectReason::InvalidValue, rt, "effective[x] missing"))?;
-    if time < ctx.now - Duration::hours(ctx.windows.administrations_hours.into()) {
+    let (when, field) = match (&a.effective_date_time, &a.effective_period) {
+        (Some(t), _) => (Some(t), "effectiveDateTime"),
+        (None, Some(p)) => (p.start.as_ref(), "effectivePeriod.start"),
+        (None, None) => (None, "effective[x]"),
+    };
+    let time = required_time(when, rt, field)?;
+    let mut notes = Notes::default();
+    super::fields::check_status(
+        &mut notes,
+        Some(status.as_str()),
+        &[
+            "in-progress",
+            "not-done",
+            "on-hold",
+            "completed",
+            "stopped",
+            "unknown",
+        ],
+        "status",
+    );
+    if time < ctx.windows.administrations_from(ctx.now) {
         return Ok(retract(
             ResourceType::MedicationAdministration,
             id,
@@ -266,7 +288,7 @@ pub(super) fn map_administration(
         .as_ref()
         .and_then(|r| r.reference.as_deref())
         .and_then(|r| reference_id(r, "MedicationRequest"));
-    Ok(item(
+    Ok(notes.into(item(
         ResourceType::MedicationAdministration,
         id.clone(),
         subject,
@@ -282,7 +304,7 @@ pub(super) fn map_administration(
             },
             medication_ref,
         },
-    ))
+    )))
 }
 
 pub(super) fn map_medication(m: fhir::Medication) -> Result<Mapped, Reject> {

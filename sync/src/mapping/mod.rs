@@ -11,15 +11,39 @@
 //! [`fields`] reads the FHIR fields every family uses (ids, times, subjects, codes). Each
 //! family has its own module with its rules (the generator's "truth" follows them; see
 //! also the doc comments in `model.rs`): [`patient`], [`allergy`], [`condition`],
-//! [`observation`] (labs and vitals), [`infection`] (what counts as an infection result,
-//! from a Condition or an Observation), [`medication`] (requests, administrations and
-//! Medication), [`flag`], [`encounter`], [`document`] (Composition and DocumentReference)
-//! and [`bundle`] (unpacking a Bundle, a document Bundle's patient copies).
+//! [`observation`] (labs, blood type, vital signs and other observations), [`infection`]
+//! (what counts as an infection result, from a Condition or an Observation),
+//! [`medication`] (requests, administrations and Medication), [`flag`], [`encounter`]
+//! and [`location`] (where a patient is, who cares for them), [`staff`] (Practitioner,
+//! PractitionerRole, CareTeam), [`document`] (Composition and DocumentReference),
+//! [`report`] (DiagnosticReport), [`order`] (ServiceRequest), [`immunization`] and
+//! [`bundle`] (unpacking a Bundle, a document Bundle's patient copies).
+//!
+//! # Liberal in, honest out
+//!
+//! A resource is **rejected** ([`Reject`]) only when it cannot be shown safely: it is not
+//! JSON or not the FHIR shape of its type, it has no id, it names no patient, nothing
+//! says what it is (no code and no text), or it is a MAR dose or vital sign without a
+//! valid time (it cannot be placed on its grid). Everything else is kept, and what is
+//! imperfect about it is a counted **warning** ([`Warning`], on the [`Mapped`] item): a
+//! profile claim the resource does not fully meet, a time that does not parse (kept as
+//! unknown, never as midnight), an unexpected status or category. The sync report counts
+//! warnings by reason and resource type; they never count towards the reject limit.
+//! `docs/sync-source.md` states the rules.
 //!
 //! Rule shared by every family — **retraction**: `entered-in-error` (status or
 //! verificationStatus), cancelled orders, inactive flags and items outside their time
 //! window become [`Body::Retract`]: the engine removes any earlier version of that
 //! resource.
+//!
+//! # Windows and the data time
+//!
+//! Every "recent" window ([`Windows`]) is measured back from the **data time** — the
+//! time the source's data is current as of — never from the wall clock: at sync time
+//! from [`MapContext::now`] (what the source says its data is current as of, else — a
+//! live source — the pull's start, which is what its high-water mark is), at read time
+//! from the served generation's data time (`Manifest::data_time`). A node frozen on one generation during a long outage keeps
+//! showing that generation's last 72 hours of MAR and vital signs.
 
 mod allergy;
 mod bundle;
@@ -28,22 +52,29 @@ mod document;
 mod encounter;
 mod fields;
 mod flag;
+mod immunization;
 mod infection;
+mod location;
 mod medication;
 mod observation;
+mod order;
 mod patient;
+mod report;
+mod staff;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::fhir;
 use crate::model;
 
 pub use document::document_kind;
+pub use encounter::place_encounter;
 pub use fields::reference_id;
 pub use flag::flag_kind;
 pub use infection::{INFECTION_CODE_PREFIXES, INFECTION_WORDS};
-pub use patient::is_hospital_id_system;
+pub use location::{place_kind, resolve_place, PlaceBook};
+pub use patient::{hospital_id_of, is_hospital_id_system};
 
 use allergy::map_allergy;
 use bundle::map_bundle;
@@ -52,9 +83,14 @@ use document::{map_composition, map_document_reference};
 use encounter::map_encounter;
 use fields::{json_reject, parse, LocalSubjects};
 use flag::map_flag;
+use immunization::map_immunization;
+use location::map_location;
 use medication::{map_administration, map_medication, map_medication_request};
 use observation::map_observation;
+use order::map_service_request;
 use patient::map_patient;
+use report::map_diagnostic_report;
+use staff::{map_care_team, map_practitioner, map_practitioner_role};
 
 /// A resource larger than this is rejected before parsing.
 pub const MAX_RESOURCE_BYTES: usize = 8 * 1024 * 1024;
@@ -63,20 +99,23 @@ pub const MAX_ITEM_BYTES: usize = 64 * 1024;
 /// A mapped document's text may be at most this large.
 pub const MAX_DOCUMENT_BYTES: usize = 2 * 1024 * 1024;
 
-/// Time windows; items outside them are dropped (and retracted in incremental syncs).
+/// Time windows, measured back from the data time (see the module doc); items outside
+/// them are dropped at sync (and retracted in incremental syncs) and not shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Windows {
     /// Medication administrations (MAR) newer than this many hours.
     pub administrations_hours: u32,
-    /// Vital signs newer than this many hours.
+    /// Vital signs and other bedside observations newer than this many hours.
     pub vitals_hours: u32,
-    /// Lab results newer than this many days.
+    /// Lab results newer than this many days (blood typing is kept whatever its age).
     pub labs_days: u32,
     /// Finished encounters that ended within this many days (in-progress ones always).
     pub encounters_days: u32,
     /// Prescriptions not active any more, authored or ended within this many days.
     pub prescriptions_days: u32,
+    /// Diagnostic reports (imaging, pathology) issued within this many days.
+    pub reports_days: u32,
 }
 
 impl Default for Windows {
@@ -87,15 +126,63 @@ impl Default for Windows {
             labs_days: 180,
             encounters_days: 90,
             prescriptions_days: 90,
+            reports_days: 365,
         }
     }
 }
 
+impl Windows {
+    /// Oldest MAR entry kept for data as of `data_time`.
+    pub fn administrations_from(&self, data_time: DateTime<Utc>) -> DateTime<Utc> {
+        data_time - Duration::hours(self.administrations_hours.into())
+    }
+
+    /// Oldest vital sign kept for data as of `data_time`.
+    pub fn vitals_from(&self, data_time: DateTime<Utc>) -> DateTime<Utc> {
+        data_time - Duration::hours(self.vitals_hours.into())
+    }
+
+    /// Oldest lab result kept for data as of `data_time`.
+    pub fn labs_from(&self, data_time: DateTime<Utc>) -> DateTime<Utc> {
+        data_time - Duration::days(self.labs_days.into())
+    }
+
+    /// Oldest end of a finished encounter kept for data as of `data_time`.
+    pub fn encounters_from(&self, data_time: DateTime<Utc>) -> DateTime<Utc> {
+        data_time - Duration::days(self.encounters_days.into())
+    }
+
+    /// Oldest prescription no longer active kept for data as of `data_time`.
+    pub fn prescriptions_from(&self, data_time: DateTime<Utc>) -> DateTime<Utc> {
+        data_time - Duration::days(self.prescriptions_days.into())
+    }
+
+    /// Oldest diagnostic report kept for data as of `data_time`.
+    pub fn reports_from(&self, data_time: DateTime<Utc>) -> DateTime<Utc> {
+        data_time - Duration::days(self.reports_days.into())
+    }
+}
+
 /// What mapping needs besides the bytes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MapContext {
+    /// The data time of the pull (see the module doc): windows are measured back from it.
     pub now: DateTime<Utc>,
     pub windows: Windows,
+    /// Identifier systems that name the hospital patient ID (院内患者ID) at this site, tried
+    /// before the JP Core rules (`[sync] hospital_id_systems`).
+    pub hospital_id_systems: Vec<String>,
+}
+
+impl MapContext {
+    /// A context with no site-specific hospital ID systems.
+    pub fn new(now: DateTime<Utc>, windows: Windows) -> MapContext {
+        MapContext {
+            now,
+            windows,
+            hospital_id_systems: Vec::new(),
+        }
+    }
 }
 
 /// The FHIR resource types that are kept. The byte is part of storage keys: never reuse.
@@ -113,10 +200,17 @@ pub enum ResourceType {
     Encounter = 9,
     Composition = 10,
     DocumentReference = 11,
+    Practitioner = 12,
+    PractitionerRole = 13,
+    DiagnosticReport = 14,
+    ServiceRequest = 15,
+    Immunization = 16,
+    CareTeam = 17,
+    Location = 18,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 11] = [
+    pub const ALL: [ResourceType; 18] = [
         ResourceType::Patient,
         ResourceType::AllergyIntolerance,
         ResourceType::Condition,
@@ -128,23 +222,47 @@ impl ResourceType {
         ResourceType::Encounter,
         ResourceType::Composition,
         ResourceType::DocumentReference,
+        ResourceType::Practitioner,
+        ResourceType::PractitionerRole,
+        ResourceType::DiagnosticReport,
+        ResourceType::ServiceRequest,
+        ResourceType::Immunization,
+        ResourceType::CareTeam,
+        ResourceType::Location,
     ];
 
     /// The FHIR type name.
     pub fn name(self) -> &'static str {
+        use ResourceType::*;
         match self {
-            ResourceType::Patient => "Patient",
-            ResourceType::AllergyIntolerance => "AllergyIntolerance",
-            ResourceType::Condition => "Condition",
-            ResourceType::Observation => "Observation",
-            ResourceType::MedicationRequest => "MedicationRequest",
-            ResourceType::MedicationAdministration => "MedicationAdministration",
-            ResourceType::Medication => "Medication",
-            ResourceType::Flag => "Flag",
-            ResourceType::Encounter => "Encounter",
-            ResourceType::Composition => "Composition",
-            ResourceType::DocumentReference => "DocumentReference",
+            Patient => "Patient",
+            AllergyIntolerance => "AllergyIntolerance",
+            Condition => "Condition",
+            Observation => "Observation",
+            MedicationRequest => "MedicationRequest",
+            MedicationAdministration => "MedicationAdministration",
+            Medication => "Medication",
+            Flag => "Flag",
+            Encounter => "Encounter",
+            Composition => "Composition",
+            DocumentReference => "DocumentReference",
+            Practitioner => "Practitioner",
+            PractitionerRole => "PractitionerRole",
+            DiagnosticReport => "DiagnosticReport",
+            ServiceRequest => "ServiceRequest",
+            Immunization => "Immunization",
+            CareTeam => "CareTeam",
+            Location => "Location",
         }
+    }
+
+    /// Reference data shared by every patient (not patient data): stored once, outside
+    /// any patient's items, and looked up by id at read time.
+    pub fn is_reference_data(self) -> bool {
+        matches!(
+            self,
+            ResourceType::Medication | ResourceType::Practitioner | ResourceType::PractitionerRole
+        )
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
@@ -172,10 +290,17 @@ pub enum ItemKind {
     Encounter = 10,
     Document = 11,
     Medication = 12,
+    BloodType = 13,
+    Report = 14,
+    Order = 15,
+    Immunization = 16,
+    CareTeam = 17,
+    Staff = 18,
+    Finding = 19,
 }
 
 impl ItemKind {
-    pub const ALL: [ItemKind; 12] = [
+    pub const ALL: [ItemKind; 19] = [
         ItemKind::Patient,
         ItemKind::Allergy,
         ItemKind::Condition,
@@ -188,6 +313,13 @@ impl ItemKind {
         ItemKind::Encounter,
         ItemKind::Document,
         ItemKind::Medication,
+        ItemKind::BloodType,
+        ItemKind::Report,
+        ItemKind::Order,
+        ItemKind::Immunization,
+        ItemKind::CareTeam,
+        ItemKind::Staff,
+        ItemKind::Finding,
     ];
 
     pub fn from_byte(b: u8) -> Option<Self> {
@@ -208,6 +340,13 @@ impl ItemKind {
             ItemKind::Encounter => "encounter",
             ItemKind::Document => "document",
             ItemKind::Medication => "medication",
+            ItemKind::BloodType => "blood_type",
+            ItemKind::Report => "report",
+            ItemKind::Order => "order",
+            ItemKind::Immunization => "immunization",
+            ItemKind::CareTeam => "care_team",
+            ItemKind::Staff => "staff",
+            ItemKind::Finding => "finding",
         }
     }
 }
@@ -238,6 +377,14 @@ pub enum Item {
     Medication {
         name: String,
     },
+    BloodType(model::BloodType),
+    Report(model::Report),
+    Order(model::Order),
+    Immunization(model::Immunization),
+    CareTeam(model::CareTeam),
+    /// A member of staff (Practitioner, PractitionerRole), not patient data.
+    Staff(model::Staff),
+    Finding(model::Finding),
 }
 
 impl Item {
@@ -255,6 +402,13 @@ impl Item {
             Item::Encounter(_) => ItemKind::Encounter,
             Item::Document(_) => ItemKind::Document,
             Item::Medication { .. } => ItemKind::Medication,
+            Item::BloodType(_) => ItemKind::BloodType,
+            Item::Report(_) => ItemKind::Report,
+            Item::Order(_) => ItemKind::Order,
+            Item::Immunization(_) => ItemKind::Immunization,
+            Item::CareTeam(_) => ItemKind::CareTeam,
+            Item::Staff(_) => ItemKind::Staff,
+            Item::Finding(_) => ItemKind::Finding,
         }
     }
 }
@@ -262,7 +416,7 @@ impl Item {
 /// Who an item belongs to, as the resource said it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Subject {
-    /// The item is a Patient (it is its own subject) or a Medication (no subject).
+    /// The item is a Patient (it is its own subject) or reference data (no subject).
     Itself,
     /// `Patient/<id>`.
     PatientId(String),
@@ -278,7 +432,11 @@ pub enum DropReason {
     Cancelled,
     Inactive,
     OutOfWindow,
-    OutOfScopeCategory,
+    /// An order or care team that is over (completed, revoked, ended).
+    Completed,
+    /// A lab report that only groups results stored on their own (no conclusion, no
+    /// presented text).
+    NoContent,
 }
 
 impl DropReason {
@@ -288,7 +446,8 @@ impl DropReason {
             DropReason::Cancelled => "cancelled",
             DropReason::Inactive => "inactive",
             DropReason::OutOfWindow => "out_of_window",
-            DropReason::OutOfScopeCategory => "out_of_scope_category",
+            DropReason::Completed => "completed",
+            DropReason::NoContent => "no_content",
         }
     }
 }
@@ -299,6 +458,9 @@ pub enum Body {
     Item(Item),
     /// Not kept: remove any earlier version of this resource.
     Retract(DropReason),
+    /// A Location: reference data the engine keeps in the node's place book (not an
+    /// item of any generation) to resolve encounters into ward, room and bed.
+    Place(model::Place),
 }
 
 /// One mapped resource.
@@ -311,6 +473,67 @@ pub struct Mapped {
     /// For patients: every identifier (system, value), used to resolve references by
     /// identifier. Empty otherwise.
     pub identifiers: Vec<(String, String)>,
+    /// What is imperfect about the resource (it is kept all the same).
+    pub warnings: Vec<Warning>,
+}
+
+/// Why a kept resource was warned about. Names are stable (sync report, metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WarningReason {
+    /// It claims a profile (JP-CLINS eCS, ...) whose rules it does not fully meet.
+    ProfileViolation,
+    /// A date or time field does not parse as FHIR: the time is shown as unknown.
+    InvalidTime,
+    /// A field other than a time has a value that cannot be used (e.g. an attachment
+    /// that is not base64): that field is left out.
+    InvalidValue,
+    /// A status outside the FHIR value set: shown as the source gave it.
+    UnexpectedStatus,
+    /// An Observation whose category is missing or unknown, placed by its code.
+    UnrecognisedCategory,
+    /// An encounter's Location is not among the Locations the source sent: its ward,
+    /// room and bed come from the reference's display text, if any.
+    UnresolvedLocation,
+}
+
+impl WarningReason {
+    pub const ALL: [WarningReason; 6] = [
+        WarningReason::ProfileViolation,
+        WarningReason::InvalidTime,
+        WarningReason::InvalidValue,
+        WarningReason::UnexpectedStatus,
+        WarningReason::UnrecognisedCategory,
+        WarningReason::UnresolvedLocation,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WarningReason::ProfileViolation => "profile_violation",
+            WarningReason::InvalidTime => "invalid_time",
+            WarningReason::InvalidValue => "invalid_value",
+            WarningReason::UnexpectedStatus => "unexpected_status",
+            WarningReason::UnrecognisedCategory => "unrecognised_category",
+            WarningReason::UnresolvedLocation => "unresolved_location",
+        }
+    }
+}
+
+/// A data-quality warning on a kept resource: what was imperfect, never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub reason: WarningReason,
+    /// Which field or rule, e.g. "effectiveDateTime is not a FHIR dateTime". Contains no
+    /// resource content.
+    pub detail: String,
+}
+
+impl Warning {
+    pub fn new(reason: WarningReason, detail: impl Into<String>) -> Warning {
+        Warning {
+            reason,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// Why a resource was rejected. Names are stable (status, metrics).
@@ -324,7 +547,7 @@ pub enum RejectReason {
     TooLarge,
     FieldTooLarge,
     InvalidValue,
-    ProfileViolation,
+    MissingCode,
 }
 
 impl RejectReason {
@@ -337,7 +560,7 @@ impl RejectReason {
         RejectReason::TooLarge,
         RejectReason::FieldTooLarge,
         RejectReason::InvalidValue,
-        RejectReason::ProfileViolation,
+        RejectReason::MissingCode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -350,7 +573,7 @@ impl RejectReason {
             RejectReason::TooLarge => "too_large",
             RejectReason::FieldTooLarge => "field_too_large",
             RejectReason::InvalidValue => "invalid_value",
-            RejectReason::ProfileViolation => "profile_violation",
+            RejectReason::MissingCode => "missing_code",
         }
     }
 }
@@ -523,7 +746,7 @@ pub(super) fn map_typed(
         }};
     }
     let m = match rt {
-        "Patient" => map_patient(typed!(fhir::Patient))?,
+        "Patient" => map_patient(typed!(fhir::Patient), ctx)?,
         "AllergyIntolerance" => map_allergy(typed!(fhir::AllergyIntolerance), local)?,
         "Condition" => map_condition(typed!(fhir::Condition), local)?,
         "Observation" => map_observation(typed!(fhir::Observation), ctx, local)?,
@@ -536,6 +759,13 @@ pub(super) fn map_typed(
         "Encounter" => map_encounter(typed!(fhir::Encounter), ctx, local)?,
         "Composition" => map_composition(typed!(fhir::Composition), None, local)?,
         "DocumentReference" => map_document_reference(typed!(fhir::DocumentReference), local)?,
+        "Location" => map_location(typed!(fhir::Location))?,
+        "Practitioner" => map_practitioner(typed!(fhir::Practitioner))?,
+        "PractitionerRole" => map_practitioner_role(typed!(fhir::PractitionerRole))?,
+        "CareTeam" => map_care_team(typed!(fhir::CareTeam), ctx, local)?,
+        "DiagnosticReport" => map_diagnostic_report(typed!(fhir::DiagnosticReport), ctx, local)?,
+        "ServiceRequest" => map_service_request(typed!(fhir::ServiceRequest), local)?,
+        "Immunization" => map_immunization(typed!(fhir::Immunization), local)?,
         "Bundle" => {
             let b = typed!(fhir::Bundle);
             return map_bundle(b, ctx, out, local.is_some());
@@ -558,6 +788,7 @@ pub(super) fn retract(
         subject,
         body: Body::Retract(why),
         identifiers: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 
@@ -568,5 +799,6 @@ pub(super) fn item(rtype: ResourceType, id: String, subject: Subject, item: Item
         subject,
         body: Body::Item(item),
         identifiers: Vec::new(),
+        warnings: Vec::new(),
     }
 }

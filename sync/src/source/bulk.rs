@@ -3,6 +3,10 @@
 //! stream each NDJSON output line by line into the engine (never the whole file in
 //! memory). `_since` for incremental pulls, `_type` to limit types; the manifest's
 //! `deleted` files become [`Change::Delete`]s and its `transactionTime` the high-water mark.
+//! Some servers list no deleted files in incremental exports although resources were
+//! deleted: with `bulk_deletions = "history"` incremental pulls read deletions from
+//! `<Type>/_history?_since=` instead (as the REST source does); otherwise an incremental
+//! export listing no deleted files is reported as "deletions wait for the next full pull".
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +17,10 @@ use serde::Deserialize;
 
 use super::http::{join, path_of, same_origin, HttpSettings, Req, Session};
 use super::ndjson_dir::{deletions_in, MAX_LINE_BYTES};
-use super::rest::fhir_instant;
-use super::{Change, Config, PullKind, PullSummary, SinkStopped, Source, SourceError};
+use super::rest::{fhir_instant, RestSource};
+use super::{
+    BulkDeletions, Change, Config, PullKind, PullSummary, SinkStopped, Source, SourceError,
+};
 use crate::engine::CancellationToken;
 
 #[derive(Debug)]
@@ -23,6 +29,8 @@ pub struct BulkSource {
     types: Vec<String>,
     group_id: Option<String>,
     export_timeout: Duration,
+    /// Reads deletions from history when the manifest cannot be trusted for them.
+    history: Option<RestSource>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +67,10 @@ impl BulkSource {
             types: config.types(),
             group_id: config.group_id.clone(),
             export_timeout: Duration::from_secs(config.export_timeout_secs.max(1)),
+            history: match config.bulk_deletions {
+                BulkDeletions::History => Some(RestSource::new(config)?),
+                BulkDeletions::Manifest => None,
+            },
         })
     }
 
@@ -308,10 +320,24 @@ impl BulkSource {
                 "the export reported errors (OperationOutcome files)"
             );
         }
-        for f in &manifest.deleted {
-            let u = self.file_url(manifest.requires_access_token, &f.url)?;
-            self.download(&mut s, u, LineUse::Deletions, &mut summary, sink)
-                .await?;
+        match (kind, &self.history) {
+            (PullKind::Since(t), Some(rest)) => {
+                // Deletions first, so a resource deleted and re-created ends up present.
+                let mut hs = Session::new(rest.http(), cancel)?;
+                let mut ignored_time = None;
+                rest.deletions_since(&mut hs, t, &mut summary, &mut ignored_time, sink)
+                    .await?;
+            }
+            _ => {
+                if matches!(kind, PullKind::Since(_)) && manifest.deleted.is_empty() {
+                    summary.deletions_unreported = true;
+                }
+                for f in &manifest.deleted {
+                    let u = self.file_url(manifest.requires_access_token, &f.url)?;
+                    self.download(&mut s, u, LineUse::Deletions, &mut summary, sink)
+                        .await?;
+                }
+            }
         }
         for f in &manifest.output {
             if !f.resource_type.is_empty() && !self.types.iter().any(|t| t == &f.resource_type) {

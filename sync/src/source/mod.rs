@@ -10,6 +10,7 @@ mod bulk;
 mod http;
 mod ndjson_dir;
 mod rest;
+pub mod ssmix2;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use auth::SmartAlgorithm;
 pub use bulk::BulkSource;
 pub use ndjson_dir::NdjsonDirSource;
 pub use rest::RestSource;
+pub use ssmix2::Ssmix2Source;
 
 /// What the engine asks a source for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +53,28 @@ pub const DEFAULT_TYPES: &[&str] = &[
     "Medication",
     "MedicationAdministration",
     "Flag",
+    "Location",
     "Encounter",
+    "Practitioner",
+    "PractitionerRole",
+    "CareTeam",
     "Composition",
     "DocumentReference",
+    "DiagnosticReport",
+    "ServiceRequest",
+    "Immunization",
 ];
+
+/// Where a Bulk source's incremental pulls learn deletions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BulkDeletions {
+    /// The export manifest's `deleted` files.
+    #[default]
+    Manifest,
+    /// `<Type>/_history?_since=` (FHIR REST history), as the REST source does.
+    History,
+}
 
 /// Which kind of source.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +87,9 @@ pub enum SourceKind {
     Bulk,
     /// A directory of NDJSON files (removable media).
     NdjsonDir,
+    /// SS-MIX2 standardized storage (HL7 v2.5 files in the standard folder tree).
+    #[serde(rename = "ss-mix2")]
+    SsMix2,
 }
 
 /// How the HTTP sources authenticate.
@@ -131,6 +154,20 @@ pub struct Config {
     pub base_url: Option<String>,
     /// Directory of `*.ndjson` files (NDJSON source).
     pub dir: Option<PathBuf>,
+    /// SS-MIX2: root of the standard storage (mounted read-only).
+    pub root: Option<PathBuf>,
+    /// SS-MIX2: root of the extended storage (vital signs), if any.
+    pub extended_root: Option<PathBuf>,
+    /// SS-MIX2: the standard storage's transaction storage, for incremental pulls that
+    /// read only what was journaled since the last one.
+    pub transaction_dir: Option<PathBuf>,
+    /// SS-MIX2: the extended storage's transaction storage.
+    pub extended_transaction_dir: Option<PathBuf>,
+    /// SS-MIX2: the 10-digit institution code (医療機関コード) for the JP Core hospital
+    /// patient ID system.
+    pub institution: Option<String>,
+    /// SS-MIX2: threads reading and converting files (default 2).
+    pub read_threads: usize,
     /// Resource types to pull (default [`DEFAULT_TYPES`]).
     pub types: Vec<String>,
     /// Bulk: export only this Group's patients (`Group/<id>/$export`); else system level.
@@ -139,8 +176,14 @@ pub struct Config {
     pub page_size: u32,
     /// REST: also read `<Type>/_history?_since=` in incremental pulls to learn deletions
     /// (default true; turn off for servers without history — deletions then arrive only
-    /// with the next full sync).
+    /// with the next full sync, and the sync report and admin pages say so).
     pub history_deletions: bool,
+    /// Bulk: where incremental pulls learn deletions: the export manifest's `deleted`
+    /// files (`"manifest"`, the default: when an incremental export lists none, the node
+    /// cannot tell "none" from "not reported", and says that deletions wait for the next
+    /// full pull), or `<Type>/_history?_since=` as the REST source reads it
+    /// (`"history"`, for servers whose manifest does not report deletions).
+    pub bulk_deletions: BulkDeletions,
     /// Seconds to wait for a connection (default 10).
     pub connect_timeout_secs: u64,
     /// Seconds without progress on one request before it is abandoned (default 60).
@@ -170,10 +213,17 @@ impl Default for Config {
             kind: SourceKind::FhirRest,
             base_url: None,
             dir: None,
+            root: None,
+            extended_root: None,
+            transaction_dir: None,
+            extended_transaction_dir: None,
+            institution: None,
+            read_threads: 2,
             types: Vec::new(),
             group_id: None,
             page_size: 500,
             history_deletions: true,
+            bulk_deletions: BulkDeletions::Manifest,
             connect_timeout_secs: 10,
             timeout_secs: 60,
             max_attempts: 5,
@@ -231,6 +281,29 @@ pub fn build(config: &Config) -> Result<Arc<dyn Source>, SourceError> {
                 )
             })?;
             Arc::new(NdjsonDirSource::new(dir))
+        }
+        SourceKind::SsMix2 => {
+            let root = config.root.clone().ok_or_else(|| {
+                SourceError::Config(
+                    "kind = \"ss-mix2\" needs `root`, the SS-MIX2 standard storage folder".into(),
+                )
+            })?;
+            if let Some(code) = &config.institution {
+                if code.len() != 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(SourceError::Config(
+                        "`institution` must be the 10-digit institution code (医療機関コード)"
+                            .into(),
+                    ));
+                }
+            }
+            Arc::new(Ssmix2Source::new(ssmix2::Settings {
+                root,
+                extended_root: config.extended_root.clone(),
+                transaction_dir: config.transaction_dir.clone(),
+                extended_transaction_dir: config.extended_transaction_dir.clone(),
+                institution: config.institution.clone().unwrap_or_default(),
+                threads: config.read_threads.clamp(1, 16),
+            }))
         }
         SourceKind::FhirRest => Arc::new(RestSource::new(config)?),
         SourceKind::Bulk => Arc::new(BulkSource::new(config)?),

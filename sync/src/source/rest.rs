@@ -175,6 +175,57 @@ impl RestSource {
         }
     }
 
+    /// Deletions since `t` from `<Type>/_history?_since=` of every type: the newest
+    /// history entry of a resource decides (a DELETE there becomes [`Change::Delete`]).
+    /// Also used by the Bulk source when its manifest cannot be trusted for deletions.
+    pub(super) async fn deletions_since(
+        &self,
+        s: &mut Session<'_>,
+        t: DateTime<Utc>,
+        summary: &mut PullSummary,
+        high_water: &mut Option<DateTime<Utc>>,
+        sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
+    ) -> Result<(), SourceError> {
+        let count = self.page_size.to_string();
+        for ty in &self.types {
+            let mut url = join(&self.http.base, &format!("{ty}/_history"))?;
+            url.query_pairs_mut()
+                .append_pair("_since", &fhir_instant(t))
+                .append_pair("_count", &count);
+            let mut decided: HashSet<String> = HashSet::new();
+            let mut deletions = vec![];
+            self.pages(s, url, summary, high_water, |b| {
+                for e in &b.entry {
+                    let Some(r) = &e.request else { continue };
+                    let Some((rt, id)) = super::split_reference(&r.url) else {
+                        continue;
+                    };
+                    if &rt != ty || !decided.insert(id.clone()) {
+                        continue;
+                    }
+                    if r.method.eq_ignore_ascii_case("DELETE") {
+                        deletions.push(Change::Delete {
+                            resource_type: rt,
+                            id,
+                        });
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            for d in deletions {
+                summary.deletions += 1;
+                sink(d).map_err(|_| SourceError::Stopped)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The HTTP settings (the Bulk source opens its history session with them).
+    pub(super) fn http(&self) -> &HttpSettings {
+        &self.http
+    }
+
     async fn run(
         &self,
         kind: PullKind,
@@ -187,37 +238,12 @@ impl RestSource {
         let count = self.page_size.to_string();
 
         // Deletions first, so a resource deleted and re-created ends up present.
-        if let (PullKind::Since(t), true) = (kind, self.history_deletions) {
-            for ty in &self.types {
-                let mut url = join(&self.http.base, &format!("{ty}/_history"))?;
-                url.query_pairs_mut()
-                    .append_pair("_since", &fhir_instant(t))
-                    .append_pair("_count", &count);
-                let mut decided: HashSet<String> = HashSet::new();
-                let mut deletions = vec![];
-                self.pages(&mut s, url, &mut summary, &mut high_water, |b| {
-                    for e in &b.entry {
-                        let Some(r) = &e.request else { continue };
-                        let Some((rt, id)) = super::split_reference(&r.url) else {
-                            continue;
-                        };
-                        if &rt != ty || !decided.insert(id.clone()) {
-                            continue;
-                        }
-                        if r.method.eq_ignore_ascii_case("DELETE") {
-                            deletions.push(Change::Delete {
-                                resource_type: rt,
-                                id,
-                            });
-                        }
-                    }
-                    Ok(())
-                })
-                .await?;
-                for d in deletions {
-                    summary.deletions += 1;
-                    sink(d).map_err(|_| SourceError::Stopped)?;
-                }
+        if let PullKind::Since(t) = kind {
+            if self.history_deletions {
+                self.deletions_since(&mut s, t, &mut summary, &mut high_water, sink)
+                    .await?;
+            } else {
+                summary.deletions_unreported = true;
             }
         }
 

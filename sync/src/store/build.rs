@@ -106,6 +106,8 @@ pub struct GenerationBuilder {
     sorted_load: Option<Box<SortedLoad>>,
     /// A full build was written by its sorted load and verified on reading back.
     loaded: bool,
+    /// Locations this pull sent, for the place book, and whether they replace it.
+    places: Option<(crate::mapping::PlaceBook, bool)>,
 }
 
 impl std::fmt::Debug for GenerationBuilder {
@@ -199,6 +201,7 @@ impl GenerationBuilder {
             index: Accumulator::new(generation),
             sorted_load: full.then(|| Box::new(SortedLoad::new())),
             loaded: false,
+            places: None,
         })
     }
 
@@ -217,6 +220,12 @@ impl GenerationBuilder {
 
     pub fn stats(&self) -> &BuildStats {
         &self.stats
+    }
+
+    /// Record the Locations this pull sent in the node's place book when the generation
+    /// commits (see [`super::places`]): replacing the book (a full pull) or adding to it.
+    pub fn record_places(&mut self, book: crate::mapping::PlaceBook, replace: bool) {
+        self.places = Some((book, replace));
     }
 
     fn reject(&mut self, reason: RejectReason, n: u64) {
@@ -359,7 +368,7 @@ impl GenerationBuilder {
         idh: &IdHash,
         old: &Owner,
     ) -> Result<(), StoreError> {
-        let record_space = if rtype == ResourceType::Medication {
+        let record_space = if rtype.is_reference_data() {
             SPACE_MEDICATION
         } else {
             SPACE_RECORD
@@ -579,6 +588,9 @@ impl GenerationBuilder {
                     stats,
                 ));
             }
+        }
+        if let Some((book, replace)) = &self.places {
+            super::places::write_places(&txn, book, *replace)?;
         }
         switch_to(&txn, &manifest)?;
         guard::set_last_good_pull(&txn, now)?;

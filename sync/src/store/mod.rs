@@ -80,6 +80,7 @@ pub mod fallback;
 pub mod guard;
 pub mod index_blob;
 pub mod keys;
+pub mod places;
 mod prepare;
 pub mod read;
 mod sorted_load;
@@ -106,7 +107,9 @@ pub use prepare::{prepare, EncounterFact, Payload, Prepared, Preparer, Target};
 use tables::{EpochTable, DATA_KEYS, EPOCH_TIPS, GENERATIONS, META};
 
 /// 2: the search index lives in per-build blobs (`e<epoch>.index`), not in index rows.
-const SCHEMA_VERSION: u32 = 2;
+/// 3: the record model of reports, orders, immunisations, care teams, blood types and
+/// staff (items of schema 2 do not decode as schema 3 items).
+const SCHEMA_VERSION: u32 = 3;
 
 /// The fewest generations retention may keep (ransomware-proof backups: ≥ 3).
 pub const MIN_KEEP: usize = 3;
@@ -219,6 +222,13 @@ impl Manifest {
     pub fn total_items(&self) -> u64 {
         self.counts.values().sum()
     }
+
+    /// The time the generation's data is current as of (the source's high-water mark,
+    /// else when the generation was made): every "recent" window of the record is
+    /// measured back from it, never from the wall clock (see `mapping`'s module doc).
+    pub fn data_time(&self) -> DateTime<Utc> {
+        self.high_water.unwrap_or(self.created_at)
+    }
 }
 
 /// One row of `akari snapshot list`.
@@ -302,7 +312,7 @@ pub enum StoreError {
     KeepTooSmall(usize),
     #[error("the snapshot file was written by a newer Akari (schema {0}); upgrade this node")]
     Schema(u32),
-    #[error("the snapshot file was written by an older Akari (schema {0}) whose search index this version does not read; move the file (and its second copy) away and run `akari sync now --full`")]
+    #[error("the snapshot file was written by an older Akari (schema {0}) whose records this version does not read; move the file (and its second copy) away and run `akari sync now --full`")]
     OldSchema(u32),
     #[error("the snapshot is locked (encrypted at rest): log in with a sealed emergency account or as an admin to unlock it")]
     Locked,

@@ -180,7 +180,8 @@ fn prepare_with(
         .collect();
     let mut encounter = None;
     let payload = match m.body {
-        Body::Retract(_) => None,
+        // A place never becomes an item (the engine keeps it in the place book).
+        Body::Retract(_) | Body::Place(_) => None,
         Body::Item(item) => {
             let (index, fact) = index_entry(&item);
             encounter = fact;

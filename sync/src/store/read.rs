@@ -127,9 +127,27 @@ impl Store {
         id: &str,
         keys: Option<&Keyring>,
     ) -> Result<Option<String>, StoreError> {
+        Ok(
+            match self.reference_item(m, ResourceType::Medication, id, keys)? {
+                Some(Item::Medication { name }) => Some(name),
+                _ => None,
+            },
+        )
+    }
+
+    /// The reference-data item (Medication, Practitioner, PractitionerRole: see
+    /// [`ResourceType::is_reference_data`]) of type `rtype` with this logical id in
+    /// generation `m`.
+    pub fn reference_item(
+        &self,
+        m: &Manifest,
+        rtype: ResourceType,
+        id: &str,
+        keys: Option<&Keyring>,
+    ) -> Result<Option<Item>, StoreError> {
         let items = self.items_to_read(m, keys)?;
-        let idh = self.keyer().id_hash(ResourceType::Medication, id);
-        let rt = ResourceType::Medication as u8;
+        let idh = self.keyer().id_hash(rtype, id);
+        let rt = rtype as u8;
         let lo = item_key(SPACE_MEDICATION, &[0; 16], rt, &idh, 0);
         let hi = item_key(SPACE_MEDICATION, &[0; 16], rt, &idh, u64::MAX);
         for row in items.range(lo.as_slice()..=hi.as_slice())? {
@@ -137,11 +155,9 @@ impl Store {
             let value = v.value();
             let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
             if visible(k.value(), &mv, m.generation)? {
-                if let Item::Medication { name } =
-                    self.decode(keys, m, k.value(), value, "stored medication")?
-                {
-                    return Ok(Some(name));
-                }
+                return self
+                    .decode(keys, m, k.value(), value, "stored reference item")
+                    .map(Some);
             }
         }
         Ok(None)

@@ -264,7 +264,7 @@ pub(super) async fn bulk_status(
         .iter()
         .map(|(t, _)| serde_json::json!({"type": t, "url": format!("{origin}/bulk-files/{job}/{t}.ndjson")}))
         .collect();
-    let deleted: Vec<_> = if j.deleted.is_empty() {
+    let deleted: Vec<_> = if j.deleted.is_empty() || shared.opts.bulk_omit_deleted {
         vec![]
     } else {
         vec![

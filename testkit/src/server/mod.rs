@@ -81,6 +81,9 @@ pub struct ServerOptions {
     pub bulk_polls_before_ready: u32,
     /// `Retry-After` seconds on those 202s.
     pub bulk_retry_after_secs: u64,
+    /// Export manifests list no `deleted` files even when resources were deleted (as
+    /// some real servers do); `_history` still carries the deletions.
+    pub bulk_omit_deleted: bool,
 }
 
 impl Default for ServerOptions {
@@ -90,6 +93,7 @@ impl Default for ServerOptions {
             tls: None,
             bulk_polls_before_ready: 1,
             bulk_retry_after_secs: 1,
+            bulk_omit_deleted: false,
         }
     }
 }

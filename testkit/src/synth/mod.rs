@@ -11,6 +11,7 @@
 pub mod names;
 mod render;
 mod spec;
+pub mod ssmix2;
 pub use spec::inpatient_count;
 
 use std::collections::BTreeMap;

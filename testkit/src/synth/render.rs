@@ -1,6 +1,8 @@
 //! Rendering a [`PatientSpec`] into JP Core shaped FHIR R4 JSON.
 
-use akari_sync::model::{Criticality, DocumentKind, FlagKind, Instant, Sex, VitalKind};
+use akari_sync::model::{
+    Criticality, DocumentKind, FlagKind, Instant, Moment, Onset, Sex, VitalKind,
+};
 use base64::Engine as _;
 use chrono::SecondsFormat;
 use serde_json::{json, Value};
@@ -25,6 +27,15 @@ fn num(text: &str) -> Value {
     text.parse::<serde_json::Number>()
         .map(Value::Number)
         .unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// `onsetDateTime` of the onsets the generator makes (a date).
+fn onset_text(o: Option<&Onset>) -> Value {
+    match o {
+        Some(Onset::At(Moment::Day(d))) => Value::String(d.format("%Y-%m-%d").to_string()),
+        Some(Onset::At(Moment::Time(t))) => Value::String(dt(t)),
+        _ => Value::Null,
+    }
 }
 
 fn opt_dt(t: &Option<Instant>) -> Value {
@@ -148,7 +159,7 @@ impl Render for ConditionSpec {
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item"}]}],
             "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": c.code, "display": c.text}], "text": c.text},
             "subject": subject(p),
-            "onsetDateTime": c.onset,
+            "onsetDateTime": onset_text(c.onset.as_ref()),
             "recordedDate": opt_dt(&c.recorded),
         })
     }
@@ -188,13 +199,13 @@ impl Render for LabSpec {
             "subject": subject(p),
             "effectiveDateTime": opt_dt(&l.time),
             "valueQuantity": {"value": num(&l.value), "unit": l.unit},
-            "referenceRange": [{"low": {"value": num(&self.low), "unit": l.unit}, "high": {"value": num(&self.high), "unit": l.unit}, "text": l.reference_range}],
+            "referenceRange": [{"low": {"value": num(&self.low), "unit": l.unit}, "high": {"value": num(&self.high), "unit": l.unit}, "text": l.reference_range.as_ref().and_then(|r| r.text.as_deref())}],
             "interpretation": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": l.interpretation}]}],
         })
     }
 }
 
-fn loinc(kind: VitalKind) -> (&'static str, &'static str, &'static str) {
+pub(crate) fn loinc(kind: VitalKind) -> (&'static str, &'static str, &'static str) {
     match kind {
         VitalKind::BloodPressure => ("85354-9", "血圧", "mm[Hg]"),
         VitalKind::HeartRate => ("8867-4", "心拍数", "/min"),

@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use tower::ServiceExt;
 
 use super::{Pages, PagesConfig};
+
+mod real_world;
 use crate::gate::{ClinicianLogin, Gate, Refusal};
 use crate::router::for_pages as router;
 use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};
@@ -34,6 +36,7 @@ fn record(key: &str, kanji: &str, kana: &str, allergy: Option<&str>) -> PatientR
             name_kana: Some(kana.into()),
             sex: Sex::Female,
             birth_date: chrono::NaiveDate::from_ymd_opt(1950, 4, 1),
+            deceased: None,
         },
         allergies: allergy
             .map(|s| Allergy {
@@ -45,17 +48,11 @@ fn record(key: &str, kanji: &str, kana: &str, allergy: Option<&str>) -> PatientR
                 verification_status: Some("confirmed".into()),
                 reactions: vec!["アナフィラキシー".into()],
                 recorded: None,
+                severity: None,
+                none_known: false,
             })
             .into_iter()
             .collect(),
-        conditions: vec![],
-        infections: vec![],
-        prescriptions: vec![],
-        administrations: vec![],
-        labs: vec![],
-        vitals: vec![],
-        flags: vec![],
-        encounters: vec![],
         documents: vec![akari_sync::model::Document {
             id: "d1".into(),
             kind: akari_sync::model::DocumentKind::DischargeSummary,
@@ -63,6 +60,7 @@ fn record(key: &str, kanji: &str, kana: &str, allergy: Option<&str>) -> PatientR
             date: None,
             text: XSS_DOC.into(),
         }],
+        ..PatientRecord::default()
     }
 }
 

@@ -18,8 +18,9 @@ use crate::store::{IndexEntry, StoreError};
 
 const BASE_MAGIC: &[u8; 4] = b"AKIX";
 const DELTA_MAGIC: &[u8; 4] = b"AKID";
-/// Version of the blob layouts and of the search-key normalisation baked into them.
-const FORMAT: u32 = 1;
+/// Version of the blob layouts and of the search-key normalisation baked into them
+/// (2: hospital IDs normalised ignoring case and separators).
+const FORMAT: u32 = 2;
 
 /// The delta blob's plaintext: the entries a generation ended and the ones it wrote.
 pub(super) fn encode_delta(

@@ -45,8 +45,9 @@ use write::{write_idents, write_items, write_owners, Flusher};
 /// medication) and the first byte of the patient
 /// key, so bucket order is key order.
 const ITEM_BUCKETS: usize = 3 * 256;
-/// Owner buckets: by resource type and the first byte of the id hash.
-const OWNER_BUCKETS: usize = 16 * 256;
+/// Owner buckets: by resource type and the first byte of the id hash, so bucket order is
+/// key order (owner keys begin with the type's number).
+const OWNER_BUCKETS: usize = (ResourceType::ALL.len() + 1) * 256;
 
 type BytesTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
@@ -390,5 +391,9 @@ impl SortedLoad {
 }
 
 fn owner_bucket(rtype: u8, idh: &IdHash) -> usize {
-    (rtype as usize & 15) * 256 + idh[0] as usize
+    debug_assert!(
+        (rtype as usize) <= ResourceType::ALL.len(),
+        "type numbers run 1..=ALL.len()"
+    );
+    rtype as usize * 256 + idh[0] as usize
 }

@@ -135,7 +135,8 @@ pub(super) fn settle_owners(
 #[derive(Default)]
 pub(super) struct Settled {
     pub(super) set: SetHash,
-    pub(super) counts: [u64; 16],
+    /// By item kind byte (every [`crate::mapping::ItemKind`] fits).
+    pub(super) counts: [u64; 32],
     pub(super) rows: u64,
     /// Record items dropped because their patient does not exist.
     pub(super) unknown: u64,

@@ -1,11 +1,17 @@
 //! What the synthetic hospital draws from — lab tests, infection screens, drugs,
 //! allergens, conditions — and how one lab result, vital sign or document is made.
 
-use akari_sync::model::{Criticality, DocumentKind, Instant, LabResult, VitalKind, VitalSign};
+use akari_sync::model::{
+    Criticality, DocumentKind, Instant, LabResult, ReferenceRange, VitalKind, VitalSign,
+};
 use chrono::Duration;
 
 use super::{LabSpec, PatientSpec, VitalSpec};
 use crate::synth::Rng;
+
+/// The text every synthetic reference range carries beside its numbers (as JCCLS ranges
+/// do): a note, never what is shown instead of the numbers.
+const REFERENCE_RANGE_TEXT: &str = "JCCLS共用基準範囲2022";
 
 /// (name, JLAC10, unit, low, high, decimals)
 pub(super) const LABS: &[(&str, &str, &str, f64, f64, u32)] = &[
@@ -229,7 +235,12 @@ pub(super) fn lab_result(
             code: Some(code.to_string()),
             value,
             unit: Some(unit.to_string()),
-            reference_range: Some(format!("{lo}-{hi}")),
+            reference_range: Some(ReferenceRange {
+                low: Some(lo.clone()),
+                high: Some(hi.clone()),
+                unit: Some(unit.to_string()),
+                text: Some(REFERENCE_RANGE_TEXT.to_string()),
+            }),
             interpretation: Some(interp.to_string()),
             time: Some(time),
         },
@@ -256,6 +267,7 @@ pub(super) fn vital(rng: &mut Rng, id: String, kind: VitalKind, time: Instant) -
         m: VitalSign {
             id,
             kind,
+            name: Some(crate::synth::render::loinc(kind).1.to_string()),
             value,
             unit: Some(unit.to_string()),
             time,

@@ -292,6 +292,8 @@ fn add_item(
                     verification_status: Some("confirmed".into()),
                     reactions: vec![reaction.into()],
                     recorded: Some(d.at - Duration::minutes(30)),
+                    severity: None,
+                    none_known: false,
                 }),
                 last_updated: d.at,
                 entered_in_error: false,

@@ -3,7 +3,7 @@
 
 use akari_sync::model::{
     Administration, Allergy, Condition, Document, DocumentKind, Encounter, Flag, FlagKind,
-    Infection, Instant, Prescription, Sex, VitalKind,
+    Infection, Instant, Moment, Onset, Prescription, Sex, VitalKind,
 };
 use chrono::Duration;
 
@@ -158,6 +158,8 @@ fn allergies(rng: &mut Rng, c: &Ctx, p: &mut PatientSpec) {
                 verification_status: Some(vs.into()),
                 reactions: vec![reaction.to_string()],
                 recorded: Some(now - Duration::days(rng.range(30, 3000) as i64)),
+                severity: None,
+                none_known: false,
             }),
         ));
     }
@@ -177,6 +179,8 @@ fn allergies(rng: &mut Rng, c: &Ctx, p: &mut PatientSpec) {
                     verification_status: Some("entered-in-error".into()),
                     reactions: vec![reaction.into()],
                     recorded: Some(now - Duration::days(40)),
+                    severity: None,
+                    none_known: false,
                 }),
             )
         });
@@ -206,7 +210,7 @@ fn conditions(rng: &mut Rng, c: &Ctx, p: &mut PatientSpec) {
                     }
                     .into(),
                 ),
-                onset: Some(onset.date_naive().format("%Y-%m-%d").to_string()),
+                onset: Some(Onset::At(Moment::Day(onset.date_naive()))),
                 recorded: Some(onset + Duration::days(1)),
             }),
         ));
@@ -462,6 +466,8 @@ fn encounters(rng: &mut Rng, c: &Ctx, p: &mut PatientSpec) {
                         - Duration::hours(rng.below(10) as i64),
                 ),
                 end: None,
+                participants: Vec::new(),
+                location_ids: Vec::new(),
             }),
         ));
     }
@@ -484,6 +490,8 @@ fn encounters(rng: &mut Rng, c: &Ctx, p: &mut PatientSpec) {
                 bed: None,
                 start: Some(start),
                 end: Some(start + Duration::minutes(rng.range(15, 90) as i64)),
+                participants: Vec::new(),
+                location_ids: Vec::new(),
             }),
         ));
     }

@@ -176,6 +176,7 @@ impl PatientSpec {
                 name_kana: Some(self.name_kana()),
                 sex: self.sex,
                 birth_date: Some(self.birth_date),
+                deceased: None,
             },
             allergies: live(&self.allergies).map(|a| a.0.clone()).collect(),
             conditions: live(&self.conditions).map(|a| a.0.clone()).collect(),
@@ -201,6 +202,7 @@ impl PatientSpec {
                 .map(|a| a.0.clone())
                 .collect(),
             documents: live(&self.documents).map(|a| a.0.clone()).collect(),
+            ..PatientRecord::default()
         }
     }
 }

@@ -100,10 +100,107 @@ fn generation_row(tr: Tr, g: &GenerationInfo) -> GenerationRow {
     }
 }
 
+/// One line of a sync report table: a reason, a FHIR type, a count.
+pub(super) struct CountRow {
+    reason: String,
+    label: &'static str,
+    rtype: String,
+    count: u64,
+}
+
+/// A sync report as the admin sync page shows it.
+pub(super) struct ReportView {
+    heading: String,
+    resources: u64,
+    rejected: u64,
+    warned: u64,
+    rejects: Vec<CountRow>,
+    warnings: Vec<CountRow>,
+    ignored: String,
+    dropped: String,
+    /// Deletions since the last full sync are not known (the source did not report them).
+    deletions_pending: bool,
+}
+
+/// What a reason means, for administrators.
+fn reason_label(tr: Tr, reason: &str) -> &'static str {
+    let key = match reason {
+        "profile_violation" => "warn_profile_violation",
+        "invalid_time" => "warn_invalid_time",
+        "invalid_value" => "warn_invalid_value",
+        "unexpected_status" => "warn_unexpected_status",
+        "unrecognised_category" => "warn_unrecognised_category",
+        "unresolved_location" => "warn_unresolved_location",
+        "missing_subject" | "unknown_patient" => "reject_no_patient",
+        "missing_code" => "reject_missing_code",
+        "invalid_json" | "wrong_type" => "reject_not_fhir",
+        _ => return "",
+    };
+    tr.s(key)
+}
+
+fn report_view(tr: Tr, heading: String, r: &akari_sync::SyncReport) -> ReportView {
+    let list = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rejects = Vec::new();
+    for (reason, n) in &r.rejects {
+        let types = r.reject_types.get(reason);
+        match types {
+            Some(t) if !t.is_empty() => {
+                for (rtype, m) in t {
+                    rejects.push(CountRow {
+                        reason: reason.clone(),
+                        label: reason_label(tr, reason),
+                        rtype: rtype.clone(),
+                        count: *m,
+                    });
+                }
+            }
+            _ => rejects.push(CountRow {
+                reason: reason.clone(),
+                label: reason_label(tr, reason),
+                rtype: String::new(),
+                count: *n,
+            }),
+        }
+    }
+    let warnings = r
+        .warnings
+        .iter()
+        .flat_map(|(reason, by_type)| by_type.iter().map(move |(rtype, n)| (reason, rtype, *n)))
+        .map(|(reason, rtype, count)| CountRow {
+            reason: reason.clone(),
+            label: reason_label(tr, reason),
+            rtype: rtype.clone(),
+            count,
+        })
+        .collect();
+    ReportView {
+        heading,
+        resources: r.resources,
+        rejected: r.rejects.values().sum(),
+        warned: r.warned_resources,
+        rejects,
+        warnings,
+        ignored: list(&r.ignored),
+        dropped: list(&r.dropped),
+        deletions_pending: r.deletions_pending_full,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin_sync.html")]
 struct SyncPage {
     c: Chrome,
+    /// The source the node pulls from (data-free).
+    source: String,
+    /// Files the last sync skipped or warned about (path, segment/field, reason).
+    skipped: u64,
+    problems: Vec<String>,
     running: bool,
     last_attempt: String,
     last_success: String,
@@ -116,6 +213,8 @@ struct SyncPage {
     /// The quarantine alert (the newest pulls were kept out of service), if any.
     quarantine: String,
     rows: Vec<GenerationRow>,
+    /// The last refused pull (first) and the last committed sync.
+    reports: Vec<ReportView>,
 }
 
 /// The integrity alert in words (generation numbers and counts only).
@@ -177,6 +276,13 @@ pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
     let st = admin.svc.snapshots.status();
     let page = SyncPage {
         c: admin.chrome(),
+        source: st.source.clone(),
+        skipped: st.last_report.as_ref().map_or(0, |r| r.skipped),
+        problems: st
+            .last_report
+            .as_ref()
+            .map(|r| r.source_problems.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default(),
         running: st.running,
         last_attempt: opt_time(st.last_attempt.as_ref()),
         last_success: opt_time(st.last_success.as_ref()),
@@ -199,6 +305,24 @@ pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
             .rev()
             .map(|g| generation_row(admin.ctx.tr(), g))
             .collect(),
+        reports: {
+            let tr = admin.ctx.tr();
+            let mut v = Vec::new();
+            if let Some(r) = &st.last_refused {
+                let heading = format!("{} ({})", tr.s("sync_refused"), time(&r.started_at));
+                v.push(report_view(tr, heading, r));
+            }
+            if let Some(r) = &st.last_report {
+                let heading = format!(
+                    "{} {} ({})",
+                    tr.s("sync_last_report"),
+                    r.generation,
+                    time(&r.started_at)
+                );
+                v.push(report_view(tr, heading, r));
+            }
+            v
+        },
     };
     render(&page)
 }

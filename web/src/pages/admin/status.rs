@@ -28,6 +28,10 @@ struct StatusPage {
     sync_running: bool,
     last_success: String,
     last_error: String,
+    /// Resources the last committed sync kept with data-quality warnings.
+    sync_warned: u64,
+    /// Deletions since the last full sync are not known (the source did not report them).
+    deletions_pending: bool,
     generation: String,
     /// Snapshot alerts (integrity, quarantine) in words; details on the sync page.
     alerts: Vec<String>,
@@ -80,6 +84,15 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         sync_running: sync.running,
         last_success: opt_time(sync.last_success.as_ref()),
         last_error: sync.last_error.clone().unwrap_or_default(),
+        sync_warned: sync
+            .last_report
+            .as_ref()
+            .map(|r| r.warned_resources)
+            .unwrap_or(0),
+        deletions_pending: sync
+            .last_report
+            .as_ref()
+            .is_some_and(|r| r.deletions_pending_full),
         generation: sync
             .current_generation
             .map(|g| g.to_string())

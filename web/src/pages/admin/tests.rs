@@ -435,6 +435,12 @@ async fn generations_verify_pin_roll_back_and_sync_now() {
     let mut a = admin(&node).await;
     let page = a.get("/admin/sync").await;
     assert_eq!(page.status, StatusCode::OK);
+    // The admin page (and only it) names the source the records come from.
+    assert!(
+        page.body.contains("id=\"sync-source\">memory<"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("data-generation=\"1\""));
     assert!(page
         .body

@@ -1,0 +1,136 @@
+//! ADT-00: the patient (Patient, AL1 allergies, OBX height and weight).
+
+use super::allergy::{allergy, AllergyFields};
+use super::observation::vital_single;
+use super::*;
+
+/// ADT-00 (ADT^A08 update, ADT^A23 delete): Patient, AL1 allergies, OBX height/weight.
+pub fn patient(msg: &Message, event: &str, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
+    let id = patient_id(cx.pid());
+    if event == "A23" || event == "A29" {
+        cx.out.push(Out::Delete {
+            rtype: "Patient",
+            id,
+        });
+        return Ok(());
+    }
+    let pid = msg.first("PID").expect("checked");
+    let mut kanji: Option<(String, String)> = None;
+    let mut kana: Option<(String, String)> = None;
+    for rep in pid.reps(5) {
+        let (family, given) = (rep.comp(1), rep.comp(2));
+        if family.is_empty() && given.is_empty() {
+            continue;
+        }
+        // Name representation: XPN-8 I/P; some writers shift it one component.
+        let repr = [rep.comp(8), rep.comp(9), rep.comp(7)]
+            .into_iter()
+            .find(|c| c == "I" || c == "P" || c == "A");
+        let is_kana = |s: &str| {
+            s.chars().all(|c| {
+                c.is_whitespace() || matches!(c, '\u{3040}'..='\u{30FF}' | '\u{FF66}'..='\u{FF9F}')
+            })
+        };
+        let phonetic = match repr.as_deref() {
+            Some("P") => true,
+            Some("I") => false,
+            _ => is_kana(&family) && is_kana(&given),
+        };
+        let slot = if phonetic { &mut kana } else { &mut kanji };
+        if slot.is_none() {
+            *slot = Some((family, given));
+        }
+    }
+    let birth = cx.time(pid, 7, 1);
+    let sex = match pid.comp(8, 1).as_str() {
+        "M" => "male",
+        "F" => "female",
+        "O" => "other",
+        _ => "unknown",
+    };
+    let death = cx.time(pid, 29, 1);
+    let dead = pid.comp(30, 1) == "Y";
+    let system = format!("{HOSPITAL_ID_SYSTEM}{}", cx.institution);
+    let mut j = cx.resource("Patient", &id, "JP_Patient");
+    j.arr("identifier", |a| {
+        a.item(|i| {
+            i.str("system", &system).str("value", cx.pid());
+        });
+    })
+    .bool("active", true);
+    if kanji.is_some() || kana.is_some() {
+        j.arr("name", |a| {
+            for (n, code) in [(&kanji, "IDE"), (&kana, "SYL")] {
+                if let Some((family, given)) = n {
+                    a.item(|o| {
+                        o.arr("extension", |e| {
+                            e.item(|x| {
+                                x.str("url", EN_REPRESENTATION).str("valueCode", code);
+                            });
+                        })
+                        .str("use", "official")
+                        .str("text", format!("{family} {given}").trim())
+                        .opt_str("family", Some(family));
+                        if !given.is_empty() {
+                            o.arr("given", |g| {
+                                g.item_str(given);
+                            });
+                        }
+                    });
+                }
+            }
+        });
+    }
+    j.str("gender", sex);
+    if let Some(d) = birth.as_ref().and_then(Hl7Time::date) {
+        j.str("birthDate", &d.format("%Y-%m-%d").to_string());
+    } else if let Some(Hl7Time::Partial(p)) = &birth {
+        j.str("birthDate", p);
+    }
+    if let Some(t) = death {
+        j.str("deceasedDateTime", &t.fhir());
+    } else if dead {
+        j.bool("deceasedBoolean", true);
+    }
+    cx.upsert("Patient", id, j.finish());
+
+    // AL1: allergies, often repeated in one message: keep the first of each.
+    let mut seen = std::collections::HashSet::new();
+    for (n, seg) in msg.segments.iter().filter(|s| s.id == "AL1").enumerate() {
+        let c = coded(seg, 3);
+        let k = (seg.comp(2, 1), c.code.clone(), c.text.clone());
+        if !seen.insert(k) {
+            continue;
+        }
+        let id = rid(&[cx.pid(), "ADT-00", "AL1", &n.to_string()]);
+        let a = AllergyFields {
+            category: seg.comp(2, 1),
+            substance: c,
+            severity: seg.comp(4, 1),
+            reactions: seg.reps(5).iter().map(|r| r.comp(1)).collect(),
+            onset: None,
+            recorded: cx.time(seg, 6, 1),
+            status: String::new(),
+        };
+        allergy(cx, id, a);
+    }
+    // OBX: height and weight as vital signs, measured at OBX-14 (else when the EHR
+    // recorded the message).
+    let recorded = msg
+        .first("EVN")
+        .and_then(|e| time::parse(&e.comp(2, 1)).ok().flatten())
+        .or_else(|| {
+            msg.first("MSH")
+                .and_then(|m| time::parse(&m.comp(7, 1)).ok().flatten())
+        });
+    for (n, seg) in msg.segments.iter().filter(|s| s.id == "OBX").enumerate() {
+        let code = seg.comp(3, 1);
+        if !(code.starts_with("9N001") || code.starts_with("9N006")) {
+            continue;
+        }
+        let id = rid(&[cx.pid(), "ADT-00", "OBX", &n.to_string()]);
+        let when = cx.time(seg, 14, 1).or_else(|| recorded.clone());
+        vital_single(cx, seg, id, when);
+    }
+    Ok(())
+}

@@ -1,0 +1,398 @@
+//! SS-MIX2 standardized storage (標準化ストレージ) as a source: the HL7 v2.5 messages a
+//! Japanese hospital's EHR files into a folder tree, converted into the same FHIR R4
+//! (JP Core) JSON the FHIR sources deliver, so the engine, mapping, generations, guards
+//! and search are shared.
+//!
+//! - [`er7`]: ISO-2022-JP decoding and the ER7 syntax; [`layout`]: the tree, file names,
+//!   keys and condition flags; [`map`]: messages → FHIR; [`census`]: admissions,
+//!   transfers and discharges → stays; [`txn`]: the transaction storage (journal).
+//! - **Full pull**: every patient folder; per key the newest `_1` file is read.
+//! - **Incremental pull** since a high-water mark: with a transaction storage, the keys
+//!   journaled since then; without one, folders whose modification time is newer
+//!   (one `stat` per data-type folder, one listing per patient and date folder; no file
+//!   is opened unless its folder changed). For a changed key the new `_1` is read, and
+//!   the versions renamed since then (`_2`, `_0`) are read to delete what they produced
+//!   that the new one no longer does; a key left without `_1` is deleted.
+//! - Problems name the file (relative to its root), the segment and field, and what was
+//!   wrong; never patient data. A file that cannot be used is skipped and counted.
+
+pub mod census;
+pub mod er7;
+pub mod json;
+pub mod layout;
+pub mod map;
+pub mod time;
+pub mod txn;
+
+mod read;
+mod work;
+
+pub use read::convert_file;
+use work::Since;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use chrono::{DateTime, FixedOffset, Utc};
+
+use super::{Change, PullKind, PullSummary, SinkStopped, Source, SourceError};
+use crate::engine::{CancellationToken, SourceProblem, MAX_SOURCE_PROBLEMS};
+use er7::{Message, Note, Place};
+use layout::{FileName, Flag, Key, Kind};
+use map::{Ctx, Out};
+
+/// Where the storage is and how to read it (from `[sync.source]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Standard storage root.
+    pub root: PathBuf,
+    /// Extended storage root (vital signs).
+    pub extended_root: Option<PathBuf>,
+    /// Transaction storage of the standard storage.
+    pub transaction_dir: Option<PathBuf>,
+    /// Transaction storage of the extended storage.
+    pub extended_transaction_dir: Option<PathBuf>,
+    /// 10-digit institution code for the JP Core hospital patient ID system.
+    pub institution: String,
+    /// Threads reading and converting files.
+    pub threads: usize,
+}
+
+impl Settings {
+    pub fn new(root: impl Into<PathBuf>) -> Settings {
+        Settings {
+            root: root.into(),
+            extended_root: None,
+            transaction_dir: None,
+            extended_transaction_dir: None,
+            institution: String::new(),
+            threads: 2,
+        }
+    }
+}
+
+/// What the source did, for tests and benchmarks (how much of the tree a pull touched).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Message files read because they changed (or, in a full pull, are current).
+    pub files_read: AtomicU64,
+    /// Unchanged files read for context (the other events of a changed stay).
+    pub context_files_read: AtomicU64,
+    /// Folders listed.
+    pub dirs_listed: AtomicU64,
+    /// Folders whose modification time was checked.
+    pub dirs_checked: AtomicU64,
+    /// Files whose change time was checked (only in changed folders).
+    pub files_checked: AtomicU64,
+    /// Transaction journal files read.
+    pub journal_files_read: AtomicU64,
+}
+
+/// A copy of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterValues {
+    pub files_read: u64,
+    pub context_files_read: u64,
+    pub dirs_listed: u64,
+    pub dirs_checked: u64,
+    pub files_checked: u64,
+    pub journal_files_read: u64,
+}
+
+impl Counters {
+    pub fn take(&self) -> CounterValues {
+        let t = |a: &AtomicU64| a.swap(0, Ordering::Relaxed);
+        CounterValues {
+            files_read: t(&self.files_read),
+            context_files_read: t(&self.context_files_read),
+            dirs_listed: t(&self.dirs_listed),
+            dirs_checked: t(&self.dirs_checked),
+            files_checked: t(&self.files_checked),
+            journal_files_read: t(&self.journal_files_read),
+        }
+    }
+}
+
+fn bump(a: &AtomicU64) {
+    a.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The SS-MIX2 source.
+#[derive(Debug)]
+pub struct Ssmix2Source {
+    s: Settings,
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Storage {
+    Standard,
+    Extended,
+}
+
+/// The result of reading one patient.
+#[derive(Default)]
+struct PatientResult {
+    changes: Vec<Change>,
+    problems: Vec<SourceProblem>,
+    skipped: u64,
+    bytes: u64,
+    not_kept: BTreeMap<String, u64>,
+}
+
+/// A file of a patient to read: its parsed name and the name as written.
+#[derive(Debug, Clone)]
+struct Entry {
+    name: FileName,
+    raw: String,
+    changed: bool,
+}
+
+/// The work for one patient.
+#[derive(Default)]
+struct Work {
+    /// Current files to convert.
+    current: Vec<(Storage, Entry)>,
+    /// Superseded or deleted versions whose resources are deleted unless produced again.
+    retired: Vec<(Storage, Entry)>,
+    /// An incremental pull touched a stay: re-read the patient's ADT stay events.
+    stays_changed: bool,
+}
+
+/// A converted file.
+struct Converted {
+    outs: Vec<Out>,
+    stay: Option<census::StayEvent>,
+}
+
+impl Ssmix2Source {
+    pub fn new(s: Settings) -> Ssmix2Source {
+        Ssmix2Source {
+            s,
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// The counters of the pulls so far (and reset them).
+    pub fn take_counters(&self) -> CounterValues {
+        self.counters.take()
+    }
+}
+
+/// JST, the time of SS-MIX2 file names.
+fn jst() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).expect("valid offset")
+}
+
+impl Source for Ssmix2Source {
+    fn describe(&self) -> String {
+        let mut d = format!("ss-mix2 {}", self.s.root.display());
+        if let Some(e) = &self.s.extended_root {
+            d.push_str(&format!(" (extended {})", e.display()));
+        }
+        if self.s.transaction_dir.is_some() {
+            d.push_str(" with transaction storage");
+        }
+        d
+    }
+
+    fn pull(
+        &self,
+        kind: PullKind,
+        cancel: &CancellationToken,
+        sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
+    ) -> Result<PullSummary, SourceError> {
+        if !self.s.root.is_dir() {
+            return Err(SourceError::Io {
+                detail: format!(
+                    "the SS-MIX2 root {} is not a readable folder; check `root` in [sync.source] and that the storage is mounted",
+                    self.s.root.display()
+                ),
+                source: None,
+            });
+        }
+        let since = match kind {
+            PullKind::Full => None,
+            PullKind::Since(t) => Some(Since {
+                time: SystemTime::from(t),
+                stamp: layout::stamp_of(t.with_timezone(&jst()).naive_local()),
+            }),
+        };
+        // Journaled keys, per storage and patient, when a transaction storage is set.
+        let mut journaled: BTreeMap<(Storage, String), BTreeMap<Key, ()>> = BTreeMap::new();
+        let mut journal_problems = Vec::new();
+        let mut journal_bytes = 0u64;
+        if let Some(s) = &since {
+            for (st, dir) in [
+                (Storage::Standard, self.s.transaction_dir.as_ref()),
+                (Storage::Extended, self.s.extended_transaction_dir.as_ref()),
+            ] {
+                let Some(dir) = dir else { continue };
+                if self.root(st).is_none() {
+                    continue;
+                }
+                let j = txn::read_since(dir, st == Storage::Extended, &s.stamp, s.time).map_err(|e| {
+                    SourceError::io(format!(
+                        "cannot read the SS-MIX2 transaction storage at {}: {e}; check `transaction_dir` in [sync.source]",
+                        dir.display()
+                    ), e)
+                })?;
+                self.counters
+                    .journal_files_read
+                    .fetch_add(j.files, Ordering::Relaxed);
+                journal_bytes += j.bytes;
+                for (file, what) in j.problems {
+                    journal_problems.push(SourceProblem {
+                        file: format!("transaction:{file}"),
+                        place: String::new(),
+                        problem: what,
+                        skipped: false,
+                    });
+                }
+                for rec in j.records {
+                    journaled
+                        .entry((st, rec.key.pid.clone()))
+                        .or_default()
+                        .insert(rec.key, ());
+                }
+            }
+        }
+        let walk_standard = since.is_none() || self.s.transaction_dir.is_none();
+        let walk_extended = self.s.extended_root.is_some()
+            && (since.is_none() || self.s.extended_transaction_dir.is_none());
+
+        enum Job {
+            Folder(Storage, PathBuf, String),
+            Journal(Storage, String, BTreeMap<Key, ()>),
+        }
+        let threads = self.s.threads.clamp(1, 16);
+        let (job_tx, job_rx) = sync_channel::<Job>(threads * 8);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (res_tx, res_rx) = sync_channel::<PatientResult>(threads * 2);
+        let stop = AtomicBool::new(false);
+        let mut summary = PullSummary {
+            bytes: journal_bytes,
+            problems: journal_problems,
+            ..PullSummary::default()
+        };
+        let outcome = std::thread::scope(|scope| -> Result<(), SourceError> {
+            let stop = &stop;
+            let since = &since;
+            let producer = scope.spawn(move || -> Result<(), SourceError> {
+                for ((st, pid), keys) in journaled {
+                    if stop.load(Ordering::Relaxed)
+                        || job_tx.send(Job::Journal(st, pid, keys)).is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+                for (st, walk) in [
+                    (Storage::Standard, walk_standard),
+                    (Storage::Extended, walk_extended),
+                ] {
+                    if !walk {
+                        continue;
+                    }
+                    self.patient_folders(st, cancel, |rel, pid| {
+                        !stop.load(Ordering::Relaxed)
+                            && job_tx.send(Job::Folder(st, rel, pid)).is_ok()
+                    })?;
+                }
+                Ok(())
+            });
+            for _ in 0..threads {
+                let rx = job_rx.clone();
+                let tx = res_tx.clone();
+                let worker = move || loop {
+                    let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { break };
+                    if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
+                        continue;
+                    }
+                    let mut r = PatientResult::default();
+                    let mut work = Work::default();
+                    let pid = match job {
+                        Job::Folder(st, rel, pid) => {
+                            match since {
+                                None => work = self.full_work(st, &rel, &pid, &mut r),
+                                Some(s) => self.walked_work(st, &rel, &pid, s, &mut r, &mut work),
+                            }
+                            pid
+                        }
+                        Job::Journal(st, pid, keys) => {
+                            if let Some(s) = since {
+                                self.journal_work(st, &pid, &keys, s, &mut r, &mut work);
+                            }
+                            pid
+                        }
+                    };
+                    self.run(&pid, work, &mut r);
+                    if tx.send(r).is_err() {
+                        break;
+                    }
+                };
+                std::thread::Builder::new()
+                    .name("ss-mix2 read".into())
+                    .spawn_scoped(scope, worker)
+                    .map_err(|e| {
+                        SourceError::io(format!("cannot start a reading thread: {e}"), e)
+                    })?;
+            }
+            drop(res_tx);
+            let mut delivered: Result<(), SourceError> = Ok(());
+            for r in res_rx {
+                if delivered.is_err() {
+                    continue;
+                }
+                summary.bytes += r.bytes;
+                summary.skipped += r.skipped;
+                for (k, v) in r.not_kept {
+                    *summary.not_kept.entry(k).or_default() += v;
+                }
+                for p in r.problems {
+                    if summary.problems.len() < MAX_SOURCE_PROBLEMS {
+                        summary.problems.push(p);
+                    }
+                }
+                for c in r.changes {
+                    match &c {
+                        Change::Upsert(_) => summary.resources += 1,
+                        Change::Delete { .. } => summary.deletions += 1,
+                    }
+                    if sink(c).is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                        delivered = Err(SourceError::Stopped);
+                        break;
+                    }
+                }
+            }
+            let produced = producer.join().map_err(|_| SourceError::Io {
+                detail: "the SS-MIX2 folder walk panicked".into(),
+                source: None,
+            })?;
+            delivered?;
+            if cancel.is_cancelled() {
+                return Err(SourceError::Cancelled);
+            }
+            produced
+        });
+        outcome?;
+        if summary.skipped > 0 {
+            tracing::warn!(
+                skipped = summary.skipped,
+                problems = summary.problems.len(),
+                "some SS-MIX2 files could not be used; see the sync report"
+            );
+        }
+        Ok(summary)
+    }
+}
+
+/// The high-water mark as a 17-digit JST stamp (for tests and tools).
+pub fn stamp_of_utc(t: DateTime<Utc>) -> String {
+    layout::stamp_of(t.with_timezone(&jst()).naive_local())
+}

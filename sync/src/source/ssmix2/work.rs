@@ -1,0 +1,303 @@
+//! What a pull reads for one patient: every current file (full pull), or the keys that
+//! changed since the cut-off, found by folder modification times or in the transaction
+//! storage's journal (incremental pull); and running that work into changes.
+
+use super::*;
+
+/// An incremental pull's cut-off.
+#[derive(Debug, Clone)]
+pub(super) struct Since {
+    pub(super) time: SystemTime,
+    /// The same instant as a 17-digit JST stamp.
+    pub(super) stamp: String,
+}
+
+pub(super) fn changed_at(m: &std::fs::Metadata) -> SystemTime {
+    use std::os::unix::fs::MetadataExt;
+    let ctime = SystemTime::UNIX_EPOCH
+        + std::time::Duration::new(
+            m.ctime().max(0) as u64,
+            m.ctime_nsec().clamp(0, 999_999_999) as u32,
+        );
+    let mtime = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    ctime.max(mtime)
+}
+
+/// Choose the current version of each key among `entries`: the newest `_1`. Order data
+/// (OMP-01/02) is keyed by order number across dates: an order re-filed under another
+/// date replaces the earlier one.
+pub(super) fn current_of(entries: &[Entry]) -> Vec<&Entry> {
+    let mut best: HashMap<(String, String, String), &Entry> = HashMap::new();
+    for e in entries.iter().filter(|e| e.name.flag == Flag::Current) {
+        let k = &e.name.key;
+        let date = if matches!(k.data_type.as_str(), "OMP-01" | "OMP-02") {
+            String::new()
+        } else {
+            k.date.clone()
+        };
+        let slot = best
+            .entry((k.data_type.clone(), date, k.order.clone()))
+            .or_insert(e);
+        if e.name.stamp > slot.name.stamp {
+            *slot = e;
+        }
+    }
+    let mut v: Vec<&Entry> = best.into_values().collect();
+    v.sort_by(|a, b| a.raw.cmp(&b.raw));
+    v
+}
+
+impl Ssmix2Source {
+    /// Read and convert a patient's work, emitting upserts, then deletions of what
+    /// retired versions produced and the current ones no longer do.
+    pub(super) fn run(&self, pid: &str, work: Work, r: &mut PatientResult) {
+        let mut produced: HashSet<(&'static str, String)> = HashSet::new();
+        let mut deletes: Vec<(&'static str, String)> = Vec::new();
+        let mut stays: Vec<census::StayEvent> = Vec::new();
+        let mut stay_keys: HashSet<Key> = HashSet::new();
+        for (st, e) in &work.current {
+            let Some(c) = self.convert(*st, e, false, r) else {
+                continue;
+            };
+            if let Some(s) = c.stay {
+                stay_keys.insert(s.key.clone());
+                stays.push(s);
+            }
+            for o in c.outs {
+                match o {
+                    Out::Upsert { rtype, id, json } => {
+                        produced.insert((rtype, id));
+                        r.changes.push(Change::Upsert(json));
+                    }
+                    Out::Delete { rtype, id } => deletes.push((rtype, id)),
+                }
+            }
+        }
+        if work.stays_changed {
+            // The other events of the patient's stays, unchanged, for context.
+            for e in self.stay_files(pid, r) {
+                if stay_keys.contains(&e.name.key) {
+                    continue;
+                }
+                if let Some(s) = self
+                    .convert(Storage::Standard, &e, true, r)
+                    .and_then(|c| c.stay)
+                {
+                    stays.push(s);
+                }
+            }
+        }
+        if !stays.is_empty() || work.stays_changed {
+            for e in census::stays(&stays) {
+                produced.insert(("Encounter", e.id.clone()));
+                r.changes.push(Change::Upsert(map::encounter_json(pid, &e)));
+            }
+        }
+        for (st, e) in &work.retired {
+            // A stay's encounter is named by its admission key: no need to read.
+            if e.name.key.data_type == "ADT-22" {
+                deletes.push(("Encounter", census::stay_id(&e.name.key)));
+                continue;
+            }
+            if e.name.key.data_type == "ADT-42" || e.name.key.data_type == "ADT-52" {
+                continue;
+            }
+            let mut scratch = PatientResult::default();
+            if let Some(c) = self.convert(*st, e, false, &mut scratch) {
+                for o in c.outs {
+                    let (rtype, id) = o.id();
+                    deletes.push((rtype, id.to_string()));
+                }
+            }
+            r.bytes += scratch.bytes;
+        }
+        let mut seen = HashSet::new();
+        for (rtype, id) in deletes {
+            if produced.contains(&(rtype, id.clone())) || !seen.insert((rtype, id.clone())) {
+                continue;
+            }
+            r.changes.push(Change::Delete {
+                resource_type: rtype.to_string(),
+                id,
+            });
+        }
+    }
+
+    /// The current files of a patient's ADT-22/42/52 keys (all dates).
+    pub(super) fn stay_files(&self, pid: &str, r: &mut PatientResult) -> Vec<Entry> {
+        let rel_pid = layout::patient_folder(pid);
+        let root = &self.s.root;
+        let mut all = Vec::new();
+        let Ok(dates) = self.list(&root.join(&rel_pid)) else {
+            return all;
+        };
+        for (date, is_dir) in dates {
+            if !is_dir || date == "-" {
+                continue;
+            }
+            for dtype in ["ADT-22", "ADT-42", "ADT-52"] {
+                let rel = rel_pid.join(&date).join(dtype);
+                let dir = root.join(&rel);
+                if !dir.is_dir() {
+                    continue;
+                }
+                if let Ok(files) = self.list(&dir) {
+                    all.extend(self.entries(
+                        Storage::Standard,
+                        &rel,
+                        pid,
+                        &date,
+                        dtype,
+                        files,
+                        None,
+                        r,
+                    ));
+                }
+            }
+        }
+        current_of(&all).into_iter().cloned().collect()
+    }
+
+    /// Full pull work for a patient folder.
+    pub(super) fn full_work(
+        &self,
+        st: Storage,
+        rel_pid: &Path,
+        pid: &str,
+        r: &mut PatientResult,
+    ) -> Work {
+        let files = self.patient_files(st, rel_pid, pid, r);
+        Work {
+            current: current_of(&files)
+                .into_iter()
+                .map(|e| (st, e.clone()))
+                .collect(),
+            retired: Vec::new(),
+            stays_changed: false,
+        }
+    }
+
+    /// Incremental work for the changed entries of some keys (all versions of each key
+    /// listed in `entries`).
+    pub(super) fn key_work(&self, st: Storage, entries: Vec<Entry>, work: &mut Work) {
+        let mut by_key: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
+        for e in entries {
+            by_key.entry(e.name.key.clone()).or_default().push(e);
+        }
+        for (key, versions) in by_key {
+            if !versions.iter().any(|e| e.changed) {
+                continue;
+            }
+            if matches!(key.data_type.as_str(), "ADT-22" | "ADT-42" | "ADT-52") {
+                work.stays_changed = true;
+            }
+            let current = current_of(&versions).into_iter().next().cloned();
+            for e in &versions {
+                if current.as_ref().is_some_and(|c| c.raw == e.raw) {
+                    continue;
+                }
+                if e.changed {
+                    work.retired.push((st, e.clone()));
+                }
+            }
+            if let Some(c) = current {
+                if matches!(key.data_type.as_str(), "ADT-22" | "ADT-42" | "ADT-52") {
+                    // Re-read with the patient's other stay events below.
+                    work.current.push((st, c));
+                } else if c.changed || work.retired.iter().any(|(_, r)| r.name.key == key) {
+                    work.current.push((st, c));
+                }
+            }
+        }
+    }
+
+    /// Incremental work of one patient found by walking its folders' modification times.
+    pub(super) fn walked_work(
+        &self,
+        st: Storage,
+        rel_pid: &Path,
+        pid: &str,
+        since: &Since,
+        r: &mut PatientResult,
+        work: &mut Work,
+    ) {
+        let Some(root) = self.root(st) else { return };
+        let dates = match self.list(&root.join(rel_pid)) {
+            Ok(d) => d,
+            Err(e) => return self.folder_problem(st, rel_pid, &e, r),
+        };
+        let mut entries = Vec::new();
+        for (date, is_dir) in dates {
+            if !is_dir {
+                continue;
+            }
+            let rel_date = rel_pid.join(&date);
+            let types = match self.list(&root.join(&rel_date)) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.folder_problem(st, &rel_date, &e, r);
+                    continue;
+                }
+            };
+            for (dtype, is_dir) in types {
+                if !is_dir {
+                    continue;
+                }
+                let rel_type = rel_date.join(&dtype);
+                bump(&self.counters.dirs_checked);
+                let changed = std::fs::metadata(root.join(&rel_type))
+                    .map(|m| changed_at(&m) >= since.time)
+                    .unwrap_or(true);
+                if !changed || !self.known_type(st, &dtype, &rel_type, r) {
+                    continue;
+                }
+                match self.list(&root.join(&rel_type)) {
+                    Ok(files) => entries.extend(self.entries(
+                        st,
+                        &rel_type,
+                        pid,
+                        &date,
+                        &dtype,
+                        files,
+                        Some(since),
+                        r,
+                    )),
+                    Err(e) => self.folder_problem(st, &rel_type, &e, r),
+                }
+            }
+        }
+        self.key_work(st, entries, work);
+    }
+
+    /// Incremental work for journaled keys of one patient.
+    pub(super) fn journal_work(
+        &self,
+        st: Storage,
+        pid: &str,
+        keys: &BTreeMap<Key, ()>,
+        since: &Since,
+        r: &mut PatientResult,
+        work: &mut Work,
+    ) {
+        let Some(root) = self.root(st) else { return };
+        let mut folders: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
+        for k in keys.keys() {
+            folders.insert(k.folder(), (k.date.clone(), k.data_type.clone()));
+        }
+        let mut entries = Vec::new();
+        for (rel_type, (date, dtype)) in folders {
+            if !self.known_type(st, &dtype, &rel_type, r) {
+                continue;
+            }
+            match self.list(&root.join(&rel_type)) {
+                Ok(files) => {
+                    let e = self.entries(st, &rel_type, pid, &date, &dtype, files, Some(since), r);
+                    entries.extend(e.into_iter().filter(|e| keys.contains_key(&e.name.key)));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => self.folder_problem(st, &rel_type, &e, r),
+            }
+        }
+        self.key_work(st, entries, work);
+    }
+}

@@ -1,0 +1,233 @@
+//! SS-MIX2 pull benchmark: the synthetic hospital written as an SS-MIX2 storage and as
+//! FHIR NDJSON; a full pull of each through the engine (same machine, same run, so the
+//! ratio is what counts), then a 1 % delta stored the way a gateway stores it and the
+//! incremental pull, once by walking the folder tree and once from the transaction
+//! storage.
+//!
+//! `cargo bench -p akari-testkit --bench ssmix2 [-- PATIENTS]` (default 100000).
+//! Temporary files go under $TMPDIR (about 3 GB at 100,000 patients).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use akari_sync::engine::CancellationToken;
+use akari_sync::source::ssmix2::{Settings, Ssmix2Source};
+use akari_sync::source::NdjsonDirSource;
+use akari_sync::{Config, Engine, Store, StoreOptions};
+use akari_testkit::synth::ssmix2::{
+    write_ssmix2_delta, write_ssmix2_tree, Ssmix2Delta, Ssmix2Paths,
+};
+use akari_testkit::synth::{self, SynthConfig};
+
+/// Peak resident memory since the last reset (VmHWM), in MB.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Reset the peak (Linux: writing 5 to clear_refs).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// (user, system) CPU seconds of this process so far.
+fn cpu_split() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) / 100.0, ticks(12) / 100.0)
+}
+
+fn cpu_seconds() -> f64 {
+    let (u, s) = cpu_split();
+    u + s
+}
+
+/// "CPU user + system s" since `from`.
+fn cpu_since(from: (f64, f64)) -> String {
+    let (u, s) = cpu_split();
+    format!(
+        "CPU {:.1} s (user {:.1}, system {:.1})",
+        u + s - from.0 - from.1,
+        u - from.0,
+        s - from.1
+    )
+}
+
+fn du(path: &std::path::Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&p) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(e.path());
+            } else {
+                files += 1;
+                bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    (files, bytes)
+}
+
+fn engine(path: &std::path::Path, source: Arc<dyn akari_sync::Source>) -> Engine {
+    let store = Store::open(path, StoreOptions::default()).unwrap();
+    // The storage was written minutes before the pull: no clock-skew overlap, so the
+    // incremental pull sees only the delta (the default 300 s would also re-read what
+    // changed in the five minutes before the full pull).
+    let config = Config {
+        overlap_secs: 0,
+        ..Config::default()
+    };
+    Engine::new(store, source, config)
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig {
+        patients: n,
+        ..SynthConfig::default()
+    };
+    println!(
+        "SS-MIX2 pull benchmark, {n} patients; load {} at start",
+        load()
+    );
+
+    // FHIR NDJSON, the reference.
+    let nd = tmp.path().join("ndjson");
+    let t = Instant::now();
+    let s = synth::write_ndjson_dir(&cfg, &nd).unwrap();
+    println!(
+        "wrote NDJSON: {} resources, {:.0} MB in {:.1} s",
+        s.resources,
+        s.bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    reset_peak_rss();
+    let e = engine(
+        &tmp.path().join("fhir.redb"),
+        Arc::new(NdjsonDirSource::new(nd.clone())),
+    );
+    let (l0, c0, t) = (load(), cpu_split(), Instant::now());
+    let r = e.sync_now(true, &CancellationToken::new()).unwrap();
+    let fhir_s = t.elapsed().as_secs_f64();
+    println!(
+        "| FHIR NDJSON full | {} resources | {:.0} MB | {fhir_s:.1} s | {:.0} MB/s | {} | peak RSS {:.0} MB | load {l0} → {} |",
+        r.resources,
+        r.bytes as f64 / 1e6,
+        r.bytes as f64 / 1e6 / fhir_s,
+        cpu_since(c0),
+        peak_rss_mb(),
+        load()
+    );
+    drop(e);
+    std::fs::remove_dir_all(&nd).unwrap();
+    let _ = std::fs::remove_file(tmp.path().join("fhir.redb"));
+
+    // The same hospital as SS-MIX2.
+    let tree = tmp.path().join("ssmix2");
+    let t = Instant::now();
+    let st = write_ssmix2_tree(&cfg, &tree).unwrap();
+    println!(
+        "wrote SS-MIX2: {} message files, {:.0} MB in {:.1} s ({:?})",
+        st.files,
+        st.bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64(),
+        st.per_type
+    );
+    let paths = Ssmix2Paths::under(&tree);
+    let settings = |journal: bool| Settings {
+        extended_root: Some(paths.extended.clone()),
+        transaction_dir: journal.then(|| paths.transaction.clone()),
+        extended_transaction_dir: journal.then(|| paths.extended_transaction.clone()),
+        institution: synth::DEFAULT_INSTITUTION.into(),
+        ..Settings::new(&paths.standard)
+    };
+    let walk = Arc::new(Ssmix2Source::new(settings(false)));
+    reset_peak_rss();
+    let a_path = tmp.path().join("walk.redb");
+    let e = engine(&a_path, walk.clone());
+    let (l0, c0, t) = (load(), cpu_split(), Instant::now());
+    let r = e.sync_now(true, &CancellationToken::new()).unwrap();
+    let ss_s = t.elapsed().as_secs_f64();
+    let c = walk.take_counters();
+    assert_eq!(r.skipped, 0, "{:?}", r.source_problems);
+    println!(
+        "| SS-MIX2 full | {} files read | {:.0} MB | {ss_s:.1} s | {:.0} files/s | {:.1} MB/s | {} | peak RSS {:.0} MB | {} resources | load {l0} → {} |",
+        c.files_read,
+        r.bytes as f64 / 1e6,
+        c.files_read as f64 / ss_s,
+        r.bytes as f64 / 1e6 / ss_s,
+        cpu_since(c0),
+        peak_rss_mb(),
+        r.resources,
+        load()
+    );
+    println!("SS-MIX2 full / FHIR NDJSON full = {:.2}", ss_s / fhir_s);
+    drop(e);
+    // The journal variant starts from a copy of the same generation.
+    let b_path = tmp.path().join("journal.redb");
+    std::fs::copy(&a_path, &b_path).unwrap();
+
+    let delta = Ssmix2Delta::one_percent(7, synth::jst_now());
+    let t = Instant::now();
+    let d = write_ssmix2_delta(&cfg, &delta, &tree).unwrap();
+    println!(
+        "delta: {} patients changed, {} files written, {} renamed in {:.1} s",
+        d.patients.len(),
+        d.written,
+        d.renamed,
+        t.elapsed().as_secs_f64()
+    );
+    let (files, bytes) = du(&paths.standard);
+    println!(
+        "standard storage now: {files} files, {:.0} MB",
+        bytes as f64 / 1e6
+    );
+
+    let journal = Arc::new(Ssmix2Source::new(settings(true)));
+    for (what, path, src) in [
+        ("folder walk", &a_path, walk.clone()),
+        ("transaction storage", &b_path, journal.clone()),
+    ] {
+        let e = engine(path, src.clone());
+        let (l0, c0, t) = (load(), cpu_seconds(), Instant::now());
+        let r = e.sync_now(false, &CancellationToken::new()).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let c = src.take_counters();
+        println!(
+            "| SS-MIX2 incremental 1 %, {what} | {secs:.2} s | CPU {:.2} s | {} resources, {} deletions | files read {} (+{} context) | folders listed {} | folders checked {} | files checked {} | journal files {} | load {l0} → {} |",
+            cpu_seconds() - c0,
+            r.resources,
+            r.deletions,
+            c.files_read,
+            c.context_files_read,
+            c.dirs_listed,
+            c.dirs_checked,
+            c.files_checked,
+            c.journal_files_read,
+            load()
+        );
+    }
+    println!("load {} at end", load());
+}

@@ -1,0 +1,155 @@
+//! The clinician's pages rendered from a snapshot the real engine synced from the
+//! real-world conformance set (`sync/tests/fixtures/real-world/`) and the real reader
+//! serves: what a clinician sees of what real systems send. The set's data time is
+//! 2026-11-01 09:00 JST and it is served days later, as a node frozen on one generation
+//! through an outage is.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use akari_sync::engine::{CancellationToken, MemorySource};
+use akari_sync::{Config, Engine, SnapshotReader, Store, StoreOptions};
+use chrono::{TimeZone, Utc};
+
+use super::App;
+
+fn synced() -> (tempfile::TempDir, SnapshotReader) {
+    let fixtures =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sync/tests/fixtures/real-world");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("snapshot.redb"), StoreOptions::default()).unwrap();
+    let config = Config::default();
+    let reader = SnapshotReader::open(store.clone(), config.windows).unwrap();
+    let mut source = MemorySource::from_json_files(&fixtures).unwrap();
+    let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+    source.high_water = Some(
+        jst.with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc),
+    );
+    Engine::new(store, Arc::new(source), config)
+        .with_reader(reader.clone())
+        .sync_now(true, &CancellationToken::new())
+        .unwrap();
+    (dir, reader)
+}
+
+fn key_of(reader: &SnapshotReader, hospital_id: &str) -> String {
+    reader.search(hospital_id).unwrap().1[0].key.0.clone()
+}
+
+/// The table row (`<tr>…</tr>`) of `body` that contains `needle`.
+fn row_with<'a>(body: &'a str, needle: &str) -> &'a str {
+    let at = body
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not on the page"));
+    let start = body[..at].rfind("<tr").unwrap();
+    let end = at + body[at..].find("</tr>").unwrap();
+    &body[start..end]
+}
+
+#[tokio::test]
+async fn the_patient_page_shows_what_real_systems_send() {
+    let (_dir, reader) = synced();
+    let septic = key_of(&reader, "POP-000712");
+    let mut app = App::with_snapshot(Arc::new(reader));
+    app.login_and_declare().await;
+    let page = app.get(&format!("/patients/{septic}")).await;
+    assert_eq!(page.status, axum::http::StatusCode::OK);
+    let body = &page.body;
+    let shows = |what: &str| {
+        assert!(
+            body.contains(what),
+            "{what} missing from the page: {}",
+            &body[body.find("patient-head").unwrap_or(0)..][..1500]
+        )
+    };
+    // Who, where, blood type, who to call.
+    shows("灯野 太郎");
+    shows("POP-000712");
+    shows("4W病棟 4W-06号室 2");
+    shows("血液型 <b>A型 Rh(+)");
+    shows("主治医 <b>主治 一郎（PHS 7012）");
+    // Allergies with every criticality and the reaction's severity.
+    shows("低リスク");
+    shows("リスク評価不能");
+    shows("重症度: 中等度");
+    // Labs: eCS claim without local code, upper-case category, no category; ranges as
+    // numbers with their text as a note.
+    let cre = row_with(body, "クレアチニン");
+    assert!(
+        cre.contains("5.04") && cre.contains("0.65–1.07 mg/dL"),
+        "{cre}"
+    );
+    assert!(cre.contains("JCCLS共用基準範囲2022"), "{cre}");
+    assert!(row_with(body, ">AST<").contains("424"));
+    // Vital signs of the same minute share a row, in the units people write; the O2 flow
+    // has a labelled column of its own.
+    let vitals = row_with(body, "38.9 ℃");
+    assert!(
+        vitals.contains("86/48 mmHg") && vitals.contains("4 L/min"),
+        "{vitals}"
+    );
+    shows("<th>酸素流量</th>");
+    assert!(!body.contains("その他</th>"), "no unlabelled column");
+    shows("意識レベル（JCS）");
+    // The MAR of the data time's last 72 h; the dose with an impossible time is nowhere.
+    assert!(row_with(body, "メロペネム点滴静注用0.5g</th>").contains("01:00 ✓ 1g"));
+    assert!(
+        !body.contains("ヘパリン"),
+        "a dose with an impossible time is not shown"
+    );
+    // Pending orders, reports, immunisations.
+    assert!(row_with(body, "血液培養 2セット").contains("至急"));
+    shows("胸部CT");
+    shows("右下葉肺炎の疑い。");
+    shows("右下葉に浸潤影あり");
+    assert!(row_with(body, "新型コロナワクチン").contains("2025-10-15"));
+    assert!(row_with(body, "新型コロナワクチン").contains("7回目"));
+    // Problem onsets as people read them, never a raw ISO string.
+    assert!(row_with(body, "敗血症").contains("2026-10-28 14:44"));
+    assert!(row_with(body, "2型糖尿病").contains("2015年4月〜"));
+    assert!(row_with(body, "高血圧症").contains("55歳時"));
+    assert!(row_with(body, "高尿酸血症").contains("40代から"));
+    assert!(
+        !body.contains("2026-10-28T14:44"),
+        "raw ISO time on the page"
+    );
+}
+
+#[tokio::test]
+async fn deceased_no_known_allergy_and_the_ward_census() {
+    let (_dir, reader) = synced();
+    let deceased = key_of(&reader, "0000458");
+    let nka = key_of(&reader, "C-0009");
+    let mut app = App::with_snapshot(Arc::new(reader));
+    let csrf = app.login_and_declare().await;
+
+    let page = app.get(&format!("/patients/{deceased}")).await;
+    assert!(
+        page.body
+            .contains(r#"id="deceased">死亡 2026-10-30 04:12</span>"#),
+        "{}",
+        page.body
+    );
+    // Search results mark the deceased patient too (found by the hospital ID's digits).
+    let results = app.post("/search", &[("csrf", &csrf), ("q", "458")]).await;
+    assert!(results.body.contains("夜明 花子"), "{}", results.body);
+    assert!(results.body.contains("死亡 2026-10-30 04:12"));
+
+    let page = app.get(&format!("/patients/{nka}")).await;
+    assert!(
+        page.body.contains("アレルギーなし（確認済み）"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("登録されたアレルギー・禁忌はありません"));
+
+    // Both inpatients are in their ward's census: one placed through Location resources,
+    // one through its display text.
+    let census = app.get("/wards/4W%E7%97%85%E6%A3%9F").await;
+    assert!(census.body.contains("灯野 太郎"), "{}", census.body);
+    assert!(census.body.contains("朝日 次郎"));
+    assert!(census.body.contains("4W-06号室 2"));
+    assert!(census.body.contains("4W-07号室"));
+}

@@ -138,7 +138,7 @@ Examples:
         #[command(subcommand)]
         command: SyncCommand,
     },
-    /// List, verify, pin or roll back snapshot generations.
+    /// List, verify, pin, roll back or promote snapshot generations.
     #[command(after_help = "\
 Examples:
   akari snapshot list
@@ -236,6 +236,19 @@ Examples:
   akari snapshot rollback 12")]
     Rollback {
         /// Generation to serve again, as `akari snapshot list` shows it.
+        generation: u64,
+    },
+    /// Serve a quarantined generation (a sync that would have lost much of the data)
+    /// after all, once you have checked with the source that the loss is real.
+    ///
+    /// The promotion is recorded in the audit ledger first; the generation is verified
+    /// before it is served.
+    #[command(after_help = "\
+Examples:
+  akari snapshot list
+  akari snapshot promote 14")]
+    Promote {
+        /// The quarantined generation, as `akari snapshot list` shows it.
         generation: u64,
     },
     /// Keep a generation whatever the retention (--unpin to release it).

@@ -199,6 +199,13 @@ impl Config {
                 ),
             ));
         }
+        if let Err((key, message)) = self.sync.validate() {
+            return Err(ConfigError::Invalid {
+                key: format!("sync.{key}"),
+                origin: "the configuration".to_owned(),
+                message,
+            });
+        }
         if self.tls.host_names.is_empty() && self.tls.ip_addresses.is_empty() {
             return Err(ConfigError::invalid(
                 "tls.host_names",

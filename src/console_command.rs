@@ -52,6 +52,7 @@ fn snapshot(command: &SnapshotCommand) -> Request {
         SnapshotCommand::List => Request::SnapshotList,
         SnapshotCommand::Verify { generation } => Request::SnapshotVerify { generation },
         SnapshotCommand::Rollback { generation } => Request::SnapshotRollback { generation },
+        SnapshotCommand::Promote { generation } => Request::SnapshotPromote { generation },
         SnapshotCommand::Pin { generation, unpin } => Request::SnapshotPin {
             generation,
             pinned: !unpin,

@@ -10,6 +10,7 @@
 //! <data>/tls/cert.pem            TLS certificate (self-signed by init unless configured)
 //! <data>/tls/key.pem             its private key, mode 0600
 //! <data>/snapshot.redb           snapshot generations
+//! <data>/snapshot-copy.redb      the newest good generation again, in a file of its own
 //! <data>/accounts.redb           accounts, sessions and mode
 //! <data>/ledger.redb             audit ledger
 //! <data>/control.sock            console commands to the running node (0600)
@@ -35,6 +36,7 @@ pub const SNAPSHOT_PUBLIC_KEY: &str = "keys/snapshot.pub";
 pub const TLS_CERT: &str = "tls/cert.pem";
 pub const TLS_KEY: &str = "tls/key.pem";
 pub const SNAPSHOT_DB: &str = "snapshot.redb";
+pub const SNAPSHOT_COPY_DB: &str = "snapshot-copy.redb";
 pub const ACCOUNTS_DB: &str = "accounts.redb";
 pub const LEDGER_DB: &str = "ledger.redb";
 
@@ -75,6 +77,10 @@ impl DataDir {
     }
     pub fn snapshot_db(&self) -> PathBuf {
         self.root.join(SNAPSHOT_DB)
+    }
+    /// The second copy of the newest good snapshot generation (see `akari_sync::store::copy`).
+    pub fn snapshot_copy_db(&self) -> PathBuf {
+        self.root.join(SNAPSHOT_COPY_DB)
     }
     pub fn accounts_db(&self) -> PathBuf {
         self.root.join(ACCOUNTS_DB)

@@ -146,6 +146,7 @@ pub async fn start(
     let status = services.status_sender();
     let engine = services.engine.clone();
     let metrics = Arc::new(HttpMetrics::new().with_sync(Arc::new(move || engine.status())));
+    metrics.watch_node(services.status_receiver());
     #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
     let mut state = AppState::new(services.status_receiver(), metrics.clone())
         .with_pages(services.pages(shutdown.clone()));

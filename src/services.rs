@@ -3,7 +3,10 @@
 //!
 //! ```text
 //! <data>/snapshot.redb  Store ─ SnapshotReader (refreshed after every sync / rollback)
-//!                        └─ Engine (source from [sync.source])
+//!                        └─ Engine (source from [sync.source]; records quarantined syncs
+//!                           in the ledger)
+//! <data>/snapshot-copy.redb  the newest good generation again (restored from if
+//!                        snapshot.redb is damaged)
 //! <data>/ledger.redb    Ledger (node key <data>/keys/node-signing.key, config [ledger])
 //! <data>/accounts.redb  Accounts (the ledger is its AuditSink; SystemClock)
 //! ```
@@ -17,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use akari_accounts::event::Mode;
+use akari_accounts::event::{Action, Actor, AuditEvent, AuditSink, Client, Mode};
 use akari_accounts::ledger::Ledger;
 use akari_accounts::{Accounts, Console, SystemClock, WardScope};
 use akari_accounts::{KeyObserver, RecoveryKey};
@@ -27,7 +30,7 @@ use akari_sync::source::{Change, PullKind};
 use akari_sync::{Engine, SnapshotReader, Source, Store, StoreOptions, SyncError, SyncReport};
 use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
-use akari_web::{NodeStatus, SnapshotStatus, SyncHealth};
+use akari_web::{NodeAlert, NodeStatus, SnapshotStatus, SyncHealth};
 use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -97,7 +100,10 @@ impl Services {
             public_key,
             ..config.sync.store_options()
         };
-        let store = Store::open(&data.snapshot_db(), options).map_err(|e| Error::Service {
+        // A damaged, emptied or missing snapshot file is replaced by the second copy (and
+        // the administrators are told) instead of stopping the node or starting it empty.
+        let store = Store::open_with_copy(&data.snapshot_db(), &data.snapshot_copy_db(), options)
+            .map_err(|e| Error::Service {
             what: "open the snapshot store",
             path: data.snapshot_db(),
             message: e.to_string(),
@@ -124,7 +130,9 @@ impl Services {
             Arc::new(Unconfigured)
         };
         let engine = Arc::new(
-            Engine::new(store.clone(), source, config.sync.clone()).with_reader(reader.clone()),
+            Engine::new(store.clone(), source, config.sync.clone())
+                .with_reader(reader.clone())
+                .with_quarantine_hook(quarantine_recorder(ledger.clone(), accounts.clone())),
         );
 
         accounts.set_key_observer(Arc::new(ReaderKey {
@@ -179,10 +187,22 @@ impl Services {
             },
             None => SnapshotStatus::None,
         };
+        let sync = self.engine.status();
+        let alerts = sync
+            .quarantine
+            .iter()
+            .map(|q| NodeAlert::new(NodeAlert::SNAPSHOT_QUARANTINE, q.message()))
+            .chain(
+                sync.integrity_alert
+                    .iter()
+                    .map(|a| NodeAlert::new(NodeAlert::SNAPSHOT_INTEGRITY, a.message())),
+            )
+            .collect();
         NodeStatus {
             mode,
             snapshot,
-            sync: sync_health(&self.engine.status()),
+            sync: sync_health(&sync),
+            alerts,
         }
     }
 
@@ -271,6 +291,12 @@ impl Services {
         } else {
             info!("no [sync.source] configured: the sync scheduler is off");
         }
+        // Write the second copy of the snapshot if it is missing or behind (the first start
+        // after an upgrade, or after the copy could not be written): after serving starts.
+        let engine = self.engine.clone();
+        tasks.spawn(async move {
+            let _ = tokio::task::spawn_blocking(move || engine.refresh_copy(false)).await;
+        });
         let services = self.clone();
         let stop = cancel.clone();
         tasks.spawn(async move {
@@ -390,6 +416,7 @@ impl Services {
             }
             Ok(akari_sync::store::Integrity::Empty) => {}
             Ok(akari_sync::store::Integrity::FellBack(alert))
+            | Ok(akari_sync::store::Integrity::OlderDamaged(alert))
             | Ok(akari_sync::store::Integrity::NothingVerifies(alert)) => {
                 warn!(alert = %alert.message(), "snapshot damage found")
             }
@@ -405,6 +432,35 @@ impl Services {
     pub fn mode(&self) -> Option<Mode> {
         self.accounts.mode().ok().map(|m| m.mode)
     }
+}
+
+/// Records each quarantined sync in the audit ledger (by the node itself), so the review
+/// after an outage shows when the source started losing data. A ledger that cannot record
+/// changes nothing served (the generation is not served anyway); the failure is logged.
+fn quarantine_recorder(
+    ledger: Arc<Ledger>,
+    accounts: Arc<Accounts>,
+) -> akari_sync::engine::QuarantineHook {
+    Arc::new(move |m: &akari_sync::store::Manifest| {
+        let Some(q) = &m.quarantine else { return };
+        let mode = accounts.mode().map(|s| s.mode).unwrap_or(Mode::Standby);
+        let event = AuditEvent {
+            time: chrono::Utc::now(),
+            actor: Actor::System,
+            action: Action::SnapshotQuarantined {
+                generation: m.generation,
+                current: Some(q.compared_with),
+                losses: q.losses_text(),
+            },
+            patient: None,
+            details: None,
+            client: Client::default(),
+            mode,
+        };
+        if let Err(e) = ledger.record(event) {
+            warn!(error = %e, generation = m.generation, "the quarantined sync could not be recorded in the audit ledger");
+        }
+    })
 }
 
 /// Unlocks / locks the snapshot reader when the accounts layer unwraps / wipes the

@@ -524,14 +524,17 @@ fn console_commands_work_on_the_files_and_through_a_running_node() {
     // --- no node running: the command opens the files itself ---
     let out = console_ok(&data, &["sync", "now", "--full"]);
     assert!(out.contains("sync full done: generation 1"), "{out}");
+    // An incremental pull that changes nothing writes no generation.
     let out = console_ok(&data, &["sync", "now"]);
-    assert!(out.contains("sync incremental done: generation 2"), "{out}");
+    assert!(
+        out.contains("sync incremental done: no change; generation 1 stays current"),
+        "{out}"
+    );
+    let out = console_ok(&data, &["sync", "now", "--full"]);
+    assert!(out.contains("sync full done: generation 2"), "{out}");
     let list = console_ok(&data, &["snapshot", "list"]);
     assert_eq!(current_generation(&list), 2, "{list}");
-    assert!(
-        list.contains("full") && list.contains("incremental"),
-        "{list}"
-    );
+    assert!(list.contains("full"), "{list}");
     let out = console_ok(&data, &["snapshot", "verify", "1"]);
     assert!(out.contains("generation 1 verifies"), "{out}");
     let out = console_ok(&data, &["snapshot", "pin", "1"]);
@@ -764,4 +767,301 @@ fn admin_create_reads_the_password_twice_and_asks_for_the_recovery_key() {
         stderr.contains("current generation stays in service"),
         "{stderr}"
     );
+}
+
+/// `akari init` with an NDJSON directory source at `<data>/feed` (what removable media and
+/// export jobs deliver); returns the data directory and the feed directory.
+fn init_with_feed(parent: &Path) -> (PathBuf, PathBuf) {
+    let data = init(parent);
+    let feed = data.join("feed");
+    std::fs::create_dir(&feed).unwrap();
+    std::fs::write(
+        data.join("akari.toml"),
+        "[sync]\ninterval_secs = 86400\njitter_secs = 0\n\n\
+         [sync.source]\nkind = \"ndjson-dir\"\ndir = \"feed\"\n",
+    )
+    .unwrap();
+    (data, feed)
+}
+
+/// Replace the feed with these resources, one NDJSON file per type.
+fn write_feed<'a>(
+    feed: &Path,
+    resources: impl IntoIterator<Item = &'a akari_testkit::synth::Resource>,
+) {
+    use std::io::Write;
+    for entry in std::fs::read_dir(feed).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    for r in resources {
+        let path = feed.join(format!("{}.ndjson", r.resource_type));
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(&r.json).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
+}
+
+/// `: > file` for every file of the feed.
+fn empty_feed(feed: &Path) {
+    for entry in std::fs::read_dir(feed).unwrap() {
+        std::fs::File::create(entry.unwrap().path()).unwrap();
+    }
+}
+
+fn expect_console_failure(data: &Path, args: &[&str]) -> String {
+    let (ok, _, stderr) = run_console(data, args, None);
+    assert!(!ok, "akari {args:?} should have failed");
+    stderr
+}
+
+/// Starts `akari serve` on `data`; returns the guard, the HTTPS and metrics addresses.
+fn serve(data: &Path) -> (ChildGuard, SocketAddr, SocketAddr) {
+    let mut command = akari();
+    serve_args(&mut command, data);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut guard = ChildGuard(command.spawn().unwrap());
+    let (https, metrics) = read_banner(&mut guard.0);
+    (guard, https, metrics)
+}
+
+fn stop(mut guard: ChildGuard) {
+    let pid = nix::unistd::Pid::from_raw(guard.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let exit = wait_exit(&mut guard.0, "the node to stop", COMMAND_DEADLINE);
+    assert!(exit.success());
+}
+
+fn get_json(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    url: String,
+) -> serde_json::Value {
+    rt.block_on(async { client.get(url).send().await.unwrap().json().await.unwrap() })
+}
+
+fn get_text(rt: &tokio::runtime::Runtime, url: String) -> String {
+    rt.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
+}
+
+#[test]
+fn an_emptied_or_poisoned_feed_never_replaces_the_good_generation() {
+    use akari_testkit::synth::{Hospital, SynthConfig};
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 1000,
+        ..SynthConfig::default()
+    });
+    let all: Vec<_> = hospital.resources().collect();
+    let first = all
+        .iter()
+        .find(|r| r.resource_type == "Patient")
+        .unwrap()
+        .id
+        .clone();
+    let reference = format!("\"Patient/{first}\"");
+    // One patient, their items and what they refer to that belongs to no patient
+    // (medications, locations): exactly as the full feed sent them.
+    let one_patient: Vec<_> = all
+        .iter()
+        .filter(|r| {
+            let json = String::from_utf8_lossy(&r.json);
+            (r.resource_type == "Patient" && r.id == first)
+                || json.contains(&reference)
+                || (r.resource_type != "Patient" && !json.contains("\"Patient/"))
+        })
+        .collect();
+    assert!(one_patient.len() > 1, "the patient and their items");
+    let dir = tempfile::tempdir().unwrap();
+    let (data, feed) = init_with_feed(dir.path());
+
+    write_feed(&feed, &all);
+    let out = console_ok(&data, &["sync", "now", "--full"]);
+    assert!(out.contains("sync full done: generation 1"), "{out}");
+    // Ransomware empties the feed: `: > feed.ndjson; akari sync now --full`.
+    empty_feed(&feed);
+    let stderr = expect_console_failure(&data, &["sync", "now", "--full"]);
+    assert!(
+        stderr.contains("patient 1000 → 0")
+            && stderr.contains("quarantined generation 2")
+            && stderr.contains("generation 1 stays in service")
+            && stderr.contains("akari snapshot promote 2"),
+        "{stderr}"
+    );
+    // Then a feed of one patient.
+    write_feed(&feed, one_patient.iter().copied());
+    let stderr = expect_console_failure(&data, &["sync", "now", "--full"]);
+    assert!(
+        stderr.contains("patient 1000 → 1") && stderr.contains("quarantined generation 3"),
+        "{stderr}"
+    );
+    let status = console_ok(&data, &["status"]);
+    assert!(
+        status.contains("ALERT: sync quarantined") && status.contains("generation 3"),
+        "{status}"
+    );
+    assert!(
+        status.contains("snapshot: generation 1 (1000 patients)"),
+        "{status}"
+    );
+
+    // The running node tells monitoring too: /healthz, the metric.
+    let (guard, https, metrics) = serve(&data);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = common::https_client(&common::read_cert(&data), https);
+    let health_url = format!("https://localhost:{}/healthz", https.port());
+    let h = get_json(&rt, &client, health_url.clone());
+    assert_eq!(h["status"], "alert", "{h}");
+    assert_eq!(h["snapshot"]["generation"], 1, "{h}");
+    assert_eq!(h["alerts"][0]["kind"], "snapshot_quarantine", "{h}");
+    let m = get_text(&rt, format!("http://{metrics}/metrics"));
+    assert!(
+        m.contains("akari_alert{kind=\"snapshot_quarantine\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("akari_snapshot_generation 1"), "{m}");
+
+    // Two incremental syncs of the unchanged feed (through the running node): the
+    // 1,000-patient data stays served, generation 1 and both quarantined generations stay
+    // listed. (The feed's files are newer than generation 1, so each incremental re-sends
+    // the one patient; on this encrypted store the re-sealed items hash differently, so
+    // such a pull may write a generation of the same content — never one that loses data.)
+    console_ok(&data, &["sync", "now"]);
+    console_ok(&data, &["sync", "now"]);
+    let list = console_ok(&data, &["snapshot", "list"]);
+    let row = |g: u64| {
+        list.lines()
+            .find(|l| l.trim_start_matches('*').split_whitespace().next() == Some(&g.to_string()))
+            .unwrap_or_else(|| panic!("generation {g} listed:\n{list}"))
+            .to_owned()
+    };
+    assert!(row(1).contains(" 1000 "), "{list}");
+    assert!(row(current_generation(&list)).contains(" 1000 "), "{list}");
+    assert!(
+        row(2).contains("QUARANTINED") && row(3).contains("QUARANTINED"),
+        "{list}"
+    );
+
+    // Only an admin's promotion serves a quarantined generation (through the socket).
+    let stderr = expect_console_failure(&data, &["snapshot", "promote", "1"]);
+    assert!(stderr.contains("not quarantined"), "{stderr}");
+    let out = console_ok(&data, &["snapshot", "promote", "3"]);
+    assert!(
+        out.contains("generation 3 (1 patients) is now current"),
+        "{out}"
+    );
+    let h = get_json(&rt, &client, health_url);
+    assert_eq!(h["status"], "ok", "{h}");
+    assert_eq!(h["snapshot"]["generation"], 3, "{h}");
+    stop(guard);
+
+    // Every quarantine and the promotion are in the audit ledger.
+    let export = console_ok(&data, &["audit", "export", "--format", "ndjson"]);
+    assert_eq!(
+        export.matches("\"snapshot_quarantined\"").count(),
+        2,
+        "{export}"
+    );
+    assert_eq!(
+        export.matches("\"snapshot_promoted\"").count(),
+        1,
+        "{export}"
+    );
+}
+
+#[test]
+fn a_zeroed_snapshot_file_starts_the_node_from_the_second_copy_and_says_so() {
+    use akari_testkit::synth::{Hospital, SynthConfig};
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 20,
+        ..SynthConfig::default()
+    });
+    let all: Vec<_> = hospital.resources().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (data, feed) = init_with_feed(dir.path());
+    write_feed(&feed, &all);
+    console_ok(&data, &["sync", "now", "--full"]);
+    assert!(data.join("snapshot-copy.redb").is_file());
+    let snapshot = data.join("snapshot.redb");
+    let len = std::fs::metadata(&snapshot).unwrap().len() as usize;
+    std::fs::write(&snapshot, vec![0u8; len]).unwrap();
+
+    let (guard, https, _) = serve(&data);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = common::https_client(&common::read_cert(&data), https);
+    let h = get_json(
+        &rt,
+        &client,
+        format!("https://localhost:{}/healthz", https.port()),
+    );
+    assert_eq!(h["snapshot"]["state"], "current", "{h}");
+    assert_eq!(h["snapshot"]["generation"], 1, "{h}");
+    assert_eq!(h["status"], "alert", "{h}");
+    assert_eq!(h["alerts"][0]["kind"], "snapshot_integrity", "{h}");
+    let status = console_ok(&data, &["status"]);
+    assert!(
+        status.contains("ALERT: snapshot damage")
+            && status.contains("restored from the second copy")
+            && status.contains("snapshot: generation 1 (20 patients)"),
+        "{status}"
+    );
+    stop(guard);
+    let aside = std::fs::read_dir(&data)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("snapshot.redb.damaged-")
+        })
+        .count();
+    assert_eq!(aside, 1, "the damaged file is kept for inspection");
+}
+
+#[test]
+fn config_check_refuses_a_plain_http_source_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = init(dir.path());
+    let write = |extra: &str| {
+        std::fs::write(
+            data.join("akari.toml"),
+            format!(
+                "[sync.source]\nkind = \"fhir-rest\"\nbase_url = \"http://ehr.hospital.example/fhir\"\n{extra}"
+            ),
+        )
+        .unwrap()
+    };
+    write("");
+    let mut command = akari();
+    command.args(["config", "check", "--data-dir"]).arg(&data);
+    let stderr = expect_failure(command);
+    assert!(
+        stderr.contains("sync.source.base_url")
+            && stderr.contains("allow_plain_http")
+            && stderr.contains("akari.toml"),
+        "{stderr}"
+    );
+    // `serve` refuses it the same way.
+    let mut command = akari();
+    serve_args(&mut command, &data);
+    let stderr = expect_failure(command);
+    assert!(stderr.contains("sync.source.base_url"), "{stderr}");
+    // An explicit, documented opt-in, https, and this machine are accepted.
+    write("allow_plain_http = true\n");
+    console_ok(&data, &["config", "check"]);
+    for base in [
+        "https://ehr.hospital.example/fhir",
+        "http://127.0.0.1:8080/fhir",
+        "http://localhost/fhir",
+    ] {
+        std::fs::write(
+            data.join("akari.toml"),
+            format!("[sync.source]\nkind = \"fhir-rest\"\nbase_url = \"{base}\"\n"),
+        )
+        .unwrap();
+        console_ok(&data, &["config", "check"]);
+    }
 }

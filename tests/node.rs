@@ -24,7 +24,11 @@ async fn healthz_over_tls13_trusting_only_the_generated_certificate() {
     // Nothing else: in particular no patient data.
     let mut keys: Vec<&String> = health.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["mode", "snapshot", "status", "sync", "version"]);
+    assert_eq!(
+        keys,
+        ["alerts", "mode", "snapshot", "status", "sync", "version"]
+    );
+    assert_eq!(health["alerts"], serde_json::json!([]));
     assert_eq!(health["sync"]["state"], "not_run");
 
     // A client offering both versions gets TLS 1.3.
@@ -232,7 +236,8 @@ async fn node_syncs_at_start_serves_pages_and_takes_console_commands_on_its_sock
         let data = data.clone();
         tokio::task::spawn_blocking(move || console::send(&data, &request))
     };
-    let response = send(Request::SyncNow { full: false })
+    // A full sync writes a generation even when nothing changed.
+    let response = send(Request::SyncNow { full: true })
         .await
         .unwrap()
         .unwrap()

@@ -156,6 +156,20 @@ pub enum Action {
         generation: u64,
         pinned: bool,
     },
+    /// A pull would have lost more of the data than the sync guard allows: it was kept as
+    /// generation `generation`, quarantined (not served); `current` stayed in service.
+    /// `losses` counts by kind, e.g. `patient 1000 → 0 (−100.0 %)` (no patient data).
+    /// Recorded by the node itself.
+    SnapshotQuarantined {
+        generation: u64,
+        current: Option<u64>,
+        losses: String,
+    },
+    /// A quarantined generation was promoted: it is served from now on.
+    SnapshotPromoted {
+        generation: u64,
+        from: Option<u64>,
+    },
     // --- patient data (written before the data is shown) ---
     /// A search; `query_kind` says which field was searched, never the query text. `keys`:
     /// the opaque keys of the patients listed in the results, whose names were shown.

@@ -107,6 +107,7 @@ impl Command<'_> {
             Request::SnapshotList => self.snapshot_list(),
             Request::SnapshotVerify { generation } => self.snapshot_verify(generation),
             Request::SnapshotRollback { generation } => self.snapshot_rollback(generation),
+            Request::SnapshotPromote { generation } => self.snapshot_promote(generation),
             Request::SnapshotPin { generation, pinned } => self.snapshot_pin(generation, pinned),
             Request::AdminCreate {
                 admin_id,
@@ -201,14 +202,15 @@ impl Command<'_> {
         }
     }
 
+    /// The generation served now, if any (for the audit record of a switch).
+    fn current_generation(&self) -> Option<u64> {
+        let current = self.services.store.current();
+        current.ok().flatten().map(|m| m.generation)
+    }
+
     fn snapshot_rollback(&self, generation: u64) -> Outcome {
         let services = self.services;
-        let from = services
-            .store
-            .current()
-            .ok()
-            .flatten()
-            .map(|m| m.generation);
+        let from = self.current_generation();
         services.store.manifest(generation)?;
         self.audit(Action::SnapshotRolledBack {
             from,
@@ -228,6 +230,31 @@ impl Command<'_> {
         Ok(format!(
             "rolled back: generation {} (a copy of generation {generation}) is now current\n",
             manifest.generation
+        ))
+    }
+
+    fn snapshot_promote(&self, generation: u64) -> Outcome {
+        let services = self.services;
+        let from = self.current_generation();
+        // Refuse what cannot be promoted before recording anything.
+        if !services.store.manifest(generation)?.is_quarantined() {
+            return Err(akari_sync::StoreError::NotQuarantined(generation).into());
+        }
+        self.audit(Action::SnapshotPromoted { generation, from })?;
+        // Verified first; the reader, the sync status and the second copy follow.
+        let manifest = services
+            .engine
+            .promote(generation)
+            .map_err(|e| e.to_string())?;
+        services.publish_status();
+        info!(
+            generation,
+            "quarantined generation promoted by a console command"
+        );
+        Ok(format!(
+            "promoted: generation {} ({} patients) is now current\n",
+            manifest.generation,
+            manifest.patients()
         ))
     }
 

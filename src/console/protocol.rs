@@ -37,6 +37,10 @@ pub enum Request {
     SnapshotRollback {
         generation: u64,
     },
+    /// Serve a quarantined generation after all (an admin found its loss real).
+    SnapshotPromote {
+        generation: u64,
+    },
     SnapshotPin {
         generation: u64,
         pinned: bool,
@@ -107,6 +111,7 @@ impl Request {
             Request::SnapshotList => "snapshot list",
             Request::SnapshotVerify { .. } => "snapshot verify",
             Request::SnapshotRollback { .. } => "snapshot rollback",
+            Request::SnapshotPromote { .. } => "snapshot promote",
             Request::SnapshotPin { .. } => "snapshot pin",
             Request::AdminCreate { .. } => "admin create",
             Request::Mode { .. } => "mode",

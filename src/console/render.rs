@@ -3,7 +3,7 @@
 
 use akari_accounts::review::Episode;
 use akari_accounts::{AccountSummary, AdminEnrolmentTicket, WardScope};
-use akari_sync::store::{GenerationInfo, GenerationKind, VerifyReport};
+use akari_sync::store::{GenerationInfo, VerifyReport};
 use akari_sync::SyncReport;
 use chrono::{SecondsFormat, Utc};
 
@@ -35,6 +35,18 @@ pub(super) fn status(services: &Services) -> String {
     }
     if let Some(alert) = &sync.integrity_alert {
         out.push_str(&format!("ALERT: {}\n", alert.message()));
+    }
+    if let Some(alert) = &sync.quarantine {
+        out.push_str(&format!("ALERT: {}\n", alert.message()));
+    }
+    match (&sync.copy, &sync.copy_error) {
+        (_, Some(e)) => out.push_str(&format!("second copy: {e}\n")),
+        (Some(c), None) => out.push_str(&format!(
+            "second copy: generation {}, written {}\n",
+            c.generation,
+            c.written_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        )),
+        (None, None) => {}
     }
     if !services.source_configured {
         out.push_str("sync: no [sync.source] configured\n");
@@ -78,6 +90,15 @@ pub(super) fn status(services: &Services) -> String {
 /// `akari sync now`: one line, then the source files skipped or warned about, if any.
 pub(super) fn sync_report(report: &SyncReport) -> String {
     let rejects: u64 = report.rejects.values().sum();
+    if report.unchanged {
+        return format!(
+            "sync {} done: no change; generation {} stays current ({} resources, {} ms)\n",
+            if report.full { "full" } else { "incremental" },
+            report.generation,
+            report.resources,
+            report.duration_ms
+        );
+    }
     let warnings = if report.warned_resources > 0 {
         format!(
             ", {} kept with a warning (`akari sync report`)",
@@ -137,28 +158,42 @@ pub(super) fn generations(list: &[GenerationInfo]) -> String {
         return "no generation yet: run `akari sync now --full`\n".into();
     }
     let mut out = String::from(
-        "  GEN  KIND         CREATED (UTC)         PATIENTS  ITEMS    PINNED  SET HASH\n",
+        "  GEN  KIND         CREATED (UTC)         PATIENTS  ITEMS    PINNED  STATE        SET HASH\n",
     );
+    let mut quarantined = Vec::new();
     for g in list {
         let m = &g.manifest;
-        let kind = match m.kind {
-            GenerationKind::Full => "full".to_owned(),
-            GenerationKind::Incremental => "incremental".to_owned(),
-            GenerationKind::Rollback { from } => format!("rollback<{from}"),
+        let state = match &m.quarantine {
+            Some(q) if q.promoted_at.is_some() => "promoted",
+            Some(q) => {
+                quarantined.push(format!("  {}: {}", m.generation, q.losses_text()));
+                "QUARANTINED"
+            }
+            None => "",
         };
         out.push_str(&format!(
-            "{} {:>4}  {:<12} {}  {:>8}  {:>7}  {:<6}  {}\n",
+            "{} {:>4}  {:<12} {}  {:>8}  {:>7}  {:<6}  {:<11}  {}\n",
             if g.current { "*" } else { " " },
             m.generation,
-            kind,
+            m.kind.to_string(),
             m.created_at.format("%Y-%m-%d %H:%M:%S"),
             m.patients(),
             m.total_items(),
             if m.pinned { "yes" } else { "" },
+            state,
             &m.set_hash[..m.set_hash.len().min(16)],
         ));
     }
     out.push_str("(* = current)\n");
+    if !quarantined.is_empty() {
+        out.push_str(
+            "Quarantined (not served; `akari snapshot promote GEN` if the loss is real):\n",
+        );
+        for line in quarantined {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
     out
 }
 

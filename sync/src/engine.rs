@@ -10,7 +10,11 @@
 //! new epoch in one sorted load, in key order, sorting on helper threads (see
 //! `store::sorted_load`). Any failure
 //! (source error, storage error, too many rejects, cancel) drops the transaction: the
-//! current generation stays, and the error goes into [`SyncStatus`].
+//! current generation stays, and the error goes into [`SyncStatus`]. A finished build goes
+//! through the store's guard (`store::guard`): unchanged data writes no generation, a pull
+//! that would lose too much is kept quarantined ([`SyncError::Quarantined`]) until an
+//! administrator promotes it ([`Engine::promote`]). After a new generation is served the
+//! engine rewrites the second copy of the snapshot (`store::copy`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +32,8 @@ use crate::mapping::{
 use crate::reader::SnapshotReader;
 use crate::source::{Change, PullKind};
 use crate::store::build::Scope;
+use crate::store::copy::CopyInfo;
+use crate::store::{Finished, Manifest, QuarantineAlert};
 use crate::store::{Payload, Preparer, Target};
 use crate::store::{Prepared, Store, StoreError};
 use crate::{Config, ScopeConfig};
@@ -165,12 +171,46 @@ pub enum SyncError {
         /// Rejected resources by reason.
         reasons: BTreeMap<String, u64>,
     },
+    /// The pull would lose more than the guard allows: kept as a quarantined generation,
+    /// not served (see `store::guard`). `new` is false when it equals the newest
+    /// quarantined generation (nothing new was written).
+    #[error("{}", quarantined_message(*.generation, *.current, .losses, *.share, *.new))]
+    Quarantined {
+        generation: u64,
+        current: u64,
+        /// What it would lose, e.g. `patient 1000 → 0 (−100.0 %)`.
+        losses: String,
+        /// The configured share (`quarantine_loss_share`).
+        share: f64,
+        new: bool,
+    },
     #[error("a sync is already running")]
     AlreadyRunning,
     #[error("the sync was cancelled")]
     Cancelled,
     #[error("internal error in the sync pipeline: {0}")]
     Internal(String),
+}
+
+fn quarantined_message(
+    generation: u64,
+    current: u64,
+    losses: &str,
+    share: f64,
+    new: bool,
+) -> String {
+    let kept = if new {
+        format!("kept as quarantined generation {generation}")
+    } else {
+        format!("the same as quarantined generation {generation} (nothing new written)")
+    };
+    format!(
+        "the pull would lose {losses}, more than the allowed {:.0} % of the current \
+         generation: {kept}, not served; generation {current} stays in service. Check the \
+         source; if the loss is real, promote it (`akari snapshot promote {generation}` or \
+         the admin sync page)",
+        share * 100.0
+    )
 }
 
 /// "invalid_json 3, missing_subject 1", largest first.
@@ -267,6 +307,10 @@ impl SyncError {
 pub struct SyncReport {
     pub generation: u64,
     pub full: bool,
+    /// The pull left the data as it was: no generation was written, `generation` (the
+    /// current one) is current as of this pull.
+    #[serde(default)]
+    pub unchanged: bool,
     pub started_at: DateTime<Utc>,
     pub duration_ms: u64,
     /// Bytes of JSON received.
@@ -332,6 +376,13 @@ pub struct SyncStatus {
     /// Damage found in stored snapshot data and what the node did about it (data-free;
     /// show `message()` to administrators until one clears it).
     pub integrity_alert: Option<crate::store::IntegrityAlert>,
+    /// The newest pulls were quarantined (data-free; show `message()` to administrators
+    /// until a later pull passes the guard or one of them promotes it).
+    pub quarantine: Option<QuarantineAlert>,
+    /// What the second copy of the snapshot holds.
+    pub copy: Option<CopyInfo>,
+    /// Why the second copy could not be written or read, if it could not.
+    pub copy_error: Option<String>,
 }
 
 impl SyncStatus {
@@ -571,6 +622,9 @@ fn map_batch(preparer: &Preparer, ctx: &MapContext, batch: RawBatch) -> Prepared
     }
 }
 
+/// Called with each newly quarantined generation (e.g. to record it in the audit ledger).
+pub type QuarantineHook = Arc<dyn Fn(&Manifest) + Send + Sync>;
+
 /// A change kept back until the pull's Locations are in: an encounter to place, or a
 /// later change to one (applied after it, in pull order).
 enum Held {
@@ -586,6 +640,9 @@ pub struct Engine {
     reader: Option<SnapshotReader>,
     status: Mutex<SyncStatus>,
     running: Mutex<()>,
+    on_quarantine: Option<QuarantineHook>,
+    /// Serialises writing the second copy.
+    copying: Mutex<()>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -602,25 +659,54 @@ impl Engine {
             source: source.describe(),
             ..SyncStatus::default()
         };
-        if let Ok(Some(m)) = store.current() {
-            status.current_generation = Some(m.generation);
-            status.data_as_of = m.high_water;
-            status.counts = m.counts.clone();
+        match store.copy_info() {
+            Ok(info) => status.copy = info,
+            Err(e) => status.copy_error = Some(format!("the second copy is unreadable: {e}")),
         }
-        status.integrity_alert = store.integrity_alert().ok().flatten();
         if let Ok((report, refused)) = store.saved_sync_reports() {
             let parse = |b: Option<Vec<u8>>| b.and_then(|b| serde_json::from_slice(&b).ok());
             status.last_report = parse(report);
             status.last_refused = parse(refused);
         }
-        Engine {
+        let engine = Engine {
             store,
             source,
             config,
             reader: None,
             status: Mutex::new(status),
             running: Mutex::new(()),
-        }
+            on_quarantine: None,
+            copying: Mutex::new(()),
+        };
+        engine.refresh_status();
+        engine
+    }
+
+    /// Call `hook` with every generation the guard newly quarantines.
+    pub fn with_quarantine_hook(mut self, hook: QuarantineHook) -> Engine {
+        self.on_quarantine = Some(hook);
+        self
+    }
+
+    /// Re-read what the status shows of the store: the current generation, the integrity
+    /// and quarantine alerts.
+    fn refresh_status(&self) {
+        let current = self.store.current();
+        let integrity = self.store.integrity_alert();
+        let quarantine = self.store.quarantine_alert();
+        self.update_status(|s| {
+            if let Ok(alert) = integrity {
+                s.integrity_alert = alert;
+            }
+            if let Ok(alert) = quarantine {
+                s.quarantine = alert;
+            }
+            if let Ok(Some(m)) = current {
+                s.current_generation = Some(m.generation);
+                s.data_as_of = m.high_water;
+                s.counts = m.counts.clone();
+            }
+        });
     }
 
     /// Refresh this reader after every successful sync.
@@ -649,16 +735,10 @@ impl Engine {
         if let Some(reader) = &self.reader {
             reader.refresh()?;
         }
-        let alert = self.store.integrity_alert()?;
-        let current = self.store.current()?;
-        self.update_status(|s| {
-            s.integrity_alert = alert;
-            if let Some(m) = current {
-                s.current_generation = Some(m.generation);
-                s.data_as_of = m.high_water;
-                s.counts = m.counts.clone();
-            }
-        });
+        self.refresh_status();
+        if matches!(outcome, crate::store::Integrity::FellBack(_)) {
+            self.refresh_copy(true);
+        }
         Ok(outcome)
     }
 
@@ -666,17 +746,74 @@ impl Engine {
     /// secret), then refresh the reader and the status, so web and CLI share one path.
     /// Waits for a running sync to finish.
     pub fn rollback(&self, generation: u64) -> Result<crate::store::Manifest, StoreError> {
+        self.switch_by_hand(|store| store.rollback(generation))
+    }
+
+    /// Promote a quarantined generation ([`Store::promote`]: verified first) to current,
+    /// then refresh the reader, the status and the second copy. Waits for a running sync.
+    pub fn promote(&self, generation: u64) -> Result<Manifest, StoreError> {
+        self.switch_by_hand(|store| store.promote(generation))
+    }
+
+    /// An administrator's switch of the current generation (rollback, promotion), then the
+    /// reader, the status and the second copy follow.
+    fn switch_by_hand(
+        &self,
+        switch: impl FnOnce(&Store) -> Result<Manifest, StoreError>,
+    ) -> Result<Manifest, StoreError> {
         let _guard = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        let manifest = self.store.rollback(generation)?;
+        let manifest = switch(&self.store)?;
         if let Some(reader) = &self.reader {
             reader.refresh()?;
         }
-        self.update_status(|s| {
-            s.current_generation = Some(manifest.generation);
-            s.data_as_of = manifest.high_water;
-            s.counts = manifest.counts.clone();
-        });
+        self.refresh_status();
+        self.refresh_copy(true);
         Ok(manifest)
+    }
+
+    /// Rewrite the second copy of the snapshot if it does not hold the current generation
+    /// and either `force` or it is older than `copy_every_secs` (or there is none). A
+    /// failure is logged and shown in the status; it never fails the caller.
+    pub fn refresh_copy(&self, force: bool) {
+        if self.store.copy_path().is_none() {
+            return;
+        }
+        let _copying = self.copying.lock().unwrap_or_else(|e| e.into_inner());
+        let status = self.status();
+        let due = match &status.copy {
+            None => true,
+            Some(c) => {
+                Some(c.generation) != status.current_generation
+                    && (force
+                        || Utc::now() - c.written_at
+                            >= Duration::seconds(self.config.copy_every_secs as i64))
+            }
+        };
+        if !due || status.current_generation.is_none() {
+            return;
+        }
+        let t0 = StdInstant::now();
+        match self.store.write_copy() {
+            Ok(info) => {
+                if let Some(c) = &info {
+                    tracing::info!(
+                        generation = c.generation,
+                        ms = t0.elapsed().as_millis() as u64,
+                        "second copy of the snapshot written"
+                    );
+                }
+                self.update_status(|s| {
+                    s.copy = info;
+                    s.copy_error = None;
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the second copy of the snapshot could not be written");
+                self.update_status(|s| {
+                    s.copy_error = Some(format!("the second copy could not be written: {e}"))
+                });
+            }
+        }
     }
 
     /// An administrator acknowledged the integrity alert.
@@ -755,23 +892,20 @@ impl Engine {
                     }
                 }
             }
-            if let Ok(alert) = self.store.integrity_alert() {
-                s.integrity_alert = alert;
-            }
-            if let Ok(Some(m)) = self.store.current() {
-                s.current_generation = Some(m.generation);
-                s.data_as_of = m.high_water;
-                s.counts = m.counts.clone();
-            }
         });
+        self.refresh_status();
         match &result {
             Ok(r) => tracing::info!(
                 generation = r.generation,
                 full = r.full,
+                unchanged = r.unchanged,
                 resources = r.resources,
                 duration_ms = r.duration_ms,
                 "sync finished"
             ),
+            Err(e @ SyncError::Quarantined { .. }) => {
+                tracing::error!(error = %e, "sync quarantined; the current generation stays in service")
+            }
             Err(e) => {
                 tracing::error!(error = %e, "sync failed; the current generation stays in service")
             }
@@ -819,6 +953,7 @@ impl Engine {
         let mut report = SyncReport {
             generation: builder.generation(),
             full,
+            unchanged: false,
             started_at: started,
             duration_ms: 0,
             bytes: summary.bytes,
@@ -872,16 +1007,55 @@ impl Engine {
             builder.record_places(tally.places, full);
         }
         let high_water = summary.high_water.or(Some(started));
-        let (manifest, stats) = builder.finish(high_water, Utc::now())?;
+        let guard = self.config.guard();
+        let (finished, stats) = builder.finish(high_water, Utc::now(), Some(&guard))?;
         if let Some(reader) = &self.reader {
             reader.refresh()?;
         }
+        let (manifest, unchanged) = match finished {
+            Finished::Current(m) => {
+                // A full sync always renews the second copy; an incremental one when due.
+                self.update_status(|s| s.current_generation = Some(m.generation));
+                self.refresh_copy(full);
+                (m, false)
+            }
+            Finished::Unchanged(m) => (m, true),
+            Finished::Quarantined { manifest, new } => {
+                return Err(self.quarantined(&manifest, new));
+            }
+        };
         report.generation = manifest.generation;
+        report.unchanged = unchanged;
         report.duration_ms = t0.elapsed().as_millis() as u64;
         report.upserts = stats.upserts;
         report.removals = stats.removals;
         report.out_of_scope_patients = stats.out_of_scope_patients;
         Ok(report)
+    }
+
+    /// Report (and hand to the hook) a quarantined generation.
+    fn quarantined(&self, m: &Manifest, new: bool) -> SyncError {
+        let q = m
+            .quarantine
+            .clone()
+            .unwrap_or_else(|| crate::store::Quarantine {
+                at: Utc::now(),
+                compared_with: 0,
+                losses: Vec::new(),
+                promoted_at: None,
+            });
+        if new {
+            if let Some(hook) = &self.on_quarantine {
+                hook(m);
+            }
+        }
+        SyncError::Quarantined {
+            generation: m.generation,
+            current: q.compared_with,
+            losses: q.losses_text(),
+            share: self.config.quarantine_loss_share,
+            new,
+        }
     }
 
     /// The pipeline of one sync: the source on its own thread hands batches of raw
@@ -1126,7 +1300,7 @@ fn by_reason_and_type(
 }
 
 /// What administrators may do with the snapshot, and nothing more: its sync status and lock
-/// state, "sync now", and list, verify, roll back and pin generations by number. Nothing here
+/// state, "sync now", and list, verify, roll back, promote and pin generations by number. Nothing here
 /// reads a patient: the admin pages get this handle, never the [`Store`], the [`Engine`] or a
 /// [`SnapshotReader`], so an admin page cannot show patient data unaudited.
 #[derive(Debug, Clone)]
@@ -1144,7 +1318,8 @@ impl Engine {
 }
 
 impl SnapshotControl {
-    /// Progress and outcome of syncs, the current generation, the integrity alert.
+    /// Progress and outcome of syncs, the current generation, the integrity and quarantine
+    /// alerts.
     pub fn status(&self) -> SyncStatus {
         self.engine.status()
     }
@@ -1178,6 +1353,11 @@ impl SnapshotControl {
     /// [`Engine::rollback`].
     pub fn rollback(&self, generation: u64) -> Result<crate::store::Manifest, StoreError> {
         self.engine.rollback(generation)
+    }
+
+    /// [`Engine::promote`]: serve a quarantined generation after all.
+    pub fn promote(&self, generation: u64) -> Result<crate::store::Manifest, StoreError> {
+        self.engine.promote(generation)
     }
 
     /// Keeps a generation through retention (or lets it go).

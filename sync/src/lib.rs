@@ -53,6 +53,18 @@ pub struct Config {
     pub min_rejects_to_abort: u64,
     /// Threads that parse and map resources (default 2).
     pub parse_threads: usize,
+    /// A pull that would lose more than this share of the current generation's patients or
+    /// of any kind of item is quarantined: kept, not served, until an administrator
+    /// promotes it (default 0.10; 1.0 quarantines only a pull that leaves nothing at all).
+    /// See `store::guard`.
+    pub quarantine_loss_share: f64,
+    /// ... provided it loses at least this many items of that kind (default 10). A pull that
+    /// leaves nothing where there was data is quarantined whatever the numbers.
+    pub quarantine_min_loss: u64,
+    /// After an incremental sync, rewrite the second copy of the snapshot (the newest good
+    /// generation in a file of its own) if it is older than this many seconds (default 3600;
+    /// 0: after every sync). Full syncs, promotions and rollbacks always rewrite it.
+    pub copy_every_secs: u64,
     pub scope: ScopeConfig,
     pub windows: Windows,
     /// Identifier systems that name the hospital patient ID at this site, tried before
@@ -64,6 +76,39 @@ pub struct Config {
 }
 
 impl Config {
+    /// The guard's thresholds.
+    pub fn guard(&self) -> store::Guard {
+        store::Guard {
+            max_loss_share: self.quarantine_loss_share,
+            min_loss: self.quarantine_min_loss,
+        }
+    }
+
+    /// Ranges the types cannot express: `Err((key within [sync], what is wrong))`.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(self.quarantine_loss_share > 0.0 && self.quarantine_loss_share <= 1.0) {
+            return Err((
+                "quarantine_loss_share",
+                format!(
+                    "{} is out of range; expected a share above 0 and at most 1 (0.10: a pull \
+                     losing more than 10 % of a kind is quarantined; 1: only an empty one)",
+                    self.quarantine_loss_share
+                ),
+            ));
+        }
+        if self.keep_generations < store::MIN_KEEP {
+            return Err((
+                "keep_generations",
+                format!(
+                    "{} is too few; at least {} generations are kept",
+                    self.keep_generations,
+                    store::MIN_KEEP
+                ),
+            ));
+        }
+        self.source.validate()
+    }
+
     /// Store settings from this configuration (`Store::open(path, config.store_options())`).
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
@@ -84,6 +129,9 @@ impl Default for Config {
             max_reject_share: 0.05,
             min_rejects_to_abort: 20,
             parse_threads: 2,
+            quarantine_loss_share: 0.10,
+            quarantine_min_loss: 10,
+            copy_every_secs: 3600,
             scope: ScopeConfig::All,
             windows: Windows::default(),
             hospital_id_systems: Vec::new(),

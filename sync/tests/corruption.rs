@@ -123,34 +123,6 @@ fn three_generations(path: &Path) -> (Truth, Truth) {
 
 const SPACE_RECORD: u8 = 1;
 
-/// With the node stopped, flip one byte of the content of the first stored version in
-/// `space` of `epoch` born in generation `born`, through redb itself (the file stays a
-/// valid database: only the checksummed content changed). Returns the damaged key.
-fn flip_stored_value(path: &Path, epoch: u64, space: u8, born: u64) -> Vec<u8> {
-    let db = redb::Database::create(path).expect("open the file directly");
-    let txn = db.begin_write().unwrap();
-    let name = format!("e{epoch}.items");
-    let key = {
-        let mut table = txn
-            .open_table(TableDefinition::<&[u8], &[u8]>::new(&name))
-            .unwrap();
-        let (key, mut value) = table
-            .iter()
-            .unwrap()
-            .map(|r| r.unwrap())
-            .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
-            .find(|(k, _)| {
-                k[0] == space && u64::from_be_bytes(k[k.len() - 8..].try_into().unwrap()) == born
-            })
-            .expect("a version to damage");
-        *value.last_mut().unwrap() ^= 0x20;
-        table.insert(key.as_slice(), value.as_slice()).unwrap();
-        key
-    };
-    txn.commit().unwrap();
-    key
-}
-
 /// With the node stopped, flip one byte of the search-index blob written by generation
 /// `generation` in the tables of `epoch` (table `e<epoch>.index`, key `generation ‖
 /// chunk`), through redb. With `remove`, delete the blob's rows instead (a lost delta).
@@ -267,13 +239,22 @@ fn damaged_record_is_refused_then_node_falls_back_to_the_previous_full_sync() {
     assert_data_free(&serde_json::to_string(&status).unwrap());
     drop(node);
 
-    // The alert survives a restart; the fallback generation verifies on the next check.
+    // The alert survives a restart; the fallback generation verifies on the next check,
+    // which still reports the damaged older generations (they cannot be rolled back to).
     let node = open(&path, MemorySource::new(vec![]));
     assert_eq!(node.engine.status().integrity_alert, Some(alert));
-    assert_eq!(
-        node.engine.check_integrity().unwrap(),
-        Integrity::Verified(4)
+    let Integrity::OlderDamaged(older) = node.engine.check_integrity().unwrap() else {
+        panic!("the damaged older generations are reported");
+    };
+    assert!(older.current_ok);
+    assert_eq!(older.damaged, vec![3, 2]);
+    assert_eq!(older.now_current, Some(4));
+    assert!(
+        older.message().contains("the current generation verifies"),
+        "{}",
+        older.message()
     );
+    assert_eq!(node.engine.status().integrity_alert, Some(older));
     assert_serves(&node.reader, &g1);
     // A full sync brings current data back; an admin clears the alert.
     assert_eq!(sync(&node, true, hospital_with("ラテックス")), 5);
@@ -498,12 +479,15 @@ fn nothing_verifies_leaves_current_and_refuses_damaged_records() {
         })
         .count();
     assert_eq!(refused, 1);
-    // A full sync repairs it.
+    // A full sync repairs it (the same data, written afresh); the damaged generation 1
+    // is still retained and still reported.
     assert_eq!(sync(&node, true, hospital_with("ペニシリン")), 2);
-    assert_eq!(
-        node.engine.check_integrity().unwrap(),
-        Integrity::Verified(2)
-    );
+    match node.engine.check_integrity().unwrap() {
+        Integrity::OlderDamaged(a) => {
+            assert_eq!((a.damaged, a.now_current), (vec![1], Some(2)));
+        }
+        other => panic!("expected the damaged older generation reported, got {other:?}"),
+    }
     assert_eq!(records(&node.reader).len(), N);
 }
 

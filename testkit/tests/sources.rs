@@ -492,6 +492,49 @@ fn redirect_to_another_host_does_not_carry_credentials() {
 }
 
 #[test]
+fn plain_http_is_refused_except_to_this_machine_or_when_allowed() {
+    // A remote plain-http base URL is refused when the source is built, naming the setting.
+    let mut cfg = http_config(SourceKind::FhirRest, "http://ehr.hospital.example/fhir");
+    let e = source::build(&cfg).err().expect("refused");
+    assert!(matches!(e, SourceError::Config(_)), "{e}");
+    assert!(
+        e.to_string().contains("allow_plain_http")
+            && e.to_string().contains("ehr.hospital.example"),
+        "{e}"
+    );
+    for kind in [SourceKind::FhirRest, SourceKind::Bulk] {
+        cfg.kind = kind;
+        assert!(source::build(&cfg).is_err(), "{kind:?}");
+    }
+    // The explicit opt-in, and https, are accepted.
+    cfg.allow_plain_http = true;
+    source::build(&cfg).expect("allowed");
+    source::build(&http_config(
+        SourceKind::FhirRest,
+        "https://ehr.hospital.example/fhir",
+    ))
+    .expect("https");
+
+    // Loopback is this machine: the test server is reached over plain http. A redirect
+    // from it to plain http elsewhere is refused before any connection is made.
+    let h = hospital(10, 13);
+    let server = FhirServer::with_resources(ServerOptions::default(), h.resources());
+    let src = source::build(&http_config(SourceKind::FhirRest, &server.base_url())).unwrap();
+    collect(src.as_ref(), PullKind::Full).expect("loopback over plain http");
+    server.inject(
+        Some("/fhir/Patient"),
+        Fault::RedirectTo("http://ehr.hospital.example".into()),
+        1,
+    );
+    let e = collect(src.as_ref(), PullKind::Full).unwrap_err();
+    assert!(matches!(e, SourceError::Protocol(_)), "{e}");
+    assert!(
+        e.to_string().contains("plain http://") && e.to_string().contains("allow_plain_http"),
+        "{e}"
+    );
+}
+
+#[test]
 fn cancel_stops_a_pull() {
     let h = hospital(20, 12);
     let server = FhirServer::with_resources(ServerOptions::default(), h.resources());

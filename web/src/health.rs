@@ -1,5 +1,7 @@
-//! `GET /healthz`: liveness and operating status for monitoring. Reports version, mode and
-//! snapshot status only; it must never carry patient data.
+//! `GET /healthz`: liveness and operating status for monitoring. Reports version, mode,
+//! snapshot status and alerts for administrators only; it must never carry patient data.
+//! The answer is always 200 while the node runs; `status` is `"alert"` while any alert
+//! stands (a quarantined sync, damaged snapshot data), else `"ok"`.
 
 use akari_accounts::event::Mode;
 use axum::extract::State;
@@ -15,6 +17,33 @@ pub struct NodeStatus {
     pub snapshot: SnapshotStatus,
     #[serde(default)]
     pub sync: SyncHealth,
+    /// What administrators must look at (no patient data).
+    #[serde(default)]
+    pub alerts: Vec<NodeAlert>,
+}
+
+/// One standing alert: a stable `kind` for monitoring rules and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAlert {
+    /// One of [`NodeAlert::KINDS`].
+    pub kind: String,
+    pub message: String,
+}
+
+impl NodeAlert {
+    /// The newest syncs were quarantined (they would have lost much of the data).
+    pub const SNAPSHOT_QUARANTINE: &'static str = "snapshot_quarantine";
+    /// Stored snapshot data was found damaged (see the message for what is served).
+    pub const SNAPSHOT_INTEGRITY: &'static str = "snapshot_integrity";
+    /// Every kind, for metrics that report each as 0 or 1.
+    pub const KINDS: [&'static str; 2] = [Self::SNAPSHOT_QUARANTINE, Self::SNAPSHOT_INTEGRITY];
+
+    pub fn new(kind: &str, message: impl Into<String>) -> NodeAlert {
+        NodeAlert {
+            kind: kind.to_owned(),
+            message: message.into(),
+        }
+    }
 }
 
 /// How the last sync went, for monitoring: data-free messages and counts only. A pull the
@@ -56,6 +85,7 @@ impl NodeStatus {
         NodeStatus {
             mode: Mode::Standby,
             snapshot: SnapshotStatus::None,
+            alerts: Vec::new(),
             sync: SyncHealth::NotRun,
         }
     }
@@ -68,16 +98,23 @@ pub struct Health {
     pub version: String,
     pub mode: Mode,
     pub snapshot: SnapshotStatus,
+    pub alerts: Vec<NodeAlert>,
     pub sync: SyncHealth,
 }
 
 pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let status = state.status.borrow().clone();
     Json(Health {
-        status: "ok".to_owned(),
+        status: if status.alerts.is_empty() {
+            "ok"
+        } else {
+            "alert"
+        }
+        .to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         mode: status.mode,
         snapshot: status.snapshot,
+        alerts: status.alerts,
         sync: status.sync,
     })
 }
@@ -144,15 +181,26 @@ mod tests {
                 generation: 7,
                 completed_at: "2026-11-21T03:00:00Z".to_owned(),
             },
+            alerts: Vec::new(),
             sync: SyncHealth::Refused {
                 message: "sync refused: 30 of 100 resources rejected (invalid_json 30)".into(),
             },
         })
         .unwrap();
-        let health = get_health(state).await;
+        let health = get_health(state.clone()).await;
+        assert_eq!(health["status"], "ok");
         assert_eq!(health["mode"], "drill");
         assert_eq!(health["snapshot"]["state"], "current");
         assert_eq!(health["snapshot"]["generation"], 7);
+        tx.send_modify(|s| {
+            s.alerts.push(NodeAlert::new(
+                NodeAlert::SNAPSHOT_QUARANTINE,
+                "sync quarantined",
+            ))
+        });
+        let health = get_health(state).await;
+        assert_eq!(health["status"], "alert");
+        assert_eq!(health["alerts"][0]["kind"], "snapshot_quarantine");
         assert_eq!(health["sync"]["state"], "refused");
         assert!(health["sync"]["message"]
             .as_str()

@@ -20,7 +20,7 @@ pub mod state;
 pub mod trace;
 pub mod viewer;
 
-pub use health::{NodeStatus, SnapshotStatus, SyncHealth};
+pub use health::{NodeAlert, NodeStatus, SnapshotStatus, SyncHealth};
 pub use metrics::HttpMetrics;
 pub use router::router;
 pub use state::AppState;

@@ -38,12 +38,15 @@ struct RequestStats {
 /// Where the sync figures come from: the node's sync engine status.
 pub type SyncFigures = Arc<dyn Fn() -> akari_sync::SyncStatus + Send + Sync>;
 
-/// Request counters and durations of the HTTPS listener, and the sync figures.
+/// Request counters and durations of the HTTPS listener, the sync figures and the node's
+/// alerts.
 #[derive(Default)]
 pub struct HttpMetrics {
     requests: Mutex<BTreeMap<RequestKey, RequestStats>>,
     in_flight: AtomicI64,
     sync: Option<SyncFigures>,
+    /// The node's status (alerts, snapshot generation), when given.
+    node: Mutex<Option<tokio::sync::watch::Receiver<crate::NodeStatus>>>,
 }
 
 impl std::fmt::Debug for HttpMetrics {
@@ -86,6 +89,11 @@ impl HttpMetrics {
         let stats = requests.entry(key).or_default();
         stats.count += 1;
         stats.seconds_sum += seconds;
+    }
+
+    /// Also report the node's alerts and snapshot generation from `status`.
+    pub fn watch_node(&self, status: tokio::sync::watch::Receiver<crate::NodeStatus>) {
+        *self.node.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
     }
 
     /// Requests being answered right now.
@@ -143,10 +151,35 @@ impl HttpMetrics {
                 stats.count
             );
         }
+        self.render_node(&mut out);
         if let Some(sync) = &self.sync {
             render_sync(&mut out, &sync());
         }
         out
+    }
+
+    /// `akari_alert{kind}` (0 or 1 for every kind, so rules can match on the value) and
+    /// `akari_snapshot_generation`.
+    fn render_node(&self, out: &mut String) {
+        let node = self.node.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(status) = node.as_ref().map(|rx| rx.borrow().clone()) else {
+            return;
+        };
+        out.push_str("# HELP akari_alert Alerts for administrators by kind (1: standing).\n");
+        out.push_str("# TYPE akari_alert gauge\n");
+        for kind in crate::NodeAlert::KINDS {
+            let on = status.alerts.iter().any(|a| a.kind == kind);
+            let _ = writeln!(out, "akari_alert{{kind=\"{kind}\"}} {}", u8::from(on));
+        }
+        out.push_str(
+            "# HELP akari_snapshot_generation The snapshot generation served (0: none).\n",
+        );
+        out.push_str("# TYPE akari_snapshot_generation gauge\n");
+        let generation = match status.snapshot {
+            crate::SnapshotStatus::Current { generation, .. } => generation,
+            crate::SnapshotStatus::None => 0,
+        };
+        let _ = writeln!(out, "akari_snapshot_generation {generation}");
     }
 }
 
@@ -343,6 +376,7 @@ mod tests {
         let mut report = akari_sync::SyncReport {
             generation: 3,
             full: true,
+            unchanged: false,
             started_at: chrono::Utc::now(),
             duration_ms: 1,
             bytes: 0,

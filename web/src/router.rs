@@ -111,6 +111,7 @@ fn admin_routes() -> Router<Pages> {
             post(snapshots::rollback),
         )
         .route("/admin/sync/{generation}/pin", post(snapshots::pin))
+        .route("/admin/sync/{generation}/promote", post(snapshots::promote))
         // the ledger's signed checkpoint
         .route(
             "/admin/checkpoint",

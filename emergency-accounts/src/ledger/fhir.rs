@@ -158,9 +158,10 @@ fn event_codes(action: &Action) -> ((Value, Option<Value>), &'static str, &'stat
         }
         Action::SnapshotUnlocked { .. } | Action::SnapshotLocked => (alert(None), "E", "0"),
         Action::SyncRequested { .. } => (plain("110100", "Application Activity"), "E", "0"),
-        Action::SnapshotRolledBack { .. } | Action::SnapshotPinned { .. } => {
-            (plain("110100", "Application Activity"), "U", "0")
-        }
+        Action::SnapshotRolledBack { .. }
+        | Action::SnapshotPinned { .. }
+        | Action::SnapshotPromoted { .. } => (plain("110100", "Application Activity"), "U", "0"),
+        Action::SnapshotQuarantined { .. } => (alert(None), "E", "4"),
         Action::AuditExported { .. } => (plain("110101", "Audit Log Used"), "R", "0"),
         Action::ReviewVerdict { .. } => (plain("110101", "Audit Log Used"), "C", "0"),
     }
@@ -326,6 +327,20 @@ fn action_text(action: &Action) -> Option<String> {
             "generation {generation} {}",
             if *pinned { "pinned" } else { "unpinned" }
         )),
+        Action::SnapshotQuarantined {
+            generation,
+            current,
+            losses,
+        } => Some(match current {
+            Some(c) => format!(
+                "sync quarantined as generation {generation} (would lose {losses}); generation {c} stays in service"
+            ),
+            None => format!("sync quarantined as generation {generation} (would lose {losses})"),
+        }),
+        Action::SnapshotPromoted { generation, from } => Some(match from {
+            Some(from) => format!("quarantined generation {generation} promoted (was serving {from})"),
+            None => format!("quarantined generation {generation} promoted"),
+        }),
         _ => None,
     }
 }

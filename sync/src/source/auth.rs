@@ -73,6 +73,8 @@ pub(crate) struct Smart {
     scope: String,
     token_url: Mutex<Option<Url>>,
     cached: Mutex<Option<(Secret, Instant)>>,
+    /// `[sync.source] allow_plain_http`: the token endpoint may be plain http elsewhere.
+    allow_plain_http: bool,
 }
 
 impl std::fmt::Debug for Smart {
@@ -108,7 +110,10 @@ struct TokenError {
 }
 
 impl Auth {
-    pub(crate) fn from_config(cfg: &AuthConfig) -> Result<Auth, SourceError> {
+    pub(crate) fn from_config(
+        cfg: &AuthConfig,
+        allow_plain_http: bool,
+    ) -> Result<Auth, SourceError> {
         Ok(match cfg.kind {
             AuthKind::None | AuthKind::Mtls => Auth::None,
             AuthKind::Bearer => Auth::Bearer(read_secret(&cfg.token_file, "token_file")?),
@@ -154,6 +159,7 @@ impl Auth {
                     scope: cfg.scope.clone().unwrap_or_else(|| "system/*.read".into()),
                     token_url: Mutex::new(token_url),
                     cached: Mutex::new(None),
+                    allow_plain_http,
                 };
                 // Sign once now so a key that does not fit the algorithm fails at start-up.
                 smart.assertion("https://check.invalid/token")?;
@@ -261,6 +267,8 @@ impl Smart {
             }
         }
         let url = self.token_url(client, base).await?;
+        super::http::refuse_plain_http(&url, self.allow_plain_http)
+            .map_err(|m| SourceError::Config(format!("the SMART token endpoint: {m}")))?;
         let assertion = self.assertion(url.as_str())?;
         let form = [
             ("grant_type", "client_credentials"),
@@ -324,20 +332,26 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("pw");
         std::fs::write(&p, "hunter2-very-secret\n").unwrap();
-        let a = Auth::from_config(&AuthConfig {
-            kind: AuthKind::Basic,
-            username: Some("akari".into()),
-            password_file: Some(p.clone()),
-            ..AuthConfig::default()
-        })
+        let a = Auth::from_config(
+            &AuthConfig {
+                kind: AuthKind::Basic,
+                username: Some("akari".into()),
+                password_file: Some(p.clone()),
+                ..AuthConfig::default()
+            },
+            false,
+        )
         .unwrap();
         let dbg = format!("{a:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
-        let t = Auth::from_config(&AuthConfig {
-            kind: AuthKind::Bearer,
-            token_file: Some(p),
-            ..AuthConfig::default()
-        })
+        let t = Auth::from_config(
+            &AuthConfig {
+                kind: AuthKind::Bearer,
+                token_file: Some(p),
+                ..AuthConfig::default()
+            },
+            false,
+        )
         .unwrap();
         assert!(!format!("{t:?}").contains("hunter2"));
         std::fs::remove_dir_all(dir).ok();
@@ -345,18 +359,24 @@ mod tests {
 
     #[test]
     fn missing_or_bad_key_files_are_clear_config_errors() {
-        let e = Auth::from_config(&AuthConfig {
-            kind: AuthKind::Smart,
-            client_id: Some("c".into()),
-            private_key_file: Some("/nonexistent/key.pem".into()),
-            ..AuthConfig::default()
-        })
+        let e = Auth::from_config(
+            &AuthConfig {
+                kind: AuthKind::Smart,
+                client_id: Some("c".into()),
+                private_key_file: Some("/nonexistent/key.pem".into()),
+                ..AuthConfig::default()
+            },
+            false,
+        )
         .unwrap_err();
         assert!(e.to_string().contains("private_key_file"), "{e}");
-        let e = Auth::from_config(&AuthConfig {
-            kind: AuthKind::Bearer,
-            ..AuthConfig::default()
-        })
+        let e = Auth::from_config(
+            &AuthConfig {
+                kind: AuthKind::Bearer,
+                ..AuthConfig::default()
+            },
+            false,
+        )
         .unwrap_err();
         assert!(e.to_string().contains("token_file"), "{e}");
     }

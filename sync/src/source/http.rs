@@ -28,6 +28,7 @@ pub(crate) struct HttpSettings {
     pub retry_budget: u32,
     backoff_initial: Duration,
     pub backoff_max: Duration,
+    allow_plain_http: bool,
 }
 
 /// `base` + relative path, treating `base` as a directory.
@@ -80,6 +81,38 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// Is `url` on this machine (a loopback address, `localhost` or a name under `.localhost`)?
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    }
+}
+
+/// Refuse plain `http://` to anything but this machine unless `allow_plain_http` is set:
+/// patient data and credentials would cross the network unencrypted. The message says what
+/// to do (and names no path or query).
+pub(crate) fn refuse_plain_http(url: &Url, allow_plain_http: bool) -> Result<(), String> {
+    if url.scheme() != "http" || allow_plain_http || is_loopback(url) {
+        return Ok(());
+    }
+    Err(format!(
+        "plain http:// to {} would carry patient data and credentials unencrypted; use \
+         https://, or — only on a network you trust end to end — set \
+         `allow_plain_http = true` in [sync.source] (see docs/sync-source.md)",
+        url.host_str().unwrap_or("a remote host")
+    ))
+}
+
 /// Scheme, host and port agree.
 pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
@@ -122,6 +155,8 @@ impl HttpSettings {
         if base.scheme() != "https" && base.scheme() != "http" {
             return Err(SourceError::Config("base_url must be http(s)".into()));
         }
+        refuse_plain_http(&base, cfg.allow_plain_http)
+            .map_err(|m| SourceError::Config(format!("base_url: {m}")))?;
         if cfg.auth.kind == super::AuthKind::Mtls
             && (cfg.tls.client_cert_file.is_none() || cfg.tls.client_key_file.is_none())
         {
@@ -149,7 +184,7 @@ impl HttpSettings {
         };
         let s = HttpSettings {
             base,
-            auth: Arc::new(Auth::from_config(&cfg.auth)?),
+            auth: Arc::new(Auth::from_config(&cfg.auth, cfg.allow_plain_http)?),
             ca_pem,
             identity_pem,
             connect_timeout: Duration::from_secs(cfg.connect_timeout_secs.max(1)),
@@ -158,6 +193,7 @@ impl HttpSettings {
             retry_budget: cfg.retry_budget,
             backoff_initial: Duration::from_millis(cfg.backoff_initial_ms),
             backoff_max: Duration::from_secs(cfg.backoff_max_secs),
+            allow_plain_http: cfg.allow_plain_http,
         };
         // Build once so bad certificates are reported at start-up.
         s.client()?;
@@ -316,6 +352,10 @@ impl<'a> Session<'a> {
             if self.cancel.is_cancelled() {
                 return Err(SourceError::Cancelled);
             }
+            // Redirects, next pages, export status and file URLs come from the server.
+            refuse_plain_http(&url, self.settings.allow_plain_http).map_err(|m| {
+                SourceError::Protocol(format!("refused to fetch {}: {m}", path_of(&url)))
+            })?;
             let with_creds = same_origin(&url, &self.settings.base);
             let mut rb = self.request(&url, req);
             if with_creds {

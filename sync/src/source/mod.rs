@@ -198,6 +198,11 @@ pub struct Config {
     pub backoff_max_secs: u64,
     /// Bulk: give up on an export that is not ready after this many seconds (default 3600).
     pub export_timeout_secs: u64,
+    /// Allow plain `http://` to a host that is not this machine (default false). Plain HTTP
+    /// carries patient data and credentials unencrypted: set it only for a source reached
+    /// over a network you trust end to end (a dedicated cable, an IPsec tunnel). `https://`
+    /// and `http://` to a loopback address or `localhost` need no setting.
+    pub allow_plain_http: bool,
     pub auth: AuthConfig,
     pub tls: TlsConfig,
 }
@@ -226,6 +231,7 @@ impl Default for Config {
             backoff_initial_ms: 500,
             backoff_max_secs: 60,
             export_timeout_secs: 3600,
+            allow_plain_http: false,
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
         }
@@ -233,6 +239,26 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Rules `config check` applies to `[sync.source]`: `Err((key within [sync], what is
+    /// wrong and what to do))`.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !matches!(self.kind, SourceKind::FhirRest | SourceKind::Bulk) {
+            return Ok(());
+        }
+        let urls = [
+            ("source.base_url", self.base_url.as_deref()),
+            ("source.auth.token_url", self.auth.token_url.as_deref()),
+        ];
+        for (key, url) in urls {
+            let Some(url) = url else { continue };
+            // A URL that does not parse is reported when the source is built.
+            if let Ok(url) = reqwest::Url::parse(url) {
+                http::refuse_plain_http(&url, self.allow_plain_http).map_err(|m| (key, m))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The resource types to pull.
     pub fn types(&self) -> Vec<String> {
         if self.types.is_empty() {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::guard::{self, Guard, Quarantine};
 use super::index_blob::{self, Accumulator};
 use super::keys::{
     self, grave_item, grave_key, item_key, owner_key, owner_value, parse_meta, parse_owner,
@@ -20,7 +21,8 @@ use super::prepare::{EncounterFact, Prepared, Preparer, Target};
 use super::sorted_load::SortedLoad;
 use super::tables::{EpochTable, DATA_KEYS};
 use super::{
-    apply_retention, next_generation, switch_to, GenerationKind, Manifest, Store, StoreError,
+    apply_retention, next_generation, record_generation, switch_to, GenerationKind, Manifest,
+    Store, StoreError,
 };
 use crate::crypto::Sealer;
 use crate::mapping::{ItemKind, RejectReason, ResourceType};
@@ -47,6 +49,30 @@ pub struct BuildStats {
     pub out_of_scope_patients: u64,
 }
 
+/// How a finished build ended (see [`super::guard`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finished {
+    /// The new generation is current.
+    Current(Manifest),
+    /// The pull left the data as it was: nothing was written; this is the current
+    /// generation, its data-as-of time moved on.
+    Unchanged(Manifest),
+    /// The pull would lose too much: the generation is kept, not served. `new` is false
+    /// when it equals the newest quarantined generation (then `manifest` is that one and
+    /// nothing was written).
+    Quarantined { manifest: Manifest, new: bool },
+}
+
+impl Finished {
+    /// The generation the outcome names.
+    pub fn manifest(&self) -> &Manifest {
+        match self {
+            Finished::Current(m) | Finished::Unchanged(m) => m,
+            Finished::Quarantined { manifest, .. } => manifest,
+        }
+    }
+}
+
 /// Builds one generation inside one write transaction. Dropping it without
 /// [`GenerationBuilder::finish`] discards everything it wrote.
 pub struct GenerationBuilder {
@@ -57,6 +83,8 @@ pub struct GenerationBuilder {
     epoch: u64,
     full: bool,
     parent: Option<Manifest>,
+    /// The current generation when the build began: what the guard compares with.
+    reference: Option<Manifest>,
     source: String,
     set: SetHash,
     counts: BTreeMap<ItemKind, i64>,
@@ -117,6 +145,7 @@ impl GenerationBuilder {
         full: bool,
         source: &str,
     ) -> Result<Self, StoreError> {
+        let reference = parent.clone();
         let mut txn = store.db().begin_write()?;
         // A long build should not make redb keep repair metadata for every page.
         txn.set_quick_repair(false);
@@ -156,6 +185,7 @@ impl GenerationBuilder {
             epoch,
             full,
             parent,
+            reference,
             source: source.to_string(),
             set,
             counts,
@@ -505,17 +535,68 @@ impl GenerationBuilder {
         Ok(())
     }
 
-    /// Verify, record the manifest, switch `current` and apply retention, all in one
-    /// commit. Call [`GenerationBuilder::resolve`] first.
+    /// Verify the build and put it through `guard` (see [`super::guard`]; `None`: no
+    /// guard): record the manifest, switch `current` and apply retention, all in one
+    /// commit — or keep it quarantined, or write nothing when the data did not change.
+    /// Call [`GenerationBuilder::resolve`] first.
     pub fn finish(
         mut self,
         high_water: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(Manifest, BuildStats), StoreError> {
+        guard: Option<&Guard>,
+    ) -> Result<(Finished, BuildStats), StoreError> {
         let txn = self.take_txn()?;
-        let manifest = self.finish_in(&txn, high_water, now)?;
+        let mut manifest = self.finish_in(&txn, high_water, now)?;
+        let stats = self.stats.clone();
+        if let Some(reference) = &self.reference {
+            // A full build of unchanged data is still written: a fresh, verified epoch
+            // (it repairs silent damage); retention keeps one generation per content.
+            if !self.full && manifest.same_content(reference) {
+                // Discard what the build wrote; the current generation is current as of now.
+                drop(txn);
+                let current = self.store.touch_current(high_water, now)?;
+                return Ok((Finished::Unchanged(current), stats));
+            }
+            let losses = guard.map(|g| g.losses(reference, &manifest.counts));
+            if let Some(losses) = losses.filter(|l| !l.is_empty()) {
+                let newest =
+                    guard::newest_quarantined(&txn.open_table(super::tables::GENERATIONS)?)?;
+                if let Some(same) = newest.filter(|q| q.same_content(&manifest)) {
+                    drop(txn);
+                    return Ok((
+                        Finished::Quarantined {
+                            manifest: same,
+                            new: false,
+                        },
+                        stats,
+                    ));
+                }
+                manifest.quarantine = Some(Quarantine {
+                    at: now,
+                    compared_with: reference.generation,
+                    losses,
+                    promoted_at: None,
+                });
+                record_generation(&txn, &manifest)?;
+                apply_retention(&txn, self.store.keep())?;
+                txn.commit()?;
+                return Ok((
+                    Finished::Quarantined {
+                        manifest,
+                        new: true,
+                    },
+                    stats,
+                ));
+            }
+        }
+        if let Some((book, replace)) = &self.places {
+            super::places::write_places(&txn, book, *replace)?;
+        }
+        switch_to(&txn, &manifest)?;
+        guard::set_last_good_pull(&txn, now)?;
+        apply_retention(&txn, self.store.keep())?;
         txn.commit()?;
-        Ok((manifest, self.stats.clone()))
+        Ok((Finished::Current(manifest), stats))
     }
 
     /// Visible items by kind name, for the manifest; a negative count is a bug caught
@@ -593,6 +674,7 @@ impl GenerationBuilder {
             removed: self.removed,
             key_ids: self.key_ids(),
             index_chain,
+            quarantine: None,
         };
         if self.full && !self.loaded {
             // A full generation is checked against its own metadata before it goes live:
@@ -606,11 +688,6 @@ impl GenerationBuilder {
                 problem: "the index blob does not read back as written".into(),
             });
         }
-        if let Some((book, replace)) = &self.places {
-            super::places::write_places(txn, book, *replace)?;
-        }
-        switch_to(txn, &manifest)?;
-        apply_retention(txn, self.store.keep())?;
         Ok(manifest)
     }
 }
@@ -642,48 +719,6 @@ fn verify_epoch_metadata(txn: &WriteTransaction, m: &Manifest) -> Result<(), Sto
             generation: m.generation,
             problem: "recounted metadata differs from what was written".into(),
         });
-    }
-    Ok(())
-}
-
-/// Copy every version visible in `source` into fresh tables of `epoch`, born at
-/// `generation` (rollback). Copies stored bytes as they are.
-pub(crate) fn copy_generation(
-    txn: &WriteTransaction,
-    source: &Manifest,
-    epoch: u64,
-    generation: u64,
-) -> Result<(), StoreError> {
-    let src_items_name = EpochTable::Items.of(source.epoch);
-    let src_idents_name = EpochTable::Idents.of(source.epoch);
-    let mut t = open_tables(txn, epoch)?;
-    let src_items = txn.open_table(src_items_name.def())?;
-    for row in src_items.iter()? {
-        let (k, v) = row?;
-        let key = k.value();
-        let mv = parse_meta(v.value()).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
-        if !super::read::visible(key, &mv, source.generation)? {
-            continue;
-        }
-        let parts = ItemKey::parse(key)?;
-        let new_key = parts.born_at(generation);
-        t.items
-            .insert(new_key.as_slice(), with_died(v.value(), ALIVE).as_slice())?;
-        let owner = Owner {
-            pk: parts.pk,
-            born: generation,
-            has_index: mv.indexed,
-        };
-        t.owner.insert(
-            owner_key(parts.rtype, &parts.idh).as_slice(),
-            owner_value(&owner).as_slice(),
-        )?;
-    }
-    drop(src_items);
-    let src_idents = txn.open_table(src_idents_name.def())?;
-    for row in src_idents.iter()? {
-        let (k, v) = row?;
-        t.idents.insert(k.value(), v.value())?;
     }
     Ok(())
 }

@@ -35,12 +35,31 @@
 //! Readers use redb read transactions (MVCC) and keep seeing their generation while the
 //! next one is written.
 //!
-//! Retention keeps the newest K generations (K ≥ 3), the pinned ones and the current one.
+//! # The guard, quarantine and retention
+//!
+//! Before a finished build goes live it is compared with the current generation (see
+//! [`guard`]): a pull that changed nothing writes no generation (the current one's "data as
+//! of" moves on), and a pull that would lose more than a configured share of the current
+//! generation's patients or of any kind of item is committed as a *quarantined* generation
+//! — listed, verifiable, never served — until an administrator promotes it.
+//!
+//! Retention keeps the newest K generations that passed the guard and, further back, as many
+//! more as it takes to hold K distinct contents (K ≥ 3; generations holding the same data
+//! count once), the newest two
+//! quarantined ones, the pinned ones and the current one: however many pulls are
+//! quarantined or change nothing, the newest good generation and the ones before it stay.
 //! Dropping generations frees whole epochs (`delete_table`) or, inside a live epoch, only
 //! versions that died at or before the oldest retained generation of that epoch (found via
 //! the graves table). A rollback copies the target generation's versions (still opaque
 //! bytes) into a new epoch and makes that the new current generation, so history stays
 //! linear and the target itself is kept.
+//!
+//! # A second copy
+//!
+//! A store opened with [`Store::open_with_copy`] keeps the newest good generation also in a
+//! file of its own (see [`copy`]): when the snapshot file is truncated, zeroed, emptied or
+//! missing, or none of its generations verifies, the node serves the copy's generation and
+//! says so.
 //!
 //! # Encryption at rest
 //!
@@ -56,7 +75,9 @@
 //! one, reads fail with [`StoreError::Locked`].
 
 pub mod build;
+pub mod copy;
 pub mod fallback;
+pub mod guard;
 pub mod index_blob;
 pub mod keys;
 pub mod places;
@@ -64,6 +85,7 @@ mod prepare;
 pub mod read;
 mod sorted_load;
 mod tables;
+mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -76,12 +98,13 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{CryptoError, Keyring, SnapshotPublicKey, SnapshotSecret};
 use crate::mapping::ItemKind;
 use crate::model::Sex;
-pub use build::GenerationBuilder;
-pub use fallback::{Integrity, IntegrityAlert};
+pub use build::{Finished, GenerationBuilder};
+pub use fallback::{FileDamage, Integrity, IntegrityAlert};
+pub use guard::{Guard, Loss, Quarantine, QuarantineAlert};
 pub use index_blob::IndexBlobs;
-use keys::{parse_meta, Keyer, SetHash};
+use keys::Keyer;
 pub use prepare::{prepare, EncounterFact, Payload, Prepared, Preparer, Target};
-use tables::{EpochTable, DATA_KEYS, GENERATIONS, META};
+use tables::{EpochTable, DATA_KEYS, EPOCH_TIPS, GENERATIONS, META};
 
 /// 2: the search index lives in per-build blobs (`e<epoch>.index`), not in index rows.
 /// 3: the record model of reports, orders, immunisations, care teams, blood types and
@@ -90,6 +113,9 @@ const SCHEMA_VERSION: u32 = 3;
 
 /// The fewest generations retention may keep (ransomware-proof backups: ≥ 3).
 pub const MIN_KEEP: usize = 3;
+
+/// Quarantined generations retention keeps (the newest ones) besides the good ones.
+pub const QUARANTINE_KEEP: usize = 2;
 
 /// A search-index entry: what the in-memory index needs, one per Patient and per
 /// encounter that places a patient in a bed.
@@ -119,6 +145,22 @@ pub enum GenerationKind {
     Rollback {
         from: u64,
     },
+    /// Generation `from` brought back from the second copy (see [`copy`]) because no
+    /// generation of the snapshot file verified.
+    Restored {
+        from: u64,
+    },
+}
+
+impl std::fmt::Display for GenerationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GenerationKind::Full => f.write_str("full"),
+            GenerationKind::Incremental => f.write_str("incremental"),
+            GenerationKind::Rollback { from } => write!(f, "rollback<{from}"),
+            GenerationKind::Restored { from } => write!(f, "restored<{from}"),
+        }
+    }
 }
 
 /// What a generation holds, readable without any key (no patient data).
@@ -150,9 +192,26 @@ pub struct Manifest {
     /// made of (its epoch's base and deltas up to it; see [`index_blob`]).
     #[serde(default)]
     pub index_chain: String,
+    /// Set when the guard kept this generation out of service (see [`guard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<Quarantine>,
 }
 
 impl Manifest {
+    /// Quarantined and not (yet) promoted: never served, never a fall-back target.
+    pub fn is_quarantined(&self) -> bool {
+        self.quarantine
+            .as_ref()
+            .is_some_and(|q| q.promoted_at.is_none())
+    }
+
+    /// The same data as `other`: same versions (set hash), counts and index size.
+    pub fn same_content(&self, other: &Manifest) -> bool {
+        self.set_hash == other.set_hash
+            && self.counts == other.counts
+            && self.index_entries == other.index_entries
+    }
+
     pub fn patients(&self) -> u64 {
         self.counts
             .get(ItemKind::Patient.name())
@@ -239,6 +298,10 @@ pub enum StoreError {
     Build(String),
     #[error("generation {0} does not exist (it may have been removed by retention); see `akari snapshot list`")]
     NoSuchGeneration(u64),
+    #[error("generation {0} is quarantined: it is served only once an administrator promotes it (`akari snapshot promote {0}` or the admin sync page)")]
+    Quarantined(u64),
+    #[error("generation {0} is not quarantined; to serve an older generation again, roll back to it (`akari snapshot rollback {0}`)")]
+    NotQuarantined(u64),
     #[error("the snapshot holds no generation yet: run `akari sync now --full`")]
     Empty,
     #[error("generation {generation} failed verification: {problem}")]
@@ -249,15 +312,15 @@ pub enum StoreError {
     KeepTooSmall(usize),
     #[error("the snapshot file was written by a newer Akari (schema {0}); upgrade this node")]
     Schema(u32),
-    #[error("the snapshot file was written by an older Akari (schema {0}) whose records this version does not read; move the file away and run `akari sync now --full`")]
+    #[error("the snapshot file was written by an older Akari (schema {0}) whose records this version does not read; move the file (and its second copy) away and run `akari sync now --full`")]
     OldSchema(u32),
     #[error("the snapshot is locked (encrypted at rest): log in with a sealed emergency account or as an admin to unlock it")]
     Locked,
     #[error("the key given does not unlock this snapshot (it is encrypted to key {expected}, the key given is {given}); nothing was decrypted")]
     WrongKey { expected: String, given: String },
-    #[error("the snapshot file is encrypted to key {stored}, but this node's public key is {configured}; if the node was re-initialised, move the old snapshot file away and run `akari sync now --full`")]
+    #[error("the snapshot file is encrypted to key {stored}, but this node's public key is {configured}; if the node was re-initialised, move the old snapshot file and its second copy away and run `akari sync now --full`")]
     KeyMismatch { stored: String, configured: String },
-    #[error("the snapshot file holds unencrypted generations but encryption is configured; move the file away (it holds readable patient data: destroy it securely) and run `akari sync now --full`")]
+    #[error("the snapshot file holds unencrypted generations but encryption is configured; move the file and its second copy away (they hold readable patient data: destroy them securely) and run `akari sync now --full`")]
     Unencrypted,
     #[error("an item prepared without this build's snapshot key was given to an encrypted store (use GenerationBuilder::preparer)")]
     Unsealed,
@@ -281,6 +344,26 @@ impl StoreError {
     /// True if the error came from the storage device (disk full, I/O error).
     pub fn is_storage(&self) -> bool {
         matches!(self, StoreError::Storage(_))
+    }
+
+    /// True if opening failed because the file's bytes are not a readable snapshot file
+    /// (zeroed, truncated, overwritten, damaged metadata) — as opposed to a file that is
+    /// fine but not for this node (key, schema), locked by another process, or
+    /// unreadable for lack of permission.
+    pub fn is_damaged_file(&self) -> bool {
+        use std::io::ErrorKind;
+        let damaged_io = |e: &std::io::Error| {
+            matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::UnexpectedEof)
+        };
+        match self {
+            StoreError::Corrupt(_) => true,
+            StoreError::Storage(e) | StoreError::Database(e) => match e {
+                redb::Error::Corrupted(_) => true,
+                redb::Error::Io(io) => damaged_io(io),
+                _ => false,
+            },
+            _ => false,
+        }
     }
 }
 
@@ -350,6 +433,8 @@ struct Inner {
     /// The snapshot file (`None` for a database given by the caller): a full build flushes
     /// it to disk in the background while it writes (see `sorted_load`).
     path: Option<std::path::PathBuf>,
+    /// Where the second copy of the newest good generation is kept (see [`copy`]).
+    copy: Option<std::path::PathBuf>,
 }
 
 /// The snapshot store. Cheap to clone; all clones share one database.
@@ -451,6 +536,7 @@ impl Store {
                 keep: options.keep,
                 public_key,
                 path: None,
+                copy: None,
             }),
         })
     }
@@ -581,88 +667,35 @@ impl Store {
     /// encrypted) but never needs to decode them.
     pub fn verify(&self, generation: u64) -> Result<VerifyReport, StoreError> {
         let manifest = self.manifest(generation)?;
-        let txn = self.inner.db.begin_read()?;
-        let items_name = EpochTable::Items.of(manifest.epoch);
-        let items = txn.open_table(items_name.def())?;
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        let mut set = SetHash::default();
-        let mut checked = 0u64;
-        let mut corrupt = 0u64;
-        for row in items.iter()? {
-            let (k, v) = row?;
-            let key = k.value();
-            // A damaged header or key counts as damage, like a damaged content.
-            let (Some(mv), Ok(rkey)) = (parse_meta(v.value()), keys::rkey_of(key)) else {
-                corrupt += 1;
-                continue;
-            };
-            if !read::visible(key, &mv, generation)? {
-                continue;
-            }
-            checked += 1;
-            if keys::sha256(keys::content_of(v.value())) != mv.hash {
-                corrupt += 1;
-            }
-            set.add(rkey, &mv.hash);
-            let name = ItemKind::from_byte(mv.kind)
-                .map(ItemKind::name)
-                .unwrap_or("?");
-            *counts.entry(name.to_string()).or_default() += 1;
-        }
-        drop(items);
-        drop(txn);
-        let (chunks, damaged_chunks, chain_ok) = self.verify_index(&manifest)?;
-        let want: BTreeMap<String, u64> = manifest
-            .counts
-            .iter()
-            .filter(|(_, v)| **v > 0)
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        Ok(VerifyReport {
-            generation,
-            items_checked: checked + chunks,
-            corrupt_items: corrupt + damaged_chunks,
-            counts_match: counts == want,
-            set_hash_matches: set.to_hex() == manifest.set_hash && chain_ok,
-            encrypted: self.is_encrypted(),
-        })
+        let mut reports = self.verify_epoch(manifest.epoch, &[&manifest])?;
+        reports
+            .pop()
+            .ok_or(StoreError::NoSuchGeneration(generation))
     }
 
     /// Make a copy of `target` the new current generation (after verifying `target`).
     /// The copy is a new generation in a new epoch; `target` stays as it was.
     pub fn rollback(&self, target: u64) -> Result<Manifest, StoreError> {
-        let report = self.verify(target)?;
-        if !report.ok() {
-            return Err(StoreError::VerifyFailed {
-                generation: target,
-                problem: format!(
-                    "{} damaged item(s), counts match: {}, hash matches: {}",
-                    report.corrupt_items, report.counts_match, report.set_hash_matches
-                ),
-            });
-        }
         let source = self.manifest(target)?;
+        if source.is_quarantined() {
+            return Err(StoreError::Quarantined(target));
+        }
+        self.verify_ok(target)?;
         let txn = self.inner.db.begin_write()?;
         let generation = next_generation(&txn)?;
         let epoch = generation;
-        build::copy_generation(&txn, &source, epoch, generation)?;
-        index_blob::copy_blobs(&txn, &source, epoch)?;
+        copy::copy_within(&txn, &source, epoch)?;
         let manifest = Manifest {
             generation,
             epoch,
             parent: Some(target),
             kind: GenerationKind::Rollback { from: target },
             created_at: Utc::now(),
-            high_water: source.high_water,
-            counts: source.counts.clone(),
-            index_entries: source.index_entries,
-            set_hash: source.set_hash.clone(),
             pinned: false,
-            source: source.source.clone(),
             written: source.total_items(),
             removed: 0,
-            key_ids: source.key_ids.clone(),
-            index_chain: source.index_chain.clone(),
+            quarantine: None,
+            ..source
         };
         switch_to(&txn, &manifest)?;
         apply_retention(&txn, self.inner.keep)?;
@@ -670,12 +703,32 @@ impl Store {
         Ok(manifest)
     }
 
+    /// [`Store::verify`], as an error unless the generation verifies.
+    pub(crate) fn verify_ok(&self, generation: u64) -> Result<(), StoreError> {
+        let report = self.verify(generation)?;
+        if report.ok() {
+            return Ok(());
+        }
+        Err(StoreError::VerifyFailed {
+            generation,
+            problem: format!(
+                "{} damaged item(s), counts match: {}, hash matches: {}",
+                report.corrupt_items, report.counts_match, report.set_hash_matches
+            ),
+        })
+    }
+
     /// Start building the next generation: from scratch (`full`) or as the current
     /// generation plus a delta. Only one builder runs at a time (redb has one writer).
     pub fn begin(&self, full: bool, source: &str) -> Result<GenerationBuilder, StoreError> {
-        let parent = self.current()?;
-        if !full && parent.is_none() {
-            return Err(StoreError::Empty);
+        let mut parent = self.current()?;
+        match &parent {
+            None if !full => return Err(StoreError::Empty),
+            // A quarantined build followed the current generation in its epoch.
+            Some(p) if !full && !self.is_epoch_tip(p)? => {
+                parent = Some(self.move_to_own_epoch(p)?);
+            }
+            _ => {}
         }
         GenerationBuilder::new(self.clone(), parent, full, source)
     }
@@ -700,18 +753,83 @@ pub(crate) fn next_generation(txn: &WriteTransaction) -> Result<u64, StoreError>
     Ok(last.max(floor) + 1)
 }
 
-/// Record the manifest and make it current (inside the caller's transaction).
-pub(crate) fn switch_to(txn: &WriteTransaction, m: &Manifest) -> Result<(), StoreError> {
-    let mut gens = txn.open_table(GENERATIONS)?;
-    gens.insert(m.generation, encode_manifest(m).as_slice())?;
+/// Record the manifest (inside the caller's transaction): the generation exists, it is the
+/// newest of its epoch, and its number is never used again.
+pub(crate) fn record_generation(txn: &WriteTransaction, m: &Manifest) -> Result<(), StoreError> {
+    txn.open_table(GENERATIONS)?
+        .insert(m.generation, encode_manifest(m).as_slice())?;
+    let mut tips = txn.open_table(EPOCH_TIPS)?;
+    let tip = tips.get(m.epoch)?.map(|v| v.value());
+    if tip.is_none_or(|t| t < m.generation) {
+        tips.insert(m.epoch, m.generation)?;
+    }
+    drop(tips);
+    raise_last_generation(txn, m.generation)
+}
+
+/// Never hand out generation numbers up to `generation` again.
+pub(crate) fn raise_last_generation(
+    txn: &WriteTransaction,
+    generation: u64,
+) -> Result<(), StoreError> {
     let mut meta = txn.open_table(META)?;
-    meta.insert("current", m.generation.to_be_bytes().as_slice())?;
-    meta.insert("last_generation", m.generation.to_be_bytes().as_slice())?;
+    let last = meta
+        .get("last_generation")?
+        .and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0);
+    if generation > last {
+        meta.insert("last_generation", generation.to_be_bytes().as_slice())?;
+    }
     Ok(())
 }
 
-/// Drop generations beyond the newest `keep` (pinned and current always stay) and free
-/// what only they used.
+/// Record the manifest and make it current (inside the caller's transaction).
+pub(crate) fn switch_to(txn: &WriteTransaction, m: &Manifest) -> Result<(), StoreError> {
+    record_generation(txn, m)?;
+    txn.open_table(META)?
+        .insert("current", m.generation.to_be_bytes().as_slice())?;
+    Ok(())
+}
+
+/// Which generations retention keeps: the newest `keep` good generations and, further
+/// back, good ones until `keep` distinct contents are kept (a full sync that found
+/// nothing changed or a rollback copy does not push older data out); the newest [`QUARANTINE_KEEP`] quarantined ones, the
+/// pinned ones and the current one. `manifests` are oldest first.
+fn retained(manifests: &[Manifest], keep: usize, current: Option<u64>) -> BTreeSet<u64> {
+    let mut kept = BTreeSet::new();
+    let mut contents = BTreeSet::new();
+    for (i, m) in manifests
+        .iter()
+        .rev()
+        .filter(|m| !m.is_quarantined())
+        .enumerate()
+    {
+        let new_content = contents.insert(m.set_hash.as_str());
+        if i < keep || (new_content && contents.len() <= keep) {
+            kept.insert(m.generation);
+        }
+        if i + 1 >= keep && contents.len() >= keep {
+            break;
+        }
+    }
+    kept.extend(
+        manifests
+            .iter()
+            .rev()
+            .filter(|m| m.is_quarantined())
+            .take(QUARANTINE_KEEP)
+            .map(|m| m.generation),
+    );
+    kept.extend(
+        manifests
+            .iter()
+            .filter(|m| m.pinned || Some(m.generation) == current)
+            .map(|m| m.generation),
+    );
+    kept
+}
+
+/// Drop the generations [`retained`] does not keep and free what only they used.
 pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(), StoreError> {
     let keep = keep.max(MIN_KEEP);
     let current = {
@@ -727,15 +845,10 @@ pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(),
         }
         v
     };
-    let newest: BTreeSet<u64> = manifests
-        .iter()
-        .rev()
-        .take(keep)
-        .map(|m| m.generation)
-        .collect();
+    let keeping = retained(&manifests, keep, current);
     let (kept, dropped): (Vec<&Manifest>, Vec<&Manifest>) = manifests
         .iter()
-        .partition(|m| newest.contains(&m.generation) || m.pinned || Some(m.generation) == current);
+        .partition(|m| keeping.contains(&m.generation));
     if dropped.is_empty() {
         return Ok(());
     }
@@ -775,6 +888,7 @@ pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(),
                 for table in EpochTable::ALL {
                     txn.delete_table(table.of(epoch).def())?;
                 }
+                txn.open_table(EPOCH_TIPS)?.remove(epoch)?;
             }
             Some(&oldest) => build::collect_graves(txn, epoch, oldest)?,
         }

@@ -11,6 +11,12 @@ pub(crate) const GENERATIONS: TableDefinition<u64, &[u8]> =
     TableDefinition::new("akari_generations");
 /// Wrapped data keys of an encrypted store, by key id (the generation whose build made it).
 pub(crate) const DATA_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("akari_data_keys");
+/// The newest generation built in each epoch (epoch → generation), quarantined or not: an
+/// incremental build may extend its parent's epoch only when the parent is that newest one
+/// (the epoch's owner and identifier tables describe its newest generation). An epoch
+/// missing here was written before quarantine existed, when the current generation was
+/// always its epoch's newest.
+pub(crate) const EPOCH_TIPS: TableDefinition<u64, u64> = TableDefinition::new("akari_epoch_tips");
 
 /// The tables of one epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

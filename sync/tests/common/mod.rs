@@ -2,6 +2,8 @@
 //! resources (as a source would deliver them) for N patients.
 #![allow(dead_code, clippy::manual_is_multiple_of)]
 
+use std::path::Path;
+
 use akari_sync::source::Change;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -282,4 +284,33 @@ pub fn hospital(n: usize, now: DateTime<Utc>) -> Vec<Change> {
         .flat_map(|i| patient_resources(i, now))
         .map(|v| upsert(&v))
         .collect()
+}
+
+/// With the node stopped, flip one byte of the content of the first stored version in
+/// `space` of `epoch` born in generation `born`, through redb itself (the file stays a
+/// valid database: only the checksummed content changed). Returns the damaged key.
+pub fn flip_stored_value(path: &Path, epoch: u64, space: u8, born: u64) -> Vec<u8> {
+    let db = redb::Database::create(path).expect("open the file directly");
+    let txn = db.begin_write().unwrap();
+    let name = format!("e{epoch}.items");
+    let key = {
+        use redb::ReadableTable;
+        let mut table = txn
+            .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(&name))
+            .unwrap();
+        let (key, mut value) = table
+            .iter()
+            .unwrap()
+            .map(|r| r.unwrap())
+            .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+            .find(|(k, _)| {
+                k[0] == space && u64::from_be_bytes(k[k.len() - 8..].try_into().unwrap()) == born
+            })
+            .expect("a version to damage");
+        *value.last_mut().unwrap() ^= 0x20;
+        table.insert(key.as_slice(), value.as_slice()).unwrap();
+        key
+    };
+    txn.commit().unwrap();
+    key
 }

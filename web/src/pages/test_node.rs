@@ -40,6 +40,8 @@ pub(crate) struct Node {
     pub(crate) accounts: Arc<Accounts>,
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) engine: Arc<akari_sync::Engine>,
+    /// What the next sync pulls (replace it to change the source).
+    pub(crate) source: MemorySource,
     /// The snapshot as the clinician pages read it (for expectations, not through audit).
     pub(crate) reader: SnapshotReader,
     pub(crate) _dir: tempfile::TempDir,
@@ -86,7 +88,8 @@ pub(crate) fn node() -> Node {
             .collect(),
     );
     let engine = Arc::new(
-        akari_sync::Engine::new(store, Arc::new(source), sync_config).with_reader(reader.clone()),
+        akari_sync::Engine::new(store, Arc::new(source.clone()), sync_config)
+            .with_reader(reader.clone()),
     );
     engine.sync_now(true, &CancellationToken::new()).unwrap();
     let pages = Pages::new(
@@ -105,6 +108,7 @@ pub(crate) fn node() -> Node {
         accounts,
         ledger,
         engine,
+        source,
         reader,
         _dir: dir,
     }

@@ -471,25 +471,6 @@ pub(crate) fn check_written(txn: &WriteTransaction, m: &Manifest) -> Result<bool
     Ok(verify_blobs(&t, m, false)?.2)
 }
 
-/// Rollback: copy the index rows generation `source` sees into the tables of `epoch`,
-/// byte for byte (sealed chunks stay sealed; their places name their own generation).
-pub(crate) fn copy_blobs(
-    txn: &WriteTransaction,
-    source: &Manifest,
-    epoch: u64,
-) -> Result<(), StoreError> {
-    let src_name = EpochTable::Index.of(source.epoch);
-    let dst_name = EpochTable::Index.of(epoch);
-    let src = txn.open_table(src_name.def())?;
-    let mut dst = txn.open_table(dst_name.def())?;
-    let hi = row_key(source.generation, u32::MAX);
-    for row in src.range(..=hi.as_slice())? {
-        let (k, v) = row?;
-        dst.insert(k.value(), v.value())?;
-    }
-    Ok(())
-}
-
 /// Damage one byte of a stored index chunk of `generation` (tests of verify only).
 #[cfg(feature = "test-hooks")]
 pub fn corrupt_blob_for_test(

@@ -52,8 +52,8 @@ mod tests;
 
 pub use accumulate::Entry;
 pub(crate) use accumulate::{zeroize_entry, Accumulator};
+pub(crate) use chunks::check_written;
 #[cfg(feature = "test-hooks")]
 pub use chunks::corrupt_blob_for_test;
-pub(crate) use chunks::{check_written, copy_blobs};
 pub use chunks::{IndexBlobs, CHUNK};
 pub(crate) use format::{start_key, Base, Delta};

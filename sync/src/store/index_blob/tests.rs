@@ -42,6 +42,7 @@ fn manifest(generation: u64, chain: String) -> Manifest {
         removed: 0,
         key_ids: vec![generation],
         index_chain: chain,
+        quarantine: None,
     }
 }
 

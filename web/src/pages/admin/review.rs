@@ -311,6 +311,13 @@ fn action_text(a: &Action) -> String {
                 if *pinned { "pinned" } else { "unpinned" }
             )
         }
+        Action::SnapshotQuarantined {
+            generation, losses, ..
+        } => format!("sync quarantined: generation {generation} ({losses})"),
+        Action::SnapshotPromoted { generation, from } => match from {
+            Some(f) => format!("generation {generation} promoted (was {f})"),
+            None => format!("generation {generation} promoted"),
+        },
         Action::ReviewVerdict {
             session_id,
             verdict,

@@ -1,11 +1,11 @@
-//! Snapshot generations on the admin pages: sync status and "sync now", the integrity
-//! alert, and verify, roll back and pin by generation number. Every decision is recorded
-//! in the ledger before it is carried out.
+//! Snapshot generations on the admin pages: sync status and "sync now", the integrity and
+//! quarantine alerts, and verify, roll back, promote (a quarantined generation) and pin by
+//! generation number. Every decision is recorded in the ledger before it is carried out.
 
 use akari_accounts::event::{
     Action, AuditError, AuditEvent, AuditReceipt, AuditSink, Client, Mode,
 };
-use akari_sync::store::{GenerationInfo, GenerationKind, StoreError};
+use akari_sync::store::{GenerationInfo, QuarantineAlert, StoreError};
 use askama::Template;
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -72,17 +72,25 @@ pub(super) struct GenerationRow {
     items: u64,
     pinned: bool,
     current: bool,
+    quarantined: bool,
+    /// Quarantined or promoted, and what it would lose / lost (counts only).
+    state: String,
 }
 
-fn generation_row(g: &GenerationInfo) -> GenerationRow {
+fn generation_row(tr: Tr, g: &GenerationInfo) -> GenerationRow {
     let m = &g.manifest;
+    let state = match &m.quarantine {
+        Some(q) if q.promoted_at.is_some() => {
+            format!("{}: {}", tr.s("state_promoted"), q.losses_text())
+        }
+        Some(q) => format!("{}: {}", tr.s("state_quarantined"), q.losses_text()),
+        None => String::new(),
+    };
     GenerationRow {
         generation: m.generation,
-        kind: match m.kind {
-            GenerationKind::Full => "full".into(),
-            GenerationKind::Incremental => "incremental".into(),
-            GenerationKind::Rollback { from } => format!("rollback ← {from}"),
-        },
+        kind: m.kind.to_string(),
+        quarantined: m.is_quarantined(),
+        state,
         created: time(&m.created_at),
         as_of: opt_time(m.high_water.as_ref()),
         patients: m.patients(),
@@ -202,28 +210,60 @@ struct SyncPage {
     data_as_of: String,
     /// The integrity check's alert (damaged generations, what is served now), if any.
     alert: String,
+    /// The quarantine alert (the newest pulls were kept out of service), if any.
+    quarantine: String,
     rows: Vec<GenerationRow>,
     /// The last refused pull (first) and the last committed sync.
     reports: Vec<ReportView>,
 }
 
 /// The integrity alert in words (generation numbers and counts only).
-fn alert_text(tr: Tr, a: &akari_sync::store::IntegrityAlert) -> String {
-    let damaged: Vec<String> = a.damaged.iter().map(|g| g.to_string()).collect();
+pub(super) fn alert_text(tr: Tr, a: &akari_sync::store::IntegrityAlert) -> String {
+    let mut parts = vec![time(&a.at)];
+    if let Some(f) = &a.file {
+        let moved = f
+            .moved_to
+            .as_ref()
+            .map(|to| format!(" ({} {to})", tr.s("integrity_moved_to")))
+            .unwrap_or_default();
+        parts.push(format!("{}: {}{moved}", tr.s("integrity_file"), f.problem));
+    }
+    if !a.damaged.is_empty() {
+        let damaged: Vec<String> = a.damaged.iter().map(|g| g.to_string()).collect();
+        parts.push(format!(
+            "{}: {} {} — {}",
+            tr.s("integrity_damaged"),
+            tr.s("generation"),
+            damaged.join(", "),
+            a.problem
+        ));
+    }
+    parts.push(match (a.restored_from, a.now_current) {
+        _ if a.current_ok => tr.s("integrity_current_ok").to_owned(),
+        (Some(from), Some(now)) if a.from_copy => {
+            format!("{} ({from} → {now})", tr.s("integrity_from_copy"))
+        }
+        (Some(from), Some(now)) => format!("{} {from} → {now}", tr.s("integrity_restored")),
+        _ if a.file.is_some() => tr.s("integrity_no_copy").to_owned(),
+        _ => tr.s("integrity_nothing_restored").to_owned(),
+    });
+    parts.join(" · ")
+}
+
+/// The quarantine alert in words (generation numbers and counts only).
+pub(super) fn quarantine_text(tr: Tr, q: &QuarantineAlert) -> String {
     let mut text = format!(
         "{} {}: {} {} — {}",
-        time(&a.at),
-        tr.s("integrity_damaged"),
+        time(&q.quarantine.at),
+        tr.s("quarantine_text"),
         tr.s("generation"),
-        damaged.join(", "),
-        a.problem
+        q.generation,
+        q.quarantine.losses_text()
     );
-    match (a.restored_from, a.now_current) {
-        (Some(from), Some(now)) => {
-            text.push_str(&format!(" · {} {from} → {now}", tr.s("integrity_restored")))
-        }
-        _ => text.push_str(&format!(" · {}", tr.s("integrity_nothing_restored"))),
+    if let Some(c) = q.current {
+        text.push_str(&format!(" · {} {c}", tr.s("quarantine_keep")));
     }
+    text.push_str(&format!(" · {}", tr.s("quarantine_check")));
     text
 }
 
@@ -255,7 +295,16 @@ pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
             .as_ref()
             .map(|a| alert_text(admin.ctx.tr(), a))
             .unwrap_or_default(),
-        rows: list.iter().rev().map(generation_row).collect(),
+        quarantine: st
+            .quarantine
+            .as_ref()
+            .map(|q| quarantine_text(admin.ctx.tr(), q))
+            .unwrap_or_default(),
+        rows: list
+            .iter()
+            .rev()
+            .map(|g| generation_row(admin.ctx.tr(), g))
+            .collect(),
         reports: {
             let tr = admin.ctx.tr();
             let mut v = Vec::new();
@@ -417,6 +466,42 @@ pub(crate) async fn rollback(
             // Verified first; the engine refreshes the served reader and its status.
             let manifest = svc.snapshots.rollback(generation)?;
             tracing::info!(admin_id = %who, from = generation, to = manifest.generation, "snapshot rolled back from the admin page");
+            Ok::<_, SnapshotFailure>(manifest)
+        })
+        .await?;
+    match result {
+        Ok(_) => Ok(Redirect::to("/admin/sync").into_response()),
+        Err(e) => snapshot_failure(&admin, e),
+    }
+}
+
+pub(crate) async fn promote(
+    admin: AdminCtx,
+    Path(generation): Path<u64>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let who = admin.session.admin_id.clone();
+    let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
+    let result = admin
+        .blocking(move |svc, cap| {
+            // Refuse what cannot be promoted before recording anything.
+            if !svc.snapshots.manifest(generation)?.is_quarantined() {
+                return Err(SnapshotFailure::Store(StoreError::NotQuarantined(generation)));
+            }
+            let from = svc.snapshots.current()?.map(|m| m.generation);
+            record(
+                svc,
+                cap,
+                mode,
+                client,
+                Action::SnapshotPromoted { generation, from },
+            )
+            .map_err(SnapshotFailure::Audit)
+            .map(|_receipt| ())?;
+            // Verified first; the engine refreshes the served reader and its status.
+            let manifest = svc.snapshots.promote(generation)?;
+            tracing::info!(admin_id = %who, generation = manifest.generation, "quarantined generation promoted from the admin page");
             Ok::<_, SnapshotFailure>(manifest)
         })
         .await?;

@@ -33,6 +33,8 @@ struct StatusPage {
     /// Deletions since the last full sync are not known (the source did not report them).
     deletions_pending: bool,
     generation: String,
+    /// Snapshot alerts (integrity, quarantine) in words; details on the sync page.
+    alerts: Vec<String>,
     /// `Some(true)`: the encrypted snapshot is locked; `None`: no reader given.
     snapshot_locked: Option<bool>,
     emergency_sessions: usize,
@@ -95,6 +97,24 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
             .current_generation
             .map(|g| g.to_string())
             .unwrap_or_default(),
+        alerts: sync
+            .integrity_alert
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}: {}",
+                    tr.s("integrity_alert"),
+                    super::snapshots::alert_text(tr, a)
+                )
+            })
+            .chain(sync.quarantine.iter().map(|q| {
+                format!(
+                    "{}: {}",
+                    tr.s("quarantine_alert"),
+                    super::snapshots::quarantine_text(tr, q)
+                )
+            }))
+            .collect(),
         snapshot_locked: admin.svc.snapshots.is_locked(),
         emergency_sessions: st.emergency_sessions,
         admin_sessions: st.admin_sessions,

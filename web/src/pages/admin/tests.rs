@@ -427,8 +427,10 @@ async fn drill_review_verdict_and_exports() {
 #[tokio::test]
 async fn generations_verify_pin_roll_back_and_sync_now() {
     let node = node();
+    // A full sync writes a generation even when the data is the same (an incremental one
+    // that changes nothing does not).
     node.engine
-        .sync_now(false, &CancellationToken::new())
+        .sync_now(true, &CancellationToken::new())
         .unwrap();
     let mut a = admin(&node).await;
     let page = a.get("/admin/sync").await;
@@ -479,9 +481,10 @@ async fn generations_verify_pin_roll_back_and_sync_now() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // The source still holds generation 1's data: nothing new is written.
     assert_eq!(
         node.engine.store().current().unwrap().unwrap().generation,
-        4
+        3
     );
     // Each snapshot decision is in the ledger, naming the admin.
     let mut seen = Vec::new();
@@ -513,6 +516,71 @@ async fn generations_verify_pin_roll_back_and_sync_now() {
         .collect();
     assert!(page.body.contains(&key));
     assert!(page.body.contains("署名は有効です"));
+}
+
+#[tokio::test]
+async fn an_emptied_source_is_quarantined_shown_to_admins_and_promoted_only_by_one() {
+    let node = node();
+    let served = node.reader.patient_count();
+    assert!(served > 0);
+    // The source is emptied: the pull is kept quarantined, generation 1 stays served.
+    node.source.replace(Vec::new());
+    let e = node
+        .engine
+        .sync_now(true, &CancellationToken::new())
+        .unwrap_err();
+    assert!(
+        matches!(e, akari_sync::SyncError::Quarantined { generation: 2, .. }),
+        "{e}"
+    );
+    assert_eq!(node.reader.patient_count(), served);
+    let mut a = admin(&node).await;
+    let status = a.get("/admin").await;
+    assert!(
+        status.body.contains("data-alert=\"snapshot\""),
+        "{}",
+        status.body
+    );
+    assert!(status.body.contains("同期の隔離"), "{}", status.body);
+    let page = a.get("/admin/sync").await;
+    assert!(
+        page.body.contains("id=\"quarantine-alert\""),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("data-generation=\"2\" class=\"quarantined\""));
+    assert!(page.body.contains("/admin/sync/2/promote"));
+    assert!(!page.body.contains("/admin/sync/1/promote"));
+    let csrf = page.csrf();
+
+    // Only a quarantined generation can be promoted; nothing is recorded for a refusal.
+    let r = a.post("/admin/sync/1/promote", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.body.contains("not quarantined"), "{}", r.body);
+    let r = a.post("/admin/sync/2/promote", &[("csrf", &csrf)]).await;
+    assert_eq!(r.location.as_deref(), Some("/admin/sync"), "{}", r.body);
+    assert_eq!(
+        node.engine.store().current().unwrap().unwrap().generation,
+        2
+    );
+    assert_eq!(node.reader.patient_count(), 0);
+    let page = a.get("/admin/sync").await;
+    assert!(!page.body.contains("id=\"quarantine-alert\""));
+
+    let mut promoted = Vec::new();
+    node.ledger
+        .scan(1..=u64::MAX, |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
+            let admin = matches!(&e.actor, akari_accounts::event::Actor::Admin { admin_id } if admin_id == "alice");
+            if let Action::SnapshotPromoted { generation, from } = e.action {
+                assert!(admin);
+                promoted.push((generation, from));
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(promoted, [(2, Some(1))]);
 }
 
 #[tokio::test]

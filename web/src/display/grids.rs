@@ -1,0 +1,180 @@
+//! The patient page's two grids: vital signs (one row per time, one column per kind) and
+//! the MAR (one row per prescription, one column per day).
+
+use super::*;
+
+/// Vital signs as a chart: one row per minute (newest first), one column per kind.
+#[derive(Debug, Clone)]
+pub struct VitalsGrid {
+    pub heads: Vec<String>,
+    pub rows: Vec<VitalsRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VitalsRow {
+    pub time: String,
+    pub cells: Vec<String>,
+}
+
+const VITAL_COLUMNS: [VitalKind; 7] = [
+    VitalKind::BloodPressure,
+    VitalKind::HeartRate,
+    VitalKind::BodyTemperature,
+    VitalKind::RespiratoryRate,
+    VitalKind::OxygenSaturation,
+    VitalKind::BodyWeight,
+    VitalKind::BodyHeight,
+];
+
+/// Other bedside readings (O2 flow, JCS, ...) get a column of their own, labelled with
+/// their name, up to this many names (the most frequent); the rest are listed with the
+/// findings under their name.
+const OTHER_COLUMNS: usize = 4;
+
+/// A column of the chart: a known kind, or other readings of one name.
+#[derive(Debug, Clone, PartialEq)]
+enum Column {
+    Kind(VitalKind),
+    Named(String),
+}
+
+fn column_of(v: &VitalSign) -> Column {
+    match v.kind {
+        VitalKind::Other => Column::Named(v.name.clone().unwrap_or_default()),
+        k => Column::Kind(k),
+    }
+}
+
+/// The chart, and the other readings that did not get a column (as lines).
+pub(super) fn vitals_grid(tr: Tr, r: &PatientRecord) -> (VitalsGrid, Vec<Line>) {
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for v in r.vitals.iter().filter(|v| v.kind == VitalKind::Other) {
+        let name = v.name.clone().unwrap_or_default();
+        match names.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => names.push((name, 1)),
+        }
+    }
+    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let named: Vec<String> = names
+        .into_iter()
+        .take(OTHER_COLUMNS)
+        .map(|(n, _)| n)
+        .collect();
+    let columns: Vec<Column> = VITAL_COLUMNS
+        .into_iter()
+        .filter(|k| r.vitals.iter().any(|v| v.kind == *k))
+        .map(Column::Kind)
+        .chain(named.iter().cloned().map(Column::Named))
+        .collect();
+    let mut rest = Vec::new();
+    // Newest first; readings of the same minute share a row (the stable sort keeps the
+    // source order of readings taken together).
+    let mut sorted: Vec<&VitalSign> = r.vitals.iter().collect();
+    sorted.sort_by_key(|v| std::cmp::Reverse(v.time));
+    let minute = |v: &VitalSign| fmt_time(&v.time);
+    let rows = sorted
+        .chunk_by(|a, b| minute(a) == minute(b))
+        .map(|group| VitalsRow {
+            time: minute(group[0]),
+            cells: columns
+                .iter()
+                .map(|col| {
+                    let mut cell = String::new();
+                    for v in group.iter().filter(|v| column_of(v) == *col) {
+                        if !cell.is_empty() {
+                            cell.push_str(" / ");
+                        }
+                        cell.push_str(&value_with_unit(v.value.clone(), v.unit.as_deref()));
+                    }
+                    cell
+                })
+                .collect(),
+        })
+        .collect();
+    for v in sorted {
+        if let Column::Named(n) = column_of(v) {
+            if !named.contains(&n) {
+                rest.push(Line {
+                    label: n,
+                    text: value_with_unit(v.value.clone(), v.unit.as_deref()),
+                    time: fmt_time(&v.time),
+                    alert: false,
+                });
+            }
+        }
+    }
+    let heads = columns
+        .into_iter()
+        .map(|c| match c {
+            Column::Kind(k) => vital_label(tr, k).to_owned(),
+            Column::Named(n) => n,
+        })
+        .collect();
+    (VitalsGrid { heads, rows }, rest)
+}
+
+fn vital_label(tr: Tr, kind: VitalKind) -> &'static str {
+    let (ja, en) = match kind {
+        VitalKind::BloodPressure => ("血圧", "BP"),
+        VitalKind::HeartRate => ("脈拍", "HR"),
+        VitalKind::BodyTemperature => ("体温", "Temp"),
+        VitalKind::RespiratoryRate => ("呼吸数", "RR"),
+        VitalKind::OxygenSaturation => ("SpO2", "SpO2"),
+        VitalKind::BodyWeight => ("体重", "Weight"),
+        VitalKind::BodyHeight => ("身長", "Height"),
+        VitalKind::Other => ("その他", "Other"),
+    };
+    match tr.lang {
+        Lang::Ja => ja,
+        Lang::En => en,
+    }
+}
+pub(super) fn mar(r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
+    let start = as_of - Duration::hours(MAR_WINDOW_HOURS);
+    let mut given: Vec<_> = r
+        .administrations
+        .iter()
+        .filter(|a| a.time.with_timezone(&Utc) >= start)
+        .collect();
+    given.sort_by_key(|a| a.time);
+    let first_day = start.with_timezone(&jst()).date_naive();
+    let last_day = as_of.with_timezone(&jst()).date_naive();
+    let days: Vec<NaiveDate> = first_day
+        .iter_days()
+        .take_while(|d| *d <= last_day)
+        .collect();
+    let mut rows: Vec<MarRow> = Vec::new();
+    for a in given {
+        let day = a.time.with_timezone(&jst()).date_naive();
+        let Some(col) = days.iter().position(|d| *d == day) else {
+            continue;
+        };
+        let idx = match rows.iter().position(|r| r.medication == a.medication) {
+            Some(i) => i,
+            None => {
+                rows.push(MarRow {
+                    medication: a.medication.clone(),
+                    cells: vec![Vec::new(); days.len()],
+                });
+                rows.len() - 1
+            }
+        };
+        rows[idx].cells[col].push(MarCell {
+            time: {
+                let t = a.time.with_timezone(&jst());
+                format!("{:02}:{:02}", t.hour(), t.minute())
+            },
+            dose: a.dose.clone().unwrap_or_default(),
+            given: a.status == "completed",
+            status: a.status.clone(),
+        });
+    }
+    Mar {
+        days: days
+            .iter()
+            .map(|d| format!("{:02}/{:02}", d.month(), d.day()))
+            .collect(),
+        rows,
+    }
+}

@@ -64,7 +64,70 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let stop = CancellationToken::new();
     spawn_signal_handler(stop.clone())?;
 
-    // 1. The synthetic hospital, served on loopback by the FHIR test server.
+    // 1. The synthetic hospital, served on loopback by the FHIR test server or written as
+    //    an SS-MIX2 storage. The FHIR server must outlive the demo.
+    let (fhir, source_flags, scoped_ward) = hospital_source(args, &data_dir).await?;
+
+    // 2. The node's data directory, configured to pull from that server, and the node
+    //    serving it over TLS. Its sync scheduler pulls at once (standby).
+    let https = bind_https(args.listen).await?;
+    let port = https
+        .local_addr()
+        .context("the HTTPS listener has no address")?
+        .port();
+    let sources = demo_sources(&data_dir, source_flags, port);
+    let config = config::load(&sources)?;
+    let os_user = console::current_user();
+    let recovery_key = init_data_dir(&config, &os_user).await?;
+    let listeners = Listeners::bind_others(&config, https).await?;
+    let node = akari::start(config, listeners, stop.clone())
+        .await
+        .context("starting the node failed")?;
+    let services = node.services.clone();
+    let console = Services::console(&os_user);
+
+    // 3. Standby: the first (full) sync through the real engine.
+    let out = wait_for_first_sync(&services, &stop).await?;
+    print!("[3/6] Synced through the engine: {out}");
+
+    // 4. and 5. Sealed accounts and the drill, as the console commands do them.
+    provision_and_start_drill(&services, &console, &scoped_ward, &recovery_key).await?;
+
+    // 6. The viewer.
+    let url = format!("https://localhost:{}/", node.https_addr.port());
+    println!("[6/6] The viewer is serving {url}");
+    println!("      certificate SHA-256: {}", node.cert_fingerprint);
+    println!(
+        "      (self-signed: compare this fingerprint with the one your browser shows, then \
+         accept it)"
+    );
+    admin_instructions(&services, &console, &url, recovery_key.clone()).await;
+    println!(
+        "\nTry it: open {url}, log in with ER-1's account ID and credential from its sheet, \
+         declare who you are, search a patient (kanji, kana — half-width ｶﾅ too — hospital ID \
+         or birth date), open one (allergies come first), print a ward."
+    );
+    println!(
+        "Press Ctrl-C to end the drill: the review summary and the verified audit export \
+         follow."
+    );
+
+    stop.cancelled().await;
+    println!("\nEnding the drill…");
+    let outcome = finish(&services, &console, &data_dir).await;
+    node.wait().await.context("the node did not stop cleanly")?;
+    drop(fhir);
+    outcome
+}
+
+/// Step 1: the synthetic hospital (`--patients`), served on loopback by the FHIR test
+/// server or written as an SS-MIX2 storage (with a stored delta) under the data directory.
+/// Returns the server (`None` for SS-MIX2, which is files), the configuration that points
+/// the node's source at it, and the ward the third account is limited to.
+async fn hospital_source(
+    args: &DemoArgs,
+    data_dir: &Path,
+) -> anyhow::Result<(Option<FhirServer>, Vec<(&'static str, toml::Value)>, String)> {
     let started = Instant::now();
     let patients = args.patients;
     let hospital = tokio::task::spawn_blocking(move || {
@@ -83,7 +146,6 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         .flat_map(|r| r.encounters.into_iter().filter_map(|e| e.ward))
         .min()
         .context("the synthetic hospital has no ward")?;
-    // The FHIR server must outlive the demo; an SS-MIX2 storage is files.
     let (fhir, source_flags) = match args.source {
         DemoSource::Fhir => {
             let fhir = tokio::task::spawn_blocking(move || {
@@ -138,19 +200,14 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
             )
         }
     };
+    Ok((fhir, source_flags, scoped_ward))
+}
 
-    // 2. The node's data directory, configured to pull from that server, and the node
-    //    serving it over TLS. Its sync scheduler pulls at once (standby).
-    let https = bind_https(args.listen).await?;
-    let port = https
-        .local_addr()
-        .context("the HTTPS listener has no address")?
-        .port();
-    let sources = demo_sources(&data_dir, source_flags, port);
-    let config = config::load(&sources)?;
-    let os_user = console::current_user();
+/// Step 2: the data directory initialised as `akari init` does; returns the recovery key
+/// (printed here, as `akari init` prints it once) when the snapshot is encrypted.
+async fn init_data_dir(config: &config::Config, os_user: &str) -> anyhow::Result<Option<Secret>> {
     let init_config = config.clone();
-    let user = os_user.clone();
+    let user = os_user.to_owned();
     let init = tokio::task::spawn_blocking(move || akari::services::init_node(&init_config, &user))
         .await
         .context("initialising the data directory failed")??;
@@ -174,31 +231,30 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
             key.expose()
         );
     }
-    let listeners = Listeners::bind_others(&config, https).await?;
-    let node = akari::start(config, listeners, stop.clone())
-        .await
-        .context("starting the node failed")?;
-    let services = node.services.clone();
-    let console = Services::console(&os_user);
+    Ok(recovery_key)
+}
 
-    // 3. Standby: the first (full) sync through the real engine.
-    let out = wait_for_first_sync(&services, &stop).await?;
-    print!("[3/6] Synced through the engine: {out}");
-
-    // 4. and 5. Sealed accounts and the drill, as the console commands do them.
+/// Steps 4 and 5: three sealed accounts (the third limited to `scoped_ward`), their
+/// sheets printed, then the drill started — as the console commands do them.
+async fn provision_and_start_drill(
+    services: &Arc<Services>,
+    console: &Console,
+    scoped_ward: &str,
+    recovery_key: &Option<Secret>,
+) -> anyhow::Result<()> {
     println!(
         "[4/6] Three sealed demo accounts. In a hospital each sheet is printed, sealed in an \
          envelope and kept where the clinicians can reach it:\n"
     );
     for label in ACCOUNT_LABELS {
         let wards = if label.starts_with("WARD") {
-            vec![scoped_ward.clone()]
+            vec![scoped_ward.to_owned()]
         } else {
             Vec::new()
         };
         let sheet = execute(
-            &services,
-            &console,
+            services,
+            console,
             Request::AccountProvision {
                 label: label.into(),
                 wards,
@@ -210,8 +266,8 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         println!("{}", boxed(&sheet));
     }
     let out = execute(
-        &services,
-        &console,
+        services,
+        console,
         Request::Mode {
             change: ModeChange::StartDrill,
             reason: "Akari demo drill".into(),
@@ -219,32 +275,7 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     )
     .await?;
     print!("[5/6] Drill started: {out}");
-
-    // 6. The viewer.
-    let url = format!("https://localhost:{}/", node.https_addr.port());
-    println!("[6/6] The viewer is serving {url}");
-    println!("      certificate SHA-256: {}", node.cert_fingerprint);
-    println!(
-        "      (self-signed: compare this fingerprint with the one your browser shows, then \
-         accept it)"
-    );
-    admin_instructions(&services, &console, &url, recovery_key.clone()).await;
-    println!(
-        "\nTry it: open {url}, log in with ER-1's account ID and credential from its sheet, \
-         declare who you are, search a patient (kanji, kana — half-width ｶﾅ too — hospital ID \
-         or birth date), open one (allergies come first), print a ward."
-    );
-    println!(
-        "Press Ctrl-C to end the drill: the review summary and the verified audit export \
-         follow."
-    );
-
-    stop.cancelled().await;
-    println!("\nEnding the drill…");
-    let outcome = finish(&services, &console, &data_dir).await;
-    node.wait().await.context("the node did not stop cleanly")?;
-    drop(fhir);
-    outcome
+    Ok(())
 }
 
 /// After Ctrl-C: end the drill, print the review, export and verify the ledger.

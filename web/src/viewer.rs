@@ -110,7 +110,9 @@ pub type PatientView = Audited<PatientRecord>;
 ///
 /// ```compile_fail,E0451
 /// # use akari_web::viewer::Reader;
-/// let reader = Reader { clinician: todo!(), client: Default::default() };
+/// # fn forge(clinician: akari_accounts::ClinicianCapability) {
+/// let reader = Reader { clinician, client: Default::default() };
+/// # }
 /// ```
 ///
 /// ```compile_fail,E0624

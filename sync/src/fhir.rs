@@ -309,6 +309,8 @@ pub struct Dosage {
 #[serde(default, rename_all = "camelCase")]
 pub struct DispenseRequest {
     pub validity_period: Option<Period>,
+    /// Days supplied (JP Core: 投与日数).
+    pub expected_supply_duration: Option<Quantity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -325,6 +327,7 @@ pub struct MedicationRequest {
     pub authored_on: Option<String>,
     pub dosage_instruction: Vec<Dosage>,
     pub dispense_request: Option<DispenseRequest>,
+    pub requester: Option<Reference>,
 }
 
 #[derive(Debug, Default, Deserialize)]

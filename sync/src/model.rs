@@ -205,6 +205,53 @@ pub struct Prescription {
     pub authored_on: Option<Instant>,
     pub period_start: Option<Instant>,
     pub period_end: Option<Instant>,
+    /// Days supplied (投与日数, "28日分"): the dispense's expected supply duration, else
+    /// the dosage's bounds duration in days.
+    pub days: Option<u32>,
+    /// Calendar days the dosage covers from its start (the timing's bounds duration),
+    /// when it differs from the days supplied (a course that starts at lunch spans one
+    /// more day than it supplies).
+    pub span_days: Option<u32>,
+    /// Who prescribed (the requester), named at read time from the staff it refers to.
+    pub prescriber: Option<Participant>,
+}
+
+/// Prescription statuses that mean the prescription is current whatever its dates.
+const CURRENT_STATUSES: [&str; 2] = ["active", "on-hold"];
+
+impl Prescription {
+    /// When the patient starts taking it: the period of use's start, else when it was
+    /// written.
+    pub fn start(&self) -> Option<Instant> {
+        self.period_start.or(self.authored_on)
+    }
+
+    /// When it runs out: the period of use's end, else its start plus the days it spans
+    /// (or supplies). `None` when the source says neither.
+    pub fn end(&self) -> Option<Instant> {
+        self.period_end.or_else(|| {
+            let days = self.span_days.or(self.days)?;
+            Some(self.start()? + chrono::Duration::days(days.into()))
+        })
+    }
+
+    /// Is the prescription in effect at `t` (the data time)? An active or on-hold one
+    /// always is; a completed one (many systems mark a prescription completed once it
+    /// is dispensed) or one of unknown status is while its course lasts; a stopped,
+    /// cancelled or erroneous one never is.
+    pub fn in_effect_at(&self, t: Instant) -> bool {
+        match self.status.as_str() {
+            s if CURRENT_STATUSES.contains(&s) => true,
+            "completed" | "unknown" => self.end().is_some_and(|end| end > t),
+            _ => false,
+        }
+    }
+
+    /// The latest time the source gives for it (end, else start): what "recent" is
+    /// measured by for a prescription no longer in effect.
+    pub fn last_time(&self) -> Option<Instant> {
+        self.end().or(self.start())
+    }
 }
 
 /// One administration of a medication (MedicationAdministration): a MAR cell. An

@@ -514,6 +514,9 @@ impl SnapshotReader {
                         rx.medication = name;
                     }
                     if recent.prescription(&rx) {
+                        if let Some(p) = &mut rx.prescriber {
+                            refs.name(p)?;
+                        }
                         r.prescriptions.push(rx);
                     }
                 }
@@ -674,6 +677,7 @@ struct Recent {
     reports: DateTime<FixedOffset>,
     encounters: DateTime<FixedOffset>,
     prescriptions: DateTime<FixedOffset>,
+    data_time: DateTime<FixedOffset>,
 }
 
 impl Recent {
@@ -685,7 +689,8 @@ impl Recent {
             labs: utc(w.labs_from(data_time)),
             reports: utc(w.reports_from(data_time)),
             encounters: utc(w.encounters_from(data_time)),
-            prescriptions: utc(w.prescriptions_from(data_time)),
+            prescriptions: utc(w.prescriptions_recent_from(data_time)),
+            data_time: utc(data_time),
         }
     }
 
@@ -694,14 +699,10 @@ impl Recent {
         e.status != "finished" || e.end.or(e.start).is_none_or(|t| t >= self.encounters)
     }
 
-    /// Prescriptions active or on hold, or ended within the prescriptions window.
+    /// Prescriptions in effect at the data time, or ended within the recent-prescriptions
+    /// window (shown greyed); one that gives no time at all is shown rather than hidden.
     fn prescription(&self, rx: &crate::model::Prescription) -> bool {
-        matches!(rx.status.as_str(), "active" | "on-hold")
-            || rx
-                .period_end
-                .or(rx.period_start)
-                .or(rx.authored_on)
-                .is_none_or(|t| t >= self.prescriptions)
+        rx.in_effect_at(self.data_time) || rx.last_time().is_none_or(|t| t >= self.prescriptions)
     }
 }
 

@@ -34,6 +34,7 @@ fn ctx() -> MapContext {
             labs_days: 3650,
             encounters_days: 3650,
             prescriptions_days: 3650,
+            prescriptions_recent_days: 3650,
             reports_days: 3650,
         },
     )
@@ -227,7 +228,13 @@ fn clinical_fields_come_through() {
     assert_eq!(medication_ref, &None);
     assert_eq!(rx.dose.as_deref(), Some("1回 1錠"));
     assert_eq!(rx.route.as_deref(), Some("経口"));
-    assert_eq!(rx.timing.as_deref(), Some("1日1回 就寝前 28日分"));
+    assert_eq!(rx.timing.as_deref(), Some("1日1回 就寝前"));
+    assert_eq!(rx.days, Some(28), "expectedSupplyDuration: 28日分");
+    assert_eq!(rx.span_days, None, "the bounds say the same 28 days");
+    assert_eq!(
+        rx.prescriber.as_ref().and_then(|p| p.name.as_deref()),
+        Some("医学 一郎")
+    );
     assert_eq!(rx.status, "completed");
     assert!(!rx.as_needed);
     assert_eq!(
@@ -242,6 +249,19 @@ fn clinical_fields_come_through() {
         panic!()
     };
     assert!(prn.as_needed, "頓用 comes through as as_needed");
+
+    // Supplied 2 days, spanning 3 calendar days (from lunch on day 1): both are kept,
+    // and the course ends 3 days after its start.
+    let Item::Prescription { rx: bid, .. } =
+        items(&all, "MedicationRequest-Example-JP-MedReq-PO-BID-2d.json")[0]
+    else {
+        panic!()
+    };
+    assert_eq!((bid.days, bid.span_days), (Some(2), Some(3)));
+    let start = bid.start().expect("a start");
+    assert_eq!(bid.end(), Some(start + chrono::Duration::days(3)));
+    assert!(bid.in_effect_at(start + chrono::Duration::days(2)));
+    assert!(!bid.in_effect_at(start + chrono::Duration::days(3)));
 
     // Every prescription example has a medication name and a timing text.
     for f in all

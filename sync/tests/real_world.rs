@@ -189,6 +189,38 @@ fn prescriptions_kept_whatever_their_status_and_profile() {
 }
 
 #[test]
+fn prescriptions_in_effect_at_the_data_time_and_recently_ended_ones_are_shown() {
+    let s = sync_fixtures();
+    let r = patient(&s, "POP-000712");
+    let at = data_time().fixed_offset();
+    let rx = |id: &str| r.prescriptions.iter().find(|p| p.id == id);
+    // Completed (dispensed) 3 days before the data time for 14 days: in effect, its
+    // prescriber named from the Practitioner it refers to.
+    let vcm = rx("rw-rx-vcm").expect("vancomycin");
+    assert!(
+        vcm.in_effect_at(at),
+        "a completed course still running is in effect"
+    );
+    assert_eq!(vcm.days, Some(14));
+    assert_eq!(
+        vcm.prescriber.as_ref().and_then(|p| p.name.as_deref()),
+        Some("主治 一郎")
+    );
+    // Ended 5 days before the data time: shown, not in effect.
+    let lvfx = rx("rw-rx-lvfx").expect("recently ended levofloxacin is shown");
+    assert!(!lvfx.in_effect_at(at));
+    assert_eq!(lvfx.days, Some(7));
+    assert_eq!(
+        lvfx.prescriber.as_ref().and_then(|p| p.name.as_deref()),
+        Some("医学 一郎")
+    );
+    // Ended a month before: not on the page, though the store keeps it.
+    assert!(rx("rw-rx-old").is_none(), "{:?}", r.prescriptions);
+    // The active one and its copy both reach the page (the page merges them).
+    assert!(rx("rw-rx-mepm").is_some() && rx("rw-rx-mepm-copy").is_some());
+}
+
+#[test]
 fn allergies_keep_criticality_severity_and_a_confirmed_none() {
     let s = sync_fixtures();
     let r = patient(&s, "POP-000712");

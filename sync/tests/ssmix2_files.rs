@@ -296,7 +296,7 @@ fn every_data_type_of_the_spec_samples_parses_and_maps() {
             ("胃炎".into(), Some("K297".into()), Some("active".into())),
         ]
     );
-    // OMP-01: three drugs of two Rps, dose, usage text with days, route, as-needed.
+    // OMP-01: three drugs of two Rps, dose, usage text, days, prescriber, route, as-needed.
     let rx = |name: &str| {
         r.prescriptions
             .iter()
@@ -305,9 +305,12 @@ fn every_data_type_of_the_spec_samples_parses_and_maps() {
     };
     let a = rx("サンプル錠５mg");
     assert_eq!(a.dose.as_deref(), Some("1回 1錠"));
+    assert_eq!(a.timing.as_deref(), Some("内服・経口・１日３回朝昼夕食後"));
+    assert_eq!(a.days, Some(5), "TQ1-6 5^d");
     assert_eq!(
-        a.timing.as_deref(),
-        Some("内服・経口・１日３回朝昼夕食後 5日分")
+        a.prescriber.as_ref().and_then(|p| p.name.as_deref()),
+        Some("医師 一郎"),
+        "ORC-12 ordering provider"
     );
     assert_eq!(a.route.as_deref(), Some("口"));
     assert_eq!(a.status, "active");

@@ -3,9 +3,13 @@
 //!
 //! Rules: a drug named by reference (`Medication/<id>`) gets its name at read time; a
 //! contained Medication is read in place. **Prescription dose** is "1回 " + doseQuantity
-//! value + unit; an administration's dose is value + unit. Draft and cancelled requests
-//! are retracted; requests no longer active leave after the prescriptions window,
-//! administrations after the administrations window. A request or administration that
+//! value + unit; an administration's dose is value + unit. **Days** are the dispense's
+//! expected supply duration (投与日数), else the timing's bounds duration; the course ends
+//! at the period of use's end, else start + the bounds (or supplied) days. A request is
+//! **in effect** at the data time when active or on hold, or — completed (dispensed) or
+//! of unknown status — while its course lasts ([`model::Prescription::in_effect_at`]).
+//! Draft and cancelled requests are retracted; requests not in effect leave after the
+//! prescriptions window, administrations after the administrations window. A request or administration that
 //! names no drug at all (no code, no text, no reference) is rejected (`missing_code`); an
 //! administration without a valid time is rejected naming the field (a dose cannot be
 //! placed on the MAR). **Profile**: a MedicationRequest claiming the JP-CLINS
@@ -13,7 +17,7 @@
 //! is a `profile_violation` warning (kept: its drug name still says what it is).
 
 use super::fields::{
-    parse, reference_id, require_id, required_time, subject_of, LocalSubjects, Notes,
+    parse, participant, reference_id, require_id, required_time, subject_of, LocalSubjects, Notes,
 };
 use super::{
     item, reject, retract, DropReason, Item, MapContext, Mapped, Reject, RejectReason,
@@ -119,37 +123,76 @@ pub(super) fn map_medication_request(
     let period_start = notes.time(period.and_then(|p| p.start.as_ref()), "period.start");
     let period_end = notes.time(period.and_then(|p| p.end.as_ref()), "period.end");
     let authored_on = notes.time(m.authored_on.as_ref(), "authoredOn");
-    if !matches!(status.as_str(), "active" | "on-hold") {
-        let latest = period_end.or(period_start).or(authored_on);
-        if latest.is_some_and(|t| t < ctx.windows.prescriptions_from(ctx.now)) {
-            return Ok(retract(
-                ResourceType::MedicationRequest,
-                id,
-                subject,
-                DropReason::OutOfWindow,
-            ));
-        }
+    let bounds = dosage
+        .and_then(|d| d.timing.as_ref())
+        .and_then(|t| t.repeat.as_ref())
+        .and_then(|r| r.bounds_duration.as_ref());
+    let supply = m
+        .dispense_request
+        .as_ref()
+        .and_then(|d| d.expected_supply_duration.as_ref());
+    let span_days = bounds.and_then(|q| whole_days(q, "boundsDuration", &mut notes));
+    let days = supply
+        .and_then(|q| whole_days(q, "dispenseRequest.expectedSupplyDuration", &mut notes))
+        .or(span_days);
+    let rx = model::Prescription {
+        id: id.clone(),
+        medication,
+        dose,
+        route,
+        timing,
+        status,
+        as_needed,
+        authored_on,
+        period_start,
+        period_end,
+        days,
+        span_days: span_days.filter(|s| Some(*s) != days),
+        prescriber: m.requester.as_ref().and_then(|r| participant(r, None)),
+    };
+    let current = rx.in_effect_at(ctx.now.fixed_offset());
+    if !current
+        && rx
+            .last_time()
+            .is_some_and(|t| t < ctx.windows.prescriptions_from(ctx.now))
+    {
+        return Ok(retract(
+            ResourceType::MedicationRequest,
+            id,
+            subject,
+            DropReason::OutOfWindow,
+        ));
     }
     Ok(notes.into(item(
         ResourceType::MedicationRequest,
-        id.clone(),
+        id,
         subject,
-        Item::Prescription {
-            rx: model::Prescription {
-                id,
-                medication,
-                dose,
-                route,
-                timing,
-                status,
-                as_needed,
-                authored_on,
-                period_start,
-                period_end,
-            },
-            medication_ref,
-        },
+        Item::Prescription { rx, medication_ref },
     )))
+}
+
+/// A duration as a whole number of days: `d` as given, `wk` times seven. Any other unit
+/// (months differ in length, hours are not days) or a fraction is a warning naming the
+/// field, and no number of days is shown (never a guessed one).
+fn whole_days(q: &fhir::Quantity, field: &str, notes: &mut Notes) -> Option<u32> {
+    let value = q.value_text()?;
+    let per = match q.code.as_deref().or(q.unit.as_deref()).map(str::trim) {
+        Some("d" | "日" | "day" | "days") => 1,
+        Some("wk" | "週" | "週間") => 7,
+        _ => 0,
+    };
+    let n = value
+        .parse::<f64>()
+        .ok()
+        .filter(|v| per > 0 && v.fract() == 0.0 && (0.0..=36_500.0).contains(v))
+        .map(|v| v as u32);
+    if n.is_none() {
+        notes.warn(
+            WarningReason::InvalidValue,
+            format!("{field} is not a whole number of days or weeks; the days are not shown"),
+        );
+    }
+    n.and_then(|n| n.checked_mul(per))
 }
 
 /// A request claiming the JP-CLINS eCS profile should carry a YJ, general-name or "no
@@ -198,27 +241,19 @@ fn period_of_use<'a>(
             .and_then(|d| d.validity_period.as_ref()))
 }
 
-/// Timing text: the JP usage code's text (or first display), followed by the duration
-/// as "N日分" when `boundsDuration` is in days; without a timing code, the dosage text.
+/// Timing text: the JP usage code's text (or first display); without a timing code, the
+/// dosage text. The days supplied are a field of their own.
 fn dosage_timing(d: &fhir::Dosage) -> Option<String> {
-    let t = d.timing.as_ref();
-    let code_text = t
+    d.timing
+        .as_ref()
         .and_then(|t| t.code.as_ref())
-        .and_then(fhir::CodeableConcept::readable);
-    let days = t
-        .and_then(|t| t.repeat.as_ref())
-        .and_then(|r| r.bounds_duration.as_ref())
-        .filter(|q| q.code.as_deref() == Some("d"))
-        .and_then(fhir::Quantity::value_text);
-    match (code_text, days) {
-        (Some(c), Some(n)) => Some(format!("{c} {n}日分")),
-        (Some(c), None) => Some(c),
-        (None, _) => d
-            .text
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().to_string()),
-    }
+        .and_then(fhir::CodeableConcept::readable)
+        .or_else(|| {
+            d.text
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().to_string())
+        })
 }
 
 pub(super) fn map_administration(

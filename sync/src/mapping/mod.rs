@@ -112,8 +112,12 @@ pub struct Windows {
     pub labs_days: u32,
     /// Finished encounters that ended within this many days (in-progress ones always).
     pub encounters_days: u32,
-    /// Prescriptions not active any more, authored or ended within this many days.
+    /// Prescriptions no longer in effect, kept when they ended (or started) within this
+    /// many days.
     pub prescriptions_days: u32,
+    /// Of those, the ones shown (greyed, with their status) on the patient page: ended
+    /// within this many days.
+    pub prescriptions_recent_days: u32,
     /// Diagnostic reports (imaging, pathology) issued within this many days.
     pub reports_days: u32,
 }
@@ -126,6 +130,7 @@ impl Default for Windows {
             labs_days: 180,
             encounters_days: 90,
             prescriptions_days: 90,
+            prescriptions_recent_days: 14,
             reports_days: 365,
         }
     }
@@ -152,9 +157,15 @@ impl Windows {
         data_time - Duration::days(self.encounters_days.into())
     }
 
-    /// Oldest prescription no longer active kept for data as of `data_time`.
+    /// Oldest prescription no longer in effect kept for data as of `data_time`.
     pub fn prescriptions_from(&self, data_time: DateTime<Utc>) -> DateTime<Utc> {
         data_time - Duration::days(self.prescriptions_days.into())
+    }
+
+    /// Oldest end of a prescription no longer in effect that the patient page still
+    /// shows for data as of `data_time`.
+    pub fn prescriptions_recent_from(&self, data_time: DateTime<Utc>) -> DateTime<Utc> {
+        data_time - Duration::days(self.prescriptions_recent_days.into())
     }
 
     /// Oldest diagnostic report kept for data as of `data_time`.

@@ -111,7 +111,8 @@ use tables::{EpochTable, DATA_KEYS, EPOCH_TIPS, GENERATIONS, META};
 /// 2: the search index lives in per-build blobs (`e<epoch>.index`), not in index rows.
 /// 3: the record model of reports, orders, immunisations, care teams, blood types and
 /// staff (items of schema 2 do not decode as schema 3 items).
-const SCHEMA_VERSION: u32 = 3;
+/// 4: prescriptions carry their days, span and prescriber.
+const SCHEMA_VERSION: u32 = 4;
 
 /// The fewest generations retention may keep (ransomware-proof backups: ≥ 3).
 pub const MIN_KEEP: usize = 3;

@@ -279,6 +279,8 @@ impl Render for RxSpec {
                 "route": {"text": m.route},
                 "doseAndRate": [{"doseQuantity": {"value": num(&self.dose_value), "unit": self.dose_unit}}]
             }],
+            "dispenseRequest": m.days.map(|d| json!({"expectedSupplyDuration": {"value": d, "unit": "日", "system": "http://unitsofmeasure.org", "code": "d"}})),
+            "requester": m.prescriber.as_ref().map(|p| json!({"display": p.name})),
         })
     }
 }

@@ -762,6 +762,19 @@ fn order_number(p: &PatientSpec, rx_id: &str) -> String {
     format!("1{:08}{:06}", p.index, k)
 }
 
+/// ORC-12 ordering provider (XCN) of a prescription: staff ID ^ family ^ given.
+fn prescriber(rx: &akari_sync::model::Prescription) -> String {
+    let Some(name) = rx.prescriber.as_ref().and_then(|p| p.name.as_deref()) else {
+        return String::new();
+    };
+    let (family, given) = name.split_once(' ').unwrap_or((name, ""));
+    let id = crate::synth::spec::PRESCRIBERS
+        .iter()
+        .find(|(_, f, g)| *f == family && *g == given)
+        .map_or("", |(id, _, _)| id);
+    format!("{id}^{}^{}", escape(family), escape(given))
+}
+
 fn order_message(p: &PatientSpec, pid: &str, pv: &str, it: &Item<RxSpec>) -> Stored {
     let rx = &it.v.m;
     let injection = is_injection(&it.v);
@@ -789,6 +802,9 @@ fn order_message(p: &PatientSpec, pid: &str, pv: &str, it: &Item<RxSpec>) -> Sto
         "",
         "",
         &ts(&authored),
+        "",
+        "",
+        &prescriber(rx),
     ]);
     let drug = format!(
         "{}^{}^HOT9",
@@ -820,7 +836,7 @@ fn order_message(p: &PatientSpec, pid: &str, pv: &str, it: &Item<RxSpec>) -> Sto
         &usage,
         "",
         "",
-        "",
+        &rx.days.map(|d| format!("{d}^D")).unwrap_or_default(),
         &ts_opt(&rx.period_start),
         &ts_opt(&rx.period_end),
         prn,

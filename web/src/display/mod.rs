@@ -12,9 +12,11 @@ use crate::i18n::{Lang, Tr};
 use crate::viewer::PatientSummary;
 
 mod grids;
+mod prescriptions;
 
 use grids::{mar, vitals_grid};
 pub use grids::{VitalsGrid, VitalsRow};
+pub use prescriptions::RxLine;
 
 pub fn jst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).expect("valid offset")
@@ -204,15 +206,6 @@ pub struct Line {
     pub text: String,
     pub time: String,
     pub alert: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct RxLine {
-    pub medication: String,
-    pub dose: String,
-    pub route: String,
-    pub timing: String,
-    pub prn: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -406,17 +399,7 @@ impl Summary {
             })
             .collect();
 
-        let prescriptions = prescriptions
-            .into_iter()
-            .filter(|p| matches!(p.status.as_str(), "active" | "on-hold"))
-            .map(|p| RxLine {
-                medication: p.medication,
-                dose: p.dose.unwrap_or_default(),
-                route: p.route.unwrap_or_default(),
-                timing: p.timing.unwrap_or_default(),
-                prn: p.as_needed,
-            })
-            .collect();
+        let prescriptions = prescriptions::rx_lines(tr, prescriptions, as_of.fixed_offset());
 
         let mut labs = labs;
         labs.sort_by_key(|l| std::cmp::Reverse(l.time));

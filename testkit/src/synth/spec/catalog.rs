@@ -37,6 +37,14 @@ pub(super) const INFECTIONS: &[(&str, &str)] = &[
     ("MRSA培養", "6B010000001999901"),
 ];
 
+/// (staff ID, family name, given name) of the prescribing physicians.
+pub(crate) const PRESCRIBERS: &[(&str, &str, &str)] = &[
+    ("D0001", "医療", "太郎"),
+    ("D0002", "医学", "一郎"),
+    ("D0003", "診療", "和子"),
+    ("D0004", "薬師", "花子"),
+];
+
 /// (name, dose, unit, route, timing, as needed)
 pub(super) const MEDS: &[(&str, &str, &str, &str, &str, bool)] = &[
     (

@@ -3,13 +3,13 @@
 
 use akari_sync::model::{
     Administration, Allergy, Condition, Document, DocumentKind, Encounter, Flag, FlagKind,
-    Infection, Instant, Moment, Onset, Prescription, Sex, VitalKind,
+    Infection, Instant, Moment, Onset, Participant, Prescription, Sex, VitalKind,
 };
 use chrono::Duration;
 
 use super::catalog::{
     document_text, hours_ago, lab_result, vital, ALLERGENS, CONDITIONS, INFECTIONS, LABS, MEDS,
-    XSS_NAME, XSS_TEXT,
+    PRESCRIBERS, XSS_NAME, XSS_TEXT,
 };
 use super::{
     bed_of, inpatient_slot, AllergySpec, ConditionSpec, DocumentSpec, EncounterSpec, FlagSpec,
@@ -266,7 +266,11 @@ fn prescriptions(rng: &mut Rng, c: &Ctx, p: &mut PatientSpec) {
         let (med, dose, unit, route, timing, prn) = *rng.pick(MEDS);
         let start =
             now - Duration::days(rng.range(1, 25) as i64) - Duration::hours(rng.below(10) as i64);
-        let end = start + Duration::days(if inpatient { 30 } else { 28 });
+        let days = if inpatient { 30 } else { 28 };
+        let end = start + Duration::days(days);
+        // Drawn from the patient's index, not the seed's stream: adding the prescriber
+        // kept every other generated value as it was.
+        let (_, family, given) = PRESCRIBERS[(index as usize + k as usize) % PRESCRIBERS.len()];
         let status = if rng.chance(0.85) {
             "active"
         } else {
@@ -286,6 +290,12 @@ fn prescriptions(rng: &mut Rng, c: &Ctx, p: &mut PatientSpec) {
                     authored_on: Some(start - Duration::hours(1)),
                     period_start: Some(start),
                     period_end: Some(end),
+                    days: Some(days as u32),
+                    span_days: None,
+                    prescriber: Some(Participant {
+                        name: Some(format!("{family} {given}")),
+                        ..Participant::default()
+                    }),
                 },
                 dose_value: dose.into(),
                 dose_unit: unit.into(),

@@ -14,6 +14,7 @@ use akari_sync::model::{
 };
 use chrono::{Duration, NaiveDate};
 
+pub(crate) use catalog::PRESCRIBERS;
 pub(crate) use delta::apply_delta;
 pub(crate) use generate::generate;
 

@@ -211,6 +211,11 @@ pub fn orders(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
         if let Some(t) = &authored {
             j.str("authoredOn", &t.fhir());
         }
+        if let Some(name) = ordering_provider(orc) {
+            j.obj("requester", |r| {
+                r.str("display", &name);
+            });
+        }
         // Dosage.
         let usage = tq1.map(|t| {
             let r = t.rep(3);
@@ -331,6 +336,17 @@ pub fn orders(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
         ));
     }
     Ok(())
+}
+
+/// ORC-12 ordering provider (XCN: ID ^ family name ^ given name) as "family given".
+fn ordering_provider(orc: &Segment) -> Option<String> {
+    let name = [orc.comp(12, 2), orc.comp(12, 3)]
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!name.is_empty()).then_some(name)
 }
 
 /// OMP-11 / OMP-12 (RAS^O17): one MedicationAdministration per RXA, linked to the

@@ -289,49 +289,11 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     let mut merged = toml::Table::new();
     let mut origins = Origins::default();
 
-    let file = match &sources.file {
-        Some(path) => Some(path.clone()),
-        None => {
-            let default = sources.data_dir.join(crate::datadir::CONFIG_FILE);
-            default.exists().then_some(default)
-        }
-    };
-    if let Some(path) = &file {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-            path: path.clone(),
-            source,
-        })?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+    if let Some(path) = config_file(sources) {
+        merged = read_file(&path)?;
         origins.default_origin = format!("configuration file {}", path.display());
-        merged = table;
     }
-
-    for (name, raw) in &sources.env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
-            continue;
-        };
-        if !rest.contains(ENV_SEPARATOR) {
-            // Command-line level variables such as AKARI_DATA_DIR are handled by clap.
-            continue;
-        }
-        let segments: Vec<String> = rest.split(ENV_SEPARATOR).map(str::to_lowercase).collect();
-        if segments.iter().any(String::is_empty) {
-            return Err(ConfigError::Env {
-                name: name.clone(),
-                message: "expected AKARI_<SECTION>__<KEY>, e.g. AKARI_SERVER__LISTEN".to_owned(),
-            });
-        }
-        let key = segments.join(".");
-        set_key(&mut merged, &segments, parse_scalar(raw)).map_err(|message| ConfigError::Env {
-            name: name.clone(),
-            message,
-        })?;
-        origins.set(&key, format!("environment variable {name}"));
-    }
-
+    merge_env(&mut merged, &mut origins, &sources.env)?;
     for flag in &sources.flags {
         let segments: Vec<String> = flag.key.split('.').map(str::to_owned).collect();
         set_key(&mut merged, &segments, flag.value.clone()).map_err(|message| {
@@ -365,6 +327,59 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         other => other,
     })?;
     Ok(config)
+}
+
+/// The configuration file given, else the data directory's when it exists.
+fn config_file(sources: &Sources) -> Option<PathBuf> {
+    match &sources.file {
+        Some(path) => Some(path.clone()),
+        None => {
+            let default = sources.data_dir.join(crate::datadir::CONFIG_FILE);
+            default.exists().then_some(default)
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// `AKARI_<SECTION>__<KEY>` variables over the file's keys.
+fn merge_env(
+    merged: &mut toml::Table,
+    origins: &mut Origins,
+    env: &[(String, String)],
+) -> Result<(), ConfigError> {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if !rest.contains(ENV_SEPARATOR) {
+            // Command-line level variables such as AKARI_DATA_DIR are handled by clap.
+            continue;
+        }
+        let segments: Vec<String> = rest.split(ENV_SEPARATOR).map(str::to_lowercase).collect();
+        if segments.iter().any(String::is_empty) {
+            return Err(ConfigError::Env {
+                name: name.clone(),
+                message: "expected AKARI_<SECTION>__<KEY>, e.g. AKARI_SERVER__LISTEN".to_owned(),
+            });
+        }
+        let key = segments.join(".");
+        set_key(merged, &segments, parse_scalar(raw)).map_err(|message| ConfigError::Env {
+            name: name.clone(),
+            message,
+        })?;
+        origins.set(&key, format!("environment variable {name}"));
+    }
+    Ok(())
 }
 
 /// Which source set each key, for error messages.

@@ -128,21 +128,7 @@ pub async fn start(
         config.tls.allow_tls12,
     )?));
 
-    let services = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || {
-            let services = Services::open(&config)?;
-            services.check_integrity();
-            Ok::<_, Error>(services)
-        })
-        .await
-        .map_err(|e| {
-            Error::Listener(std::io::Error::other(format!(
-                "opening the node's services failed: {e}"
-            )))
-        })??
-    };
-    let services = Arc::new(services);
+    let services = Arc::new(open_services(&config).await?);
     let status = services.status_sender();
     let engine = services.engine.clone();
     let metrics = Arc::new(HttpMetrics::new().with_sync(Arc::new(move || engine.status())));
@@ -161,32 +147,20 @@ pub async fn start(
     let control_socket = console::listen(services.clone(), &tasks, shutdown.clone())?;
     services.spawn_background(&tasks, shutdown.clone());
 
-    let metrics_addr = match listeners.metrics {
-        Some(listener) => {
-            let addr = listener.local_addr().map_err(Error::Listener)?;
-            tasks.spawn(serve_plain(
-                "metrics",
-                listener,
-                akari_web::router::metrics_router(metrics),
-                shutdown.clone(),
-            ));
-            Some(addr)
-        }
-        None => None,
-    };
-    let http_redirect_addr = match listeners.http_redirect {
-        Some(listener) => {
-            let addr = listener.local_addr().map_err(Error::Listener)?;
-            tasks.spawn(serve_plain(
-                "http-redirect",
-                listener,
-                redirect_router(https_addr.port()),
-                shutdown.clone(),
-            ));
-            Some(addr)
-        }
-        None => None,
-    };
+    let metrics_addr = spawn_plain(
+        &tasks,
+        "metrics",
+        listeners.metrics,
+        akari_web::router::metrics_router(metrics),
+        &shutdown,
+    )?;
+    let http_redirect_addr = spawn_plain(
+        &tasks,
+        "http-redirect",
+        listeners.http_redirect,
+        redirect_router(https_addr.port()),
+        &shutdown,
+    )?;
 
     info!(
         %https_addr,
@@ -217,6 +191,39 @@ pub async fn start(
         tasks,
         serving,
     })
+}
+
+/// Open the node's stores and services (blocking work, off the async threads) and check
+/// their integrity.
+async fn open_services(config: &Config) -> Result<Services, Error> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let services = Services::open(&config)?;
+        services.check_integrity();
+        Ok::<_, Error>(services)
+    })
+    .await
+    .map_err(|e| {
+        Error::Listener(std::io::Error::other(format!(
+            "opening the node's services failed: {e}"
+        )))
+    })?
+}
+
+/// Serve `router` over plain HTTP on `listener`, when one is configured.
+fn spawn_plain(
+    tasks: &TaskTracker,
+    name: &'static str,
+    listener: Option<TcpListener>,
+    router: Router,
+    shutdown: &CancellationToken,
+) -> Result<Option<SocketAddr>, Error> {
+    let Some(listener) = listener else {
+        return Ok(None);
+    };
+    let addr = listener.local_addr().map_err(Error::Listener)?;
+    tasks.spawn(serve_plain(name, listener, router, shutdown.clone()));
+    Ok(Some(addr))
 }
 
 async fn serve_https(

@@ -501,85 +501,8 @@ impl SnapshotReader {
             crate::model::Patient::default(),
         );
         for item in items {
-            match item {
-                Item::Patient(pt) => patient = Some(pt),
-                Item::Allergy(a) => r.allergies.push(a),
-                Item::Condition(c) => r.conditions.push(c),
-                Item::Infection(x) => r.infections.push(x),
-                Item::Prescription {
-                    mut rx,
-                    medication_ref,
-                } => {
-                    if let Some(name) = refs.medication(medication_ref.as_deref())? {
-                        rx.medication = name;
-                    }
-                    if recent.prescription(&rx) {
-                        if let Some(p) = &mut rx.prescriber {
-                            refs.name(p)?;
-                        }
-                        r.prescriptions.push(rx);
-                    }
-                }
-                Item::Administration {
-                    mut given,
-                    medication_ref,
-                } => {
-                    if let Some(name) = refs.medication(medication_ref.as_deref())? {
-                        given.medication = name;
-                    }
-                    if given.time >= recent.administrations {
-                        r.administrations.push(given);
-                    }
-                }
-                Item::Lab(l) => {
-                    if l.time.is_none_or(|t| t >= recent.labs) {
-                        r.labs.push(l)
-                    }
-                }
-                Item::BloodType(b) => r.blood_types.push(b),
-                Item::Vital(v) => {
-                    if v.time >= recent.vitals {
-                        r.vitals.push(v);
-                    }
-                }
-                Item::Finding(f) => {
-                    if f.time.is_none_or(|t| t >= recent.labs) {
-                        r.findings.push(f);
-                    }
-                }
-                Item::Flag(f) => r.flags.push(f),
-                Item::Encounter(mut e) => {
-                    if recent.encounter(&e) {
-                        place_encounter(&mut e, &view.places);
-                        for p in &mut e.participants {
-                            refs.name(p)?;
-                        }
-                        r.encounters.push(e);
-                    }
-                }
-                Item::Document(d) => r.documents.push(d),
-                Item::Report(mut rep) => {
-                    if rep.time.or(rep.issued).is_none_or(|t| t >= recent.reports) {
-                        if let Some(p) = &mut rep.performer {
-                            refs.name(p)?;
-                        }
-                        r.reports.push(rep);
-                    }
-                }
-                Item::Order(mut o) => {
-                    if let Some(p) = &mut o.requester {
-                        refs.name(p)?;
-                    }
-                    r.orders.push(o);
-                }
-                Item::Immunization(i) => r.immunizations.push(i),
-                Item::CareTeam(mut t) => {
-                    for p in &mut t.members {
-                        refs.name(p)?;
-                    }
-                    r.care_teams.push(t);
-                }
-                Item::Medication { .. } | Item::Staff(_) => {}
+            if let Some(pt) = refs.add(&mut r, &recent, item)? {
+                patient = Some(pt);
             }
         }
         r.patient =
@@ -716,6 +639,98 @@ struct References<'a> {
 }
 
 impl References<'_> {
+    /// Place one stored item in the record being assembled (within its window, its
+    /// references named); the patient item itself is handed back. One arm per item kind,
+    /// kept in one match so every kind's window and naming rule reads side by side.
+    fn add(
+        &mut self,
+        r: &mut PatientRecord,
+        recent: &Recent,
+        item: Item,
+    ) -> Result<Option<crate::model::Patient>, StoreError> {
+        match item {
+            Item::Patient(pt) => return Ok(Some(pt)),
+            Item::Allergy(a) => r.allergies.push(a),
+            Item::Condition(c) => r.conditions.push(c),
+            Item::Infection(x) => r.infections.push(x),
+            Item::Prescription {
+                mut rx,
+                medication_ref,
+            } => {
+                if let Some(name) = self.medication(medication_ref.as_deref())? {
+                    rx.medication = name;
+                }
+                if recent.prescription(&rx) {
+                    if let Some(p) = &mut rx.prescriber {
+                        self.name(p)?;
+                    }
+                    r.prescriptions.push(rx);
+                }
+            }
+            Item::Administration {
+                mut given,
+                medication_ref,
+            } => {
+                if let Some(name) = self.medication(medication_ref.as_deref())? {
+                    given.medication = name;
+                }
+                if given.time >= recent.administrations {
+                    r.administrations.push(given);
+                }
+            }
+            Item::Lab(l) => {
+                if l.time.is_none_or(|t| t >= recent.labs) {
+                    r.labs.push(l)
+                }
+            }
+            Item::BloodType(b) => r.blood_types.push(b),
+            Item::Vital(v) => {
+                if v.time >= recent.vitals {
+                    r.vitals.push(v);
+                }
+            }
+            Item::Finding(f) => {
+                if f.time.is_none_or(|t| t >= recent.labs) {
+                    r.findings.push(f);
+                }
+            }
+            Item::Flag(f) => r.flags.push(f),
+            Item::Encounter(mut e) => {
+                if recent.encounter(&e) {
+                    place_encounter(&mut e, &self.view.places);
+                    for p in &mut e.participants {
+                        self.name(p)?;
+                    }
+                    r.encounters.push(e);
+                }
+            }
+            Item::Document(d) => r.documents.push(d),
+            Item::Report(mut rep) => {
+                if rep.time.or(rep.issued).is_none_or(|t| t >= recent.reports) {
+                    if let Some(p) = &mut rep.performer {
+                        self.name(p)?;
+                    }
+                    r.reports.push(rep);
+                }
+            }
+            Item::Order(mut o) => {
+                if let Some(p) = &mut o.requester {
+                    self.name(p)?;
+                }
+                r.orders.push(o);
+            }
+            Item::Immunization(i) => r.immunizations.push(i),
+            Item::CareTeam(mut t) => {
+                for p in &mut t.members {
+                    self.name(p)?;
+                }
+                r.care_teams.push(t);
+            }
+            Item::Medication { .. } | Item::Staff(_) => {}
+        }
+        Ok(None)
+    }
+
     fn medication(&mut self, id: Option<&str>) -> Result<Option<String>, StoreError> {
         let Some(id) = id else { return Ok(None) };
         if let Some(n) = self.medications.get(id) {

@@ -31,7 +31,7 @@ use crate::mapping::{
 use crate::reader::SnapshotReader;
 use crate::source::{Change, PullKind};
 use crate::store::build::Scope;
-use crate::store::{Finished, Manifest};
+use crate::store::{Finished, GenerationBuilder, Manifest};
 use crate::store::{Payload, Preparer, Target};
 use crate::store::{Prepared, Store, StoreError};
 use crate::{Config, ScopeConfig};
@@ -378,8 +378,7 @@ impl Engine {
         started: DateTime<Utc>,
     ) -> Result<SyncReport, SyncError> {
         let t0 = StdInstant::now();
-        let current = self.store.current()?;
-        let since = current.as_ref().and_then(|m| m.high_water);
+        let since = self.store.current()?.and_then(|m| m.high_water);
         let full = full_requested || since.is_none();
         let kind = match (full, since) {
             (false, Some(t)) => {
@@ -397,18 +396,56 @@ impl Engine {
         };
         let (mut tally, held, summary) = self.pull_and_write(&mut builder, kind, &ctx, cancel)?;
         self.place_held(&mut builder, &mut tally, held)?;
-
-        let scope = match self.config.scope {
-            ScopeConfig::All => Scope::All,
-            ScopeConfig::RecentEncounter { days } => Scope::RecentEncounter { days },
-            ScopeConfig::CurrentInpatients => Scope::CurrentInpatients,
-        };
-        builder.resolve(scope, ctx.now)?;
-        let mut rejects = tally.rejects;
+        builder.resolve(self.scope(), ctx.now)?;
+        let mut rejects = std::mem::take(&mut tally.rejects);
         for (k, v) in &builder.stats().rejects {
             *rejects.entry(*k).or_default() += v;
         }
-        let mut report = SyncReport {
+        let places = std::mem::take(&mut tally.places);
+        let mut report = self.report_of(&builder, full, started, &rejects, tally, &summary);
+        report.places = places.len() as u64;
+        if let Err(e) = self.check_rejects(&rejects, &summary) {
+            report.duration_ms = t0.elapsed().as_millis() as u64;
+            self.update_status(|s| s.last_refused = Some(report));
+            return Err(e);
+        }
+        if !places.is_empty() {
+            builder.record_places(places, full);
+        }
+        self.commit(
+            builder,
+            full,
+            summary.high_water.or(Some(started)),
+            &mut report,
+        )?;
+        report.duration_ms = t0.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    fn scope(&self) -> Scope {
+        match self.config.scope {
+            ScopeConfig::All => Scope::All,
+            ScopeConfig::RecentEncounter { days } => Scope::RecentEncounter { days },
+            ScopeConfig::CurrentInpatients => Scope::CurrentInpatients,
+        }
+    }
+
+    /// The report of a pull before it is committed (the commit adds the generation's
+    /// figures).
+    fn report_of(
+        &self,
+        builder: &GenerationBuilder,
+        full: bool,
+        started: DateTime<Utc>,
+        rejects: &BTreeMap<RejectReason, u64>,
+        tally: Tally,
+        summary: &PullSummary,
+    ) -> SyncReport {
+        let mut ignored = tally.ignored;
+        for (k, v) in &summary.not_kept {
+            *ignored.entry(k.clone()).or_default() += v;
+        }
+        SyncReport {
             generation: builder.generation(),
             full,
             unchanged: false,
@@ -436,18 +473,12 @@ impl Engine {
                     .map(|((r, t), n)| (r.name(), t.name().to_string(), n)),
             ),
             warned_resources: tally.warned,
-            ignored: {
-                let mut ignored = tally.ignored;
-                for (k, v) in &summary.not_kept {
-                    *ignored.entry(k.clone()).or_default() += v;
-                }
-                ignored
-            },
+            ignored,
             dropped: tally.dropped,
             skipped: summary.skipped,
             source_problems: summary.problems.clone(),
             out_of_scope_patients: 0,
-            places: tally.places.len() as u64,
+            places: 0,
             // Until a full sync, deletions the source did not report stay unknown.
             deletions_pending_full: !full
                 && (summary.deletions_unreported
@@ -455,16 +486,18 @@ impl Engine {
                         .status()
                         .last_report
                         .is_some_and(|r| r.deletions_pending_full)),
-        };
-        if let Err(e) = self.check_rejects(&rejects, &summary) {
-            report.duration_ms = t0.elapsed().as_millis() as u64;
-            self.update_status(|s| s.last_refused = Some(report));
-            return Err(e);
         }
-        if !tally.places.is_empty() {
-            builder.record_places(tally.places, full);
-        }
-        let high_water = summary.high_water.or(Some(started));
+    }
+
+    /// Finish the generation (the guard may quarantine it), refresh the reader and the
+    /// second copy, and complete the report with the generation's figures.
+    fn commit(
+        &self,
+        builder: GenerationBuilder,
+        full: bool,
+        high_water: Option<DateTime<Utc>>,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
         let guard = self.config.guard();
         let (finished, stats) = builder.finish(high_water, Utc::now(), Some(&guard))?;
         if let Some(reader) = &self.reader {
@@ -484,11 +517,10 @@ impl Engine {
         };
         report.generation = manifest.generation;
         report.unchanged = unchanged;
-        report.duration_ms = t0.elapsed().as_millis() as u64;
         report.upserts = stats.upserts;
         report.removals = stats.removals;
         report.out_of_scope_patients = stats.out_of_scope_patients;
-        Ok(report)
+        Ok(())
     }
 
     /// Report (and hand to the hook) a quarantined generation.

@@ -50,6 +50,47 @@ fn says_none(code: Option<&fhir::CodeableConcept>) -> bool {
     })
 }
 
+/// Criticality; a value outside FHIR's set is a warning and left out.
+fn criticality_of(c: Option<&str>, notes: &mut Notes) -> Option<model::Criticality> {
+    match c {
+        Some("low") => Some(model::Criticality::Low),
+        Some("high") => Some(model::Criticality::High),
+        Some("unable-to-assess") => Some(model::Criticality::UnableToAssess),
+        None => None,
+        Some(_) => {
+            notes.warn(
+                super::WarningReason::InvalidValue,
+                "criticality is not low, high or unable-to-assess; left out",
+            );
+            None
+        }
+    }
+}
+
+/// Every reaction's manifestations and description, and the most severe severity.
+fn reactions_of(reactions: &[fhir::Reaction]) -> (Vec<String>, Option<Severity>) {
+    let mut out = Vec::new();
+    let mut severity = None;
+    for r in reactions {
+        for m in &r.manifestation {
+            if let Some(t) = m.readable() {
+                out.push(t);
+            }
+        }
+        if let Some(d) = r.description.as_deref().filter(|d| !d.trim().is_empty()) {
+            out.push(d.trim().to_string());
+        }
+        let s = match r.severity.as_deref() {
+            Some("mild") => Some(Severity::Mild),
+            Some("moderate") => Some(Severity::Moderate),
+            Some("severe") => Some(Severity::Severe),
+            _ => None,
+        };
+        severity = severity.max(s);
+    }
+    (out, severity)
+}
+
 pub(super) fn map_allergy(
     a: fhir::AllergyIntolerance,
     local: Option<&LocalSubjects>,
@@ -80,38 +121,8 @@ pub(super) fn map_allergy(
         &["unconfirmed", "presumed", "confirmed", "refuted"],
         "verificationStatus",
     );
-    let criticality = match a.criticality.as_deref() {
-        Some("low") => Some(model::Criticality::Low),
-        Some("high") => Some(model::Criticality::High),
-        Some("unable-to-assess") => Some(model::Criticality::UnableToAssess),
-        None => None,
-        Some(_) => {
-            notes.warn(
-                super::WarningReason::InvalidValue,
-                "criticality is not low, high or unable-to-assess; left out",
-            );
-            None
-        }
-    };
-    let mut reactions = Vec::new();
-    let mut severity = None;
-    for r in &a.reaction {
-        for m in &r.manifestation {
-            if let Some(t) = m.readable() {
-                reactions.push(t);
-            }
-        }
-        if let Some(d) = r.description.as_deref().filter(|d| !d.trim().is_empty()) {
-            reactions.push(d.trim().to_string());
-        }
-        let s = match r.severity.as_deref() {
-            Some("mild") => Some(Severity::Mild),
-            Some("moderate") => Some(Severity::Moderate),
-            Some("severe") => Some(Severity::Severe),
-            _ => None,
-        };
-        severity = severity.max(s);
-    }
+    let criticality = criticality_of(a.criticality.as_deref(), &mut notes);
+    let (reactions, severity) = reactions_of(&a.reaction);
     let none_known = says_none(a.code.as_ref());
     let substance = a.code.as_ref().and_then(fhir::CodeableConcept::readable);
     if substance.is_none() && reactions.is_empty() && severity.is_none() {

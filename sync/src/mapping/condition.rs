@@ -64,6 +64,49 @@ fn onset_of(c: &fhir::Condition, notes: &mut Notes) -> Option<Onset> {
         .map(|s| Onset::Text(s.to_string()))
 }
 
+/// Condition clinical statuses of FHIR's value set.
+const CLINICAL_STATUSES: [&str; 6] = [
+    "active",
+    "recurrence",
+    "relapse",
+    "inactive",
+    "remission",
+    "resolved",
+];
+
+/// An infection recorded as a Condition: positive unless it is over or refuted.
+fn infection(
+    id: String,
+    name: String,
+    clinical_status: Option<&str>,
+    verification: Option<&str>,
+    time: Option<model::Instant>,
+) -> model::Infection {
+    let positive = !matches!(clinical_status, Some("inactive" | "remission" | "resolved"))
+        && verification != Some("refuted");
+    let result = match (clinical_status, positive) {
+        (Some(s), true) => format!("あり ({s})"),
+        (Some(s), false) => format!("なし ({s})"),
+        (None, _) => "あり".to_string(),
+    };
+    model::Infection {
+        id,
+        name,
+        result,
+        positive,
+        time,
+    }
+}
+
+/// The first instant an onset names (a point or a period's start).
+fn onset_start(onset: &Onset) -> Option<model::Instant> {
+    match onset {
+        Onset::At(m) => m.start(),
+        Onset::Period { start, .. } => start.and_then(|m| m.start()),
+        _ => None,
+    }
+}
+
 pub(super) fn map_condition(
     c: fhir::Condition,
     local: Option<&LocalSubjects>,
@@ -92,44 +135,24 @@ pub(super) fn map_condition(
     check_status(
         &mut notes,
         clinical_status.as_deref(),
-        &[
-            "active",
-            "recurrence",
-            "relapse",
-            "inactive",
-            "remission",
-            "resolved",
-        ],
+        &CLINICAL_STATUSES,
         "clinicalStatus",
     );
     let recorded = notes.time(c.recorded_date.as_ref(), "recordedDate");
     let onset = onset_of(&c, &mut notes);
     if is_infection_condition(&c) {
-        let positive = !matches!(
+        let infection = infection(
+            id.clone(),
+            text,
             clinical_status.as_deref(),
-            Some("inactive" | "remission" | "resolved")
-        ) && verification.as_deref() != Some("refuted");
-        let result = match (&clinical_status, positive) {
-            (Some(s), true) => format!("あり ({s})"),
-            (Some(s), false) => format!("なし ({s})"),
-            (None, _) => "あり".to_string(),
-        };
-        let time = recorded.or_else(|| match &onset {
-            Some(Onset::At(m)) => m.start(),
-            Some(Onset::Period { start, .. }) => start.and_then(|m| m.start()),
-            _ => None,
-        });
+            verification.as_deref(),
+            recorded.or_else(|| onset.as_ref().and_then(onset_start)),
+        );
         return Ok(notes.into(item(
             ResourceType::Condition,
-            id.clone(),
+            id,
             subject,
-            Item::Infection(model::Infection {
-                id,
-                name: text,
-                result,
-                positive,
-                time,
-            }),
+            Item::Infection(infection),
         )));
     }
     Ok(notes.into(item(

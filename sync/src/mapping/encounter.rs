@@ -26,6 +26,43 @@ type Place = (Option<String>, Option<String>, Option<String>);
 /// Where the encounter is: the fallback ward/room/bed from the resource itself, and the
 /// Location ids to resolve.
 fn encounter_place(e: &fhir::Encounter, rt: &str) -> Result<(Place, Vec<String>), Reject> {
+    let contained = contained_places(e, rt)?;
+    let mut slots = Slots::default();
+    let mut ids = Vec::new();
+    for l in current_locations(e) {
+        let reference = l.location.reference.as_deref();
+        if let Some(local) = reference.and_then(|r| r.strip_prefix('#')) {
+            if let Some((w, r, b)) = resolve_place(&[local.to_string()], &contained) {
+                for (kind, v) in [
+                    (PlaceKind::Ward, w),
+                    (PlaceKind::Room, r),
+                    (PlaceKind::Bed, b),
+                ] {
+                    if let Some(v) = v {
+                        slots.set(kind, v);
+                    }
+                }
+                continue;
+            }
+        }
+        if let Some(id) = reference.and_then(|r| reference_id(r, "Location")) {
+            ids.push(id);
+        }
+        if let Some(text) = l
+            .location
+            .display
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            slots.set_display(l.physical_type.as_ref(), text);
+        }
+    }
+    Ok((slots.place(), ids))
+}
+
+/// The Locations contained in the encounter, by their local id.
+fn contained_places(e: &fhir::Encounter, rt: &str) -> Result<PlaceBook, Reject> {
     let mut contained = PlaceBook::new();
     for raw in &e.contained {
         let head: fhir::ContainedHead = parse(raw.get().as_bytes(), rt)?;
@@ -36,81 +73,73 @@ fn encounter_place(e: &fhir::Encounter, rt: &str) -> Result<(Place, Vec<String>)
             }
         }
     }
-    let current: Vec<&fhir::EncounterLocation> = {
-        let open: Vec<_> = e
-            .location
-            .iter()
-            .filter(|l| l.status.as_deref() != Some("completed"))
-            .collect();
-        if open.is_empty() {
-            e.location.iter().collect()
+    Ok(contained)
+}
+
+/// The locations the patient is at: those not completed, else (all completed) every one.
+fn current_locations(e: &fhir::Encounter) -> Vec<&fhir::EncounterLocation> {
+    let open: Vec<_> = e
+        .location
+        .iter()
+        .filter(|l| l.status.as_deref() != Some("completed"))
+        .collect();
+    if open.is_empty() {
+        e.location.iter().collect()
+    } else {
+        open
+    }
+}
+
+/// Ward, room and bed as they are found (the first of each wins), and texts whose kind
+/// is unknown.
+#[derive(Default)]
+struct Slots {
+    ward: Option<String>,
+    room: Option<String>,
+    bed: Option<String>,
+    untyped: Vec<String>,
+}
+
+impl Slots {
+    fn set(&mut self, kind: PlaceKind, text: String) {
+        match kind {
+            PlaceKind::Ward => {
+                self.ward.get_or_insert(text);
+            }
+            PlaceKind::Room => {
+                self.room.get_or_insert(text);
+            }
+            PlaceKind::Bed => {
+                self.bed.get_or_insert(text);
+            }
+            PlaceKind::Other => self.untyped.push(text),
+        }
+    }
+
+    /// A location's display text: placed by its physical type, else word by word by
+    /// their names ("4W-06号室 4W病棟"), else whole by its name.
+    fn set_display(&mut self, physical_type: Option<&fhir::CodeableConcept>, text: &str) {
+        if let Some(pt) = physical_type {
+            return self.set(place_kind(Some(pt), text), text.to_string());
+        }
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let kinds: Vec<PlaceKind> = words.iter().map(|w| kind_from_name(w)).collect();
+        if words.len() > 1 && kinds.iter().all(|k| *k != PlaceKind::Other) {
+            for (w, k) in words.iter().zip(kinds) {
+                self.set(k, w.to_string());
+            }
         } else {
-            open
-        }
-    };
-    let (mut ward, mut room, mut bed) = (None, None, None);
-    let mut untyped = Vec::new();
-    let mut ids = Vec::new();
-    let mut set = |kind: PlaceKind, text: String, untyped: &mut Vec<String>| match kind {
-        PlaceKind::Ward => {
-            ward.get_or_insert(text);
-        }
-        PlaceKind::Room => {
-            room.get_or_insert(text);
-        }
-        PlaceKind::Bed => {
-            bed.get_or_insert(text);
-        }
-        PlaceKind::Other => untyped.push(text),
-    };
-    for l in &current {
-        let reference = l.location.reference.as_deref();
-        if let Some(local) = reference.and_then(|r| r.strip_prefix('#')) {
-            if let Some((w, r, b)) = resolve_place(&[local.to_string()], &contained) {
-                for (kind, v) in [
-                    (PlaceKind::Ward, w),
-                    (PlaceKind::Room, r),
-                    (PlaceKind::Bed, b),
-                ] {
-                    if let Some(v) = v {
-                        set(kind, v, &mut untyped);
-                    }
-                }
-                continue;
-            }
-        }
-        if let Some(id) = reference.and_then(|r| reference_id(r, "Location")) {
-            ids.push(id);
-        }
-        let Some(text) = l
-            .location
-            .display
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        else {
-            continue;
-        };
-        match l.physical_type.as_ref() {
-            Some(pt) => set(place_kind(Some(pt), text), text.to_string(), &mut untyped),
-            None => {
-                // "4W-06号室 4W病棟": each word placed by its name.
-                let words: Vec<&str> = text.split_whitespace().collect();
-                let kinds: Vec<PlaceKind> = words.iter().map(|w| kind_from_name(w)).collect();
-                if words.len() > 1 && kinds.iter().all(|k| *k != PlaceKind::Other) {
-                    for (w, k) in words.iter().zip(kinds) {
-                        set(k, w.to_string(), &mut untyped);
-                    }
-                } else {
-                    set(kind_from_name(text), text.to_string(), &mut untyped);
-                }
-            }
+            self.set(kind_from_name(text), text.to_string());
         }
     }
-    if ward.is_none() && untyped.len() == 1 {
-        ward = untyped.pop();
+
+    /// The place; a single text of unknown kind is taken as the ward.
+    fn place(mut self) -> Place {
+        if self.ward.is_none() && self.untyped.len() == 1 {
+            self.ward = self.untyped.pop();
+        }
+        (self.ward, self.room, self.bed)
     }
-    Ok(((ward, room, bed), ids))
 }
 
 /// Participants with an individual; the attending physician first.

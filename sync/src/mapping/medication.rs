@@ -105,51 +105,7 @@ pub(super) fn map_medication_request(
         &m.contained,
         rt,
     )?;
-    let dosage = m.dosage_instruction.first();
-    // Per-dose amount, written the Japanese way: "1回 2錠".
-    let dose = dosage
-        .and_then(|d| d.dose_and_rate.first())
-        .and_then(|d| d.dose_quantity.as_ref())
-        .and_then(quantity_text)
-        .map(|q| format!("1回 {q}"));
-    let route = dosage
-        .and_then(|d| d.route.as_ref())
-        .and_then(fhir::CodeableConcept::readable);
-    let timing = dosage.and_then(dosage_timing);
-    let as_needed = dosage.is_some_and(|d| {
-        d.as_needed_boolean == Some(true) || d.as_needed_codeable_concept.is_some()
-    });
-    let period = period_of_use(&m, dosage);
-    let period_start = notes.time(period.and_then(|p| p.start.as_ref()), "period.start");
-    let period_end = notes.time(period.and_then(|p| p.end.as_ref()), "period.end");
-    let authored_on = notes.time(m.authored_on.as_ref(), "authoredOn");
-    let bounds = dosage
-        .and_then(|d| d.timing.as_ref())
-        .and_then(|t| t.repeat.as_ref())
-        .and_then(|r| r.bounds_duration.as_ref());
-    let supply = m
-        .dispense_request
-        .as_ref()
-        .and_then(|d| d.expected_supply_duration.as_ref());
-    let span_days = bounds.and_then(|q| whole_days(q, "boundsDuration", &mut notes));
-    let days = supply
-        .and_then(|q| whole_days(q, "dispenseRequest.expectedSupplyDuration", &mut notes))
-        .or(span_days);
-    let rx = model::Prescription {
-        id: id.clone(),
-        medication,
-        dose,
-        route,
-        timing,
-        status,
-        as_needed,
-        authored_on,
-        period_start,
-        period_end,
-        days,
-        span_days: span_days.filter(|s| Some(*s) != days),
-        prescriber: m.requester.as_ref().and_then(|r| participant(r, None)),
-    };
+    let rx = prescription(id.clone(), medication, status, &m, &mut notes);
     let current = rx.in_effect_at(ctx.now.fixed_offset());
     if !current
         && rx
@@ -169,6 +125,56 @@ pub(super) fn map_medication_request(
         subject,
         Item::Prescription { rx, medication_ref },
     )))
+}
+
+/// The prescription a request describes (its drug already named): dose, route, timing,
+/// course and prescriber from its first dosage instruction and dispense request.
+fn prescription(
+    id: String,
+    medication: String,
+    status: String,
+    m: &fhir::MedicationRequest,
+    notes: &mut Notes,
+) -> model::Prescription {
+    let dosage = m.dosage_instruction.first();
+    // Per-dose amount, written the Japanese way: "1回 2錠".
+    let dose = dosage
+        .and_then(|d| d.dose_and_rate.first())
+        .and_then(|d| d.dose_quantity.as_ref())
+        .and_then(quantity_text)
+        .map(|q| format!("1回 {q}"));
+    let period = period_of_use(m, dosage);
+    let bounds = dosage
+        .and_then(|d| d.timing.as_ref())
+        .and_then(|t| t.repeat.as_ref())
+        .and_then(|r| r.bounds_duration.as_ref());
+    let supply = m
+        .dispense_request
+        .as_ref()
+        .and_then(|d| d.expected_supply_duration.as_ref());
+    let span_days = bounds.and_then(|q| whole_days(q, "boundsDuration", notes));
+    let days = supply
+        .and_then(|q| whole_days(q, "dispenseRequest.expectedSupplyDuration", notes))
+        .or(span_days);
+    model::Prescription {
+        id,
+        medication,
+        dose,
+        route: dosage
+            .and_then(|d| d.route.as_ref())
+            .and_then(fhir::CodeableConcept::readable),
+        timing: dosage.and_then(dosage_timing),
+        status,
+        as_needed: dosage.is_some_and(|d| {
+            d.as_needed_boolean == Some(true) || d.as_needed_codeable_concept.is_some()
+        }),
+        authored_on: notes.time(m.authored_on.as_ref(), "authoredOn"),
+        period_start: notes.time(period.and_then(|p| p.start.as_ref()), "period.start"),
+        period_end: notes.time(period.and_then(|p| p.end.as_ref()), "period.end"),
+        days,
+        span_days: span_days.filter(|s| Some(*s) != days),
+        prescriber: m.requester.as_ref().and_then(|r| participant(r, None)),
+    }
 }
 
 /// A duration as a whole number of days: `d` as given, `wk` times seven. Any other unit
@@ -256,6 +262,16 @@ fn dosage_timing(d: &fhir::Dosage) -> Option<String> {
         })
 }
 
+/// MedicationAdministration statuses of FHIR's value set (besides entered-in-error).
+const ADMINISTRATION_STATUSES: [&str; 6] = [
+    "in-progress",
+    "not-done",
+    "on-hold",
+    "completed",
+    "stopped",
+    "unknown",
+];
+
 pub(super) fn map_administration(
     a: fhir::MedicationAdministration,
     ctx: &MapContext,
@@ -283,14 +299,7 @@ pub(super) fn map_administration(
     super::fields::check_status(
         &mut notes,
         Some(status.as_str()),
-        &[
-            "in-progress",
-            "not-done",
-            "on-hold",
-            "completed",
-            "stopped",
-            "unknown",
-        ],
+        &ADMINISTRATION_STATUSES,
         "status",
     );
     if time < ctx.windows.administrations_from(ctx.now) {
@@ -307,15 +316,12 @@ pub(super) fn map_administration(
         &a.contained,
         rt,
     )?;
-    let dose = a
-        .dosage
-        .as_ref()
+    let dosage = a.dosage.as_ref();
+    let dose = dosage
         .and_then(|d| d.dose.as_ref())
         .and_then(quantity_text)
-        .or_else(|| a.dosage.as_ref().and_then(|d| d.text.clone()));
-    let route = a
-        .dosage
-        .as_ref()
+        .or_else(|| dosage.and_then(|d| d.text.clone()));
+    let route = dosage
         .and_then(|d| d.route.as_ref())
         .and_then(fhir::CodeableConcept::readable);
     let prescription_id = a

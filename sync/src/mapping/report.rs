@@ -94,6 +94,53 @@ fn report_kind(r: &fhir::DiagnosticReport) -> ReportKind {
     }
 }
 
+/// The statuses of FHIR's DiagnosticReport value set (besides the retracted ones).
+const STATUSES: [&str; 8] = [
+    "registered",
+    "partial",
+    "preliminary",
+    "final",
+    "amended",
+    "corrected",
+    "appended",
+    "unknown",
+];
+
+/// The conclusion text, then each conclusion code's text it does not already say.
+fn conclusion_of(r: &fhir::DiagnosticReport) -> Option<String> {
+    let mut conclusion: Vec<String> = r
+        .conclusion
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    for cc in &r.conclusion_code {
+        if let Some(t) = cc.readable() {
+            if !conclusion.iter().any(|c| c.contains(&t)) {
+                conclusion.push(t);
+            }
+        }
+    }
+    (!conclusion.is_empty()).then(|| conclusion.join("\n"))
+}
+
+/// The report's presented text (its attachments), else its narrative as plain text.
+fn presented_text(r: &fhir::DiagnosticReport, notes: &mut Notes) -> String {
+    let mut parts: Vec<String> = r
+        .presented_form
+        .iter()
+        .filter_map(|a| attachment_text(a, notes))
+        .collect();
+    if parts.is_empty() {
+        if let Some(div) = r.text.as_ref().and_then(|t| t.div.as_deref()) {
+            parts.push(html_to_text(div));
+        }
+    }
+    parts.join("\n").trim().to_string()
+}
+
 pub(super) fn map_diagnostic_report(
     r: fhir::DiagnosticReport,
     ctx: &MapContext,
@@ -103,24 +150,13 @@ pub(super) fn map_diagnostic_report(
     let id = require_id(r.id.clone(), rt)?;
     let subject = subject_of(r.subject.as_ref(), local);
     let status = r.status.clone().unwrap_or_else(|| "unknown".to_string());
-    match status.as_str() {
-        "entered-in-error" => {
-            return Ok(retract(
-                ResourceType::DiagnosticReport,
-                id,
-                subject,
-                DropReason::EnteredInError,
-            ))
-        }
-        "cancelled" => {
-            return Ok(retract(
-                ResourceType::DiagnosticReport,
-                id,
-                subject,
-                DropReason::Cancelled,
-            ))
-        }
-        _ => {}
+    let dropped = match status.as_str() {
+        "entered-in-error" => Some(DropReason::EnteredInError),
+        "cancelled" => Some(DropReason::Cancelled),
+        _ => None,
+    };
+    if let Some(why) = dropped {
+        return Ok(retract(ResourceType::DiagnosticReport, id, subject, why));
     }
     let Some(title) = r
         .code
@@ -134,21 +170,7 @@ pub(super) fn map_diagnostic_report(
         ));
     };
     let mut notes = Notes::default();
-    check_status(
-        &mut notes,
-        Some(status.as_str()),
-        &[
-            "registered",
-            "partial",
-            "preliminary",
-            "final",
-            "amended",
-            "corrected",
-            "appended",
-            "unknown",
-        ],
-        "status",
-    );
+    check_status(&mut notes, Some(status.as_str()), &STATUSES, "status");
     let kind = report_kind(&r);
     let time = match (&r.effective_date_time, &r.effective_period) {
         (Some(t), _) => notes.time(Some(t), "effectiveDateTime"),
@@ -167,33 +189,8 @@ pub(super) fn map_diagnostic_report(
             DropReason::OutOfWindow,
         ));
     }
-    let mut conclusion: Vec<String> = r
-        .conclusion
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .into_iter()
-        .collect();
-    for cc in &r.conclusion_code {
-        if let Some(t) = cc.readable() {
-            if !conclusion.iter().any(|c| c.contains(&t)) {
-                conclusion.push(t);
-            }
-        }
-    }
-    let conclusion = (!conclusion.is_empty()).then(|| conclusion.join("\n"));
-    let mut parts: Vec<String> = r
-        .presented_form
-        .iter()
-        .filter_map(|a| attachment_text(a, &mut notes))
-        .collect();
-    if parts.is_empty() {
-        if let Some(div) = r.text.as_ref().and_then(|t| t.div.as_deref()) {
-            parts.push(html_to_text(div));
-        }
-    }
-    let text = parts.join("\n").trim().to_string();
+    let conclusion = conclusion_of(&r);
+    let text = presented_text(&r, &mut notes);
     if kind == ReportKind::Laboratory && conclusion.is_none() && text.is_empty() {
         return Ok(retract(
             ResourceType::DiagnosticReport,

@@ -270,14 +270,8 @@ impl BulkSource {
         Ok(u)
     }
 
-    async fn run(
-        &self,
-        kind: PullKind,
-        cancel: &CancellationToken,
-        sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
-    ) -> Result<PullSummary, SourceError> {
-        let mut s = Session::new(&self.http, cancel)?;
-        let mut summary = PullSummary::default();
+    /// Start the export; the status URL to poll.
+    async fn kick_off(&self, s: &mut Session<'_>, kind: PullKind) -> Result<Url, SourceError> {
         let kick = self.kickoff_url(kind)?;
         let resp = s
             .get(
@@ -309,6 +303,18 @@ impl BulkSource {
                     .into(),
             ));
         }
+        Ok(status_url)
+    }
+
+    async fn run(
+        &self,
+        kind: PullKind,
+        cancel: &CancellationToken,
+        sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
+    ) -> Result<PullSummary, SourceError> {
+        let mut s = Session::new(&self.http, cancel)?;
+        let mut summary = PullSummary::default();
+        let status_url = self.kick_off(&mut s, kind).await?;
         let (manifest, manifest_bytes) = self.wait_for_manifest(&mut s, status_url.clone()).await?;
         summary.bytes += manifest_bytes;
         let tt = DateTime::parse_from_rfc3339(&manifest.transaction_time).map_err(|_| {

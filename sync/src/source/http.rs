@@ -357,35 +357,8 @@ impl<'a> Session<'a> {
                 SourceError::Protocol(format!("refused to fetch {}: {m}", path_of(&url)))
             })?;
             let with_creds = same_origin(&url, &self.settings.base);
-            let mut rb = self.request(&url, req);
-            if with_creds {
-                rb = match self
-                    .settings
-                    .auth
-                    .apply(rb, &self.client, &self.settings.base)
-                    .await
-                {
-                    Ok(rb) => rb,
-                    // The token endpoint was unreachable or failed on its side: retry.
-                    Err(e @ (SourceError::Connection(_) | SourceError::Http { .. })) => {
-                        self.backoff(attempt, None, e).await?;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-            }
-            let sent = tokio::select! {
-                _ = self.cancel.cancelled() => return Err(SourceError::Cancelled),
-                r = rb.send() => r,
-            };
-            let resp = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    let err =
-                        SourceError::Connection(format!("{} {}", path_of(&url), describe(&e)));
-                    self.backoff(attempt, None, err).await?;
-                    continue;
-                }
+            let Some(resp) = self.send_once(&url, req, with_creds, attempt).await? else {
+                continue;
             };
             let status = resp.status();
             if status.is_redirection() {
@@ -421,6 +394,46 @@ impl<'a> Session<'a> {
                 status: status.as_u16(),
                 detail: format!("for {}", path_of(&url)),
             });
+        }
+    }
+
+    /// Send one GET (with credentials when `with_creds`). `None`: the token endpoint or
+    /// the connection failed and the back-off was waited; the caller tries again.
+    async fn send_once(
+        &mut self,
+        url: &Url,
+        req: Req<'_>,
+        with_creds: bool,
+        attempt: &mut u32,
+    ) -> Result<Option<Response>, SourceError> {
+        let mut rb = self.request(url, req);
+        if with_creds {
+            rb = match self
+                .settings
+                .auth
+                .apply(rb, &self.client, &self.settings.base)
+                .await
+            {
+                Ok(rb) => rb,
+                // The token endpoint was unreachable or failed on its side: retry.
+                Err(e @ (SourceError::Connection(_) | SourceError::Http { .. })) => {
+                    self.backoff(attempt, None, e).await?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+        }
+        let sent = tokio::select! {
+            _ = self.cancel.cancelled() => return Err(SourceError::Cancelled),
+            r = rb.send() => r,
+        };
+        match sent {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => {
+                let err = SourceError::Connection(format!("{} {}", path_of(url), describe(&e)));
+                self.backoff(attempt, None, err).await?;
+                Ok(None)
+            }
         }
     }
 

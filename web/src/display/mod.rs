@@ -3,8 +3,9 @@
 //! Askama escapes every value, so source text (names, narratives) is always inert.
 
 use akari_sync::model::{
-    Allergy, Criticality, Deceased, FlagKind, Instant, Moment, Onset, Participant, Patient,
-    PatientRecord, ReportKind, Severity, Sex, VitalKind, VitalSign,
+    Allergy, Condition, Criticality, Deceased, Document, Finding, Flag, FlagKind, Infection,
+    Instant, Moment, Onset, Participant, Patient, PatientRecord, ReportKind, Severity, Sex,
+    VitalKind, VitalSign,
 };
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Timelike, Utc};
 
@@ -372,76 +373,10 @@ impl Summary {
 
         let (allergies, no_allergy) = allergy_lines(tr, allergies);
 
-        let infections = infections
-            .into_iter()
-            .map(|i| Line {
-                time: fmt_opt(i.time.as_ref()),
-                label: i.name,
-                text: i.result,
-                alert: i.positive,
-            })
-            .collect();
-
-        let flags = flags
-            .into_iter()
-            .map(|f| Line {
-                label: tr
-                    .s(match f.kind {
-                        FlagKind::Dnr => "flag_dnr",
-                        FlagKind::Isolation => "flag_isolation",
-                        FlagKind::FallRisk => "flag_fall",
-                        FlagKind::Other => "flag_other",
-                    })
-                    .to_owned(),
-                time: fmt_dateish(f.start.as_ref()),
-                alert: matches!(f.kind, FlagKind::Dnr | FlagKind::Isolation),
-                text: f.text,
-            })
-            .collect();
-
-        let prescriptions = prescriptions::rx_lines(tr, prescriptions, as_of.fixed_offset());
-
         let mut labs = labs;
         labs.sort_by_key(|l| std::cmp::Reverse(l.time));
-        let labs = labs.into_iter().map(lab_line).collect();
-
-        let mut findings: Vec<Line> = findings
-            .into_iter()
-            .map(|f| Line {
-                label: f.name,
-                text: value_with_unit(f.value, f.unit.as_deref()),
-                time: f
-                    .time
-                    .as_ref()
-                    .map(fmt_time)
-                    .unwrap_or_else(|| tr.s("time_unknown").to_owned()),
-                alert: false,
-            })
-            .collect();
+        let mut findings: Vec<Line> = findings.into_iter().map(|f| finding_line(tr, f)).collect();
         findings.splice(0..0, other_readings);
-
-        let problems = conditions
-            .into_iter()
-            .map(|c| Line {
-                label: c.text,
-                text: c.clinical_status.unwrap_or_default(),
-                time: c
-                    .onset
-                    .as_ref()
-                    .map(|o| fmt_onset(tr.lang, o))
-                    .unwrap_or_default(),
-                alert: false,
-            })
-            .collect();
-
-        let documents = documents
-            .into_iter()
-            .map(|d| DocLine {
-                date: fmt_dateish(d.date.as_ref()),
-                title: d.title,
-                text: d.text,
-            })
-            .collect();
 
         Summary {
             id,
@@ -450,23 +385,85 @@ impl Summary {
             attending,
             allergies,
             no_allergy,
-            infections,
-            flags,
-            prescriptions,
+            infections: infections.into_iter().map(infection_line).collect(),
+            flags: flags.into_iter().map(|f| flag_line(tr, f)).collect(),
+            prescriptions: prescriptions::rx_lines(tr, prescriptions, as_of.fixed_offset()),
             mar,
             orders: orders.into_iter().map(|o| order_line(tr, o)).collect(),
-            labs,
+            labs: labs.into_iter().map(lab_line).collect(),
             vitals,
             findings,
             reports: reports.into_iter().map(|r| report_line(tr, r)).collect(),
-            problems,
+            problems: conditions
+                .into_iter()
+                .map(|c| problem_line(tr, c))
+                .collect(),
             immunizations: immunizations
                 .into_iter()
                 .map(|i| immunization_line(tr, i))
                 .collect(),
             contacts,
-            documents,
+            documents: documents.into_iter().map(doc_line).collect(),
         }
+    }
+}
+
+fn infection_line(i: Infection) -> Line {
+    Line {
+        time: fmt_opt(i.time.as_ref()),
+        label: i.name,
+        text: i.result,
+        alert: i.positive,
+    }
+}
+
+fn flag_line(tr: Tr, f: Flag) -> Line {
+    Line {
+        label: tr
+            .s(match f.kind {
+                FlagKind::Dnr => "flag_dnr",
+                FlagKind::Isolation => "flag_isolation",
+                FlagKind::FallRisk => "flag_fall",
+                FlagKind::Other => "flag_other",
+            })
+            .to_owned(),
+        time: fmt_dateish(f.start.as_ref()),
+        alert: matches!(f.kind, FlagKind::Dnr | FlagKind::Isolation),
+        text: f.text,
+    }
+}
+
+fn finding_line(tr: Tr, f: Finding) -> Line {
+    Line {
+        label: f.name,
+        text: value_with_unit(f.value, f.unit.as_deref()),
+        time: f
+            .time
+            .as_ref()
+            .map(fmt_time)
+            .unwrap_or_else(|| tr.s("time_unknown").to_owned()),
+        alert: false,
+    }
+}
+
+fn problem_line(tr: Tr, c: Condition) -> Line {
+    Line {
+        label: c.text,
+        text: c.clinical_status.unwrap_or_default(),
+        time: c
+            .onset
+            .as_ref()
+            .map(|o| fmt_onset(tr.lang, o))
+            .unwrap_or_default(),
+        alert: false,
+    }
+}
+
+fn doc_line(d: Document) -> DocLine {
+    DocLine {
+        date: fmt_dateish(d.date.as_ref()),
+        title: d.title,
+        text: d.text,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use akari_accounts::event::{Action, AuditEvent, AuditSink, Client, Reason};
-use akari_accounts::ledger::{ExportFormat, ExportRange, LedgerEntry};
+use akari_accounts::ledger::{ExportFormat, ExportRange, Ledger, LedgerEntry};
 use akari_accounts::review::{self, EpisodeReview, Flag, ReviewError, SessionReview, Verdict};
 use akari_accounts::WardScope;
 use askama::Template;
@@ -470,20 +470,7 @@ pub(crate) async fn export(
     let format_name = form.format.to_ascii_lowercase();
     let result = admin
         .blocking(move |svc, cap| -> Result<Vec<u8>, ExportFailure> {
-            let range = match episode {
-                None => ExportRange::all(),
-                Some(id) => {
-                    let all = review::episodes(&svc.ledger).map_err(ExportFailure::Review)?;
-                    let ep = all
-                        .into_iter()
-                        .find(|e| e.id == id)
-                        .ok_or(ExportFailure::NoEpisode)?;
-                    ExportRange {
-                        from: Some(ep.started),
-                        to: ep.end.map(|e| e.time + chrono::Duration::microseconds(1)),
-                    }
-                }
-            };
+            let range = export_range(&svc.ledger, episode)?;
             // Audited first: the export leaves the node only once the ledger says so.
             let _receipt = svc
                 .ledger
@@ -519,6 +506,11 @@ pub(crate) async fn export(
             return Err(PageError::from(Problem::Internal));
         }
     };
+    Ok(attachment(format, episode, body))
+}
+
+/// The export as a download named for its scope and time, never cached.
+fn attachment(format: ExportFormat, episode: Option<u64>, body: Vec<u8>) -> Response {
     let (content_type, ext) = match format {
         ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
         ExportFormat::Fhir => ("application/fhir+json", "fhir.json"),
@@ -537,7 +529,23 @@ pub(crate) async fn export(
         axum::http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
-    Ok(response)
+    response
+}
+
+/// The whole ledger, or one episode's time span.
+fn export_range(ledger: &Ledger, episode: Option<u64>) -> Result<ExportRange, ExportFailure> {
+    let Some(id) = episode else {
+        return Ok(ExportRange::all());
+    };
+    let ep = review::episodes(ledger)
+        .map_err(ExportFailure::Review)?
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or(ExportFailure::NoEpisode)?;
+    Ok(ExportRange {
+        from: Some(ep.started),
+        to: ep.end.map(|e| e.time + chrono::Duration::microseconds(1)),
+    })
 }
 
 enum ExportFailure {

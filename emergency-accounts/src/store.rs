@@ -76,9 +76,18 @@ fn read_all<T: DeserializeOwned>(
     Ok(out)
 }
 
-/// The accounts database.
+/// Opens the accounts database again (the file at its path).
+pub(crate) type Reopen = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync>;
+
+/// The accounts database. After a write fails for lack of space (or another I/O error)
+/// redb refuses every later operation until the file is opened again; the store does that
+/// by itself on the next call, so logins work again as soon as space is back, without a
+/// restart. The failed transaction was never committed: nothing acknowledged is lost.
 pub struct Store {
-    db: Database,
+    db: std::sync::RwLock<std::sync::Arc<Database>>,
+    reopen: Option<Reopen>,
+    /// An I/O failure was seen: open the file again before the next operation.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -90,7 +99,18 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the store, creating its tables on first use and refusing a database written by
     /// a newer, incompatible version.
-    pub fn open(db: Database) -> Result<Self, Error> {
+    /// `reopen` opens the file again after an I/O failure (`None`: an in-memory database).
+    pub(crate) fn open(db: Database, reopen: Option<Reopen>) -> Result<Self, Error> {
+        Self::prepare(&db)?;
+        Ok(Self {
+            db: std::sync::RwLock::new(std::sync::Arc::new(db)),
+            reopen,
+            failed: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Create the tables on first use; refuse another schema version.
+    fn prepare(db: &Database) -> Result<(), Error> {
         let txn = db.begin_write().map_err(store_err)?;
         {
             let mut meta = txn.open_table(META).map_err(store_err)?;
@@ -110,15 +130,53 @@ impl Store {
             txn.open_table(KEY_STATE).map_err(store_err)?;
         }
         txn.commit().map_err(store_err)?;
-        Ok(Self { db })
+        Ok(())
+    }
+
+    /// The open database, opened again first when an earlier operation failed on I/O.
+    fn db(&self) -> Result<std::sync::Arc<Database>, Error> {
+        use std::sync::atomic::Ordering;
+        if self.failed.load(Ordering::Acquire) {
+            if let Some(reopen) = &self.reopen {
+                let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+                // Another caller may have reopened it while this one waited.
+                if self.failed.load(Ordering::Acquire) && std::sync::Arc::strong_count(&slot) == 1 {
+                    // redb allows one open handle per file: close the failed one first.
+                    let placeholder = redb::Builder::new()
+                        .create_with_backend(redb::backends::InMemoryBackend::new())
+                        .map_err(store_err)?;
+                    drop(std::mem::replace(
+                        &mut *slot,
+                        std::sync::Arc::new(placeholder),
+                    ));
+                    let db = reopen().map_err(store_err)?;
+                    *slot = std::sync::Arc::new(db);
+                    self.failed.store(false, Ordering::Release);
+                    tracing::warn!("accounts store reopened after a storage failure");
+                }
+            }
+        }
+        Ok(self.db.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// Note an I/O failure (a full disk) so the next operation opens the file again.
+    fn watch<R>(&self, result: Result<R, Error>) -> Result<R, Error> {
+        if let Err(Error::Store(redb::Error::Io(_) | redb::Error::PreviousIo)) = &result {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        result
     }
 
     /// Runs `f` in one write transaction, committed (durably) only if `f` succeeds.
     pub(crate) fn write<R>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, Error>) -> Result<R, Error> {
-        let txn = self.db.begin_write().map_err(store_err)?;
-        let result = f(&Tx { txn: &txn })?;
-        txn.commit().map_err(store_err)?;
-        Ok(result)
+        let db = self.db()?;
+        self.watch((|| {
+            let txn = db.begin_write().map_err(store_err)?;
+            let result = f(&Tx { txn: &txn })?;
+            txn.commit().map_err(store_err)?;
+            Ok(result)
+        })())
     }
 
     pub(crate) fn get<T: DeserializeOwned>(
@@ -126,23 +184,29 @@ impl Store {
         table: TableDefinition<&str, &str>,
         key: &str,
     ) -> Result<Option<T>, Error> {
-        let txn = self.db.begin_read().map_err(store_err)?;
-        let t = txn.open_table(table).map_err(store_err)?;
-        read_record(&t, table.name(), key)
+        let db = self.db()?;
+        self.watch((|| {
+            let txn = db.begin_read().map_err(store_err)?;
+            let t = txn.open_table(table).map_err(store_err)?;
+            read_record(&t, table.name(), key)
+        })())
     }
 
     pub(crate) fn list<T: DeserializeOwned>(
         &self,
         table: TableDefinition<&str, &str>,
     ) -> Result<Vec<(String, T)>, Error> {
-        let txn = self.db.begin_read().map_err(store_err)?;
-        let t = txn.open_table(table).map_err(store_err)?;
-        read_all(&t, table.name())
+        let db = self.db()?;
+        self.watch((|| {
+            let txn = db.begin_read().map_err(store_err)?;
+            let t = txn.open_table(table).map_err(store_err)?;
+            read_all(&t, table.name())
+        })())
     }
 
     #[cfg(test)]
     pub(crate) fn schema_version(&self) -> Result<u64, Error> {
-        let txn = self.db.begin_read().map_err(store_err)?;
+        let txn = self.db()?.begin_read().map_err(store_err)?;
         let t = txn.open_table(META).map_err(store_err)?;
         let v = t.get(SCHEMA_KEY).map_err(store_err)?.map(|v| v.value());
         v.ok_or(Error::StoreSchema { found: 0 })
@@ -217,15 +281,18 @@ mod tests {
         let db = Database::builder()
             .create_with_backend(InMemoryBackend::new())
             .unwrap();
-        let store = Store::open(db).unwrap();
+        let store = Store::open(db, None).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        let txn = store.db.begin_write().unwrap();
+        let db = store.db().unwrap();
+        let txn = db.begin_write().unwrap();
         txn.open_table(META)
             .unwrap()
             .insert(SCHEMA_KEY, SCHEMA_VERSION + 1)
             .unwrap();
         txn.commit().unwrap();
-        let err = Store::open(store.db).unwrap_err();
+        drop(store);
+        let db = std::sync::Arc::try_unwrap(db).ok().unwrap();
+        let err = Store::open(db, None).unwrap_err();
         assert!(err.to_string().contains("schema version 2"), "{err}");
     }
 
@@ -234,8 +301,8 @@ mod tests {
         let db = Database::builder()
             .create_with_backend(InMemoryBackend::new())
             .unwrap();
-        let store = Store::open(db).unwrap();
-        let txn = store.db.begin_write().unwrap();
+        let store = Store::open(db, None).unwrap();
+        let txn = store.db().unwrap().begin_write().unwrap();
         txn.open_table(ADMINS)
             .unwrap()
             .insert("it-sato", "{not json")

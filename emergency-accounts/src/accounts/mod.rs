@@ -145,6 +145,16 @@ impl Accounts {
         sink: Arc<dyn AuditSink>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        Self::open_with(db, None, config, sink, clock)
+    }
+
+    fn open_with(
+        db: Database,
+        reopen: Option<crate::store::Reopen>,
+        config: Config,
+        sink: Arc<dyn AuditSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
         let hasher = Hasher::new(&config.argon2)?;
         let origin = Url::parse(&config.webauthn.rp_origin).map_err(|e| {
             Error::Config(format!(
@@ -171,7 +181,7 @@ impl Accounts {
             ));
         }
         Ok(Self {
-            store: Store::open(db)?,
+            store: Store::open(db, reopen)?,
             sink,
             clock,
             limiter: Limiter::new(&config),
@@ -196,7 +206,9 @@ impl Accounts {
             path: path.to_owned(),
             source,
         })?;
-        Self::open(db, config, sink, clock)
+        let again = path.to_owned();
+        let reopen: crate::store::Reopen = Box::new(move || Database::create(&again));
+        Self::open_with(db, Some(reopen), config, sink, clock)
     }
 
     fn audit(

@@ -85,11 +85,7 @@ pub(super) fn allergy(cx: &mut Ctx<'_>, id: String, a: AllergyFields) {
 pub fn allergies(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
     for (n, seg) in msg.segments.iter().filter(|s| s.id == "IAM").enumerate() {
         let uid = seg.comp(7, 1);
-        let id = if uid.is_empty() {
-            rid(&[cx.pid(), "ADT-61", "IAM#", &n.to_string()])
-        } else {
-            rid(&[cx.pid(), "ADT-61", "IAM", &uid])
-        };
+        let id = instance_id(cx.pid(), "ADT-61", "IAM", &uid, n);
         if seg.comp(6, 1) == "D" {
             cx.out.push(Out::Delete {
                 rtype: "AllergyIntolerance",

@@ -79,6 +79,16 @@ pub fn rid(parts: &[&str]) -> String {
     format!("s2-{}", hex::encode(&d[..16]))
 }
 
+/// The id of a list item of a patient's `data_type` messages: by the stable instance
+/// identifier the message gives it, else by its position among the `segment`s.
+fn instance_id(pid: &str, data_type: &str, segment: &str, instance: &str, n: usize) -> String {
+    if instance.is_empty() {
+        rid(&[pid, data_type, &format!("{segment}#"), &n.to_string()])
+    } else {
+        rid(&[pid, data_type, segment, instance])
+    }
+}
+
 pub fn patient_id(pid: &str) -> String {
     rid(&["patient", pid])
 }
@@ -193,10 +203,7 @@ pub fn check_message_type(msg: &Message, data_type: &str) -> Result<(String, Str
         Ok((t, e))
     } else {
         Err(Note::new(
-            Place {
-                segment: Some("MSH[1]".into()),
-                field: Some("MSH-9".into()),
-            },
+            Place::msh(9),
             format!(
                 "the message type {}^{} does not belong in a {data_type} folder",
                 safe_code(&t),

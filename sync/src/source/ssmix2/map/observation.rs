@@ -17,17 +17,21 @@ fn ascii_signs(s: &str) -> String {
         .collect()
 }
 
+/// The non-empty first components of the repetitions of field `n`.
+fn first_components(seg: &Segment, n: usize) -> Vec<String> {
+    seg.reps(n)
+        .iter()
+        .map(|r| r.comp(1))
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
 /// OBX-5 by OBX-2 → the value[x] of an Observation; `false` when OBX-5 is empty.
 fn obx_value(j: &mut Json, seg: &Segment, notes: &mut Vec<Note>) -> bool {
     let vt = seg.comp(2, 1);
     let unit = coded(seg, 6);
     let unit_text = unit.text_or_code();
-    let values: Vec<String> = seg
-        .reps(5)
-        .iter()
-        .map(|r| r.comp(1))
-        .filter(|v| !v.is_empty())
-        .collect();
+    let values = first_components(seg, 5);
     let raw = seg.rep(5);
     if raw.is_empty() {
         return false;
@@ -150,12 +154,7 @@ fn reference_range(j: &mut Json, text: &str) {
 }
 
 fn interpretation(j: &mut Json, seg: &Segment) {
-    let flags: Vec<String> = seg
-        .reps(8)
-        .iter()
-        .map(|r| r.comp(1))
-        .filter(|f| !f.is_empty())
-        .collect();
+    let flags = first_components(seg, 8);
     if flags.is_empty() {
         return;
     }

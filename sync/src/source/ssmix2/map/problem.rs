@@ -7,11 +7,7 @@ use super::*;
 pub fn problems(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
     for (n, seg) in msg.segments.iter().filter(|s| s.id == "PRB").enumerate() {
         let instance = seg.comp(4, 1);
-        let id = if instance.is_empty() {
-            rid(&[cx.pid(), "PPR-01", "PRB#", &n.to_string()])
-        } else {
-            rid(&[cx.pid(), "PPR-01", "PRB", &instance])
-        };
+        let id = instance_id(cx.pid(), "PPR-01", "PRB", &instance, n);
         condition(cx, seg, id, &instance);
     }
     Ok(())

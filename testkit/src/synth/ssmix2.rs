@@ -465,16 +465,8 @@ fn administration_messages(p: &PatientSpec, pid: &str, pv: &str) -> Vec<Stored> 
 fn administration_segments(m: &mut Msg, order: &str, it: &Item<MarSpec>) {
     let a = &it.v.m;
     let t = ts(&a.time);
-    let drug = format!(
-        "{}^{}^HOT9",
-        code_for(&a.medication, 9),
-        escape(&a.medication)
-    );
-    let unit = format!(
-        "{}^{}^MR9P",
-        unit_code(&it.v.dose_unit),
-        escape(&it.v.dose_unit)
-    );
+    let drug = drug_ce(&a.medication);
+    let unit = unit_ce(&it.v.dose_unit);
     m.seg(&["ORC", "NW", order, "", "1", "", "", "", "", &t]);
     let status = if a.status == "not-done" { "NA" } else { "CP" };
     let action = if it.entered_in_error { "D" } else { "A" };
@@ -793,6 +785,16 @@ fn route(text: &str) -> String {
     format!("RXR|{code}^{}^HL70162", escape(text))
 }
 
+/// A drug as a coded element (synthetic HOT9 code ^ name).
+fn drug_ce(name: &str) -> String {
+    format!("{}^{}^HOT9", code_for(name, 9), escape(name))
+}
+
+/// A dose unit as a coded element (MERIT-9 code ^ name).
+fn unit_ce(unit: &str) -> String {
+    format!("{}^{}^MR9P", unit_code(unit), escape(unit))
+}
+
 fn unit_code(unit: &str) -> &'static str {
     match unit {
         "錠" => "TAB",
@@ -848,16 +850,8 @@ fn order_message(p: &PatientSpec, pid: &str, pv: &str, it: &Item<RxSpec>) -> Sto
         "",
         &prescriber(rx),
     ]);
-    let drug = format!(
-        "{}^{}^HOT9",
-        code_for(&rx.medication, 9),
-        escape(&rx.medication)
-    );
-    let unit = format!(
-        "{}^{}^MR9P",
-        unit_code(&it.v.dose_unit),
-        escape(&it.v.dose_unit)
-    );
+    let drug = drug_ce(&rx.medication);
+    let unit = unit_ce(&it.v.dose_unit);
     let rxe2 = if injection {
         "00^一般^99I02".to_string()
     } else {

@@ -276,169 +276,174 @@ fn max_updated<'a, T: 'a>(items: impl Iterator<Item = &'a Item<T>>, or: Instant)
 /// The messages of one patient. `before`: the same patient as the storage holds it
 /// already (its stays are kept and moved by transfers rather than rewritten).
 fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
-    let mut out = Vec::new();
     let pid = pid_segment(p);
     let pv = pv1(p);
-    // ADT-00: the patient.
-    let mut m = Msg::new("ADT", "A08", "ADT_A01", "1");
-    m.seg(&["EVN", "", MSH_TIME]).seg(&[&pid]).seg(&[
-        "PV1",
-        "0001",
-        if inpatient(p) { "I" } else { "O" },
-    ]);
-    out.push(Stored {
-        key: key(p, "-", "ADT-00", NO_ORDER, false),
-        dept: "-",
-        stamp: stamp(&p.last_updated),
-        text: m.0,
-    });
-    // ADT-61: allergies, the whole list.
-    if !p.allergies.is_empty() {
-        let mut m = Msg::new("ADT", "A60", "ADT_A60", "2");
-        m.seg(&["EVN", "", MSH_TIME]).seg(&[&pid]);
-        for (n, it) in p.allergies.iter().enumerate() {
-            let a = &it.v.0;
-            let (ty, tyname) = match a.categories.first().map(String::as_str) {
-                Some("medication") => ("DA", "薬剤アレルギー"),
-                Some("food") => ("FA", "食物アレルギー"),
-                _ => ("EA", "環境アレルギー"),
-            };
-            let (sev, sevname) = match a.criticality {
-                Some(Criticality::High) => ("SV", "重度"),
-                Some(Criticality::Low) => ("MI", "軽度"),
-                Some(Criticality::UnableToAssess) => ("U", "不明"),
-                None => ("", ""),
-            };
-            let status = if it.entered_in_error {
-                "E"
-            } else if a.verification_status.as_deref() == Some("unconfirmed") {
-                "U"
-            } else {
-                "C"
-            };
-            let reactions: Vec<String> = a.reactions.iter().map(|r| escape(r)).collect();
-            let f = [
-                "IAM".to_string(),
-                (n + 1).to_string(),
-                format!("{ty}^{tyname}^HL70127"),
-                format!("^{}^99XYZ", escape(&a.substance)),
-                if sev.is_empty() {
-                    String::new()
-                } else {
-                    format!("{sev}^{sevname}^HL70128")
-                },
-                reactions.join("~"),
-                "A^追加^HL70323".into(),
-                escape(&a.id),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                ts_opt(&a.recorded),
-                String::new(),
-                String::new(),
-                String::new(),
-                format!("{status}^^HL70438"),
-            ];
-            let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-            m.seg(&refs);
-        }
-        out.push(Stored {
-            key: key(p, "-", "ADT-61", NO_ORDER, false),
-            dept: "-",
-            stamp: stamp(&max_updated(p.allergies.iter(), p.last_updated)),
-            text: m.0,
-        });
-    }
-    // PPR-01: problems, the whole list.
-    if !p.conditions.is_empty() {
-        let mut m = Msg::new("PPR", "ZD1", "PPR_ZD1", "3");
-        m.seg(&[&pid]);
-        for it in &p.conditions {
-            let c = &it.v.0;
-            let icd = c.code.clone().unwrap_or_default();
-            let f = [
-                "PRB".to_string(),
-                if it.entered_in_error { "DE" } else { "AD" }.into(),
-                ts_opt(&c.recorded),
-                format!("{}^{}^MDCDX2", code_for(&c.text, 8), escape(&c.text)),
-                escape(&c.id),
-                String::new(),
-                String::new(),
-                ts_opt(&c.recorded),
-                String::new(),
-                String::new(),
-                format!("{}^^I10", escape(&icd)),
-                String::new(),
-                String::new(),
-                String::new(),
-                if c.clinical_status.as_deref() == Some("resolved") {
-                    "F^治癒^HL70241".into()
-                } else {
-                    String::new()
-                },
-                String::new(),
-                onset_ts(c.onset.as_ref()),
-            ];
-            let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-            m.seg(&refs);
-        }
-        out.push(Stored {
-            key: key(p, "-", "PPR-01", NO_ORDER, false),
-            dept: "01",
-            stamp: stamp(&max_updated(p.conditions.iter(), p.last_updated)),
-            text: m.0,
-        });
-    }
+    let mut out = vec![patient_message(p, &pid)];
+    out.extend(allergy_message(p, &pid));
+    out.extend(problem_message(p, &pid));
     // OMP-01 / OMP-02: one order per prescription.
     for it in &p.prescriptions {
         out.push(order_message(p, &pid, &pv, it));
     }
-    // OMP-11 / OMP-12: administrations per order and day.
+    out.extend(administration_messages(p, &pid, &pv));
+    out.extend(lab_messages(p, &pid, &pv));
+    out.extend(vital_messages(p, &pid, &pv));
+    out.extend(encounter_messages(p, &pid, before));
+    out
+}
+
+/// A message's segment from owned fields.
+fn seg_of(m: &mut Msg, fields: &[String]) {
+    let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+    m.seg(&refs);
+}
+
+/// ADT-00: the patient.
+fn patient_message(p: &PatientSpec, pid: &str) -> Stored {
+    let mut m = Msg::new("ADT", "A08", "ADT_A01", "1");
+    m.seg(&["EVN", "", MSH_TIME]).seg(&[pid]).seg(&[
+        "PV1",
+        "0001",
+        if inpatient(p) { "I" } else { "O" },
+    ]);
+    Stored {
+        key: key(p, "-", "ADT-00", NO_ORDER, false),
+        dept: "-",
+        stamp: stamp(&p.last_updated),
+        text: m.0,
+    }
+}
+
+/// ADT-61: allergies, the whole list (none without allergies).
+fn allergy_message(p: &PatientSpec, pid: &str) -> Option<Stored> {
+    if p.allergies.is_empty() {
+        return None;
+    }
+    let mut m = Msg::new("ADT", "A60", "ADT_A60", "2");
+    m.seg(&["EVN", "", MSH_TIME]).seg(&[pid]);
+    for (n, it) in p.allergies.iter().enumerate() {
+        seg_of(&mut m, &iam_fields(n, it));
+    }
+    Some(Stored {
+        key: key(p, "-", "ADT-61", NO_ORDER, false),
+        dept: "-",
+        stamp: stamp(&max_updated(p.allergies.iter(), p.last_updated)),
+        text: m.0,
+    })
+}
+
+/// The IAM segment of the `n`th allergy.
+fn iam_fields(n: usize, it: &Item<spec::AllergySpec>) -> [String; 18] {
+    let a = &it.v.0;
+    let (ty, tyname) = match a.categories.first().map(String::as_str) {
+        Some("medication") => ("DA", "薬剤アレルギー"),
+        Some("food") => ("FA", "食物アレルギー"),
+        _ => ("EA", "環境アレルギー"),
+    };
+    let (sev, sevname) = match a.criticality {
+        Some(Criticality::High) => ("SV", "重度"),
+        Some(Criticality::Low) => ("MI", "軽度"),
+        Some(Criticality::UnableToAssess) => ("U", "不明"),
+        None => ("", ""),
+    };
+    let status = if it.entered_in_error {
+        "E"
+    } else if a.verification_status.as_deref() == Some("unconfirmed") {
+        "U"
+    } else {
+        "C"
+    };
+    let reactions: Vec<String> = a.reactions.iter().map(|r| escape(r)).collect();
+    [
+        "IAM".to_string(),
+        (n + 1).to_string(),
+        format!("{ty}^{tyname}^HL70127"),
+        format!("^{}^99XYZ", escape(&a.substance)),
+        if sev.is_empty() {
+            String::new()
+        } else {
+            format!("{sev}^{sevname}^HL70128")
+        },
+        reactions.join("~"),
+        "A^追加^HL70323".into(),
+        escape(&a.id),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        ts_opt(&a.recorded),
+        String::new(),
+        String::new(),
+        String::new(),
+        format!("{status}^^HL70438"),
+    ]
+}
+
+/// PPR-01: problems, the whole list (none without problems).
+fn problem_message(p: &PatientSpec, pid: &str) -> Option<Stored> {
+    if p.conditions.is_empty() {
+        return None;
+    }
+    let mut m = Msg::new("PPR", "ZD1", "PPR_ZD1", "3");
+    m.seg(&[pid]);
+    for it in &p.conditions {
+        seg_of(&mut m, &prb_fields(it));
+    }
+    Some(Stored {
+        key: key(p, "-", "PPR-01", NO_ORDER, false),
+        dept: "01",
+        stamp: stamp(&max_updated(p.conditions.iter(), p.last_updated)),
+        text: m.0,
+    })
+}
+
+/// The PRB segment of a problem.
+fn prb_fields(it: &Item<spec::ConditionSpec>) -> [String; 17] {
+    let c = &it.v.0;
+    let icd = c.code.clone().unwrap_or_default();
+    [
+        "PRB".to_string(),
+        if it.entered_in_error { "DE" } else { "AD" }.into(),
+        ts_opt(&c.recorded),
+        format!("{}^{}^MDCDX2", code_for(&c.text, 8), escape(&c.text)),
+        escape(&c.id),
+        String::new(),
+        String::new(),
+        ts_opt(&c.recorded),
+        String::new(),
+        String::new(),
+        format!("{}^^I10", escape(&icd)),
+        String::new(),
+        String::new(),
+        String::new(),
+        if c.clinical_status.as_deref() == Some("resolved") {
+            "F^治癒^HL70241".into()
+        } else {
+            String::new()
+        },
+        String::new(),
+        onset_ts(c.onset.as_ref()),
+    ]
+}
+
+/// OMP-11 / OMP-12: administrations per order and day.
+fn administration_messages(p: &PatientSpec, pid: &str, pv: &str) -> Vec<Stored> {
     let mut by_day: BTreeMap<(String, String), Vec<&Item<MarSpec>>> = BTreeMap::new();
     for it in &p.administrations {
         let rx = it.v.m.prescription_id.clone().unwrap_or_default();
         by_day.entry((rx, day(&it.v.m.time))).or_default().push(it);
     }
+    let mut out = Vec::new();
     for ((rx_id, date), mut items) in by_day {
         // The order may be gone (deleted) while its administrations stay.
         items.sort_by_key(|i| i.v.m.time);
         let injection = is_injection_route(items[0].v.m.route.as_deref());
         let mut m = Msg::new("RAS", "O17", "RAS_O17", "5");
-        m.seg(&[&pid]).seg(&[&pv]);
+        m.seg(&[pid]).seg(&[pv]);
         let order = order_number(p, &rx_id);
         for it in &items {
-            let a = &it.v.m;
-            let t = ts(&a.time);
-            let drug = format!(
-                "{}^{}^HOT9",
-                code_for(&a.medication, 9),
-                escape(&a.medication)
-            );
-            let unit = format!(
-                "{}^{}^MR9P",
-                unit_code(&it.v.dose_unit),
-                escape(&it.v.dose_unit)
-            );
-            m.seg(&["ORC", "NW", &order, "", "1", "", "", "", "", &t]);
-            let status = if a.status == "not-done" { "NA" } else { "CP" };
-            let action = if it.entered_in_error { "D" } else { "A" };
-            let mut rxa = vec![
-                "RXA",
-                "0",
-                "1",
-                t.as_str(),
-                t.as_str(),
-                drug.as_str(),
-                it.v.dose_value.as_str(),
-                unit.as_str(),
-            ];
-            rxa.extend(std::iter::repeat_n("", 12));
-            rxa.push(status);
-            rxa.push(action);
-            m.seg(&rxa);
-            m.seg(&[&route(a.route.as_deref().unwrap_or(""))]);
+            administration_segments(&mut m, &order, it);
         }
         out.push(Stored {
             key: key(
@@ -453,7 +458,37 @@ fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
             text: m.0,
         });
     }
-    // OML-11: lab results per draw (time), infection screening apart.
+    out
+}
+
+/// ORC, RXA and RXR of one administration of order `order`.
+fn administration_segments(m: &mut Msg, order: &str, it: &Item<MarSpec>) {
+    let a = &it.v.m;
+    let t = ts(&a.time);
+    let drug = drug_ce(&a.medication);
+    let unit = unit_ce(&it.v.dose_unit);
+    m.seg(&["ORC", "NW", order, "", "1", "", "", "", "", &t]);
+    let status = if a.status == "not-done" { "NA" } else { "CP" };
+    let action = if it.entered_in_error { "D" } else { "A" };
+    let mut rxa = vec![
+        "RXA",
+        "0",
+        "1",
+        t.as_str(),
+        t.as_str(),
+        drug.as_str(),
+        it.v.dose_value.as_str(),
+        unit.as_str(),
+    ];
+    rxa.extend(std::iter::repeat_n("", 12));
+    rxa.push(status);
+    rxa.push(action);
+    m.seg(&rxa);
+    m.seg(&[&route(a.route.as_deref().unwrap_or(""))]);
+}
+
+/// A patient's lab results and infection screenings per draw (time); screenings apart.
+fn draws_of(p: &PatientSpec) -> BTreeMap<(Instant, bool), Vec<Obx>> {
     let mut draws: BTreeMap<(Instant, bool), Vec<Obx>> = BTreeMap::new();
     for it in &p.labs {
         let l = &it.v.m;
@@ -485,7 +520,13 @@ fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
             updated: it.last_updated,
         });
     }
-    for ((t, infection), obx) in draws {
+    draws
+}
+
+/// OML-11: lab results per draw (time), infection screening apart.
+fn lab_messages(p: &PatientSpec, pid: &str, pv: &str) -> Vec<Stored> {
+    let mut out = Vec::new();
+    for ((t, infection), obx) in draws_of(p) {
         let order = format!(
             "{}{}",
             jst(&t).format("%Y%m%d%H%M%S"),
@@ -494,7 +535,7 @@ fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
         let order = format!("{order:0>15}");
         let when = ts(&t);
         let mut m = Msg::new("OUL", "R22", "OUL_R22", "6");
-        m.seg(&[&pid]).seg(&[&pv]);
+        m.seg(&[pid]).seg(&[pv]);
         let mut spm = vec!["SPM", "1", order.as_str(), "", "023^血清^JC10"];
         spm.extend(std::iter::repeat_n("", 12));
         spm.push(when.as_str());
@@ -511,30 +552,7 @@ fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
         ]);
         m.seg(&["ORC", "SC", &order, &order, "", "CM"]);
         for (n, o) in obx.iter().enumerate() {
-            let code = format!("{}^{}^JC10", o.code, escape(&o.name));
-            let unit = if o.unit.is_empty() {
-                String::new()
-            } else {
-                format!("{}^{}^99XYZ", escape(&o.unit), escape(&o.unit))
-            };
-            let status = if o.eie { "D" } else { "F" };
-            m.seg(&[
-                "OBX",
-                &(n + 1).to_string(),
-                o.vt,
-                &code,
-                "",
-                &escape(&o.value),
-                &unit,
-                &escape(&o.range),
-                &o.flag,
-                "",
-                "",
-                status,
-                "",
-                "",
-                &when,
-            ]);
+            lab_obx(&mut m, n, o, &when);
         }
         let updated = obx
             .iter()
@@ -548,16 +566,49 @@ fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
             text: m.0,
         });
     }
-    // Extended storage: vital signs per measurement time.
+    out
+}
+
+/// The `n`th result OBX of a draw at `when`.
+fn lab_obx(m: &mut Msg, n: usize, o: &Obx, when: &str) {
+    let code = format!("{}^{}^JC10", o.code, escape(&o.name));
+    let unit = if o.unit.is_empty() {
+        String::new()
+    } else {
+        format!("{}^{}^99XYZ", escape(&o.unit), escape(&o.unit))
+    };
+    let status = if o.eie { "D" } else { "F" };
+    m.seg(&[
+        "OBX",
+        &(n + 1).to_string(),
+        o.vt,
+        &code,
+        "",
+        &escape(&o.value),
+        &unit,
+        &escape(&o.range),
+        &o.flag,
+        "",
+        "",
+        status,
+        "",
+        "",
+        when,
+    ]);
+}
+
+/// Extended storage: vital signs per measurement time.
+fn vital_messages(p: &PatientSpec, pid: &str, pv: &str) -> Vec<Stored> {
     let mut sets: BTreeMap<Instant, Vec<&Item<VitalSpec>>> = BTreeMap::new();
     for it in &p.vitals {
         sets.entry(it.v.m.time).or_default().push(it);
     }
+    let mut out = Vec::new();
     for (t, items) in sets {
         let order = format!("{:0>15}", jst(&t).format("%Y%m%d%H%M").to_string());
         let when = ts(&t);
         let mut m = Msg::new("ORU", "R30", "ORU_R30", "7");
-        m.seg(&[&pid]).seg(&[&pv]);
+        m.seg(&[pid]).seg(&[pv]);
         m.seg(&["ORC", "SC", &order, &order, "", "CM"]);
         m.seg(&[
             "OBR",
@@ -571,53 +622,8 @@ fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
         ]);
         let mut n = 0;
         for it in &items {
-            let v = &it.v;
             let status = if it.entered_in_error { "D" } else { "F" };
-            let rows: Vec<(String, String, String)> = match (v.m.kind, &v.bp) {
-                (VitalKind::BloodPressure, Some((s, d))) => vec![
-                    (
-                        "9A751000000000001^収縮期血圧^JC10".into(),
-                        s.clone(),
-                        "mm(hg)^mmHg^ISO+".into(),
-                    ),
-                    (
-                        "9A761000000000001^拡張期血圧^JC10".into(),
-                        d.clone(),
-                        "mm(hg)^mmHg^ISO+".into(),
-                    ),
-                ],
-                (VitalKind::HeartRate, _) => vec![(
-                    "9P300000000000001^脈拍^JC10".into(),
-                    v.m.value.clone(),
-                    "/min^/min^ISO+".into(),
-                )],
-                (VitalKind::BodyTemperature, _) => vec![(
-                    "9P100000000000001^体温^JC10".into(),
-                    v.m.value.clone(),
-                    "Cel^℃^ISO+".into(),
-                )],
-                (VitalKind::RespiratoryRate, _) => vec![(
-                    "9P200000000000001^呼吸数^JC10".into(),
-                    v.m.value.clone(),
-                    "/min^/min^ISO+".into(),
-                )],
-                (VitalKind::OxygenSaturation, _) => vec![(
-                    "2708-6^SpO2^LN".into(),
-                    v.m.value.clone(),
-                    "%^%^ISO+".into(),
-                )],
-                (VitalKind::BodyWeight, _) => vec![(
-                    "9N006000000000001^体重^JC10".into(),
-                    v.m.value.clone(),
-                    "kg^kg^ISO+".into(),
-                )],
-                _ => vec![(
-                    "9N001000000000001^身長^JC10".into(),
-                    v.m.value.clone(),
-                    "cm^cm^ISO+".into(),
-                )],
-            };
-            for (code, value, unit) in rows {
+            for (code, value, unit) in vital_rows(&it.v) {
                 n += 1;
                 m.seg(&[
                     "OBX",
@@ -645,61 +651,97 @@ fn messages_of(p: &PatientSpec, before: Option<&PatientSpec>) -> Vec<Stored> {
             text: m.0,
         });
     }
-    // Stays and visits.
+    out
+}
+
+/// (OBX-3 code, OBX-5 value, OBX-6 unit) of a vital sign: two for a blood pressure.
+fn vital_rows(v: &VitalSpec) -> Vec<(String, String, String)> {
+    let one =
+        |code: &str, unit: &str| vec![(code.to_string(), v.m.value.clone(), unit.to_string())];
+    match (v.m.kind, &v.bp) {
+        (VitalKind::BloodPressure, Some((s, d))) => vec![
+            (
+                "9A751000000000001^収縮期血圧^JC10".into(),
+                s.clone(),
+                "mm(hg)^mmHg^ISO+".into(),
+            ),
+            (
+                "9A761000000000001^拡張期血圧^JC10".into(),
+                d.clone(),
+                "mm(hg)^mmHg^ISO+".into(),
+            ),
+        ],
+        (VitalKind::HeartRate, _) => one("9P300000000000001^脈拍^JC10", "/min^/min^ISO+"),
+        (VitalKind::BodyTemperature, _) => one("9P100000000000001^体温^JC10", "Cel^℃^ISO+"),
+        (VitalKind::RespiratoryRate, _) => one("9P200000000000001^呼吸数^JC10", "/min^/min^ISO+"),
+        (VitalKind::OxygenSaturation, _) => one("2708-6^SpO2^LN", "%^%^ISO+"),
+        (VitalKind::BodyWeight, _) => one("9N006000000000001^体重^JC10", "kg^kg^ISO+"),
+        _ => one("9N001000000000001^身長^JC10", "cm^cm^ISO+"),
+    }
+}
+
+/// Stays (admission, then a transfer when the bed moved) and visits.
+fn encounter_messages(p: &PatientSpec, pid: &str, before: Option<&PatientSpec>) -> Vec<Stored> {
+    let mut out = Vec::new();
     for it in &p.encounters {
         let e = &it.v.0;
         let Some(start) = e.start else { continue };
-        if e.class.as_deref() == Some("IMP") {
-            // The admission as first stored; a later bed is a transfer.
-            let stored = before
-                .and_then(|b| b.encounters.iter().find(|x| x.v.0.id == e.id))
-                .unwrap_or(it);
-            out.push(stay_message(
-                p,
-                &pid,
-                stored,
-                if it.entered_in_error { "A11" } else { "A01" },
-                it.last_updated.max(stored.last_updated),
-            ));
-            let moved =
-                stored.v.0.ward != e.ward || stored.v.0.room != e.room || stored.v.0.bed != e.bed;
-            if moved && !it.entered_in_error {
-                out.push(transfer_message(p, &pid, &stored.v, &it.v, it.last_updated));
-            }
-        } else {
-            let class = if e.class.as_deref() == Some("EMER") {
-                "E"
-            } else {
-                "O"
-            };
-            let event = if it.entered_in_error { "A11" } else { "A04" };
-            let mut m = Msg::new(
-                "ADT",
-                event,
-                if event == "A11" { "ADT_A09" } else { "ADT_A01" },
-                "8",
-            );
-            m.seg(&["EVN", "", MSH_TIME]).seg(&[&pid]);
-            let mut f = vec![
-                "PV1".to_string(),
-                "0001".into(),
-                class.into(),
-                "01^^^^^C".into(),
-            ];
-            f.resize(44, String::new());
-            f.push(ts(&start));
-            f.push(ts_opt(&e.end));
-            let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-            m.seg(&refs);
-            out.push(Stored {
-                key: key(p, &day(&start), "ADT-12", NO_ORDER, false),
-                dept: "01",
-                stamp: stamp(&it.last_updated),
-                text: m.0,
-            });
+        if e.class.as_deref() != Some("IMP") {
+            out.push(visit_message(p, pid, it, start));
+            continue;
+        }
+        // The admission as first stored; a later bed is a transfer.
+        let stored = before
+            .and_then(|b| b.encounters.iter().find(|x| x.v.0.id == e.id))
+            .unwrap_or(it);
+        out.push(stay_message(
+            p,
+            pid,
+            stored,
+            if it.entered_in_error { "A11" } else { "A01" },
+            it.last_updated.max(stored.last_updated),
+        ));
+        let moved =
+            stored.v.0.ward != e.ward || stored.v.0.room != e.room || stored.v.0.bed != e.bed;
+        if moved && !it.entered_in_error {
+            out.push(transfer_message(p, pid, &stored.v, &it.v, it.last_updated));
         }
     }
     out
+}
+
+/// ADT-12: an outpatient or emergency visit (A04; A11 cancels it).
+fn visit_message(p: &PatientSpec, pid: &str, it: &Item<EncounterSpec>, start: Instant) -> Stored {
+    let e = &it.v.0;
+    let class = if e.class.as_deref() == Some("EMER") {
+        "E"
+    } else {
+        "O"
+    };
+    let event = if it.entered_in_error { "A11" } else { "A04" };
+    let mut m = Msg::new(
+        "ADT",
+        event,
+        if event == "A11" { "ADT_A09" } else { "ADT_A01" },
+        "8",
+    );
+    m.seg(&["EVN", "", MSH_TIME]).seg(&[pid]);
+    let mut f = vec![
+        "PV1".to_string(),
+        "0001".into(),
+        class.into(),
+        "01^^^^^C".into(),
+    ];
+    f.resize(44, String::new());
+    f.push(ts(&start));
+    f.push(ts_opt(&e.end));
+    seg_of(&mut m, &f);
+    Stored {
+        key: key(p, &day(&start), "ADT-12", NO_ORDER, false),
+        dept: "01",
+        stamp: stamp(&it.last_updated),
+        text: m.0,
+    }
 }
 
 /// PRB-16 (onset) as an HL7 date or time; empty for an onset HL7 cannot carry as one.
@@ -743,6 +785,16 @@ fn route(text: &str) -> String {
     format!("RXR|{code}^{}^HL70162", escape(text))
 }
 
+/// A drug as a coded element (synthetic HOT9 code ^ name).
+fn drug_ce(name: &str) -> String {
+    format!("{}^{}^HOT9", code_for(name, 9), escape(name))
+}
+
+/// A dose unit as a coded element (MERIT-9 code ^ name).
+fn unit_ce(unit: &str) -> String {
+    format!("{}^{}^MR9P", unit_code(unit), escape(unit))
+}
+
 fn unit_code(unit: &str) -> &'static str {
     match unit {
         "錠" => "TAB",
@@ -780,15 +832,7 @@ fn order_message(p: &PatientSpec, pid: &str, pv: &str, it: &Item<RxSpec>) -> Sto
     let injection = is_injection(&it.v);
     let order = order_number(p, &rx.id);
     let authored = rx.authored_on.unwrap_or(p.last_updated);
-    let (control, status) = if it.entered_in_error {
-        ("CA", "")
-    } else {
-        match rx.status.as_str() {
-            "completed" => ("NW", "CM"),
-            "stopped" => ("DC", "DC"),
-            _ => ("NW", ""),
-        }
-    };
+    let (control, status) = order_control(it);
     let mut m = Msg::new("RDE", "O11", "RDE_O11", "4");
     m.seg(&[pid]).seg(&[pv]);
     m.seg(&[
@@ -806,22 +850,49 @@ fn order_message(p: &PatientSpec, pid: &str, pv: &str, it: &Item<RxSpec>) -> Sto
         "",
         &prescriber(rx),
     ]);
-    let drug = format!(
-        "{}^{}^HOT9",
-        code_for(&rx.medication, 9),
-        escape(&rx.medication)
-    );
-    let unit = format!(
-        "{}^{}^MR9P",
-        unit_code(&it.v.dose_unit),
-        escape(&it.v.dose_unit)
-    );
+    let drug = drug_ce(&rx.medication);
+    let unit = unit_ce(&it.v.dose_unit);
     let rxe2 = if injection {
         "00^一般^99I02".to_string()
     } else {
         drug.clone()
     };
     m.seg(&["RXE", "", &rxe2, &it.v.dose_value, "", &unit]);
+    tq1_segment(&mut m, rx);
+    m.seg(&[&route(rx.route.as_deref().unwrap_or(""))]);
+    if injection {
+        m.seg(&["RXC", "B", &drug, &it.v.dose_value, &unit]);
+    }
+    Stored {
+        key: key(
+            p,
+            &day(&authored),
+            if injection { "OMP-02" } else { "OMP-01" },
+            &order,
+            false,
+        ),
+        dept: "01",
+        stamp: stamp(&it.last_updated),
+        text: m.0,
+    }
+}
+
+/// ORC-1 order control and ORC-5 order status of a prescription (a cancel for one
+/// entered in error).
+fn order_control(it: &Item<RxSpec>) -> (&'static str, &'static str) {
+    if it.entered_in_error {
+        ("CA", "")
+    } else {
+        match it.v.m.status.as_str() {
+            "completed" => ("NW", "CM"),
+            "stopped" => ("DC", "DC"),
+            _ => ("NW", ""),
+        }
+    }
+}
+
+/// TQ1 of a prescription: usage (JAMI code), days supplied, period of use, as needed.
+fn tq1_segment(m: &mut Msg, rx: &akari_sync::model::Prescription) {
     let timing = rx.timing.clone().unwrap_or_default();
     let usage = format!("{}&{}&JAMISDP01", code_for(&timing, 16), escape(&timing));
     let prn = if rx.as_needed {
@@ -841,22 +912,6 @@ fn order_message(p: &PatientSpec, pid: &str, pv: &str, it: &Item<RxSpec>) -> Sto
         &ts_opt(&rx.period_end),
         prn,
     ]);
-    m.seg(&[&route(rx.route.as_deref().unwrap_or(""))]);
-    if injection {
-        m.seg(&["RXC", "B", &drug, &it.v.dose_value, &unit]);
-    }
-    Stored {
-        key: key(
-            p,
-            &day(&authored),
-            if injection { "OMP-02" } else { "OMP-01" },
-            &order,
-            false,
-        ),
-        dept: "01",
-        stamp: stamp(&it.last_updated),
-        text: m.0,
-    }
 }
 
 fn place(e: &EncounterSpec) -> String {
@@ -888,8 +943,7 @@ fn stay_message(
     let mut f = vec!["PV1".to_string(), "0001".into(), "I".into(), place(&it.v)];
     f.resize(44, String::new());
     f.push(ts(&start));
-    let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-    m.seg(&refs);
+    seg_of(&mut m, &f);
     Stored {
         key: key(p, &day(&start), "ADT-22", NO_ORDER, false),
         dept: "01",
@@ -920,8 +974,7 @@ fn transfer_message(
     ];
     f.resize(44, String::new());
     f.push(ts(&start));
-    let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-    m.seg(&refs);
+    seg_of(&mut m, &f);
     Stored {
         key: key(p, &day(&at), "ADT-42", NO_ORDER, false),
         dept: "01",
@@ -1029,6 +1082,20 @@ impl JournalOut {
     }
 }
 
+/// Write a stored message's file with `flag` and journal it (a `_0` as a deletion);
+/// its size in bytes.
+fn store(
+    paths: &Ssmix2Paths,
+    journal: &mut JournalOut,
+    s: &Stored,
+    flag: Flag,
+) -> std::io::Result<usize> {
+    let bytes = bytes_of(s);
+    write_file(paths, &file_name(s, flag), &bytes)?;
+    journal.add(s, flag == Flag::Deleted, &bytes);
+    Ok(bytes.len())
+}
+
 /// Patients rendered per work unit.
 const BLOCK: u64 = 256;
 
@@ -1083,11 +1150,9 @@ pub fn write_ssmix2_tree(cfg: &SynthConfig, dir: &Path) -> std::io::Result<Ssmix
             let p = patient(cfg, i);
             stats.patients += 1;
             for s in messages_of(&p, None) {
-                let bytes = bytes_of(&s);
-                write_file(&paths, &file_name(&s, Flag::Current), &bytes)?;
-                journal.add(&s, false, &bytes);
+                let len = store(&paths, &mut journal, &s, Flag::Current)?;
                 stats.files += 1;
-                stats.bytes += bytes.len() as u64;
+                stats.bytes += len as u64;
                 *stats.per_type.entry(s.key.data_type.clone()).or_default() += 1;
             }
         }
@@ -1130,8 +1195,12 @@ pub fn write_ssmix2_delta(
         s
     };
     let per_block = in_blocks(cfg.patients, |b| {
-        let mut report = Ssmix2DeltaReport::default();
-        let mut journal = JournalOut::default();
+        let mut w = DeltaWriter {
+            paths: &paths,
+            at_stamp: &at_stamp,
+            journal: JournalOut::default(),
+            report: Ssmix2DeltaReport::default(),
+        };
         for i in b * BLOCK..((b + 1) * BLOCK).min(cfg.patients) {
             if !delta.selects(i) {
                 continue;
@@ -1139,66 +1208,13 @@ pub fn write_ssmix2_delta(
             let before = patient(cfg, i);
             let mut after = before.clone();
             delta.apply(cfg, &mut after);
-            let old: BTreeMap<Key, Stored> = messages_of(&before, None)
-                .into_iter()
-                .map(|s| (s.key.clone(), s))
-                .collect();
-            let new: BTreeMap<Key, Stored> = messages_of(&after, Some(&before))
-                .into_iter()
-                .map(|s| (s.key.clone(), s))
-                .collect();
-            let mut touched = false;
-            for (k, o) in &old {
-                let stay = matches!(k.data_type.as_str(), "ADT-22" | "ADT-42" | "ADT-52");
-                match new.get(k) {
-                    Some(n) if n.text == o.text => continue,
-                    Some(n) => {
-                        rename(&paths, &file_name(o, Flag::Current), Flag::Superseded)?;
-                        let mut n = n.clone();
-                        n.stamp = at_stamp.clone();
-                        let bytes = bytes_of(&n);
-                        write_file(&paths, &file_name(&n, Flag::Current), &bytes)?;
-                        journal.add(&n, false, &bytes);
-                    }
-                    None => {
-                        rename(&paths, &file_name(o, Flag::Current), Flag::Deleted)?;
-                        let mut d = o.clone();
-                        d.stamp = at_stamp.clone();
-                        let bytes = bytes_of(&d);
-                        write_file(&paths, &file_name(&d, Flag::Deleted), &bytes)?;
-                        journal.add(&d, true, &bytes);
-                    }
-                }
-                report.renamed += 1;
-                report.written += 1;
-                touched = true;
-                if stay {
-                    report.stay_patients.insert(before.hospital_id.clone());
-                }
-            }
-            for (k, n) in &new {
-                if old.contains_key(k) {
-                    continue;
-                }
-                let mut n = n.clone();
-                n.stamp = at_stamp.clone();
-                let bytes = bytes_of(&n);
-                write_file(&paths, &file_name(&n, Flag::Current), &bytes)?;
-                journal.add(&n, false, &bytes);
-                report.written += 1;
-                touched = true;
-                if matches!(k.data_type.as_str(), "ADT-22" | "ADT-42" | "ADT-52") {
-                    report.stay_patients.insert(before.hospital_id.clone());
-                }
-            }
-            if touched {
-                report.patients.insert(before.hospital_id.clone());
-            }
+            w.patient(&before, &after)?;
         }
-        if !journal.latest.is_empty() {
-            journal.write(&paths, &at_stamp, 50_000 + b, std::time::SystemTime::now())?;
+        if !w.journal.latest.is_empty() {
+            w.journal
+                .write(&paths, &at_stamp, 50_000 + b, std::time::SystemTime::now())?;
         }
-        Ok(report)
+        Ok(w.report)
     })?;
     let mut total = Ssmix2DeltaReport::default();
     for r in per_block {
@@ -1208,6 +1224,72 @@ pub fn write_ssmix2_delta(
         total.stay_patients.extend(r.stay_patients);
     }
     Ok(total)
+}
+
+/// A delta being written for a block of patients.
+struct DeltaWriter<'a> {
+    paths: &'a Ssmix2Paths,
+    /// The 発生日時 of every file the delta writes.
+    at_stamp: &'a str,
+    journal: JournalOut,
+    report: Ssmix2DeltaReport,
+}
+
+impl DeltaWriter<'_> {
+    /// Store what changed from `before` to `after`: a changed key's `_1` becomes `_2`
+    /// beside a new `_1`, a deleted key's `_1` becomes `_0` beside a deletion message,
+    /// a new key gets its `_1`.
+    fn patient(&mut self, before: &PatientSpec, after: &PatientSpec) -> std::io::Result<()> {
+        let keyed = |v: Vec<Stored>| -> BTreeMap<Key, Stored> {
+            v.into_iter().map(|s| (s.key.clone(), s)).collect()
+        };
+        let old = keyed(messages_of(before, None));
+        let new = keyed(messages_of(after, Some(before)));
+        let is_stay = |k: &Key| matches!(k.data_type.as_str(), "ADT-22" | "ADT-42" | "ADT-52");
+        let mut touched = false;
+        for (k, o) in &old {
+            match new.get(k) {
+                Some(n) if n.text == o.text => continue,
+                Some(n) => {
+                    rename(self.paths, &file_name(o, Flag::Current), Flag::Superseded)?;
+                    self.store_now(n, Flag::Current)?;
+                }
+                None => {
+                    rename(self.paths, &file_name(o, Flag::Current), Flag::Deleted)?;
+                    self.store_now(o, Flag::Deleted)?;
+                }
+            }
+            self.report.renamed += 1;
+            self.report.written += 1;
+            touched = true;
+            if is_stay(k) {
+                self.report.stay_patients.insert(before.hospital_id.clone());
+            }
+        }
+        for (k, n) in &new {
+            if old.contains_key(k) {
+                continue;
+            }
+            self.store_now(n, Flag::Current)?;
+            self.report.written += 1;
+            touched = true;
+            if is_stay(k) {
+                self.report.stay_patients.insert(before.hospital_id.clone());
+            }
+        }
+        if touched {
+            self.report.patients.insert(before.hospital_id.clone());
+        }
+        Ok(())
+    }
+
+    /// Store a message as happening at the delta's time.
+    fn store_now(&mut self, s: &Stored, flag: Flag) -> std::io::Result<()> {
+        let mut s = s.clone();
+        s.stamp = self.at_stamp.to_string();
+        store(self.paths, &mut self.journal, &s, flag)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,13 @@ impl Place {
             field: Some(format!("{}-{n}", seg.id)),
         }
     }
+    /// Field `n` of the message header, read before the message is split.
+    pub fn msh(n: usize) -> Place {
+        Place {
+            segment: Some("MSH[1]".into()),
+            field: Some(format!("MSH-{n}")),
+        }
+    }
 }
 
 impl fmt::Display for Place {
@@ -119,10 +126,7 @@ pub fn decode(bytes: &[u8], warnings: &mut Vec<Note>) -> (String, Charset) {
         Some(Charset::ShiftJis) => "Shift_JIS",
         _ => "ISO-2022-JP",
     };
-    let msh = Place {
-        segment: Some("MSH[1]".into()),
-        field: Some("MSH-18".into()),
-    };
+    let msh = Place::msh(18);
     if declared != Some(Charset::Utf8) && bytes.iter().any(|b| *b >= 0x80) {
         if let Some(s) = utf8 {
             warnings.push(Note::new(
@@ -214,6 +218,80 @@ pub struct Message<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAMessage(pub Note);
 
+impl Delims {
+    /// MSH-1 and MSH-2 from what follows `MSH` on the first line.
+    fn of_msh(rest: &str) -> Result<Delims, NotAMessage> {
+        let mut chars = rest.chars();
+        let (Some(field), Some(component), Some(repetition)) =
+            (chars.next(), chars.next(), chars.next())
+        else {
+            return Err(NotAMessage(Note::new(
+                Place::msh(2),
+                "the MSH segment is truncated before its encoding characters",
+            )));
+        };
+        let e = chars.next();
+        let s = chars.next();
+        let (escape, subcomponent) = match (e, s) {
+            (Some(e), Some(s)) if e != field && s != field => (Some(e), s),
+            (Some(e), _) if e != field => (Some(e), '&'),
+            _ => (None, '&'),
+        };
+        if [component, repetition].contains(&field) || !field.is_ascii_punctuation() {
+            return Err(NotAMessage(Note::new(
+                Place::msh(1),
+                "the MSH segment has no valid field separator",
+            )));
+        }
+        Ok(Delims {
+            field,
+            component,
+            repetition,
+            escape,
+            subcomponent,
+        })
+    }
+}
+
+/// The segments of a message being split, each numbered by its occurrence.
+struct Segments<'a> {
+    segments: Vec<Segment<'a>>,
+    /// Segments so far per segment ID.
+    counts: Vec<(&'a str, usize)>,
+    delims: Delims,
+}
+
+impl<'a> Segments<'a> {
+    fn push(&mut self, id: &'a str, fields: Vec<&'a str>) {
+        let occurrence = match self.counts.iter_mut().find(|(k, _)| *k == id) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.counts.push((id, 1));
+                1
+            }
+        };
+        self.segments.push(Segment {
+            id,
+            occurrence,
+            fields,
+            delims: self.delims,
+        });
+    }
+}
+
+/// A segment line: a three-character ID (upper-case letters and digits), then the field
+/// separator or nothing.
+fn is_segment(line: &str, field: char) -> bool {
+    line.len() >= 3
+        && line.as_bytes()[..3]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && line[3..].chars().next().is_none_or(|c| c == field)
+}
+
 impl<'a> Message<'a> {
     /// Split decoded text into segments. Lines that are not segments are skipped with a
     /// warning; a text that does not start with a usable MSH is refused.
@@ -231,73 +309,20 @@ impl<'a> Message<'a> {
                 "the file does not start with an MSH segment",
             )));
         };
-        let mut chars = rest.chars();
-        let (Some(field), Some(component), Some(repetition)) =
-            (chars.next(), chars.next(), chars.next())
-        else {
-            return Err(NotAMessage(Note::new(
-                Place {
-                    segment: Some("MSH[1]".into()),
-                    field: Some("MSH-2".into()),
-                },
-                "the MSH segment is truncated before its encoding characters",
-            )));
-        };
-        let e = chars.next();
-        let s = chars.next();
-        let (escape, subcomponent) = match (e, s) {
-            (Some(e), Some(s)) if e != field && s != field => (Some(e), s),
-            (Some(e), _) if e != field => (Some(e), '&'),
-            _ => (None, '&'),
-        };
-        let delims = Delims {
-            field,
-            component,
-            repetition,
-            escape,
-            subcomponent,
-        };
-        if [component, repetition].contains(&field) || !field.is_ascii_punctuation() {
-            return Err(NotAMessage(Note::new(
-                Place {
-                    segment: Some("MSH[1]".into()),
-                    field: Some("MSH-1".into()),
-                },
-                "the MSH segment has no valid field separator",
-            )));
-        }
-        let mut segments: Vec<Segment<'a>> = Vec::new();
-        let mut counts: Vec<(&'a str, usize)> = Vec::new();
-        let mut push = |id: &'a str, fields: Vec<&'a str>, segments: &mut Vec<Segment<'a>>| {
-            let occurrence = match counts.iter_mut().find(|(k, _)| *k == id) {
-                Some((_, n)) => {
-                    *n += 1;
-                    *n
-                }
-                None => {
-                    counts.push((id, 1));
-                    1
-                }
-            };
-            segments.push(Segment {
-                id,
-                occurrence,
-                fields,
-                delims,
-            });
+        let delims = Delims::of_msh(rest)?;
+        let field = delims.field;
+        let mut out = Segments {
+            segments: Vec::new(),
+            counts: Vec::new(),
+            delims,
         };
         // MSH: fields[1] is the separator itself, fields[2] the encoding characters.
         let sep = &rest[..field.len_utf8()];
         let mut msh: Vec<&'a str> = vec![&first[..3], sep];
         msh.extend(split(&rest[field.len_utf8()..], field));
-        push(&first[..3], msh, &mut segments);
+        out.push(&first[..3], msh);
         for (i, line) in lines {
-            let valid = line.len() >= 3
-                && line.as_bytes()[..3]
-                    .iter()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                && line[3..].chars().next().is_none_or(|c| c == field);
-            if !valid {
+            if !is_segment(line, field) {
                 warnings.push(Note::new(
                     Place::none(),
                     format!(
@@ -307,10 +332,12 @@ impl<'a> Message<'a> {
                 ));
                 continue;
             }
-            let fields: Vec<&'a str> = split(line, field).collect();
-            push(&line[..3], fields, &mut segments);
+            out.push(&line[..3], split(line, field).collect());
         }
-        Ok(Message { segments, delims })
+        Ok(Message {
+            segments: out.segments,
+            delims,
+        })
     }
 
     /// The first segment with this ID.

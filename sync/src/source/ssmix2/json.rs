@@ -61,37 +61,32 @@ impl Json {
         self
     }
 
-    /// `"k": {` … `}`.
-    pub fn obj(&mut self, k: &str, f: impl FnOnce(&mut Json)) -> &mut Self {
-        self.key(k);
-        self.buf.push('{');
+    /// An object or array, `f` writing its members.
+    fn container(&mut self, open: char, close: char, f: impl FnOnce(&mut Json)) -> &mut Self {
+        self.buf.push(open);
         self.first.push(true);
         f(self);
         self.first.pop();
-        self.buf.push('}');
+        self.buf.push(close);
         self
+    }
+
+    /// `"k": {` … `}`.
+    pub fn obj(&mut self, k: &str, f: impl FnOnce(&mut Json)) -> &mut Self {
+        self.key(k);
+        self.container('{', '}', f)
     }
 
     /// `"k": [` … `]`, `f` adding elements with [`Json::item`] / [`Json::item_str`].
     pub fn arr(&mut self, k: &str, f: impl FnOnce(&mut Json)) -> &mut Self {
         self.key(k);
-        self.buf.push('[');
-        self.first.push(true);
-        f(self);
-        self.first.pop();
-        self.buf.push(']');
-        self
+        self.container('[', ']', f)
     }
 
     /// An object element of the array being written.
     pub fn item(&mut self, f: impl FnOnce(&mut Json)) -> &mut Self {
         self.sep();
-        self.buf.push('{');
-        self.first.push(true);
-        f(self);
-        self.first.pop();
-        self.buf.push('}');
-        self
+        self.container('{', '}', f)
     }
 
     /// A string element of the array being written.

@@ -33,7 +33,7 @@ use work::Since;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -222,11 +222,41 @@ impl Source for Ssmix2Source {
                 stamp: layout::stamp_of(t.with_timezone(&jst()).naive_local()),
             }),
         };
-        // Journaled keys, per storage and patient, when a transaction storage is set.
+        let mut summary = PullSummary::default();
+        let plan = self.plan(since.as_ref(), &mut summary)?;
+        self.read_in_threads(plan, since.as_ref(), cancel, sink, &mut summary)?;
+        if summary.skipped > 0 {
+            tracing::warn!(
+                skipped = summary.skipped,
+                problems = summary.problems.len(),
+                "some SS-MIX2 files could not be used; see the sync report"
+            );
+        }
+        Ok(summary)
+    }
+}
+
+/// What a pull reads: the journaled keys, and which storages' folders are walked.
+struct Plan {
+    /// Journaled keys, per storage and patient, when a transaction storage is set.
+    journaled: BTreeMap<(Storage, String), BTreeMap<Key, ()>>,
+    walk_standard: bool,
+    walk_extended: bool,
+}
+
+/// One patient to read: a patient folder found by walking, or a patient's journaled keys.
+enum Job {
+    Folder(Storage, PathBuf, String),
+    Journal(Storage, String, BTreeMap<Key, ()>),
+}
+
+impl Ssmix2Source {
+    /// The plan of a pull: an incremental pull with a transaction storage reads its
+    /// journal (the bytes and problems go to `summary`); the folders of a storage are
+    /// walked in a full pull or when it has no transaction storage.
+    fn plan(&self, since: Option<&Since>, summary: &mut PullSummary) -> Result<Plan, SourceError> {
         let mut journaled: BTreeMap<(Storage, String), BTreeMap<Key, ()>> = BTreeMap::new();
-        let mut journal_problems = Vec::new();
-        let mut journal_bytes = 0u64;
-        if let Some(s) = &since {
+        if let Some(s) = since {
             for (st, dir) in [
                 (Storage::Standard, self.s.transaction_dir.as_ref()),
                 (Storage::Extended, self.s.extended_transaction_dir.as_ref()),
@@ -244,9 +274,9 @@ impl Source for Ssmix2Source {
                 self.counters
                     .journal_files_read
                     .fetch_add(j.files, Ordering::Relaxed);
-                journal_bytes += j.bytes;
+                summary.bytes += j.bytes;
                 for (file, what) in j.problems {
-                    journal_problems.push(SourceProblem {
+                    summary.problems.push(SourceProblem {
                         file: format!("transaction:{file}"),
                         place: String::new(),
                         problem: what,
@@ -261,49 +291,32 @@ impl Source for Ssmix2Source {
                 }
             }
         }
-        let walk_standard = since.is_none() || self.s.transaction_dir.is_none();
-        let walk_extended = self.s.extended_root.is_some()
-            && (since.is_none() || self.s.extended_transaction_dir.is_none());
+        Ok(Plan {
+            journaled,
+            walk_standard: since.is_none() || self.s.transaction_dir.is_none(),
+            walk_extended: self.s.extended_root.is_some()
+                && (since.is_none() || self.s.extended_transaction_dir.is_none()),
+        })
+    }
 
-        enum Job {
-            Folder(Storage, PathBuf, String),
-            Journal(Storage, String, BTreeMap<Key, ()>),
-        }
+    /// Run a plan: one thread lists the patients to read, `threads` read them, and the
+    /// results are folded into `summary` and delivered to `sink` as they come.
+    fn read_in_threads(
+        &self,
+        plan: Plan,
+        since: Option<&Since>,
+        cancel: &CancellationToken,
+        sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
+        summary: &mut PullSummary,
+    ) -> Result<(), SourceError> {
         let threads = self.s.threads.clamp(1, 16);
         let (job_tx, job_rx) = sync_channel::<Job>(threads * 8);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (res_tx, res_rx) = sync_channel::<PatientResult>(threads * 2);
         let stop = AtomicBool::new(false);
-        let mut summary = PullSummary {
-            bytes: journal_bytes,
-            problems: journal_problems,
-            ..PullSummary::default()
-        };
-        let outcome = std::thread::scope(|scope| -> Result<(), SourceError> {
+        std::thread::scope(|scope| -> Result<(), SourceError> {
             let stop = &stop;
-            let since = &since;
-            let producer = scope.spawn(move || -> Result<(), SourceError> {
-                for ((st, pid), keys) in journaled {
-                    if stop.load(Ordering::Relaxed)
-                        || job_tx.send(Job::Journal(st, pid, keys)).is_err()
-                    {
-                        return Ok(());
-                    }
-                }
-                for (st, walk) in [
-                    (Storage::Standard, walk_standard),
-                    (Storage::Extended, walk_extended),
-                ] {
-                    if !walk {
-                        continue;
-                    }
-                    self.patient_folders(st, cancel, |rel, pid| {
-                        !stop.load(Ordering::Relaxed)
-                            && job_tx.send(Job::Folder(st, rel, pid)).is_ok()
-                    })?;
-                }
-                Ok(())
-            });
+            let producer = scope.spawn(move || self.produce(plan, stop, cancel, job_tx));
             for _ in 0..threads {
                 let rx = job_rx.clone();
                 let tx = res_tx.clone();
@@ -313,25 +326,7 @@ impl Source for Ssmix2Source {
                     if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
                         continue;
                     }
-                    let mut r = PatientResult::default();
-                    let mut work = Work::default();
-                    let pid = match job {
-                        Job::Folder(st, rel, pid) => {
-                            match since {
-                                None => work = self.full_work(st, &rel, &pid, &mut r),
-                                Some(s) => self.walked_work(st, &rel, &pid, s, &mut r, &mut work),
-                            }
-                            pid
-                        }
-                        Job::Journal(st, pid, keys) => {
-                            if let Some(s) = since {
-                                self.journal_work(st, &pid, &keys, s, &mut r, &mut work);
-                            }
-                            pid
-                        }
-                    };
-                    self.run(&pid, work, &mut r);
-                    if tx.send(r).is_err() {
+                    if tx.send(self.read_patient(job, since)).is_err() {
                         break;
                     }
                 };
@@ -348,26 +343,9 @@ impl Source for Ssmix2Source {
                 if delivered.is_err() {
                     continue;
                 }
-                summary.bytes += r.bytes;
-                summary.skipped += r.skipped;
-                for (k, v) in r.not_kept {
-                    *summary.not_kept.entry(k).or_default() += v;
-                }
-                for p in r.problems {
-                    if summary.problems.len() < MAX_SOURCE_PROBLEMS {
-                        summary.problems.push(p);
-                    }
-                }
-                for c in r.changes {
-                    match &c {
-                        Change::Upsert(_) => summary.resources += 1,
-                        Change::Delete { .. } => summary.deletions += 1,
-                    }
-                    if sink(c).is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                        delivered = Err(SourceError::Stopped);
-                        break;
-                    }
+                if fold(summary, r, sink).is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                    delivered = Err(SourceError::Stopped);
                 }
             }
             let produced = producer.join().map_err(|_| SourceError::Io {
@@ -379,17 +357,87 @@ impl Source for Ssmix2Source {
                 return Err(SourceError::Cancelled);
             }
             produced
-        });
-        outcome?;
-        if summary.skipped > 0 {
-            tracing::warn!(
-                skipped = summary.skipped,
-                problems = summary.problems.len(),
-                "some SS-MIX2 files could not be used; see the sync report"
-            );
-        }
-        Ok(summary)
+        })
     }
+
+    /// Send the plan's jobs: the journaled patients, then the patient folders of the
+    /// storages walked; stop early when the readers stop.
+    fn produce(
+        &self,
+        plan: Plan,
+        stop: &AtomicBool,
+        cancel: &CancellationToken,
+        job_tx: SyncSender<Job>,
+    ) -> Result<(), SourceError> {
+        for ((st, pid), keys) in plan.journaled {
+            if stop.load(Ordering::Relaxed) || job_tx.send(Job::Journal(st, pid, keys)).is_err() {
+                return Ok(());
+            }
+        }
+        for (st, walk) in [
+            (Storage::Standard, plan.walk_standard),
+            (Storage::Extended, plan.walk_extended),
+        ] {
+            if !walk {
+                continue;
+            }
+            self.patient_folders(st, cancel, |rel, pid| {
+                !stop.load(Ordering::Relaxed) && job_tx.send(Job::Folder(st, rel, pid)).is_ok()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Read one patient: find its work (every current file, or what changed since the
+    /// cut-off) and run it into changes.
+    fn read_patient(&self, job: Job, since: Option<&Since>) -> PatientResult {
+        let mut r = PatientResult::default();
+        let mut work = Work::default();
+        let pid = match job {
+            Job::Folder(st, rel, pid) => {
+                match since {
+                    None => work = self.full_work(st, &rel, &pid, &mut r),
+                    Some(s) => self.walked_work(st, &rel, &pid, s, &mut r, &mut work),
+                }
+                pid
+            }
+            Job::Journal(st, pid, keys) => {
+                if let Some(s) = since {
+                    self.journal_work(st, &pid, &keys, s, &mut r, &mut work);
+                }
+                pid
+            }
+        };
+        self.run(&pid, work, &mut r);
+        r
+    }
+}
+
+/// Fold one patient's result into the summary and deliver its changes; the sink
+/// stopping ends the delivery (what was counted stays counted).
+fn fold(
+    summary: &mut PullSummary,
+    r: PatientResult,
+    sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
+) -> Result<(), SinkStopped> {
+    summary.bytes += r.bytes;
+    summary.skipped += r.skipped;
+    for (k, v) in r.not_kept {
+        *summary.not_kept.entry(k).or_default() += v;
+    }
+    for p in r.problems {
+        if summary.problems.len() < MAX_SOURCE_PROBLEMS {
+            summary.problems.push(p);
+        }
+    }
+    for c in r.changes {
+        match &c {
+            Change::Upsert(_) => summary.resources += 1,
+            Change::Delete { .. } => summary.deletions += 1,
+        }
+        sink(c)?;
+    }
+    Ok(())
 }
 
 /// The high-water mark as a 17-digit JST stamp (for tests and tools).

@@ -76,12 +76,15 @@ impl Ssmix2Source {
         Ok(())
     }
 
-    /// Every file of one patient folder: (file, folder problems).
+    /// The files of one patient folder; folders that cannot be listed are problems. With
+    /// `since` (an incremental pull), only the data type folders changed since then are
+    /// listed, and their files are marked changed or not.
     pub(super) fn patient_files(
         &self,
         st: Storage,
         rel_pid: &Path,
         pid: &str,
+        since: Option<&Since>,
         r: &mut PatientResult,
     ) -> Vec<Entry> {
         let Some(root) = self.root(st) else {
@@ -112,18 +115,30 @@ impl Ssmix2Source {
                     continue;
                 }
                 let rel_type = rel_date.join(&dtype);
+                if since.is_some_and(|s| !self.folder_changed(&root.join(&rel_type), s)) {
+                    continue;
+                }
                 if !self.known_type(st, &dtype, &rel_type, r) {
                     continue;
                 }
                 match self.list(&root.join(&rel_type)) {
                     Ok(files) => {
-                        out.extend(self.entries(st, &rel_type, pid, &date, &dtype, files, None, r))
+                        out.extend(self.entries(st, &rel_type, pid, &date, &dtype, files, since, r))
                     }
                     Err(e) => self.folder_problem(st, &rel_type, &e, r),
                 }
             }
         }
         out
+    }
+
+    /// Has a folder changed since the cut-off (by its modification or change time)? A
+    /// folder whose time cannot be read counts as changed.
+    fn folder_changed(&self, dir: &Path, since: &Since) -> bool {
+        bump(&self.counters.dirs_checked);
+        std::fs::metadata(dir)
+            .map(|m| changed_at(&m) >= since.time)
+            .unwrap_or(true)
     }
 
     pub(super) fn known_type(

@@ -166,7 +166,7 @@ impl Ssmix2Source {
         pid: &str,
         r: &mut PatientResult,
     ) -> Work {
-        let files = self.patient_files(st, rel_pid, pid, r);
+        let files = self.patient_files(st, rel_pid, pid, None, r);
         Work {
             current: current_of(&files)
                 .into_iter()
@@ -221,51 +221,7 @@ impl Ssmix2Source {
         r: &mut PatientResult,
         work: &mut Work,
     ) {
-        let Some(root) = self.root(st) else { return };
-        let dates = match self.list(&root.join(rel_pid)) {
-            Ok(d) => d,
-            Err(e) => return self.folder_problem(st, rel_pid, &e, r),
-        };
-        let mut entries = Vec::new();
-        for (date, is_dir) in dates {
-            if !is_dir {
-                continue;
-            }
-            let rel_date = rel_pid.join(&date);
-            let types = match self.list(&root.join(&rel_date)) {
-                Ok(t) => t,
-                Err(e) => {
-                    self.folder_problem(st, &rel_date, &e, r);
-                    continue;
-                }
-            };
-            for (dtype, is_dir) in types {
-                if !is_dir {
-                    continue;
-                }
-                let rel_type = rel_date.join(&dtype);
-                bump(&self.counters.dirs_checked);
-                let changed = std::fs::metadata(root.join(&rel_type))
-                    .map(|m| changed_at(&m) >= since.time)
-                    .unwrap_or(true);
-                if !changed || !self.known_type(st, &dtype, &rel_type, r) {
-                    continue;
-                }
-                match self.list(&root.join(&rel_type)) {
-                    Ok(files) => entries.extend(self.entries(
-                        st,
-                        &rel_type,
-                        pid,
-                        &date,
-                        &dtype,
-                        files,
-                        Some(since),
-                        r,
-                    )),
-                    Err(e) => self.folder_problem(st, &rel_type, &e, r),
-                }
-            }
-        }
+        let entries = self.patient_files(st, rel_pid, pid, Some(since), r);
         self.key_work(st, entries, work);
     }
 

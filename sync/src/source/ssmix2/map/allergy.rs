@@ -36,29 +36,19 @@ pub(super) fn allergy(cx: &mut Ctx<'_>, id: String, a: AllergyFields) {
     };
     let subject = cx.subject();
     let mut j = cx.resource("AllergyIntolerance", &id, "JP_AllergyIntolerance");
-    j.obj("clinicalStatus", |c| {
-        c.arr("coding", |a| {
-            a.item(|x| {
-                x.str(
-                    "system",
-                    "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
-                )
-                .str("code", clinical);
-            });
-        });
-    });
+    fixed_concept(
+        &mut j,
+        "clinicalStatus",
+        "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+        clinical,
+    );
     if !verification.is_empty() {
-        j.obj("verificationStatus", |c| {
-            c.arr("coding", |a| {
-                a.item(|x| {
-                    x.str(
-                        "system",
-                        "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
-                    )
-                    .str("code", verification);
-                });
-            });
-        });
+        fixed_concept(
+            &mut j,
+            "verificationStatus",
+            "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+            verification,
+        );
     }
     j.str("type", "allergy");
     if let Some(c) = category {
@@ -68,15 +58,9 @@ pub(super) fn allergy(cx: &mut Ctx<'_>, id: String, a: AllergyFields) {
     }
     j.opt_str("criticality", criticality);
     concept(&mut j, "code", &a.substance);
-    j.obj("patient", |p| {
-        p.str("reference", &subject);
-    });
-    if let Some(t) = &a.onset {
-        j.str("onsetDateTime", &t.fhir());
-    }
-    if let Some(t) = &a.recorded {
-        j.str("recordedDate", &t.fhir());
-    }
+    reference(&mut j, "patient", &subject);
+    opt_time(&mut j, "onsetDateTime", a.onset.as_ref());
+    opt_time(&mut j, "recordedDate", a.recorded.as_ref());
     let reactions: Vec<&String> = a.reactions.iter().filter(|r| !r.is_empty()).collect();
     if !reactions.is_empty() {
         j.arr("reaction", |arr| {
@@ -101,11 +85,7 @@ pub(super) fn allergy(cx: &mut Ctx<'_>, id: String, a: AllergyFields) {
 pub fn allergies(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
     for (n, seg) in msg.segments.iter().filter(|s| s.id == "IAM").enumerate() {
         let uid = seg.comp(7, 1);
-        let id = if uid.is_empty() {
-            rid(&[cx.pid(), "ADT-61", "IAM#", &n.to_string()])
-        } else {
-            rid(&[cx.pid(), "ADT-61", "IAM", &uid])
-        };
+        let id = instance_id(cx.pid(), "ADT-61", "IAM", &uid, n);
         if seg.comp(6, 1) == "D" {
             cx.out.push(Out::Delete {
                 rtype: "AllergyIntolerance",

@@ -8,7 +8,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::er7::{Message, Note, Place, Segment};
+use super::er7::{Message, Note, Place, Rep, Segment};
 use super::json::{json_number, Json};
 use super::layout::{FileName, Key};
 use super::time::{self, Hl7Time};
@@ -79,6 +79,16 @@ pub fn rid(parts: &[&str]) -> String {
     format!("s2-{}", hex::encode(&d[..16]))
 }
 
+/// The id of a list item of a patient's `data_type` messages: by the stable instance
+/// identifier the message gives it, else by its position among the `segment`s.
+fn instance_id(pid: &str, data_type: &str, segment: &str, instance: &str, n: usize) -> String {
+    if instance.is_empty() {
+        rid(&[pid, data_type, &format!("{segment}#"), &n.to_string()])
+    } else {
+        rid(&[pid, data_type, segment, instance])
+    }
+}
+
 pub fn patient_id(pid: &str) -> String {
     rid(&["patient", pid])
 }
@@ -121,6 +131,14 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+    /// A resource id from this file's key and a position inside the message.
+    fn position_id(&self, position: &[usize]) -> String {
+        let k = self.key();
+        let position: Vec<String> = position.iter().map(usize::to_string).collect();
+        let mut parts = vec![k.pid.as_str(), &k.date, &k.data_type, &k.order];
+        parts.extend(position.iter().map(String::as_str));
+        rid(&parts)
     }
     fn upsert(&mut self, rtype: &'static str, id: String, json: Vec<u8>) {
         self.out.push(Out::Upsert { rtype, id, json });
@@ -185,10 +203,7 @@ pub fn check_message_type(msg: &Message, data_type: &str) -> Result<(String, Str
         Ok((t, e))
     } else {
         Err(Note::new(
-            Place {
-                segment: Some("MSH[1]".into()),
-                field: Some("MSH-9".into()),
-            },
+            Place::msh(9),
             format!(
                 "the message type {}^{} does not belong in a {data_type} folder",
                 safe_code(&t),
@@ -213,6 +228,17 @@ struct Coded {
     text: String,
     system: String,
     alt: Option<(String, String, String)>,
+}
+
+impl Coded {
+    /// Its text, else its code.
+    fn text_or_code(&self) -> &str {
+        if self.text.is_empty() {
+            &self.code
+        } else {
+            &self.text
+        }
+    }
 }
 
 fn coded(seg: &Segment, n: usize) -> Coded {
@@ -274,6 +300,50 @@ fn concept(j: &mut Json, k: &str, c: &Coded) {
         })
         .opt_str("text", Some(&text));
     });
+}
+
+/// `"k": {"reference": to}`.
+fn reference(j: &mut Json, k: &str, to: &str) {
+    j.obj(k, |r| {
+        r.str("reference", to);
+    });
+}
+
+/// `"k": "<FHIR time>"` when the time is known.
+fn opt_time(j: &mut Json, k: &str, t: Option<&Hl7Time>) {
+    if let Some(t) = t {
+        j.str(k, &t.fhir());
+    }
+}
+
+/// `"coding": [{system, code}]`: a code of a FHIR code system.
+fn one_coding(j: &mut Json, system: &str, code: &str) {
+    j.arr("coding", |a| {
+        a.item(|x| {
+            x.str("system", system).str("code", code);
+        });
+    });
+}
+
+/// `"k": {coding: [{system, code}]}`: a status or kind from a FHIR code system.
+fn fixed_concept(j: &mut Json, k: &str, system: &str, code: &str) {
+    j.obj(k, |c| one_coding(c, system, code));
+}
+
+/// `"category": [{coding: [{system, code}]}]`.
+fn category(j: &mut Json, system: &str, code: &str) {
+    j.arr("category", |a| {
+        a.item(|c| one_coding(c, system, code));
+    });
+}
+
+/// The whole message is unusable when it holds nothing to convert (a truncated file).
+fn found(any: bool, missing: &str) -> Result<(), Fatal> {
+    if any {
+        Ok(())
+    } else {
+        Err(Note::new(Place::none(), missing))
+    }
 }
 
 #[cfg(test)]

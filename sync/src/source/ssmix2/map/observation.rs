@@ -17,70 +17,28 @@ fn ascii_signs(s: &str) -> String {
         .collect()
 }
 
-/// OBX-5 by OBX-2 → the value[x] of an Observation.
-fn obx_value(j: &mut Json, seg: &Segment, notes: &mut Vec<Note>) -> bool {
-    let vt = seg.comp(2, 1);
-    let unit = coded(seg, 6);
-    let unit_text = if unit.text.is_empty() {
-        unit.code.clone()
-    } else {
-        unit.text.clone()
-    };
-    let values: Vec<String> = seg
-        .reps(5)
+/// The non-empty first components of the repetitions of field `n`.
+fn first_components(seg: &Segment, n: usize) -> Vec<String> {
+    seg.reps(n)
         .iter()
         .map(|r| r.comp(1))
         .filter(|v| !v.is_empty())
-        .collect();
+        .collect()
+}
+
+/// OBX-5 by OBX-2 → the value[x] of an Observation; `false` when OBX-5 is empty.
+fn obx_value(j: &mut Json, seg: &Segment, notes: &mut Vec<Note>) -> bool {
+    let vt = seg.comp(2, 1);
+    let unit = coded(seg, 6);
+    let unit_text = unit.text_or_code();
+    let values = first_components(seg, 5);
     let raw = seg.rep(5);
     if raw.is_empty() {
         return false;
     }
-    let quantity = |j: &mut Json, comparator: Option<&str>, num: &str| {
-        j.obj("valueQuantity", |q| {
-            q.num("value", num)
-                .opt_str("comparator", comparator)
-                .opt_str("unit", Some(&unit_text));
-        });
-    };
     match vt.as_str() {
-        "NM" => {
-            let v = ascii_signs(&values.join(""));
-            if let Some(n) = json_number(&v) {
-                quantity(j, None, &n);
-                return true;
-            }
-            for c in ["<=", ">=", "<", ">"] {
-                if let Some(n) = v.strip_prefix(c).and_then(json_number) {
-                    quantity(j, Some(c), &n);
-                    return true;
-                }
-            }
-            notes.push(Note::new(
-                Place::field(seg, 5),
-                "is not a number although OBX-2 says NM; shown as text",
-            ));
-            j.str("valueString", &values.join(" "));
-        }
-        "SN" => {
-            let (cmp, n1, sep, n2) = (raw.comp(1), raw.comp(2), raw.comp(3), raw.comp(4));
-            if sep.is_empty() && n2.is_empty() {
-                if let Some(n) = json_number(&n1) {
-                    let c = match cmp.as_str() {
-                        "<" | ">" | "<=" | ">=" => Some(cmp.as_str()),
-                        _ => None,
-                    };
-                    quantity(j, c, &n);
-                    return true;
-                }
-            }
-            let mut text = format!("{cmp}{n1}{sep}{n2}");
-            if !unit_text.is_empty() {
-                text.push(' ');
-                text.push_str(&unit_text);
-            }
-            j.str("valueString", &text);
-        }
+        "NM" => numeric_value(j, seg, &values, unit_text, notes),
+        "SN" => structured_numeric_value(j, &raw, unit_text),
         "CWE" | "CE" | "CNE" | "CF" => {
             let c = Coded {
                 code: raw.comp(1),
@@ -94,12 +52,70 @@ fn obx_value(j: &mut Json, seg: &Segment, notes: &mut Vec<Note>) -> bool {
             let mut text = values.join(" ");
             if !unit_text.is_empty() && vt != "TX" && vt != "FT" {
                 text.push(' ');
-                text.push_str(&unit_text);
+                text.push_str(unit_text);
             }
             j.str("valueString", &text);
         }
     }
     true
+}
+
+/// `"valueQuantity": {value, comparator, unit}`.
+fn value_quantity(j: &mut Json, comparator: Option<&str>, num: &str, unit: &str) {
+    j.obj("valueQuantity", |q| {
+        q.num("value", num)
+            .opt_str("comparator", comparator)
+            .opt_str("unit", Some(unit));
+    });
+}
+
+/// An NM value (full-width signs allowed, a leading comparator kept); one that is not
+/// a number is a warning and shown as text.
+fn numeric_value(
+    j: &mut Json,
+    seg: &Segment,
+    values: &[String],
+    unit: &str,
+    notes: &mut Vec<Note>,
+) {
+    let v = ascii_signs(&values.join(""));
+    if let Some(n) = json_number(&v) {
+        value_quantity(j, None, &n, unit);
+        return;
+    }
+    for c in ["<=", ">=", "<", ">"] {
+        if let Some(n) = v.strip_prefix(c).and_then(json_number) {
+            value_quantity(j, Some(c), &n, unit);
+            return;
+        }
+    }
+    notes.push(Note::new(
+        Place::field(seg, 5),
+        "is not a number although OBX-2 says NM; shown as text",
+    ));
+    j.str("valueString", &values.join(" "));
+}
+
+/// An SN value (comparator ^ number ^ separator ^ number): a quantity when it is one
+/// number, else the text as written.
+fn structured_numeric_value(j: &mut Json, raw: &Rep, unit: &str) {
+    let (cmp, n1, sep, n2) = (raw.comp(1), raw.comp(2), raw.comp(3), raw.comp(4));
+    if sep.is_empty() && n2.is_empty() {
+        if let Some(n) = json_number(&n1) {
+            let c = match cmp.as_str() {
+                "<" | ">" | "<=" | ">=" => Some(cmp.as_str()),
+                _ => None,
+            };
+            value_quantity(j, c, &n, unit);
+            return;
+        }
+    }
+    let mut text = format!("{cmp}{n1}{sep}{n2}");
+    if !unit.is_empty() {
+        text.push(' ');
+        text.push_str(unit);
+    }
+    j.str("valueString", &text);
 }
 
 fn obx_status(seg: &Segment) -> &'static str {
@@ -138,24 +154,13 @@ fn reference_range(j: &mut Json, text: &str) {
 }
 
 fn interpretation(j: &mut Json, seg: &Segment) {
-    let flags: Vec<String> = seg
-        .reps(8)
-        .iter()
-        .map(|r| r.comp(1))
-        .filter(|f| !f.is_empty())
-        .collect();
+    let flags = first_components(seg, 8);
     if flags.is_empty() {
         return;
     }
     j.arr("interpretation", |a| {
         for f in &flags {
-            a.item(|i| {
-                i.arr("coding", |c| {
-                    c.item(|x| {
-                        x.str("system", INTERPRETATION).str("code", f);
-                    });
-                });
-            });
+            a.item(|i| one_coding(i, INTERPRETATION, f));
         }
     });
 }
@@ -189,18 +194,6 @@ fn observation_code(j: &mut Json, seg: &Segment, loinc: Option<(&str, &str)>) {
     });
 }
 
-fn category(j: &mut Json, code: &str) {
-    j.arr("category", |a| {
-        a.item(|c| {
-            c.arr("coding", |cc| {
-                cc.item(|x| {
-                    x.str("system", OBS_CATEGORY).str("code", code);
-                });
-            });
-        });
-    });
-}
-
 /// OML-11 (OUL^R22): one Observation (laboratory) per result OBX. Time: OBX-14, else
 /// the specimen's collection time (SPM-17), else the observation time (OBR-7), else the
 /// storage date.
@@ -227,15 +220,7 @@ pub fn lab_results(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
             }
             "OBX" if in_result || spm_index == 0 => {
                 any = true;
-                let k = cx.key().clone();
-                let id = rid(&[
-                    &k.pid,
-                    &k.date,
-                    &k.data_type,
-                    &k.order,
-                    &spm_index.to_string(),
-                    &obx_in_spm.to_string(),
-                ]);
+                let id = cx.position_id(&[spm_index, obx_in_spm]);
                 obx_in_spm += 1;
                 if seg.comp(3, 1).is_empty() && seg.comp(3, 2).is_empty() {
                     cx.warn(
@@ -249,27 +234,7 @@ pub fn lab_results(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
                     .or_else(|| spm_time.clone())
                     .or_else(|| obr_time.clone())
                     .or_else(|| folder_date.clone());
-                let subject = cx.subject();
-                let mut j = cx.resource("Observation", &id, "JP_Observation_LabResult");
-                j.str("status", obx_status(seg));
-                category(&mut j, "laboratory");
-                observation_code(&mut j, seg, None);
-                j.obj("subject", |s| {
-                    s.str("reference", &subject);
-                });
-                if let Some(t) = &when {
-                    j.str("effectiveDateTime", &t.fhir());
-                }
-                let mut notes = Vec::new();
-                if !obx_value(&mut j, seg, &mut notes) {
-                    j.obj("dataAbsentReason", |d| {
-                        d.str("text", "結果なし");
-                    });
-                }
-                cx.notes.extend(notes);
-                interpretation(&mut j, seg);
-                reference_range(&mut j, &seg.text(7));
-                cx.upsert("Observation", id, j.finish());
+                lab_result(cx, seg, id, when);
             }
             "OBX" => {
                 // Specimen observations (under SPM, before OBR) are not results.
@@ -278,13 +243,31 @@ pub fn lab_results(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
             _ => {}
         }
     }
-    if !any {
-        return Err(Note::new(
-            Place::none(),
-            "the lab result message has no OBX result under an OBR (truncated file?)",
-        ));
+    found(
+        any,
+        "the lab result message has no OBX result under an OBR (truncated file?)",
+    )
+}
+
+/// The laboratory Observation of one result OBX; an empty OBX-5 is "結果なし".
+fn lab_result(cx: &mut Ctx<'_>, seg: &Segment, id: String, when: Option<Hl7Time>) {
+    let subject = cx.subject();
+    let mut j = cx.resource("Observation", &id, "JP_Observation_LabResult");
+    j.str("status", obx_status(seg));
+    category(&mut j, OBS_CATEGORY, "laboratory");
+    observation_code(&mut j, seg, None);
+    reference(&mut j, "subject", &subject);
+    opt_time(&mut j, "effectiveDateTime", when.as_ref());
+    let mut notes = Vec::new();
+    if !obx_value(&mut j, seg, &mut notes) {
+        j.obj("dataAbsentReason", |d| {
+            d.str("text", "結果なし");
+        });
     }
-    Ok(())
+    cx.notes.extend(notes);
+    interpretation(&mut j, seg);
+    reference_range(&mut j, &seg.text(7));
+    cx.upsert("Observation", id, j.finish());
 }
 
 /// What a vital-sign OBX measures: (LOINC code, display, kind key for pairing).
@@ -323,14 +306,10 @@ pub(super) fn vital_single(cx: &mut Ctx<'_>, seg: &Segment, id: String, when: Op
     let subject = cx.subject();
     let mut j = cx.resource("Observation", &id, "JP_Observation_VitalSigns");
     j.str("status", obx_status(seg));
-    category(&mut j, "vital-signs");
+    category(&mut j, OBS_CATEGORY, "vital-signs");
     observation_code(&mut j, seg, loinc.filter(|_| c.system != "LN"));
-    j.obj("subject", |s| {
-        s.str("reference", &subject);
-    });
-    if let Some(t) = &when {
-        j.str("effectiveDateTime", &t.fhir());
-    }
+    reference(&mut j, "subject", &subject);
+    opt_time(&mut j, "effectiveDateTime", when.as_ref());
     let mut notes = Vec::new();
     obx_value(&mut j, seg, &mut notes);
     cx.notes.extend(notes);
@@ -343,16 +322,13 @@ pub(super) fn vital_single(cx: &mut Ctx<'_>, seg: &Segment, id: String, when: Op
 /// blood-pressure Observation with two components.
 pub fn vitals(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
     let obx: Vec<&Segment> = msg.segments.iter().filter(|s| s.id == "OBX").collect();
-    if obx.is_empty() {
-        return Err(Note::new(
-            Place::none(),
-            "the vital-sign message has no OBX segment (truncated file?)",
-        ));
-    }
+    found(
+        !obx.is_empty(),
+        "the vital-sign message has no OBX segment (truncated file?)",
+    )?;
     let obr_time = msg
         .first("OBR")
         .and_then(|o| time::parse(&o.comp(7, 1)).ok().flatten());
-    let k = cx.key().clone();
     let mut used = vec![false; obx.len()];
     for i in 0..obx.len() {
         if used[i] {
@@ -360,25 +336,10 @@ pub fn vitals(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
         }
         used[i] = true;
         let seg = obx[i];
-        let c = coded(seg, 3);
         let when = cx.time(seg, 14, 1).or_else(|| obr_time.clone());
-        let id = rid(&[&k.pid, &k.date, &k.data_type, &k.order, &i.to_string()]);
-        let kind = vital_loinc(&c.code, &c.system).map(|l| l.0);
-        let partner = match kind {
-            Some("8480-6") => Some("8462-4"),
-            Some("8462-4") => Some("8480-6"),
-            _ => None,
-        };
-        let pair = partner.and_then(|p| {
-            (0..obx.len()).find(|&m| {
-                !used[m] && {
-                    let o = coded(obx[m], 3);
-                    vital_loinc(&o.code, &o.system).map(|l| l.0) == Some(p)
-                        && obx[m].comp(14, 1) == seg.comp(14, 1)
-                }
-            })
-        });
-        let Some(m) = pair else {
+        let id = cx.position_id(&[i]);
+        let kind = vital_kind(seg);
+        let Some(m) = pressure_partner(&obx, &used, seg, kind) else {
             vital_single(cx, seg, id, when);
             continue;
         };
@@ -388,48 +349,74 @@ pub fn vitals(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
         } else {
             (obx[m], seg)
         };
-        let subject = cx.subject();
-        let mut j = cx.resource("Observation", &id, "JP_Observation_VitalSigns");
-        j.str("status", obx_status(sys));
-        category(&mut j, "vital-signs");
-        j.obj("code", |o| {
-            o.arr("coding", |a| {
-                a.item(|x| {
-                    x.str("system", LOINC)
-                        .str("code", "85354-9")
-                        .str("display", "血圧");
-                });
-            })
-            .str("text", "血圧");
-        });
-        j.obj("subject", |s| {
-            s.str("reference", &subject);
-        });
-        if let Some(t) = &when {
-            j.str("effectiveDateTime", &t.fhir());
-        }
-        let mut notes = Vec::new();
-        j.arr("component", |a| {
-            for (s, code, name) in [(sys, "8480-6", "収縮期血圧"), (dia, "8462-4", "拡張期血圧")]
-            {
-                a.item(|comp| {
-                    comp.obj("code", |o| {
-                        o.arr("coding", |cc| {
-                            cc.item(|x| {
-                                x.str("system", LOINC)
-                                    .str("code", code)
-                                    .str("display", name);
-                            });
-                            let c = coded(s, 3);
-                            coding(cc, &c.code, &c.text, &c.system);
-                        });
-                    });
-                    obx_value(comp, s, &mut notes);
-                });
-            }
-        });
-        cx.notes.extend(notes);
-        cx.upsert("Observation", id, j.finish());
+        blood_pressure(cx, [sys, dia], id, when);
     }
     Ok(())
+}
+
+/// The LOINC code of what a vital-sign OBX measures.
+fn vital_kind(seg: &Segment) -> Option<&'static str> {
+    let c = coded(seg, 3);
+    vital_loinc(&c.code, &c.system).map(|l| l.0)
+}
+
+/// For a systolic (diastolic) pressure, the first unused diastolic (systolic) one taken
+/// at the same time (OBX-14).
+fn pressure_partner(
+    obx: &[&Segment],
+    used: &[bool],
+    seg: &Segment,
+    kind: Option<&str>,
+) -> Option<usize> {
+    let partner = match kind {
+        Some("8480-6") => "8462-4",
+        Some("8462-4") => "8480-6",
+        _ => return None,
+    };
+    (0..obx.len()).find(|&m| {
+        !used[m] && vital_kind(obx[m]) == Some(partner) && obx[m].comp(14, 1) == seg.comp(14, 1)
+    })
+}
+
+/// One blood-pressure Observation (LOINC 85354-9) with the systolic and the diastolic
+/// pressure as components; its status is the systolic OBX's.
+fn blood_pressure(cx: &mut Ctx<'_>, [sys, dia]: [&Segment; 2], id: String, when: Option<Hl7Time>) {
+    let subject = cx.subject();
+    let mut j = cx.resource("Observation", &id, "JP_Observation_VitalSigns");
+    j.str("status", obx_status(sys));
+    category(&mut j, OBS_CATEGORY, "vital-signs");
+    j.obj("code", |o| {
+        o.arr("coding", |a| {
+            a.item(|x| {
+                x.str("system", LOINC)
+                    .str("code", "85354-9")
+                    .str("display", "血圧");
+            });
+        })
+        .str("text", "血圧");
+    });
+    reference(&mut j, "subject", &subject);
+    opt_time(&mut j, "effectiveDateTime", when.as_ref());
+    let mut notes = Vec::new();
+    j.arr("component", |a| {
+        for (s, code, name) in [(sys, "8480-6", "収縮期血圧"), (dia, "8462-4", "拡張期血圧")]
+        {
+            a.item(|comp| {
+                comp.obj("code", |o| {
+                    o.arr("coding", |cc| {
+                        cc.item(|x| {
+                            x.str("system", LOINC)
+                                .str("code", code)
+                                .str("display", name);
+                        });
+                        let c = coded(s, 3);
+                        coding(cc, &c.code, &c.text, &c.system);
+                    });
+                });
+                obx_value(comp, s, &mut notes);
+            });
+        }
+    });
+    cx.notes.extend(notes);
+    cx.upsert("Observation", id, j.finish());
 }

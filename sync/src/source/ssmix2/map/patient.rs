@@ -15,8 +15,23 @@ pub fn patient(msg: &Message, event: &str, cx: &mut Ctx<'_>) -> Result<(), Fatal
         return Ok(());
     }
     let pid = msg.first("PID").expect("checked");
-    let mut kanji: Option<(String, String)> = None;
-    let mut kana: Option<(String, String)> = None;
+    patient_resource(cx, pid, id);
+    al1_allergies(msg, cx);
+    height_and_weight(msg, cx);
+    Ok(())
+}
+
+/// A patient's names (family, given): the first written in kanji and the first in kana.
+#[derive(Default)]
+struct Names {
+    kanji: Option<(String, String)>,
+    kana: Option<(String, String)>,
+}
+
+/// PID-5: the name representation (XPN-8 `I` ideographic, `P` phonetic) tells kanji
+/// from kana; without one, a name all in kana is the phonetic one.
+fn names(pid: &Segment) -> Names {
+    let mut names = Names::default();
     for rep in pid.reps(5) {
         let (family, given) = (rep.comp(1), rep.comp(2));
         if family.is_empty() && given.is_empty() {
@@ -36,11 +51,50 @@ pub fn patient(msg: &Message, event: &str, cx: &mut Ctx<'_>) -> Result<(), Fatal
             Some("I") => false,
             _ => is_kana(&family) && is_kana(&given),
         };
-        let slot = if phonetic { &mut kana } else { &mut kanji };
+        let slot = if phonetic {
+            &mut names.kana
+        } else {
+            &mut names.kanji
+        };
         if slot.is_none() {
             *slot = Some((family, given));
         }
     }
+    names
+}
+
+/// `"name"`: the kanji name (IDE) and the kana name (SYL), when there are any.
+fn name_json(j: &mut Json, names: &Names) {
+    if names.kanji.is_none() && names.kana.is_none() {
+        return;
+    }
+    j.arr("name", |a| {
+        for (n, code) in [(&names.kanji, "IDE"), (&names.kana, "SYL")] {
+            if let Some((family, given)) = n {
+                a.item(|o| {
+                    o.arr("extension", |e| {
+                        e.item(|x| {
+                            x.str("url", EN_REPRESENTATION).str("valueCode", code);
+                        });
+                    })
+                    .str("use", "official")
+                    .str("text", format!("{family} {given}").trim())
+                    .opt_str("family", Some(family));
+                    if !given.is_empty() {
+                        o.arr("given", |g| {
+                            g.item_str(given);
+                        });
+                    }
+                });
+            }
+        }
+    });
+}
+
+/// The Patient of a PID: hospital ID, names, sex (PID-8), birth date (PID-7, partial
+/// dates kept), death (PID-29 time, else PID-30 `Y`).
+fn patient_resource(cx: &mut Ctx<'_>, pid: &Segment, id: String) {
+    let names = names(pid);
     let birth = cx.time(pid, 7, 1);
     let sex = match pid.comp(8, 1).as_str() {
         "M" => "male",
@@ -58,29 +112,7 @@ pub fn patient(msg: &Message, event: &str, cx: &mut Ctx<'_>) -> Result<(), Fatal
         });
     })
     .bool("active", true);
-    if kanji.is_some() || kana.is_some() {
-        j.arr("name", |a| {
-            for (n, code) in [(&kanji, "IDE"), (&kana, "SYL")] {
-                if let Some((family, given)) = n {
-                    a.item(|o| {
-                        o.arr("extension", |e| {
-                            e.item(|x| {
-                                x.str("url", EN_REPRESENTATION).str("valueCode", code);
-                            });
-                        })
-                        .str("use", "official")
-                        .str("text", format!("{family} {given}").trim())
-                        .opt_str("family", Some(family));
-                        if !given.is_empty() {
-                            o.arr("given", |g| {
-                                g.item_str(given);
-                            });
-                        }
-                    });
-                }
-            }
-        });
-    }
+    name_json(&mut j, &names);
     j.str("gender", sex);
     if let Some(d) = birth.as_ref().and_then(Hl7Time::date) {
         j.str("birthDate", &d.format("%Y-%m-%d").to_string());
@@ -93,8 +125,10 @@ pub fn patient(msg: &Message, event: &str, cx: &mut Ctx<'_>) -> Result<(), Fatal
         j.bool("deceasedBoolean", true);
     }
     cx.upsert("Patient", id, j.finish());
+}
 
-    // AL1: allergies, often repeated in one message: keep the first of each.
+/// AL1: allergies, often repeated in one message: keep the first of each.
+fn al1_allergies(msg: &Message, cx: &mut Ctx<'_>) {
     let mut seen = std::collections::HashSet::new();
     for (n, seg) in msg.segments.iter().filter(|s| s.id == "AL1").enumerate() {
         let c = coded(seg, 3);
@@ -114,8 +148,11 @@ pub fn patient(msg: &Message, event: &str, cx: &mut Ctx<'_>) -> Result<(), Fatal
         };
         allergy(cx, id, a);
     }
-    // OBX: height and weight as vital signs, measured at OBX-14 (else when the EHR
-    // recorded the message).
+}
+
+/// OBX: height and weight as vital signs, measured at OBX-14 (else when the EHR
+/// recorded the message).
+fn height_and_weight(msg: &Message, cx: &mut Ctx<'_>) {
     let recorded = msg
         .first("EVN")
         .and_then(|e| time::parse(&e.comp(2, 1)).ok().flatten())
@@ -132,5 +169,4 @@ pub fn patient(msg: &Message, event: &str, cx: &mut Ctx<'_>) -> Result<(), Fatal
         let when = cx.time(seg, 14, 1).or_else(|| recorded.clone());
         vital_single(cx, seg, id, when);
     }
-    Ok(())
 }

@@ -128,33 +128,32 @@ pub(crate) fn load_config(cli: &Cli, flags: Vec<FlagOverride>) -> anyhow::Result
     Ok(config::load(&sources(cli, flags))?)
 }
 
+/// A repeated command-line flag as a configuration list; `None` when not given.
+fn list_flag<T: ToString>(
+    key: &'static str,
+    flag: &'static str,
+    values: &[T],
+) -> Option<FlagOverride> {
+    (!values.is_empty()).then(|| FlagOverride {
+        key,
+        value: toml::Value::Array(
+            values
+                .iter()
+                .map(|v| toml::Value::String(v.to_string()))
+                .collect(),
+        ),
+        flag,
+    })
+}
+
 fn init(cli: &Cli, args: &InitArgs) -> anyhow::Result<()> {
-    let mut flags = Vec::new();
-    if !args.host_names.is_empty() {
-        flags.push(FlagOverride {
-            key: "tls.host_names",
-            value: toml::Value::Array(
-                args.host_names
-                    .iter()
-                    .cloned()
-                    .map(toml::Value::String)
-                    .collect(),
-            ),
-            flag: "--host-name",
-        });
-    }
-    if !args.ip_addresses.is_empty() {
-        flags.push(FlagOverride {
-            key: "tls.ip_addresses",
-            value: toml::Value::Array(
-                args.ip_addresses
-                    .iter()
-                    .map(|ip| toml::Value::String(ip.to_string()))
-                    .collect(),
-            ),
-            flag: "--ip",
-        });
-    }
+    let flags = [
+        list_flag("tls.host_names", "--host-name", &args.host_names),
+        list_flag("tls.ip_addresses", "--ip", &args.ip_addresses),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let config = config::load(&sources(cli, flags))?;
     let init = tokio::task::block_in_place(|| {
         akari::services::init_node(&config, &console::current_user())

@@ -1,6 +1,11 @@
 //! Serde types for exactly the FHIR R4 fields the mapping reads. Everything else in a
 //! resource is skipped by serde without being materialised; a field we read that has the
 //! wrong JSON type makes the whole resource fail to parse (rejected as `WrongType`).
+//!
+//! The resource structs repeat the same few fields (`resourceType`, `id`, `meta`,
+//! `status`, `subject`, …) on purpose: each mirrors one FHIR resource as the spec defines
+//! it, so a reader checks a struct against the spec one to one, and a shared base struct
+//! (`#[serde(flatten)]`) would make serde buffer every field of every resource.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

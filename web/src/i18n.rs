@@ -268,6 +268,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("admin", "管理", "Admin"),
     ("standby_info", "現在は通常運用中です。非常時アカウントでのログインはできません。", "Normal operation: emergency accounts cannot log in."),
     ("age_unknown", "年齢不明", "age unknown"),
+    ("age_implausible", "⚠年齢要確認", "⚠ check age"),
+    ("born_implausible", "（生年月日要確認）", " (check birth date)"),
     // ---- admin and review pages
     ("integrity_alert", "スナップショットの整合性警告", "Snapshot integrity alert"),
     ("integrity_damaged", "検証に失敗した世代を検出", "damaged generations found"),

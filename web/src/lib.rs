@@ -7,6 +7,7 @@ pub mod accounts_gate;
 mod assets;
 pub mod display;
 pub mod error;
+mod escape;
 pub mod gate;
 pub mod headers;
 pub mod health;

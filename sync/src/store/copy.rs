@@ -31,8 +31,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use super::keys::{owner_key, owner_value, parse_meta, with_died, ItemKey, Owner, ALIVE};
 use super::tables::{EpochTable, DATA_KEYS, EPOCH_TIPS, GENERATIONS, META};
 use super::{
-    apply_retention, decode_manifest, encode_manifest, next_generation, read, switch_to,
-    GenerationKind, Manifest, Store, StoreError, StoreOptions, SCHEMA_VERSION,
+    commit_copy, decode_manifest, encode_manifest, next_generation, read, GenerationKind, Manifest,
+    Store, StoreError, StoreOptions, SCHEMA_VERSION,
 };
 
 type Bytes = &'static [u8];
@@ -367,24 +367,16 @@ impl Store {
         let src = source_of!(rtxn, &source, tip);
         copy_tables(&src, &txn, epoch)?;
         drop(src);
-        let manifest = Manifest {
+        let from = source.generation;
+        let keep = self.keep();
+        commit_copy(
+            txn,
+            source,
             generation,
-            epoch,
-            parent: Some(source.generation),
-            kind: GenerationKind::Restored {
-                from: source.generation,
-            },
-            created_at: Utc::now(),
-            pinned: false,
-            written: source.total_items(),
-            removed: 0,
-            quarantine: None,
-            ..source
-        };
-        switch_to(&txn, &manifest)?;
-        apply_retention(&txn, self.keep())?;
-        txn.commit()?;
-        Ok(Some(manifest))
+            GenerationKind::Restored { from },
+            keep,
+        )
+        .map(Some)
     }
 
     /// Give generation `m` (the current one, not the newest of its epoch) an epoch of its

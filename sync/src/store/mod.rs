@@ -565,22 +565,13 @@ impl Store {
         let generation = next_generation(&txn)?;
         let epoch = generation;
         copy::copy_within(&txn, &source, epoch)?;
-        let manifest = Manifest {
+        commit_copy(
+            txn,
+            source,
             generation,
-            epoch,
-            parent: Some(target),
-            kind: GenerationKind::Rollback { from: target },
-            created_at: Utc::now(),
-            pinned: false,
-            written: source.total_items(),
-            removed: 0,
-            quarantine: None,
-            ..source
-        };
-        switch_to(&txn, &manifest)?;
-        apply_retention(&txn, self.inner.keep)?;
-        txn.commit()?;
-        Ok(manifest)
+            GenerationKind::Rollback { from: target },
+            self.inner.keep,
+        )
     }
 
     /// [`Store::verify`], as an error unless the generation verifies.
@@ -710,6 +701,33 @@ fn retained(manifests: &[Manifest], keep: usize, current: Option<u64>) -> BTreeS
 }
 
 /// Drop the generations [`retained`] does not keep and free what only they used.
+/// Commit a copy of `source`'s data, already written as `generation` (its own epoch), as
+/// the new current generation (a rollback, or a restore from the second copy).
+pub(crate) fn commit_copy(
+    txn: WriteTransaction,
+    source: Manifest,
+    generation: u64,
+    kind: GenerationKind,
+    keep: usize,
+) -> Result<Manifest, StoreError> {
+    let manifest = Manifest {
+        generation,
+        epoch: generation,
+        parent: Some(source.generation),
+        kind,
+        created_at: Utc::now(),
+        pinned: false,
+        written: source.total_items(),
+        removed: 0,
+        quarantine: None,
+        ..source
+    };
+    switch_to(&txn, &manifest)?;
+    apply_retention(&txn, keep)?;
+    txn.commit()?;
+    Ok(manifest)
+}
+
 pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(), StoreError> {
     let keep = keep.max(MIN_KEEP);
     let current = {

@@ -87,6 +87,12 @@ pub fn fmt_age(lang: Lang, age: Duration) -> String {
     }
 }
 
+/// A birth date no living record can have: before 1880, more than 130 years ago, or
+/// after the data's day. Shown with a warning to check it, never as "2025歳".
+fn implausible_birth(born: NaiveDate, today: NaiveDate) -> bool {
+    born.year() < 1880 || born > today || age_years(born, today).is_none_or(|a| a > 130)
+}
+
 fn age_years(born: NaiveDate, today: NaiveDate) -> Option<u32> {
     today.years_since(born)
 }
@@ -146,17 +152,23 @@ impl Identity {
             Some(Deceased::At(m)) => m.date().unwrap_or(today),
             _ => today,
         };
+        let implausible = p.birth_date.is_some_and(|b| implausible_birth(b, today));
         let age = match p.birth_date.and_then(|b| age_years(b, until)) {
+            _ if implausible => tr.s("age_implausible").to_owned(),
             Some(a) => format!("{a}{}", tr.s("years")),
             None => tr.s("age_unknown").to_owned(),
         };
+        let mut born = p.birth_date.map(|d| d.to_string()).unwrap_or_default();
+        if implausible {
+            born.push_str(tr.s("born_implausible"));
+        }
         Identity {
             key: key.to_owned(),
             name: p.name_kanji.clone().unwrap_or_default(),
             kana: p.name_kana.clone().unwrap_or_default(),
             hospital_id: p.hospital_id.clone().unwrap_or_default(),
             age_sex: format!("{age} {}", sex_label(tr, p.sex)),
-            born: p.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+            born,
             deceased: deceased_text(tr, p.deceased.as_ref()),
         }
     }

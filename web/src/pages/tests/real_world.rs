@@ -143,6 +143,33 @@ async fn the_patient_page_shows_what_real_systems_send() {
 }
 
 #[tokio::test]
+async fn control_characters_and_bidi_overrides_never_reach_the_page_and_odd_ages_are_flagged() {
+    let (_dir, reader) = synced();
+    let odd = key_of(&reader, "D-0004");
+    let mut app = App::with_snapshot(Arc::new(reader));
+    let csrf = app.login_and_declare().await;
+    let page = app.get(&format!("/patients/{odd}")).await;
+    let body = &page.body;
+    for hidden in ['\u{202e}', '\u{202c}', '\u{1b}'] {
+        assert!(!body.contains(hidden), "{hidden:?} reached the page");
+    }
+    let head = &body[body.find("patient-name").unwrap()..][..300];
+    assert!(
+        head.contains("東雲郎三[2J"),
+        "the name, without its overrides: {head}"
+    );
+    assert!(body.contains("⚠年齢要確認"), "not an age of 2025 years");
+    assert!(body.contains("0001-01-01（生年月日要確認）"));
+    assert!(!body.contains("2025歳"));
+    // The search results identify the patient the same way.
+    let results = app
+        .post("/search", &[("csrf", &csrf), ("q", "D-0004")])
+        .await;
+    assert!(results.body.contains("⚠年齢要確認"), "{}", results.body);
+    assert!(!results.body.contains('\u{202e}'));
+}
+
+#[tokio::test]
 async fn deceased_no_known_allergy_and_the_ward_census() {
     let (_dir, reader) = synced();
     let deceased = key_of(&reader, "0000458");

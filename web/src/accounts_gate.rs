@@ -23,6 +23,7 @@ fn refusal(e: Error) -> Refusal {
     }
 }
 
+// The method signatures repeat the trait's in gate.rs, as any implementation does.
 impl Gate for Accounts {
     fn mode(&self) -> Mode {
         match Accounts::mode(self) {

@@ -14,27 +14,24 @@ struct Asset {
     body: &'static str,
 }
 
+/// An embedded file under `static/`, by its name and content type.
+macro_rules! asset {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_str!(concat!("../static/", $name)),
+        }
+    };
+}
+
+const SCRIPT: &str = "text/javascript; charset=utf-8";
+
 const ASSETS: &[Asset] = &[
-    Asset {
-        name: "akari.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../static/akari.css"),
-    },
-    Asset {
-        name: "b64url.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../static/b64url.js"),
-    },
-    Asset {
-        name: "login.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../static/login.js"),
-    },
-    Asset {
-        name: "admin.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../static/admin.js"),
-    },
+    asset!("akari.css", "text/css; charset=utf-8"),
+    asset!("webauthn.js", SCRIPT),
+    asset!("login.js", SCRIPT),
+    asset!("admin.js", SCRIPT),
 ];
 
 /// `GET /static/{file}`. Assets carry no patient data, so they may be cached (an hour: a
@@ -67,7 +64,7 @@ mod tests {
         let app = crate::router(state);
         for (path, kind) in [
             ("/static/akari.css", "text/css"),
-            ("/static/b64url.js", "text/javascript"),
+            ("/static/webauthn.js", "text/javascript"),
             ("/static/login.js", "text/javascript"),
             ("/static/admin.js", "text/javascript"),
         ] {

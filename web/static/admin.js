@@ -5,8 +5,10 @@
 (function () {
   'use strict';
 
-  var b64urlToBuf = window.akariB64url.toBuf;
-  var bufToB64url = window.akariB64url.fromBuf;
+  var b64urlToBuf = window.akariWebAuthn.toBuf;
+  var bufToB64url = window.akariWebAuthn.fromBuf;
+  var requestOptions = window.akariWebAuthn.requestOptions;
+  var assertionJson = window.akariWebAuthn.assertionJson;
 
   function postJson(url, body, csrf) {
     return fetch(url, {
@@ -30,13 +32,6 @@
     return { publicKey: pk };
   }
 
-  function requestOptions(o) {
-    var pk = o.publicKey;
-    pk.challenge = b64urlToBuf(pk.challenge);
-    (pk.allowCredentials || []).forEach(function (c) { c.id = b64urlToBuf(c.id); });
-    return { publicKey: pk };
-  }
-
   function registrationJson(c) {
     return {
       id: c.id,
@@ -45,22 +40,6 @@
       response: {
         attestationObject: bufToB64url(c.response.attestationObject),
         clientDataJSON: bufToB64url(c.response.clientDataJSON)
-      },
-      extensions: {}
-    };
-  }
-
-  function assertionJson(c) {
-    var r = c.response;
-    return {
-      id: c.id,
-      rawId: bufToB64url(c.rawId),
-      type: c.type,
-      response: {
-        authenticatorData: bufToB64url(r.authenticatorData),
-        clientDataJSON: bufToB64url(r.clientDataJSON),
-        signature: bufToB64url(r.signature),
-        userHandle: r.userHandle ? bufToB64url(r.userHandle) : null
       },
       extensions: {}
     };

@@ -1,4 +1,4 @@
-// Akari clinician login, security key step: with b64url.js, the only scripts of the
+// Akari clinician login, security key step: with webauthn.js, the only scripts of the
 // clinician pages. The form #key-login carries the WebAuthn request options (JSON) in
 // data-options. On submit the script asks the key for an assertion (user verification
 // required: the key's PIN) and posts it back in the same form, with the form's CSRF
@@ -8,31 +8,8 @@
 (function () {
   'use strict';
 
-  var b64urlToBuf = window.akariB64url.toBuf;
-  var bufToB64url = window.akariB64url.fromBuf;
-
-  function requestOptions(json) {
-    var pk = JSON.parse(json).publicKey;
-    pk.challenge = b64urlToBuf(pk.challenge);
-    (pk.allowCredentials || []).forEach(function (c) { c.id = b64urlToBuf(c.id); });
-    return { publicKey: pk };
-  }
-
-  function assertionJson(c) {
-    var r = c.response;
-    return {
-      id: c.id,
-      rawId: bufToB64url(c.rawId),
-      type: c.type,
-      response: {
-        authenticatorData: bufToB64url(r.authenticatorData),
-        clientDataJSON: bufToB64url(r.clientDataJSON),
-        signature: bufToB64url(r.signature),
-        userHandle: r.userHandle ? bufToB64url(r.userHandle) : null
-      },
-      extensions: {}
-    };
-  }
+  var requestOptions = window.akariWebAuthn.requestOptions;
+  var assertionJson = window.akariWebAuthn.assertionJson;
 
   function send(form, assertion, failure) {
     form.elements.assertion.value = assertion ? JSON.stringify(assertion) : '';
@@ -48,7 +25,7 @@
     }
     var options;
     try {
-      options = requestOptions(form.getAttribute('data-options'));
+      options = requestOptions(JSON.parse(form.getAttribute('data-options')));
     } catch (e) {
       send(form, null, 'error');
       return;

@@ -56,6 +56,8 @@ impl Accounts {
         self.create_admin_inner(console, new, secret, client)
     }
 
+    // The same two entry points as `provision` / `provision_with_recovery`: each pair is
+    // two lines over its own `_inner`, so a shared helper would only hide which secret is used.
     /// `akari admin create` on a node with key slots: the recovery key (typed at the
     /// console) opens the secret just long enough to make the new admin's slot; nothing is
     /// left in memory. Without key slots it behaves as [`Self::create_admin`].

@@ -98,6 +98,8 @@ impl Accounts {
                         mode: mode_state.mode,
                         expires_at,
                     }),
+                    // Built like the declared session in login.rs, from its own sources; a
+                    // constructor with these seven values would read worse than the fields.
                     Some(declaration) => Session::Emergency(EmergencySession {
                         session_id: record.session_id,
                         account_id,

@@ -192,55 +192,39 @@ pub(crate) fn run_publisher(
         },
         None => None,
     };
-    let mut pending: VecDeque<Checkpoint> = VecDeque::new();
-    let mut removable_pending: Option<Checkpoint> = None;
+    let mut publisher = Publisher {
+        targets,
+        client,
+        key,
+        status,
+        removable_pending: None,
+        pending: VecDeque::new(),
+    };
     let mut backoff = Duration::from_millis(500);
     let mut next_try = Instant::now();
     loop {
-        let wait = if pending.is_empty() && removable_pending.is_none() {
+        let wait = if publisher.is_idle() {
             Duration::from_secs(3600)
         } else {
             next_try.saturating_duration_since(Instant::now())
         };
         match rx.recv_timeout(wait) {
             Ok(cp) => {
-                if targets.removable_dir.is_some() {
-                    removable_pending = Some(cp.clone());
-                }
-                if client.is_some() {
-                    pending.push_back(cp);
-                    while pending.len() > MAX_PENDING {
-                        pending.pop_front();
-                    }
-                }
+                publisher.queue(cp);
                 // Drain whatever else is queued, then publish.
                 continue;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 // Last effort on shutdown, then stop.
-                publish_once(
-                    &targets,
-                    &client,
-                    &key,
-                    &status,
-                    &mut removable_pending,
-                    &mut pending,
-                );
+                publisher.publish_once();
                 return;
             }
         }
         if Instant::now() < next_try {
             continue;
         }
-        if publish_once(
-            &targets,
-            &client,
-            &key,
-            &status,
-            &mut removable_pending,
-            &mut pending,
-        ) {
+        if publisher.publish_once() {
             backoff = Duration::from_millis(500);
             next_try = Instant::now();
         } else {
@@ -250,70 +234,103 @@ pub(crate) fn run_publisher(
     }
 }
 
-/// One publishing attempt; returns whether everything pending went out.
-fn publish_once(
-    targets: &PublishTargets,
-    client: &Option<reqwest::blocking::Client>,
-    key: &VerifyingKey,
-    status: &Mutex<PublishStatus>,
-    removable_pending: &mut Option<Checkpoint>,
-    pending: &mut VecDeque<Checkpoint>,
-) -> bool {
-    let mut ok = true;
-    if let (Some(dir), Some(cp)) = (&targets.removable_dir, removable_pending.as_ref()) {
-        match write_atomically(dir, REMOVABLE_FILE_NAME, cp.to_text(key).as_bytes()) {
-            Ok(()) => {
-                lock(status).removable_size = Some(cp.size);
-                *removable_pending = None;
-            }
-            Err(e) => {
-                ok = false;
-                set_error(
-                    status,
-                    format!("cannot write the checkpoint to the removable path: {e}"),
-                );
+/// The publisher thread's targets and what it has yet to publish to them.
+struct Publisher {
+    targets: PublishTargets,
+    client: Option<reqwest::blocking::Client>,
+    key: VerifyingKey,
+    status: Arc<Mutex<PublishStatus>>,
+    /// The latest checkpoint not yet written to the removable path.
+    removable_pending: Option<Checkpoint>,
+    /// Checkpoints not yet pushed to the remote, oldest first.
+    pending: VecDeque<Checkpoint>,
+}
+
+impl Publisher {
+    /// Nothing waits to be published.
+    fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.removable_pending.is_none()
+    }
+
+    /// A new checkpoint, for each target there is.
+    fn queue(&mut self, cp: Checkpoint) {
+        if self.targets.removable_dir.is_some() {
+            self.removable_pending = Some(cp.clone());
+        }
+        if self.client.is_some() {
+            self.pending.push_back(cp);
+            while self.pending.len() > MAX_PENDING {
+                self.pending.pop_front();
             }
         }
     }
-    if let (Some(url), Some(client)) = (&targets.remote_url, client) {
-        while let Some(cp) = pending.front() {
-            let body = serde_json::json!({
-                "type": "akari-ledger-checkpoint",
-                "size": cp.size,
-                "head": cp.head,
-                "time": cp.time,
-                "signature": cp.signature,
-                "key": hex::encode(key.as_bytes()),
-                "text": cp.to_text(key),
-            });
-            match client.post(url).json(&body).send() {
-                Ok(resp) if resp.status().is_success() => {
-                    let mut s = lock(status);
-                    s.remote_size = Some(cp.size);
-                    pending.pop_front();
-                    s.remote_pending = pending.len();
-                }
-                Ok(resp) => {
-                    ok = false;
-                    set_error(
-                        status,
-                        format!("the checkpoint remote answered HTTP {}", resp.status()),
-                    );
-                    break;
+
+    /// One publishing attempt; returns whether everything pending went out.
+    fn publish_once(&mut self) -> bool {
+        let Publisher {
+            targets,
+            client,
+            key,
+            status,
+            removable_pending,
+            pending,
+        } = self;
+        let mut ok = true;
+        if let (Some(dir), Some(cp)) = (&targets.removable_dir, removable_pending.as_ref()) {
+            match write_atomically(dir, REMOVABLE_FILE_NAME, cp.to_text(key).as_bytes()) {
+                Ok(()) => {
+                    lock(status).removable_size = Some(cp.size);
+                    *removable_pending = None;
                 }
                 Err(e) => {
                     ok = false;
-                    set_error(status, format!("cannot reach the checkpoint remote: {e}"));
-                    break;
+                    set_error(
+                        status,
+                        format!("cannot write the checkpoint to the removable path: {e}"),
+                    );
                 }
             }
         }
-        lock(status).remote_pending = pending.len();
+        if let (Some(url), Some(client)) = (&targets.remote_url, client) {
+            while let Some(cp) = pending.front() {
+                let body = serde_json::json!({
+                    "type": "akari-ledger-checkpoint",
+                    "size": cp.size,
+                    "head": cp.head,
+                    "time": cp.time,
+                    "signature": cp.signature,
+                    "key": hex::encode(key.as_bytes()),
+                    "text": cp.to_text(key),
+                });
+                match client.post(url).json(&body).send() {
+                    Ok(resp) if resp.status().is_success() => {
+                        let mut s = lock(status);
+                        s.remote_size = Some(cp.size);
+                        pending.pop_front();
+                        s.remote_pending = pending.len();
+                    }
+                    Ok(resp) => {
+                        ok = false;
+                        set_error(
+                            status,
+                            format!("the checkpoint remote answered HTTP {}", resp.status()),
+                        );
+                        break;
+                    }
+                    Err(e) => {
+                        ok = false;
+                        set_error(status, format!("cannot reach the checkpoint remote: {e}"));
+                        break;
+                    }
+                }
+            }
+            lock(status).remote_pending = pending.len();
+        }
+        if ok {
+            lock(status).last_error = None;
+        }
+        ok
     }
-    if ok {
-        lock(status).last_error = None;
-    }
-    ok
 }
 
 fn build_client(ca_file: Option<&Path>) -> Result<reqwest::blocking::Client, String> {

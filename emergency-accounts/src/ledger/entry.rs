@@ -83,6 +83,8 @@ pub fn chain(previous: &Hash, leaf: &Hash) -> Hash {
 }
 
 /// One append-only ledger entry: the event as given plus its place in the ledger.
+// The event's fields are repeated rather than embedded: the canonical bytes (and so every
+// chain hash) follow this field order, with `clock_back` among them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     /// Position in the ledger, from 1, without gaps. This is the order.

@@ -183,6 +183,7 @@ impl Ledger {
         Ledger::with_database_and_clock(db, key, config, Arc::new(SystemClock))
     }
 
+    // Each public constructor shares `start`; only their signatures look alike.
     /// Like [`Ledger::with_database`], signing checkpoints with `clock`'s time (tests move
     /// it, e.g. backwards, instead of changing the system clock).
     pub fn with_database_and_clock(

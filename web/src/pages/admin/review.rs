@@ -25,17 +25,24 @@ use crate::pages::{render, Chrome};
 
 fn review_failure(admin: &AdminCtx, e: ReviewError) -> Result<Response, PageError> {
     match e {
-        ReviewError::NoSuchEpisode(_) => Err(PageError::from(Problem::NotFound)),
         ReviewError::CommentRequired(_) | ReviewError::UnknownVerdict(_) => {
             admin.message(StatusCode::BAD_REQUEST, "admin_refused", e.to_string())
         }
+        other => Err(review_problem(other)),
+    }
+}
+
+/// A review failure that is not the reviewer's to correct, with its cause logged.
+fn review_problem(e: ReviewError) -> PageError {
+    match e {
+        ReviewError::NoSuchEpisode(_) => PageError::from(Problem::NotFound),
         ReviewError::Audit(_) => {
             tracing::error!(error = %e, "verdict not recorded");
-            Err(PageError::from(Problem::Audit))
+            PageError::from(Problem::Audit)
         }
         other => {
             tracing::error!(error = %other, "review failed");
-            Err(PageError::from(Problem::Internal))
+            PageError::from(Problem::Internal)
         }
     }
 }
@@ -202,10 +209,7 @@ struct EpisodePage {
 }
 
 /// The episode's review, with ward scopes from the accounts store.
-async fn load(
-    admin: &AdminCtx,
-    episode: u64,
-) -> Result<Result<EpisodeReview, ReviewError>, PageError> {
+async fn load(admin: &AdminCtx, episode: u64) -> Result<EpisodeReview, PageError> {
     admin
         .blocking(move |svc, cap| {
             let scopes: HashMap<String, Vec<String>> = svc
@@ -223,7 +227,20 @@ async fn load(
                 .collect();
             review::review_episode(&svc.ledger, episode, &scopes, &svc.review)
         })
-        .await
+        .await?
+        .map_err(review_problem)
+}
+
+/// The session the URL names, among the episode's: one of another episode is not found.
+fn session_in<'a>(
+    review: &'a EpisodeReview,
+    session_id: &str,
+) -> Result<&'a SessionReview, PageError> {
+    review
+        .sessions
+        .iter()
+        .find(|s| s.session_id == session_id)
+        .ok_or(PageError::from(Problem::NotFound))
 }
 
 pub(crate) async fn episode(
@@ -231,10 +248,7 @@ pub(crate) async fn episode(
     Path(id): Path<u64>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, PageError> {
-    let review = match load(&admin, id).await? {
-        Ok(r) => r,
-        Err(e) => return review_failure(&admin, e),
-    };
+    let review = load(&admin, id).await?;
     let tr = admin.ctx.tr();
     let ep = &review.episode;
     let paging = Paging::new(review.sessions.len(), SESSIONS_PER_PAGE, q.page);
@@ -354,13 +368,8 @@ pub(crate) async fn session(
     Path((episode, session_id)): Path<(u64, String)>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, PageError> {
-    let review = match load(&admin, episode).await? {
-        Ok(r) => r,
-        Err(e) => return review_failure(&admin, e),
-    };
-    let Some(s) = review.sessions.iter().find(|s| s.session_id == session_id) else {
-        return Err(PageError::from(Problem::NotFound));
-    };
+    let review = load(&admin, episode).await?;
+    let s = session_in(&review, &session_id)?;
     let paging = Paging::new(s.events.len(), EVENTS_PER_PAGE, q.page);
     let page = SessionPage {
         c: admin.chrome(),
@@ -399,6 +408,7 @@ pub(crate) struct VerdictForm {
     comment: String,
 }
 
+// Its handler signature matches `session`'s (each route its own); they share `load` and `session_in`.
 pub(crate) async fn verdict(
     admin: AdminCtx,
     Path((episode, session_id)): Path<(u64, String)>,
@@ -410,13 +420,7 @@ pub(crate) async fn verdict(
         Err(e) => return review_failure(&admin, e),
     };
     // Only sessions that belong to the episode can be judged from its page.
-    let review = match load(&admin, episode).await? {
-        Ok(r) => r,
-        Err(e) => return review_failure(&admin, e),
-    };
-    if !review.sessions.iter().any(|s| s.session_id == session_id) {
-        return Err(PageError::from(Problem::NotFound));
-    }
+    session_in(&load(&admin, episode).await?, &session_id)?;
     let mode = admin.ctx.mode;
     let sid = session_id.clone();
     let result = admin

@@ -6,6 +6,7 @@ use akari_accounts::event::{
     Action, AuditError, AuditEvent, AuditReceipt, AuditSink, Client, Mode,
 };
 use akari_sync::store::{GenerationInfo, QuarantineAlert, StoreError};
+use akari_sync::SnapshotControl;
 use askama::Template;
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -438,6 +439,30 @@ fn yes_no(tr: Tr, b: bool) -> &'static str {
     tr.s(if b { "yes" } else { "no" })
 }
 
+/// One decision on a generation, as rollback, promote and pin share it: `check` refuses
+/// what cannot be done and names the action before anything is recorded; the action is
+/// recorded in the ledger (fail closed); only then does `apply` carry it out. Back to the
+/// sync page, or a page saying why not.
+async fn decide(
+    admin: AdminCtx,
+    check: impl FnOnce(&SnapshotControl) -> Result<Action, StoreError> + Send + 'static,
+    apply: impl FnOnce(&SnapshotControl) -> Result<(), StoreError> + Send + 'static,
+) -> Result<Response, PageError> {
+    let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
+    let result = admin
+        .blocking(move |svc, cap| {
+            let action = check(&svc.snapshots)?;
+            let _receipt =
+                record(svc, cap, mode, client, action).map_err(SnapshotFailure::Audit)?;
+            Ok::<_, SnapshotFailure>(apply(&svc.snapshots)?)
+        })
+        .await?;
+    match result {
+        Ok(()) => Ok(Redirect::to("/admin/sync").into_response()),
+        Err(e) => snapshot_failure(&admin, e),
+    }
+}
+
 pub(crate) async fn rollback(
     admin: AdminCtx,
     Path(generation): Path<u64>,
@@ -445,36 +470,28 @@ pub(crate) async fn rollback(
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let who = admin.session.admin_id.clone();
-    let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
-    let result = admin
-        .blocking(move |svc, cap| {
+    decide(
+        admin,
+        move |snapshots| {
             // Refuse a missing generation before recording anything.
-            svc.snapshots.manifest(generation)?;
-            let from = svc.snapshots.current()?.map(|m| m.generation);
-            record(
-                svc,
-                cap,
-                mode,
-                client,
-                Action::SnapshotRolledBack {
-                    from,
-                    to: generation,
-                },
-            )
-            .map_err(SnapshotFailure::Audit)
-            .map(|_receipt| ())?;
+            snapshots.manifest(generation)?;
+            let from = snapshots.current()?.map(|m| m.generation);
+            Ok(Action::SnapshotRolledBack {
+                from,
+                to: generation,
+            })
+        },
+        move |snapshots| {
             // Verified first; the engine refreshes the served reader and its status.
-            let manifest = svc.snapshots.rollback(generation)?;
+            let manifest = snapshots.rollback(generation)?;
             tracing::info!(admin_id = %who, from = generation, to = manifest.generation, "snapshot rolled back from the admin page");
-            Ok::<_, SnapshotFailure>(manifest)
-        })
-        .await?;
-    match result {
-        Ok(_) => Ok(Redirect::to("/admin/sync").into_response()),
-        Err(e) => snapshot_failure(&admin, e),
-    }
+            Ok(())
+        },
+    )
+    .await
 }
 
+// Its handler prologue matches rollback's (each route its own handler); what they share is `decide`.
 pub(crate) async fn promote(
     admin: AdminCtx,
     Path(generation): Path<u64>,
@@ -482,33 +499,24 @@ pub(crate) async fn promote(
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let who = admin.session.admin_id.clone();
-    let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
-    let result = admin
-        .blocking(move |svc, cap| {
+    decide(
+        admin,
+        move |snapshots| {
             // Refuse what cannot be promoted before recording anything.
-            if !svc.snapshots.manifest(generation)?.is_quarantined() {
-                return Err(SnapshotFailure::Store(StoreError::NotQuarantined(generation)));
+            if !snapshots.manifest(generation)?.is_quarantined() {
+                return Err(StoreError::NotQuarantined(generation));
             }
-            let from = svc.snapshots.current()?.map(|m| m.generation);
-            record(
-                svc,
-                cap,
-                mode,
-                client,
-                Action::SnapshotPromoted { generation, from },
-            )
-            .map_err(SnapshotFailure::Audit)
-            .map(|_receipt| ())?;
+            let from = snapshots.current()?.map(|m| m.generation);
+            Ok(Action::SnapshotPromoted { generation, from })
+        },
+        move |snapshots| {
             // Verified first; the engine refreshes the served reader and its status.
-            let manifest = svc.snapshots.promote(generation)?;
+            let manifest = snapshots.promote(generation)?;
             tracing::info!(admin_id = %who, generation = manifest.generation, "quarantined generation promoted from the admin page");
-            Ok::<_, SnapshotFailure>(manifest)
-        })
-        .await?;
-    match result {
-        Ok(_) => Ok(Redirect::to("/admin/sync").into_response()),
-        Err(e) => snapshot_failure(&admin, e),
-    }
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -526,24 +534,13 @@ pub(crate) async fn pin(
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let pinned = form.pinned == "true";
-    let (mode, client) = (admin.ctx.mode, admin.ctx.client.clone());
-    let result = admin
-        .blocking(move |svc, cap| {
-            svc.snapshots.manifest(generation)?;
-            record(
-                svc,
-                cap,
-                mode,
-                client,
-                Action::SnapshotPinned { generation, pinned },
-            )
-            .map_err(SnapshotFailure::Audit)
-            .map(|_receipt| ())?;
-            Ok::<_, SnapshotFailure>(svc.snapshots.set_pinned(generation, pinned)?)
-        })
-        .await?;
-    match result {
-        Ok(_) => Ok(Redirect::to("/admin/sync").into_response()),
-        Err(e) => snapshot_failure(&admin, e),
-    }
+    decide(
+        admin,
+        move |snapshots| {
+            snapshots.manifest(generation)?;
+            Ok(Action::SnapshotPinned { generation, pinned })
+        },
+        move |snapshots| snapshots.set_pinned(generation, pinned).map(drop),
+    )
+    .await
 }

@@ -511,9 +511,10 @@ fn rejects_are_counted_by_reason_and_too_many_abort() {
     assert_eq!(node.reader.patient_count(), 50);
 }
 
-#[derive(Debug)]
+/// A device that can fill up; clones share one medium (a reopened file sees the data).
+#[derive(Debug, Clone)]
 struct FullDisk {
-    inner: redb::backends::InMemoryBackend,
+    inner: Arc<redb::backends::InMemoryBackend>,
     full: Arc<AtomicBool>,
 }
 
@@ -548,16 +549,17 @@ impl redb::StorageBackend for FullDisk {
 }
 
 #[test]
-fn disk_full_discards_the_new_generation() {
+fn disk_full_discards_the_new_generation_and_heals_once_space_is_back() {
     let full = Arc::new(AtomicBool::new(false));
     let backend = FullDisk {
-        inner: redb::backends::InMemoryBackend::new(),
+        inner: Arc::new(redb::backends::InMemoryBackend::new()),
         full: full.clone(),
     };
     let db = redb::Database::builder()
-        .create_with_backend(backend)
+        .create_with_backend(backend.clone())
         .unwrap();
-    let store = Store::from_database(db, StoreOptions::default()).unwrap();
+    let reopen = move || redb::Database::builder().create_with_backend(backend.clone());
+    let store = Store::reopening(db, StoreOptions::default(), Some(Box::new(reopen))).unwrap();
     let source = MemorySource::new(hospital(30, Utc::now()));
     let reader = SnapshotReader::open(store.clone(), Default::default()).unwrap();
     let engine = Engine::new(store.clone(), Arc::new(source.clone()), Config::default())
@@ -603,6 +605,16 @@ fn disk_full_discards_the_new_generation() {
             .unwrap(),
         before
     );
+    // Still full: the next sync fails the same way, and reading goes on.
+    full.store(true, Ordering::SeqCst);
+    assert!(engine.sync_now(true, &CancellationToken::new()).is_err());
+    assert_eq!(reader.patient_count(), 30);
+    full.store(false, Ordering::SeqCst);
+    // Space is back: the next sync works without a restart.
+    engine
+        .sync_now(true, &CancellationToken::new())
+        .expect("a sync after the disk was full");
+    assert_eq!(reader.patient_count(), 300);
 }
 
 #[test]

@@ -146,7 +146,7 @@ impl GenerationBuilder {
         source: &str,
     ) -> Result<Self, StoreError> {
         let reference = parent.clone();
-        let mut txn = store.db().begin_write()?;
+        let mut txn = store.begin_write()?;
         // A long build should not make redb keep repair metadata for every page.
         txn.set_quick_repair(false);
         let generation = next_generation(&txn)?;

@@ -253,7 +253,7 @@ impl Store {
         let Some(path) = self.copy_path() else {
             return Ok(None);
         };
-        let rtxn = self.db().begin_read()?;
+        let rtxn = self.begin_read()?;
         let meta = rtxn.open_table(META)?;
         let Some(current) = meta_bytes(&meta, "current")? else {
             return Ok(None);
@@ -345,8 +345,8 @@ impl Store {
             return Ok(None);
         };
         {
-            let here = self.db().begin_read()?;
-            let there = copy.db().begin_read()?;
+            let here = self.begin_read()?;
+            let there = copy.begin_read()?;
             let secret = |txn: &redb::ReadTransaction| -> Result<Option<Vec<u8>>, StoreError> {
                 meta_bytes(&txn.open_table(META)?, "node_secret")
             };
@@ -358,8 +358,8 @@ impl Store {
             }
         }
         copy.verify_ok(source.generation)?;
-        let rtxn = copy.db().begin_read()?;
-        let txn = self.db().begin_write()?;
+        let rtxn = copy.begin_read()?;
+        let txn = self.begin_write()?;
         let generation = next_generation(&txn)?;
         let epoch = generation;
         copy_data_keys(&rtxn.open_table(DATA_KEYS)?, &txn, &source.key_ids)?;
@@ -384,7 +384,7 @@ impl Store {
     /// owner and identifier tables describing the quarantined generation. Costs one copy
     /// of the generation, once.
     pub(crate) fn move_to_own_epoch(&self, m: &Manifest) -> Result<Manifest, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         // A fresh epoch number: one generation number is used up for it.
         let epoch = next_generation(&txn)?;
         super::raise_last_generation(&txn, epoch)?;
@@ -406,7 +406,7 @@ impl Store {
 
     /// Is `m` the newest generation of its epoch?
     pub(crate) fn is_epoch_tip(&self, m: &Manifest) -> Result<bool, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.begin_read()?;
         is_tip(&txn.open_table(EPOCH_TIPS)?, m, true)
     }
 }

@@ -19,7 +19,6 @@
 //! only, never patient data.
 
 use chrono::{DateTime, Utc};
-use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
 
 use super::tables::META;
@@ -269,7 +268,7 @@ impl Store {
 
     /// The last recorded alert, until an administrator clears it.
     pub fn integrity_alert(&self) -> Result<Option<IntegrityAlert>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.begin_read()?;
         let meta = txn.open_table(META)?;
         let Some(v) = meta.get(ALERT_KEY)? else {
             return Ok(None);
@@ -281,7 +280,7 @@ impl Store {
 
     /// An administrator has seen the alert (and, ideally, run a full sync).
     pub fn clear_integrity_alert(&self) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         txn.open_table(META)?.remove(ALERT_KEY)?;
         txn.commit()?;
         Ok(())
@@ -289,7 +288,7 @@ impl Store {
 
     pub(crate) fn set_integrity_alert(&self, alert: &IntegrityAlert) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(alert).expect("alert serialises");
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         txn.open_table(META)?.insert(ALERT_KEY, bytes.as_slice())?;
         txn.commit()?;
         Ok(())

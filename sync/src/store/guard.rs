@@ -23,7 +23,7 @@
 //! guard applies to every source kind: it lives here, after mapping, not in a source.
 
 use chrono::{DateTime, Utc};
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::tables::{GENERATIONS, META};
@@ -191,7 +191,7 @@ impl Store {
     /// The quarantine alert: quarantined generations newer than the last pull that passed
     /// the guard (`None` once a later pull passed, or they were promoted).
     pub fn quarantine_alert(&self) -> Result<Option<QuarantineAlert>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.begin_read()?;
         let meta = txn.open_table(META)?;
         let last_good = meta
             .get(LAST_GOOD_PULL)?
@@ -233,7 +233,7 @@ impl Store {
         }
         self.verify_ok(generation)?;
         let now = Utc::now();
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let mut promoted = m;
         if let Some(q) = promoted.quarantine.as_mut() {
             q.promoted_at = Some(now);
@@ -252,7 +252,7 @@ impl Store {
         high_water: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Manifest, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let current = {
             let meta = txn.open_table(META)?;
             let v = meta.get("current")?.ok_or(StoreError::Empty)?;

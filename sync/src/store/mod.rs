@@ -305,8 +305,15 @@ impl Default for StoreOptions {
     }
 }
 
+/// Opens the snapshot database again (its file, or a test's backend).
+pub type Reopen = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync>;
+
 struct Inner {
-    db: Database,
+    /// Replaced when a write finds the database refusing work after an I/O failure
+    /// (`None` only between closing the failed handle and opening the file again).
+    db: std::sync::RwLock<Option<Arc<Database>>>,
+    /// How to open it again (`None`: a database given by the caller without one).
+    reopen: Option<Reopen>,
     keyer: Keyer,
     keep: usize,
     public_key: Option<SnapshotPublicKey>,
@@ -336,10 +343,14 @@ impl Store {
     /// Open (or create) the snapshot file at `path`. redb repairs an interrupted write
     /// on open; the current generation is whatever last committed.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(1024 * 1024 * 1024)
-            .create(path)?;
-        let mut store = Store::from_database(db, options)?;
+        let open = |path: &Path| {
+            Database::builder()
+                .set_cache_size(1024 * 1024 * 1024)
+                .create(path)
+        };
+        let db = open(path)?;
+        let again = path.to_path_buf();
+        let mut store = Store::reopening(db, options, Some(Box::new(move || open(&again))))?;
         if let Some(inner) = Arc::get_mut(&mut store.inner) {
             inner.path = Some(path.to_path_buf());
         }
@@ -348,6 +359,18 @@ impl Store {
 
     /// Use an already opened database (tests pass an in-memory or fault-injecting one).
     pub fn from_database(db: Database, options: StoreOptions) -> Result<Store, StoreError> {
+        Store::reopening(db, options, None)
+    }
+
+    /// [`Store::from_database`] with the way to open the database again after a write
+    /// failed on I/O (a full disk): redb refuses every later write of that handle, so the
+    /// next write opens it afresh (redb repairs it from the last commit) and sync works
+    /// again as soon as space is back, without a restart.
+    pub fn reopening(
+        db: Database,
+        options: StoreOptions,
+        reopen: Option<Reopen>,
+    ) -> Result<Store, StoreError> {
         if options.keep < MIN_KEEP {
             return Err(StoreError::KeepTooSmall(options.keep));
         }
@@ -411,7 +434,8 @@ impl Store {
         txn.commit()?;
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
+                db: std::sync::RwLock::new(Some(Arc::new(db))),
+                reopen,
                 keyer: Keyer::new(&secret),
                 keep: options.keep,
                 public_key,
@@ -442,7 +466,7 @@ impl Store {
             return Ok(Keyring::default());
         };
         crate::crypto::check_secret(&pk, secret)?;
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(DATA_KEYS)?;
         let mut wrapped = Vec::new();
         for row in table.iter()? {
@@ -456,8 +480,63 @@ impl Store {
         )?)
     }
 
-    pub(crate) fn db(&self) -> &Database {
-        &self.inner.db
+    /// The open database (held only for one operation: a reopen waits for it).
+    fn handle(&self) -> Result<Arc<Database>, StoreError> {
+        let open = self
+            .inner
+            .db
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match open {
+            Some(db) => Ok(db),
+            None => {
+                self.reopen()?;
+                self.handle()
+            }
+        }
+    }
+
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        Ok(self.handle()?.begin_read()?)
+    }
+
+    /// Begin a write transaction. When the database refuses it because an earlier write
+    /// failed on I/O (a full disk), open the database again and try once more.
+    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        match self.handle()?.begin_write() {
+            Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)) => {
+                self.reopen()?;
+                Ok(self.handle()?.begin_write()?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Replace the failed database handle with a fresh one. Only once space is back (a
+    /// probe write next to the file succeeds), so a node whose disk is still full keeps
+    /// serving reads from the handle it has.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let Some(reopen) = &self.inner.reopen else {
+            return Err(StoreError::Storage(redb::Error::PreviousIo));
+        };
+        if let Some(path) = &self.inner.path {
+            probe_space(path).map_err(|e| StoreError::Storage(redb::Error::Io(e)))?;
+        }
+        let mut slot = self.inner.db.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = slot.take() {
+            // Readers hold the handle for one call only; wait for them to finish.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            // redb allows one handle per file: the failed one closes first.
+            drop(old);
+        }
+        let db = reopen()?;
+        *slot = Some(Arc::new(db));
+        tracing::warn!("snapshot store reopened after a storage failure");
+        Ok(())
     }
 
     pub(crate) fn path(&self) -> Option<&Path> {
@@ -479,7 +558,7 @@ impl Store {
 
     /// The current generation's manifest, if any generation exists.
     pub fn current(&self) -> Result<Option<Manifest>, StoreError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.begin_read()?;
         let meta = txn.open_table(META)?;
         let Some(cur) = meta.get("current")? else {
             return Ok(None);
@@ -497,7 +576,7 @@ impl Store {
     /// Every retained generation, oldest first.
     pub fn list(&self) -> Result<Vec<GenerationInfo>, StoreError> {
         let current = self.current()?.map(|m| m.generation);
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.begin_read()?;
         let gens = txn.open_table(GENERATIONS)?;
         let mut out = Vec::new();
         for row in gens.iter()? {
@@ -512,7 +591,7 @@ impl Store {
     }
 
     pub fn manifest(&self, generation: u64) -> Result<Manifest, StoreError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.begin_read()?;
         let gens = txn.open_table(GENERATIONS)?;
         let m = gens
             .get(generation)?
@@ -522,7 +601,7 @@ impl Store {
 
     /// Pin (or unpin) a generation so retention keeps it.
     pub fn set_pinned(&self, generation: u64, pinned: bool) -> Result<Manifest, StoreError> {
-        let txn = self.inner.db.begin_write()?;
+        let txn = self.begin_write()?;
         let m = {
             let mut gens = txn.open_table(GENERATIONS)?;
             let mut m = decode_manifest(
@@ -561,7 +640,7 @@ impl Store {
             return Err(StoreError::Quarantined(target));
         }
         self.verify_ok(target)?;
-        let txn = self.inner.db.begin_write()?;
+        let txn = self.begin_write()?;
         let generation = next_generation(&txn)?;
         let epoch = generation;
         copy::copy_within(&txn, &source, epoch)?;
@@ -701,6 +780,23 @@ fn retained(manifests: &[Manifest], keep: usize, current: Option<u64>) -> BTreeS
 }
 
 /// Drop the generations [`retained`] does not keep and free what only they used.
+/// Write (and remove) 8 MiB next to the snapshot file: is there room to reopen and
+/// repair it?
+fn probe_space(path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let probe = path.with_extension("space-probe");
+    let result = (|| {
+        let mut f = std::fs::File::create(&probe)?;
+        let chunk = vec![0u8; 1024 * 1024];
+        for _ in 0..8 {
+            f.write_all(&chunk)?;
+        }
+        f.sync_all()
+    })();
+    let _ = std::fs::remove_file(&probe);
+    result
+}
+
 /// Commit a copy of `source`'s data, already written as `generation` (its own epoch), as
 /// the new current generation (a rollback, or a restore from the second copy).
 pub(crate) fn commit_copy(

@@ -15,7 +15,7 @@
 //! replaces the book, an incremental one adds to it; a pull without Locations leaves it
 //! as it was.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{Store, StoreError};
 use crate::mapping::PlaceBook;
@@ -26,7 +26,7 @@ const PLACES: TableDefinition<&str, &[u8]> = TableDefinition::new("akari_places"
 impl Store {
     /// The place book (empty before any pull sent Locations).
     pub fn places(&self) -> Result<PlaceBook, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.begin_read()?;
         let table = match txn.open_table(PLACES) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(PlaceBook::new()),
@@ -74,7 +74,7 @@ impl Store {
     /// replaces the last report and clears the refused one; a refused pull is kept beside
     /// the last committed report.
     pub fn save_sync_report(&self, json: &[u8], refused: bool) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut meta = txn.open_table(super::tables::META)?;
             if refused {
@@ -91,7 +91,7 @@ impl Store {
     /// The saved reports: the last committed sync's and the last refused pull's (each as
     /// the JSON given to [`Store::save_sync_report`]).
     pub fn saved_sync_reports(&self) -> Result<SavedReports, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.begin_read()?;
         let meta = txn.open_table(super::tables::META)?;
         let get = |k: &str| -> Result<Option<Vec<u8>>, StoreError> {
             Ok(meta.get(k)?.map(|v| v.value().to_vec()))

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use redb::{ReadOnlyTable, ReadableDatabase};
+use redb::ReadOnlyTable;
 use serde::de::DeserializeOwned;
 
 use super::keys::{
@@ -92,7 +92,7 @@ impl Store {
         if self.is_encrypted() && keys.is_none() {
             return Err(StoreError::Locked);
         }
-        let txn = self.db().begin_read()?;
+        let txn = self.begin_read()?;
         txn.open_table(EpochTable::Items.of(m.epoch).def())
             .map_err(missing_generation(m))
     }
@@ -167,7 +167,7 @@ impl Store {
     #[cfg(feature = "test-hooks")]
     pub fn corrupt_one_item_for_test(&self, m: &Manifest) -> Result<bool, StoreError> {
         use redb::ReadableTable;
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let done = {
             let items_name = EpochTable::Items.of(m.epoch);
             let mut items = txn.open_table(items_name.def())?;

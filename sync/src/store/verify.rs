@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use super::keys::{self, parse_meta, SetHash};
 use super::tables::EpochTable;
@@ -33,7 +33,7 @@ impl Store {
     ) -> Result<Vec<VerifyReport>, StoreError> {
         let mut tallies: Vec<Tally> = generations.iter().map(|_| Tally::default()).collect();
         {
-            let txn = self.db().begin_read()?;
+            let txn = self.begin_read()?;
             let items_name = EpochTable::Items.of(epoch);
             let items = txn.open_table(items_name.def())?;
             for row in items.iter()? {

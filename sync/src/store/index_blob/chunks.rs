@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -222,7 +222,7 @@ impl Store {
         if self.is_encrypted() && keys.is_none() {
             return Err(StoreError::Locked);
         }
-        let txn = self.db().begin_read()?;
+        let txn = self.begin_read()?;
         let name = EpochTable::Index.of(m.epoch);
         let table = txn.open_table(name.def()).map_err(|e| match e {
             redb::TableError::TableDoesNotExist(_) => damaged(m.generation),
@@ -452,7 +452,7 @@ where
 impl Store {
     /// [`verify_blobs`] in a read transaction.
     pub(crate) fn verify_index(&self, m: &Manifest) -> Result<(u64, u64, bool), StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.begin_read()?;
         let name = EpochTable::Index.of(m.epoch);
         match txn.open_table(name.def()) {
             Ok(t) => verify_blobs(&t, m, true),
@@ -478,7 +478,7 @@ pub fn corrupt_blob_for_test(
     epoch: u64,
     generation: u64,
 ) -> Result<bool, StoreError> {
-    let txn = store.db().begin_write()?;
+    let txn = store.begin_write()?;
     let done = {
         let name = EpochTable::Index.of(epoch);
         let mut t = txn.open_table(name.def())?;

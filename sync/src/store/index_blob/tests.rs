@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use super::chunks::{parse_row_key, row_key, Chain, CHAIN_START};
 use super::format::encode_base;
@@ -49,7 +49,7 @@ fn manifest(generation: u64, chain: String) -> Manifest {
 /// The chain over the rows as they are now (what someone rewriting the manifest too
 /// would put there).
 fn chain_of(store: &Store, epoch: u64) -> String {
-    let txn = store.db().begin_read().unwrap();
+    let txn = store.begin_read().unwrap();
     let name = EpochTable::Index.of(epoch);
     let t = txn.open_table(name.def()).unwrap();
     let mut c = Chain::new(CHAIN_START);
@@ -62,7 +62,7 @@ fn chain_of(store: &Store, epoch: u64) -> String {
 }
 
 fn edit_rows(store: &Store, epoch: u64, f: impl FnOnce(&mut redb::Table<&[u8], &[u8]>)) {
-    let txn = store.db().begin_write().unwrap();
+    let txn = store.begin_write().unwrap();
     {
         let name = EpochTable::Index.of(epoch);
         let mut t = txn.open_table(name.def()).unwrap();
@@ -101,7 +101,7 @@ fn a_multi_chunk_sealed_blob_opens_and_chunks_cannot_be_swapped_or_dropped() {
         );
         acc.upsert(1, key, key, Arc::new(Entry::new(e)));
     }
-    let txn = store.db().begin_write().unwrap();
+    let txn = store.begin_write().unwrap();
     let chain = acc.write(&txn, g, true, Some(&sealer), None).unwrap();
     txn.commit().unwrap();
     let m = manifest(g, chain);

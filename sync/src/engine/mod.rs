@@ -56,7 +56,9 @@ pub use report::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SinkStopped;
 
-/// Where resources come from. Implementations live in `crate::source`.
+/// Where resources come from. Implementations live in `crate::source`; each repeats the
+/// signature of [`Source::pull`] (the one place they look alike), while what they share —
+/// mapping, guards, writing the generation — is the engine's.
 pub trait Source: Send + Sync {
     /// Short, data-free label for logs and status, e.g. `fhir-rest https://ehr.example/fhir`.
     fn describe(&self) -> String;

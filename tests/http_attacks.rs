@@ -2,6 +2,7 @@
 //! idle sockets past the open-file limit, a client that never starts its handshake, an
 //! open redirect through the language toggle, and the client address in the audit trail.
 
+mod common;
 #[path = "drill_common/web.rs"]
 #[allow(dead_code)]
 mod web;
@@ -243,15 +244,7 @@ async fn clinician_reads_a_page(web: &Web, account_id: &str, credential: &str) {
 }
 
 fn tls_connector(cert: &CertificateDer<'static>) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = common::tls_client_config(std::slice::from_ref(cert), &[&rustls::version::TLS13]);
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
@@ -359,19 +352,17 @@ async fn silent_connections_are_closed_by_the_handshake_and_idle_timeouts() {
     closed_by_the_node(&mut tcp).await;
 
     // A client that completes its handshake and never sends a request.
-    let tcp = TcpStream::connect(node.https).await.unwrap();
-    let mut tls = tls_connector(&data.cert())
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
+    let connector = tls_connector(&data.cert());
+    let handshake = || async {
+        idle_tls(&connector, node.https)
+            .await
+            .expect("TLS handshake")
+    };
+    let mut tls = handshake().await;
     closed_by_the_node(&mut tls).await;
 
     // A client that starts a request and never finishes its headers.
-    let tcp = TcpStream::connect(node.https).await.unwrap();
-    let mut tls = tls_connector(&data.cert())
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
+    let mut tls = handshake().await;
     tokio::io::AsyncWriteExt::write_all(&mut tls, b"GET /healthz HTTP/1.1\r\nHost: l")
         .await
         .unwrap();
@@ -393,21 +384,7 @@ struct LoginForm {
 
 impl LoginForm {
     async fn fetch(data: &Data, node: &Node) -> LoginForm {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(data.cert()).unwrap();
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .resolve("localhost", node.https)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = common::https_client(&data.cert(), node.https);
         let base = format!("https://localhost:{}", node.https.port());
         let form = client.get(format!("{base}/login")).send().await.unwrap();
         let cookie = form

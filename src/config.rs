@@ -55,6 +55,23 @@ pub struct ServerConfig {
     pub http_redirect_listen: Option<SocketAddr>,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish (1–3600 s).
     pub drain_timeout_secs: u64,
+    /// A TLS handshake must finish within this many seconds (1–300).
+    pub handshake_timeout_secs: u64,
+    /// An HTTP/1 request's headers must arrive within this many seconds of the connection
+    /// becoming ready for them, which also ends an idle keep-alive connection (1–300).
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in progress and no bytes either way for this many
+    /// seconds is closed (1–3600).
+    pub idle_timeout_secs: u64,
+    /// At most this many client connections are open at once; at the cap a new one takes
+    /// the place of the longest idle (16–1,000,000).
+    pub max_connections: usize,
+    /// File descriptors kept free for the node's own files: the connection cap is lowered
+    /// to the open-file limit minus this (16–100,000).
+    pub fd_reserve: usize,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    /// Empty: the header is ignored and the peer's address is recorded.
+    pub trusted_proxies: Vec<crate::connections::ProxyNet>,
     /// Mounts `GET /_test/slow?ms=N` to exercise graceful shutdown. Exists only in builds
     /// with the `test-hooks` feature; elsewhere the key is unknown and refused.
     #[cfg(feature = "test-hooks")]
@@ -97,6 +114,12 @@ impl Default for ServerConfig {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8443)),
             http_redirect_listen: None,
             drain_timeout_secs: 30,
+            handshake_timeout_secs: 10,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 4096,
+            fd_reserve: 256,
+            trusted_proxies: Vec::new(),
             #[cfg(feature = "test-hooks")]
             test_slow_route: false,
         }
@@ -165,6 +188,46 @@ impl Config {
                     self.server.drain_timeout_secs
                 ),
             ));
+        }
+        let ranges: [(&str, u64, u64, u64); 5] = [
+            (
+                "server.handshake_timeout_secs",
+                self.server.handshake_timeout_secs,
+                1,
+                300,
+            ),
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+                1,
+                300,
+            ),
+            (
+                "server.idle_timeout_secs",
+                self.server.idle_timeout_secs,
+                1,
+                3600,
+            ),
+            (
+                "server.max_connections",
+                self.server.max_connections as u64,
+                16,
+                1_000_000,
+            ),
+            (
+                "server.fd_reserve",
+                self.server.fd_reserve as u64,
+                16,
+                100_000,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{value} is out of range; expected a number from {min} to {max}"),
+                ));
+            }
         }
         match (&self.tls.cert_path, &self.tls.key_path) {
             (Some(_), None) => {
@@ -611,6 +674,41 @@ mod tests {
         .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("listne") && msg.contains("test.toml"), "{msg}");
+    }
+
+    #[test]
+    fn connection_limits_and_trusted_proxies_are_checked_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = load(&sources(
+            dir.path(),
+            Some("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nidle_timeout_secs = 5\n"),
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(config.server.trusted_proxies.len(), 2);
+        assert_eq!(config.server.idle_timeout_secs, 5);
+        let err = load(&sources(
+            dir.path(),
+            Some("[server]\ntrusted_proxies = [\"proxy.local\"]\n"),
+            &[],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("server.trusted_proxies") && err.contains("10.0.0.0/8"),
+            "{err}"
+        );
+        let err = load(&sources(
+            dir.path(),
+            None,
+            &[("AKARI_SERVER__MAX_CONNECTIONS", "3")],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("server.max_connections") && err.contains("from 16"),
+            "{err}"
+        );
     }
 
     #[test]

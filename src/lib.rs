@@ -5,6 +5,7 @@
 //! [`start`] to get the node's addresses and handles back).
 
 pub mod config;
+pub mod connections;
 pub mod console;
 pub mod datadir;
 pub mod error;

@@ -6,17 +6,22 @@
 //! response, HTTP/2 sends GOAWAY), waits up to `server.drain_timeout_secs`, then drops
 //! whatever is left and waits for background tasks registered on the node's
 //! [`TaskTracker`].
+//!
+//! Slow and idle clients: every connection is admitted through
+//! [`crate::connections::Connections`] (a cap that keeps descriptors in reserve and lets
+//! a new connection replace the idlest), and closed when its TLS handshake, its HTTP/1
+//! headers or its idleness outlast the configured timeouts.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use akari_web::{AppState, HttpMetrics, NodeStatus};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -27,14 +32,13 @@ use tower::Service;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::connections::{self, Connections, ProxyNet, Tracked};
 use crate::console;
 use crate::datadir::DataDir;
 use crate::error::Error;
 use crate::services::Services;
 use crate::tls::{self, TlsMaterial};
 
-/// A TLS handshake must finish within this time, so idle sockets cannot pile up.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After the drain timeout, how long plain listeners and background tasks get to stop.
 const FINAL_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -172,6 +176,7 @@ pub async fn start(
     );
 
     let drain = Duration::from_secs(config.server.drain_timeout_secs);
+    let settings = ConnectionSettings::from_config(&config);
     let serving = tokio::spawn(serve_https(
         listeners.https,
         acceptor,
@@ -179,6 +184,7 @@ pub async fn start(
         shutdown,
         drain,
         tasks.clone(),
+        settings,
     ));
     Ok(Node {
         https_addr,
@@ -226,6 +232,69 @@ fn spawn_plain(
     Ok(Some(addr))
 }
 
+/// How client connections are bounded: timeouts, the cap, and whose forwarded address
+/// is believed.
+struct ConnectionSettings {
+    handshake_timeout: Duration,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    trusted_proxies: Arc<[ProxyNet]>,
+    connections: Arc<Connections>,
+}
+
+impl ConnectionSettings {
+    /// Raises the open-file limit and derives the connection cap from it.
+    fn from_config(config: &Config) -> Self {
+        let server = &config.server;
+        let fd_soft = match connections::raise_fd_limit() {
+            Ok(limit) => {
+                if limit.soft > limit.before {
+                    info!(
+                        from = limit.before,
+                        to = limit.soft,
+                        "raised the open-file limit"
+                    );
+                }
+                limit.soft
+            }
+            Err(e) => {
+                warn!(error = %e, "could not read or raise the open-file limit");
+                u64::MAX
+            }
+        };
+        let cap = connections::effective_cap(server.max_connections, fd_soft, server.fd_reserve);
+        if cap < server.max_connections {
+            warn!(
+                configured = server.max_connections,
+                cap,
+                open_file_limit = fd_soft,
+                reserve = server.fd_reserve,
+                "the open-file limit is too low for server.max_connections; \
+                 capping connections lower (raise the limit, e.g. LimitNOFILE= in the \
+                 systemd unit)"
+            );
+        }
+        ConnectionSettings {
+            handshake_timeout: Duration::from_secs(server.handshake_timeout_secs),
+            header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(server.idle_timeout_secs),
+            trusted_proxies: server.trusted_proxies.clone().into(),
+            connections: Connections::new(cap),
+        }
+    }
+}
+
+/// What every connection task shares.
+#[derive(Clone)]
+struct Shared {
+    acceptor: TlsAcceptor,
+    app: Router,
+    builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    settings: Arc<ConnectionSettings>,
+    shutdown: CancellationToken,
+    hard_stop: CancellationToken,
+}
+
 async fn serve_https(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -233,11 +302,25 @@ async fn serve_https(
     shutdown: CancellationToken,
     drain: Duration,
     tasks: TaskTracker,
+    settings: ConnectionSettings,
 ) -> Result<(), Error> {
     let connections = TaskTracker::new();
     // Cancelled when the drain timeout has passed: connections still open are dropped.
     let hard_stop = CancellationToken::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout);
+    let shared = Shared {
+        acceptor,
+        app,
+        builder,
+        settings: Arc::new(settings),
+        shutdown: shutdown.clone(),
+        hard_stop: hard_stop.clone(),
+    };
+    let registry = shared.settings.connections.clone();
 
     loop {
         let (stream, peer) = tokio::select! {
@@ -257,15 +340,15 @@ async fn serve_https(
                 }
             },
         };
-        connections.spawn(serve_connection(
-            stream,
-            peer,
-            acceptor.clone(),
-            app.clone(),
-            builder.clone(),
-            shutdown.clone(),
-            hard_stop.clone(),
-        ));
+        let slot = match registry.admit() {
+            Ok(slot) => slot,
+            Err(full) => {
+                // Every open connection has a request in progress: refuse this one.
+                warn!(%peer, open = full.open, cap = registry.cap(), "connection cap reached; refusing a connection");
+                continue;
+            }
+        };
+        connections.spawn(serve_connection(stream, peer, slot, shared.clone()));
     }
 
     drop(listener);
@@ -303,15 +386,25 @@ async fn serve_https(
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    app: Router,
-    builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
-    shutdown: CancellationToken,
-    hard_stop: CancellationToken,
+    slot: connections::Slot,
+    shared: Shared,
 ) {
+    let Shared {
+        acceptor,
+        app,
+        builder,
+        settings,
+        shutdown,
+        hard_stop,
+    } = shared;
+    let activity = slot.activity.clone();
     let tls = tokio::select! {
         () = shutdown.cancelled() => return,
-        handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => {
+        () = activity.evicted().cancelled() => {
+            debug!(%peer, "connection gave way to a new one during its handshake");
+            return;
+        }
+        handshake = tokio::time::timeout(settings.handshake_timeout, acceptor.accept(stream)) => {
             match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
@@ -325,19 +418,46 @@ async fn serve_connection(
             }
         }
     };
-    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-        app.clone().call(request)
+    let trusted = settings.trusted_proxies.clone();
+    let on_request = activity.clone();
+    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+        // The client's address, for the audit trail and per-address login backoff.
+        let client = connections::client_address(peer, request.headers(), &trusted);
+        request.extensions_mut().insert(ConnectInfo(client));
+        let in_flight = on_request.request();
+        let response = app.clone().call(request);
+        async move {
+            let response = response.await;
+            drop(in_flight);
+            response
+        }
     });
-    let conn = builder.serve_connection(TokioIo::new(tls), service);
+    let conn = builder.serve_connection(TokioIo::new(Tracked::new(tls, activity.clone())), service);
     tokio::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(e) = result {
-                debug!(%peer, error = %e, "connection ended with an error");
-            }
+    let idle_timeout = settings.idle_timeout;
+    loop {
+        let idle = activity.idle_for();
+        if idle >= idle_timeout {
+            debug!(%peer, "idle connection closed");
             return;
         }
-        () = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = activity.evicted().cancelled() => {
+                debug!(%peer, "idle connection gave way to a new one");
+                return;
+            }
+            () = tokio::time::sleep(idle_timeout - idle) => continue,
+            () = shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                break;
+            }
+        }
     }
     tokio::select! {
         result = conn.as_mut() => {

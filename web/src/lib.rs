@@ -14,6 +14,7 @@ pub mod health;
 pub mod i18n;
 pub mod metrics;
 pub mod pages;
+pub mod redirect;
 pub mod router;
 pub mod session;
 pub mod snapshot;

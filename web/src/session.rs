@@ -1,9 +1,15 @@
 //! Browser sessions of the viewer: the `__Host-akari` cookie, what it stands for, and the
 //! CSRF synchronizer token tied to it.
 //!
-//! The cookie value is 256 random bits; the store keeps them in memory only (the node is a single process and sessions must not survive a restart anyway:
-//! a restart during an emergency means logging in again, which is audited). A new
-//! identifier is issued at every login (fixation defence) and the old one forgotten.
+//! The cookie value is 256 random bits; the store keeps them in memory only (the node is a
+//! single process and sessions must not survive a restart anyway: a restart during an
+//! emergency means logging in again, which is audited). A new identifier is issued at every
+//! login (fixation defence) and the old one forgotten.
+//!
+//! A browser that is not logged in holds an *anonymous* cookie (`anon.` and 256 random
+//! bits) that the store does not keep: its CSRF token is a MAC of the cookie under a key
+//! made at start, so showing login forms to any number of cookie-less visitors costs no
+//! memory. Expired sessions are swept at most once a minute, never on every new session.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,10 +20,15 @@ use akari_accounts::event::DeclaredPerson;
 use crate::gate::ClinicianLogin;
 use axum::http::{header, HeaderMap, HeaderValue};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 
 /// `__Host-` binds the cookie to this origin, path `/`, secure only.
 pub const SESSION_COOKIE: &str = "__Host-akari";
+/// Prefix of anonymous cookie values (random tokens are base64url and never contain `.`).
+const ANONYMOUS_PREFIX: &str = "anon.";
+/// Expired sessions are swept from the table at most this often.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Who a browser session belongs to.
 #[derive(Clone)]
@@ -135,30 +146,57 @@ pub fn random_token() -> String {
 
 /// In-memory session table with idle and absolute timeouts.
 pub struct SessionStore {
-    inner: Mutex<HashMap<SessionId, Session>>,
+    inner: Mutex<Table>,
     idle: Duration,
     absolute: Duration,
+    /// Keys the CSRF tokens of anonymous sessions; made at start, never stored.
+    anonymous_key: zeroize::Zeroizing<[u8; 32]>,
+}
+
+struct Table {
+    sessions: HashMap<SessionId, Session>,
+    next_sweep: Instant,
 }
 
 impl SessionStore {
     pub fn new(idle: Duration, absolute: Duration) -> Self {
+        let mut anonymous_key = zeroize::Zeroizing::new([0u8; 32]);
+        rand::thread_rng().fill_bytes(anonymous_key.as_mut());
         SessionStore {
-            inner: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Table {
+                sessions: HashMap::new(),
+                next_sweep: Instant::now() + SWEEP_INTERVAL,
+            }),
             idle,
             absolute,
+            anonymous_key,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Session>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         // A panic while holding the lock leaves a consistent map (single inserts/removes).
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many sessions the table holds (anonymous ones are never held).
+    pub fn stored(&self) -> usize {
+        self.lock().sessions.len()
     }
 
     /// Looks up the session named by the request's cookie, refreshing its idle timer.
     /// Expired sessions are removed and reported as absent.
     pub fn get(&self, headers: &HeaderMap) -> Option<(SessionId, Session)> {
-        let id = SessionId(cookie(headers, SESSION_COOKIE)?.to_owned());
-        let mut map = self.lock();
+        let value = cookie(headers, SESSION_COOKIE)?;
+        if let Some(nonce) = value.strip_prefix(ANONYMOUS_PREFIX) {
+            let well_formed = nonce.len() == 43
+                && nonce
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            return well_formed.then(|| self.anonymous(value.to_owned()));
+        }
+        let id = SessionId(value.to_owned());
+        let mut table = self.lock();
+        let map = &mut table.sessions;
         let now = Instant::now();
         let session = map.get_mut(&id)?;
         if now.duration_since(session.last_seen) > self.idle
@@ -171,8 +209,12 @@ impl SessionStore {
         Some((id, session.clone()))
     }
 
-    /// Starts a fresh session (new identifier, new CSRF token).
+    /// Starts a fresh session (new identifier, new CSRF token). An anonymous one is not
+    /// stored: its cookie alone carries it.
     pub fn create(&self, principal: Principal) -> (SessionId, Session) {
+        if matches!(principal, Principal::Anonymous) {
+            return self.anonymous(format!("{ANONYMOUS_PREFIX}{}", random_token()));
+        }
         let id = SessionId(random_token());
         let now = Instant::now();
         let session = Session {
@@ -181,14 +223,35 @@ impl SessionStore {
             last_seen: now,
             created: now,
         };
-        let mut map = self.lock();
-        // Opportunistic sweep so abandoned sessions do not accumulate.
-        map.retain(|_, s| {
-            now.duration_since(s.last_seen) <= self.idle
-                && now.duration_since(s.created) <= self.absolute
-        });
-        map.insert(id.clone(), session.clone());
+        let mut table = self.lock();
+        // Abandoned sessions must not accumulate, but a new session must not cost a scan
+        // of the whole table either: sweep at most once per interval.
+        if now >= table.next_sweep {
+            table.sessions.retain(|_, s| {
+                now.duration_since(s.last_seen) <= self.idle
+                    && now.duration_since(s.created) <= self.absolute
+            });
+            table.next_sweep = now + SWEEP_INTERVAL;
+        }
+        table.sessions.insert(id.clone(), session.clone());
         (id, session)
+    }
+
+    /// The anonymous session of cookie value `value`: its CSRF token is derived, not kept.
+    fn anonymous(&self, value: String) -> (SessionId, Session) {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.anonymous_key.as_ref())
+            .expect("HMAC takes a key of any length");
+        mac.update(value.as_bytes());
+        let csrf =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let now = Instant::now();
+        let session = Session {
+            principal: Principal::Anonymous,
+            csrf,
+            last_seen: now,
+            created: now,
+        };
+        (SessionId(value), session)
     }
 
     /// Replaces `old` (if any) by a new session for `principal`: the login rotation.
@@ -200,7 +263,7 @@ impl SessionStore {
     }
 
     pub fn remove(&self, id: &SessionId) {
-        self.lock().remove(id);
+        self.lock().sessions.remove(id);
     }
 }
 
@@ -234,18 +297,19 @@ pub fn clear_cookie() -> HeaderValue {
 mod tests {
     use super::*;
 
+    fn admin() -> Principal {
+        Principal::Admin(AdminLogin {
+            admin_id: "a".into(),
+            session_id: "s".into(),
+            token: "t".into(),
+        })
+    }
+
     #[test]
     fn rotation_issues_a_new_identifier_and_forgets_the_old() {
         let store = SessionStore::new(Duration::from_secs(60), Duration::from_secs(600));
-        let (old, s1) = store.create(Principal::Anonymous);
-        let (new, s2) = store.rotate(
-            Some(&old),
-            Principal::Admin(AdminLogin {
-                admin_id: "a".into(),
-                session_id: "s".into(),
-                token: "t".into(),
-            }),
-        );
+        let (old, s1) = store.create(admin());
+        let (new, s2) = store.rotate(Some(&old), admin());
         assert_ne!(old, new);
         assert_ne!(s1.csrf(), s2.csrf());
         let mut h = HeaderMap::new();
@@ -258,7 +322,7 @@ mod tests {
     #[test]
     fn idle_sessions_expire() {
         let store = SessionStore::new(Duration::ZERO, Duration::from_secs(600));
-        let (id, _) = store.create(Principal::Anonymous);
+        let (id, _) = store.create(admin());
         std::thread::sleep(Duration::from_millis(5));
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, set_cookie_pair(&id));
@@ -280,6 +344,29 @@ mod tests {
         assert!(!text.contains(id.cookie_value()));
         assert!(!text.contains("secret-session"));
         assert!(!text.contains(s.csrf()));
+    }
+
+    #[test]
+    fn anonymous_sessions_are_not_stored_and_keep_their_csrf_token() {
+        let store = SessionStore::new(Duration::from_secs(60), Duration::from_secs(600));
+        let (id, s) = store.create(Principal::Anonymous);
+        assert_eq!(store.stored(), 0);
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, set_cookie_pair(&id));
+        let (again, resumed) = store.get(&h).expect("the cookie carries the session");
+        assert_eq!(again, id);
+        assert!(resumed.csrf_matches(s.csrf()));
+        assert!(matches!(resumed.principal, Principal::Anonymous));
+        // Another store (a restarted node) does not accept the token.
+        let other = SessionStore::new(Duration::from_secs(60), Duration::from_secs(600));
+        assert!(!other.get(&h).unwrap().1.csrf_matches(s.csrf()));
+        // A made-up anonymous value of the wrong shape is no session.
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-akari=anon.short"),
+        );
+        assert!(store.get(&h).is_none());
+        assert_eq!(store.stored(), 0);
     }
 
     fn set_cookie_pair(id: &SessionId) -> HeaderValue {

@@ -44,18 +44,14 @@ pub(crate) struct LangBack {
 /// Sets the language cookie and returns to the page the toggle was on.
 pub(crate) async fn switch_lang(Path(code): Path<String>, Query(q): Query<LangBack>) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::Ja);
-    // Only local paths: never an open redirect.
-    let back = if q.back.starts_with('/') && !q.back.starts_with("//") && !q.back.contains('\\') {
-        q.back
-    } else {
-        "/".to_owned()
-    };
+    // Only paths on this node: never an open redirect.
+    let back = crate::redirect::same_origin_or_home(&q.back);
     let cookie = HeaderValue::from_str(&format!(
         "{LANG_COOKIE}={}; Path=/; Secure; SameSite=Strict; Max-Age=31536000",
         lang.code()
     ))
     .expect("static cookie");
-    with_cookie(Redirect::to(&back).into_response(), cookie)
+    with_cookie(Redirect::to(back).into_response(), cookie)
 }
 
 // ---------------------------------------------------------------- login

@@ -5,6 +5,8 @@
 
 pub mod admin;
 #[cfg(test)]
+mod anonymous_tests;
+#[cfg(test)]
 mod audit_tests;
 pub(crate) mod clinician;
 #[cfg(test)]
@@ -96,6 +98,12 @@ impl Pages {
 
     pub(crate) fn admin(&self) -> Option<&admin::AdminServices> {
         self.0.admin.get()
+    }
+
+    /// How many browser sessions the node holds in memory (logged-in and pending ones;
+    /// visitors who are not logged in hold only a cookie).
+    pub fn browser_sessions(&self) -> usize {
+        self.0.sessions.stored()
     }
 }
 

@@ -37,6 +37,8 @@ pub(crate) fn memory_db() -> redb::Database {
 
 pub(crate) struct Node {
     pub(crate) router: Router,
+    /// The pages behind the router (their browser session table).
+    pub(crate) pages: Pages,
     pub(crate) accounts: Arc<Accounts>,
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) engine: Arc<akari_sync::Engine>,
@@ -104,7 +106,8 @@ pub(crate) fn node() -> Node {
         ledger.clone(),
     ));
     Node {
-        router: router(pages),
+        router: router(pages.clone()),
+        pages,
         accounts,
         ledger,
         engine,

@@ -120,6 +120,7 @@ pub(crate) struct Page {
     pub(crate) location: Option<String>,
     pub(crate) content_type: String,
     pub(crate) disposition: Option<String>,
+    pub(crate) retry_after: Option<String>,
     pub(crate) body: String,
 }
 
@@ -182,6 +183,7 @@ impl Browser {
         let location = get(header::LOCATION);
         let content_type = get(header::CONTENT_TYPE).unwrap_or_default();
         let disposition = get(header::CONTENT_DISPOSITION);
+        let retry_after = get(header::RETRY_AFTER);
         if let Some(sc) = &set_cookie {
             if let Some(pair) = sc.strip_prefix("__Host-akari=") {
                 let value = pair.split(';').next().unwrap();
@@ -198,6 +200,7 @@ impl Browser {
             location,
             content_type,
             disposition,
+            retry_after,
             body: String::from_utf8(bytes.to_vec()).unwrap(),
         }
     }

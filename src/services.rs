@@ -211,10 +211,9 @@ impl Services {
     /// ledger logs each crossing). A failed reading is logged, not alerted.
     fn ledger_disk_alert(&self) -> Option<NodeAlert> {
         match self.ledger.disk_space()? {
-            Ok(space) if space.is_low() => Some(NodeAlert::new(
-                NodeAlert::LEDGER_DISK_LOW,
-                space.message(),
-            )),
+            Ok(space) if space.is_low() => {
+                Some(NodeAlert::new(NodeAlert::LEDGER_DISK_LOW, space.message()))
+            }
             Ok(_) => None,
             Err(e) => {
                 tracing::debug!(error = %e, "ledger disk space not read");

@@ -70,7 +70,10 @@ async fn a_ledger_disk_below_its_reserve_is_an_alert_on_healthz_and_in_metrics()
     let alert = &health["alerts"][0];
     assert_eq!(alert["kind"], "ledger_disk_low", "{health}");
     assert!(
-        alert["message"].as_str().unwrap().contains("below the reserve"),
+        alert["message"]
+            .as_str()
+            .unwrap()
+            .contains("below the reserve"),
         "{health}"
     );
     let metrics_url = format!("http://{}/metrics", node.metrics.unwrap());

@@ -141,7 +141,8 @@ pub(crate) enum Blocked {
 
 impl Limiter {
     pub(crate) fn new(config: &Config) -> Self {
-        let base = Duration::milliseconds(i64::try_from(config.backoff_base_ms).unwrap_or(i64::MAX));
+        let base =
+            Duration::milliseconds(i64::try_from(config.backoff_base_ms).unwrap_or(i64::MAX));
         let secs = |n: u64| Duration::seconds(i64::try_from(n).unwrap_or(i64::MAX / 1000));
         Self {
             strict: Policy {
@@ -411,11 +412,17 @@ mod tests {
             l.record_failure(&guesser, t0);
         }
         assert!(l.blocked_until(&guesser, t0).is_some());
-        assert_eq!(l.blocked_until(&nurse, t0), None, "another address is not held up");
+        assert_eq!(
+            l.blocked_until(&nurse, t0),
+            None,
+            "another address is not held up"
+        );
         for _ in 0..30 {
             l.record_failure(&guesser, t0);
         }
-        let wait = l.blocked_until(&nurse, t0).expect("the account's own backoff");
+        let wait = l
+            .blocked_until(&nurse, t0)
+            .expect("the account's own backoff");
         assert!(wait - t0 <= Duration::seconds(4), "short: {wait}");
     }
 
@@ -461,7 +468,10 @@ mod tests {
             .filter(|i| log.admit(addr, t0 + Duration::milliseconds(*i)).record)
             .count();
         assert_eq!(recorded, 3);
-        assert!(log.admit(Some([10, 0, 0, 2].into()), t0).record, "per address");
+        assert!(
+            log.admit(Some([10, 0, 0, 2].into()), t0).record,
+            "per address"
+        );
         assert_eq!(log.take_ended(t0 + Duration::seconds(30)), vec![]);
         // The next window: its first failure brings the previous window's count.
         let next = log.admit(addr, t0 + Duration::seconds(61));

@@ -96,7 +96,8 @@ fn thousand_wrong_attempts_engage_backoff_and_the_right_credential_works_after_i
     // Once the window has ended, the count is recorded as one entry: nothing goes missing.
     let flushed = node.sink.events().len();
     assert_eq!(node.accounts.record_counted_login_failures().unwrap(), 0);
-    node.clock.set(start + Duration::seconds(config.failed_login_window_secs as i64));
+    node.clock
+        .set(start + Duration::seconds(config.failed_login_window_secs as i64));
     assert_eq!(node.accounts.record_counted_login_failures().unwrap(), 1);
     let summary = failures(flushed);
     let [summary] = &summary[..] else {
@@ -109,7 +110,10 @@ fn thousand_wrong_attempts_engage_backoff_and_the_right_credential_works_after_i
         .parse()
         .unwrap();
     assert_eq!(recorded.len() + counted, 1000, "{details}");
-    assert!(details.contains("first=") && details.contains("last="), "{details}");
+    assert!(
+        details.contains("first=") && details.contains("last="),
+        "{details}"
+    );
 
     // Never a permanent lockout: after the longest backoff the right credential works, from
     // the guesser's address too.
@@ -200,16 +204,31 @@ fn an_unknown_account_costs_one_argon2_verification_like_a_known_one() {
             },
             &from,
         );
-        (result.unwrap_err(), node.accounts.credential_verifications() - before)
+        (
+            result.unwrap_err(),
+            node.accounts.credential_verifications() - before,
+        )
     };
     let (known, known_runs) = attempt(1, &sheet.account_id);
-    assert!(matches!(known, Error::Login(LoginRefused::InvalidCredentials)), "{known}");
+    assert!(
+        matches!(known, Error::Login(LoginRefused::InvalidCredentials)),
+        "{known}"
+    );
     assert_eq!(known_runs, 1);
     let (unknown, unknown_runs) = attempt(2, "EA-NOSUCH");
-    assert!(matches!(unknown, Error::Login(LoginRefused::InvalidCredentials)), "{unknown}");
-    assert_eq!(unknown_runs, 1, "an unknown account is checked like a known one");
+    assert!(
+        matches!(unknown, Error::Login(LoginRefused::InvalidCredentials)),
+        "{unknown}"
+    );
+    assert_eq!(
+        unknown_runs, 1,
+        "an unknown account is checked like a known one"
+    );
     let (revoked, revoked_runs) = attempt(3, &retired.account_id);
-    assert!(matches!(revoked, Error::Login(LoginRefused::AccountNotUsable { .. })), "{revoked}");
+    assert!(
+        matches!(revoked, Error::Login(LoginRefused::AccountNotUsable { .. })),
+        "{revoked}"
+    );
     assert_eq!(revoked_runs, 1, "so is one that cannot log in");
 }
 

@@ -165,6 +165,9 @@ mod tests {
         assert!(b.len() <= MAX_NAME_BYTES, "{}", b.len());
         assert!(b.starts_with("あああ"));
         let hash = hex::encode(Sha256::digest(long.as_bytes()));
-        assert!(b.ends_with(&format!("…[1500000 bytes, sha256 {hash}]")), "{b}");
+        assert!(
+            b.ends_with(&format!("…[1500000 bytes, sha256 {hash}]")),
+            "{b}"
+        );
     }
 }

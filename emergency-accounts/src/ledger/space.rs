@@ -115,7 +115,11 @@ mod tests {
         let s = SpaceStatus::new(small, GIB, 5);
         assert_eq!(s.reserve_bytes, 5 << 20);
         assert!(s.is_low());
-        assert!(s.message().contains("4.0 MiB free of 100.0 MiB"), "{}", s.message());
+        assert!(
+            s.message().contains("4.0 MiB free of 100.0 MiB"),
+            "{}",
+            s.message()
+        );
         assert!(statvfs(Path::new("/")).unwrap().total_bytes > 0);
     }
 }

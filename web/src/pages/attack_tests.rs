@@ -21,7 +21,11 @@ fn drill_node() -> (Node, String, String) {
     let node = node();
     let (account_id, credential) = console_account(&node);
     node.accounts
-        .start_drill(&Console::new("it").capability(), "drill", &Client::default())
+        .start_drill(
+            &Console::new("it").capability(),
+            "drill",
+            &Client::default(),
+        )
         .unwrap();
     assert_eq!(mode(&node), Mode::Drill);
     (node, account_id, credential)
@@ -32,7 +36,13 @@ fn from(last: u8) -> SocketAddr {
 }
 
 /// A login form posted from `peer`, as the node's listener would see it.
-async fn post_login(b: &mut Browser, peer: SocketAddr, csrf: &str, account_id: &str, credential: &str) -> Page {
+async fn post_login(
+    b: &mut Browser,
+    peer: SocketAddr,
+    csrf: &str,
+    account_id: &str,
+    credential: &str,
+) -> Page {
     let body = format!(
         "csrf={}&account_id={}&credential={}",
         urlencode(csrf),
@@ -121,7 +131,10 @@ async fn an_overlong_account_id_is_recorded_as_a_small_entry() {
             },
         )
         .unwrap_err();
-    assert!(matches!(err, Error::Login(LoginRefused::InvalidCredentials)), "{err}");
+    assert!(
+        matches!(err, Error::Login(LoginRefused::InvalidCredentials)),
+        "{err}"
+    );
     let entries = entries_after(&node, seq);
     let [entry] = &entries[..] else {
         panic!("one entry: {entries:?}")
@@ -141,7 +154,10 @@ async fn a_thousand_failed_logins_from_one_address_grow_the_ledger_by_a_bounded_
     for i in 0..1000 {
         let page = post_login(&mut b, from(1), &csrf, &account_id, &format!("WRONG-{i}")).await;
         assert!(
-            matches!(page.status, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS),
+            matches!(
+                page.status,
+                StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+            ),
             "{}",
             page.status
         );
@@ -170,7 +186,16 @@ async fn a_guesser_does_not_lock_out_a_clinician_elsewhere_and_is_told_when_to_r
     let (mut guesser, csrf) = at_login(&node).await;
     let mut last = None;
     for i in 0..10 {
-        last = Some(post_login(&mut guesser, from(1), &csrf, &account_id, &format!("WRONG-{i}")).await);
+        last = Some(
+            post_login(
+                &mut guesser,
+                from(1),
+                &csrf,
+                &account_id,
+                &format!("WRONG-{i}"),
+            )
+            .await,
+        );
     }
     let last = last.unwrap();
     assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS, "{}", last.body);
@@ -182,7 +207,11 @@ async fn a_guesser_does_not_lock_out_a_clinician_elsewhere_and_is_told_when_to_r
         .unwrap();
     assert!(retry_after >= 1);
     let wait = ja("login_backoff").replace("{secs}", &retry_after.to_string());
-    assert!(last.body.contains(&wait), "the wait in words: {}", last.body);
+    assert!(
+        last.body.contains(&wait),
+        "the wait in words: {}",
+        last.body
+    );
 
     // The clinician at another address logs in at once with the right credential.
     let (mut nurse, csrf) = at_login(&node).await;
@@ -198,7 +227,12 @@ async fn a_login_the_audit_cannot_record_shows_the_audit_message() {
     fault.fail_commits(true);
     for cred in ["WRONG", credential.as_str()] {
         let page = post_login(&mut b, from(1), &csrf, &account_id, cred).await;
-        assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE, "{}", page.body);
+        assert_eq!(
+            page.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            page.body
+        );
         assert!(page.body.contains(ja("error_audit")), "{}", page.body);
     }
     fault.fail_commits(false);
@@ -212,7 +246,10 @@ async fn the_ledger_disk_below_its_reserve_is_shown_to_admins() {
     let mut b = admin(&node).await;
     let page = b.get("/admin").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(!page.body.contains("id=\"ledger-disk-alert\""), "in memory: nothing to read");
+    assert!(
+        !page.body.contains("id=\"ledger-disk-alert\""),
+        "in memory: nothing to read"
+    );
 
     const GIB: u64 = 1 << 30;
     let free = Arc::new(std::sync::atomic::AtomicU64::new(50 * GIB));
@@ -223,9 +260,17 @@ async fn the_ledger_disk_below_its_reserve_is_shown_to_admins() {
             total_bytes: 100 * GIB,
         })
     }));
-    assert!(!b.get("/admin").await.body.contains("id=\"ledger-disk-alert\""));
+    assert!(!b
+        .get("/admin")
+        .await
+        .body
+        .contains("id=\"ledger-disk-alert\""));
     free.store(GIB / 2, std::sync::atomic::Ordering::SeqCst);
     let page = b.get("/admin").await;
-    assert!(page.body.contains("id=\"ledger-disk-alert\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"ledger-disk-alert\""),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("512.0 MiB"), "the sizes: {}", page.body);
 }

@@ -387,8 +387,7 @@ impl Accounts {
         }
         let account = self.store.get::<AccountRecord>(ACCOUNTS, account_id)?;
         let usable = account.as_ref().is_some_and(|a| {
-            a.state.credential_hash().is_some()
-                && !a.expires_at.is_some_and(|t| t <= self.clock.now())
+            a.state.credential_hash().is_some() && a.expires_at.is_none_or(|t| t > self.clock.now())
         });
         if !usable {
             // The result is meaningless; the time it takes is the point.

@@ -29,6 +29,8 @@ pub fn statvfs_probe(dir: PathBuf) -> SpaceProbe {
     Arc::new(move || statvfs(&dir))
 }
 
+// The field types differ between platforms (u32 or u64); the conversions are no-ops here.
+#[allow(clippy::useless_conversion)]
 fn statvfs(dir: &Path) -> std::io::Result<DiskSpace> {
     let st = nix::sys::statvfs::statvfs(dir).map_err(std::io::Error::from)?;
     let unit = u64::from(st.fragment_size());

@@ -76,13 +76,7 @@ async fn a_ledger_disk_below_its_reserve_is_an_alert_on_healthz_and_in_metrics()
             .contains("below the reserve"),
         "{health}"
     );
-    let metrics_url = format!("http://{}/metrics", node.metrics.unwrap());
-    let text = reqwest::get(&metrics_url)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = node.metrics_text().await;
     assert!(
         text.contains("akari_alert{kind=\"ledger_disk_low\"} 1"),
         "{text}"
@@ -161,13 +155,7 @@ async fn metrics_listener_counts_requests_by_route_template() {
         .await
         .unwrap();
 
-    let metrics_url = format!("http://{}/metrics", node.metrics.unwrap());
-    let text = reqwest::get(&metrics_url)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = node.metrics_text().await;
     assert!(
         text.contains(
             "akari_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"

@@ -9,9 +9,26 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use akari_accounts::event::{Action, Actor, Client};
-use akari_accounts::{Clock, EmergencyLogin, Error, LoginRefused};
+use akari_accounts::{Clock, EmergencyLogin, Error, LoginRefused, NewSession, PendingSession};
 use chrono::Duration;
 use common::*;
+
+/// An emergency login from `from`.
+fn login_from(
+    node: &Node,
+    account_id: &str,
+    credential: &str,
+    from: &Client,
+) -> akari_accounts::Result<NewSession<PendingSession>> {
+    node.accounts.login_emergency(
+        EmergencyLogin {
+            account_id: account_id.into(),
+            credential: credential.into(),
+            key: None,
+        },
+        from,
+    )
+}
 
 #[test]
 fn thousand_wrong_attempts_engage_backoff_and_the_right_credential_works_after_it() {
@@ -34,17 +51,13 @@ fn thousand_wrong_attempts_engage_backoff_and_the_right_credential_works_after_i
     let mut refused_in_backoff = 0;
     let mut wrong = 0;
     for i in 0..1000 {
-        let err = node
-            .accounts
-            .login_emergency(
-                EmergencyLogin {
-                    account_id: sheet.account_id.clone(),
-                    credential: format!("WRONG-GUESS-{i:06}").into(),
-                    key: None,
-                },
-                &attacker,
-            )
-            .unwrap_err();
+        let err = login_from(
+            &node,
+            &sheet.account_id,
+            &format!("WRONG-GUESS-{i:06}"),
+            &attacker,
+        )
+        .unwrap_err();
         match err {
             Error::Login(LoginRefused::TooManyAttempts { retry_after_secs }) => {
                 assert!(retry_after_secs >= 1 && retry_after_secs <= config.backoff_max_secs);
@@ -117,17 +130,13 @@ fn thousand_wrong_attempts_engage_backoff_and_the_right_credential_works_after_i
 
     // Never a permanent lockout: after the longest backoff the right credential works, from
     // the guesser's address too.
-    let pending = node
-        .accounts
-        .login_emergency(
-            EmergencyLogin {
-                account_id: sheet.account_id.clone(),
-                credential: sheet.credential().clone(),
-                key: None,
-            },
-            &attacker,
-        )
-        .unwrap();
+    let pending = login_from(
+        &node,
+        &sheet.account_id,
+        sheet.credential().expose(),
+        &attacker,
+    )
+    .unwrap();
     assert_eq!(pending.session.account_id, sheet.account_id);
 }
 
@@ -144,31 +153,24 @@ fn a_guesser_at_one_address_does_not_lock_the_account_out_for_another() {
     let mut last = None;
     for i in 0..50 {
         last = Some(
-            node.accounts
-                .login_emergency(
-                    EmergencyLogin {
-                        account_id: sheet.account_id.clone(),
-                        credential: format!("WRONG-GUESS-{i:06}").into(),
-                        key: None,
-                    },
-                    &attacker,
-                )
-                .unwrap_err(),
+            login_from(
+                &node,
+                &sheet.account_id,
+                &format!("WRONG-GUESS-{i:06}"),
+                &attacker,
+            )
+            .unwrap_err(),
         );
         node.clock.advance(Duration::milliseconds(100));
     }
     // The guesser's address is in backoff, and is told how long to wait…
-    let err = node
-        .accounts
-        .login_emergency(
-            EmergencyLogin {
-                account_id: sheet.account_id.clone(),
-                credential: sheet.credential().clone(),
-                key: None,
-            },
-            &attacker,
-        )
-        .unwrap_err();
+    let err = login_from(
+        &node,
+        &sheet.account_id,
+        sheet.credential().expose(),
+        &attacker,
+    )
+    .unwrap_err();
     assert!(
         matches!(err, Error::Login(LoginRefused::TooManyAttempts { retry_after_secs }) if retry_after_secs >= 1),
         "{err} (last guess: {last:?})"
@@ -196,14 +198,7 @@ fn an_unknown_account_costs_one_argon2_verification_like_a_known_one() {
             user_agent: None,
         };
         let before = node.accounts.credential_verifications();
-        let result = node.accounts.login_emergency(
-            EmergencyLogin {
-                account_id: account_id.into(),
-                credential: "WRONG-WRONG-WRONG-WRONG".into(),
-                key: None,
-            },
-            &from,
-        );
+        let result = login_from(&node, account_id, "WRONG-WRONG-WRONG-WRONG", &from);
         (
             result.unwrap_err(),
             node.accounts.credential_verifications() - before,
@@ -261,14 +256,11 @@ fn backoff_per_address_spans_accounts() {
         address: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99))),
         user_agent: None,
     };
-    node.accounts
-        .login_emergency(
-            EmergencyLogin {
-                account_id: sheets[1].account_id.clone(),
-                credential: sheets[1].credential().clone(),
-                key: None,
-            },
-            &elsewhere,
-        )
-        .unwrap();
+    login_from(
+        &node,
+        &sheets[1].account_id,
+        sheets[1].credential().expose(),
+        &elsewhere,
+    )
+    .unwrap();
 }

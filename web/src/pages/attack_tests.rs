@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use akari_accounts::event::{Client, Mode};
-use akari_accounts::ledger::{DiskSpace, LedgerEntry, LedgerError};
+use akari_accounts::ledger::DiskSpace;
 use akari_accounts::{Console, EmergencyLogin, Error, LoginRefused};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -63,17 +63,6 @@ async fn at_login(node: &Node) -> (Browser, String) {
     let mut b = Browser::new(node);
     let csrf = b.get("/login").await.csrf();
     (b, csrf)
-}
-
-fn entries_after(node: &Node, after: u64) -> Vec<LedgerEntry> {
-    let mut out = Vec::new();
-    node.ledger
-        .scan(after + 1..=u64::MAX, |e, _| -> Result<(), LedgerError> {
-            out.push(e);
-            Ok(())
-        })
-        .unwrap();
-    out
 }
 
 fn ja(key: &str) -> &'static str {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use akari_accounts::event::{Client, Mode};
-use akari_accounts::ledger::{Ledger, LedgerConfig};
+use akari_accounts::ledger::{Ledger, LedgerConfig, LedgerEntry, LedgerError};
 use akari_accounts::{
     Accounts, Argon2Config, Console, CreationChallengeResponse, NewAdmin, Password,
     ProvisionRequest, RequestChallengeResponse, SystemClock, WardScope, WebauthnConfig,
@@ -330,6 +330,18 @@ pub(crate) async fn admin(node: &Node) -> Browser {
     let done = login(&mut b, "alice", PASSWORD, &mut key).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     b
+}
+
+/// The entries appended after sequence number `after`.
+pub(crate) fn entries_after(node: &Node, after: u64) -> Vec<LedgerEntry> {
+    let mut out = Vec::new();
+    node.ledger
+        .scan(after + 1..=u64::MAX, |e, _| -> Result<(), LedgerError> {
+            out.push(e);
+            Ok(())
+        })
+        .unwrap();
+    out
 }
 
 pub(crate) fn mode(node: &Node) -> Mode {

@@ -9,26 +9,9 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use akari_accounts::event::{Action, Actor, Client};
-use akari_accounts::{Clock, EmergencyLogin, Error, LoginRefused, NewSession, PendingSession};
+use akari_accounts::{Clock, Error, LoginRefused};
 use chrono::Duration;
 use common::*;
-
-/// An emergency login from `from`.
-fn login_from(
-    node: &Node,
-    account_id: &str,
-    credential: &str,
-    from: &Client,
-) -> akari_accounts::Result<NewSession<PendingSession>> {
-    node.accounts.login_emergency(
-        EmergencyLogin {
-            account_id: account_id.into(),
-            credential: credential.into(),
-            key: None,
-        },
-        from,
-    )
-}
 
 #[test]
 fn thousand_wrong_attempts_engage_backoff_and_the_right_credential_works_after_it() {

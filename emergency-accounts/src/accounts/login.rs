@@ -1,7 +1,8 @@
 //! Logins: an admin's (password and WebAuthn assertion) and an emergency account's
 //! (account ID and credential from the seal sheet, plus the key's assertion if it has one),
 //! the backoff that slows guessing, and the clinician's declaration of who they are and why.
-//! Every refusal is recorded before it is returned.
+//! Every refusal is recorded before it is returned (beyond a few per client address and
+//! window, as a count that one summarising entry records: see [`super::failed_logins`]).
 
 use webauthn_rs::prelude::{AuthenticationResult, PublicKeyCredential, RequestChallengeResponse};
 
@@ -46,8 +47,10 @@ pub struct EmergencyLogin {
 
 impl Accounts {
     /// Records a refused login (and counts it towards backoff when `limit` is given) and
-    /// returns the error to hand back. If even the refusal cannot be recorded, that is the
-    /// error: nothing happens unaudited.
+    /// returns the error to hand back. Beyond the client address's allowance of entries per
+    /// window the refusal is counted instead, for one summarising entry; a summary due now
+    /// is recorded first. If a refusal or summary cannot be recorded, that is the error:
+    /// nothing happens unaudited.
     fn refuse_login(
         &self,
         mode: Mode,

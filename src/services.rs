@@ -197,12 +197,28 @@ impl Services {
                     .iter()
                     .map(|a| NodeAlert::new(NodeAlert::SNAPSHOT_INTEGRITY, a.message())),
             )
+            .chain(self.ledger_disk_alert())
             .collect();
         NodeStatus {
             mode,
             snapshot,
             sync: sync_health(&sync),
             alerts,
+        }
+    }
+
+    /// The alert for the audit ledger's disk below its reserve, if it is (read now; the
+    /// ledger logs each crossing). A failed reading is logged, not alerted.
+    fn ledger_disk_alert(&self) -> Option<NodeAlert> {
+        match self.ledger.disk_space()? {
+            Ok(space) if space.is_low() => {
+                Some(NodeAlert::new(NodeAlert::LEDGER_DISK_LOW, space.message()))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "ledger disk space not read");
+                None
+            }
         }
     }
 
@@ -284,7 +300,8 @@ impl Services {
     /// Starts the background work of a running node on `tasks`; everything stops when
     /// `cancel` fires: the sync scheduler (only with a configured source, and only in
     /// standby or recovery: during an emergency or drill the snapshot is frozen), session
-    /// expiry every minute, and the `/healthz` status.
+    /// expiry and the summaries of counted failed logins every minute, and the `/healthz`
+    /// status.
     pub fn spawn_background(self: &Arc<Self>, tasks: &TaskTracker, cancel: CancellationToken) {
         if self.source_configured {
             tasks.spawn(self.clone().run_scheduler(cancel.clone()));
@@ -313,6 +330,15 @@ impl Services {
                     Ok(Ok(n)) => info!(sessions = n, "expired idle sessions"),
                     Ok(Err(e)) => warn!(error = %e, "session expiry failed"),
                     Err(e) => warn!(error = %e, "session expiry task failed"),
+                }
+                // Failed logins counted in a window that has ended get their summary.
+                let accounts = services.accounts.clone();
+                match tokio::task::spawn_blocking(move || accounts.record_counted_login_failures())
+                    .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => warn!(error = %e, "counted failed logins not yet recorded"),
+                    Err(e) => warn!(error = %e, "failed-login summary task failed"),
                 }
             }
         });

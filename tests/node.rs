@@ -49,6 +49,42 @@ async fn healthz_over_tls13_trusting_only_the_generated_certificate() {
 }
 
 #[tokio::test]
+async fn a_ledger_disk_below_its_reserve_is_an_alert_on_healthz_and_in_metrics() {
+    let dir = TestDir::new();
+    let mut config = dir.config(&[]);
+    // A reserve of the whole file system: the real statvfs reading is below it, whatever
+    // the machine's disk (no disk is filled).
+    config.ledger.disk_reserve_bytes = u64::MAX;
+    config.ledger.disk_reserve_percent = 100;
+    let node = TestNode::start(config).await;
+    let client = https_client(&dir.cert(), node.https);
+    let health: serde_json::Value = client
+        .get(node.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "alert", "{health}");
+    let alert = &health["alerts"][0];
+    assert_eq!(alert["kind"], "ledger_disk_low", "{health}");
+    assert!(
+        alert["message"]
+            .as_str()
+            .unwrap()
+            .contains("below the reserve"),
+        "{health}"
+    );
+    let text = node.metrics_text().await;
+    assert!(
+        text.contains("akari_alert{kind=\"ledger_disk_low\"} 1"),
+        "{text}"
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn tls12_client_is_refused_by_default() {
     let dir = TestDir::new();
     let node = TestNode::start(dir.config(&[])).await;
@@ -119,13 +155,7 @@ async fn metrics_listener_counts_requests_by_route_template() {
         .await
         .unwrap();
 
-    let metrics_url = format!("http://{}/metrics", node.metrics.unwrap());
-    let text = reqwest::get(&metrics_url)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = node.metrics_text().await;
     assert!(
         text.contains(
             "akari_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"

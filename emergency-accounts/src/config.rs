@@ -13,12 +13,25 @@ pub struct Config {
     /// A session ends this long after login whatever its use (seconds). Default 12 hours,
     /// one long shift.
     pub absolute_timeout_secs: u64,
-    /// Failed logins allowed per account or address before backoff starts.
+    /// Failed logins allowed per account (or admin) from one client address, and per
+    /// address across accounts, before backoff starts for that pair or address.
     pub backoff_free_attempts: u32,
     /// First backoff delay (milliseconds); it doubles with each further failure.
     pub backoff_base_ms: u64,
     /// The longest backoff delay (seconds). Backoff never becomes a permanent lockout.
     pub backoff_max_secs: u64,
+    /// Failed logins allowed against one account (or admin) from all addresses together
+    /// before that account is slowed for everyone. Much higher than
+    /// `backoff_free_attempts`, so that one guesser cannot lock a clinician out.
+    pub backoff_account_free_attempts: u32,
+    /// The longest wait an account's own (all addresses) backoff imposes (seconds).
+    pub backoff_account_max_secs: u64,
+    /// Failed logins from one client address recorded one entry each in the audit ledger
+    /// per `failed_login_window_secs`; further failures in that window are counted in
+    /// memory and recorded as one summarising entry when the window ends.
+    pub failed_login_entries_per_address: u32,
+    /// The window of `failed_login_entries_per_address` (seconds).
+    pub failed_login_window_secs: u64,
     pub argon2: Argon2Config,
     pub webauthn: WebauthnConfig,
 }
@@ -31,6 +44,10 @@ impl Default for Config {
             backoff_free_attempts: 5,
             backoff_base_ms: 1_000,
             backoff_max_secs: 5 * 60,
+            backoff_account_free_attempts: 100,
+            backoff_account_max_secs: 30,
+            failed_login_entries_per_address: 20,
+            failed_login_window_secs: 10 * 60,
             argon2: Argon2Config::default(),
             webauthn: WebauthnConfig::default(),
         }

@@ -6,6 +6,8 @@
 //! so no other code ever needs the plaintext.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -33,6 +35,8 @@ pub const MIN_PASSWORD_CHARS: usize = 13;
 pub struct Hasher {
     argon2: Argon2<'static>,
     config: Argon2Config,
+    /// Verifications run (credential and password), shared by clones.
+    verifications: Arc<AtomicU64>,
 }
 
 /// The argon2id cost a key slot's key-encryption key was derived with. Stored with the slot,
@@ -65,6 +69,7 @@ impl Hasher {
         Ok(Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             config: config.clone(),
+            verifications: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -115,6 +120,7 @@ impl Hasher {
     /// Verification reads the parameters stored in the hash, so older hashes made with other
     /// costs keep working. A malformed stored hash verifies nothing.
     fn verify_bytes(&self, secret: &[u8], stored: &StoredHash) -> bool {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         match PasswordHash::new(stored.expose()) {
             Ok(parsed) => self.argon2.verify_password(secret, &parsed).is_ok(),
             Err(_) => {
@@ -122,6 +128,11 @@ impl Hasher {
                 false
             }
         }
+    }
+
+    /// How many argon2id verifications (credentials and passwords) this hasher has run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     pub fn hash_credential(&self, credential: &EmergencyCredential) -> Result<StoredHash, Error> {

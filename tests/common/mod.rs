@@ -96,6 +96,15 @@ impl TestNode {
         format!("https://localhost:{}{path}", self.https.port())
     }
 
+    /// The metrics listener's `GET /metrics` text (the node must have one).
+    pub async fn metrics_text(&self) -> String {
+        let url = format!(
+            "http://{}/metrics",
+            self.metrics.expect("a metrics listener")
+        );
+        reqwest::get(&url).await.unwrap().text().await.unwrap()
+    }
+
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         self.node.take().unwrap().wait().await.unwrap();

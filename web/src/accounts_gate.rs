@@ -12,13 +12,16 @@ use crate::gate::{ClinicianLogin, Gate, KeyAnswer, KeyChallenge, Refusal};
 
 fn refusal(e: Error) -> Refusal {
     match e {
-        Error::Login(LoginRefused::TooManyAttempts { .. }) => Refusal::Backoff,
+        Error::Login(LoginRefused::TooManyAttempts { retry_after_secs }) => {
+            Refusal::Backoff { retry_after_secs }
+        }
         Error::Login(LoginRefused::NotInEmergencyMode { .. }) => Refusal::Mode,
         Error::Login(LoginRefused::KeyRequired) => Refusal::KeyRequired,
         Error::Login(_) => Refusal::BadCredentials,
         Error::SessionEnded(_) | Error::NoSession | Error::NotDeclared | Error::AlreadyDeclared => {
             Refusal::Expired
         }
+        Error::Audit(e) => Refusal::Audit(e.to_string()),
         other => Refusal::Internal(other.to_string()),
     }
 }

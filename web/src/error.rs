@@ -26,6 +26,8 @@ pub enum Problem {
     Mode,
     Expired,
     BadRequest,
+    /// The request's body is over [`crate::router::MAX_FORM_BODY_BYTES`].
+    TooLarge,
     /// The encrypted snapshot is locked (no sealed-account or admin login has unlocked it).
     Locked,
     Internal,
@@ -40,6 +42,7 @@ impl Problem {
                 StatusCode::FORBIDDEN
             }
             Problem::BadRequest => StatusCode::BAD_REQUEST,
+            Problem::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -53,6 +56,7 @@ impl Problem {
             Problem::Mode => "error_mode",
             Problem::Expired => "error_expired",
             Problem::BadRequest => "error_bad_request",
+            Problem::TooLarge => "error_too_large",
             Problem::Locked => "error_locked",
             Problem::Internal => "error_internal",
         }
@@ -124,13 +128,16 @@ impl IntoResponse for PageError {
 
 /// Middleware: puts the request's language ([`Lang::from_headers`]) into its extensions for
 /// the handlers, and renders every [`PageError`] as the error page in that language,
-/// keeping the status and headers the handler set.
+/// keeping the status and headers the handler set. A body refused as too large (413, from
+/// the body limit) gets the page that says so.
 pub async fn render_error_pages(mut request: Request, next: Next) -> Response {
     let lang = Lang::from_headers(request.headers());
     request.extensions_mut().insert(lang);
     let response = next.run(request).await;
-    let Some(problem) = response.extensions().get::<Problem>().copied() else {
-        return response;
+    let problem = match response.extensions().get::<Problem>().copied() {
+        Some(problem) => problem,
+        None if response.status() == StatusCode::PAYLOAD_TOO_LARGE => Problem::TooLarge,
+        None => return response,
     };
     let tr = Tr { lang };
     let page = ErrorPage {

@@ -29,12 +29,16 @@ pub enum Refusal {
     /// The account has a security key and no assertion came with the login.
     #[error("the account's security key is required")]
     KeyRequired,
-    #[error("too many failures; retry later")]
-    Backoff,
+    /// Too many failures: the next attempt is refused for this long.
+    #[error("too many failures; retry in {retry_after_secs} s")]
+    Backoff { retry_after_secs: u64 },
     #[error("logins are not allowed in the current mode")]
     Mode,
     #[error("the session has ended")]
     Expired,
+    /// The audit ledger could not record the attempt: nothing happened (fail closed).
+    #[error("the audit ledger could not record the attempt: {0}")]
+    Audit(String),
     #[error("the accounts service failed: {0}")]
     Internal(String),
 }

@@ -1,7 +1,8 @@
 //! `GET /healthz`: liveness and operating status for monitoring. Reports version, mode,
 //! snapshot status and alerts for administrators only; it must never carry patient data.
 //! The answer is always 200 while the node runs; `status` is `"alert"` while any alert
-//! stands (a quarantined sync, damaged snapshot data), else `"ok"`.
+//! stands (a quarantined sync, damaged snapshot data, the audit ledger's disk below its
+//! reserve), else `"ok"`.
 
 use akari_accounts::event::Mode;
 use axum::extract::State;
@@ -35,8 +36,15 @@ impl NodeAlert {
     pub const SNAPSHOT_QUARANTINE: &'static str = "snapshot_quarantine";
     /// Stored snapshot data was found damaged (see the message for what is served).
     pub const SNAPSHOT_INTEGRITY: &'static str = "snapshot_integrity";
+    /// The audit ledger's disk has less free space than its reserve: once full, no audit
+    /// entry can be written and no patient data is shown.
+    pub const LEDGER_DISK_LOW: &'static str = "ledger_disk_low";
     /// Every kind, for metrics that report each as 0 or 1.
-    pub const KINDS: [&'static str; 2] = [Self::SNAPSHOT_QUARANTINE, Self::SNAPSHOT_INTEGRITY];
+    pub const KINDS: [&'static str; 3] = [
+        Self::SNAPSHOT_QUARANTINE,
+        Self::SNAPSHOT_INTEGRITY,
+        Self::LEDGER_DISK_LOW,
+    ];
 
     pub fn new(kind: &str, message: impl Into<String>) -> NodeAlert {
         NodeAlert {

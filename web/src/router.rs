@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -46,7 +47,13 @@ pub fn metrics_router(metrics: Arc<metrics::HttpMetrics>) -> Router {
         .with_state(metrics)
 }
 
-/// The clinician pages and, when the node has them, the admin and review pages.
+/// The largest request body a page accepts (forms, the admin script's JSON): 64 KiB, far
+/// more than any real form or WebAuthn answer. A larger one is refused with 413 before it
+/// is read, so it can neither fill memory nor reach the audit ledger.
+pub const MAX_FORM_BODY_BYTES: usize = 64 * 1024;
+
+/// The clinician pages and, when the node has them, the admin and review pages. Their
+/// bodies are capped at [`MAX_FORM_BODY_BYTES`].
 pub(crate) fn pages_routes<S: Clone + Send + Sync + 'static>(pages: Pages) -> Router<S> {
     let mut routes = Router::new()
         .route("/", get(clinician::home))
@@ -72,7 +79,9 @@ pub(crate) fn pages_routes<S: Clone + Send + Sync + 'static>(pages: Pages) -> Ro
     if pages.admin().is_some() {
         routes = routes.merge(admin_routes());
     }
-    routes.with_state(pages)
+    routes
+        .layer(DefaultBodyLimit::max(MAX_FORM_BODY_BYTES))
+        .with_state(pages)
 }
 
 fn admin_routes() -> Router<Pages> {

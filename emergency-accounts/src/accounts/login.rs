@@ -1,7 +1,8 @@
 //! Logins: an admin's (password and WebAuthn assertion) and an emergency account's
 //! (account ID and credential from the seal sheet, plus the key's assertion if it has one),
 //! the backoff that slows guessing, and the clinician's declaration of who they are and why.
-//! Every refusal is recorded before it is returned.
+//! Every refusal is recorded before it is returned (beyond a few per client address and
+//! window, as a count that one summarising entry records: see [`super::failed_logins`]).
 
 use webauthn_rs::prelude::{AuthenticationResult, PublicKeyCredential, RequestChallengeResponse};
 
@@ -10,7 +11,7 @@ use super::key_slots::PreparedSlot;
 use super::{normalize_account_id, random_string, require_text, sha256_hex, Accounts};
 use crate::event::{Action, Actor, Client, DeclaredPerson, Mode, Reason};
 use crate::keyslot::{account_slot, admin_slot, SlotSecret};
-use crate::limiter::{Attempt, Blocked, LimitKey};
+use crate::limiter::{Attempt, Blocked, LimitKey, Target};
 use crate::model::{
     AccountRecord, AdminRecord, Declaration, OpenedBy, Opening, Principal, SealState, SessionRecord,
 };
@@ -46,8 +47,10 @@ pub struct EmergencyLogin {
 
 impl Accounts {
     /// Records a refused login (and counts it towards backoff when `limit` is given) and
-    /// returns the error to hand back. If even the refusal cannot be recorded, that is the
-    /// error: nothing happens unaudited.
+    /// returns the error to hand back. Beyond the client address's allowance of entries per
+    /// window the refusal is counted instead, for one summarising entry; a summary due now
+    /// is recorded first. If a refusal or summary cannot be recorded, that is the error:
+    /// nothing happens unaudited.
     fn refuse_login(
         &self,
         mode: Mode,
@@ -57,10 +60,21 @@ impl Accounts {
         limit: Option<&[LimitKey]>,
         client: &Client,
     ) -> Error {
+        let now = self.clock.now();
         if let Some(keys) = limit {
-            self.limiter.record_failure(keys, self.clock.now());
+            self.limiter.record_failure(keys, now);
         }
         tracing::info!(reason = internal_reason, "login refused");
+        // A flood from one address is counted rather than recorded entry by entry.
+        let admission = self.failures.admit(client.address, now);
+        if let Some(counted) = admission.summary {
+            if let Err(e) = self.record_counted_failures(mode, counted) {
+                return e;
+            }
+        }
+        if !admission.record {
+            return Error::Login(refusal);
+        }
         match self.audit(
             mode,
             Actor::Anonymous,
@@ -85,14 +99,6 @@ impl Accounts {
             Blocked::Busy => 1,
         };
         LoginRefused::TooManyAttempts { retry_after_secs }
-    }
-
-    fn limit_keys(first: LimitKey, client: &Client) -> Vec<LimitKey> {
-        let mut keys = vec![first];
-        if let Some(addr) = client.address {
-            keys.push(LimitKey::Address(addr));
-        }
-        keys
     }
 
     /// Starts an admin login: the WebAuthn challenge for the admin's credentials.
@@ -141,7 +147,7 @@ impl Accounts {
         let admin_id = login.admin_id.trim().to_owned();
         let cx = LoginContext {
             who: format!("admin={admin_id}"),
-            keys: Self::limit_keys(LimitKey::Admin(admin_id.clone()), client),
+            keys: LimitKey::for_attempt(Target::admin(&admin_id), client.address),
             mode: self.mode()?.mode,
             client,
         };
@@ -310,12 +316,13 @@ impl Accounts {
         let account_id = normalize_account_id(&login.account_id);
         let cx = LoginContext {
             who: format!("account={account_id}"),
-            keys: Self::limit_keys(LimitKey::Account(account_id.clone()), client),
+            keys: LimitKey::for_attempt(Target::account(&account_id), client.address),
             mode: self.mode()?.mode,
             client,
         };
         let _attempt = self.begin_attempt(&cx)?;
-        let (account, stored_hash) = self.check_account_usable(&cx, &account_id)?;
+        let (account, stored_hash) =
+            self.check_account_usable(&cx, &account_id, &login.credential)?;
         let key_result = self.check_account_key(&cx, &account_id, &account, login.key)?;
         if !self
             .hasher
@@ -361,13 +368,17 @@ impl Accounts {
         Ok(session)
     }
 
-    /// Emergency login, checks before any costly work: the node is in emergency or drill
-    /// mode, the account exists (only this refusal counts towards backoff), is usable (has
-    /// a credential) and has not expired. Returns the account and its credential hash.
+    /// Emergency login, first checks: the node is in emergency or drill mode, the account
+    /// exists (only this refusal counts towards backoff), is usable (has a credential) and
+    /// has not expired. Returns the account and its credential hash. A refusal for the
+    /// account runs one argon2 verification against a dummy hash first, so that it takes as
+    /// long as checking a real account's credential: the time tells nothing about which
+    /// account IDs exist.
     fn check_account_usable(
         &self,
         cx: &LoginContext<'_>,
         account_id: &str,
+        credential: &EmergencyCredential,
     ) -> Result<(AccountRecord, StoredHash)> {
         let mode = cx.mode;
         if !mode.allows_emergency_login() {
@@ -377,7 +388,15 @@ impl Accounts {
                 "not in emergency or drill mode",
             ));
         }
-        let Some(account) = self.store.get::<AccountRecord>(ACCOUNTS, account_id)? else {
+        let account = self.store.get::<AccountRecord>(ACCOUNTS, account_id)?;
+        let usable = account.as_ref().is_some_and(|a| {
+            a.state.credential_hash().is_some() && a.expires_at.is_none_or(|t| t > self.clock.now())
+        });
+        if !usable {
+            // The result is meaningless; the time it takes is the point.
+            let _ = self.hasher.verify_credential(credential, &self.dummy_hash);
+        }
+        let Some(account) = account else {
             return Err(self.refuse_counted(
                 cx,
                 LoginRefused::InvalidCredentials,

@@ -10,10 +10,13 @@
 //! - [`login`]: admin and emergency logins, backoff, and the clinician's declaration;
 //! - [`sessions`]: resuming, ending and expiring sessions;
 //! - [`modes`]: standby, emergency, drill and recovery, and what each transition does;
-//! - [`ceremony`]: WebAuthn challenges in flight.
+//! - [`ceremony`]: WebAuthn challenges in flight;
+//! - [`failed_logins`]: failed logins counted instead of recorded one by one, and their
+//!   summaries.
 
 mod admins;
 mod ceremony;
+mod failed_logins;
 mod key_slots;
 mod login;
 mod modes;
@@ -46,8 +49,9 @@ use crate::config::Config;
 use crate::credential::{self, Hasher};
 use crate::event::{Action, Actor, AuditEvent, AuditReceipt, AuditSink, Client, Mode};
 use crate::keyslot::SlotSecret;
-use crate::limiter::Limiter;
+use crate::limiter::{FailureLog, Limiter};
 use crate::model::{AccountSummary, ModeState, Principal, SessionRecord};
+use crate::secret::{EmergencyCredential, StoredHash};
 use crate::session::AdminCapability;
 use crate::store::{Store, Tx, MODE, MODE_KEY, SESSIONS};
 use crate::{Error, Result};
@@ -79,6 +83,11 @@ pub struct Accounts {
     hasher: Hasher,
     webauthn: Webauthn,
     limiter: Limiter,
+    failures: FailureLog,
+    /// A credential hash made with the configured cost for a random credential nobody
+    /// knows: a login naming no usable account is verified against it, so it costs the
+    /// same argon2 run as one naming a real account and its time tells nothing.
+    dummy_hash: StoredHash,
     ceremonies: Mutex<HashMap<String, Ceremony>>,
     sync_failing_since: Mutex<Option<DateTime<Utc>>>,
     /// The snapshot secret while unlocked. Set and wiped only inside a store write
@@ -180,11 +189,14 @@ impl Accounts {
                 "session timeouts must be greater than zero".into(),
             ));
         }
+        let dummy_hash = hasher.hash_credential(&EmergencyCredential::new(random_string(18)))?;
         Ok(Self {
             store: Store::open(db, reopen)?,
             sink,
             clock,
             limiter: Limiter::new(&config),
+            failures: FailureLog::new(&config),
+            dummy_hash,
             hasher,
             webauthn,
             config,

@@ -6,12 +6,21 @@
 //! - [`WARD`]: the ward a patient read, print or search concerned (the web layer puts the
 //!   patient's ward here on every patient read/print), checked against the account's ward
 //!   scope;
-//! - [`TRIED_ACCOUNT`]: the account a failed login tried.
+//! - [`TRIED_ACCOUNT`]: the account a failed login tried;
+//! - [`COUNTED_FAILURES`], [`FIRST`], [`LAST`]: on a failed-login entry that summarises
+//!   failures from one address that were counted rather than recorded one by one, how many
+//!   there were and the time of the first and the last (RFC 3339).
 
 /// The ward of the patient concerned.
 pub const WARD: &str = "ward";
 /// The account name a failed login tried.
 pub const TRIED_ACCOUNT: &str = "tried_account";
+/// How many failed logins a summarising entry stands for.
+pub const COUNTED_FAILURES: &str = "counted_failures";
+/// The time of the first of the summarised occurrences.
+pub const FIRST: &str = "first";
+/// The time of the last of the summarised occurrences.
+pub const LAST: &str = "last";
 
 fn encode(out: &mut String, text: &str) {
     for c in text.chars() {

@@ -14,6 +14,10 @@
 //! succeeds every append is refused (fail closed) and reads report the ledger as
 //! unavailable. Nothing acknowledged is lost: acknowledgement follows the durable commit.
 //!
+//! # Size
+//! Every text field of an event is bounded before it is written ([`bounds`]): whatever a
+//! request sends, one entry stays within a few kilobytes.
+//!
 //! # Time
 //! The sequence number is the order; time never reorders anything. An entry records the
 //! time its caller gave, as given, even when the wall clock went back (NTP step, a wrong
@@ -29,17 +33,19 @@
 //! single writer thread (group commit, chain, checkpoints); `storage` is the redb file
 //! (tables, schema, reopening) and the reads (scans, chain heads, re-verification).
 
+pub mod bounds;
 pub mod checkpoint;
 pub mod details;
 pub mod entry;
 pub mod export;
 pub mod fhir;
+pub mod space;
 mod storage;
 pub mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -54,6 +60,7 @@ use crate::event::{AuditError, AuditEvent, AuditReceipt, AuditSink};
 pub use checkpoint::{Checkpoint, PublishStatus, REMOVABLE_FILE_NAME};
 pub use entry::{Hash, LedgerEntry};
 pub use export::{ExportFormat, ExportRange, ExportSummary};
+pub use space::{DiskSpace, SpaceProbe, SpaceStatus};
 pub use storage::Reopen;
 pub use verify::{verify, VerifyError, VerifyReport};
 
@@ -79,6 +86,11 @@ pub struct LedgerConfig {
     pub remote_ca_file: Option<PathBuf>,
     /// Thresholds for the review's anomaly flags.
     pub review: crate::review::ReviewConfig,
+    /// Alert administrators when the ledger's disk has less free space than this (bytes)
+    /// or than `disk_reserve_percent` of its size, whichever is smaller.
+    pub disk_reserve_bytes: u64,
+    /// The reserve as a share of the ledger disk's size (percent, 0–100).
+    pub disk_reserve_percent: u8,
 }
 
 impl Default for LedgerConfig {
@@ -91,6 +103,8 @@ impl Default for LedgerConfig {
             remote_url: None,
             remote_ca_file: None,
             review: crate::review::ReviewConfig::default(),
+            disk_reserve_bytes: 1 << 30,
+            disk_reserve_percent: 5,
         }
     }
 }
@@ -136,6 +150,12 @@ pub struct Ledger {
     publish_status: Arc<Mutex<PublishStatus>>,
     /// Durable commits (each one fsync) since the ledger opened.
     commits: Arc<AtomicU64>,
+    /// Where the disk's free space is read from (`None`: not known, e.g. in memory).
+    space: Mutex<Option<SpaceProbe>>,
+    disk_reserve_bytes: u64,
+    disk_reserve_percent: u8,
+    /// The last reading was below the reserve (logged once per crossing).
+    space_low: AtomicBool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -153,13 +173,19 @@ impl Ledger {
         key: SigningKey,
         config: &LedgerConfig,
     ) -> Result<Ledger, LedgerError> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         let path = path.to_path_buf();
-        Ledger::with_reopen(
+        let ledger = Ledger::with_reopen(
             Box::new(move || Database::create(&path)),
             key,
             config,
             Arc::new(SystemClock),
-        )
+        )?;
+        ledger.set_space_probe(space::statvfs_probe(dir));
+        Ok(ledger)
     }
 
     /// Opens the database with `open`, and again with `open` after a storage failure (tests
@@ -264,7 +290,47 @@ impl Ledger {
             latest,
             publish_status,
             commits,
+            space: Mutex::new(None),
+            disk_reserve_bytes: config.disk_reserve_bytes,
+            disk_reserve_percent: config.disk_reserve_percent,
+            space_low: AtomicBool::new(false),
         })
+    }
+
+    /// Reads the disk's free space through `probe` from now on ([`Ledger::open`] sets
+    /// `statvfs` of the file's directory; tests inject readings).
+    pub fn set_space_probe(&self, probe: SpaceProbe) {
+        *lock(&self.space) = Some(probe);
+    }
+
+    /// The ledger disk's free space against the configured reserve, read now: `None` when
+    /// the ledger has no disk to read (in memory), an error message when the reading
+    /// failed. Crossing below the reserve (and back) is logged once.
+    pub fn disk_space(&self) -> Option<Result<SpaceStatus, String>> {
+        let probe = lock(&self.space).clone()?;
+        let status = match probe() {
+            Ok(space) => {
+                SpaceStatus::new(space, self.disk_reserve_bytes, self.disk_reserve_percent)
+            }
+            Err(e) => return Some(Err(format!("the ledger disk's free space is unknown: {e}"))),
+        };
+        let low = status.is_low();
+        if self.space_low.swap(low, Ordering::SeqCst) != low {
+            if low {
+                tracing::warn!(
+                    free_bytes = status.space.free_bytes,
+                    reserve_bytes = status.reserve_bytes,
+                    "{}",
+                    status.message()
+                );
+            } else {
+                tracing::info!(
+                    free_bytes = status.space.free_bytes,
+                    "the audit ledger's disk has free space above its reserve again"
+                );
+            }
+        }
+        Some(Ok(status))
     }
 
     /// The node's public key, which verifies this ledger's checkpoints and exports.
@@ -320,6 +386,7 @@ impl Ledger {
 impl AuditSink for Ledger {
     fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
         let (reply, rx) = mpsc::sync_channel(1);
+        let event = bounds::bound_event(event);
         self.send(Msg::Record(Box::new(event), reply))
             .map_err(|e| AuditError::Unavailable(e.to_string()))?;
         rx.recv()

@@ -184,13 +184,23 @@ pub fn login_emergency(
     account_id: &str,
     credential: &str,
 ) -> akari_accounts::Result<NewSession<PendingSession>> {
+    login_from(node, account_id, credential, &client())
+}
+
+/// An emergency login (no security key) from `from`.
+pub fn login_from(
+    node: &Node,
+    account_id: &str,
+    credential: &str,
+    from: &Client,
+) -> akari_accounts::Result<NewSession<PendingSession>> {
     node.accounts.login_emergency(
         EmergencyLogin {
             account_id: account_id.into(),
             credential: credential.into(),
             key: None,
         },
-        &client(),
+        from,
     )
 }
 

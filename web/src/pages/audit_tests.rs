@@ -3,7 +3,6 @@
 //! patients whose names it showed; a key that names no patient is audited.
 
 use akari_accounts::event::{Action, Client, Mode};
-use akari_accounts::ledger::{LedgerEntry, LedgerError};
 use akari_accounts::Console;
 use axum::http::StatusCode;
 
@@ -18,18 +17,6 @@ async fn drill_clinician(node: &Node) -> Browser {
         .unwrap();
     assert_eq!(mode(node), Mode::Drill);
     clinician(node, &account_id, &credential).await
-}
-
-/// The entries appended after sequence number `after`.
-fn entries_after(node: &Node, after: u64) -> Vec<LedgerEntry> {
-    let mut out = Vec::new();
-    node.ledger
-        .scan(after + 1..=u64::MAX, |e, _| -> Result<(), LedgerError> {
-            out.push(e);
-            Ok(())
-        })
-        .unwrap();
-    out
 }
 
 /// The ward with the most current inpatients, and their keys in census order.

@@ -10,7 +10,7 @@ use akari_accounts::event::{DeclaredPerson, Reason};
 use akari_sync::model::PatientKey;
 use askama::Template;
 use axum::extract::{Path, Query};
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -60,7 +60,7 @@ pub(crate) async fn switch_lang(Path(code): Path<String>, Query(q): Query<LangBa
 #[template(path = "login.html")]
 struct LoginPage {
     c: Chrome,
-    error: &'static str,
+    error: String,
     notice: &'static str,
     allowed: bool,
 }
@@ -88,7 +88,7 @@ pub(crate) async fn login_form(
     let tr = ctx.tr();
     let page = LoginPage {
         c: ctx.chrome(),
-        error: "",
+        error: String::new(),
         notice: if q.out.is_some() {
             tr.s("logged_out")
         } else {
@@ -181,8 +181,12 @@ fn login_refused(
     refusal: Refusal,
     key_failure: Option<&str>,
 ) -> Result<Response, PageError> {
+    let mut retry_after = None;
     let (status, key) = match refusal {
-        Refusal::Backoff => (StatusCode::TOO_MANY_REQUESTS, "login_backoff"),
+        Refusal::Backoff { retry_after_secs } => {
+            retry_after = Some(retry_after_secs.max(1));
+            (StatusCode::TOO_MANY_REQUESTS, "login_backoff")
+        }
         Refusal::Mode => (StatusCode::FORBIDDEN, "login_not_allowed"),
         Refusal::KeyRequired => (
             StatusCode::UNAUTHORIZED,
@@ -196,6 +200,10 @@ fn login_refused(
             (StatusCode::UNAUTHORIZED, "key_refused")
         }
         Refusal::BadCredentials | Refusal::Expired => (StatusCode::UNAUTHORIZED, "login_refused"),
+        Refusal::Audit(e) => {
+            tracing::error!(error = %e, "audit sink refused; login not carried out");
+            return Err(PageError::from(Problem::Audit));
+        }
         Refusal::Internal(e) => {
             tracing::error!(error = %e, "accounts service failed during login");
             return Err(PageError::from(Problem::Internal));
@@ -210,13 +218,22 @@ fn login_refused(
         cookie = Some(session::set_cookie(&id));
         ctx.session = Some((id, s));
     }
+    let error = match retry_after {
+        Some(secs) => ctx.tr().s(key).replace("{secs}", &secs.to_string()),
+        None => ctx.tr().s(key).to_owned(),
+    };
     let page = LoginPage {
         c: ctx.chrome(),
-        error: ctx.tr().s(key),
+        error,
         notice: "",
         allowed: ctx.mode.allows_emergency_login(),
     };
-    let response = render_with(status, &page)?;
+    let mut response = render_with(status, &page)?;
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
     Ok(match cookie {
         Some(c) => with_cookie(response, c),
         None => response,

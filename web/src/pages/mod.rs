@@ -7,6 +7,8 @@ pub mod admin;
 #[cfg(test)]
 mod anonymous_tests;
 #[cfg(test)]
+mod attack_tests;
+#[cfg(test)]
 mod audit_tests;
 pub(crate) mod clinician;
 #[cfg(test)]

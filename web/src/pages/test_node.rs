@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use akari_accounts::event::{Client, Mode};
-use akari_accounts::ledger::{Ledger, LedgerConfig};
+use akari_accounts::ledger::{Ledger, LedgerConfig, LedgerEntry, LedgerError};
 use akari_accounts::{
     Accounts, Argon2Config, Console, CreationChallengeResponse, NewAdmin, Password,
     ProvisionRequest, RequestChallengeResponse, SystemClock, WardScope, WebauthnConfig,
@@ -123,6 +123,7 @@ pub(crate) struct Page {
     pub(crate) location: Option<String>,
     pub(crate) content_type: String,
     pub(crate) disposition: Option<String>,
+    pub(crate) retry_after: Option<String>,
     pub(crate) body: String,
 }
 
@@ -185,6 +186,7 @@ impl Browser {
         let location = get(header::LOCATION);
         let content_type = get(header::CONTENT_TYPE).unwrap_or_default();
         let disposition = get(header::CONTENT_DISPOSITION);
+        let retry_after = get(header::RETRY_AFTER);
         if let Some(sc) = &set_cookie {
             if let Some(pair) = sc.strip_prefix("__Host-akari=") {
                 let value = pair.split(';').next().unwrap();
@@ -201,6 +203,7 @@ impl Browser {
             location,
             content_type,
             disposition,
+            retry_after,
             body: String::from_utf8(bytes.to_vec()).unwrap(),
         }
     }
@@ -330,6 +333,18 @@ pub(crate) async fn admin(node: &Node) -> Browser {
     let done = login(&mut b, "alice", PASSWORD, &mut key).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     b
+}
+
+/// The entries appended after sequence number `after`.
+pub(crate) fn entries_after(node: &Node, after: u64) -> Vec<LedgerEntry> {
+    let mut out = Vec::new();
+    node.ledger
+        .scan(after + 1..=u64::MAX, |e, _| -> Result<(), LedgerError> {
+            out.push(e);
+            Ok(())
+        })
+        .unwrap();
+    out
 }
 
 pub(crate) fn mode(node: &Node) -> Mode {

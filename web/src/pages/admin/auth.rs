@@ -12,8 +12,8 @@ use akari_accounts::{
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::Query;
-use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::de::DeserializeOwned;
@@ -84,17 +84,26 @@ fn ensure_session(ctx: &mut Ctx) -> Option<axum::http::HeaderValue> {
     Some(cookie)
 }
 
-fn login_refusal(tr: Tr, e: &Error) -> (StatusCode, &'static str) {
-    match e {
-        Error::Login(LoginRefused::TooManyAttempts { .. }) => {
-            (StatusCode::TOO_MANY_REQUESTS, tr.s("login_backoff"))
+/// A refused admin login as the script shows it; backoff says how long to wait, also in
+/// `Retry-After`.
+fn login_refused(tr: Tr, e: &Error) -> Response {
+    let (status, message) = match e {
+        Error::Login(LoginRefused::TooManyAttempts { retry_after_secs }) => {
+            let secs = (*retry_after_secs).max(1);
+            let message = tr.s("login_backoff").replace("{secs}", &secs.to_string());
+            let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, &message);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+            return response;
         }
         Error::Login(_) | Error::UnknownCeremony | Error::UnknownAdmin(_) => {
             (StatusCode::UNAUTHORIZED, tr.s("admin_login_refused"))
         }
         Error::Audit(_) => (StatusCode::SERVICE_UNAVAILABLE, tr.s("error_audit")),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, tr.s("error_internal")),
-    }
+    };
+    json_error(status, message)
 }
 
 // ---------------------------------------------------------------- login
@@ -166,8 +175,7 @@ pub(crate) async fn login_begin(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Re
         .into_response(),
         Ok(Err(e)) => {
             tracing::info!(error = %e, "admin login could not begin");
-            let (status, message) = login_refusal(ctx.tr(), &e);
-            json_error(status, message)
+            login_refused(ctx.tr(), &e)
         }
         Err(_) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -220,8 +228,7 @@ pub(crate) async fn login_finish(ctx: Ctx, headers: HeaderMap, body: Bytes) -> R
         }
         Ok(Err(e)) => {
             tracing::info!(error = %e, "admin login refused");
-            let (status, message) = login_refusal(ctx.tr(), &e);
-            json_error(status, message)
+            login_refused(ctx.tr(), &e)
         }
         Err(_) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -2,6 +2,8 @@
 //! accounts) and the mode changes made from it.
 
 use akari_accounts::event::Mode;
+use akari_accounts::ledger::space::human;
+use akari_accounts::ledger::SpaceStatus;
 use akari_accounts::SealStatus;
 use askama::Template;
 use axum::http::StatusCode;
@@ -12,6 +14,7 @@ use serde::Deserialize;
 use super::text::{actor_text, mode_label, opt_time, time};
 use super::AdminCtx;
 use crate::error::PageError;
+use crate::i18n::Tr;
 use crate::pages::{render, Chrome};
 
 #[derive(Template)]
@@ -35,6 +38,8 @@ struct StatusPage {
     generation: String,
     /// Snapshot alerts (integrity, quarantine) in words; details on the sync page.
     alerts: Vec<String>,
+    /// The audit ledger's disk is below its reserve, in words; empty when it is not.
+    ledger_disk: String,
     /// `Some(true)`: the encrypted snapshot is locked; `None`: no reader given.
     snapshot_locked: Option<bool>,
     emergency_sessions: usize,
@@ -115,6 +120,7 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
                 )
             }))
             .collect(),
+        ledger_disk: ledger_disk_alert(tr, admin.svc.ledger.disk_space()),
         snapshot_locked: admin.svc.snapshots.is_locked(),
         emergency_sessions: st.emergency_sessions,
         admin_sessions: st.admin_sessions,
@@ -125,6 +131,22 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         can_standby: mode == Mode::Recovery,
     };
     render(&page)
+}
+
+/// The ledger disk's alert in words (sizes only), or empty while its free space is above
+/// the reserve or unknown.
+fn ledger_disk_alert(tr: Tr, space: Option<Result<SpaceStatus, String>>) -> String {
+    match space {
+        Some(Ok(s)) if s.is_low() => format!(
+            "{}: {}",
+            tr.s("ledger_disk_alert"),
+            tr.s("ledger_disk_text")
+                .replace("{free}", &human(s.space.free_bytes))
+                .replace("{total}", &human(s.space.total_bytes))
+                .replace("{reserve}", &human(s.reserve_bytes))
+        ),
+        _ => String::new(),
+    }
 }
 
 #[derive(Deserialize)]

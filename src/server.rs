@@ -352,6 +352,27 @@ async fn serve_https(
     }
 
     drop(listener);
+    drain_connections(connections, drain, &hard_stop).await;
+    tasks.close();
+    if tokio::time::timeout(FINAL_STOP_TIMEOUT, tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            tasks = tasks.len(),
+            "background tasks did not stop in time; leaving them"
+        );
+    }
+    info!("node stopped");
+    Ok(())
+}
+
+/// Let in-flight requests finish for up to `drain`, then drop what is still open.
+async fn drain_connections(
+    connections: TaskTracker,
+    drain: Duration,
+    hard_stop: &CancellationToken,
+) {
     connections.close();
     info!(
         timeout_secs = drain.as_secs(),
@@ -368,19 +389,38 @@ async fn serve_https(
         hard_stop.cancel();
         connections.wait().await;
     }
+}
 
-    tasks.close();
-    if tokio::time::timeout(FINAL_STOP_TIMEOUT, tasks.wait())
-        .await
-        .is_err()
-    {
-        warn!(
-            tasks = tasks.len(),
-            "background tasks did not stop in time; leaving them"
-        );
+/// The TLS handshake, within the handshake timeout; `None` when it failed, timed out,
+/// the node is stopping or a newer connection took this one's place.
+async fn handshake(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: &TlsAcceptor,
+    settings: &ConnectionSettings,
+    activity: &connections::Activity,
+    shutdown: &CancellationToken,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    tokio::select! {
+        () = shutdown.cancelled() => None,
+        () = activity.evicted().cancelled() => {
+            debug!(%peer, "connection gave way to a new one during its handshake");
+            None
+        }
+        handshake = tokio::time::timeout(settings.handshake_timeout, acceptor.accept(stream)) => {
+            match handshake {
+                Ok(Ok(tls)) => Some(tls),
+                Ok(Err(e)) => {
+                    debug!(%peer, error = %e, "TLS handshake refused");
+                    None
+                }
+                Err(_) => {
+                    debug!(%peer, "TLS handshake timed out");
+                    None
+                }
+            }
+        }
     }
-    info!("node stopped");
-    Ok(())
 }
 
 async fn serve_connection(
@@ -398,25 +438,9 @@ async fn serve_connection(
         hard_stop,
     } = shared;
     let activity = slot.activity.clone();
-    let tls = tokio::select! {
-        () = shutdown.cancelled() => return,
-        () = activity.evicted().cancelled() => {
-            debug!(%peer, "connection gave way to a new one during its handshake");
-            return;
-        }
-        handshake = tokio::time::timeout(settings.handshake_timeout, acceptor.accept(stream)) => {
-            match handshake {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    debug!(%peer, error = %e, "TLS handshake refused");
-                    return;
-                }
-                Err(_) => {
-                    debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            }
-        }
+    let Some(tls) = handshake(stream, peer, &acceptor, &settings, &activity, &shutdown).await
+    else {
+        return;
     };
     let trusted = settings.trusted_proxies.clone();
     let on_request = activity.clone();

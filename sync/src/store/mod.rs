@@ -79,21 +79,23 @@ pub mod copy;
 mod error;
 pub mod fallback;
 pub mod guard;
+mod handle;
 pub mod index_blob;
 pub mod keys;
 pub mod places;
 mod prepare;
 pub mod read;
+mod retention;
 mod sorted_load;
 mod tables;
 mod verify;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Database, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{CryptoError, Keyring, SnapshotPublicKey, SnapshotSecret};
@@ -103,10 +105,12 @@ pub use build::{Finished, GenerationBuilder};
 pub use error::StoreError;
 pub use fallback::{FileDamage, Integrity, IntegrityAlert};
 pub use guard::{Guard, Loss, Quarantine, QuarantineAlert};
+pub use handle::Reopen;
 pub use index_blob::IndexBlobs;
 use keys::Keyer;
 pub use prepare::{prepare, EncounterFact, Payload, Prepared, Preparer, Target};
-use tables::{EpochTable, DATA_KEYS, EPOCH_TIPS, GENERATIONS, META};
+pub(crate) use retention::apply_retention;
+use tables::{DATA_KEYS, EPOCH_TIPS, GENERATIONS, META};
 
 /// 2: the search index lives in per-build blobs (`e<epoch>.index`), not in index rows.
 /// 3: the record model of reports, orders, immunisations, care teams, blood types and
@@ -305,9 +309,6 @@ impl Default for StoreOptions {
     }
 }
 
-/// Opens the snapshot database again (its file, or a test's backend).
-pub type Reopen = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync>;
-
 struct Inner {
     /// Replaced when a write finds the database refusing work after an I/O failure
     /// (`None` only between closing the failed handle and opening the file again).
@@ -478,65 +479,6 @@ impl Store {
             wrapped.iter().map(|(k, v)| (*k, v.as_slice())),
             reuse,
         )?)
-    }
-
-    /// The open database (held only for one operation: a reopen waits for it).
-    fn handle(&self) -> Result<Arc<Database>, StoreError> {
-        let open = self
-            .inner
-            .db
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        match open {
-            Some(db) => Ok(db),
-            None => {
-                self.reopen()?;
-                self.handle()
-            }
-        }
-    }
-
-    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
-        Ok(self.handle()?.begin_read()?)
-    }
-
-    /// Begin a write transaction. When the database refuses it because an earlier write
-    /// failed on I/O (a full disk), open the database again and try once more.
-    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
-        match self.handle()?.begin_write() {
-            Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)) => {
-                self.reopen()?;
-                Ok(self.handle()?.begin_write()?)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    /// Replace the failed database handle with a fresh one. Only once space is back (a
-    /// probe write next to the file succeeds), so a node whose disk is still full keeps
-    /// serving reads from the handle it has.
-    fn reopen(&self) -> Result<(), StoreError> {
-        let Some(reopen) = &self.inner.reopen else {
-            return Err(StoreError::Storage(redb::Error::PreviousIo));
-        };
-        if let Some(path) = &self.inner.path {
-            probe_space(path).map_err(|e| StoreError::Storage(redb::Error::Io(e)))?;
-        }
-        let mut slot = self.inner.db.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = slot.take() {
-            // Readers hold the handle for one call only; wait for them to finish.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            // redb allows one handle per file: the failed one closes first.
-            drop(old);
-        }
-        let db = reopen()?;
-        *slot = Some(Arc::new(db));
-        tracing::warn!("snapshot store reopened after a storage failure");
-        Ok(())
     }
 
     pub(crate) fn path(&self) -> Option<&Path> {
@@ -741,62 +683,6 @@ pub(crate) fn switch_to(txn: &WriteTransaction, m: &Manifest) -> Result<(), Stor
     Ok(())
 }
 
-/// Which generations retention keeps: the newest `keep` good generations and, further
-/// back, good ones until `keep` distinct contents are kept (a full sync that found
-/// nothing changed or a rollback copy does not push older data out); the newest [`QUARANTINE_KEEP`] quarantined ones, the
-/// pinned ones and the current one. `manifests` are oldest first.
-fn retained(manifests: &[Manifest], keep: usize, current: Option<u64>) -> BTreeSet<u64> {
-    let mut kept = BTreeSet::new();
-    let mut contents = BTreeSet::new();
-    for (i, m) in manifests
-        .iter()
-        .rev()
-        .filter(|m| !m.is_quarantined())
-        .enumerate()
-    {
-        let new_content = contents.insert(m.set_hash.as_str());
-        if i < keep || (new_content && contents.len() <= keep) {
-            kept.insert(m.generation);
-        }
-        if i + 1 >= keep && contents.len() >= keep {
-            break;
-        }
-    }
-    kept.extend(
-        manifests
-            .iter()
-            .rev()
-            .filter(|m| m.is_quarantined())
-            .take(QUARANTINE_KEEP)
-            .map(|m| m.generation),
-    );
-    kept.extend(
-        manifests
-            .iter()
-            .filter(|m| m.pinned || Some(m.generation) == current)
-            .map(|m| m.generation),
-    );
-    kept
-}
-
-/// Drop the generations [`retained`] does not keep and free what only they used.
-/// Write (and remove) 8 MiB next to the snapshot file: is there room to reopen and
-/// repair it?
-fn probe_space(path: &Path) -> std::io::Result<()> {
-    use std::io::Write;
-    let probe = path.with_extension("space-probe");
-    let result = (|| {
-        let mut f = std::fs::File::create(&probe)?;
-        let chunk = vec![0u8; 1024 * 1024];
-        for _ in 0..8 {
-            f.write_all(&chunk)?;
-        }
-        f.sync_all()
-    })();
-    let _ = std::fs::remove_file(&probe);
-    result
-}
-
 /// Commit a copy of `source`'s data, already written as `generation` (its own epoch), as
 /// the new current generation (a rollback, or a restore from the second copy).
 pub(crate) fn commit_copy(
@@ -822,70 +708,4 @@ pub(crate) fn commit_copy(
     apply_retention(&txn, keep)?;
     txn.commit()?;
     Ok(manifest)
-}
-
-pub(crate) fn apply_retention(txn: &WriteTransaction, keep: usize) -> Result<(), StoreError> {
-    let keep = keep.max(MIN_KEEP);
-    let current = {
-        let meta = txn.open_table(META)?;
-        let v = meta.get("current")?.map(|v| v.value().to_vec());
-        v.and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
-    };
-    let manifests: Vec<Manifest> = {
-        let gens = txn.open_table(GENERATIONS)?;
-        let mut v = Vec::new();
-        for row in gens.iter()? {
-            v.push(decode_manifest(row?.1.value())?);
-        }
-        v
-    };
-    let keeping = retained(&manifests, keep, current);
-    let (kept, dropped): (Vec<&Manifest>, Vec<&Manifest>) = manifests
-        .iter()
-        .partition(|m| keeping.contains(&m.generation));
-    if dropped.is_empty() {
-        return Ok(());
-    }
-    // Wrapped data keys no retained generation can use any more.
-    let needed: BTreeSet<u64> = kept
-        .iter()
-        .flat_map(|m| m.key_ids.iter().copied())
-        .collect();
-    {
-        let mut keys = txn.open_table(DATA_KEYS)?;
-        let unused: Vec<u64> = keys
-            .iter()?
-            .map(|row| row.map(|(k, _)| k.value()))
-            .collect::<Result<Vec<u64>, _>>()?
-            .into_iter()
-            .filter(|id| !needed.contains(id))
-            .collect();
-        for id in unused {
-            keys.remove(id)?;
-        }
-    }
-    {
-        let mut gens = txn.open_table(GENERATIONS)?;
-        for m in &dropped {
-            gens.remove(m.generation)?;
-        }
-    }
-    let mut min_kept: BTreeMap<u64, u64> = BTreeMap::new();
-    for m in &kept {
-        let e = min_kept.entry(m.epoch).or_insert(m.generation);
-        *e = (*e).min(m.generation);
-    }
-    let dropped_epochs: BTreeSet<u64> = dropped.iter().map(|m| m.epoch).collect();
-    for epoch in dropped_epochs {
-        match min_kept.get(&epoch) {
-            None => {
-                for table in EpochTable::ALL {
-                    txn.delete_table(table.of(epoch).def())?;
-                }
-                txn.open_table(EPOCH_TIPS)?.remove(epoch)?;
-            }
-            Some(&oldest) => build::collect_graves(txn, epoch, oldest)?,
-        }
-    }
-    Ok(())
 }

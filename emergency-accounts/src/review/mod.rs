@@ -463,12 +463,14 @@ impl Tally {
         }
     }
 
-    /// Flags an event made outside an emergency or drill episode, or on a ward outside the
-    /// account's scope.
+    /// Flags an access made outside an emergency or drill episode, or a patient (or ward)
+    /// outside the account's scope. The end of a session is no access: the node expires
+    /// every session when an episode ends, after the entry that ended it.
     fn flag_place(&mut self, e: &LedgerEntry, episodes: &[Episode], scope: Option<&[String]>) {
+        let ends_session = matches!(e.action, Action::SessionExpired | Action::Logout);
         let inside =
             e.mode.allows_emergency_login() && episodes.iter().any(|ep| ep.contains(e.seq));
-        if !inside {
+        if !inside && !ends_session {
             self.flags.push(Flag::OutsideEpisode { seq: e.seq });
         }
         if let (Some(scope), Some(ward)) = (scope, ward_of(e)) {

@@ -4,6 +4,7 @@
 //! kept apart, mode changes, review verdicts and exports, snapshot generations.
 
 use akari_accounts::event::{Action, Mode};
+use akari_accounts::ledger::details;
 use akari_accounts::{Console, CreationChallengeResponse, RequestChallengeResponse};
 use akari_sync::engine::CancellationToken;
 use axum::http::StatusCode;
@@ -422,6 +423,77 @@ async fn drill_review_verdict_and_exports() {
         .await;
     assert_eq!(r.location.as_deref(), Some("/admin"));
     assert_eq!(mode(&node), Mode::Standby);
+}
+
+#[tokio::test]
+async fn a_patient_read_outside_the_accounts_wards_is_flagged_on_the_review_page() {
+    use crate::viewer::Snapshot;
+    let node = node_of(400);
+    let wards = Snapshot::wards(&node.reader).unwrap();
+    assert!(wards.len() >= 2, "wards: {wards:?}");
+    let (own, other) = (&wards[0], &wards[1]);
+    let patient_in = |ward: &str| {
+        Snapshot::census(&node.reader, ward).unwrap()[0]
+            .key
+            .0
+            .clone()
+    };
+    let (inside, outside) = (patient_in(own), patient_in(other));
+    let (account_id, credential) =
+        scoped_account(&node, akari_accounts::WardScope::Wards(vec![own.clone()]));
+    let mut a = admin(&node).await;
+    let csrf = a.get("/admin").await.csrf();
+    a.post(
+        "/admin/mode",
+        &[("csrf", &csrf), ("action", "drill"), ("reason", "病棟訓練")],
+    )
+    .await;
+    let mut nurse = clinician(&node, &account_id, &credential).await;
+    for key in [&inside, &outside] {
+        let r = nurse.get(&format!("/patients/{key}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    a.post(
+        "/admin/mode",
+        &[("csrf", &csrf), ("action", "end"), ("reason", "訓練終了")],
+    )
+    .await;
+    assert_eq!(mode(&node), Mode::Recovery);
+
+    // Each read's entry names the patient's ward; only the other ward's is flagged.
+    let mut reads = Vec::new();
+    node.ledger
+        .scan(
+            1..=u64::MAX,
+            |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
+                if e.action == Action::PatientRead {
+                    let ward = e
+                        .details
+                        .as_deref()
+                        .and_then(|d| details::get(d, details::WARD));
+                    reads.push((e.seq, e.patient.clone().unwrap(), ward));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        reads
+            .iter()
+            .map(|r| (&r.1, r.2.as_ref()))
+            .collect::<Vec<_>>(),
+        vec![(&inside, Some(own)), (&outside, Some(other))]
+    );
+    let review = a.get("/admin/review").await;
+    let at = review.body.find("class=\"episode-link\">").unwrap() + 21;
+    let episode = &review.body[at..at + review.body[at..].find('<').unwrap()];
+    let page = a.get(&format!("/admin/review/{episode}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let flag = format!("担当病棟外の患者 {other} (#{})", reads[1].0);
+    assert!(page.body.contains(&flag), "{flag} not in {}", page.body);
+    assert_eq!(page.body.matches("担当病棟外の患者").count(), 1);
+    // The drill's end expired the session: no access outside the episode.
+    assert!(!page.body.contains("エピソード外のアクセス"));
 }
 
 #[tokio::test]

@@ -29,14 +29,7 @@ fn export(ledger: &Ledger, range: &ExportRange, format: ExportFormat) -> Vec<u8>
 fn csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), &key(), &LedgerConfig::default());
-    let _ = ledger
-        .record(mode_change(
-            at(0),
-            Mode::Standby,
-            Mode::Emergency,
-            "EHR down",
-        ))
-        .unwrap();
+    declare_emergency(&ledger);
     for (i, formula) in FORMULAS.iter().enumerate() {
         let actor = Actor::Emergency {
             account_id: formula.to_string(),

@@ -224,6 +224,16 @@ impl Browser {
         .await
     }
 
+    /// Changes the mode from the admin page: `action` is `drill`, `declare`, `end` or
+    /// `standby`.
+    pub(crate) async fn change_mode(&mut self, csrf: &str, action: &str, reason: &str) -> Page {
+        self.post(
+            "/admin/mode",
+            &[("csrf", csrf), ("action", action), ("reason", reason)],
+        )
+        .await
+    }
+
     pub(crate) async fn post_json(
         &mut self,
         path: &str,

@@ -301,11 +301,7 @@ async fn drill_review_verdict_and_exports() {
     let (account_id, credential) = console_account(&node);
     let mut a = admin(&node).await;
     let csrf = a.get("/admin").await.csrf();
-    a.post(
-        "/admin/mode",
-        &[("csrf", &csrf), ("action", "drill"), ("reason", "夜間訓練")],
-    )
-    .await;
+    a.change_mode(&csrf, "drill", "夜間訓練").await;
     let mut nurse = clinician(&node, &account_id, &credential).await;
     let c = nurse.get("/search").await.csrf();
     assert_eq!(
@@ -443,21 +439,13 @@ async fn a_patient_read_outside_the_accounts_wards_is_flagged_on_the_review_page
         scoped_account(&node, akari_accounts::WardScope::Wards(vec![own.clone()]));
     let mut a = admin(&node).await;
     let csrf = a.get("/admin").await.csrf();
-    a.post(
-        "/admin/mode",
-        &[("csrf", &csrf), ("action", "drill"), ("reason", "病棟訓練")],
-    )
-    .await;
+    a.change_mode(&csrf, "drill", "病棟訓練").await;
     let mut nurse = clinician(&node, &account_id, &credential).await;
     for key in [&inside, &outside] {
         let r = nurse.get(&format!("/patients/{key}")).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
-    a.post(
-        "/admin/mode",
-        &[("csrf", &csrf), ("action", "end"), ("reason", "訓練終了")],
-    )
-    .await;
+    a.change_mode(&csrf, "end", "訓練終了").await;
     assert_eq!(mode(&node), Mode::Recovery);
 
     // Each read's entry names the patient's ward; only the other ward's is flagged.

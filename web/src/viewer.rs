@@ -285,10 +285,13 @@ impl AuditedViewer {
 }
 
 /// The ward of the served record's current encounter, for the entry of a patient read or
-/// print: the review compares it with the account's ward scope. `None` when the patient is
-/// on no ward now (an outpatient, a discharged patient).
+/// print: the review compares it with the account's ward scope. Empty when the patient is
+/// on no ward now (an outpatient, a discharged patient), which is outside every scope.
 fn ward_details(record: &PatientRecord) -> Option<String> {
-    let ward = record.current_encounter()?.ward.as_deref()?;
+    let ward = record
+        .current_encounter()
+        .and_then(|e| e.ward.as_deref())
+        .unwrap_or_default();
     Some(details::format([(details::WARD, ward)]))
 }
 

@@ -164,10 +164,22 @@ pub struct RecordedVerdict {
 /// Something the reviewer should look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Flag {
-    ManyPatients { distinct: usize, threshold: usize },
-    OutsideWardScope { seq: u64, ward: String },
-    OutsideEpisode { seq: u64 },
-    BulkPrinting { printed: u32, threshold: u32 },
+    ManyPatients {
+        distinct: usize,
+        threshold: usize,
+    },
+    /// `ward` is empty for a patient on no ward (an outpatient, a discharged patient).
+    OutsideWardScope {
+        seq: u64,
+        ward: String,
+    },
+    OutsideEpisode {
+        seq: u64,
+    },
+    BulkPrinting {
+        printed: u32,
+        threshold: u32,
+    },
 }
 
 impl std::fmt::Display for Flag {
@@ -180,6 +192,12 @@ impl std::fmt::Display for Flag {
                 f,
                 "many distinct patients: {distinct} (threshold {threshold})"
             ),
+            Flag::OutsideWardScope { seq, ward } if ward.is_empty() => {
+                write!(
+                    f,
+                    "patient outside the account's ward scope: on no ward (entry {seq})"
+                )
+            }
             Flag::OutsideWardScope { seq, ward } => {
                 write!(
                     f,

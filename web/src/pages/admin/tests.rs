@@ -435,20 +435,29 @@ async fn a_patient_read_outside_the_accounts_wards_is_flagged_on_the_review_page
             .clone()
     };
     let (inside, outside) = (patient_in(own), patient_in(other));
+    let (_, listed) = Snapshot::search(&node.reader, "ア", 500).unwrap();
+    let outpatient = listed
+        .iter()
+        .find(|p| p.ward.is_none())
+        .expect("an outpatient")
+        .key
+        .0
+        .clone();
     let (account_id, credential) =
         scoped_account(&node, akari_accounts::WardScope::Wards(vec![own.clone()]));
     let mut a = admin(&node).await;
     let csrf = a.get("/admin").await.csrf();
     a.change_mode(&csrf, "drill", "病棟訓練").await;
     let mut nurse = clinician(&node, &account_id, &credential).await;
-    for key in [&inside, &outside] {
+    for key in [&inside, &outside, &outpatient] {
         let r = nurse.get(&format!("/patients/{key}")).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
     a.change_mode(&csrf, "end", "訓練終了").await;
     assert_eq!(mode(&node), Mode::Recovery);
 
-    // Each read's entry names the patient's ward; only the other ward's is flagged.
+    // Each read's entry names the patient's ward (empty for the outpatient); the own
+    // ward's read is not flagged.
     let mut reads = Vec::new();
     node.ledger
         .scan(
@@ -470,7 +479,11 @@ async fn a_patient_read_outside_the_accounts_wards_is_flagged_on_the_review_page
             .iter()
             .map(|r| (&r.1, r.2.as_ref()))
             .collect::<Vec<_>>(),
-        vec![(&inside, Some(own)), (&outside, Some(other))]
+        vec![
+            (&inside, Some(own)),
+            (&outside, Some(other)),
+            (&outpatient, Some(&String::new()))
+        ]
     );
     let review = a.get("/admin/review").await;
     let at = review.body.find("class=\"episode-link\">").unwrap() + 21;
@@ -479,7 +492,9 @@ async fn a_patient_read_outside_the_accounts_wards_is_flagged_on_the_review_page
     assert_eq!(page.status, StatusCode::OK);
     let flag = format!("担当病棟外の患者 {other} (#{})", reads[1].0);
     assert!(page.body.contains(&flag), "{flag} not in {}", page.body);
-    assert_eq!(page.body.matches("担当病棟外の患者").count(), 1);
+    let flag = format!("担当病棟外の患者 病棟なし（外来・退院） (#{})", reads[2].0);
+    assert!(page.body.contains(&flag), "{flag} not in {}", page.body);
+    assert_eq!(page.body.matches("担当病棟外の患者").count(), 2);
     // The drill's end expired the session: no access outside the episode.
     assert!(!page.body.contains("エピソード外のアクセス"));
 }

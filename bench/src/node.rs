@@ -323,10 +323,27 @@ impl AuditSink for TimedSink {
     fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
         let t = Instant::now();
         let r = self.inner.record(event);
-        let us = t.elapsed().as_micros() as u64;
+        self.timed(t);
+        r
+    }
+
+    fn record_now(
+        &self,
+        clock: &dyn akari_accounts::Clock,
+        event: AuditEvent,
+    ) -> Result<AuditReceipt, AuditError> {
+        let t = Instant::now();
+        let r = self.inner.record_now(clock, event);
+        self.timed(t);
+        r
+    }
+}
+
+impl TimedSink {
+    fn timed(&self, since: Instant) {
+        let us = since.elapsed().as_micros() as u64;
         if let Ok(mut l) = self.micros.lock() {
             l.push(us);
         }
-        r
     }
 }

@@ -303,4 +303,20 @@ pub enum AuditError {
 /// [`crate::testing`] behind the `test-hooks` feature.
 pub trait AuditSink: Send + Sync {
     fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError>;
+
+    /// Records `event` at `clock`'s current time (replacing its `time`), read in the same
+    /// order as the event takes its place in the sink: of two concurrent callers, the one
+    /// recorded later never gets the earlier time, so an entry is flagged `clock_back` only
+    /// when the clock itself went back. Callers recording "now" use this; a sink that
+    /// forwards to another forwards this too.
+    fn record_now(
+        &self,
+        clock: &dyn crate::clock::Clock,
+        event: AuditEvent,
+    ) -> Result<AuditReceipt, AuditError> {
+        self.record(AuditEvent {
+            time: clock.now(),
+            ..event
+        })
+    }
 }

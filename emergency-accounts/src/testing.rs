@@ -77,6 +77,23 @@ impl AuditSink for MemorySink {
         events.push(event);
         Ok(AuditReceipt::new(events.len() as u64))
     }
+
+    /// Like the ledger: the time is read in the order events are kept.
+    fn record_now(
+        &self,
+        clock: &dyn crate::clock::Clock,
+        event: AuditEvent,
+    ) -> Result<AuditReceipt, AuditError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(AuditError::Unavailable("injected failure".into()));
+        }
+        let mut events = lock(&self.events);
+        events.push(AuditEvent {
+            time: clock.now(),
+            ..event
+        });
+        Ok(AuditReceipt::new(events.len() as u64))
+    }
 }
 
 /// A declared clinician's capability that no login made, for page tests that stand in for

@@ -368,14 +368,7 @@ fn checkpoints_are_pushed_to_the_remote_and_retried_until_it_accepts() {
         ..LedgerConfig::default()
     };
     let ledger = open(dir.path(), &k, &config);
-    let _ = ledger
-        .record(mode_change(
-            at(0),
-            Mode::Standby,
-            Mode::Emergency,
-            "EHR down",
-        ))
-        .unwrap();
+    declare_emergency(&ledger);
     let cp = ledger.latest_checkpoint().unwrap();
     // The first attempt is refused (503); the retry delivers it.
     let body = received

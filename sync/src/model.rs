@@ -466,6 +466,17 @@ pub struct Encounter {
     pub location_ids: Vec<String>,
 }
 
+impl Encounter {
+    /// Whether the encounter places the patient in the hospital now (in a bed, in the
+    /// emergency room, on leave from a ward).
+    pub fn is_in_house(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "in-progress" | "arrived" | "onleave" | "triaged"
+        )
+    }
+}
+
 /// Kind of place a Location is (`physicalType`: wa/wi ward, ro room, bd bed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PlaceKind {
@@ -613,6 +624,12 @@ pub struct PatientRecord {
 }
 
 impl PatientRecord {
+    /// The encounter that places the patient in the hospital now, the newest when there
+    /// are several (the reader serves encounters newest first).
+    pub fn current_encounter(&self) -> Option<&Encounter> {
+        self.encounters.iter().find(|e| e.is_in_house())
+    }
+
     /// An empty record of `patient` under `key`.
     pub fn new(key: PatientKey, patient: Patient) -> PatientRecord {
         PatientRecord {

@@ -351,6 +351,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("flag_many_patients", "多数の患者を閲覧", "Many distinct patients:"),
     ("flag_outside_episode", "エピソード外のアクセス", "Access outside the episode"),
     ("flag_outside_scope", "担当病棟外の患者", "Patient outside the ward scope:"),
+    ("no_ward", "病棟なし（外来・退院）", "on no ward (outpatient, discharged)"),
     ("full_sync", "全件同期", "Full sync"),
     ("generation", "世代", "Generation"),
     ("generations", "スナップショット世代", "Snapshot generations"),

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use akari_accounts::event::{
     Action, AuditEvent, AuditReceipt, AuditSink, Client, MAX_LOOKUP_KEY_CHARS,
 };
-use akari_accounts::ClinicianCapability;
+use akari_accounts::ledger::details;
+use akari_accounts::{ClinicianCapability, SystemClock};
 use akari_sync::model::{Patient, PatientKey, PatientRecord};
 use chrono::{DateTime, Utc};
 
@@ -170,8 +171,9 @@ impl AuditedViewer {
 
     /// Reads one patient for the reader that `verify` yields (the session check with the
     /// accounts layer, blocking), on the same blocking thread: one hop to the blocking pool
-    /// per page instead of two. The audit entry is committed before the record is returned;
-    /// a key that names no patient is audited too, then refused. `Ok(Err(e))`: `verify`
+    /// per page instead of two. The audit entry, with the patient's current ward, is
+    /// committed before the record is returned; a key that names no patient is audited
+    /// too, then refused. `Ok(Err(e))`: `verify`
     /// refused; nothing was read or audited.
     pub async fn patient<E: Send + 'static>(
         &self,
@@ -187,7 +189,8 @@ impl AuditedViewer {
                 Err(e) => return Ok(Err(e)),
             };
             let Some(record) = snap.patient(&key)? else {
-                let _receipt = sink.record(event_for(&reader, not_found(&key), None))?;
+                let _receipt =
+                    sink.record_now(&SystemClock, event_for(&reader, not_found(&key), None))?;
                 return Err(ViewError::NotFound);
             };
             let action = if print {
@@ -195,7 +198,11 @@ impl AuditedViewer {
             } else {
                 Action::PatientRead
             };
-            let receipt = sink.record(event_for(&reader, action, Some(key.0)))?;
+            let event = AuditEvent {
+                details: ward_details(&record),
+                ..event_for(&reader, action, Some(key.0))
+            };
+            let receipt = sink.record_now(&SystemClock, event)?;
             Ok(Ok(Audited::new(record, receipt)))
         })
         .await
@@ -219,7 +226,7 @@ impl AuditedViewer {
                 results: u32::try_from(results.len()).unwrap_or(u32::MAX),
                 keys: keys_of(&results),
             };
-            let receipt = sink.record(event_for(&reader, action, None))?;
+            let receipt = sink.record_now(&SystemClock, event_for(&reader, action, None))?;
             Ok(Audited::new(results, receipt))
         })
         .await
@@ -240,7 +247,7 @@ impl AuditedViewer {
                 ward,
                 keys: keys_of(&rows),
             };
-            let receipt = sink.record(event_for(&reader, action, None))?;
+            let receipt = sink.record_now(&SystemClock, event_for(&reader, action, None))?;
             Ok(Audited::new(rows, receipt))
         })
         .await
@@ -270,11 +277,22 @@ impl AuditedViewer {
                 patients: u32::try_from(records.len()).unwrap_or(u32::MAX),
                 keys: records.iter().map(|r| r.key.0.clone()).collect(),
             };
-            let receipt = sink.record(event_for(&reader, action, None))?;
+            let receipt = sink.record_now(&SystemClock, event_for(&reader, action, None))?;
             Ok(Audited::new((rows, records), receipt))
         })
         .await
     }
+}
+
+/// The ward of the served record's current encounter, for the entry of a patient read or
+/// print: the review compares it with the account's ward scope. Empty when the patient is
+/// on no ward now (an outpatient, a discharged patient), which is outside every scope.
+fn ward_details(record: &PatientRecord) -> Option<String> {
+    let ward = record
+        .current_encounter()
+        .and_then(|e| e.ward.as_deref())
+        .unwrap_or_default();
+    Some(details::format([(details::WARD, ward)]))
 }
 
 /// The keys of the patients a list shows.
@@ -291,6 +309,7 @@ fn not_found(key: &PatientKey) -> Action {
 
 fn event_for(reader: &Reader, action: Action, patient: Option<String>) -> AuditEvent {
     AuditEvent {
+        // `record_now` replaces it with the time read in the ledger's order.
         time: Utc::now(),
         actor: reader.clinician.actor(),
         action,

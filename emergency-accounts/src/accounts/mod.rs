@@ -240,7 +240,7 @@ impl Accounts {
             client: client.clone(),
             mode,
         };
-        Ok(self.sink.record(event)?)
+        Ok(self.sink.record_now(&*self.clock, event)?)
     }
 
     fn tx_mode(&self, tx: &Tx<'_>) -> Result<ModeState> {

@@ -4,8 +4,8 @@
 //!
 //! Keys the review understands:
 //! - [`WARD`]: the ward a patient read, print or search concerned (the web layer puts the
-//!   patient's ward here on every patient read/print), checked against the account's ward
-//!   scope;
+//!   patient's current ward here on every patient read/print, empty for a patient on no
+//!   ward), checked against the account's ward scope;
 //! - [`TRIED_ACCOUNT`]: the account a failed login tried;
 //! - [`COUNTED_FAILURES`], [`FIRST`], [`LAST`]: on a failed-login entry that summarises
 //!   failures from one address that were counted rather than recorded one by one, how many

@@ -1,11 +1,13 @@
 //! Export: how entries leave the node (`akari audit export`). Three formats:
 //!
 //! - **NDJSON** (native, verifiable offline by [`super::verify()`]): one JSON object per line.
-//!   1. `{"type":"header", "format":"akari-ledger-export", "version":1, "first_seq", "last_seq",
-//!      "cover_seq", "prev_head", "exported_at", "node_key", "signature"}` — a manifest signed
-//!      with the node key (message: see [`manifest_message`]), so a cut-off tail is detected.
-//!      `prev_head` is the chain head before `first_seq`; an empty range has
-//!      `last_seq = first_seq - 1`.
+//!   1. `{"type":"header", "format":"akari-ledger-export", "version":2, "first_seq", "last_seq",
+//!      "cover_seq", "prev_head", "exported_at", "node_key", "checkpoints", "signature"}` — a
+//!      manifest signed with the node key over every other field (message: see
+//!      [`Manifest::message`]), so a cut-off tail, a deleted checkpoint line and a changed
+//!      `node_key` are all detected. `prev_head` is the chain head before `first_seq`; an
+//!      empty range has `last_seq = first_seq - 1`; `checkpoints` lists the size of every
+//!      checkpoint line the export holds, in order.
 //!   2. `{"type":"entry","head":H,"entry":E}` for each entry in order, where `E` is the
 //!      entry's canonical bytes *verbatim* and `H` the chain head after it.
 //!   3. `{"type":"checkpoint","size","head","time","signature"}` right after the entry it
@@ -17,7 +19,8 @@
 //!   5. `{"type":"end","entries":N}`.
 //! - **FHIR**: a FHIR R4 `Bundle` (type `collection`) of `AuditEvent`s following IHE BALP,
 //!   see [`super::fhir`].
-//! - **CSV**: one row per entry with a header row, for spreadsheets (not verifiable).
+//! - **CSV**: one row per entry with a header row, for spreadsheets (not verifiable). A
+//!   cell that a spreadsheet would run as a formula gets a leading `'`, so it is shown, not run.
 //!
 //! Exporting never removes anything from the ledger. The caller records an
 //! `AuditExported` event first (through [`crate::event::AuditSink`]).
@@ -83,18 +86,39 @@ pub struct ExportSummary {
     pub checkpoints: u64,
 }
 
-/// The bytes the export manifest's signature covers.
-pub fn manifest_message(
-    first_seq: u64,
-    last_seq: u64,
-    cover_seq: u64,
-    prev_head: &Hash,
-    exported_at: &DateTime<Utc>,
-) -> String {
-    format!(
-        "akari-ledger-export v1\nfirst_seq {first_seq}\nlast_seq {last_seq}\ncover_seq {cover_seq}\nprev_head {prev_head}\nexported_at {}\n",
-        exported_at.to_rfc3339_opts(SecondsFormat::Micros, true)
-    )
+/// The export format version this build writes and reads.
+pub const EXPORT_VERSION: u64 = 2;
+
+/// What an NDJSON export's header states, all of it covered by the header's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub cover_seq: u64,
+    pub prev_head: Hash,
+    pub exported_at: DateTime<Utc>,
+    /// The node's public key, as lowercase hex.
+    pub node_key: String,
+    /// The size of every checkpoint line in the export, in order.
+    pub checkpoints: Vec<u64>,
+}
+
+impl Manifest {
+    /// The bytes the header's signature covers: every field of the header but the
+    /// signature itself.
+    pub fn message(&self) -> String {
+        let checkpoints: Vec<String> = self.checkpoints.iter().map(u64::to_string).collect();
+        format!(
+            "akari-ledger-export v{EXPORT_VERSION}\nnode_key {}\nfirst_seq {}\nlast_seq {}\ncover_seq {}\nprev_head {}\nexported_at {}\ncheckpoints {}\n",
+            self.node_key,
+            self.first_seq,
+            self.last_seq,
+            self.cover_seq,
+            self.prev_head,
+            self.exported_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            checkpoints.join(",")
+        )
+    }
 }
 
 impl Ledger {
@@ -146,8 +170,12 @@ impl Ledger {
         last: u64,
         out: &mut dyn Write,
     ) -> Result<ExportSummary, LedgerError> {
-        let cover = self.write_ndjson_header(first, last, out)?;
+        let cover = match self.checkpoints(last..=u64::MAX)?.first() {
+            Some(cp) => cp.size,
+            None => self.checkpoint_now()?.size,
+        };
         let checkpoints = self.checkpoints(first - 1..=cover)?;
+        self.write_ndjson_header(first, last, cover, &checkpoints, out)?;
         let mut cps = CheckpointLines {
             pending: checkpoints.iter().peekable(),
             written: 0,
@@ -187,37 +215,46 @@ impl Ledger {
         })
     }
 
-    /// Makes sure a signed checkpoint covers the last exported entry, then writes the
-    /// header line, signed over the range, the covering checkpoint and the chain head
-    /// before the first entry. Returns the covering checkpoint's size.
+    /// Writes the header line: the range, the covering checkpoint `cover`, the chain head
+    /// before the first entry, the node key and the sizes of the checkpoint lines that
+    /// follow, signed together.
     fn write_ndjson_header(
         &self,
         first: u64,
         last: u64,
+        cover: u64,
+        checkpoints: &[super::Checkpoint],
         out: &mut dyn Write,
-    ) -> Result<u64, LedgerError> {
-        let cover = match self.checkpoints(last..=u64::MAX)?.first() {
-            Some(cp) => cp.size,
-            None => self.checkpoint_now()?.size,
+    ) -> Result<(), LedgerError> {
+        let manifest = Manifest {
+            first_seq: first,
+            last_seq: last,
+            cover_seq: cover,
+            prev_head: self.head_at(first - 1)?,
+            exported_at: super::checkpoint::to_micros(Utc::now()),
+            node_key: hex::encode(self.public_key().as_bytes()),
+            checkpoints: checkpoints.iter().map(|cp| cp.size).collect(),
         };
-        let prev_head = self.head_at(first - 1)?;
-        let exported_at = super::checkpoint::to_micros(Utc::now());
-        let message = manifest_message(first, last, cover, &prev_head, &exported_at);
-        let signature = B64.encode(self.signing_key().sign(message.as_bytes()).to_bytes());
+        let signature = B64.encode(
+            self.signing_key()
+                .sign(manifest.message().as_bytes())
+                .to_bytes(),
+        );
         let header = serde_json::json!({
             "type": "header",
             "format": "akari-ledger-export",
-            "version": 1,
-            "first_seq": first,
-            "last_seq": last,
-            "cover_seq": cover,
-            "prev_head": prev_head,
-            "exported_at": exported_at,
-            "node_key": hex::encode(self.public_key().as_bytes()),
+            "version": EXPORT_VERSION,
+            "first_seq": manifest.first_seq,
+            "last_seq": manifest.last_seq,
+            "cover_seq": manifest.cover_seq,
+            "prev_head": manifest.prev_head,
+            "exported_at": manifest.exported_at,
+            "node_key": manifest.node_key,
+            "checkpoints": manifest.checkpoints,
             "signature": signature,
         });
         writeln!(out, "{header}")?;
-        Ok(cover)
+        Ok(())
     }
 
     fn export_csv(
@@ -291,6 +328,19 @@ fn action_fields(action: &Action) -> String {
     }
 }
 
+/// A cell as a spreadsheet shows it, never runs it: a value that starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return (or their full-width forms) would be read as a formula,
+/// so it gets a leading `'`, as the OWASP guidance on CSV injection advises. Applies to
+/// every cell, since names, reasons and user agents come from whoever typed them.
+fn spreadsheet_safe(cell: String) -> String {
+    const FORMULA_STARTS: [char; 10] = ['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠'];
+    if cell.starts_with(FORMULA_STARTS) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
 fn csv_row(e: &LedgerEntry, head: &Hash) -> Vec<String> {
     let (kind, id, session, declared) = match &e.actor {
         Actor::System => ("system", String::new(), String::new(), None),
@@ -334,6 +384,9 @@ fn csv_row(e: &LedgerEntry, head: &Hash) -> Vec<String> {
         head.to_hex(),
         "1".to_string(),
     ]
+    .into_iter()
+    .map(spreadsheet_safe)
+    .collect()
 }
 
 /// The checkpoint lines of an NDJSON export, each written right after the line of the

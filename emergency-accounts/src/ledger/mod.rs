@@ -22,7 +22,9 @@
 //! The sequence number is the order; time never reorders anything. An entry records the
 //! time its caller gave, as given, even when the wall clock went back (NTP step, a wrong
 //! manual setting, a restored VM); such an entry is flagged `clock_back` (its time is
-//! earlier than the latest time recorded before it, remembered across restarts), exports
+//! earlier than the latest time recorded before it, remembered across restarts). Callers
+//! that record "now" use [`AuditSink::record_now`], which reads the clock in queue order,
+//! so concurrent appends on a steady clock are never flagged. Exports
 //! carry the flag, and verification counts the flagged entries. Checkpoints are signed
 //! with the writer's clock time, also as given; their order and validity rest on the size
 //! and the chain head, never on the time. Clamping the time instead would record a time
@@ -156,6 +158,9 @@ pub struct Ledger {
     disk_reserve_percent: u8,
     /// The last reading was below the reserve (logged once per crossing).
     space_low: AtomicBool,
+    /// Held while [`AuditSink::record_now`] reads the clock and hands the event to the
+    /// writer, so times taken "now" follow the sequence.
+    order: Mutex<()>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -294,6 +299,7 @@ impl Ledger {
             disk_reserve_bytes: config.disk_reserve_bytes,
             disk_reserve_percent: config.disk_reserve_percent,
             space_low: AtomicBool::new(false),
+            order: Mutex::new(()),
         })
     }
 
@@ -389,6 +395,24 @@ impl AuditSink for Ledger {
         let event = bounds::bound_event(event);
         self.send(Msg::Record(Box::new(event), reply))
             .map_err(|e| AuditError::Unavailable(e.to_string()))?;
+        rx.recv()
+            .map_err(|_| AuditError::Unavailable("the ledger writer stopped".into()))?
+    }
+
+    /// The time is read and the event queued under one lock: the writer takes events in
+    /// queue order, so the times follow the sequence. Only the hand-over is serialised;
+    /// the durable commit is still shared by the whole batch.
+    fn record_now(&self, clock: &dyn Clock, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
+        let (reply, rx) = mpsc::sync_channel(1);
+        {
+            let _order = lock(&self.order);
+            let event = AuditEvent {
+                time: clock.now(),
+                ..event
+            };
+            self.send(Msg::Record(Box::new(event), reply))
+                .map_err(|e| AuditError::Unavailable(e.to_string()))?;
+        }
         rx.recv()
             .map_err(|_| AuditError::Unavailable("the ledger writer stopped".into()))?
     }

@@ -4,9 +4,11 @@
 //!
 //! What it can name: an entry whose bytes were changed (its hash no longer matches);
 //! a missing sequence number (deleted); entries out of order (reordered); an export that
-//! ends before what its signed manifest or a checkpoint says it holds (truncated). An
-//! entry changed by someone who also recomputed every following `head` field is still
-//! caught, by the next signed checkpoint, which then no longer matches.
+//! ends before what its signed manifest or a checkpoint says it holds (truncated); a
+//! checkpoint line deleted or added anywhere (the signed manifest lists them all); a header
+//! whose `node_key` or any other field was changed (the manifest signature covers every
+//! field). An entry changed by someone who also recomputed every following `head` field is
+//! still caught, by the next signed checkpoint, which then no longer matches.
 
 use std::io::BufRead;
 
@@ -19,7 +21,7 @@ use serde_json::value::RawValue;
 
 use super::checkpoint::Checkpoint;
 use super::entry::{chain, leaf_hash, Hash};
-use super::export::manifest_message;
+use super::export::{Manifest, EXPORT_VERSION};
 
 /// What a successful verification established.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,12 @@ pub enum VerifyError {
     NotAnExport(String),
     #[error("the export's manifest signature does not verify with this key: wrong key, or the header was altered")]
     BadManifestSignature,
+    #[error("the export's header names node key {in_header}, but the key given is {given}: verify with the key of the node that made the export, or the header's node_key was altered")]
+    NodeKeyMismatch { in_header: String, given: String },
+    #[error("checkpoint {size} is missing (deleted): the signed manifest lists it right after entry {size}, but {found}")]
+    CheckpointDeleted { size: u64, found: String },
+    #[error("checkpoint {size} (line {line}) is not in the signed manifest's list of checkpoints: it was added to the export")]
+    CheckpointNotListed { size: u64, line: u64 },
     #[error(
         "line {line} (where entry {expected_seq} was expected) is not a valid export line: {what}"
     )]
@@ -98,6 +106,8 @@ struct Line<'a> {
     cover_seq: Option<u64>,
     prev_head: Option<Hash>,
     exported_at: Option<DateTime<Utc>>,
+    node_key: Option<&'a str>,
+    checkpoints: Option<Vec<u64>>,
     // end
     entries: Option<u64>,
 }
@@ -154,6 +164,8 @@ struct Header {
     last_seq: u64,
     cover_seq: u64,
     prev_head: Hash,
+    /// The sizes of the checkpoint lines the export holds, in order.
+    checkpoints: Vec<u64>,
 }
 
 /// Verifies an NDJSON export against the node's public key.
@@ -185,28 +197,54 @@ fn parse_header(text: &str, key: &VerifyingKey) -> Result<Header, VerifyError> {
             "the first line is not an akari-ledger-export header".into(),
         ));
     }
-    if line.version != Some(1) {
+    if line.version != Some(EXPORT_VERSION) {
         return Err(VerifyError::NotAnExport(format!(
-            "export format version {:?} is not supported (this build reads version 1)",
-            line.version
+            "export format version {} is not supported (this build reads version {EXPORT_VERSION}, \
+             whose signature also covers the node key and the list of checkpoints): export \
+             the ledger again with this build",
+            line.version.map_or("(none)".to_string(), |v| v.to_string())
         )));
     }
     let missing = |field: &str| VerifyError::NotAnExport(format!("the header lacks `{field}`"));
-    let first_seq = line.first_seq.ok_or_else(|| missing("first_seq"))?;
-    let last_seq = line.last_seq.ok_or_else(|| missing("last_seq"))?;
-    let cover_seq = line.cover_seq.ok_or_else(|| missing("cover_seq"))?;
-    let prev_head = line.prev_head.ok_or_else(|| missing("prev_head"))?;
-    let exported_at = line.exported_at.ok_or_else(|| missing("exported_at"))?;
+    let node_key = line.node_key.ok_or_else(|| missing("node_key"))?;
+    let given = hex::encode(key.as_bytes());
+    if !node_key.eq_ignore_ascii_case(&given) {
+        return Err(VerifyError::NodeKeyMismatch {
+            in_header: node_key
+                .chars()
+                .take(64)
+                .collect::<String>()
+                .escape_debug()
+                .to_string(),
+            given,
+        });
+    }
+    let manifest = Manifest {
+        first_seq: line.first_seq.ok_or_else(|| missing("first_seq"))?,
+        last_seq: line.last_seq.ok_or_else(|| missing("last_seq"))?,
+        cover_seq: line.cover_seq.ok_or_else(|| missing("cover_seq"))?,
+        prev_head: line.prev_head.ok_or_else(|| missing("prev_head"))?,
+        exported_at: line.exported_at.ok_or_else(|| missing("exported_at"))?,
+        node_key: node_key.to_string(),
+        checkpoints: line.checkpoints.ok_or_else(|| missing("checkpoints"))?,
+    };
     let signature = line.signature.ok_or_else(|| missing("signature"))?;
-    let message = manifest_message(first_seq, last_seq, cover_seq, &prev_head, &exported_at);
     let valid = B64
         .decode(&signature)
         .ok()
         .and_then(|b| Signature::from_slice(&b).ok())
-        .is_some_and(|s| key.verify(message.as_bytes(), &s).is_ok());
+        .is_some_and(|s| key.verify(manifest.message().as_bytes(), &s).is_ok());
     if !valid {
         return Err(VerifyError::BadManifestSignature);
     }
+    let Manifest {
+        first_seq,
+        last_seq,
+        cover_seq,
+        prev_head,
+        checkpoints,
+        ..
+    } = manifest;
     if first_seq == 0 || last_seq + 1 < first_seq || cover_seq < last_seq {
         return Err(VerifyError::NotAnExport(
             "the header's sequence range is inconsistent".into(),
@@ -217,6 +255,7 @@ fn parse_header(text: &str, key: &VerifyingKey) -> Result<Header, VerifyError> {
         last_seq,
         cover_seq,
         prev_head,
+        checkpoints,
     })
 }
 
@@ -314,6 +353,8 @@ struct Walk<'h> {
     checkpoints: u64,
     clock_back_entries: u64,
     last_checkpoint: Option<Checkpoint>,
+    /// How many of the manifest's listed checkpoints have been met.
+    listed_met: usize,
     ended: bool,
 }
 
@@ -327,12 +368,16 @@ impl<'h> Walk<'h> {
             checkpoints: 0,
             clock_back_entries: 0,
             last_checkpoint: None,
+            listed_met: 0,
             ended: false,
         }
     }
 
     /// Checks the item at `i` (the rest of `items` tells a deletion from a truncation).
     fn step(&mut self, items: &[Item], i: usize, key: &VerifyingKey) -> Result<(), VerifyError> {
+        if let Item::Entry { line, .. } | Item::Link { line, .. } = &items[i] {
+            self.no_listed_checkpoint_before(self.expected, &format!("line {line} follows"))?;
+        }
         match &items[i] {
             Item::Entry { seq, line, .. } | Item::Link { seq, line, .. }
                 if *seq != self.expected =>
@@ -453,9 +498,32 @@ impl<'h> Walk<'h> {
                 line,
             });
         }
+        self.no_listed_checkpoint_before(
+            cp.size,
+            &format!("checkpoint {} (line {line}) follows", cp.size),
+        )?;
+        if self.header.checkpoints.get(self.listed_met) != Some(&cp.size) {
+            return Err(VerifyError::CheckpointNotListed {
+                size: cp.size,
+                line,
+            });
+        }
+        self.listed_met += 1;
         self.checkpoints += 1;
         self.last_checkpoint = Some(cp.clone());
         Ok(())
+    }
+
+    /// Fails if the manifest lists a checkpoint smaller than `size` that has not been met:
+    /// its line belonged before what comes now (`found`), so it was deleted.
+    fn no_listed_checkpoint_before(&self, size: u64, found: &str) -> Result<(), VerifyError> {
+        match self.header.checkpoints.get(self.listed_met) {
+            Some(&listed) if listed < size => Err(VerifyError::CheckpointDeleted {
+                size: listed,
+                found: found.to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The end line: its count must be the number of entries read.
@@ -485,6 +553,12 @@ impl<'h> Walk<'h> {
                 claim: "the signed manifest".into(),
                 expected: header.last_seq,
                 ends_at: ends_entries,
+            });
+        }
+        if let Some(&size) = self.header.checkpoints.get(self.listed_met) {
+            return Err(VerifyError::CheckpointDeleted {
+                size,
+                found: "the export has no line for it".into(),
             });
         }
         let last_checkpoint = match self.last_checkpoint {

@@ -164,10 +164,22 @@ pub struct RecordedVerdict {
 /// Something the reviewer should look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Flag {
-    ManyPatients { distinct: usize, threshold: usize },
-    OutsideWardScope { seq: u64, ward: String },
-    OutsideEpisode { seq: u64 },
-    BulkPrinting { printed: u32, threshold: u32 },
+    ManyPatients {
+        distinct: usize,
+        threshold: usize,
+    },
+    /// `ward` is empty for a patient on no ward (an outpatient, a discharged patient).
+    OutsideWardScope {
+        seq: u64,
+        ward: String,
+    },
+    OutsideEpisode {
+        seq: u64,
+    },
+    BulkPrinting {
+        printed: u32,
+        threshold: u32,
+    },
 }
 
 impl std::fmt::Display for Flag {
@@ -180,6 +192,12 @@ impl std::fmt::Display for Flag {
                 f,
                 "many distinct patients: {distinct} (threshold {threshold})"
             ),
+            Flag::OutsideWardScope { seq, ward } if ward.is_empty() => {
+                write!(
+                    f,
+                    "patient outside the account's ward scope: on no ward (entry {seq})"
+                )
+            }
             Flag::OutsideWardScope { seq, ward } => {
                 write!(
                     f,
@@ -463,12 +481,14 @@ impl Tally {
         }
     }
 
-    /// Flags an event made outside an emergency or drill episode, or on a ward outside the
-    /// account's scope.
+    /// Flags an access made outside an emergency or drill episode, or a patient (or ward)
+    /// outside the account's scope. The end of a session is no access: the node expires
+    /// every session when an episode ends, after the entry that ended it.
     fn flag_place(&mut self, e: &LedgerEntry, episodes: &[Episode], scope: Option<&[String]>) {
+        let ends_session = matches!(e.action, Action::SessionExpired | Action::Logout);
         let inside =
             e.mode.allows_emergency_login() && episodes.iter().any(|ep| ep.contains(e.seq));
-        if !inside {
+        if !inside && !ends_session {
             self.flags.push(Flag::OutsideEpisode { seq: e.seq });
         }
         if let (Some(scope), Some(ward)) = (scope, ward_of(e)) {

@@ -91,6 +91,19 @@ pub fn mode_change(time: DateTime<Utc>, from: Mode, to: Mode, reason: &str) -> A
     )
 }
 
+/// Records the declaration of an emergency (standby → emergency) at `at(0)`.
+pub fn declare_emergency(ledger: &Ledger) {
+    use akari_accounts::event::AuditSink;
+    let _receipt = ledger
+        .record(mode_change(
+            at(0),
+            Mode::Standby,
+            Mode::Emergency,
+            "EHR down",
+        ))
+        .expect("the declaration is recorded");
+}
+
 /// A varied, realistic stream of `n` events: an emergency is declared, a clinician logs
 /// in, declares, searches, reads, prints, logs out.
 pub fn mixed_events(n: usize) -> Vec<AuditEvent> {

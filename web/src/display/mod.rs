@@ -332,11 +332,6 @@ pub struct Summary {
 
 const MAR_WINDOW_HOURS: i64 = 72;
 
-/// Encounter statuses that place a patient in a bed now.
-fn in_house(status: &str) -> bool {
-    matches!(status, "in-progress" | "arrived" | "onleave" | "triaged")
-}
-
 fn participant_text(p: &Participant) -> String {
     let mut s = p.name.clone().unwrap_or_default();
     if let Some(c) = p.contact.as_deref() {
@@ -357,7 +352,7 @@ impl Summary {
         let (vitals, other_readings) = vitals_grid(tr, &r);
         let mar = mar(&r, as_of);
         let blood_type = blood_type(&r);
-        let current = r.encounters.iter().find(|e| in_house(&e.status));
+        let current = r.current_encounter();
         let location = current
             .map(|e| {
                 [&e.ward, &e.room, &e.bed]

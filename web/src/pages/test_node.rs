@@ -50,6 +50,11 @@ pub(crate) struct Node {
 }
 
 pub(crate) fn node() -> Node {
+    node_of(12)
+}
+
+/// A node whose synthetic hospital has `patients` patients (enough fill several wards).
+pub(crate) fn node_of(patients: u64) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     // No timed checkpoint during a test: tests may count the ledger's commits.
@@ -76,7 +81,7 @@ pub(crate) fn node() -> Node {
         Accounts::open(memory_db(), config, ledger.clone(), Arc::new(SystemClock)).unwrap(),
     );
     let hospital = Hospital::generate(SynthConfig {
-        patients: 12,
+        patients,
         ..SynthConfig::default()
     });
     let store =
@@ -225,6 +230,16 @@ impl Browser {
         .await
     }
 
+    /// Changes the mode from the admin page: `action` is `drill`, `declare`, `end` or
+    /// `standby`.
+    pub(crate) async fn change_mode(&mut self, csrf: &str, action: &str, reason: &str) -> Page {
+        self.post(
+            "/admin/mode",
+            &[("csrf", csrf), ("action", action), ("reason", reason)],
+        )
+        .await
+    }
+
     pub(crate) async fn post_json(
         &mut self,
         path: &str,
@@ -353,13 +368,19 @@ pub(crate) fn mode(node: &Node) -> Mode {
 
 /// A sealed account provisioned at the console: (account ID, credential).
 pub(crate) fn console_account(node: &Node) -> (String, String) {
+    scoped_account(node, WardScope::All)
+}
+
+/// A sealed account for the wards of `scope`, provisioned at the console: (account ID,
+/// credential).
+pub(crate) fn scoped_account(node: &Node, scope: WardScope) -> (String, String) {
     let sheet = node
         .accounts
         .provision(
             &Console::new("it").capability(),
             ProvisionRequest {
                 label: "ER-1".into(),
-                ward_scope: WardScope::All,
+                ward_scope: scope,
                 expires_at: None,
             },
             &Client::default(),

@@ -122,6 +122,11 @@ fn flag_text(tr: Tr, f: &Flag) -> String {
             threshold,
         } => format!("{} {distinct} (> {threshold})", tr.s("flag_many_patients")),
         Flag::OutsideWardScope { seq, ward } => {
+            let ward = if ward.is_empty() {
+                tr.s("no_ward")
+            } else {
+                ward
+            };
             format!("{} {ward} (#{seq})", tr.s("flag_outside_scope"))
         }
         Flag::OutsideEpisode { seq } => format!("{} (#{seq})", tr.s("flag_outside_episode")),

@@ -4,6 +4,7 @@
 //! kept apart, mode changes, review verdicts and exports, snapshot generations.
 
 use akari_accounts::event::{Action, Mode};
+use akari_accounts::ledger::details;
 use akari_accounts::{Console, CreationChallengeResponse, RequestChallengeResponse};
 use akari_sync::engine::CancellationToken;
 use axum::http::StatusCode;
@@ -300,11 +301,7 @@ async fn drill_review_verdict_and_exports() {
     let (account_id, credential) = console_account(&node);
     let mut a = admin(&node).await;
     let csrf = a.get("/admin").await.csrf();
-    a.post(
-        "/admin/mode",
-        &[("csrf", &csrf), ("action", "drill"), ("reason", "夜間訓練")],
-    )
-    .await;
+    a.change_mode(&csrf, "drill", "夜間訓練").await;
     let mut nurse = clinician(&node, &account_id, &credential).await;
     let c = nurse.get("/search").await.csrf();
     assert_eq!(
@@ -422,6 +419,84 @@ async fn drill_review_verdict_and_exports() {
         .await;
     assert_eq!(r.location.as_deref(), Some("/admin"));
     assert_eq!(mode(&node), Mode::Standby);
+}
+
+#[tokio::test]
+async fn a_patient_read_outside_the_accounts_wards_is_flagged_on_the_review_page() {
+    use crate::viewer::Snapshot;
+    let node = node_of(400);
+    let wards = Snapshot::wards(&node.reader).unwrap();
+    assert!(wards.len() >= 2, "wards: {wards:?}");
+    let (own, other) = (&wards[0], &wards[1]);
+    let patient_in = |ward: &str| {
+        Snapshot::census(&node.reader, ward).unwrap()[0]
+            .key
+            .0
+            .clone()
+    };
+    let (inside, outside) = (patient_in(own), patient_in(other));
+    let (_, listed) = Snapshot::search(&node.reader, "ア", 500).unwrap();
+    let outpatient = listed
+        .iter()
+        .find(|p| p.ward.is_none())
+        .expect("an outpatient")
+        .key
+        .0
+        .clone();
+    let (account_id, credential) =
+        scoped_account(&node, akari_accounts::WardScope::Wards(vec![own.clone()]));
+    let mut a = admin(&node).await;
+    let csrf = a.get("/admin").await.csrf();
+    a.change_mode(&csrf, "drill", "病棟訓練").await;
+    let mut nurse = clinician(&node, &account_id, &credential).await;
+    for key in [&inside, &outside, &outpatient] {
+        let r = nurse.get(&format!("/patients/{key}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    a.change_mode(&csrf, "end", "訓練終了").await;
+    assert_eq!(mode(&node), Mode::Recovery);
+
+    // Each read's entry names the patient's ward (empty for the outpatient); the own
+    // ward's read is not flagged.
+    let mut reads = Vec::new();
+    node.ledger
+        .scan(
+            1..=u64::MAX,
+            |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
+                if e.action == Action::PatientRead {
+                    let ward = e
+                        .details
+                        .as_deref()
+                        .and_then(|d| details::get(d, details::WARD));
+                    reads.push((e.seq, e.patient.clone().unwrap(), ward));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        reads
+            .iter()
+            .map(|r| (&r.1, r.2.as_ref()))
+            .collect::<Vec<_>>(),
+        vec![
+            (&inside, Some(own)),
+            (&outside, Some(other)),
+            (&outpatient, Some(&String::new()))
+        ]
+    );
+    let review = a.get("/admin/review").await;
+    let at = review.body.find("class=\"episode-link\">").unwrap() + 21;
+    let episode = &review.body[at..at + review.body[at..].find('<').unwrap()];
+    let page = a.get(&format!("/admin/review/{episode}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let flag = format!("担当病棟外の患者 {other} (#{})", reads[1].0);
+    assert!(page.body.contains(&flag), "{flag} not in {}", page.body);
+    let flag = format!("担当病棟外の患者 病棟なし（外来・退院） (#{})", reads[2].0);
+    assert!(page.body.contains(&flag), "{flag} not in {}", page.body);
+    assert_eq!(page.body.matches("担当病棟外の患者").count(), 2);
+    // The drill's end expired the session: no access outside the episode.
+    assert!(!page.body.contains("エピソード外のアクセス"));
 }
 
 #[tokio::test]

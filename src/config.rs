@@ -178,8 +178,19 @@ impl Config {
         }
     }
 
-    /// Checks rules that span keys or ranges that types cannot express.
+    /// Checks rules that span keys or ranges that types cannot express, section by
+    /// section; the first broken rule is the error.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_server()?;
+        self.validate_tls_files()?;
+        self.validate_metrics()?;
+        self.validate_web()?;
+        self.validate_sync()?;
+        self.validate_tls_names()
+    }
+
+    /// `[server]`: timeouts and connection limits within their ranges.
+    fn validate_server(&self) -> Result<(), ConfigError> {
         if !(1..=3600).contains(&self.server.drain_timeout_secs) {
             return Err(ConfigError::invalid(
                 "server.drain_timeout_secs",
@@ -229,21 +240,26 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `[tls]`: a configured certificate comes with its private key and the other way round.
+    fn validate_tls_files(&self) -> Result<(), ConfigError> {
         match (&self.tls.cert_path, &self.tls.key_path) {
-            (Some(_), None) => {
-                return Err(ConfigError::invalid(
-                    "tls.key_path",
-                    "missing: tls.cert_path is set, so tls.key_path must name its private key",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::invalid(
-                    "tls.cert_path",
-                    "missing: tls.key_path is set, so tls.cert_path must name its certificate",
-                ))
-            }
-            _ => {}
+            (Some(_), None) => Err(ConfigError::invalid(
+                "tls.key_path",
+                "missing: tls.cert_path is set, so tls.key_path must name its private key",
+            )),
+            (None, Some(_)) => Err(ConfigError::invalid(
+                "tls.cert_path",
+                "missing: tls.key_path is set, so tls.cert_path must name its certificate",
+            )),
+            _ => Ok(()),
         }
+    }
+
+    /// `[metrics]`: an enabled metrics listener has its own address.
+    fn validate_metrics(&self) -> Result<(), ConfigError> {
         if self.metrics.enabled
             && self.metrics.listen == self.server.listen
             && self.server.listen.port() != 0
@@ -253,6 +269,11 @@ impl Config {
                 "is the same address as server.listen; the metrics listener needs its own port",
             ));
         }
+        Ok(())
+    }
+
+    /// `[web]`: the staleness threshold within its range.
+    fn validate_web(&self) -> Result<(), ConfigError> {
         if !(1..=10_080).contains(&self.web.stale_after_minutes) {
             return Err(ConfigError::invalid(
                 "web.stale_after_minutes",
@@ -262,13 +283,22 @@ impl Config {
                 ),
             ));
         }
-        if let Err((key, message)) = self.sync.validate() {
-            return Err(ConfigError::Invalid {
+        Ok(())
+    }
+
+    /// `[sync]`: the section's own rules, reported under `sync.`.
+    fn validate_sync(&self) -> Result<(), ConfigError> {
+        self.sync
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
                 key: format!("sync.{key}"),
                 origin: "the configuration".to_owned(),
                 message,
-            });
-        }
+            })
+    }
+
+    /// `[tls]`: the certificate names at least one host name or address.
+    fn validate_tls_names(&self) -> Result<(), ConfigError> {
         if self.tls.host_names.is_empty() && self.tls.ip_addresses.is_empty() {
             return Err(ConfigError::invalid(
                 "tls.host_names",

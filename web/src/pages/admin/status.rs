@@ -4,7 +4,8 @@
 use akari_accounts::event::Mode;
 use akari_accounts::ledger::space::human;
 use akari_accounts::ledger::SpaceStatus;
-use akari_accounts::SealStatus;
+use akari_accounts::{Episode, SealStatus};
+use akari_sync::SyncStatus;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -68,23 +69,7 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         since: time(&st.mode.since),
         decided_by: actor_text(&st.mode.decided_by),
         reason: st.mode.reason.clone(),
-        episode: st
-            .mode
-            .episode
-            .as_ref()
-            .map(|e| {
-                format!(
-                    "#{} ({}) {}",
-                    e.id,
-                    if e.drill {
-                        tr.s("drill")
-                    } else {
-                        tr.s("emergency")
-                    },
-                    time(&e.started_at)
-                )
-            })
-            .unwrap_or_default(),
+        episode: episode_text(tr, st.mode.episode.as_ref()),
         unreachable_minutes: st.main_system_unreachable_minutes,
         sync_running: sync.running,
         last_success: opt_time(sync.last_success.as_ref()),
@@ -102,24 +87,7 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
             .current_generation
             .map(|g| g.to_string())
             .unwrap_or_default(),
-        alerts: sync
-            .integrity_alert
-            .iter()
-            .map(|a| {
-                format!(
-                    "{}: {}",
-                    tr.s("integrity_alert"),
-                    super::snapshots::alert_text(tr, a)
-                )
-            })
-            .chain(sync.quarantine.iter().map(|q| {
-                format!(
-                    "{}: {}",
-                    tr.s("quarantine_alert"),
-                    super::snapshots::quarantine_text(tr, q)
-                )
-            }))
-            .collect(),
+        alerts: snapshot_alerts(tr, &sync),
         ledger_disk: ledger_disk_alert(tr, admin.svc.ledger.disk_space()),
         snapshot_locked: admin.svc.snapshots.is_locked(),
         emergency_sessions: st.emergency_sessions,
@@ -131,6 +99,45 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         can_standby: mode == Mode::Recovery,
     };
     render(&page)
+}
+
+/// The current episode in words (number, emergency or drill, start), or empty outside one.
+fn episode_text(tr: Tr, episode: Option<&Episode>) -> String {
+    episode
+        .map(|e| {
+            format!(
+                "#{} ({}) {}",
+                e.id,
+                if e.drill {
+                    tr.s("drill")
+                } else {
+                    tr.s("emergency")
+                },
+                time(&e.started_at)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Snapshot alerts (integrity, then quarantine) in words; details on the sync page.
+fn snapshot_alerts(tr: Tr, sync: &SyncStatus) -> Vec<String> {
+    sync.integrity_alert
+        .iter()
+        .map(|a| {
+            format!(
+                "{}: {}",
+                tr.s("integrity_alert"),
+                super::snapshots::alert_text(tr, a)
+            )
+        })
+        .chain(sync.quarantine.iter().map(|q| {
+            format!(
+                "{}: {}",
+                tr.s("quarantine_alert"),
+                super::snapshots::quarantine_text(tr, q)
+            )
+        }))
+        .collect()
 }
 
 /// The ledger disk's alert in words (sizes only), or empty while its free space is above

@@ -163,17 +163,18 @@ fn concurrent_callers_on_a_steady_clock_raise_no_clock_back() {
     accounts.start_drill(&root(), "drill", &client()).unwrap();
     let before = entries(&ledger).len();
 
-    // Failed logins from four clients at once: each refusal is audited by the accounts
+    // Failed logins from four threads at once, each attempt from an address of its own
+    // (so none is counted into a flood summary): each refusal is audited by the accounts
     // service at its clock's time.
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {
             let accounts = accounts.clone();
             std::thread::spawn(move || {
-                let from = Client {
-                    address: Some(format!("192.0.2.{}", t + 1).parse().unwrap()),
-                    user_agent: None,
-                };
                 for i in 0..PER_THREAD {
+                    let from = Client {
+                        address: Some(format!("2001:db8::{t}:{i}").parse().unwrap()),
+                        user_agent: None,
+                    };
                     let refused = accounts.login_emergency(
                         EmergencyLogin {
                             account_id: format!("NOBODY-{t}-{i}"),

@@ -43,6 +43,16 @@ pub struct Config {
     /// thresholds in `[ledger.review]`).
     pub ledger: akari_accounts::ledger::LedgerConfig,
     pub web: akari_web::Config,
+    pub display: DisplayConfig,
+}
+
+/// `[display]`: how people read the node's times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisplayConfig {
+    /// The hospital's IANA time zone: every time a person reads (pages, seal sheets,
+    /// console reports) is shown in it with its abbreviation. Machine formats keep RFC 3339.
+    pub time_zone: akari_accounts::Zone,
 }
 
 /// `[server]`: the HTTPS listener and shutdown behaviour.
@@ -442,6 +452,33 @@ mod tests {
         });
         let config = load(&s).unwrap();
         assert_eq!(config.server.listen, "127.0.0.1:3000".parse().unwrap());
+    }
+
+    #[test]
+    fn the_display_time_zone_is_an_iana_name_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = load(&sources(dir.path(), None, &[])).unwrap();
+        assert_eq!(config.display.time_zone.name(), "Asia/Tokyo");
+        let config = load(&sources(
+            dir.path(),
+            Some("[display]\ntime_zone = \"America/New_York\"\n"),
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(config.display.time_zone.name(), "America/New_York");
+        let err = load(&sources(
+            dir.path(),
+            Some("[display]\ntime_zone = \"Asia/Tokio\"\n"),
+            &[],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("display.time_zone")
+                && err.contains("`Asia/Tokio`")
+                && err.contains("IANA"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -415,6 +415,7 @@ impl Services {
             idle_timeout: Duration::from_secs(self.config.accounts.idle_timeout_secs),
             absolute_timeout: Duration::from_secs(self.config.accounts.absolute_timeout_secs),
             stale_after: Duration::from_secs(self.config.web.stale_after_minutes * 60),
+            zone: self.config.display.time_zone,
         };
         let admin = AdminServices::new(
             self.accounts.clone(),

@@ -23,6 +23,7 @@ pub mod sheet;
 mod store;
 #[cfg(feature = "test-hooks")]
 pub mod testing;
+pub mod zone;
 
 pub use accounts::{
     Accounts, AdminEnrolmentTicket, AdminLogin, Challenge, EmergencyLogin, KeyAssertion,
@@ -47,6 +48,7 @@ pub use webauthn_rs::prelude::{
     CreationChallengeResponse, PublicKeyCredential, RegisterPublicKeyCredential,
     RequestChallengeResponse,
 };
+pub use zone::{UnknownZone, Zone};
 
 use event::{AuditError, Mode};
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::WardScope;
 use crate::secret::EmergencyCredential;
+use crate::zone::Zone;
 
 /// What to do on opening the envelope, in Japanese.
 pub const INSTRUCTIONS_JA: &[&str] = &[
@@ -53,15 +54,16 @@ impl SealSheet {
         INSTRUCTIONS_EN
     }
 
-    /// The sheet as plain text (for the console, or a printer that takes text).
-    pub fn to_printable_text(&self) -> String {
+    /// The sheet as plain text (for the console, or a printer that takes text), its times
+    /// on the hospital's clock.
+    pub fn to_printable_text(&self, zone: &Zone) -> String {
         let wards = match &self.ward_scope {
             WardScope::All => "全病棟 / all wards".to_owned(),
             WardScope::Wards(w) => w.join(", "),
         };
         let expiry = self
             .expires_at
-            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .map(|t| zone.minute(&t))
             .unwrap_or_else(|| "なし / none".into());
         let mut out = String::new();
         out.push_str("Akari 非常時用アカウント / Emergency account\n\n");
@@ -85,7 +87,7 @@ impl SealSheet {
         }
         out.push_str(&format!(
             "発行 / Issued             : {}\n\n",
-            self.issued_at.format("%Y-%m-%d %H:%M UTC")
+            zone.minute(&self.issued_at)
         ));
         out.push_str("開封時の手順:\n");
         for (i, line) in INSTRUCTIONS_JA.iter().enumerate() {

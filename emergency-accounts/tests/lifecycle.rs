@@ -33,8 +33,25 @@ fn sealed_account_lifecycle_from_provisioning_to_reseal() {
     let sheet = provision(&node, "ER-1");
     let credential = sheet.credential().expose().to_owned();
     assert!(credential.replace('-', "").len() >= 20);
-    assert!(sheet.to_printable_text().contains(&credential));
-    assert!(sheet.to_printable_text().contains("封印番号"));
+    assert!(sheet
+        .to_printable_text(&akari_accounts::Zone::default())
+        .contains(&credential));
+    assert!(sheet
+        .to_printable_text(&akari_accounts::Zone::default())
+        .contains("封印番号"));
+    // Its times are on the hospital's clock, labelled: never UTC unless configured so.
+    let tokyo = akari_accounts::Zone::default();
+    assert!(sheet
+        .to_printable_text(&tokyo)
+        .contains(&tokyo.minute(&sheet.issued_at)));
+    let new_york: akari_accounts::Zone = "America/New_York".parse().unwrap();
+    let text = sheet.to_printable_text(&new_york);
+    let issued = new_york.minute(&sheet.issued_at);
+    assert!(
+        issued.ends_with(" EST") || issued.ends_with(" EDT"),
+        "{issued}"
+    );
+    assert!(text.contains(&issued) && !text.contains("UTC"), "{text}");
     assert!(sheet
         .instructions_en()
         .iter()

@@ -139,7 +139,7 @@ fn a_clean_drill_whose_sessions_expire_at_its_end_reviews_with_no_flag() {
             s.flags
         );
     }
-    let report = akari_accounts::review::report(&review);
+    let report = akari_accounts::review::report(&review, &akari_accounts::Zone::default());
     assert!(report.contains("Sessions flagged: 0"), "{report}");
 }
 

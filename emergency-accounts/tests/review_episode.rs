@@ -255,7 +255,7 @@ fn verdicts_are_ledger_entries_and_appear_in_the_report() {
     let r = review_episode(&s.ledger, 1, &scopes(), &ReviewConfig::default()).unwrap();
     assert_eq!(r.sessions[0].verdicts.len(), 1);
     assert_eq!(r.sessions[1].verdicts[0].verdict, "misuse");
-    let text = review::report(&r);
+    let text = review::report(&r, &akari_accounts::Zone::default());
     for needle in [
         "EMERGENCY episode 1",
         "by administrator it-admin",

@@ -99,6 +99,11 @@ struct Command<'a> {
 }
 
 impl Command<'_> {
+    /// The hospital's clock, for every time a report prints.
+    fn zone(&self) -> &akari_accounts::Zone {
+        &self.services.config.display.time_zone
+    }
+
     fn run(&self, request: Request) -> Outcome {
         match request {
             Request::Status => Ok(render::status(self.services)),
@@ -176,7 +181,10 @@ impl Command<'_> {
     }
 
     fn snapshot_list(&self) -> Outcome {
-        Ok(render::generations(&self.services.store.list()?))
+        Ok(render::generations(
+            &self.services.store.list()?,
+            self.zone(),
+        ))
     }
 
     fn snapshot_verify(&self, generation: Option<u64>) -> Outcome {
@@ -294,7 +302,7 @@ impl Command<'_> {
             }
             None => accounts.create_admin(self.console, new, &client()),
         }?;
-        Ok(render::admin_created(&ticket))
+        Ok(render::admin_created(&ticket, self.zone()))
     }
 
     fn change_mode(&self, change: ModeChange, reason: &str) -> Outcome {
@@ -350,7 +358,7 @@ impl Command<'_> {
             }
             None => accounts.provision(&self.console.capability(), request, &client()),
         }?;
-        Ok(sheet.to_printable_text())
+        Ok(sheet.to_printable_text(self.zone()))
     }
 
     fn account_list(&self) -> Outcome {
@@ -358,7 +366,7 @@ impl Command<'_> {
             .services
             .accounts
             .list_accounts(&self.console.capability())?;
-        Ok(render::accounts(&list))
+        Ok(render::accounts(&list, self.zone()))
     }
 
     fn account_reseal(&self, account_id: &str, recovery_key: Option<Secret>) -> Outcome {
@@ -369,7 +377,7 @@ impl Command<'_> {
             }
             None => accounts.reseal(&self.console.capability(), account_id, &client()),
         }?;
-        Ok(sheet.to_printable_text())
+        Ok(sheet.to_printable_text(self.zone()))
     }
 
     fn account_revoke(&self, account_id: &str, reason: &str) -> Outcome {
@@ -440,7 +448,10 @@ impl Command<'_> {
     fn audit_report(&self, episode: Option<u64>) -> Outcome {
         let ledger = &self.services.ledger;
         let Some(id) = episode else {
-            return Ok(render::episodes(&akari_accounts::review::episodes(ledger)?));
+            return Ok(render::episodes(
+                &akari_accounts::review::episodes(ledger)?,
+                self.zone(),
+            ));
         };
         let scopes = self.services.ward_scopes(self.console);
         let review = akari_accounts::review::review_episode(
@@ -449,7 +460,7 @@ impl Command<'_> {
             &scopes,
             &self.services.config.ledger.review,
         )?;
-        Ok(akari_accounts::review::report(&review))
+        Ok(akari_accounts::review::report(&review, self.zone()))
     }
 
     fn audit_checkpoint(&self, write_to: Option<PathBuf>) -> Outcome {

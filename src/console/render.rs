@@ -2,15 +2,17 @@
 //! node's terminal. Nothing here changes state.
 
 use akari_accounts::review::Episode;
+use akari_accounts::Zone;
 use akari_accounts::{AccountSummary, AdminEnrolmentTicket, WardScope};
 use akari_sync::store::{GenerationInfo, VerifyReport};
 use akari_sync::SyncReport;
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 
 use crate::services::Services;
 
 /// `akari status`: mode, snapshot, key state and sync health.
 pub(super) fn status(services: &Services) -> String {
+    let zone = &services.config.display.time_zone;
     let status = services.node_status();
     let sync = services.engine.status();
     let mut out = format!("mode: {}\n", status.mode);
@@ -19,9 +21,7 @@ pub(super) fn status(services: &Services) -> String {
             "snapshot: generation {} ({} patients), data as of {}\n",
             m.generation,
             m.patients(),
-            m.high_water
-                .unwrap_or(m.created_at)
-                .to_rfc3339_opts(SecondsFormat::Secs, true)
+            zone.second(&m.high_water.unwrap_or(m.created_at))
         )),
         None => out.push_str("snapshot: none yet (run `akari sync now --full`)\n"),
     }
@@ -44,7 +44,7 @@ pub(super) fn status(services: &Services) -> String {
         (Some(c), None) => out.push_str(&format!(
             "second copy: generation {}, written {}\n",
             c.generation,
-            c.written_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            zone.second(&c.written_at)
         )),
         (None, None) => {}
     }
@@ -54,10 +54,7 @@ pub(super) fn status(services: &Services) -> String {
     }
     out.push_str(&format!("sync: source {}\n", sync.source));
     if let Some(t) = sync.last_success {
-        out.push_str(&format!(
-            "sync: last success {}\n",
-            t.to_rfc3339_opts(SecondsFormat::Secs, true)
-        ));
+        out.push_str(&format!("sync: last success {}\n", zone.second(&t)));
     }
     if let Some(e) = &sync.last_error {
         out.push_str(&format!("sync: last error: {e}\n"));
@@ -81,7 +78,7 @@ pub(super) fn status(services: &Services) -> String {
         let minutes = (Utc::now() - since).num_minutes().max(0);
         out.push_str(&format!(
             "main system unreachable for {minutes} min (since {})\n",
-            since.to_rfc3339_opts(SecondsFormat::Secs, true)
+            zone.second(&since)
         ));
     }
     out
@@ -153,12 +150,12 @@ pub(super) fn sync_report_full(status: &akari_sync::SyncStatus) -> String {
 }
 
 /// `akari snapshot list`: one row per generation kept, the current one starred.
-pub(super) fn generations(list: &[GenerationInfo]) -> String {
+pub(super) fn generations(list: &[GenerationInfo], zone: &Zone) -> String {
     if list.is_empty() {
         return "no generation yet: run `akari sync now --full`\n".into();
     }
     let mut out = String::from(
-        "  GEN  KIND         CREATED (UTC)         PATIENTS  ITEMS    PINNED  STATE        SET HASH\n",
+        "  GEN  KIND         CREATED                   PATIENTS  ITEMS    PINNED  STATE        SET HASH\n",
     );
     let mut quarantined = Vec::new();
     for g in list {
@@ -172,11 +169,11 @@ pub(super) fn generations(list: &[GenerationInfo]) -> String {
             None => "",
         };
         out.push_str(&format!(
-            "{} {:>4}  {:<12} {}  {:>8}  {:>7}  {:<6}  {:<11}  {}\n",
+            "{} {:>4}  {:<12} {:<24}  {:>8}  {:>7}  {:<6}  {:<11}  {}\n",
             if g.current { "*" } else { " " },
             m.generation,
             m.kind.to_string(),
-            m.created_at.format("%Y-%m-%d %H:%M:%S"),
+            zone.second(&m.created_at),
             m.patients(),
             m.total_items(),
             if m.pinned { "yes" } else { "" },
@@ -217,7 +214,7 @@ pub(super) fn verification(report: &VerifyReport) -> String {
 }
 
 /// `akari admin create`: the one-time enrolment code and what to do with it.
-pub(super) fn admin_created(ticket: &AdminEnrolmentTicket) -> String {
+pub(super) fn admin_created(ticket: &AdminEnrolmentTicket, zone: &Zone) -> String {
     format!(
         "admin {} created.\n\
          One-time enrolment code (shown only now): {}\n\
@@ -225,12 +222,12 @@ pub(super) fn admin_created(ticket: &AdminEnrolmentTicket) -> String {
          this code, and registers a passkey or security key with a PIN.\n",
         ticket.admin_id,
         ticket.code.expose(),
-        ticket.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        zone.second(&ticket.expires_at)
     )
 }
 
 /// `akari account list`.
-pub(super) fn accounts(list: &[AccountSummary]) -> String {
+pub(super) fn accounts(list: &[AccountSummary], zone: &Zone) -> String {
     if list.is_empty() {
         return "no emergency accounts yet: `akari account provision --label ER-1`\n".into();
     }
@@ -243,7 +240,7 @@ pub(super) fn accounts(list: &[AccountSummary]) -> String {
         };
         let expires = a
             .expires_at
-            .map(|t| format!(" / until {}", t.format("%Y-%m-%d %H:%M")))
+            .map(|t| format!(" / until {}", zone.minute(&t)))
             .unwrap_or_default();
         out.push_str(&format!(
             "{:<13} {:<14} {:<9} {:<11} {wards}{expires}\n",
@@ -257,20 +254,20 @@ pub(super) fn accounts(list: &[AccountSummary]) -> String {
 }
 
 /// `akari audit report` without an episode: the list of episodes.
-pub(super) fn episodes(episodes: &[Episode]) -> String {
+pub(super) fn episodes(episodes: &[Episode], zone: &Zone) -> String {
     if episodes.is_empty() {
         return "no emergency or drill episode yet\n".into();
     }
-    let mut out = String::from("EPISODE  KIND       STARTED (UTC)        ENDED\n");
+    let mut out = String::from("EPISODE  KIND       STARTED                   ENDED\n");
     for ep in episodes {
         out.push_str(&format!(
-            "{:>7}  {:<9}  {}  {}\n",
+            "{:>7}  {:<9}  {:<24}  {}\n",
             ep.id,
             if ep.drill { "drill" } else { "emergency" },
-            ep.started.format("%Y-%m-%d %H:%M:%S"),
+            zone.second(&ep.started),
             ep.end
                 .as_ref()
-                .map(|e| e.time.format("%Y-%m-%d %H:%M:%S").to_string())
+                .map(|e| zone.second(&e.time))
                 .unwrap_or_else(|| "(ongoing)".into())
         ));
     }

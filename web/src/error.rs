@@ -139,7 +139,11 @@ pub async fn render_error_pages(mut request: Request, next: Next) -> Response {
         None if response.status() == StatusCode::PAYLOAD_TOO_LARGE => Problem::TooLarge,
         None => return response,
     };
-    let tr = Tr { lang };
+    // Error pages show no times, so the default clock is never read here.
+    let tr = Tr {
+        lang,
+        zone: akari_accounts::Zone::default(),
+    };
     let page = ErrorPage {
         tr,
         lang: lang.code(),

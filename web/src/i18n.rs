@@ -78,10 +78,13 @@ impl Lang {
 
 pub const LANG_COOKIE: &str = "akari_lang";
 
-/// Translator handed to templates: `{{ c.tr.s("key") }}`.
+/// The reader's language and the hospital's clock, handed to templates:
+/// `{{ c.tr.s("key") }}`.
 #[derive(Debug, Clone, Copy)]
 pub struct Tr {
     pub lang: Lang,
+    /// Every time shown is on this clock, with its abbreviation.
+    pub zone: akari_accounts::Zone,
 }
 
 /// [`MESSAGES`] by key: a page looks up dozens of strings per render.

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
@@ -17,6 +17,7 @@ use crate::event::{
     Reason,
 };
 use crate::ledger::{details, Ledger, LedgerEntry, LedgerError};
+use crate::zone::Zone;
 
 /// Thresholds for the anomaly flags (`[accounts.ledger.review]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -556,8 +557,8 @@ fn actor_text(a: &Actor) -> String {
     }
 }
 
-fn time_text(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+fn time_text(zone: &Zone, t: &DateTime<Utc>) -> String {
+    zone.second(t)
 }
 
 fn verdict_label(recorded: &str) -> String {
@@ -575,25 +576,26 @@ fn reason_text(r: &Reason) -> String {
     }
 }
 
-/// The incident-report summary of an episode (`akari audit report EPISODE`).
-pub fn report(review: &EpisodeReview) -> String {
+/// The incident-report summary of an episode (`akari audit report EPISODE`), its times on
+/// the hospital's clock.
+pub fn report(review: &EpisodeReview, zone: &Zone) -> String {
     let mut s = String::new();
-    report_episode(&mut s, &review.episode);
+    report_episode(&mut s, &review.episode, zone);
     report_totals(&mut s, review);
     for x in &review.sessions {
-        report_session(&mut s, x);
+        report_session(&mut s, x, zone);
     }
     s
 }
 
 /// The report's opening: the episode, who declared and ended it, and why.
-fn report_episode(s: &mut String, ep: &Episode) {
+fn report_episode(s: &mut String, ep: &Episode, zone: &Zone) {
     let kind = if ep.drill { "DRILL" } else { "EMERGENCY" };
     let _ = writeln!(s, "Akari audit report: {kind} episode {}", ep.id);
     let _ = writeln!(
         s,
         "Declared:  {} by {}",
-        time_text(&ep.started),
+        time_text(zone, &ep.started),
         actor_text(&ep.declared_by)
     );
     let _ = writeln!(s, "Reason:    {}", ep.reason);
@@ -602,7 +604,7 @@ fn report_episode(s: &mut String, ep: &Episode) {
             let _ = writeln!(
                 s,
                 "Ended:     {} by {} (mode {:?}): {}",
-                time_text(&end.time),
+                time_text(zone, &end.time),
                 actor_text(&end.by),
                 end.to,
                 end.reason
@@ -656,7 +658,7 @@ fn report_totals(s: &mut String, review: &EpisodeReview) {
 }
 
 /// One session's section: who declared and why, when, what it did, its flags and verdicts.
-fn report_session(s: &mut String, x: &SessionReview) {
+fn report_session(s: &mut String, x: &SessionReview, zone: &Zone) {
     let _ = writeln!(s);
     let _ = writeln!(s, "Session {} (account {})", x.session_id, x.account_id);
     match &x.declared {
@@ -678,8 +680,8 @@ fn report_session(s: &mut String, x: &SessionReview) {
     let _ = writeln!(
         s,
         "  Active: {} to {}",
-        time_text(&x.first_time),
-        time_text(&x.last_time)
+        time_text(zone, &x.first_time),
+        time_text(zone, &x.last_time)
     );
     let _ = writeln!(
         s,
@@ -694,11 +696,11 @@ fn report_session(s: &mut String, x: &SessionReview) {
         x.patients.len(),
         x.patients.join(", ")
     );
-    report_flags_and_verdicts(s, x);
+    report_flags_and_verdicts(s, x, zone);
 }
 
 /// A session's flags (or "none") and its verdicts (or "not yet reviewed").
-fn report_flags_and_verdicts(s: &mut String, x: &SessionReview) {
+fn report_flags_and_verdicts(s: &mut String, x: &SessionReview, zone: &Zone) {
     if x.flags.is_empty() {
         let _ = writeln!(s, "  Flags: none");
     } else {
@@ -716,7 +718,7 @@ fn report_flags_and_verdicts(s: &mut String, x: &SessionReview) {
                 "  Verdict: {} by {} at {} (entry {}): {}",
                 verdict_label(&v.verdict),
                 actor_text(&v.by),
-                time_text(&v.time),
+                time_text(zone, &v.time),
                 v.seq,
                 v.comment
             );

@@ -72,7 +72,7 @@ pub(super) fn vitals_grid(tr: Tr, r: &PatientRecord) -> (VitalsGrid, Vec<Line>) 
     // source order of readings taken together).
     let mut sorted: Vec<&VitalSign> = r.vitals.iter().collect();
     sorted.sort_by_key(|v| std::cmp::Reverse(v.time));
-    let minute = |v: &VitalSign| fmt_time(&v.time);
+    let minute = |v: &VitalSign| tr.zone.minute(&v.time);
     let rows = sorted
         .chunk_by(|a, b| minute(a) == minute(b))
         .map(|group| VitalsRow {
@@ -98,7 +98,7 @@ pub(super) fn vitals_grid(tr: Tr, r: &PatientRecord) -> (VitalsGrid, Vec<Line>) 
                 rest.push(Line {
                     label: n,
                     text: value_with_unit(v.value.clone(), v.unit.as_deref()),
-                    time: fmt_time(&v.time),
+                    time: tr.zone.minute(&v.time),
                     alert: false,
                 });
             }
@@ -130,7 +130,7 @@ fn vital_label(tr: Tr, kind: VitalKind) -> &'static str {
         Lang::En => en,
     }
 }
-pub(super) fn mar(r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
+pub(super) fn mar(tr: Tr, r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
     let start = as_of - Duration::hours(MAR_WINDOW_HOURS);
     let mut given: Vec<_> = r
         .administrations
@@ -138,15 +138,15 @@ pub(super) fn mar(r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
         .filter(|a| a.time.with_timezone(&Utc) >= start)
         .collect();
     given.sort_by_key(|a| a.time);
-    let first_day = start.with_timezone(&jst()).date_naive();
-    let last_day = as_of.with_timezone(&jst()).date_naive();
+    let first_day = tr.zone.date(&start);
+    let last_day = tr.zone.date(&as_of);
     let days: Vec<NaiveDate> = first_day
         .iter_days()
         .take_while(|d| *d <= last_day)
         .collect();
     let mut rows: Vec<MarRow> = Vec::new();
     for a in given {
-        let day = a.time.with_timezone(&jst()).date_naive();
+        let day = tr.zone.date(&a.time);
         let Some(col) = days.iter().position(|d| *d == day) else {
             continue;
         };
@@ -162,7 +162,7 @@ pub(super) fn mar(r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
         };
         rows[idx].cells[col].push(MarCell {
             time: {
-                let t = a.time.with_timezone(&jst());
+                let t = tr.zone.local(&a.time);
                 format!("{:02}:{:02}", t.hour(), t.minute())
             },
             dose: a.dose.clone().unwrap_or_default(),

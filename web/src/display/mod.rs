@@ -1,4 +1,4 @@
-//! Turns audited records into what the templates print: times in JST, ages, labels, the
+//! Turns audited records into what the templates print: times on the hospital's clock, ages, labels, the
 //! MAR grid. Templates hold no logic; everything they show is prepared here as text.
 //! Askama escapes every value, so source text (names, narratives) is always inert.
 
@@ -7,7 +7,7 @@ use akari_sync::model::{
     Instant, Moment, Onset, Participant, Patient, PatientRecord, ReportKind, Severity, Sex,
     VitalKind, VitalSign,
 };
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
 
 use crate::i18n::{Lang, Tr};
 use crate::viewer::PatientSummary;
@@ -19,51 +19,33 @@ use grids::{mar, vitals_grid};
 pub use grids::{VitalsGrid, VitalsRow};
 pub use prescriptions::RxLine;
 
-pub fn jst() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).expect("valid offset")
-}
-
-/// "2026-11-21 03:00" in JST. Written out by hand: chrono's `format` parses its pattern
-/// on every call, and a patient page formats dozens of times.
-pub fn fmt_time(t: &DateTime<FixedOffset>) -> String {
-    let t = t.with_timezone(&jst());
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
-}
-
-fn fmt_opt(t: Option<&Instant>) -> String {
-    t.map(fmt_time).unwrap_or_default()
+fn fmt_opt(tr: Tr, t: Option<&Instant>) -> String {
+    t.map(|t| tr.zone.minute(t)).unwrap_or_default()
 }
 
 /// A time as precise as the source gave it: "2020年", "2020年3月", "2020-03-28" or
 /// "2020-03-28 14:44" (JST); never a made-up day or time.
-pub fn fmt_moment(lang: Lang, m: &Moment) -> String {
-    match (*m, lang) {
+pub fn fmt_moment(tr: Tr, m: &Moment) -> String {
+    match (*m, tr.lang) {
         (Moment::Year(y), Lang::Ja) => format!("{y}年"),
         (Moment::Year(y), Lang::En) => format!("{y}"),
         (Moment::Month(y, mo), Lang::Ja) => format!("{y}年{mo}月"),
         (Moment::Month(y, mo), Lang::En) => format!("{y}-{mo:02}"),
         (Moment::Day(d), _) => d.format("%Y-%m-%d").to_string(),
-        (Moment::Time(t), _) => fmt_time(&t),
+        (Moment::Time(t), _) => tr.zone.minute(&t),
     }
 }
 
 /// When a problem began, as people read it.
-pub fn fmt_onset(lang: Lang, o: &Onset) -> String {
+pub fn fmt_onset(tr: Tr, o: &Onset) -> String {
     match o {
-        Onset::At(m) => fmt_moment(lang, m),
+        Onset::At(m) => fmt_moment(tr, m),
         Onset::Period { start, end } => {
-            let s = start.map(|m| fmt_moment(lang, &m)).unwrap_or_default();
-            let e = end.map(|m| fmt_moment(lang, &m)).unwrap_or_default();
+            let s = start.map(|m| fmt_moment(tr, &m)).unwrap_or_default();
+            let e = end.map(|m| fmt_moment(tr, &m)).unwrap_or_default();
             format!("{s}〜{e}")
         }
-        Onset::Age(a) => match lang {
+        Onset::Age(a) => match tr.lang {
             Lang::Ja => format!("{a}時"),
             Lang::En => format!("at {a}"),
         },
@@ -107,15 +89,15 @@ fn sex_label(tr: Tr, sex: Sex) -> &'static str {
 }
 
 /// A date-like time (recorded, document date, flag start): the date alone when the
-/// source gave a date (midnight JST exactly), else date and time.
-fn fmt_dateish(t: Option<&Instant>) -> String {
+/// source gave a date (midnight exactly on the hospital's clock), else date and time.
+fn fmt_dateish(tr: Tr, t: Option<&Instant>) -> String {
     match t {
         Some(t) => {
-            let j = t.with_timezone(&jst());
+            let j = tr.zone.local(t);
             if j.hour() == 0 && j.minute() == 0 && j.second() == 0 && j.nanosecond() == 0 {
                 j.date_naive().format("%Y-%m-%d").to_string()
             } else {
-                fmt_time(t)
+                tr.zone.minute(t)
             }
         }
         None => String::new(),
@@ -127,7 +109,7 @@ fn deceased_text(tr: Tr, d: Option<&Deceased>) -> String {
     match d {
         None => String::new(),
         Some(Deceased::Yes) => tr.s("deceased").to_owned(),
-        Some(Deceased::At(m)) => format!("{} {}", tr.s("deceased"), fmt_moment(tr.lang, m)),
+        Some(Deceased::At(m)) => format!("{} {}", tr.s("deceased"), fmt_moment(tr, m)),
     }
 }
 
@@ -278,7 +260,7 @@ pub struct ContactLine {
     pub contact: String,
 }
 
-/// MAR grid: one row per medication, one column per calendar day (JST) of the window,
+/// MAR grid: one row per medication, one column per calendar day (hospital's clock) of the window,
 /// each cell listing the administrations of that day.
 #[derive(Debug, Clone)]
 pub struct Mar {
@@ -347,11 +329,11 @@ impl Summary {
     /// Takes the record by value: its texts (documents can be long) move into the page
     /// instead of being copied.
     pub fn new(tr: Tr, r: PatientRecord, as_of: DateTime<Utc>) -> Self {
-        let today = as_of.with_timezone(&jst()).date_naive();
+        let today = tr.zone.date(&as_of);
         let id = Identity::new(tr, &r.key.0, &r.patient, today);
         let (vitals, other_readings) = vitals_grid(tr, &r);
-        let mar = mar(&r, as_of);
-        let blood_type = blood_type(&r);
+        let mar = mar(tr, &r, as_of);
+        let blood_type = blood_type(tr, &r);
         let current = r.current_encounter();
         let location = current
             .map(|e| {
@@ -392,12 +374,15 @@ impl Summary {
             attending,
             allergies,
             no_allergy,
-            infections: infections.into_iter().map(infection_line).collect(),
+            infections: infections
+                .into_iter()
+                .map(|i| infection_line(tr, i))
+                .collect(),
             flags: flags.into_iter().map(|f| flag_line(tr, f)).collect(),
             prescriptions: prescriptions::rx_lines(tr, prescriptions, as_of.fixed_offset()),
             mar,
             orders: orders.into_iter().map(|o| order_line(tr, o)).collect(),
-            labs: labs.into_iter().map(lab_line).collect(),
+            labs: labs.into_iter().map(|l| lab_line(tr, l)).collect(),
             vitals,
             findings,
             reports: reports.into_iter().map(|r| report_line(tr, r)).collect(),
@@ -410,14 +395,14 @@ impl Summary {
                 .map(|i| immunization_line(tr, i))
                 .collect(),
             contacts,
-            documents: documents.into_iter().map(doc_line).collect(),
+            documents: documents.into_iter().map(|d| doc_line(tr, d)).collect(),
         }
     }
 }
 
-fn infection_line(i: Infection) -> Line {
+fn infection_line(tr: Tr, i: Infection) -> Line {
     Line {
-        time: fmt_opt(i.time.as_ref()),
+        time: fmt_opt(tr, i.time.as_ref()),
         label: i.name,
         text: i.result,
         alert: i.positive,
@@ -434,7 +419,7 @@ fn flag_line(tr: Tr, f: Flag) -> Line {
                 FlagKind::Other => "flag_other",
             })
             .to_owned(),
-        time: fmt_dateish(f.start.as_ref()),
+        time: fmt_dateish(tr, f.start.as_ref()),
         alert: matches!(f.kind, FlagKind::Dnr | FlagKind::Isolation),
         text: f.text,
     }
@@ -447,7 +432,7 @@ fn finding_line(tr: Tr, f: Finding) -> Line {
         time: f
             .time
             .as_ref()
-            .map(fmt_time)
+            .map(|t| tr.zone.minute(t))
             .unwrap_or_else(|| tr.s("time_unknown").to_owned()),
         alert: false,
     }
@@ -460,15 +445,15 @@ fn problem_line(tr: Tr, c: Condition) -> Line {
         time: c
             .onset
             .as_ref()
-            .map(|o| fmt_onset(tr.lang, o))
+            .map(|o| fmt_onset(tr, o))
             .unwrap_or_default(),
         alert: false,
     }
 }
 
-fn doc_line(d: Document) -> DocLine {
+fn doc_line(tr: Tr, d: Document) -> DocLine {
     DocLine {
-        date: fmt_dateish(d.date.as_ref()),
+        date: fmt_dateish(tr, d.date.as_ref()),
         title: d.title,
         text: d.text,
     }
@@ -535,7 +520,7 @@ fn value_with_unit(value: String, unit: Option<&str>) -> String {
     }
 }
 
-fn lab_line(l: akari_sync::model::LabResult) -> LabLine {
+fn lab_line(tr: Tr, l: akari_sync::model::LabResult) -> LabLine {
     let flag = l.interpretation.unwrap_or_default();
     let (reference, reference_note) = match l.reference_range {
         Some(r) => match r.numbers() {
@@ -545,7 +530,7 @@ fn lab_line(l: akari_sync::model::LabResult) -> LabLine {
         None => (String::new(), String::new()),
     };
     LabLine {
-        time: fmt_opt(l.time.as_ref()),
+        time: fmt_opt(tr, l.time.as_ref()),
         test: l.test,
         value: l.value,
         unit: l.unit.unwrap_or_default(),
@@ -557,7 +542,7 @@ fn lab_line(l: akari_sync::model::LabResult) -> LabLine {
 }
 
 /// "A型 Rh(+)（2019-04-02）": the newest ABO and Rh(D) results.
-fn blood_type(r: &PatientRecord) -> String {
+fn blood_type(tr: Tr, r: &PatientRecord) -> String {
     let (abo, rh) = r.blood_type();
     let mut parts: Vec<&str> = Vec::new();
     if let Some(a) = abo {
@@ -574,7 +559,7 @@ fn blood_type(r: &PatientRecord) -> String {
     let when = abo
         .or(rh)
         .and_then(|b| b.time.as_ref())
-        .map(|t| format!("（{}）", fmt_dateish(Some(t))))
+        .map(|t| format!("（{}）", fmt_dateish(tr, Some(t))))
         .unwrap_or_default();
     format!("{}{when}", parts.join(" "))
 }
@@ -634,7 +619,7 @@ fn report_line(tr: Tr, r: akari_sync::model::Report) -> ReportLine {
             "preliminary" | "partial" => tr.s("report_preliminary").to_owned(),
             other => other.to_owned(),
         },
-        time: fmt_opt(r.time.as_ref().or(r.issued.as_ref())),
+        time: fmt_opt(tr, r.time.as_ref().or(r.issued.as_ref())),
         conclusion: r.conclusion.unwrap_or_default(),
         performer: r
             .performer
@@ -654,7 +639,7 @@ fn order_line(tr: Tr, o: akari_sync::model::Order) -> OrderLine {
         } else {
             String::new()
         },
-        time: fmt_opt(o.occurrence.as_ref().or(o.authored_on.as_ref())),
+        time: fmt_opt(tr, o.occurrence.as_ref().or(o.authored_on.as_ref())),
         requester: o
             .requester
             .as_ref()
@@ -689,7 +674,7 @@ fn immunization_line(tr: Tr, i: akari_sync::model::Immunization) -> Line {
         time: i
             .occurred
             .as_ref()
-            .map(|m| fmt_moment(tr.lang, m))
+            .map(|m| fmt_moment(tr, m))
             .unwrap_or_else(|| tr.s("time_unknown").to_owned()),
         alert: i.status == "not-done",
     }

@@ -6,7 +6,7 @@
 
 use akari_sync::model::{Instant, Prescription};
 
-use super::{jst, participant_text};
+use super::participant_text;
 use crate::i18n::{Lang, Tr};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub struct RxLine {
     pub route: String,
     pub timing: String,
     pub prn: bool,
-    /// Start date (JST), "" when the source gives none.
+    /// Start date (hospital's clock), "" when the source gives none.
     pub start: String,
     /// "28日分" / "28 days", "" when unknown.
     pub days: String,
@@ -67,7 +67,8 @@ fn rx_line(tr: Tr, p: Prescription, as_of: Instant) -> RxLine {
     let start = p
         .start()
         .map(|t| {
-            t.with_timezone(&jst())
+            tr.zone
+                .local(&t)
                 .date_naive()
                 .format("%Y-%m-%d")
                 .to_string()
@@ -149,7 +150,10 @@ mod tests {
 
     #[test]
     fn completed_prescriptions_in_their_course_are_in_effect_and_ended_ones_greyed() {
-        let tr = Tr { lang: Lang::Ja };
+        let tr = Tr {
+            lang: Lang::Ja,
+            zone: akari_accounts::Zone::default(),
+        };
         let now = at("2026-12-06T09:00:00+09:00");
         let lines = rx_lines(
             tr,
@@ -192,7 +196,10 @@ mod tests {
 
     #[test]
     fn identical_prescriptions_are_one_row_with_a_count() {
-        let tr = Tr { lang: Lang::Ja };
+        let tr = Tr {
+            lang: Lang::Ja,
+            zone: akari_accounts::Zone::default(),
+        };
         let now = at("2026-12-06T09:00:00+09:00");
         let same = || rx("x", "active", "2026-12-01T10:00:00+09:00", Some(14));
         let mut other = same();
@@ -205,7 +212,10 @@ mod tests {
 
     #[test]
     fn a_completed_prescription_without_days_is_not_guessed_to_be_in_effect() {
-        let tr = Tr { lang: Lang::Ja };
+        let tr = Tr {
+            lang: Lang::Ja,
+            zone: akari_accounts::Zone::default(),
+        };
         let now = at("2026-12-06T09:00:00+09:00");
         let lines = rx_lines(
             tr,

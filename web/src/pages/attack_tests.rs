@@ -66,7 +66,11 @@ async fn at_login(node: &Node) -> (Browser, String) {
 }
 
 fn ja(key: &str) -> &'static str {
-    Tr { lang: Lang::Ja }.s(key)
+    Tr {
+        lang: Lang::Ja,
+        zone: akari_accounts::Zone::default(),
+    }
+    .s(key)
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{render, render_with, with_cookie, Chrome, CsrfOnly, Ctx};
-use crate::display::{jst, Row, Summary};
+use crate::display::{Row, Summary};
 use crate::error::{PageError, Problem};
 use crate::gate::{ClinicianLogin, KeyAnswer, Refusal};
 use crate::i18n::{Lang, LANG_COOKIE};
@@ -487,7 +487,7 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
         .viewer()
         .search(&reader, query.clone(), SEARCH_LIMIT)
         .await?;
-    let today = today();
+    let today = today(&ctx);
     let rows = found
         .get()
         .iter()
@@ -503,8 +503,8 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
     render(&page)
 }
 
-fn today() -> chrono::NaiveDate {
-    Utc::now().with_timezone(&jst()).date_naive()
+fn today(ctx: &Ctx) -> chrono::NaiveDate {
+    ctx.tr().zone.date(&Utc::now())
 }
 
 // ---------------------------------------------------------------- ward
@@ -520,7 +520,7 @@ struct WardPage {
 pub(crate) async fn ward(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
     let reader = ctx.reader().await?;
     let census = ctx.viewer().census(&reader, ward.clone()).await?;
-    let today = today();
+    let today = today(&ctx);
     let rows = census
         .get()
         .iter()
@@ -547,7 +547,7 @@ pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Res
     let reader = ctx.reader().await?;
     let printed = ctx.viewer().ward_print(&reader, ward.clone()).await?;
     let (census, records) = printed.into_inner();
-    let today = today();
+    let today = today(&ctx);
     let as_of = as_of(&ctx);
     let page = WardPrintPage {
         c: ctx.chrome(),

@@ -30,7 +30,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 
-use crate::display::{fmt_age, fmt_time, jst};
+use crate::display::fmt_age;
 use crate::error::{PageError, Problem};
 use crate::gate::{ClinicianLogin, Gate, Refusal};
 use crate::i18n::{Lang, Tr};
@@ -46,6 +46,8 @@ pub struct PagesConfig {
     pub idle_timeout: Duration,
     /// Browser session absolute timeout.
     pub absolute_timeout: Duration,
+    /// The hospital's clock (`[display] time_zone`).
+    pub zone: akari_accounts::Zone,
 }
 
 impl Default for PagesConfig {
@@ -54,6 +56,7 @@ impl Default for PagesConfig {
             stale_after: Duration::from_secs(60 * 60),
             idle_timeout: Duration::from_secs(15 * 60),
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
+            zone: akari_accounts::Zone::default(),
         }
     }
 }
@@ -172,7 +175,10 @@ impl FromRequestParts<Pages> for Ctx {
 
 impl Ctx {
     pub fn tr(&self) -> Tr {
-        Tr { lang: self.lang }
+        Tr {
+            lang: self.lang,
+            zone: self.pages.0.config.zone,
+        }
     }
 
     pub fn viewer(&self) -> &AuditedViewer {
@@ -284,11 +290,7 @@ impl Ctx {
                 let stale = age
                     > chrono::Duration::from_std(self.pages.0.config.stale_after)
                         .unwrap_or(chrono::Duration::MAX);
-                (
-                    fmt_time(&t.with_timezone(&jst())),
-                    fmt_age(self.lang, age),
-                    stale,
-                )
+                (tr.zone.minute(&t), fmt_age(self.lang, age), stale)
             }
             None => (tr.s("no_data").to_owned(), String::new(), true),
         };
@@ -327,7 +329,7 @@ impl Ctx {
                 .map(|(_, s)| s.csrf().to_owned())
                 .unwrap_or_default(),
             path: self.path.clone(),
-            now: fmt_time(&now.with_timezone(&jst())),
+            now: tr.zone.minute(&now),
         }
     }
 }

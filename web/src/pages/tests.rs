@@ -823,3 +823,42 @@ async fn search_page_finds_patients_however_their_name_is_typed() {
         );
     }
 }
+
+/// Every time on a page is on the configured clock with its abbreviation: a node set to
+/// New York shows the data's time in New York, labelled EST or EDT, and nothing in JST.
+#[tokio::test]
+async fn a_page_shows_times_on_the_configured_clock_with_its_label() {
+    let zone: akari_accounts::Zone = "America/New_York".parse().unwrap();
+    let snapshot = FakeSnapshot::new();
+    // The fake data is always 5 h 1 min old: the shown minute is the one before or after.
+    let shows = |body: &str, zone: akari_accounts::Zone, before: DateTime<Utc>| {
+        let after = FakeSnapshot::new().as_of().unwrap();
+        [before, after]
+            .iter()
+            .any(|t| body.contains(&zone.minute(t)))
+    };
+    let as_of = snapshot.as_of().unwrap();
+    let config = PagesConfig {
+        zone,
+        ..PagesConfig::default()
+    };
+    let mut app = App::with_config(Arc::new(snapshot), config);
+    app.login_and_declare().await;
+    let p = app.get("/patients/k-maki").await;
+    assert_eq!(p.status, StatusCode::OK);
+    let shown = zone.minute(&as_of);
+    assert!(
+        shown.ends_with(" EST") || shown.ends_with(" EDT"),
+        "{shown}"
+    );
+    assert!(shows(&p.body, zone, as_of), "{shown} not in {}", p.body);
+    assert!(!p.body.contains(" JST"), "{}", p.body);
+
+    let mut app = App::new();
+    app.login_and_declare().await;
+    let as_of = FakeSnapshot::new().as_of().unwrap();
+    let p = app.get("/patients/k-maki").await;
+    let tokyo = akari_accounts::Zone::default();
+    assert!(tokyo.minute(&as_of).ends_with(" JST"));
+    assert!(shows(&p.body, tokyo, as_of), "{}", p.body);
+}

@@ -13,18 +13,18 @@ use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{json_admin_request, json_failure};
 use super::text::{opt_time, time, wards_text};
 use super::{AdminCtx, PageQuery, Paging};
-use crate::display::jst;
 use crate::error::PageError;
 use crate::i18n::Tr;
 use crate::pages::CsrfOnly;
 use crate::pages::{render, Chrome};
+use akari_accounts::Zone;
 
 pub(super) struct AccountRow {
     id: String,
@@ -56,7 +56,7 @@ fn account_row(tr: Tr, a: &AccountSummary, mode: Mode) -> AccountRow {
         id: a.account_id.clone(),
         label: a.label.clone(),
         wards: wards_text(tr, &a.ward_scope),
-        expires: opt_time(a.expires_at.as_ref()),
+        expires: opt_time(tr, a.expires_at.as_ref()),
         key: a.key_enrolled,
         status: status_label(tr, a.status),
         status_code: a.status.to_string(),
@@ -71,7 +71,7 @@ fn account_row(tr: Tr, a: &AccountSummary, mode: Mode) -> AccountRow {
                         format!(" {} ({})", person.name, person.staff_number)
                     }
                 };
-                format!("{}{by}", time(&o.at))
+                format!("{}{by}", time(tr, &o.at))
             })
             .unwrap_or_default(),
         can_reseal: !in_episode && a.status != SealStatus::Opened,
@@ -131,18 +131,14 @@ pub(crate) struct ProvisionForm {
     /// Ward names separated by commas or new lines; empty means every ward.
     #[serde(default)]
     wards: String,
-    /// `YYYY-MM-DD` (the account works until the end of that day, Japan time); empty: none.
+    /// `YYYY-MM-DD` (the account works until the end of that day on the hospital's clock); empty: none.
     #[serde(default)]
     expires: String,
 }
 
-/// The end of `date` in Japan time.
-fn end_of_day_jst(date: NaiveDate) -> Option<DateTime<Utc>> {
-    let t = date.and_hms_opt(23, 59, 59)?;
-    jst()
-        .from_local_datetime(&t)
-        .single()
-        .map(|t| t.with_timezone(&Utc))
+/// The last second of `date` on the hospital's clock.
+fn end_of_day(zone: Zone, date: NaiveDate) -> Option<DateTime<Utc>> {
+    Some(zone.start_of_day(date.succ_opt()?)? - chrono::Duration::seconds(1))
 }
 
 pub(crate) async fn provision(
@@ -165,7 +161,7 @@ pub(crate) async fn provision(
         "" => None,
         text => match NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
-            .and_then(end_of_day_jst)
+            .and_then(|d| end_of_day(admin.ctx.tr().zone, d))
         {
             Some(t) => Some(t),
             None => {
@@ -212,11 +208,14 @@ struct SealPage {
 /// The seal sheet: the only response that ever carries the credential. It is the answer
 /// to the POST that issued it, never stored, and no GET can show it again.
 fn seal_sheet(admin: &AdminCtx, sheet: SealSheet) -> Result<Response, PageError> {
+    let tr = admin.ctx.tr();
     let ja = Tr {
         lang: crate::i18n::Lang::Ja,
+        ..tr
     };
     let en = Tr {
         lang: crate::i18n::Lang::En,
+        ..tr
     };
     let page = SealPage {
         c: admin.chrome(),
@@ -229,10 +228,10 @@ fn seal_sheet(admin: &AdminCtx, sheet: SealSheet) -> Result<Response, PageError>
         expires: sheet
             .expires_at
             .as_ref()
-            .map(time)
+            .map(|t| time(tr, t))
             .unwrap_or_else(|| "なし / none".to_owned()),
         key_enrolled: sheet.key_enrolled,
-        issued: time(&sheet.issued_at),
+        issued: time(tr, &sheet.issued_at),
         instructions_ja: sheet.instructions_ja(),
         instructions_en: sheet.instructions_en(),
     };

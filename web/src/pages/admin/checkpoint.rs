@@ -32,6 +32,7 @@ pub(crate) async fn checkpoint(admin: AdminCtx) -> Result<Response, PageError> {
     let key = ledger.public_key();
     let latest = ledger.latest_checkpoint();
     let publish = ledger.publish_status();
+    let tr = admin.ctx.tr();
     let page = CheckpointPage {
         c: admin.chrome(),
         text: latest.as_ref().map(|c| c.to_text(&key)).unwrap_or_default(),
@@ -39,7 +40,10 @@ pub(crate) async fn checkpoint(admin: AdminCtx) -> Result<Response, PageError> {
             .as_ref()
             .map(|c| c.size.to_string())
             .unwrap_or_default(),
-        signed_at: latest.as_ref().map(|c| time(&c.time)).unwrap_or_default(),
+        signed_at: latest
+            .as_ref()
+            .map(|c| time(tr, &c.time))
+            .unwrap_or_default(),
         valid: latest.as_ref().is_some_and(|c| c.verify(&key)),
         public_key: key.as_bytes().iter().map(|b| format!("{b:02x}")).collect(),
         removable: publish

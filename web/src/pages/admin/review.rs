@@ -73,6 +73,7 @@ pub(crate) async fn episodes(admin: AdminCtx) -> Result<Response, PageError> {
         Ok(l) => l,
         Err(e) => return review_failure(&admin, e),
     };
+    let tr = admin.ctx.tr();
     let page = EpisodesPage {
         c: admin.chrome(),
         rows: list
@@ -81,10 +82,14 @@ pub(crate) async fn episodes(admin: AdminCtx) -> Result<Response, PageError> {
             .map(|e| EpisodeRow {
                 id: e.id,
                 drill: e.drill,
-                started: time(&e.started),
+                started: time(tr, &e.started),
                 declared_by: actor_text(&e.declared_by),
                 reason: e.reason.clone(),
-                ended: e.end.as_ref().map(|x| time(&x.time)).unwrap_or_default(),
+                ended: e
+                    .end
+                    .as_ref()
+                    .map(|x| time(tr, &x.time))
+                    .unwrap_or_default(),
             })
             .collect(),
     };
@@ -166,8 +171,8 @@ fn session_row(tr: Tr, s: &SessionReview) -> SessionRow {
             .map(|r| reason_text(tr, r))
             .collect::<Vec<_>>()
             .join(", "),
-        first: time(&s.first_time),
-        last: time(&s.last_time),
+        first: time(tr, &s.first_time),
+        last: time(tr, &s.last_time),
         patients: s.patients.len(),
         searches: s.searches,
         printed: s.printed,
@@ -180,7 +185,7 @@ fn session_row(tr: Tr, s: &SessionReview) -> SessionRow {
                     "{} — {} ({})",
                     verdict_label(tr, &v.verdict),
                     actor_text(&v.by),
-                    time(&v.time)
+                    time(tr, &v.time)
                 );
                 if !v.comment.is_empty() {
                     line.push_str(": ");
@@ -261,10 +266,14 @@ pub(crate) async fn episode(
         c: admin.chrome(),
         id: ep.id,
         drill: ep.drill,
-        started: time(&ep.started),
+        started: time(tr, &ep.started),
         declared_by: actor_text(&ep.declared_by),
         reason: ep.reason.clone(),
-        ended: ep.end.as_ref().map(|x| time(&x.time)).unwrap_or_default(),
+        ended: ep
+            .end
+            .as_ref()
+            .map(|x| time(tr, &x.time))
+            .unwrap_or_default(),
         rows: review.sessions[paging.range()]
             .iter()
             .map(|s| session_row(tr, s))
@@ -345,10 +354,10 @@ fn action_text(a: &Action) -> String {
     }
 }
 
-fn event_row(e: &LedgerEntry) -> EventRow {
+fn event_row(tr: Tr, e: &LedgerEntry) -> EventRow {
     EventRow {
         seq: e.seq,
-        time: time(&e.time),
+        time: time(tr, &e.time),
         action: action_text(&e.action),
         patient: e.patient.clone().unwrap_or_default(),
         details: e.details.clone().unwrap_or_default(),
@@ -380,7 +389,10 @@ pub(crate) async fn session(
         c: admin.chrome(),
         episode,
         s: session_row(admin.ctx.tr(), s),
-        events: s.events[paging.range()].iter().map(event_row).collect(),
+        events: s.events[paging.range()]
+            .iter()
+            .map(|e| event_row(admin.ctx.tr(), e))
+            .collect(),
         base: format!(
             "/admin/review/{episode}/sessions/{}",
             urlencode_path(&s.session_id)

@@ -92,8 +92,8 @@ fn generation_row(tr: Tr, g: &GenerationInfo) -> GenerationRow {
         kind: m.kind.to_string(),
         quarantined: m.is_quarantined(),
         state,
-        created: time(&m.created_at),
-        as_of: opt_time(m.high_water.as_ref()),
+        created: time(tr, &m.created_at),
+        as_of: opt_time(tr, m.high_water.as_ref()),
         patients: m.patients(),
         items: m.total_items(),
         pinned: m.pinned,
@@ -220,7 +220,7 @@ struct SyncPage {
 
 /// The integrity alert in words (generation numbers and counts only).
 pub(super) fn alert_text(tr: Tr, a: &akari_sync::store::IntegrityAlert) -> String {
-    let mut parts = vec![time(&a.at)];
+    let mut parts = vec![time(tr, &a.at)];
     if let Some(f) = &a.file {
         let moved = f
             .moved_to
@@ -255,7 +255,7 @@ pub(super) fn alert_text(tr: Tr, a: &akari_sync::store::IntegrityAlert) -> Strin
 pub(super) fn quarantine_text(tr: Tr, q: &QuarantineAlert) -> String {
     let mut text = format!(
         "{} {}: {} {} — {}",
-        time(&q.quarantine.at),
+        time(tr, &q.quarantine.at),
         tr.s("quarantine_text"),
         tr.s("generation"),
         q.generation,
@@ -275,6 +275,7 @@ pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
         Err(e) => return store_failure(&admin, e),
     };
     let st = admin.svc.snapshots.status();
+    let tr = admin.ctx.tr();
     let page = SyncPage {
         c: admin.chrome(),
         source: st.source.clone(),
@@ -285,12 +286,12 @@ pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
             .map(|r| r.source_problems.iter().map(|p| p.to_string()).collect())
             .unwrap_or_default(),
         running: st.running,
-        last_attempt: opt_time(st.last_attempt.as_ref()),
-        last_success: opt_time(st.last_success.as_ref()),
-        last_full_success: opt_time(st.last_full_success.as_ref()),
+        last_attempt: opt_time(tr, st.last_attempt.as_ref()),
+        last_success: opt_time(tr, st.last_success.as_ref()),
+        last_full_success: opt_time(tr, st.last_full_success.as_ref()),
         last_error: st.last_error.clone().unwrap_or_default(),
-        last_error_at: opt_time(st.last_error_at.as_ref()),
-        data_as_of: opt_time(st.data_as_of.as_ref()),
+        last_error_at: opt_time(tr, st.last_error_at.as_ref()),
+        data_as_of: opt_time(tr, st.data_as_of.as_ref()),
         alert: st
             .integrity_alert
             .as_ref()
@@ -310,7 +311,7 @@ pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
             let tr = admin.ctx.tr();
             let mut v = Vec::new();
             if let Some(r) = &st.last_refused {
-                let heading = format!("{} ({})", tr.s("sync_refused"), time(&r.started_at));
+                let heading = format!("{} ({})", tr.s("sync_refused"), time(tr, &r.started_at));
                 v.push(report_view(tr, heading, r));
             }
             if let Some(r) = &st.last_report {
@@ -318,7 +319,7 @@ pub(crate) async fn sync_page(admin: AdminCtx) -> Result<Response, PageError> {
                     "{} {} ({})",
                     tr.s("sync_last_report"),
                     r.generation,
-                    time(&r.started_at)
+                    time(tr, &r.started_at)
                 );
                 v.push(report_view(tr, heading, r));
             }

@@ -66,13 +66,13 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         c: admin.chrome(),
         mode: mode_label(tr, mode),
         mode_code: mode.to_string(),
-        since: time(&st.mode.since),
+        since: time(tr, &st.mode.since),
         decided_by: actor_text(&st.mode.decided_by),
         reason: st.mode.reason.clone(),
         episode: episode_text(tr, st.mode.episode.as_ref()),
         unreachable_minutes: st.main_system_unreachable_minutes,
         sync_running: sync.running,
-        last_success: opt_time(sync.last_success.as_ref()),
+        last_success: opt_time(tr, sync.last_success.as_ref()),
         last_error: sync.last_error.clone().unwrap_or_default(),
         sync_warned: sync
             .last_report
@@ -113,7 +113,7 @@ fn episode_text(tr: Tr, episode: Option<&Episode>) -> String {
                 } else {
                     tr.s("emergency")
                 },
-                time(&e.started_at)
+                time(tr, &e.started_at)
             )
         })
         .unwrap_or_default()

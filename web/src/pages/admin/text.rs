@@ -4,15 +4,14 @@ use akari_accounts::event::{Actor, Mode};
 use akari_accounts::WardScope;
 use chrono::{DateTime, Utc};
 
-use crate::display::{fmt_time, jst};
 use crate::i18n::Tr;
 
-pub(super) fn time(t: &DateTime<Utc>) -> String {
-    fmt_time(&t.with_timezone(&jst()))
+pub(super) fn time(tr: Tr, t: &DateTime<Utc>) -> String {
+    tr.zone.minute(t)
 }
 
-pub(super) fn opt_time(t: Option<&DateTime<Utc>>) -> String {
-    t.map(time).unwrap_or_default()
+pub(super) fn opt_time(tr: Tr, t: Option<&DateTime<Utc>>) -> String {
+    t.map(|t| time(tr, t)).unwrap_or_default()
 }
 
 pub(super) fn actor_text(a: &Actor) -> String {

@@ -180,7 +180,7 @@ async fn deceased_no_known_allergy_and_the_ward_census() {
     let page = app.get(&format!("/patients/{deceased}")).await;
     assert!(
         page.body
-            .contains(r#"id="deceased">死亡 2026-10-30 04:12</span>"#),
+            .contains(r#"id="deceased">死亡 2026-10-30 04:12 JST</span>"#),
         "{}",
         page.body
     );

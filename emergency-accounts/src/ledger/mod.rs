@@ -389,32 +389,43 @@ impl Ledger {
     }
 }
 
-impl AuditSink for Ledger {
-    fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
+impl Ledger {
+    /// Hand an event to the writer, every text field bounded first (the one way in, so no
+    /// path can write an unbounded entry); the receipt comes on the returned channel.
+    fn queue(&self, event: AuditEvent) -> Result<mpsc::Receiver<Receipt>, AuditError> {
         let (reply, rx) = mpsc::sync_channel(1);
         let event = bounds::bound_event(event);
         self.send(Msg::Record(Box::new(event), reply))
             .map_err(|e| AuditError::Unavailable(e.to_string()))?;
-        rx.recv()
-            .map_err(|_| AuditError::Unavailable("the ledger writer stopped".into()))?
+        Ok(rx)
+    }
+}
+
+/// What the writer answers for one event.
+type Receipt = Result<AuditReceipt, AuditError>;
+
+fn wait(rx: mpsc::Receiver<Receipt>) -> Receipt {
+    rx.recv()
+        .map_err(|_| AuditError::Unavailable("the ledger writer stopped".into()))?
+}
+
+impl AuditSink for Ledger {
+    fn record(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
+        wait(self.queue(event)?)
     }
 
     /// The time is read and the event queued under one lock: the writer takes events in
     /// queue order, so the times follow the sequence. Only the hand-over is serialised;
     /// the durable commit is still shared by the whole batch.
     fn record_now(&self, clock: &dyn Clock, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
-        let (reply, rx) = mpsc::sync_channel(1);
-        {
+        let rx = {
             let _order = lock(&self.order);
-            let event = AuditEvent {
+            self.queue(AuditEvent {
                 time: clock.now(),
                 ..event
-            };
-            self.send(Msg::Record(Box::new(event), reply))
-                .map_err(|e| AuditError::Unavailable(e.to_string()))?;
-        }
-        rx.recv()
-            .map_err(|_| AuditError::Unavailable("the ledger writer stopped".into()))?
+            })?
+        };
+        wait(rx)
     }
 }
 

@@ -1017,10 +1017,13 @@ fn a_zeroed_snapshot_file_starts_the_node_from_the_second_copy_and_says_so() {
     assert_eq!(h["status"], "alert", "{h}");
     assert_eq!(h["alerts"][0]["kind"], "snapshot_integrity", "{h}");
     let status = console_ok(&data, &["status"]);
+    // The node's scheduled sync may already have pulled the feed again on top of the
+    // restored generation (generation 2): either way the 20 patients are served.
     assert!(
         status.contains("ALERT: snapshot damage")
-            && status.contains("restored from the second copy")
-            && status.contains("snapshot: generation 1 (20 patients)"),
+            && status.contains("generation 1 was restored from the second copy")
+            && (status.contains("snapshot: generation 1 (20 patients)")
+                || status.contains("snapshot: generation 2 (20 patients)")),
         "{status}"
     );
     stop(guard);

@@ -424,6 +424,77 @@ async fn drill_review_verdict_and_exports() {
     assert_eq!(mode(&node), Mode::Standby);
 }
 
+/// The admin status page, the review pages and the audit report (what `akari audit report
+/// N` prints) give an episode one number: the accounts store's, counted from 1 — not the
+/// position of its first entry in the ledger.
+#[tokio::test]
+async fn the_status_page_the_review_and_the_report_give_one_episode_number() {
+    use akari_accounts::review::{self, ReviewConfig, Unscoped};
+    let node = node();
+    let mut a = admin(&node).await;
+    let csrf = a.get("/admin").await.csrf();
+    for (action, reason) in [
+        ("drill", "最初の訓練"),
+        ("end", "訓練終了"),
+        ("standby", ""),
+        ("drill", "二回目の訓練"),
+    ] {
+        let r = a
+            .post(
+                "/admin/mode",
+                &[
+                    ("csrf", &csrf),
+                    ("action", action),
+                    ("reason", reason),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            r.location.as_deref(),
+            Some("/admin"),
+            "{action}: {}",
+            r.body
+        );
+    }
+    let number = node.accounts.mode().unwrap().episode.unwrap().id;
+    assert_eq!(number, 2, "the second episode");
+    assert!(
+        node.ledger.last_seq().unwrap() > 2 * number,
+        "the episodes' entries are not at the start of the ledger"
+    );
+    let status = a.get("/admin").await;
+    let at = status.body.find("id=\"current-episode\">").unwrap() + 21;
+    assert!(
+        status.body[at..].starts_with(&format!("#{number} ")),
+        "{}",
+        &status.body[at..at + 40]
+    );
+
+    let list = a.get("/admin/review").await;
+    for n in [1, number] {
+        assert!(
+            list.body.contains(&format!(
+                "<a href=\"/admin/review/{n}\" class=\"episode-link\">{n}</a>"
+            )),
+            "{}",
+            list.body
+        );
+    }
+    let page = a.get(&format!("/admin/review/{number}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("二回目の訓練"), "{}", page.body);
+
+    let reviewed =
+        review::review_episode(&node.ledger, number, &Unscoped, &ReviewConfig::default()).unwrap();
+    let report = review::report(&reviewed);
+    assert!(
+        report.starts_with(&format!("Akari audit report: DRILL episode {number}\n")),
+        "{report}"
+    );
+    assert!(report.contains("二回目の訓練"), "{report}");
+}
+
 #[tokio::test]
 async fn generations_verify_pin_roll_back_and_sync_now() {
     let node = node();

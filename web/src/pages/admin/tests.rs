@@ -294,6 +294,20 @@ async fn clinician_and_admin_sessions_cannot_cross() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
+/// Ends the running episode from the status page, its confirmation ticked.
+async fn end_episode(a: &mut Browser, csrf: &str) -> Page {
+    a.post(
+        "/admin/mode",
+        &[
+            ("csrf", csrf),
+            ("action", "end"),
+            ("reason", "訓練終了"),
+            ("confirm", "yes"),
+        ],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn drill_review_verdict_and_exports() {
     let node = node();
@@ -323,17 +337,7 @@ async fn drill_review_verdict_and_exports() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.body.contains("drill"), "{}", r.body);
-    let r = a
-        .post(
-            "/admin/mode",
-            &[
-                ("csrf", &csrf),
-                ("action", "end"),
-                ("reason", "訓練終了"),
-                ("confirm", "yes"),
-            ],
-        )
-        .await;
+    let r = end_episode(&mut a, &csrf).await;
     assert_eq!(r.location.as_deref(), Some("/admin"));
     assert_eq!(mode(&node), Mode::Recovery);
     // Ending retired the opened account: the nurse is out.
@@ -551,17 +555,7 @@ async fn ending_an_episode_and_revoking_ask_for_confirmation_and_name_their_reas
     }
     assert_eq!(mode(&node), Mode::Drill, "the drill goes on");
     assert_eq!(node.ledger.last_seq().unwrap(), entries, "nothing recorded");
-    let r = a
-        .post(
-            "/admin/mode",
-            &[
-                ("csrf", &csrf),
-                ("action", "end"),
-                ("reason", "訓練終了"),
-                ("confirm", "yes"),
-            ],
-        )
-        .await;
+    let r = end_episode(&mut a, &csrf).await;
     assert_eq!(r.location.as_deref(), Some("/admin"), "{}", r.body);
     assert_eq!(mode(&node), Mode::Recovery);
 

@@ -29,6 +29,7 @@ use akari::console::{self, ModeChange, Request};
 use akari::Listeners;
 use akari::Secret;
 use akari::Services;
+use akari_accounts::event::Mode;
 use akari_accounts::Console;
 use akari_testkit::server::{FhirServer, ServerOptions};
 use akari_testkit::synth::{Hospital, SynthConfig};
@@ -278,23 +279,52 @@ async fn provision_and_start_drill(
     Ok(())
 }
 
-/// After Ctrl-C: end the drill, print the review, export and verify the ledger.
+/// Ends the running episode; when none is running (it was ended before Ctrl-C, or is being
+/// ended by someone else at this moment) says so and goes on to the review.
+async fn end_drill_unless_ended(services: &Arc<Services>, console: &Console) -> anyhow::Result<()> {
+    let running = || services.mode().is_some_and(Mode::allows_emergency_login);
+    if running() {
+        let ended = execute(
+            services,
+            console,
+            Request::Mode {
+                change: ModeChange::End,
+                reason: "Akari demo finished (Ctrl-C)".into(),
+            },
+        )
+        .await;
+        match ended {
+            Ok(out) => {
+                print!("Drill ended: {out}");
+                println!(
+                    "Opened demo accounts are now retired; `akari account reseal` issues new \
+                     sheets."
+                );
+                return Ok(());
+            }
+            // Ended by someone else between the look and the change: nothing is lost.
+            Err(_) if !running() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mode = services
+        .mode()
+        .map_or_else(|| "unknown".to_owned(), |m| m.to_string());
+    println!(
+        "The drill was already ended (mode is now {mode}); its opened accounts were retired \
+         then."
+    );
+    Ok(())
+}
+
+/// After Ctrl-C: end the drill (unless it was already ended, on the admin page or with
+/// `akari mode end`), print the review, export and verify the ledger.
 async fn finish(
     services: &Arc<Services>,
     console: &Console,
     data_dir: &Path,
 ) -> anyhow::Result<()> {
-    let out = execute(
-        services,
-        console,
-        Request::Mode {
-            change: ModeChange::End,
-            reason: "Akari demo finished (Ctrl-C)".into(),
-        },
-    )
-    .await?;
-    print!("Drill ended: {out}");
-    println!("Opened demo accounts are now retired; `akari account reseal` issues new sheets.");
+    end_drill_unless_ended(services, console).await?;
 
     let episode = akari_accounts::review::episodes(&services.ledger)
         .context("reading the episodes from the audit ledger failed")?

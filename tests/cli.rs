@@ -638,6 +638,10 @@ fn console_commands_work_on_the_files_and_through_a_running_node() {
         .and_then(|rest| rest.split('`').next())
         .unwrap_or_else(|| panic!("no report hint in {out}"))
         .to_owned();
+    assert_eq!(
+        report_arg, "1",
+        "the node's first episode is number 1: {out}"
+    );
     let h = health(&client);
     assert_eq!(h["mode"], "drill", "{h}");
     let out = console_ok(&data, &["status"]);

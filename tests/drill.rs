@@ -704,7 +704,9 @@ async fn demo_serves_a_drill_and_reports_on_ctrl_c() {
 
 /// `akari demo --source ss-mix2`: the synthetic hospital is written as an SS-MIX2 storage
 /// (with a stored delta), the node syncs it through the SS-MIX2 source, and a clinician
-/// finds the wards; Ctrl-C ends the demo cleanly.
+/// finds the wards. The drill is then ended with `akari mode end` (as an IT admin may do
+/// before pressing Ctrl-C): Ctrl-C still prints the review, exports and verifies, and the
+/// demo exits cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_runs_from_an_ss_mix2_storage() {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -776,16 +778,50 @@ async fn demo_runs_from_an_ss_mix2_storage() {
         "the census comes from the SS-MIX2 stays"
     );
 
+    // The drill is ended at the console, through the demo's control socket.
+    let ended = tokio::process::Command::new(env!("CARGO_BIN_EXE_akari"))
+        .args(["mode", "end", "--reason", "drill over", "--data-dir"])
+        .arg(&data_dir)
+        .env_remove("AKARI_DATA_DIR")
+        .output()
+        .await
+        .unwrap();
+    let ended_out = String::from_utf8_lossy(&ended.stdout);
+    assert!(ended.status.success(), "{ended:?}");
+    assert!(ended_out.contains("mode is now recovery"), "{ended_out}");
+
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
+    let mut after = String::new();
     let status = tokio::time::timeout(Duration::from_secs(60), async {
-        while stdout.next_line().await.unwrap().is_some() {}
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            after.push_str(&line);
+            after.push('\n');
+        }
         child.wait().await.unwrap()
     })
     .await
     .expect("the demo stops after Ctrl-C");
-    assert!(status.success(), "exit {status:?}");
+    let mut err = String::new();
+    let _ = stderr.read_to_string(&mut err).await;
+    assert!(status.success(), "exit {status:?}\n{after}\nstderr:\n{err}");
+    assert!(after.contains("The drill was already ended"), "{after}");
+    assert!(!after.contains("cannot change mode"), "{after}");
+    assert!(after.contains("Review summary"), "{after}");
+    assert!(after.contains(&format!("account {account}")), "{after}");
+    assert!(
+        after.contains("drill over"),
+        "the review names who ended it: {after}"
+    );
+    let export = data_dir.join("audit-export.ndjson");
+    let key = akari::datadir::load_public_key(&DataDir::new(&data_dir).public_key()).unwrap();
+    let report = akari_accounts::ledger::verify::verify(&std::fs::read(&export).unwrap()[..], &key)
+        .expect("the demo's export verifies");
+    assert!(
+        after.contains(&format!("({} entries)", report.entries)) && after.contains(": OK"),
+        "{after}"
+    );
 }

@@ -18,7 +18,7 @@ struct Scenario {
     ledger: akari_accounts::ledger::Ledger,
     stale_read_seq: u64,
     out_of_scope_seq: u64,
-    drill_id: u64,
+    drill_seq: u64,
 }
 
 fn scenario() -> Scenario {
@@ -72,7 +72,7 @@ fn scenario() -> Scenario {
     rec(mode_change(at(10), m, Mode::Recovery, "EHR restored"));
     // A stale session still reading after the episode ended.
     let stale_read_seq = rec(read(at(11), a.clone(), "pk-5", "4-East", Mode::Recovery));
-    let drill_id = rec(mode_change(
+    let drill_seq = rec(mode_change(
         at(20),
         Mode::Recovery,
         Mode::Drill,
@@ -92,7 +92,7 @@ fn scenario() -> Scenario {
         ledger,
         stale_read_seq,
         out_of_scope_seq,
-        drill_id,
+        drill_seq,
     }
 }
 
@@ -108,11 +108,12 @@ fn episodes_come_from_mode_changes() {
     let s = scenario();
     let eps = episodes(&s.ledger).unwrap();
     assert_eq!(eps.len(), 2);
-    assert_eq!(eps[0].id, 1);
+    assert_eq!((eps[0].id, eps[0].start_seq), (1, 1));
     assert!(!eps[0].drill);
     assert_eq!(eps[0].reason, "EHR down (ransomware)");
     assert_eq!(eps[0].end.as_ref().unwrap().to, Mode::Recovery);
-    assert_eq!(eps[1].id, s.drill_id);
+    // Entries without an episode number are numbered in order, as the accounts store does.
+    assert_eq!((eps[1].id, eps[1].start_seq), (2, s.drill_seq));
     assert!(eps[1].drill);
     assert!(eps[1].end.is_some());
 }
@@ -173,7 +174,7 @@ fn sessions_are_grouped_and_flagged() {
         }]
     );
     // The drill episode has its own session, unflagged.
-    let d = review_episode(&s.ledger, s.drill_id, &scopes(), &ReviewConfig::default()).unwrap();
+    let d = review_episode(&s.ledger, 2, &scopes(), &ReviewConfig::default()).unwrap();
     assert_eq!(d.sessions.len(), 1);
     assert_eq!(d.sessions[0].session_id, "sess-c");
     assert!(d.sessions[0].flags.is_empty());

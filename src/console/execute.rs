@@ -316,18 +316,18 @@ impl Command<'_> {
             ModeChange::Standby => accounts.resume_standby(&cap, reason, &client),
         }?;
         self.services.publish_status();
-        // One number per episode for staff: the review's (the ledger entry that began
-        // it), which `akari audit report` takes; the accounts' own counter stays inside.
+        // One number per episode: the accounts', which the status page, the review pages
+        // and `akari audit report` all show.
         let mut out = format!("mode is now {}\n", state.mode);
-        if change != ModeChange::Standby {
-            if let Ok(Some(ep)) = akari_accounts::review::episodes(&self.services.ledger)
-                .map(|all| all.into_iter().next_back())
-            {
-                out.push_str(&format!(
-                    "review it after recovery with `akari audit report {}`\n",
-                    ep.id
-                ));
-            }
+        if let Some(ep) = state
+            .episode
+            .as_ref()
+            .filter(|_| change != ModeChange::Standby)
+        {
+            out.push_str(&format!(
+                "review it after recovery with `akari audit report {}`\n",
+                ep.id
+            ));
         }
         Ok(out)
     }

@@ -530,7 +530,8 @@ impl SnapshotReader {
         Ok((SearchKind::Name, found(&|i| i.by_name(query))))
     }
 
-    /// Every ward with its occupied beds, wards and rooms/beds in natural order.
+    /// Every ward with its occupied beds: wards in the hospital's order (by their first
+    /// room number, then by name), rooms and beds in natural order.
     pub fn census(&self) -> Result<Vec<WardCensus>, StoreError> {
         self.census_of(None)
     }
@@ -566,7 +567,12 @@ impl SnapshotReader {
                 WardCensus { ward, beds }
             })
             .collect();
-        out.sort_by(|a, b| natural_cmp(&a.ward, &b.ward));
+        // The hospital's order: room numbers follow the building (floor, then wing), so a
+        // ward's first room places it; wards without rooms follow, by name.
+        out.sort_by(|a, b| {
+            let first_room = |w: &WardCensus| w.beds.first().and_then(|e| e.room.clone());
+            opt_natural(&first_room(a), &first_room(b)).then_with(|| natural_cmp(&a.ward, &b.ward))
+        });
         Ok(out)
     }
 }

@@ -69,3 +69,27 @@ fn engine_records_equal_generator_truth_full_and_delta() {
     engine.sync_now(false, &CancellationToken::new()).unwrap();
     check_all(&reader, &h);
 }
+
+/// The ward list (the census) is in the hospital's order — the wings of a floor as its room
+/// numbers run (東 301–, 西 326–, 南 351–, 北 376–) — not in the order of the characters.
+#[test]
+fn wards_are_listed_in_the_hospitals_order() {
+    let h = Hospital::generate(SynthConfig {
+        patients: 600,
+        ..SynthConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), StoreOptions::default()).unwrap();
+    let config = Config::default();
+    let reader = SnapshotReader::open(store.clone(), config.windows).unwrap();
+    let engine = Engine::new(store, Arc::new(MemorySource::new(changes(&h))), config)
+        .with_reader(reader.clone());
+    engine.sync_now(true, &CancellationToken::new()).unwrap();
+    let wards: Vec<String> = reader
+        .census()
+        .unwrap()
+        .into_iter()
+        .map(|w| w.ward)
+        .collect();
+    assert_eq!(wards, ["3階東病棟", "3階西病棟", "3階南病棟", "3階北病棟"]);
+}

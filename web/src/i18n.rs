@@ -393,7 +393,6 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("provision_title", "非常時用アカウントの発行", "Provision an emergency account"),
     ("published_remote", "外部送信済み", "Pushed to remote"),
     ("published_removable", "外部媒体に書き出し済み", "Written to removable path"),
-    ("reason_required", "理由（必須）", "Reason (required)"),
     ("record_verdict", "判定を記録", "Record verdict"),
     ("reseal", "再封印", "Re-seal"),
     ("revoke", "失効", "Revoke"),
@@ -450,6 +449,17 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("ward_scope", "対象病棟", "Ward scope"),
     ("ward_scope_hint", "空欄で全病棟、または「5階西, 6階東」", "Empty for all wards, or \"5F-West, 6F-East\""),
     ("yes", "はい", "yes"),
+    ("confirm_irreversible", "取り消せない操作であることを理解しました", "I understand this cannot be undone"),
+    ("confirm_rollback", "現在の世代の表示をやめ、この世代に戻すことを理解しました", "I understand the current generation stops being served"),
+    ("confirm_missing", "取り消せない操作です。確認欄にチェックを入れてから実行してください。何も変更していません。", "This cannot be undone: tick the confirmation box, then try again. Nothing was changed."),
+    ("mode_reason", "変更理由", "Reason for the change"),
+    ("start_reason", "開始理由", "Reason for starting"),
+    ("declare_reason_required", "宣言理由（必須）", "Reason for declaring (required)"),
+    ("end_reason", "終了理由", "Reason for ending"),
+    ("standby_reason", "平常時に戻す理由", "Reason for returning to standby"),
+    ("revoke_reason", "失効理由", "Reason for revoking"),
+    ("episode_reason", "開始理由", "Reason given at the start"),
+    ("sync_reason", "理由", "Reason"),
 ];
 
 #[cfg(test)]

@@ -145,7 +145,12 @@ impl Accounts {
                     to,
                     reason: reason.clone(),
                 },
-                episode.as_ref().map(|e| format!("episode={}", e.id)),
+                episode.as_ref().map(|e| {
+                    crate::ledger::details::format([(
+                        crate::ledger::details::EPISODE,
+                        e.id.to_string().as_str(),
+                    )])
+                }),
                 client,
             )?;
             if to == Mode::Recovery {

@@ -3,6 +3,8 @@
 //! Example: `ward=4-East;format=wristband`.
 //!
 //! Keys the review understands:
+//! - [`EPISODE`]: on a `ModeChanged` entry, the number of the episode it began or ended
+//!   (the accounts' episode number, the one every page and report shows);
 //! - [`WARD`]: the ward a patient read, print or search concerned (the web layer puts the
 //!   patient's current ward here on every patient read/print, empty for a patient on no
 //!   ward), checked against the account's ward scope;
@@ -11,6 +13,8 @@
 //!   failures from one address that were counted rather than recorded one by one, how many
 //!   there were and the time of the first and the last (RFC 3339).
 
+/// The episode number a mode change began or ended.
+pub const EPISODE: &str = "episode";
 /// The ward of the patient concerned.
 pub const WARD: &str = "ward";
 /// The account name a failed login tried.

@@ -3,8 +3,9 @@
 //! entries themselves; and the text report for the incident file (`akari audit report`).
 //!
 //! An **episode** begins with a `ModeChanged` to `emergency` or `drill` and ends with the
-//! next `ModeChanged` that leaves that mode. Its id is the sequence number of the entry that
-//! began it. A **session** belongs to an episode when any of its entries falls inside it.
+//! next `ModeChanged` that leaves that mode. Its id is the episode number the accounts
+//! store gave it (recorded on that entry as `episode=N`), the number the admin status page,
+//! the review pages and `akari audit report` all show. A **session** belongs to an episode when any of its entries falls inside it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -88,8 +89,10 @@ pub struct EpisodeEnd {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Episode {
-    /// Sequence number of the `ModeChanged` entry that began it.
+    /// The episode number (the accounts store's, recorded on the entry that began it).
     pub id: u64,
+    /// Sequence number of the `ModeChanged` entry that began it.
+    pub start_seq: u64,
     pub drill: bool,
     pub started: DateTime<Utc>,
     pub declared_by: Actor,
@@ -99,7 +102,7 @@ pub struct Episode {
 
 impl Episode {
     pub fn contains(&self, seq: u64) -> bool {
-        seq >= self.id && self.end.as_ref().is_none_or(|e| seq <= e.seq)
+        seq >= self.start_seq && self.end.as_ref().is_none_or(|e| seq <= e.seq)
     }
 }
 
@@ -279,7 +282,8 @@ pub fn episodes(ledger: &Ledger) -> Result<Vec<Episode>, ReviewError> {
         }
         if to.allows_emergency_login() {
             out.push(Episode {
-                id: e.seq,
+                id: episode_number(&e, out.len()),
+                start_seq: e.seq,
                 drill: *to == Mode::Drill,
                 started: e.time,
                 declared_by: e.actor.clone(),
@@ -289,6 +293,18 @@ pub fn episodes(ledger: &Ledger) -> Result<Vec<Episode>, ReviewError> {
         }
     }
     Ok(out)
+}
+
+/// The episode number a `ModeChanged` entry that began an episode records; a ledger
+/// written before entries carried it numbers episodes in order from 1, as the accounts
+/// store's counter does.
+fn episode_number(entry: &LedgerEntry, earlier: usize) -> u64 {
+    entry
+        .details
+        .as_deref()
+        .and_then(|d| details::get(d, details::EPISODE))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(earlier as u64 + 1)
 }
 
 /// Sessions of `episode_id` with their events, flags and verdicts.
@@ -308,7 +324,7 @@ pub fn review_episode(
     // Pass 1: which sessions were used inside the episode.
     let mut in_episode = BTreeSet::new();
     let end = episode.end.as_ref().map_or(u64::MAX, |e| e.seq);
-    ledger.scan(episode.id..=end, |e, _| -> Result<(), LedgerError> {
+    ledger.scan(episode.start_seq..=end, |e, _| -> Result<(), LedgerError> {
         if let Some(s) = e.session_id() {
             in_episode.insert(s.to_string());
         }

@@ -626,6 +626,87 @@ mod tests {
         }
     }
 
+    /// The MAR follows each prescription's timing: a once-daily drug is charted once a day
+    /// (at its time of day), a three-times-daily one three times; never before the
+    /// prescription started and never in the future.
+    #[test]
+    fn administrations_follow_the_prescription_timing() {
+        let h = Hospital::generate(cfg(400));
+        let now = h.cfg.now;
+        let mut checked = std::collections::BTreeMap::<u32, usize>::new();
+        for p in &h.patients {
+            let inpatient = p.encounters.iter().any(|e| e.v.0.status == "in-progress");
+            for rx in p.prescriptions.iter().map(|i| &i.v.m) {
+                let timing = rx.timing.as_deref().unwrap_or("");
+                let Some(per_day) = (1..=4u32).find(|n| timing.contains(&format!("1日{n}回")))
+                else {
+                    continue;
+                };
+                let times: Vec<_> = p
+                    .administrations
+                    .iter()
+                    .map(|a| &a.v.m)
+                    .filter(|a| a.prescription_id.as_deref() == Some(rx.id.as_str()))
+                    .map(|a| a.time)
+                    .collect();
+                if !inpatient || rx.status != "active" || rx.as_needed {
+                    assert!(times.is_empty(), "{}: {times:?}", rx.id);
+                    continue;
+                }
+                let hours = spec::dose_hours(timing);
+                assert_eq!(hours.len() as u32, per_day, "{timing}");
+                for t in &times {
+                    assert!(*t < now && Some(*t) >= rx.period_start, "{}: {t}", rx.id);
+                    use chrono::Timelike;
+                    assert!(hours.contains(&t.hour()), "{timing}: {t}");
+                    let in_a_day = times
+                        .iter()
+                        .filter(|u| **u >= *t && **u - *t < chrono::Duration::hours(24))
+                        .count();
+                    assert!(in_a_day as u32 <= per_day, "{timing}: {times:?}");
+                }
+                // Started three days ago or more: every dose of the last two days is there.
+                if rx
+                    .period_start
+                    .is_some_and(|s| now - s >= chrono::Duration::days(3))
+                {
+                    let recent = times
+                        .iter()
+                        .filter(|t| now - **t <= chrono::Duration::hours(48))
+                        .count() as u32;
+                    assert!(
+                        (2 * per_day - 1..=2 * per_day).contains(&recent),
+                        "{timing}: {recent} in 48 h: {times:?}"
+                    );
+                    *checked.entry(per_day).or_default() += 1;
+                }
+            }
+        }
+        assert!(
+            checked.get(&1).is_some_and(|n| *n > 10) && checked.get(&3).is_some_and(|n| *n > 10),
+            "{checked:?}"
+        );
+    }
+
+    /// The README's demo hospital: its ward count is the one the generator makes for the
+    /// demo's default number of patients.
+    #[test]
+    fn the_readme_states_the_demo_hospitals_ward_count() {
+        let readme = include_str!("../../../README.md");
+        let (patients, wards) = readme
+            .split("patients in ")
+            .next()
+            .and_then(|before| before.rsplit(' ').nth(1))
+            .zip(readme.split("patients in ").nth(1))
+            .map(|(p, rest)| (p.replace(',', ""), rest.split(' ').next().unwrap_or("")))
+            .expect("the README says how many patients in how many wards");
+        let patients: u64 = patients.parse().unwrap();
+        let counted: std::collections::BTreeSet<String> = (0..spec::inpatient_count(patients))
+            .map(|slot| spec::bed_of(slot).0)
+            .collect();
+        assert_eq!(wards, counted.len().to_string(), "{counted:?}");
+    }
+
     #[test]
     fn xss_knob_puts_payloads_in_names_and_documents() {
         let mut c = cfg(200);

@@ -359,6 +359,24 @@ pub(crate) struct CsrfOnly {
     pub csrf: String,
 }
 
+/// A form for an action that cannot be undone (ending an episode, revoking an account,
+/// rolling back a snapshot): its page asks for a ticked "I understand" checkbox, which the
+/// browser requires without JavaScript and the handler checks again.
+#[derive(serde::Deserialize)]
+pub(crate) struct Confirmed {
+    #[serde(default)]
+    pub csrf: String,
+    /// `yes` when the checkbox was ticked.
+    #[serde(default)]
+    pub confirm: String,
+}
+
+impl Confirmed {
+    pub(crate) fn confirmed(&self) -> bool {
+        self.confirm == "yes"
+    }
+}
+
 /// Adds a `Set-Cookie` header to a response.
 pub fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
     response.headers_mut().append(SET_COOKIE, cookie);

@@ -304,46 +304,98 @@ fn prescriptions(rng: &mut Rng, c: &Ctx, p: &mut PatientSpec) {
     }
 }
 
-/// The MAR of an inpatient's active scheduled prescriptions.
+/// The MAR of an inpatient's active scheduled prescriptions: each dose at the times of day
+/// its timing names (see [`dose_hours`]) over the last two days and a bit, plus the two
+/// doses before 96 h ago (outside the viewer's window), never before the prescription
+/// started.
 fn administrations(rng: &mut Rng, c: &Ctx, p: &mut PatientSpec) {
     let now = c.now;
-    let inpatient = c.inpatient;
     let base_updated = c.base_updated;
-    // MAR (inpatients): each active scheduled prescription every 8 h over the last 56 h,
-    // plus two old ones (≥ 96 h) outside the window.
-    if inpatient {
-        for rx in p.prescriptions.clone() {
-            let rx = &rx.v;
-            if rx.m.status != "active" || rx.m.as_needed {
-                continue;
-            }
-            let offset = rng.below(120) as i64;
-            for (slot, h) in [2i64, 10, 18, 26, 34, 42, 50, 96, 104].iter().enumerate() {
-                let t = hours_ago(now, *h, offset % 60);
-                let status = if rng.chance(0.05) {
-                    "not-done"
-                } else {
-                    "completed"
-                };
-                p.administrations.push(item(
-                    base_updated,
-                    MarSpec {
-                        m: Administration {
-                            id: format!("{}-a{slot}", rx.m.id.replacen("rx-", "mar-", 1)),
-                            medication: rx.m.medication.clone(),
-                            dose: Some(format!("{}{}", rx.dose_value, rx.dose_unit)),
-                            route: rx.m.route.clone(),
-                            status: status.into(),
-                            time: t,
-                            prescription_id: Some(rx.m.id.clone()),
-                        },
-                        dose_value: rx.dose_value.clone(),
-                        dose_unit: rx.dose_unit.clone(),
+    if !c.inpatient {
+        return;
+    }
+    for rx in p.prescriptions.clone() {
+        let rx = &rx.v;
+        if rx.m.status != "active" || rx.m.as_needed {
+            continue;
+        }
+        let minute = (rng.below(120) % 60) as u32;
+        let hours = dose_hours(rx.m.timing.as_deref().unwrap_or(""));
+        let started = rx.m.period_start.unwrap_or(now - Duration::days(30));
+        let times = dose_times(now, hours, minute)
+            .filter(|t| *t >= started)
+            .filter(|t| now - *t >= Duration::hours(1));
+        let recent = times
+            .clone()
+            .take_while(|t| now - *t <= Duration::hours(54));
+        let old = times.filter(|t| now - *t >= Duration::hours(96)).take(2);
+        for (slot, t) in recent.chain(old).enumerate() {
+            let status = if rng.chance(0.05) {
+                "not-done"
+            } else {
+                "completed"
+            };
+            p.administrations.push(item(
+                base_updated,
+                MarSpec {
+                    m: Administration {
+                        id: format!("{}-a{slot}", rx.m.id.replacen("rx-", "mar-", 1)),
+                        medication: rx.m.medication.clone(),
+                        dose: Some(format!("{}{}", rx.dose_value, rx.dose_unit)),
+                        route: rx.m.route.clone(),
+                        status: status.into(),
+                        time: t,
+                        prescription_id: Some(rx.m.id.clone()),
                     },
-                ));
-            }
+                    dose_value: rx.dose_value.clone(),
+                    dose_unit: rx.dose_unit.clone(),
+                },
+            ));
         }
     }
+}
+
+/// The hours of the day (in the hospital's clock, `now`'s offset) a scheduled prescription
+/// is given at, from its timing text: how many times a day ("1日3回") and when (after
+/// meals, before meals, at bedtime, every 8 or 12 hours). Unknown text: once a day.
+pub(crate) fn dose_hours(timing: &str) -> &'static [u32] {
+    let per_day = (1..=4u32)
+        .rev()
+        .find(|n| timing.contains(&format!("1日{n}回")))
+        .unwrap_or(1);
+    match per_day {
+        _ if timing.contains("就寝前") => &[21],
+        _ if timing.contains("朝夕") => &[8, 18],
+        _ if timing.contains("8時間毎") => &[6, 14, 22],
+        _ if timing.contains("12時間毎") => &[9, 21],
+        3 if timing.contains("直前") => &[7, 12, 18],
+        3 => &[8, 13, 19],
+        2 => &[9, 21],
+        4 => &[6, 12, 18, 22],
+        _ if timing.contains("夕") => &[18],
+        _ if timing.contains("昼") => &[13],
+        _ => &[8],
+    }
+}
+
+/// The dose times at `hours` (and `minute`) of each day, from `now` backwards.
+fn dose_times(
+    now: Instant,
+    hours: &'static [u32],
+    minute: u32,
+) -> impl Iterator<Item = Instant> + Clone {
+    let zone = *now.offset();
+    let today = now.date_naive();
+    (0..40i64)
+        .flat_map(move |back| {
+            let day = today - Duration::days(back);
+            hours.iter().rev().filter_map(move |h| {
+                day.and_hms_opt(*h, minute, 0)?
+                    .and_local_timezone(zone)
+                    .single()
+            })
+        })
+        .filter(move |t| *t <= now)
 }
 
 /// Lab results.

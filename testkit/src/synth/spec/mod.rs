@@ -7,6 +7,8 @@
 mod catalog;
 mod delta;
 mod generate;
+#[cfg(test)]
+pub(crate) use generate::dose_hours;
 
 use akari_sync::model::{
     Administration, Allergy, Condition, Document, Encounter, Flag, Infection, Instant, LabResult,

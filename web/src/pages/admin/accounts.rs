@@ -261,6 +261,9 @@ pub(crate) struct RevokeForm {
     csrf: String,
     #[serde(default)]
     reason: String,
+    /// `yes` when "I understand" was ticked: a revoked account cannot be opened again.
+    #[serde(default)]
+    confirm: String,
 }
 
 pub(crate) async fn revoke(
@@ -269,6 +272,9 @@ pub(crate) async fn revoke(
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
+    if form.confirm != "yes" {
+        return admin.unconfirmed();
+    }
     let client = admin.ctx.client.clone();
     let result = admin
         .blocking(move |svc, cap| svc.accounts.revoke(cap, &id, &form.reason, &client))

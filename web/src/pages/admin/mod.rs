@@ -208,6 +208,16 @@ impl AdminCtx {
     }
 
     /// A result page: a heading key, a detail line and a link back.
+    /// The answer to an action that cannot be undone, sent without its confirmation
+    /// ticked: nothing was done, and the page says to tick the box.
+    pub fn unconfirmed(&self) -> Result<Response, PageError> {
+        self.message(
+            StatusCode::BAD_REQUEST,
+            "admin_refused",
+            self.ctx.tr().s("confirm_missing").to_owned(),
+        )
+    }
+
     pub fn message(
         &self,
         status: StatusCode,

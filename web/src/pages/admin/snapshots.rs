@@ -19,8 +19,8 @@ use super::text::{opt_time, time};
 use super::AdminCtx;
 use crate::error::PageError;
 use crate::i18n::Tr;
-use crate::pages::CsrfOnly;
 use crate::pages::{render, Chrome};
+use crate::pages::{Confirmed, CsrfOnly};
 
 /// Records an admin's snapshot decision in the ledger before it is carried out (fail
 /// closed: no record, no action).
@@ -467,9 +467,12 @@ async fn decide(
 pub(crate) async fn rollback(
     admin: AdminCtx,
     Path(generation): Path<u64>,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<Confirmed>,
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
+    if !form.confirmed() {
+        return admin.unconfirmed();
+    }
     let who = admin.session.admin_id.clone();
     decide(
         admin,

@@ -164,6 +164,9 @@ pub(crate) struct ModeForm {
     action: String,
     #[serde(default)]
     reason: String,
+    /// `yes` when "I understand" was ticked (ending an episode needs it).
+    #[serde(default)]
+    confirm: String,
 }
 
 pub(crate) async fn change_mode(
@@ -178,6 +181,9 @@ pub(crate) async fn change_mode(
             "admin_refused",
             admin.ctx.tr().s("error_bad_request").to_owned(),
         );
+    }
+    if action == "end" && form.confirm != "yes" {
+        return admin.unconfirmed();
     }
     let client = admin.ctx.client.clone();
     let result = admin

@@ -295,6 +295,20 @@ async fn clinician_and_admin_sessions_cannot_cross() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
+/// Ends the running episode from the status page, its confirmation ticked.
+async fn end_episode(a: &mut Browser, csrf: &str) -> Page {
+    a.post(
+        "/admin/mode",
+        &[
+            ("csrf", csrf),
+            ("action", "end"),
+            ("reason", "訓練終了"),
+            ("confirm", "yes"),
+        ],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn drill_review_verdict_and_exports() {
     let node = node();
@@ -320,12 +334,7 @@ async fn drill_review_verdict_and_exports() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.body.contains("drill"), "{}", r.body);
-    let r = a
-        .post(
-            "/admin/mode",
-            &[("csrf", &csrf), ("action", "end"), ("reason", "訓練終了")],
-        )
-        .await;
+    let r = end_episode(&mut a, &csrf).await;
     assert_eq!(r.location.as_deref(), Some("/admin"));
     assert_eq!(mode(&node), Mode::Recovery);
     // Ending retired the opened account: the nurse is out.
@@ -419,6 +428,167 @@ async fn drill_review_verdict_and_exports() {
         .await;
     assert_eq!(r.location.as_deref(), Some("/admin"));
     assert_eq!(mode(&node), Mode::Standby);
+}
+
+/// The admin status page, the review pages and the audit report (what `akari audit report
+/// N` prints) give an episode one number: the accounts store's, counted from 1 — not the
+/// position of its first entry in the ledger.
+#[tokio::test]
+async fn the_status_page_the_review_and_the_report_give_one_episode_number() {
+    use akari_accounts::review::{self, ReviewConfig, Unscoped};
+    let node = node();
+    let mut a = admin(&node).await;
+    let csrf = a.get("/admin").await.csrf();
+    for (action, reason) in [
+        ("drill", "最初の訓練"),
+        ("end", "訓練終了"),
+        ("standby", ""),
+        ("drill", "二回目の訓練"),
+    ] {
+        let r = a
+            .post(
+                "/admin/mode",
+                &[
+                    ("csrf", &csrf),
+                    ("action", action),
+                    ("reason", reason),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            r.location.as_deref(),
+            Some("/admin"),
+            "{action}: {}",
+            r.body
+        );
+    }
+    let number = node.accounts.mode().unwrap().episode.unwrap().id;
+    assert_eq!(number, 2, "the second episode");
+    assert!(
+        node.ledger.last_seq().unwrap() > 2 * number,
+        "the episodes' entries are not at the start of the ledger"
+    );
+    let status = a.get("/admin").await;
+    let at = status.body.find("id=\"current-episode\">").unwrap() + 21;
+    assert!(
+        status.body[at..].starts_with(&format!("#{number} ")),
+        "{}",
+        &status.body[at..at + 40]
+    );
+
+    let list = a.get("/admin/review").await;
+    for n in [1, number] {
+        assert!(
+            list.body.contains(&format!(
+                "<a href=\"/admin/review/{n}\" class=\"episode-link\">{n}</a>"
+            )),
+            "{}",
+            list.body
+        );
+    }
+    let page = a.get(&format!("/admin/review/{number}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("二回目の訓練"), "{}", page.body);
+
+    let reviewed =
+        review::review_episode(&node.ledger, number, &Unscoped, &ReviewConfig::default()).unwrap();
+    let report = review::report(&reviewed);
+    assert!(
+        report.starts_with(&format!("Akari audit report: DRILL episode {number}\n")),
+        "{report}"
+    );
+    assert!(report.contains("二回目の訓練"), "{report}");
+}
+
+/// Ending an episode and revoking an account cannot be undone: their forms require a
+/// ticked "I understand" checkbox (no JavaScript needed), the handlers refuse without it
+/// and nothing is done or recorded, and each reason field is labelled for what it is.
+#[tokio::test]
+async fn ending_an_episode_and_revoking_ask_for_confirmation_and_name_their_reasons() {
+    let node = node();
+    let (account_id, _credential) = console_account(&node);
+    let mut a = admin(&node).await;
+    let standby = a.get("/admin").await;
+    assert!(standby.body.contains("開始理由"), "{}", standby.body);
+    let csrf = standby.csrf();
+    let r = a
+        .post(
+            "/admin/mode",
+            &[("csrf", &csrf), ("action", "drill"), ("reason", "夜間訓練")],
+        )
+        .await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/admin"),
+        "no confirmation to start"
+    );
+
+    let status = a.get("/admin").await;
+    let form = &status.body[status.body.find("id=\"form-end\"").unwrap()..];
+    let form = &form[..form.find("</form>").unwrap()];
+    assert!(form.contains("終了理由"), "{form}");
+    assert!(
+        form.contains("type=\"checkbox\" name=\"confirm\" value=\"yes\" required"),
+        "{form}"
+    );
+    assert!(!status.body.contains("利用理由"), "{}", status.body);
+
+    let entries = node.ledger.last_seq().unwrap();
+    for confirm in ["", "no"] {
+        let r = a
+            .post(
+                "/admin/mode",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "end"),
+                    ("reason", "訓練終了"),
+                    ("confirm", confirm),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("確認欄にチェック"), "{}", r.body);
+    }
+    assert_eq!(mode(&node), Mode::Drill, "the drill goes on");
+    assert_eq!(node.ledger.last_seq().unwrap(), entries, "nothing recorded");
+    let r = end_episode(&mut a, &csrf).await;
+    assert_eq!(r.location.as_deref(), Some("/admin"), "{}", r.body);
+    assert_eq!(mode(&node), Mode::Recovery);
+
+    let accounts = a.get("/admin/accounts").await;
+    let revoke = format!("/admin/accounts/{account_id}/revoke");
+    let form = &accounts.body[accounts.body.find(&revoke).unwrap()..];
+    let form = &form[..form.find("</form>").unwrap()];
+    assert!(form.contains("失効理由"), "{form}");
+    assert!(
+        form.contains("type=\"checkbox\" name=\"confirm\" value=\"yes\" required"),
+        "{form}"
+    );
+    assert!(!accounts.body.contains("利用理由"), "{}", accounts.body);
+    let status_of = |node: &Node| {
+        node.accounts
+            .list_accounts(&Console::new("t").capability())
+            .unwrap()
+            .into_iter()
+            .find(|s| s.account_id == account_id)
+            .unwrap()
+            .status
+    };
+    let before = status_of(&node);
+    let r = a
+        .post(&revoke, &[("csrf", &csrf), ("reason", "封筒紛失")])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(status_of(&node), before, "not revoked");
+    let r = a
+        .post(
+            &revoke,
+            &[("csrf", &csrf), ("reason", "封筒紛失"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/admin/accounts"), "{}", r.body);
+    assert_eq!(status_of(&node), akari_accounts::SealStatus::Revoked);
 }
 
 #[tokio::test]
@@ -535,7 +705,29 @@ async fn generations_verify_pin_roll_back_and_sync_now() {
     assert_eq!(r.location.as_deref(), Some("/admin/sync"));
     assert!(node.engine.store().manifest(1).unwrap().pinned);
 
+    // Rolling back asks for a ticked confirmation: the form requires it, the handler
+    // refuses without it and nothing changes.
+    let sync = a.get("/admin/sync").await;
+    let form = &sync.body[sync.body.find("/admin/sync/1/rollback").unwrap()..];
+    let form = &form[..form.find("</form>").unwrap()];
+    assert!(
+        form.contains("type=\"checkbox\" name=\"confirm\" value=\"yes\" required"),
+        "{form}"
+    );
+    let entries = node.ledger.last_seq().unwrap();
+    let serving = || node.engine.store().current().unwrap().unwrap().generation;
+    let served = serving();
     let r = a.post("/admin/sync/1/rollback", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("確認欄にチェック"), "{}", r.body);
+    assert_eq!(serving(), served, "not rolled back");
+    assert_eq!(node.ledger.last_seq().unwrap(), entries, "nothing recorded");
+    let r = a
+        .post(
+            "/admin/sync/1/rollback",
+            &[("csrf", &csrf), ("confirm", "yes")],
+        )
+        .await;
     assert_eq!(r.location.as_deref(), Some("/admin/sync"), "{}", r.body);
     let current = node.engine.store().current().unwrap().unwrap();
     assert_eq!(current.generation, 3);

@@ -232,10 +232,17 @@ impl Browser {
 
     /// Changes the mode from the admin page: `action` is `drill`, `declare`, `end` or
     /// `standby`.
+    /// Change the node's mode as an admin does on the status page (ending an episode
+    /// with its confirmation box ticked).
     pub(crate) async fn change_mode(&mut self, csrf: &str, action: &str, reason: &str) -> Page {
         self.post(
             "/admin/mode",
-            &[("csrf", csrf), ("action", action), ("reason", reason)],
+            &[
+                ("csrf", csrf),
+                ("action", action),
+                ("reason", reason),
+                ("confirm", "yes"),
+            ],
         )
         .await
     }

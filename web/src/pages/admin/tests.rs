@@ -493,7 +493,7 @@ async fn the_status_page_the_review_and_the_report_give_one_episode_number() {
 
     let reviewed =
         review::review_episode(&node.ledger, number, &Unscoped, &ReviewConfig::default()).unwrap();
-    let report = review::report(&reviewed);
+    let report = review::report(&reviewed, &akari_accounts::Zone::default());
     assert!(
         report.starts_with(&format!("Akari audit report: DRILL episode {number}\n")),
         "{report}"

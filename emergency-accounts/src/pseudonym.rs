@@ -75,7 +75,7 @@ pub fn declared_family_candidates(name: &str) -> Vec<String> {
         [one] if one.is_ascii() => vec![(*one).to_string()],
         [one] => {
             let chars: Vec<char> = one.chars().collect();
-            (1..chars.len().min(5))
+            (1..=chars.len().min(4))
                 .map(|n| chars[..n].iter().collect())
                 .collect()
         }
@@ -111,8 +111,9 @@ mod tests {
         assert_eq!(declared_family_candidates("山田 花子"), ["山田", "花子"]);
         assert_eq!(
             declared_family_candidates("山田花子"),
-            ["山", "山田", "山田花", "山田花子"][..3]
+            ["山", "山田", "山田花", "山田花子"]
         );
+        assert_eq!(declared_family_candidates("山田"), ["山", "山田"]);
         assert_eq!(
             declared_family_candidates("Hanako Yamada"),
             ["Hanako", "Yamada"]

@@ -21,7 +21,7 @@ use crate::ledger::{details, Ledger, LedgerEntry, LedgerError};
 use crate::pseudonym::{self, PseudonymKind};
 use crate::zone::Zone;
 
-/// Thresholds for the anomaly flags (`[accounts.ledger.review]`).
+/// Thresholds and lists for the anomaly flags (`[ledger.review]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReviewConfig {

@@ -6,7 +6,7 @@
 mod ledger_common;
 
 use akari_accounts::event::{Action, Actor, AuditEvent, AuditSink, DeclaredPerson, Mode};
-use akari_accounts::ledger::{details, Ledger, LedgerConfig, LedgerEntry, LedgerError};
+use akari_accounts::ledger::{details, Ledger, LedgerConfig};
 use akari_accounts::pseudonym::PseudonymKind;
 use akari_accounts::review::{review_episode, Flag, ReviewConfig, SessionReview, Unscoped};
 use chrono::{DateTime, Duration, Utc};
@@ -81,17 +81,6 @@ fn sessions(ledger: &Ledger, config: &ReviewConfig) -> Vec<SessionReview> {
         .sessions
 }
 
-fn all_entries(ledger: &Ledger) -> Vec<LedgerEntry> {
-    let mut out = Vec::new();
-    ledger
-        .scan(1..=u64::MAX, |e, _| -> Result<(), LedgerError> {
-            out.push(e);
-            Ok(())
-        })
-        .unwrap();
-    out
-}
-
 #[test]
 fn a_patient_with_the_declared_persons_family_name_is_flagged() {
     let (_dir, ledger) = emergency();
@@ -152,7 +141,7 @@ fn a_patient_with_the_declared_persons_family_name_is_flagged() {
         }]
     );
     // The ledger holds no family name in clear.
-    for e in all_entries(&ledger) {
+    for e in entries(&ledger) {
         let d = e.details.unwrap_or_default();
         assert!(!d.contains("山田") && !d.contains("ヤマダ"), "{d}");
     }
@@ -188,7 +177,7 @@ fn a_patient_on_the_configured_vip_list_is_flagged() {
     assert!(sessions(&ledger, &ReviewConfig::default())[0]
         .flags
         .is_empty());
-    for e in all_entries(&ledger) {
+    for e in entries(&ledger) {
         assert!(!e.details.unwrap_or_default().contains("00012345"));
     }
 }

@@ -337,6 +337,14 @@ impl AuditSink for TimedSink {
         self.timed(t);
         r
     }
+
+    fn pseudonym(
+        &self,
+        kind: akari_accounts::pseudonym::PseudonymKind,
+        text: &str,
+    ) -> Option<String> {
+        self.inner.pseudonym(kind, text)
+    }
 }
 
 impl TimedSink {

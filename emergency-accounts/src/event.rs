@@ -319,4 +319,11 @@ pub trait AuditSink: Send + Sync {
             ..event
         })
     }
+
+    /// The pseudonym of `text` that the review can compare (see [`crate::pseudonym`]);
+    /// `None` from a sink that cannot make one (the entry then simply carries none). A
+    /// sink that forwards to another forwards this too.
+    fn pseudonym(&self, _kind: crate::pseudonym::PseudonymKind, _text: &str) -> Option<String> {
+        None
+    }
 }

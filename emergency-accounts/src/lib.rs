@@ -16,6 +16,7 @@ pub mod keyslot;
 pub mod ledger;
 mod limiter;
 pub mod model;
+pub mod pseudonym;
 pub mod review;
 pub mod secret;
 pub mod session;

@@ -3,17 +3,19 @@
 //! into the real ledger here, as it does in the node.
 
 mod common;
+mod ledger_common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use akari_accounts::event::{Action, AuditEvent, AuditSink, Client, Reason};
-use akari_accounts::ledger::{details, Ledger, LedgerConfig, LedgerEntry, LedgerError};
+use akari_accounts::ledger::{details, Ledger, LedgerConfig};
 use akari_accounts::review::{episodes, review_episode, ReviewConfig};
 use akari_accounts::{Accounts, Clock, EmergencyLogin, ManualClock, ProvisionRequest, WardScope};
 use chrono::{DateTime, Duration, Utc};
 use common::{cheap_config, client, nurse, root, t0};
+use ledger_common::entries;
 
 /// The accounts service over a ledger file, both reading `clock`.
 fn accounts_over_ledger(
@@ -28,17 +30,6 @@ fn accounts_over_ledger(
     let store = redb::Database::create(dir.join("accounts.redb")).unwrap();
     let accounts = Arc::new(Accounts::open(store, cheap_config(), ledger.clone(), clock).unwrap());
     (accounts, ledger)
-}
-
-fn entries(ledger: &Ledger) -> Vec<LedgerEntry> {
-    let mut out = Vec::new();
-    ledger
-        .scan(1..=u64::MAX, |e, _| -> Result<(), LedgerError> {
-            out.push(e);
-            Ok(())
-        })
-        .unwrap();
-    out
 }
 
 #[test]

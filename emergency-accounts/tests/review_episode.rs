@@ -69,9 +69,16 @@ fn scenario() -> Scenario {
         },
         m,
     ));
-    rec(mode_change(at(10), m, Mode::Recovery, "EHR restored"));
+    rec(ev(at(7), b.clone(), Action::Logout, m));
+    rec(mode_change(at(12), m, Mode::Recovery, "EHR restored"));
+    rec(ev(
+        at(12),
+        a.clone(),
+        Action::SessionExpired,
+        Mode::Recovery,
+    ));
     // A stale session still reading after the episode ended.
-    let stale_read_seq = rec(read(at(11), a.clone(), "pk-5", "4-East", Mode::Recovery));
+    let stale_read_seq = rec(read(at(13), a.clone(), "pk-5", "4-East", Mode::Recovery));
     let drill_seq = rec(mode_change(
         at(20),
         Mode::Recovery,
@@ -80,9 +87,10 @@ fn scenario() -> Scenario {
     ));
     let c = clinician("EMERG-03", "sess-c", 3);
     rec(ev(at(21), c.clone(), Action::LoginSucceeded, Mode::Drill));
-    rec(read(at(22), c, "pk-d1", "4-East", Mode::Drill));
+    rec(read(at(22), c.clone(), "pk-d1", "4-East", Mode::Drill));
+    rec(ev(at(22), c, Action::Logout, Mode::Drill));
     rec(mode_change(
-        at(23),
+        at(30),
         Mode::Drill,
         Mode::Standby,
         "drill over",
@@ -164,6 +172,7 @@ fn sessions_are_grouped_and_flagged() {
     let lenient = ReviewConfig {
         many_patients: 30,
         bulk_prints: 20,
+        ..ReviewConfig::default()
     };
     let r = review_episode(&s.ledger, 1, &Unscoped, &lenient).unwrap();
     assert!(r.sessions[1].flags.is_empty());

@@ -11,6 +11,7 @@ use akari_accounts::event::{
     Action, AuditEvent, AuditReceipt, AuditSink, Client, MAX_LOOKUP_KEY_CHARS,
 };
 use akari_accounts::ledger::details;
+use akari_accounts::pseudonym::{family_name, PseudonymKind};
 use akari_accounts::{ClinicianCapability, SystemClock};
 use akari_sync::model::{Patient, PatientKey, PatientRecord};
 use chrono::{DateTime, Utc};
@@ -199,7 +200,7 @@ impl AuditedViewer {
                 Action::PatientRead
             };
             let event = AuditEvent {
-                details: ward_details(&record),
+                details: patient_details(&record, &*sink),
                 ..event_for(&reader, action, Some(key.0))
             };
             let receipt = sink.record_now(&SystemClock, event)?;
@@ -284,15 +285,38 @@ impl AuditedViewer {
     }
 }
 
-/// The ward of the served record's current encounter, for the entry of a patient read or
-/// print: the review compares it with the account's ward scope. Empty when the patient is
-/// on no ward now (an outpatient, a discharged patient), which is outside every scope.
-fn ward_details(record: &PatientRecord) -> Option<String> {
+/// The details of a patient read or print: the ward of the served record's current
+/// encounter (the review compares it with the account's ward scope; empty when the patient
+/// is on no ward now, an outpatient or a discharged patient, which is outside every scope),
+/// and the pseudonyms of the patient's family names and hospital ID, which the review
+/// compares with the declared person's family name and the configured VIP list. Neither
+/// name nor ID goes into the ledger in clear.
+fn patient_details(record: &PatientRecord, sink: &dyn AuditSink) -> Option<String> {
     let ward = record
         .current_encounter()
         .and_then(|e| e.ward.as_deref())
         .unwrap_or_default();
-    Some(details::format([(details::WARD, ward)]))
+    let p = &record.patient;
+    let families = [p.name_kanji.as_deref(), p.name_kana.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(family_name)
+        .filter_map(|f| sink.pseudonym(PseudonymKind::FamilyName, f))
+        .collect::<Vec<_>>()
+        .join(",");
+    let id = p
+        .hospital_id
+        .as_deref()
+        .and_then(|id| sink.pseudonym(PseudonymKind::HospitalId, id))
+        .unwrap_or_default();
+    let mut pairs = vec![(details::WARD, ward)];
+    if !families.is_empty() {
+        pairs.push((details::FAMILY_NAME, &families));
+    }
+    if !id.is_empty() {
+        pairs.push((details::HOSPITAL_ID, &id));
+    }
+    Some(details::format(pairs))
 }
 
 /// The keys of the patients a list shows.

@@ -8,6 +8,9 @@
 //! - [`WARD`]: the ward a patient read, print or search concerned (the web layer puts the
 //!   patient's current ward here on every patient read/print, empty for a patient on no
 //!   ward), checked against the account's ward scope;
+//! - [`FAMILY_NAME`], [`HOSPITAL_ID`]: on a patient read or print, the pseudonyms (see
+//!   [`crate::pseudonym`]) of the patient's family names (kanji and kana, comma-separated)
+//!   and hospital ID, for the review's same-family-name and VIP flags; never the clear text;
 //! - [`TRIED_ACCOUNT`]: the account a failed login tried;
 //! - [`COUNTED_FAILURES`], [`FIRST`], [`LAST`]: on a failed-login entry that summarises
 //!   failures from one address that were counted rather than recorded one by one, how many
@@ -17,6 +20,10 @@
 pub const EPISODE: &str = "episode";
 /// The ward of the patient concerned.
 pub const WARD: &str = "ward";
+/// Pseudonyms of the patient's family names, comma-separated.
+pub const FAMILY_NAME: &str = "family_name_pseudonyms";
+/// The pseudonym of the patient's hospital ID.
+pub const HOSPITAL_ID: &str = "hospital_id_pseudonym";
 /// The account name a failed login tried.
 pub const TRIED_ACCOUNT: &str = "tried_account";
 /// How many failed logins a summarising entry stands for.

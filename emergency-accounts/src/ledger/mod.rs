@@ -59,6 +59,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
 use crate::event::{AuditError, AuditEvent, AuditReceipt, AuditSink};
+use crate::pseudonym::PseudonymKind;
 pub use checkpoint::{Checkpoint, PublishStatus, REMOVABLE_FILE_NAME};
 pub use entry::{Hash, LedgerEntry};
 pub use export::{ExportFormat, ExportRange, ExportSummary};
@@ -387,6 +388,13 @@ impl Ledger {
     pub(crate) fn signing_key(&self) -> &SigningKey {
         &self.signing_key
     }
+
+    /// The pseudonym of `text` under this ledger's key (see [`crate::pseudonym`]).
+    pub fn pseudonym(&self, kind: PseudonymKind, text: &str) -> Option<String> {
+        let secret = zeroize::Zeroizing::new(self.signing_key.to_bytes());
+        let key = zeroize::Zeroizing::new(crate::pseudonym::derive_key(&*secret));
+        crate::pseudonym::compute(&key, kind, text)
+    }
 }
 
 impl Ledger {
@@ -426,6 +434,10 @@ impl AuditSink for Ledger {
             })?
         };
         wait(rx)
+    }
+
+    fn pseudonym(&self, kind: PseudonymKind, text: &str) -> Option<String> {
+        Ledger::pseudonym(self, kind, text)
     }
 }
 

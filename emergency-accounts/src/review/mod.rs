@@ -18,9 +18,10 @@ use crate::event::{
     Reason,
 };
 use crate::ledger::{details, Ledger, LedgerEntry, LedgerError};
+use crate::pseudonym::{self, PseudonymKind};
 use crate::zone::Zone;
 
-/// Thresholds for the anomaly flags (`[accounts.ledger.review]`).
+/// Thresholds and lists for the anomaly flags (`[ledger.review]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReviewConfig {
@@ -29,6 +30,17 @@ pub struct ReviewConfig {
     /// Flag a session that printed more patient records than this (ward prints count
     /// each patient).
     pub bulk_prints: u32,
+    /// Flag a session that opened more distinct patients than this within
+    /// `burst_minutes`.
+    pub burst_patients: usize,
+    /// The window of `burst_patients`, in minutes.
+    pub burst_minutes: u32,
+    /// Flag a session that opened patient records in the last this many minutes before
+    /// the episode ended (0: never).
+    pub episode_end_minutes: u32,
+    /// Hospital IDs of VIP and employee patients: a session that opened one of their
+    /// records is flagged. Compared by keyed pseudonym; the ledger never holds the IDs.
+    pub vip_hospital_ids: Vec<String>,
 }
 
 impl Default for ReviewConfig {
@@ -36,6 +48,10 @@ impl Default for ReviewConfig {
         ReviewConfig {
             many_patients: 20,
             bulk_prints: 10,
+            burst_patients: 30,
+            burst_minutes: 10,
+            episode_end_minutes: 5,
+            vip_hospital_ids: Vec::new(),
         }
     }
 }
@@ -184,6 +200,57 @@ pub enum Flag {
         printed: u32,
         threshold: u32,
     },
+    /// The declared person's family name is the patient's (compared by pseudonym).
+    SameFamilyName {
+        seq: u64,
+        patient: String,
+    },
+    /// The patient is on the configured VIP/employee list (compared by pseudonym).
+    VipPatient {
+        seq: u64,
+        patient: String,
+    },
+    /// More distinct patients opened within `minutes` than `threshold`, from entry
+    /// `first_seq` to `last_seq`.
+    RapidAccess {
+        patients: usize,
+        minutes: u32,
+        threshold: usize,
+        first_seq: u64,
+        last_seq: u64,
+    },
+    /// `records` patient records opened in the last `minutes` before the episode ended,
+    /// the last of them (entry `last_seq`) `seconds_before` seconds before the end.
+    EndOfEpisode {
+        records: usize,
+        minutes: u32,
+        last_seq: u64,
+        seconds_before: i64,
+    },
+    /// The episode ended and the session has no logout or expiry entry; `last_seq` is its
+    /// last entry.
+    NeverClosed {
+        last_seq: u64,
+    },
+}
+
+impl Flag {
+    /// How serious the flag is, for ranking sessions: higher first. A relative's or a
+    /// VIP's record comes first, then access where the account had no business, then
+    /// volume, then timing and loose ends.
+    pub fn severity(&self) -> u8 {
+        match self {
+            Flag::SameFamilyName { .. } => 9,
+            Flag::VipPatient { .. } => 8,
+            Flag::OutsideEpisode { .. } => 7,
+            Flag::OutsideWardScope { .. } => 6,
+            Flag::RapidAccess { .. } => 5,
+            Flag::BulkPrinting { .. } => 4,
+            Flag::ManyPatients { .. } => 3,
+            Flag::EndOfEpisode { .. } => 2,
+            Flag::NeverClosed { .. } => 1,
+        }
+    }
 }
 
 impl std::fmt::Display for Flag {
@@ -217,6 +284,43 @@ impl std::fmt::Display for Flag {
                     "bulk printing: {printed} patient records printed (threshold {threshold})"
                 )
             }
+            Flag::SameFamilyName { seq, patient } => write!(
+                f,
+                "same family name: the declared person shares the family name of patient \
+                 {patient} (entry {seq})"
+            ),
+            Flag::VipPatient { seq, patient } => write!(
+                f,
+                "VIP or employee patient: patient {patient} is on the configured list \
+                 (entry {seq})"
+            ),
+            Flag::RapidAccess {
+                patients,
+                minutes,
+                threshold,
+                first_seq,
+                last_seq,
+            } => write!(
+                f,
+                "many patients in little time: {patients} patients opened within {minutes} \
+                 minutes (threshold {threshold}; entries {first_seq} to {last_seq})"
+            ),
+            Flag::EndOfEpisode {
+                records,
+                minutes,
+                last_seq,
+                seconds_before,
+            } => write!(
+                f,
+                "access at the end of the episode: {records} patient records opened in the \
+                 last {minutes} minutes before it ended, the last {seconds_before} seconds \
+                 before (entry {last_seq})"
+            ),
+            Flag::NeverClosed { last_seq } => write!(
+                f,
+                "session never closed: no logout or expiry after its last entry \
+                 (entry {last_seq}), and the episode has ended"
+            ),
         }
     }
 }
@@ -242,10 +346,31 @@ pub struct SessionReview {
     pub verdicts: Vec<RecordedVerdict>,
 }
 
+impl SessionReview {
+    /// The session's rank for review: its most serious flag, then how many it has
+    /// (`(0, 0)` for an unflagged session).
+    pub fn seriousness(&self) -> (u8, usize) {
+        let worst = self.flags.iter().map(Flag::severity).max().unwrap_or(0);
+        (worst, self.flags.len())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpisodeReview {
     pub episode: Episode,
+    /// In order of their first entry.
     pub sessions: Vec<SessionReview>,
+}
+
+impl EpisodeReview {
+    /// The sessions most serious first (see [`SessionReview::seriousness`]), sessions of
+    /// equal rank in order of their first entry: the order the report and the review page
+    /// list them in.
+    pub fn ranked(&self) -> Vec<&SessionReview> {
+        let mut out: Vec<&SessionReview> = self.sessions.iter().collect();
+        out.sort_by_key(|s| std::cmp::Reverse(s.seriousness()));
+        out
+    }
 }
 
 fn mode_changes(ledger: &Ledger) -> Result<Vec<LedgerEntry>, LedgerError> {
@@ -362,11 +487,23 @@ pub fn review_episode(
         Ok(())
     })?;
 
+    let context = Context {
+        ledger,
+        episodes: &all,
+        episode: &episode,
+        scopes,
+        config,
+        vip: config
+            .vip_hospital_ids
+            .iter()
+            .filter_map(|id| ledger.pseudonym(PseudonymKind::HospitalId, id))
+            .collect(),
+    };
     let sessions = events
         .into_iter()
         .map(|(session_id, events)| {
             let v = verdicts.remove(&session_id).unwrap_or_default();
-            summarize(session_id, events, v, &all, scopes, config)
+            summarize(session_id, events, v, &context)
         })
         .collect::<Vec<_>>();
     let mut sessions = sessions;
@@ -401,28 +538,40 @@ fn names_in(action: &Action) -> &[String] {
     }
 }
 
+/// What every session of an episode is reviewed against.
+struct Context<'a> {
+    ledger: &'a Ledger,
+    episodes: &'a [Episode],
+    episode: &'a Episode,
+    scopes: &'a dyn WardScopes,
+    config: &'a ReviewConfig,
+    /// Pseudonyms of the configured VIP/employee hospital IDs.
+    vip: BTreeSet<String>,
+}
+
 /// One session's review: what it did (counted by [`Tally`]) and the flags its events
-/// raise, in event order, then the flags of its totals.
+/// raise, in event order, then the flags of its totals, of the people whose records it
+/// opened, and of its timing.
 fn summarize(
     session_id: String,
     events: Vec<LedgerEntry>,
     verdicts: Vec<RecordedVerdict>,
-    episodes: &[Episode],
-    scopes: &dyn WardScopes,
-    config: &ReviewConfig,
+    cx: &Context<'_>,
 ) -> SessionReview {
     let account_id = events
         .first()
         .and_then(|e| e.account_id())
         .unwrap_or_default()
         .to_string();
-    let scope = scopes.wards(&account_id);
+    let scope = cx.scopes.wards(&account_id);
     let mut tally = Tally::default();
     for e in &events {
         tally.add(e);
-        tally.flag_place(e, episodes, scope.as_deref());
+        tally.flag_place(e, cx.episodes, scope.as_deref());
     }
-    tally.flag_totals(config);
+    tally.flag_totals(cx.config);
+    tally.flag_people(&events, cx);
+    tally.flag_timing(&events, cx.episode, cx.config);
     let first_time = events.iter().map(|e| e.time).min().unwrap_or_default();
     let last_time = events.iter().map(|e| e.time).max().unwrap_or_default();
     SessionReview {
@@ -532,6 +681,125 @@ impl Tally {
     }
 }
 
+/// The records a session opened (reads and single prints; a ward print is counted by
+/// [`Flag::BulkPrinting`]): time, entry, patient.
+fn openings(events: &[LedgerEntry]) -> Vec<(DateTime<Utc>, u64, &str)> {
+    events
+        .iter()
+        .filter(|e| matches!(e.action, Action::PatientRead | Action::PatientPrint))
+        .filter_map(|e| Some((e.time, e.seq, e.patient.as_deref()?)))
+        .collect()
+}
+
+/// The most distinct patients opened within `window` of each other: (count, first entry,
+/// last entry) of the busiest window.
+fn busiest_window(
+    opened: &[(DateTime<Utc>, u64, &str)],
+    window: chrono::Duration,
+) -> Option<(usize, u64, u64)> {
+    let mut sorted = opened.to_vec();
+    sorted.sort_by_key(|&(t, seq, _)| (t, seq));
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut best: Option<(usize, u64, u64)> = None;
+    let mut left = 0;
+    for &(t, seq, key) in &sorted {
+        *counts.entry(key).or_default() += 1;
+        while t - sorted[left].0 > window {
+            let gone = sorted[left].2;
+            if let Some(n) = counts.get_mut(gone) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(gone);
+                }
+            }
+            left += 1;
+        }
+        if best.is_none_or(|(n, _, _)| counts.len() > n) {
+            best = Some((counts.len(), sorted[left].1, seq));
+        }
+    }
+    best
+}
+
+impl Tally {
+    /// Flags the records of the declared person's family (same family name) and of the
+    /// configured VIP/employee patients, once per patient, comparing the pseudonyms the
+    /// viewer recorded with those of the declared name and of the configured IDs.
+    fn flag_people(&mut self, events: &[LedgerEntry], cx: &Context<'_>) {
+        let family: BTreeSet<String> = self
+            .declared
+            .iter()
+            .flat_map(|p| pseudonym::declared_family_candidates(&p.name))
+            .filter_map(|n| cx.ledger.pseudonym(PseudonymKind::FamilyName, &n))
+            .collect();
+        let mut relatives = BTreeSet::new();
+        let mut vips = BTreeSet::new();
+        for e in events {
+            let (Some(patient), Some(d)) = (&e.patient, e.details.as_deref()) else {
+                continue;
+            };
+            let names = details::get(d, details::FAMILY_NAME).unwrap_or_default();
+            if names.split(',').any(|n| family.contains(n)) && relatives.insert(patient) {
+                self.flags.push(Flag::SameFamilyName {
+                    seq: e.seq,
+                    patient: patient.clone(),
+                });
+            }
+            let id = details::get(d, details::HOSPITAL_ID).unwrap_or_default();
+            if cx.vip.contains(&id) && vips.insert(patient) {
+                self.flags.push(Flag::VipPatient {
+                    seq: e.seq,
+                    patient: patient.clone(),
+                });
+            }
+        }
+    }
+
+    /// Flags many patients opened in little time, records opened just before the episode
+    /// ended, and a session left open when it ended.
+    fn flag_timing(&mut self, events: &[LedgerEntry], episode: &Episode, config: &ReviewConfig) {
+        let opened = openings(events);
+        if config.burst_minutes > 0 {
+            let window = chrono::Duration::minutes(i64::from(config.burst_minutes));
+            if let Some((n, first_seq, last_seq)) = busiest_window(&opened, window) {
+                if n > config.burst_patients {
+                    self.flags.push(Flag::RapidAccess {
+                        patients: n,
+                        minutes: config.burst_minutes,
+                        threshold: config.burst_patients,
+                        first_seq,
+                        last_seq,
+                    });
+                }
+            }
+        }
+        let Some(end) = &episode.end else {
+            return;
+        };
+        if config.episode_end_minutes > 0 {
+            let from = end.time - chrono::Duration::minutes(i64::from(config.episode_end_minutes));
+            let late: Vec<_> = opened
+                .iter()
+                .filter(|&&(t, seq, _)| seq < end.seq && t >= from && t <= end.time)
+                .collect();
+            if let Some(&&(t, last_seq, _)) = late.iter().max_by_key(|(t, seq, _)| (*t, *seq)) {
+                self.flags.push(Flag::EndOfEpisode {
+                    records: late.len(),
+                    minutes: config.episode_end_minutes,
+                    last_seq,
+                    seconds_before: (end.time - t).num_seconds(),
+                });
+            }
+        }
+        let closed = events
+            .iter()
+            .any(|e| matches!(e.action, Action::Logout | Action::SessionExpired));
+        if let (false, Some(last)) = (closed, events.last()) {
+            self.flags.push(Flag::NeverClosed { last_seq: last.seq });
+        }
+    }
+}
+
 /// Records a reviewer's verdict on a session as a ledger entry.
 pub fn record_verdict(
     sink: &dyn AuditSink,
@@ -598,7 +866,7 @@ pub fn report(review: &EpisodeReview, zone: &Zone) -> String {
     let mut s = String::new();
     report_episode(&mut s, &review.episode, zone);
     report_totals(&mut s, review);
-    for x in &review.sessions {
+    for x in review.ranked() {
         report_session(&mut s, x, zone);
     }
     s

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use akari_accounts::event::{Action, Actor, AuditEvent, Client, DeclaredPerson, Mode, Reason};
-use akari_accounts::ledger::{Ledger, LedgerConfig};
+use akari_accounts::ledger::{Ledger, LedgerConfig, LedgerEntry, LedgerError};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ed25519_dalek::SigningKey;
 
@@ -89,6 +89,18 @@ pub fn mode_change(time: DateTime<Utc>, from: Mode, to: Mode, reason: &str) -> A
         },
         to,
     )
+}
+
+/// Every entry of the ledger, in order.
+pub fn entries(ledger: &Ledger) -> Vec<LedgerEntry> {
+    let mut out = Vec::new();
+    ledger
+        .scan(1..=u64::MAX, |e, _| -> Result<(), LedgerError> {
+            out.push(e);
+            Ok(())
+        })
+        .unwrap();
+    out
 }
 
 /// Records the declaration of an emergency (standby → emergency) at `at(0)`.

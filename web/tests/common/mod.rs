@@ -43,6 +43,14 @@ impl AuditSink for Tee {
         self.seen.lock().unwrap().push(event);
         Ok(receipt)
     }
+
+    fn pseudonym(
+        &self,
+        kind: akari_accounts::pseudonym::PseudonymKind,
+        text: &str,
+    ) -> Option<String> {
+        self.ledger.pseudonym(kind, text)
+    }
 }
 
 pub fn memory_db() -> redb::Database {

@@ -138,6 +138,37 @@ fn flag_text(tr: Tr, f: &Flag) -> String {
         Flag::BulkPrinting { printed, threshold } => {
             format!("{} {printed} (> {threshold})", tr.s("flag_bulk_print"))
         }
+        Flag::SameFamilyName { seq, patient } => {
+            format!("{} {patient} (#{seq})", tr.s("flag_same_family_name"))
+        }
+        Flag::VipPatient { seq, patient } => {
+            format!("{} {patient} (#{seq})", tr.s("flag_vip"))
+        }
+        Flag::RapidAccess {
+            patients,
+            minutes,
+            threshold,
+            first_seq,
+            last_seq,
+        } => format!(
+            "{} {patients} / {minutes} {} (> {threshold}; #{first_seq}–#{last_seq})",
+            tr.s("flag_rapid"),
+            tr.s("minutes"),
+        ),
+        Flag::EndOfEpisode {
+            records,
+            minutes,
+            last_seq,
+            seconds_before,
+        } => format!(
+            "{} {records} ({minutes} {}; {seconds_before} {}; #{last_seq})",
+            tr.s("flag_episode_end"),
+            tr.s("minutes"),
+            tr.s("seconds_before_end"),
+        ),
+        Flag::NeverClosed { last_seq } => {
+            format!("{} (#{last_seq})", tr.s("flag_never_closed"))
+        }
     }
 }
 
@@ -274,7 +305,7 @@ pub(crate) async fn episode(
             .as_ref()
             .map(|x| time(tr, &x.time))
             .unwrap_or_default(),
-        rows: review.sessions[paging.range()]
+        rows: review.ranked()[paging.range()]
             .iter()
             .map(|s| session_row(tr, s))
             .collect(),

@@ -594,6 +594,8 @@ async fn ending_an_episode_and_revoking_ask_for_confirmation_and_name_their_reas
 #[tokio::test]
 async fn a_patient_read_outside_the_accounts_wards_is_flagged_on_the_review_page() {
     use crate::viewer::Snapshot;
+    use akari_accounts::pseudonym::PseudonymKind;
+    use akari_sync::model::PatientKey;
     let node = node_of(400);
     let wards = Snapshot::wards(&node.reader).unwrap();
     assert!(wards.len() >= 2, "wards: {wards:?}");
@@ -623,22 +625,38 @@ async fn a_patient_read_outside_the_accounts_wards_is_flagged_on_the_review_page
         let r = nurse.get(&format!("/patients/{key}")).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
-    a.change_mode(&csrf, "end", "訓練終了").await;
+    end_episode(&mut a, &csrf).await;
     assert_eq!(mode(&node), Mode::Recovery);
 
-    // Each read's entry names the patient's ward (empty for the outpatient); the own
-    // ward's read is not flagged.
+    // Each read's entry names the patient's ward (empty for the outpatient) and carries
+    // the pseudonyms of the patient's family names and hospital ID, never the clear text;
+    // the own ward's read is not flagged.
     let mut reads = Vec::new();
     node.ledger
         .scan(
             1..=u64::MAX,
             |e, _| -> Result<(), akari_accounts::ledger::LedgerError> {
                 if e.action == Action::PatientRead {
-                    let ward = e
-                        .details
-                        .as_deref()
-                        .and_then(|d| details::get(d, details::WARD));
-                    reads.push((e.seq, e.patient.clone().unwrap(), ward));
+                    let d = e.details.clone().unwrap_or_default();
+                    let key = e.patient.clone().unwrap();
+                    let record = Snapshot::patient(&node.reader, &PatientKey(key.clone()))
+                        .unwrap()
+                        .unwrap();
+                    let id = record.patient.hospital_id.clone().unwrap();
+                    let family = akari_accounts::pseudonym::family_name(
+                        record.patient.name_kanji.as_deref().unwrap(),
+                    )
+                    .unwrap()
+                    .to_owned();
+                    assert!(!d.contains(&id) && !d.contains(&family), "{d}");
+                    assert_eq!(
+                        details::get(&d, details::HOSPITAL_ID),
+                        node.ledger.pseudonym(PseudonymKind::HospitalId, &id)
+                    );
+                    let families = details::get(&d, details::FAMILY_NAME).unwrap();
+                    let own = node.ledger.pseudonym(PseudonymKind::FamilyName, &family);
+                    assert!(families.split(',').any(|f| Some(f) == own.as_deref()));
+                    reads.push((e.seq, key, details::get(&d, details::WARD)));
                 }
                 Ok(())
             },
@@ -665,8 +683,16 @@ async fn a_patient_read_outside_the_accounts_wards_is_flagged_on_the_review_page
     let flag = format!("担当病棟外の患者 病棟なし（外来・退院） (#{})", reads[2].0);
     assert!(page.body.contains(&flag), "{flag} not in {}", page.body);
     assert_eq!(page.body.matches("担当病棟外の患者").count(), 2);
-    // The drill's end expired the session: no access outside the episode.
+    // The drill's end expired the session: no access outside the episode, and the
+    // session is closed.
     assert!(!page.body.contains("エピソード外のアクセス"));
+    assert!(!page.body.contains("ログアウト・失効の記録がないセッション"));
+    // The drill ended right after the reads: the three are records opened at its end.
+    assert!(
+        page.body.contains("エピソード終了直前のアクセス 3 (5 分;"),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]

@@ -126,7 +126,10 @@ impl Command<'_> {
                 wards,
                 expires_at,
                 recovery_key,
-            } => self.account_provision(label, wards, expires_at, recovery_key),
+            } => {
+                let expires_at = expires_at.map(|t| t.end(self.zone())).transpose()?;
+                self.account_provision(label, wards, expires_at, recovery_key)
+            }
             Request::AccountList => self.account_list(),
             Request::AccountReseal {
                 account_id,
@@ -142,7 +145,14 @@ impl Command<'_> {
                 to,
                 format,
                 out,
-            } => self.audit_export(ExportRange { from, to }, &format, out),
+            } => {
+                let zone = self.zone();
+                let range = ExportRange {
+                    from: from.map(|t| t.start(zone)).transpose()?,
+                    to: to.map(|t| t.start(zone)).transpose()?,
+                };
+                self.audit_export(range, &format, out)
+            }
             Request::AuditReport { episode } => self.audit_report(episode),
             Request::AuditCheckpoint { write_to } => self.audit_checkpoint(write_to),
         }

@@ -108,7 +108,10 @@ impl Command<'_> {
         match request {
             Request::Status => Ok(render::status(self.services)),
             Request::SyncNow { full } => self.sync_now(full),
-            Request::SyncReport => Ok(render::sync_report_full(&self.services.engine.status())),
+            Request::SyncReport => Ok(render::sync_report_full(
+                &self.services.engine.status(),
+                self.zone(),
+            )),
             Request::SnapshotList => self.snapshot_list(),
             Request::SnapshotVerify { generation } => self.snapshot_verify(generation),
             Request::SnapshotRollback { generation } => self.snapshot_rollback(generation),

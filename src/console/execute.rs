@@ -434,14 +434,14 @@ impl Command<'_> {
         let ledger = &self.services.ledger;
         let Some(path) = out else {
             let mut buf = Vec::new();
-            ledger.export(&range, format, &mut buf)?;
+            ledger.export(&range, format, self.zone(), &mut buf)?;
             return Ok(String::from_utf8_lossy(&buf).into_owned());
         };
         let tmp = partial_path(&path);
         let file = std::fs::File::create(&tmp)
             .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         let mut writer = std::io::BufWriter::new(file);
-        let summary = ledger.export(&range, format, &mut writer)?;
+        let summary = ledger.export(&range, format, self.zone(), &mut writer)?;
         let file = writer
             .into_inner()
             .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;

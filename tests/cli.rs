@@ -525,15 +525,20 @@ fn current_generation(list: &str) -> u64 {
         .unwrap_or_else(|| panic!("no current generation in:\n{list}"))
 }
 
-#[test]
-fn console_commands_work_on_the_files_and_through_a_running_node() {
+/// A FHIR server holding a synthetic hospital of `patients` patients.
+fn fhir_server_of(patients: u64) -> akari_testkit::server::FhirServer {
     use akari_testkit::server::{FhirServer, ServerOptions};
     use akari_testkit::synth::{Hospital, SynthConfig};
     let hospital = Hospital::generate(SynthConfig {
-        patients: 40,
+        patients,
         ..SynthConfig::default()
     });
-    let fhir = FhirServer::with_resources(ServerOptions::default(), hospital.resources());
+    FhirServer::with_resources(ServerOptions::default(), hospital.resources())
+}
+
+#[test]
+fn console_commands_work_on_the_files_and_through_a_running_node() {
+    let fhir = fhir_server_of(40);
     let dir = tempfile::tempdir().unwrap();
     let (data, recovery) = init_with_source(dir.path(), &fhir.base_url());
 
@@ -1126,13 +1131,7 @@ fn csv_rows(csv: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn reports_and_typed_times_are_on_the_configured_clock() {
-    use akari_testkit::server::{FhirServer, ServerOptions};
-    use akari_testkit::synth::{Hospital, SynthConfig};
-    let hospital = Hospital::generate(SynthConfig {
-        patients: 10,
-        ..SynthConfig::default()
-    });
-    let fhir = FhirServer::with_resources(ServerOptions::default(), hospital.resources());
+    let fhir = fhir_server_of(10);
     let dir = tempfile::tempdir().unwrap();
     let (data, recovery) = init_with_source(dir.path(), &fhir.base_url());
     let config = std::fs::read_to_string(data.join("akari.toml")).unwrap();

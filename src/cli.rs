@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use akari::console::TypedTime;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The data directory of a node when neither `--data-dir` nor `AKARI_DATA_DIR` names one.
@@ -339,9 +339,10 @@ Examples:
         /// Wards it may see (comma-separated or repeated); default all wards.
         #[arg(long, value_delimiter = ',', value_name = "WARD")]
         wards: Vec<String>,
-        /// Expiry: 2027-03-31 or an RFC 3339 time (UTC if no offset).
-        #[arg(long, value_parser = parse_time, value_name = "TIME")]
-        expires: Option<DateTime<Utc>>,
+        /// Expiry: 2027-03-31 (works through that day on the hospital's clock,
+        /// [display] time_zone), 2027-03-31T18:00 on that clock, or RFC 3339 with an offset.
+        #[arg(long, value_parser = TypedTime::parse, value_name = "TIME")]
+        expires: Option<TypedTime>,
     },
     /// List emergency accounts and their seal state.
     List,
@@ -373,12 +374,14 @@ Examples:
   akari audit export --from 2027-01-31 --to 2027-02-01 --format csv --out jan31.csv
   akari audit export --format fhir > audit-events.json")]
     Export {
-        /// From this time (2027-01-31 or RFC 3339; UTC if no offset).
-        #[arg(long, value_parser = parse_time, value_name = "TIME")]
-        from: Option<DateTime<Utc>>,
-        /// Up to (not including) this time.
-        #[arg(long, value_parser = parse_time, value_name = "TIME")]
-        to: Option<DateTime<Utc>>,
+        /// From this time: 2027-01-31 (midnight on the hospital's clock, [display]
+        /// time_zone), 2027-01-31T09:00 on that clock, or RFC 3339 with an offset.
+        #[arg(long, value_parser = TypedTime::parse, value_name = "TIME")]
+        from: Option<TypedTime>,
+        /// Up to (not including) this time, read as --from is: --to 2027-02-01 stops at
+        /// the midnight that begins 1 February.
+        #[arg(long, value_parser = TypedTime::parse, value_name = "TIME")]
+        to: Option<TypedTime>,
         /// ndjson (verifiable offline), fhir (R4 AuditEvent Bundle) or csv.
         #[arg(long, default_value = "ndjson", value_parser = ["ndjson", "fhir", "csv"])]
         format: String,
@@ -486,22 +489,6 @@ pub enum DemoSource {
     SsMix2,
 }
 
-/// `2027-03-31` (midnight UTC) or an RFC 3339 time; without an offset, UTC.
-pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
-        return Ok(t.and_utc());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    }
-    Err(format!(
-        "`{text}` is not a time: use 2027-03-31, 2027-03-31T09:00:00 (UTC) or 2027-03-31T09:00:00+09:00"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,17 +527,34 @@ mod tests {
     }
 
     #[test]
-    fn times_are_dates_or_rfc3339() {
-        assert_eq!(
-            parse_time("2027-03-31").unwrap().to_rfc3339(),
-            "2027-03-31T00:00:00+00:00"
-        );
-        assert_eq!(
-            parse_time("2027-03-31T09:00:00+09:00")
+    fn times_are_read_on_the_hospitals_clock_unless_they_carry_an_offset() {
+        let new_york: akari_accounts::Zone = "America/New_York".parse().unwrap();
+        let start = |text: &str| {
+            TypedTime::parse(text)
                 .unwrap()
-                .to_rfc3339(),
+                .start(&new_york)
+                .unwrap()
+                .to_rfc3339()
+        };
+        assert_eq!(start("2027-03-31"), "2027-03-31T04:00:00+00:00");
+        assert_eq!(start("2027-01-31"), "2027-01-31T05:00:00+00:00");
+        assert_eq!(start("2027-01-31T09:30"), "2027-01-31T14:30:00+00:00");
+        assert_eq!(
+            start("2027-03-31T09:00:00+09:00"),
             "2027-03-31T00:00:00+00:00"
         );
-        assert!(parse_time("31/03/2027").unwrap_err().contains("2027-03-31"));
+        let end = TypedTime::parse("2027-03-31")
+            .unwrap()
+            .end(&akari_accounts::Zone::default())
+            .unwrap();
+        assert_eq!(end.to_rfc3339(), "2027-03-31T14:59:59+00:00");
+        let skipped = TypedTime::parse("2027-03-14T02:30")
+            .unwrap()
+            .start(&new_york)
+            .unwrap_err();
+        assert!(skipped.contains("America/New_York"), "{skipped}");
+        assert!(TypedTime::parse("31/03/2027")
+            .unwrap_err()
+            .contains("2027-03-31"));
     }
 }

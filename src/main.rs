@@ -58,7 +58,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args, cli.data_dir.as_deref()).await,
         Command::Audit {
             command: AuditCommand::Verify { export, key },
-        } => audit_verify(export, key),
+        } => audit_verify(&cli, export, key),
         _ => match console_command::run(&cli).await {
             Some(result) => result,
             None => Err(anyhow::anyhow!("this command has no handler")),
@@ -85,8 +85,13 @@ fn config_command(cli: &Cli, command: &ConfigCommand) -> anyhow::Result<()> {
     }
 }
 
-/// `akari audit verify`: offline, no node or data directory needed.
-fn audit_verify(export: &std::path::Path, key: &std::path::Path) -> anyhow::Result<()> {
+/// `akari audit verify`: offline, no node or data directory needed. Times are on the
+/// data directory's clock when its configuration loads, else on the default clock, with
+/// the RFC 3339 value beside them.
+fn audit_verify(cli: &Cli, export: &std::path::Path, key: &std::path::Path) -> anyhow::Result<()> {
+    let zone = load_config(cli, Vec::new())
+        .map(|c| c.display.time_zone)
+        .unwrap_or_default();
     let key = akari::datadir::load_public_key(key)?;
     let file = std::fs::File::open(export)
         .with_context(|| format!("cannot open the export {}", export.display()))?;
@@ -97,9 +102,13 @@ fn audit_verify(export: &std::path::Path, key: &std::path::Path) -> anyhow::Resu
                 report.first_seq, report.last_seq, report.entries, report.checkpoints
             );
             println!(
-                "last checkpoint: size {} at {}",
+                "last checkpoint: size {} at {} ({})",
                 report.last_checkpoint.size,
-                report.last_checkpoint.time.to_rfc3339()
+                zone.second(&report.last_checkpoint.time),
+                report
+                    .last_checkpoint
+                    .time
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
             if report.clock_back_entries > 0 {
                 println!(

@@ -525,15 +525,20 @@ fn current_generation(list: &str) -> u64 {
         .unwrap_or_else(|| panic!("no current generation in:\n{list}"))
 }
 
-#[test]
-fn console_commands_work_on_the_files_and_through_a_running_node() {
+/// A FHIR server holding a synthetic hospital of `patients` patients.
+fn fhir_server_of(patients: u64) -> akari_testkit::server::FhirServer {
     use akari_testkit::server::{FhirServer, ServerOptions};
     use akari_testkit::synth::{Hospital, SynthConfig};
     let hospital = Hospital::generate(SynthConfig {
-        patients: 40,
+        patients,
         ..SynthConfig::default()
     });
-    let fhir = FhirServer::with_resources(ServerOptions::default(), hospital.resources());
+    FhirServer::with_resources(ServerOptions::default(), hospital.resources())
+}
+
+#[test]
+fn console_commands_work_on_the_files_and_through_a_running_node() {
+    let fhir = fhir_server_of(40);
     let dir = tempfile::tempdir().unwrap();
     let (data, recovery) = init_with_source(dir.path(), &fhir.base_url());
 
@@ -1087,4 +1092,167 @@ fn config_check_refuses_a_plain_http_source_unless_allowed() {
         .unwrap();
         console_ok(&data, &["config", "check"]);
     }
+}
+
+/// A time on the New York clock, as the console shows it: `2026-12-06 09:00:05 EST`.
+fn on_new_york_clock(text: &str) -> bool {
+    text.contains(" EST") || text.contains(" EDT")
+}
+
+/// Human console output carries no other clock's label.
+fn assert_only_new_york(what: &str, text: &str) {
+    assert!(
+        on_new_york_clock(text),
+        "{what} shows no EST/EDT time:\n{text}"
+    );
+    for other in ["UTC", "JST", "+00:00", "+09:00"] {
+        assert!(!text.contains(other), "{what} shows {other}:\n{text}");
+    }
+}
+
+/// The CSV export's rows as (time, local_time, action).
+fn csv_rows(csv: &str) -> Vec<(String, String, String)> {
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (time, local, action) = (column("time"), column("local_time"), column("action"));
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                r[time].to_owned(),
+                r[local].to_owned(),
+                r[action].to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn reports_and_typed_times_are_on_the_configured_clock() {
+    let fhir = fhir_server_of(10);
+    let dir = tempfile::tempdir().unwrap();
+    let (data, recovery) = init_with_source(dir.path(), &fhir.base_url());
+    let config = std::fs::read_to_string(data.join("akari.toml")).unwrap();
+    std::fs::write(
+        data.join("akari.toml"),
+        format!("{config}\n[display]\ntime_zone = \"America/New_York\"\n"),
+    )
+    .unwrap();
+    let new_york: akari_accounts::Zone = "America/New_York".parse().unwrap();
+
+    console_ok(&data, &["sync", "now", "--full"]);
+    assert_only_new_york("akari status", &console_ok(&data, &["status"]));
+    assert_only_new_york(
+        "akari snapshot list",
+        &console_ok(&data, &["snapshot", "list"]),
+    );
+    let report = console_ok(&data, &["sync", "report"]);
+    assert_only_new_york("akari sync report", &report);
+    assert!(report.contains("started 20"), "{report}");
+
+    console_ok(&data, &["mode", "start-drill", "--reason", "clock drill"]);
+    console_ok(&data, &["mode", "end", "--reason", "drill over"]);
+    assert_only_new_york(
+        "akari audit report",
+        &console_ok(&data, &["audit", "report"]),
+    );
+    assert_only_new_york(
+        "akari audit report 1",
+        &console_ok(&data, &["audit", "report", "1"]),
+    );
+
+    // An expiry date lasts through that day on the hospital's clock (EDT on 31 March).
+    let (ok, _, stderr) = run_console(
+        &data,
+        &[
+            "account",
+            "provision",
+            "--label",
+            "ER-NY",
+            "--expires",
+            "2027-03-31",
+        ],
+        Some(&format!("{recovery}\n")),
+    );
+    assert!(ok, "{stderr}");
+    let accounts = console_ok(&data, &["account", "list"]);
+    assert!(
+        accounts.contains("until 2027-03-31 23:59 EDT"),
+        "{accounts}"
+    );
+
+    // The CSV export: `time` stays RFC 3339 in UTC, `local_time` is the same instant on the
+    // hospital's clock.
+    let rows = csv_rows(&console_ok(&data, &["audit", "export", "--format", "csv"]));
+    let (time, local, _) = rows
+        .iter()
+        .find(|(_, _, action)| action == "mode_changed")
+        .unwrap_or_else(|| panic!("no mode change in {rows:?}"))
+        .clone();
+    let instant = chrono::DateTime::parse_from_rfc3339(&time).unwrap();
+    assert!(time.ends_with('Z'), "{time}");
+    assert_eq!(local, new_york.second(&instant), "{time}");
+    assert!(on_new_york_clock(&local), "{local}");
+
+    // A time without an offset on --from/--to is on the hospital's clock: the minute of the
+    // drill's start in New York holds it (read as UTC it would be five hours away).
+    let minute = new_york
+        .local(&instant)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let next = (new_york.local(&instant) + chrono::Duration::minutes(1))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let export = |from: &str, to: &str| {
+        csv_rows(&console_ok(
+            &data,
+            &[
+                "audit", "export", "--format", "csv", "--from", from, "--to", to,
+            ],
+        ))
+    };
+    let window = export(&minute, &next);
+    assert!(
+        window.iter().any(|(t, _, _)| *t == time),
+        "--from {minute} --to {next} misses the drill's start at {time}: {window:?}"
+    );
+    // A date is midnight on that clock: the day of the drill in New York holds it, the
+    // next day starts after it.
+    let day = new_york.date(&instant);
+    let following = day.succ_opt().unwrap();
+    let whole_day = export(&day.to_string(), &following.to_string());
+    assert!(
+        whole_day.iter().any(|(t, _, _)| *t == time),
+        "{whole_day:?}"
+    );
+    let later = export(
+        &following.to_string(),
+        &following.succ_opt().unwrap().to_string(),
+    );
+    assert!(later.iter().all(|(t, _, _)| *t != time), "{later:?}");
+
+    // The offline verifier prints its checkpoint time on the data directory's clock.
+    let export_file = dir.path().join("audit.ndjson");
+    console_ok(
+        &data,
+        &["audit", "export", "--out", export_file.to_str().unwrap()],
+    );
+    let verify = akari()
+        .args(["audit", "verify"])
+        .arg(&export_file)
+        .arg("--key")
+        .arg(data.join("keys/node-signing.pub"))
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{verify:?}");
+    let checkpoint = stdout
+        .lines()
+        .find(|l| l.starts_with("last checkpoint"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(on_new_york_clock(checkpoint), "{checkpoint}");
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use akari_accounts::event::{Action, Actor, AuditEvent, AuditSink, Client, DeclaredPerson, Mode};
 use akari_accounts::ledger::{verify, ExportFormat, ExportRange, Ledger, LedgerConfig};
+use akari_accounts::Zone;
 use chrono::Utc;
 use ed25519_dalek::SigningKey;
 
@@ -98,7 +99,12 @@ fn main() {
     {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&export_path).unwrap());
         ledger
-            .export(&ExportRange::all(), ExportFormat::Ndjson, &mut out)
+            .export(
+                &ExportRange::all(),
+                ExportFormat::Ndjson,
+                &Zone::default(),
+                &mut out,
+            )
             .unwrap();
     }
     let size = std::fs::metadata(&export_path).unwrap().len();

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::{OffsetName, Tz};
 
 /// An IANA time zone for display (`[display] time_zone`); Asia/Tokyo unless configured.
@@ -77,6 +77,20 @@ impl Zone {
                     .from_local_datetime(&(midnight + chrono::Duration::hours(1)))
                     .earliest()
             })
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The last second of `date` in this zone (an expiry "until 2027-03-31" ends there).
+    pub fn end_of_day(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
+        Some(self.start_of_day(date.succ_opt()?)? - chrono::Duration::seconds(1))
+    }
+
+    /// The instant a wall-clock time in this zone names: the earlier one when the clock
+    /// is turned back, `None` when the clock skips it.
+    pub fn at_local(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+        self.0
+            .from_local_datetime(&local)
+            .earliest()
             .map(|t| t.with_timezone(&Utc))
     }
 
@@ -169,6 +183,17 @@ mod tests {
             z.start_of_day(NaiveDate::from_ymd_opt(2026, 12, 6).unwrap()),
             Some(at("2026-12-06T05:00:00Z"))
         );
+        assert_eq!(
+            z.end_of_day(NaiveDate::from_ymd_opt(2026, 12, 6).unwrap()),
+            Some(at("2026-12-07T04:59:59Z"))
+        );
+        let local = |t: &str| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M").unwrap();
+        assert_eq!(
+            z.at_local(local("2026-07-01T09:00")),
+            Some(at("2026-07-01T13:00:00Z"))
+        );
+        // 02:30 does not exist on the morning the clock springs forward.
+        assert_eq!(z.at_local(local("2026-03-08T02:30")), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use akari_accounts::event::{AuditSink, Mode};
 use akari_accounts::ledger::{
     verify, ExportFormat, ExportRange, Ledger, LedgerConfig, LedgerError,
 };
+use akari_accounts::Zone;
 use akari_accounts::{Clock, ManualClock};
 use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::SigningKey;
@@ -183,7 +184,12 @@ fn clock_jumping_back_under_concurrent_load_reorders_nothing_and_everything_veri
     // time window that straddles the jump (a contiguous range by sequence).
     let mut out = Vec::new();
     ledger
-        .export(&ExportRange::all(), ExportFormat::Ndjson, &mut out)
+        .export(
+            &ExportRange::all(),
+            ExportFormat::Ndjson,
+            &Zone::default(),
+            &mut out,
+        )
         .unwrap();
     let report = verify(&out[..], &k.verifying_key()).unwrap();
     assert_eq!(report.entries, total + 2);
@@ -194,7 +200,7 @@ fn clock_jumping_back_under_concurrent_load_reorders_nothing_and_everything_veri
     };
     let mut out = Vec::new();
     let summary = ledger
-        .export(&window, ExportFormat::Ndjson, &mut out)
+        .export(&window, ExportFormat::Ndjson, &Zone::default(), &mut out)
         .unwrap();
     assert!(summary.entries > 0);
     let report = verify(&out[..], &k.verifying_key()).unwrap();
@@ -231,7 +237,12 @@ fn a_clock_that_went_back_is_still_flagged_after_a_restart() {
     );
     let mut out = Vec::new();
     ledger
-        .export(&ExportRange::all(), ExportFormat::Ndjson, &mut out)
+        .export(
+            &ExportRange::all(),
+            ExportFormat::Ndjson,
+            &Zone::default(),
+            &mut out,
+        )
         .unwrap();
     assert_eq!(
         verify(&out[..], &k.verifying_key())

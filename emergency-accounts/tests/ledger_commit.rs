@@ -12,6 +12,7 @@ use akari_accounts::event::{Action, AuditError, AuditSink, Mode};
 use akari_accounts::ledger::{
     verify, Checkpoint, ExportFormat, ExportRange, LedgerConfig, REMOVABLE_FILE_NAME,
 };
+use akari_accounts::Zone;
 use akari_testkit::poll::poll_until;
 use ledger_common::*;
 
@@ -166,7 +167,12 @@ fn a_clock_that_goes_back_keeps_sequence_order_and_is_flagged() {
     );
     let mut out = Vec::new();
     ledger
-        .export(&ExportRange::all(), ExportFormat::Ndjson, &mut out)
+        .export(
+            &ExportRange::all(),
+            ExportFormat::Ndjson,
+            &Zone::default(),
+            &mut out,
+        )
         .unwrap();
     let report = verify(&out[..], &k.verifying_key()).unwrap();
     assert_eq!(report.clock_back_entries, 2);

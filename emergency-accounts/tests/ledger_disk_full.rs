@@ -23,6 +23,7 @@ use akari_accounts::ledger::{
     verify, ExportFormat, ExportRange, Ledger, LedgerConfig, LedgerError,
 };
 use akari_accounts::SystemClock;
+use akari_accounts::Zone;
 use ed25519_dalek::SigningKey;
 use ledger_common::*;
 use redb::backends::FileBackend;
@@ -173,7 +174,12 @@ fn disk_full_fails_closed_loses_nothing_acknowledged_and_recovers() {
     assert_eq!(patients(&ledger), acked);
     let mut out = Vec::new();
     ledger
-        .export(&ExportRange::all(), ExportFormat::Ndjson, &mut out)
+        .export(
+            &ExportRange::all(),
+            ExportFormat::Ndjson,
+            &Zone::default(),
+            &mut out,
+        )
         .unwrap();
     let report = verify(&out[..], &k.verifying_key()).unwrap();
     assert_eq!(report.entries, acked.len() as u64);

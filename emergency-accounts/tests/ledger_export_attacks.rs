@@ -8,6 +8,7 @@ use akari_accounts::event::{Action, Actor, AuditEvent, AuditSink, Client, Declar
 use akari_accounts::ledger::{
     details, verify, ExportFormat, ExportRange, Ledger, LedgerConfig, VerifyError,
 };
+use akari_accounts::Zone;
 use ledger_common::*;
 
 const FORMULAS: [&str; 6] = [
@@ -21,7 +22,9 @@ const FORMULAS: [&str; 6] = [
 
 fn export(ledger: &Ledger, range: &ExportRange, format: ExportFormat) -> Vec<u8> {
     let mut out = Vec::new();
-    ledger.export(range, format, &mut out).unwrap();
+    ledger
+        .export(range, format, &Zone::default(), &mut out)
+        .unwrap();
     out
 }
 

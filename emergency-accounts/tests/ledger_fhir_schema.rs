@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use akari_accounts::event::{Action, Actor, AuditEvent, AuditSink, Mode, Reason};
 use akari_accounts::ledger::{ExportFormat, ExportRange, LedgerConfig};
+use akari_accounts::Zone;
 use ledger_common::*;
 use serde_json::{json, Value};
 
@@ -200,7 +201,12 @@ fn fhir_export() -> Value {
     }
     let mut out = Vec::new();
     let summary = ledger
-        .export(&ExportRange::all(), ExportFormat::Fhir, &mut out)
+        .export(
+            &ExportRange::all(),
+            ExportFormat::Fhir,
+            &Zone::default(),
+            &mut out,
+        )
         .unwrap();
     assert_eq!(summary.entries, 25);
     serde_json::from_slice(&out).expect("the FHIR export is one JSON document")

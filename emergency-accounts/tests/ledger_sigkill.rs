@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use akari_accounts::event::{AuditSink, Mode};
 use akari_accounts::ledger::{verify, ExportFormat, ExportRange, LedgerConfig};
+use akari_accounts::Zone;
 use ed25519_dalek::SigningKey;
 use ledger_common::*;
 use rand::Rng;
@@ -143,7 +144,12 @@ fn sigkill_under_concurrent_load_loses_no_acknowledged_event() {
         );
         let mut out = Vec::new();
         ledger
-            .export(&ExportRange::all(), ExportFormat::Ndjson, &mut out)
+            .export(
+                &ExportRange::all(),
+                ExportFormat::Ndjson,
+                &Zone::default(),
+                &mut out,
+            )
             .unwrap();
         let report = verify(&out[..], &k.verifying_key()).expect("the export verifies");
         assert_eq!(report.last_seq, last);

@@ -6,6 +6,7 @@ use akari_accounts::event::AuditSink;
 use akari_accounts::ledger::{
     verify, ExportFormat, ExportRange, Ledger, LedgerConfig, VerifyError,
 };
+use akari_accounts::Zone;
 use ledger_common::*;
 
 fn config() -> LedgerConfig {
@@ -32,7 +33,7 @@ fn exported() -> (Vec<String>, ed25519_dalek::VerifyingKey) {
 fn export(ledger: &Ledger, range: &ExportRange) -> Vec<String> {
     let mut out = Vec::new();
     ledger
-        .export(range, ExportFormat::Ndjson, &mut out)
+        .export(range, ExportFormat::Ndjson, &Zone::default(), &mut out)
         .unwrap();
     String::from_utf8(out)
         .unwrap()

@@ -108,7 +108,10 @@ impl Command<'_> {
         match request {
             Request::Status => Ok(render::status(self.services)),
             Request::SyncNow { full } => self.sync_now(full),
-            Request::SyncReport => Ok(render::sync_report_full(&self.services.engine.status())),
+            Request::SyncReport => Ok(render::sync_report_full(
+                &self.services.engine.status(),
+                self.zone(),
+            )),
             Request::SnapshotList => self.snapshot_list(),
             Request::SnapshotVerify { generation } => self.snapshot_verify(generation),
             Request::SnapshotRollback { generation } => self.snapshot_rollback(generation),
@@ -126,7 +129,10 @@ impl Command<'_> {
                 wards,
                 expires_at,
                 recovery_key,
-            } => self.account_provision(label, wards, expires_at, recovery_key),
+            } => {
+                let expires_at = expires_at.map(|t| t.end(self.zone())).transpose()?;
+                self.account_provision(label, wards, expires_at, recovery_key)
+            }
             Request::AccountList => self.account_list(),
             Request::AccountReseal {
                 account_id,
@@ -142,7 +148,14 @@ impl Command<'_> {
                 to,
                 format,
                 out,
-            } => self.audit_export(ExportRange { from, to }, &format, out),
+            } => {
+                let zone = self.zone();
+                let range = ExportRange {
+                    from: from.map(|t| t.start(zone)).transpose()?,
+                    to: to.map(|t| t.start(zone)).transpose()?,
+                };
+                self.audit_export(range, &format, out)
+            }
             Request::AuditReport { episode } => self.audit_report(episode),
             Request::AuditCheckpoint { write_to } => self.audit_checkpoint(write_to),
         }
@@ -421,14 +434,14 @@ impl Command<'_> {
         let ledger = &self.services.ledger;
         let Some(path) = out else {
             let mut buf = Vec::new();
-            ledger.export(&range, format, &mut buf)?;
+            ledger.export(&range, format, self.zone(), &mut buf)?;
             return Ok(String::from_utf8_lossy(&buf).into_owned());
         };
         let tmp = partial_path(&path);
         let file = std::fs::File::create(&tmp)
             .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         let mut writer = std::io::BufWriter::new(file);
-        let summary = ledger.export(&range, format, &mut writer)?;
+        let summary = ledger.export(&range, format, self.zone(), &mut writer)?;
         let file = writer
             .into_inner()
             .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;

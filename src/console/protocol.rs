@@ -3,10 +3,85 @@
 
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
+use akari_accounts::Zone;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
+
+/// A time typed on the command line (`--from`, `--to`, `--expires`). A date or a time
+/// without an offset is on the hospital's clock (`[display] time_zone`), which only the
+/// node knows: it is sent as typed and resolved where the command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypedTime {
+    /// `2027-03-31T09:00:00+09:00`: an instant.
+    Instant(DateTime<Utc>),
+    /// `2027-03-31T09:00:00`: wall-clock time on the hospital's clock.
+    Local(NaiveDateTime),
+    /// `2027-03-31`: a day on the hospital's clock.
+    Date(NaiveDate),
+}
+
+impl TypedTime {
+    /// Reads `2027-03-31`, `2027-03-31T09:00[:00]` or an RFC 3339 time.
+    pub fn parse(text: &str) -> Result<TypedTime, String> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+            return Ok(TypedTime::Instant(t.with_timezone(&Utc)));
+        }
+        for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+            if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+                return Ok(TypedTime::Local(t));
+            }
+        }
+        if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(TypedTime::Date(d));
+        }
+        Err(format!(
+            "`{text}` is not a time: use 2027-03-31 (a day on the hospital's clock), \
+             2027-03-31T09:00 (on the hospital's clock) or 2027-03-31T09:00:00+09:00"
+        ))
+    }
+
+    /// The instant it names on `zone`'s clock; a date is the start of that day (for
+    /// `--from` and `--to`, whose end is not included).
+    pub fn start(self, zone: &Zone) -> Result<DateTime<Utc>, String> {
+        match self {
+            TypedTime::Date(d) => zone.start_of_day(d).ok_or_else(|| self.missing(zone)),
+            _ => self.instant(zone),
+        }
+    }
+
+    /// The instant it names on `zone`'s clock; a date is the last second of that day (an
+    /// account that expires "2027-03-31" works through that day, as on the admin page).
+    pub fn end(self, zone: &Zone) -> Result<DateTime<Utc>, String> {
+        match self {
+            TypedTime::Date(d) => zone.end_of_day(d).ok_or_else(|| self.missing(zone)),
+            _ => self.instant(zone),
+        }
+    }
+
+    fn instant(self, zone: &Zone) -> Result<DateTime<Utc>, String> {
+        match self {
+            TypedTime::Instant(t) => Ok(t),
+            TypedTime::Local(t) => zone.at_local(t).ok_or_else(|| self.missing(zone)),
+            TypedTime::Date(d) => zone.start_of_day(d).ok_or_else(|| self.missing(zone)),
+        }
+    }
+
+    fn missing(self, zone: &Zone) -> String {
+        let typed = match self {
+            TypedTime::Instant(t) => t.to_rfc3339(),
+            TypedTime::Local(t) => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            TypedTime::Date(d) => d.to_string(),
+        };
+        format!(
+            "{typed} does not exist on the hospital's clock ({}): the clock skips it; \
+             give a time with an offset",
+            zone.name()
+        )
+    }
+}
 
 /// The mode changes a console command can make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +137,7 @@ pub enum Request {
         label: String,
         /// Empty: all wards.
         wards: Vec<String>,
-        expires_at: Option<DateTime<Utc>>,
+        expires_at: Option<TypedTime>,
         /// Needed when key slots exist and the snapshot key is not in memory.
         #[serde(default, with = "crate::secret::wire::option")]
         recovery_key: Option<Secret>,
@@ -86,8 +161,8 @@ pub enum Request {
     },
     /// Export to `out` (an absolute path the node writes), or into the response.
     AuditExport {
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
+        from: Option<TypedTime>,
+        to: Option<TypedTime>,
         format: String,
         out: Option<PathBuf>,
     },

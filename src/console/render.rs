@@ -127,7 +127,8 @@ pub(super) fn sync_report(report: &SyncReport) -> String {
 }
 
 /// `akari sync report`: the last committed sync and, if the last pull was refused, that.
-pub(super) fn sync_report_full(status: &akari_sync::SyncStatus) -> String {
+pub(super) fn sync_report_full(status: &akari_sync::SyncStatus, zone: &Zone) -> String {
+    let time = |t: &chrono::DateTime<Utc>| zone.second(t);
     let mut out = String::new();
     if let Some(refused) = &status.last_refused {
         out.push_str(
@@ -136,13 +137,13 @@ pub(super) fn sync_report_full(status: &akari_sync::SyncStatus) -> String {
         if let Some(e) = &status.last_error {
             out.push_str(&format!("  {e}\n"));
         }
-        out.push_str(&refused.text());
+        out.push_str(&refused.text(time));
         out.push('\n');
     }
     match &status.last_report {
         Some(r) => {
             out.push_str("Last committed sync:\n");
-            out.push_str(&r.text());
+            out.push_str(&r.text(time));
         }
         None => out.push_str("no sync has committed a generation yet\n"),
     }

@@ -21,6 +21,9 @@
 //!   see [`super::fhir`].
 //! - **CSV**: one row per entry with a header row, for spreadsheets (not verifiable). A
 //!   cell that a spreadsheet would run as a formula gets a leading `'`, so it is shown, not run.
+//!   `time` is RFC 3339 in UTC (exact, sorts and joins with other systems); `local_time`
+//!   beside it is the same instant as a person reads it, on the hospital's clock with the
+//!   zone's abbreviation (`2026-12-06 09:00:05 JST`). The other columns are values, not times.
 //!
 //! Exporting never removes anything from the ledger. The caller records an
 //! `AuditExported` event first (through [`crate::event::AuditSink`]).
@@ -36,6 +39,7 @@ use ed25519_dalek::Signer;
 use super::entry::{leaf_hash, Hash, LedgerEntry};
 use super::{Ledger, LedgerError};
 use crate::event::{Action, Actor};
+use crate::Zone;
 
 /// Output format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,16 +127,19 @@ impl Manifest {
 
 impl Ledger {
     /// Writes the entries in `range` to `out` in `format`. See the module documentation.
+    /// `zone` is the hospital's clock for the CSV's `local_time` column; NDJSON and FHIR
+    /// keep RFC 3339 only.
     pub fn export(
         &self,
         range: &ExportRange,
         format: ExportFormat,
+        zone: &Zone,
         out: &mut dyn Write,
     ) -> Result<ExportSummary, LedgerError> {
         let (first, last) = self.select(range)?;
         match format {
             ExportFormat::Ndjson => self.export_ndjson(first, last, out),
-            ExportFormat::Csv => self.export_csv(first, last, out),
+            ExportFormat::Csv => self.export_csv(first, last, zone, out),
             ExportFormat::Fhir => super::fhir::export_bundle(self, first, last, out),
         }
     }
@@ -261,6 +268,7 @@ impl Ledger {
         &self,
         first: u64,
         last: u64,
+        zone: &Zone,
         out: &mut dyn Write,
     ) -> Result<ExportSummary, LedgerError> {
         let mut w = csv::Writer::from_writer(out);
@@ -268,7 +276,8 @@ impl Ledger {
         w.write_record(CSV_HEADER).map_err(csv_err)?;
         let mut entries = 0u64;
         self.scan(first..=last, |entry, head| -> Result<(), LedgerError> {
-            w.write_record(csv_row(&entry, &head)).map_err(csv_err)?;
+            w.write_record(csv_row(&entry, &head, zone))
+                .map_err(csv_err)?;
             entries += 1;
             Ok(())
         })?;
@@ -282,9 +291,10 @@ impl Ledger {
     }
 }
 
-const CSV_HEADER: [&str; 20] = [
+const CSV_HEADER: [&str; 21] = [
     "seq",
     "time",
+    "local_time",
     "clock_back",
     "mode",
     "drill",
@@ -341,7 +351,7 @@ fn spreadsheet_safe(cell: String) -> String {
     }
 }
 
-fn csv_row(e: &LedgerEntry, head: &Hash) -> Vec<String> {
+fn csv_row(e: &LedgerEntry, head: &Hash, zone: &Zone) -> Vec<String> {
     let (kind, id, session, declared) = match &e.actor {
         Actor::System => ("system", String::new(), String::new(), None),
         Actor::Console { os_user } => ("console", os_user.clone(), String::new(), None),
@@ -365,6 +375,7 @@ fn csv_row(e: &LedgerEntry, head: &Hash) -> Vec<String> {
     vec![
         e.seq.to_string(),
         e.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+        zone.second(&e.time),
         e.clock_back.to_string(),
         mode,
         e.drill.to_string(),

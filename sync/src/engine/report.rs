@@ -169,13 +169,14 @@ pub fn reasons_text(reasons: &BTreeMap<String, u64>) -> String {
 impl SyncReport {
     /// The report as `akari sync report` prints it: what was received, stored, rejected
     /// (by reason, then FHIR type), kept with warnings (by reason and type), ignored and
-    /// dropped.
-    pub fn text(&self) -> String {
+    /// dropped. `time` writes the start time as a person reads it (on the hospital's
+    /// clock, which this crate does not know).
+    pub fn text(&self, time: impl Fn(&DateTime<Utc>) -> String) -> String {
         let mut out = format!(
             "{} sync, generation {}, started {}: {} resources received ({} bytes), {} deletions, {} ms\n",
             if self.full { "full" } else { "incremental" },
             self.generation,
-            self.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            time(&self.started_at),
             self.resources,
             self.bytes,
             self.deletions,

@@ -13,7 +13,7 @@ use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -24,7 +24,6 @@ use crate::error::PageError;
 use crate::i18n::Tr;
 use crate::pages::CsrfOnly;
 use crate::pages::{render, Chrome};
-use akari_accounts::Zone;
 
 pub(super) struct AccountRow {
     id: String,
@@ -136,11 +135,6 @@ pub(crate) struct ProvisionForm {
     expires: String,
 }
 
-/// The last second of `date` on the hospital's clock.
-fn end_of_day(zone: Zone, date: NaiveDate) -> Option<DateTime<Utc>> {
-    Some(zone.start_of_day(date.succ_opt()?)? - chrono::Duration::seconds(1))
-}
-
 pub(crate) async fn provision(
     admin: AdminCtx,
     Form(form): Form<ProvisionForm>,
@@ -161,7 +155,7 @@ pub(crate) async fn provision(
         "" => None,
         text => match NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
-            .and_then(|d| end_of_day(admin.ctx.tr().zone, d))
+            .and_then(|d| admin.ctx.tr().zone.end_of_day(d))
         {
             Some(t) => Some(t),
             None => {

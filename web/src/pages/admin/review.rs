@@ -520,6 +520,7 @@ pub(crate) async fn export(
     let mode = admin.ctx.mode;
     let client: Client = admin.ctx.client.clone();
     let format_name = form.format.to_ascii_lowercase();
+    let zone = admin.ctx.tr().zone;
     let result = admin
         .blocking(move |svc, cap| -> Result<Vec<u8>, ExportFailure> {
             let range = export_range(&svc.ledger, episode)?;
@@ -540,7 +541,7 @@ pub(crate) async fn export(
                 .map_err(|e| ExportFailure::Audit(e.to_string()))?;
             let mut out = Vec::new();
             svc.ledger
-                .export(&range, format, &mut out)
+                .export(&range, format, &zone, &mut out)
                 .map_err(|e| ExportFailure::Ledger(e.to_string()))?;
             Ok(out)
         })

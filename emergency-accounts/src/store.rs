@@ -76,8 +76,8 @@ fn read_all<T: DeserializeOwned>(
     Ok(out)
 }
 
-/// Opens the accounts database again (the file at its path).
-pub(crate) type Reopen = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync>;
+/// Opens the accounts database again (the file at its path): the ledger's type.
+pub(crate) use crate::ledger::Reopen;
 
 /// The accounts database. After a write fails for lack of space (or another I/O error)
 /// redb refuses every later operation until the file is opened again; the store does that

@@ -52,14 +52,18 @@ pub(super) fn rx_lines(tr: Tr, prescriptions: Vec<Prescription>, as_of: Instant)
     lines
 }
 
+/// Rows that would read the same (everything shown but the count).
 fn same_row(a: &RxLine, b: &RxLine) -> bool {
-    RxLine {
-        count: 0,
-        ..a.clone()
-    } == RxLine {
-        count: 0,
-        ..b.clone()
-    }
+    a.medication == b.medication
+        && a.dose == b.dose
+        && a.route == b.route
+        && a.timing == b.timing
+        && a.prn == b.prn
+        && a.start == b.start
+        && a.days == b.days
+        && a.prescriber == b.prescriber
+        && a.in_effect == b.in_effect
+        && a.status == b.status
 }
 
 fn rx_line(tr: Tr, p: Prescription, as_of: Instant) -> RxLine {

@@ -467,3 +467,76 @@ fn wrap_paragraph(m: &mut Measurer<'_>, text: &str, size: f32, width: f32, out: 
     }
     out.push(line);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PdfFont;
+
+    fn font() -> PdfFont {
+        PdfFont::load(None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn latin_text_breaks_at_spaces_only() {
+        let font = font();
+        let mut m = font.measurer();
+        let text = "Lab results by phone to extension 1234 until further notice, please";
+        let lines = wrap(&mut m, text, 10.0, 90.0);
+        assert!(lines.len() > 2, "{lines:?}");
+        assert_eq!(lines.join(" "), text);
+        for line in &lines {
+            assert!(m.width(line, 10.0) <= 90.0, "{line}");
+            assert!(!line.starts_with(' ') && !line.ends_with(' '), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn japanese_text_breaks_between_any_characters_and_fills_the_line() {
+        let font = font();
+        let mut m = font.measurer();
+        let text = "投与前に必ず患者IDとリストバンドを照合し実施後は署名欄に記入してください";
+        let width = 100.0;
+        let lines = wrap(&mut m, text, 10.0, width);
+        assert!(lines.len() > 2, "{lines:?}");
+        assert_eq!(lines.concat(), text);
+        for line in &lines[..lines.len() - 1] {
+            let w = m.width(line, 10.0);
+            // Full lines: no room left for another full-width character.
+            assert!(w <= width && w > width - 10.0, "{line}: {w}");
+        }
+    }
+
+    #[test]
+    fn no_line_starts_with_closing_punctuation_or_ends_with_an_opening_bracket() {
+        let font = font();
+        let mut m = font.measurer();
+        let text =
+            "発疹（確定）。嘔気、「疑い」：造影剤。ショック（既往あり）。ゾルピデム、不眠時。";
+        for width in (30..200).step_by(3) {
+            let lines = wrap(&mut m, text, 10.0, width as f32);
+            assert_eq!(lines.concat(), text);
+            for line in &lines {
+                let first = line.chars().next().unwrap();
+                let last = line.chars().last().unwrap();
+                assert!(!NO_START.contains(first), "width {width}: {lines:?}");
+                assert!(!NO_END.contains(last), "width {width}: {lines:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn newlines_break_and_an_overlong_word_is_cut_to_fit() {
+        let font = font();
+        let mut m = font.measurer();
+        assert_eq!(
+            wrap(&mut m, "一行目\n二行目", 10.0, 300.0),
+            ["一行目", "二行目"]
+        );
+        let word = "0123456789".repeat(8);
+        let lines = wrap(&mut m, &word, 10.0, 60.0);
+        assert!(lines.len() > 1);
+        assert_eq!(lines.concat(), word);
+        assert!(lines.iter().all(|l| m.width(l, 10.0) <= 60.0));
+    }
+}

@@ -122,7 +122,7 @@ pub(crate) fn layout(doc: &Document, m: &mut Measurer<'_>) -> Vec<Page> {
         };
         l.y = l.top;
         for (i, block) in section.blocks.iter().enumerate() {
-            l.block(block, section.blocks.get(i + 1));
+            l.block(block, &section.blocks[i + 1..]);
         }
         l.finish_page();
     }
@@ -171,12 +171,13 @@ impl Layout<'_, '_> {
         });
     }
 
-    fn block(&mut self, block: &Block, next: Option<&Block>) {
+    /// Places `block`; `rest` are the blocks after it (a heading stays with their start).
+    fn block(&mut self, block: &Block, rest: &[Block]) {
         match block {
             Block::Heading(text) => {
                 let lines = wrap(self.m, text, HEADING_SIZE, self.frame.content_width());
                 let height = HEADING_BEFORE + lines.len() as f32 * line_height(HEADING_SIZE);
-                let lead = next.map_or(0.0, |b| self.lead(b));
+                let lead = self.lead(rest);
                 self.ensure(height + HEADING_AFTER + lead);
                 if self.y > self.top {
                     self.y += HEADING_BEFORE;
@@ -198,7 +199,7 @@ impl Layout<'_, '_> {
             }
             Block::Table(table) => self.table(table),
             Block::Space(v) => {
-                self.y += mm(*v);
+                self.y += mm(v.max(0.0));
                 if self.y > self.bottom {
                     self.finish_page();
                 }
@@ -211,10 +212,20 @@ impl Layout<'_, '_> {
         }
     }
 
-    /// The height the start of `block` needs on the page of a heading before it.
-    fn lead(&mut self, block: &Block) -> f32 {
+    /// The height the start of `blocks` needs on the page of a heading before them: a
+    /// heading followed by a heading keeps both with the text after them.
+    fn lead(&mut self, blocks: &[Block]) -> f32 {
+        let Some(block) = blocks.first() else {
+            return 0.0;
+        };
         match block {
-            Block::Heading(_) => HEADING_BEFORE + line_height(HEADING_SIZE),
+            Block::Heading(text) => {
+                let lines = wrap(self.m, text, HEADING_SIZE, self.frame.content_width()).len();
+                HEADING_BEFORE
+                    + lines as f32 * line_height(HEADING_SIZE)
+                    + HEADING_AFTER
+                    + self.lead(&blocks[1..])
+            }
             Block::Paragraph(text) => {
                 let lines = wrap(self.m, text, BODY_SIZE, self.frame.content_width()).len();
                 lines.min(2) as f32 * line_height(BODY_SIZE)

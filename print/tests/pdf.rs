@@ -240,8 +240,9 @@ fn a_row_taller_than_a_page_is_split_with_the_header_repeated() {
 
 #[test]
 fn a_heading_is_never_the_last_line_of_a_page() {
-    // Each section pushes its heading one line further down the page, so some heading
-    // falls where it would fit but the text after it would not.
+    // Each section pushes its heading (and the sub-heading right after it) one line
+    // further down the page, so some heading falls where it would fit but the text after
+    // it would not.
     let mut doc = Document::new("見出し", PageSize::A4Portrait, footer());
     for k in 0..48 {
         let section = doc.section(patient_header("試験 花子", "0012345"));
@@ -249,6 +250,7 @@ fn a_heading_is_never_the_last_line_of_a_page() {
             section.paragraph(format!("記入欄{j:02}"));
         }
         section.heading(format!("見出し{k:02}"));
+        section.heading(format!("小見出し{k:02}"));
         section.paragraph(format!("本文{k:02}：{SENTENCE}"));
     }
     let pages = pdf_pages(&doc.render(font()).unwrap().pdf);
@@ -261,18 +263,16 @@ fn a_heading_is_never_the_last_line_of_a_page() {
             "page {} ends with a heading: {last}",
             p + 1
         );
-        // The heading's text begins on the same page.
+        // A heading, its sub-heading and the start of their text share a page.
+        let flat = squeeze(page);
         for k in 0..48 {
-            if page.contains(&format!("見出し{k:02}")) {
-                assert!(
-                    squeeze(page).contains(&format!("本文{k:02}：")),
-                    "page {}",
-                    p + 1
-                );
-            }
+            let heading = flat.contains(&format!("見出し{k:02}"));
+            let sub = flat.contains(&format!("小見出し{k:02}"));
+            let text = flat.contains(&format!("本文{k:02}："));
+            assert!(!heading || (sub && text), "page {}: section {k}", p + 1);
         }
     }
-    assert_eq!(headings, 48);
+    assert_eq!(headings, 2 * 48, "headings and sub-headings");
     // The later sections' filler runs past the first page: headings met the page end.
     assert!(pages.len() > 48, "{} pages", pages.len());
 }

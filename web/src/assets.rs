@@ -29,6 +29,7 @@ const SCRIPT: &str = "text/javascript; charset=utf-8";
 
 const ASSETS: &[Asset] = &[
     asset!("akari.css", "text/css; charset=utf-8"),
+    asset!("labels.css", "text/css; charset=utf-8"),
     asset!("webauthn.js", SCRIPT),
     asset!("login.js", SCRIPT),
     asset!("admin.js", SCRIPT),

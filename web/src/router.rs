@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::pages::admin::{accounts, auth, checkpoint, review, snapshots, status};
-use crate::pages::{clinician, Pages};
+use crate::pages::{clinician, labels, Pages};
 use crate::state::AppState;
 use crate::{assets, error, headers, health, metrics, trace};
 
@@ -75,7 +75,12 @@ pub(crate) fn pages_routes<S: Clone + Send + Sync + 'static>(pages: Pages) -> Ro
         .route("/wards/{ward}", get(clinician::ward))
         .route("/wards/{ward}/print", get(clinician::ward_print))
         .route("/patients/{key}", get(clinician::patient))
-        .route("/patients/{key}/print", get(clinician::patient_print));
+        .route("/patients/{key}/print", get(clinician::patient_print))
+        // labels and wristbands (print jobs, audited as prints)
+        .route("/patients/{key}/labels", get(labels::patient_labels))
+        .route("/patients/{key}/wristband", get(labels::patient_wristband))
+        .route("/wards/{ward}/labels", get(labels::ward_labels))
+        .route("/wards/{ward}/wristbands", get(labels::ward_wristbands));
     if pages.admin().is_some() {
         routes = routes.merge(admin_routes());
     }

@@ -487,6 +487,10 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
         .viewer()
         .search(&reader, query.clone(), SEARCH_LIMIT)
         .await?;
+    // Scan-to-open: a scanner types a label's hospital ID and Enter.
+    if let Some(page) = super::labels::scanned(&query, found.get()) {
+        return Ok(Redirect::to(&page).into_response());
+    }
     let today = today(&ctx);
     let rows = found
         .get()

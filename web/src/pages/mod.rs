@@ -11,6 +11,7 @@ mod attack_tests;
 #[cfg(test)]
 mod audit_tests;
 pub(crate) mod clinician;
+pub(crate) mod labels;
 #[cfg(test)]
 mod test_node;
 #[cfg(test)]

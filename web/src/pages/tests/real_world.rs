@@ -161,9 +161,10 @@ async fn control_characters_and_bidi_overrides_never_reach_the_page_and_odd_ages
     assert!(body.contains("⚠年齢要確認"), "not an age of 2025 years");
     assert!(body.contains("0001-01-01（生年月日要確認）"));
     assert!(!body.contains("2025歳"));
-    // The search results identify the patient the same way.
+    // The search results identify the patient the same way (the ID in lower case: the
+    // exact ID would open the patient directly).
     let results = app
-        .post("/search", &[("csrf", &csrf), ("q", "D-0004")])
+        .post("/search", &[("csrf", &csrf), ("q", "d-0004")])
         .await;
     assert!(results.body.contains("⚠年齢要確認"), "{}", results.body);
     assert!(!results.body.contains('\u{202e}'));

@@ -62,6 +62,34 @@ async fn photograph(page: &Page, selector: &str, name: &str) -> std::path::PathB
     path
 }
 
+/// Decodes `image`, which must hold exactly one Code 128 and one QR symbol, both of `id`;
+/// returns what was read.
+fn both_symbols(image: &std::path::Path, id: &str) -> Vec<(String, String)> {
+    let mut read = decode(image);
+    read.sort();
+    let want = [("CODE-128", id), ("QR-Code", id)].map(|(k, v)| (k.to_owned(), v.to_owned()));
+    assert_eq!(read, want, "{}", image.display());
+    read
+}
+
+/// Types `value` and Enter into the field `selector`, as a USB barcode scanner does, and
+/// returns the URL of the patient page that opens.
+async fn scan(page: &Page, selector: &str, value: &str) -> String {
+    wait_for(page, selector)
+        .await
+        .click()
+        .await
+        .unwrap()
+        .type_str(value)
+        .await
+        .unwrap()
+        .press_key("Enter")
+        .await
+        .unwrap();
+    wait_for(page, ".patient-head").await;
+    page.url().await.unwrap().unwrap()
+}
+
 /// What `zbarimg` reads in an image: `(symbology, data)` pairs, e.g. `("CODE-128", "…")`.
 fn decode(image: &std::path::Path) -> Vec<(String, String)> {
     let out = std::process::Command::new("zbarimg")
@@ -191,15 +219,7 @@ async fn label_symbols_decode_to_the_hospital_id_and_a_scan_opens_the_patient() 
     assert_eq!(decode(&qr), vec![("QR-Code".to_owned(), id.clone())]);
     // The whole label: both symbols, nothing else.
     let whole = photograph(&page, ".label", "labels-04-label").await;
-    let mut read = decode(&whole);
-    read.sort();
-    assert_eq!(
-        read,
-        vec![
-            ("CODE-128".to_owned(), id.clone()),
-            ("QR-Code".to_owned(), id.clone())
-        ]
-    );
+    both_symbols(&whole, &id);
     {
         let events = node.ledger.seen.lock().unwrap();
         assert!(
@@ -215,15 +235,7 @@ async fn label_symbols_decode_to_the_hospital_id_and_a_scan_opens_the_patient() 
         .await
         .unwrap();
     let band = photograph(&page, ".band", "labels-05-wristband").await;
-    let mut read = decode(&band);
-    read.sort();
-    assert_eq!(
-        read,
-        vec![
-            ("CODE-128".to_owned(), id.clone()),
-            ("QR-Code".to_owned(), id.clone())
-        ]
-    );
+    let read = both_symbols(&band, &id);
     let size: [f64; 2] = eval(
         &page,
         "(() => { const r = document.querySelector('.band').getBoundingClientRect(); return [r.width, r.height]; })()",
@@ -241,19 +253,7 @@ async fn label_symbols_decode_to_the_hospital_id_and_a_scan_opens_the_patient() 
     page.goto(format!("{base}/search")).await.unwrap();
     let before = node.ledger.seen.lock().unwrap().len();
     let scanned = read[0].1.clone();
-    wait_for(&page, "#q")
-        .await
-        .click()
-        .await
-        .unwrap()
-        .type_str(&scanned)
-        .await
-        .unwrap()
-        .press_key("Enter")
-        .await
-        .unwrap();
-    wait_for(&page, ".patient-head").await;
-    let url = page.url().await.unwrap().unwrap();
+    let url = scan(&page, "#q", &scanned).await;
     assert!(url.ends_with(&format!("/patients/{key}")), "{url}");
     assert!(!url.contains(&id), "the ID is not in the URL: {url}");
     let name = text(&page, ".patient-name").await;
@@ -300,19 +300,7 @@ async fn label_symbols_decode_to_the_hospital_id_and_a_scan_opens_the_patient() 
         .unwrap()
         .extend(["wards", &ward]);
     page.goto(ward_url.as_str()).await.unwrap();
-    wait_for(&page, "#scan")
-        .await
-        .click()
-        .await
-        .unwrap()
-        .type_str(&scanned)
-        .await
-        .unwrap()
-        .press_key("Enter")
-        .await
-        .unwrap();
-    wait_for(&page, ".patient-head").await;
-    let url = page.url().await.unwrap().unwrap();
+    let url = scan(&page, "#scan", &scanned).await;
     assert!(url.ends_with(&format!("/patients/{key}")), "{url}");
     drop(browser);
 }

@@ -2,8 +2,6 @@
 //! login pages, static assets and `/healthz` must not grow the node's session table, and
 //! the login form they get still works.
 
-use akari_accounts::event::Client;
-use akari_accounts::Console;
 use axum::http::StatusCode;
 
 use super::test_node::{self, Browser};
@@ -50,14 +48,7 @@ async fn cookie_less_requests_do_not_grow_the_session_table() {
 #[tokio::test]
 async fn the_login_form_of_an_unstored_session_still_logs_in_and_only_then_stores_one() {
     let node = test_node::node();
-    let (account_id, credential) = test_node::console_account(&node);
-    node.accounts
-        .start_drill(
-            &Console::new("it").capability(),
-            "drill",
-            &Client::default(),
-        )
-        .unwrap();
+    let (account_id, credential) = test_node::drill_account(&node);
     let mut b = Browser::new(&node);
     let form = b.get("/login").await;
     assert!(

@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use akari_accounts::event::{Client, Mode};
+use akari_accounts::event::Client;
 use akari_accounts::ledger::DiskSpace;
-use akari_accounts::{Console, EmergencyLogin, Error, LoginRefused};
+use akari_accounts::{EmergencyLogin, Error, LoginRefused};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
@@ -19,15 +19,7 @@ use crate::pages::test_node::*;
 /// A node in a drill with one sealed account: (node, account ID, credential).
 fn drill_node() -> (Node, String, String) {
     let node = node();
-    let (account_id, credential) = console_account(&node);
-    node.accounts
-        .start_drill(
-            &Console::new("it").capability(),
-            "drill",
-            &Client::default(),
-        )
-        .unwrap();
-    assert_eq!(mode(&node), Mode::Drill);
+    let (account_id, credential) = drill_account(&node);
     (node, account_id, credential)
 }
 

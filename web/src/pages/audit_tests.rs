@@ -2,20 +2,14 @@
 //! entry and one durable commit listing every patient; a search or ward census lists the
 //! patients whose names it showed; a key that names no patient is audited.
 
-use akari_accounts::event::{Action, Client, Mode};
-use akari_accounts::Console;
+use akari_accounts::event::Action;
 use axum::http::StatusCode;
 
 use crate::pages::test_node::*;
 
 /// A declared clinician in a drill, on `node`.
 async fn drill_clinician(node: &Node) -> Browser {
-    let (account_id, credential) = console_account(node);
-    let console = Console::new("it").capability();
-    node.accounts
-        .start_drill(&console, "drill", &Client::default())
-        .unwrap();
-    assert_eq!(mode(node), Mode::Drill);
+    let (account_id, credential) = drill_account(node);
     clinician(node, &account_id, &credential).await
 }
 

@@ -378,6 +378,21 @@ pub(crate) fn console_account(node: &Node) -> (String, String) {
     scoped_account(node, WardScope::All)
 }
 
+/// A sealed account provisioned at the console, then a drill started: (account ID,
+/// credential).
+pub(crate) fn drill_account(node: &Node) -> (String, String) {
+    let account = console_account(node);
+    node.accounts
+        .start_drill(
+            &Console::new("it").capability(),
+            "drill",
+            &Client::default(),
+        )
+        .unwrap();
+    assert_eq!(mode(node), Mode::Drill);
+    account
+}
+
 /// A sealed account for the wards of `scope`, provisioned at the console: (account ID,
 /// credential).
 pub(crate) fn scoped_account(node: &Node, scope: WardScope) -> (String, String) {

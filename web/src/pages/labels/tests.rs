@@ -1,8 +1,7 @@
 //! What a label shows, scan-to-open's rule, and the ledger after label prints and a
 //! scan, with the real ledger and a synthetic hospital.
 
-use akari_accounts::event::{Action, Client};
-use akari_accounts::Console;
+use akari_accounts::event::Action;
 use akari_sync::model::{
     Allergy, BloodGroup, BloodType, Criticality, Patient, PatientKey, PatientRecord, Sex,
 };
@@ -168,17 +167,10 @@ fn only_one_exact_id_match_opens_the_patient() {
     assert_eq!(scanned("P-0042", &two), None, "two patients: the list");
 }
 
-/// A declared clinician in a drill on the real node, and the first inpatient of the
-/// ward with the most patients (its key and hospital ID).
-async fn ward_and_clinician(node: &Node) -> (Browser, String, Vec<String>) {
-    let (account_id, credential) = console_account(node);
-    node.accounts
-        .start_drill(
-            &Console::new("it").capability(),
-            "drill",
-            &Client::default(),
-        )
-        .unwrap();
+/// A declared clinician in a drill on the real node, the ward with the most patients and
+/// their keys, and the record of the first of them.
+async fn ward_and_clinician(node: &Node) -> (Browser, String, Vec<String>, PatientRecord) {
+    let (account_id, credential) = drill_account(node);
     let b = clinician(node, &account_id, &credential).await;
     let ward = node
         .reader
@@ -187,20 +179,20 @@ async fn ward_and_clinician(node: &Node) -> (Browser, String, Vec<String>) {
         .into_iter()
         .max_by_key(|w| w.beds.len())
         .unwrap();
-    let keys = ward.beds.iter().map(|b| b.patient.key.0.clone()).collect();
-    (b, ward.ward, keys)
+    let keys: Vec<String> = ward.beds.iter().map(|b| b.patient.key.0.clone()).collect();
+    let first = node
+        .reader
+        .patient(&PatientKey(keys[0].clone()))
+        .unwrap()
+        .unwrap();
+    (b, ward.ward, keys, first)
 }
 
 #[tokio::test]
 async fn label_and_wristband_prints_are_audited_as_prints() {
     let node = node();
-    let (mut b, ward, keys) = ward_and_clinician(&node).await;
+    let (mut b, ward, keys, record) = ward_and_clinician(&node).await;
     let key = &keys[0];
-    let record = node
-        .reader
-        .patient(&PatientKey(key.clone()))
-        .unwrap()
-        .unwrap();
     let id = record.patient.hospital_id.clone().unwrap();
     for (path, copies) in [("labels", LABELS_PER_SHEET), ("wristband", 1)] {
         let seq = node.ledger.last_seq().unwrap();
@@ -267,13 +259,8 @@ async fn label_and_wristband_prints_are_audited_as_prints() {
 #[tokio::test]
 async fn a_scanned_id_opens_the_patient_after_an_audited_lookup_by_id() {
     let node = node();
-    let (mut b, _, keys) = ward_and_clinician(&node).await;
+    let (mut b, _, keys, record) = ward_and_clinician(&node).await;
     let key = &keys[0];
-    let record = node
-        .reader
-        .patient(&PatientKey(key.clone()))
-        .unwrap()
-        .unwrap();
     let id = record.patient.hospital_id.clone().unwrap();
     let csrf = b.get("/search").await.csrf();
     let seq = node.ledger.last_seq().unwrap();

@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// Every label and wristband print of the fake snapshot's patient and ward.
+const PRINTS: [&str; 4] = [
+    "/patients/k-maki/labels",
+    "/patients/k-maki/wristband",
+    "/wards/5%E9%9A%8E%E8%A5%BF/labels",
+    "/wards/5%E9%9A%8E%E8%A5%BF/wristbands",
+];
+
 #[tokio::test]
 async fn label_prints_show_nothing_when_the_audit_fails() {
     let mut app = App::new();
@@ -11,12 +19,7 @@ async fn label_prints_show_nothing_when_the_audit_fails() {
     assert_eq!(ok.status, StatusCode::OK);
     assert!(ok.body.contains("マキノ ランマン") && ok.body.contains("ペニシリン"));
     app.sink.fail_records(true);
-    for path in [
-        "/patients/k-maki/labels",
-        "/patients/k-maki/wristband",
-        "/wards/5%E9%9A%8E%E8%A5%BF/labels",
-        "/wards/5%E9%9A%8E%E8%A5%BF/wristbands",
-    ] {
+    for path in PRINTS {
         let r = app.get(path).await;
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
         assert!(
@@ -42,12 +45,7 @@ async fn label_pages_escape_what_the_source_wrote() {
 #[tokio::test]
 async fn label_prints_need_a_declared_clinician() {
     let mut app = App::new();
-    for path in [
-        "/patients/k-maki/labels",
-        "/patients/k-maki/wristband",
-        "/wards/5%E9%9A%8E%E8%A5%BF/labels",
-        "/wards/5%E9%9A%8E%E8%A5%BF/wristbands",
-    ] {
+    for path in PRINTS {
         let r = app.get(path).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
         assert!(

@@ -212,6 +212,23 @@ pub enum Action {
         verdict: String,
         comment: String,
     },
+    /// A reviewer was shown who the patients behind opaque keys are (name, kana, hospital
+    /// ID, birth date): the keys of a report or review page resolved, or the patients a
+    /// reviewer's patient search listed. `purpose`: why, as the reviewer gave it.
+    ReviewResolved {
+        keys: Vec<String>,
+        purpose: String,
+    },
+    /// A reviewer looked up every session that saw one patient (the entry's `patient`).
+    ReviewPatientLookup {
+        purpose: String,
+    },
+    /// A reviewer's sign-off of a whole episode: the verdict on it and why.
+    ReviewSignOff {
+        episode: u64,
+        verdict: String,
+        comment: String,
+    },
 }
 
 /// What happened to a key slot.

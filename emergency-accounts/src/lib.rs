@@ -40,7 +40,7 @@ pub use model::{
 pub use secret::{EmergencyCredential, EnrolmentCode, Password, SessionToken};
 pub use session::{
     AdminCapability, AdminSession, ClinicianCapability, Console, EmergencySession, NewSession,
-    PendingSession, Session,
+    PendingSession, ReviewCapability, Session,
 };
 pub use sheet::SealSheet;
 pub use store::SCHEMA_VERSION;

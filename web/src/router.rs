@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::pages::admin::{accounts, auth, checkpoint, review, snapshots, status};
+use crate::pages::admin::{accounts, auth, checkpoint, review, review_names, snapshots, status};
 use crate::pages::{clinician, Pages};
 use crate::state::AppState;
 use crate::{assets, error, headers, health, metrics, trace};
@@ -136,6 +136,16 @@ fn admin_routes() -> Router<Pages> {
         .route(
             "/admin/review/{episode}/sessions/{session}/verdict",
             post(review::verdict),
+        )
+        .route(
+            "/admin/review/patient",
+            get(review_names::patient_form).post(review_names::patient),
+        )
+        .route("/admin/review/{episode}/names", post(review_names::resolve))
+        .route("/admin/review/{episode}/csv", post(review_names::csv))
+        .route(
+            "/admin/review/{episode}/sign-off",
+            post(review_names::sign_off),
         )
         .route("/admin/export", post(review::export))
 }

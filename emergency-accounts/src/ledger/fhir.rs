@@ -12,7 +12,7 @@
 //! | mode emergency/drill → other | DCM 110113 | DCM 110138 Emergency Override Stopped | E |
 //! | seal broken, declared | DCM 110113 | DCM 110127 | E |
 //! | account administration | DCM 110113 | DCM 110137 User Security Attributes Changed | U/C/D |
-//! | audit exported / review verdict | DCM 110101 Audit Log Used | — | R/C |
+//! | audit exported, a reviewer's keys resolved or patient lookup (R); review verdict or sign-off (C) | DCM 110101 Audit Log Used | — | R/C |
 //!
 //! Emergency-account actors carry purpose of use `ETREAT` and `BTG` (v3-ActReason). The
 //! patient is an entity with role Patient identified by the opaque patient key
@@ -163,7 +163,12 @@ fn event_codes(action: &Action) -> ((Value, Option<Value>), &'static str, &'stat
         | Action::SnapshotPromoted { .. } => (plain("110100", "Application Activity"), "U", "0"),
         Action::SnapshotQuarantined { .. } => (alert(None), "E", "4"),
         Action::AuditExported { .. } => (plain("110101", "Audit Log Used"), "R", "0"),
-        Action::ReviewVerdict { .. } => (plain("110101", "Audit Log Used"), "C", "0"),
+        Action::ReviewVerdict { .. } | Action::ReviewSignOff { .. } => {
+            (plain("110101", "Audit Log Used"), "C", "0")
+        }
+        Action::ReviewResolved { .. } | Action::ReviewPatientLookup { .. } => {
+            (plain("110101", "Audit Log Used"), "R", "0")
+        }
     }
 }
 
@@ -253,7 +258,8 @@ fn listed_patients(action: &Action) -> &[String] {
     match action {
         Action::PatientSearch { keys, .. }
         | Action::WardCensus { keys, .. }
-        | Action::WardPrint { keys, .. } => keys,
+        | Action::WardPrint { keys, .. }
+        | Action::ReviewResolved { keys, .. } => keys,
         _ => &[],
     }
 }

@@ -14,6 +14,9 @@ pub(crate) mod accounts;
 pub(crate) mod auth;
 pub(crate) mod checkpoint;
 pub(crate) mod review;
+pub(crate) mod review_names;
+#[cfg(test)]
+mod review_names_tests;
 pub(crate) mod snapshots;
 pub(crate) mod status;
 #[cfg(test)]

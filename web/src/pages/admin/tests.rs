@@ -296,7 +296,7 @@ async fn clinician_and_admin_sessions_cannot_cross() {
 }
 
 /// Ends the running episode from the status page, its confirmation ticked.
-async fn end_episode(a: &mut Browser, csrf: &str) -> Page {
+pub(super) async fn end_episode(a: &mut Browser, csrf: &str) -> Page {
     a.post(
         "/admin/mode",
         &[

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use akari::console::{self, ModeChange, Request, Response};
+use akari::console::{self, ModeChange, Request, Response, ReviewOptions};
 use akari::datadir::DataDir;
 use akari::Secret;
 use anyhow::Context;
@@ -134,7 +134,31 @@ fn audit(command: &AuditCommand) -> Option<anyhow::Result<Request>> {
             format: format.clone(),
             out,
         }),
-        AuditCommand::Report { episode } => Ok(Request::AuditReport { episode: *episode }),
+        AuditCommand::Report {
+            episode,
+            resolve,
+            patient,
+            purpose,
+            csv,
+        } => absolute(csv.as_deref(), "--csv").map(|csv| Request::AuditReport {
+            episode: *episode,
+            review: ReviewOptions {
+                resolve: *resolve,
+                patient: patient.clone(),
+                purpose: purpose.clone(),
+                csv,
+                recovery_key: None,
+            },
+        }),
+        AuditCommand::SignOff {
+            episode,
+            verdict,
+            comment,
+        } => Ok(Request::AuditSignOff {
+            episode: *episode,
+            verdict: verdict.clone(),
+            comment: comment.clone(),
+        }),
         AuditCommand::Checkpoint { write_to } => absolute(write_to.as_deref(), "--write-to")
             .map(|write_to| Request::AuditCheckpoint { write_to }),
     })

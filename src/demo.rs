@@ -337,6 +337,7 @@ async fn finish(
         console,
         Request::AuditReport {
             episode: Some(episode.id),
+            review: Default::default(),
         },
     )
     .await?;

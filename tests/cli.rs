@@ -2,6 +2,9 @@
 //! console commands, and graceful shutdown on SIGTERM.
 
 mod common;
+#[path = "drill_common/web.rs"]
+#[allow(dead_code)]
+mod web;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -1255,4 +1258,239 @@ fn reports_and_typed_times_are_on_the_configured_clock() {
         .find(|l| l.starts_with("last checkpoint"))
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(on_new_york_clock(checkpoint), "{checkpoint}");
+}
+
+/// `Label : value` on a printed seal sheet (the bilingual label contains `english`).
+fn sheet_field(sheet: &str, english: &str) -> String {
+    sheet
+        .lines()
+        .find(|l| l.contains(english) && l.contains(':'))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no `{english}` on the seal sheet"))
+}
+
+/// The ledger's entries of one kind, from an NDJSON export.
+fn exported_entries(data: &Path, dir: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let file = dir.join(format!("{kind}.ndjson"));
+    console_ok(data, &["audit", "export", "--out", file.to_str().unwrap()]);
+    std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("entry").cloned().or(Some(v)))
+        .filter(|e| e["action"]["kind"] == kind)
+        .collect()
+}
+
+/// After a drill in which a clinician listed one patient in search results and opened
+/// another: `akari audit report --resolve` names them once the recovery key unlocks the
+/// snapshot for that command (and says what to do without it), `--patient` lists the
+/// session that saw a patient in search results, `--csv` writes the review, `audit
+/// sign-off` records a verdict; each resolution and lookup is a ledger entry.
+#[test]
+fn audit_report_names_patients_looks_one_up_exports_csv_and_signs_off() {
+    use akari_testkit::synth::{Hospital, SynthConfig};
+    let fhir = fhir_server_of(30);
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 30,
+        ..SynthConfig::default()
+    });
+    let people: Vec<(String, String)> = hospital
+        .truth()
+        .into_values()
+        .filter_map(|r| Some((r.patient.hospital_id?, r.patient.name_kanji?)))
+        .take(2)
+        .collect();
+    let [(listed_id, listed_name), (opened_id, opened_name)] = &people[..] else {
+        panic!("two named patients with hospital IDs")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (data, recovery) = init_with_source(dir.path(), &fhir.base_url());
+    console_ok(&data, &["sync", "now", "--full"]);
+    let (ok, sheet, stderr) = run_console(
+        &data,
+        &["account", "provision", "--label", "ER-1"],
+        Some(&format!("{recovery}\n")),
+    );
+    assert!(ok, "{stderr}");
+    let (account, credential) = (
+        sheet_field(&sheet, "Account ID"),
+        sheet_field(&sheet, "Credential"),
+    );
+
+    let mut command = akari();
+    serve_args(&mut command, &data);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut guard = ChildGuard(command.spawn().unwrap());
+    let (https, _) = read_banner(&mut guard.0);
+    console_ok(&data, &["mode", "start-drill", "--reason", "privacy drill"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let web = web::Web::new(&common::read_cert(&data), https);
+        let form = web.get("/login").await;
+        let declare = web
+            .post(
+                "/login",
+                &[
+                    ("csrf", form.csrf().as_str()),
+                    ("account_id", account.as_str()),
+                    ("credential", credential.as_str()),
+                ],
+            )
+            .await;
+        let search = web
+            .post(
+                "/declare",
+                &[
+                    ("csrf", declare.csrf().as_str()),
+                    ("name", "灯 花子"),
+                    ("staff_number", "N-20931"),
+                    ("profession", "看護師"),
+                    ("department", "救急外来"),
+                    ("reason", "drill"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            search.location.as_deref(),
+            Some("/search"),
+            "{}",
+            search.body
+        );
+        let csrf = search.csrf();
+        let results = web
+            .post(
+                "/search",
+                &[("csrf", csrf.as_str()), ("q", listed_id.as_str())],
+            )
+            .await;
+        assert!(results.has(listed_name), "{}", results.body);
+        let results = web
+            .post(
+                "/search",
+                &[("csrf", csrf.as_str()), ("q", opened_id.as_str())],
+            )
+            .await;
+        let link = results.links("/patients/").into_iter().next().unwrap();
+        assert!(web.get(&link).await.has(opened_id));
+    });
+    console_ok(&data, &["mode", "end", "--reason", "drill over"]);
+
+    // The episode's end wiped the key: naming needs it, and the error says so.
+    let resolve = [
+        "audit",
+        "report",
+        "1",
+        "--resolve",
+        "--purpose",
+        "complaint 2026-014",
+    ];
+    let (ok, _, stderr) = run_console(&data, &resolve, Some("\n"));
+    assert!(!ok);
+    assert!(
+        stderr.contains("naming patients needs the snapshot key")
+            && stderr.contains("recovery key"),
+        "{stderr}"
+    );
+    let (ok, report, stderr) = run_console(&data, &resolve, Some(&format!("{recovery}\n")));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("needs the snapshot key"), "{stderr}");
+    assert!(
+        report.contains(opened_name) && report.contains(opened_id),
+        "{report}"
+    );
+    assert!(
+        report.contains("Patients listed in search results or ward lists")
+            && report.contains(listed_name),
+        "{report}"
+    );
+    let status = console_ok(&data, &["status"]);
+    assert!(
+        status.contains("snapshot key: locked"),
+        "locked again: {status}"
+    );
+    let plain = console_ok(&data, &["audit", "report", "1"]);
+    assert!(
+        !plain.contains(opened_name),
+        "no names unless asked: {plain}"
+    );
+
+    // From a patient: the session that saw them in search results.
+    let (ok, out, stderr) = run_console(
+        &data,
+        &[
+            "audit",
+            "report",
+            "--patient",
+            listed_id,
+            "--purpose",
+            "disclosure request",
+        ],
+        Some(&format!("{recovery}\n")),
+    );
+    assert!(ok, "{stderr}");
+    assert!(out.contains(listed_name), "{out}");
+    assert!(out.contains("Sessions that saw this patient: 1"), "{out}");
+    assert!(
+        out.contains(&account) && out.contains("listed in search results"),
+        "{out}"
+    );
+
+    // Sign-off, then the CSV carries it (formula neutralised) and the patients.
+    let (ok, _, stderr) = run_console(
+        &data,
+        &["audit", "sign-off", "1", "--verdict", "needs-check"],
+        None,
+    );
+    assert!(!ok && stderr.contains("needs a comment"), "{stderr}");
+    let out = console_ok(
+        &data,
+        &[
+            "audit",
+            "sign-off",
+            "1",
+            "--verdict",
+            "needs-check",
+            "--comment",
+            "=cmd|' /C calc'!A0",
+        ],
+    );
+    assert!(
+        out.contains("episode 1 signed off: needs checking"),
+        "{out}"
+    );
+    let csv = dir.path().join("episode1.csv");
+    let out = console_ok(
+        &data,
+        &["audit", "report", "1", "--csv", csv.to_str().unwrap()],
+    );
+    assert!(out.contains("Sign-off: needs checking"), "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("section,episode,session_id"), "{text}");
+    assert!(
+        text.contains("sign_off") && text.contains("needs checking"),
+        "{text}"
+    );
+    assert!(text.contains("'=cmd"), "formula neutralised: {text}");
+    assert!(!text.contains(opened_name), "keys only without --resolve");
+
+    // Every resolution and lookup is in the ledger, with who and why.
+    let resolved = exported_entries(&data, dir.path(), "review_resolved");
+    assert!(
+        resolved
+            .iter()
+            .any(|e| e["action"]["purpose"] == "complaint 2026-014"
+                && e["actor"]["kind"] == "console"),
+        "{resolved:?}"
+    );
+    let lookups = exported_entries(&data, dir.path(), "review_patient_lookup");
+    assert_eq!(lookups.len(), 1, "{lookups:?}");
+    assert_eq!(lookups[0]["action"]["purpose"], "disclosure request");
+    assert!(lookups[0]["patient"].is_string());
+    assert_eq!(
+        exported_entries(&data, dir.path(), "review_sign_off").len(),
+        1
+    );
+    stop(guard);
 }

@@ -169,6 +169,14 @@ pub enum Request {
     /// The review summary of an episode; without one, the list of episodes.
     AuditReport {
         episode: Option<u64>,
+        #[serde(default)]
+        review: ReviewOptions,
+    },
+    /// A reviewer's sign-off of an episode.
+    AuditSignOff {
+        episode: u64,
+        verdict: String,
+        comment: String,
     },
     /// Sign a checkpoint now; optionally write it to a directory (removable media).
     AuditCheckpoint {
@@ -198,6 +206,7 @@ impl Request {
             Request::AccountRevoke { .. } => "account revoke",
             Request::AuditExport { .. } => "audit export",
             Request::AuditReport { .. } => "audit report",
+            Request::AuditSignOff { .. } => "audit sign-off",
             Request::AuditCheckpoint { .. } => "audit checkpoint",
         }
     }
@@ -232,9 +241,37 @@ impl Request {
                 account_id,
                 recovery_key: Some(key),
             }),
+            Request::AuditReport { episode, review } => Some(Request::AuditReport {
+                episode,
+                review: ReviewOptions {
+                    recovery_key: Some(key),
+                    ..review
+                },
+            }),
             _ => None,
         }
     }
+}
+
+/// What `akari audit report` is asked beyond the episode's summary: names, a patient, a
+/// CSV copy. Names are resolved only with a purpose, which is recorded with them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReviewOptions {
+    /// Name the patients behind the keys (`--resolve`).
+    #[serde(default)]
+    pub resolve: bool,
+    /// Every session that saw this patient (`--patient`: hospital ID, name, kana or key).
+    #[serde(default)]
+    pub patient: Option<String>,
+    /// Why the names are needed (`--purpose`), recorded with the resolution.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Also write the episode's review as CSV to this absolute path (`--csv`).
+    #[serde(default)]
+    pub csv: Option<PathBuf>,
+    /// To unlock the snapshot for this command only, when nothing else has.
+    #[serde(default, with = "crate::secret::wire::option")]
+    pub recovery_key: Option<Secret>,
 }
 
 /// What the console user typed, as sent over the socket.

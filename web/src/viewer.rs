@@ -104,6 +104,13 @@ pub struct ReviewDirectory {
     snapshot: Arc<dyn Snapshot>,
 }
 
+impl ReviewDirectory {
+    /// The directory of `snapshot` for the holder of `_reviewer` (`akari audit report`).
+    pub fn new(snapshot: Arc<dyn Snapshot>, _reviewer: &ReviewCapability) -> ReviewDirectory {
+        ReviewDirectory { snapshot }
+    }
+}
+
 /// Most patients a reviewer's patient search lists.
 const REVIEW_SEARCH_LIMIT: usize = 50;
 
@@ -218,10 +225,8 @@ impl AuditedViewer {
 
     /// The snapshot's patients for a reviewer (see [`ReviewDirectory`]): only the review
     /// right opens it.
-    pub fn directory(&self, _reviewer: &ReviewCapability) -> ReviewDirectory {
-        ReviewDirectory {
-            snapshot: self.snapshot.clone(),
-        }
+    pub fn directory(&self, reviewer: &ReviewCapability) -> ReviewDirectory {
+        ReviewDirectory::new(self.snapshot.clone(), reviewer)
     }
 
     /// Time of the current data, for the banner (not patient data: no audit needed).

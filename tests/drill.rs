@@ -484,7 +484,12 @@ async fn the_whole_drill_over_https() {
     );
 
     // ---- Review: episodes, the first drill's session, a verdict, the report.
-    let listing = node.console(Request::AuditReport { episode: None }).await;
+    let listing = node
+        .console(Request::AuditReport {
+            episode: None,
+            review: Default::default(),
+        })
+        .await;
     assert_eq!(
         listing.lines().filter(|l| l.contains("drill")).count(),
         3,
@@ -557,6 +562,7 @@ async fn the_whole_drill_over_https() {
     let report = node
         .console(Request::AuditReport {
             episode: Some(first.id),
+            review: Default::default(),
         })
         .await;
     assert!(report.contains("DRILL episode"), "{report}");

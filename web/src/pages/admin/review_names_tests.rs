@@ -121,7 +121,7 @@ async fn a_reviewer_resolves_names_looks_up_a_patient_exports_and_signs_off_all_
     })
     .unwrap();
     assert!(
-        matches!(&found.action, Action::ReviewResolved { keys, .. } if keys == &[only_listed.key.0.clone()])
+        matches!(&found.action, Action::ReviewResolved { keys, .. } if keys == std::slice::from_ref(&only_listed.key.0))
     );
     let r = a
         .post(

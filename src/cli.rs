@@ -435,7 +435,7 @@ Examples:
     #[command(after_help = "\
 Examples:
   akari audit sign-off 8 --verdict no-issues
-  akari audit sign-off 8 --verdict needs-check --comment \"ask ward 5W about session 3\"")]
+  akari audit sign-off 8 --verdict needs-check --comment \"ask the 5W ward manager\"")]
     SignOff {
         /// Episode number.
         episode: u64,

@@ -1260,16 +1260,6 @@ fn reports_and_typed_times_are_on_the_configured_clock() {
     assert!(on_new_york_clock(checkpoint), "{checkpoint}");
 }
 
-/// `Label : value` on a printed seal sheet (the bilingual label contains `english`).
-fn sheet_field(sheet: &str, english: &str) -> String {
-    sheet
-        .lines()
-        .find(|l| l.contains(english) && l.contains(':'))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_else(|| panic!("no `{english}` on the seal sheet"))
-}
-
 /// The ledger's entries of one kind, from an NDJSON export.
 fn exported_entries(data: &Path, dir: &Path, kind: &str) -> Vec<serde_json::Value> {
     let file = dir.join(format!("{kind}.ndjson"));
@@ -1315,8 +1305,8 @@ fn audit_report_names_patients_looks_one_up_exports_csv_and_signs_off() {
     );
     assert!(ok, "{stderr}");
     let (account, credential) = (
-        sheet_field(&sheet, "Account ID"),
-        sheet_field(&sheet, "Credential"),
+        web::sheet_field(&sheet, "Account ID"),
+        web::sheet_field(&sheet, "Credential"),
     );
 
     let mut command = akari();

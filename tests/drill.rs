@@ -35,7 +35,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use web::{Page, Web};
+use web::{sheet_field, Page, Web};
 
 const PATIENTS: u64 = 50;
 
@@ -161,17 +161,6 @@ impl Running {
         self.shutdown.cancel();
         self.node.take().unwrap().wait().await.unwrap();
     }
-}
-
-/// `Label : value` on a printed seal sheet (the bilingual label contains `english`).
-fn sheet_field(sheet: &str, english: &str) -> String {
-    sheet
-        .lines()
-        .find(|l| l.contains(english) && l.contains(':'))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| panic!("no `{english}` on the seal sheet"))
 }
 
 /// Polls `/healthz` until `done` holds for it (the status is pushed right after a change,

@@ -164,15 +164,15 @@ impl Verdict {
     }
 }
 
+/// A verdict as typed (`Needs-Check`, `needs check`), in the form the parsers match.
+fn choice(typed: &str) -> String {
+    typed.trim().to_ascii_lowercase().replace(['-', ' '], "_")
+}
+
 impl std::str::FromStr for Verdict {
     type Err = ReviewError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s
-            .trim()
-            .to_ascii_lowercase()
-            .replace(['-', ' '], "_")
-            .as_str()
-        {
+        match choice(s).as_str() {
             "legitimate" | "legitimate_emergency" => Ok(Verdict::LegitimateEmergency),
             "drill" => Ok(Verdict::Drill),
             "follow_up" | "needs_follow_up" => Ok(Verdict::NeedsFollowUp),
@@ -212,12 +212,7 @@ impl SignOff {
 impl std::str::FromStr for SignOff {
     type Err = ReviewError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s
-            .trim()
-            .to_ascii_lowercase()
-            .replace(['-', ' '], "_")
-            .as_str()
-        {
+        match choice(s).as_str() {
             "no_issues" | "ok" | "問題なし" => Ok(SignOff::NoIssues),
             "needs_check" | "check" | "要確認" => Ok(SignOff::NeedsCheck),
             "inappropriate" | "不適切" => Ok(SignOff::Inappropriate),

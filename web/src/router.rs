@@ -142,7 +142,7 @@ fn admin_routes() -> Router<Pages> {
             get(review_names::patient_form).post(review_names::patient),
         )
         .route("/admin/review/{episode}/names", post(review_names::resolve))
-        .route("/admin/review/{episode}/csv", post(review_names::csv))
+        .route("/admin/review/{episode}/report", post(review_names::report))
         .route(
             "/admin/review/{episode}/sign-off",
             post(review_names::sign_off),

@@ -131,7 +131,7 @@ struct SessionRow {
     listed_names: Vec<String>,
 }
 
-fn reason_text(tr: Tr, r: &Reason) -> String {
+pub(super) fn reason_text(tr: Tr, r: &Reason) -> String {
     match r {
         Reason::EmergencyTreatment => tr.s("reason_treatment").to_owned(),
         Reason::Drill => tr.s("reason_drill").to_owned(),
@@ -139,7 +139,7 @@ fn reason_text(tr: Tr, r: &Reason) -> String {
     }
 }
 
-fn flag_text(tr: Tr, f: &Flag) -> String {
+pub(super) fn flag_text(tr: Tr, f: &Flag) -> String {
     match f {
         Flag::ManyPatients {
             distinct,
@@ -191,7 +191,7 @@ fn flag_text(tr: Tr, f: &Flag) -> String {
     }
 }
 
-fn verdict_label(tr: Tr, recorded: &str) -> String {
+pub(super) fn verdict_label(tr: Tr, recorded: &str) -> String {
     match recorded.parse::<Verdict>() {
         Ok(Verdict::LegitimateEmergency) => tr.s("verdict_legitimate").to_owned(),
         Ok(Verdict::Drill) => tr.s("verdict_drill").to_owned(),
@@ -202,7 +202,7 @@ fn verdict_label(tr: Tr, recorded: &str) -> String {
 }
 
 /// A verdict or sign-off as the page lists it: label — who (when): comment.
-fn verdict_line(tr: Tr, v: &RecordedVerdict, label: String) -> String {
+pub(super) fn verdict_line(tr: Tr, v: &RecordedVerdict, label: String) -> String {
     let mut line = format!("{label} — {} ({})", actor_text(&v.by), time(tr, &v.time));
     if !v.comment.is_empty() {
         line.push_str(": ");
@@ -211,7 +211,7 @@ fn verdict_line(tr: Tr, v: &RecordedVerdict, label: String) -> String {
     line
 }
 
-fn sign_off_label(tr: Tr, recorded: &str) -> String {
+pub(super) fn sign_off_label(tr: Tr, recorded: &str) -> String {
     match recorded.parse::<SignOff>() {
         Ok(SignOff::NoIssues) => tr.s("sign_off_no_issues").to_owned(),
         Ok(SignOff::NeedsCheck) => tr.s("sign_off_needs_check").to_owned(),

@@ -15,12 +15,14 @@ use akari_accounts::review::{self, ReviewError, SignOff};
 use akari_accounts::ReviewCapability;
 use askama::Template;
 use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use chrono::Utc;
 use serde::Deserialize;
 
 use super::review::{download, episode_page, load, page_of, review_failure};
+use super::review_pdf;
 use super::text::time;
 use super::AdminCtx;
 use crate::error::PageError;
@@ -251,31 +253,66 @@ pub(crate) async fn patient(
     })
 }
 
-// ---------------------------------------------------------------- CSV and sign-off
+// ---------------------------------------------------------------- CSV, PDF and sign-off
 
 #[derive(Deserialize)]
-pub(crate) struct CsvForm {
+pub(crate) struct ReportForm {
     #[serde(default)]
     csrf: String,
+    /// `csv` or `pdf`.
+    #[serde(default)]
+    format: String,
     /// Name the patients (recorded with this purpose); empty: keys only.
     #[serde(default)]
     purpose: String,
 }
 
-/// The episode's review report as CSV: the export is recorded first, and so is the
-/// resolution when the reviewer asked for names.
-pub(crate) async fn csv(
+/// Why a report file was not made.
+enum ReportFailure {
+    Review(ReviewError),
+    Font(String),
+    Pdf(String),
+}
+
+impl From<ReviewError> for ReportFailure {
+    fn from(e: ReviewError) -> Self {
+        ReportFailure::Review(e)
+    }
+}
+
+impl From<akari_accounts::event::AuditError> for ReportFailure {
+    fn from(e: akari_accounts::event::AuditError) -> Self {
+        ReportFailure::Review(e.into())
+    }
+}
+
+/// The episode's review report as CSV or as a printable PDF: the export is recorded
+/// first, and so is the resolution when the reviewer asked for names.
+pub(crate) async fn report(
     admin: AdminCtx,
     Path(id): Path<u64>,
-    Form(form): Form<CsvForm>,
+    Form(form): Form<ReportForm>,
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
+    let pdf = match form.format.as_str() {
+        "csv" => false,
+        "pdf" => true,
+        _ => return Err(PageError::from(crate::error::Problem::BadRequest)),
+    };
     let review = load(&admin, id).await?;
     let named = !form.purpose.trim().is_empty();
     let reviewing = Reviewing::new(&admin, &form.purpose);
-    let zone = admin.ctx.tr().zone;
+    let tr = admin.ctx.tr();
+    let font = admin.svc.print_font.clone();
+    let printed_by = admin.session.admin_id.clone();
     let result = admin
-        .blocking(move |_, _| -> Result<Vec<u8>, ReviewError> {
+        .blocking(move |_, _| -> Result<Vec<u8>, ReportFailure> {
+            // The font first: a node without one records nothing and says what to install.
+            let font = if pdf {
+                Some(font.get().map_err(|e| ReportFailure::Font(e.to_string()))?)
+            } else {
+                None
+            };
             let names = if named {
                 let keys = review
                     .sessions
@@ -290,26 +327,42 @@ pub(crate) async fn csv(
                 time: Utc::now(),
                 actor: reviewing.cap.actor(),
                 action: Action::AuditExported {
-                    format: "review-csv".into(),
+                    format: if pdf { "review-pdf" } else { "review-csv" }.into(),
                 },
                 patient: None,
                 details: Some(format!("episode={id}")),
                 client: reviewing.client.clone(),
                 mode: reviewing.mode,
             })?;
-            Ok(review::csv(&review, names.as_ref(), &zone))
+            match font {
+                Some(font) => review_pdf::document(tr, &review, names.as_ref(), &printed_by)
+                    .render(&font)
+                    .map(|r| r.pdf)
+                    .map_err(|e| ReportFailure::Pdf(e.to_string())),
+                None => Ok(review::csv(&review, names.as_ref(), &tr.zone)),
+            }
         })
         .await?;
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
     match result {
-        Ok(body) => {
-            let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
-            Ok(download(
-                "text/csv; charset=utf-8",
-                format!("akari-review-episode{id}-{stamp}.csv"),
-                body,
-            ))
+        Ok(body) if pdf => Ok(download(
+            "application/pdf",
+            format!("akari-review-episode{id}-{stamp}.pdf"),
+            body,
+        )),
+        Ok(body) => Ok(download(
+            "text/csv; charset=utf-8",
+            format!("akari-review-episode{id}-{stamp}.csv"),
+            body,
+        )),
+        Err(ReportFailure::Review(e)) => review_failure(&admin, e),
+        Err(ReportFailure::Font(message)) => {
+            admin.message(StatusCode::SERVICE_UNAVAILABLE, "admin_refused", message)
         }
-        Err(e) => review_failure(&admin, e),
+        Err(ReportFailure::Pdf(e)) => {
+            tracing::error!(error = %e, "the review PDF could not be written");
+            Err(PageError::from(crate::error::Problem::Internal))
+        }
     }
 }
 

@@ -18,6 +18,21 @@ fn last_of(node: &Node, after: u64, pred: impl Fn(&Action) -> bool) -> Option<Le
         .last()
 }
 
+/// The text of a PDF, as `pdftotext -layout` reads it back.
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("review.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn head(node: &Node) -> u64 {
     entries_after(node, 0).last().map_or(0, |e| e.seq)
 }
@@ -173,8 +188,12 @@ async fn a_reviewer_resolves_names_looks_up_a_patient_exports_and_signs_off_all_
     let before = head(&node);
     let r = a
         .post(
-            "/admin/review/1/csv",
-            &[("csrf", &csrf), ("purpose", "委員会報告")],
+            "/admin/review/1/report",
+            &[
+                ("csrf", &csrf),
+                ("format", "csv"),
+                ("purpose", "委員会報告"),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -197,11 +216,51 @@ async fn a_reviewer_resolves_names_looks_up_a_patient_exports_and_signs_off_all_
     );
     // Without a purpose: keys only, no resolution.
     let before = head(&node);
-    let r = a.post("/admin/review/1/csv", &[("csrf", &csrf)]).await;
+    let r = a
+        .post(
+            "/admin/review/1/report",
+            &[("csrf", &csrf), ("format", "csv")],
+        )
+        .await;
     assert!(r.body.contains(&opened.key.0) && !r.body.contains(&name(opened)));
     assert!(last_of(&node, before, |a| matches!(
         a,
         Action::ReviewResolved { .. }
     ))
     .is_none());
+
+    // The printable PDF of the same report, through the node's PDF crate; recorded first.
+    let before = head(&node);
+    let r = a
+        .post(
+            "/admin/review/1/report",
+            &[
+                ("csrf", &csrf),
+                ("format", "pdf"),
+                ("purpose", "委員会報告"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.content_type, "application/pdf");
+    assert!(r.disposition.unwrap().ends_with(".pdf\""));
+    assert!(r.bytes.starts_with(b"%PDF-"));
+    let text = pdf_text(&r.bytes);
+    assert!(text.contains(&name(opened)), "{text}");
+    assert!(
+        text.contains("要確認") && text.contains("1 / 1 ページ"),
+        "{text}"
+    );
+    let after: Vec<Action> = entries_after(&node, before)
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        matches!(after[0], Action::ReviewResolved { .. }),
+        "{after:?}"
+    );
+    assert!(
+        matches!(&after[1], Action::AuditExported { format } if format == "review-pdf"),
+        "{after:?}"
+    );
 }

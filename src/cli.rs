@@ -404,7 +404,7 @@ Examples:
     },
     /// Summary of an episode for the incident report (without EPISODE: list them); with
     /// --resolve the patients are named, with --patient every session that saw one patient
-    /// is listed, with --csv the review is also written as CSV. Names are shown only with a
+    /// is listed, with --csv / --pdf the review is also written as CSV / printable PDF. Names are shown only with a
     /// --purpose, recorded in the ledger first; a locked snapshot asks for the recovery key.
     #[command(after_help = "\
 Examples:
@@ -412,7 +412,7 @@ Examples:
   akari audit report 8
   akari audit report 8 --resolve --purpose \"complaint 2027-014\"
   akari audit report --patient 00012345 --purpose \"disclosure request\"
-  akari audit report 8 --csv /media/usb/episode8.csv")]
+  akari audit report 8 --csv /media/usb/episode8.csv --pdf /media/usb/episode8.pdf")]
     Report {
         /// Episode number, as the list (and `akari mode end`) shows it.
         episode: Option<u64>,
@@ -430,6 +430,10 @@ Examples:
         /// flags, verdicts, sign-offs) as CSV to FILE; patients named with --resolve.
         #[arg(long, value_name = "FILE", requires = "episode")]
         csv: Option<PathBuf>,
+        /// Also write the same review as a printable PDF (A4, Japanese) to FILE; patients
+        /// named with --resolve. Needs a Japanese font (`[print] font`, or fonts-noto-cjk).
+        #[arg(long, value_name = "FILE", requires = "episode")]
+        pdf: Option<PathBuf>,
     },
     /// Sign off an episode's review with a verdict, recorded in the ledger.
     #[command(after_help = "\

@@ -140,15 +140,19 @@ fn audit(command: &AuditCommand) -> Option<anyhow::Result<Request>> {
             patient,
             purpose,
             csv,
-        } => absolute(csv.as_deref(), "--csv").map(|csv| Request::AuditReport {
-            episode: *episode,
-            review: ReviewOptions {
-                resolve: *resolve,
-                patient: patient.clone(),
-                purpose: purpose.clone(),
-                csv,
-                recovery_key: None,
-            },
+            pdf,
+        } => absolute(csv.as_deref(), "--csv").and_then(|csv| {
+            Ok(Request::AuditReport {
+                episode: *episode,
+                review: ReviewOptions {
+                    resolve: *resolve,
+                    patient: patient.clone(),
+                    purpose: purpose.clone(),
+                    csv,
+                    pdf: absolute(pdf.as_deref(), "--pdf")?,
+                    recovery_key: None,
+                },
+            })
         }),
         AuditCommand::SignOff {
             episode,

@@ -1451,11 +1451,34 @@ fn audit_report_names_patients_looks_one_up_exports_csv_and_signs_off() {
         "{out}"
     );
     let csv = dir.path().join("episode1.csv");
+    let pdf = dir.path().join("episode1.pdf");
     let out = console_ok(
         &data,
-        &["audit", "report", "1", "--csv", csv.to_str().unwrap()],
+        &[
+            "audit",
+            "report",
+            "1",
+            "--csv",
+            csv.to_str().unwrap(),
+            "--pdf",
+            pdf.to_str().unwrap(),
+        ],
     );
     assert!(out.contains("Sign-off: needs checking"), "{out}");
+    assert!(out.contains("written as PDF"), "{out}");
+    // The printable PDF of the same review, read back.
+    let text = Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("監査レビュー報告") && text.contains("要確認") && text.contains(&account),
+        "{text}"
+    );
+    assert!(text.contains("1 / 1 ページ"), "{text}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with("section,episode,session_id"), "{text}");
     assert!(

@@ -559,6 +559,38 @@ impl Command<'_> {
             self.zone(),
             names.as_ref(),
         ));
+        if let Some(path) = &options.pdf {
+            // The font first: without one nothing is recorded, and the error says what to
+            // install or set.
+            let font = akari_print::PdfFont::load(self.services.config.print.font.as_deref())
+                .map_err(|e| e.to_string())?;
+            self.audit_with(
+                Action::AuditExported {
+                    format: "review-pdf".into(),
+                },
+                Some(format!("episode={id}")),
+            )?;
+            let tr = akari_web::i18n::Tr {
+                lang: akari_web::i18n::Lang::Ja,
+                zone: *self.zone(),
+            };
+            let printed_by = format!("console ({})", console_user(self.console));
+            let pdf = akari_web::pages::admin::review_pdf::document(
+                tr,
+                &episode_review,
+                names.as_ref(),
+                &printed_by,
+            )
+            .render(&font)
+            .map_err(|e| format!("the review PDF could not be written: {e}"))?;
+            write_atomically(path, &pdf.pdf)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            out.push_str(&format!(
+                "\nreview of episode {id} written as PDF ({} pages) to {}\n",
+                pdf.pages,
+                path.display()
+            ));
+        }
         if let Some(path) = &options.csv {
             // The copy leaving the node is recorded first, like every export.
             self.audit_with(
@@ -682,6 +714,14 @@ fn review_failure(e: akari_accounts::review::ReviewError) -> Failure {
                 .into(),
         ),
         other => Failure::Other(other.to_string()),
+    }
+}
+
+/// The OS user at the console, as the ledger names them.
+fn console_user(console: &Console) -> String {
+    match console.actor() {
+        akari_accounts::event::Actor::Console { os_user } => os_user,
+        other => format!("{other:?}"),
     }
 }
 

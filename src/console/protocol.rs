@@ -269,6 +269,9 @@ pub struct ReviewOptions {
     /// Also write the episode's review as CSV to this absolute path (`--csv`).
     #[serde(default)]
     pub csv: Option<PathBuf>,
+    /// Also write the episode's review as a printable PDF to this absolute path (`--pdf`).
+    #[serde(default)]
+    pub pdf: Option<PathBuf>,
     /// To unlock the snapshot for this command only, when nothing else has.
     #[serde(default, with = "crate::secret::wire::option")]
     pub recovery_key: Option<Secret>,

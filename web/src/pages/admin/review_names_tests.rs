@@ -33,6 +33,37 @@ fn pdf_text(pdf: &[u8]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The episode's report in `format`, with names: the resolution, then the export, are
+/// recorded before it is returned.
+async fn named_report(a: &mut Browser, node: &Node, csrf: &str, format: &str) -> Page {
+    let before = head(node);
+    let r = a
+        .post(
+            "/admin/review/1/report",
+            &[
+                ("csrf", csrf),
+                ("format", format),
+                ("purpose", "委員会報告"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let after: Vec<Action> = entries_after(node, before)
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        matches!(after[0], Action::ReviewResolved { .. }),
+        "{after:?}"
+    );
+    let recorded = format!("review-{format}");
+    assert!(
+        matches!(&after[1], Action::AuditExported { format } if *format == recorded),
+        "{after:?}"
+    );
+    r
+}
+
 fn head(node: &Node) -> u64 {
     entries_after(node, 0).last().map_or(0, |e| e.seq)
 }
@@ -185,35 +216,12 @@ async fn a_reviewer_resolves_names_looks_up_a_patient_exports_and_signs_off_all_
     assert!(page.body.contains("要確認"), "{}", page.body);
 
     // The CSV: named (resolution recorded) and the export recorded, formulas neutralised.
-    let before = head(&node);
-    let r = a
-        .post(
-            "/admin/review/1/report",
-            &[
-                ("csrf", &csrf),
-                ("format", "csv"),
-                ("purpose", "委員会報告"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = named_report(&mut a, &node, &csrf, "csv").await;
     assert!(r.content_type.starts_with("text/csv"));
     assert!(r.disposition.unwrap().contains("akari-review-episode1-"));
     assert!(r.body.contains(&name(opened)), "{}", r.body);
     assert!(r.body.contains("needs checking"));
     assert!(r.body.contains("'=HYPERLINK"), "{}", r.body);
-    let after: Vec<Action> = entries_after(&node, before)
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
-    assert!(
-        matches!(after[0], Action::ReviewResolved { .. }),
-        "{after:?}"
-    );
-    assert!(
-        matches!(&after[1], Action::AuditExported { format } if format == "review-csv"),
-        "{after:?}"
-    );
     // Without a purpose: keys only, no resolution.
     let before = head(&node);
     let r = a
@@ -230,18 +238,7 @@ async fn a_reviewer_resolves_names_looks_up_a_patient_exports_and_signs_off_all_
     .is_none());
 
     // The printable PDF of the same report, through the node's PDF crate; recorded first.
-    let before = head(&node);
-    let r = a
-        .post(
-            "/admin/review/1/report",
-            &[
-                ("csrf", &csrf),
-                ("format", "pdf"),
-                ("purpose", "委員会報告"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = named_report(&mut a, &node, &csrf, "pdf").await;
     assert_eq!(r.content_type, "application/pdf");
     assert!(r.disposition.unwrap().ends_with(".pdf\""));
     assert!(r.bytes.starts_with(b"%PDF-"));
@@ -250,17 +247,5 @@ async fn a_reviewer_resolves_names_looks_up_a_patient_exports_and_signs_off_all_
     assert!(
         text.contains("要確認") && text.contains("1 / 1 ページ"),
         "{text}"
-    );
-    let after: Vec<Action> = entries_after(&node, before)
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
-    assert!(
-        matches!(after[0], Action::ReviewResolved { .. }),
-        "{after:?}"
-    );
-    assert!(
-        matches!(&after[1], Action::AuditExported { format } if format == "review-pdf"),
-        "{after:?}"
     );
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use akari_accounts::event::AdminRecovery;
 use akari_accounts::Zone;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -129,6 +130,15 @@ pub enum Request {
         #[serde(default, with = "crate::secret::wire::option")]
         recovery_key: Option<Secret>,
     },
+    /// A new enrolment code, passkeys replaced or a new password for a named admin.
+    AdminRecover {
+        admin_id: String,
+        change: AdminRecovery,
+        /// Needed for a password reset when key slots exist and the snapshot key is not
+        /// in memory (the admin's new key slot is made from the new password).
+        #[serde(default, with = "crate::secret::wire::option")]
+        recovery_key: Option<Secret>,
+    },
     Mode {
         change: ModeChange,
         reason: String,
@@ -189,6 +199,11 @@ impl Request {
             Request::SnapshotPromote { .. } => "snapshot promote",
             Request::SnapshotPin { .. } => "snapshot pin",
             Request::AdminCreate { .. } => "admin create",
+            Request::AdminRecover { change, .. } => match change {
+                AdminRecovery::EnrolmentCodeReissued => "admin new-code",
+                AdminRecovery::PasskeysReplaced => "admin replace-passkeys",
+                AdminRecovery::PasswordReset => "admin reset-password",
+            },
             Request::Mode { .. } => "mode",
             Request::AccountProvision { .. } => "account provision",
             Request::AccountList => "account list",
@@ -226,6 +241,13 @@ impl Request {
                 label,
                 wards,
                 expires_at,
+                recovery_key: Some(key),
+            }),
+            Request::AdminRecover {
+                admin_id, change, ..
+            } => Some(Request::AdminRecover {
+                admin_id,
+                change,
                 recovery_key: Some(key),
             }),
             Request::AccountReseal { account_id, .. } => Some(Request::AccountReseal {

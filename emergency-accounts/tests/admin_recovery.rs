@@ -28,6 +28,15 @@ fn recovered(node: &Node, admin_id: &str, change: AdminRecovery) -> Vec<Actor> {
         .collect()
 }
 
+fn at_console(
+    node: &Node,
+    admin_id: &str,
+    change: AdminRecovery,
+) -> akari_accounts::Result<akari_accounts::AdminRecovered> {
+    node.accounts
+        .recover_admin_at_console(&console(), admin_id, change, None, &client())
+}
+
 fn login_with_password(
     node: &Node,
     admin_id: &str,
@@ -52,26 +61,8 @@ fn a_new_code_voids_the_old_one_and_adds_a_passkey() {
     let node = node();
     let mut old_token = new_token();
     create_admin(&node, "alice", &mut old_token);
-    let first = node
-        .accounts
-        .recover_admin_at_console(
-            &console(),
-            "alice",
-            AdminRecovery::EnrolmentCodeReissued,
-            None,
-            &client(),
-        )
-        .unwrap();
-    let second = node
-        .accounts
-        .recover_admin_at_console(
-            &console(),
-            "alice",
-            AdminRecovery::EnrolmentCodeReissued,
-            None,
-            &client(),
-        )
-        .unwrap();
+    let first = at_console(&node, "alice", AdminRecovery::EnrolmentCodeReissued).unwrap();
+    let second = at_console(&node, "alice", AdminRecovery::EnrolmentCodeReissued).unwrap();
     let old_code = first.enrolment.unwrap().code;
     let new_code = second.enrolment.unwrap().code;
     assert_ne!(old_code, new_code);
@@ -107,16 +98,7 @@ fn replaced_passkeys_stop_working_even_in_a_login_under_way() {
     // A login started with the old passkey before the replacement...
     let challenge = node.accounts.begin_admin_login("alice", &client()).unwrap();
     let response = assert_with(&mut token, ORIGIN, challenge.options);
-    let done = node
-        .accounts
-        .recover_admin_at_console(
-            &console(),
-            "alice",
-            AdminRecovery::PasskeysReplaced,
-            None,
-            &client(),
-        )
-        .unwrap();
+    let done = at_console(&node, "alice", AdminRecovery::PasskeysReplaced).unwrap();
     // ...does not finish after it.
     assert_refused(node.accounts.login_admin(
         AdminLogin {
@@ -163,16 +145,7 @@ fn a_reset_password_replaces_the_old_one_and_is_shown_once() {
     let mut token = new_token();
     create_admin(&node, "alice", &mut token);
     let session = login_admin(&node, "alice", &mut token).unwrap();
-    let done = node
-        .accounts
-        .recover_admin_at_console(
-            &console(),
-            "alice",
-            AdminRecovery::PasswordReset,
-            None,
-            &client(),
-        )
-        .unwrap();
+    let done = at_console(&node, "alice", AdminRecovery::PasswordReset).unwrap();
     let debug = format!("{done:?}");
     assert!(done.enrolment.is_none());
     let password = done.password.expect("the new password");

@@ -783,3 +783,55 @@ fn the_console_provisions_and_reseals_with_the_recovery_key_leaving_nothing_in_m
     login_emergency(&s.node, &sheet.account_id, sheet.credential().expose()).unwrap();
     assert_eq!(secret_now(&s), Some(snapshot_secret()));
 }
+
+#[test]
+fn a_reset_password_remakes_the_admins_slot_with_the_recovery_key_leaving_nothing_in_memory() {
+    let mut s = setup();
+    let change = akari_accounts::event::AdminRecovery::PasswordReset;
+    // Locked: the console needs the recovery key to make the new password's slot.
+    assert!(matches!(
+        s.node
+            .accounts
+            .recover_admin_at_console(&console(), "it-sato", change, None, &client()),
+        Err(Error::Locked { .. })
+    ));
+    let done = s
+        .node
+        .accounts
+        .recover_admin_at_console(
+            &console(),
+            "it-sato",
+            change,
+            Some(&s.recovery.to_string()),
+            &client(),
+        )
+        .unwrap();
+    assert_eq!(secret_now(&s), None, "nothing left in memory");
+    assert_eq!(
+        slot_events(&s, "admin:it-sato"),
+        vec![KeySlotChange::Created, KeySlotChange::Replaced]
+    );
+    // The old password opens nothing; the new one logs in and unlocks the snapshot.
+    assert!(login_admin(&s.node, "it-sato", &mut s.admin_token).is_err());
+    assert_eq!(secret_now(&s), None);
+    let password = done.password.unwrap();
+    let challenge = s
+        .node
+        .accounts
+        .begin_admin_login("it-sato", &client())
+        .unwrap();
+    let response = assert_with(&mut s.admin_token, ORIGIN, challenge.options);
+    s.node
+        .accounts
+        .login_admin(
+            akari_accounts::AdminLogin {
+                admin_id: "it-sato".into(),
+                password,
+                ceremony_id: challenge.ceremony_id,
+                response,
+            },
+            &client(),
+        )
+        .unwrap();
+    assert_eq!(secret_now(&s), Some(snapshot_secret()));
+}

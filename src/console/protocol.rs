@@ -350,6 +350,24 @@ mod tests {
             }) => assert_eq!(k.expose(), "KEY"),
             other => panic!("{other:?}"),
         }
-        assert!(Request::Status.with_recovery_key(key).is_none());
+        assert!(Request::Status.with_recovery_key(key.clone()).is_none());
+        let reset = Request::AdminRecover {
+            admin_id: "it-1".into(),
+            change: AdminRecovery::PasswordReset,
+            recovery_key: None,
+        };
+        assert_eq!(reset.name(), "admin reset-password");
+        let json = serde_json::to_string(&Envelope {
+            request: reset.with_recovery_key(key).unwrap(),
+        })
+        .unwrap();
+        match serde_json::from_str::<Envelope>(&json).unwrap().request {
+            Request::AdminRecover {
+                admin_id,
+                change: AdminRecovery::PasswordReset,
+                recovery_key: Some(k),
+            } => assert_eq!((admin_id.as_str(), k.expose()), ("it-1", "KEY")),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -105,6 +105,24 @@ fn admin_login(s: &mut Setup) -> akari_accounts::NewSession<akari_accounts::Admi
     login_admin(&s.node, "it-sato", &mut s.admin_token).unwrap()
 }
 
+/// The admin's passkey with `password`.
+fn admin_login_with(
+    s: &mut Setup,
+    password: Password,
+) -> akari_accounts::Result<akari_accounts::NewSession<akari_accounts::AdminSession>> {
+    let challenge = s.node.accounts.begin_admin_login("it-sato", &client())?;
+    let response = assert_with(&mut s.admin_token, ORIGIN, challenge.options);
+    s.node.accounts.login_admin(
+        akari_accounts::AdminLogin {
+            admin_id: "it-sato".into(),
+            password,
+            ceremony_id: challenge.ceremony_id,
+            response,
+        },
+        &client(),
+    )
+}
+
 fn secret_now(s: &Setup) -> Option<[u8; 32]> {
     s.node.accounts.unlocked_secret().map(|k| *k)
 }
@@ -197,25 +215,7 @@ fn a_wrong_credential_unlocks_nothing() {
     assert_eq!(secret_now(&s), None);
 
     // Admin: right passkey, wrong password.
-    let challenge = s
-        .node
-        .accounts
-        .begin_admin_login("it-sato", &client())
-        .unwrap();
-    let response = assert_with(&mut s.admin_token, ORIGIN, challenge.options);
-    let err = s
-        .node
-        .accounts
-        .login_admin(
-            akari_accounts::AdminLogin {
-                admin_id: "it-sato".into(),
-                password: Password::new("Wrong-Horse-42!"),
-                ceremony_id: challenge.ceremony_id,
-                response,
-            },
-            &client(),
-        )
-        .unwrap_err();
+    let err = admin_login_with(&mut s, Password::new("Wrong-Horse-42!")).unwrap_err();
     assert!(matches!(
         err,
         Error::Login(LoginRefused::InvalidCredentials)
@@ -814,24 +814,6 @@ fn a_reset_password_remakes_the_admins_slot_with_the_recovery_key_leaving_nothin
     // The old password opens nothing; the new one logs in and unlocks the snapshot.
     assert!(login_admin(&s.node, "it-sato", &mut s.admin_token).is_err());
     assert_eq!(secret_now(&s), None);
-    let password = done.password.unwrap();
-    let challenge = s
-        .node
-        .accounts
-        .begin_admin_login("it-sato", &client())
-        .unwrap();
-    let response = assert_with(&mut s.admin_token, ORIGIN, challenge.options);
-    s.node
-        .accounts
-        .login_admin(
-            akari_accounts::AdminLogin {
-                admin_id: "it-sato".into(),
-                password,
-                ceremony_id: challenge.ceremony_id,
-                response,
-            },
-            &client(),
-        )
-        .unwrap();
+    admin_login_with(&mut s, done.password.unwrap()).unwrap();
     assert_eq!(secret_now(&s), Some(snapshot_secret()));
 }

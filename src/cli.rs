@@ -282,6 +282,45 @@ Examples:
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
     },
+    /// Issue an admin a new one-time enrolment code, to add a passkey or security key
+    /// (lost or new device). Any earlier code stops working; their passkeys stay.
+    ///
+    /// Recorded in the audit log (who, for which admin) before it takes effect.
+    #[command(
+        visible_alias = "add-passkey",
+        after_help = "\
+Examples:
+  akari admin new-code --id it-suzuki"
+    )]
+    NewCode {
+        /// The admin's login ID.
+        #[arg(long)]
+        id: String,
+    },
+    /// Remove every passkey and security key of an admin (lost or stolen) and issue a new
+    /// enrolment code to register a new one. The removed ones stop working at once and
+    /// the admin's sessions end.
+    #[command(after_help = "\
+Examples:
+  akari admin replace-passkeys --id it-suzuki")]
+    ReplacePasskeys {
+        /// The admin's login ID.
+        #[arg(long)]
+        id: String,
+    },
+    /// Give an admin a new password, generated and printed only this once. The old one
+    /// stops working at once and the admin's sessions end; their passkeys stay.
+    ///
+    /// With an encrypted snapshot the admin's key slot is remade from the new password:
+    /// the recovery key is asked for unless the node is unlocked.
+    #[command(after_help = "\
+Examples:
+  akari admin reset-password --id it-suzuki")]
+    ResetPassword {
+        /// The admin's login ID.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]

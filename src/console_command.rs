@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use akari::console::{self, ModeChange, Request, Response, ReviewOptions};
 use akari::datadir::DataDir;
 use akari::Secret;
+use akari_accounts::event::AdminRecovery;
 use anyhow::Context;
 
 use crate::cli::{
@@ -61,11 +62,22 @@ fn snapshot(command: &SnapshotCommand) -> Request {
 }
 
 fn admin(command: &AdminCommand) -> anyhow::Result<Request> {
-    let AdminCommand::Create {
-        id,
-        name,
-        password_file,
-    } = command;
+    let (id, name, password_file) = match command {
+        AdminCommand::Create {
+            id,
+            name,
+            password_file,
+        } => (id, name, password_file),
+        AdminCommand::NewCode { id } => {
+            return Ok(admin_recover(id, AdminRecovery::EnrolmentCodeReissued))
+        }
+        AdminCommand::ReplacePasskeys { id } => {
+            return Ok(admin_recover(id, AdminRecovery::PasskeysReplaced))
+        }
+        AdminCommand::ResetPassword { id } => {
+            return Ok(admin_recover(id, AdminRecovery::PasswordReset))
+        }
+    };
     let password = read_password(password_file.as_deref())?;
     // Say what is wrong with the password before asking for anything else.
     akari_accounts::check_password_policy(&akari_accounts::Password::new(password.expose()))
@@ -76,6 +88,14 @@ fn admin(command: &AdminCommand) -> anyhow::Result<Request> {
         password,
         recovery_key: None,
     })
+}
+
+fn admin_recover(id: &str, change: AdminRecovery) -> Request {
+    Request::AdminRecover {
+        admin_id: id.to_owned(),
+        change,
+        recovery_key: None,
+    }
 }
 
 fn mode(command: &ModeCommand) -> Request {

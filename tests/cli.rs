@@ -1260,6 +1260,109 @@ fn reports_and_typed_times_are_on_the_configured_clock() {
     assert!(on_new_york_clock(checkpoint), "{checkpoint}");
 }
 
+/// The one-time code or password a recovery command printed.
+fn printed_after(out: &str, label: &str) -> String {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"));
+    line.rsplit(": ").next().unwrap().trim().to_owned()
+}
+
+#[test]
+fn admin_recovery_commands_replace_the_secret_and_are_in_the_ledger_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, recovery) = init_with_source(dir.path(), "http://127.0.0.1:9/fhir");
+    let password = "Correct-Horse-9-Battery";
+    let (ok, created, stderr) = run_console(
+        &data,
+        &["admin", "create", "--id", "it-1", "--name", "IT One"],
+        Some(&format!("{password}\n{password}\n{recovery}\n")),
+    );
+    assert!(ok, "{stderr}");
+    let first = printed_after(&created, "One-time enrolment code");
+    let again = console_ok(&data, &["admin", "new-code", "--id", "it-1"]);
+    let second = printed_after(&again, "One-time enrolment code");
+    assert_ne!(first, second, "a new code each time");
+    assert!(
+        again.contains("any earlier code no longer works"),
+        "{again}"
+    );
+    let added = console_ok(&data, &["admin", "add-passkey", "--id", "it-1"]);
+    let third = printed_after(&added, "One-time enrolment code");
+    let replaced = console_ok(&data, &["admin", "replace-passkeys", "--id", "it-1"]);
+    assert!(replaced.contains("passkeys replaced"), "{replaced}");
+    let fourth = printed_after(&replaced, "One-time enrolment code");
+    // The snapshot is encrypted and locked: the new password's key slot needs the
+    // recovery key, which the command asks for.
+    let (ok, reset, stderr) = run_console(
+        &data,
+        &["admin", "reset-password", "--id", "it-1"],
+        Some(&format!("{recovery}\n")),
+    );
+    assert!(ok, "{stderr}\n{reset}");
+    let new_password = printed_after(&reset, "New password");
+    assert_ne!(new_password, password);
+    akari_accounts::check_password_policy(&akari_accounts::Password::new(new_password.as_str()))
+        .unwrap();
+    // Unknown admins and emergency accounts are not recovered.
+    let unknown = expect_console_failure(&data, &["admin", "new-code", "--id", "nobody"]);
+    assert!(unknown.contains("no admin \"nobody\""), "{unknown}");
+
+    let export = console_ok(&data, &["audit", "export", "--format", "ndjson"]);
+    for secret in [&first, &second, &third, &fourth, &new_password] {
+        assert!(!export.contains(secret.as_str()), "a secret in the ledger");
+    }
+    assert!(!export.contains(password), "a secret in the ledger");
+    let entries: Vec<serde_json::Value> = export
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let recoveries: Vec<(String, String)> = entries
+        .iter()
+        .filter_map(|e| {
+            let text = e.to_string();
+            if !text.contains("\"admin_recovered\"") {
+                return None;
+            }
+            assert!(text.contains("\"it-1\""), "{text}");
+            assert!(
+                text.contains("\"console\""),
+                "the operator is named: {text}"
+            );
+            let change = [
+                "enrolment_code_reissued",
+                "passkeys_replaced",
+                "password_reset",
+            ]
+            .into_iter()
+            .find(|c| text.contains(&format!("\"{c}\"")))
+            .unwrap_or_else(|| panic!("{text}"));
+            Some((change.to_owned(), text))
+        })
+        .collect();
+    let changes: Vec<&str> = recoveries.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        changes,
+        [
+            "enrolment_code_reissued",
+            "enrolment_code_reissued",
+            "passkeys_replaced",
+            "password_reset"
+        ],
+        "{export}"
+    );
+    // The old password's key slot was replaced with the reset, after its record.
+    let reset_at = export.find("\"password_reset\"").unwrap();
+    let slot = export[reset_at..]
+        .find("admin:it-1")
+        .map(|i| &export[reset_at + i..]);
+    assert!(
+        slot.is_some_and(|s| s[..s.find('\n').unwrap_or(s.len())].contains("replaced")),
+        "{export}"
+    );
+}
+
 /// The ledger's entries of one kind, from an NDJSON export.
 fn exported_entries(data: &Path, dir: &Path, kind: &str) -> Vec<serde_json::Value> {
     let file = dir.join(format!("{kind}.ndjson"));

@@ -129,6 +129,15 @@ fn every_kind_of_event() -> Vec<AuditEvent> {
             Mode::Recovery,
         ),
         ev(
+            at(10),
+            admin(),
+            Action::AdminRecovered {
+                admin_id: "it-2".into(),
+                change: akari_accounts::event::AdminRecovery::PasskeysReplaced,
+            },
+            Mode::Recovery,
+        ),
+        ev(
             at(11),
             admin(),
             Action::AccountProvisioned {
@@ -208,7 +217,7 @@ fn fhir_export() -> Value {
             &mut out,
         )
         .unwrap();
-    assert_eq!(summary.entries, 25);
+    assert_eq!(summary.entries, 26);
     serde_json::from_slice(&out).expect("the FHIR export is one JSON document")
 }
 
@@ -240,7 +249,7 @@ fn fhir_export_validates_against_the_published_r4_schema() {
     );
     let audit = jsonschema::validator_for(&audit_schema).unwrap();
     let entries = bundle["entry"].as_array().unwrap();
-    assert_eq!(entries.len(), 25);
+    assert_eq!(entries.len(), 26);
     for e in entries {
         let errs = errors(&audit, &e["resource"]);
         assert!(

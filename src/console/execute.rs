@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use akari_accounts::event::{Action, AuditEvent, AuditSink, Client};
+use akari_accounts::event::{Action, AdminRecovery, AuditEvent, AuditSink, Client};
 use akari_accounts::ledger::{ExportFormat, ExportRange, REMOVABLE_FILE_NAME};
 use akari_accounts::{Console, NewAdmin, Password, ProvisionRequest, WardScope};
 use chrono::{DateTime, Utc};
@@ -125,6 +125,11 @@ impl Command<'_> {
                 password,
                 recovery_key,
             } => self.admin_create(admin_id, display_name, &password, recovery_key),
+            Request::AdminRecover {
+                admin_id,
+                change,
+                recovery_key,
+            } => self.admin_recover(&admin_id, change, recovery_key),
             Request::Mode { change, reason } => self.change_mode(change, &reason),
             Request::AccountProvision {
                 label,
@@ -328,6 +333,22 @@ impl Command<'_> {
             None => accounts.create_admin(self.console, new, &client()),
         }?;
         Ok(render::admin_created(&ticket, self.zone()))
+    }
+
+    fn admin_recover(
+        &self,
+        admin_id: &str,
+        change: AdminRecovery,
+        recovery_key: Option<Secret>,
+    ) -> Outcome {
+        let recovered = self.services.accounts.recover_admin_at_console(
+            self.console,
+            admin_id,
+            change,
+            recovery_key.as_ref().map(Secret::expose),
+            &client(),
+        )?;
+        Ok(render::admin_recovered(&recovered, self.zone()))
     }
 
     fn change_mode(&self, change: ModeChange, reason: &str) -> Outcome {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use akari_accounts::event::AdminRecovery;
 use akari_accounts::Zone;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -129,6 +130,15 @@ pub enum Request {
         #[serde(default, with = "crate::secret::wire::option")]
         recovery_key: Option<Secret>,
     },
+    /// A new enrolment code, passkeys replaced or a new password for a named admin.
+    AdminRecover {
+        admin_id: String,
+        change: AdminRecovery,
+        /// Needed for a password reset when key slots exist and the snapshot key is not
+        /// in memory (the admin's new key slot is made from the new password).
+        #[serde(default, with = "crate::secret::wire::option")]
+        recovery_key: Option<Secret>,
+    },
     Mode {
         change: ModeChange,
         reason: String,
@@ -197,6 +207,11 @@ impl Request {
             Request::SnapshotPromote { .. } => "snapshot promote",
             Request::SnapshotPin { .. } => "snapshot pin",
             Request::AdminCreate { .. } => "admin create",
+            Request::AdminRecover { change, .. } => match change {
+                AdminRecovery::EnrolmentCodeReissued => "admin new-code",
+                AdminRecovery::PasskeysReplaced => "admin replace-passkeys",
+                AdminRecovery::PasswordReset => "admin reset-password",
+            },
             Request::Mode { .. } => "mode",
             Request::AccountProvision { .. } => "account provision",
             Request::AccountList => "account list",
@@ -235,6 +250,13 @@ impl Request {
                 label,
                 wards,
                 expires_at,
+                recovery_key: Some(key),
+            }),
+            Request::AdminRecover {
+                admin_id, change, ..
+            } => Some(Request::AdminRecover {
+                admin_id,
+                change,
                 recovery_key: Some(key),
             }),
             Request::AccountReseal { account_id, .. } => Some(Request::AccountReseal {
@@ -368,6 +390,24 @@ mod tests {
             }) => assert_eq!(k.expose(), "KEY"),
             other => panic!("{other:?}"),
         }
-        assert!(Request::Status.with_recovery_key(key).is_none());
+        assert!(Request::Status.with_recovery_key(key.clone()).is_none());
+        let reset = Request::AdminRecover {
+            admin_id: "it-1".into(),
+            change: AdminRecovery::PasswordReset,
+            recovery_key: None,
+        };
+        assert_eq!(reset.name(), "admin reset-password");
+        let json = serde_json::to_string(&Envelope {
+            request: reset.with_recovery_key(key).unwrap(),
+        })
+        .unwrap();
+        match serde_json::from_str::<Envelope>(&json).unwrap().request {
+            Request::AdminRecover {
+                admin_id,
+                change: AdminRecovery::PasswordReset,
+                recovery_key: Some(k),
+            } => assert_eq!((admin_id.as_str(), k.expose()), ("it-1", "KEY")),
+            other => panic!("{other:?}"),
+        }
     }
 }

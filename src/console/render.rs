@@ -1,10 +1,11 @@
 //! The text a console command prints: tables and one-line summaries for the person at the
 //! node's terminal. Nothing here changes state.
 
+use akari_accounts::event::AdminRecovery;
 use akari_accounts::review::resolve::{PatientIdentity, SessionSighting, Sighting};
 use akari_accounts::review::Episode;
 use akari_accounts::Zone;
-use akari_accounts::{AccountSummary, AdminEnrolmentTicket, WardScope};
+use akari_accounts::{AccountSummary, AdminEnrolmentTicket, AdminRecovered, WardScope};
 use akari_sync::store::{GenerationInfo, VerifyReport};
 use akari_sync::SyncReport;
 use chrono::Utc;
@@ -226,6 +227,38 @@ pub(super) fn admin_created(ticket: &AdminEnrolmentTicket, zone: &Zone) -> Strin
         ticket.code.expose(),
         zone.second(&ticket.expires_at)
     )
+}
+
+/// `akari admin new-code`, `replace-passkeys`, `reset-password`: what was done and the
+/// new secret, shown only this once.
+pub(super) fn admin_recovered(recovered: &AdminRecovered, zone: &Zone) -> String {
+    let mut out = format!(
+        "admin {}: {} (recorded in the audit log).\n",
+        recovered.admin_id, recovered.change
+    );
+    if recovered.change == AdminRecovery::PasskeysReplaced {
+        out.push_str(
+            "Every passkey and security key of this admin was removed; their sessions ended.\n",
+        );
+    }
+    if let Some(ticket) = &recovered.enrolment {
+        out.push_str(&format!(
+            "One-time enrolment code (shown only now; any earlier code no longer works): {}\n\
+             It expires at {}. The admin opens the node's admin page, enters the ID and \
+             this code, and registers a passkey or security key with a PIN.\n",
+            ticket.code.expose(),
+            zone.second(&ticket.expires_at)
+        ));
+    }
+    if let Some(password) = &recovered.password {
+        out.push_str(&format!(
+            "New password (shown only now; the old one no longer works and their sessions \
+             ended): {}\n\
+             Hand it to the admin in person; it logs in with their passkey as before.\n",
+            password.expose()
+        ));
+    }
+    out
 }
 
 /// `akari account list`.

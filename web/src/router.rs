@@ -13,7 +13,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::pages::admin::{accounts, auth, checkpoint, review, review_names, snapshots, status};
+use crate::pages::admin::{
+    accounts, admins, auth, checkpoint, review, review_names, snapshots, status,
+};
 use crate::pages::{clinician, Pages};
 use crate::state::AppState;
 use crate::{assets, error, headers, health, metrics, trace};
@@ -111,6 +113,8 @@ fn admin_routes() -> Router<Pages> {
             post(accounts::key_finish),
         )
         // sync and snapshot generations
+        .route("/admin/admins", get(admins::admins))
+        .route("/admin/admins/{id}/recover", post(admins::recover))
         .route("/admin/sync", get(snapshots::sync_page))
         .route("/admin/sync/now", post(snapshots::sync_now))
         .route("/admin/sync/alert/clear", post(snapshots::clear_alert))

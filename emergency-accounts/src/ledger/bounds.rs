@@ -124,7 +124,11 @@ fn bound_action(action: &mut Action) {
         | Action::KeyEnrolled { account_id }
         | Action::AccountRetired { account_id }
         | Action::AccountResealed { account_id }
-        | Action::AccountRevoked { account_id } => bound(account_id, MAX_NAME_BYTES),
+        | Action::AccountRevoked { account_id }
+        | Action::AdminRecovered {
+            admin_id: account_id,
+            ..
+        } => bound(account_id, MAX_NAME_BYTES),
         Action::KeySlotChanged { slot, .. } | Action::SnapshotUnlocked { slot } => {
             bound(slot, MAX_NAME_BYTES)
         }

@@ -145,6 +145,7 @@ fn event_codes(action: &Action) -> ((Value, Option<Value>), &'static str, &'stat
         Action::SealBroken | Action::Declared { .. } => (alert(override_started()), "E", "0"),
         Action::AdminCreated | Action::AccountProvisioned { .. } => (attributes(), "C", "0"),
         Action::AdminCredentialEnrolled
+        | Action::AdminRecovered { .. }
         | Action::KeyEnrolled { .. }
         | Action::AccountResealed { .. } => (attributes(), "U", "0"),
         Action::AccountRetired { .. } | Action::AccountRevoked { .. } => (attributes(), "D", "0"),
@@ -313,6 +314,7 @@ fn action_text(action: &Action) -> Option<String> {
         | Action::AccountRetired { account_id }
         | Action::AccountResealed { account_id }
         | Action::AccountRevoked { account_id } => Some(format!("account {account_id}")),
+        Action::AdminRecovered { admin_id, change } => Some(format!("admin {admin_id}: {change}")),
         Action::AuditExported { format } => Some(format!("format {format}")),
         Action::KeySlotChanged { slot, change } => Some(format!("key slot {slot} {change}")),
         Action::SnapshotUnlocked { slot } => Some(format!("snapshot key unlocked by {slot}")),

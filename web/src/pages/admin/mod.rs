@@ -1,6 +1,7 @@
 //! Admin and review pages (any mode, hospital IT only): login with password + WebAuthn,
 //! enrolment with the console's one-time code, status and mode changes, emergency
-//! accounts (provision → seal sheet, key enrolment, re-seal, revoke), snapshot
+//! accounts (provision → seal sheet, key enrolment, re-seal, revoke), the recovery of
+//! another admin (new enrolment code, passkeys, password), snapshot
 //! generations, the signed checkpoint, and the review of episodes with verdicts and
 //! exports.
 //!
@@ -11,6 +12,7 @@
 //! accept only [`Principal::Clinician`]. There is no conversion between the two.
 
 pub(crate) mod accounts;
+pub(crate) mod admins;
 pub(crate) mod auth;
 pub(crate) mod checkpoint;
 pub(crate) mod review;
@@ -252,6 +254,7 @@ impl AdminCtx {
 fn back_link(path: &str) -> String {
     for prefix in [
         "/admin/accounts",
+        "/admin/admins",
         "/admin/sync",
         "/admin/review",
         "/admin/checkpoint",

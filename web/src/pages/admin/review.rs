@@ -396,6 +396,7 @@ fn action_text(a: &Action) -> String {
         Action::ModeChanged { from, to, reason } => format!("mode {from} → {to}: {reason}"),
         Action::AdminCreated => "admin created".into(),
         Action::AdminCredentialEnrolled => "admin credential enrolled".into(),
+        Action::AdminRecovered { admin_id, change } => format!("admin {admin_id}: {change}"),
         Action::AccountProvisioned { account_id } => format!("provisioned {account_id}"),
         Action::KeyEnrolled { account_id } => format!("key enrolled {account_id}"),
         Action::AccountRetired { account_id } => format!("retired {account_id}"),

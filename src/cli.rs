@@ -282,6 +282,45 @@ Examples:
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
     },
+    /// Issue an admin a new one-time enrolment code, to add a passkey or security key
+    /// (lost or new device). Any earlier code stops working; their passkeys stay.
+    ///
+    /// Recorded in the audit log (who, for which admin) before it takes effect.
+    #[command(
+        visible_alias = "add-passkey",
+        after_help = "\
+Examples:
+  akari admin new-code --id it-suzuki"
+    )]
+    NewCode {
+        /// The admin's login ID.
+        #[arg(long)]
+        id: String,
+    },
+    /// Remove every passkey and security key of an admin (lost or stolen) and issue a new
+    /// enrolment code to register a new one. The removed ones stop working at once and
+    /// the admin's sessions end.
+    #[command(after_help = "\
+Examples:
+  akari admin replace-passkeys --id it-suzuki")]
+    ReplacePasskeys {
+        /// The admin's login ID.
+        #[arg(long)]
+        id: String,
+    },
+    /// Give an admin a new password, generated and printed only this once. The old one
+    /// stops working at once and the admin's sessions end; their passkeys stay.
+    ///
+    /// With an encrypted snapshot the admin's key slot is remade from the new password:
+    /// the recovery key is asked for unless the node is unlocked.
+    #[command(after_help = "\
+Examples:
+  akari admin reset-password --id it-suzuki")]
+    ResetPassword {
+        /// The admin's login ID.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -402,14 +441,53 @@ Examples:
         #[arg(long, value_name = "PUBKEY_FILE")]
         key: PathBuf,
     },
-    /// Summary of an episode for the incident report (without EPISODE: list them).
+    /// Summary of an episode for the incident report (without EPISODE: list them); with
+    /// --resolve the patients are named, with --patient every session that saw one patient
+    /// is listed, with --csv / --pdf the review is also written as CSV / printable PDF. Names are shown only with a
+    /// --purpose, recorded in the ledger first; a locked snapshot asks for the recovery key.
     #[command(after_help = "\
 Examples:
   akari audit report
-  akari audit report 8")]
+  akari audit report 8
+  akari audit report 8 --resolve --purpose \"complaint 2027-014\"
+  akari audit report --patient 00012345 --purpose \"disclosure request\"
+  akari audit report 8 --csv /media/usb/episode8.csv --pdf /media/usb/episode8.pdf")]
     Report {
         /// Episode number, as the list (and `akari mode end`) shows it.
         episode: Option<u64>,
+        /// Name the patients behind the opaque keys (name, kana, hospital ID, birth date).
+        #[arg(long, requires = "purpose")]
+        resolve: bool,
+        /// Start from a patient: hospital ID, name or kana (or a patient key); lists every
+        /// session in any episode that saw them.
+        #[arg(long, value_name = "PATIENT", requires = "purpose")]
+        patient: Option<String>,
+        /// Why the names are needed: recorded in the ledger with the resolution.
+        #[arg(long, value_name = "TEXT")]
+        purpose: Option<String>,
+        /// Also write the episode's review (sessions, declared persons, patients seen,
+        /// flags, verdicts, sign-offs) as CSV to FILE; patients named with --resolve.
+        #[arg(long, value_name = "FILE", requires = "episode")]
+        csv: Option<PathBuf>,
+        /// Also write the same review as a printable PDF (A4, Japanese) to FILE; patients
+        /// named with --resolve. Needs a Japanese font (`[print] font`, or fonts-noto-cjk).
+        #[arg(long, value_name = "FILE", requires = "episode")]
+        pdf: Option<PathBuf>,
+    },
+    /// Sign off an episode's review with a verdict, recorded in the ledger.
+    #[command(after_help = "\
+Examples:
+  akari audit sign-off 8 --verdict no-issues
+  akari audit sign-off 8 --verdict needs-check --comment \"ask the 5W ward manager\"")]
+    SignOff {
+        /// Episode number.
+        episode: u64,
+        /// no-issues (問題なし), needs-check (要確認) or inappropriate (不適切).
+        #[arg(long)]
+        verdict: String,
+        /// Why (required unless no-issues).
+        #[arg(long, default_value = "")]
+        comment: String,
     },
     /// Sign a checkpoint now and print it; --write-to copies it to removable media.
     Checkpoint {

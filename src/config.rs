@@ -44,6 +44,16 @@ pub struct Config {
     pub ledger: akari_accounts::ledger::LedgerConfig,
     pub web: akari_web::Config,
     pub display: DisplayConfig,
+    pub print: PrintConfig,
+}
+
+/// `[print]`: the node's own PDFs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrintConfig {
+    /// The Japanese font the PDFs embed (the glyphs used): a .ttf, .otf or .ttc file.
+    /// Unset: the first found of Debian's standard Japanese fonts (fonts-noto-cjk first).
+    pub font: Option<PathBuf>,
 }
 
 /// `[display]`: how people read the node's times.

@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use akari::console::{self, ModeChange, Request, Response};
+use akari::console::{self, ModeChange, Request, Response, ReviewOptions};
 use akari::datadir::DataDir;
 use akari::Secret;
+use akari_accounts::event::AdminRecovery;
 use anyhow::Context;
 
 use crate::cli::{
@@ -61,11 +62,22 @@ fn snapshot(command: &SnapshotCommand) -> Request {
 }
 
 fn admin(command: &AdminCommand) -> anyhow::Result<Request> {
-    let AdminCommand::Create {
-        id,
-        name,
-        password_file,
-    } = command;
+    let (id, name, password_file) = match command {
+        AdminCommand::Create {
+            id,
+            name,
+            password_file,
+        } => (id, name, password_file),
+        AdminCommand::NewCode { id } => {
+            return Ok(admin_recover(id, AdminRecovery::EnrolmentCodeReissued))
+        }
+        AdminCommand::ReplacePasskeys { id } => {
+            return Ok(admin_recover(id, AdminRecovery::PasskeysReplaced))
+        }
+        AdminCommand::ResetPassword { id } => {
+            return Ok(admin_recover(id, AdminRecovery::PasswordReset))
+        }
+    };
     let password = read_password(password_file.as_deref())?;
     // Say what is wrong with the password before asking for anything else.
     akari_accounts::check_password_policy(&akari_accounts::Password::new(password.expose()))
@@ -76,6 +88,14 @@ fn admin(command: &AdminCommand) -> anyhow::Result<Request> {
         password,
         recovery_key: None,
     })
+}
+
+fn admin_recover(id: &str, change: AdminRecovery) -> Request {
+    Request::AdminRecover {
+        admin_id: id.to_owned(),
+        change,
+        recovery_key: None,
+    }
 }
 
 fn mode(command: &ModeCommand) -> Request {
@@ -134,7 +154,35 @@ fn audit(command: &AuditCommand) -> Option<anyhow::Result<Request>> {
             format: format.clone(),
             out,
         }),
-        AuditCommand::Report { episode } => Ok(Request::AuditReport { episode: *episode }),
+        AuditCommand::Report {
+            episode,
+            resolve,
+            patient,
+            purpose,
+            csv,
+            pdf,
+        } => absolute(csv.as_deref(), "--csv").and_then(|csv| {
+            Ok(Request::AuditReport {
+                episode: *episode,
+                review: ReviewOptions {
+                    resolve: *resolve,
+                    patient: patient.clone(),
+                    purpose: purpose.clone(),
+                    csv,
+                    pdf: absolute(pdf.as_deref(), "--pdf")?,
+                    recovery_key: None,
+                },
+            })
+        }),
+        AuditCommand::SignOff {
+            episode,
+            verdict,
+            comment,
+        } => Ok(Request::AuditSignOff {
+            episode: *episode,
+            verdict: verdict.clone(),
+            comment: comment.clone(),
+        }),
         AuditCommand::Checkpoint { write_to } => absolute(write_to.as_deref(), "--write-to")
             .map(|write_to| Request::AuditCheckpoint { write_to }),
     })

@@ -35,7 +35,7 @@ use akari_testkit::server::{FhirServer, ServerOptions};
 use akari_testkit::synth::{Hospital, SynthConfig};
 use anyhow::{bail, Context};
 
-use crate::cli::{DemoArgs, DemoSource};
+use crate::cli::{DemoArgs, DemoSource, LogFormat};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -48,7 +48,11 @@ const EXPORT_FILE: &str = "audit-export.ndjson";
 /// Runs the demo until Ctrl-C / SIGTERM. `data_dir` is `--data-dir` (or `AKARI_DATA_DIR`),
 /// given before or after `demo`; without it the demo makes a fresh temporary directory
 /// (kept, its path printed), never the default node directory.
-pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
+pub async fn run(
+    args: &DemoArgs,
+    data_dir: Option<&Path>,
+    log_format: LogFormat,
+) -> anyhow::Result<()> {
     let data_dir = match args.data_dir.as_deref().or(data_dir) {
         Some(dir) => prepare_given_dir(dir)?,
         None => tempfile::Builder::new()
@@ -57,9 +61,12 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
             .context("cannot create a temporary directory for the demo")?
             .keep(),
     };
+    let log = init_logging(&data_dir, log_format)?;
     println!("Akari demo: synthetic data only, no real patient.");
     println!("Data directory (kept after exit; delete it when done):");
     println!("  {}", data_dir.display());
+    println!("Log (requests, syncs; only warnings and errors are shown here):");
+    println!("  {}", log.display());
 
     // Stop signals are watched from the start, so Ctrl-C during set-up also ends cleanly.
     let stop = CancellationToken::new();
@@ -92,7 +99,8 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     print!("[3/6] Synced through the engine: {out}");
 
     // 4. and 5. Sealed accounts and the drill, as the console commands do them.
-    provision_and_start_drill(&services, &console, &scoped_ward, &recovery_key).await?;
+    let sheets =
+        provision_and_start_drill(&services, &console, &scoped_ward, &recovery_key).await?;
 
     // 6. The viewer.
     let url = format!("https://localhost:{}/", node.https_addr.port());
@@ -102,11 +110,17 @@ pub async fn run(args: &DemoArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         "      (self-signed: compare this fingerprint with the one your browser shows, then \
          accept it)"
     );
-    admin_instructions(&services, &console, &url, recovery_key.clone()).await;
+    let admin = admin_instructions(&services, &console, &url, recovery_key.clone()).await;
     println!(
         "\nTry it: open {url}, log in with ER-1's account ID and credential from its sheet, \
          declare who you are, search a patient (kanji, kana — half-width ｶﾅ too — hospital ID \
          or birth date), open one (allergies come first), print a ward."
+    );
+    // Start-up is complete and the node listens: everything needed, in one place at the
+    // bottom of the terminal.
+    print!(
+        "{}",
+        summary(&url, &node.cert_fingerprint, &sheets, admin.as_ref(), &log)
     );
     println!(
         "Press Ctrl-C to end the drill: the review summary and the verified audit export \
@@ -242,7 +256,8 @@ async fn provision_and_start_drill(
     console: &Console,
     scoped_ward: &str,
     recovery_key: &Option<Secret>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<SheetLine>> {
+    let mut sheets = Vec::new();
     println!(
         "[4/6] Three sealed demo accounts. In a hospital each sheet is printed, sealed in an \
          envelope and kept where the clinicians can reach it:\n"
@@ -265,6 +280,11 @@ async fn provision_and_start_drill(
         )
         .await?;
         println!("{}", boxed(&sheet));
+        sheets.push(SheetLine {
+            label,
+            account_id: sheet_value(&sheet, "Account ID"),
+            credential: zeroize::Zeroizing::new(sheet_value(&sheet, "Credential")),
+        });
     }
     let out = execute(
         services,
@@ -276,7 +296,7 @@ async fn provision_and_start_drill(
     )
     .await?;
     print!("[5/6] Drill started: {out}");
-    Ok(())
+    Ok(sheets)
 }
 
 /// Ends the running episode; when none is running (it was ended before Ctrl-C, or is being
@@ -337,6 +357,7 @@ async fn finish(
         console,
         Request::AuditReport {
             episode: Some(episode.id),
+            review: Default::default(),
         },
     )
     .await?;
@@ -389,13 +410,14 @@ async fn finish(
     }
 }
 
-/// Creates the demo admin (as `akari admin create` does) and says how to log in.
+/// Creates the demo admin (as `akari admin create` does) and says how to log in; returns
+/// the password and enrolment code for the summary (`None`: no admin could be created).
 async fn admin_instructions(
     services: &Arc<Services>,
     console: &Console,
     url: &str,
     recovery_key: Option<Secret>,
-) {
+) -> Option<AdminLine> {
     let password = admin_password();
     let out = execute(
         services,
@@ -421,9 +443,118 @@ async fn admin_instructions(
                  without one, use the console commands (`akari mode`, `akari account`, \
                  `akari audit`) instead."
             );
+            Some(AdminLine {
+                code: zeroize::Zeroizing::new(sheet_value(&out, "One-time enrolment code")),
+                password,
+            })
         }
-        Err(e) => println!("\nAdmin pages: no demo admin could be created ({e:#})."),
+        Err(e) => {
+            println!("\nAdmin pages: no demo admin could be created ({e:#}).");
+            None
+        }
     }
+}
+
+/// One sealed demo account, for the summary.
+struct SheetLine {
+    label: &'static str,
+    account_id: String,
+    credential: zeroize::Zeroizing<String>,
+}
+
+/// The demo admin's secrets, for the summary.
+struct AdminLine {
+    password: zeroize::Zeroizing<String>,
+    code: zeroize::Zeroizing<String>,
+}
+
+/// The value after the `:` on the first line of `text` that names `field`.
+fn sheet_value(text: &str, field: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(field))
+        .and_then(|l| l.rsplit_once(':'))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// What the demo prints once it is up, again, below the start-up output: the URLs, the
+/// certificate fingerprint, the accounts' credentials, the admin's password and code.
+fn summary(
+    url: &str,
+    fingerprint: &str,
+    sheets: &[SheetLine],
+    admin: Option<&AdminLine>,
+    log: &Path,
+) -> String {
+    let mut out = String::from("\n=== Akari demo is up: summary ===\n");
+    out.push_str(&format!("Viewer:               {url}\n"));
+    out.push_str(&format!("Admin pages:          {url}admin/login\n"));
+    out.push_str(&format!("Certificate SHA-256:  {fingerprint}\n"));
+    out.push_str("Sealed accounts (label, account ID, credential):\n");
+    for s in sheets {
+        out.push_str(&format!(
+            "  {:<8} {:<12} {}\n",
+            s.label,
+            s.account_id,
+            s.credential.as_str()
+        ));
+    }
+    if let Some(admin) = admin {
+        out.push_str(&format!(
+            "Admin:                {ADMIN_ID}, password {}, enrolment code {}\n",
+            admin.password.as_str(),
+            admin.code.as_str()
+        ));
+    }
+    out.push_str(&format!("Log:                  {}\n", log.display()));
+    out.push_str("=================================\n");
+    out
+}
+
+/// The demo's log file in its data directory.
+const LOG_FILE: &str = "demo.log";
+
+/// Sends the demo's log to `<data dir>/demo.log` at the configured level (`AKARI_LOG`,
+/// default info) and only warnings and errors to the terminal, so the request and sync
+/// lines never push the seal sheets and the admin password off the screen.
+fn init_logging(data_dir: &Path, format: LogFormat) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
+    // The data directory is private, as `akari init` makes it; so is the log.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let path = data_dir.join(LOG_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot open the demo's log file {}", path.display()))?;
+    let filter = EnvFilter::try_from_env("AKARI_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let to_file = fmt::layer()
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file));
+    let to_file: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => to_file.boxed(),
+        LogFormat::Json => to_file.json().boxed(),
+    };
+    let to_terminal = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(LevelFilter::WARN);
+    tracing_subscriber::registry()
+        .with(to_file.with_filter(filter))
+        .with(to_terminal)
+        .try_init()
+        .context("cannot set up the demo's log")?;
+    Ok(path)
 }
 
 /// A password that passes the admin policy: 20 characters, letters, digits and symbols.

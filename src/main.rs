@@ -18,7 +18,14 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // The demo logs to a file in its data directory, which it knows only once it runs.
+    #[cfg(feature = "demo")]
+    let own_log = matches!(cli.command, Command::Demo(_));
+    #[cfg(not(feature = "demo"))]
+    let own_log = false;
+    if !own_log {
+        init_tracing(cli.log_format);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -55,7 +62,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(&cli, args).await,
         Command::Config { command } => config_command(&cli, command),
         #[cfg(feature = "demo")]
-        Command::Demo(args) => demo::run(args, cli.data_dir.as_deref()).await,
+        Command::Demo(args) => demo::run(args, cli.data_dir.as_deref(), cli.log_format).await,
         Command::Audit {
             command: AuditCommand::Verify { export, key },
         } => audit_verify(&cli, export, key),

@@ -28,6 +28,7 @@ use akari_sync::crypto::{SnapshotPublicKey, SnapshotSecret};
 use akari_sync::engine::{PullSummary, SinkStopped, SourceError};
 use akari_sync::source::{Change, PullKind};
 use akari_sync::{Engine, SnapshotReader, Source, Store, StoreOptions, SyncError, SyncReport};
+use akari_web::pages::admin::review_pdf::PrintFont;
 use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
 use akari_web::{NodeAlert, NodeStatus, SnapshotStatus, SyncHealth};
@@ -423,7 +424,8 @@ impl Services {
             self.ledger.clone(),
         )
         .with_cancel(cancel)
-        .with_review_config(self.config.ledger.review.clone());
+        .with_review_config(self.config.ledger.review.clone())
+        .with_print_font(PrintFont::new(self.config.print.font.clone()));
         Pages::new(
             Arc::new(self.reader.clone()),
             self.ledger.clone(),

@@ -2,6 +2,9 @@
 //! console commands, and graceful shutdown on SIGTERM.
 
 mod common;
+#[path = "drill_common/web.rs"]
+#[allow(dead_code)]
+mod web;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -1255,4 +1258,355 @@ fn reports_and_typed_times_are_on_the_configured_clock() {
         .find(|l| l.starts_with("last checkpoint"))
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(on_new_york_clock(checkpoint), "{checkpoint}");
+}
+
+/// The one-time code or password a recovery command printed.
+fn printed_after(out: &str, label: &str) -> String {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"));
+    line.rsplit(": ").next().unwrap().trim().to_owned()
+}
+
+#[test]
+fn admin_recovery_commands_replace_the_secret_and_are_in_the_ledger_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, recovery) = init_with_source(dir.path(), "http://127.0.0.1:9/fhir");
+    let password = "Correct-Horse-9-Battery";
+    let (ok, created, stderr) = run_console(
+        &data,
+        &["admin", "create", "--id", "it-1", "--name", "IT One"],
+        Some(&format!("{password}\n{password}\n{recovery}\n")),
+    );
+    assert!(ok, "{stderr}");
+    let first = printed_after(&created, "One-time enrolment code");
+    let again = console_ok(&data, &["admin", "new-code", "--id", "it-1"]);
+    let second = printed_after(&again, "One-time enrolment code");
+    assert_ne!(first, second, "a new code each time");
+    assert!(
+        again.contains("any earlier code no longer works"),
+        "{again}"
+    );
+    let added = console_ok(&data, &["admin", "add-passkey", "--id", "it-1"]);
+    let third = printed_after(&added, "One-time enrolment code");
+    let replaced = console_ok(&data, &["admin", "replace-passkeys", "--id", "it-1"]);
+    assert!(replaced.contains("passkeys replaced"), "{replaced}");
+    let fourth = printed_after(&replaced, "One-time enrolment code");
+    // The snapshot is encrypted and locked: the new password's key slot needs the
+    // recovery key, which the command asks for.
+    let (ok, reset, stderr) = run_console(
+        &data,
+        &["admin", "reset-password", "--id", "it-1"],
+        Some(&format!("{recovery}\n")),
+    );
+    assert!(ok, "{stderr}\n{reset}");
+    let new_password = printed_after(&reset, "New password");
+    assert_ne!(new_password, password);
+    akari_accounts::check_password_policy(&akari_accounts::Password::new(new_password.as_str()))
+        .unwrap();
+    // Unknown admins and emergency accounts are not recovered.
+    let unknown = expect_console_failure(&data, &["admin", "new-code", "--id", "nobody"]);
+    assert!(unknown.contains("no admin \"nobody\""), "{unknown}");
+
+    let export = console_ok(&data, &["audit", "export", "--format", "ndjson"]);
+    for secret in [&first, &second, &third, &fourth, &new_password] {
+        assert!(!export.contains(secret.as_str()), "a secret in the ledger");
+    }
+    assert!(!export.contains(password), "a secret in the ledger");
+    let entries: Vec<serde_json::Value> = export
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let recoveries: Vec<(String, String)> = entries
+        .iter()
+        .filter_map(|e| {
+            let text = e.to_string();
+            if !text.contains("\"admin_recovered\"") {
+                return None;
+            }
+            assert!(text.contains("\"it-1\""), "{text}");
+            assert!(
+                text.contains("\"console\""),
+                "the operator is named: {text}"
+            );
+            let change = [
+                "enrolment_code_reissued",
+                "passkeys_replaced",
+                "password_reset",
+            ]
+            .into_iter()
+            .find(|c| text.contains(&format!("\"{c}\"")))
+            .unwrap_or_else(|| panic!("{text}"));
+            Some((change.to_owned(), text))
+        })
+        .collect();
+    let changes: Vec<&str> = recoveries.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        changes,
+        [
+            "enrolment_code_reissued",
+            "enrolment_code_reissued",
+            "passkeys_replaced",
+            "password_reset"
+        ],
+        "{export}"
+    );
+    // The old password's key slot was replaced with the reset, after its record.
+    let reset_at = export.find("\"password_reset\"").unwrap();
+    let slot = export[reset_at..]
+        .find("admin:it-1")
+        .map(|i| &export[reset_at + i..]);
+    assert!(
+        slot.is_some_and(|s| s[..s.find('\n').unwrap_or(s.len())].contains("replaced")),
+        "{export}"
+    );
+}
+
+/// The ledger's entries of one kind, from an NDJSON export.
+fn exported_entries(data: &Path, dir: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let file = dir.join(format!("{kind}.ndjson"));
+    console_ok(data, &["audit", "export", "--out", file.to_str().unwrap()]);
+    std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("entry").cloned().or(Some(v)))
+        .filter(|e| e["action"]["kind"] == kind)
+        .collect()
+}
+
+/// After a drill in which a clinician listed one patient in search results and opened
+/// another: `akari audit report --resolve` names them once the recovery key unlocks the
+/// snapshot for that command (and says what to do without it), `--patient` lists the
+/// session that saw a patient in search results, `--csv` writes the review, `audit
+/// sign-off` records a verdict; each resolution and lookup is a ledger entry.
+#[test]
+fn audit_report_names_patients_looks_one_up_exports_csv_and_signs_off() {
+    use akari_testkit::synth::{Hospital, SynthConfig};
+    let fhir = fhir_server_of(30);
+    let hospital = Hospital::generate(SynthConfig {
+        patients: 30,
+        ..SynthConfig::default()
+    });
+    let people: Vec<(String, String)> = hospital
+        .truth()
+        .into_values()
+        .filter_map(|r| Some((r.patient.hospital_id?, r.patient.name_kanji?)))
+        .take(2)
+        .collect();
+    let [(listed_id, listed_name), (opened_id, opened_name)] = &people[..] else {
+        panic!("two named patients with hospital IDs")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (data, recovery) = init_with_source(dir.path(), &fhir.base_url());
+    console_ok(&data, &["sync", "now", "--full"]);
+    let (ok, sheet, stderr) = run_console(
+        &data,
+        &["account", "provision", "--label", "ER-1"],
+        Some(&format!("{recovery}\n")),
+    );
+    assert!(ok, "{stderr}");
+    let (account, credential) = (
+        web::sheet_field(&sheet, "Account ID"),
+        web::sheet_field(&sheet, "Credential"),
+    );
+
+    let mut command = akari();
+    serve_args(&mut command, &data);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut guard = ChildGuard(command.spawn().unwrap());
+    let (https, _) = read_banner(&mut guard.0);
+    console_ok(&data, &["mode", "start-drill", "--reason", "privacy drill"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let web = web::Web::new(&common::read_cert(&data), https);
+        let form = web.get("/login").await;
+        let declare = web
+            .post(
+                "/login",
+                &[
+                    ("csrf", form.csrf().as_str()),
+                    ("account_id", account.as_str()),
+                    ("credential", credential.as_str()),
+                ],
+            )
+            .await;
+        let search = web
+            .post(
+                "/declare",
+                &[
+                    ("csrf", declare.csrf().as_str()),
+                    ("name", "灯 花子"),
+                    ("staff_number", "N-20931"),
+                    ("profession", "看護師"),
+                    ("department", "救急外来"),
+                    ("reason", "drill"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            search.location.as_deref(),
+            Some("/search"),
+            "{}",
+            search.body
+        );
+        let csrf = search.csrf();
+        let results = web
+            .post(
+                "/search",
+                &[("csrf", csrf.as_str()), ("q", listed_id.as_str())],
+            )
+            .await;
+        assert!(results.has(listed_name), "{}", results.body);
+        let results = web
+            .post(
+                "/search",
+                &[("csrf", csrf.as_str()), ("q", opened_id.as_str())],
+            )
+            .await;
+        let link = results.links("/patients/").into_iter().next().unwrap();
+        assert!(web.get(&link).await.has(opened_id));
+    });
+    console_ok(&data, &["mode", "end", "--reason", "drill over"]);
+
+    // The episode's end wiped the key: naming needs it, and the error says so.
+    let resolve = [
+        "audit",
+        "report",
+        "1",
+        "--resolve",
+        "--purpose",
+        "complaint 2026-014",
+    ];
+    let (ok, _, stderr) = run_console(&data, &resolve, Some("\n"));
+    assert!(!ok);
+    assert!(
+        stderr.contains("naming patients needs the snapshot key")
+            && stderr.contains("recovery key"),
+        "{stderr}"
+    );
+    let (ok, report, stderr) = run_console(&data, &resolve, Some(&format!("{recovery}\n")));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("needs the snapshot key"), "{stderr}");
+    assert!(
+        report.contains(opened_name) && report.contains(opened_id),
+        "{report}"
+    );
+    assert!(
+        report.contains("Patients listed in search results or ward lists")
+            && report.contains(listed_name),
+        "{report}"
+    );
+    let status = console_ok(&data, &["status"]);
+    assert!(
+        status.contains("snapshot key: locked"),
+        "locked again: {status}"
+    );
+    let plain = console_ok(&data, &["audit", "report", "1"]);
+    assert!(
+        !plain.contains(opened_name),
+        "no names unless asked: {plain}"
+    );
+
+    // From a patient: the session that saw them in search results.
+    let (ok, out, stderr) = run_console(
+        &data,
+        &[
+            "audit",
+            "report",
+            "--patient",
+            listed_id,
+            "--purpose",
+            "disclosure request",
+        ],
+        Some(&format!("{recovery}\n")),
+    );
+    assert!(ok, "{stderr}");
+    assert!(out.contains(listed_name), "{out}");
+    assert!(out.contains("Sessions that saw this patient: 1"), "{out}");
+    assert!(
+        out.contains(&account) && out.contains("listed in search results"),
+        "{out}"
+    );
+
+    // Sign-off, then the CSV carries it (formula neutralised) and the patients.
+    let (ok, _, stderr) = run_console(
+        &data,
+        &["audit", "sign-off", "1", "--verdict", "needs-check"],
+        None,
+    );
+    assert!(!ok && stderr.contains("needs a comment"), "{stderr}");
+    let out = console_ok(
+        &data,
+        &[
+            "audit",
+            "sign-off",
+            "1",
+            "--verdict",
+            "needs-check",
+            "--comment",
+            "=cmd|' /C calc'!A0",
+        ],
+    );
+    assert!(
+        out.contains("episode 1 signed off: needs checking"),
+        "{out}"
+    );
+    let csv = dir.path().join("episode1.csv");
+    let pdf = dir.path().join("episode1.pdf");
+    let out = console_ok(
+        &data,
+        &[
+            "audit",
+            "report",
+            "1",
+            "--csv",
+            csv.to_str().unwrap(),
+            "--pdf",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("Sign-off: needs checking"), "{out}");
+    assert!(out.contains("written as PDF"), "{out}");
+    // The printable PDF of the same review, read back.
+    let text = Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("監査レビュー報告") && text.contains("要確認") && text.contains(&account),
+        "{text}"
+    );
+    assert!(text.contains("1 / 1 ページ"), "{text}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("section,episode,session_id"), "{text}");
+    assert!(
+        text.contains("sign_off") && text.contains("needs checking"),
+        "{text}"
+    );
+    assert!(text.contains("'=cmd"), "formula neutralised: {text}");
+    assert!(!text.contains(opened_name), "keys only without --resolve");
+
+    // Every resolution and lookup is in the ledger, with who and why.
+    let resolved = exported_entries(&data, dir.path(), "review_resolved");
+    assert!(
+        resolved
+            .iter()
+            .any(|e| e["action"]["purpose"] == "complaint 2026-014"
+                && e["actor"]["kind"] == "console"),
+        "{resolved:?}"
+    );
+    let lookups = exported_entries(&data, dir.path(), "review_patient_lookup");
+    assert_eq!(lookups.len(), 1, "{lookups:?}");
+    assert_eq!(lookups[0]["action"]["purpose"], "disclosure request");
+    assert!(lookups[0]["patient"].is_string());
+    assert_eq!(
+        exported_entries(&data, dir.path(), "review_sign_off").len(),
+        1
+    );
+    stop(guard);
 }

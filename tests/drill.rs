@@ -35,7 +35,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use web::{Page, Web};
+use web::{sheet_field, Page, Web};
 
 const PATIENTS: u64 = 50;
 
@@ -161,17 +161,6 @@ impl Running {
         self.shutdown.cancel();
         self.node.take().unwrap().wait().await.unwrap();
     }
-}
-
-/// `Label : value` on a printed seal sheet (the bilingual label contains `english`).
-fn sheet_field(sheet: &str, english: &str) -> String {
-    sheet
-        .lines()
-        .find(|l| l.contains(english) && l.contains(':'))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| panic!("no `{english}` on the seal sheet"))
 }
 
 /// Polls `/healthz` until `done` holds for it (the status is pushed right after a change,
@@ -484,7 +473,12 @@ async fn the_whole_drill_over_https() {
     );
 
     // ---- Review: episodes, the first drill's session, a verdict, the report.
-    let listing = node.console(Request::AuditReport { episode: None }).await;
+    let listing = node
+        .console(Request::AuditReport {
+            episode: None,
+            review: Default::default(),
+        })
+        .await;
     assert_eq!(
         listing.lines().filter(|l| l.contains("drill")).count(),
         3,
@@ -557,6 +551,7 @@ async fn the_whole_drill_over_https() {
     let report = node
         .console(Request::AuditReport {
             episode: Some(first.id),
+            review: Default::default(),
         })
         .await;
     assert!(report.contains("DRILL episode"), "{report}");
@@ -589,7 +584,8 @@ async fn demo_serves_a_drill_and_reports_on_ctrl_c() {
         ])
         .arg(&data_dir)
         .env_remove("AKARI_DATA_DIR")
-        .env("AKARI_LOG", "warn")
+        // The default level: request and sync lines are logged, to the demo's log file.
+        .env("AKARI_LOG", "info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -698,7 +694,51 @@ async fn demo_serves_a_drill_and_reports_on_ctrl_c() {
     );
     assert!(
         !err.contains(&credential) && !after.contains(&credential),
-        "the credential is printed once, on its sheet, and never logged"
+        "the credential is printed on its sheet and in the summary, and never logged"
+    );
+
+    // The terminal stays readable: request and sync lines went to the log file in the
+    // data directory (named at start-up), not to the terminal.
+    let log_path = data_dir.join("demo.log");
+    assert!(before.contains(&log_path.display().to_string()), "{before}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("response") && log.contains("/admin/login"),
+        "the requests are in the log file:\n{log}"
+    );
+    assert!(!log.contains(&credential), "no credential in the log");
+    for line in before.lines().chain(after.lines()).chain(err.lines()) {
+        assert!(
+            !(line.contains(" INFO ") || line.contains("latency_ms")),
+            "a log line on the terminal: {line}"
+        );
+    }
+    // Once the node listens, the summary is printed again below everything else:
+    // URLs, the certificate fingerprint, every account's credential, the admin's password.
+    let summary = &before[before
+        .find("=== Akari demo is up: summary ===")
+        .expect("a summary")..];
+    assert!(
+        before.find("[6/6]").unwrap() < before.find("=== Akari demo is up").unwrap(),
+        "{before}"
+    );
+    assert!(
+        summary.contains(&format!("https://localhost:{port}/admin/login")),
+        "{summary}"
+    );
+    assert!(summary.contains(&material.fingerprint()), "{summary}");
+    assert!(
+        summary.contains(&account) && summary.contains(&credential),
+        "{summary}"
+    );
+    assert!(summary.contains("demo-admin, password "), "{summary}");
+    assert!(
+        summary.contains(&log_path.display().to_string()),
+        "{summary}"
+    );
+    assert!(
+        summary.lines().last().unwrap().starts_with("Press Ctrl-C"),
+        "the summary is the last thing before the wait: {summary}"
     );
 }
 

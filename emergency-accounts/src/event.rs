@@ -113,6 +113,12 @@ pub enum Action {
     // --- account administration ---
     AdminCreated,
     AdminCredentialEnrolled,
+    /// An admin's way in was recovered by someone else (the console or another admin):
+    /// a new enrolment code, passkeys replaced, or a new password.
+    AdminRecovered {
+        admin_id: String,
+        change: AdminRecovery,
+    },
     AccountProvisioned {
         account_id: String,
     },
@@ -212,6 +218,46 @@ pub enum Action {
         verdict: String,
         comment: String,
     },
+    /// A reviewer was shown who the patients behind opaque keys are (name, kana, hospital
+    /// ID, birth date): the keys of a report or review page resolved, or the patients a
+    /// reviewer's patient search listed. `purpose`: why, as the reviewer gave it.
+    ReviewResolved {
+        keys: Vec<String>,
+        purpose: String,
+    },
+    /// A reviewer looked up every session that saw one patient (the entry's `patient`).
+    ReviewPatientLookup {
+        purpose: String,
+    },
+    /// A reviewer's sign-off of a whole episode: the verdict on it and why.
+    ReviewSignOff {
+        episode: u64,
+        verdict: String,
+        comment: String,
+    },
+}
+
+/// What an admin recovery did to the admin's way in. Each makes the old secret useless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminRecovery {
+    /// A new one-time enrolment code (the old one stops working); with it the admin adds a
+    /// passkey, keeping those they have.
+    EnrolmentCodeReissued,
+    /// Every passkey removed; a new enrolment code to register a new one.
+    PasskeysReplaced,
+    /// A new password, generated and shown once (the old one stops working).
+    PasswordReset,
+}
+
+impl std::fmt::Display for AdminRecovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AdminRecovery::EnrolmentCodeReissued => "new enrolment code",
+            AdminRecovery::PasskeysReplaced => "passkeys replaced",
+            AdminRecovery::PasswordReset => "password reset",
+        })
+    }
 }
 
 /// What happened to a key slot.

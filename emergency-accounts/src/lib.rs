@@ -27,8 +27,8 @@ pub mod testing;
 pub mod zone;
 
 pub use accounts::{
-    Accounts, AdminEnrolmentTicket, AdminLogin, Challenge, EmergencyLogin, KeyAssertion,
-    KeySlotSummary, NewAdmin, ProvisionRequest, Status,
+    Accounts, AdminEnrolmentTicket, AdminLogin, AdminRecovered, AdminSummary, Challenge,
+    EmergencyLogin, KeyAssertion, KeySlotSummary, NewAdmin, ProvisionRequest, Status,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Argon2Config, Config, WebauthnConfig};
@@ -40,7 +40,7 @@ pub use model::{
 pub use secret::{EmergencyCredential, EnrolmentCode, Password, SessionToken};
 pub use session::{
     AdminCapability, AdminSession, ClinicianCapability, Console, EmergencySession, NewSession,
-    PendingSession, Session,
+    PendingSession, ReviewCapability, Session,
 };
 pub use sheet::SealSheet;
 pub use store::SCHEMA_VERSION;
@@ -83,6 +83,8 @@ pub enum SessionEnd {
     /// The node's clock went back past the session's start or last use: its timeouts can no
     /// longer be trusted, so it ends (fail closed) and the person logs in again.
     ClockChanged,
+    /// The admin's password or passkeys were replaced (recovered by someone else).
+    CredentialsReset,
 }
 
 impl std::fmt::Display for SessionEnd {
@@ -93,6 +95,7 @@ impl std::fmt::Display for SessionEnd {
             SessionEnd::EpisodeEnded => "the emergency or drill has ended",
             SessionEnd::AccountRevoked => "the account was revoked",
             SessionEnd::ClockChanged => "the node's clock was set back",
+            SessionEnd::CredentialsReset => "the admin's password or passkeys were replaced",
         })
     }
 }
@@ -169,7 +172,7 @@ pub enum Error {
     WebAuthn(String),
     #[error("no such WebAuthn ceremony (it expired or was already used); start again")]
     UnknownCeremony,
-    #[error("the enrolment code is wrong or has expired; create the admin again at the console")]
+    #[error("the enrolment code is wrong, was replaced or has expired; get a new one at the console (`akari admin new-code`) or from another admin")]
     BadEnrolmentCode,
     /// Key slots are initialised but the snapshot secret is not in memory.
     #[error(

@@ -38,6 +38,16 @@ impl AdminSession {
             },
         }
     }
+
+    /// The review right of this administrator (hospital IT reviews emergency access
+    /// after recovery): see [`ReviewCapability`].
+    pub fn reviewer(&self) -> ReviewCapability {
+        ReviewCapability {
+            actor: Actor::Admin {
+                admin_id: self.admin_id.clone(),
+            },
+        }
+    }
 }
 
 /// An emergency login that has not yet declared the person and reason. It can do nothing
@@ -124,6 +134,43 @@ impl Console {
         AdminCapability {
             actor: self.actor(),
         }
+    }
+
+    /// The console's review right (`akari audit report --resolve`, `--patient`).
+    pub fn reviewer(&self) -> ReviewCapability {
+        ReviewCapability {
+            actor: self.actor(),
+        }
+    }
+}
+
+/// The review right: to resolve the ledger's opaque patient keys to names, to look up
+/// every session that saw a patient, and to sign off an episode, each of them audited
+/// (see [`crate::review::resolve`]). Obtained only from an [`AdminSession`] or the
+/// [`Console`], never from an [`AdminCapability`] or a [`ClinicianCapability`], and not
+/// made by hand:
+///
+/// ```compile_fail,E0451
+/// # use akari_accounts::event::Actor;
+/// let cap = akari_accounts::ReviewCapability { actor: Actor::System };
+/// ```
+///
+/// Admin code that only holds an [`AdminCapability`] has no path to patient names:
+///
+/// ```compile_fail,E0599
+/// # fn admin_code(cap: akari_accounts::AdminCapability) {
+/// let reviewer = cap.reviewer();
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewCapability {
+    actor: Actor,
+}
+
+impl ReviewCapability {
+    /// Who holds it, for the audit entries of resolutions, lookups and sign-offs.
+    pub fn actor(&self) -> Actor {
+        self.actor.clone()
     }
 }
 

@@ -105,6 +105,24 @@ fn admin_login(s: &mut Setup) -> akari_accounts::NewSession<akari_accounts::Admi
     login_admin(&s.node, "it-sato", &mut s.admin_token).unwrap()
 }
 
+/// The admin's passkey with `password`.
+fn admin_login_with(
+    s: &mut Setup,
+    password: Password,
+) -> akari_accounts::Result<akari_accounts::NewSession<akari_accounts::AdminSession>> {
+    let challenge = s.node.accounts.begin_admin_login("it-sato", &client())?;
+    let response = assert_with(&mut s.admin_token, ORIGIN, challenge.options);
+    s.node.accounts.login_admin(
+        akari_accounts::AdminLogin {
+            admin_id: "it-sato".into(),
+            password,
+            ceremony_id: challenge.ceremony_id,
+            response,
+        },
+        &client(),
+    )
+}
+
 fn secret_now(s: &Setup) -> Option<[u8; 32]> {
     s.node.accounts.unlocked_secret().map(|k| *k)
 }
@@ -197,25 +215,7 @@ fn a_wrong_credential_unlocks_nothing() {
     assert_eq!(secret_now(&s), None);
 
     // Admin: right passkey, wrong password.
-    let challenge = s
-        .node
-        .accounts
-        .begin_admin_login("it-sato", &client())
-        .unwrap();
-    let response = assert_with(&mut s.admin_token, ORIGIN, challenge.options);
-    let err = s
-        .node
-        .accounts
-        .login_admin(
-            akari_accounts::AdminLogin {
-                admin_id: "it-sato".into(),
-                password: Password::new("Wrong-Horse-42!"),
-                ceremony_id: challenge.ceremony_id,
-                response,
-            },
-            &client(),
-        )
-        .unwrap_err();
+    let err = admin_login_with(&mut s, Password::new("Wrong-Horse-42!")).unwrap_err();
     assert!(matches!(
         err,
         Error::Login(LoginRefused::InvalidCredentials)
@@ -781,5 +781,39 @@ fn the_console_provisions_and_reseals_with_the_recovery_key_leaving_nothing_in_m
         .start_drill(&root(), "drill", &client())
         .unwrap();
     login_emergency(&s.node, &sheet.account_id, sheet.credential().expose()).unwrap();
+    assert_eq!(secret_now(&s), Some(snapshot_secret()));
+}
+
+#[test]
+fn a_reset_password_remakes_the_admins_slot_with_the_recovery_key_leaving_nothing_in_memory() {
+    let mut s = setup();
+    let change = akari_accounts::event::AdminRecovery::PasswordReset;
+    // Locked: the console needs the recovery key to make the new password's slot.
+    assert!(matches!(
+        s.node
+            .accounts
+            .recover_admin_at_console(&console(), "it-sato", change, None, &client()),
+        Err(Error::Locked { .. })
+    ));
+    let done = s
+        .node
+        .accounts
+        .recover_admin_at_console(
+            &console(),
+            "it-sato",
+            change,
+            Some(&s.recovery.to_string()),
+            &client(),
+        )
+        .unwrap();
+    assert_eq!(secret_now(&s), None, "nothing left in memory");
+    assert_eq!(
+        slot_events(&s, "admin:it-sato"),
+        vec![KeySlotChange::Created, KeySlotChange::Replaced]
+    );
+    // The old password opens nothing; the new one logs in and unlocks the snapshot.
+    assert!(login_admin(&s.node, "it-sato", &mut s.admin_token).is_err());
+    assert_eq!(secret_now(&s), None);
+    admin_login_with(&mut s, done.password.unwrap()).unwrap();
     assert_eq!(secret_now(&s), Some(snapshot_secret()));
 }

@@ -129,6 +129,15 @@ fn every_kind_of_event() -> Vec<AuditEvent> {
             Mode::Recovery,
         ),
         ev(
+            at(10),
+            admin(),
+            Action::AdminRecovered {
+                admin_id: "it-2".into(),
+                change: akari_accounts::event::AdminRecovery::PasskeysReplaced,
+            },
+            Mode::Recovery,
+        ),
+        ev(
             at(11),
             admin(),
             Action::AccountProvisioned {
@@ -190,6 +199,39 @@ fn every_kind_of_event() -> Vec<AuditEvent> {
     ];
     // No client address on one event: optional parts stay optional.
     v[1].client = Default::default();
+    // A reviewer's names, patient lookup and sign-off, after the episodes above.
+    v.extend([
+        ev(
+            at(14),
+            admin(),
+            Action::ReviewResolved {
+                keys: vec!["pk-00001".into()],
+                purpose: "complaint".into(),
+            },
+            Mode::Drill,
+        ),
+        AuditEvent {
+            patient: Some("pk-00001".into()),
+            ..ev(
+                at(14),
+                admin(),
+                Action::ReviewPatientLookup {
+                    purpose: "complaint".into(),
+                },
+                Mode::Drill,
+            )
+        },
+        ev(
+            at(15),
+            admin(),
+            Action::ReviewSignOff {
+                episode: 1,
+                verdict: "no_issues".into(),
+                comment: String::new(),
+            },
+            Mode::Drill,
+        ),
+    ]);
     v
 }
 
@@ -208,7 +250,7 @@ fn fhir_export() -> Value {
             &mut out,
         )
         .unwrap();
-    assert_eq!(summary.entries, 25);
+    assert_eq!(summary.entries, 29);
     serde_json::from_slice(&out).expect("the FHIR export is one JSON document")
 }
 
@@ -240,7 +282,7 @@ fn fhir_export_validates_against_the_published_r4_schema() {
     );
     let audit = jsonschema::validator_for(&audit_schema).unwrap();
     let entries = bundle["entry"].as_array().unwrap();
-    assert_eq!(entries.len(), 25);
+    assert_eq!(entries.len(), 29);
     for e in entries {
         let errs = errors(&audit, &e["resource"]);
         assert!(
@@ -332,6 +374,15 @@ fn fhir_export_follows_balp_and_the_override_codes() {
     assert!(codes(&r(12)).contains(&format!("{dcm}#110123")));
     // Back to recovery: override stopped.
     assert!(codes(&r(14)).contains(&format!("{dcm}#110138")));
+    // A reviewer's names and patient lookup: the audit log used, each naming the patient;
+    // the sign-off: the audit log used, created.
+    for i in [26, 27] {
+        assert!(codes(&r(i)).contains(&format!("{dcm}#110101")), "{}", r(i));
+        assert_eq!(r(i)["action"], "R");
+        assert_eq!(patient_keys(&r(i)), ["pk-00001"]);
+    }
+    assert!(codes(&r(28)).contains(&format!("{dcm}#110101")));
+    assert_eq!(r(28)["action"], "C");
 }
 
 /// The opaque keys of an AuditEvent's Patient entities.

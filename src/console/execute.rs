@@ -7,14 +7,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use akari_accounts::event::{Action, AuditEvent, AuditSink, Client};
+use akari_accounts::event::{Action, AdminRecovery, AuditEvent, AuditSink, Client};
 use akari_accounts::ledger::{ExportFormat, ExportRange, REMOVABLE_FILE_NAME};
 use akari_accounts::{Console, NewAdmin, Password, ProvisionRequest, WardScope};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::protocol::{ModeChange, Request, Response};
+use akari_web::viewer::ReviewDirectory;
+
+use super::protocol::{ModeChange, Request, Response, ReviewOptions};
 use super::render;
 use crate::secret::Secret;
 use crate::services::Services;
@@ -123,6 +125,11 @@ impl Command<'_> {
                 password,
                 recovery_key,
             } => self.admin_create(admin_id, display_name, &password, recovery_key),
+            Request::AdminRecover {
+                admin_id,
+                change,
+                recovery_key,
+            } => self.admin_recover(&admin_id, change, recovery_key),
             Request::Mode { change, reason } => self.change_mode(change, &reason),
             Request::AccountProvision {
                 label,
@@ -156,13 +163,23 @@ impl Command<'_> {
                 };
                 self.audit_export(range, &format, out)
             }
-            Request::AuditReport { episode } => self.audit_report(episode),
+            Request::AuditReport { episode, review } => self.audit_report(episode, review),
+            Request::AuditSignOff {
+                episode,
+                verdict,
+                comment,
+            } => self.audit_sign_off(episode, &verdict, &comment),
             Request::AuditCheckpoint { write_to } => self.audit_checkpoint(write_to),
         }
     }
 
     /// Records a console act in the ledger before it is carried out (fail closed).
     fn audit(&self, action: Action) -> Result<(), Failure> {
+        self.audit_with(action, None)
+    }
+
+    /// [`Self::audit`] with the entry's details.
+    fn audit_with(&self, action: Action, details: Option<String>) -> Result<(), Failure> {
         let mode = self
             .services
             .mode()
@@ -174,7 +191,7 @@ impl Command<'_> {
                 actor: self.console.actor(),
                 action,
                 patient: None,
-                details: None,
+                details,
                 client: client(),
                 mode,
             })
@@ -318,6 +335,22 @@ impl Command<'_> {
         Ok(render::admin_created(&ticket, self.zone()))
     }
 
+    fn admin_recover(
+        &self,
+        admin_id: &str,
+        change: AdminRecovery,
+        recovery_key: Option<Secret>,
+    ) -> Outcome {
+        let recovered = self.services.accounts.recover_admin_at_console(
+            self.console,
+            admin_id,
+            change,
+            recovery_key.as_ref().map(Secret::expose),
+            &client(),
+        )?;
+        Ok(render::admin_recovered(&recovered, self.zone()))
+    }
+
     fn change_mode(&self, change: ModeChange, reason: &str) -> Outcome {
         let accounts = &self.services.accounts;
         let cap = self.console.capability();
@@ -458,22 +491,217 @@ impl Command<'_> {
         ))
     }
 
-    fn audit_report(&self, episode: Option<u64>) -> Outcome {
-        let ledger = &self.services.ledger;
-        let Some(id) = episode else {
-            return Ok(render::episodes(
-                &akari_accounts::review::episodes(ledger)?,
-                self.zone(),
+    fn audit_report(&self, episode: Option<u64>, options: ReviewOptions) -> Outcome {
+        let names_wanted = options.resolve || options.patient.is_some();
+        if options.resolve && episode.is_none() {
+            return Err(
+                "--resolve names the patients of one episode: give its number \
+                (`akari audit report` lists them)"
+                    .into(),
+            );
+        }
+        let unlocked_here =
+            names_wanted && self.unlock_for_review(options.recovery_key.as_ref())?;
+        let result = self.review_report(episode, &options);
+        if unlocked_here {
+            // Unlocked for this command only: the key leaves memory again.
+            if let Err(e) = self
+                .services
+                .accounts
+                .lock_snapshot(&self.console.capability(), &client())
+            {
+                tracing::warn!(error = %e, "the snapshot could not be locked again after the review");
+            }
+        }
+        result
+    }
+
+    /// Makes the snapshot readable for naming patients: `true` when this command unlocked
+    /// it (with the recovery key) and must lock it again.
+    fn unlock_for_review(&self, recovery_key: Option<&Secret>) -> Result<bool, Failure> {
+        if !self.services.reader.is_locked() {
+            return Ok(false);
+        }
+        let Some(key) = recovery_key else {
+            return Err(Failure::Locked(
+                "naming patients needs the snapshot key, which is not in memory: type the \
+                 recovery key (from the sheet printed at `akari init`), or run the command \
+                 while an admin is logged in or after `akari unlock`"
+                    .into(),
             ));
         };
+        self.services
+            .accounts
+            .unlock_with_recovery(self.console, key.expose())?;
+        Ok(true)
+    }
+
+    fn review_report(&self, episode: Option<u64>, options: &ReviewOptions) -> Outcome {
+        use akari_accounts::review::{self, resolve};
+        let ledger = &self.services.ledger;
+        let reviewer = self.console.reviewer();
+        let directory = ReviewDirectory::new(Arc::new(self.services.reader.clone()), &reviewer);
+        let purpose = options.purpose.clone().unwrap_or_default();
+        let act = resolve::ReviewAct {
+            reviewer: &reviewer,
+            sink: &**ledger,
+            client: client(),
+            mode: self
+                .services
+                .mode()
+                .unwrap_or(akari_accounts::event::Mode::Standby),
+            purpose: &purpose,
+        };
+        let mut out = String::new();
+        if let Some(query) = &options.patient {
+            out.push_str(&self.patient_report(&act, &directory, query)?);
+        }
+        let Some(id) = episode else {
+            if options.patient.is_none() {
+                out.push_str(&render::episodes(&review::episodes(ledger)?, self.zone()));
+            }
+            return Ok(out);
+        };
         let scopes = self.services.ward_scopes(self.console);
-        let review = akari_accounts::review::review_episode(
-            ledger,
-            id,
-            &scopes,
-            &self.services.config.ledger.review,
+        let episode_review =
+            review::review_episode(ledger, id, &scopes, &self.services.config.ledger.review)?;
+        let names = if options.resolve {
+            let keys = episode_review
+                .sessions
+                .iter()
+                .flat_map(|s| s.patients.iter().chain(&s.listed))
+                .map(String::as_str);
+            Some(resolve::resolve(&act, &directory, keys).map_err(review_failure)?)
+        } else {
+            None
+        };
+        out.push_str(&review::report_resolved(
+            &episode_review,
+            self.zone(),
+            names.as_ref(),
+        ));
+        if let Some(path) = &options.pdf {
+            // The font first: without one nothing is recorded, and the error says what to
+            // install or set.
+            let font = akari_print::PdfFont::load(self.services.config.print.font.as_deref())
+                .map_err(|e| e.to_string())?;
+            self.audit_with(
+                Action::AuditExported {
+                    format: "review-pdf".into(),
+                },
+                Some(format!("episode={id}")),
+            )?;
+            let tr = akari_web::i18n::Tr {
+                lang: akari_web::i18n::Lang::Ja,
+                zone: *self.zone(),
+            };
+            let printed_by = format!("console ({})", console_user(self.console));
+            let pdf = akari_web::pages::admin::review_pdf::document(
+                tr,
+                &episode_review,
+                names.as_ref(),
+                &printed_by,
+            )
+            .render(&font)
+            .map_err(|e| format!("the review PDF could not be written: {e}"))?;
+            write_atomically(path, &pdf.pdf)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            out.push_str(&format!(
+                "\nreview of episode {id} written as PDF ({} pages) to {}\n",
+                pdf.pages,
+                path.display()
+            ));
+        }
+        if let Some(path) = &options.csv {
+            // The copy leaving the node is recorded first, like every export.
+            self.audit_with(
+                Action::AuditExported {
+                    format: "review-csv".into(),
+                },
+                Some(format!("episode={id}")),
+            )?;
+            let bytes = review::csv(&episode_review, names.as_ref(), self.zone());
+            write_atomically(path, &bytes)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            out.push_str(&format!(
+                "\nreview of episode {id} written as CSV to {}{}\n",
+                path.display(),
+                if names.is_some() {
+                    " (patients named)"
+                } else {
+                    " (patients by key)"
+                }
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `--patient`: the patient the query names, then every session that saw them; a query
+    /// that names several patients lists them (by key) to choose from.
+    fn patient_report(
+        &self,
+        act: &akari_accounts::review::resolve::ReviewAct<'_>,
+        directory: &ReviewDirectory,
+        query: &str,
+    ) -> Outcome {
+        use akari_accounts::review::resolve::{self, PatientDirectory};
+        let found = resolve::find_patients(act, directory, query).map_err(review_failure)?;
+        let key = match found.as_slice() {
+            [one] => one.key.clone(),
+            [] if directory.identify(query.trim()).ok().flatten().is_some() => {
+                query.trim().to_owned()
+            }
+            [] => {
+                return Err(format!("no patient in the current snapshot matches `{query}`").into())
+            }
+            several => {
+                let mut out = format!(
+                    "{} patients match; run again with --patient and one of these keys:\n",
+                    several.len()
+                );
+                for p in several {
+                    out.push_str(&format!("  {}  {}\n", p.key, p.label()));
+                }
+                return Ok(out);
+            }
+        };
+        let (who, sessions) =
+            resolve::patient_sessions(act, directory, &self.services.ledger, &key)
+                .map_err(review_failure)?;
+        Ok(render::patient_sessions(
+            &key,
+            who.as_ref(),
+            &sessions,
+            self.zone(),
+        ))
+    }
+
+    fn audit_sign_off(&self, episode: u64, verdict: &str, comment: &str) -> Outcome {
+        use akari_accounts::review::{self, SignOff};
+        let ledger = &self.services.ledger;
+        // Only an episode the ledger knows can be signed off.
+        if !review::episodes(ledger)?.iter().any(|e| e.id == episode) {
+            return Err(review::ReviewError::NoSuchEpisode(episode).into());
+        }
+        let verdict: SignOff = verdict.parse()?;
+        let mode = self
+            .services
+            .mode()
+            .unwrap_or(akari_accounts::event::Mode::Standby);
+        let receipt = review::sign_off(
+            &self.console.reviewer(),
+            &**ledger,
+            client(),
+            mode,
+            episode,
+            verdict,
+            comment,
         )?;
-        Ok(akari_accounts::review::report(&review, self.zone()))
+        Ok(format!(
+            "episode {episode} signed off: {} (ledger entry {})\n",
+            verdict.label(),
+            receipt.sequence()
+        ))
     }
 
     fn audit_checkpoint(&self, write_to: Option<PathBuf>) -> Outcome {
@@ -491,6 +719,30 @@ impl Command<'_> {
             out.push_str(&format!("written to {}\n", path.display()));
         }
         Ok(out)
+    }
+}
+
+/// A review failure: a locked snapshot asks for the recovery key; an empty purpose says
+/// which option to give.
+fn review_failure(e: akari_accounts::review::ReviewError) -> Failure {
+    use akari_accounts::review::{resolve::DirectoryError, ReviewError};
+    match e {
+        ReviewError::Directory(DirectoryError::Locked) => {
+            Failure::Locked("naming patients needs the snapshot key, which is not in memory".into())
+        }
+        ReviewError::PurposeRequired => Failure::Other(
+            "--purpose is empty: say why the names are needed (it is recorded in the ledger)"
+                .into(),
+        ),
+        other => Failure::Other(other.to_string()),
+    }
+}
+
+/// The OS user at the console, as the ledger names them.
+fn console_user(console: &Console) -> String {
+    match console.actor() {
+        akari_accounts::event::Actor::Console { os_user } => os_user,
+        other => format!("{other:?}"),
     }
 }
 

@@ -16,5 +16,5 @@ mod render;
 pub mod socket;
 
 pub use execute::{execute, execute_async};
-pub use protocol::{Envelope, ModeChange, Request, Response, TypedTime};
+pub use protocol::{Envelope, ModeChange, Request, Response, ReviewOptions, TypedTime};
 pub use socket::{current_user, listen, send, socket_path, user_name, SOCKET_FILE};

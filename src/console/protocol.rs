@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use akari_accounts::event::AdminRecovery;
 use akari_accounts::Zone;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -129,6 +130,15 @@ pub enum Request {
         #[serde(default, with = "crate::secret::wire::option")]
         recovery_key: Option<Secret>,
     },
+    /// A new enrolment code, passkeys replaced or a new password for a named admin.
+    AdminRecover {
+        admin_id: String,
+        change: AdminRecovery,
+        /// Needed for a password reset when key slots exist and the snapshot key is not
+        /// in memory (the admin's new key slot is made from the new password).
+        #[serde(default, with = "crate::secret::wire::option")]
+        recovery_key: Option<Secret>,
+    },
     Mode {
         change: ModeChange,
         reason: String,
@@ -169,6 +179,14 @@ pub enum Request {
     /// The review summary of an episode; without one, the list of episodes.
     AuditReport {
         episode: Option<u64>,
+        #[serde(default)]
+        review: ReviewOptions,
+    },
+    /// A reviewer's sign-off of an episode.
+    AuditSignOff {
+        episode: u64,
+        verdict: String,
+        comment: String,
     },
     /// Sign a checkpoint now; optionally write it to a directory (removable media).
     AuditCheckpoint {
@@ -189,6 +207,11 @@ impl Request {
             Request::SnapshotPromote { .. } => "snapshot promote",
             Request::SnapshotPin { .. } => "snapshot pin",
             Request::AdminCreate { .. } => "admin create",
+            Request::AdminRecover { change, .. } => match change {
+                AdminRecovery::EnrolmentCodeReissued => "admin new-code",
+                AdminRecovery::PasskeysReplaced => "admin replace-passkeys",
+                AdminRecovery::PasswordReset => "admin reset-password",
+            },
             Request::Mode { .. } => "mode",
             Request::AccountProvision { .. } => "account provision",
             Request::AccountList => "account list",
@@ -198,6 +221,7 @@ impl Request {
             Request::AccountRevoke { .. } => "account revoke",
             Request::AuditExport { .. } => "audit export",
             Request::AuditReport { .. } => "audit report",
+            Request::AuditSignOff { .. } => "audit sign-off",
             Request::AuditCheckpoint { .. } => "audit checkpoint",
         }
     }
@@ -228,13 +252,51 @@ impl Request {
                 expires_at,
                 recovery_key: Some(key),
             }),
+            Request::AdminRecover {
+                admin_id, change, ..
+            } => Some(Request::AdminRecover {
+                admin_id,
+                change,
+                recovery_key: Some(key),
+            }),
             Request::AccountReseal { account_id, .. } => Some(Request::AccountReseal {
                 account_id,
                 recovery_key: Some(key),
             }),
+            Request::AuditReport { episode, review } => Some(Request::AuditReport {
+                episode,
+                review: ReviewOptions {
+                    recovery_key: Some(key),
+                    ..review
+                },
+            }),
             _ => None,
         }
     }
+}
+
+/// What `akari audit report` is asked beyond the episode's summary: names, a patient, a
+/// CSV copy. Names are resolved only with a purpose, which is recorded with them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReviewOptions {
+    /// Name the patients behind the keys (`--resolve`).
+    #[serde(default)]
+    pub resolve: bool,
+    /// Every session that saw this patient (`--patient`: hospital ID, name, kana or key).
+    #[serde(default)]
+    pub patient: Option<String>,
+    /// Why the names are needed (`--purpose`), recorded with the resolution.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Also write the episode's review as CSV to this absolute path (`--csv`).
+    #[serde(default)]
+    pub csv: Option<PathBuf>,
+    /// Also write the episode's review as a printable PDF to this absolute path (`--pdf`).
+    #[serde(default)]
+    pub pdf: Option<PathBuf>,
+    /// To unlock the snapshot for this command only, when nothing else has.
+    #[serde(default, with = "crate::secret::wire::option")]
+    pub recovery_key: Option<Secret>,
 }
 
 /// What the console user typed, as sent over the socket.
@@ -328,6 +390,24 @@ mod tests {
             }) => assert_eq!(k.expose(), "KEY"),
             other => panic!("{other:?}"),
         }
-        assert!(Request::Status.with_recovery_key(key).is_none());
+        assert!(Request::Status.with_recovery_key(key.clone()).is_none());
+        let reset = Request::AdminRecover {
+            admin_id: "it-1".into(),
+            change: AdminRecovery::PasswordReset,
+            recovery_key: None,
+        };
+        assert_eq!(reset.name(), "admin reset-password");
+        let json = serde_json::to_string(&Envelope {
+            request: reset.with_recovery_key(key).unwrap(),
+        })
+        .unwrap();
+        match serde_json::from_str::<Envelope>(&json).unwrap().request {
+            Request::AdminRecover {
+                admin_id,
+                change: AdminRecovery::PasswordReset,
+                recovery_key: Some(k),
+            } => assert_eq!((admin_id.as_str(), k.expose()), ("it-1", "KEY")),
+            other => panic!("{other:?}"),
+        }
     }
 }

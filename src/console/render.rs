@@ -1,9 +1,11 @@
 //! The text a console command prints: tables and one-line summaries for the person at the
 //! node's terminal. Nothing here changes state.
 
+use akari_accounts::event::AdminRecovery;
+use akari_accounts::review::resolve::{PatientIdentity, SessionSighting, Sighting};
 use akari_accounts::review::Episode;
 use akari_accounts::Zone;
-use akari_accounts::{AccountSummary, AdminEnrolmentTicket, WardScope};
+use akari_accounts::{AccountSummary, AdminEnrolmentTicket, AdminRecovered, WardScope};
 use akari_sync::store::{GenerationInfo, VerifyReport};
 use akari_sync::SyncReport;
 use chrono::Utc;
@@ -227,6 +229,38 @@ pub(super) fn admin_created(ticket: &AdminEnrolmentTicket, zone: &Zone) -> Strin
     )
 }
 
+/// `akari admin new-code`, `replace-passkeys`, `reset-password`: what was done and the
+/// new secret, shown only this once.
+pub(super) fn admin_recovered(recovered: &AdminRecovered, zone: &Zone) -> String {
+    let mut out = format!(
+        "admin {}: {} (recorded in the audit log).\n",
+        recovered.admin_id, recovered.change
+    );
+    if recovered.change == AdminRecovery::PasskeysReplaced {
+        out.push_str(
+            "Every passkey and security key of this admin was removed; their sessions ended.\n",
+        );
+    }
+    if let Some(ticket) = &recovered.enrolment {
+        out.push_str(&format!(
+            "One-time enrolment code (shown only now; any earlier code no longer works): {}\n\
+             It expires at {}. The admin opens the node's admin page, enters the ID and \
+             this code, and registers a passkey or security key with a PIN.\n",
+            ticket.code.expose(),
+            zone.second(&ticket.expires_at)
+        ));
+    }
+    if let Some(password) = &recovered.password {
+        out.push_str(&format!(
+            "New password (shown only now; the old one no longer works and their sessions \
+             ended): {}\n\
+             Hand it to the admin in person; it logs in with their passkey as before.\n",
+            password.expose()
+        ));
+    }
+    out
+}
+
 /// `akari account list`.
 pub(super) fn accounts(list: &[AccountSummary], zone: &Zone) -> String {
     if list.is_empty() {
@@ -274,4 +308,60 @@ pub(super) fn episodes(episodes: &[Episode], zone: &Zone) -> String {
     }
     out.push_str("Show one with `akari audit report EPISODE`.\n");
     out
+}
+
+/// `akari audit report --patient`: who the patient is, then every session that saw them,
+/// with each entry that did.
+pub(super) fn patient_sessions(
+    key: &str,
+    who: Option<&PatientIdentity>,
+    sessions: &[SessionSighting],
+    zone: &Zone,
+) -> String {
+    let mut out = match who {
+        Some(p) => format!("Patient: {} [{key}]\n", p.label()),
+        None => format!("Patient: {key} (not in the current snapshot)\n"),
+    };
+    out.push_str(&format!(
+        "Sessions that saw this patient: {}\n",
+        sessions.len()
+    ));
+    for s in sessions {
+        let episode = s.episode.map_or_else(
+            || "outside every episode".to_owned(),
+            |e| format!("episode {e}"),
+        );
+        let person = s.declared.as_ref().map_or_else(
+            || "NONE DECLARED".to_owned(),
+            |p| {
+                format!(
+                    "{} (staff number {}, {})",
+                    p.name, p.staff_number, p.profession
+                )
+            },
+        );
+        out.push_str(&format!(
+            "\n  {episode}, session {} (account {}), declared person: {person}\n",
+            s.session_id, s.account_id
+        ));
+        for e in &s.entries {
+            out.push_str(&format!(
+                "    entry {:>6}  {}  {}\n",
+                e.seq,
+                zone.second(&e.time),
+                sighting_text(e.how)
+            ));
+        }
+    }
+    out
+}
+
+fn sighting_text(how: Sighting) -> &'static str {
+    match how {
+        Sighting::Read => "record opened",
+        Sighting::Printed => "record printed",
+        Sighting::WardPrinted => "printed with the ward",
+        Sighting::SearchResult => "listed in search results",
+        Sighting::WardList => "listed on a ward list",
+    }
 }

@@ -1,4 +1,4 @@
-//! A small browser for the drill test: HTTPS through reqwest trusting only the node's
+//! A small browser for the drill and console tests: HTTPS through reqwest trusting only the node's
 //! certificate, a cookie store (the `__Host-akari` session cookie, set and cleared by the
 //! node), redirects followed by hand so every hop's cookies are kept, and the CSRF token
 //! read from the page's forms the way a browser submits it.
@@ -283,4 +283,15 @@ impl Web {
         }
         panic!("too many redirects ending at {}", page.path);
     }
+}
+
+/// `Label : value` on a printed seal sheet (the bilingual label contains `english`).
+pub fn sheet_field(sheet: &str, english: &str) -> String {
+    sheet
+        .lines()
+        .find(|l| l.contains(english) && l.contains(':'))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("no `{english}` on the seal sheet"))
 }

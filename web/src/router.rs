@@ -13,7 +13,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::pages::admin::{accounts, auth, checkpoint, review, snapshots, status};
+use crate::pages::admin::{
+    accounts, admins, auth, checkpoint, review, review_names, snapshots, status,
+};
 use crate::pages::{clinician, labels, Pages};
 use crate::state::AppState;
 use crate::{assets, error, headers, health, metrics, trace};
@@ -116,6 +118,8 @@ fn admin_routes() -> Router<Pages> {
             post(accounts::key_finish),
         )
         // sync and snapshot generations
+        .route("/admin/admins", get(admins::admins))
+        .route("/admin/admins/{id}/recover", post(admins::recover))
         .route("/admin/sync", get(snapshots::sync_page))
         .route("/admin/sync/now", post(snapshots::sync_now))
         .route("/admin/sync/alert/clear", post(snapshots::clear_alert))
@@ -141,6 +145,16 @@ fn admin_routes() -> Router<Pages> {
         .route(
             "/admin/review/{episode}/sessions/{session}/verdict",
             post(review::verdict),
+        )
+        .route(
+            "/admin/review/patient",
+            get(review_names::patient_form).post(review_names::patient),
+        )
+        .route("/admin/review/{episode}/names", post(review_names::resolve))
+        .route("/admin/review/{episode}/report", post(review_names::report))
+        .route(
+            "/admin/review/{episode}/sign-off",
+            post(review_names::sign_off),
         )
         .route("/admin/export", post(review::export))
 }

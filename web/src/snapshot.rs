@@ -3,6 +3,7 @@
 //! and infection markers of result lists and censuses come from each patient's record
 //! (a ward is tens of patients; results are capped).
 
+use akari_accounts::review::resolve::PatientIdentity;
 use akari_sync::model::{PatientKey, PatientRecord};
 use akari_sync::reader::{PatientSummary as SyncSummary, SearchKind};
 use akari_sync::store::StoreError;
@@ -93,6 +94,19 @@ impl Snapshot for SnapshotReader {
             .into_iter()
             .map(|w| w.ward)
             .collect())
+    }
+
+    /// From the search index alone: one lookup, no record assembled.
+    fn identify(&self, key: &PatientKey) -> Result<Option<PatientIdentity>, SnapshotError> {
+        Ok(SnapshotReader::summary(self, key)
+            .map_err(read_err)?
+            .map(|s| PatientIdentity {
+                key: s.key.0,
+                name: s.name_kanji,
+                kana: s.name_kana,
+                hospital_id: s.hospital_id,
+                birth_date: s.birth_date,
+            }))
     }
 
     fn census(&self, ward: &str) -> Result<Vec<PatientSummary>, SnapshotError> {

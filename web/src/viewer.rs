@@ -12,7 +12,8 @@ use akari_accounts::event::{
 };
 use akari_accounts::ledger::details;
 use akari_accounts::pseudonym::{family_name, PseudonymKind};
-use akari_accounts::{ClinicianCapability, SystemClock};
+use akari_accounts::review::resolve::{DirectoryError, PatientDirectory, PatientIdentity};
+use akari_accounts::{ClinicianCapability, ReviewCapability, SystemClock};
 use akari_sync::model::{Patient, PatientKey, PatientRecord};
 use chrono::{DateTime, Utc};
 
@@ -75,6 +76,69 @@ pub trait Snapshot: Send + Sync + 'static {
     fn wards(&self) -> Result<Vec<String>, SnapshotError>;
     /// Current inpatients of a ward, sorted by room and bed.
     fn census(&self, ward: &str) -> Result<Vec<PatientSummary>, SnapshotError>;
+    /// Who the patient with this key is (`None`: no such patient), for a reviewer's
+    /// resolution of the ledger's keys; only [`ReviewDirectory`] calls it.
+    fn identify(&self, key: &PatientKey) -> Result<Option<PatientIdentity>, SnapshotError> {
+        Ok(self
+            .patient(key)?
+            .map(|r| identity(key.0.clone(), &r.patient)))
+    }
+}
+
+/// The identity a reviewer is shown for a patient.
+pub(crate) fn identity(key: String, p: &Patient) -> PatientIdentity {
+    PatientIdentity {
+        key,
+        name: p.name_kanji.clone(),
+        kana: p.name_kana.clone(),
+        hospital_id: p.hospital_id.clone(),
+        birth_date: p.birth_date,
+    }
+}
+
+/// The snapshot's patients as the review sees them: names behind the ledger's keys and a
+/// patient search. Made only for a holder of the review right
+/// ([`AuditedViewer::directory`]); the review functions that use it audit every answer
+/// before it is shown.
+pub struct ReviewDirectory {
+    snapshot: Arc<dyn Snapshot>,
+}
+
+impl ReviewDirectory {
+    /// The directory of `snapshot` for the holder of `_reviewer` (`akari audit report`).
+    pub fn new(snapshot: Arc<dyn Snapshot>, _reviewer: &ReviewCapability) -> ReviewDirectory {
+        ReviewDirectory { snapshot }
+    }
+}
+
+/// Most patients a reviewer's patient search lists.
+const REVIEW_SEARCH_LIMIT: usize = 50;
+
+fn directory_err(e: SnapshotError) -> DirectoryError {
+    match e {
+        SnapshotError::Locked => DirectoryError::Locked,
+        other => DirectoryError::Unavailable(other.to_string()),
+    }
+}
+
+impl PatientDirectory for ReviewDirectory {
+    fn identify(&self, key: &str) -> Result<Option<PatientIdentity>, DirectoryError> {
+        match self.snapshot.identify(&PatientKey(key.to_owned())) {
+            Err(SnapshotError::NoGeneration) => Ok(None),
+            other => other.map_err(directory_err),
+        }
+    }
+
+    fn find(&self, query: &str) -> Result<Vec<PatientIdentity>, DirectoryError> {
+        match self.snapshot.search(query, REVIEW_SEARCH_LIMIT) {
+            Ok((_, rows)) => Ok(rows
+                .iter()
+                .map(|r| identity(r.key.0.clone(), &r.patient))
+                .collect()),
+            Err(SnapshotError::NoGeneration) => Ok(Vec::new()),
+            Err(e) => Err(directory_err(e)),
+        }
+    }
 }
 
 /// Data that has been audited: only this module can make one, and only from a receipt.
@@ -157,6 +221,12 @@ pub struct AuditedViewer {
 impl AuditedViewer {
     pub fn new(snapshot: Arc<dyn Snapshot>, sink: Arc<dyn AuditSink>) -> Self {
         AuditedViewer { snapshot, sink }
+    }
+
+    /// The snapshot's patients for a reviewer (see [`ReviewDirectory`]): only the review
+    /// right opens it.
+    pub fn directory(&self, reviewer: &ReviewCapability) -> ReviewDirectory {
+        ReviewDirectory::new(self.snapshot.clone(), reviewer)
     }
 
     /// Time of the current data, for the banner (not patient data: no audit needed).

@@ -18,7 +18,7 @@ use crate::store::ADMINS;
 use crate::{Error, Result};
 
 /// How long a new admin's enrolment code is valid.
-const ENROLMENT_TTL_HOURS: i64 = 24;
+pub(super) const ENROLMENT_TTL_HOURS: i64 = 24;
 
 /// A new admin, as typed at the console.
 #[derive(Debug)]

@@ -153,7 +153,7 @@ impl Accounts {
         };
         let _attempt = self.begin_attempt(&cx)?;
         let result = self.check_admin_assertion(&cx, &admin_id, &login)?;
-        self.check_admin_password(&cx, &admin_id, &login.password)?;
+        self.check_admin_password(&cx, &admin_id, &login.password, &result)?;
         let slot_id = admin_slot(&admin_id);
         let unwrapped = self.unwrap_for_login(&slot_id, |record, salt| {
             self.hasher
@@ -202,17 +202,30 @@ impl Accounts {
             })
     }
 
-    /// Admin login, third check: the admin exists and the password is right (argon2). A
-    /// refusal counts towards backoff.
+    /// Admin login, third check: the admin exists, the passkey that answered is still
+    /// theirs (not replaced while the challenge was open) and the password is right
+    /// (argon2). A refusal counts towards backoff.
     fn check_admin_password(
         &self,
         cx: &LoginContext<'_>,
         admin_id: &str,
         password: &Password,
+        assertion: &AuthenticationResult,
     ) -> Result<()> {
         let Some(admin) = self.store.get::<AdminRecord>(ADMINS, admin_id)? else {
             return Err(self.refuse_counted(cx, LoginRefused::InvalidCredentials, "unknown admin"));
         };
+        if !admin
+            .passkeys
+            .iter()
+            .any(|p| p.cred_id() == assertion.cred_id())
+        {
+            return Err(self.refuse_counted(
+                cx,
+                LoginRefused::InvalidCredentials,
+                "passkey no longer registered (replaced)",
+            ));
+        }
         if !self.hasher.verify_password(password, &admin.password_hash) {
             return Err(self.refuse_counted(
                 cx,

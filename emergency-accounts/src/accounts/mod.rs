@@ -6,6 +6,7 @@
 //! [`Accounts`] is one service; its methods are grouped by what they own:
 //! - [`key_slots`]: the snapshot secret, wrapped once per credential, and its lock state;
 //! - [`admins`]: creating hospital IT administrators and enrolling their credentials;
+//! - [`admin_recovery`]: a new enrolment code, passkeys or password for an admin;
 //! - [`provisioning`]: sealed emergency accounts (provision, key enrolment, re-seal, revoke);
 //! - [`login`]: admin and emergency logins, backoff, and the clinician's declaration;
 //! - [`sessions`]: resuming, ending and expiring sessions;
@@ -14,6 +15,7 @@
 //! - [`failed_logins`]: failed logins counted instead of recorded one by one, and their
 //!   summaries.
 
+mod admin_recovery;
 mod admins;
 mod ceremony;
 mod failed_logins;
@@ -35,6 +37,7 @@ use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::Url;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
+pub use admin_recovery::{AdminRecovered, AdminSummary};
 pub use admins::{AdminEnrolmentTicket, NewAdmin};
 pub use ceremony::Challenge;
 pub use key_slots::KeySlotSummary;

@@ -10,9 +10,9 @@
 //!
 //! | field | bound (bytes of UTF-8) |
 //! |---|---|
-//! | identifiers and names: account, admin, session and patient keys, slots, wards, the OS user, the declared person's fields, the user agent, the search field's kind, the export format, a verdict | [`MAX_NAME_BYTES`] (256) |
+//! | identifiers and names: account, admin, session and patient keys, slots, wards, the OS user, the declared person's fields, the user agent, the search field's kind, the export format, a verdict, the keys a reviewer resolved | [`MAX_NAME_BYTES`] (256) |
 //! | `details` | [`MAX_DETAILS_BYTES`] (512) |
-//! | free text: a failed login's reason, a declared "other" reason, a mode change's reason, a reviewer's comment, a quarantine's losses | [`MAX_TEXT_BYTES`] (2048) |
+//! | free text: a failed login's reason, a declared "other" reason, a mode change's reason, a reviewer's comment or purpose, a quarantine's losses | [`MAX_TEXT_BYTES`] (2048) |
 
 use sha2::{Digest, Sha256};
 
@@ -124,7 +124,11 @@ fn bound_action(action: &mut Action) {
         | Action::KeyEnrolled { account_id }
         | Action::AccountRetired { account_id }
         | Action::AccountResealed { account_id }
-        | Action::AccountRevoked { account_id } => bound(account_id, MAX_NAME_BYTES),
+        | Action::AccountRevoked { account_id }
+        | Action::AdminRecovered {
+            admin_id: account_id,
+            ..
+        } => bound(account_id, MAX_NAME_BYTES),
         Action::KeySlotChanged { slot, .. } | Action::SnapshotUnlocked { slot } => {
             bound(slot, MAX_NAME_BYTES)
         }
@@ -147,6 +151,17 @@ fn bound_action(action: &mut Action) {
             comment,
         } => {
             bound(session_id, MAX_NAME_BYTES);
+            bound(verdict, MAX_NAME_BYTES);
+            bound(comment, MAX_TEXT_BYTES);
+        }
+        Action::ReviewResolved { keys, purpose } => {
+            bound_all(keys, MAX_NAME_BYTES);
+            bound(purpose, MAX_TEXT_BYTES);
+        }
+        Action::ReviewPatientLookup { purpose } => bound(purpose, MAX_TEXT_BYTES),
+        Action::ReviewSignOff {
+            verdict, comment, ..
+        } => {
             bound(verdict, MAX_NAME_BYTES);
             bound(comment, MAX_TEXT_BYTES);
         }

@@ -12,7 +12,7 @@
 //! | mode emergency/drill → other | DCM 110113 | DCM 110138 Emergency Override Stopped | E |
 //! | seal broken, declared | DCM 110113 | DCM 110127 | E |
 //! | account administration | DCM 110113 | DCM 110137 User Security Attributes Changed | U/C/D |
-//! | audit exported / review verdict | DCM 110101 Audit Log Used | — | R/C |
+//! | audit exported, a reviewer's keys resolved or patient lookup (R); review verdict or sign-off (C) | DCM 110101 Audit Log Used | — | R/C |
 //!
 //! Emergency-account actors carry purpose of use `ETREAT` and `BTG` (v3-ActReason). The
 //! patient is an entity with role Patient identified by the opaque patient key
@@ -145,6 +145,7 @@ fn event_codes(action: &Action) -> ((Value, Option<Value>), &'static str, &'stat
         Action::SealBroken | Action::Declared { .. } => (alert(override_started()), "E", "0"),
         Action::AdminCreated | Action::AccountProvisioned { .. } => (attributes(), "C", "0"),
         Action::AdminCredentialEnrolled
+        | Action::AdminRecovered { .. }
         | Action::KeyEnrolled { .. }
         | Action::AccountResealed { .. } => (attributes(), "U", "0"),
         Action::AccountRetired { .. } | Action::AccountRevoked { .. } => (attributes(), "D", "0"),
@@ -163,7 +164,12 @@ fn event_codes(action: &Action) -> ((Value, Option<Value>), &'static str, &'stat
         | Action::SnapshotPromoted { .. } => (plain("110100", "Application Activity"), "U", "0"),
         Action::SnapshotQuarantined { .. } => (alert(None), "E", "4"),
         Action::AuditExported { .. } => (plain("110101", "Audit Log Used"), "R", "0"),
-        Action::ReviewVerdict { .. } => (plain("110101", "Audit Log Used"), "C", "0"),
+        Action::ReviewVerdict { .. } | Action::ReviewSignOff { .. } => {
+            (plain("110101", "Audit Log Used"), "C", "0")
+        }
+        Action::ReviewResolved { .. } | Action::ReviewPatientLookup { .. } => {
+            (plain("110101", "Audit Log Used"), "R", "0")
+        }
     }
 }
 
@@ -253,7 +259,8 @@ fn listed_patients(action: &Action) -> &[String] {
     match action {
         Action::PatientSearch { keys, .. }
         | Action::WardCensus { keys, .. }
-        | Action::WardPrint { keys, .. } => keys,
+        | Action::WardPrint { keys, .. }
+        | Action::ReviewResolved { keys, .. } => keys,
         _ => &[],
     }
 }
@@ -307,6 +314,7 @@ fn action_text(action: &Action) -> Option<String> {
         | Action::AccountRetired { account_id }
         | Action::AccountResealed { account_id }
         | Action::AccountRevoked { account_id } => Some(format!("account {account_id}")),
+        Action::AdminRecovered { admin_id, change } => Some(format!("admin {admin_id}: {change}")),
         Action::AuditExported { format } => Some(format!("format {format}")),
         Action::KeySlotChanged { slot, change } => Some(format!("key slot {slot} {change}")),
         Action::SnapshotUnlocked { slot } => Some(format!("snapshot key unlocked by {slot}")),

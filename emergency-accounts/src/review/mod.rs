@@ -19,10 +19,13 @@ use crate::event::{
 use crate::ledger::{details, Ledger, LedgerEntry, LedgerError};
 use crate::pseudonym::{self, PseudonymKind};
 
+mod csv;
 mod flag;
 mod report;
+pub mod resolve;
+pub use csv::csv;
 pub use flag::Flag;
-pub use report::report;
+pub use report::{report, report_resolved};
 
 /// Thresholds and lists for the anomaly flags (`[ledger.review]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +76,12 @@ pub enum ReviewError {
     UnknownVerdict(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error("say why the names are needed (the purpose is recorded with the resolution)")]
+    PurposeRequired,
+    #[error(transparent)]
+    Directory(#[from] resolve::DirectoryError),
+    #[error("unknown sign-off verdict `{0}`: use no-issues, needs-check or inappropriate")]
+    UnknownSignOff(String),
 }
 
 /// Which wards an emergency account may see; the accounts store answers.
@@ -155,15 +164,15 @@ impl Verdict {
     }
 }
 
+/// A verdict as typed (`Needs-Check`, `needs check`), in the form the parsers match.
+fn choice(typed: &str) -> String {
+    typed.trim().to_ascii_lowercase().replace(['-', ' '], "_")
+}
+
 impl std::str::FromStr for Verdict {
     type Err = ReviewError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s
-            .trim()
-            .to_ascii_lowercase()
-            .replace(['-', ' '], "_")
-            .as_str()
-        {
+        match choice(s).as_str() {
             "legitimate" | "legitimate_emergency" => Ok(Verdict::LegitimateEmergency),
             "drill" => Ok(Verdict::Drill),
             "follow_up" | "needs_follow_up" => Ok(Verdict::NeedsFollowUp),
@@ -171,6 +180,74 @@ impl std::str::FromStr for Verdict {
             _ => Err(ReviewError::UnknownVerdict(s.to_string())),
         }
     }
+}
+
+/// A reviewer's sign-off of a whole episode: 問題なし / 要確認 / 不適切.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignOff {
+    NoIssues,
+    NeedsCheck,
+    Inappropriate,
+}
+
+impl SignOff {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignOff::NoIssues => "no_issues",
+            SignOff::NeedsCheck => "needs_check",
+            SignOff::Inappropriate => "inappropriate",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SignOff::NoIssues => "no issues",
+            SignOff::NeedsCheck => "needs checking",
+            SignOff::Inappropriate => "inappropriate",
+        }
+    }
+}
+
+impl std::str::FromStr for SignOff {
+    type Err = ReviewError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match choice(s).as_str() {
+            "no_issues" | "ok" | "問題なし" => Ok(SignOff::NoIssues),
+            "needs_check" | "check" | "要確認" => Ok(SignOff::NeedsCheck),
+            "inappropriate" | "不適切" => Ok(SignOff::Inappropriate),
+            _ => Err(ReviewError::UnknownSignOff(s.to_string())),
+        }
+    }
+}
+
+/// Records a reviewer's sign-off of episode `episode` as a ledger entry. A verdict other
+/// than "no issues" needs a comment saying why.
+pub fn sign_off(
+    reviewer: &crate::session::ReviewCapability,
+    sink: &dyn AuditSink,
+    client: Client,
+    mode: Mode,
+    episode: u64,
+    verdict: SignOff,
+    comment: &str,
+) -> Result<AuditReceipt, ReviewError> {
+    if comment.trim().is_empty() && verdict != SignOff::NoIssues {
+        return Err(ReviewError::CommentRequired(verdict.label()));
+    }
+    Ok(sink.record(AuditEvent {
+        time: Utc::now(),
+        actor: reviewer.actor(),
+        action: Action::ReviewSignOff {
+            episode,
+            verdict: verdict.as_str().to_string(),
+            comment: comment.trim().to_string(),
+        },
+        patient: None,
+        details: None,
+        client,
+        mode,
+    })?)
 }
 
 /// A verdict as found in the ledger.
@@ -219,6 +296,9 @@ pub struct EpisodeReview {
     pub episode: Episode,
     /// In order of their first entry.
     pub sessions: Vec<SessionReview>,
+    /// The reviewers' sign-offs of the episode, oldest first (`verdict` as recorded,
+    /// normally a [`SignOff::as_str`]).
+    pub sign_offs: Vec<RecordedVerdict>,
 }
 
 impl EpisodeReview {
@@ -318,7 +398,24 @@ pub fn review_episode(
     // Pass 2: every entry of those sessions, wherever it is, and verdicts on them.
     let mut events: BTreeMap<String, Vec<LedgerEntry>> = BTreeMap::new();
     let mut verdicts: BTreeMap<String, Vec<RecordedVerdict>> = BTreeMap::new();
+    let mut sign_offs = Vec::new();
     ledger.scan(1..=u64::MAX, |e, _| -> Result<(), LedgerError> {
+        if let Action::ReviewSignOff {
+            episode: id,
+            verdict,
+            comment,
+        } = &e.action
+        {
+            if *id == episode_id {
+                sign_offs.push(RecordedVerdict {
+                    seq: e.seq,
+                    time: e.time,
+                    by: e.actor.clone(),
+                    verdict: verdict.clone(),
+                    comment: comment.clone(),
+                });
+            }
+        }
         if let Action::ReviewVerdict {
             session_id,
             verdict,
@@ -367,7 +464,11 @@ pub fn review_episode(
         .collect::<Vec<_>>();
     let mut sessions = sessions;
     sessions.sort_by_key(|s| s.events.first().map_or(0, |e| e.seq));
-    Ok(EpisodeReview { episode, sessions })
+    Ok(EpisodeReview {
+        episode,
+        sessions,
+        sign_offs,
+    })
 }
 
 fn ward_of(e: &LedgerEntry) -> Option<String> {

@@ -6,11 +6,12 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::{Episode, EpisodeReview, SessionReview, Verdict};
+use super::resolve::Resolution;
+use super::{Episode, EpisodeReview, SessionReview, SignOff, Verdict};
 use crate::event::{Actor, Reason};
 use crate::zone::Zone;
 
-fn actor_text(a: &Actor) -> String {
+pub(super) fn actor_text(a: &Actor) -> String {
     match a {
         Actor::System => "the node (system)".into(),
         Actor::Console { os_user } => format!("console user {os_user}"),
@@ -24,14 +25,14 @@ fn time_text(zone: &Zone, t: &DateTime<Utc>) -> String {
     zone.second(t)
 }
 
-fn verdict_label(recorded: &str) -> String {
+pub(super) fn verdict_label(recorded: &str) -> String {
     recorded
         .parse::<Verdict>()
         .map(|v| v.label().to_string())
         .unwrap_or_else(|_| recorded.to_string())
 }
 
-fn reason_text(r: &Reason) -> String {
+pub(super) fn reason_text(r: &Reason) -> String {
     match r {
         Reason::EmergencyTreatment => "emergency treatment".into(),
         Reason::Drill => "drill".into(),
@@ -40,15 +41,61 @@ fn reason_text(r: &Reason) -> String {
 }
 
 /// The incident-report summary of an episode (`akari audit report EPISODE`), its times on
-/// the hospital's clock.
+/// the hospital's clock, patients by their opaque keys.
 pub fn report(review: &EpisodeReview, zone: &Zone) -> String {
+    report_resolved(review, zone, None)
+}
+
+/// [`report`], with each patient named when the reviewer resolved the keys
+/// (`akari audit report EPISODE --resolve`).
+pub fn report_resolved(review: &EpisodeReview, zone: &Zone, names: Option<&Resolution>) -> String {
     let mut s = String::new();
     report_episode(&mut s, &review.episode, zone);
     report_totals(&mut s, review);
+    report_sign_offs(&mut s, review, zone);
     for x in review.ranked() {
-        report_session(&mut s, x, zone);
+        report_session(&mut s, x, zone, names);
     }
     s
+}
+
+/// The sign-off label of a recorded sign-off verdict.
+pub(super) fn sign_off_label(recorded: &str) -> String {
+    recorded
+        .parse::<SignOff>()
+        .map(|v| v.label().to_string())
+        .unwrap_or_else(|_| recorded.to_string())
+}
+
+/// The reviewers' sign-offs of the episode, or that there is none yet.
+fn report_sign_offs(s: &mut String, review: &EpisodeReview, zone: &Zone) {
+    if review.sign_offs.is_empty() {
+        let _ = writeln!(s, "Sign-off: not yet signed off");
+    }
+    for v in &review.sign_offs {
+        let _ = writeln!(
+            s,
+            "Sign-off: {} by {} at {} (entry {}){}{}",
+            sign_off_label(&v.verdict),
+            actor_text(&v.by),
+            time_text(zone, &v.time),
+            v.seq,
+            if v.comment.is_empty() { "" } else { ": " },
+            v.comment
+        );
+    }
+}
+
+/// Patient keys as a report line shows them: named when resolved.
+fn patients_text(keys: &[String], names: Option<&Resolution>) -> String {
+    match names {
+        None => keys.join(", "),
+        Some(r) => keys
+            .iter()
+            .map(|k| r.describe(k))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
 }
 
 /// The report's opening: the episode, who declared and ended it, and why.
@@ -121,7 +168,7 @@ fn report_totals(s: &mut String, review: &EpisodeReview) {
 }
 
 /// One session's section: who declared and why, when, what it did, its flags and verdicts.
-fn report_session(s: &mut String, x: &SessionReview, zone: &Zone) {
+fn report_session(s: &mut String, x: &SessionReview, zone: &Zone, names: Option<&Resolution>) {
     let _ = writeln!(s);
     let _ = writeln!(s, "Session {} (account {})", x.session_id, x.account_id);
     match &x.declared {
@@ -157,8 +204,16 @@ fn report_session(s: &mut String, x: &SessionReview, zone: &Zone) {
         s,
         "  Patients viewed ({}): {}",
         x.patients.len(),
-        x.patients.join(", ")
+        patients_text(&x.patients, names)
     );
+    if !x.listed.is_empty() {
+        let _ = writeln!(
+            s,
+            "  Patients listed in search results or ward lists ({}): {}",
+            x.listed.len(),
+            patients_text(&x.listed, names)
+        );
+    }
     report_flags_and_verdicts(s, x, zone);
 }
 

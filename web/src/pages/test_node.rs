@@ -130,6 +130,8 @@ pub(crate) struct Page {
     pub(crate) disposition: Option<String>,
     pub(crate) retry_after: Option<String>,
     pub(crate) body: String,
+    /// The body as sent (a PDF's bytes).
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Page {
@@ -202,6 +204,12 @@ impl Browser {
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
             .await
             .unwrap();
+        // Text pages must be UTF-8; a PDF is kept as bytes only.
+        let body = if content_type == "application/pdf" {
+            String::new()
+        } else {
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
         Page {
             status,
             set_cookie,
@@ -209,7 +217,8 @@ impl Browser {
             content_type,
             disposition,
             retry_after,
-            body: String::from_utf8(bytes.to_vec()).unwrap(),
+            body,
+            bytes: bytes.to_vec(),
         }
     }
 

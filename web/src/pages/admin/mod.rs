@@ -1,6 +1,7 @@
 //! Admin and review pages (any mode, hospital IT only): login with password + WebAuthn,
 //! enrolment with the console's one-time code, status and mode changes, emergency
-//! accounts (provision → seal sheet, key enrolment, re-seal, revoke), snapshot
+//! accounts (provision → seal sheet, key enrolment, re-seal, revoke), the recovery of
+//! another admin (new enrolment code, passkeys, password), snapshot
 //! generations, the signed checkpoint, and the review of episodes with verdicts and
 //! exports.
 //!
@@ -11,9 +12,14 @@
 //! accept only [`Principal::Clinician`]. There is no conversion between the two.
 
 pub(crate) mod accounts;
+pub(crate) mod admins;
 pub(crate) mod auth;
 pub(crate) mod checkpoint;
 pub(crate) mod review;
+pub(crate) mod review_names;
+#[cfg(test)]
+mod review_names_tests;
+pub mod review_pdf;
 pub(crate) mod snapshots;
 pub(crate) mod status;
 #[cfg(test)]
@@ -63,6 +69,7 @@ pub struct AdminServices {
     ledger: Arc<Ledger>,
     cancel: CancellationToken,
     review: ReviewConfig,
+    print_font: review_pdf::PrintFont,
 }
 
 impl AdminServices {
@@ -73,12 +80,19 @@ impl AdminServices {
             ledger,
             cancel: CancellationToken::new(),
             review: ReviewConfig::default(),
+            print_font: review_pdf::PrintFont::default(),
         }
     }
 
     /// Cancels a "sync now" started from the web (pass the node's shutdown token).
     pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
         self.cancel = cancel;
+        self
+    }
+
+    /// The font of the review's PDF (`[print] font`).
+    pub fn with_print_font(mut self, font: review_pdf::PrintFont) -> Self {
+        self.print_font = font;
         self
     }
 
@@ -240,6 +254,7 @@ impl AdminCtx {
 fn back_link(path: &str) -> String {
     for prefix in [
         "/admin/accounts",
+        "/admin/admins",
         "/admin/sync",
         "/admin/review",
         "/admin/checkpoint",

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 
 use akari_accounts::event::{Action, AuditEvent, AuditSink, Client, Reason};
 use akari_accounts::ledger::{ExportFormat, ExportRange, Ledger, LedgerEntry};
-use akari_accounts::review::{self, EpisodeReview, Flag, ReviewError, SessionReview, Verdict};
+use akari_accounts::review::resolve::{DirectoryError, Resolution};
+use akari_accounts::review::{
+    self, EpisodeReview, Flag, RecordedVerdict, ReviewError, SessionReview, SignOff, Verdict,
+};
 use akari_accounts::WardScope;
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -23,11 +26,23 @@ use crate::error::{PageError, Problem};
 use crate::i18n::Tr;
 use crate::pages::{render, Chrome};
 
-fn review_failure(admin: &AdminCtx, e: ReviewError) -> Result<Response, PageError> {
+pub(super) fn review_failure(admin: &AdminCtx, e: ReviewError) -> Result<Response, PageError> {
     match e {
-        ReviewError::CommentRequired(_) | ReviewError::UnknownVerdict(_) => {
+        ReviewError::CommentRequired(_)
+        | ReviewError::UnknownVerdict(_)
+        | ReviewError::UnknownSignOff(_) => {
             admin.message(StatusCode::BAD_REQUEST, "admin_refused", e.to_string())
         }
+        ReviewError::PurposeRequired => admin.message(
+            StatusCode::BAD_REQUEST,
+            "admin_refused",
+            admin.ctx.tr().s("purpose_required").to_owned(),
+        ),
+        ReviewError::Directory(DirectoryError::Locked) => admin.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "admin_refused",
+            admin.ctx.tr().s("review_locked").to_owned(),
+        ),
         other => Err(review_problem(other)),
     }
 }
@@ -110,9 +125,13 @@ struct SessionRow {
     printed: u32,
     flags: Vec<String>,
     verdicts: Vec<String>,
+    /// The patients whose records it opened, then those it listed, named: only on a page
+    /// the reviewer resolved (empty otherwise).
+    opened_names: Vec<String>,
+    listed_names: Vec<String>,
 }
 
-fn reason_text(tr: Tr, r: &Reason) -> String {
+pub(super) fn reason_text(tr: Tr, r: &Reason) -> String {
     match r {
         Reason::EmergencyTreatment => tr.s("reason_treatment").to_owned(),
         Reason::Drill => tr.s("reason_drill").to_owned(),
@@ -120,7 +139,7 @@ fn reason_text(tr: Tr, r: &Reason) -> String {
     }
 }
 
-fn flag_text(tr: Tr, f: &Flag) -> String {
+pub(super) fn flag_text(tr: Tr, f: &Flag) -> String {
     match f {
         Flag::ManyPatients {
             distinct,
@@ -172,7 +191,7 @@ fn flag_text(tr: Tr, f: &Flag) -> String {
     }
 }
 
-fn verdict_label(tr: Tr, recorded: &str) -> String {
+pub(super) fn verdict_label(tr: Tr, recorded: &str) -> String {
     match recorded.parse::<Verdict>() {
         Ok(Verdict::LegitimateEmergency) => tr.s("verdict_legitimate").to_owned(),
         Ok(Verdict::Drill) => tr.s("verdict_drill").to_owned(),
@@ -182,8 +201,32 @@ fn verdict_label(tr: Tr, recorded: &str) -> String {
     }
 }
 
-fn session_row(tr: Tr, s: &SessionReview) -> SessionRow {
+/// A verdict or sign-off as the page lists it: label — who (when): comment.
+pub(super) fn verdict_line(tr: Tr, v: &RecordedVerdict, label: String) -> String {
+    let mut line = format!("{label} — {} ({})", actor_text(&v.by), time(tr, &v.time));
+    if !v.comment.is_empty() {
+        line.push_str(": ");
+        line.push_str(&v.comment);
+    }
+    line
+}
+
+pub(super) fn sign_off_label(tr: Tr, recorded: &str) -> String {
+    match recorded.parse::<SignOff>() {
+        Ok(SignOff::NoIssues) => tr.s("sign_off_no_issues").to_owned(),
+        Ok(SignOff::NeedsCheck) => tr.s("sign_off_needs_check").to_owned(),
+        Ok(SignOff::Inappropriate) => tr.s("sign_off_inappropriate").to_owned(),
+        Err(_) => recorded.to_owned(),
+    }
+}
+
+fn session_row(tr: Tr, s: &SessionReview, names: Option<&Resolution>) -> SessionRow {
+    let named = |keys: &[String]| -> Vec<String> {
+        names.map_or_else(Vec::new, |n| keys.iter().map(|k| n.describe(k)).collect())
+    };
     SessionRow {
+        opened_names: named(&s.patients),
+        listed_names: named(&s.listed),
         id: s.session_id.clone(),
         account: s.account_id.clone(),
         person: s
@@ -211,19 +254,7 @@ fn session_row(tr: Tr, s: &SessionReview) -> SessionRow {
         verdicts: s
             .verdicts
             .iter()
-            .map(|v| {
-                let mut line = format!(
-                    "{} — {} ({})",
-                    verdict_label(tr, &v.verdict),
-                    actor_text(&v.by),
-                    time(tr, &v.time)
-                );
-                if !v.comment.is_empty() {
-                    line.push_str(": ");
-                    line.push_str(&v.comment);
-                }
-                line
-            })
+            .map(|v| verdict_line(tr, v, verdict_label(tr, &v.verdict)))
             .collect(),
     }
 }
@@ -245,12 +276,15 @@ struct EpisodePage {
     reason: String,
     ended: String,
     rows: Vec<SessionRow>,
+    sign_offs: Vec<String>,
+    /// The page names the patients (the reviewer resolved them).
+    resolved: bool,
     paging: Paging,
     base: String,
 }
 
 /// The episode's review, with ward scopes from the accounts store.
-async fn load(admin: &AdminCtx, episode: u64) -> Result<EpisodeReview, PageError> {
+pub(super) async fn load(admin: &AdminCtx, episode: u64) -> Result<EpisodeReview, PageError> {
     admin
         .blocking(move |svc, cap| {
             let scopes: HashMap<String, Vec<String>> = svc
@@ -290,9 +324,30 @@ pub(crate) async fn episode(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, PageError> {
     let review = load(&admin, id).await?;
+    episode_page(&admin, &review, q.page, None)
+}
+
+/// The sessions of page `page` of an episode's review, most serious first.
+pub(super) fn page_of(
+    review: &EpisodeReview,
+    page: Option<usize>,
+) -> (Paging, Vec<&SessionReview>) {
+    let paging = Paging::new(review.sessions.len(), SESSIONS_PER_PAGE, page);
+    let sessions = review.ranked()[paging.range()].to_vec();
+    (paging, sessions)
+}
+
+/// An episode's review page; the patients of its sessions named when `names` holds the
+/// reviewer's resolution of them.
+pub(super) fn episode_page(
+    admin: &AdminCtx,
+    review: &EpisodeReview,
+    page: Option<usize>,
+    names: Option<&Resolution>,
+) -> Result<Response, PageError> {
     let tr = admin.ctx.tr();
     let ep = &review.episode;
-    let paging = Paging::new(review.sessions.len(), SESSIONS_PER_PAGE, q.page);
+    let (paging, sessions) = page_of(review, page);
     let page = EpisodePage {
         c: admin.chrome(),
         id: ep.id,
@@ -305,10 +360,13 @@ pub(crate) async fn episode(
             .as_ref()
             .map(|x| time(tr, &x.time))
             .unwrap_or_default(),
-        rows: review.ranked()[paging.range()]
+        rows: sessions.iter().map(|s| session_row(tr, s, names)).collect(),
+        sign_offs: review
+            .sign_offs
             .iter()
-            .map(|s| session_row(tr, s))
+            .map(|v| verdict_line(tr, v, sign_off_label(tr, &v.verdict)))
             .collect(),
+        resolved: names.is_some(),
         base: format!("/admin/review/{}", ep.id),
         paging,
     };
@@ -338,6 +396,7 @@ fn action_text(a: &Action) -> String {
         Action::ModeChanged { from, to, reason } => format!("mode {from} → {to}: {reason}"),
         Action::AdminCreated => "admin created".into(),
         Action::AdminCredentialEnrolled => "admin credential enrolled".into(),
+        Action::AdminRecovered { admin_id, change } => format!("admin {admin_id}: {change}"),
         Action::AccountProvisioned { account_id } => format!("provisioned {account_id}"),
         Action::KeyEnrolled { account_id } => format!("key enrolled {account_id}"),
         Action::AccountRetired { account_id } => format!("retired {account_id}"),
@@ -382,6 +441,11 @@ fn action_text(a: &Action) -> String {
             verdict,
             ..
         } => format!("verdict {verdict} on {session_id}"),
+        Action::ReviewResolved { keys, .. } => format!("patient keys resolved ({})", keys.len()),
+        Action::ReviewPatientLookup { .. } => "sessions that saw a patient looked up".into(),
+        Action::ReviewSignOff {
+            episode, verdict, ..
+        } => format!("episode {episode} signed off: {verdict}"),
     }
 }
 
@@ -419,7 +483,7 @@ pub(crate) async fn session(
     let page = SessionPage {
         c: admin.chrome(),
         episode,
-        s: session_row(admin.ctx.tr(), s),
+        s: session_row(admin.ctx.tr(), s, None),
         events: s.events[paging.range()]
             .iter()
             .map(|e| event_row(admin.ctx.tr(), e))
@@ -571,7 +635,16 @@ fn attachment(format: ExportFormat, episode: Option<u64>, body: Vec<u8>) -> Resp
     };
     let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
     let scope = episode.map(|e| format!("-episode{e}")).unwrap_or_default();
-    let disposition = format!("attachment; filename=\"akari-audit{scope}-{stamp}.{ext}\"");
+    download(
+        content_type,
+        format!("akari-audit{scope}-{stamp}.{ext}"),
+        body,
+    )
+}
+
+/// A download named `filename`, never cached.
+pub(super) fn download(content_type: &'static str, filename: String, body: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"{filename}\"");
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -296,7 +296,7 @@ async fn clinician_and_admin_sessions_cannot_cross() {
 }
 
 /// Ends the running episode from the status page, its confirmation ticked.
-async fn end_episode(a: &mut Browser, csrf: &str) -> Page {
+pub(super) async fn end_episode(a: &mut Browser, csrf: &str) -> Page {
     a.post(
         "/admin/mode",
         &[
@@ -1192,4 +1192,131 @@ async fn many_accounts_are_listed_page_by_page() {
     assert!(second.body.contains("51–55 / 55"), "{}", second.body);
     eprintln!("accounts page of 50: {} bytes", first.body.len());
     assert!(first.body.len() < 100_000, "{}", first.body.len());
+}
+
+/// The "value" of the first element with `id` (the recovered code or password).
+fn text_of(body: &str, id: &str) -> String {
+    let at = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let rest = &body[at..];
+    let start = rest.find('>').unwrap() + 1;
+    let end = rest.find("</").unwrap();
+    html_unescape(rest[start..end].trim())
+}
+
+/// An admin recovers another admin on the admin pages: only with the box ticked, each act
+/// recorded first with who did it, the new code or password shown once, the old one
+/// refused; their own account is not offered and refused if asked for.
+#[tokio::test]
+async fn an_admin_recovers_another_admin_but_not_themselves() {
+    let node = node();
+    let mut a = admin(&node).await;
+    let bob_code = create_admin(&node, "bob");
+    let mut bob_key = token();
+    let mut bob = Browser::new(&node);
+    enrol(&mut bob, "bob", &bob_code, &mut bob_key).await;
+
+    let page = a.get("/admin/admins").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.csrf();
+    let row = |who: &str| {
+        let at = page.body.find(&format!("data-admin=\"{who}\"")).unwrap();
+        let row = &page.body[at..];
+        row[..row.find("</tr>").unwrap()].to_owned()
+    };
+    let bob_row = row("bob");
+    assert!(bob_row.contains("/admin/admins/bob/recover"), "{bob_row}");
+    assert!(
+        bob_row.contains("type=\"checkbox\" name=\"confirm\" value=\"yes\" required"),
+        "{bob_row}"
+    );
+    assert!(
+        !row("alice").contains("<form"),
+        "no recovery of oneself offered"
+    );
+
+    // Not ticked: nothing done, nothing recorded.
+    let entries = node.ledger.last_seq().unwrap();
+    let r = a
+        .post(
+            "/admin/admins/bob/recover",
+            &[("csrf", &csrf), ("change", "password")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(node.ledger.last_seq().unwrap(), entries, "nothing recorded");
+    // Oneself: refused, nothing recorded.
+    let r = a
+        .post(
+            "/admin/admins/alice/recover",
+            &[("csrf", &csrf), ("change", "passkeys"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(node.ledger.last_seq().unwrap(), entries, "nothing recorded");
+
+    // A new password for bob: shown once, recorded as alice's act, the old one refused.
+    let r = a
+        .post(
+            "/admin/admins/bob/recover",
+            &[("csrf", &csrf), ("change", "password"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let password = text_of(&r.body, "recovered-password");
+    assert_ne!(password, PASSWORD);
+    let recorded: Vec<_> = entries_after(&node, entries)
+        .into_iter()
+        .filter(|e| matches!(e.action, Action::AdminRecovered { .. }))
+        .collect();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        recorded[0].actor,
+        akari_accounts::event::Actor::Admin {
+            admin_id: "alice".into()
+        }
+    );
+    assert_eq!(
+        recorded[0].action,
+        Action::AdminRecovered {
+            admin_id: "bob".into(),
+            change: akari_accounts::event::AdminRecovery::PasswordReset
+        }
+    );
+    let listed = a.get("/admin/admins").await;
+    assert!(!listed.body.contains(&password), "shown only once");
+    let old = login(&mut bob, "bob", PASSWORD, &mut bob_key).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "{}", old.body);
+    let new = login(&mut bob, "bob", &password, &mut bob_key).await;
+    assert_eq!(new.status, StatusCode::OK, "{}", new.body);
+
+    // All of bob's passkeys replaced: a new code to enrol with, the old key refused.
+    let r = a
+        .post(
+            "/admin/admins/bob/recover",
+            &[("csrf", &csrf), ("change", "passkeys"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let code = text_of(&r.body, "recovered-code");
+    let gone = bob.get("/admin").await;
+    assert!(
+        !gone.body.contains("id=\"current-mode\""),
+        "bob's session ended: {}",
+        gone.body
+    );
+    let csrf_b = bob.get("/admin/login").await.csrf();
+    let begin = bob
+        .post_json(
+            "/admin/login/begin",
+            Some(&csrf_b),
+            serde_json::json!({ "admin_id": "bob" }),
+        )
+        .await;
+    assert_ne!(begin.status, StatusCode::OK, "no key of bob's works");
+    let mut new_key = token();
+    enrol(&mut bob, "bob", &code, &mut new_key).await;
+    let done = login(&mut bob, "bob", &password, &mut new_key).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
 }

@@ -510,7 +510,8 @@ impl SnapshotReader {
     /// Search by what staff typed: a birth date in any accepted form, a hospital ID
     /// (letters, digits and hyphens with at least one digit; compared ignoring case,
     /// hyphens and leading zeros), or a kana/kanji name prefix (family name, full name or
-    /// given name), or a name with a birth date. Finds nothing while the store holds no
+    /// given name), or a name with a birth date. Digits that read both as a birth date and
+    /// as a patient's hospital ID find that patient. Finds nothing while the store holds no
     /// generation.
     pub fn search(&self, query: &str) -> Result<(SearchKind, Vec<PatientSummary>), StoreError> {
         let view = self.readable_view()?;
@@ -519,6 +520,14 @@ impl SnapshotReader {
             index.map_or_else(Vec::new, |i| i.summaries(find(i)))
         };
         if let Some(d) = parse_birth_date_query(query) {
+            // An ID that also reads as a date ("19500401", scanned from a wristband) is the
+            // patient who holds it: an exact ID is the narrower question.
+            if looks_like_hospital_id(query) {
+                let by_id = found(&|i| i.by_hospital_id(query));
+                if !by_id.is_empty() {
+                    return Ok((SearchKind::HospitalId, by_id));
+                }
+            }
             return Ok((SearchKind::BirthDate(d), found(&|i| i.by_birth(d))));
         }
         if looks_like_hospital_id(query) {

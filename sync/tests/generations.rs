@@ -191,6 +191,30 @@ fn full_sync_serves_records_search_and_census() {
 }
 
 #[test]
+fn an_id_that_reads_as_a_date_finds_its_patient_and_other_dates_stay_birth_dates() {
+    let now = Utc::now();
+    let mut changes = hospital(8, now);
+    let mut dated = patient(8);
+    dated["identifier"][0]["value"] = json!("19500401");
+    changes.push(upsert(&dated));
+    let source = MemorySource::new(changes);
+    let node = node_with(Arc::new(source.clone()), source);
+    sync(&node, true);
+
+    // A wristband's ID typed by a scanner: the one patient who holds it.
+    let (kind, hits) = node.reader.search("19500401").unwrap();
+    assert_eq!(kind, SearchKind::HospitalId);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].hospital_id.as_deref(), Some("19500401"));
+
+    // A date no patient holds as an ID is still a birth date.
+    let b = NaiveDate::parse_from_str(&birth_date(3), "%Y-%m-%d").unwrap();
+    let (kind, hits) = node.reader.search(&b.format("%Y%m%d").to_string()).unwrap();
+    assert_eq!(kind, SearchKind::BirthDate(b));
+    assert!(hits.iter().any(|h| h.hospital_id == Some(hospital_id(3))));
+}
+
+#[test]
 fn incremental_sync_applies_exactly_the_delta() {
     let n = 200;
     let node = node(n);

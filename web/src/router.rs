@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::pages::admin::{accounts, admins, auth, checkpoint, review, snapshots, status};
-use crate::pages::{clinician, Pages};
+use crate::pages::{clinician, print, Pages};
 use crate::state::AppState;
 use crate::{assets, error, headers, health, metrics, trace};
 
@@ -74,8 +74,12 @@ pub(crate) fn pages_routes<S: Clone + Send + Sync + 'static>(pages: Pages) -> Ro
         )
         .route("/wards/{ward}", get(clinician::ward))
         .route("/wards/{ward}/print", get(clinician::ward_print))
+        .route("/wards/{ward}/print.pdf", get(print::ward_pdf))
+        .route("/wards/{ward}/mar", get(print::ward_mar))
+        .route("/wards/{ward}/mar.pdf", get(print::ward_mar_pdf))
         .route("/patients/{key}", get(clinician::patient))
-        .route("/patients/{key}/print", get(clinician::patient_print));
+        .route("/patients/{key}/print", get(clinician::patient_print))
+        .route("/patients/{key}/print.pdf", get(print::patient_pdf));
     if pages.admin().is_some() {
         routes = routes.merge(admin_routes());
     }

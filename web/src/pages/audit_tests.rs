@@ -2,36 +2,10 @@
 //! entry and one durable commit listing every patient; a search or ward census lists the
 //! patients whose names it showed; a key that names no patient is audited.
 
-use akari_accounts::event::{Action, Client, Mode};
-use akari_accounts::Console;
+use akari_accounts::event::Action;
 use axum::http::StatusCode;
 
 use crate::pages::test_node::*;
-
-/// A declared clinician in a drill, on `node`.
-async fn drill_clinician(node: &Node) -> Browser {
-    let (account_id, credential) = console_account(node);
-    let console = Console::new("it").capability();
-    node.accounts
-        .start_drill(&console, "drill", &Client::default())
-        .unwrap();
-    assert_eq!(mode(node), Mode::Drill);
-    clinician(node, &account_id, &credential).await
-}
-
-/// The ward with the most current inpatients, and their keys in census order.
-fn busiest_ward(node: &Node) -> (String, Vec<String>) {
-    node.reader
-        .census()
-        .unwrap()
-        .into_iter()
-        .max_by_key(|w| w.beds.len())
-        .map(|w| {
-            let keys = w.beds.iter().map(|b| b.patient.key.0.clone()).collect();
-            (w.ward, keys)
-        })
-        .expect("the synthetic hospital has inpatients")
-}
 
 #[tokio::test]
 async fn a_ward_print_is_one_durable_commit_listing_every_patient() {

@@ -47,12 +47,14 @@ pub struct Config {
     pub print: PrintConfig,
 }
 
-/// `[print]`: the node's own PDFs.
+/// `[print]`: the node's own PDF printouts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrintConfig {
-    /// The Japanese font the PDFs embed (the glyphs used): a .ttf, .otf or .ttc file.
-    /// Unset: the first found of Debian's standard Japanese fonts (fonts-noto-cjk first).
+    /// A .ttf, .otf or .ttc font with Japanese glyphs for PDFs (relative to the data
+    /// directory). Unset: the first Japanese font of Debian's packages (fonts-noto-cjk,
+    /// IPAex, ...). Read once at start; without one the node serves HTML printing only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub font: Option<PathBuf>,
 }
 
@@ -63,6 +65,54 @@ pub struct DisplayConfig {
     /// The hospital's IANA time zone: every time a person reads (pages, seal sheets,
     /// console reports) is shown in it with its abbreviation. Machine formats keep RFC 3339.
     pub time_zone: akari_accounts::Zone,
+    /// `[display.dose_times]`: the meal and bed times timings such as 朝昼夕食後 or
+    /// 就寝前 are read against for the doses due next.
+    pub dose_times: DoseTimesConfig,
+}
+
+/// `[display.dose_times]`: wall-clock times on the hospital's clock, "HH:MM".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DoseTimesConfig {
+    /// 朝 (breakfast).
+    pub morning: String,
+    /// 昼 (lunch).
+    pub noon: String,
+    /// 夕 (supper).
+    pub evening: String,
+    /// 就寝前 (bedtime).
+    pub bedtime: String,
+}
+
+impl Default for DoseTimesConfig {
+    fn default() -> Self {
+        DoseTimesConfig {
+            morning: "08:00".into(),
+            noon: "12:00".into(),
+            evening: "18:00".into(),
+            bedtime: "21:00".into(),
+        }
+    }
+}
+
+impl DoseTimesConfig {
+    /// The times, or the first that is not "HH:MM" with its key.
+    pub fn times(&self) -> Result<akari_web::display::DoseTimes, ConfigError> {
+        let parse = |key: &str, v: &str| {
+            chrono::NaiveTime::parse_from_str(v.trim(), "%H:%M").map_err(|_| {
+                ConfigError::invalid(
+                    &format!("display.dose_times.{key}"),
+                    format!("`{v}` is not a time; expected hours and minutes such as \"08:00\""),
+                )
+            })
+        };
+        Ok(akari_web::display::DoseTimes {
+            morning: parse("morning", &self.morning)?,
+            noon: parse("noon", &self.noon)?,
+            evening: parse("evening", &self.evening)?,
+            bedtime: parse("bedtime", &self.bedtime)?,
+        })
+    }
 }
 
 /// `[server]`: the HTTPS listener and shutdown behaviour.
@@ -207,6 +257,7 @@ impl Config {
         self.validate_tls_files()?;
         self.validate_metrics()?;
         self.validate_web()?;
+        self.display.dose_times.times()?;
         self.validate_sync()?;
         self.validate_tls_names()
     }

@@ -28,7 +28,6 @@ use akari_sync::crypto::{SnapshotPublicKey, SnapshotSecret};
 use akari_sync::engine::{PullSummary, SinkStopped, SourceError};
 use akari_sync::source::{Change, PullKind};
 use akari_sync::{Engine, SnapshotReader, Source, Store, StoreOptions, SyncError, SyncReport};
-use akari_web::pages::admin::review_pdf::PrintFont;
 use akari_web::pages::admin::AdminServices;
 use akari_web::pages::{Pages, PagesConfig};
 use akari_web::{NodeAlert, NodeStatus, SnapshotStatus, SyncHealth};
@@ -409,6 +408,28 @@ impl Services {
         }
     }
 
+    /// The PDF printouts' font (`[print] font`, else Debian's Japanese fonts), read once
+    /// here. None found is a warning, not a failure: the node serves HTML printing and
+    /// its PDF buttons answer with a page that says what to install.
+    pub(crate) fn print_font(&self) -> Result<akari_print::PdfFont, String> {
+        let configured = self
+            .config
+            .print
+            .font
+            .as_ref()
+            .map(|p| self.config.data_dir.join(p));
+        match akari_print::PdfFont::load(configured.as_deref()) {
+            Ok(font) => {
+                info!(font = %font.path().display(), family = font.family(), "print font loaded for PDF printouts");
+                Ok(font)
+            }
+            Err(e) => {
+                warn!(error = %e, "no print font: PDF downloads are refused, HTML printing works");
+                Err(e.to_string())
+            }
+        }
+    }
+
     /// The clinician pages over this node's reader, ledger and accounts, and the admin /
     /// review pages (`/admin/…`). `cancel` stops a "sync now" started from the web.
     pub fn pages(&self, cancel: CancellationToken) -> Pages {
@@ -417,6 +438,9 @@ impl Services {
             absolute_timeout: Duration::from_secs(self.config.accounts.absolute_timeout_secs),
             stale_after: Duration::from_secs(self.config.web.stale_after_minutes * 60),
             zone: self.config.display.time_zone,
+            // Checked when the configuration was loaded.
+            dose_times: self.config.display.dose_times.times().unwrap_or_default(),
+            print_font: self.print_font(),
         };
         let admin = AdminServices::new(
             self.accounts.clone(),
@@ -424,8 +448,7 @@ impl Services {
             self.ledger.clone(),
         )
         .with_cancel(cancel)
-        .with_review_config(self.config.ledger.review.clone())
-        .with_print_font(PrintFont::new(self.config.print.font.clone()));
+        .with_review_config(self.config.ledger.review.clone());
         Pages::new(
             Arc::new(self.reader.clone()),
             self.ledger.clone(),

@@ -583,8 +583,7 @@ impl Command<'_> {
         if let Some(path) = &options.pdf {
             // The font first: without one nothing is recorded, and the error says what to
             // install or set.
-            let font = akari_print::PdfFont::load(self.services.config.print.font.as_deref())
-                .map_err(|e| e.to_string())?;
+            let font = self.services.print_font()?;
             self.audit_with(
                 Action::AuditExported {
                     format: "review-pdf".into(),

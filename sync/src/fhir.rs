@@ -283,6 +283,13 @@ pub struct Observation {
 pub struct Repeat {
     pub bounds_duration: Option<Quantity>,
     pub bounds_period: Option<Period>,
+    // The schedule: kept as JSON so that an unexpected type is read as "no schedule",
+    // never a rejected prescription.
+    pub frequency: Option<serde_json::Value>,
+    pub period: Option<serde_json::Value>,
+    pub period_unit: Option<serde_json::Value>,
+    pub when: Option<serde_json::Value>,
+    pub time_of_day: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,7 +3,8 @@
 //! Builds a snapshot of N synthetic patients (testkit NDJSON → sync engine), serves the
 //! node's router over TLS 1.3 on 127.0.0.1, logs C clients in (each its own TLS
 //! connection and session), and has them read inpatients' summaries concurrently.
-//! Reports latency percentiles as each client sees them and the size of every page kind.
+//! Reports latency percentiles as each client sees them, the size of every page kind, and
+//! the time the largest ward's MAR packet takes as a PDF through the real handler.
 //!
 //! Run: `cargo bench -p akari-web --bench pages -- [patients] [clients] [requests-per-client]`
 //! (defaults 100000 200 50). Temporary files go under $TMPDIR.
@@ -202,6 +203,17 @@ fn main() {
             "ward print, whole ward in one job (largest ward)",
             one.get(&format!("/wards/{ward}/print")).await.1,
         ));
+        // The ward MAR packet as the node's PDF through the real handler (session check,
+        // audit entry, read, layout, font subset), five runs on the largest ward.
+        let mut packet_runs = Vec::new();
+        let mut packet_bytes = 0;
+        for _ in 0..5 {
+            let (took, bytes) = one.get(&format!("/wards/{ward}/mar.pdf")).await;
+            packet_runs.push(took);
+            packet_bytes = bytes;
+        }
+        packet_runs.sort();
+        sizes.push(("ward MAR packet PDF (largest ward)", packet_bytes));
 
         let mut logged_in = Vec::new();
         for _ in 0..clients {
@@ -245,6 +257,13 @@ fn main() {
         for (name, bytes) in sizes {
             println!("| {name} | {bytes} |");
         }
+        println!(
+            "\nward MAR packet PDF, {} beds, 5 runs: min {:.0} ms, median {:.0} ms, max {:.0} ms",
+            biggest_ward.beds.len(),
+            pct(&packet_runs, 0.0),
+            pct(&packet_runs, 0.5),
+            pct(&packet_runs, 1.0)
+        );
         println!(
             "\n(largest ward: {} beds; inpatients: {})",
             biggest_ward.beds.len(),

@@ -33,6 +33,7 @@ const ASSETS: &[Asset] = &[
     asset!("webauthn.js", SCRIPT),
     asset!("login.js", SCRIPT),
     asset!("admin.js", SCRIPT),
+    asset!("print.js", SCRIPT),
 ];
 
 /// `GET /static/{file}`. Assets carry no patient data, so they may be cached (an hour: a
@@ -68,6 +69,7 @@ mod tests {
             ("/static/webauthn.js", "text/javascript"),
             ("/static/login.js", "text/javascript"),
             ("/static/admin.js", "text/javascript"),
+            ("/static/print.js", "text/javascript"),
         ] {
             let response = app
                 .clone()

@@ -30,6 +30,8 @@ pub enum Problem {
     TooLarge,
     /// The encrypted snapshot is locked (no sealed-account or admin login has unlocked it).
     Locked,
+    /// A PDF was asked for but the node has no print font (HTML printing still works).
+    PrintFont,
     Internal,
 }
 
@@ -37,7 +39,9 @@ impl Problem {
     fn status(self) -> StatusCode {
         match self {
             Problem::NotFound => StatusCode::NOT_FOUND,
-            Problem::Audit | Problem::Locked => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::Audit | Problem::Locked | Problem::PrintFont => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Problem::Forbidden | Problem::Csrf | Problem::Mode | Problem::Expired => {
                 StatusCode::FORBIDDEN
             }
@@ -58,6 +62,7 @@ impl Problem {
             Problem::BadRequest => "error_bad_request",
             Problem::TooLarge => "error_too_large",
             Problem::Locked => "error_locked",
+            Problem::PrintFont => "error_print_font",
             Problem::Internal => "error_internal",
         }
     }

@@ -16,7 +16,7 @@ use axum::Router;
 use crate::pages::admin::{
     accounts, admins, auth, checkpoint, review, review_names, snapshots, status,
 };
-use crate::pages::{clinician, labels, Pages};
+use crate::pages::{clinician, labels, print, Pages};
 use crate::state::AppState;
 use crate::{assets, error, headers, health, metrics, trace};
 
@@ -76,8 +76,12 @@ pub(crate) fn pages_routes<S: Clone + Send + Sync + 'static>(pages: Pages) -> Ro
         )
         .route("/wards/{ward}", get(clinician::ward))
         .route("/wards/{ward}/print", get(clinician::ward_print))
+        .route("/wards/{ward}/print.pdf", get(print::ward_pdf))
+        .route("/wards/{ward}/mar", get(print::ward_mar))
+        .route("/wards/{ward}/mar.pdf", get(print::ward_mar_pdf))
         .route("/patients/{key}", get(clinician::patient))
         .route("/patients/{key}/print", get(clinician::patient_print))
+        .route("/patients/{key}/print.pdf", get(print::patient_pdf))
         // labels and wristbands (print jobs, audited as prints)
         .route("/patients/{key}/labels", get(labels::patient_labels))
         .route("/patients/{key}/wristband", get(labels::patient_wristband))

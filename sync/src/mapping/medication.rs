@@ -248,7 +248,8 @@ fn period_of_use<'a>(
 }
 
 /// Timing text: the JP usage code's text (or first display); without a timing code, the
-/// dosage text. The days supplied are a field of their own.
+/// dosage text; without either, the structured repeat written as a 用法 text (see
+/// [`repeat_text`]). The days supplied are a field of their own.
 fn dosage_timing(d: &fhir::Dosage) -> Option<String> {
     d.timing
         .as_ref()
@@ -260,6 +261,68 @@ fn dosage_timing(d: &fhir::Dosage) -> Option<String> {
                 .filter(|s| !s.trim().is_empty())
                 .map(|s| s.trim().to_string())
         })
+        .or_else(|| d.timing.as_ref()?.repeat.as_ref().and_then(repeat_text))
+}
+
+/// A FHIR Timing.repeat as the 用法 text a Japanese order would carry: times of day
+/// ("1日2回 08:00 20:00"), meal events (when: PCM → 朝食後, HS → 就寝前, ...), or an
+/// interval in hours ("8時間毎"); a count per day alone ("1日3回") when that is all it
+/// says. `None` when it says nothing usable.
+fn repeat_text(r: &fhir::Repeat) -> Option<String> {
+    let number = |v: &Option<serde_json::Value>| v.as_ref().and_then(serde_json::Value::as_f64);
+    let frequency = number(&r.frequency).filter(|f| *f >= 1.0 && f.fract() == 0.0);
+    let period = number(&r.period).filter(|p| *p > 0.0);
+    let unit = r.period_unit.as_ref().and_then(serde_json::Value::as_str);
+    let strings = |v: &Option<serde_json::Value>| -> Vec<String> {
+        match v {
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let times: Vec<String> = strings(&r.time_of_day)
+        .iter()
+        .filter_map(|t| t.get(..5).filter(|hm| hm.as_bytes().get(2) == Some(&b':')))
+        .map(str::to_owned)
+        .collect();
+    let when: Vec<&str> = strings(&r.when)
+        .iter()
+        .filter_map(|w| {
+            Some(match w.as_str() {
+                "ACM" => "朝食前",
+                "ACD" => "昼食前",
+                "ACV" => "夕食前",
+                "AC" => "毎食前",
+                "PCM" => "朝食後",
+                "PCD" => "昼食後",
+                "PCV" => "夕食後",
+                "PC" => "毎食後",
+                "CM" => "朝食直後",
+                "CD" => "昼食直後",
+                "CV" => "夕食直後",
+                "HS" => "就寝前",
+                _ => return None,
+            })
+        })
+        .collect();
+    let per_day = match (frequency, period, unit) {
+        (Some(f), Some(p), Some("d")) if p == 1.0 => Some(f as u32),
+        _ => None,
+    };
+    let count = || per_day.map(|n| format!("1日{n}回 ")).unwrap_or_default();
+    if !times.is_empty() {
+        return Some(format!("{}{}", count(), times.join(" ")));
+    }
+    if !when.is_empty() {
+        return Some(format!("{}{}", count(), when.join(" ")));
+    }
+    match (frequency, period, unit) {
+        (Some(f), Some(p), Some("h")) if f == 1.0 && p.fract() == 0.0 => Some(format!("{p}時間毎")),
+        _ => per_day.map(|n| format!("1日{n}回")),
+    }
 }
 
 /// MedicationAdministration statuses of FHIR's value set (besides entered-in-error).
@@ -361,4 +424,46 @@ pub(super) fn map_medication(m: fhir::Medication) -> Result<Mapped, Reject> {
         Subject::Itself,
         Item::Medication { name },
     ))
+}
+
+#[cfg(test)]
+mod repeat_tests {
+    use super::*;
+
+    fn repeat(json: serde_json::Value) -> fhir::Repeat {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_structured_timing_is_written_as_the_usage_text_it_means() {
+        let cases = [
+            (
+                serde_json::json!({"frequency": 2, "period": 1, "periodUnit": "d", "timeOfDay": ["08:00:00", "20:00:00"]}),
+                Some("1日2回 08:00 20:00"),
+            ),
+            (
+                serde_json::json!({"frequency": 2, "period": 1, "periodUnit": "d", "when": ["PCM", "PCV"]}),
+                Some("1日2回 朝食後 夕食後"),
+            ),
+            (serde_json::json!({"when": ["HS"]}), Some("就寝前")),
+            (
+                serde_json::json!({"frequency": 1, "period": 8, "periodUnit": "h"}),
+                Some("8時間毎"),
+            ),
+            (
+                serde_json::json!({"frequency": 3, "period": 1, "periodUnit": "d"}),
+                Some("1日3回"),
+            ),
+            // Unexpected types are no schedule, not a rejected prescription.
+            (serde_json::json!({"frequency": "often", "when": 7}), None),
+            (
+                serde_json::json!({"boundsPeriod": {"start": "2026-12-01"}}),
+                None,
+            ),
+        ];
+        for (json, want) in cases {
+            let got = repeat_text(&repeat(json.clone()));
+            assert_eq!(got.as_deref(), want, "{json}");
+        }
+    }
 }

@@ -12,9 +12,11 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
 use crate::i18n::{Lang, Tr};
 use crate::viewer::PatientSummary;
 
+mod due;
 mod grids;
 mod prescriptions;
 
+pub use due::{parse_timing, DoseTimes, DueLine, Schedule, DUE_WINDOW_HOURS};
 use grids::{mar, vitals_grid};
 pub use grids::{VitalsGrid, VitalsRow};
 pub use prescriptions::RxLine;
@@ -298,6 +300,8 @@ pub struct Summary {
     pub infections: Vec<Line>,
     pub flags: Vec<Line>,
     pub prescriptions: Vec<RxLine>,
+    /// Doses due in the next 24 hours from the node's clock, one row per prescription.
+    pub due: Vec<DueLine>,
     pub mar: Mar,
     pub orders: Vec<OrderLine>,
     pub labs: Vec<LabLine>,
@@ -314,6 +318,14 @@ pub struct Summary {
 
 const MAR_WINDOW_HOURS: i64 = 72;
 
+/// What the doses due next are counted from: the node's clock now (not the data time:
+/// a dose is due by the wall clock) and the hospital's meal and bed times.
+#[derive(Debug, Clone, Copy)]
+pub struct DueClock {
+    pub now: DateTime<Utc>,
+    pub times: DoseTimes,
+}
+
 fn participant_text(p: &Participant) -> String {
     let mut s = p.name.clone().unwrap_or_default();
     if let Some(c) = p.contact.as_deref() {
@@ -328,7 +340,16 @@ impl Summary {
     /// and today's date for ages (the reader already applied every window from it).
     /// Takes the record by value: its texts (documents can be long) move into the page
     /// instead of being copied.
-    pub fn new(tr: Tr, r: PatientRecord, as_of: DateTime<Utc>) -> Self {
+    /// `clock`: the node's time now and the meal and bed times, for the doses due next.
+    pub fn new(tr: Tr, r: PatientRecord, as_of: DateTime<Utc>, clock: &DueClock) -> Self {
+        let due = due::due_lines(
+            tr,
+            &clock.times,
+            &r.prescriptions,
+            &r.administrations,
+            as_of.fixed_offset(),
+            clock.now,
+        );
         let today = tr.zone.date(&as_of);
         let id = Identity::new(tr, &r.key.0, &r.patient, today);
         let (vitals, other_readings) = vitals_grid(tr, &r);
@@ -380,6 +401,7 @@ impl Summary {
                 .collect(),
             flags: flags.into_iter().map(|f| flag_line(tr, f)).collect(),
             prescriptions: prescriptions::rx_lines(tr, prescriptions, as_of.fixed_offset()),
+            due,
             mar,
             orders: orders.into_iter().map(|o| order_line(tr, o)).collect(),
             labs: labs.into_iter().map(|l| lab_line(tr, l)).collect(),

@@ -7,26 +7,6 @@ use axum::http::StatusCode;
 
 use crate::pages::test_node::*;
 
-/// A declared clinician in a drill, on `node`.
-async fn drill_clinician(node: &Node) -> Browser {
-    let (account_id, credential) = drill_account(node);
-    clinician(node, &account_id, &credential).await
-}
-
-/// The ward with the most current inpatients, and their keys in census order.
-fn busiest_ward(node: &Node) -> (String, Vec<String>) {
-    node.reader
-        .census()
-        .unwrap()
-        .into_iter()
-        .max_by_key(|w| w.beds.len())
-        .map(|w| {
-            let keys = w.beds.iter().map(|b| b.patient.key.0.clone()).collect();
-            (w.ward, keys)
-        })
-        .expect("the synthetic hospital has inpatients")
-}
-
 #[tokio::test]
 async fn a_ward_print_is_one_durable_commit_listing_every_patient() {
     let node = node();

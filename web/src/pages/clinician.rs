@@ -553,6 +553,7 @@ pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Res
     let (census, records) = printed.into_inner();
     let today = today(&ctx);
     let as_of = as_of(&ctx);
+    let clock = ctx.due_clock();
     let page = WardPrintPage {
         c: ctx.chrome(),
         ward,
@@ -562,7 +563,7 @@ pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Res
             .collect(),
         patients: records
             .into_iter()
-            .map(|r| Summary::new(ctx.tr(), r, as_of))
+            .map(|r| Summary::new(ctx.tr(), r, as_of, &clock))
             .collect(),
     };
     render(&page)
@@ -594,7 +595,12 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
         .map_err(|refusal| ctx.session_refused(refusal))?;
     let page = PatientPage {
         c: ctx.chrome(),
-        patients: vec![Summary::new(ctx.tr(), view.into_inner(), as_of(&ctx))],
+        patients: vec![Summary::new(
+            ctx.tr(),
+            view.into_inner(),
+            as_of(&ctx),
+            &ctx.due_clock(),
+        )],
         full: true,
         print,
     };

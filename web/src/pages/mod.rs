@@ -12,6 +12,9 @@ mod attack_tests;
 mod audit_tests;
 pub(crate) mod clinician;
 pub(crate) mod labels;
+pub mod print;
+#[cfg(test)]
+mod print_tests;
 #[cfg(test)]
 mod test_node;
 #[cfg(test)]
@@ -49,6 +52,20 @@ pub struct PagesConfig {
     pub absolute_timeout: Duration,
     /// The hospital's clock (`[display] time_zone`).
     pub zone: akari_accounts::Zone,
+    /// Meal and bed times the doses due next are read against (`[display.dose_times]`).
+    pub dose_times: crate::display::DoseTimes,
+    /// The font PDF printouts are set in, loaded once at start-up; its error (which says
+    /// what to install or set) when there is none: HTML printing still works.
+    pub print_font: Result<akari_print::PdfFont, String>,
+}
+
+/// The font found by Debian discovery, read once per process (tests and benchmarks build
+/// many page sets).
+pub fn discovered_print_font() -> Result<akari_print::PdfFont, String> {
+    static FONT: std::sync::OnceLock<Result<akari_print::PdfFont, String>> =
+        std::sync::OnceLock::new();
+    FONT.get_or_init(|| akari_print::PdfFont::load(None).map_err(|e| e.to_string()))
+        .clone()
 }
 
 impl Default for PagesConfig {
@@ -58,6 +75,8 @@ impl Default for PagesConfig {
             idle_timeout: Duration::from_secs(15 * 60),
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
             zone: akari_accounts::Zone::default(),
+            dose_times: crate::display::DoseTimes::default(),
+            print_font: discovered_print_font(),
         }
     }
 }
@@ -180,6 +199,18 @@ impl Ctx {
             lang: self.lang,
             zone: self.pages.0.config.zone,
         }
+    }
+
+    /// The node's clock now and the meal and bed times, for the doses due next.
+    pub fn due_clock(&self) -> crate::display::DueClock {
+        crate::display::DueClock {
+            now: Utc::now(),
+            times: self.pages.0.config.dose_times,
+        }
+    }
+
+    pub fn print_font(&self) -> &Result<akari_print::PdfFont, String> {
+        &self.pages.0.config.print_font
     }
 
     pub fn viewer(&self) -> &AuditedViewer {

@@ -55,6 +55,15 @@ pub(crate) fn node() -> Node {
 
 /// A node whose synthetic hospital has `patients` patients (enough fill several wards).
 pub(crate) fn node_of(patients: u64) -> Node {
+    build_node(patients, PagesConfig::default())
+}
+
+/// The default node with these page settings.
+pub(crate) fn node_with_config(config: PagesConfig) -> Node {
+    build_node(12, config)
+}
+
+fn build_node(patients: u64, pages_config: PagesConfig) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     // No timed checkpoint during a test: tests may count the ledger's commits.
@@ -103,7 +112,7 @@ pub(crate) fn node_of(patients: u64) -> Node {
         Arc::new(reader.clone()),
         ledger.clone(),
         accounts.clone(),
-        PagesConfig::default(),
+        pages_config,
     )
     .with_admin(AdminServices::new(
         accounts.clone(),
@@ -464,4 +473,29 @@ pub(crate) async fn clinician(node: &Node, account_id: &str, credential: &str) -
 pub(crate) fn seal_credential(body: &str) -> String {
     let at = body.find("id=\"seal-credential\">").expect("a seal sheet") + 21;
     body[at..at + body[at..].find('<').unwrap()].to_owned()
+}
+
+/// A declared clinician in a drill, on `node`.
+pub(crate) async fn drill_clinician(node: &Node) -> Browser {
+    let (account_id, credential) = console_account(node);
+    let console = Console::new("it").capability();
+    node.accounts
+        .start_drill(&console, "drill", &Client::default())
+        .unwrap();
+    assert_eq!(mode(node), Mode::Drill);
+    clinician(node, &account_id, &credential).await
+}
+
+/// The ward with the most current inpatients, and their keys in census order.
+pub(crate) fn busiest_ward(node: &Node) -> (String, Vec<String>) {
+    node.reader
+        .census()
+        .unwrap()
+        .into_iter()
+        .max_by_key(|w| w.beds.len())
+        .map(|w| {
+            let keys = w.beds.iter().map(|b| b.patient.key.0.clone()).collect();
+            (w.ward, keys)
+        })
+        .expect("the synthetic hospital has inpatients")
 }

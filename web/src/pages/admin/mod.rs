@@ -69,7 +69,6 @@ pub struct AdminServices {
     ledger: Arc<Ledger>,
     cancel: CancellationToken,
     review: ReviewConfig,
-    print_font: review_pdf::PrintFont,
 }
 
 impl AdminServices {
@@ -80,19 +79,12 @@ impl AdminServices {
             ledger,
             cancel: CancellationToken::new(),
             review: ReviewConfig::default(),
-            print_font: review_pdf::PrintFont::default(),
         }
     }
 
     /// Cancels a "sync now" started from the web (pass the node's shutdown token).
     pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
         self.cancel = cancel;
-        self
-    }
-
-    /// The font of the review's PDF (`[print] font`).
-    pub fn with_print_font(mut self, font: review_pdf::PrintFont) -> Self {
-        self.print_font = font;
         self
     }
 

@@ -303,13 +303,13 @@ pub(crate) async fn report(
     let named = !form.purpose.trim().is_empty();
     let reviewing = Reviewing::new(&admin, &form.purpose);
     let tr = admin.ctx.tr();
-    let font = admin.svc.print_font.clone();
+    let font = admin.ctx.print_font().clone();
     let printed_by = admin.session.admin_id.clone();
     let result = admin
         .blocking(move |_, _| -> Result<Vec<u8>, ReportFailure> {
             // The font first: a node without one records nothing and says what to install.
             let font = if pdf {
-                Some(font.get().map_err(|e| ReportFailure::Font(e.to_string()))?)
+                Some(font.map_err(ReportFailure::Font)?)
             } else {
                 None
             };

@@ -141,36 +141,3 @@ fn session(tr: Tr, section: &mut Section, s: &SessionReview, names: Option<&Reso
     });
     section.space(3.0);
 }
-
-/// The node's PDF font (`[print] font`, else the first of Debian's standard Japanese
-/// fonts), read on first use and kept; a font that could not be read is tried again next
-/// time, so installing the package needs no restart. Cheap to clone.
-#[derive(Clone, Default)]
-pub struct PrintFont {
-    configured: Option<std::path::PathBuf>,
-    loaded: std::sync::Arc<std::sync::Mutex<Option<akari_print::PdfFont>>>,
-}
-
-impl PrintFont {
-    pub fn new(configured: Option<std::path::PathBuf>) -> Self {
-        PrintFont {
-            configured,
-            loaded: Default::default(),
-        }
-    }
-
-    /// The font, loading it if needed (blocking: reads the file). The error says which
-    /// package to install or which setting to correct.
-    pub fn get(&self) -> Result<akari_print::PdfFont, akari_print::FontError> {
-        let mut loaded = self
-            .loaded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(font) = loaded.as_ref() {
-            return Ok(font.clone());
-        }
-        let font = akari_print::PdfFont::load(self.configured.as_deref())?;
-        *loaded = Some(font.clone());
-        Ok(font)
-    }
-}

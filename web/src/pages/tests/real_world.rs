@@ -102,7 +102,9 @@ async fn the_patient_page_shows_what_real_systems_send() {
     // Prescriptions in effect at the data time: a completed course still running, with
     // its days, start and prescriber; the active one sent twice is one row with a count;
     // one that ended 5 days before is greyed with its status; a month-old one is gone.
-    let vcm = row_with(body, "バンコマイシン塩酸塩点滴静注用0.5g");
+    let prescriptions = &body[body.find("class=\"prescriptions\"").unwrap()..];
+    let prescriptions = &prescriptions[..prescriptions.find("</section>").unwrap()];
+    let vcm = row_with(prescriptions, "バンコマイシン塩酸塩点滴静注用0.5g");
     assert!(
         !vcm.contains("class=\"ended\"")
             && vcm.contains("14日分")
@@ -110,12 +112,10 @@ async fn the_patient_page_shows_what_real_systems_send() {
             && vcm.contains("主治 一郎"),
         "{vcm}"
     );
-    let prescriptions = &body[body.find("class=\"prescriptions\"").unwrap()..];
-    let prescriptions = &prescriptions[..prescriptions.find("</section>").unwrap()];
     let mepm = row_with(prescriptions, "メロペネム点滴静注用0.5g");
     assert!(mepm.contains("同一処方×2"), "{mepm}");
     assert_eq!(prescriptions.matches("メロペネム点滴静注用0.5g").count(), 1);
-    let lvfx = row_with(body, "レボフロキサシン錠500mg");
+    let lvfx = row_with(prescriptions, "レボフロキサシン錠500mg");
     assert!(
         lvfx.contains("class=\"ended\"") && lvfx.contains("終了") && lvfx.contains("7日分"),
         "{lvfx}"

@@ -309,7 +309,7 @@ fn repeat_text(r: &fhir::Repeat) -> Option<String> {
         })
         .collect();
     let per_day = match (frequency, period, unit) {
-        (Some(f), Some(p), Some("d")) if p == 1.0 => Some(f as u32),
+        (Some(f), Some(1.0), Some("d")) => Some(f as u32),
         _ => None,
     };
     let count = || per_day.map(|n| format!("1日{n}回 ")).unwrap_or_default();

@@ -59,7 +59,12 @@ pub struct Label {
 
 impl Label {
     pub fn new(tr: Tr, record: PatientRecord, as_of: chrono::DateTime<Utc>) -> Self {
-        let summary = Summary::new(tr, record, as_of);
+        // A label shows no doses: any clock does for the summary's due list.
+        let clock = crate::display::DueClock {
+            now: as_of,
+            times: Default::default(),
+        };
+        let summary = Summary::new(tr, record, as_of, &clock);
         let substances: Vec<&str> = summary
             .allergies
             .iter()

@@ -416,6 +416,7 @@ impl Services {
             absolute_timeout: Duration::from_secs(self.config.accounts.absolute_timeout_secs),
             stale_after: Duration::from_secs(self.config.web.stale_after_minutes * 60),
             zone: self.config.display.time_zone,
+            vital_limits: self.config.display.vital_limits.clone(),
         };
         let admin = AdminServices::new(
             self.accounts.clone(),

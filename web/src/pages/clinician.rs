@@ -558,7 +558,7 @@ pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Res
             .collect(),
         patients: records
             .into_iter()
-            .map(|r| Summary::new(ctx.tr(), r, as_of))
+            .map(|r| Summary::new(ctx.tr(), r, as_of, ctx.vital_limits()))
             .collect(),
     };
     render(&page)
@@ -590,7 +590,12 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
         .map_err(|refusal| ctx.session_refused(refusal))?;
     let page = PatientPage {
         c: ctx.chrome(),
-        patients: vec![Summary::new(ctx.tr(), view.into_inner(), as_of(&ctx))],
+        patients: vec![Summary::new(
+            ctx.tr(),
+            view.into_inner(),
+            as_of(&ctx),
+            ctx.vital_limits(),
+        )],
         full: true,
         print,
     };

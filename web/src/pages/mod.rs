@@ -48,6 +48,8 @@ pub struct PagesConfig {
     pub absolute_timeout: Duration,
     /// The hospital's clock (`[display] time_zone`).
     pub zone: akari_accounts::Zone,
+    /// When a vital sign is highlighted (`[display.vital_limits]`).
+    pub vital_limits: crate::display::VitalLimits,
 }
 
 impl Default for PagesConfig {
@@ -57,6 +59,7 @@ impl Default for PagesConfig {
             idle_timeout: Duration::from_secs(15 * 60),
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
             zone: akari_accounts::Zone::default(),
+            vital_limits: crate::display::VitalLimits::default(),
         }
     }
 }
@@ -174,6 +177,10 @@ impl FromRequestParts<Pages> for Ctx {
 }
 
 impl Ctx {
+    pub fn vital_limits(&self) -> &crate::display::VitalLimits {
+        &self.pages.0.config.vital_limits
+    }
+
     pub fn tr(&self) -> Tr {
         Tr {
             lang: self.lang,

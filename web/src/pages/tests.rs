@@ -14,6 +14,7 @@ use tower::ServiceExt;
 use super::{Pages, PagesConfig};
 
 mod real_world;
+mod status_words;
 use crate::gate::{ClinicianLogin, Gate, Refusal};
 use crate::router::for_pages as router;
 use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};

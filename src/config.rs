@@ -65,6 +65,8 @@ pub struct DisplayConfig {
     /// The hospital's IANA time zone: every time a person reads (pages, seal sheets,
     /// console reports) is shown in it with its abbreviation. Machine formats keep RFC 3339.
     pub time_zone: akari_accounts::Zone,
+    /// `[display.vital_limits]`: when a vital sign is highlighted (▼ L, ▲ H, critical).
+    pub vital_limits: akari_web::display::VitalLimits,
     /// `[display.dose_times]`: the meal and bed times timings such as 朝昼夕食後 or
     /// 就寝前 are read against for the doses due next.
     pub dose_times: DoseTimesConfig,
@@ -257,6 +259,7 @@ impl Config {
         self.validate_tls_files()?;
         self.validate_metrics()?;
         self.validate_web()?;
+        self.validate_display()?;
         self.display.dose_times.times()?;
         self.validate_sync()?;
         self.validate_tls_names()
@@ -343,6 +346,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// `[display.vital_limits]`: each kind's limits in order.
+    fn validate_display(&self) -> Result<(), ConfigError> {
+        self.display
+            .vital_limits
+            .check()
+            .map_err(|m| ConfigError::invalid("display.vital_limits", m))
     }
 
     /// `[web]`: the staleness threshold within its range.
@@ -540,6 +551,50 @@ mod tests {
                 && err.contains("IANA"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn vital_limits_default_to_news2_and_a_kind_given_replaces_its_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = load(&sources(dir.path(), None, &[])).unwrap();
+        assert_eq!(
+            config.display.vital_limits,
+            akari_web::display::VitalLimits::default()
+        );
+        let config = load(&sources(
+            dir.path(),
+            Some("[display.vital_limits]\nspo2 = { low = 92, critical_low = 88 }\n"),
+            &[],
+        ))
+        .unwrap();
+        let limits = &config.display.vital_limits;
+        assert_eq!(
+            (limits.spo2.low, limits.spo2.critical_low),
+            (Some(92.0), Some(88.0))
+        );
+        assert_eq!(
+            limits.heart_rate,
+            akari_web::display::VitalLimits::default().heart_rate
+        );
+        let err = load(&sources(
+            dir.path(),
+            Some("[display.vital_limits]\nheart_rate = { low = 100, high = 60 }\n"),
+            &[],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("display.vital_limits") && err.contains("heart_rate.low"),
+            "{err}"
+        );
+        let err = load(&sources(
+            dir.path(),
+            Some("[display.vital_limits]\npulse = { low = 50 }\n"),
+            &[],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("pulse"), "an unknown kind is refused: {err}");
     }
 
     #[test]

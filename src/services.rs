@@ -441,6 +441,7 @@ impl Services {
             // Checked when the configuration was loaded.
             dose_times: self.config.display.dose_times.times().unwrap_or_default(),
             print_font: self.print_font(),
+            vital_limits: self.config.display.vital_limits.clone(),
         };
         let admin = AdminServices::new(
             self.accounts.clone(),

@@ -15,6 +15,8 @@
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone};
 use serde::{Deserialize, Serialize};
 
+pub mod status;
+
 /// Opaque key naming a patient in URLs and audit entries. Never the hospital ID, never
 /// derived from anything a person could reverse.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -126,11 +126,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("logout", "ログアウト", "Log out"),
     ("switch_lang", "English", "日本語"),
     ("login_title", "非常時アカウントでログイン", "Log in with an emergency account"),
-    ("login_help", "封筒の中の用紙に書かれたアカウントIDと認証情報を入力してください。", "Enter the account ID and credential printed on the sheet inside the sealed envelope."),
+    ("login_help", "封筒の中の用紙に書かれたアカウントIDと資格情報を入力してください。", "Enter the account ID and credential printed on the sheet inside the sealed envelope."),
     ("account_id", "アカウントID", "Account ID"),
-    ("credential", "認証情報", "Credential"),
+    ("credential", "資格情報", "Credential"),
     ("login", "ログイン", "Log in"),
-    ("login_refused", "ログインできませんでした。アカウントIDと認証情報を確認してください。", "Login refused. Check the account ID and the credential."),
+    ("login_refused", "ログインできませんでした。アカウントIDと資格情報を確認してください。", "Login refused. Check the account ID and the credential."),
     ("login_backoff", "失敗が続いたため、{secs}秒待ってから再度お試しください。", "Too many failures: wait {secs} s and try again."),
     ("key_title", "セキュリティキーの確認", "Security key"),
     ("key_help", "このアカウントにはセキュリティキーが登録されています。キーを差し込み、下のボタンを押して、キーに触れ PIN を入力してください。", "This account has a security key. Insert the key, press the button below, touch the key and enter its PIN."),
@@ -141,7 +141,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("key_cancelled", "セキュリティキーの確認が取り消されたか、このアカウントのキーが見つかりませんでした。登録されたキーを差し込んで、最初からやり直してください。", "The security key step was cancelled, or this account's key was not found. Insert the enrolled key and start again."),
     ("key_unsupported", "このブラウザはセキュリティキーに対応していません。別の端末か、キーのない非常時アカウントを使ってください。", "This browser does not support security keys. Use another PC or an emergency account without a key."),
     ("key_missing", "このアカウントはセキュリティキーが必要ですが、キーの応答がありませんでした。キーを差し込んで、最初からやり直してください。", "This account needs its security key, but no key answered. Insert the key and start again."),
-    ("key_refused", "ログインできませんでした。認証情報が違うか、このアカウントに登録されたキーではありません。用紙とキーを確認して、最初からやり直してください。", "Login refused: the credential is wrong or this is not the key enrolled for this account. Check the sheet and the key, then start again."),
+    ("key_refused", "ログインできませんでした。資格情報が違うか、このアカウントに登録されたキーではありません。用紙とキーを確認して、最初からやり直してください。", "Login refused: the credential is wrong or this is not the key enrolled for this account. Check the sheet and the key, then start again."),
     ("page", "ページ", "page"),
     ("page_prev", "前へ", "Previous"),
     ("page_next", "次へ", "Next"),
@@ -172,6 +172,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("room", "病室", "Room"),
     ("bed", "ベッド", "Bed"),
     ("wards", "病棟一覧", "Wards"),
+    ("outpatient", "外来", "Outpatient"),
+    ("ward_bed", "病棟・病室・ベッド", "Ward, room, bed"),
     ("ward_census", "病棟患者一覧", "Ward census"),
     ("open", "開く", "Open"),
     ("print_ward", "病棟全員を印刷", "Print the whole ward"),
@@ -210,7 +212,6 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("care_team", "担当者・連絡先", "Care team and contacts"),
     ("orders", "未実施のオーダー", "Pending orders"),
     ("order_urgent", "至急", "URGENT"),
-    ("order_on_hold", "保留", "on hold"),
     ("requester", "依頼", "Requested by"),
     ("findings", "その他の測定・所見", "Other readings and findings"),
     ("time_unknown", "日時不明", "time unknown"),
@@ -219,11 +220,9 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("report_pathology", "病理", "Pathology"),
     ("report_laboratory", "検体検査", "Laboratory"),
     ("report_other", "その他", "Other"),
-    ("report_preliminary", "速報", "preliminary"),
     ("conclusion", "結論", "Conclusion"),
     ("immunizations", "予防接種", "Immunizations"),
     ("lot", "ロット", "Lot"),
-    ("not_done", "未実施", "not done"),
     ("infections", "感染症", "Infections"),
     ("positive", "陽性", "Positive"),
     ("negative", "陰性", "Negative"),
@@ -236,10 +235,6 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("rx_start", "開始日", "Start"),
     ("rx_days", "日数", "Days"),
     ("prescriber", "処方医", "Prescriber"),
-    ("rx_on_hold", "保留", "on hold"),
-    ("rx_ended", "終了", "ended"),
-    ("rx_stopped", "中止", "stopped"),
-    ("rx_status_unknown", "状態不明", "status unknown"),
     ("medication", "薬剤", "Medication"),
     ("dose", "用量", "Dose"),
     ("route", "経路", "Route"),
@@ -272,11 +267,16 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("reference", "基準値", "Reference"),
     ("abnormal", "異常", "Abnormal"),
     ("time", "日時", "Time"),
-    ("vitals", "バイタルサイン", "Vital signs"),
+    ("vitals", "バイタルサイン（72時間）", "Vital signs (72 h)"),
+    ("no_vitals", "72時間以内のバイタルサインはありません。", "No vital signs in the last 72 h."),
+    ("lab_latest", "最新", "Latest"),
+    ("lab_previous", "前回まで（新しい順）", "Earlier (newest first)"),
+    ("lab_more", "ほか", "more:"),
     ("problems", "傷病名", "Problems"),
     ("documents", "文書", "Documents"),
     ("none", "なし", "None"),
     ("status", "状態", "Status"),
+    ("status_unknown_code", "未知の状態", "unknown status"),
     ("sex_male", "男", "M"),
     ("sex_female", "女", "F"),
     ("sex_other", "他", "O"),
@@ -589,5 +589,26 @@ mod tests {
             MESSAGES.len(),
             "a message key is listed twice"
         );
+    }
+
+    /// The login page names the secret with the seal sheet's word (資格情報 / credential):
+    /// the nurse holding the sheet finds the same word on the screen.
+    #[test]
+    fn the_login_page_and_the_seal_sheet_name_the_credential_alike() {
+        let (_, ja, en) = MESSAGES
+            .iter()
+            .find(|(k, _, _)| *k == "credential")
+            .unwrap();
+        let sheet_ja = akari_accounts::sheet::INSTRUCTIONS_JA.join("");
+        let sheet_en = akari_accounts::sheet::INSTRUCTIONS_EN.join("");
+        assert!(sheet_ja.contains(ja), "the sheet says {sheet_ja}");
+        assert!(
+            sheet_en.contains(&en.to_lowercase()),
+            "the sheet says {sheet_en}"
+        );
+        for key in ["login_help", "login_refused", "key_refused"] {
+            let (_, ja_text, _) = MESSAGES.iter().find(|(k, _, _)| *k == key).unwrap();
+            assert!(ja_text.contains(ja), "{key}: {ja_text}");
+        }
     }
 }

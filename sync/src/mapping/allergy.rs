@@ -13,7 +13,7 @@
 //! An entry with neither a substance nor a reaction says nothing and is rejected
 //! (`missing_code`); one with only a reaction is kept as "(物質の記載なし)".
 
-use super::fields::{check_status, require_id, status_code, subject_of, LocalSubjects, Notes};
+use super::fields::{require_id, status_code, subject_of, LocalSubjects, Notes};
 use super::{item, reject, retract, DropReason, Item, Mapped, Reject, RejectReason, ResourceType};
 use crate::fhir;
 use crate::model::{self, Severity};
@@ -109,16 +109,16 @@ pub(super) fn map_allergy(
     }
     let mut notes = Notes::default();
     let clinical_status = status_code(a.clinical_status.as_ref());
-    check_status(
+    super::fields::check_vocabulary(
         &mut notes,
         clinical_status.as_deref(),
-        &["active", "inactive", "resolved"],
+        &crate::model::status::ALLERGY_CLINICAL,
         "clinicalStatus",
     );
-    check_status(
+    super::fields::check_vocabulary(
         &mut notes,
         verification.as_deref(),
-        &["unconfirmed", "presumed", "confirmed", "refuted"],
+        &crate::model::status::ALLERGY_VERIFICATION,
         "verificationStatus",
     );
     let criticality = criticality_of(a.criticality.as_deref(), &mut notes);

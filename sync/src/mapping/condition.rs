@@ -7,10 +7,11 @@
 //! `onsetString`. A time that does not parse is unknown (with a warning), never another
 //! date. A Condition with neither code nor text is rejected (`missing_code`).
 
-use super::fields::{check_status, require_id, status_code, subject_of, LocalSubjects, Notes};
+use super::fields::{require_id, status_code, subject_of, LocalSubjects, Notes};
 use super::infection::is_infection_condition;
 use super::{item, reject, retract, DropReason, Item, Mapped, Reject, RejectReason, ResourceType};
 use crate::fhir;
+use crate::model::status::CONDITION_CLINICAL;
 use crate::model::{self, Onset};
 
 /// An age or range as text: "65 歳", "40–50 歳".
@@ -65,15 +66,6 @@ fn onset_of(c: &fhir::Condition, notes: &mut Notes) -> Option<Onset> {
 }
 
 /// Condition clinical statuses of FHIR's value set.
-const CLINICAL_STATUSES: [&str; 6] = [
-    "active",
-    "recurrence",
-    "relapse",
-    "inactive",
-    "remission",
-    "resolved",
-];
-
 /// An infection recorded as a Condition: positive unless it is over or refuted.
 fn infection(
     id: String,
@@ -84,9 +76,15 @@ fn infection(
 ) -> model::Infection {
     let positive = !matches!(clinical_status, Some("inactive" | "remission" | "resolved"))
         && verification != Some("refuted");
-    let result = match (clinical_status, positive) {
-        (Some(s), true) => format!("あり ({s})"),
-        (Some(s), false) => format!("なし ({s})"),
+    // The status in Japanese (the ward's language); a code outside the value set as
+    // the source gave it.
+    let status = clinical_status.map(|s| match CONDITION_CLINICAL.get(s) {
+        Some(c) => c.ja.to_owned(),
+        None => format!("未知の状態: {s}"),
+    });
+    let result = match (status, positive) {
+        (Some(s), true) => format!("あり（{s}）"),
+        (Some(s), false) => format!("なし（{s}）"),
         (None, _) => "あり".to_string(),
     };
     model::Infection {
@@ -132,10 +130,10 @@ pub(super) fn map_condition(
     };
     let mut notes = Notes::default();
     let clinical_status = status_code(c.clinical_status.as_ref());
-    check_status(
+    super::fields::check_vocabulary(
         &mut notes,
         clinical_status.as_deref(),
-        &CLINICAL_STATUSES,
+        &crate::model::status::CONDITION_CLINICAL,
         "clinicalStatus",
     );
     let recorded = notes.time(c.recorded_date.as_ref(), "recordedDate");
@@ -168,4 +166,25 @@ pub(super) fn map_condition(
             recorded,
         }),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_infection_condition_states_its_status_in_japanese() {
+        let of = |status: Option<&str>| {
+            let i = infection("c1".into(), "MRSA".into(), status, None, None);
+            (i.result, i.positive)
+        };
+        assert_eq!(of(Some("active")), ("あり（活動性）".into(), true));
+        assert_eq!(of(Some("resolved")), ("なし（治癒）".into(), false));
+        assert_eq!(of(None), ("あり".into(), true));
+        assert_eq!(
+            of(Some("x-local")),
+            ("あり（未知の状態: x-local）".into(), true),
+            "a code outside the value set is kept, marked unknown"
+        );
+    }
 }

@@ -158,6 +158,20 @@ pub(super) fn check_status(notes: &mut Notes, status: Option<&str>, allowed: &[&
     }
 }
 
+/// [`check_status`] against one of the record's status vocabularies.
+pub(super) fn check_vocabulary(
+    notes: &mut Notes,
+    status: Option<&str>,
+    vocabulary: &crate::model::status::Vocabulary,
+    field: &str,
+) {
+    if let Some(s) = status {
+        if !vocabulary.contains(s) {
+            check_status(notes, Some(s), &[], field);
+        }
+    }
+}
+
 /// The id in a reference to a Practitioner or PractitionerRole, as `Type/<id>`.
 pub(super) fn staff_reference(r: &fhir::Reference) -> Option<String> {
     let reference = r.reference.as_deref()?;

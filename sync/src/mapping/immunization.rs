@@ -2,7 +2,7 @@
 //! number and lot. `entered-in-error` is retracted; `not-done` is kept (a refusal
 //! matters). No vaccine code or text: rejected (`missing_code`).
 
-use super::fields::{check_status, notes_text, require_id, subject_of, LocalSubjects, Notes};
+use super::fields::{notes_text, require_id, subject_of, LocalSubjects, Notes};
 use super::{item, reject, retract, DropReason, Item, Mapped, Reject, RejectReason, ResourceType};
 use crate::fhir;
 use crate::model;
@@ -31,10 +31,10 @@ pub(super) fn map_immunization(
         ));
     };
     let mut notes = Notes::default();
-    check_status(
+    super::fields::check_vocabulary(
         &mut notes,
         Some(status.as_str()),
-        &["completed", "not-done"],
+        &crate::model::status::IMMUNIZATION,
         "status",
     );
     let occurred = notes.moment(i.occurrence_date_time.as_ref(), "occurrenceDateTime");

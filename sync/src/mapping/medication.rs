@@ -92,10 +92,10 @@ pub(super) fn map_medication_request(
         return Ok(retract(ResourceType::MedicationRequest, id, subject, why));
     }
     let mut notes = Notes::default();
-    super::fields::check_status(
+    super::fields::check_vocabulary(
         &mut notes,
         Some(status.as_str()),
-        &["active", "on-hold", "completed", "stopped", "unknown"],
+        &crate::model::status::PRESCRIPTION,
         "status",
     );
     check_request_profile(&m, &mut notes);
@@ -326,15 +326,6 @@ fn repeat_text(r: &fhir::Repeat) -> Option<String> {
 }
 
 /// MedicationAdministration statuses of FHIR's value set (besides entered-in-error).
-const ADMINISTRATION_STATUSES: [&str; 6] = [
-    "in-progress",
-    "not-done",
-    "on-hold",
-    "completed",
-    "stopped",
-    "unknown",
-];
-
 pub(super) fn map_administration(
     a: fhir::MedicationAdministration,
     ctx: &MapContext,
@@ -359,10 +350,10 @@ pub(super) fn map_administration(
     };
     let time = required_time(when, rt, field)?;
     let mut notes = Notes::default();
-    super::fields::check_status(
+    super::fields::check_vocabulary(
         &mut notes,
         Some(status.as_str()),
-        &ADMINISTRATION_STATUSES,
+        &crate::model::status::ADMINISTRATION,
         "status",
     );
     if time < ctx.windows.administrations_from(ctx.now) {

@@ -7,9 +7,7 @@
 //! ("(実施しない)"). An order with no code and no text says nothing and is rejected
 //! (`missing_code`).
 
-use super::fields::{
-    check_status, notes_text, participant, require_id, subject_of, LocalSubjects, Notes,
-};
+use super::fields::{notes_text, participant, require_id, subject_of, LocalSubjects, Notes};
 use super::{item, reject, retract, DropReason, Item, Mapped, Reject, RejectReason, ResourceType};
 use crate::fhir;
 use crate::model;
@@ -42,10 +40,10 @@ pub(super) fn map_service_request(
         text.push_str(" (実施しない)");
     }
     let mut notes = Notes::default();
-    check_status(
+    super::fields::check_vocabulary(
         &mut notes,
         Some(status.as_str()),
-        &["active", "on-hold", "unknown"],
+        &crate::model::status::ORDER,
         "status",
     );
     let occurrence = match (&r.occurrence_date_time, &r.occurrence_period) {

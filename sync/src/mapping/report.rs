@@ -13,7 +13,7 @@
 //! and is rejected (`missing_code`).
 
 use super::document::attachment_text;
-use super::fields::{check_status, participant, require_id, subject_of, LocalSubjects, Notes};
+use super::fields::{participant, require_id, subject_of, LocalSubjects, Notes};
 use super::{
     item, reject, retract, DropReason, Item, MapContext, Mapped, Reject, RejectReason, ResourceType,
 };
@@ -95,17 +95,6 @@ fn report_kind(r: &fhir::DiagnosticReport) -> ReportKind {
 }
 
 /// The statuses of FHIR's DiagnosticReport value set (besides the retracted ones).
-const STATUSES: [&str; 8] = [
-    "registered",
-    "partial",
-    "preliminary",
-    "final",
-    "amended",
-    "corrected",
-    "appended",
-    "unknown",
-];
-
 /// The conclusion text, then each conclusion code's text it does not already say.
 fn conclusion_of(r: &fhir::DiagnosticReport) -> Option<String> {
     let mut conclusion: Vec<String> = r
@@ -170,7 +159,12 @@ pub(super) fn map_diagnostic_report(
         ));
     };
     let mut notes = Notes::default();
-    check_status(&mut notes, Some(status.as_str()), &STATUSES, "status");
+    super::fields::check_vocabulary(
+        &mut notes,
+        Some(status.as_str()),
+        &crate::model::status::REPORT,
+        "status",
+    );
     let kind = report_kind(&r);
     let time = match (&r.effective_date_time, &r.effective_period) {
         (Some(t), _) => notes.time(Some(t), "effectiveDateTime"),

@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// Vital signs as a chart: one row per minute (newest first), one column per kind.
+/// Vital signs of the last 72 hours before the data time as a chart: one row per minute
+/// (newest first), one column per kind, values outside the limits highlighted.
 #[derive(Debug, Clone)]
 pub struct VitalsGrid {
     pub heads: Vec<String>,
@@ -13,7 +14,34 @@ pub struct VitalsGrid {
 #[derive(Debug, Clone)]
 pub struct VitalsRow {
     pub time: String,
-    pub cells: Vec<String>,
+    pub cells: Vec<VitalCell>,
+}
+
+/// One cell: the readings of one kind at one minute, and the worst one's mark.
+#[derive(Debug, Clone, Default)]
+pub struct VitalCell {
+    pub text: String,
+    /// ▼ L, ▲ H, ▼▼ LL, ▲▲ HH, or empty.
+    pub mark: &'static str,
+    /// CSS classes: `abnormal low`, `abnormal critical high`, ..., or empty.
+    pub class: &'static str,
+}
+
+/// The window of the vital-signs chart, back from the data time.
+const VITALS_WINDOW_HOURS: i64 = 72;
+
+/// Which of two levels to show for a cell with two readings: critical before abnormal.
+fn worse(a: Level, b: Level) -> Level {
+    let rank = |l: Level| match l {
+        Level::Normal => 0,
+        Level::Low | Level::High | Level::Abnormal { critical: false } => 1,
+        Level::CriticalLow | Level::CriticalHigh | Level::Abnormal { critical: true } => 2,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
 }
 
 const VITAL_COLUMNS: [VitalKind; 7] = [
@@ -45,10 +73,22 @@ fn column_of(v: &VitalSign) -> Column {
     }
 }
 
-/// The chart, and the other readings that did not get a column (as lines).
-pub(super) fn vitals_grid(tr: Tr, r: &PatientRecord) -> (VitalsGrid, Vec<Line>) {
+/// The chart, and the readings that did not get a place in it (as lines): other readings
+/// without a column, and the newest reading of each kind older than the window (the last
+/// weight may be a week old and still be what a dose is computed from).
+pub(super) fn vitals_grid(
+    tr: Tr,
+    r: &PatientRecord,
+    as_of: DateTime<Utc>,
+    limits: &VitalLimits,
+) -> (VitalsGrid, Vec<Line>) {
+    let start = as_of - Duration::hours(VITALS_WINDOW_HOURS);
+    let (recent, older): (Vec<&VitalSign>, Vec<&VitalSign>) = r
+        .vitals
+        .iter()
+        .partition(|v| v.time.with_timezone(&Utc) >= start);
     let mut names: Vec<(String, usize)> = Vec::new();
-    for v in r.vitals.iter().filter(|v| v.kind == VitalKind::Other) {
+    for v in recent.iter().filter(|v| v.kind == VitalKind::Other) {
         let name = v.name.clone().unwrap_or_default();
         match names.iter_mut().find(|(n, _)| *n == name) {
             Some((_, c)) => *c += 1,
@@ -63,14 +103,14 @@ pub(super) fn vitals_grid(tr: Tr, r: &PatientRecord) -> (VitalsGrid, Vec<Line>) 
         .collect();
     let columns: Vec<Column> = VITAL_COLUMNS
         .into_iter()
-        .filter(|k| r.vitals.iter().any(|v| v.kind == *k))
+        .filter(|k| recent.iter().any(|v| v.kind == *k))
         .map(Column::Kind)
         .chain(named.iter().cloned().map(Column::Named))
         .collect();
     let mut rest = Vec::new();
     // Newest first; readings of the same minute share a row (the stable sort keeps the
     // source order of readings taken together).
-    let mut sorted: Vec<&VitalSign> = r.vitals.iter().collect();
+    let mut sorted: Vec<&VitalSign> = recent;
     sorted.sort_by_key(|v| std::cmp::Reverse(v.time));
     let minute = |v: &VitalSign| tr.zone.minute(&v.time);
     let rows = sorted
@@ -80,14 +120,20 @@ pub(super) fn vitals_grid(tr: Tr, r: &PatientRecord) -> (VitalsGrid, Vec<Line>) 
             cells: columns
                 .iter()
                 .map(|col| {
-                    let mut cell = String::new();
+                    let mut text = String::new();
+                    let mut level = Level::Normal;
                     for v in group.iter().filter(|v| column_of(v) == *col) {
-                        if !cell.is_empty() {
-                            cell.push_str(" / ");
+                        if !text.is_empty() {
+                            text.push_str(" / ");
                         }
-                        cell.push_str(&value_with_unit(v.value.clone(), v.unit.as_deref()));
+                        text.push_str(&value_with_unit(v.value.clone(), v.unit.as_deref()));
+                        level = worse(level, limits.level(v.kind, &v.value));
                     }
-                    cell
+                    VitalCell {
+                        text,
+                        mark: level.mark(),
+                        class: level.class(),
+                    }
                 })
                 .collect(),
         })
@@ -103,6 +149,26 @@ pub(super) fn vitals_grid(tr: Tr, r: &PatientRecord) -> (VitalsGrid, Vec<Line>) 
                 });
             }
         }
+    }
+    // The newest reading of each kind (or name) older than the window, newest first.
+    let mut older = older;
+    older.sort_by_key(|v| std::cmp::Reverse(v.time));
+    let mut seen: Vec<Column> = Vec::new();
+    for v in older {
+        let col = column_of(v);
+        if seen.contains(&col) {
+            continue;
+        }
+        seen.push(col.clone());
+        rest.push(Line {
+            label: match col {
+                Column::Kind(k) => vital_label(tr, k).to_owned(),
+                Column::Named(n) => n,
+            },
+            text: value_with_unit(v.value.clone(), v.unit.as_deref()),
+            time: tr.zone.minute(&v.time),
+            alert: false,
+        });
     }
     let heads = columns
         .into_iter()
@@ -167,7 +233,7 @@ pub(super) fn mar(tr: Tr, r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
             },
             dose: a.dose.clone().unwrap_or_default(),
             given: a.status == "completed",
-            status: a.status.clone(),
+            status: status_text(tr, &codes::ADMINISTRATION, &a.status),
         });
     }
     Mar {

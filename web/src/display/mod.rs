@@ -2,6 +2,7 @@
 //! MAR grid. Templates hold no logic; everything they show is prepared here as text.
 //! Askama escapes every value, so source text (names, narratives) is always inert.
 
+use akari_sync::model::status::{self as codes, Vocabulary};
 use akari_sync::model::{
     Allergy, Condition, Criticality, Deceased, Document, Finding, Flag, FlagKind, Infection,
     Instant, Moment, Onset, Participant, Patient, PatientRecord, ReportKind, Severity, Sex,
@@ -15,11 +16,23 @@ use crate::viewer::PatientSummary;
 mod due;
 mod grids;
 mod prescriptions;
+mod trends;
 
 pub use due::{parse_timing, DoseTimes, DueLine, Schedule, DUE_WINDOW_HOURS};
 use grids::{mar, vitals_grid};
-pub use grids::{VitalsGrid, VitalsRow};
+pub use grids::{VitalCell, VitalsGrid, VitalsRow};
 pub use prescriptions::RxLine;
+pub use trends::{LabTrend, LabValue, Level, Limits, VitalLimits, LAB_TREND_VALUES};
+
+/// A status code as the reader's language names it; a code outside the record's value
+/// set is still shown, as the source gave it: "未知の状態: x".
+pub fn status_text(tr: Tr, vocabulary: &Vocabulary, code: &str) -> String {
+    match (vocabulary.get(code), tr.lang) {
+        (Some(c), Lang::Ja) => c.ja.to_owned(),
+        (Some(c), Lang::En) => c.en.to_owned(),
+        (None, _) => format!("{}: {code}", tr.s("status_unknown_code")),
+    }
+}
 
 fn fmt_opt(tr: Tr, t: Option<&Instant>) -> String {
     t.map(|t| tr.zone.minute(t)).unwrap_or_default()
@@ -158,10 +171,14 @@ impl Identity {
     }
 }
 
+/// One patient in a list (search results, ward census): enough to tell namesakes apart
+/// without opening each (birth date, age and sex, hospital ID, where they are).
 #[derive(Debug, Clone)]
 pub struct Row {
     pub id: Identity,
+    /// The ward, or 外来 / "Outpatient" when the patient is on no ward.
     pub ward: String,
+    pub on_ward: bool,
     pub room: String,
     pub bed: String,
     pub allergy: bool,
@@ -170,9 +187,14 @@ pub struct Row {
 
 impl Row {
     pub fn new(tr: Tr, s: &PatientSummary, today: NaiveDate) -> Self {
+        let on_ward = s.ward.as_deref().is_some_and(|w| !w.is_empty());
         Row {
             id: Identity::new(tr, &s.key.0, &s.patient, today),
-            ward: s.ward.clone().unwrap_or_default(),
+            ward: match &s.ward {
+                Some(w) if on_ward => w.clone(),
+                _ => tr.s("outpatient").to_owned(),
+            },
+            on_ward,
             room: s.room.clone().unwrap_or_default(),
             bed: s.bed.clone().unwrap_or_default(),
             allergy: s.has_allergy,
@@ -203,21 +225,6 @@ pub struct Line {
     pub text: String,
     pub time: String,
     pub alert: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct LabLine {
-    pub test: String,
-    pub value: String,
-    pub unit: String,
-    /// The range as numbers ("3.5–5.0 mmol/L"), or the source's text when it gave no
-    /// numbers.
-    pub reference: String,
-    /// The range's text when numbers are shown (e.g. "JCCLS共用基準範囲2022").
-    pub reference_note: String,
-    pub flag: String,
-    pub abnormal: bool,
-    pub time: String,
 }
 
 #[derive(Debug, Clone)]
@@ -304,7 +311,10 @@ pub struct Summary {
     pub due: Vec<DueLine>,
     pub mar: Mar,
     pub orders: Vec<OrderLine>,
-    pub labs: Vec<LabLine>,
+    /// Lab results per test, the last values side by side.
+    pub labs: Vec<LabTrend>,
+    /// Columns of earlier results in the lab table (after the latest).
+    pub lab_earlier_columns: usize,
     pub vitals: VitalsGrid,
     /// Bedside readings without a column of their own, and findings (exam, survey, ...),
     /// each under its own name.
@@ -336,12 +346,18 @@ fn participant_text(p: &Participant) -> String {
 }
 
 impl Summary {
-    /// `as_of` is the served generation's data time: it anchors the 72-hour MAR window
-    /// and today's date for ages (the reader already applied every window from it).
+    /// `as_of` is the served generation's data time: it anchors the 72-hour MAR and
+    /// vital-sign windows and today's date for ages (the reader already applied every window from it).
     /// Takes the record by value: its texts (documents can be long) move into the page
     /// instead of being copied.
     /// `clock`: the node's time now and the meal and bed times, for the doses due next.
-    pub fn new(tr: Tr, r: PatientRecord, as_of: DateTime<Utc>, clock: &DueClock) -> Self {
+    pub fn new(
+        tr: Tr,
+        r: PatientRecord,
+        as_of: DateTime<Utc>,
+        clock: &DueClock,
+        limits: &VitalLimits,
+    ) -> Self {
         let due = due::due_lines(
             tr,
             &clock.times,
@@ -352,7 +368,7 @@ impl Summary {
         );
         let today = tr.zone.date(&as_of);
         let id = Identity::new(tr, &r.key.0, &r.patient, today);
-        let (vitals, other_readings) = vitals_grid(tr, &r);
+        let (vitals, other_readings) = vitals_grid(tr, &r, as_of, limits);
         let mar = mar(tr, &r, as_of);
         let blood_type = blood_type(tr, &r);
         let current = r.current_encounter();
@@ -383,8 +399,6 @@ impl Summary {
 
         let (allergies, no_allergy) = allergy_lines(tr, allergies);
 
-        let mut labs = labs;
-        labs.sort_by_key(|l| std::cmp::Reverse(l.time));
         let mut findings: Vec<Line> = findings.into_iter().map(|f| finding_line(tr, f)).collect();
         findings.splice(0..0, other_readings);
 
@@ -404,7 +418,8 @@ impl Summary {
             due,
             mar,
             orders: orders.into_iter().map(|o| order_line(tr, o)).collect(),
-            labs: labs.into_iter().map(|l| lab_line(tr, l)).collect(),
+            labs: trends::lab_trends(tr, labs),
+            lab_earlier_columns: LAB_TREND_VALUES - 1,
             vitals,
             findings,
             reports: reports.into_iter().map(|r| report_line(tr, r)).collect(),
@@ -463,7 +478,10 @@ fn finding_line(tr: Tr, f: Finding) -> Line {
 fn problem_line(tr: Tr, c: Condition) -> Line {
     Line {
         label: c.text,
-        text: c.clinical_status.unwrap_or_default(),
+        text: c
+            .clinical_status
+            .map(|s| status_text(tr, &codes::CONDITION_CLINICAL, &s))
+            .unwrap_or_default(),
         time: c
             .onset
             .as_ref()
@@ -520,7 +538,10 @@ fn allergy_lines(tr: Tr, allergies: Vec<Allergy>) -> (Vec<AllergyLine>, &'static
             severity: severity.to_owned(),
             severe: a.severity == Some(Severity::Severe),
             reactions: a.reactions.join("、"),
-            status: a.verification_status.unwrap_or_default(),
+            status: a
+                .verification_status
+                .map(|s| status_text(tr, &codes::ALLERGY_VERIFICATION, &s))
+                .unwrap_or_default(),
             substance: a.substance,
         });
     }
@@ -539,27 +560,6 @@ fn value_with_unit(value: String, unit: Option<&str>) -> String {
     match unit.filter(|u| !u.is_empty()) {
         Some(u) => format!("{value} {u}"),
         None => value,
-    }
-}
-
-fn lab_line(tr: Tr, l: akari_sync::model::LabResult) -> LabLine {
-    let flag = l.interpretation.unwrap_or_default();
-    let (reference, reference_note) = match l.reference_range {
-        Some(r) => match r.numbers() {
-            Some(n) => (n, r.text.unwrap_or_default()),
-            None => (r.text.unwrap_or_default(), String::new()),
-        },
-        None => (String::new(), String::new()),
-    };
-    LabLine {
-        time: fmt_opt(tr, l.time.as_ref()),
-        test: l.test,
-        value: l.value,
-        unit: l.unit.unwrap_or_default(),
-        reference,
-        reference_note,
-        abnormal: !flag.is_empty() && flag != "N",
-        flag,
     }
 }
 
@@ -638,8 +638,7 @@ fn report_line(tr: Tr, r: akari_sync::model::Report) -> ReportLine {
         }),
         status: match r.status.as_str() {
             "final" | "amended" | "corrected" | "appended" => String::new(),
-            "preliminary" | "partial" => tr.s("report_preliminary").to_owned(),
-            other => other.to_owned(),
+            other => status_text(tr, &codes::REPORT, other),
         },
         time: fmt_opt(tr, r.time.as_ref().or(r.issued.as_ref())),
         conclusion: r.conclusion.unwrap_or_default(),
@@ -656,10 +655,11 @@ fn report_line(tr: Tr, r: akari_sync::model::Report) -> ReportLine {
 fn order_line(tr: Tr, o: akari_sync::model::Order) -> OrderLine {
     OrderLine {
         urgent: matches!(o.priority.as_deref(), Some("urgent" | "asap" | "stat")),
-        status: if o.status == "on-hold" {
-            tr.s("order_on_hold").to_owned()
-        } else {
+        // A pending order is active: only another status is worth a word.
+        status: if o.status == "active" {
             String::new()
+        } else {
+            status_text(tr, &codes::ORDER, &o.status)
         },
         time: fmt_opt(tr, o.occurrence.as_ref().or(o.authored_on.as_ref())),
         requester: o
@@ -684,8 +684,8 @@ fn immunization_line(tr: Tr, i: akari_sync::model::Immunization) -> Line {
     if let Some(l) = &i.lot {
         text.push(format!("{} {l}", tr.s("lot")));
     }
-    if i.status == "not-done" {
-        text.push(tr.s("not_done").to_owned());
+    if i.status != "completed" {
+        text.push(status_text(tr, &codes::IMMUNIZATION, &i.status));
     }
     if let Some(n) = &i.note {
         text.push(n.clone());

@@ -4,6 +4,7 @@
 //! and the prescriber; rows that would read exactly the same are one row with a count,
 //! so a source that sends the same prescription twice never shows unexplained doubles.
 
+use akari_sync::model::status as codes;
 use akari_sync::model::{Instant, Prescription};
 
 use super::participant_text;
@@ -108,17 +109,12 @@ fn rx_line(tr: Tr, p: Prescription, as_of: Instant) -> RxLine {
 
 /// Nothing for a prescription simply in effect; "保留" for one on hold; for one no longer
 /// in effect, why (終了 / 中止 / ...). A status outside FHIR's value set is shown as the
-/// source gave it.
+/// source gave it, marked unknown.
 fn status_label(tr: Tr, status: &str, in_effect: bool) -> String {
-    let key = match (status, in_effect) {
-        ("on-hold", _) => "rx_on_hold",
-        (_, true) => return String::new(),
-        ("completed", false) => "rx_ended",
-        ("stopped", false) => "rx_stopped",
-        ("unknown", false) => "rx_status_unknown",
-        (other, false) => return other.to_owned(),
-    };
-    tr.s(key).to_owned()
+    match (status, in_effect) {
+        ("on-hold", _) | (_, false) => super::status_text(tr, &codes::PRESCRIPTION, status),
+        (_, true) => String::new(),
+    }
 }
 
 #[cfg(test)]

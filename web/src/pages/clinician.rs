@@ -563,7 +563,7 @@ pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Res
             .collect(),
         patients: records
             .into_iter()
-            .map(|r| Summary::new(ctx.tr(), r, as_of, &clock))
+            .map(|r| Summary::new(ctx.tr(), r, as_of, &clock, ctx.vital_limits()))
             .collect(),
     };
     render(&page)
@@ -600,6 +600,7 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
             view.into_inner(),
             as_of(&ctx),
             &ctx.due_clock(),
+            ctx.vital_limits(),
         )],
         full: true,
         print,

@@ -52,6 +52,8 @@ pub struct PagesConfig {
     pub absolute_timeout: Duration,
     /// The hospital's clock (`[display] time_zone`).
     pub zone: akari_accounts::Zone,
+    /// When a vital sign is highlighted (`[display.vital_limits]`).
+    pub vital_limits: crate::display::VitalLimits,
     /// Meal and bed times the doses due next are read against (`[display.dose_times]`).
     pub dose_times: crate::display::DoseTimes,
     /// The font PDF printouts are set in, loaded once at start-up; its error (which says
@@ -75,6 +77,7 @@ impl Default for PagesConfig {
             idle_timeout: Duration::from_secs(15 * 60),
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
             zone: akari_accounts::Zone::default(),
+            vital_limits: crate::display::VitalLimits::default(),
             dose_times: crate::display::DoseTimes::default(),
             print_font: discovered_print_font(),
         }
@@ -194,6 +197,10 @@ impl FromRequestParts<Pages> for Ctx {
 }
 
 impl Ctx {
+    pub fn vital_limits(&self) -> &crate::display::VitalLimits {
+        &self.pages.0.config.vital_limits
+    }
+
     pub fn tr(&self) -> Tr {
         Tr {
             lang: self.lang,

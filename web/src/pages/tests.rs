@@ -15,6 +15,7 @@ use super::{Pages, PagesConfig};
 
 mod labels;
 mod real_world;
+mod status_words;
 use crate::gate::{ClinicianLogin, Gate, Refusal};
 use crate::router::for_pages as router;
 use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use akari_accounts::event::{Action, AuditEvent, AuditSink, Client, Reason};
+use akari_accounts::event::{
+    Action, AdminRecovery, AuditEvent, AuditSink, Client, KeySlotChange, Reason,
+};
 use akari_accounts::ledger::{ExportFormat, ExportRange, Ledger, LedgerEntry};
 use akari_accounts::review::resolve::{DirectoryError, Resolution};
 use akari_accounts::review::{
@@ -20,7 +22,7 @@ use axum::Form;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::text::{actor_text, time};
+use super::text::{actor_text, mode_label, say, time};
 use super::{AdminCtx, PageQuery, Paging};
 use crate::error::{PageError, Problem};
 use crate::i18n::Tr;
@@ -98,7 +100,7 @@ pub(crate) async fn episodes(admin: AdminCtx) -> Result<Response, PageError> {
                 id: e.id,
                 drill: e.drill,
                 started: time(tr, &e.started),
-                declared_by: actor_text(&e.declared_by),
+                declared_by: actor_text(tr, &e.declared_by),
                 reason: e.reason.clone(),
                 ended: e
                     .end
@@ -203,7 +205,11 @@ pub(super) fn verdict_label(tr: Tr, recorded: &str) -> String {
 
 /// A verdict or sign-off as the page lists it: label — who (when): comment.
 pub(super) fn verdict_line(tr: Tr, v: &RecordedVerdict, label: String) -> String {
-    let mut line = format!("{label} — {} ({})", actor_text(&v.by), time(tr, &v.time));
+    let mut line = format!(
+        "{label} — {} ({})",
+        actor_text(tr, &v.by),
+        time(tr, &v.time)
+    );
     if !v.comment.is_empty() {
         line.push_str(": ");
         line.push_str(&v.comment);
@@ -353,7 +359,7 @@ pub(super) fn episode_page(
         id: ep.id,
         drill: ep.drill,
         started: time(tr, &ep.started),
-        declared_by: actor_text(&ep.declared_by),
+        declared_by: actor_text(tr, &ep.declared_by),
         reason: ep.reason.clone(),
         ended: ep
             .end
@@ -385,67 +391,155 @@ struct EventRow {
     drill: bool,
 }
 
-fn action_text(a: &Action) -> String {
+/// What an entry did, in the reader's language. Values recorded as text (a ward, a
+/// reason, an ID) are shown as recorded.
+pub(super) fn action_text(tr: Tr, a: &Action) -> String {
+    let l = |ja: &str, en: &str| say(tr, ja, en);
     match a {
-        Action::LoginSucceeded => "login".into(),
-        Action::LoginFailed { reason } => format!("login failed: {reason}"),
-        Action::SealBroken => "seal broken".into(),
-        Action::Declared { .. } => "declared".into(),
-        Action::Logout => "logout".into(),
-        Action::SessionExpired => "session expired".into(),
-        Action::ModeChanged { from, to, reason } => format!("mode {from} → {to}: {reason}"),
-        Action::AdminCreated => "admin created".into(),
-        Action::AdminCredentialEnrolled => "admin credential enrolled".into(),
-        Action::AdminRecovered { admin_id, change } => format!("admin {admin_id}: {change}"),
-        Action::AccountProvisioned { account_id } => format!("provisioned {account_id}"),
-        Action::KeyEnrolled { account_id } => format!("key enrolled {account_id}"),
-        Action::AccountRetired { account_id } => format!("retired {account_id}"),
-        Action::AccountResealed { account_id } => format!("re-sealed {account_id}"),
-        Action::AccountRevoked { account_id } => format!("revoked {account_id}"),
+        Action::LoginSucceeded => l("ログイン", "login"),
+        Action::LoginFailed { reason } => {
+            format!("{}: {reason}", l("ログイン失敗", "login failed"))
+        }
+        Action::SealBroken => l("開封（初回ログイン）", "seal broken"),
+        Action::Declared { .. } => l("利用者の申告", "declared"),
+        Action::Logout => l("ログアウト", "logout"),
+        Action::SessionExpired => l("セッション期限切れ", "session expired"),
+        Action::ModeChanged { from, to, reason } => format!(
+            "{} {} → {}: {reason}",
+            l("モード変更", "mode"),
+            mode_label(tr, *from),
+            mode_label(tr, *to)
+        ),
+        Action::AdminCreated => l("管理者作成", "admin created"),
+        Action::AdminCredentialEnrolled => l("管理者キー登録", "admin credential enrolled"),
+        Action::AdminRecovered { admin_id, change } => {
+            let change = match change {
+                AdminRecovery::EnrolmentCodeReissued => l("登録コード再発行", "new enrolment code"),
+                AdminRecovery::PasskeysReplaced => l("パスキー再登録", "passkeys replaced"),
+                AdminRecovery::PasswordReset => l("パスワード再設定", "password reset"),
+            };
+            format!(
+                "{} {admin_id}: {change}",
+                l("管理者の回復", "admin recovered")
+            )
+        }
+        Action::AccountProvisioned { account_id } => {
+            format!("{} {account_id}", l("アカウント発行", "provisioned"))
+        }
+        Action::KeyEnrolled { account_id } => {
+            format!("{} {account_id}", l("キー登録", "key enrolled"))
+        }
+        Action::AccountRetired { account_id } => {
+            format!("{} {account_id}", l("使用済み", "retired"))
+        }
+        Action::AccountResealed { account_id } => {
+            format!("{} {account_id}", l("再封印", "re-sealed"))
+        }
+        Action::AccountRevoked { account_id } => {
+            format!("{} {account_id}", l("失効", "revoked"))
+        }
         Action::PatientSearch {
             query_kind,
             results,
             ..
-        } => format!("search ({query_kind}): {results}"),
-        Action::PatientRead => "patient read".into(),
-        Action::PatientPrint => "patient print".into(),
-        Action::PatientNotFound { .. } => "lookup of an unknown patient key".into(),
-        Action::WardCensus { ward, .. } => format!("ward census {ward}"),
-        Action::WardPrint { ward, patients, .. } => format!("ward print {ward} ({patients})"),
-        Action::AuditExported { format } => format!("audit exported ({format})"),
-        Action::KeySlotChanged { slot, change } => format!("key slot {slot} {change}"),
-        Action::SnapshotUnlocked { slot } => format!("snapshot unlocked ({slot})"),
-        Action::SnapshotLocked => "snapshot locked".into(),
-        Action::SyncRequested { full } => {
-            format!("sync requested{}", if *full { " (full)" } else { "" })
+        } => {
+            let kind = match query_kind.as_str() {
+                "hospital_id" => tr.s("hospital_id").to_owned(),
+                "birth_date" => tr.s("born").to_owned(),
+                "name" => tr.s("name").to_owned(),
+                other => other.to_owned(),
+            };
+            format!("{} ({kind}): {results}", l("患者検索", "search"))
         }
-        Action::SnapshotRolledBack { from, to } => match from {
-            Some(f) => format!("snapshot rolled back {f} → {to}"),
-            None => format!("snapshot rolled back → {to}"),
-        },
-        Action::SnapshotPinned { generation, pinned } => {
+        Action::PatientRead => l("患者閲覧", "patient read"),
+        Action::PatientPrint => l("患者印刷", "patient print"),
+        Action::PatientNotFound { .. } => l(
+            "存在しない患者キーの参照",
+            "lookup of an unknown patient key",
+        ),
+        Action::WardCensus { ward, .. } => format!("{} {ward}", l("病棟一覧", "ward census")),
+        Action::WardPrint { ward, patients, .. } => {
+            format!("{} {ward} ({patients})", l("病棟印刷", "ward print"))
+        }
+        Action::AuditExported { format } => {
+            format!("{} ({format})", l("監査ログ書き出し", "audit exported"))
+        }
+        Action::KeySlotChanged { slot, change } => {
+            let change = match change {
+                KeySlotChange::Created => l("作成", "created"),
+                KeySlotChange::Replaced => l("置換", "replaced"),
+                KeySlotChange::Removed => l("削除", "removed"),
+            };
+            format!("{} {slot} {change}", l("鍵スロット", "key slot"))
+        }
+        Action::SnapshotUnlocked { slot } => {
             format!(
-                "generation {generation} {}",
-                if *pinned { "pinned" } else { "unpinned" }
+                "{} ({slot})",
+                l("スナップショット解錠", "snapshot unlocked")
             )
         }
+        Action::SnapshotLocked => l("スナップショット施錠", "snapshot locked"),
+        Action::SyncRequested { full } => match full {
+            true => l("全件同期の要求", "sync requested (full)"),
+            false => l("同期の要求", "sync requested"),
+        },
+        Action::SnapshotRolledBack { from, to } => {
+            let from = from.map(|f| format!("{f} ")).unwrap_or_default();
+            format!(
+                "{} {from}→ {to}",
+                l("世代の巻き戻し", "snapshot rolled back")
+            )
+        }
+        Action::SnapshotPinned { generation, pinned } => format!(
+            "{} {generation} {}",
+            tr.s("generation"),
+            match pinned {
+                true => l("保持", "pinned"),
+                false => l("保持解除", "unpinned"),
+            }
+        ),
         Action::SnapshotQuarantined {
             generation, losses, ..
-        } => format!("sync quarantined: generation {generation} ({losses})"),
-        Action::SnapshotPromoted { generation, from } => match from {
-            Some(f) => format!("generation {generation} promoted (was {f})"),
-            None => format!("generation {generation} promoted"),
-        },
+        } => format!(
+            "{}: {} {generation} ({losses})",
+            tr.s("quarantine_alert"),
+            tr.s("generation")
+        ),
+        Action::SnapshotPromoted { generation, from } => {
+            let from = from
+                .map(|f| format!(" ({} {f})", l("前の世代", "was")))
+                .unwrap_or_default();
+            format!(
+                "{} {generation} {}{from}",
+                tr.s("generation"),
+                l("昇格", "promoted")
+            )
+        }
         Action::ReviewVerdict {
             session_id,
             verdict,
             ..
-        } => format!("verdict {verdict} on {session_id}"),
-        Action::ReviewResolved { keys, .. } => format!("patient keys resolved ({})", keys.len()),
-        Action::ReviewPatientLookup { .. } => "sessions that saw a patient looked up".into(),
+        } => format!(
+            "{} {} ({session_id})",
+            l("判定", "verdict"),
+            verdict_label(tr, verdict)
+        ),
+        Action::ReviewResolved { keys, .. } => format!(
+            "{} ({})",
+            l("患者キーから患者名を表示", "patient keys resolved"),
+            keys.len()
+        ),
+        Action::ReviewPatientLookup { .. } => l(
+            "患者を見たセッションを検索",
+            "sessions that saw a patient looked up",
+        ),
         Action::ReviewSignOff {
             episode, verdict, ..
-        } => format!("episode {episode} signed off: {verdict}"),
+        } => format!(
+            "{} {episode}: {}",
+            l("レビュー承認 エピソード", "review signed off, episode"),
+            sign_off_label(tr, verdict)
+        ),
     }
 }
 
@@ -453,7 +547,7 @@ fn event_row(tr: Tr, e: &LedgerEntry) -> EventRow {
     EventRow {
         seq: e.seq,
         time: time(tr, &e.time),
-        action: action_text(&e.action),
+        action: action_text(tr, &e.action),
         patient: e.patient.clone().unwrap_or_default(),
         details: e.details.clone().unwrap_or_default(),
         address: e.client.address.map(|a| a.to_string()).unwrap_or_default(),

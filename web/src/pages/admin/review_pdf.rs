@@ -49,7 +49,7 @@ pub fn document(
     section.heading(tr.s("episode")).paragraph(format!(
         "{}: {}\n{}: {}",
         tr.s("decided_by"),
-        actor_text(&ep.declared_by),
+        actor_text(tr, &ep.declared_by),
         tr.s("episode_reason"),
         ep.reason
     ));

@@ -67,7 +67,7 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         mode: mode_label(tr, mode),
         mode_code: mode.to_string(),
         since: time(tr, &st.mode.since),
-        decided_by: actor_text(&st.mode.decided_by),
+        decided_by: actor_text(tr, &st.mode.decided_by),
         reason: st.mode.reason.clone(),
         episode: episode_text(tr, st.mode.episode.as_ref()),
         unreachable_minutes: st.main_system_unreachable_minutes,

@@ -354,7 +354,35 @@ async fn drill_review_verdict_and_exports() {
     let events = a
         .get(&format!("/admin/review/{episode}/sessions/{session}"))
         .await;
-    assert!(events.body.contains("search (name)"), "{}", events.body);
+    assert!(events.body.contains("患者検索 (氏名)"), "{}", events.body);
+    // The Japanese review speaks Japanese: every entry shown is named in Japanese, never
+    // with the English name of its action.
+    let (ja, en) = (
+        crate::i18n::Tr {
+            lang: crate::i18n::Lang::Ja,
+            zone: akari_accounts::Zone::default(),
+        },
+        crate::i18n::Tr {
+            lang: crate::i18n::Lang::En,
+            zone: akari_accounts::Zone::default(),
+        },
+    );
+    let mut shown = 0;
+    for e in entries_after(&node, 0) {
+        let (ja_text, en_text) = (
+            super::review::action_text(ja, &e.action),
+            super::review::action_text(en, &e.action),
+        );
+        assert_ne!(ja_text, en_text, "{:?} has no Japanese name", e.action);
+        if events.body.contains(&ja_text) {
+            shown += 1;
+            assert!(
+                !events.body.contains(&en_text),
+                "{en_text} on the Japanese page"
+            );
+        }
+    }
+    assert!(shown >= 3, "login, declaration and search are listed");
 
     // Misuse needs a comment; drill does not.
     let r = a

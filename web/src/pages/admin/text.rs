@@ -4,7 +4,7 @@ use akari_accounts::event::{Actor, Mode};
 use akari_accounts::WardScope;
 use chrono::{DateTime, Utc};
 
-use crate::i18n::Tr;
+use crate::i18n::{Lang, Tr};
 
 pub(super) fn time(tr: Tr, t: &DateTime<Utc>) -> String {
     tr.zone.minute(t)
@@ -14,11 +14,19 @@ pub(super) fn opt_time(tr: Tr, t: Option<&DateTime<Utc>>) -> String {
     t.map(|t| time(tr, t)).unwrap_or_default()
 }
 
-pub(super) fn actor_text(a: &Actor) -> String {
+/// `ja` or `en`, as the reader reads.
+pub(super) fn say(tr: Tr, ja: &str, en: &str) -> String {
+    match tr.lang {
+        Lang::Ja => ja.to_owned(),
+        Lang::En => en.to_owned(),
+    }
+}
+
+pub(super) fn actor_text(tr: Tr, a: &Actor) -> String {
     match a {
-        Actor::System => "system".into(),
-        Actor::Console { os_user } => format!("console ({os_user})"),
-        Actor::Admin { admin_id } => format!("admin {admin_id}"),
+        Actor::System => say(tr, "システム", "system"),
+        Actor::Console { os_user } => format!("{} ({os_user})", say(tr, "コンソール", "console")),
+        Actor::Admin { admin_id } => format!("{} {admin_id}", say(tr, "管理者", "admin")),
         Actor::Emergency { account_id, .. } => account_id.clone(),
         Actor::Anonymous => "-".into(),
     }

@@ -90,6 +90,12 @@ async fn the_patient_page_shows_what_real_systems_send() {
         vitals.contains("86/48 mmHg") && vitals.contains("4 L/min"),
         "{vitals}"
     );
+    // Septic shock reads as such: the systolic 86 critically low, the fever high.
+    assert!(
+        vitals.contains("86/48 mmHg <span class=\"flag\">▼▼ LL</span>")
+            && vitals.contains("38.9 ℃ <span class=\"flag\">▲ H</span>"),
+        "{vitals}"
+    );
     shows("<th>酸素流量</th>");
     assert!(!body.contains("その他</th>"), "no unlabelled column");
     shows("意識レベル（JCS）");

@@ -9,15 +9,12 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use akari_accounts::event::{Action, Actor};
-use akari_web::pages::{Pages, PagesConfig};
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::page::Viewport;
 use chromiumoxide::page::{MediaTypeParams, ScreenshotParams};
 use chromiumoxide::Page;
-use common::page::{click_to, fill, japanese_page, shot, text, wait_for};
+use common::page::{click_to, shot, text, wait_for};
 
 async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
     page.evaluate(js).await.unwrap().into_value().unwrap()
@@ -118,17 +115,12 @@ fn decode(image: &std::path::Path) -> Vec<(String, String)> {
 async fn label_symbols_decode_to_the_hospital_id_and_a_scan_opens_the_patient() {
     let dir = tempfile::tempdir().unwrap();
     let (reader, _hospital) = common::snapshot(dir.path(), 60);
-    let node = common::node("https://localhost", None);
-    let pages = Pages::new(
-        Arc::new(reader.clone()),
-        node.ledger.clone(),
-        node.accounts.clone(),
-        PagesConfig::default(),
-    );
-    let (addr, spki) = common::serve(pages).await;
-    let base = format!("https://localhost:{}", addr.port());
-    let browser = common::launch_chromium(&spki, &dir.path().join("profile")).await;
-    let page = japanese_page(&browser).await;
+    let common::Site {
+        node,
+        base,
+        browser,
+        page,
+    } = common::clinician_site(&reader, dir.path()).await;
 
     // An inpatient with an active allergy, whose name is plain text. (The synthetic
     // hospital records no blood types: the unit tests show the blood type on a label.)
@@ -150,15 +142,7 @@ async fn label_symbols_decode_to_the_hospital_id_and_a_scan_opens_the_patient() 
     let key = patient.key.0.clone();
 
     // Log in with the sealed account and declare.
-    page.goto(format!("{base}/login")).await.unwrap();
-    fill(&page, "#account_id", &node.account_id).await;
-    fill(&page, "#credential", &node.credential).await;
-    click_to(&page, "#login-submit", "#decl-name").await;
-    fill(&page, "#decl-name", "灯 花子").await;
-    fill(&page, "#decl-staff", "N-20931").await;
-    fill(&page, "#decl-profession", "看護師").await;
-    fill(&page, "#decl-department", "5階西").await;
-    click_to(&page, "#declare-submit", "#q").await;
+    common::log_in_and_declare(&page, &base, &node, "5階西").await;
 
     // 1. From the patient page to the label sheet.
     page.goto(format!("{base}/patients/{key}")).await.unwrap();

@@ -9,13 +9,11 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use akari_sync::model::PatientRecord;
-use akari_web::pages::{Pages, PagesConfig};
 use chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams;
 use chromiumoxide::Page;
-use common::page::{click_to, fill, japanese_page, shot, text, wait_for};
+use common::page::{click_to, shot, text, wait_for};
 
 async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
     page.evaluate(js).await.unwrap().into_value().unwrap()
@@ -107,17 +105,12 @@ fn assert_identity_on_every_page(pages: &[String], r: &PatientRecord, account: &
 async fn due_next_print_buttons_and_identity_on_every_printed_page() {
     let dir = tempfile::tempdir().unwrap();
     let (reader, _hospital) = common::snapshot(dir.path(), 150);
-    let node = common::node("https://localhost", None);
-    let pages = Pages::new(
-        Arc::new(reader.clone()),
-        node.ledger.clone(),
-        node.accounts.clone(),
-        PagesConfig::default(),
-    );
-    let (addr, spki) = common::serve(pages).await;
-    let base = format!("https://localhost:{}", addr.port());
-    let browser = common::launch_chromium(&spki, &dir.path().join("profile")).await;
-    let page = japanese_page(&browser).await;
+    let common::Site {
+        node,
+        base,
+        browser: _browser,
+        page,
+    } = common::clinician_site(&reader, dir.path()).await;
     // The print button opens the browser's dialog; headless, count the calls instead.
     page.evaluate_on_new_document(
         "window.print = function () { window.__printed = (window.__printed || 0) + 1; };",
@@ -155,16 +148,7 @@ async fn due_next_print_buttons_and_identity_on_every_printed_page() {
         "the chosen patient takes regular medication"
     );
 
-    page.goto(format!("{base}/login")).await.unwrap();
-    wait_for(&page, "#account_id").await;
-    fill(&page, "#account_id", &node.account_id).await;
-    fill(&page, "#credential", &node.credential).await;
-    click_to(&page, "#login-submit", "#decl-name").await;
-    fill(&page, "#decl-name", "灯 花子").await;
-    fill(&page, "#decl-staff", "N-20931").await;
-    fill(&page, "#decl-profession", "看護師").await;
-    fill(&page, "#decl-department", &ward).await;
-    click_to(&page, "#declare-submit", "#q").await;
+    common::log_in_and_declare(&page, &base, &node, &ward).await;
 
     // 1. The patient page: the doses due next near the top, each with a time or a
     //    reason, and the last dose given beside it.

@@ -15,10 +15,9 @@ use akari_sync::engine::{CancellationToken, MemorySource};
 use akari_sync::source::Change;
 use akari_sync::SnapshotReader;
 use akari_testkit::synth::SynthConfig;
-use akari_web::pages::{Pages, PagesConfig};
 use chromiumoxide::Page;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
-use common::page::{click_to, fill, japanese_page, shot, text, wait_for};
+use common::page::{click_to, fill, shot, text, wait_for};
 use serde_json::{json, Value};
 
 const EN_REPRESENTATION: &str =
@@ -164,27 +163,14 @@ async fn row_of(page: &Page, id: &str) -> Vec<String> {
 async fn namesakes_are_told_apart_and_the_trends_flag_low_values() {
     let dir = tempfile::tempdir().unwrap();
     let reader = snapshot(dir.path());
-    let node = common::node("https://localhost", None);
-    let pages = Pages::new(
-        Arc::new(reader.clone()),
-        node.ledger.clone(),
-        node.accounts.clone(),
-        PagesConfig::default(),
-    );
-    let (addr, spki) = common::serve(pages).await;
-    let base = format!("https://localhost:{}", addr.port());
-    let browser = common::launch_chromium(&spki, &dir.path().join("profile")).await;
-    let page = japanese_page(&browser).await;
+    let common::Site {
+        node,
+        base,
+        browser,
+        page,
+    } = common::clinician_site(&reader, dir.path()).await;
 
-    page.goto(format!("{base}/login")).await.unwrap();
-    fill(&page, "#account_id", &node.account_id).await;
-    fill(&page, "#credential", &node.credential).await;
-    click_to(&page, "#login-submit", "#decl-name").await;
-    fill(&page, "#decl-name", "灯 花子").await;
-    fill(&page, "#decl-staff", "N-20931").await;
-    fill(&page, "#decl-profession", "看護師").await;
-    fill(&page, "#decl-department", "5階西").await;
-    click_to(&page, "#declare-submit", "#q").await;
+    common::log_in_and_declare(&page, &base, &node, "5階西").await;
 
     // 1. Three 山田 正雄: each row says who it is.
     fill(&page, "#q", "ヤマダ マサオ").await;

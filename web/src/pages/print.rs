@@ -77,7 +77,7 @@ async fn ward_records(ctx: &Ctx, ward: &str) -> Result<(Vec<Row>, Vec<Summary>),
         .collect();
     let patients = records
         .into_iter()
-        .map(|r| Summary::new(ctx.tr(), r, as_of, &clock))
+        .map(|r| Summary::new(ctx.tr(), r, as_of, &clock, ctx.vital_limits()))
         .collect();
     Ok((rows, patients))
 }
@@ -113,7 +113,13 @@ pub(crate) async fn patient_pdf(ctx: Ctx, Path(key): Path<String>) -> Result<Res
         .await?
         .map_err(|refusal| ctx.session_refused(refusal))?;
     let as_of = ctx.viewer().as_of().unwrap_or_else(chrono::Utc::now);
-    let p = Summary::new(ctx.tr(), view.into_inner(), as_of, &ctx.due_clock());
+    let p = Summary::new(
+        ctx.tr(),
+        view.into_inner(),
+        as_of,
+        &ctx.due_clock(),
+        ctx.vital_limits(),
+    );
     let c = ctx.chrome();
     let mut doc = Document::new(c.tr.s("print_patient"), PageSize::A4Portrait, footer(&c));
     patient_section(&mut doc, &c, &p, true);
@@ -417,24 +423,32 @@ fn patient_section(doc: &mut Document, c: &Chrome, p: &Summary, full: bool) {
     if p.labs.is_empty() {
         s.paragraph(tr.s("none"));
     } else {
+        // One row per test: the newest value, then the earlier ones, each with its mark,
+        // unit and time, as on the page.
         let mut t = table(&[
-            (tr.s("test"), 2.0),
-            (tr.s("value"), 1.4),
-            (tr.s("reference"), 1.6),
-            (tr.s("abnormal"), 0.7),
-            (tr.s("time"), 1.5),
+            (tr.s("test"), 1.8),
+            (tr.s("lab_latest"), 1.3),
+            (tr.s("lab_previous"), 3.3),
+            (tr.s("reference"), 1.4),
         ]);
+        let value = |v: &crate::display::LabValue| {
+            format!("{} {} {}\n{}", v.value, v.unit, v.mark, v.time)
+                .trim()
+                .to_owned()
+        };
         for l in &p.labs {
+            let latest = l.values.first().map(value).unwrap_or_default();
+            let earlier: Vec<String> = l.values.iter().skip(1).map(value).collect();
+            let latest = if l.abnormal {
+                Cell::new(latest).strong()
+            } else {
+                Cell::new(latest)
+            };
             t.row(PdfRow::new([
                 Cell::new(l.test.clone()),
-                Cell::new(format!("{} {}", l.value, l.unit)).strong(),
+                latest,
+                Cell::new(earlier.join(" / ")),
                 Cell::new(l.reference.clone()),
-                Cell::new(if l.abnormal {
-                    format!("▲ {}", l.flag)
-                } else {
-                    String::new()
-                }),
-                Cell::new(l.time.clone()),
             ]));
         }
         s.table(t);
@@ -445,7 +459,14 @@ fn patient_section(doc: &mut Document, c: &Chrome, p: &Summary, full: bool) {
         let mut t = Table::new(cols);
         for row in &p.vitals.rows {
             let mut cells = vec![Cell::new(row.time.clone())];
-            cells.extend(row.cells.iter().map(|v| Cell::new(v.clone())));
+            cells.extend(row.cells.iter().map(|v| {
+                let text = format!("{} {}", v.text, v.mark).trim().to_owned();
+                if v.mark.is_empty() {
+                    Cell::new(text)
+                } else {
+                    Cell::new(text).strong()
+                }
+            }));
             t.row(PdfRow::new(cells));
         }
         s.heading(tr.s("vitals")).table(t);

@@ -274,6 +274,58 @@ pub async fn launch_chromium(
     browser
 }
 
+/// A clinician's Chromium on a node serving `reader`'s snapshot with the default pages:
+/// the node (its ledger and sealed account), the site's address, the browser (kept alive
+/// for the page) and a blank page that asks for Japanese.
+pub struct Site {
+    pub node: Node,
+    pub base: String,
+    pub browser: chromiumoxide::browser::Browser,
+    pub page: chromiumoxide::Page,
+}
+
+/// Serves `reader` over TLS and opens Chromium with its profile under `dir`.
+pub async fn clinician_site(reader: &SnapshotReader, dir: &std::path::Path) -> Site {
+    let node = node("https://localhost", None);
+    let pages = Pages::new(
+        Arc::new(reader.clone()),
+        node.ledger.clone(),
+        node.accounts.clone(),
+        akari_web::pages::PagesConfig::default(),
+    );
+    let (addr, spki) = serve(pages).await;
+    let base = format!("https://localhost:{}", addr.port());
+    let browser = launch_chromium(&spki, &dir.join("profile")).await;
+    let page = page::japanese_page(&browser).await;
+    Site {
+        node,
+        base,
+        browser,
+        page,
+    }
+}
+
+/// Logs in with `node`'s sealed account and declares 灯 花子, a nurse of `department`;
+/// returns on the search page.
+pub async fn log_in_and_declare(
+    page: &chromiumoxide::Page,
+    base: &str,
+    node: &Node,
+    department: &str,
+) {
+    use page::{click_to, fill, wait_for};
+    page.goto(format!("{base}/login")).await.unwrap();
+    wait_for(page, "#account_id").await;
+    fill(page, "#account_id", &node.account_id).await;
+    fill(page, "#credential", &node.credential).await;
+    click_to(page, "#login-submit", "#decl-name").await;
+    fill(page, "#decl-name", "灯 花子").await;
+    fill(page, "#decl-staff", "N-20931").await;
+    fill(page, "#decl-profession", "看護師").await;
+    fill(page, "#decl-department", department).await;
+    click_to(page, "#declare-submit", "#q").await;
+}
+
 /// `target/screenshots/`, created if missing.
 pub fn screenshots_dir() -> std::path::PathBuf {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");

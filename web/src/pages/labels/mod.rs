@@ -59,12 +59,12 @@ pub struct Label {
 
 impl Label {
     pub fn new(tr: Tr, record: PatientRecord, as_of: chrono::DateTime<Utc>) -> Self {
-        // A label shows no doses: any clock does for the summary's due list.
+        // A label shows no doses and no vital signs: any clock and limits do.
         let clock = crate::display::DueClock {
             now: as_of,
             times: Default::default(),
         };
-        let summary = Summary::new(tr, record, as_of, &clock);
+        let summary = Summary::new(tr, record, as_of, &clock, &Default::default());
         let substances: Vec<&str> = summary
             .allergies
             .iter()

@@ -167,6 +167,15 @@ Examples:
         #[command(subcommand)]
         command: ModeCommand,
     },
+    /// The staff notice on every clinician page and printout: post, withdraw.
+    #[command(after_help = "\
+Examples:
+  akari notice post \"検査結果は内線1234へ電話で\"
+  akari notice withdraw")]
+    Notice {
+        #[command(subcommand)]
+        command: NoticeCommand,
+    },
     /// Sealed emergency accounts: provision, list, re-seal, revoke.
     #[command(after_help = "\
 Examples:
@@ -189,6 +198,18 @@ Examples:
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+pub enum NoticeCommand {
+    /// Show TEXT at the top of every clinician page and printout (replaces the one shown;
+    /// one line, at most 200 characters, no patient data). Recorded in the audit ledger.
+    Post {
+        /// The notice, e.g. "検査結果は内線1234へ電話で".
+        text: String,
+    },
+    /// Remove the notice. Recorded in the audit ledger.
+    Withdraw,
 }
 
 #[derive(Subcommand)]

@@ -11,8 +11,8 @@ use akari_accounts::event::AdminRecovery;
 use anyhow::Context;
 
 use crate::cli::{
-    AccountCommand, AdminCommand, AuditCommand, Cli, Command, ModeCommand, SnapshotCommand,
-    SyncCommand,
+    AccountCommand, AdminCommand, AuditCommand, Cli, Command, ModeCommand, NoticeCommand,
+    SnapshotCommand, SyncCommand,
 };
 
 /// Runs `command` as a console command. `None`: it is not one (init, serve, config, demo,
@@ -42,6 +42,10 @@ fn request(command: &Command) -> Option<anyhow::Result<Request>> {
         Command::Snapshot { command } => Ok(snapshot(command)),
         Command::Admin { command } => admin(command),
         Command::Mode { command } => Ok(mode(command)),
+        Command::Notice { command } => Ok(match command {
+            NoticeCommand::Post { text } => Request::NoticePost { text: text.clone() },
+            NoticeCommand::Withdraw => Request::NoticeWithdraw,
+        }),
         Command::Account { command } => Ok(account(command)),
         Command::Audit { command } => audit(command)?,
         _ => return None,

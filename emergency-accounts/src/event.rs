@@ -235,6 +235,14 @@ pub enum Action {
         verdict: String,
         comment: String,
     },
+    // --- staff notices (messages to staff, never patient data) ---
+    /// A notice for every clinician page and printout was posted (replacing the one
+    /// shown, if any).
+    NoticePosted {
+        text: String,
+    },
+    /// The notice was withdrawn.
+    NoticeWithdrawn,
 }
 
 /// What an admin recovery did to the admin's way in. Each makes the old secret useless.

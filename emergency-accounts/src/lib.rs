@@ -29,13 +29,15 @@ pub mod zone;
 pub use accounts::{
     Accounts, AdminEnrolmentTicket, AdminLogin, AdminRecovered, AdminSummary, Challenge,
     EmergencyLogin, KeyAssertion, KeySlotSummary, NewAdmin, ProvisionRequest, Status,
+    MAX_NOTICE_CHARS,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Argon2Config, Config, WebauthnConfig};
 pub use credential::{check_password_policy, CharClass, PasswordPolicyError};
 pub use keyslot::{KeyObserver, RecoveryKey, RecoveryKeyError, SlotSecret};
 pub use model::{
-    AccountSummary, Declaration, Episode, ModeState, OpenedBy, Opening, SealStatus, WardScope,
+    AccountSummary, Declaration, Episode, ModeState, Notice, OpenedBy, Opening, SealStatus,
+    WardScope,
 };
 pub use secret::{EmergencyCredential, EnrolmentCode, Password, SessionToken};
 pub use session::{

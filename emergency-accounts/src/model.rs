@@ -8,6 +8,15 @@ use webauthn_rs::prelude::{Passkey, Uuid};
 use crate::event::{Actor, DeclaredPerson, Mode, Reason};
 use crate::secret::StoredHash;
 
+/// The staff notice shown at the top of every clinician page and printout until withdrawn
+/// ("検査結果は内線1234へ電話で"). Not patient data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub text: String,
+    pub posted_at: DateTime<Utc>,
+    pub posted_by: Actor,
+}
+
 /// Which wards an emergency account is meant for. The ledger's review flags reads outside
 /// it; it does not hide patients (in an emergency, people help on other wards).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,8 @@ pub(crate) const KEY_SLOTS: TableDefinition<&str, &str> = TableDefinition::new("
 pub(crate) const KEY_STATE: TableDefinition<&str, &str> = TableDefinition::new("key_state");
 
 pub(crate) const MODE_KEY: &str = "current";
+/// The staff notice, in the [`MODE`] table (node-wide state, like the mode).
+pub(crate) const NOTICE_KEY: &str = "notice";
 const SCHEMA_KEY: &str = "schema_version";
 pub(crate) const NEXT_SEAL_KEY: &str = "next_seal_number";
 pub(crate) const NEXT_EPISODE_KEY: &str = "next_episode";

@@ -109,6 +109,8 @@ impl Command<'_> {
     fn run(&self, request: Request) -> Outcome {
         match request {
             Request::Status => Ok(render::status(self.services)),
+            Request::NoticePost { text } => self.notice_post(&text),
+            Request::NoticeWithdraw => self.notice_withdraw(),
             Request::SyncNow { full } => self.sync_now(full),
             Request::SyncReport => Ok(render::sync_report_full(
                 &self.services.engine.status(),
@@ -349,6 +351,25 @@ impl Command<'_> {
             &client(),
         )?;
         Ok(render::admin_recovered(&recovered, self.zone()))
+    }
+
+    fn notice_post(&self, text: &str) -> Outcome {
+        let cap = self.console.capability();
+        let notice = self.services.accounts.post_notice(&cap, text, &client())?;
+        Ok(format!(
+            "notice posted; every clinician page and printout shows it until `akari notice withdraw`:\n  {}\n",
+            notice.text
+        ))
+    }
+
+    fn notice_withdraw(&self) -> Outcome {
+        let cap = self.console.capability();
+        Ok(
+            match self.services.accounts.withdraw_notice(&cap, &client())? {
+                Some(n) => format!("notice withdrawn: {}\n", n.text),
+                None => "no notice was shown; nothing changed\n".to_owned(),
+            },
+        )
     }
 
     fn change_mode(&self, change: ModeChange, reason: &str) -> Outcome {

@@ -100,6 +100,12 @@ pub enum ModeChange {
 pub enum Request {
     /// Node status: mode, snapshot, sync.
     Status,
+    /// Post the staff notice shown on every clinician page and printout.
+    NoticePost {
+        text: String,
+    },
+    /// Withdraw the staff notice.
+    NoticeWithdraw,
     SyncNow {
         full: bool,
     },
@@ -199,6 +205,8 @@ impl Request {
     pub fn name(&self) -> &'static str {
         match self {
             Request::Status => "status",
+            Request::NoticePost { .. } => "notice post",
+            Request::NoticeWithdraw => "notice withdraw",
             Request::SyncNow { .. } => "sync now",
             Request::SyncReport => "sync report",
             Request::SnapshotList => "snapshot list",

@@ -121,4 +121,14 @@ impl Gate for Accounts {
             tracing::info!(error = %e, "logout of an already ended session");
         }
     }
+
+    fn notice(&self) -> Option<String> {
+        match Accounts::notice(self) {
+            Ok(n) => n.map(|n| n.text),
+            Err(e) => {
+                tracing::error!(error = %e, "the staff notice could not be read");
+                None
+            }
+        }
+    }
 }

@@ -92,4 +92,8 @@ pub trait Gate: Send + Sync + 'static {
         client: &Client,
     ) -> Result<Option<ClinicianCapability>, Refusal>;
     fn logout(&self, login: &ClinicianLogin, client: &Client);
+    /// The staff notice to show on every clinician page and printout, if any.
+    fn notice(&self) -> Option<String> {
+        None
+    }
 }

@@ -108,6 +108,7 @@ fn admin_routes() -> Router<Pages> {
         // status and mode
         .route("/admin", get(status::status))
         .route("/admin/mode", post(status::change_mode))
+        .route("/admin/notice", post(status::notice))
         // emergency accounts and their keys
         .route(
             "/admin/accounts",

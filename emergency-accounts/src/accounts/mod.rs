@@ -22,6 +22,7 @@ mod failed_logins;
 mod key_slots;
 mod login;
 mod modes;
+mod notices;
 mod provisioning;
 mod sessions;
 
@@ -42,6 +43,7 @@ pub use admins::{AdminEnrolmentTicket, NewAdmin};
 pub use ceremony::Challenge;
 pub use key_slots::KeySlotSummary;
 pub use login::{AdminLogin, EmergencyLogin, KeyAssertion};
+pub use notices::MAX_NOTICE_CHARS;
 pub use provisioning::ProvisionRequest;
 
 use ceremony::Ceremony;

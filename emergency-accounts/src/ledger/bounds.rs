@@ -111,7 +111,9 @@ fn bound_action(action: &mut Action) {
         | Action::SnapshotPinned { .. }
         | Action::SnapshotPromoted { .. }
         | Action::PatientRead
-        | Action::PatientPrint => {}
+        | Action::PatientPrint
+        | Action::NoticeWithdrawn => {}
+        Action::NoticePosted { text } => bound(text, MAX_TEXT_BYTES),
         Action::LoginFailed { reason } | Action::ModeChanged { reason, .. } => {
             bound(reason, MAX_TEXT_BYTES)
         }

@@ -170,6 +170,8 @@ fn event_codes(action: &Action) -> ((Value, Option<Value>), &'static str, &'stat
         Action::ReviewResolved { .. } | Action::ReviewPatientLookup { .. } => {
             (plain("110101", "Audit Log Used"), "R", "0")
         }
+        Action::NoticePosted { .. } => (plain("110100", "Application Activity"), "C", "0"),
+        Action::NoticeWithdrawn => (plain("110100", "Application Activity"), "D", "0"),
     }
 }
 
@@ -345,6 +347,8 @@ fn action_text(action: &Action) -> Option<String> {
             ),
             None => format!("sync quarantined as generation {generation} (would lose {losses})"),
         }),
+        Action::NoticePosted { text } => Some(format!("staff notice posted: {text}")),
+        Action::NoticeWithdrawn => Some("staff notice withdrawn".to_owned()),
         Action::SnapshotPromoted { generation, from } => Some(match from {
             Some(from) => format!("quarantined generation {generation} promoted (was serving {from})"),
             None => format!("quarantined generation {generation} promoted"),

@@ -12,6 +12,8 @@ mod attack_tests;
 mod audit_tests;
 pub(crate) mod clinician;
 pub(crate) mod labels;
+#[cfg(test)]
+mod notice_tests;
 pub mod print;
 #[cfg(test)]
 mod print_tests;
@@ -155,6 +157,8 @@ pub struct Chrome {
     /// Path of this page, for the language toggle to come back to.
     pub path: String,
     pub now: String,
+    /// The staff notice (shown to logged-in staff, on screen and on paper), or empty.
+    pub notice: String,
 }
 
 /// Per-request context extracted before every page handler.
@@ -348,6 +352,11 @@ impl Ctx {
             }
         };
         let admin = matches!(self.principal(), Principal::Admin(_));
+        let notice = if logged_in {
+            self.pages.0.gate.notice().unwrap_or_default()
+        } else {
+            String::new()
+        };
         Chrome {
             tr,
             lang: self.lang.code(),
@@ -369,6 +378,7 @@ impl Ctx {
                 .unwrap_or_default(),
             path: self.path.clone(),
             now: tr.zone.minute(&now),
+            notice,
         }
     }
 }

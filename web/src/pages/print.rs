@@ -123,6 +123,7 @@ pub(crate) async fn patient_pdf(ctx: Ctx, Path(key): Path<String>) -> Result<Res
     let c = ctx.chrome();
     let mut doc = Document::new(c.tr.s("print_patient"), PageSize::A4Portrait, footer(&c));
     patient_section(&mut doc, &c, &p, true);
+    staff_notice(&mut doc, &c);
     pdf_response(doc, font, "patient.pdf").await
 }
 
@@ -135,6 +136,7 @@ pub(crate) async fn ward_pdf(ctx: Ctx, Path(ward): Path<String>) -> Result<Respo
     for p in &patients {
         patient_section(&mut doc, &c, p, false);
     }
+    staff_notice(&mut doc, &c);
     pdf_response(doc, font, "ward.pdf").await
 }
 
@@ -145,8 +147,21 @@ pub(crate) async fn ward_mar_pdf(
     let font = font(&ctx)?;
     let (rows, patients) = ward_records(&ctx, &ward).await?;
     let c = ctx.chrome();
-    let doc = mar_packet(&c, &ward, &rows, &patients);
+    let mut doc = mar_packet(&c, &ward, &rows, &patients);
+    staff_notice(&mut doc, &c);
     pdf_response(doc, font, "mar-packet.pdf").await
+}
+
+/// The staff notice, if one is posted, as a line in every section's running header, so
+/// each printed page carries it like the screen's banner.
+fn staff_notice(doc: &mut Document, c: &Chrome) {
+    if c.notice.is_empty() {
+        return;
+    }
+    let line = format!("{}: {}", c.tr.s("staff_notice"), c.notice);
+    for section in &mut doc.sections {
+        section.header.push(HeaderLine::banner(line.clone()));
+    }
 }
 
 /// The ward MAR packet as a document: census, each patient's sheet, the blank forms.

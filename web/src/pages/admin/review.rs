@@ -515,6 +515,8 @@ pub(super) fn action_text(tr: Tr, a: &Action) -> String {
                 l("昇格", "promoted")
             )
         }
+        Action::NoticePosted { text } => format!("{}: {text}", l("お知らせ掲示", "notice posted")),
+        Action::NoticeWithdrawn => l("お知らせ取り下げ", "notice withdrawn"),
         Action::ReviewVerdict {
             session_id,
             verdict,

@@ -50,6 +50,7 @@ struct StatusPage {
     can_declare: bool,
     can_end: bool,
     can_standby: bool,
+    max_notice_chars: usize,
 }
 
 pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
@@ -97,6 +98,7 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         can_declare: mode == Mode::Standby,
         can_end: mode.allows_emergency_login(),
         can_standby: mode == Mode::Recovery,
+        max_notice_chars: akari_accounts::MAX_NOTICE_CHARS,
     };
     render(&page)
 }
@@ -199,6 +201,51 @@ pub(crate) async fn change_mode(
         .await?;
     match result {
         Ok(_) => Ok(Redirect::to("/admin").into_response()),
+        Err(e) => admin.refused(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NoticeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// Posts or withdraws the staff notice (recorded in the ledger first).
+pub(crate) async fn notice(
+    admin: AdminCtx,
+    Form(form): Form<NoticeForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let client = admin.ctx.client.clone();
+    let withdraw = match form.action.as_str() {
+        "post" => false,
+        "withdraw" => true,
+        _ => {
+            return admin.message(
+                StatusCode::BAD_REQUEST,
+                "admin_refused",
+                admin.ctx.tr().s("error_bad_request").to_owned(),
+            )
+        }
+    };
+    let result = admin
+        .blocking(move |svc, cap| {
+            if withdraw {
+                svc.accounts.withdraw_notice(cap, &client).map(|_| ())
+            } else {
+                svc.accounts
+                    .post_notice(cap, &form.text, &client)
+                    .map(|_| ())
+            }
+        })
+        .await?;
+    match result {
+        Ok(()) => Ok(Redirect::to("/admin").into_response()),
         Err(e) => admin.refused(e),
     }
 }

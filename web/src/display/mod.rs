@@ -499,6 +499,31 @@ fn doc_line(tr: Tr, d: Document) -> DocLine {
     }
 }
 
+/// What a label or wristband shows of a patient: identity, blood type, allergies (riskiest
+/// first) and what is said when there are none. Only these are computed.
+#[derive(Debug, Clone)]
+pub struct IdentityCard {
+    pub id: Identity,
+    pub blood_type: String,
+    pub allergies: Vec<AllergyLine>,
+    pub no_allergy: &'static str,
+}
+
+impl IdentityCard {
+    /// `as_of` is the served generation's data time (today's date for the age).
+    pub fn new(tr: Tr, r: PatientRecord, as_of: DateTime<Utc>) -> Self {
+        let id = Identity::new(tr, &r.key.0, &r.patient, tr.zone.date(&as_of));
+        let blood_type = blood_type(tr, &r);
+        let (allergies, no_allergy) = allergy_lines(tr, r.allergies);
+        IdentityCard {
+            id,
+            blood_type,
+            allergies,
+            no_allergy,
+        }
+    }
+}
+
 /// Allergies to show (not inactive, resolved or refuted; "no known allergy" entries are
 /// not allergies), riskiest first, and what to say when there are none.
 fn allergy_lines(tr: Tr, allergies: Vec<Allergy>) -> (Vec<AllergyLine>, &'static str) {

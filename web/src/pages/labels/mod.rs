@@ -23,7 +23,7 @@ use axum::response::Response;
 use chrono::Utc;
 
 use super::{render, Chrome, Ctx};
-use crate::display::{Identity, Summary};
+use crate::display::{Identity, IdentityCard};
 use crate::error::PageError;
 use crate::i18n::Tr;
 use crate::viewer::PatientSummary;
@@ -59,12 +59,7 @@ pub struct Label {
 
 impl Label {
     pub fn new(tr: Tr, record: PatientRecord, as_of: chrono::DateTime<Utc>) -> Self {
-        // A label shows no doses and no vital signs: any clock and limits do.
-        let clock = crate::display::DueClock {
-            now: as_of,
-            times: Default::default(),
-        };
-        let summary = Summary::new(tr, record, as_of, &clock, &Default::default());
+        let summary = IdentityCard::new(tr, record, as_of);
         let substances: Vec<&str> = summary
             .allergies
             .iter()

@@ -379,7 +379,7 @@ impl DowntimeStore {
 }
 
 fn sort_by_time(entries: &mut [Listed]) {
-    entries.sort_by(|a, b| (a.entry.refers_to, a.entry.id).cmp(&(b.entry.refers_to, b.entry.id)));
+    entries.sort_by_key(|a| (a.entry.refers_to, a.entry.id));
 }
 
 #[cfg(test)]

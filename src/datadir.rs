@@ -13,6 +13,8 @@
 //! <data>/snapshot-copy.redb      the newest good generation again, in a file of its own
 //! <data>/accounts.redb           accounts, sessions and mode
 //! <data>/ledger.redb             audit ledger
+//! <data>/downtime.redb           downtime records (append-only; entries sealed to
+//!                                keys/snapshot.pub like the snapshot)
 //! <data>/control.sock            console commands to the running node (0600)
 //! ```
 //!
@@ -39,6 +41,7 @@ pub const SNAPSHOT_DB: &str = "snapshot.redb";
 pub const SNAPSHOT_COPY_DB: &str = "snapshot-copy.redb";
 pub const ACCOUNTS_DB: &str = "accounts.redb";
 pub const LEDGER_DB: &str = "ledger.redb";
+pub const DOWNTIME_DB: &str = "downtime.redb";
 
 /// Paths inside one data directory.
 #[derive(Debug, Clone)]
@@ -87,6 +90,9 @@ impl DataDir {
     }
     pub fn ledger_db(&self) -> PathBuf {
         self.root.join(LEDGER_DB)
+    }
+    pub fn downtime_db(&self) -> PathBuf {
+        self.root.join(DOWNTIME_DB)
     }
 
     /// Fails unless the directory exists and can be listed: the first check of `serve`

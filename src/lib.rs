@@ -8,6 +8,7 @@ pub mod config;
 pub mod connections;
 pub mod console;
 pub mod datadir;
+pub mod downtime;
 pub mod error;
 pub mod secret;
 pub mod server;

@@ -9,6 +9,8 @@
 //!                        snapshot.redb is damaged)
 //! <data>/ledger.redb    Ledger (node key <data>/keys/node-signing.key, config [ledger])
 //! <data>/accounts.redb  Accounts (the ledger is its AuditSink; SystemClock)
+//! <data>/downtime.redb  DowntimeStore (entries sealed to the snapshot key; readable while
+//!                        the snapshot is unlocked)
 //! ```
 //!
 //! redb locks each file: a process opens [`Services`] at most once. The running node owns
@@ -59,6 +61,8 @@ pub struct Services {
     pub source_configured: bool,
     pub ledger: Arc<Ledger>,
     pub accounts: Arc<Accounts>,
+    /// The downtime records (append-only, beside the snapshot, never in a generation).
+    pub downtime: akari_downtime::DowntimeStore,
     status: watch::Sender<NodeStatus>,
     status_changed: Notify,
     failing_since: Mutex<Option<DateTime<Utc>>>,
@@ -135,8 +139,24 @@ impl Services {
                 .with_quarantine_hook(quarantine_recorder(ledger.clone(), accounts.clone())),
         );
 
+        // Downtime entries are sealed to the snapshot's public key and read with its
+        // secret: the key observer unlocks both.
+        let downtime_key = public_key.map(crate::downtime::SnapshotKeyCipher::new);
+        let cipher: Arc<dyn akari_downtime::Cipher> = match &downtime_key {
+            Some(key) => key.clone(),
+            None => Arc::new(akari_downtime::Plain),
+        };
+        let downtime =
+            akari_downtime::DowntimeStore::open(&data.downtime_db(), cipher).map_err(|e| {
+                Error::Service {
+                    what: "open the downtime records",
+                    path: data.downtime_db(),
+                    message: e.to_string(),
+                }
+            })?;
         accounts.set_key_observer(Arc::new(ReaderKey {
             reader: reader.clone(),
+            downtime: downtime_key,
         }));
 
         let services = Services {
@@ -148,6 +168,7 @@ impl Services {
             source_configured,
             ledger,
             accounts,
+            downtime,
             status: watch::channel(NodeStatus::starting()).0,
             status_changed: Notify::new(),
             failing_since: Mutex::new(None),
@@ -457,6 +478,7 @@ impl Services {
             config,
         )
         .with_admin(admin)
+        .with_downtime(self.downtime.clone())
     }
 
     /// Verifies the current generation; if it is damaged, falls back to the newest older
@@ -520,12 +542,17 @@ fn quarantine_recorder(
 /// snapshot secret (a login, the recovery key; the end of an episode, the last admin out).
 struct ReaderKey {
     reader: SnapshotReader,
+    /// The downtime records' key (on a node with a snapshot key).
+    downtime: Option<Arc<crate::downtime::SnapshotKeyCipher>>,
 }
 
 impl KeyObserver for ReaderKey {
     fn unlocked(&self, secret: &[u8; 32]) {
         // Synchronous: the login that unwrapped the key returns once its data is readable.
         let secret = SnapshotSecret::from_bytes(Zeroizing::new(*secret));
+        if let Some(downtime) = &self.downtime {
+            downtime.unlock(secret.clone());
+        }
         match self.reader.unlock(&secret) {
             Ok(stats) => info!(
                 generation = stats.generation,
@@ -541,6 +568,9 @@ impl KeyObserver for ReaderKey {
 
     fn locked(&self) {
         self.reader.lock();
+        if let Some(downtime) = &self.downtime {
+            downtime.lock();
+        }
         info!("snapshot locked");
     }
 }

@@ -243,6 +243,27 @@ pub enum Action {
     },
     /// The notice was withdrawn.
     NoticeWithdrawn,
+    // --- downtime records (written before the entry is stored) ---
+    /// A downtime entry was recorded for the event's patient: `record` says what
+    /// (`administration`, `vitals`, `note`); `supersedes`: the entry it corrects. The
+    /// details carry the patient's ward, like a read's, so the review flags an entry for a
+    /// patient outside the account's wards.
+    DowntimeRecorded {
+        record: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        supersedes: Option<u64>,
+    },
+    /// Downtime entries were marked reconciled: entered back into the hospital's records.
+    DowntimeReconciled {
+        entries: Vec<u64>,
+    },
+    /// Downtime records were exported for back-entry (`format`: `fhir`, `csv`, `pdf`;
+    /// `episode`: the episode exported, every one when `None`).
+    DowntimeExported {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        episode: Option<u64>,
+        format: String,
+    },
 }
 
 /// What an admin recovery did to the admin's way in. Each makes the old secret useless.

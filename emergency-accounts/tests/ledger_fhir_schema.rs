@@ -232,6 +232,38 @@ fn every_kind_of_event() -> Vec<AuditEvent> {
             Mode::Drill,
         ),
     ]);
+    // Downtime records: an entry (audited before it is stored), reconciliation, export.
+    v.extend([
+        AuditEvent {
+            patient: Some("pk-00001".into()),
+            ..ev(
+                at(12),
+                clinician("EMERG-01", "sess-9", 1),
+                Action::DowntimeRecorded {
+                    record: "administration".into(),
+                    supersedes: Some(3),
+                },
+                Mode::Drill,
+            )
+        },
+        ev(
+            at(13),
+            admin(),
+            Action::DowntimeReconciled {
+                entries: vec![1, 2],
+            },
+            Mode::Recovery,
+        ),
+        ev(
+            at(13),
+            admin(),
+            Action::DowntimeExported {
+                episode: Some(1),
+                format: "fhir".into(),
+            },
+            Mode::Recovery,
+        ),
+    ]);
     v
 }
 
@@ -250,7 +282,7 @@ fn fhir_export() -> Value {
             &mut out,
         )
         .unwrap();
-    assert_eq!(summary.entries, 29);
+    assert_eq!(summary.entries, 32);
     serde_json::from_slice(&out).expect("the FHIR export is one JSON document")
 }
 
@@ -282,7 +314,7 @@ fn fhir_export_validates_against_the_published_r4_schema() {
     );
     let audit = jsonschema::validator_for(&audit_schema).unwrap();
     let entries = bundle["entry"].as_array().unwrap();
-    assert_eq!(entries.len(), 29);
+    assert_eq!(entries.len(), 32);
     for e in entries {
         let errs = errors(&audit, &e["resource"]);
         assert!(

@@ -32,6 +32,11 @@ pub enum Problem {
     Locked,
     /// A PDF was asked for but the node has no print font (HTML printing still works).
     PrintFont,
+    /// A downtime entry was refused because its audit entry could not be written: nothing
+    /// was stored.
+    RecordAudit,
+    /// The downtime store could not store the entry (its audit entry was written).
+    RecordStore,
     Internal,
 }
 
@@ -39,9 +44,11 @@ impl Problem {
     fn status(self) -> StatusCode {
         match self {
             Problem::NotFound => StatusCode::NOT_FOUND,
-            Problem::Audit | Problem::Locked | Problem::PrintFont => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Problem::Audit
+            | Problem::Locked
+            | Problem::PrintFont
+            | Problem::RecordAudit
+            | Problem::RecordStore => StatusCode::SERVICE_UNAVAILABLE,
             Problem::Forbidden | Problem::Csrf | Problem::Mode | Problem::Expired => {
                 StatusCode::FORBIDDEN
             }
@@ -63,6 +70,8 @@ impl Problem {
             Problem::TooLarge => "error_too_large",
             Problem::Locked => "error_locked",
             Problem::PrintFont => "error_print_font",
+            Problem::RecordAudit => "error_record_audit",
+            Problem::RecordStore => "error_record_store",
             Problem::Internal => "error_internal",
         }
     }

@@ -16,7 +16,7 @@ use axum::Router;
 use crate::pages::admin::{
     accounts, admins, auth, checkpoint, review, review_names, snapshots, status,
 };
-use crate::pages::{clinician, labels, print, Pages};
+use crate::pages::{clinician, downtime, labels, print, Pages};
 use crate::state::AppState;
 use crate::{assets, error, headers, health, metrics, trace};
 
@@ -81,6 +81,7 @@ pub(crate) fn pages_routes<S: Clone + Send + Sync + 'static>(pages: Pages) -> Ro
         .route("/wards/{ward}/mar.pdf", get(print::ward_mar_pdf))
         .route("/patients/{key}", get(clinician::patient))
         .route("/patients/{key}/print", get(clinician::patient_print))
+        .route("/patients/{key}/downtime", post(downtime::record))
         .route("/patients/{key}/print.pdf", get(print::patient_pdf))
         // labels and wristbands (print jobs, audited as prints)
         .route("/patients/{key}/labels", get(labels::patient_labels))

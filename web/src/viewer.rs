@@ -17,6 +17,9 @@ use akari_accounts::{ClinicianCapability, ReviewCapability, SystemClock};
 use akari_sync::model::{Patient, PatientKey, PatientRecord};
 use chrono::{DateTime, Utc};
 
+mod downtime;
+pub use downtime::{NewEntry, RecordError};
+
 /// One line of a search result or a ward census.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatientSummary {

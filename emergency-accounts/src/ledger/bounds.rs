@@ -112,7 +112,10 @@ fn bound_action(action: &mut Action) {
         | Action::SnapshotPromoted { .. }
         | Action::PatientRead
         | Action::PatientPrint
-        | Action::NoticeWithdrawn => {}
+        | Action::NoticeWithdrawn
+        | Action::DowntimeReconciled { .. } => {}
+        Action::DowntimeRecorded { record, .. } => bound(record, MAX_NAME_BYTES),
+        Action::DowntimeExported { format, .. } => bound(format, MAX_NAME_BYTES),
         Action::NoticePosted { text } => bound(text, MAX_TEXT_BYTES),
         Action::LoginFailed { reason } | Action::ModeChanged { reason, .. } => {
             bound(reason, MAX_TEXT_BYTES)

@@ -172,6 +172,9 @@ fn event_codes(action: &Action) -> ((Value, Option<Value>), &'static str, &'stat
         }
         Action::NoticePosted { .. } => (plain("110100", "Application Activity"), "C", "0"),
         Action::NoticeWithdrawn => (plain("110100", "Application Activity"), "D", "0"),
+        Action::DowntimeRecorded { .. } => (rest("create", "create"), "C", "0"),
+        Action::DowntimeReconciled { .. } => (rest("update", "update"), "U", "0"),
+        Action::DowntimeExported { .. } => (plain("110106", "Export"), "R", "0"),
     }
 }
 
@@ -349,6 +352,18 @@ fn action_text(action: &Action) -> Option<String> {
         }),
         Action::NoticePosted { text } => Some(format!("staff notice posted: {text}")),
         Action::NoticeWithdrawn => Some("staff notice withdrawn".to_owned()),
+        Action::DowntimeRecorded { record, supersedes } => Some(match supersedes {
+            Some(e) => format!("downtime {record} recorded, correcting entry {e}"),
+            None => format!("downtime {record} recorded"),
+        }),
+        Action::DowntimeReconciled { entries } => Some(format!(
+            "{} downtime entries marked reconciled",
+            entries.len()
+        )),
+        Action::DowntimeExported { episode, format } => Some(match episode {
+            Some(e) => format!("downtime records of episode {e} exported as {format}"),
+            None => format!("downtime records exported as {format}"),
+        }),
         Action::SnapshotPromoted { generation, from } => Some(match from {
             Some(from) => format!("quarantined generation {generation} promoted (was serving {from})"),
             None => format!("quarantined generation {generation} promoted"),

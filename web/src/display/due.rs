@@ -245,6 +245,8 @@ pub struct DueLine {
     pub note: String,
     /// The last recorded administration of this drug ("12-07 08:05 実施"), or "".
     pub last_given: String,
+    /// The form that records a dose of it during an outage.
+    pub form: super::EntryForm,
 }
 
 /// The due-next rows for the prescriptions in effect at the data time `as_of`, with
@@ -273,13 +275,13 @@ pub fn due_lines(
             let end = p.end().map(|e| e.with_timezone(&Utc));
             let in_course =
                 |t: &DateTime<Utc>| start.is_none_or(|s| *t >= s) && end.is_none_or(|e| *t < e);
-            let (due, note): (Vec<DateTime<Utc>>, &str) = match schedule {
-                Schedule::Daily(slots) => (daily(tr, &slots, now, until), ""),
+            let (due, note): (Vec<DateTime<Utc>>, &str) = match &schedule {
+                Schedule::Daily(slots) => (daily(tr, slots, now, until), ""),
                 Schedule::Every(step) => match last.map(|a| a.time.with_timezone(&Utc)) {
                     Some(mut t) => {
                         let mut out = Vec::new();
                         while t < until {
-                            t += step;
+                            t += *step;
                             if t >= now && t < until {
                                 out.push(t);
                             }
@@ -291,6 +293,15 @@ pub fn due_lines(
                 Schedule::AsNeeded => (Vec::new(), "due_prn"),
                 Schedule::Unknown if text.is_empty() => (Vec::new(), "due_no_timing"),
                 Schedule::Unknown => (Vec::new(), "due_uncomputable"),
+            };
+            // The times a dose can be recorded against: the day's slots from half a day
+            // back (a dose given late) to the end of the window.
+            let slots: Vec<DateTime<Utc>> = match &schedule {
+                Schedule::Daily(slots) => daily(tr, slots, now - Duration::hours(12), until)
+                    .into_iter()
+                    .filter(in_course)
+                    .collect(),
+                _ => due.iter().copied().filter(in_course).collect(),
             };
             let due: Vec<String> = due
                 .into_iter()
@@ -314,6 +325,15 @@ pub fn due_lines(
                     tr.s(note).to_owned()
                 },
                 last_given: last.map(|a| last_text(tr, a)).unwrap_or_default(),
+                form: super::EntryForm::due(
+                    tr,
+                    &p.id,
+                    &p.medication,
+                    p.dose.as_deref().unwrap_or_default(),
+                    p.route.as_deref().unwrap_or_default(),
+                    &slots,
+                    now,
+                ),
             }
         })
         .collect()

@@ -15,6 +15,10 @@ pub struct VitalsGrid {
 pub struct VitalsRow {
     pub time: String,
     pub cells: Vec<VitalCell>,
+    /// The downtime entry the row's readings were recorded in, if they were.
+    pub entry: Option<u64>,
+    /// Who recorded them during the outage ("" for the source's own readings).
+    pub by: String,
 }
 
 /// One cell: the readings of one kind at one minute, and the worst one's mark.
@@ -117,6 +121,8 @@ pub(super) fn vitals_grid(
         .chunk_by(|a, b| minute(a) == minute(b))
         .map(|group| VitalsRow {
             time: minute(group[0]),
+            entry: group.iter().find_map(|v| downtime::merged_entry(&v.id)),
+            by: String::new(),
             cells: columns
                 .iter()
                 .map(|col| {
@@ -205,7 +211,13 @@ pub(super) fn mar(tr: Tr, r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
         .collect();
     given.sort_by_key(|a| a.time);
     let first_day = tr.zone.date(&start);
-    let last_day = tr.zone.date(&as_of);
+    // Doses recorded during the outage come after the data time: the grid runs to them.
+    let latest = given
+        .last()
+        .map(|a| a.time.with_timezone(&Utc))
+        .filter(|t| *t > as_of)
+        .unwrap_or(as_of);
+    let last_day = tr.zone.date(&latest);
     let days: Vec<NaiveDate> = first_day
         .iter_days()
         .take_while(|d| *d <= last_day)
@@ -234,6 +246,8 @@ pub(super) fn mar(tr: Tr, r: &PatientRecord, as_of: DateTime<Utc>) -> Mar {
             dose: a.dose.clone().unwrap_or_default(),
             given: a.status == "completed",
             status: status_text(tr, &codes::ADMINISTRATION, &a.status),
+            entry: downtime::merged_entry(&a.id),
+            by: String::new(),
         });
     }
     Mar {

@@ -13,11 +13,13 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
 use crate::i18n::{Lang, Tr};
 use crate::viewer::PatientSummary;
 
+mod downtime;
 mod due;
 mod grids;
 mod prescriptions;
 mod trends;
 
+pub use downtime::{DowntimeLine, EntryForm};
 pub use due::{parse_timing, DoseTimes, DueLine, Schedule, DUE_WINDOW_HOURS};
 use grids::{mar, vitals_grid};
 pub use grids::{VitalCell, VitalsGrid, VitalsRow};
@@ -289,6 +291,10 @@ pub struct MarCell {
     pub dose: String,
     pub given: bool,
     pub status: String,
+    /// The downtime entry this dose was recorded in, if it was.
+    pub entry: Option<u64>,
+    /// Who recorded it during the outage ("" for the source's own records).
+    pub by: String,
 }
 
 /// Everything the summary shows about one patient.
@@ -324,6 +330,10 @@ pub struct Summary {
     pub immunizations: Vec<Line>,
     pub contacts: Vec<ContactLine>,
     pub documents: Vec<DocLine>,
+    /// Entries recorded during the outage, in time order (superseded ones included).
+    pub downtime: Vec<DowntimeLine>,
+    /// Why the downtime entries could not be read ("" when they were).
+    pub downtime_error: String,
 }
 
 const MAR_WINDOW_HOURS: i64 = 72;
@@ -433,7 +443,52 @@ impl Summary {
                 .collect(),
             contacts,
             documents: documents.into_iter().map(|d| doc_line(tr, d)).collect(),
+            downtime: Vec::new(),
+            downtime_error: String::new(),
         }
+    }
+
+    /// [`Summary::new`] with the patient's downtime entries: listed, and the ones in
+    /// force merged into the MAR, the doses due next and the vital-signs chart, marked
+    /// with who recorded them. `entries`: `Err(message)` when they could not be read
+    /// (the page says so instead of looking as if nothing was recorded).
+    pub fn with_downtime(
+        tr: Tr,
+        mut r: PatientRecord,
+        as_of: DateTime<Utc>,
+        clock: &DueClock,
+        limits: &VitalLimits,
+        entries: Result<&[akari_downtime::Listed], String>,
+    ) -> Self {
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(message) => {
+                let mut s = Summary::new(tr, r, as_of, clock, limits);
+                s.downtime_error = message;
+                return s;
+            }
+        };
+        downtime::merge(&mut r, entries);
+        let mut s = Summary::new(tr, r, as_of, clock, limits);
+        let by = |id: Option<u64>| {
+            id.and_then(|id| entries.iter().find(|l| l.entry.id == id))
+                .map(downtime::who)
+                .unwrap_or_default()
+        };
+        for cell in s
+            .mar
+            .rows
+            .iter_mut()
+            .flat_map(|r| r.cells.iter_mut())
+            .flatten()
+        {
+            cell.by = by(cell.entry);
+        }
+        for row in &mut s.vitals.rows {
+            row.by = by(row.entry);
+        }
+        s.downtime = downtime::lines(tr, entries);
+        s
     }
 }
 

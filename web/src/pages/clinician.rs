@@ -18,7 +18,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{render, render_with, with_cookie, Chrome, CsrfOnly, Ctx};
-use crate::display::{Row, Summary};
+use crate::display::{EntryForm, Row, Summary};
 use crate::error::{PageError, Problem};
 use crate::gate::{ClinicianLogin, KeyAnswer, Refusal};
 use crate::i18n::{Lang, LANG_COOKIE};
@@ -545,6 +545,8 @@ struct WardPrintPage {
     ward: String,
     rows: Vec<Row>,
     patients: Vec<Summary>,
+    /// Always false: a printout has no forms.
+    recording: bool,
 }
 
 pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Response, PageError> {
@@ -554,6 +556,8 @@ pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Res
     let today = today(&ctx);
     let as_of = as_of(&ctx);
     let clock = ctx.due_clock();
+    let patients =
+        super::downtime::summaries(&ctx, records, as_of, &clock, ctx.vital_limits()).await?;
     let page = WardPrintPage {
         c: ctx.chrome(),
         ward,
@@ -561,10 +565,8 @@ pub(crate) async fn ward_print(ctx: Ctx, Path(ward): Path<String>) -> Result<Res
             .iter()
             .map(|s| Row::new(ctx.tr(), s, today))
             .collect(),
-        patients: records
-            .into_iter()
-            .map(|r| Summary::new(ctx.tr(), r, as_of, &clock, ctx.vital_limits()))
-            .collect(),
+        patients,
+        recording: false,
     };
     render(&page)
 }
@@ -578,13 +580,25 @@ struct PatientPage {
     patients: Vec<Summary>,
     full: bool,
     print: bool,
+    /// The recording forms are shown (a node with downtime records, not a printout).
+    recording: bool,
+    /// The entry just recorded (the acknowledgement), or 0.
+    recorded: u64,
+    new_vitals: EntryForm,
+    new_note: EntryForm,
+    new_unlisted: EntryForm,
 }
 
 fn as_of(ctx: &Ctx) -> chrono::DateTime<Utc> {
     ctx.viewer().as_of().unwrap_or_else(Utc::now)
 }
 
-async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, PageError> {
+async fn patient_page(
+    ctx: Ctx,
+    key: String,
+    print: bool,
+    recorded: Option<u64>,
+) -> Result<Response, PageError> {
     // The session check runs on the blocking thread that reads and audits the record
     // (one hop instead of two on the busiest page); nothing is read if it refuses.
     let check = ctx.reader_check()?;
@@ -593,28 +607,46 @@ async fn patient_page(ctx: Ctx, key: String, print: bool) -> Result<Response, Pa
         .patient(PatientKey(key), print, check)
         .await?
         .map_err(|refusal| ctx.session_refused(refusal))?;
+    let patients = super::downtime::summaries(
+        &ctx,
+        vec![view.into_inner()],
+        as_of(&ctx),
+        &ctx.due_clock(),
+        ctx.vital_limits(),
+    )
+    .await?;
     let page = PatientPage {
         c: ctx.chrome(),
-        patients: vec![Summary::new(
-            ctx.tr(),
-            view.into_inner(),
-            as_of(&ctx),
-            &ctx.due_clock(),
-            ctx.vital_limits(),
-        )],
+        patients,
         full: true,
         print,
+        recording: !print && ctx.downtime().is_some(),
+        recorded: recorded.unwrap_or_default(),
+        new_vitals: EntryForm::new("vitals"),
+        new_note: EntryForm::new("note"),
+        new_unlisted: EntryForm::new("administration"),
     };
     render(&page)
 }
 
-pub(crate) async fn patient(ctx: Ctx, Path(key): Path<String>) -> Result<Response, PageError> {
-    patient_page(ctx, key, false).await
+#[derive(Deserialize)]
+pub(crate) struct PatientQuery {
+    /// The downtime entry just recorded: the page acknowledges it.
+    #[serde(default)]
+    recorded: Option<u64>,
+}
+
+pub(crate) async fn patient(
+    ctx: Ctx,
+    Path(key): Path<String>,
+    Query(q): Query<PatientQuery>,
+) -> Result<Response, PageError> {
+    patient_page(ctx, key, false, q.recorded).await
 }
 
 pub(crate) async fn patient_print(
     ctx: Ctx,
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
-    patient_page(ctx, key, true).await
+    patient_page(ctx, key, true, None).await
 }

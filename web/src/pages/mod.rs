@@ -11,6 +11,9 @@ mod attack_tests;
 #[cfg(test)]
 mod audit_tests;
 pub(crate) mod clinician;
+pub(crate) mod downtime;
+#[cfg(test)]
+mod downtime_tests;
 pub(crate) mod labels;
 #[cfg(test)]
 mod notice_tests;
@@ -97,6 +100,8 @@ struct Inner {
     config: PagesConfig,
     /// The admin and review pages' services; unset on a clinician-only node.
     admin: std::sync::OnceLock<admin::AdminServices>,
+    /// The downtime records; unset on a node that keeps none (recording is then off).
+    downtime: std::sync::OnceLock<akari_downtime::DowntimeStore>,
 }
 
 impl Pages {
@@ -114,7 +119,21 @@ impl Pages {
             sessions: SessionStore::new(config.idle_timeout, config.absolute_timeout),
             config,
             admin: std::sync::OnceLock::new(),
+            downtime: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Adds the downtime records: recording on the patient page, and the entries shown
+    /// on every patient page and printout. Call once, before [`router`].
+    pub fn with_downtime(self, store: akari_downtime::DowntimeStore) -> Self {
+        if self.0.downtime.set(store).is_err() {
+            tracing::warn!("the downtime store was already set; ignoring the second set");
+        }
+        self
+    }
+
+    pub(crate) fn downtime(&self) -> Option<&akari_downtime::DowntimeStore> {
+        self.0.downtime.get()
     }
 
     /// Adds the admin and review pages (`/admin/...`). Call once, before [`router`];
@@ -226,6 +245,10 @@ impl Ctx {
 
     pub fn viewer(&self) -> &AuditedViewer {
         &self.pages.0.viewer
+    }
+
+    pub fn downtime(&self) -> Option<&akari_downtime::DowntimeStore> {
+        self.pages.downtime()
     }
 
     pub fn gate(&self) -> Arc<dyn Gate> {

@@ -75,10 +75,8 @@ async fn ward_records(ctx: &Ctx, ward: &str) -> Result<(Vec<Row>, Vec<Summary>),
         .iter()
         .map(|s| Row::new(ctx.tr(), s, today))
         .collect();
-    let patients = records
-        .into_iter()
-        .map(|r| Summary::new(ctx.tr(), r, as_of, &clock, ctx.vital_limits()))
-        .collect();
+    let patients =
+        super::downtime::summaries(ctx, records, as_of, &clock, ctx.vital_limits()).await?;
     Ok((rows, patients))
 }
 
@@ -113,13 +111,15 @@ pub(crate) async fn patient_pdf(ctx: Ctx, Path(key): Path<String>) -> Result<Res
         .await?
         .map_err(|refusal| ctx.session_refused(refusal))?;
     let as_of = ctx.viewer().as_of().unwrap_or_else(chrono::Utc::now);
-    let p = Summary::new(
-        ctx.tr(),
-        view.into_inner(),
+    let p = super::downtime::summaries(
+        &ctx,
+        vec![view.into_inner()],
         as_of,
         &ctx.due_clock(),
         ctx.vital_limits(),
-    );
+    )
+    .await?
+    .remove(0);
     let c = ctx.chrome();
     let mut doc = Document::new(c.tr.s("print_patient"), PageSize::A4Portrait, footer(&c));
     patient_section(&mut doc, &c, &p, true);
@@ -202,6 +202,60 @@ async fn pdf_response(
         rendered.pdf,
     )
         .into_response())
+}
+
+/// The patient's downtime entries, shaded, each with who recorded it; a superseded one
+/// says which entry corrected it.
+fn downtime_table(s: &mut akari_print::Section, c: &Chrome, p: &Summary) {
+    let tr = c.tr;
+    if p.downtime.is_empty() && p.downtime_error.is_empty() {
+        return;
+    }
+    s.heading(format!(
+        "[{}] {}",
+        tr.s("downtime"),
+        tr.s("downtime_records")
+    ));
+    if !p.downtime_error.is_empty() {
+        s.paragraph(p.downtime_error.clone());
+    }
+    if p.downtime.is_empty() {
+        return;
+    }
+    let mut t = table(&[
+        (tr.s("downtime_refers"), 1.3),
+        (tr.s("downtime_kind"), 1.2),
+        (tr.s("downtime_content"), 3.4),
+        (tr.s("downtime_by"), 2.0),
+        (tr.s("downtime_at"), 1.3),
+    ]);
+    for e in &p.downtime {
+        let mut text = if e.superseded_by.is_empty() {
+            e.text.clone()
+        } else {
+            format!(
+                "（{} {}）{}",
+                tr.s("downtime_superseded"),
+                e.superseded_by,
+                e.text
+            )
+        };
+        if !e.corrects.is_empty() {
+            text.push_str(&format!("\n{} {}", tr.s("downtime_corrects"), e.corrects));
+        }
+        if e.outside_ward {
+            text.push_str(&format!("\n{}", tr.s("downtime_outside_ward")));
+        }
+        let shade = akari_print::Shade::Light;
+        t.row(PdfRow::new([
+            Cell::new(e.time.clone()).shaded(shade),
+            Cell::new(format!("[{}] #{} {}", tr.s("downtime"), e.id, e.label)).shaded(shade),
+            Cell::new(text).shaded(shade),
+            Cell::new(e.who.clone()).shaded(shade),
+            Cell::new(e.recorded.clone()).shaded(shade),
+        ]));
+    }
+    s.table(t);
 }
 
 fn footer(c: &Chrome) -> Footer {
@@ -410,7 +464,12 @@ fn patient_section(doc: &mut Document, c: &Chrome, p: &Summary, full: bool) {
                             } else {
                                 format!("✗{}", g.status)
                             };
-                            format!("{} {mark} {}", g.time, g.dose).trim().to_owned()
+                            let text = format!("{} {mark} {}", g.time, g.dose).trim().to_owned();
+                            if g.by.is_empty() {
+                                text
+                            } else {
+                                format!("[{}] {text} {}", tr.s("downtime"), g.by)
+                            }
                         })
                         .collect::<Vec<_>>()
                         .join("\n"),
@@ -420,6 +479,7 @@ fn patient_section(doc: &mut Document, c: &Chrome, p: &Summary, full: bool) {
         }
         s.table(t);
     }
+    downtime_table(s, c, p);
     if !full {
         return;
     }
@@ -473,7 +533,12 @@ fn patient_section(doc: &mut Document, c: &Chrome, p: &Summary, full: bool) {
         cols.extend(p.vitals.heads.iter().map(|h| Column::new(h.clone(), 1.0)));
         let mut t = Table::new(cols);
         for row in &p.vitals.rows {
-            let mut cells = vec![Cell::new(row.time.clone())];
+            let mut cells = vec![if row.by.is_empty() {
+                Cell::new(row.time.clone())
+            } else {
+                Cell::new(format!("{}\n[{}] {}", row.time, tr.s("downtime"), row.by))
+                    .shaded(akari_print::Shade::Light)
+            }];
             cells.extend(row.cells.iter().map(|v| {
                 let text = format!("{} {}", v.text, v.mark).trim().to_owned();
                 if v.mark.is_empty() {

@@ -46,6 +46,8 @@ pub(crate) struct Node {
     pub(crate) source: MemorySource,
     /// The snapshot as the clinician pages read it (for expectations, not through audit).
     pub(crate) reader: SnapshotReader,
+    /// The downtime records the pages record into.
+    pub(crate) downtime: akari_downtime::DowntimeStore,
     pub(crate) _dir: tempfile::TempDir,
 }
 
@@ -119,6 +121,10 @@ fn build_node(patients: u64, pages_config: PagesConfig) -> Node {
         engine.control(),
         ledger.clone(),
     ));
+    let downtime =
+        akari_downtime::DowntimeStore::with_database(memory_db(), Arc::new(akari_downtime::Plain))
+            .unwrap();
+    let pages = pages.with_downtime(downtime.clone());
     Node {
         router: router(pages.clone()),
         pages,
@@ -127,6 +133,7 @@ fn build_node(patients: u64, pages_config: PagesConfig) -> Node {
         engine,
         source,
         reader,
+        downtime,
         _dir: dir,
     }
 }

@@ -517,6 +517,27 @@ pub(super) fn action_text(tr: Tr, a: &Action) -> String {
         }
         Action::NoticePosted { text } => format!("{}: {text}", l("お知らせ掲示", "notice posted")),
         Action::NoticeWithdrawn => l("お知らせ取り下げ", "notice withdrawn"),
+        Action::DowntimeRecorded { record, supersedes } => {
+            let what = match record.as_str() {
+                "administration" => l("投与", "administration"),
+                "vitals" => l("バイタルサイン", "vital signs"),
+                "note" => l("記事", "note"),
+                other => other.to_owned(),
+            };
+            let fix = supersedes
+                .map(|e| format!(" ({} #{e})", l("訂正", "correcting")))
+                .unwrap_or_default();
+            format!("{}: {what}{fix}", l("停電中記録", "downtime record"))
+        }
+        Action::DowntimeReconciled { entries } => format!(
+            "{} ({})",
+            l("停電中記録を照合済みに", "downtime entries reconciled"),
+            entries.len()
+        ),
+        Action::DowntimeExported { format, .. } => format!(
+            "{} ({format})",
+            l("停電中記録の書き出し", "downtime records exported")
+        ),
         Action::ReviewVerdict {
             session_id,
             verdict,

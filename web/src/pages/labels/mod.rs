@@ -236,7 +236,7 @@ pub(crate) fn scanned(query: &str, found: &[PatientSummary]) -> Option<String> {
 
 /// `text` as one URL path segment: everything but the unreserved characters
 /// percent-encoded.
-fn path_segment(text: &str) -> String {
+pub(crate) fn path_segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -1,0 +1,308 @@
+//! Recording downtime entries through the pages, with the real ledger and accounts: the
+//! audit entry comes first, then the stored entry, then the acknowledgement; a ledger that
+//! cannot write refuses the entry and nothing is stored; only a declared clinician in an
+//! emergency or drill may record; a patient outside the account's wards is flagged.
+
+use akari_accounts::event::{Action, Client};
+use akari_accounts::ledger::details;
+use akari_accounts::{Console, WardScope};
+use axum::http::StatusCode;
+
+use crate::pages::test_node::*;
+
+/// The value of the first `name="field" value="…"` after `from` in `body`.
+fn field(body: &str, from: usize, name: &str) -> String {
+    let pat = format!("name=\"{name}\" value=\"");
+    let at = body[from..]
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no {name}"))
+        + from
+        + pat.len();
+    body[at..at + body[at..].find('"').unwrap()].to_owned()
+}
+
+/// A patient of the busiest ward with a dose due (a recording form for it), and the
+/// prescription of that form.
+async fn patient_with_due_dose(node: &Node, b: &mut Browser) -> (String, String) {
+    let (_, keys) = busiest_ward(node);
+    for key in keys {
+        let page = b.get(&format!("/patients/{key}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        if let Some(at) = page.body.find("dt-dose-form") {
+            return (key, field(&page.body, at, "prescription_id"));
+        }
+    }
+    panic!("no patient of the busiest ward has a dose due");
+}
+
+fn downtime_actions(node: &Node) -> Vec<(Action, Option<String>, u64)> {
+    entries_after(node, 0)
+        .into_iter()
+        .filter(|e| matches!(e.action, Action::DowntimeRecorded { .. }))
+        .map(|e| (e.action, e.patient, e.seq))
+        .collect()
+}
+
+#[tokio::test]
+async fn entries_are_audited_stored_then_shown_marked_and_corrections_supersede() {
+    let node = node_of(20);
+    let mut nurse = drill_clinician(&node).await;
+    let (key, prescription) = patient_with_due_dose(&node, &mut nurse).await;
+    let path = format!("/patients/{key}");
+    let csrf = nurse.get(&path).await.csrf();
+    let post = format!("{path}/downtime");
+
+    let r = nurse
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "administration"),
+                ("prescription_id", &prescription),
+                ("scheduled", ""),
+                ("outcome", "given"),
+                ("dose", "1錠"),
+                ("route", "経口"),
+                ("note", "<script>x</script>"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("{path}?recorded=1#dt-1").as_str()),
+        "{}",
+        r.body
+    );
+    let r = nurse
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "vitals"),
+                ("temperature", "38.4"),
+                ("pulse", "96"),
+                ("systolic", "132"),
+                ("diastolic", "78"),
+                ("spo2", "95"),
+                ("consciousness", "JCS 0"),
+            ],
+        )
+        .await;
+    assert!(r.location.unwrap().contains("recorded=2"));
+    let r = nurse
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "note"),
+                ("author", "nursing"),
+                ("text", "夕食全量摂取"),
+            ],
+        )
+        .await;
+    assert!(r.location.unwrap().contains("recorded=3"));
+    // The note corrected: a new entry supersedes it with a reason.
+    let r = nurse
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "note"),
+                ("author", "nursing"),
+                ("text", "夕食半量摂取"),
+                ("supersedes", "3"),
+                ("reason", "記載誤り"),
+            ],
+        )
+        .await;
+    assert!(r.location.unwrap().contains("recorded=4"));
+    // A second correction of the same entry is refused: correct the correction.
+    let r = nurse
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "note"),
+                ("author", "nursing"),
+                ("text", "x"),
+                ("supersedes", "3"),
+                ("reason", "y"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body.contains("already corrected by entry 4"),
+        "{}",
+        r.body
+    );
+
+    // Each was audited before it was stored: the stored entry names its ledger entry.
+    let audited = downtime_actions(&node);
+    assert_eq!(audited.len(), 4);
+    let stored = node.downtime.patient(&key).unwrap();
+    assert_eq!(stored.len(), 4, "nothing is deleted");
+    for (l, (action, patient, seq)) in stored.iter().zip(&audited) {
+        assert_eq!(l.entry.audit_seq, *seq);
+        assert_eq!(patient.as_deref(), Some(key.as_str()));
+        let Action::DowntimeRecorded { record, .. } = action else {
+            unreachable!()
+        };
+        assert_eq!(record, l.entry.record.kind());
+        assert_eq!(l.entry.recorder.person.name, "灯 花子");
+        assert!(l.entry.recorder.drill);
+    }
+    assert_eq!(
+        audited[3].0,
+        Action::DowntimeRecorded {
+            record: "note".into(),
+            supersedes: Some(3)
+        }
+    );
+    assert_eq!(stored[2].superseded_by, Some(4));
+
+    let page = nurse.get(&format!("{path}?recorded=4")).await;
+    let body = &page.body;
+    assert!(body.contains("id=\"downtime-ack\""), "acknowledged");
+    for id in 1..=4 {
+        assert!(
+            body.contains(&format!("id=\"dt-{id}\"")),
+            "entry {id} listed"
+        );
+    }
+    assert!(body.contains("停電中記録"));
+    assert!(body.contains("灯 花子（看護師・5階西）"), "who recorded it");
+    assert!(
+        body.contains("<s>夕食全量摂取</s>"),
+        "superseded, struck through"
+    );
+    assert!(body.contains("訂正済み → #4"));
+    assert!(body.contains("記載誤り"));
+    assert!(body.contains("&#60;script&#62;"), "escaped");
+    assert!(!body.contains("<script>x"));
+    // Merged into the MAR and the vital-signs chart, marked.
+    assert!(body.contains("downtime-dose"), "MAR cell marked");
+    assert!(body.contains("class=\"downtime-row\""), "vitals row marked");
+    assert!(body.contains("38.4"));
+    // The printout shows them too, without forms.
+    let print = nurse.get(&format!("{path}/print")).await;
+    assert!(print.body.contains("id=\"dt-4\""));
+    assert!(print.body.contains("<s>夕食全量摂取</s>"));
+    assert!(!print.body.contains("dt-form"));
+}
+
+#[tokio::test]
+async fn with_the_ledger_unwritable_an_entry_is_refused_and_nothing_is_stored() {
+    let node = node();
+    let mut nurse = drill_clinician(&node).await;
+    let (_, keys) = busiest_ward(&node);
+    let path = format!("/patients/{}", keys[0]);
+    let csrf = nurse.get(&path).await.csrf();
+    node.ledger.fault_injector().fail_commits(true);
+    let r = nurse
+        .post(
+            &format!("{path}/downtime"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "note"),
+                ("author", "nursing"),
+                ("text", "転倒なし"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.body.contains("何も保存されていません"), "{}", r.body);
+    assert!(!r.body.contains("転倒なし"));
+    node.ledger.fault_injector().fail_commits(false);
+    assert!(node.downtime.entries(None).unwrap().is_empty());
+    assert!(downtime_actions(&node).is_empty());
+}
+
+/// Posts a note for `keys[0]` with `csrf`; the response.
+async fn note(b: &mut Browser, key: &str, csrf: &str) -> Page {
+    b.post(
+        &format!("/patients/{key}/downtime"),
+        &[
+            ("csrf", csrf),
+            ("kind", "note"),
+            ("author", "nursing"),
+            ("text", "観察"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn only_a_declared_clinician_in_an_episode_records_and_other_wards_are_flagged() {
+    let node = node();
+    let (ward, keys) = busiest_ward(&node);
+    let console = Console::new("it").capability();
+    // An account for another ward: allowed, flagged in the entry and the ledger.
+    let (account_id, credential) = scoped_account(&node, WardScope::Wards(vec!["ICU-X".into()]));
+    let (other_id, other_credential) = console_account(&node);
+    node.accounts
+        .start_drill(&console, "drill", &Client::default())
+        .unwrap();
+    // Logged in but not declared: refused.
+    let mut undeclared = Browser::new(&node);
+    let csrf = undeclared.get("/login").await.csrf();
+    undeclared
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("account_id", &other_id),
+                ("credential", &other_credential),
+            ],
+        )
+        .await;
+    let csrf = undeclared.get("/declare").await.csrf();
+    let r = note(&mut undeclared, &keys[0], &csrf).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let mut nurse = clinician(&node, &account_id, &credential).await;
+    let csrf = nurse.get(&format!("/patients/{}", keys[0])).await.csrf();
+    let r = note(&mut nurse, &keys[0], &csrf).await;
+    assert!(r.location.is_some(), "{}", r.body);
+    let stored = node.downtime.patient(&keys[0]).unwrap();
+    assert!(stored[0].entry.outside_ward);
+    assert_eq!(stored[0].entry.ward, ward);
+    let e = entries_after(&node, 0)
+        .into_iter()
+        .find(|e| matches!(e.action, Action::DowntimeRecorded { .. }))
+        .unwrap();
+    assert_eq!(
+        details::get(e.details.as_deref().unwrap(), details::WARD).as_deref(),
+        Some(ward.as_str()),
+        "the review compares the ward with the account's scope"
+    );
+    let page = nurse.get(&format!("/patients/{}", keys[0])).await;
+    assert!(page.body.contains("dt-outside"), "flagged on the page");
+
+    // Revoked: refused, nothing stored.
+    node.accounts
+        .revoke(&console, &account_id, "lost sheet", &Client::default())
+        .unwrap();
+    let r = note(&mut nurse, &keys[1], &csrf).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Recovery, then standby: refused.
+    let mut second = clinician(&node, &other_id, &other_credential).await;
+    let csrf = second.get(&format!("/patients/{}", keys[0])).await.csrf();
+    node.accounts
+        .end_episode(&console, "over", &Client::default())
+        .unwrap();
+    assert_eq!(
+        note(&mut second, &keys[1], &csrf).await.status,
+        StatusCode::FORBIDDEN
+    );
+    node.accounts
+        .resume_standby(&console, "back", &Client::default())
+        .unwrap();
+    assert_eq!(
+        note(&mut second, &keys[1], &csrf).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(node.downtime.entries(None).unwrap().len(), 1);
+    assert!(node.downtime.patient(&keys[1]).unwrap().is_empty());
+}

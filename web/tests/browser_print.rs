@@ -8,61 +8,10 @@
 
 mod common;
 
-use std::path::Path;
-
 use akari_sync::model::PatientRecord;
 use chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams;
-use chromiumoxide::Page;
 use common::page::{click_to, shot, text, wait_for};
-
-async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
-    page.evaluate(js).await.unwrap().into_value().unwrap()
-}
-
-/// The text of each page of `pdf`, read by poppler's `pdftotext`.
-fn pages_of(pdf: &[u8], dir: &Path, name: &str) -> Vec<String> {
-    let path = dir.join(format!("{name}.pdf"));
-    std::fs::write(&path, pdf).unwrap();
-    std::fs::write(common::screenshots_dir().join(format!("{name}.pdf")), pdf).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .args(["-layout", "-enc", "UTF-8"])
-        .arg(&path)
-        .arg("-")
-        .output()
-        .expect("pdftotext (poppler-utils) is installed: scripts/test installs it");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    // pdftotext ends every page with a form feed.
-    let mut pages: Vec<String> = text.split('\u{c}').map(str::to_owned).collect();
-    if pages.last().is_some_and(|p| p.trim().is_empty()) {
-        pages.pop();
-    }
-    pages
-}
-
-/// Fetches `path` in the logged-in page (its cookie, its origin) and returns the bytes
-/// and the content type.
-async fn fetch(page: &Page, path: &str) -> (Vec<u8>, String) {
-    use base64::Engine;
-    let js = format!(
-        "(async () => {{ const r = await fetch({}); const b = new Uint8Array(await r.arrayBuffer()); \
-         let s = ''; for (let i = 0; i < b.length; i += 8192) {{ s += String.fromCharCode.apply(null, b.subarray(i, i + 8192)); }} \
-         return [btoa(s), r.headers.get('content-type') || '', String(r.status)]; }})()",
-        serde_json::to_string(path).unwrap()
-    );
-    let [body, ty, status]: [String; 3] = eval(page, &js).await;
-    assert_eq!(status, "200", "{path}");
-    (
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .unwrap(),
-        ty,
-    )
-}
+use common::pdf::{eval, fetch, pages_of};
 
 /// "X / Y" (or "X/Y", as pdftotext may close up the margin box's spaces) on the page.
 fn page_number(flat: &str, number: usize, total: usize) -> bool {

@@ -29,6 +29,8 @@ pub struct Node {
     pub ledger: Arc<Tee>,
     pub account_id: String,
     pub credential: String,
+    /// The downtime records (in memory) the clinician pages record into.
+    pub downtime: akari_downtime::DowntimeStore,
 }
 
 /// Forwards to the ledger (durable, hash-chained) and keeps a copy for the test to read.
@@ -159,6 +161,11 @@ pub fn node(origin: &str, ledger_file: Option<&std::path::Path>) -> Node {
         ledger,
         account_id: sheet.account_id.clone(),
         credential: sheet.credential().expose().to_owned(),
+        downtime: akari_downtime::DowntimeStore::with_database(
+            memory_db(),
+            Arc::new(akari_downtime::Plain),
+        )
+        .unwrap(),
     }
 }
 
@@ -292,7 +299,8 @@ pub async fn clinician_site(reader: &SnapshotReader, dir: &std::path::Path) -> S
         node.ledger.clone(),
         node.accounts.clone(),
         akari_web::pages::PagesConfig::default(),
-    );
+    )
+    .with_downtime(node.downtime.clone());
     let (addr, spki) = serve(pages).await;
     let base = format!("https://localhost:{}", addr.port());
     let browser = launch_chromium(&spki, &dir.join("profile")).await;
@@ -331,6 +339,62 @@ pub fn screenshots_dir() -> std::path::PathBuf {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// PDFs fetched in a logged-in page and read back as text.
+pub mod pdf {
+    use std::path::Path;
+
+    use chromiumoxide::Page;
+
+    pub async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
+        page.evaluate(js).await.unwrap().into_value().unwrap()
+    }
+
+    /// The text of each page of `pdf`, read by poppler's `pdftotext`.
+    pub fn pages_of(pdf: &[u8], dir: &Path, name: &str) -> Vec<String> {
+        let path = dir.join(format!("{name}.pdf"));
+        std::fs::write(&path, pdf).unwrap();
+        std::fs::write(super::screenshots_dir().join(format!("{name}.pdf")), pdf).unwrap();
+        let out = std::process::Command::new("pdftotext")
+            .args(["-layout", "-enc", "UTF-8"])
+            .arg(&path)
+            .arg("-")
+            .output()
+            .expect("pdftotext (poppler-utils) is installed: scripts/test installs it");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        // pdftotext ends every page with a form feed.
+        let mut pages: Vec<String> = text.split('\u{c}').map(str::to_owned).collect();
+        if pages.last().is_some_and(|p| p.trim().is_empty()) {
+            pages.pop();
+        }
+        pages
+    }
+
+    /// Fetches `path` in the logged-in page (its cookie, its origin) and returns the bytes
+    /// and the content type.
+    pub async fn fetch(page: &Page, path: &str) -> (Vec<u8>, String) {
+        use base64::Engine;
+        let js = format!(
+            "(async () => {{ const r = await fetch({}); const b = new Uint8Array(await r.arrayBuffer()); \
+             let s = ''; for (let i = 0; i < b.length; i += 8192) {{ s += String.fromCharCode.apply(null, b.subarray(i, i + 8192)); }} \
+             return [btoa(s), r.headers.get('content-type') || '', String(r.status)]; }})()",
+            serde_json::to_string(path).unwrap()
+        );
+        let [body, ty, status]: [String; 3] = eval(page, &js).await;
+        assert_eq!(status, "200", "{path}");
+        (
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap(),
+            ty,
+        )
+    }
 }
 
 /// Steps in a Chromium page shared by the browser tests.

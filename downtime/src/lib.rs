@@ -24,7 +24,9 @@
 //! The crate depends on neither the sync nor the accounts crate: patients are opaque
 //! keys, people are the declaration copied in.
 
+pub mod fhir;
 pub mod model;
+pub mod sign;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,7 +1,8 @@
 //! A FHIR R4 test server (axum) serving synthetic resources: REST search with `_count`
 //! paging and `Bundle.link[next]`, `_lastUpdated` filters, type-level `_history` (which
 //! carries deletions), Bulk Data `$export` (system and Group level) with async kick-off,
-//! status polling with `Retry-After` and NDJSON outputs, a SMART Backend Services token
+//! status polling with `Retry-After` and NDJSON outputs, `transaction` Bundles posted to
+//! the base (all or nothing, references resolved), a SMART Backend Services token
 //! endpoint that verifies RS384/ES384 client assertions, bearer/basic checks, optional
 //! TLS with client-certificate verification, and fault knobs.
 //!
@@ -10,7 +11,8 @@
 //!
 //! Modules by what they own: [`state`] the stored resources and history, [`guard`] what
 //! every data request passes (recording, the auth check, injected faults), [`rest`] search
-//! and `_history` with paging, [`export`] Bulk Data `$export`, [`smart`] the SMART token
+//! and `_history` with paging, [`export`] Bulk Data `$export`, [`transaction`] transaction
+//! Bundles, [`smart`] the SMART token
 //! endpoint, [`tls`] serving over (mutual) TLS.
 
 mod export;
@@ -19,6 +21,7 @@ mod rest;
 mod smart;
 mod state;
 mod tls;
+mod transaction;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -198,6 +201,7 @@ impl Drop for FhirServer {
 
 fn router(shared: Arc<Shared>) -> Router {
     let data = Router::new()
+        .route("/fhir", post(transaction::transaction))
         .route("/fhir/$export", get(export_system))
         .route("/fhir/Group/{id}/$export", get(export_group))
         .route("/fhir/{rtype}", get(search))

@@ -198,6 +198,65 @@ Examples:
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Downtime records (what was given and measured during an outage): status, export
+    /// for back-entry, offline verification of an export, marking entries reconciled.
+    #[command(after_help = "\
+Examples:
+  akari downtime status
+  akari downtime export 8 --out /media/usb/downtime-8
+  akari downtime verify /media/usb/downtime-8 --key /var/lib/akari/keys/node-signing.pub
+  akari downtime reconcile --episode 8")]
+    Downtime {
+        #[command(subcommand)]
+        command: DowntimeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DowntimeCommand {
+    /// How many entries each episode has, and how many are not yet reconciled.
+    Status,
+    /// Export an episode's entries (without EPISODE: every entry) into a new directory:
+    /// a FHIR R4 transaction Bundle per patient, the reconciliation list as CSV and PDF,
+    /// and a manifest signed with the node key. Recorded in the audit ledger first; a
+    /// locked snapshot key asks for the recovery key.
+    #[command(after_help = "\
+Examples:
+  akari downtime export 8 --out /media/usb/downtime-8")]
+    Export {
+        /// Episode number, as `akari audit report` lists them.
+        episode: Option<u64>,
+        /// A new, empty directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Verify an export offline: the manifest's signature and every file's hash.
+    ///
+    /// Needs no node and no data directory: only the export and the node's public key.
+    #[command(after_help = "\
+Examples:
+  akari downtime verify /media/usb/downtime-8 --key /var/lib/akari/keys/node-signing.pub")]
+    Verify {
+        /// The directory written by `akari downtime export`.
+        dir: PathBuf,
+        /// The node's public key (keys/node-signing.pub, or 64 hex digits in a file).
+        #[arg(long, value_name = "PUBKEY_FILE")]
+        key: PathBuf,
+    },
+    /// Mark entries reconciled once they are entered back into the hospital's records
+    /// (recorded in the audit ledger first): the entries named, or every entry of an
+    /// episode.
+    #[command(after_help = "\
+Examples:
+  akari downtime reconcile 12 13 14
+  akari downtime reconcile --episode 8")]
+    Reconcile {
+        /// Entry numbers, as the reconciliation list shows them.
+        entries: Vec<u64>,
+        /// Every entry of this episode.
+        #[arg(long, conflicts_with = "entries")]
+        episode: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]

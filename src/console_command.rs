@@ -11,8 +11,8 @@ use akari_accounts::event::AdminRecovery;
 use anyhow::Context;
 
 use crate::cli::{
-    AccountCommand, AdminCommand, AuditCommand, Cli, Command, ModeCommand, NoticeCommand,
-    SnapshotCommand, SyncCommand,
+    AccountCommand, AdminCommand, AuditCommand, Cli, Command, DowntimeCommand, ModeCommand,
+    NoticeCommand, SnapshotCommand, SyncCommand,
 };
 
 /// Runs `command` as a console command. `None`: it is not one (init, serve, config, demo,
@@ -48,6 +48,29 @@ fn request(command: &Command) -> Option<anyhow::Result<Request>> {
         }),
         Command::Account { command } => Ok(account(command)),
         Command::Audit { command } => audit(command)?,
+        Command::Downtime { command } => match command {
+            DowntimeCommand::Status => Ok(Request::DowntimeStatus),
+            DowntimeCommand::Export { episode, out } => {
+                absolute(Some(out), "--out").map(|out| Request::DowntimeExport {
+                    episode: *episode,
+                    out: out.unwrap_or_default(),
+                    recovery_key: None,
+                })
+            }
+            DowntimeCommand::Reconcile { entries, episode } => {
+                if entries.is_empty() && episode.is_none() {
+                    Err(anyhow::anyhow!(
+                        "name the entries to mark reconciled, or --episode N for all of an episode"
+                    ))
+                } else {
+                    Ok(Request::DowntimeReconcile {
+                        entries: entries.clone(),
+                        episode: *episode,
+                    })
+                }
+            }
+            DowntimeCommand::Verify { .. } => return None,
+        },
         _ => return None,
     })
 }

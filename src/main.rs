@@ -13,7 +13,9 @@ use akari::datadir::DataDir;
 use akari::{Config, Listeners};
 use anyhow::Context;
 use clap::Parser;
-use cli::{AuditCommand, Cli, Command, ConfigCommand, InitArgs, LogFormat, ServeArgs};
+use cli::{
+    AuditCommand, Cli, Command, ConfigCommand, DowntimeCommand, InitArgs, LogFormat, ServeArgs,
+};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -66,6 +68,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify { export, key },
         } => audit_verify(&cli, export, key),
+        Command::Downtime {
+            command: DowntimeCommand::Verify { dir, key },
+        } => downtime_verify(dir, key),
         _ => match console_command::run(&cli).await {
             Some(result) => result,
             None => Err(anyhow::anyhow!("this command has no handler")),
@@ -90,6 +95,27 @@ fn config_command(cli: &Cli, command: &ConfigCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `akari downtime verify`: offline, no node or data directory needed.
+fn downtime_verify(dir: &std::path::Path, key: &std::path::Path) -> anyhow::Result<()> {
+    let key = akari::datadir::load_public_key(key)?;
+    let manifest = akari_downtime::sign::verify_dir(dir, &key)
+        .map_err(|e| anyhow::anyhow!("NOT VERIFIED: {e}"))?;
+    println!(
+        "verified: {} files signed by node key {} at {} ({})",
+        manifest.files.len(),
+        &manifest.node_key[..16],
+        manifest.exported_at,
+        manifest
+            .episode
+            .map(|e| format!("episode {e}"))
+            .unwrap_or_else(|| "every episode".into())
+    );
+    for f in &manifest.files {
+        println!("  {}  {} bytes  sha256 {}", f.name, f.bytes, f.sha256);
+    }
+    Ok(())
 }
 
 /// `akari audit verify`: offline, no node or data directory needed. Times are on the

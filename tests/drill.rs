@@ -381,6 +381,47 @@ async fn the_whole_drill_over_https() {
         "every patient of the ward is in the print job"
     );
 
+    // ---- Downtime records: vital signs and a note for the patient, each audited first,
+    // then stored, then acknowledged; the patient page lists them, marked.
+    let recorded = web
+        .post(
+            &format!("{link}/downtime"),
+            &[
+                ("csrf", patient_page.csrf().as_str()),
+                ("kind", "vitals"),
+                ("temperature", "37.9"),
+                ("pulse", "92"),
+            ],
+        )
+        .await;
+    assert!(
+        recorded
+            .location
+            .as_deref()
+            .is_some_and(|l| l.contains("recorded=1")),
+        "{:?} {}",
+        recorded.location,
+        recorded.body
+    );
+    let recorded = web
+        .post(
+            &format!("{link}/downtime"),
+            &[
+                ("csrf", patient_page.csrf().as_str()),
+                ("kind", "note"),
+                ("author", "nursing"),
+                ("text", "drill: observation note"),
+            ],
+        )
+        .await;
+    assert!(recorded
+        .location
+        .as_deref()
+        .is_some_and(|l| l.contains("recorded=2")));
+    let shown = web.get(&link).await;
+    assert!(shown.body.contains("id=\"dt-1\"") && shown.body.contains("id=\"dt-2\""));
+    assert!(shown.has("drill: observation note"));
+
     // ---- End the drill: the session ends, the account is retired.
     let out = node.mode(ModeChange::End, "drill over").await;
     assert!(out.contains("mode is now recovery"), "{out}");
@@ -442,6 +483,65 @@ async fn the_whole_drill_over_https() {
     let gone = web.get("/search").await;
     assert_eq!(gone.status, StatusCode::FORBIDDEN, "logged out");
     node.mode(ModeChange::End, "third drill over").await;
+
+    // ---- Recovery: the downtime records await reconciliation; a new generation hides
+    // none of them; the export (FHIR per patient, reconciliation CSV, signed manifest)
+    // verifies offline; marking them reconciled is recorded first.
+    let status = node.console(Request::DowntimeStatus).await;
+    assert!(status.contains("  2"), "{status}");
+    let out = node.console(Request::SyncNow { full: true }).await;
+    assert!(out.contains("sync full done"), "{out}");
+    assert_eq!(
+        node.services.downtime.unreconciled_total().unwrap(),
+        2,
+        "a new generation hides no downtime record"
+    );
+    let downtime_dir = dir.path().join("downtime-export");
+    let out = node
+        .console(Request::DowntimeExport {
+            episode: None,
+            out: downtime_dir.clone(),
+            recovery_key: Some(node.recovery_key.clone()),
+        })
+        .await;
+    assert!(
+        out.contains("exported 2 downtime entries of 1 patients"),
+        "{out}"
+    );
+    let node_key = akari::datadir::load_public_key(&DataDir::new(&data_dir).public_key()).unwrap();
+    let manifest = akari_downtime::sign::verify_dir(&downtime_dir, &node_key)
+        .expect("the downtime export verifies offline");
+    assert!(manifest.files.iter().any(|f| f.name == "fhir-001.json"));
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(downtime_dir.join("fhir-001.json")).unwrap())
+            .unwrap();
+    assert_eq!(bundle["type"], "transaction");
+    assert!(bundle
+        .to_string()
+        .contains(&format!("Patient/{}", patient.patient.id)));
+    let csv = std::fs::read_to_string(downtime_dir.join("reconciliation.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(
+        csv.contains(&hospital_id) && csv.contains("灯 花子"),
+        "{csv}"
+    );
+    std::fs::write(
+        downtime_dir.join("reconciliation.csv"),
+        csv.replace("37.9", "36.9"),
+    )
+    .unwrap();
+    assert!(akari_downtime::sign::verify_dir(&downtime_dir, &node_key).is_err());
+    let out = node
+        .console(Request::DowntimeReconcile {
+            entries: vec![1, 2],
+            episode: None,
+        })
+        .await;
+    assert!(
+        out.contains("2 downtime entries marked reconciled"),
+        "{out}"
+    );
+    assert!(out.contains("0 remain"), "{out}");
 
     // ---- Export the ledger; verify it offline with only the file and the public key.
     let export = dir.path().join("audit-export.ndjson");

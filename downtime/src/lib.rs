@@ -38,7 +38,7 @@ use zeroize::Zeroizing;
 
 pub use model::{
     Administration, DoseRef, Entry, Note, NoteKind, Outcome, Person, Reconciliation, Record,
-    Recorder, Supersedes, Vitals,
+    Recorder, Subject, Supersedes, Vitals,
 };
 
 /// Entry id → sealed JSON of the [`Entry`].
@@ -116,6 +116,7 @@ impl Cipher for Plain {
 #[derive(Debug, Clone)]
 pub struct Draft {
     pub patient: String,
+    pub subject: Subject,
     pub recorder: Recorder,
     pub refers_to: DateTime<Utc>,
     pub ward: String,
@@ -227,6 +228,7 @@ impl DowntimeStore {
             let entry = Entry {
                 id,
                 patient: draft.patient,
+                subject: draft.subject,
                 recorder: draft.recorder,
                 recorded_at: Utc::now(),
                 refers_to: draft.refers_to,
@@ -310,22 +312,38 @@ impl DowntimeStore {
 
     /// Every entry of `episode` (every entry when `None`), in time order.
     pub fn entries(&self, episode: Option<u64>) -> Result<Vec<Listed>> {
-        let ids = {
-            let tx = self.db.begin_read().map_err(storage)?;
-            let index = tx.open_table(BY_EPISODE).map_err(storage)?;
-            let range = match episode {
-                Some(e) => index.range((e, 0)..=(e, u64::MAX)),
-                None => index.range::<(u64, u64)>(..),
-            }
-            .map_err(storage)?;
-            range
-                .map(|r| r.map(|(k, _)| k.value().1))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(storage)?
-        };
+        let ids = self.entry_ids(episode)?;
         let mut out = self.listed(ids)?;
         sort_by_time(&mut out);
         Ok(out)
+    }
+
+    /// The ids of the entries of `episode` (every entry when `None`), from the index:
+    /// needs no key.
+    pub fn entry_ids(&self, episode: Option<u64>) -> Result<Vec<u64>> {
+        let tx = self.db.begin_read().map_err(storage)?;
+        let index = tx.open_table(BY_EPISODE).map_err(storage)?;
+        let range = match episode {
+            Some(e) => index.range((e, 0)..=(e, u64::MAX)),
+            None => index.range::<(u64, u64)>(..),
+        }
+        .map_err(storage)?;
+        range
+            .map(|r| r.map(|(k, _)| k.value().1))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(storage)
+    }
+
+    /// Fails unless every id names an entry.
+    pub fn check_ids(&self, ids: &[u64]) -> Result<()> {
+        let tx = self.db.begin_read().map_err(storage)?;
+        let entries = tx.open_table(ENTRIES).map_err(storage)?;
+        for &id in ids {
+            if entries.get(id).map_err(storage)?.is_none() {
+                return Err(Error::NoSuchEntry(id));
+            }
+        }
+        Ok(())
     }
 
     /// Episodes with entries, and how many entries each has not yet marked reconciled
@@ -398,6 +416,7 @@ mod tests {
     fn draft(patient: &str, record: Record) -> Draft {
         Draft {
             patient: patient.into(),
+            subject: Subject::default(),
             recorder: Recorder {
                 account_id: "ER-1".into(),
                 session_id: "s1".into(),

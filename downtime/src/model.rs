@@ -33,6 +33,18 @@ pub struct Recorder {
     pub drill: bool,
 }
 
+/// Who the patient is in the source system, copied into the entry when it is recorded, so
+/// the export names the patient even if a later snapshot no longer holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// The source's logical id of the Patient resource.
+    pub source_id: String,
+    /// The hospital ID (院内患者ID), or "".
+    pub hospital_id: String,
+    /// The patient's name as the snapshot had it, for the reconciliation list.
+    pub name: String,
+}
+
 /// One downtime entry as stored. Never edited or deleted: a correction is a later entry
 /// whose [`Entry::supersedes`] names this one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +53,8 @@ pub struct Entry {
     pub id: u64,
     /// The snapshot's opaque patient key.
     pub patient: String,
+    #[serde(default)]
+    pub subject: Subject,
     pub recorder: Recorder,
     /// When the entry was stored (the node's clock).
     pub recorded_at: DateTime<Utc>,

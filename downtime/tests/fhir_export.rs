@@ -103,6 +103,7 @@ fn entries(prescription: &str) -> Vec<akari_downtime::Listed> {
     let t0 = Utc::now() - Duration::hours(3);
     let draft = |n: i64, record: Record, supersedes: Option<Supersedes>| Draft {
         patient: "pk-1".into(),
+        subject: akari_downtime::Subject::default(),
         recorder: Recorder {
             account_id: "EA-K7QH3X".into(),
             session_id: "s-1".into(),

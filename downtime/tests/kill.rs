@@ -13,6 +13,7 @@ const CHILD_ENV: &str = "AKARI_DOWNTIME_KILL_CHILD";
 fn draft(n: u64) -> Draft {
     Draft {
         patient: format!("p{}", n % 7),
+        subject: akari_downtime::Subject::default(),
         recorder: Recorder {
             account_id: "ER-1".into(),
             session_id: "s1".into(),

@@ -172,6 +172,15 @@ impl Command<'_> {
                 comment,
             } => self.audit_sign_off(episode, &verdict, &comment),
             Request::AuditCheckpoint { write_to } => self.audit_checkpoint(write_to),
+            Request::DowntimeStatus => self.downtime_status(),
+            Request::DowntimeExport {
+                episode,
+                out,
+                recovery_key,
+            } => self.downtime_export(episode, &out, recovery_key.as_ref()),
+            Request::DowntimeReconcile { entries, episode } => {
+                self.downtime_reconcile(entries, episode)
+            }
         }
     }
 
@@ -512,6 +521,118 @@ impl Command<'_> {
         ))
     }
 
+    // ------------------------------------------------------------ downtime records
+
+    fn downtime_status(&self) -> Outcome {
+        let open = self
+            .services
+            .downtime
+            .unreconciled()
+            .map_err(|e| e.to_string())?;
+        if open.is_empty() {
+            return Ok("no downtime records\n".into());
+        }
+        let mut out = String::from("episode  un-reconciled\n");
+        for (episode, n) in &open {
+            out.push_str(&format!("{episode:>7}  {n}\n"));
+        }
+        Ok(out)
+    }
+
+    fn downtime_export(
+        &self,
+        episode: Option<u64>,
+        out: &Path,
+        recovery_key: Option<&Secret>,
+    ) -> Outcome {
+        // Recorded before anything leaves the node.
+        self.audit(Action::DowntimeExported {
+            episode,
+            format: "fhir+csv+pdf".into(),
+        })?;
+        let unlocked_here = self.unlock_for_review(recovery_key)?;
+        let key = crate::datadir::load_signing_key(&self.services.data.signing_key())
+            .map_err(|e| e.to_string())?;
+        let font = self.services.print_font();
+        let options = akari_web::downtime_export::ExportOptions {
+            episode,
+            node: hex::encode(&key.verifying_key().as_bytes()[..8]),
+            zone: *self.zone(),
+            lang: akari_web::i18n::Lang::Ja,
+            font: &font,
+            signing_key: &key,
+            by: console_name(self.console),
+        };
+        let result = akari_web::downtime_export::export(&self.services.downtime, &options, out);
+        if unlocked_here {
+            if let Err(e) = self
+                .services
+                .accounts
+                .lock_snapshot(&self.console.capability(), &client())
+            {
+                tracing::warn!(error = %e, "the snapshot could not be locked again after the export");
+            }
+        }
+        let report = result?;
+        let mut text = format!(
+            "exported {} downtime entries of {} patients to {}:\n",
+            report.entries,
+            report.patients,
+            out.display()
+        );
+        for f in &report.files {
+            text.push_str(&format!("  {f}\n"));
+        }
+        if let Some(why) = report.pdf_skipped {
+            text.push_str(&format!("no PDF of the reconciliation list: {why}\n"));
+        }
+        text.push_str(
+            "verify it anywhere with `akari downtime verify DIR --key node-signing.pub`\n",
+        );
+        Ok(text)
+    }
+
+    fn downtime_reconcile(&self, entries: Vec<u64>, episode: Option<u64>) -> Outcome {
+        let store = &self.services.downtime;
+        let ids: Vec<u64> = match episode {
+            // The index, not the sealed entries: needs no key.
+            Some(e) => store.entry_ids(Some(e)).map_err(|e| e.to_string())?,
+            None => entries,
+        };
+        if ids.is_empty() {
+            return Err("no downtime entries to mark".into());
+        }
+        store.check_ids(&ids).map_err(|e| e.to_string())?;
+        // Recorded first: a ledger that cannot write marks nothing.
+        let seq = self
+            .services
+            .ledger
+            .record(AuditEvent {
+                time: Utc::now(),
+                actor: self.console.actor(),
+                action: Action::DowntimeReconciled {
+                    entries: ids.clone(),
+                },
+                patient: None,
+                details: None,
+                client: client(),
+                mode: self
+                    .services
+                    .mode()
+                    .unwrap_or(akari_accounts::event::Mode::Standby),
+            })
+            .map_err(|e| format!("not done: {e}"))?
+            .sequence();
+        let marked = store
+            .mark_reconciled(&ids, &console_name(self.console), seq)
+            .map_err(|e| e.to_string())?;
+        let left = store.unreconciled_total().map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{marked} downtime entries marked reconciled ({} already were); {left} remain un-reconciled\n",
+            ids.len() - marked
+        ))
+    }
+
     fn audit_report(&self, episode: Option<u64>, options: ReviewOptions) -> Outcome {
         let names_wanted = options.resolve || options.patient.is_some();
         if options.resolve && episode.is_none() {
@@ -787,4 +908,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+/// "console:<OS user>", as downtime reconciliation marks and printouts name the console.
+fn console_name(console: &Console) -> String {
+    match console.actor() {
+        akari_accounts::event::Actor::Console { os_user } => format!("console:{os_user}"),
+        _ => "console".into(),
+    }
 }

@@ -198,6 +198,20 @@ pub enum Request {
     AuditCheckpoint {
         write_to: Option<PathBuf>,
     },
+    /// Entries and un-reconciled entries of each episode's downtime records.
+    DowntimeStatus,
+    /// Export downtime records (one episode, or all) into the new directory `out`.
+    DowntimeExport {
+        episode: Option<u64>,
+        out: PathBuf,
+        #[serde(default, with = "crate::secret::wire::option")]
+        recovery_key: Option<Secret>,
+    },
+    /// Mark downtime entries reconciled: these, or every entry of `episode`.
+    DowntimeReconcile {
+        entries: Vec<u64>,
+        episode: Option<u64>,
+    },
 }
 
 impl Request {
@@ -231,6 +245,9 @@ impl Request {
             Request::AuditReport { .. } => "audit report",
             Request::AuditSignOff { .. } => "audit sign-off",
             Request::AuditCheckpoint { .. } => "audit checkpoint",
+            Request::DowntimeStatus => "downtime status",
+            Request::DowntimeExport { .. } => "downtime export",
+            Request::DowntimeReconcile { .. } => "downtime reconcile",
         }
     }
 
@@ -269,6 +286,11 @@ impl Request {
             }),
             Request::AccountReseal { account_id, .. } => Some(Request::AccountReseal {
                 account_id,
+                recovery_key: Some(key),
+            }),
+            Request::DowntimeExport { episode, out, .. } => Some(Request::DowntimeExport {
+                episode,
+                out,
                 recovery_key: Some(key),
             }),
             Request::AuditReport { episode, review } => Some(Request::AuditReport {

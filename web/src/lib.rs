@@ -6,6 +6,7 @@
 pub mod accounts_gate;
 mod assets;
 pub mod display;
+pub mod downtime_export;
 pub mod error;
 mod escape;
 pub mod gate;

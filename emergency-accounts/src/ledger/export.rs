@@ -342,7 +342,7 @@ fn action_fields(action: &Action) -> String {
 /// `@`, a tab or a carriage return (or their full-width forms) would be read as a formula,
 /// so it gets a leading `'`, as the OWASP guidance on CSV injection advises. Applies to
 /// every cell, since names, reasons and user agents come from whoever typed them.
-pub(crate) fn spreadsheet_safe(cell: String) -> String {
+pub fn spreadsheet_safe(cell: String) -> String {
     const FORMULA_STARTS: [char; 10] = ['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠'];
     if cell.starts_with(FORMULA_STARTS) {
         format!("'{cell}")

@@ -19,7 +19,9 @@ mod grids;
 mod prescriptions;
 mod trends;
 
-pub use downtime::{DowntimeLine, EntryForm};
+pub use downtime::{
+    kind_label as downtime_kind, record_text as downtime_text, DowntimeLine, EntryForm,
+};
 pub use due::{parse_timing, DoseTimes, DueLine, Schedule, DUE_WINDOW_HOURS};
 use grids::{mar, vitals_grid};
 pub use grids::{VitalCell, VitalsGrid, VitalsRow};

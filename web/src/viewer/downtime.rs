@@ -4,7 +4,9 @@
 //! An audit entry that cannot be written means nothing is stored (fail closed).
 
 use akari_accounts::WardScope;
-use akari_downtime::{DoseRef, DowntimeStore, Draft, Entry, Person, Record, Recorder, Supersedes};
+use akari_downtime::{
+    DoseRef, DowntimeStore, Draft, Entry, Person, Record, Recorder, Subject, Supersedes,
+};
 
 use super::*;
 
@@ -101,6 +103,11 @@ impl AuditedViewer {
             let declared = cap.declared_person();
             let mut draft = Draft {
                 patient: key.0.clone(),
+                subject: Subject {
+                    source_id: patient.patient.id.clone(),
+                    hospital_id: patient.patient.hospital_id.clone().unwrap_or_default(),
+                    name: patient.patient.name_kanji.clone().unwrap_or_default(),
+                },
                 recorder: Recorder {
                     account_id: cap.account_id().to_owned(),
                     session_id: cap.session_id().to_owned(),

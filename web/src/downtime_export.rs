@@ -275,6 +275,17 @@ fn reconciliation_pdf(
     doc
 }
 
+/// The reconciliation list of `episode` (every entry when `None`) as CSV, for the admin
+/// page's download. Blocking.
+pub fn reconciliation(
+    store: &DowntimeStore,
+    episode: Option<u64>,
+    tr: Tr,
+) -> Result<Vec<u8>, String> {
+    let entries = store.entries(episode).map_err(|e| e.to_string())?;
+    reconciliation_csv(tr, &by_ward_and_patient(&entries))
+}
+
 /// Writes the export of `store`'s entries (of `opts.episode`) into `out` (created if
 /// missing; it must not hold an earlier export). Blocking.
 pub fn export(

@@ -110,6 +110,15 @@ fn admin_routes() -> Router<Pages> {
         .route("/admin", get(status::status))
         .route("/admin/mode", post(status::change_mode))
         .route("/admin/notice", post(status::notice))
+        // downtime records after recovery
+        .route(
+            "/admin/downtime/reconcile",
+            post(status::downtime_reconcile),
+        )
+        .route(
+            "/admin/downtime/{episode}/reconciliation.csv",
+            get(status::downtime_csv),
+        )
         // emergency accounts and their keys
         .route(
             "/admin/accounts",

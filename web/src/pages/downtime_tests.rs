@@ -306,3 +306,77 @@ async fn only_a_declared_clinician_in_an_episode_records_and_other_wards_are_fla
     assert_eq!(node.downtime.entries(None).unwrap().len(), 1);
     assert!(node.downtime.patient(&keys[1]).unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn after_recovery_the_admin_page_counts_lists_and_reconciles_recorded_first() {
+    let node = node();
+    let mut nurse = drill_clinician(&node).await;
+    let (_, keys) = busiest_ward(&node);
+    let csrf = nurse.get(&format!("/patients/{}", keys[0])).await.csrf();
+    assert!(note(&mut nurse, &keys[0], &csrf).await.location.is_some());
+    assert!(note(&mut nurse, &keys[1], &csrf).await.location.is_some());
+    let episode = node.downtime.entries(None).unwrap()[0]
+        .entry
+        .recorder
+        .episode;
+    node.accounts
+        .end_episode(
+            &Console::new("it").capability(),
+            "drill over",
+            &Client::default(),
+        )
+        .unwrap();
+
+    let mut it = admin(&node).await;
+    let page = it.get("/admin").await;
+    assert!(page.body.contains("id=\"downtime-panel\""), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("<tr data-episode=\"{episode}\"><td>#{episode}</td><td class=\"num downtime-open abnormal\">2</td>")),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+
+    // The reconciliation list, recorded as an export first; cells safe for spreadsheets.
+    let csv = it
+        .get(&format!("/admin/downtime/{episode}/reconciliation.csv"))
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.body.lines().count(), 3, "{}", csv.body);
+    assert!(csv.body.contains("観察") && csv.body.contains("灯 花子"));
+
+    // Not confirmed: nothing marked. A ledger that cannot write: nothing marked.
+    let path = "/admin/downtime/reconcile";
+    let episode_text = episode.to_string();
+    let form = [("csrf", csrf.as_str()), ("episode", episode_text.as_str())];
+    assert_eq!(it.post(path, &form).await.status, StatusCode::BAD_REQUEST);
+    let confirmed = [
+        ("csrf", csrf.as_str()),
+        ("episode", episode_text.as_str()),
+        ("confirm", "1"),
+    ];
+    node.ledger.fault_injector().fail_commits(true);
+    assert_eq!(
+        it.post(path, &confirmed).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    node.ledger.fault_injector().fail_commits(false);
+    assert_eq!(node.downtime.unreconciled_total().unwrap(), 2);
+    let r = it.post(path, &confirmed).await;
+    assert!(r.location.is_some(), "{}", r.body);
+    assert_eq!(node.downtime.unreconciled_total().unwrap(), 0);
+    let marks: Vec<Action> = entries_after(&node, 0)
+        .into_iter()
+        .map(|e| e.action)
+        .filter(|a| {
+            matches!(
+                a,
+                Action::DowntimeReconciled { .. } | Action::DowntimeExported { .. }
+            )
+        })
+        .collect();
+    assert_eq!(marks.len(), 2, "{marks:?}");
+    let page = it.get("/admin").await;
+    assert!(page.body.contains("<td class=\"num downtime-open\">0</td>"));
+}

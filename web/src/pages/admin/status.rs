@@ -1,7 +1,7 @@
 //! The admin status page (mode, episode, main system, sync, snapshot lock state, sessions,
 //! accounts) and the mode changes made from it.
 
-use akari_accounts::event::Mode;
+use akari_accounts::event::{Action, AuditEvent, AuditSink, Mode};
 use akari_accounts::ledger::space::human;
 use akari_accounts::ledger::SpaceStatus;
 use akari_accounts::{Episode, SealStatus};
@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::text::{actor_text, mode_label, opt_time, time};
 use super::AdminCtx;
-use crate::error::PageError;
+use crate::error::{PageError, Problem};
 use crate::i18n::Tr;
 use crate::pages::{render, Chrome};
 
@@ -51,6 +51,8 @@ struct StatusPage {
     can_end: bool,
     can_standby: bool,
     max_notice_chars: usize,
+    /// Downtime records: (episode, entries not yet reconciled), when the node keeps them.
+    downtime: Option<Vec<(u64, u64)>>,
 }
 
 pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
@@ -99,8 +101,164 @@ pub(crate) async fn status(admin: AdminCtx) -> Result<Response, PageError> {
         can_end: mode.allows_emergency_login(),
         can_standby: mode == Mode::Recovery,
         max_notice_chars: akari_accounts::MAX_NOTICE_CHARS,
+        downtime: downtime_counts(&admin).await?,
     };
     render(&page)
+}
+
+/// Each episode's un-reconciled downtime entries (from the store's index: needs no key).
+async fn downtime_counts(admin: &AdminCtx) -> Result<Option<Vec<(u64, u64)>>, PageError> {
+    let Some(store) = admin.ctx.downtime().cloned() else {
+        return Ok(None);
+    };
+    let counts = tokio::task::spawn_blocking(move || store.unreconciled()).await?;
+    match counts {
+        Ok(c) => Ok(Some(c.into_iter().collect())),
+        Err(e) => {
+            tracing::error!(error = %e, "the downtime records could not be counted");
+            Err(PageError::from(Problem::Internal))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ReconcileForm {
+    #[serde(default)]
+    csrf: String,
+    episode: u64,
+    /// The admin ticked "entered back into the hospital's records".
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// `POST /admin/downtime/reconcile`: marks every entry of an episode reconciled, recorded
+/// in the ledger first.
+pub(crate) async fn downtime_reconcile(
+    admin: AdminCtx,
+    Form(form): Form<ReconcileForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    if form.confirm.is_none() {
+        return admin.unconfirmed();
+    }
+    let Some(store) = admin.ctx.downtime().cloned() else {
+        return Err(PageError::from(Problem::NotFound));
+    };
+    let client = admin.ctx.client.clone();
+    let episode = form.episode;
+    let result = admin
+        .blocking(move |svc, cap| -> Result<usize, String> {
+            let ids = store.entry_ids(Some(episode)).map_err(|e| e.to_string())?;
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let mode = svc
+                .accounts
+                .mode()
+                .map(|m| m.mode)
+                .unwrap_or(Mode::Recovery);
+            let receipt = svc
+                .ledger
+                .record(AuditEvent {
+                    time: chrono::Utc::now(),
+                    actor: cap.actor(),
+                    action: Action::DowntimeReconciled {
+                        entries: ids.clone(),
+                    },
+                    patient: None,
+                    details: None,
+                    client,
+                    mode,
+                })
+                .map_err(|e| format!("audit: {e}"))?;
+            let by = match cap.actor() {
+                akari_accounts::event::Actor::Admin { admin_id } => format!("admin:{admin_id}"),
+                _ => "admin".into(),
+            };
+            store
+                .mark_reconciled(&ids, &by, receipt.sequence())
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+    match result {
+        Ok(_) => Ok(Redirect::to("/admin#downtime-panel").into_response()),
+        Err(e) if e.starts_with("audit:") => {
+            tracing::error!(error = %e, "audit sink refused; nothing marked reconciled");
+            Err(PageError::from(Problem::Audit))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "downtime entries could not be marked reconciled");
+            Err(PageError::from(Problem::Internal))
+        }
+    }
+}
+
+/// `GET /admin/downtime/{episode}/reconciliation.csv`: the episode's reconciliation list,
+/// recorded in the ledger first. Needs the snapshot key (an admin login unlocks it).
+pub(crate) async fn downtime_csv(
+    admin: AdminCtx,
+    axum::extract::Path(episode): axum::extract::Path<u64>,
+) -> Result<Response, PageError> {
+    let Some(store) = admin.ctx.downtime().cloned() else {
+        return Err(PageError::from(Problem::NotFound));
+    };
+    let client = admin.ctx.client.clone();
+    let tr = admin.ctx.tr();
+    let result = admin
+        .blocking(move |svc, cap| -> Result<Vec<u8>, String> {
+            let mode = svc
+                .accounts
+                .mode()
+                .map(|m| m.mode)
+                .unwrap_or(Mode::Recovery);
+            let _receipt = svc
+                .ledger
+                .record(AuditEvent {
+                    time: chrono::Utc::now(),
+                    actor: cap.actor(),
+                    action: Action::DowntimeExported {
+                        episode: Some(episode),
+                        format: "csv".into(),
+                    },
+                    patient: None,
+                    details: None,
+                    client,
+                    mode,
+                })
+                .map_err(|e| format!("audit: {e}"))?;
+            crate::downtime_export::reconciliation(&store, Some(episode), tr)
+        })
+        .await?;
+    match result {
+        Ok(csv) => Ok((
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("text/csv; charset=utf-8"),
+                ),
+                (
+                    axum::http::header::CACHE_CONTROL,
+                    axum::http::HeaderValue::from_static("no-store"),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    axum::http::HeaderValue::from_static(
+                        "attachment; filename=\"downtime-reconciliation.csv\"",
+                    ),
+                ),
+            ],
+            csv,
+        )
+            .into_response()),
+        Err(e) if e.starts_with("audit:") => {
+            tracing::error!(error = %e, "audit sink refused; nothing exported");
+            Err(PageError::from(Problem::Audit))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the reconciliation list could not be made");
+            Err(PageError::from(Problem::Locked))
+        }
+    }
 }
 
 /// The current episode in words (number, emergency or drill, start), or empty outside one.

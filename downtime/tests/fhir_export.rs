@@ -5,7 +5,6 @@
 //! accepted whole, its references resolve to the source's own Patient and
 //! MedicationRequest, and posting it again creates no record twice.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use akari_downtime::fhir::{patient_bundle, PatientRef, ENTRY_SYSTEM};
@@ -13,53 +12,11 @@ use akari_downtime::{
     Administration, DoseRef, DowntimeStore, Draft, Note, NoteKind, Outcome, Person, Plain, Record,
     Recorder, Supersedes, Vitals,
 };
+use akari_testkit::fhir_schema::{errors, load as load_schema, validator_for};
 use akari_testkit::server::{FhirServer, ServerOptions};
 use akari_testkit::synth::{Hospital, SynthConfig};
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
-
-fn schema_path() -> PathBuf {
-    match std::env::var_os("AKARI_FHIR_SCHEMA") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/fhir-schema/fhir.schema.json")
-        }
-    }
-}
-
-fn load_schema() -> Value {
-    let path = schema_path();
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "the FHIR R4 schema is missing at {} ({e}): run `bash scripts/fetch-fhir-schema.sh` \
-             (or `scripts/test`, which fetches it and runs every test)",
-            path.display()
-        )
-    });
-    let schema: Value = serde_json::from_slice(&bytes).expect("fhir.schema.json is JSON");
-    assert_eq!(schema["id"], "http://hl7.org/fhir/json-schema/4.0");
-    schema
-}
-
-/// The schema narrowed to one resource definition.
-fn validator_for(schema: &Value, definition: &str) -> jsonschema::Validator {
-    let mut s = schema.clone();
-    let obj = s.as_object_mut().unwrap();
-    obj.remove("oneOf");
-    obj.remove("discriminator");
-    obj.insert(
-        "allOf".into(),
-        json!([{ "$ref": format!("#/definitions/{definition}") }]),
-    );
-    jsonschema::validator_for(&s).unwrap()
-}
-
-fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
-    validator
-        .iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
-}
 
 /// A synthetic hospital and one of its patients with a prescription: (hospital, patient
 /// reference, prescription id).

@@ -4,39 +4,12 @@
 
 mod ledger_common;
 
-use std::path::PathBuf;
-
 use akari_accounts::event::{Action, Actor, AuditEvent, AuditSink, Mode, Reason};
 use akari_accounts::ledger::{ExportFormat, ExportRange, LedgerConfig};
 use akari_accounts::Zone;
+use akari_testkit::fhir_schema::{errors, load as load_schema, validator_for};
 use ledger_common::*;
 use serde_json::{json, Value};
-
-fn schema_path() -> PathBuf {
-    match std::env::var_os("AKARI_FHIR_SCHEMA") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/fhir-schema/fhir.schema.json")
-        }
-    }
-}
-
-fn load_schema() -> Value {
-    let path = schema_path();
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "the FHIR R4 schema is missing at {} ({e}): run `bash scripts/fetch-fhir-schema.sh` \
-             (or `scripts/test`, which fetches it and runs every test)",
-            path.display()
-        )
-    });
-    let schema: Value = serde_json::from_slice(&bytes).expect("fhir.schema.json is JSON");
-    assert_eq!(
-        schema["id"], "http://hl7.org/fhir/json-schema/4.0",
-        "the R4 schema"
-    );
-    schema
-}
 
 fn every_kind_of_event() -> Vec<AuditEvent> {
     let c = clinician("EMERG-01", "sess-1", 1);
@@ -286,13 +259,6 @@ fn fhir_export() -> Value {
     serde_json::from_slice(&out).expect("the FHIR export is one JSON document")
 }
 
-fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
-    validator
-        .iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
-}
-
 #[test]
 fn fhir_export_validates_against_the_published_r4_schema() {
     let schema = load_schema();
@@ -304,15 +270,7 @@ fn fhir_export_validates_against_the_published_r4_schema() {
     assert!(errs.is_empty(), "Bundle invalid: {errs:#?}");
 
     // Each resource against the AuditEvent definition itself.
-    let mut audit_schema = schema.clone();
-    let obj = audit_schema.as_object_mut().unwrap();
-    obj.remove("oneOf");
-    obj.remove("discriminator");
-    obj.insert(
-        "allOf".into(),
-        json!([{ "$ref": "#/definitions/AuditEvent" }]),
-    );
-    let audit = jsonschema::validator_for(&audit_schema).unwrap();
+    let audit = validator_for(&schema, "AuditEvent");
     let entries = bundle["entry"].as_array().unwrap();
     assert_eq!(entries.len(), 32);
     for e in entries {

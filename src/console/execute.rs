@@ -564,15 +564,7 @@ impl Command<'_> {
             by: console_name(self.console),
         };
         let result = akari_web::downtime_export::export(&self.services.downtime, &options, out);
-        if unlocked_here {
-            if let Err(e) = self
-                .services
-                .accounts
-                .lock_snapshot(&self.console.capability(), &client())
-            {
-                tracing::warn!(error = %e, "the snapshot could not be locked again after the export");
-            }
-        }
+        self.lock_again(unlocked_here);
         let report = result?;
         let mut text = format!(
             "exported {} downtime entries of {} patients to {}:\n",
@@ -645,17 +637,23 @@ impl Command<'_> {
         let unlocked_here =
             names_wanted && self.unlock_for_review(options.recovery_key.as_ref())?;
         let result = self.review_report(episode, &options);
-        if unlocked_here {
-            // Unlocked for this command only: the key leaves memory again.
-            if let Err(e) = self
-                .services
-                .accounts
-                .lock_snapshot(&self.console.capability(), &client())
-            {
-                tracing::warn!(error = %e, "the snapshot could not be locked again after the review");
-            }
-        }
+        self.lock_again(unlocked_here);
         result
+    }
+
+    /// Locks the snapshot key again when this command unlocked it (`unlocked_here`): the
+    /// key was in memory for this command only.
+    fn lock_again(&self, unlocked_here: bool) {
+        if !unlocked_here {
+            return;
+        }
+        if let Err(e) = self
+            .services
+            .accounts
+            .lock_snapshot(&self.console.capability(), &client())
+        {
+            tracing::warn!(error = %e, "the snapshot could not be locked again after the command");
+        }
     }
 
     /// Makes the snapshot readable for naming patients: `true` when this command unlocked

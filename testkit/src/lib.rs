@@ -3,6 +3,7 @@
 //! fault knobs. Used by tests, benchmarks and `akari demo`; [`poll`] is how tests wait for
 //! what happens in the background. Synthetic data only.
 
+pub mod fhir_schema;
 pub mod pki;
 pub mod poll;
 pub mod server;

@@ -121,6 +121,32 @@ async fn downtime_counts(admin: &AdminCtx) -> Result<Option<Vec<(u64, u64)>>, Pa
     }
 }
 
+/// Records an admin's act on the downtime records in the ledger before it is carried out;
+/// the error starts with `audit:` (the caller fails closed on it).
+fn record_first(
+    svc: &super::AdminServices,
+    cap: &akari_accounts::AdminCapability,
+    client: akari_accounts::event::Client,
+    action: Action,
+) -> Result<akari_accounts::event::AuditReceipt, String> {
+    let mode = svc
+        .accounts
+        .mode()
+        .map(|m| m.mode)
+        .unwrap_or(Mode::Recovery);
+    svc.ledger
+        .record(AuditEvent {
+            time: chrono::Utc::now(),
+            actor: cap.actor(),
+            action,
+            patient: None,
+            details: None,
+            client,
+            mode,
+        })
+        .map_err(|e| format!("audit: {e}"))
+}
+
 #[derive(Deserialize)]
 pub(crate) struct ReconcileForm {
     #[serde(default)]
@@ -152,25 +178,14 @@ pub(crate) async fn downtime_reconcile(
             if ids.is_empty() {
                 return Ok(0);
             }
-            let mode = svc
-                .accounts
-                .mode()
-                .map(|m| m.mode)
-                .unwrap_or(Mode::Recovery);
-            let receipt = svc
-                .ledger
-                .record(AuditEvent {
-                    time: chrono::Utc::now(),
-                    actor: cap.actor(),
-                    action: Action::DowntimeReconciled {
-                        entries: ids.clone(),
-                    },
-                    patient: None,
-                    details: None,
-                    client,
-                    mode,
-                })
-                .map_err(|e| format!("audit: {e}"))?;
+            let receipt = record_first(
+                svc,
+                cap,
+                client,
+                Action::DowntimeReconciled {
+                    entries: ids.clone(),
+                },
+            )?;
             let by = match cap.actor() {
                 akari_accounts::event::Actor::Admin { admin_id } => format!("admin:{admin_id}"),
                 _ => "admin".into(),
@@ -206,26 +221,15 @@ pub(crate) async fn downtime_csv(
     let tr = admin.ctx.tr();
     let result = admin
         .blocking(move |svc, cap| -> Result<Vec<u8>, String> {
-            let mode = svc
-                .accounts
-                .mode()
-                .map(|m| m.mode)
-                .unwrap_or(Mode::Recovery);
-            let _receipt = svc
-                .ledger
-                .record(AuditEvent {
-                    time: chrono::Utc::now(),
-                    actor: cap.actor(),
-                    action: Action::DowntimeExported {
-                        episode: Some(episode),
-                        format: "csv".into(),
-                    },
-                    patient: None,
-                    details: None,
-                    client,
-                    mode,
-                })
-                .map_err(|e| format!("audit: {e}"))?;
+            let _receipt = record_first(
+                svc,
+                cap,
+                client,
+                Action::DowntimeExported {
+                    episode: Some(episode),
+                    format: "csv".into(),
+                },
+            )?;
             crate::downtime_export::reconciliation(&store, Some(episode), tr)
         })
         .await?;

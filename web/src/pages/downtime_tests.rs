@@ -380,3 +380,75 @@ async fn after_recovery_the_admin_page_counts_lists_and_reconciles_recorded_firs
     let page = it.get("/admin").await;
     assert!(page.body.contains("<td class=\"num downtime-open\">0</td>"));
 }
+
+/// The export directory: a FHIR Bundle per patient, the reconciliation list as CSV and as
+/// a PDF by ward and patient (corrected entries marked not to be entered, a box to tick),
+/// and a signed manifest that verifies with the node's public key.
+#[tokio::test]
+async fn the_export_holds_bundles_and_the_reconciliation_list_signed() {
+    let node = node();
+    let mut nurse = drill_clinician(&node).await;
+    let (_, keys) = busiest_ward(&node);
+    let csrf = nurse.get(&format!("/patients/{}", keys[0])).await.csrf();
+    assert!(note(&mut nurse, &keys[0], &csrf).await.location.is_some());
+    assert!(note(&mut nurse, &keys[1], &csrf).await.location.is_some());
+    let r = nurse
+        .post(
+            &format!("/patients/{}/downtime", keys[0]),
+            &[
+                ("csrf", csrf.as_str()),
+                ("kind", "note"),
+                ("author", "nursing"),
+                ("text", "=HYPERLINK(\"x\")"),
+                ("supersedes", "1"),
+                ("reason", "記載誤り"),
+            ],
+        )
+        .await;
+    assert!(r.location.is_some(), "{}", r.body);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("export");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let font = crate::pages::discovered_print_font();
+    let options = crate::downtime_export::ExportOptions {
+        episode: None,
+        node: "node-1".into(),
+        zone: akari_accounts::Zone::default(),
+        lang: crate::i18n::Lang::Ja,
+        font: &font,
+        signing_key: &key,
+        by: "console:it".into(),
+    };
+    let report = crate::downtime_export::export(&node.downtime, &options, &out).unwrap();
+    assert_eq!((report.patients, report.entries), (2, 3));
+    assert!(report.pdf_skipped.is_none(), "{:?}", report.pdf_skipped);
+    let manifest = akari_downtime::sign::verify_dir(&out, &key.verifying_key()).unwrap();
+    let names: Vec<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fhir-001.json",
+            "fhir-002.json",
+            "reconciliation.csv",
+            "reconciliation.pdf"
+        ]
+    );
+    // A second export into the same directory is refused: nothing is overwritten.
+    assert!(crate::downtime_export::export(&node.downtime, &options, &out).is_err());
+
+    let csv = std::fs::read_to_string(out.join("reconciliation.csv")).unwrap();
+    assert!(csv.contains("'=HYPERLINK"), "formula neutralised: {csv}");
+    assert!(csv.contains("入力しない"), "{csv}");
+    let text = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(out.join("reconciliation.pdf"))
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed: scripts/test installs it");
+    let text = String::from_utf8_lossy(&text.stdout);
+    // ("入力しない" may wrap inside its cell.)
+    for needle in ["照合リスト", "灯 花子", "訂正済み", "入力しな", "確認"] {
+        assert!(text.contains(needle), "the PDF lacks {needle:?}:\n{text}");
+    }
+}

@@ -56,16 +56,22 @@ pub enum Schedule {
     Unknown,
 }
 
+/// A full-width digit, colon or full stop as typed on a Japanese keyboard, as ASCII; any
+/// other character as it is.
+pub(crate) fn half_width(c: char) -> char {
+    match c {
+        '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+        '：' => ':',
+        '．' => '.',
+        _ => c,
+    }
+}
+
 /// Reads a JAMI 用法 text (or the text a structured timing was rendered to).
 pub fn parse_timing(text: &str, times: &DoseTimes) -> Schedule {
     let t: String = text
         .chars()
-        .map(|c| match c {
-            // Full-width digits and colon to ASCII.
-            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
-            '：' => ':',
-            _ => c,
-        })
+        .map(half_width)
         .filter(|c| !c.is_whitespace())
         .collect();
     const PRN: [&str; 8] = [

@@ -22,6 +22,7 @@ mod trends;
 pub use downtime::{
     kind_label as downtime_kind, record_text as downtime_text, DowntimeLine, EntryForm,
 };
+pub(crate) use due::half_width;
 pub use due::{parse_timing, DoseTimes, DueLine, Schedule, DUE_WINDOW_HOURS};
 use grids::{mar, vitals_grid};
 pub use grids::{VitalCell, VitalsGrid, VitalsRow};

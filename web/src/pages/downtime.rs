@@ -95,14 +95,7 @@ fn number<T: std::str::FromStr>(field: &str, s: &str) -> Result<Option<T>, Strin
         return Ok(None);
     }
     // Full-width digits from a Japanese keyboard are the same numbers.
-    let s: String = s
-        .chars()
-        .map(|c| match c {
-            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
-            '．' => '.',
-            c => c,
-        })
-        .collect();
+    let s: String = s.chars().map(crate::display::half_width).collect();
     s.parse().map(Some).map_err(|_| bad(field))
 }
 

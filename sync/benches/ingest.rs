@@ -3,7 +3,10 @@
 //! incremental syncs of a 1 % and a 0.1 % delta.
 //!
 //! Run: `cargo bench -p akari-sync --bench ingest -- 10000 100000`
-//! (sizes optional; default 10000 and 100000). Temporary files go under $TMPDIR.
+//! (sizes optional; default 10000 and 100000). Temporary files go under $TMPDIR; each
+//! size's snapshot is removed before the next. `AKARI_BENCH_MEMORY_BUDGET_MIB` sets the
+//! full sync's memory budget (`[sync] memory_budget_mib`, default 512); the peak RSS is
+//! the process's, so run one size per process to read it per size.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -82,8 +85,19 @@ fn main() {
         sizes
     };
     let tmp = tempfile::tempdir().unwrap();
-    println!("| patients | resources | NDJSON MB | full sync s | MB/s | patients/s | resources/s | CPU s | MB per CPU s | peak RSS MB | load before → after |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let config = Config {
+        memory_budget_mib: std::env::var("AKARI_BENCH_MEMORY_BUDGET_MIB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Config::default().memory_budget_mib),
+        ..Config::default()
+    };
+    println!(
+        "Full sync memory budget: {} MiB.\n",
+        config.memory_budget_mib
+    );
+    println!("| patients | resources | NDJSON MB | full sync s | MB/s | patients/s | resources/s | CPU s | MB per CPU s | peak RSS MB | spilled runs (MB) | snapshot MB | load before → after |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut incremental = Vec::new();
     let mut reads = Vec::new();
     for &n in &sizes {
@@ -98,7 +112,7 @@ fn main() {
         let engine = Engine::new(
             store.clone(),
             Arc::new(NdjsonFile(file.clone())),
-            Config::default(),
+            config.clone(),
         );
         let load0 = load_average();
         let t = Instant::now();
@@ -109,14 +123,18 @@ fn main() {
         let load1 = load_average();
         assert!(report.rejects.is_empty());
         let mb = bytes as f64 / 1e6;
+        let db_size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
         println!(
-            "| {n} | {} | {mb:.0} | {secs:.2} | {:.0} | {:.0} | {:.0} | {cpu:.1} | {:.0} | {:.0} | {load0} → {load1} |",
+            "| {n} | {} | {mb:.0} | {secs:.2} | {:.0} | {:.0} | {:.0} | {cpu:.1} | {:.0} | {:.0} | {} ({:.0}) | {:.0} | {load0} → {load1} |",
             report.resources,
             mb / secs,
             n as f64 / secs,
             report.resources as f64 / secs,
             mb / cpu,
-            peak_rss_mb()
+            peak_rss_mb(),
+            report.spilled_runs,
+            report.spilled_bytes as f64 / 1e6,
+            db_size as f64 / 1e6,
         );
         std::fs::remove_file(&file).unwrap();
         // Opening the read side: building the in-memory search index, then searches.
@@ -155,11 +173,8 @@ fn main() {
             for per_mille in [10usize, 1] {
                 let dfile = tmp.path().join(format!("delta-{n}-{per_mille}.ndjson"));
                 let dbytes = write_ndjson(&dfile, delta(n, per_mille, now).into_iter());
-                let engine = Engine::new(
-                    store.clone(),
-                    Arc::new(NdjsonFile(dfile)),
-                    Config::default(),
-                );
+                let engine =
+                    Engine::new(store.clone(), Arc::new(NdjsonFile(dfile)), config.clone());
                 let t = Instant::now();
                 let cpu0 = cpu_seconds();
                 let r = engine.sync_now(false, &CancellationToken::new()).unwrap();
@@ -176,11 +191,8 @@ fn main() {
                 ));
             }
         }
-        let db_size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
-        eprintln!(
-            "snapshot file for {n} patients: {:.0} MB",
-            db_size as f64 / 1e6
-        );
+        drop((reader, engine, store));
+        std::fs::remove_file(&db).unwrap();
     }
     println!();
     println!(

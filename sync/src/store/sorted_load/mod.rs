@@ -18,8 +18,8 @@
 //! All of it happens inside the generation's one write transaction: a failure at any
 //! point (disk full, SIGKILL) leaves the previous generation current.
 //!
-//! The item rows (the bulk: every stored value) are held within a memory budget: beyond
-//! it they go to sorted runs in temporary files and are merged back bucket by bucket (see
+//! The item and owner rows (the bulk: every stored value, and one row per resource) are
+//! held within a memory budget: beyond it they go to sorted runs in temporary files and are merged back bucket by bucket (see
 //! [`spill`]); the result is the same either way.
 //!
 //! This module collects the rows and runs the load; [`settle`] decides what survives,
@@ -140,12 +140,12 @@ pub(super) struct Written {
     pub written: u64,
 }
 
-/// How the collected item rows are held: within `budget` bytes in memory, the rest in
-/// sorted runs in `dir`.
+/// How the collected item and owner rows are held: within `budget` bytes in memory, the
+/// rest in sorted runs in `dir`.
 struct Budget {
     budget: usize,
     dir: PathBuf,
-    /// Bytes of item rows now in memory.
+    /// Bytes of item and owner rows now in memory.
     held: usize,
     spill: Option<Spill>,
 }
@@ -180,8 +180,8 @@ impl SortedLoad {
         }
     }
 
-    /// Hold at most about `bytes` of item rows in memory; beyond that write them to sorted
-    /// runs in temporary files in `dir` (the snapshot file's directory).
+    /// Hold at most about `bytes` of item and owner rows in memory; beyond that write them
+    /// to sorted runs in temporary files in `dir` (the snapshot file's directory).
     pub(super) fn set_budget(&mut self, bytes: usize, dir: &Path) {
         self.budget = Some(Budget {
             budget: bytes,
@@ -191,13 +191,13 @@ impl SortedLoad {
         });
     }
 
-    /// Move the item rows in memory to a sorted run on disk.
+    /// Move the item and owner rows in memory to a sorted run on disk.
     fn spill(&mut self) -> Result<(), StoreError> {
         let Some(b) = self.budget.as_mut() else {
             return Ok(());
         };
         let spill = b.spill.get_or_insert_with(|| Spill::new(&b.dir));
-        spill.write_run(&mut self.items)?;
+        spill.write_run(&mut self.items, &mut self.owners)?;
         b.held = 0;
         Ok(())
     }
@@ -237,8 +237,7 @@ impl SortedLoad {
             if p.rtype == ResourceType::Patient {
                 self.patients.entry(p.idh).or_default().purge = Some(seq);
             }
-            self.owners[owner_bucket(p.rtype as u8, &p.idh)].push(owner(0, [0; 16], false, true));
-            return Ok(());
+            return self.push_owner(owner(0, [0; 16], false, true));
         };
         let (space, pk) = match (&p.target, resolved) {
             (_, Some(pk)) => (SPACE_RECORD, pk),
@@ -281,13 +280,24 @@ impl SortedLoad {
                 entry: entry.clone(),
             });
         }
-        self.owners[owner_bucket(p.rtype as u8, &p.idh)].push(owner(
-            space,
-            pk,
-            payload.index.is_some(),
-            false,
-        ));
+        self.push_owner(owner(space, pk, payload.index.is_some(), false))?;
         stats.upserts += 1;
+        Ok(())
+    }
+
+    fn push_owner(&mut self, row: OwnerRow) -> Result<(), StoreError> {
+        self.owners[owner_bucket(row.rtype, &row.idh)].push(row);
+        self.account(std::mem::size_of::<OwnerRow>())
+    }
+
+    /// Count `bytes` more rows in memory; over the budget, spill them.
+    fn account(&mut self, bytes: usize) -> Result<(), StoreError> {
+        if let Some(b) = self.budget.as_mut() {
+            b.held += bytes;
+            if b.held > b.budget {
+                self.spill()?;
+            }
+        }
         Ok(())
     }
 
@@ -316,13 +326,7 @@ impl SortedLoad {
             off,
             len,
         });
-        if let Some(b) = self.budget.as_mut() {
-            b.held += value.len() + std::mem::size_of::<ItemRow>();
-            if b.held > b.budget {
-                self.spill()?;
-            }
-        }
-        Ok(())
+        self.account(value.len() + std::mem::size_of::<ItemRow>())
     }
 
     /// Settle and write everything collected into the (empty) tables of `epoch`, born at
@@ -372,8 +376,15 @@ impl SortedLoad {
         // 1. Owners: the last version of each resource, if its patient keeps it. Versions
         //    it replaced are dead.
         let owners = std::mem::take(&mut self.owners);
-        let (owners_written, dead) =
-            write_owners(owners, helpers, &judge, &mut owner_table, generation, stats)?;
+        let (owners_written, dead) = write_owners(
+            owners,
+            spill.as_ref(),
+            helpers,
+            &judge,
+            &mut owner_table,
+            generation,
+            stats,
+        )?;
 
         // Search-index entries go to the build's index blob (not to rows) when the version
         // that carries them survives, by the same rule as its record row.

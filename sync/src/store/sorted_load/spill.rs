@@ -1,5 +1,5 @@
-//! Sorted runs on disk: when the item rows a full sync collects outgrow its memory budget,
-//! they are written, each bucket sorted by key, to a temporary file in the data directory
+//! Sorted runs on disk: when the item and owner rows a full sync collects outgrow its
+//! memory budget, they are written, each bucket sorted by key, to a temporary file in the data directory
 //! (`spill-<pid>-<n>`) and the memory is freed. The rows' values are the stored bytes —
 //! already encoded, hashed and, for an encrypted store, sealed — so nothing readable lands
 //! on disk that the snapshot file would not hold. When the pull is complete each bucket is
@@ -17,14 +17,16 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{ItemBucket, ItemRow, ITEM_BUCKETS};
+use super::{ItemBucket, ItemRow, OwnerRow, ITEM_BUCKETS, OWNER_BUCKETS};
 use crate::store::keys::RKEY_LEN;
 use crate::store::StoreError;
 
 /// The file name's prefix (in the snapshot file's directory).
 const PREFIX: &str = "spill-";
-/// A row on disk: key without the generation, arrival number, value length.
+/// An item row on disk: key without the generation, arrival number, value length.
 const ROW_LEN: usize = RKEY_LEN + 8;
+/// An owner row on disk: type, space, flags, arrival number, id hash, patient key.
+const OWNER_LEN: usize = 4 + 4 + 16 + 16;
 /// Test hook: when this variable names a file, the merge of the first spilled bucket
 /// creates it and waits while it exists (a test kills the process there). Unset in
 /// production: then it costs one environment lookup per build.
@@ -50,6 +52,7 @@ struct Run {
     /// Open (and locked) for the run's life; read with positioned reads from any thread.
     file: File,
     parts: Vec<Part>,
+    owner_parts: Vec<Part>,
 }
 
 /// The runs of one full build; removes their files when dropped.
@@ -76,7 +79,11 @@ impl Spill {
 
     /// Write every non-empty bucket, sorted by key (equal keys in arrival order), as one
     /// run, and empty the buckets (their memory is freed).
-    pub(super) fn write_run(&mut self, buckets: &mut [ItemBucket]) -> Result<(), StoreError> {
+    pub(super) fn write_run(
+        &mut self,
+        buckets: &mut [ItemBucket],
+        owners: &mut [Vec<OwnerRow>],
+    ) -> Result<(), StoreError> {
         let n = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.join(format!("{PREFIX}{}-{n}", std::process::id()));
         let file = File::options()
@@ -90,6 +97,7 @@ impl Spill {
             path,
             file,
             parts: vec![Part::default(); ITEM_BUCKETS],
+            owner_parts: vec![Part::default(); OWNER_BUCKETS],
         });
         let run = self.runs.last_mut().expect("just pushed");
         run.file.try_lock().map_err(|e| match e {
@@ -128,8 +136,42 @@ impl Spill {
             offset += (rows * ROW_LEN) as u64 + bytes;
             *bucket = ItemBucket::default();
         }
+        for (i, rows) in owners.iter_mut().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            rows.sort_unstable_by_key(|r| (u128::from_be_bytes(r.idh), r.seq));
+            for r in rows.iter() {
+                w.write_all(&encode_owner(r)).map_err(io_error)?;
+            }
+            run.owner_parts[i] = Part {
+                offset,
+                rows: u32::try_from(rows.len())
+                    .map_err(|_| StoreError::Build("a spilled bucket is too large".into()))?,
+                bytes: 0,
+            };
+            offset += (rows.len() * OWNER_LEN) as u64;
+            *rows = Vec::new();
+        }
         w.flush().map_err(io_error)?;
         self.bytes += offset;
+        Ok(())
+    }
+
+    /// Append owner bucket `i`'s rows from every run to `rows` (settling sorts them).
+    pub(super) fn load_owners(&self, i: usize, rows: &mut Vec<OwnerRow>) -> Result<(), StoreError> {
+        let mut buf = Vec::new();
+        for run in &self.runs {
+            let part = run.owner_parts[i];
+            if part.rows == 0 {
+                continue;
+            }
+            buf.resize(part.rows as usize * OWNER_LEN, 0);
+            run.file
+                .read_exact_at(&mut buf, part.offset)
+                .map_err(io_error)?;
+            rows.extend(buf.chunks_exact(OWNER_LEN).map(decode_owner));
+        }
         Ok(())
     }
 
@@ -181,6 +223,30 @@ impl Spill {
             }
         }
         Ok(())
+    }
+}
+
+fn encode_owner(r: &OwnerRow) -> [u8; OWNER_LEN] {
+    let mut b = [0u8; OWNER_LEN];
+    b[0] = r.rtype;
+    b[1] = r.space;
+    b[2] = u8::from(r.tombstone);
+    b[3] = u8::from(r.has_index);
+    b[4..8].copy_from_slice(&r.seq.to_le_bytes());
+    b[8..24].copy_from_slice(&r.idh);
+    b[24..40].copy_from_slice(&r.pk);
+    b
+}
+
+fn decode_owner(b: &[u8]) -> OwnerRow {
+    OwnerRow {
+        rtype: b[0],
+        space: b[1],
+        tombstone: b[2] != 0,
+        has_index: b[3] != 0,
+        seq: u32::from_le_bytes(b[4..8].try_into().expect("4 bytes")),
+        idh: b[8..24].try_into().expect("16 bytes"),
+        pk: b[24..40].try_into().expect("16 bytes"),
     }
 }
 

@@ -61,8 +61,10 @@ impl Drop for Flusher {
 
 /// Settle and append the owner rows; returns how many were written and the versions
 /// (by arrival) that a later one replaced.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_owners(
     owners: Vec<Vec<OwnerRow>>,
+    spill: Option<&Spill>,
     helpers: usize,
     judge: &Judge<'_>,
     table: &mut BytesTable<'_>,
@@ -73,18 +75,22 @@ pub(super) fn write_owners(
     let removals = AtomicUsize::new(0);
     let mut owners_written = 0u64;
     run_pipeline(
-        owners,
+        owners.into_iter().enumerate().collect(),
         helpers,
-        |mut rows: Vec<OwnerRow>| {
+        |(i, mut rows): (usize, Vec<OwnerRow>)| {
+            if let Some(spill) = spill {
+                spill.load_owners(i, &mut rows)?;
+            }
             let mut lost = Vec::new();
             let n = settle_owners(&mut rows, judge, &mut lost);
             removals.fetch_add(n, Ordering::Relaxed);
             if !lost.is_empty() {
                 dead.lock().unwrap_or_else(|e| e.into_inner()).extend(lost);
             }
-            rows
+            Ok(rows)
         },
-        |rows| {
+        |rows: Result<Vec<OwnerRow>, StoreError>| {
+            let rows = rows?;
             owners_written += rows.len() as u64;
             append_owners(table, &rows, generation)
         },

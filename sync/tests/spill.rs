@@ -50,26 +50,7 @@ fn pull(now: DateTime<Utc>) -> Vec<Change> {
     first["code"]["text"] = json!("一度目");
     out.push(upsert(&first));
     out.extend(hospital(PATIENTS, now));
-    let mut again = allergy(1, 0);
-    again["code"]["text"] = json!("二度目");
-    out.push(upsert(&again));
-    let mut retract = condition(2, 1);
-    retract["verificationStatus"] = json!({"coding": [{"code": "entered-in-error"}]});
-    out.push(upsert(&retract));
-    let mut moved = lab(6, 0, now);
-    moved["subject"] = json!({"reference": "Patient/p7"});
-    out.push(upsert(&moved));
-    out.push(Change::Delete {
-        resource_type: "Patient".into(),
-        id: "p5".into(),
-    });
-    let mut late = vital(5, 1, now);
-    late["id"] = json!("late-vital");
-    out.push(upsert(&late));
-    let mut orphan = lab(1, 0, now);
-    orphan["id"] = json!("orphan");
-    orphan["subject"] = json!({"reference": "Patient/nobody"});
-    out.push(upsert(&orphan));
+    out.extend(awkward_tail(now));
     out
 }
 

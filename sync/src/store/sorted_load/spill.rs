@@ -163,14 +163,9 @@ impl Spill {
         let mut buf = Vec::new();
         for run in &self.runs {
             let part = run.owner_parts[i];
-            if part.rows == 0 {
-                continue;
+            if read_rows(run, part, OWNER_LEN, &mut buf)? {
+                rows.extend(buf.chunks_exact(OWNER_LEN).map(decode_owner));
             }
-            buf.resize(part.rows as usize * OWNER_LEN, 0);
-            run.file
-                .read_exact_at(&mut buf, part.offset)
-                .map_err(io_error)?;
-            rows.extend(buf.chunks_exact(OWNER_LEN).map(decode_owner));
         }
         Ok(())
     }
@@ -182,13 +177,9 @@ impl Spill {
         let mut head = Vec::new();
         for run in &self.runs {
             let part = run.parts[i];
-            if part.rows == 0 {
+            if !read_rows(run, part, ROW_LEN, &mut head)? {
                 continue;
             }
-            head.resize(part.rows as usize * ROW_LEN, 0);
-            run.file
-                .read_exact_at(&mut head, part.offset)
-                .map_err(io_error)?;
             let base = bucket.bytes.len();
             let end = base
                 .checked_add(usize::try_from(part.bytes).map_err(|_| too_large())?)
@@ -224,6 +215,16 @@ impl Spill {
         }
         Ok(())
     }
+}
+
+/// Read a part's fixed-size rows into `buf`; false if it has none.
+fn read_rows(run: &Run, part: Part, row_len: usize, buf: &mut Vec<u8>) -> Result<bool, StoreError> {
+    if part.rows == 0 {
+        return Ok(false);
+    }
+    buf.resize(part.rows as usize * row_len, 0);
+    run.file.read_exact_at(buf, part.offset).map_err(io_error)?;
+    Ok(true)
 }
 
 fn encode_owner(r: &OwnerRow) -> [u8; OWNER_LEN] {

@@ -19,8 +19,8 @@
 #
 # Environment: AKARI_PERF_SIZES ("10000 100000 1000000"), AKARI_PERF_CLIENTS (200),
 # AKARI_PERF_PG (0), AKARI_PERF_LEDGER (0: 1 also runs the ledger bench), AKARI_PERF_WORK
-# (a directory on a disk with room for the largest size: ~36 KB a patient for the ingest
-# and ~70 KB a patient for the full snapshot, or that step is skipped and said so; default a new one under /var/tmp, removed at
+# (a directory on a disk with room for the largest size: ~24 KB a patient for the ingest
+# and ~22 KB a patient for the full snapshot, or that step is skipped and said so; default a new one under /var/tmp, removed at
 # the end), CARGO_TARGET_DIR (default target).
 # Results: printed as they come, and written to $AKARI_PERF_WORK/results.md; the figures
 # the table is made of go to $AKARI_PERF_WORK/figures.txt.
@@ -39,7 +39,11 @@ work=$(cd "$work" && pwd)
 pgdir=$(mktemp -d /tmp/akari-perf-pg.XXXXXX)
 results="$work/results.md"
 figures="$work/figures.txt"
-: > "$figures"
+# AKARI_PERF_APPEND=1 keeps the figures of an earlier run in the same work directory (a
+# size measured again replaces its figures) and AKARI_PERF_TABLE_SIZES names the table's
+# columns (default: the sizes of this run).
+if [ "${AKARI_PERF_APPEND:-0}" != 1 ]; then : > "$figures"; fi
+table_sizes=${AKARI_PERF_TABLE_SIZES:-$sizes}
 
 cleanup() {
   scripts/perf-pg.sh stop "$pgdir" 2>/dev/null || true
@@ -72,14 +76,15 @@ if [ "${AKARI_PERF_PG:-0}" = 1 ]; then
 fi
 
 for n in $sizes; do
-  # NDJSON, the rows spilled during the sync and the snapshot: ~36 KB a patient at once.
-  need=$(( n * 36 / 1000000 + 2 ))
+  # The NDJSON and the rows spilled while it is read, then those rows and the snapshot:
+  # ~24 KB a patient at most at once.
+  need=$(( n * 24 / 1000000 + 2 ))
   if [ "$(free_gb)" -lt "$need" ]; then
     echo "Ingest at $n patients: not measured — it needs about $need GB free under $work, $(free_gb) GB are." | tee -a "$results"
   else
   echo "== $n patients: ingest (full sync from NDJSON)" >&2
   stamp "before ingest $n"
-  out=$(TMPDIR="$work" cargo bench -p akari-sync --bench ingest -- "$n" | tee -a "$results")
+  out=$(TMPDIR="$work" cargo bench -p akari-sync --bench ingest -- "$n" | tee -a "$results" | tee /dev/stderr)
   stamp "after ingest $n"
   # | patients | resources | MB | s | MB/s | p/s | r/s | CPU | MB/CPU s | RSS | spilled | snapshot MB | load |
   row=$(echo "$out" | awk -F'|' -v n="$n" 'NF == 15 && $2 + 0 == n')
@@ -91,7 +96,7 @@ for n in $sizes; do
 
   echo "== $n patients: search" >&2
   stamp "before search $n"
-  out=$("$bench" search --patients "$n" --work "$work/search-$n" "${pg_args[@]}" | tee -a "$results")
+  out=$("$bench" search --patients "$n" --work "$work/search-$n" "${pg_args[@]}" | tee -a "$results" | tee /dev/stderr)
   stamp "after search $n"
   rm -rf "$work/search-$n"
   # The worst Akari p99 (µs) over the query forms.
@@ -99,8 +104,9 @@ for n in $sizes; do
     $2 ~ /hospital ID|kana|hiragana|kanji|birth date/ && $4 + 0 > 0 { if ($4 + 0 > m) m = $4 + 0 }
     END { print m + 0 }')"
 
-  # The full snapshot (~21 KB a patient), its NDJSON and the rows spilled while it syncs.
-  need=$(( n * 70 / 1000000 + 2 ))
+  # The full snapshot's NDJSON, the rows spilled while it syncs and the snapshot itself:
+  # ~22 KB a patient at once.
+  need=$(( n * 22 / 1000000 + 2 ))
   if [ "$(free_gb)" -lt "$need" ]; then
     echo "Patient pages at $n patients: not measured — the full snapshot needs about $need GB free under $work, $(free_gb) GB are." | tee -a "$results"
     figure pages_skipped "$n" "$need"
@@ -108,9 +114,9 @@ for n in $sizes; do
   fi
   echo "== $n patients: node start, patient page under $clients TLS clients, ward print" >&2
   stamp "before prepare $n"
-  out=$("$bench" prepare --patients "$n" --data "$work/node-$n" | tee -a "$results")
+  out=$("$bench" prepare --patients "$n" --data "$work/node-$n" | tee -a "$results" | tee /dev/stderr)
   stamp "after prepare $n / before pages $n"
-  out=$("$bench" pages --data "$work/node-$n" --clients "$clients" | tee -a "$results")
+  out=$("$bench" pages --data "$work/node-$n" --clients "$clients" | tee -a "$results" | tee /dev/stderr)
   stamp "after pages $n"
   rm -rf "$work/node-$n"
   figure first_page_s "$n" "$(echo "$out" | sed -n 's/.*to first served page (login) \([0-9.]*\) s.*/\1/p')"
@@ -128,7 +134,7 @@ if [ "${AKARI_PERF_LEDGER:-0}" = 1 ]; then
 fi
 
 table="$work/scale-table.md"
-scripts/perf-table.sh "$figures" "$sizes" > "$table"
+scripts/perf-table.sh "$figures" "$table_sizes" > "$table"
 {
   echo
   echo "### Three scales against the targets"

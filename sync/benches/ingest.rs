@@ -14,7 +14,7 @@ mod support;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use akari_sync::engine::CancellationToken;
@@ -109,9 +109,13 @@ fn main() {
         );
         let db = tmp.path().join(format!("snapshot-{n}.redb"));
         let store = Store::open(&db, StoreOptions::default()).unwrap();
+        // Opened, then unlinked: its disk space comes back once the pull has read it (at
+        // 1M patients the file, the spilled rows and the snapshot would not fit at once).
+        let opened = std::fs::File::open(&file).unwrap();
+        std::fs::remove_file(&file).unwrap();
         let engine = Engine::new(
             store.clone(),
-            Arc::new(NdjsonFile(file.clone())),
+            Arc::new(NdjsonFile::Opened(Mutex::new(Some(opened)))),
             config.clone(),
         );
         let load0 = load_average();
@@ -136,7 +140,6 @@ fn main() {
             report.spilled_bytes as f64 / 1e6,
             db_size as f64 / 1e6,
         );
-        std::fs::remove_file(&file).unwrap();
         // Opening the read side: building the in-memory search index, then searches.
         let t = Instant::now();
         let reader = akari_sync::SnapshotReader::open(store.clone(), Default::default()).unwrap();
@@ -173,8 +176,11 @@ fn main() {
             for per_mille in [10usize, 1] {
                 let dfile = tmp.path().join(format!("delta-{n}-{per_mille}.ndjson"));
                 let dbytes = write_ndjson(&dfile, delta(n, per_mille, now).into_iter());
-                let engine =
-                    Engine::new(store.clone(), Arc::new(NdjsonFile(dfile)), config.clone());
+                let engine = Engine::new(
+                    store.clone(),
+                    Arc::new(NdjsonFile::Path(dfile)),
+                    config.clone(),
+                );
                 let t = Instant::now();
                 let cpu0 = cpu_seconds();
                 let r = engine.sync_now(false, &CancellationToken::new()).unwrap();

@@ -136,6 +136,18 @@ fn a_full_sync_over_its_memory_budget_spills_and_equals_the_in_memory_sync() {
 }
 
 #[test]
+fn a_memory_budget_of_zero_is_refused_naming_the_key() {
+    let config = Config {
+        memory_budget_mib: 0,
+        ..Config::default()
+    };
+    let (key, why) = config.validate().unwrap_err();
+    assert_eq!(key, "memory_budget_mib");
+    assert!(why.contains("at least 1"), "{why}");
+    assert!(Config::default().validate().is_ok());
+}
+
+#[test]
 fn sigkill_during_the_merge_leaves_the_previous_generation_and_no_temporary_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("snapshot.redb");

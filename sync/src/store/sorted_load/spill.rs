@@ -84,14 +84,21 @@ impl Spill {
         buckets: &mut [ItemBucket],
         owners: &mut [Vec<OwnerRow>],
     ) -> Result<(), StoreError> {
-        let n = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!("{PREFIX}{}-{n}", std::process::id()));
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_error)?;
+        // A name left by an earlier process with the same id is skipped, not reused.
+        let (path, file) = loop {
+            let n = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
+            let path = self.dir.join(format!("{PREFIX}{}-{n}", std::process::id()));
+            match File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => break (path, file),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_error(e)),
+            }
+        };
         // Registered first, so the file is removed whatever fails next.
         self.runs.push(Run {
             path,

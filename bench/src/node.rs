@@ -67,12 +67,18 @@ pub fn prepare(patients: u64, data: &Path) -> Result<(), BenchError> {
     let store = Store::open(&path, Default::default())?;
     let (report, sync_s) = full_sync(store, &ndjson)?;
     std::fs::remove_dir_all(&ndjson).map_err(|e| BenchError::io(&ndjson, e))?;
+    let (hwm, _) = crate::stats::rss_kb("self");
     println!(
         "prepared: {patients} patients, {} resources, {:.0} MB NDJSON generated in {gen_s:.1} s, \
-         full sync {sync_s:.1} s, snapshot {:.0} MB (load {})",
+         full sync {sync_s:.1} s ({:.0} MB/s), snapshot {:.0} MB, bench process peak RSS {} MB \
+         (memory budget {} MiB, {} runs spilled) (load {})",
         report.resources,
         written.bytes as f64 / 1e6,
+        written.bytes as f64 / 1e6 / sync_s,
         std::fs::metadata(&path).map_or(0, |m| m.len()) as f64 / 1e6,
+        hwm.map_or("?".into(), |k| format!("{:.0}", k as f64 / 1024.0)),
+        akari_sync::Config::default().memory_budget_mib,
+        report.spilled_runs,
         loadavg()
     );
     Ok(())

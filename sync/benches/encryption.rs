@@ -198,14 +198,14 @@ fn main() {
         let (mut plain_mb, mut enc_mb) = (0.0, 0.0);
         for _ in 0..runs {
             let store = open_store(&plain_db, None);
-            let (wall, cpu) = full_sync(&store, Arc::new(NdjsonFile(file.clone())));
+            let (wall, cpu) = full_sync(&store, Arc::new(NdjsonFile::Path(file.clone())));
             best_plain = best_plain.min(wall);
             cpu_plain = cpu_plain.min(cpu);
             drop(store);
             plain_mb = std::fs::metadata(&plain_db).unwrap().len() as f64 / 1e6;
             std::fs::remove_file(&plain_db).unwrap();
             let store = open_store(&enc_db, Some(&secret));
-            let (wall, cpu) = full_sync(&store, Arc::new(NdjsonFile(file.clone())));
+            let (wall, cpu) = full_sync(&store, Arc::new(NdjsonFile::Path(file.clone())));
             best_enc = best_enc.min(wall);
             cpu_enc = cpu_enc.min(cpu);
             drop(store);

@@ -3,7 +3,10 @@
 //! incremental syncs of a 1 % and a 0.1 % delta.
 //!
 //! Run: `cargo bench -p akari-sync --bench ingest -- 10000 100000`
-//! (sizes optional; default 10000 and 100000). Temporary files go under $TMPDIR.
+//! (sizes optional; default 10000 and 100000). Temporary files go under $TMPDIR; each
+//! size's snapshot is removed before the next. `AKARI_BENCH_MEMORY_BUDGET_MIB` sets the
+//! full sync's memory budget (`[sync] memory_budget_mib`, default 512); the peak RSS is
+//! the process's, so run one size per process to read it per size.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -11,7 +14,7 @@ mod support;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use akari_sync::engine::CancellationToken;
@@ -82,8 +85,19 @@ fn main() {
         sizes
     };
     let tmp = tempfile::tempdir().unwrap();
-    println!("| patients | resources | NDJSON MB | full sync s | MB/s | patients/s | resources/s | CPU s | MB per CPU s | peak RSS MB | load before → after |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let config = Config {
+        memory_budget_mib: std::env::var("AKARI_BENCH_MEMORY_BUDGET_MIB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Config::default().memory_budget_mib),
+        ..Config::default()
+    };
+    println!(
+        "Full sync memory budget: {} MiB.\n",
+        config.memory_budget_mib
+    );
+    println!("| patients | resources | NDJSON MB | full sync s | MB/s | patients/s | resources/s | CPU s | MB per CPU s | peak RSS MB | spilled runs (MB) | snapshot MB | load before → after |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut incremental = Vec::new();
     let mut reads = Vec::new();
     for &n in &sizes {
@@ -95,10 +109,14 @@ fn main() {
         );
         let db = tmp.path().join(format!("snapshot-{n}.redb"));
         let store = Store::open(&db, StoreOptions::default()).unwrap();
+        // Opened, then unlinked: its disk space comes back once the pull has read it (at
+        // 1M patients the file, the spilled rows and the snapshot would not fit at once).
+        let opened = std::fs::File::open(&file).unwrap();
+        std::fs::remove_file(&file).unwrap();
         let engine = Engine::new(
             store.clone(),
-            Arc::new(NdjsonFile(file.clone())),
-            Config::default(),
+            Arc::new(NdjsonFile::Opened(Mutex::new(Some(opened)))),
+            config.clone(),
         );
         let load0 = load_average();
         let t = Instant::now();
@@ -109,16 +127,19 @@ fn main() {
         let load1 = load_average();
         assert!(report.rejects.is_empty());
         let mb = bytes as f64 / 1e6;
+        let db_size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
         println!(
-            "| {n} | {} | {mb:.0} | {secs:.2} | {:.0} | {:.0} | {:.0} | {cpu:.1} | {:.0} | {:.0} | {load0} → {load1} |",
+            "| {n} | {} | {mb:.0} | {secs:.2} | {:.0} | {:.0} | {:.0} | {cpu:.1} | {:.0} | {:.0} | {} ({:.0}) | {:.0} | {load0} → {load1} |",
             report.resources,
             mb / secs,
             n as f64 / secs,
             report.resources as f64 / secs,
             mb / cpu,
-            peak_rss_mb()
+            peak_rss_mb(),
+            report.spilled_runs,
+            report.spilled_bytes as f64 / 1e6,
+            db_size as f64 / 1e6,
         );
-        std::fs::remove_file(&file).unwrap();
         // Opening the read side: building the in-memory search index, then searches.
         let t = Instant::now();
         let reader = akari_sync::SnapshotReader::open(store.clone(), Default::default()).unwrap();
@@ -157,8 +178,8 @@ fn main() {
                 let dbytes = write_ndjson(&dfile, delta(n, per_mille, now).into_iter());
                 let engine = Engine::new(
                     store.clone(),
-                    Arc::new(NdjsonFile(dfile)),
-                    Config::default(),
+                    Arc::new(NdjsonFile::Path(dfile)),
+                    config.clone(),
                 );
                 let t = Instant::now();
                 let cpu0 = cpu_seconds();
@@ -176,11 +197,8 @@ fn main() {
                 ));
             }
         }
-        let db_size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
-        eprintln!(
-            "snapshot file for {n} patients: {:.0} MB",
-            db_size as f64 / 1e6
-        );
+        drop((reader, engine, store));
+        std::fs::remove_file(&db).unwrap();
     }
     println!();
     println!(

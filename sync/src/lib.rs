@@ -65,6 +65,10 @@ pub struct Config {
     /// generation in a file of its own) if it is older than this many seconds (default 3600;
     /// 0: after every sync). Full syncs, promotions and rollbacks always rewrite it.
     pub copy_every_secs: u64,
+    /// A full sync holds at most about this many MiB of collected rows in memory and
+    /// writes the rest to sorted runs in temporary files in the data directory (default
+    /// 512; they hold only what the snapshot file holds, sealed if it is encrypted).
+    pub memory_budget_mib: u64,
     pub scope: ScopeConfig,
     pub windows: Windows,
     /// Identifier systems that name the hospital patient ID at this site, tried before
@@ -106,7 +110,22 @@ impl Config {
                 ),
             ));
         }
+        if self.memory_budget_mib == 0 || self.memory_budget_mib > 1 << 30 {
+            return Err((
+                "memory_budget_mib",
+                format!(
+                    "{} is out of range; expected at least 1 (MiB of rows a full sync holds \
+                     in memory before it writes sorted runs to temporary files; default 512)",
+                    self.memory_budget_mib
+                ),
+            ));
+        }
         self.source.validate()
+    }
+
+    /// [`Config::memory_budget_mib`] in bytes.
+    pub fn memory_budget(&self) -> usize {
+        usize::try_from(self.memory_budget_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
     }
 
     /// Store settings from this configuration (`Store::open(path, config.store_options())`).
@@ -132,6 +151,7 @@ impl Default for Config {
             quarantine_loss_share: 0.10,
             quarantine_min_loss: 10,
             copy_every_secs: 3600,
+            memory_budget_mib: 512,
             scope: ScopeConfig::All,
             windows: Windows::default(),
             hospital_id_systems: Vec::new(),

@@ -41,31 +41,8 @@ fn awkward_pull() -> Vec<Change> {
             out.push(upsert(&v));
         }
     }
-    // Duplicates: the last one wins.
-    let mut again = allergy(1, 0);
-    again["code"]["text"] = json!("二度目");
-    out.push(upsert(&again));
-    // Upserted above, retracted now.
-    let mut retract = condition(2, 1);
-    retract["verificationStatus"] = json!({"coding": [{"code": "entered-in-error"}]});
-    out.push(upsert(&retract));
-    // A lab moves from patient 6 to patient 7.
-    let mut moved = lab(6, 0, now);
-    moved["subject"] = json!({"reference": "Patient/p7"});
-    out.push(upsert(&moved));
-    // Patient 5 is deleted after its items; one more item of it comes afterwards.
-    out.push(Change::Delete {
-        resource_type: "Patient".into(),
-        id: "p5".into(),
-    });
-    let mut late = vital(5, 1, now);
-    late["id"] = json!("late-vital");
-    out.push(upsert(&late));
-    // An orphan and a deletion of something never sent.
-    let mut orphan = lab(1, 0, now);
-    orphan["id"] = json!("orphan");
-    orphan["subject"] = json!({"reference": "Patient/nobody"});
-    out.push(upsert(&orphan));
+    out.extend(awkward_tail(now));
+    // A deletion of something never sent.
     out.push(Change::Delete {
         resource_type: "Flag".into(),
         id: "never-sent".into(),

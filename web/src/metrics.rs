@@ -391,6 +391,8 @@ mod tests {
             ignored: BTreeMap::new(),
             dropped: BTreeMap::new(),
             out_of_scope_patients: 0,
+            spilled_runs: 0,
+            spilled_bytes: 0,
             skipped: 0,
             source_problems: Vec::new(),
             places: 0,

@@ -7,8 +7,13 @@ use std::path::PathBuf;
 use akari_sync::engine::{CancellationToken, PullSummary, SinkStopped, Source, SourceError};
 use akari_sync::source::{Change, PullKind};
 
-/// Streams one NDJSON file line by line (what a directory source does per file).
-pub struct NdjsonFile(pub PathBuf);
+/// Streams one NDJSON file line by line (what a directory source does per file): by path,
+/// or one already opened (pulled once; its name may be gone, so its disk space is freed
+/// when the pull has read it, before the sync writes the generation).
+pub enum NdjsonFile {
+    Path(PathBuf),
+    Opened(std::sync::Mutex<Option<std::fs::File>>),
+}
 
 impl Source for NdjsonFile {
     fn describe(&self) -> String {
@@ -21,7 +26,22 @@ impl Source for NdjsonFile {
         cancel: &CancellationToken,
         sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
     ) -> Result<PullSummary, SourceError> {
-        let f = std::fs::File::open(&self.0).map_err(|e| SourceError::io(e.to_string(), e))?;
+        let f = match self {
+            NdjsonFile::Path(p) => {
+                std::fs::File::open(p).map_err(|e| SourceError::io(e.to_string(), e))?
+            }
+            NdjsonFile::Opened(f) => f.lock().unwrap().take().expect("pulled once"),
+        };
+        read_lines(f, cancel, sink)
+    }
+}
+
+fn read_lines(
+    f: std::fs::File,
+    cancel: &CancellationToken,
+    sink: &mut dyn FnMut(Change) -> Result<(), SinkStopped>,
+) -> Result<PullSummary, SourceError> {
+    {
         let mut r = BufReader::with_capacity(8 << 20, f);
         let mut s = PullSummary::default();
         let mut line = Vec::with_capacity(4096);

@@ -389,6 +389,7 @@ impl Engine {
             _ => PullKind::Full,
         };
         let mut builder = self.store.begin(full, &self.source.describe())?;
+        builder.set_memory_budget(self.config.memory_budget());
         // The data time: what the source says, else (a live source) the pull's start (see
         // `mapping`'s module doc).
         let ctx = MapContext {
@@ -480,6 +481,8 @@ impl Engine {
             skipped: summary.skipped,
             source_problems: summary.problems.clone(),
             out_of_scope_patients: 0,
+            spilled_runs: 0,
+            spilled_bytes: 0,
             places: 0,
             // Until a full sync, deletions the source did not report stay unknown.
             deletions_pending_full: !full
@@ -522,6 +525,8 @@ impl Engine {
         report.upserts = stats.upserts;
         report.removals = stats.removals;
         report.out_of_scope_patients = stats.out_of_scope_patients;
+        report.spilled_runs = stats.spilled_runs;
+        report.spilled_bytes = stats.spilled_bytes;
         Ok(())
     }
 

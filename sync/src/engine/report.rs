@@ -277,6 +277,12 @@ pub struct SyncReport {
     pub ignored: BTreeMap<String, u64>,
     pub dropped: BTreeMap<String, u64>,
     pub out_of_scope_patients: u64,
+    /// A full sync over its memory budget: sorted runs written to temporary files (removed
+    /// when the sync ended), and their bytes.
+    #[serde(default)]
+    pub spilled_runs: u64,
+    #[serde(default)]
+    pub spilled_bytes: u64,
     /// Source items (files) skipped as unusable, and the first problems found with the
     /// source's items (see [`SourceProblem`]).
     #[serde(default)]

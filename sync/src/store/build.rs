@@ -47,6 +47,10 @@ pub struct BuildStats {
     pub removals: u64,
     pub rejects: BTreeMap<RejectReason, u64>,
     pub out_of_scope_patients: u64,
+    /// A full build over its memory budget: sorted runs written to temporary files, and
+    /// their bytes.
+    pub spilled_runs: u64,
+    pub spilled_bytes: u64,
 }
 
 /// How a finished build ended (see [`super::guard`]).
@@ -203,6 +207,17 @@ impl GenerationBuilder {
             loaded: false,
             places: None,
         })
+    }
+
+    /// A full build holds at most about `bytes` of collected rows in memory and writes the
+    /// rest to sorted runs in temporary files next to the snapshot file (see
+    /// [`super::sorted_load`]); the generation is the same either way. Without a snapshot
+    /// file (a database given by the caller) everything stays in memory.
+    pub fn set_memory_budget(&mut self, bytes: usize) {
+        let dir = self.store.path().map(|p| super::data_dir(p).to_path_buf());
+        if let (Some(load), Some(dir)) = (self.sorted_load.as_mut(), dir) {
+            load.set_budget(bytes, &dir);
+        }
     }
 
     /// What worker threads use to prepare items for this build.

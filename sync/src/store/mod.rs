@@ -110,6 +110,7 @@ pub use index_blob::IndexBlobs;
 use keys::Keyer;
 pub use prepare::{prepare, EncounterFact, Payload, Prepared, Preparer, Target};
 pub(crate) use retention::apply_retention;
+pub use sorted_load::remove_spill_leftovers;
 use tables::{DATA_KEYS, EPOCH_TIPS, GENERATIONS, META};
 
 /// 2: the search index lives in per-build blobs (`e<epoch>.index`), not in index rows.
@@ -350,6 +351,8 @@ impl Store {
                 .create(path)
         };
         let db = open(path)?;
+        // Temporary files of a full sync that was killed: nothing uses them any more.
+        sorted_load::remove_spill_leftovers(data_dir(path));
         let again = path.to_path_buf();
         let mut store = Store::reopening(db, options, Some(Box::new(move || open(&again))))?;
         if let Some(inner) = Arc::get_mut(&mut store.inner) {
@@ -624,6 +627,14 @@ impl Store {
         }
         GenerationBuilder::new(self.clone(), parent, full, source)
     }
+}
+
+/// The directory of the snapshot file (where a full sync's temporary files go).
+pub(crate) fn data_dir(snapshot: &Path) -> &Path {
+    snapshot
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 pub(crate) fn decode_manifest(bytes: &[u8]) -> Result<Manifest, StoreError> {

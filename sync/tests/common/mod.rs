@@ -278,6 +278,35 @@ pub fn upsert(v: &Value) -> Change {
     Change::Upsert(serde_json::to_vec(v).unwrap())
 }
 
+/// What a pull may send after patients 0..12 (each at least once): a duplicate of
+/// allergy a1-0 (the last wins: 二度目), condition c2-1 retracted, lab6-0 moved to patient
+/// 7, patient 5 deleted after its items and one more item of it afterwards, and an orphan
+/// lab (two `unknown_patient` rejects).
+pub fn awkward_tail(now: DateTime<Utc>) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut again = allergy(1, 0);
+    again["code"]["text"] = json!("二度目");
+    out.push(upsert(&again));
+    let mut retract = condition(2, 1);
+    retract["verificationStatus"] = json!({"coding": [{"code": "entered-in-error"}]});
+    out.push(upsert(&retract));
+    let mut moved = lab(6, 0, now);
+    moved["subject"] = json!({"reference": "Patient/p7"});
+    out.push(upsert(&moved));
+    out.push(Change::Delete {
+        resource_type: "Patient".into(),
+        id: "p5".into(),
+    });
+    let mut late = vital(5, 1, now);
+    late["id"] = json!("late-vital");
+    out.push(upsert(&late));
+    let mut orphan = lab(1, 0, now);
+    orphan["id"] = json!("orphan");
+    orphan["subject"] = json!({"reference": "Patient/nobody"});
+    out.push(upsert(&orphan));
+    out
+}
+
 /// A whole hospital of `n` patients as the changes a full pull delivers.
 pub fn hospital(n: usize, now: DateTime<Utc>) -> Vec<Change> {
     (0..n)

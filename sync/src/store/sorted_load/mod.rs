@@ -18,14 +18,21 @@
 //! All of it happens inside the generation's one write transaction: a failure at any
 //! point (disk full, SIGKILL) leaves the previous generation current.
 //!
+//! The item and owner rows (the bulk: every stored value, and one row per resource) are
+//! held within a memory budget: beyond it they go to sorted runs in temporary files and are merged back bucket by bucket (see
+//! [`spill`]); the result is the same either way.
+//!
 //! This module collects the rows and runs the load; [`settle`] decides what survives,
 //! [`write`] appends the settled buckets and flushes the file meanwhile.
 
 mod settle;
+mod spill;
 mod write;
 
+pub use spill::remove_leftovers as remove_spill_leftovers;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -39,6 +46,7 @@ use super::tables::EpochTable;
 use super::StoreError;
 use crate::mapping::{ItemKind, RejectReason, ResourceType};
 use settle::Judge;
+use spill::Spill;
 use write::{write_idents, write_items, write_owners, Flusher};
 
 /// Item buckets: by space (index — unused since index entries went to blobs —, record,
@@ -132,6 +140,16 @@ pub(super) struct Written {
     pub written: u64,
 }
 
+/// How the collected item and owner rows are held: within `budget` bytes in memory, the
+/// rest in sorted runs in `dir`.
+struct Budget {
+    budget: usize,
+    dir: PathBuf,
+    /// Bytes of item and owner rows now in memory.
+    held: usize,
+    spill: Option<Spill>,
+}
+
 /// Rows collected for a full build.
 pub(super) struct SortedLoad {
     next_seq: u32,
@@ -143,6 +161,8 @@ pub(super) struct SortedLoad {
     facts: HashMap<Pk, EncounterFact>,
     /// References by identifier, resolved once every Patient has arrived.
     deferred: Vec<(u32, Prepared)>,
+    /// `None`: every row stays in memory (no budget, or a store without a directory).
+    budget: Option<Budget>,
 }
 
 impl SortedLoad {
@@ -156,7 +176,30 @@ impl SortedLoad {
             patients: HashMap::new(),
             facts: HashMap::new(),
             deferred: Vec::new(),
+            budget: None,
         }
+    }
+
+    /// Hold at most about `bytes` of item and owner rows in memory; beyond that write them
+    /// to sorted runs in temporary files in `dir` (the snapshot file's directory).
+    pub(super) fn set_budget(&mut self, bytes: usize, dir: &Path) {
+        self.budget = Some(Budget {
+            budget: bytes,
+            dir: dir.to_path_buf(),
+            held: 0,
+            spill: None,
+        });
+    }
+
+    /// Move the item and owner rows in memory to a sorted run on disk.
+    fn spill(&mut self) -> Result<(), StoreError> {
+        let Some(b) = self.budget.as_mut() else {
+            return Ok(());
+        };
+        let spill = b.spill.get_or_insert_with(|| Spill::new(&b.dir));
+        spill.write_run(&mut self.items, &mut self.owners)?;
+        b.held = 0;
+        Ok(())
     }
 
     /// Take one prepared resource (in pull order). Copies its stored bytes; `p` may be
@@ -194,8 +237,7 @@ impl SortedLoad {
             if p.rtype == ResourceType::Patient {
                 self.patients.entry(p.idh).or_default().purge = Some(seq);
             }
-            self.owners[owner_bucket(p.rtype as u8, &p.idh)].push(owner(0, [0; 16], false, true));
-            return Ok(());
+            return self.push_owner(owner(0, [0; 16], false, true));
         };
         let (space, pk) = match (&p.target, resolved) {
             (_, Some(pk)) => (SPACE_RECORD, pk),
@@ -238,13 +280,24 @@ impl SortedLoad {
                 entry: entry.clone(),
             });
         }
-        self.owners[owner_bucket(p.rtype as u8, &p.idh)].push(owner(
-            space,
-            pk,
-            payload.index.is_some(),
-            false,
-        ));
+        self.push_owner(owner(space, pk, payload.index.is_some(), false))?;
         stats.upserts += 1;
+        Ok(())
+    }
+
+    fn push_owner(&mut self, row: OwnerRow) -> Result<(), StoreError> {
+        self.owners[owner_bucket(row.rtype, &row.idh)].push(row);
+        self.account(std::mem::size_of::<OwnerRow>())
+    }
+
+    /// Count `bytes` more rows in memory; over the budget, spill them.
+    fn account(&mut self, bytes: usize) -> Result<(), StoreError> {
+        if let Some(b) = self.budget.as_mut() {
+            b.held += bytes;
+            if b.held > b.budget {
+                self.spill()?;
+            }
+        }
         Ok(())
     }
 
@@ -273,7 +326,7 @@ impl SortedLoad {
             off,
             len,
         });
-        Ok(())
+        self.account(value.len() + std::mem::size_of::<ItemRow>())
     }
 
     /// Settle and write everything collected into the (empty) tables of `epoch`, born at
@@ -292,6 +345,20 @@ impl SortedLoad {
     ) -> Result<Written, StoreError> {
         let _flusher = file.map(Flusher::start);
         let idents = self.resolve_identifiers(stats)?;
+        // Once anything went to disk, the rest follows: the merge then holds only the
+        // buckets it is working on.
+        let spilled = self
+            .budget
+            .as_ref()
+            .is_some_and(|b| b.spill.is_some() && b.held > 0);
+        if spilled {
+            self.spill()?;
+        }
+        let spill = self.budget.as_mut().and_then(|b| b.spill.take());
+        if let Some(s) = &spill {
+            stats.spilled_runs = s.runs() as u64;
+            stats.spilled_bytes = s.bytes;
+        }
         let judge = Judge {
             patients: &self.patients,
             facts: &self.facts,
@@ -309,8 +376,15 @@ impl SortedLoad {
         // 1. Owners: the last version of each resource, if its patient keeps it. Versions
         //    it replaced are dead.
         let owners = std::mem::take(&mut self.owners);
-        let (owners_written, dead) =
-            write_owners(owners, helpers, &judge, &mut owner_table, generation, stats)?;
+        let (owners_written, dead) = write_owners(
+            owners,
+            spill.as_ref(),
+            helpers,
+            &judge,
+            &mut owner_table,
+            generation,
+            stats,
+        )?;
 
         // Search-index entries go to the build's index blob (not to rows) when the version
         // that carries them survives, by the same rule as its record row.
@@ -325,7 +399,15 @@ impl SortedLoad {
         // 2. Items, bucket by bucket in key order; each bucket is read back and compared
         //    with what was meant to be written.
         let items = std::mem::take(&mut self.items);
-        let totals = write_items(items, helpers, &judge, &dead, &mut items_table, generation)?;
+        let totals = write_items(
+            items,
+            spill.as_ref(),
+            helpers,
+            &judge,
+            &dead,
+            &mut items_table,
+            generation,
+        )?;
         if totals.unknown > 0 {
             *stats
                 .rejects

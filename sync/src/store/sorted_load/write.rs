@@ -11,6 +11,7 @@ use std::sync::{mpsc, Mutex};
 use redb::ReadableTable;
 
 use super::settle::{settle_items, settle_owners, Judge, Settled};
+use super::spill::Spill;
 use super::{BytesTable, IdentRow, ItemBucket, OwnerRow};
 use crate::store::build::BuildStats;
 use crate::store::keys::{owner_key, owner_value, Owner, KEY_LEN, RKEY_LEN};
@@ -60,8 +61,10 @@ impl Drop for Flusher {
 
 /// Settle and append the owner rows; returns how many were written and the versions
 /// (by arrival) that a later one replaced.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_owners(
     owners: Vec<Vec<OwnerRow>>,
+    spill: Option<&Spill>,
     helpers: usize,
     judge: &Judge<'_>,
     table: &mut BytesTable<'_>,
@@ -72,18 +75,22 @@ pub(super) fn write_owners(
     let removals = AtomicUsize::new(0);
     let mut owners_written = 0u64;
     run_pipeline(
-        owners,
+        owners.into_iter().enumerate().collect(),
         helpers,
-        |mut rows: Vec<OwnerRow>| {
+        |(i, mut rows): (usize, Vec<OwnerRow>)| {
+            if let Some(spill) = spill {
+                spill.load_owners(i, &mut rows)?;
+            }
             let mut lost = Vec::new();
             let n = settle_owners(&mut rows, judge, &mut lost);
             removals.fetch_add(n, Ordering::Relaxed);
             if !lost.is_empty() {
                 dead.lock().unwrap_or_else(|e| e.into_inner()).extend(lost);
             }
-            rows
+            Ok(rows)
         },
-        |rows| {
+        |rows: Result<Vec<OwnerRow>, StoreError>| {
+            let rows = rows?;
             owners_written += rows.len() as u64;
             append_owners(table, &rows, generation)
         },
@@ -97,9 +104,12 @@ pub(super) fn write_owners(
     Ok((owners_written, dead))
 }
 
-/// Settle and append the item buckets in key order; returns what was written.
+/// Settle and append the item buckets in key order (each merged first from its sorted
+/// runs on disk, if rows were spilled); returns what was written.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_items(
     items: Vec<ItemBucket>,
+    spill: Option<&Spill>,
     helpers: usize,
     judge: &Judge<'_>,
     dead: &HashSet<u32>,
@@ -108,13 +118,17 @@ pub(super) fn write_items(
 ) -> Result<Settled, StoreError> {
     let mut totals = Settled::default();
     run_pipeline(
-        items,
+        items.into_iter().enumerate().collect(),
         helpers,
-        |mut bucket: ItemBucket| {
+        |(i, mut bucket): (usize, ItemBucket)| {
+            if let Some(spill) = spill {
+                spill.load(i, &mut bucket)?;
+            }
             let settled = settle_items(&mut bucket, judge, dead);
-            (bucket, settled)
+            Ok((bucket, settled))
         },
-        |(bucket, settled)| {
+        |settled: Result<(ItemBucket, Settled), StoreError>| {
+            let (bucket, settled) = settled?;
             append_items(table, &bucket, generation)?;
             totals.merge(&settled);
             Ok(())
@@ -212,7 +226,8 @@ pub(super) fn append_owners(
 
 /// Process `buckets` on `helpers` threads with `settle` and hand the results, in bucket
 /// order, to `write` on this thread (which holds the write transaction's tables). Stops at
-/// the first error of `write`.
+/// the first error of `write`. Helpers run at most a few buckets ahead of `write`, so
+/// buckets merged from disk are not all held at once.
 pub(super) fn run_pipeline<B, R, S, W>(
     buckets: Vec<B>,
     helpers: usize,
@@ -228,16 +243,22 @@ where
     let n = buckets.len();
     let jobs: Vec<Mutex<Option<B>>> = buckets.into_iter().map(|b| Mutex::new(Some(b))).collect();
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let window = 2 * helpers;
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<(usize, R)>();
         for _ in 0..helpers {
             let tx = tx.clone();
-            let (jobs, next, stop, settle) = (&jobs, &next, &stop, &settle);
+            let (jobs, next, done, stop, settle) = (&jobs, &next, &done, &stop, &settle);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= n || stop.load(Ordering::Relaxed) {
                     break;
+                }
+                // At most `window` buckets ahead of the writer.
+                while i >= done.load(Ordering::Acquire) + window && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
                 }
                 let job = jobs[i].lock().unwrap_or_else(|e| e.into_inner()).take();
                 let Some(job) = job else { break };
@@ -255,6 +276,7 @@ where
                 while let Some(r) = pending.remove(&want) {
                     want += 1;
                     write(r)?;
+                    done.store(want, Ordering::Release);
                 }
             }
             if want != n {

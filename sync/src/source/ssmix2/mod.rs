@@ -26,6 +26,7 @@ pub mod txn;
 
 mod folder;
 mod read;
+mod walked;
 mod work;
 
 pub use read::convert_file;
@@ -128,6 +129,8 @@ fn bump(a: &AtomicU64) {
 pub struct Ssmix2Source {
     s: Settings,
     counters: Arc<Counters>,
+    /// What the last walk of each storage found, for the next incremental walk.
+    walked: walked::Walked,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -204,6 +207,7 @@ impl Ssmix2Source {
         Ssmix2Source {
             s,
             counters: Arc::new(Counters::default()),
+            walked: walked::Walked::default(),
         }
     }
 
@@ -347,7 +351,8 @@ impl Ssmix2Source {
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (res_tx, res_rx) = sync_channel::<Vec<PatientResult>>(threads * 2);
         let stop = AtomicBool::new(false);
-        std::thread::scope(|scope| -> Result<(), SourceError> {
+        let walks = plan.walk_standard || plan.walk_extended;
+        let result = std::thread::scope(|scope| -> Result<(), SourceError> {
             let stop = &stop;
             let producer = scope.spawn(move || self.produce(plan, stop, cancel, job_tx));
             for _ in 0..threads {
@@ -394,7 +399,11 @@ impl Ssmix2Source {
                 return Err(SourceError::Cancelled);
             }
             produced
-        })
+        });
+        if walks {
+            self.walked.finish(result.is_ok());
+        }
+        result
     }
 
     /// Send the plan's jobs: the journaled patients, then the patient folders of the

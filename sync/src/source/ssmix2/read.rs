@@ -109,37 +109,24 @@ impl Ssmix2Source {
         r: &mut PatientResult,
     ) -> Vec<Entry> {
         let mut out = Vec::new();
-        let dates = match self.list(folder) {
-            Ok(d) => d,
-            Err(e) => {
-                self.folder_problem(st, rel_pid, &e, r);
-                return out;
-            }
-        };
-        for (date, is_dir) in dates {
-            if !is_dir {
-                continue;
-            }
-            let types = match folder.open(&date).and_then(|d| Ok((self.list(&d)?, d))) {
-                Ok(t) => t,
-                Err(e) => {
-                    self.folder_problem(st, &rel_pid.join(&date), &e, r);
+        let keep = self.keeps_walks(st);
+        let last = keep.then(|| self.walked.take(st, pid)).flatten();
+        let (tree, complete) = self.tree(st, folder, rel_pid, since, last.as_deref(), r);
+        if keep && complete {
+            self.walked.put(st, pid, &tree);
+        }
+        for (date, types) in tree {
+            for dtype in types {
+                let rel_type = || rel_pid.join(&date).join(&dtype);
+                let in_patient = Path::new(&date).join(&dtype);
+                if since.is_some_and(|s| !self.folder_changed(folder, &in_patient, s)) {
                     continue;
                 }
-            };
-            let (types, date_folder) = types;
-            for (dtype, is_dir) in types {
-                if !is_dir {
+                if !self.known_type(st, &dtype, rel_type, r) {
                     continue;
                 }
-                if since.is_some_and(|s| !self.folder_changed(&date_folder, &dtype, s)) {
-                    continue;
-                }
-                if !self.known_type(st, &dtype, || rel_pid.join(&date).join(&dtype), r) {
-                    continue;
-                }
-                match date_folder
-                    .open(&dtype)
+                match folder
+                    .open(&in_patient)
                     .and_then(|t| Ok((self.list(&t)?, t)))
                 {
                     Ok((files, type_folder)) => out.extend(self.entries(
@@ -150,19 +137,90 @@ impl Ssmix2Source {
                         since,
                         r,
                     )),
-                    Err(e) => self.folder_problem(st, &rel_pid.join(&date).join(&dtype), &e, r),
+                    Err(e) => self.folder_problem(st, &rel_type(), &e, r),
                 }
             }
         }
         out
     }
 
+    /// Are the walks of this storage kept for the next incremental pull (which walks
+    /// it, having no transaction storage)?
+    fn keeps_walks(&self, st: Storage) -> bool {
+        match st {
+            Storage::Standard => self.s.transaction_dir.is_none(),
+            Storage::Extended => self.s.extended_transaction_dir.is_none(),
+        }
+    }
+
+    /// A patient folder's date folders and their data type folders, and whether every
+    /// folder could be listed. In an incremental pull, `last` (what the last walk found)
+    /// stands for the folders unchanged since the cut-off; the others are listed.
+    fn tree(
+        &self,
+        st: Storage,
+        folder: &Folder,
+        rel_pid: &Path,
+        since: Option<&Since>,
+        last: Option<&str>,
+        r: &mut PatientResult,
+    ) -> (walked::Tree, bool) {
+        let mut complete = true;
+        let mut tree = walked::Tree::new();
+        let list_types = |date: &str, complete: &mut bool, r: &mut PatientResult| match folder
+            .open(date)
+            .and_then(|d| self.list(&d))
+        {
+            Ok(t) => Some(
+                t.into_iter()
+                    .filter(|(_, is_dir)| *is_dir)
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            ),
+            Err(e) => {
+                *complete = false;
+                self.folder_problem(st, &rel_pid.join(date), &e, r);
+                None
+            }
+        };
+        let last = match (since, last) {
+            (Some(s), Some(last)) if !self.folder_changed(folder, Path::new("."), s) => last,
+            _ => {
+                let dates = match self.list(folder) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.folder_problem(st, rel_pid, &e, r);
+                        return (tree, false);
+                    }
+                };
+                for (date, is_dir) in dates {
+                    if !is_dir {
+                        continue;
+                    }
+                    if let Some(types) = list_types(&date, &mut complete, r) {
+                        tree.push((date, types));
+                    }
+                }
+                return (tree, complete);
+            }
+        };
+        let s = since.expect("checked above");
+        for (date, types) in walked::decode(last) {
+            if !self.folder_changed(folder, Path::new(&date), s) {
+                tree.push((date, types));
+            } else if let Some(types) = list_types(&date, &mut complete, r) {
+                tree.push((date, types));
+            }
+        }
+        (tree, complete)
+    }
+
     /// Has a folder changed since the cut-off (by its modification or change time)? A
     /// folder whose time cannot be read counts as changed.
-    fn folder_changed(&self, parent: &Folder, name: &str, since: &Since) -> bool {
+    fn folder_changed(&self, parent: &Folder, rel: &Path, since: &Since) -> bool {
         bump(&self.counters.dirs_checked);
         parent
-            .changed_at(name, true)
+            .changed_at(rel, true)
             .map(|t| t >= since.time)
             .unwrap_or(true)
     }

@@ -346,26 +346,72 @@ fn incremental_pulls_read_only_changed_files_and_end_as_a_full_pull() {
     }
 
     // A full pull of the same storage gives the same records.
-    let fresh = Arc::new(Ssmix2Source::new(settings(&paths, false)));
-    let (fe, fr) = engine(dir.path(), "full.redb", fresh);
+    same_as_a_full_pull(
+        dir.path(),
+        &paths,
+        &cfg,
+        &[(&wr, "folder walk"), (&jr, "transaction storage")],
+    );
+}
+
+/// A full pull of the storage as it is now gives every patient the same record, and
+/// the same census, as each of `readers` (after incremental pulls).
+fn same_as_a_full_pull(
+    dir: &std::path::Path,
+    paths: &Ssmix2Paths,
+    cfg: &SynthConfig,
+    readers: &[(&SnapshotReader, &str)],
+) {
+    let fresh = Arc::new(Ssmix2Source::new(settings(paths, false)));
+    let (fe, fr) = engine(dir, "full.redb", fresh);
     fe.sync_now(true, &CancellationToken::new()).unwrap();
+    let comparable = |reader: &SnapshotReader, hid: &str| {
+        let mut r = reader.patient_by_hospital_id(hid).unwrap().unwrap();
+        r.key = akari_sync::model::PatientKey(String::new());
+        synth::sort_record(&mut r);
+        r
+    };
     for i in 0..cfg.patients {
-        let hid = patient(&cfg, i).hospital_id;
-        let mut full = fr.patient_by_hospital_id(&hid).unwrap().unwrap();
-        full.key = akari_sync::model::PatientKey(String::new());
-        synth::sort_record(&mut full);
-        for (reader, what) in [(&wr, "folder walk"), (&jr, "transaction storage")] {
-            let mut inc = reader.patient_by_hospital_id(&hid).unwrap().unwrap();
-            inc.key = akari_sync::model::PatientKey(String::new());
-            synth::sort_record(&mut inc);
+        let hid = patient(cfg, i).hospital_id;
+        let full = comparable(&fr, &hid);
+        for (reader, what) in readers {
             assert_eq!(
-                inc, full,
+                comparable(reader, &hid),
+                full,
                 "{what}: patient {hid} differs after the incremental pull"
             );
         }
     }
-    same_census(&census(&wr), &census(&fr));
-    same_census(&census(&jr), &census(&fr));
+    for (reader, _) in readers {
+        same_census(&census(reader), &census(&fr));
+    }
+}
+
+/// The synthetic hospital of `patients` written as SS-MIX2 storage in a new temporary
+/// folder, and a source walking it with its engine, after a full pull.
+type WalkedStorage = (
+    tempfile::TempDir,
+    SynthConfig,
+    Ssmix2Paths,
+    Arc<Ssmix2Source>,
+    Engine,
+    SnapshotReader,
+);
+
+fn walked_storage(patients: u64) -> WalkedStorage {
+    let cfg = SynthConfig {
+        patients,
+        ..SynthConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("ssmix2");
+    write_ssmix2_tree(&cfg, &tree).unwrap();
+    let paths = Ssmix2Paths::under(&tree);
+    let walk = Arc::new(Ssmix2Source::new(settings(&paths, false)));
+    let (we, wr) = engine(dir.path(), "walk.redb", walk.clone());
+    we.sync_now(true, &CancellationToken::new()).unwrap();
+    walk.take_counters();
+    (dir, cfg, paths, walk, we, wr)
 }
 
 /// Folders at depth 0 to 2 under `root` (the root and the two levels above the patient
@@ -385,18 +431,7 @@ fn top_folders(root: &std::path::Path) -> u64 {
 
 #[test]
 fn incremental_walk_lists_only_changed_folders_and_finds_changes_under_times_set_back() {
-    let cfg = SynthConfig {
-        patients: 40,
-        ..SynthConfig::default()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("ssmix2");
-    write_ssmix2_tree(&cfg, &tree).unwrap();
-    let paths = Ssmix2Paths::under(&tree);
-    let walk = Arc::new(Ssmix2Source::new(settings(&paths, false)));
-    let (we, wr) = engine(dir.path(), "walk.redb", walk.clone());
-    we.sync_now(true, &CancellationToken::new()).unwrap();
-    walk.take_counters();
+    let (dir, cfg, paths, walk, we, wr) = walked_storage(40);
 
     // Nothing changed: the walk checks folder times and lists no patient folder.
     let r = we.sync_now(false, &CancellationToken::new()).unwrap();
@@ -438,22 +473,7 @@ fn incremental_walk_lists_only_changed_folders_and_finds_changes_under_times_set
     assert_eq!(c.files_read, 1, "only the renamed file is read: {c:?}");
 
     // The same records as a full pull of the storage as it is now.
-    let fresh = Arc::new(Ssmix2Source::new(settings(&paths, false)));
-    let (fe, fr) = engine(dir.path(), "full.redb", fresh);
-    fe.sync_now(true, &CancellationToken::new()).unwrap();
-    for i in 0..cfg.patients {
-        let hid = patient(&cfg, i).hospital_id;
-        let mut full = fr.patient_by_hospital_id(&hid).unwrap().unwrap();
-        let mut inc = wr.patient_by_hospital_id(&hid).unwrap().unwrap();
-        for r in [&mut full, &mut inc] {
-            r.key = akari_sync::model::PatientKey(String::new());
-            synth::sort_record(r);
-        }
-        assert_eq!(
-            inc, full,
-            "patient {hid} differs after the incremental pull"
-        );
-    }
+    same_as_a_full_pull(dir.path(), &paths, &cfg, &[(&wr, "folder walk")]);
 }
 
 /// Every file under `root`, sorted.

@@ -9,8 +9,9 @@
 //! - **Full pull**: every patient folder; per key the newest `_1` file is read.
 //! - **Incremental pull** since a high-water mark: with a transaction storage, the keys
 //!   journaled since then; without one, folders whose modification time is newer
-//!   (one `stat` per data-type folder, one listing per patient and date folder; no file
-//!   is opened unless its folder changed). For a changed key the new `_1` is read, and
+//!   (one `stat` per patient, date and data-type folder, listing only changed ones:
+//!   `walked` keeps what the last walk listed; no file is opened unless its folder
+//!   changed). For a changed key the new `_1` is read, and
 //!   the versions renamed since then (`_2`, `_0`) are read to delete what they produced
 //!   that the new one no longer does; a key left without `_1` is deleted.
 //! - Problems name the file (relative to its root), the segment and field, and what was

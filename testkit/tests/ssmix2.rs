@@ -346,24 +346,149 @@ fn incremental_pulls_read_only_changed_files_and_end_as_a_full_pull() {
     }
 
     // A full pull of the same storage gives the same records.
-    let fresh = Arc::new(Ssmix2Source::new(settings(&paths, false)));
-    let (fe, fr) = engine(dir.path(), "full.redb", fresh);
+    same_as_a_full_pull(
+        dir.path(),
+        &paths,
+        &cfg,
+        &[(&wr, "folder walk"), (&jr, "transaction storage")],
+    );
+}
+
+/// A full pull of the storage as it is now gives every patient the same record, and
+/// the same census, as each of `readers` (after incremental pulls).
+fn same_as_a_full_pull(
+    dir: &std::path::Path,
+    paths: &Ssmix2Paths,
+    cfg: &SynthConfig,
+    readers: &[(&SnapshotReader, &str)],
+) {
+    let fresh = Arc::new(Ssmix2Source::new(settings(paths, false)));
+    let (fe, fr) = engine(dir, "full.redb", fresh);
     fe.sync_now(true, &CancellationToken::new()).unwrap();
+    let comparable = |reader: &SnapshotReader, hid: &str| {
+        let mut r = reader.patient_by_hospital_id(hid).unwrap().unwrap();
+        r.key = akari_sync::model::PatientKey(String::new());
+        synth::sort_record(&mut r);
+        r
+    };
     for i in 0..cfg.patients {
-        let hid = patient(&cfg, i).hospital_id;
-        let mut full = fr.patient_by_hospital_id(&hid).unwrap().unwrap();
-        full.key = akari_sync::model::PatientKey(String::new());
-        synth::sort_record(&mut full);
-        for (reader, what) in [(&wr, "folder walk"), (&jr, "transaction storage")] {
-            let mut inc = reader.patient_by_hospital_id(&hid).unwrap().unwrap();
-            inc.key = akari_sync::model::PatientKey(String::new());
-            synth::sort_record(&mut inc);
+        let hid = patient(cfg, i).hospital_id;
+        let full = comparable(&fr, &hid);
+        for (reader, what) in readers {
             assert_eq!(
-                inc, full,
+                comparable(reader, &hid),
+                full,
                 "{what}: patient {hid} differs after the incremental pull"
             );
         }
     }
-    same_census(&census(&wr), &census(&fr));
-    same_census(&census(&jr), &census(&fr));
+    for (reader, _) in readers {
+        same_census(&census(reader), &census(&fr));
+    }
+}
+
+/// The synthetic hospital of `patients` written as SS-MIX2 storage in a new temporary
+/// folder, and a source walking it with its engine, after a full pull.
+type WalkedStorage = (
+    tempfile::TempDir,
+    SynthConfig,
+    Ssmix2Paths,
+    Arc<Ssmix2Source>,
+    Engine,
+    SnapshotReader,
+);
+
+fn walked_storage(patients: u64) -> WalkedStorage {
+    let cfg = SynthConfig {
+        patients,
+        ..SynthConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("ssmix2");
+    write_ssmix2_tree(&cfg, &tree).unwrap();
+    let paths = Ssmix2Paths::under(&tree);
+    let walk = Arc::new(Ssmix2Source::new(settings(&paths, false)));
+    let (we, wr) = engine(dir.path(), "walk.redb", walk.clone());
+    we.sync_now(true, &CancellationToken::new()).unwrap();
+    walk.take_counters();
+    (dir, cfg, paths, walk, we, wr)
+}
+
+/// Folders at depth 0 to 2 under `root` (the root and the two levels above the patient
+/// folders): what a walk lists when no patient folder changed.
+fn top_folders(root: &std::path::Path) -> u64 {
+    let mut n = 1;
+    for a in std::fs::read_dir(root).unwrap().flatten() {
+        if a.file_type().unwrap().is_dir() {
+            n += 1;
+            for b in std::fs::read_dir(a.path()).unwrap().flatten() {
+                n += u64::from(b.file_type().unwrap().is_dir());
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn incremental_walk_lists_only_changed_folders_and_finds_changes_under_times_set_back() {
+    let (dir, cfg, paths, walk, we, wr) = walked_storage(40);
+
+    // Nothing changed: the walk checks folder times and lists no patient folder.
+    let r = we.sync_now(false, &CancellationToken::new()).unwrap();
+    let c = walk.take_counters();
+    assert_eq!((r.resources, r.deletions, c.files_read), (0, 0, 0), "{c:?}");
+    assert_eq!(
+        c.dirs_listed,
+        top_folders(&paths.standard) + top_folders(&paths.extended),
+        "{c:?}"
+    );
+    assert!(c.dirs_checked > cfg.patients, "{c:?}");
+
+    // A lab result deleted (its `_1` renamed `_0`), then the times of its data type,
+    // date and patient folders set back a year, as a copy that keeps times would leave
+    // them: the change times still tell, and the pull still finds the file.
+    let lab = walkdir(&paths.standard)
+        .into_iter()
+        .find(|p| {
+            p.parent().and_then(|d| d.file_name()) == Some("OML-11".as_ref())
+                && p.to_string_lossy().ends_with("_1")
+        })
+        .expect("a lab result file");
+    let deleted = lab.with_file_name({
+        let n = lab.file_name().unwrap().to_string_lossy().into_owned();
+        format!("{}0", &n[..n.len() - 1])
+    });
+    std::fs::rename(&lab, &deleted).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(365 * 86_400);
+    for folder in deleted.ancestors().skip(1).take(3) {
+        std::fs::File::open(folder)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert!(std::fs::metadata(folder).unwrap().modified().unwrap() <= old);
+    }
+    let r = we.sync_now(false, &CancellationToken::new()).unwrap();
+    let c = walk.take_counters();
+    assert!(r.deletions > 0, "the lab result is deleted: {c:?}");
+    assert_eq!(c.files_read, 1, "only the renamed file is read: {c:?}");
+
+    // The same records as a full pull of the storage as it is now.
+    same_as_a_full_pull(dir.path(), &paths, &cfg, &[(&wr, "folder walk")]);
+}
+
+/// Every file under `root`, sorted.
+fn walkdir(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
 }

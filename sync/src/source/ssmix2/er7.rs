@@ -12,6 +12,7 @@
 //! Problems are reported with the segment and field they concern and never with the
 //! content of the file.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Where in a file a problem was found: `OBX[3]` / `OBX-5`.
@@ -350,7 +351,7 @@ impl<'a> Message<'a> {
         let Some(msh) = self.first("MSH") else {
             return (String::new(), String::new());
         };
-        (msh.comp(9, 1), msh.comp(9, 2))
+        (msh.comp(9, 1).into_owned(), msh.comp(9, 2).into_owned())
     }
 }
 
@@ -424,13 +425,13 @@ impl<'a> Segment<'a> {
     }
 
     /// Component `c` (1-based) of the first repetition of field `n`, unescaped.
-    pub fn comp(&self, n: usize, c: usize) -> String {
+    pub fn comp(&self, n: usize, c: usize) -> Cow<'a, str> {
         self.rep(n).comp(c)
     }
 
     /// The whole first repetition of field `n` unescaped, components joined as written
     /// (for fields that are plain text).
-    pub fn text(&self, n: usize) -> String {
+    pub fn text(&self, n: usize) -> Cow<'a, str> {
         self.comp(n, 1)
     }
 }
@@ -461,11 +462,11 @@ impl<'a> Rep<'a> {
         }
     }
     /// Component `c` (1-based), unescaped; its sub-components keep their `&`.
-    pub fn comp(&self, c: usize) -> String {
+    pub fn comp(&self, c: usize) -> Cow<'a, str> {
         unescape(self.comp_raw(c), &self.delims)
     }
     /// Sub-component `s` of component `c` (both 1-based), unescaped.
-    pub fn sub(&self, c: usize, s: usize) -> String {
+    pub fn sub(&self, c: usize, s: usize) -> Cow<'a, str> {
         let v = nth(
             self.comp_raw(c),
             self.delims.subcomponent,
@@ -533,12 +534,12 @@ fn has_bad_escape(s: &str, d: &Delims) -> bool {
 }
 
 /// Resolve HL7 escape sequences. An unclosed escape is kept as written.
-pub fn unescape(s: &str, d: &Delims) -> String {
+pub fn unescape<'a>(s: &'a str, d: &Delims) -> Cow<'a, str> {
     let Some(esc) = d.escape else {
-        return s.to_string();
+        return Cow::Borrowed(s);
     };
     if !s.contains(esc) {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -548,7 +549,7 @@ pub fn unescape(s: &str, d: &Delims) -> String {
         let Some(j) = after.find(esc) else {
             // Unclosed: keep literally.
             out.push_str(&rest[i..]);
-            return out;
+            return Cow::Owned(out);
         };
         let seq = &after[..j];
         match seq {
@@ -574,7 +575,7 @@ pub fn unescape(s: &str, d: &Delims) -> String {
         rest = &after[j + esc.len_utf8()..];
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// Escape text for writing into a field (the writer side of [`unescape`]).

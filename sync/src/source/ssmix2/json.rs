@@ -12,7 +12,11 @@ pub struct Json {
 impl Json {
     pub fn object() -> Json {
         Json {
-            buf: String::from("{"),
+            buf: {
+                let mut b = String::with_capacity(1024);
+                b.push('{');
+                b
+            },
             first: vec![true],
         }
     }
@@ -104,8 +108,19 @@ impl Json {
 
 fn push_str(buf: &mut String, s: &str) {
     buf.push('"');
-    // Copy runs that need no escaping in one go.
     let bytes = s.as_bytes();
+    // Most text needs no escaping: check in blocks the compiler can vectorise.
+    let needs_escape = |c: &[u8]| {
+        c.iter().fold(false, |any, &b| {
+            any | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
+    };
+    if !bytes.chunks(32).any(needs_escape) {
+        buf.push_str(s);
+        buf.push('"');
+        return;
+    }
+    // Copy runs that need no escaping in one go.
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: Option<&str> = match b {

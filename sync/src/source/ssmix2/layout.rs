@@ -217,6 +217,23 @@ impl FileName {
     }
 
     /// Path of the file (standard) or of the message inside the content folder
+    /// (extended), relative to its patient's folder.
+    pub fn path_in_patient(&self, as_written: &str) -> PathBuf {
+        let k = &self.key;
+        let mut p = String::with_capacity(
+            k.date.len() + k.data_type.len() + as_written.len() + MAIN_DOCUMENT.len() + 3,
+        );
+        for part in [k.date.as_str(), "/", &k.data_type, "/", as_written] {
+            p.push_str(part);
+        }
+        if k.extended {
+            p.push('/');
+            p.push_str(MAIN_DOCUMENT);
+        }
+        PathBuf::from(p)
+    }
+
+    /// Path of the file (standard) or of the message inside the content folder
     /// (extended), relative to its root.
     pub fn relative_path(&self, as_written: &str) -> PathBuf {
         let p = self.key.folder().join(as_written);

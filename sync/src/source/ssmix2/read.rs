@@ -1,7 +1,8 @@
 //! Reading the storage: listing the patient, date and data-type folders, choosing the
 //! files, and converting each file's message into FHIR resources or a per-file problem.
 
-use super::work::{changed_at, Since};
+use super::folder::Folder;
+use super::work::Since;
 use super::*;
 
 impl Ssmix2Source {
@@ -20,54 +21,53 @@ impl Ssmix2Source {
         }
     }
 
-    pub(super) fn list(&self, dir: &Path) -> std::io::Result<Vec<(String, bool)>> {
+    /// List a folder (counted).
+    pub(super) fn list(&self, dir: &Folder) -> std::io::Result<Vec<(String, bool)>> {
         bump(&self.counters.dirs_listed);
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir)? {
-            let e = e?;
-            let is_dir = e.file_type()?.is_dir();
-            out.push((e.file_name().to_string_lossy().into_owned(), is_dir));
-        }
-        out.sort();
-        Ok(out)
+        dir.list()
     }
 
-    /// Patient folders of a storage, `<a>/<b>/<pid>` relative to its root.
+    /// Patient folders of a storage: `f` gets the folder holding it, its path
+    /// `<a>/<b>/<pid>` relative to the root, and the patient ID.
     pub(super) fn patient_folders(
         &self,
         st: Storage,
         cancel: &CancellationToken,
-        mut f: impl FnMut(PathBuf, String) -> bool,
+        mut f: impl FnMut(&Arc<Folder>, PathBuf, String) -> bool,
     ) -> Result<(), SourceError> {
         let Some(root) = self.root(st) else {
             return Ok(());
         };
-        let top = self.list(root).map_err(|e| {
+        let unreadable = |e: std::io::Error| {
             SourceError::io(format!(
                 "cannot read the SS-MIX2 {} storage at {}: {e}; check [sync.source] and that the storage is mounted",
                 if st == Storage::Standard { "standard" } else { "extended" },
                 root.display()
             ), e)
-        })?;
-        for (a, is_dir) in top {
+        };
+        let top = Folder::open_path(root).map_err(unreadable)?;
+        for (a, is_dir) in self.list(&top).map_err(unreadable)? {
             if !is_dir || a.starts_with('.') {
                 continue;
             }
-            let Ok(second) = self.list(&root.join(&a)) else {
+            let Ok(fa) = top.open(&a) else { continue };
+            let Ok(second) = self.list(&fa) else {
                 continue;
             };
             for (b, is_dir) in second {
                 if !is_dir {
                     continue;
                 }
-                let Ok(third) = self.list(&root.join(&a).join(&b)) else {
+                let Ok(fb) = fa.open(&b) else { continue };
+                let Ok(third) = self.list(&fb) else {
                     continue;
                 };
+                let fb = Arc::new(fb);
                 for (pid, is_dir) in third {
                     if cancel.is_cancelled() {
                         return Err(SourceError::Cancelled);
                     }
-                    if is_dir && !f(PathBuf::from(&a).join(&b).join(&pid), pid) {
+                    if is_dir && !f(&fb, PathBuf::from(&a).join(&b).join(&pid), pid) {
                         return Err(SourceError::Stopped);
                     }
                 }
@@ -76,68 +76,152 @@ impl Ssmix2Source {
         Ok(())
     }
 
+    /// Open a patient's folder of a storage by its path; `None` if it does not exist, a
+    /// problem if it cannot be opened.
+    pub(super) fn patient_folder(
+        &self,
+        st: Storage,
+        pid: &str,
+        r: &mut PatientResult,
+    ) -> Option<Folder> {
+        let root = self.root(st)?;
+        let rel = layout::patient_folder(pid);
+        match Folder::open_path(&root.join(&rel)) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                self.folder_problem(st, &rel, &e, r);
+                None
+            }
+        }
+    }
+
     /// The files of one patient folder; folders that cannot be listed are problems. With
     /// `since` (an incremental pull), only the data type folders changed since then are
     /// listed, and their files are marked changed or not.
     pub(super) fn patient_files(
         &self,
         st: Storage,
+        folder: &Folder,
         rel_pid: &Path,
         pid: &str,
         since: Option<&Since>,
         r: &mut PatientResult,
     ) -> Vec<Entry> {
-        let Some(root) = self.root(st) else {
-            return vec![];
-        };
         let mut out = Vec::new();
-        let dates = match self.list(&root.join(rel_pid)) {
-            Ok(d) => d,
-            Err(e) => {
-                self.folder_problem(st, rel_pid, &e, r);
-                return out;
-            }
-        };
-        for (date, is_dir) in dates {
-            if !is_dir {
-                continue;
-            }
-            let rel_date = rel_pid.join(&date);
-            let types = match self.list(&root.join(&rel_date)) {
-                Ok(t) => t,
-                Err(e) => {
-                    self.folder_problem(st, &rel_date, &e, r);
+        let keep = self.keeps_walks(st);
+        let last = keep.then(|| self.walked.take(st, pid)).flatten();
+        let (tree, complete) = self.tree(st, folder, rel_pid, since, last.as_deref(), r);
+        if keep && complete {
+            self.walked.put(st, pid, &tree);
+        }
+        for (date, types) in tree {
+            for dtype in types {
+                let rel_type = || rel_pid.join(&date).join(&dtype);
+                let in_patient = Path::new(&date).join(&dtype);
+                if since.is_some_and(|s| !self.folder_changed(folder, &in_patient, s)) {
                     continue;
                 }
-            };
-            for (dtype, is_dir) in types {
-                if !is_dir {
+                if !self.known_type(st, &dtype, rel_type, r) {
                     continue;
                 }
-                let rel_type = rel_date.join(&dtype);
-                if since.is_some_and(|s| !self.folder_changed(&root.join(&rel_type), s)) {
-                    continue;
-                }
-                if !self.known_type(st, &dtype, &rel_type, r) {
-                    continue;
-                }
-                match self.list(&root.join(&rel_type)) {
-                    Ok(files) => {
-                        out.extend(self.entries(st, &rel_type, pid, &date, &dtype, files, since, r))
-                    }
-                    Err(e) => self.folder_problem(st, &rel_type, &e, r),
+                match folder
+                    .open(&in_patient)
+                    .and_then(|t| Ok((self.list(&t)?, t)))
+                {
+                    Ok((files, type_folder)) => out.extend(self.entries(
+                        st,
+                        &type_folder,
+                        (pid, &date, &dtype),
+                        files,
+                        since,
+                        r,
+                    )),
+                    Err(e) => self.folder_problem(st, &rel_type(), &e, r),
                 }
             }
         }
         out
     }
 
+    /// Are the walks of this storage kept for the next incremental pull (which walks
+    /// it, having no transaction storage)?
+    fn keeps_walks(&self, st: Storage) -> bool {
+        match st {
+            Storage::Standard => self.s.transaction_dir.is_none(),
+            Storage::Extended => self.s.extended_transaction_dir.is_none(),
+        }
+    }
+
+    /// A patient folder's date folders and their data type folders, and whether every
+    /// folder could be listed. In an incremental pull, `last` (what the last walk found)
+    /// stands for the folders unchanged since the cut-off; the others are listed.
+    fn tree(
+        &self,
+        st: Storage,
+        folder: &Folder,
+        rel_pid: &Path,
+        since: Option<&Since>,
+        last: Option<&str>,
+        r: &mut PatientResult,
+    ) -> (walked::Tree, bool) {
+        let mut complete = true;
+        let mut tree = walked::Tree::new();
+        let list_types = |date: &str, complete: &mut bool, r: &mut PatientResult| match folder
+            .open(date)
+            .and_then(|d| self.list(&d))
+        {
+            Ok(t) => Some(
+                t.into_iter()
+                    .filter(|(_, is_dir)| *is_dir)
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            ),
+            Err(e) => {
+                *complete = false;
+                self.folder_problem(st, &rel_pid.join(date), &e, r);
+                None
+            }
+        };
+        let last = match (since, last) {
+            (Some(s), Some(last)) if !self.folder_changed(folder, Path::new("."), s) => last,
+            _ => {
+                let dates = match self.list(folder) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.folder_problem(st, rel_pid, &e, r);
+                        return (tree, false);
+                    }
+                };
+                for (date, is_dir) in dates {
+                    if !is_dir {
+                        continue;
+                    }
+                    if let Some(types) = list_types(&date, &mut complete, r) {
+                        tree.push((date, types));
+                    }
+                }
+                return (tree, complete);
+            }
+        };
+        let s = since.expect("checked above");
+        for (date, types) in walked::decode(last) {
+            if !self.folder_changed(folder, Path::new(&date), s) {
+                tree.push((date, types));
+            } else if let Some(types) = list_types(&date, &mut complete, r) {
+                tree.push((date, types));
+            }
+        }
+        (tree, complete)
+    }
+
     /// Has a folder changed since the cut-off (by its modification or change time)? A
     /// folder whose time cannot be read counts as changed.
-    fn folder_changed(&self, dir: &Path, since: &Since) -> bool {
+    fn folder_changed(&self, parent: &Folder, rel: &Path, since: &Since) -> bool {
         bump(&self.counters.dirs_checked);
-        std::fs::metadata(dir)
-            .map(|m| changed_at(&m) >= since.time)
+        parent
+            .changed_at(rel, true)
+            .map(|t| t >= since.time)
             .unwrap_or(true)
     }
 
@@ -145,7 +229,7 @@ impl Ssmix2Source {
         &self,
         st: Storage,
         dtype: &str,
-        rel_type: &Path,
+        rel_type: impl FnOnce() -> PathBuf,
         r: &mut PatientResult,
     ) -> bool {
         match layout::kind_of(dtype, st == Storage::Extended) {
@@ -154,7 +238,7 @@ impl Ssmix2Source {
                 push_problem(
                     r,
                     SourceProblem {
-                        file: Self::label(st, rel_type),
+                        file: Self::label(st, &rel_type()),
                         place: String::new(),
                         problem: "unknown data type folder (not an SS-MIX2 data type); its files were not read".into(),
                         skipped: true,
@@ -198,22 +282,25 @@ impl Ssmix2Source {
         );
     }
 
-    /// Parse the names in a data type folder; names that do not fit are problems.
-    /// `since`: mark files changed at or after it (by 発生日時 or change time).
-    #[allow(clippy::too_many_arguments)]
+    /// Parse the names in a data type folder (`folder`, of the patient, date and data
+    /// type `(pid, date, dtype)`); names that do not fit are problems. `since`: mark
+    /// files changed at or after it (by 発生日時 or change time).
     pub(super) fn entries(
         &self,
         st: Storage,
-        rel_type: &Path,
-        pid: &str,
-        date: &str,
-        dtype: &str,
+        folder: &Folder,
+        (pid, date, dtype): (&str, &str, &str),
         files: Vec<(String, bool)>,
         since: Option<&Since>,
         r: &mut PatientResult,
     ) -> Vec<Entry> {
-        let root = self.root(st).unwrap_or(Path::new(""));
         let extended = st == Storage::Extended;
+        let label = |raw: &str| {
+            Self::label(
+                st,
+                &layout::patient_folder(pid).join(date).join(dtype).join(raw),
+            )
+        };
         let mut out = Vec::new();
         for (raw, is_dir) in files {
             if raw.starts_with('.') || is_dir != extended {
@@ -226,7 +313,7 @@ impl Ssmix2Source {
                     push_problem(
                         r,
                         SourceProblem {
-                            file: Self::label(st, &rel_type.join(&raw)),
+                            file: label(&raw),
                             place: String::new(),
                             problem: format!("file name does not parse: {why}"),
                             skipped: true,
@@ -240,7 +327,7 @@ impl Ssmix2Source {
                 push_problem(
                     r,
                     SourceProblem {
-                        file: Self::label(st, &rel_type.join(&raw)),
+                        file: label(&raw),
                         place: String::new(),
                         problem: "the file name's patient ID, date or data type differs from the folder it is in".into(),
                         skipped: true,
@@ -253,8 +340,9 @@ impl Ssmix2Source {
                 Some(s) => {
                     name.stamp.as_str() >= s.stamp.as_str() || {
                         bump(&self.counters.files_checked);
-                        std::fs::symlink_metadata(root.join(rel_type).join(&raw))
-                            .map(|m| changed_at(&m) >= s.time)
+                        folder
+                            .changed_at(&raw, false)
+                            .map(|t| t >= s.time)
                             .unwrap_or(true)
                     }
                 }
@@ -264,31 +352,36 @@ impl Ssmix2Source {
         out
     }
 
-    /// Convert one file. Problems go to `r`; `None` if the file was skipped.
+    /// Convert one file of the patient whose folder is `folder`. Problems go to `r`;
+    /// `None` if the file was skipped.
     pub(super) fn convert(
         &self,
         st: Storage,
+        folder: &Folder,
         e: &Entry,
         context: bool,
         r: &mut PatientResult,
     ) -> Option<Converted> {
-        let root = self.root(st)?;
-        let rel = e.name.relative_path(&e.raw);
-        let label = Self::label(st, &rel);
+        let label = || Self::label(st, &e.name.relative_path(&e.raw));
         let counter = if context {
             &self.counters.context_files_read
         } else {
             &self.counters.files_read
         };
         bump(counter);
-        let bytes = match std::fs::read(root.join(&rel)) {
-            Ok(b) => b,
+        let mut notes = Vec::new();
+        let result = folder.read_with(e.name.path_in_patient(&e.raw), |bytes| {
+            r.bytes += bytes.len() as u64;
+            self.convert_bytes(bytes, &e.name, &mut notes)
+        });
+        let result = match result {
+            Ok(res) => res,
             Err(err) => {
                 r.skipped += 1;
                 push_problem(
                     r,
                     SourceProblem {
-                        file: label,
+                        file: label(),
                         place: String::new(),
                         problem: format!("cannot read the file: {}", err.kind()),
                         skipped: true,
@@ -297,14 +390,11 @@ impl Ssmix2Source {
                 return None;
             }
         };
-        r.bytes += bytes.len() as u64;
-        let mut notes = Vec::new();
-        let result = self.convert_bytes(&bytes, &e.name, &mut notes);
         for n in notes {
             push_problem(
                 r,
                 SourceProblem {
-                    file: label.clone(),
+                    file: label(),
                     place: n.place.to_string(),
                     problem: n.what,
                     skipped: false,
@@ -316,7 +406,7 @@ impl Ssmix2Source {
             push_problem(
                 r,
                 SourceProblem {
-                    file: label,
+                    file: label(),
                     place: n.place.to_string(),
                     problem: n.what.clone(),
                     skipped: true,

@@ -18,26 +18,49 @@ pub enum Hl7Time {
 impl Hl7Time {
     /// FHIR `dateTime` text.
     pub fn fhir(&self) -> String {
+        // Written digit by digit: a pull formats millions of these.
+        fn digits(s: &mut String, v: u32, width: u32) {
+            for k in (0..width).rev() {
+                s.push(char::from(b'0' + (v / 10u32.pow(k) % 10) as u8));
+            }
+        }
+        fn date(s: &mut String, d: NaiveDate) {
+            let y = d.year();
+            if (0..=9999).contains(&y) {
+                digits(s, y as u32, 4);
+            } else {
+                s.push_str(&format!("{y:04}"));
+            }
+            s.push('-');
+            digits(s, d.month(), 2);
+            s.push('-');
+            digits(s, d.day(), 2);
+        }
         match self {
             Hl7Time::Partial(s) => s.clone(),
-            Hl7Time::Date(d) => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
+            Hl7Time::Date(d) => {
+                let mut s = String::with_capacity(10);
+                date(&mut s, *d);
+                s
+            }
             Hl7Time::DateTime(t, off, frac) => {
-                let sign = if *off < 0 { '-' } else { '+' };
-                let a = off.abs();
-                let mut s = format!(
-                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                    t.year(),
-                    t.month(),
-                    t.day(),
-                    t.hour(),
-                    t.minute(),
-                    t.second()
-                );
+                let mut s = String::with_capacity(32);
+                date(&mut s, t.date());
+                s.push('T');
+                digits(&mut s, t.hour(), 2);
+                s.push(':');
+                digits(&mut s, t.minute(), 2);
+                s.push(':');
+                digits(&mut s, t.second(), 2);
                 if let Some(f) = frac {
                     s.push('.');
                     s.push_str(f);
                 }
-                s.push_str(&format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60));
+                s.push(if *off < 0 { '-' } else { '+' });
+                let a = off.unsigned_abs();
+                digits(&mut s, a / 3600 % 100, 2);
+                s.push(':');
+                digits(&mut s, (a % 3600) / 60, 2);
                 s
             }
         }

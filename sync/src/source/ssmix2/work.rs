@@ -12,31 +12,20 @@ pub(super) struct Since {
     pub(super) stamp: String,
 }
 
-pub(super) fn changed_at(m: &std::fs::Metadata) -> SystemTime {
-    use std::os::unix::fs::MetadataExt;
-    let ctime = SystemTime::UNIX_EPOCH
-        + std::time::Duration::new(
-            m.ctime().max(0) as u64,
-            m.ctime_nsec().clamp(0, 999_999_999) as u32,
-        );
-    let mtime = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    ctime.max(mtime)
-}
-
 /// Choose the current version of each key among `entries`: the newest `_1`. Order data
 /// (OMP-01/02) is keyed by order number across dates: an order re-filed under another
 /// date replaces the earlier one.
 pub(super) fn current_of(entries: &[Entry]) -> Vec<&Entry> {
-    let mut best: HashMap<(String, String, String), &Entry> = HashMap::new();
+    let mut best: HashMap<(&str, &str, &str), &Entry> = HashMap::new();
     for e in entries.iter().filter(|e| e.name.flag == Flag::Current) {
         let k = &e.name.key;
         let date = if matches!(k.data_type.as_str(), "OMP-01" | "OMP-02") {
-            String::new()
+            ""
         } else {
-            k.date.clone()
+            k.date.as_str()
         };
         let slot = best
-            .entry((k.data_type.clone(), date, k.order.clone()))
+            .entry((k.data_type.as_str(), date, k.order.as_str()))
             .or_insert(e);
         if e.name.stamp > slot.name.stamp {
             *slot = e;
@@ -55,8 +44,9 @@ impl Ssmix2Source {
         let mut deletes: Vec<(&'static str, String)> = Vec::new();
         let mut stays: Vec<census::StayEvent> = Vec::new();
         let mut stay_keys: HashSet<Key> = HashSet::new();
+        let folder = work.folder.as_ref();
         for (st, e) in &work.current {
-            let Some(c) = self.convert(*st, e, false, r) else {
+            let Some(c) = folder.and_then(|f| self.convert(*st, f, e, false, r)) else {
                 continue;
             };
             if let Some(s) = c.stay {
@@ -67,7 +57,7 @@ impl Ssmix2Source {
                 match o {
                     Out::Upsert { rtype, id, json } => {
                         produced.insert((rtype, id));
-                        r.changes.push(Change::Upsert(json));
+                        r.upsert(&json);
                     }
                     Out::Delete { rtype, id } => deletes.push((rtype, id)),
                 }
@@ -75,22 +65,24 @@ impl Ssmix2Source {
         }
         if work.stays_changed {
             // The other events of the patient's stays, unchanged, for context.
-            for e in self.stay_files(pid, r) {
-                if stay_keys.contains(&e.name.key) {
-                    continue;
-                }
-                if let Some(s) = self
-                    .convert(Storage::Standard, &e, true, r)
-                    .and_then(|c| c.stay)
-                {
-                    stays.push(s);
+            if let Some((stay_folder, files)) = self.stay_files(pid, r) {
+                for e in files {
+                    if stay_keys.contains(&e.name.key) {
+                        continue;
+                    }
+                    if let Some(s) = self
+                        .convert(Storage::Standard, &stay_folder, &e, true, r)
+                        .and_then(|c| c.stay)
+                    {
+                        stays.push(s);
+                    }
                 }
             }
         }
         if !stays.is_empty() || work.stays_changed {
             for e in census::stays(&stays) {
                 produced.insert(("Encounter", e.id.clone()));
-                r.changes.push(Change::Upsert(map::encounter_json(pid, &e)));
+                r.upsert(&map::encounter_json(pid, &e));
             }
         }
         for (st, e) in &work.retired {
@@ -103,7 +95,7 @@ impl Ssmix2Source {
                 continue;
             }
             let mut scratch = PatientResult::default();
-            if let Some(c) = self.convert(*st, e, false, &mut scratch) {
+            if let Some(c) = folder.and_then(|f| self.convert(*st, f, e, false, &mut scratch)) {
                 for o in c.outs {
                     let (rtype, id) = o.id();
                     deletes.push((rtype, id.to_string()));
@@ -116,38 +108,38 @@ impl Ssmix2Source {
             if produced.contains(&(rtype, id.clone())) || !seen.insert((rtype, id.clone())) {
                 continue;
             }
-            r.changes.push(Change::Delete {
-                resource_type: rtype.to_string(),
+            r.changes.push(Pending::Delete {
+                resource_type: rtype,
                 id,
             });
         }
     }
 
-    /// The current files of a patient's ADT-22/42/52 keys (all dates).
-    pub(super) fn stay_files(&self, pid: &str, r: &mut PatientResult) -> Vec<Entry> {
-        let rel_pid = layout::patient_folder(pid);
-        let root = &self.s.root;
+    /// The patient's standard-storage folder and the current files of its
+    /// ADT-22/42/52 keys (all dates).
+    pub(super) fn stay_files(
+        &self,
+        pid: &str,
+        r: &mut PatientResult,
+    ) -> Option<(Folder, Vec<Entry>)> {
+        let folder = self.patient_folder(Storage::Standard, pid, r)?;
         let mut all = Vec::new();
-        let Ok(dates) = self.list(&root.join(&rel_pid)) else {
-            return all;
+        let Ok(dates) = self.list(&folder) else {
+            return None;
         };
         for (date, is_dir) in dates {
             if !is_dir || date == "-" {
                 continue;
             }
             for dtype in ["ADT-22", "ADT-42", "ADT-52"] {
-                let rel = rel_pid.join(&date).join(dtype);
-                let dir = root.join(&rel);
-                if !dir.is_dir() {
+                let Ok(type_folder) = folder.open(Path::new(&date).join(dtype)) else {
                     continue;
-                }
-                if let Ok(files) = self.list(&dir) {
+                };
+                if let Ok(files) = self.list(&type_folder) {
                     all.extend(self.entries(
                         Storage::Standard,
-                        &rel,
-                        pid,
-                        &date,
-                        dtype,
+                        &type_folder,
+                        (pid, &date, dtype),
                         files,
                         None,
                         r,
@@ -155,18 +147,20 @@ impl Ssmix2Source {
                 }
             }
         }
-        current_of(&all).into_iter().cloned().collect()
+        let current = current_of(&all).into_iter().cloned().collect();
+        Some((folder, current))
     }
 
     /// Full pull work for a patient folder.
     pub(super) fn full_work(
         &self,
         st: Storage,
+        folder: Folder,
         rel_pid: &Path,
         pid: &str,
         r: &mut PatientResult,
     ) -> Work {
-        let files = self.patient_files(st, rel_pid, pid, None, r);
+        let files = self.patient_files(st, &folder, rel_pid, pid, None, r);
         Work {
             current: current_of(&files)
                 .into_iter()
@@ -174,6 +168,7 @@ impl Ssmix2Source {
                 .collect(),
             retired: Vec::new(),
             stays_changed: false,
+            folder: Some(folder),
         }
     }
 
@@ -212,17 +207,20 @@ impl Ssmix2Source {
     }
 
     /// Incremental work of one patient found by walking its folders' modification times.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn walked_work(
         &self,
         st: Storage,
+        folder: Folder,
         rel_pid: &Path,
         pid: &str,
         since: &Since,
         r: &mut PatientResult,
         work: &mut Work,
     ) {
-        let entries = self.patient_files(st, rel_pid, pid, Some(since), r);
+        let entries = self.patient_files(st, &folder, rel_pid, pid, Some(since), r);
         self.key_work(st, entries, work);
+        work.folder = Some(folder);
     }
 
     /// Incremental work for journaled keys of one patient.
@@ -235,25 +233,39 @@ impl Ssmix2Source {
         r: &mut PatientResult,
         work: &mut Work,
     ) {
-        let Some(root) = self.root(st) else { return };
-        let mut folders: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
+        let Some(folder) = self.patient_folder(st, pid, r) else {
+            return;
+        };
+        let mut folders: BTreeMap<(String, String), ()> = BTreeMap::new();
         for k in keys.keys() {
-            folders.insert(k.folder(), (k.date.clone(), k.data_type.clone()));
+            folders.insert((k.date.clone(), k.data_type.clone()), ());
         }
         let mut entries = Vec::new();
-        for (rel_type, (date, dtype)) in folders {
-            if !self.known_type(st, &dtype, &rel_type, r) {
+        for (date, dtype) in folders.into_keys() {
+            let rel_type = || layout::patient_folder(pid).join(&date).join(&dtype);
+            if !self.known_type(st, &dtype, rel_type, r) {
                 continue;
             }
-            match self.list(&root.join(&rel_type)) {
-                Ok(files) => {
-                    let e = self.entries(st, &rel_type, pid, &date, &dtype, files, Some(since), r);
+            match folder
+                .open(Path::new(&date).join(&dtype))
+                .and_then(|t| Ok((self.list(&t)?, t)))
+            {
+                Ok((files, type_folder)) => {
+                    let e = self.entries(
+                        st,
+                        &type_folder,
+                        (pid, &date, &dtype),
+                        files,
+                        Some(since),
+                        r,
+                    );
                     entries.extend(e.into_iter().filter(|e| keys.contains_key(&e.name.key)));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => self.folder_problem(st, &rel_type, &e, r),
+                Err(e) => self.folder_problem(st, &rel_type(), &e, r),
             }
         }
         self.key_work(st, entries, work);
+        work.folder = Some(folder);
     }
 }

@@ -2,9 +2,9 @@
 
 use super::*;
 
-pub(super) struct AllergyFields {
+pub(super) struct AllergyFields<'a> {
     pub(super) category: String,
-    pub(super) substance: Coded,
+    pub(super) substance: Coded<'a>,
     pub(super) severity: String,
     pub(super) reactions: Vec<String>,
     pub(super) onset: Option<Hl7Time>,
@@ -101,13 +101,13 @@ pub fn allergies(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
             );
         }
         let a = AllergyFields {
-            category: seg.comp(2, 1),
+            category: seg.comp(2, 1).into_owned(),
             substance,
-            severity: seg.comp(4, 1),
-            reactions: seg.reps(5).iter().map(|r| r.comp(1)).collect(),
+            severity: seg.comp(4, 1).into_owned(),
+            reactions: seg.reps(5).iter().map(|r| r.comp(1).into_owned()).collect(),
             onset: cx.time(seg, 11, 1),
             recorded: cx.time(seg, 13, 1),
-            status: seg.comp(17, 1),
+            status: seg.comp(17, 1).into_owned(),
         };
         allergy(cx, id, a);
     }

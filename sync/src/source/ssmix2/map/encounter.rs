@@ -17,7 +17,7 @@ pub struct EncounterFacts {
 
 /// PV1-2 → v3 ActCode class.
 pub fn patient_class(pv1: &Segment) -> &'static str {
-    match pv1.comp(2, 1).as_str() {
+    match pv1.comp(2, 1).as_ref() {
         "I" => "IMP",
         "E" => "EMER",
         _ => "AMB",
@@ -32,7 +32,7 @@ pub fn location(pv1: &Segment, n: usize) -> (Option<String>, Option<String>, Opt
     if kind == "C" || kind == "D" || (kind.is_empty() && pv1.comp(2, 1) != "I") {
         return (None, None, None);
     }
-    let f = |c: usize| Some(r.comp(c)).filter(|s| !s.is_empty());
+    let f = |c: usize| Some(r.comp(c).into_owned()).filter(|s| !s.is_empty());
     (f(1), f(2), f(3))
 }
 

@@ -24,9 +24,9 @@ pub fn order_id(pid: &str, order_type: &str, order: &str, rp: &str, index: usize
 fn route_text(seg: &Segment) -> String {
     let c = coded(seg, 1);
     if !c.text.is_empty() {
-        return c.text;
+        return c.text.into_owned();
     }
-    match c.code.as_str() {
+    match c.code.as_ref() {
         "PO" => "経口",
         "IV" => "静脈内",
         "IM" => "筋肉内",
@@ -103,7 +103,7 @@ fn order_number(orc: &Segment, cx: &Ctx<'_>) -> String {
     if o.is_empty() {
         cx.key().order.clone()
     } else {
-        o
+        o.into_owned()
     }
 }
 
@@ -134,7 +134,7 @@ pub fn orders(msg: &Message, cx: &mut Ctx<'_>) -> Result<(), Fatal> {
 
 /// ORC-1 order control and ORC-5 order status → MedicationRequest.status.
 fn order_status(orc: &Segment) -> &'static str {
-    match (orc.comp(1, 1).as_str(), orc.comp(5, 1).as_str()) {
+    match (orc.comp(1, 1).as_ref(), orc.comp(5, 1).as_ref()) {
         ("CA" | "OC" | "CR", _) | (_, "CA") => "cancelled",
         ("DC" | "OD", _) | (_, "DC") => "stopped",
         (_, "CM") => "completed",
@@ -263,7 +263,7 @@ fn dosage(d: &mut Json, g: &OrderGroup, period: &Period, notes: &mut Vec<Note>) 
     }
     let instruction = g.rxe.comp(7, 2);
     if !instruction.is_empty() {
-        text_parts.push(instruction);
+        text_parts.push(instruction.into_owned());
     }
     if !text_parts.is_empty() {
         d.str("text", &text_parts.join(" "));
@@ -293,7 +293,11 @@ fn period_of_use(d: &mut Json, period: &Period) {
 }
 
 /// Dosage.timing: the usage code (TQ1-3) and the days supplied (TQ1-6 in days).
-fn timing(d: &mut Json, usage: Option<&(String, String, String)>, tq1: Option<&Segment>) {
+fn timing(
+    d: &mut Json,
+    usage: Option<&(Cow<'_, str>, Cow<'_, str>, Cow<'_, str>)>,
+    tq1: Option<&Segment>,
+) {
     let has_usage = usage.is_some_and(|u| !u.0.is_empty() || !u.1.is_empty());
     let days = tq1
         .map(|t| (t.comp(6, 1), t.comp(6, 2)))
@@ -409,7 +413,7 @@ fn administration_status(rxa: &Segment) -> &'static str {
     if rxa.comp(21, 1) == "D" {
         "entered-in-error"
     } else {
-        match rxa.comp(20, 1).as_str() {
+        match rxa.comp(20, 1).as_ref() {
             "NA" | "RE" => "not-done",
             _ => "completed",
         }

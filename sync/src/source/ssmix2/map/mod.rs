@@ -6,6 +6,8 @@
 //! the older one produced, and what the older one produced beyond it can be deleted.
 //! Ids are hashes: they carry no patient ID into URLs or logs.
 
+use std::borrow::Cow;
+
 use sha2::{Digest, Sha256};
 
 use super::er7::{Message, Note, Place, Rep, Segment};
@@ -168,8 +170,8 @@ pub fn check_patient(msg: &Message, pid: &str) -> Result<(), Fatal> {
     let ids: Vec<String> = seg
         .reps(3)
         .iter()
-        .map(|r| r.comp(1))
-        .chain(std::iter::once(seg.comp(2, 1)))
+        .map(|r| r.comp(1).into_owned())
+        .chain(std::iter::once(seg.comp(2, 1).into_owned()))
         .filter(|s| !s.is_empty())
         .collect();
     if ids.is_empty() {
@@ -223,14 +225,14 @@ fn safe_code(s: &str) -> String {
 }
 
 /// A coded element (CE/CWE) `code^text^system[^alt code^alt text^alt system]`.
-struct Coded {
-    code: String,
-    text: String,
-    system: String,
-    alt: Option<(String, String, String)>,
+struct Coded<'a> {
+    code: Cow<'a, str>,
+    text: Cow<'a, str>,
+    system: Cow<'a, str>,
+    alt: Option<(Cow<'a, str>, Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl Coded {
+impl Coded<'_> {
     /// Its text, else its code.
     fn text_or_code(&self) -> &str {
         if self.text.is_empty() {
@@ -241,7 +243,7 @@ impl Coded {
     }
 }
 
-fn coded(seg: &Segment, n: usize) -> Coded {
+fn coded<'a>(seg: &Segment<'a>, n: usize) -> Coded<'a> {
     let r = seg.rep(n);
     let alt = (!r.comp(4).is_empty()).then(|| (r.comp(4), r.comp(5), r.comp(6)));
     Coded {

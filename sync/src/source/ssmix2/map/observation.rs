@@ -21,7 +21,7 @@ fn ascii_signs(s: &str) -> String {
 fn first_components(seg: &Segment, n: usize) -> Vec<String> {
     seg.reps(n)
         .iter()
-        .map(|r| r.comp(1))
+        .map(|r| r.comp(1).into_owned())
         .filter(|v| !v.is_empty())
         .collect()
 }
@@ -36,7 +36,7 @@ fn obx_value(j: &mut Json, seg: &Segment, notes: &mut Vec<Note>) -> bool {
     if raw.is_empty() {
         return false;
     }
-    match vt.as_str() {
+    match vt.as_ref() {
         "NM" => numeric_value(j, seg, &values, unit_text, notes),
         "SN" => structured_numeric_value(j, &raw, unit_text),
         "CWE" | "CE" | "CNE" | "CF" => {
@@ -102,8 +102,8 @@ fn structured_numeric_value(j: &mut Json, raw: &Rep, unit: &str) {
     let (cmp, n1, sep, n2) = (raw.comp(1), raw.comp(2), raw.comp(3), raw.comp(4));
     if sep.is_empty() && n2.is_empty() {
         if let Some(n) = json_number(&n1) {
-            let c = match cmp.as_str() {
-                "<" | ">" | "<=" | ">=" => Some(cmp.as_str()),
+            let c = match cmp.as_ref() {
+                "<" | ">" | "<=" | ">=" => Some(cmp.as_ref()),
                 _ => None,
             };
             value_quantity(j, c, &n, unit);
@@ -119,7 +119,7 @@ fn structured_numeric_value(j: &mut Json, raw: &Rep, unit: &str) {
 }
 
 fn obx_status(seg: &Segment) -> &'static str {
-    match seg.comp(11, 1).as_str() {
+    match seg.comp(11, 1).as_ref() {
         "C" => "corrected",
         "P" | "R" | "S" | "I" | "O" => "preliminary",
         "D" | "W" => "entered-in-error",

@@ -57,7 +57,7 @@ fn names(pid: &Segment) -> Names {
             &mut names.kanji
         };
         if slot.is_none() {
-            *slot = Some((family, given));
+            *slot = Some((family.into_owned(), given.into_owned()));
         }
     }
     names
@@ -96,7 +96,7 @@ fn name_json(j: &mut Json, names: &Names) {
 fn patient_resource(cx: &mut Ctx<'_>, pid: &Segment, id: String) {
     let names = names(pid);
     let birth = cx.time(pid, 7, 1);
-    let sex = match pid.comp(8, 1).as_str() {
+    let sex = match pid.comp(8, 1).as_ref() {
         "M" => "male",
         "F" => "female",
         "O" => "other",
@@ -138,10 +138,10 @@ fn al1_allergies(msg: &Message, cx: &mut Ctx<'_>) {
         }
         let id = rid(&[cx.pid(), "ADT-00", "AL1", &n.to_string()]);
         let a = AllergyFields {
-            category: seg.comp(2, 1),
+            category: seg.comp(2, 1).into_owned(),
             substance: c,
-            severity: seg.comp(4, 1),
-            reactions: seg.reps(5).iter().map(|r| r.comp(1)).collect(),
+            severity: seg.comp(4, 1).into_owned(),
+            reactions: seg.reps(5).iter().map(|r| r.comp(1).into_owned()).collect(),
             onset: None,
             recorded: cx.time(seg, 6, 1),
             status: String::new(),

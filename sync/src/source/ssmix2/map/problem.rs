@@ -34,7 +34,7 @@ fn problem_status(seg: &Segment, resolved: bool) -> ProblemStatus {
     };
     let confirmation = seg.rep(13);
     let suspected =
-        matches!(confirmation.comp(1).as_str(), "S" | "1") || confirmation.comp(2).contains('疑');
+        matches!(confirmation.comp(1).as_ref(), "S" | "1") || confirmation.comp(2).contains('疑');
     let verification = if seg.comp(1, 1) == "DE" {
         "entered-in-error"
     } else if suspected {
@@ -55,10 +55,10 @@ fn problem_text(seg: &Segment, medis: &Coded, icd_text: &str, suspected: bool) -
     let mut text = if medis.text.is_empty() {
         icd_text.to_string()
     } else {
-        medis.text.clone()
+        medis.text.to_string()
     };
     if text.is_empty() {
-        text = seg.comp(17, 1);
+        text = seg.comp(17, 1).into_owned();
     }
     if suspected && !text.contains('疑') && !text.is_empty() {
         text.push_str("の疑い");

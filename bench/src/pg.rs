@@ -114,7 +114,8 @@ impl Pg {
         let bytes: i64 = client
             .query_one("SELECT pg_total_relation_size('patient')", &[])?
             .get(0);
-        let order = "ORDER BY resource->>'_kana', resource->'identifier'->0->>'value' LIMIT 200";
+        // One more than Akari shows, so that "more matched" is known as for Akari.
+        let order = "ORDER BY resource->>'_kana', resource->'identifier'->0->>'value' LIMIT 201";
         let cols = "SELECT resource->'identifier'->0->>'value' FROM patient";
         let by_id = client.prepare(&format!(
             "{cols} WHERE resource @> ($1::text)::jsonb {order}"

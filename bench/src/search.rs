@@ -209,11 +209,23 @@ struct Measured {
     cpu: BTreeMap<&'static str, Duration>,
     by_form: BTreeMap<&'static str, Vec<Duration>>,
     all: Vec<Duration>,
-    found: BTreeMap<&'static str, (usize, usize)>,
+    /// Per form: found among the results, asked, and not listed but "more matched".
+    found: BTreeMap<&'static str, (usize, usize, usize)>,
 }
 
 impl Measured {
-    fn add(&mut self, q: &Query, took: Duration, cpu: Duration, hits: &[String], last_pass: bool) {
+    /// `more`: the answer said more patients matched than it listed (the page then asks
+    /// the user to narrow the search), which counts as found.
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        q: &Query,
+        took: Duration,
+        cpu: Duration,
+        hits: &[String],
+        more: bool,
+        last_pass: bool,
+    ) {
         *self.cpu.entry(q.form).or_default() += cpu;
         self.by_form.entry(q.form).or_default().push(took);
         self.all.push(took);
@@ -222,6 +234,8 @@ impl Measured {
             f.1 += 1;
             if hits.contains(&q.target) {
                 f.0 += 1;
+            } else if more {
+                f.2 += 1;
             }
         }
     }
@@ -367,12 +381,16 @@ fn measure_akari(
         for q in qs {
             let c = thread_cpu();
             let t = Instant::now();
-            let (_, hits) = reader.search(&q.text)?;
+            let found = reader.search_results(&q.text)?;
             let took = t.elapsed();
             let cpu = thread_cpu().saturating_sub(c);
             if pass > 0 {
-                let ids: Vec<String> = hits.into_iter().filter_map(|h| h.hospital_id).collect();
-                akari.add(q, took, cpu, &ids, pass == passes);
+                let ids: Vec<String> = found
+                    .patients
+                    .into_iter()
+                    .filter_map(|h| h.hospital_id)
+                    .collect();
+                akari.add(q, took, cpu, &ids, found.more, pass == passes);
             }
         }
     }
@@ -395,11 +413,13 @@ fn measure_pg(
         for q in qs {
             let c = process_cpu(backend);
             let t = Instant::now();
-            let ids = db.search(&q.text)?;
+            let mut ids = db.search(&q.text)?;
             let took = t.elapsed();
             let cpu = process_cpu(backend).saturating_sub(c);
             if pass > 0 {
-                m.add(q, took, cpu, &ids, pass == passes);
+                let more = ids.len() > akari_sync::reader::MAX_RESULTS;
+                ids.truncate(akari_sync::reader::MAX_RESULTS);
+                m.add(q, took, cpu, &ids, more, pass == passes);
             }
         }
     }
@@ -455,8 +475,9 @@ fn print_table(qs: &[Query], akari: &Measured, postgres: Option<&Measured>) {
     };
     let found = |m: &Measured, form: &str, must: bool| -> String {
         match (m.found.get(form), must) {
-            (Some((f, n)), true) => format!("{f}/{n}"),
-            (Some((f, n)), false) => format!("({f}/{n} in top 200)"),
+            (Some((f, n, 0)), true) => format!("{f}/{n}"),
+            (Some((f, n, more)), true) => format!("{f}/{n} + {more} \"more, narrow\""),
+            (Some((f, n, _)), false) => format!("({f}/{n} in top 200)"),
             (None, _) => "-".into(),
         }
     };

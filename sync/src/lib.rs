@@ -65,9 +65,10 @@ pub struct Config {
     /// generation in a file of its own) if it is older than this many seconds (default 3600;
     /// 0: after every sync). Full syncs, promotions and rollbacks always rewrite it.
     pub copy_every_secs: u64,
-    /// A full sync holds at most about this many MiB of collected rows in memory and
-    /// writes the rest to sorted runs in temporary files in the data directory (default
-    /// 512; they hold only what the snapshot file holds, sealed if it is encrypted).
+    /// A full sync holds at most about this many MiB of collected rows and the snapshot
+    /// file's page cache in memory and writes the rest of the rows to sorted runs in
+    /// temporary files in the data directory (default 512; they hold only what the
+    /// snapshot file holds, sealed if it is encrypted).
     pub memory_budget_mib: u64,
     pub scope: ScopeConfig,
     pub windows: Windows,

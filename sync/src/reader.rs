@@ -41,6 +41,16 @@ use index::{Hit, SearchIndex};
 /// Most results a search returns.
 pub const MAX_RESULTS: usize = 200;
 
+/// What a search found: at most [`MAX_RESULTS`] patients, and whether more matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResults {
+    pub kind: SearchKind,
+    pub patients: Vec<PatientSummary>,
+    /// More patients matched than are in `patients`: the user should narrow the search
+    /// (a birth date after the name, the full name).
+    pub more: bool,
+}
+
 /// One patient in a result list or the census.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatientSummary {
@@ -514,17 +524,44 @@ impl SnapshotReader {
     /// as a patient's hospital ID find that patient. Finds nothing while the store holds no
     /// generation.
     pub fn search(&self, query: &str) -> Result<(SearchKind, Vec<PatientSummary>), StoreError> {
+        let r = self.search_results(query)?;
+        Ok((r.kind, r.patients))
+    }
+
+    /// [`SnapshotReader::search`], saying also whether more patients matched than the
+    /// [`MAX_RESULTS`] returned (the user should narrow the search).
+    pub fn search_results(&self, query: &str) -> Result<SearchResults, StoreError> {
+        let (kind, (patients, more)) = self.search_in(query)?;
+        Ok(SearchResults {
+            kind,
+            patients,
+            more,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn search_in(
+        &self,
+        query: &str,
+    ) -> Result<(SearchKind, (Vec<PatientSummary>, bool)), StoreError> {
         let view = self.readable_view()?;
         let index = view.as_deref().map(|v| open(v).index.as_ref());
-        let found = |find: &dyn Fn(&SearchIndex) -> Vec<Hit>| {
-            index.map_or_else(Vec::new, |i| i.summaries(find(i)))
+        let found_capped = |find: &dyn Fn(&SearchIndex) -> (Vec<Hit>, bool)| {
+            index.map_or_else(
+                || (Vec::new(), false),
+                |i| {
+                    let (hits, capped) = find(i);
+                    i.summaries(hits, capped)
+                },
+            )
         };
+        let found = |find: &dyn Fn(&SearchIndex) -> Vec<Hit>| found_capped(&|i| (find(i), false));
         if let Some(d) = parse_birth_date_query(query) {
             // An ID that also reads as a date ("19500401", scanned from a wristband) is the
             // patient who holds it: an exact ID is the narrower question.
             if looks_like_hospital_id(query) {
                 let by_id = found(&|i| i.by_hospital_id(query));
-                if !by_id.is_empty() {
+                if !by_id.0.is_empty() {
                     return Ok((SearchKind::HospitalId, by_id));
                 }
             }
@@ -536,7 +573,7 @@ impl SnapshotReader {
         if let Some((name, date)) = split_name_and_birth_date(query) {
             return Ok((SearchKind::Name, found(&|i| i.by_name_born(name, date))));
         }
-        Ok((SearchKind::Name, found(&|i| i.by_name(query))))
+        Ok((SearchKind::Name, found_capped(&|i| i.by_name(query))))
     }
 
     /// Every ward with its occupied beds: wards in the hospital's order (by their first

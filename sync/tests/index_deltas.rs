@@ -349,3 +349,41 @@ fn a_refresh_reads_only_the_new_delta() {
     let err = fresh_reader(&a).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
 }
+
+/// More namesakes than a search lists: the answer says so (the page then asks to narrow
+/// the search), and the name with the birth date finds the one patient.
+#[test]
+fn a_search_with_more_namesakes_than_it_lists_says_so() {
+    use akari_sync::reader::MAX_RESULTS;
+    let namesakes = MAX_RESULTS + 5;
+    let changes: Vec<Change> = (0..namesakes + 1)
+        .map(|i| {
+            let mut p = patient(i);
+            if i < namesakes {
+                p["name"][0]["text"] = json!("山田 太郎");
+                p["name"][1]["text"] = json!("ヤマダ タロウ");
+            } else {
+                p["name"][0]["text"] = json!("山田 花子");
+                p["name"][1]["text"] = json!("ヤマダ ハナコ");
+            }
+            upsert(&p)
+        })
+        .collect();
+    let a = node(false, changes);
+    sync(&a, true);
+    for q in ["ヤマダ タロウ", "山田 太郎", "やまだ", "ﾔﾏﾀﾞ"] {
+        let r = a.reader.search_results(q).unwrap();
+        assert_eq!(r.patients.len(), MAX_RESULTS, "{q}");
+        assert!(r.more, "{q}: more matched than are listed");
+    }
+    let one = a.reader.search_results("ヤマダ ハナコ").unwrap();
+    assert_eq!(one.patients.len(), 1);
+    assert!(!one.more);
+    let q = format!("ヤマダ タロウ {}", birth_date(7));
+    let narrowed = a.reader.search_results(&q).unwrap();
+    assert!(!narrowed.more, "a name with a birth date is narrow");
+    assert!(narrowed
+        .patients
+        .iter()
+        .any(|s| s.hospital_id.as_deref() == Some(hospital_id(7).as_str())));
+}

@@ -164,6 +164,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("search_button", "検索", "Search"),
     ("results", "検索結果", "Results"),
     ("no_results", "該当する患者はいません。", "No matching patient."),
+    ("more_results", "該当する患者が多いため一部のみ表示しています。氏名に生年月日を空白で続けるか（例 ヤマダ タロウ S25.4.1）、患者IDで検索してください。", "More patients match than are listed. Add the birth date after the name (e.g. ヤマダ タロウ 1950-04-01) or search by hospital ID."),
     ("name", "氏名", "Name"),
     ("kana", "カナ", "Kana"),
     ("age_sex", "年齢・性別", "Age, sex"),

@@ -146,6 +146,13 @@ impl PatientDirectory for ReviewDirectory {
 
 /// Data that has been audited: only this module can make one, and only from a receipt.
 #[derive(Debug)]
+/// The patients a search shows, and whether more matched than are shown (the user
+/// should narrow the search).
+pub struct Found {
+    pub patients: Vec<PatientSummary>,
+    pub more: bool,
+}
+
 pub struct Audited<T> {
     value: T,
     receipt: AuditReceipt,
@@ -289,19 +296,29 @@ impl AuditedViewer {
         reader: &Reader,
         query: String,
         limit: usize,
-    ) -> Result<Audited<Vec<PatientSummary>>, ViewError> {
+    ) -> Result<Audited<Found>, ViewError> {
         let snap = self.snapshot.clone();
         let sink = self.sink.clone();
         let reader = reader.clone();
         blocking(move || {
-            let (kind, results) = snap.search(&query, limit)?;
+            // One more than is shown tells whether more matched; only those shown are
+            // audited.
+            let (kind, mut results) = snap.search(&query, limit.saturating_add(1))?;
+            let more = results.len() > limit;
+            results.truncate(limit);
             let action = Action::PatientSearch {
                 query_kind: kind.as_str().to_owned(),
                 results: u32::try_from(results.len()).unwrap_or(u32::MAX),
                 keys: keys_of(&results),
             };
             let receipt = sink.record_now(&SystemClock, event_for(&reader, action, None))?;
-            Ok(Audited::new(results, receipt))
+            Ok(Audited::new(
+                Found {
+                    patients: results,
+                    more,
+                },
+                receipt,
+            ))
         })
         .await
     }

@@ -493,8 +493,9 @@ impl SearchIndex {
     }
 
     /// Summaries of the hits (each patient once), by kana name, hospital ID and key; at
-    /// most [`MAX_RESULTS`].
-    pub(super) fn summaries(&self, hits: Vec<Hit>) -> Vec<PatientSummary> {
+    /// most [`MAX_RESULTS`], and whether more patients matched (`capped`: the hits
+    /// themselves were cut short).
+    pub(super) fn summaries(&self, hits: Vec<Hit>, capped: bool) -> (Vec<PatientSummary>, bool) {
         let mut seen = HashSet::new();
         let mut out: Vec<PatientSummary> = hits
             .into_iter()
@@ -507,16 +508,18 @@ impl SearchIndex {
                 .then_with(|| a.hospital_id.cmp(&b.hospital_id))
                 .then_with(|| a.key.cmp(&b.key))
         });
+        let more = capped || out.len() > MAX_RESULTS;
         out.truncate(MAX_RESULTS);
-        out
+        (out, more)
     }
 
     /// Patients with a name key starting with the normalised query, in key order (base
-    /// and overlay merged), at most 4 × [`MAX_RESULTS`] name matches.
-    pub(super) fn by_name(&self, query: &str) -> Vec<Hit> {
+    /// and overlay merged), at most 4 × [`MAX_RESULTS`] name matches; and whether more
+    /// keys matched than were taken.
+    pub(super) fn by_name(&self, query: &str) -> (Vec<Hit>, bool) {
         let q = normalize_name(query);
         if q.is_empty() {
-            return Vec::new();
+            return (Vec::new(), false);
         }
         let mut a = self
             .base
@@ -542,7 +545,8 @@ impl SearchIndex {
             let next = if take_a { a.next() } else { b.next() };
             out.extend(next.map(|(_, _, h)| h));
         }
-        out
+        let capped = a.peek().is_some() || b.peek().is_some();
+        (out, capped)
     }
 
     /// Patients born on `date`.

@@ -209,14 +209,16 @@ impl GenerationBuilder {
         })
     }
 
-    /// A full build holds at most about `bytes` of collected rows in memory and writes the
-    /// rest to sorted runs in temporary files next to the snapshot file (see
-    /// [`super::sorted_load`]); the generation is the same either way. Without a snapshot
-    /// file (a database given by the caller) everything stays in memory.
+    /// A full build holds at most about `bytes` of collected rows and redb's page cache in
+    /// memory and writes the rest of the rows to sorted runs in temporary files next to the
+    /// snapshot file (see [`super::sorted_load`]); the generation is the same either way.
+    /// The page cache ([`super::PAGE_CACHE`]) takes its share first, leaving the rows at
+    /// least a quarter of `bytes`. Without a snapshot file (a database given by the
+    /// caller) everything stays in memory.
     pub fn set_memory_budget(&mut self, bytes: usize) {
         let dir = self.store.path().map(|p| super::data_dir(p).to_path_buf());
         if let (Some(load), Some(dir)) = (self.sorted_load.as_mut(), dir) {
-            load.set_budget(bytes, &dir);
+            load.set_budget(rows_budget(bytes), &dir);
         }
     }
 
@@ -757,4 +759,9 @@ pub(crate) fn collect_graves(
         t.graves.remove(g.as_slice())?;
     }
     Ok(())
+}
+
+/// What a full build's collected rows may hold of a memory budget of `bytes`.
+fn rows_budget(bytes: usize) -> usize {
+    bytes.saturating_sub(super::PAGE_CACHE).max(bytes / 4)
 }

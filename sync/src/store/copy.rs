@@ -279,7 +279,9 @@ impl Store {
         }
         let written_at = Utc::now();
         {
-            let db = Database::builder().create(&partial)?;
+            let db = Database::builder()
+                .set_cache_size(super::PAGE_CACHE)
+                .create(&partial)?;
             let wtxn = db.begin_write()?;
             {
                 let mut dst_meta = wtxn.open_table(META)?;

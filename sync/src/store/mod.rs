@@ -310,6 +310,12 @@ impl Default for StoreOptions {
     }
 }
 
+/// redb's own page cache (reads and the write buffer of a transaction, which it keeps at
+/// most half of it). The operating system caches the file's pages as well, so a small one
+/// costs reads little; it counts against a full sync's memory budget (see
+/// [`GenerationBuilder::set_memory_budget`]).
+pub const PAGE_CACHE: usize = 128 << 20;
+
 struct Inner {
     /// Replaced when a write finds the database refusing work after an I/O failure
     /// (`None` only between closing the failed handle and opening the file again).
@@ -345,11 +351,7 @@ impl Store {
     /// Open (or create) the snapshot file at `path`. redb repairs an interrupted write
     /// on open; the current generation is whatever last committed.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        let open = |path: &Path| {
-            Database::builder()
-                .set_cache_size(1024 * 1024 * 1024)
-                .create(path)
-        };
+        let open = |path: &Path| Database::builder().set_cache_size(PAGE_CACHE).create(path);
         let db = open(path)?;
         // Temporary files of a full sync that was killed: nothing uses them any more.
         sorted_load::remove_spill_leftovers(data_dir(path));

@@ -444,6 +444,8 @@ struct SearchPage {
     query: String,
     searched: bool,
     rows: Vec<Row>,
+    /// More patients matched than are listed: the page asks to narrow the search.
+    more: bool,
     wards: Vec<String>,
 }
 
@@ -455,6 +457,7 @@ pub(crate) async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
         query: String::new(),
         searched: false,
         rows: Vec::new(),
+        more: false,
         wards,
     };
     render(&page)
@@ -479,6 +482,7 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
             query,
             searched: false,
             rows: Vec::new(),
+            more: false,
             wards,
         };
         return render(&page);
@@ -488,12 +492,14 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
         .search(&reader, query.clone(), SEARCH_LIMIT)
         .await?;
     // Scan-to-open: a scanner types a label's hospital ID and Enter.
-    if let Some(page) = super::labels::scanned(&query, found.get()) {
+    if let Some(page) = super::labels::scanned(&query, &found.get().patients) {
         return Ok(Redirect::to(&page).into_response());
     }
     let today = today(&ctx);
+    let more = found.get().more;
     let rows = found
         .get()
+        .patients
         .iter()
         .map(|s| Row::new(ctx.tr(), s, today))
         .collect();
@@ -502,6 +508,7 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
         query,
         searched: true,
         rows,
+        more,
         wards,
     };
     render(&page)

@@ -470,6 +470,42 @@ async fn search_then_summary_shows_the_allergy_and_audits_each_read() {
     assert_eq!(app.gate.declared.lock().unwrap()[0].staff_number, "N1234");
 }
 
+/// More namesakes than the page lists: the page says so and how to narrow the search,
+/// and the audit entry lists exactly the patients shown.
+#[tokio::test]
+async fn a_search_with_more_namesakes_than_listed_asks_to_narrow_it() {
+    let records = (0..60)
+        .map(|i| record(&format!("k-n{i:02}"), "鈴木 一郎", "スズキ イチロウ", None))
+        .collect();
+    let mut app = App::with_snapshot(Arc::new(FakeSnapshot { records }));
+    let csrf = app.login_and_declare().await;
+    let r = app
+        .post("/search", &[("csrf", &csrf), ("q", "スズキ")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("id=\"more-results\""), "{}", r.body);
+    assert!(r.body.contains("生年月日"));
+    assert!(r.body.contains("/patients/k-n00"));
+    let events = app.sink.events();
+    let listed = events
+        .iter()
+        .find_map(|e| match &e.action {
+            Action::PatientSearch { results, keys, .. } => Some((*results, keys.len())),
+            _ => None,
+        })
+        .expect("the search is audited");
+    assert_eq!(listed.0 as usize, listed.1);
+    assert!(listed.1 < 60, "only the patients shown are audited");
+    // Few matches: no such notice.
+    let mut app = App::new();
+    let csrf = app.login_and_declare().await;
+    let r = app
+        .post("/search", &[("csrf", &csrf), ("q", "マキノ")])
+        .await;
+    assert!(r.body.contains("/patients/k-maki"));
+    assert!(!r.body.contains("id=\"more-results\""));
+}
+
 /// An encrypted snapshot whose key is not in memory.
 struct LockedSnapshot;
 

@@ -32,6 +32,7 @@ mod write;
 pub use spill::remove_leftovers as remove_spill_leftovers;
 
 use std::collections::{BTreeMap, HashMap};
+use std::mem::size_of;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -145,7 +146,7 @@ pub(super) struct Written {
 struct Budget {
     budget: usize,
     dir: PathBuf,
-    /// Bytes of item and owner rows now in memory.
+    /// Bytes allocated for item and owner rows now in memory.
     held: usize,
     spill: Option<Spill>,
 }
@@ -286,8 +287,11 @@ impl SortedLoad {
     }
 
     fn push_owner(&mut self, row: OwnerRow) -> Result<(), StoreError> {
-        self.owners[owner_bucket(row.rtype, &row.idh)].push(row);
-        self.account(std::mem::size_of::<OwnerRow>())
+        let bucket = &mut self.owners[owner_bucket(row.rtype, &row.idh)];
+        let before = bucket.capacity();
+        bucket.push(row);
+        let grown = bucket.capacity() - before;
+        self.account(grown * size_of::<OwnerRow>())
     }
 
     /// Count `bytes` more rows in memory; over the budget, spill them.
@@ -319,6 +323,9 @@ impl SortedLoad {
         let off = u32::try_from(bucket.bytes.len()).map_err(|_| too_large())?;
         let len = u32::try_from(value.len()).map_err(|_| too_large())?;
         off.checked_add(len).ok_or_else(too_large)?;
+        // What is allocated counts, not what is used: a growing vector holds up to twice
+        // its length, across 768 buckets.
+        let before = bucket.bytes.capacity() + bucket.rows.capacity() * size_of::<ItemRow>();
         bucket.bytes.extend_from_slice(value);
         bucket.rows.push(ItemRow {
             rkey,
@@ -326,7 +333,8 @@ impl SortedLoad {
             off,
             len,
         });
-        self.account(value.len() + std::mem::size_of::<ItemRow>())
+        let after = bucket.bytes.capacity() + bucket.rows.capacity() * size_of::<ItemRow>();
+        self.account(after - before)
     }
 
     /// Settle and write everything collected into the (empty) tables of `epoch`, born at

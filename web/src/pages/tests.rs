@@ -483,8 +483,16 @@ async fn a_search_with_more_namesakes_than_listed_asks_to_narrow_it() {
         .post("/search", &[("csrf", &csrf), ("q", "スズキ")])
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.body.contains("id=\"more-results\""), "{}", r.body);
-    assert!(r.body.contains("生年月日"));
+    let notice = r
+        .body
+        .split_once("id=\"more-results\"")
+        .and_then(|(_, rest)| rest.split_once("</p>"))
+        .map(|(notice, _)| notice)
+        .unwrap_or_else(|| panic!("no notice that more patients match: {}", r.body));
+    assert!(
+        notice.contains("生年月日") && notice.contains("患者ID"),
+        "the notice says how to narrow the search: {notice}"
+    );
     assert!(r.body.contains("/patients/k-n00"));
     let events = app.sink.events();
     let listed = events

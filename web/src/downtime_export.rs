@@ -351,3 +351,32 @@ pub fn export(
         pdf_skipped,
     })
 }
+
+/// Marks `ids` reconciled by `by`, written to the ledger first: one `DowntimeReconciled`
+/// entry per run of at most [`akari_accounts::ledger::bounds::MAX_RECONCILED_ENTRIES`]
+/// numbers, every one in the same durable commit, before the store marks anything (a
+/// ledger that cannot write marks nothing). Each run is marked with the sequence number
+/// of the entry that lists it. `event` makes the ledger event for an action. Returns how
+/// many were newly marked; an error from the ledger starts with `audit:`.
+pub fn reconcile(
+    ledger: &akari_accounts::ledger::Ledger,
+    store: &DowntimeStore,
+    ids: &[u64],
+    by: &str,
+    event: impl Fn(akari_accounts::event::Action) -> akari_accounts::event::AuditEvent,
+) -> Result<usize, String> {
+    let actions = akari_accounts::ledger::bounds::reconciled_actions(ids);
+    let receipts = ledger
+        .record_all(actions.into_iter().map(event).collect())
+        .map_err(|e| format!("audit: {e}"))?;
+    let mut marked = 0;
+    for (chunk, receipt) in ids
+        .chunks(akari_accounts::ledger::bounds::MAX_RECONCILED_ENTRIES)
+        .zip(receipts)
+    {
+        marked += store
+            .mark_reconciled(chunk, by, receipt.sequence())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(marked)
+}

@@ -381,6 +381,114 @@ async fn after_recovery_the_admin_page_counts_lists_and_reconciles_recorded_firs
     assert!(page.body.contains("<td class=\"num downtime-open\">0</td>"));
 }
 
+/// A reconciliation larger than one ledger entry may list is written as several entries,
+/// each within the bound, in one durable commit, before anything is marked; the review and
+/// the FHIR form of the ledger still read them.
+#[tokio::test]
+async fn a_large_reconciliation_is_several_bounded_entries_in_one_commit() {
+    use akari_accounts::ledger::bounds::MAX_RECONCILED_ENTRIES;
+    let node = node();
+    let mut nurse = drill_clinician(&node).await;
+    let (_, keys) = busiest_ward(&node);
+    let csrf = nurse.get(&format!("/patients/{}", keys[0])).await.csrf();
+    assert!(note(&mut nurse, &keys[0], &csrf).await.location.is_some());
+    let first = node.downtime.entries(None).unwrap()[0].entry.clone();
+    let total = 2 * MAX_RECONCILED_ENTRIES + 3;
+    for _ in 1..total {
+        node.downtime
+            .append(akari_downtime::Draft {
+                patient: first.patient.clone(),
+                subject: first.subject.clone(),
+                recorder: first.recorder.clone(),
+                refers_to: first.refers_to,
+                ward: first.ward.clone(),
+                outside_ward: first.outside_ward,
+                audit_seq: first.audit_seq,
+                supersedes: None,
+                record: first.record.clone(),
+            })
+            .unwrap();
+    }
+    let episode = first.recorder.episode;
+    node.accounts
+        .end_episode(
+            &Console::new("it").capability(),
+            "drill over",
+            &Client::default(),
+        )
+        .unwrap();
+
+    let mut it = admin(&node).await;
+    let csrf = it.get("/admin").await.csrf();
+    let episode_text = episode.to_string();
+    let confirmed = [
+        ("csrf", csrf.as_str()),
+        ("episode", episode_text.as_str()),
+        ("confirm", "1"),
+    ];
+    // A ledger that cannot write: no entry, nothing marked.
+    let seq = node.ledger.last_seq().unwrap();
+    node.ledger.fault_injector().fail_commits(true);
+    assert_eq!(
+        it.post("/admin/downtime/reconcile", &confirmed)
+            .await
+            .status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    node.ledger.fault_injector().fail_commits(false);
+    assert_eq!(node.ledger.last_seq().unwrap(), seq);
+    assert_eq!(node.downtime.unreconciled_total().unwrap(), total as u64);
+
+    let commits = node.ledger.durable_commits();
+    let r = it.post("/admin/downtime/reconcile", &confirmed).await;
+    assert!(r.location.is_some(), "{}", r.body);
+    assert_eq!(
+        node.ledger.durable_commits() - commits,
+        1,
+        "every reconciliation entry in one durable commit"
+    );
+    assert_eq!(node.downtime.unreconciled_total().unwrap(), 0);
+    let written: Vec<_> = entries_after(&node, seq)
+        .into_iter()
+        .filter(|e| matches!(e.action, Action::DowntimeReconciled { .. }))
+        .collect();
+    assert_eq!(written.len(), total.div_ceil(MAX_RECONCILED_ENTRIES));
+    let mut listed = Vec::new();
+    for e in &written {
+        let Action::DowntimeReconciled { entries } = &e.action else {
+            unreachable!()
+        };
+        assert!(entries.len() <= MAX_RECONCILED_ENTRIES, "{}", entries.len());
+        listed.extend_from_slice(entries);
+        // Each entry's FHIR AuditEvent says how many it lists.
+        let fhir = akari_accounts::ledger::fhir::audit_event(e, &Default::default());
+        assert!(
+            fhir.to_string()
+                .contains(&format!("{} downtime entries", entries.len())),
+            "{fhir}"
+        );
+    }
+    let mut expected = node.downtime.entry_ids(Some(episode)).unwrap();
+    expected.sort();
+    listed.sort();
+    assert_eq!(listed, expected, "every entry listed exactly once");
+    // Every entry is marked with the ledger entry that lists it.
+    for l in node.downtime.entries(Some(episode)).unwrap() {
+        let mark = l.reconciled.expect("marked");
+        let by = written.iter().find(|e| e.seq == mark.audit_seq).unwrap();
+        let Action::DowntimeReconciled { entries } = &by.action else {
+            unreachable!()
+        };
+        assert!(entries.contains(&l.entry.id));
+    }
+    // The review still reads the ledger.
+    let review = it.get("/admin/review").await;
+    assert_eq!(review.status, StatusCode::OK);
+    assert!(!akari_accounts::review::episodes(&node.ledger)
+        .unwrap()
+        .is_empty());
+}
+
 /// The export directory: a FHIR Bundle per patient, the reconciliation list as CSV and as
 /// a PDF by ward and patient (corrected entries marked not to be entered, a box to tick),
 /// and a signed manifest that verifies with the node's public key.

@@ -129,22 +129,32 @@ fn record_first(
     client: akari_accounts::event::Client,
     action: Action,
 ) -> Result<akari_accounts::event::AuditReceipt, String> {
+    svc.ledger
+        .record(admin_event(svc, cap, client, action))
+        .map_err(|e| format!("audit: {e}"))
+}
+
+/// The ledger event for an admin's downtime `action`, now.
+fn admin_event(
+    svc: &super::AdminServices,
+    cap: &akari_accounts::AdminCapability,
+    client: akari_accounts::event::Client,
+    action: Action,
+) -> AuditEvent {
     let mode = svc
         .accounts
         .mode()
         .map(|m| m.mode)
         .unwrap_or(Mode::Recovery);
-    svc.ledger
-        .record(AuditEvent {
-            time: chrono::Utc::now(),
-            actor: cap.actor(),
-            action,
-            patient: None,
-            details: None,
-            client,
-            mode,
-        })
-        .map_err(|e| format!("audit: {e}"))
+    AuditEvent {
+        time: chrono::Utc::now(),
+        actor: cap.actor(),
+        action,
+        patient: None,
+        details: None,
+        client,
+        mode,
+    }
 }
 
 #[derive(Deserialize)]
@@ -178,21 +188,13 @@ pub(crate) async fn downtime_reconcile(
             if ids.is_empty() {
                 return Ok(0);
             }
-            let receipt = record_first(
-                svc,
-                cap,
-                client,
-                Action::DowntimeReconciled {
-                    entries: ids.clone(),
-                },
-            )?;
             let by = match cap.actor() {
                 akari_accounts::event::Actor::Admin { admin_id } => format!("admin:{admin_id}"),
                 _ => "admin".into(),
             };
-            store
-                .mark_reconciled(&ids, &by, receipt.sequence())
-                .map_err(|e| e.to_string())
+            crate::downtime_export::reconcile(&svc.ledger, &store, &ids, &by, |action| {
+                admin_event(svc, cap, client.clone(), action)
+            })
         })
         .await?;
     match result {

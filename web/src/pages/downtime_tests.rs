@@ -381,6 +381,39 @@ async fn after_recovery_the_admin_page_counts_lists_and_reconciles_recorded_firs
     assert!(page.body.contains("<td class=\"num downtime-open\">0</td>"));
 }
 
+/// A ward printout lists each patient's downtime entries, and its element ids stay unique
+/// (the list is repeated per patient).
+#[tokio::test]
+async fn a_ward_printout_repeats_the_downtime_list_with_unique_ids() {
+    let node = node();
+    let mut nurse = drill_clinician(&node).await;
+    let (ward, keys) = busiest_ward(&node);
+    let csrf = nurse.get(&format!("/patients/{}", keys[0])).await.csrf();
+    assert!(note(&mut nurse, &keys[0], &csrf).await.location.is_some());
+    assert!(note(&mut nurse, &keys[1], &csrf).await.location.is_some());
+
+    let page = nurse
+        .get(&format!("/wards/{}/print", urlencode(&ward)))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.body.matches("<section class=\"downtime\"").count(),
+        2,
+        "{}",
+        page.body
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for part in page.body.split(" id=\"").skip(1) {
+        let id = &part[..part.find('"').unwrap()];
+        assert!(seen.insert(id.to_owned()), "id {id:?} repeated");
+    }
+    // The patient page keeps its anchor for the forms' way back.
+    let patient = nurse.get(&format!("/patients/{}", keys[0])).await;
+    assert!(patient
+        .body
+        .contains("<section class=\"downtime\" id=\"downtime\">"));
+}
+
 /// A reconciliation larger than one ledger entry may list is written as several entries,
 /// each within the bound, in one durable commit, before anything is marked; the review and
 /// the FHIR form of the ledger still read them.

@@ -556,7 +556,7 @@ impl Command<'_> {
         let font = self.services.print_font();
         let options = akari_web::downtime_export::ExportOptions {
             episode,
-            node: hex::encode(&key.verifying_key().as_bytes()[..8]),
+            node: akari_web::downtime_export::node_fingerprint(&key),
             zone: *self.zone(),
             lang: akari_web::i18n::Lang::Ja,
             font: &font,

@@ -42,6 +42,15 @@ pub struct ExportOptions<'a> {
     pub by: String,
 }
 
+/// The node's name in the export's FHIR identifiers: its signing key's fingerprint (the
+/// first 8 bytes of the public key, hex).
+pub fn node_fingerprint(key: &ed25519_dalek::SigningKey) -> String {
+    key.verifying_key().as_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone)]
 pub struct ExportReport {

@@ -385,7 +385,9 @@ impl Ledger {
             .map_err(|_| LedgerError::Closed)
     }
 
-    pub(crate) fn signing_key(&self) -> &SigningKey {
+    /// The node's signing key: it signs this ledger's checkpoints and the node's signed
+    /// exports (the downtime export's manifest). For code that writes such an export.
+    pub fn signing_key(&self) -> &SigningKey {
         &self.signing_key
     }
 

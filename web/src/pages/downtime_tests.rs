@@ -414,6 +414,91 @@ async fn a_ward_printout_repeats_the_downtime_list_with_unique_ids() {
         .contains("<section class=\"downtime\" id=\"downtime\">"));
 }
 
+/// The admin page hands over an episode's signed export as one zip archive and the
+/// reconciliation PDF, each recorded first; the archive verifies offline as it is, and a
+/// changed archive does not.
+#[tokio::test]
+async fn the_admin_page_downloads_the_signed_export_as_one_archive() {
+    let node = node();
+    let mut nurse = drill_clinician(&node).await;
+    let (_, keys) = busiest_ward(&node);
+    let csrf = nurse.get(&format!("/patients/{}", keys[0])).await.csrf();
+    assert!(note(&mut nurse, &keys[0], &csrf).await.location.is_some());
+    assert!(note(&mut nurse, &keys[1], &csrf).await.location.is_some());
+    let episode = node.downtime.entries(None).unwrap()[0]
+        .entry
+        .recorder
+        .episode;
+    node.accounts
+        .end_episode(
+            &Console::new("it").capability(),
+            "drill over",
+            &Client::default(),
+        )
+        .unwrap();
+    let mut it = admin(&node).await;
+    let page = it.get("/admin").await;
+    let zip_path = format!("/admin/downtime/{episode}/export.zip");
+    assert!(page.body.contains(&zip_path), "{}", page.body);
+
+    // A ledger that cannot write: nothing leaves the node.
+    let seq = node.ledger.last_seq().unwrap();
+    node.ledger.fault_injector().fail_commits(true);
+    assert_eq!(
+        it.get(&zip_path).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    node.ledger.fault_injector().fail_commits(false);
+
+    let archive = it.get(&zip_path).await;
+    assert_eq!(archive.status, StatusCode::OK);
+    let key = node.ledger.public_key();
+    let manifest = akari_downtime::sign::verify_zip(&archive.bytes, &key).unwrap();
+    let names: Vec<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fhir-001.json",
+            "fhir-002.json",
+            "reconciliation.csv",
+            "reconciliation.pdf"
+        ]
+    );
+    assert_eq!(manifest.episode, Some(episode));
+    // Any changed byte fails the check.
+    for at in [archive.bytes.len() / 3, archive.bytes.len() / 2] {
+        let mut tampered = archive.bytes.clone();
+        tampered[at] ^= 0x20;
+        assert!(akari_downtime::sign::verify_zip(&tampered, &key).is_err());
+    }
+    // The command verifies the file as it is.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.zip");
+    std::fs::write(&file, &archive.bytes).unwrap();
+    assert!(akari_downtime::sign::verify_path(&file, &key).is_ok());
+
+    let pdf = it
+        .get(&format!("/admin/downtime/{episode}/reconciliation.pdf"))
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert!(pdf.bytes.starts_with(b"%PDF"));
+
+    let exports: Vec<_> = entries_after(&node, seq)
+        .into_iter()
+        .filter_map(|e| match e.action {
+            Action::DowntimeExported { episode, format } => Some((episode, format)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        exports,
+        [
+            (Some(episode), "fhir+csv+pdf (zip)".to_owned()),
+            (Some(episode), "pdf".to_owned())
+        ]
+    );
+}
+
 /// A reconciliation larger than one ledger entry may list is written as several entries,
 /// each within the bound, in one durable commit, before anything is marked; the review and
 /// the FHIR form of the ledger still read them.

@@ -267,6 +267,133 @@ pub(crate) async fn downtime_csv(
     }
 }
 
+/// What `GET /admin/downtime/{episode}/...` hands over besides the CSV.
+#[derive(Clone, Copy)]
+enum Download {
+    /// The whole signed export as one zip archive.
+    Archive,
+    /// The reconciliation list as a PDF.
+    Pdf,
+}
+
+/// `GET /admin/downtime/{episode}/export.zip`: the episode's signed export (the console's
+/// export directory: FHIR Bundles, reconciliation CSV and PDF, signed manifest) as one
+/// zip archive, verifiable offline with `akari downtime verify`. Recorded first.
+pub(crate) async fn downtime_archive(
+    admin: AdminCtx,
+    axum::extract::Path(episode): axum::extract::Path<u64>,
+) -> Result<Response, PageError> {
+    downtime_download(admin, episode, Download::Archive).await
+}
+
+/// `GET /admin/downtime/{episode}/reconciliation.pdf`: the episode's reconciliation list
+/// to print. Recorded first.
+pub(crate) async fn downtime_pdf(
+    admin: AdminCtx,
+    axum::extract::Path(episode): axum::extract::Path<u64>,
+) -> Result<Response, PageError> {
+    downtime_download(admin, episode, Download::Pdf).await
+}
+
+async fn downtime_download(
+    admin: AdminCtx,
+    episode: u64,
+    what: Download,
+) -> Result<Response, PageError> {
+    let Some(store) = admin.ctx.downtime().cloned() else {
+        return Err(PageError::from(Problem::NotFound));
+    };
+    let client = admin.ctx.client.clone();
+    let tr = admin.ctx.tr();
+    let font = admin.ctx.print_font().clone();
+    if matches!(what, Download::Pdf) && font.is_err() {
+        return Err(PageError::from(Problem::PrintFont));
+    }
+    let result = admin
+        .blocking(move |svc, cap| -> Result<Vec<u8>, String> {
+            let format = match what {
+                Download::Archive => "fhir+csv+pdf (zip)",
+                Download::Pdf => "pdf",
+            };
+            let _receipt = record_first(
+                svc,
+                cap,
+                client,
+                Action::DowntimeExported {
+                    episode: Some(episode),
+                    format: format.into(),
+                },
+            )?;
+            let key = svc.ledger.signing_key();
+            let by = match cap.actor() {
+                akari_accounts::event::Actor::Admin { admin_id } => format!("admin:{admin_id}"),
+                _ => "admin".into(),
+            };
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let out = dir.path().join("export");
+            let options = crate::downtime_export::ExportOptions {
+                episode: Some(episode),
+                node: crate::downtime_export::node_fingerprint(key),
+                zone: tr.zone,
+                lang: tr.lang,
+                font: &font,
+                signing_key: key,
+                by,
+            };
+            let report = crate::downtime_export::export(&store, &options, &out)?;
+            match what {
+                Download::Archive => {
+                    let names = &report.files[..report.files.len() - 1];
+                    akari_downtime::sign::zip_dir(&out, names)
+                }
+                Download::Pdf => {
+                    std::fs::read(out.join(crate::downtime_export::RECONCILIATION_PDF))
+                        .map_err(|e| e.to_string())
+                }
+            }
+        })
+        .await?;
+    let (content_type, name) = match what {
+        Download::Archive => (
+            "application/zip",
+            format!("attachment; filename=\"downtime-episode-{episode}.zip\""),
+        ),
+        Download::Pdf => (
+            "application/pdf",
+            format!("attachment; filename=\"downtime-reconciliation-{episode}.pdf\""),
+        ),
+    };
+    match result {
+        Ok(bytes) => Ok((
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static(content_type),
+                ),
+                (
+                    axum::http::header::CACHE_CONTROL,
+                    axum::http::HeaderValue::from_static("no-store"),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    axum::http::HeaderValue::from_str(&name)
+                        .map_err(|_| PageError::from(Problem::Internal))?,
+                ),
+            ],
+            bytes,
+        )
+            .into_response()),
+        Err(e) if e.starts_with("audit:") => {
+            tracing::error!(error = %e, "audit sink refused; nothing exported");
+            Err(PageError::from(Problem::Audit))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the downtime export could not be made");
+            Err(PageError::from(Problem::Locked))
+        }
+    }
+}
+
 /// The current episode in words (number, emergency or drill, start), or empty outside one.
 fn episode_text(tr: Tr, episode: Option<&Episode>) -> String {
     episode

@@ -235,9 +235,11 @@ Examples:
     /// Needs no node and no data directory: only the export and the node's public key.
     #[command(after_help = "\
 Examples:
-  akari downtime verify /media/usb/downtime-8 --key /var/lib/akari/keys/node-signing.pub")]
+  akari downtime verify /media/usb/downtime-8 --key /var/lib/akari/keys/node-signing.pub
+  akari downtime verify downtime-episode-8.zip --key node-signing.pub")]
     Verify {
-        /// The directory written by `akari downtime export`.
+        /// The directory written by `akari downtime export`, or the zip archive
+        /// downloaded from the admin page (verified as it is, without unpacking).
         dir: PathBuf,
         /// The node's public key (keys/node-signing.pub, or 64 hex digits in a file).
         #[arg(long, value_name = "PUBKEY_FILE")]

@@ -97,10 +97,11 @@ fn config_command(cli: &Cli, command: &ConfigCommand) -> anyhow::Result<()> {
     }
 }
 
-/// `akari downtime verify`: offline, no node or data directory needed.
+/// `akari downtime verify`: offline, no node or data directory needed; the export
+/// directory or the zip archive downloaded from the admin page.
 fn downtime_verify(dir: &std::path::Path, key: &std::path::Path) -> anyhow::Result<()> {
     let key = akari::datadir::load_public_key(key)?;
-    let manifest = akari_downtime::sign::verify_dir(dir, &key)
+    let manifest = akari_downtime::sign::verify_path(dir, &key)
         .map_err(|e| anyhow::anyhow!("NOT VERIFIED: {e}"))?;
     println!(
         "verified: {} files signed by node key {} at {} ({})",

@@ -4,6 +4,7 @@
 //! key (`keys/node-signing.pub`) verifies the directory offline: a changed, missing or
 //! added file, or a changed manifest, fails.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -94,9 +95,71 @@ pub fn sign_dir(
 /// Verifies `dir` against its manifest and the node's public `key`: the signature, every
 /// listed file's size and hash, and that no other file is there. Returns the manifest.
 pub fn verify_dir(dir: &Path, key: &VerifyingKey) -> Result<Manifest, String> {
-    let text = std::fs::read(dir.join(MANIFEST))
-        .map_err(|e| format!("cannot read {MANIFEST} in {}: {e}", dir.display()))?;
-    let manifest: Manifest = serde_json::from_slice(&text)
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).map_err(|e| format!("{name}: {e}"))?;
+        files.insert(name, bytes);
+    }
+    verify_files(&files, key).map_err(|e| match e.strip_prefix("no ") {
+        Some(rest) if rest.starts_with(MANIFEST) => {
+            format!("cannot read {MANIFEST} in {}", dir.display())
+        }
+        _ => e,
+    })
+}
+
+/// The export directory `dir` as one zip archive (the files of `names`, then the
+/// manifest, at the archive's top level): the admin page's download. Verify it with
+/// [`verify_zip`] as it is, or unpacked with [`verify_dir`].
+pub fn zip_dir(dir: &Path, names: &[String]) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for name in names.iter().map(String::as_str).chain([MANIFEST]) {
+        let bytes = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        zip.start_file(name, options).map_err(|e| e.to_string())?;
+        zip.write_all(&bytes).map_err(|e| e.to_string())?;
+    }
+    Ok(zip.finish().map_err(|e| e.to_string())?.into_inner())
+}
+
+/// Verifies a zip archive of an export ([`zip_dir`]) as [`verify_dir`] verifies the
+/// directory: the signature, every file's size and hash, and nothing else in it (no
+/// folders either).
+pub fn verify_zip(archive: &[u8], key: &VerifyingKey) -> Result<Manifest, String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive))
+        .map_err(|e| format!("not a zip archive of a downtime export: {e}"))?;
+    let mut files = BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut file = zip.by_index(i).map_err(|e| e.to_string())?;
+        let name = file.name().to_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes)
+            .map_err(|e| format!("{name} cannot be read from the archive: {e}"))?;
+        if files.insert(name.clone(), bytes).is_some() {
+            return Err(format!("{name} is in the archive twice"));
+        }
+    }
+    verify_files(&files, key)
+}
+
+/// Verifies `path`: an export directory, or a zip archive of one.
+pub fn verify_path(path: &Path, key: &VerifyingKey) -> Result<Manifest, String> {
+    if path.is_dir() {
+        return verify_dir(path, key);
+    }
+    let archive = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    verify_zip(&archive, key)
+}
+
+/// The export's files by name (the manifest among them), checked against the manifest
+/// and `key`.
+fn verify_files(files: &BTreeMap<String, Vec<u8>>, key: &VerifyingKey) -> Result<Manifest, String> {
+    let text = files.get(MANIFEST).ok_or(format!("no {MANIFEST}"))?;
+    let manifest: Manifest = serde_json::from_slice(text)
         .map_err(|e| format!("{MANIFEST} is not a downtime export manifest: {e}"))?;
     if manifest.format != FORMAT || manifest.version != VERSION {
         return Err(format!(
@@ -121,18 +184,17 @@ pub fn verify_dir(dir: &Path, key: &VerifyingKey) -> Result<Manifest, String> {
                 f.name
             ));
         }
-        let (bytes, sha256) =
-            hash_file(&dir.join(&f.name)).map_err(|e| format!("{}: {e}", f.name))?;
-        if bytes != f.bytes || sha256 != f.sha256 {
+        let bytes = files
+            .get(&f.name)
+            .ok_or_else(|| format!("{}: missing from the export", f.name))?;
+        if bytes.len() as u64 != f.bytes || hex::encode(Sha256::digest(bytes)) != f.sha256 {
             return Err(format!("{} was changed after the export", f.name));
         }
     }
     let listed: std::collections::BTreeSet<&str> =
         manifest.files.iter().map(|f| f.name.as_str()).collect();
-    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
-        let name = entry.map_err(|e| e.to_string())?.file_name();
-        let name = name.to_string_lossy();
-        if name != MANIFEST && !listed.contains(name.as_ref()) {
+    for name in files.keys() {
+        if name != MANIFEST && !listed.contains(name.as_str()) {
             return Err(format!("{name} is not part of the signed export"));
         }
     }

@@ -556,7 +556,7 @@ impl Command<'_> {
         let font = self.services.print_font();
         let options = akari_web::downtime_export::ExportOptions {
             episode,
-            node: hex::encode(&key.verifying_key().as_bytes()[..8]),
+            node: akari_web::downtime_export::node_fingerprint(&key),
             zone: *self.zone(),
             lang: akari_web::i18n::Lang::Ja,
             font: &font,
@@ -596,28 +596,29 @@ impl Command<'_> {
         }
         store.check_ids(&ids).map_err(|e| e.to_string())?;
         // Recorded first: a ledger that cannot write marks nothing.
-        let seq = self
+        let mode = self
             .services
-            .ledger
-            .record(AuditEvent {
+            .mode()
+            .unwrap_or(akari_accounts::event::Mode::Standby);
+        let marked = akari_web::downtime_export::reconcile(
+            &self.services.ledger,
+            store,
+            &ids,
+            &console_name(self.console),
+            |action| AuditEvent {
                 time: Utc::now(),
                 actor: self.console.actor(),
-                action: Action::DowntimeReconciled {
-                    entries: ids.clone(),
-                },
+                action,
                 patient: None,
                 details: None,
                 client: client(),
-                mode: self
-                    .services
-                    .mode()
-                    .unwrap_or(akari_accounts::event::Mode::Standby),
-            })
-            .map_err(|e| format!("not done: {e}"))?
-            .sequence();
-        let marked = store
-            .mark_reconciled(&ids, &console_name(self.console), seq)
-            .map_err(|e| e.to_string())?;
+                mode,
+            },
+        )
+        .map_err(|e| match e.strip_prefix("audit: ") {
+            Some(audit) => format!("not done: {audit}"),
+            None => e,
+        })?;
         let left = store.unreconciled_total().map_err(|e| e.to_string())?;
         Ok(format!(
             "{marked} downtime entries marked reconciled ({} already were); {left} remain un-reconciled\n",

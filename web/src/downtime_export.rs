@@ -42,6 +42,15 @@ pub struct ExportOptions<'a> {
     pub by: String,
 }
 
+/// The node's name in the export's FHIR identifiers: its signing key's fingerprint (the
+/// first 8 bytes of the public key, hex).
+pub fn node_fingerprint(key: &ed25519_dalek::SigningKey) -> String {
+    key.verifying_key().as_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone)]
 pub struct ExportReport {
@@ -350,4 +359,33 @@ pub fn export(
         entries: entries.len(),
         pdf_skipped,
     })
+}
+
+/// Marks `ids` reconciled by `by`, written to the ledger first: one `DowntimeReconciled`
+/// entry per run of at most [`akari_accounts::ledger::bounds::MAX_RECONCILED_ENTRIES`]
+/// numbers, every one in the same durable commit, before the store marks anything (a
+/// ledger that cannot write marks nothing). Each run is marked with the sequence number
+/// of the entry that lists it. `event` makes the ledger event for an action. Returns how
+/// many were newly marked; an error from the ledger starts with `audit:`.
+pub fn reconcile(
+    ledger: &akari_accounts::ledger::Ledger,
+    store: &DowntimeStore,
+    ids: &[u64],
+    by: &str,
+    event: impl Fn(akari_accounts::event::Action) -> akari_accounts::event::AuditEvent,
+) -> Result<usize, String> {
+    let actions = akari_accounts::ledger::bounds::reconciled_actions(ids);
+    let receipts = ledger
+        .record_all(actions.into_iter().map(event).collect())
+        .map_err(|e| format!("audit: {e}"))?;
+    let mut marked = 0;
+    for (chunk, receipt) in ids
+        .chunks(akari_accounts::ledger::bounds::MAX_RECONCILED_ENTRIES)
+        .zip(receipts)
+    {
+        marked += store
+            .mark_reconciled(chunk, by, receipt.sequence())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(marked)
 }

@@ -304,6 +304,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("downtime_panel_help", "停電中に記録された投与・バイタル・記事です。病院の記録に入力し終えたら照合済みにします。署名付きの一式（FHIR・照合リスト）はコンソールの akari downtime export で書き出します。", "Administrations, vital signs and notes recorded during the outage. Mark them reconciled once entered into the hospital's records. The signed set (FHIR, reconciliation list) is written at the console with akari downtime export."),
     ("downtime_unreconciled", "未照合", "Un-reconciled"),
     ("downtime_csv", "照合リスト(CSV)", "Reconciliation list (CSV)"),
+    ("downtime_archive", "署名付き書き出し(zip)", "Signed export (zip)"),
+    ("downtime_pdf", "照合リスト(PDF)", "Reconciliation list (PDF)"),
     ("downtime_confirm", "病院の記録に入力済み", "entered into the hospital's records"),
     ("downtime_mark", "照合済みにする", "Mark reconciled"),
     ("downtime_none", "停電中の記録はありません。", "Nothing recorded during the outage."),

@@ -119,6 +119,14 @@ fn admin_routes() -> Router<Pages> {
             "/admin/downtime/{episode}/reconciliation.csv",
             get(status::downtime_csv),
         )
+        .route(
+            "/admin/downtime/{episode}/reconciliation.pdf",
+            get(status::downtime_pdf),
+        )
+        .route(
+            "/admin/downtime/{episode}/export.zip",
+            get(status::downtime_archive),
+        )
         // emergency accounts and their keys
         .route(
             "/admin/accounts",

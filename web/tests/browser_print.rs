@@ -10,7 +10,7 @@ mod common;
 
 use akari_sync::model::PatientRecord;
 use chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams;
-use common::page::{click_to, shot, text, wait_for};
+use common::page::{click_to, shot, text, wait_for, wait_until};
 use common::pdf::{eval, fetch, pages_of};
 
 /// "X / Y" (or "X/Y", as pdftotext may close up the margin box's spaces) on the page.
@@ -171,12 +171,13 @@ async fn due_next_print_buttons_and_identity_on_every_printed_page() {
     )
     .await;
     assert!(visible, "the print button is visible without scrolling");
-    page.find_element("#print-button")
+    // (The print page has loaded, so its script has wired the button: `click_to`.)
+    wait_for(&page, "#print-button")
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
+    wait_until(&page, "(window.__printed || 0) > 0").await;
     let printed: u32 = eval(&page, "window.__printed || 0").await;
     assert_eq!(printed, 1, "the button opens the print dialog");
     shot(&page, "print-02-patient-print").await;

@@ -13,6 +13,13 @@
 //! | identifiers and names: account, admin, session and patient keys, slots, wards, the OS user, the declared person's fields, the user agent, the search field's kind, the export format, a verdict, the keys a reviewer resolved | [`MAX_NAME_BYTES`] (256) |
 //! | `details` | [`MAX_DETAILS_BYTES`] (512) |
 //! | free text: a failed login's reason, a declared "other" reason, a mode change's reason, a reviewer's comment or purpose, a quarantine's losses | [`MAX_TEXT_BYTES`] (2048) |
+//! | the downtime entry numbers one reconciliation entry lists | [`MAX_RECONCILED_ENTRIES`] (256 numbers) |
+//!
+//! Entry numbers cannot be cut and hashed like text (the review must see every one), so a
+//! larger reconciliation is written as several entries of at most
+//! [`MAX_RECONCILED_ENTRIES`] numbers each ([`reconciled_actions`]), all in one durable
+//! commit ([`crate::ledger::Ledger::record_all`]). The ledger refuses a single entry over
+//! the bound rather than cut it.
 
 use sha2::{Digest, Sha256};
 
@@ -24,6 +31,36 @@ pub const MAX_NAME_BYTES: usize = 256;
 pub const MAX_DETAILS_BYTES: usize = 512;
 /// Free text.
 pub const MAX_TEXT_BYTES: usize = 2048;
+/// Downtime entry numbers listed by one `DowntimeReconciled` entry.
+pub const MAX_RECONCILED_ENTRIES: usize = 256;
+
+/// The ledger actions that mark `entries` reconciled: one per run of at most
+/// [`MAX_RECONCILED_ENTRIES`] numbers, in order, covering each number exactly once.
+/// Written together with [`crate::ledger::Ledger::record_all`].
+pub fn reconciled_actions(entries: &[u64]) -> Vec<Action> {
+    entries
+        .chunks(MAX_RECONCILED_ENTRIES)
+        .map(|chunk| Action::DowntimeReconciled {
+            entries: chunk.to_vec(),
+        })
+        .collect()
+}
+
+/// Why `event` cannot be written at all: a field that is bounded by count, not cut
+/// (see the module documentation). `None` when it can.
+pub fn refusal(event: &AuditEvent) -> Option<String> {
+    match &event.action {
+        Action::DowntimeReconciled { entries } if entries.len() > MAX_RECONCILED_ENTRIES => {
+            Some(format!(
+                "a reconciliation entry lists {} downtime entries, over the bound of {}; \
+                 split it into several entries written together",
+                entries.len(),
+                MAX_RECONCILED_ENTRIES
+            ))
+        }
+        _ => None,
+    }
+}
 
 /// `value` within `max` bytes: unchanged if it fits, else its first bytes and
 /// `…[N bytes, sha256 H]` (see the module documentation).

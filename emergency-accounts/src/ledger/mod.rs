@@ -385,7 +385,9 @@ impl Ledger {
             .map_err(|_| LedgerError::Closed)
     }
 
-    pub(crate) fn signing_key(&self) -> &SigningKey {
+    /// The node's signing key: it signs this ledger's checkpoints and the node's signed
+    /// exports (the downtime export's manifest). For code that writes such an export.
+    pub fn signing_key(&self) -> &SigningKey {
         &self.signing_key
     }
 
@@ -402,11 +404,43 @@ impl Ledger {
     /// path can write an unbounded entry); the receipt comes on the returned channel.
     fn queue(&self, event: AuditEvent) -> Result<mpsc::Receiver<Receipt>, AuditError> {
         let (reply, rx) = mpsc::sync_channel(1);
-        let event = bounds::bound_event(event);
+        let event = checked(event)?;
         self.send(Msg::Record(Box::new(event), reply))
             .map_err(|e| AuditError::Unavailable(e.to_string()))?;
         Ok(rx)
     }
+
+    /// Records `events` in one durable commit: every one is written, in order and with
+    /// consecutive sequence numbers, or none is (fail closed). For an action written as
+    /// several entries, such as a large reconciliation
+    /// ([`bounds::reconciled_actions`]). Blocking, like [`AuditSink::record`].
+    pub fn record_all(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditReceipt>, AuditError> {
+        let mut batch = Vec::with_capacity(events.len());
+        let mut waits = Vec::with_capacity(events.len());
+        for event in events {
+            let (reply, rx) = mpsc::sync_channel(1);
+            batch.push((checked(event)?, reply));
+            waits.push(rx);
+        }
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        {
+            let _order = lock(&self.order);
+            self.send(Msg::RecordAll(batch))
+                .map_err(|e| AuditError::Unavailable(e.to_string()))?;
+        }
+        waits.into_iter().map(wait).collect()
+    }
+}
+
+/// `event` with every text field bounded, or refused when a field bounded by count is
+/// over its bound (the one way in, so no path can write an unbounded entry).
+fn checked(event: AuditEvent) -> Result<AuditEvent, AuditError> {
+    if let Some(why) = bounds::refusal(&event) {
+        return Err(AuditError::Unavailable(why));
+    }
+    Ok(bounds::bound_event(event))
 }
 
 /// What the writer answers for one event.

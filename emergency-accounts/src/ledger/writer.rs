@@ -23,6 +23,8 @@ pub(super) type CheckpointReply = SyncSender<Result<Checkpoint, LedgerError>>;
 
 pub(super) enum Msg {
     Record(Box<AuditEvent>, RecordReply),
+    /// Events written in the same durable commit, or none of them.
+    RecordAll(Vec<(AuditEvent, RecordReply)>),
     Checkpoint(CheckpointReply),
 }
 
@@ -76,6 +78,7 @@ impl Writer {
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Record(event, reply) => records.push((*event, reply)),
+                    Msg::RecordAll(events) => records.extend(events),
                     Msg::Checkpoint(reply) => checkpoint_requests.push(reply),
                 }
                 if records.len() < self.max_batch {

@@ -381,6 +381,232 @@ async fn after_recovery_the_admin_page_counts_lists_and_reconciles_recorded_firs
     assert!(page.body.contains("<td class=\"num downtime-open\">0</td>"));
 }
 
+/// A ward printout lists each patient's downtime entries, and its element ids stay unique
+/// (the list is repeated per patient).
+#[tokio::test]
+async fn a_ward_printout_repeats_the_downtime_list_with_unique_ids() {
+    let node = node();
+    let mut nurse = drill_clinician(&node).await;
+    let (ward, keys) = busiest_ward(&node);
+    let csrf = nurse.get(&format!("/patients/{}", keys[0])).await.csrf();
+    assert!(note(&mut nurse, &keys[0], &csrf).await.location.is_some());
+    assert!(note(&mut nurse, &keys[1], &csrf).await.location.is_some());
+
+    let page = nurse
+        .get(&format!("/wards/{}/print", urlencode(&ward)))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.body.matches("<section class=\"downtime\"").count(),
+        2,
+        "{}",
+        page.body
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for part in page.body.split(" id=\"").skip(1) {
+        let id = &part[..part.find('"').unwrap()];
+        assert!(seen.insert(id.to_owned()), "id {id:?} repeated");
+    }
+    // The patient page keeps its anchor for the forms' way back.
+    let patient = nurse.get(&format!("/patients/{}", keys[0])).await;
+    assert!(patient
+        .body
+        .contains("<section class=\"downtime\" id=\"downtime\">"));
+}
+
+/// The admin page hands over an episode's signed export as one zip archive and the
+/// reconciliation PDF, each recorded first; the archive verifies offline as it is, and a
+/// changed archive does not.
+#[tokio::test]
+async fn the_admin_page_downloads_the_signed_export_as_one_archive() {
+    let node = node();
+    let mut nurse = drill_clinician(&node).await;
+    let (_, keys) = busiest_ward(&node);
+    let csrf = nurse.get(&format!("/patients/{}", keys[0])).await.csrf();
+    assert!(note(&mut nurse, &keys[0], &csrf).await.location.is_some());
+    assert!(note(&mut nurse, &keys[1], &csrf).await.location.is_some());
+    let episode = node.downtime.entries(None).unwrap()[0]
+        .entry
+        .recorder
+        .episode;
+    node.accounts
+        .end_episode(
+            &Console::new("it").capability(),
+            "drill over",
+            &Client::default(),
+        )
+        .unwrap();
+    let mut it = admin(&node).await;
+    let page = it.get("/admin").await;
+    let zip_path = format!("/admin/downtime/{episode}/export.zip");
+    assert!(page.body.contains(&zip_path), "{}", page.body);
+
+    // A ledger that cannot write: nothing leaves the node.
+    let seq = node.ledger.last_seq().unwrap();
+    node.ledger.fault_injector().fail_commits(true);
+    assert_eq!(
+        it.get(&zip_path).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    node.ledger.fault_injector().fail_commits(false);
+
+    let archive = it.get(&zip_path).await;
+    assert_eq!(archive.status, StatusCode::OK);
+    let key = node.ledger.public_key();
+    let manifest = akari_downtime::sign::verify_zip(&archive.bytes, &key).unwrap();
+    let names: Vec<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fhir-001.json",
+            "fhir-002.json",
+            "reconciliation.csv",
+            "reconciliation.pdf"
+        ]
+    );
+    assert_eq!(manifest.episode, Some(episode));
+    // Any changed byte fails the check.
+    for at in [archive.bytes.len() / 3, archive.bytes.len() / 2] {
+        let mut tampered = archive.bytes.clone();
+        tampered[at] ^= 0x20;
+        assert!(akari_downtime::sign::verify_zip(&tampered, &key).is_err());
+    }
+    // The command verifies the file as it is.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.zip");
+    std::fs::write(&file, &archive.bytes).unwrap();
+    assert!(akari_downtime::sign::verify_path(&file, &key).is_ok());
+
+    let pdf = it
+        .get(&format!("/admin/downtime/{episode}/reconciliation.pdf"))
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert!(pdf.bytes.starts_with(b"%PDF"));
+
+    let exports: Vec<_> = entries_after(&node, seq)
+        .into_iter()
+        .filter_map(|e| match e.action {
+            Action::DowntimeExported { episode, format } => Some((episode, format)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        exports,
+        [
+            (Some(episode), "fhir+csv+pdf (zip)".to_owned()),
+            (Some(episode), "pdf".to_owned())
+        ]
+    );
+}
+
+/// A reconciliation larger than one ledger entry may list is written as several entries,
+/// each within the bound, in one durable commit, before anything is marked; the review and
+/// the FHIR form of the ledger still read them.
+#[tokio::test]
+async fn a_large_reconciliation_is_several_bounded_entries_in_one_commit() {
+    use akari_accounts::ledger::bounds::MAX_RECONCILED_ENTRIES;
+    let node = node();
+    let mut nurse = drill_clinician(&node).await;
+    let (_, keys) = busiest_ward(&node);
+    let csrf = nurse.get(&format!("/patients/{}", keys[0])).await.csrf();
+    assert!(note(&mut nurse, &keys[0], &csrf).await.location.is_some());
+    let first = node.downtime.entries(None).unwrap()[0].entry.clone();
+    let total = 2 * MAX_RECONCILED_ENTRIES + 3;
+    for _ in 1..total {
+        node.downtime
+            .append(akari_downtime::Draft {
+                patient: first.patient.clone(),
+                subject: first.subject.clone(),
+                recorder: first.recorder.clone(),
+                refers_to: first.refers_to,
+                ward: first.ward.clone(),
+                outside_ward: first.outside_ward,
+                audit_seq: first.audit_seq,
+                supersedes: None,
+                record: first.record.clone(),
+            })
+            .unwrap();
+    }
+    let episode = first.recorder.episode;
+    node.accounts
+        .end_episode(
+            &Console::new("it").capability(),
+            "drill over",
+            &Client::default(),
+        )
+        .unwrap();
+
+    let mut it = admin(&node).await;
+    let csrf = it.get("/admin").await.csrf();
+    let episode_text = episode.to_string();
+    let confirmed = [
+        ("csrf", csrf.as_str()),
+        ("episode", episode_text.as_str()),
+        ("confirm", "1"),
+    ];
+    // A ledger that cannot write: no entry, nothing marked.
+    let seq = node.ledger.last_seq().unwrap();
+    node.ledger.fault_injector().fail_commits(true);
+    assert_eq!(
+        it.post("/admin/downtime/reconcile", &confirmed)
+            .await
+            .status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    node.ledger.fault_injector().fail_commits(false);
+    assert_eq!(node.ledger.last_seq().unwrap(), seq);
+    assert_eq!(node.downtime.unreconciled_total().unwrap(), total as u64);
+
+    let commits = node.ledger.durable_commits();
+    let r = it.post("/admin/downtime/reconcile", &confirmed).await;
+    assert!(r.location.is_some(), "{}", r.body);
+    assert_eq!(
+        node.ledger.durable_commits() - commits,
+        1,
+        "every reconciliation entry in one durable commit"
+    );
+    assert_eq!(node.downtime.unreconciled_total().unwrap(), 0);
+    let written: Vec<_> = entries_after(&node, seq)
+        .into_iter()
+        .filter(|e| matches!(e.action, Action::DowntimeReconciled { .. }))
+        .collect();
+    assert_eq!(written.len(), total.div_ceil(MAX_RECONCILED_ENTRIES));
+    let mut listed = Vec::new();
+    for e in &written {
+        let Action::DowntimeReconciled { entries } = &e.action else {
+            unreachable!()
+        };
+        assert!(entries.len() <= MAX_RECONCILED_ENTRIES, "{}", entries.len());
+        listed.extend_from_slice(entries);
+        // Each entry's FHIR AuditEvent says how many it lists.
+        let fhir = akari_accounts::ledger::fhir::audit_event(e, &Default::default());
+        assert!(
+            fhir.to_string()
+                .contains(&format!("{} downtime entries", entries.len())),
+            "{fhir}"
+        );
+    }
+    let mut expected = node.downtime.entry_ids(Some(episode)).unwrap();
+    expected.sort();
+    listed.sort();
+    assert_eq!(listed, expected, "every entry listed exactly once");
+    // Every entry is marked with the ledger entry that lists it.
+    for l in node.downtime.entries(Some(episode)).unwrap() {
+        let mark = l.reconciled.expect("marked");
+        let by = written.iter().find(|e| e.seq == mark.audit_seq).unwrap();
+        let Action::DowntimeReconciled { entries } = &by.action else {
+            unreachable!()
+        };
+        assert!(entries.contains(&l.entry.id));
+    }
+    // The review still reads the ledger.
+    let review = it.get("/admin/review").await;
+    assert_eq!(review.status, StatusCode::OK);
+    assert!(!akari_accounts::review::episodes(&node.ledger)
+        .unwrap()
+        .is_empty());
+}
+
 /// The export directory: a FHIR Bundle per patient, the reconciliation list as CSV and as
 /// a PDF by ward and patient (corrected entries marked not to be entered, a box to tick),
 /// and a signed manifest that verifies with the node's public key.

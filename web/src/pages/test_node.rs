@@ -220,8 +220,8 @@ impl Browser {
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
             .await
             .unwrap();
-        // Text pages must be UTF-8; a PDF is kept as bytes only.
-        let body = if content_type == "application/pdf" {
+        // Text pages must be UTF-8; a PDF or a zip archive is kept as bytes only.
+        let body = if content_type == "application/pdf" || content_type == "application/zip" {
             String::new()
         } else {
             String::from_utf8(bytes.to_vec()).unwrap()

@@ -473,5 +473,39 @@ pub mod page {
     pub async fn click_to(page: &Page, selector: &str, marker: &str) {
         wait_for(page, selector).await.click().await.unwrap();
         wait_for(page, marker).await;
+        wait_loaded(page).await;
+    }
+
+    /// Polls until the current document has loaded: its scripts have run, so its
+    /// buttons do what they say (an element can exist before the script that wires it).
+    pub async fn wait_loaded(page: &Page) {
+        poll_until_async("the page loaded", Duration::from_secs(30), || async {
+            match page.evaluate("document.readyState").await {
+                Ok(v) => match v.into_value::<String>() {
+                    Ok(state) if state == "complete" => Ok(()),
+                    Ok(state) => Err(state),
+                    Err(e) => Err(e.to_string()),
+                },
+                // A navigation in progress: the old context is gone, ask again.
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
+    }
+
+    /// Polls until `expression` evaluates to `true` in the page.
+    pub async fn wait_until(page: &Page, expression: &str) {
+        poll_until_async(expression, Duration::from_secs(30), || async {
+            match page
+                .evaluate(expression)
+                .await
+                .map(|v| v.into_value::<bool>())
+            {
+                Ok(Ok(true)) => Ok(()),
+                Ok(_) => Err("not yet".to_owned()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
     }
 }

@@ -129,22 +129,32 @@ fn record_first(
     client: akari_accounts::event::Client,
     action: Action,
 ) -> Result<akari_accounts::event::AuditReceipt, String> {
+    svc.ledger
+        .record(admin_event(svc, cap, client, action))
+        .map_err(|e| format!("audit: {e}"))
+}
+
+/// The ledger event for an admin's downtime `action`, now.
+fn admin_event(
+    svc: &super::AdminServices,
+    cap: &akari_accounts::AdminCapability,
+    client: akari_accounts::event::Client,
+    action: Action,
+) -> AuditEvent {
     let mode = svc
         .accounts
         .mode()
         .map(|m| m.mode)
         .unwrap_or(Mode::Recovery);
-    svc.ledger
-        .record(AuditEvent {
-            time: chrono::Utc::now(),
-            actor: cap.actor(),
-            action,
-            patient: None,
-            details: None,
-            client,
-            mode,
-        })
-        .map_err(|e| format!("audit: {e}"))
+    AuditEvent {
+        time: chrono::Utc::now(),
+        actor: cap.actor(),
+        action,
+        patient: None,
+        details: None,
+        client,
+        mode,
+    }
 }
 
 #[derive(Deserialize)]
@@ -178,21 +188,13 @@ pub(crate) async fn downtime_reconcile(
             if ids.is_empty() {
                 return Ok(0);
             }
-            let receipt = record_first(
-                svc,
-                cap,
-                client,
-                Action::DowntimeReconciled {
-                    entries: ids.clone(),
-                },
-            )?;
             let by = match cap.actor() {
                 akari_accounts::event::Actor::Admin { admin_id } => format!("admin:{admin_id}"),
                 _ => "admin".into(),
             };
-            store
-                .mark_reconciled(&ids, &by, receipt.sequence())
-                .map_err(|e| e.to_string())
+            crate::downtime_export::reconcile(&svc.ledger, &store, &ids, &by, |action| {
+                admin_event(svc, cap, client.clone(), action)
+            })
         })
         .await?;
     match result {
@@ -260,6 +262,133 @@ pub(crate) async fn downtime_csv(
         }
         Err(e) => {
             tracing::warn!(error = %e, "the reconciliation list could not be made");
+            Err(PageError::from(Problem::Locked))
+        }
+    }
+}
+
+/// What `GET /admin/downtime/{episode}/...` hands over besides the CSV.
+#[derive(Clone, Copy)]
+enum Download {
+    /// The whole signed export as one zip archive.
+    Archive,
+    /// The reconciliation list as a PDF.
+    Pdf,
+}
+
+/// `GET /admin/downtime/{episode}/export.zip`: the episode's signed export (the console's
+/// export directory: FHIR Bundles, reconciliation CSV and PDF, signed manifest) as one
+/// zip archive, verifiable offline with `akari downtime verify`. Recorded first.
+pub(crate) async fn downtime_archive(
+    admin: AdminCtx,
+    axum::extract::Path(episode): axum::extract::Path<u64>,
+) -> Result<Response, PageError> {
+    downtime_download(admin, episode, Download::Archive).await
+}
+
+/// `GET /admin/downtime/{episode}/reconciliation.pdf`: the episode's reconciliation list
+/// to print. Recorded first.
+pub(crate) async fn downtime_pdf(
+    admin: AdminCtx,
+    axum::extract::Path(episode): axum::extract::Path<u64>,
+) -> Result<Response, PageError> {
+    downtime_download(admin, episode, Download::Pdf).await
+}
+
+async fn downtime_download(
+    admin: AdminCtx,
+    episode: u64,
+    what: Download,
+) -> Result<Response, PageError> {
+    let Some(store) = admin.ctx.downtime().cloned() else {
+        return Err(PageError::from(Problem::NotFound));
+    };
+    let client = admin.ctx.client.clone();
+    let tr = admin.ctx.tr();
+    let font = admin.ctx.print_font().clone();
+    if matches!(what, Download::Pdf) && font.is_err() {
+        return Err(PageError::from(Problem::PrintFont));
+    }
+    let result = admin
+        .blocking(move |svc, cap| -> Result<Vec<u8>, String> {
+            let format = match what {
+                Download::Archive => "fhir+csv+pdf (zip)",
+                Download::Pdf => "pdf",
+            };
+            let _receipt = record_first(
+                svc,
+                cap,
+                client,
+                Action::DowntimeExported {
+                    episode: Some(episode),
+                    format: format.into(),
+                },
+            )?;
+            let key = svc.ledger.signing_key();
+            let by = match cap.actor() {
+                akari_accounts::event::Actor::Admin { admin_id } => format!("admin:{admin_id}"),
+                _ => "admin".into(),
+            };
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let out = dir.path().join("export");
+            let options = crate::downtime_export::ExportOptions {
+                episode: Some(episode),
+                node: crate::downtime_export::node_fingerprint(key),
+                zone: tr.zone,
+                lang: tr.lang,
+                font: &font,
+                signing_key: key,
+                by,
+            };
+            let report = crate::downtime_export::export(&store, &options, &out)?;
+            match what {
+                Download::Archive => {
+                    let names = &report.files[..report.files.len() - 1];
+                    akari_downtime::sign::zip_dir(&out, names)
+                }
+                Download::Pdf => {
+                    std::fs::read(out.join(crate::downtime_export::RECONCILIATION_PDF))
+                        .map_err(|e| e.to_string())
+                }
+            }
+        })
+        .await?;
+    let (content_type, name) = match what {
+        Download::Archive => (
+            "application/zip",
+            format!("attachment; filename=\"downtime-episode-{episode}.zip\""),
+        ),
+        Download::Pdf => (
+            "application/pdf",
+            format!("attachment; filename=\"downtime-reconciliation-{episode}.pdf\""),
+        ),
+    };
+    match result {
+        Ok(bytes) => Ok((
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static(content_type),
+                ),
+                (
+                    axum::http::header::CACHE_CONTROL,
+                    axum::http::HeaderValue::from_static("no-store"),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    axum::http::HeaderValue::from_str(&name)
+                        .map_err(|_| PageError::from(Problem::Internal))?,
+                ),
+            ],
+            bytes,
+        )
+            .into_response()),
+        Err(e) if e.starts_with("audit:") => {
+            tracing::error!(error = %e, "audit sink refused; nothing exported");
+            Err(PageError::from(Problem::Audit))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the downtime export could not be made");
             Err(PageError::from(Problem::Locked))
         }
     }

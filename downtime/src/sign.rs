@@ -60,13 +60,37 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     Ok((bytes.len() as u64, hex::encode(Sha256::digest(&bytes))))
 }
 
-/// Writes `dir/manifest.json` over `files` (names in `dir`), signed with `key`.
+/// What signs a manifest: the node's signing key, held by whoever owns it. The console
+/// loads the key file itself; the web side signs through the audit ledger, which signs
+/// export manifests but never a message of the ledger's own kinds, so code holding the
+/// ledger cannot forge a checkpoint.
+pub trait ManifestSigner {
+    /// The public half, written into the manifest.
+    fn node_key(&self) -> VerifyingKey;
+    /// The signature of `message` ([`Manifest::message`]), `None` if refused.
+    fn sign_manifest(&self, message: &[u8]) -> Option<Signature>;
+}
+
+impl ManifestSigner for SigningKey {
+    fn node_key(&self) -> VerifyingKey {
+        self.verifying_key()
+    }
+    fn sign_manifest(&self, message: &[u8]) -> Option<Signature> {
+        Some(self.sign(message))
+    }
+}
+
+/// The first line of every manifest's signed message: what separates these signatures
+/// from the ledger's own (checkpoints, ledger exports) made with the same key.
+pub const MESSAGE_PREFIX: &[u8] = b"akari-downtime-export\n";
+
+/// Writes `dir/manifest.json` over `files` (names in `dir`), signed by `signer`.
 pub fn sign_dir(
     dir: &Path,
     files: &[String],
     episode: Option<u64>,
     exported_at: DateTime<Utc>,
-    key: &SigningKey,
+    signer: &dyn ManifestSigner,
 ) -> std::io::Result<Manifest> {
     let mut hashes = Vec::new();
     for name in files {
@@ -82,11 +106,14 @@ pub fn sign_dir(
         version: VERSION,
         exported_at: exported_at.to_rfc3339_opts(SecondsFormat::Secs, true),
         episode,
-        node_key: hex::encode(key.verifying_key().as_bytes()),
+        node_key: hex::encode(signer.node_key().as_bytes()),
         files: hashes,
         signature: String::new(),
     };
-    manifest.signature = hex::encode(key.sign(&manifest.message()).to_bytes());
+    let signature = signer
+        .sign_manifest(&manifest.message())
+        .ok_or_else(|| std::io::Error::other("the node's key refused to sign the manifest"))?;
+    manifest.signature = hex::encode(signature.to_bytes());
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     std::fs::write(dir.join(MANIFEST), json)?;
     Ok(manifest)

@@ -220,3 +220,29 @@ fn a_header_without_its_checkpoint_list_or_with_one_removed_does_not_verify() {
     .unwrap_err();
     assert!(err.to_string().contains("checkpoints"), "{err}");
 }
+
+/// Code that holds the ledger to sign an export's manifest cannot make the node's key sign
+/// a checkpoint or a ledger export: those kinds of message are refused.
+#[test]
+fn the_ledger_signs_export_manifests_but_never_its_own_kinds_of_message() {
+    use ed25519_dalek::Verifier;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), &key(), &LedgerConfig::default());
+    let manifest = b"akari-downtime-export\n1\n2026-12-07T06:00:00Z\n3\nab\n";
+    let signature = ledger
+        .sign_export_manifest(manifest)
+        .expect("an export manifest is signed");
+    assert!(ledger.public_key().verify(manifest, &signature).is_ok());
+    for forged in [
+        &b"akari-ledger-checkpoint v1\nsize 99\nhead 00\ntime 2026-12-07T06:00:00Z\n"[..],
+        b"akari-ledger-export v1\nnode_key ab\n",
+        b"size 99\n",
+        b"",
+    ] {
+        assert!(
+            ledger.sign_export_manifest(forged).is_none(),
+            "{}",
+            String::from_utf8_lossy(forged)
+        );
+    }
+}

@@ -556,11 +556,11 @@ impl Command<'_> {
         let font = self.services.print_font();
         let options = akari_web::downtime_export::ExportOptions {
             episode,
-            node: akari_web::downtime_export::node_fingerprint(&key),
+            node: akari_web::downtime_export::node_fingerprint(&key.verifying_key()),
             zone: *self.zone(),
             lang: akari_web::i18n::Lang::Ja,
             font: &font,
-            signing_key: &key,
+            signer: &key,
             by: console_name(self.console),
         };
         let result = akari_web::downtime_export::export(&self.services.downtime, &options, out);

@@ -37,18 +37,32 @@ pub struct ExportOptions<'a> {
     pub lang: Lang,
     /// The PDF's font; `Err` says why there is none (the PDF is then left out).
     pub font: &'a Result<akari_print::PdfFont, String>,
-    pub signing_key: &'a ed25519_dalek::SigningKey,
+    /// Signs the manifest: the key file at the console, the ledger on the admin pages.
+    pub signer: &'a dyn akari_downtime::sign::ManifestSigner,
     /// Who exports (the PDF's footer).
     pub by: String,
 }
 
 /// The node's name in the export's FHIR identifiers: its signing key's fingerprint (the
 /// first 8 bytes of the public key, hex).
-pub fn node_fingerprint(key: &ed25519_dalek::SigningKey) -> String {
-    key.verifying_key().as_bytes()[..8]
+pub fn node_fingerprint(key: &ed25519_dalek::VerifyingKey) -> String {
+    key.as_bytes()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The audit ledger as the manifest's signer: it signs export manifests with the node's
+/// key and nothing of its own kinds, so the admin pages never hold the key itself.
+pub struct LedgerSigner<'a>(pub &'a akari_accounts::ledger::Ledger);
+
+impl akari_downtime::sign::ManifestSigner for LedgerSigner<'_> {
+    fn node_key(&self) -> ed25519_dalek::VerifyingKey {
+        self.0.public_key()
+    }
+    fn sign_manifest(&self, message: &[u8]) -> Option<ed25519_dalek::Signature> {
+        self.0.sign_export_manifest(message)
+    }
 }
 
 /// What an export wrote.
@@ -350,7 +364,7 @@ pub fn export(
         }
         Err(e) => Some(e.clone()),
     };
-    akari_downtime::sign::sign_dir(out, &files, opts.episode, Utc::now(), opts.signing_key)
+    akari_downtime::sign::sign_dir(out, &files, opts.episode, Utc::now(), opts.signer)
         .map_err(|e| format!("cannot write the signed manifest: {e}"))?;
     files.push(akari_downtime::sign::MANIFEST.to_owned());
     Ok(ExportReport {

@@ -243,7 +243,7 @@ impl Ledger {
             checkpoints: checkpoints.iter().map(|cp| cp.size).collect(),
         };
         let signature = B64.encode(
-            self.signing_key()
+            self.signing_key
                 .sign(manifest.message().as_bytes())
                 .to_bytes(),
         );

@@ -385,10 +385,16 @@ impl Ledger {
             .map_err(|_| LedgerError::Closed)
     }
 
-    /// The node's signing key: it signs this ledger's checkpoints and the node's signed
-    /// exports (the downtime export's manifest). For code that writes such an export.
-    pub fn signing_key(&self) -> &SigningKey {
-        &self.signing_key
+    /// Signs the manifest of an export the node writes (a downtime export) with the key
+    /// that signs this ledger's checkpoints. A message of the ledger's own kinds
+    /// (`akari-ledger-…`: checkpoints, ledger exports) is refused (`None`), so code that
+    /// holds the ledger to write such an export cannot forge them.
+    pub fn sign_export_manifest(&self, message: &[u8]) -> Option<ed25519_dalek::Signature> {
+        use ed25519_dalek::Signer;
+        if message.starts_with(b"akari-ledger-") || !message.starts_with(b"akari-") {
+            return None;
+        }
+        Some(self.signing_key.sign(message))
     }
 
     /// The pseudonym of `text` under this ledger's key (see [`crate::pseudonym`]).

@@ -643,7 +643,7 @@ async fn the_export_holds_bundles_and_the_reconciliation_list_signed() {
         zone: akari_accounts::Zone::default(),
         lang: crate::i18n::Lang::Ja,
         font: &font,
-        signing_key: &key,
+        signer: &key,
         by: "console:it".into(),
     };
     let report = crate::downtime_export::export(&node.downtime, &options, &out).unwrap();

@@ -324,7 +324,7 @@ async fn downtime_download(
                     format: format.into(),
                 },
             )?;
-            let key = svc.ledger.signing_key();
+            let signer = crate::downtime_export::LedgerSigner(&svc.ledger);
             let by = match cap.actor() {
                 akari_accounts::event::Actor::Admin { admin_id } => format!("admin:{admin_id}"),
                 _ => "admin".into(),
@@ -333,11 +333,11 @@ async fn downtime_download(
             let out = dir.path().join("export");
             let options = crate::downtime_export::ExportOptions {
                 episode: Some(episode),
-                node: crate::downtime_export::node_fingerprint(key),
+                node: crate::downtime_export::node_fingerprint(&svc.ledger.public_key()),
                 zone: tr.zone,
                 lang: tr.lang,
                 font: &font,
-                signing_key: key,
+                signer: &signer,
                 by,
             };
             let report = crate::downtime_export::export(&store, &options, &out)?;

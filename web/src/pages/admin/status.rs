@@ -235,12 +235,28 @@ pub(crate) async fn downtime_csv(
             crate::downtime_export::reconciliation(&store, Some(episode), tr)
         })
         .await?;
+    attachment(
+        result,
+        "text/csv; charset=utf-8",
+        "attachment; filename=\"downtime-reconciliation.csv\"".into(),
+        "the reconciliation list could not be made",
+    )
+}
+
+/// A downtime download's response: the bytes as an attachment that is never cached, or
+/// the page that says why not (the ledger refused: nothing left the node).
+fn attachment(
+    result: Result<Vec<u8>, String>,
+    content_type: &'static str,
+    disposition: String,
+    failed: &'static str,
+) -> Result<Response, PageError> {
     match result {
-        Ok(csv) => Ok((
+        Ok(bytes) => Ok((
             [
                 (
                     axum::http::header::CONTENT_TYPE,
-                    axum::http::HeaderValue::from_static("text/csv; charset=utf-8"),
+                    axum::http::HeaderValue::from_static(content_type),
                 ),
                 (
                     axum::http::header::CACHE_CONTROL,
@@ -248,12 +264,11 @@ pub(crate) async fn downtime_csv(
                 ),
                 (
                     axum::http::header::CONTENT_DISPOSITION,
-                    axum::http::HeaderValue::from_static(
-                        "attachment; filename=\"downtime-reconciliation.csv\"",
-                    ),
+                    axum::http::HeaderValue::from_str(&disposition)
+                        .map_err(|_| PageError::from(Problem::Internal))?,
                 ),
             ],
-            csv,
+            bytes,
         )
             .into_response()),
         Err(e) if e.starts_with("audit:") => {
@@ -261,7 +276,7 @@ pub(crate) async fn downtime_csv(
             Err(PageError::from(Problem::Audit))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "the reconciliation list could not be made");
+            tracing::warn!(error = %e, "{failed}");
             Err(PageError::from(Problem::Locked))
         }
     }
@@ -363,35 +378,12 @@ async fn downtime_download(
             format!("attachment; filename=\"downtime-reconciliation-{episode}.pdf\""),
         ),
     };
-    match result {
-        Ok(bytes) => Ok((
-            [
-                (
-                    axum::http::header::CONTENT_TYPE,
-                    axum::http::HeaderValue::from_static(content_type),
-                ),
-                (
-                    axum::http::header::CACHE_CONTROL,
-                    axum::http::HeaderValue::from_static("no-store"),
-                ),
-                (
-                    axum::http::header::CONTENT_DISPOSITION,
-                    axum::http::HeaderValue::from_str(&name)
-                        .map_err(|_| PageError::from(Problem::Internal))?,
-                ),
-            ],
-            bytes,
-        )
-            .into_response()),
-        Err(e) if e.starts_with("audit:") => {
-            tracing::error!(error = %e, "audit sink refused; nothing exported");
-            Err(PageError::from(Problem::Audit))
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "the downtime export could not be made");
-            Err(PageError::from(Problem::Locked))
-        }
-    }
+    attachment(
+        result,
+        content_type,
+        name,
+        "the downtime export could not be made",
+    )
 }
 
 /// The current episode in words (number, emergency or drill, start), or empty outside one.

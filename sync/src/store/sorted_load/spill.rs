@@ -28,9 +28,22 @@ const ROW_LEN: usize = RKEY_LEN + 8;
 /// An owner row on disk: type, space, flags, arrival number, id hash, patient key.
 const OWNER_LEN: usize = 4 + 4 + 16 + 16;
 /// Test hook: when this variable names a file, the merge of the first spilled bucket
-/// creates it and waits while it exists (a test kills the process there). Unset in
-/// production: then it costs one environment lookup per build.
+/// creates it and waits while it exists (a test kills the process there). Only in builds
+/// with the crate's `test-hooks` feature (its own tests), never in a hospital build.
+#[cfg(feature = "test-hooks")]
 const MERGE_PAUSE_ENV: &str = "AKARI_SPILL_MERGE_PAUSE";
+
+/// The test hook's marker file, if the hook is built in and asked for.
+fn merge_pause() -> Option<PathBuf> {
+    #[cfg(feature = "test-hooks")]
+    {
+        std::env::var_os(MERGE_PAUSE_ENV).map(PathBuf::from)
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    {
+        None
+    }
+}
 
 /// Distinguishes the runs of several builds in one process.
 static NEXT_RUN: AtomicU64 = AtomicU64::new(0);
@@ -69,7 +82,7 @@ impl Spill {
             dir: dir.to_path_buf(),
             runs: Vec::new(),
             bytes: 0,
-            pause: std::env::var_os(MERGE_PAUSE_ENV).map(PathBuf::from),
+            pause: merge_pause(),
         }
     }
 
@@ -258,7 +271,7 @@ fn decode_owner(b: &[u8]) -> OwnerRow {
     }
 }
 
-/// The test hook of [`MERGE_PAUSE_ENV`]: once per process.
+/// The merge-pause test hook (see `merge_pause`): once per process.
 fn pause_here(marker: &Path) {
     static PAUSED: std::sync::Once = std::sync::Once::new();
     PAUSED.call_once(|| {

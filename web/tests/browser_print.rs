@@ -190,15 +190,7 @@ async fn due_next_print_buttons_and_identity_on_every_printed_page() {
 
     // 3. The browser's own print of one patient: every page says who, the mode, the
     //    data time, the page number, who printed.
-    let chromium_pdf = page
-        .pdf(PrintToPdfParams {
-            print_background: Some(true),
-            prefer_css_page_size: Some(true),
-            ..PrintToPdfParams::default()
-        })
-        .await
-        .unwrap();
-    let printed_pages = pages_of(&chromium_pdf, dir.path(), "patient-print-chromium");
+    let printed_pages = browser_print(&page, dir.path(), "patient-print-chromium").await;
     assert!(
         printed_pages.len() >= 3,
         "a print of several pages: {} page(s)",
@@ -271,15 +263,7 @@ async fn due_next_print_buttons_and_identity_on_every_printed_page() {
         "document.querySelector('#pdf-button').getAttribute('href')",
     )
     .await;
-    let chromium_packet = page
-        .pdf(PrintToPdfParams {
-            print_background: Some(true),
-            prefer_css_page_size: Some(true),
-            ..PrintToPdfParams::default()
-        })
-        .await
-        .unwrap();
-    let packet_pages = pages_of(&chromium_packet, dir.path(), "mar-packet-chromium");
+    let packet_pages = browser_print(&page, dir.path(), "mar-packet-chromium").await;
     assert!(packet_pages.len() >= 1 + beds + 2);
     for (i, p) in packet_pages.iter().enumerate() {
         let flat: String = p.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -350,4 +334,22 @@ fn url_segment(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The page as the browser prints it (backgrounds, the page's own `@page` size), as the
+/// text of each printed page.
+async fn browser_print(
+    page: &chromiumoxide::Page,
+    dir: &std::path::Path,
+    name: &str,
+) -> Vec<String> {
+    let pdf = page
+        .pdf(PrintToPdfParams {
+            print_background: Some(true),
+            prefer_css_page_size: Some(true),
+            ..PrintToPdfParams::default()
+        })
+        .await
+        .unwrap();
+    pages_of(&pdf, dir, name)
 }

@@ -41,6 +41,40 @@ fn load_average() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// What each table of the snapshot file takes (after the incremental syncs): rows, the
+/// bytes of keys and values, the B-tree's own pages and the unused room in pages.
+fn table_sizes(n: usize, path: &Path) -> String {
+    use redb::{ReadableDatabase, ReadableTableMetadata, TableHandle};
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let mut out = String::new();
+    let mb = |b: u64| b as f64 / 1e6;
+    for handle in txn.list_tables().unwrap() {
+        let name = handle.name().to_string();
+        let table = txn.open_untyped_table(handle).unwrap();
+        let s = table.stats().unwrap();
+        out.push_str(&format!(
+            "| {n} | {name} | {} | {:.1} | {:.1} | {:.1} |\n",
+            table.len().unwrap(),
+            mb(s.stored_bytes()),
+            mb(s.metadata_bytes()),
+            mb(s.fragmented_bytes()),
+        ));
+    }
+    drop(txn);
+    let s = db.begin_write().unwrap().stats().unwrap();
+    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    out.push_str(&format!(
+        "| {n} | (whole file: {:.1} MB, pages in use {:.1} MB) | | {:.1} | {:.1} | {:.1} |\n",
+        mb(file_len),
+        mb(s.allocated_pages() * s.page_size() as u64),
+        mb(s.stored_bytes()),
+        mb(s.metadata_bytes()),
+        mb(s.fragmented_bytes()),
+    ));
+    out
+}
+
 fn write_ndjson(path: &Path, lines: impl Iterator<Item = serde_json::Value>) -> u64 {
     let mut w = BufWriter::with_capacity(8 << 20, std::fs::File::create(path).unwrap());
     let mut bytes = 0;
@@ -99,6 +133,7 @@ fn main() {
     println!("| patients | resources | NDJSON MB | full sync s | MB/s | patients/s | resources/s | CPU s | MB per CPU s | peak RSS MB | spilled runs (MB) | snapshot MB | load before → after |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut incremental = Vec::new();
+    let mut tables = Vec::new();
     let mut reads = Vec::new();
     for &n in &sizes {
         let now = Utc::now();
@@ -198,6 +233,7 @@ fn main() {
             }
         }
         drop((reader, engine, store));
+        tables.push(table_sizes(n, &db));
         std::fs::remove_file(&db).unwrap();
     }
     println!();
@@ -207,6 +243,12 @@ fn main() {
     println!("|---|---|---|---|---|");
     for l in reads {
         println!("{l}");
+    }
+    println!();
+    println!("| patients | table | rows | stored MB (keys + values) | B-tree overhead MB | fragmented MB |");
+    println!("|---|---|---|---|---|---|");
+    for l in tables {
+        print!("{l}");
     }
     if !incremental.is_empty() {
         println!();

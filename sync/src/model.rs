@@ -16,6 +16,7 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone};
 use serde::{Deserialize, Serialize};
 
 pub mod status;
+mod stored_time;
 
 /// Opaque key naming a patient in URLs and audit entries. Never the hospital ID, never
 /// derived from anything a person could reverse.
@@ -34,8 +35,8 @@ pub enum Moment {
     Year(i32),
     /// Year and month (1–12).
     Month(i32, u32),
-    Day(NaiveDate),
-    Time(Instant),
+    Day(#[serde(with = "stored_time::date")] NaiveDate),
+    Time(#[serde(with = "stored_time")] Instant),
 }
 
 impl Moment {
@@ -106,6 +107,7 @@ pub struct Patient {
     /// Syllabic name (SYL), e.g. "マキノ ランマン".
     pub name_kana: Option<String>,
     pub sex: Sex,
+    #[serde(with = "stored_time::date::option")]
     pub birth_date: Option<NaiveDate>,
     /// `None`: not known to be deceased.
     pub deceased: Option<Deceased>,
@@ -142,6 +144,7 @@ pub struct Allergy {
     pub verification_status: Option<String>,
     /// Reaction manifestations, as text.
     pub reactions: Vec<String>,
+    #[serde(with = "stored_time::option")]
     pub recorded: Option<Instant>,
     /// The most severe reaction severity the source gave.
     pub severity: Option<Severity>,
@@ -176,6 +179,7 @@ pub struct Condition {
     /// active / recurrence / relapse / inactive / remission / resolved.
     pub clinical_status: Option<String>,
     pub onset: Option<Onset>,
+    #[serde(with = "stored_time::option")]
     pub recorded: Option<Instant>,
 }
 
@@ -188,6 +192,7 @@ pub struct Infection {
     /// Result or status as text, e.g. "陽性 (+)".
     pub result: String,
     pub positive: bool,
+    #[serde(with = "stored_time::option")]
     pub time: Option<Instant>,
 }
 
@@ -204,8 +209,11 @@ pub struct Prescription {
     /// active / on-hold / completed / stopped / ...
     pub status: String,
     pub as_needed: bool,
+    #[serde(with = "stored_time::option")]
     pub authored_on: Option<Instant>,
+    #[serde(with = "stored_time::option")]
     pub period_start: Option<Instant>,
+    #[serde(with = "stored_time::option")]
     pub period_end: Option<Instant>,
     /// Days supplied (投与日数, "28日分"): the dispense's expected supply duration, else
     /// the dosage's bounds duration in days.
@@ -266,6 +274,7 @@ pub struct Administration {
     pub route: Option<String>,
     /// completed / not-done / in-progress / ...
     pub status: String,
+    #[serde(with = "stored_time")]
     pub time: Instant,
     /// FHIR id of the MedicationRequest this administers, when known.
     pub prescription_id: Option<String>,
@@ -315,6 +324,7 @@ pub struct LabResult {
     pub reference_range: Option<ReferenceRange>,
     /// Interpretation code: H, L, HH, LL, A, N, ...
     pub interpretation: Option<String>,
+    #[serde(with = "stored_time::option")]
     pub time: Option<Instant>,
 }
 
@@ -335,6 +345,7 @@ pub struct BloodType {
     pub group: BloodGroup,
     /// As the source gave it, e.g. "A", "Rh(+)", "O Rh(D) 陽性".
     pub value: String,
+    #[serde(with = "stored_time::option")]
     pub time: Option<Instant>,
 }
 
@@ -366,6 +377,7 @@ pub struct VitalSign {
     pub value: String,
     /// Unit as people write it ("mmHg", "℃", "L/min").
     pub unit: Option<String>,
+    #[serde(with = "stored_time")]
     pub time: Instant,
 }
 
@@ -382,6 +394,7 @@ pub struct Finding {
     pub value: String,
     pub unit: Option<String>,
     /// `None`: the source gave no time (or one that does not parse).
+    #[serde(with = "stored_time::option")]
     pub time: Option<Instant>,
 }
 
@@ -399,6 +412,7 @@ pub struct Flag {
     pub id: String,
     pub kind: FlagKind,
     pub text: String,
+    #[serde(with = "stored_time::option")]
     pub start: Option<Instant>,
 }
 
@@ -456,7 +470,9 @@ pub struct Encounter {
     pub ward: Option<String>,
     pub room: Option<String>,
     pub bed: Option<String>,
+    #[serde(with = "stored_time::option")]
     pub start: Option<Instant>,
+    #[serde(with = "stored_time::option")]
     pub end: Option<Instant>,
     /// Participants (attending physician first when there is one).
     pub participants: Vec<Participant>,
@@ -516,6 +532,7 @@ pub struct Document {
     pub id: String,
     pub kind: DocumentKind,
     pub title: String,
+    #[serde(with = "stored_time::option")]
     pub date: Option<Instant>,
     pub text: String,
 }
@@ -544,8 +561,10 @@ pub struct Report {
     /// registered / partial / preliminary / final / amended / ...
     pub status: String,
     /// When the examination took place (effective[x]).
+    #[serde(with = "stored_time::option")]
     pub time: Option<Instant>,
     /// When the report was issued.
+    #[serde(with = "stored_time::option")]
     pub issued: Option<Instant>,
     /// The conclusion (and conclusion codes) as text.
     pub conclusion: Option<String>,
@@ -568,8 +587,10 @@ pub struct Order {
     pub intent: Option<String>,
     /// routine / urgent / asap / stat.
     pub priority: Option<String>,
+    #[serde(with = "stored_time::option")]
     pub authored_on: Option<Instant>,
     /// When it is to be done (occurrence[x]; a period's start).
+    #[serde(with = "stored_time::option")]
     pub occurrence: Option<Instant>,
     pub requester: Option<Participant>,
     /// Notes and patient instructions as text.

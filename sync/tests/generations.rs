@@ -755,3 +755,39 @@ fn config_defaults_and_unknown_keys() {
 fn toml_like(s: &str) -> Config {
     serde_json::from_str(s).unwrap()
 }
+
+/// A snapshot file of an older item format (here: times stored as text, schema 4) is not
+/// read as if it were the current one: opening it says what to do, and the file is left
+/// as it was.
+#[test]
+fn a_snapshot_of_an_older_item_format_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snapshot.redb");
+    {
+        let node_store = Store::open(&path, StoreOptions::default()).unwrap();
+        drop(node_store);
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn
+                .open_table(redb::TableDefinition::<&str, &[u8]>::new("akari_meta"))
+                .unwrap();
+            meta.insert("schema", 4u32.to_be_bytes().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let err = Store::open(&path, StoreOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::OldSchema(4)), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("older Akari"), "{text}");
+    assert!(text.contains("akari sync now --full"), "{text}");
+    // Refused, not rewritten: the file still says schema 4.
+    let db = redb::Database::create(&path).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let meta = txn
+        .open_table(redb::TableDefinition::<&str, &[u8]>::new("akari_meta"))
+        .unwrap();
+    let schema = redb::ReadableTable::get(&meta, "schema").unwrap().unwrap();
+    assert_eq!(schema.value(), 4u32.to_be_bytes().as_slice());
+}

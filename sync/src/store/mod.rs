@@ -117,7 +117,9 @@ use tables::{DATA_KEYS, EPOCH_TIPS, GENERATIONS, META};
 /// 3: the record model of reports, orders, immunisations, care teams, blood types and
 /// staff (items of schema 2 do not decode as schema 3 items).
 /// 4: prescriptions carry their days, span and prescriber.
-const SCHEMA_VERSION: u32 = 4;
+/// 5: times and dates inside items are binary (seconds, nanoseconds and offset; day
+/// numbers), not text.
+const SCHEMA_VERSION: u32 = 5;
 
 /// The fewest generations retention may keep (ransomware-proof backups: ≥ 3).
 pub const MIN_KEEP: usize = 3;

@@ -7,25 +7,32 @@
 //! it, so a reader checks a struct against the spec one to one, and a shared base struct
 //! (`#[serde(flatten)]`) would make serde buffer every field of every resource.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Coding {
-    pub system: Option<String>,
-    pub code: Option<String>,
-    pub display: Option<String>,
+pub struct Coding<'a> {
+    #[serde(borrow)]
+    pub system: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub display: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct CodeableConcept {
-    pub coding: Vec<Coding>,
-    pub text: Option<String>,
+pub struct CodeableConcept<'a> {
+    #[serde(borrow)]
+    pub coding: Vec<Coding<'a>>,
+    #[serde(borrow)]
+    pub text: Option<Cow<'a, str>>,
 }
 
-impl CodeableConcept {
+impl CodeableConcept<'_> {
     /// Text a person can read: `text`, else the first coding's display, else its code.
     pub fn readable(&self) -> Option<String> {
         self.readable_str().map(str::to_string)
@@ -44,7 +51,9 @@ impl CodeableConcept {
     }
 
     pub fn first_code(&self) -> Option<String> {
-        self.coding.iter().find_map(|c| c.code.clone())
+        self.coding
+            .iter()
+            .find_map(|c| c.code.as_deref().map(str::to_string))
     }
 
     pub fn has_code(&self, code: &str) -> bool {
@@ -69,32 +78,41 @@ impl CodeableConcept {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Identifier {
-    pub system: Option<String>,
-    pub value: Option<String>,
+pub struct Identifier<'a> {
+    #[serde(borrow)]
+    pub system: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub value: Option<Cow<'a, str>>,
     #[serde(rename = "type")]
-    pub type_: Option<CodeableConcept>,
+    #[serde(borrow)]
+    pub type_: Option<CodeableConcept<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Reference {
-    pub reference: Option<String>,
-    pub identifier: Option<Identifier>,
-    pub display: Option<String>,
+pub struct Reference<'a> {
+    #[serde(borrow)]
+    pub reference: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub identifier: Option<Identifier<'a>>,
+    #[serde(borrow)]
+    pub display: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Quantity {
+pub struct Quantity<'a> {
     /// Kept as the source's literal so precision ("3.50") survives.
     pub value: Option<Box<RawValue>>,
-    pub unit: Option<String>,
-    pub code: Option<String>,
-    pub comparator: Option<String>,
+    #[serde(borrow)]
+    pub unit: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub comparator: Option<Cow<'a, str>>,
 }
 
-impl Quantity {
+impl Quantity<'_> {
     pub fn value_text(&self) -> Option<String> {
         let v = self.value.as_ref()?.get().trim();
         if v == "null" {
@@ -121,168 +139,248 @@ impl Quantity {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Period {
-    pub start: Option<String>,
-    pub end: Option<String>,
+pub struct Period<'a> {
+    #[serde(borrow)]
+    pub start: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub end: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Narrative {
-    pub div: Option<String>,
+pub struct Narrative<'a> {
+    #[serde(borrow)]
+    pub div: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Extension {
-    pub url: String,
-    pub value_code: Option<String>,
-    pub value_period: Option<Period>,
-    pub value_string: Option<String>,
+pub struct Extension<'a> {
+    #[serde(borrow)]
+    pub url: Cow<'a, str>,
+    #[serde(borrow)]
+    pub value_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub value_period: Option<Period<'a>>,
+    #[serde(borrow)]
+    pub value_string: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Meta {
-    pub last_updated: Option<String>,
-    pub profile: Vec<String>,
+pub struct Meta<'a> {
+    #[serde(borrow)]
+    pub last_updated: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub profile: Vec<Cow<'a, str>>,
 }
 
 /// First pass when the byte scan for `resourceType` is ambiguous.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TypeOnly {
-    pub resource_type: String,
+pub struct TypeOnly<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct HumanName {
-    pub extension: Vec<Extension>,
-    pub text: Option<String>,
-    pub family: Option<String>,
-    pub given: Vec<String>,
+pub struct HumanName<'a> {
+    #[serde(borrow)]
+    pub extension: Vec<Extension<'a>>,
+    #[serde(borrow)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub family: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub given: Vec<Cow<'a, str>>,
     #[serde(rename = "use")]
-    pub use_: Option<String>,
+    #[serde(borrow)]
+    pub use_: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Patient {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub identifier: Vec<Identifier>,
-    pub name: Vec<HumanName>,
-    pub gender: Option<String>,
-    pub birth_date: Option<String>,
+pub struct Patient<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub identifier: Vec<Identifier<'a>>,
+    #[serde(borrow)]
+    pub name: Vec<HumanName<'a>>,
+    #[serde(borrow)]
+    pub gender: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub birth_date: Option<Cow<'a, str>>,
     pub active: Option<bool>,
     pub deceased_boolean: Option<bool>,
-    pub deceased_date_time: Option<String>,
+    #[serde(borrow)]
+    pub deceased_date_time: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Reaction {
-    pub manifestation: Vec<CodeableConcept>,
-    pub description: Option<String>,
-    pub severity: Option<String>,
+pub struct Reaction<'a> {
+    #[serde(borrow)]
+    pub manifestation: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub description: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub severity: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct AllergyIntolerance {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub meta: Meta,
-    pub clinical_status: Option<CodeableConcept>,
-    pub verification_status: Option<CodeableConcept>,
-    pub category: Vec<String>,
-    pub criticality: Option<String>,
-    pub code: Option<CodeableConcept>,
-    pub patient: Option<Reference>,
-    pub recorded_date: Option<String>,
-    pub reaction: Vec<Reaction>,
+pub struct AllergyIntolerance<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub meta: Meta<'a>,
+    #[serde(borrow)]
+    pub clinical_status: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub verification_status: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub category: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub criticality: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub code: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub patient: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub recorded_date: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub reaction: Vec<Reaction<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Condition {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub meta: Meta,
-    pub clinical_status: Option<CodeableConcept>,
-    pub verification_status: Option<CodeableConcept>,
-    pub category: Vec<CodeableConcept>,
-    pub code: Option<CodeableConcept>,
-    pub subject: Option<Reference>,
-    pub onset_date_time: Option<String>,
-    pub onset_string: Option<String>,
-    pub onset_period: Option<Period>,
-    pub onset_age: Option<Quantity>,
-    pub onset_range: Option<Range>,
-    pub recorded_date: Option<String>,
+pub struct Condition<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub meta: Meta<'a>,
+    #[serde(borrow)]
+    pub clinical_status: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub verification_status: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub category: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub code: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub onset_date_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub onset_string: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub onset_period: Option<Period<'a>>,
+    #[serde(borrow)]
+    pub onset_age: Option<Quantity<'a>>,
+    #[serde(borrow)]
+    pub onset_range: Option<Range<'a>>,
+    #[serde(borrow)]
+    pub recorded_date: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Range {
-    pub low: Option<Quantity>,
-    pub high: Option<Quantity>,
+pub struct Range<'a> {
+    #[serde(borrow)]
+    pub low: Option<Quantity<'a>>,
+    #[serde(borrow)]
+    pub high: Option<Quantity<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Annotation {
-    pub text: Option<String>,
+pub struct Annotation<'a> {
+    #[serde(borrow)]
+    pub text: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ReferenceRange {
-    pub low: Option<Quantity>,
-    pub high: Option<Quantity>,
-    pub text: Option<String>,
+pub struct ReferenceRange<'a> {
+    #[serde(borrow)]
+    pub low: Option<Quantity<'a>>,
+    #[serde(borrow)]
+    pub high: Option<Quantity<'a>>,
+    #[serde(borrow)]
+    pub text: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Component {
-    pub code: CodeableConcept,
-    pub value_quantity: Option<Quantity>,
-    pub value_string: Option<String>,
-    pub value_codeable_concept: Option<CodeableConcept>,
+pub struct Component<'a> {
+    #[serde(borrow)]
+    pub code: CodeableConcept<'a>,
+    #[serde(borrow)]
+    pub value_quantity: Option<Quantity<'a>>,
+    #[serde(borrow)]
+    pub value_string: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub value_codeable_concept: Option<CodeableConcept<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Observation {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub meta: Meta,
-    pub status: Option<String>,
-    pub category: Vec<CodeableConcept>,
-    pub code: CodeableConcept,
-    pub subject: Option<Reference>,
-    pub effective_date_time: Option<String>,
-    pub effective_instant: Option<String>,
-    pub effective_period: Option<Period>,
-    pub issued: Option<String>,
-    pub value_quantity: Option<Quantity>,
-    pub value_string: Option<String>,
-    pub value_codeable_concept: Option<CodeableConcept>,
+pub struct Observation<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub meta: Meta<'a>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub category: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub code: CodeableConcept<'a>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub effective_date_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub effective_instant: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub effective_period: Option<Period<'a>>,
+    #[serde(borrow)]
+    pub issued: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub value_quantity: Option<Quantity<'a>>,
+    #[serde(borrow)]
+    pub value_string: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub value_codeable_concept: Option<CodeableConcept<'a>>,
     pub value_boolean: Option<bool>,
     pub value_integer: Option<Box<RawValue>>,
-    pub data_absent_reason: Option<CodeableConcept>,
-    pub interpretation: Vec<CodeableConcept>,
-    pub reference_range: Vec<ReferenceRange>,
-    pub component: Vec<Component>,
+    #[serde(borrow)]
+    pub data_absent_reason: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub interpretation: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub reference_range: Vec<ReferenceRange<'a>>,
+    #[serde(borrow)]
+    pub component: Vec<Component<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Repeat {
-    pub bounds_duration: Option<Quantity>,
-    pub bounds_period: Option<Period>,
+pub struct Repeat<'a> {
+    #[serde(borrow)]
+    pub bounds_duration: Option<Quantity<'a>>,
+    #[serde(borrow)]
+    pub bounds_period: Option<Period<'a>>,
     // The schedule: kept as JSON so that an unexpected type is read as "no schedule",
     // never a rejected prescription.
     pub frequency: Option<serde_json::Value>,
@@ -294,336 +392,500 @@ pub struct Repeat {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Timing {
-    pub code: Option<CodeableConcept>,
-    pub repeat: Option<Repeat>,
+pub struct Timing<'a> {
+    #[serde(borrow)]
+    pub code: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub repeat: Option<Repeat<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct DoseAndRate {
-    pub dose_quantity: Option<Quantity>,
+pub struct DoseAndRate<'a> {
+    #[serde(borrow)]
+    pub dose_quantity: Option<Quantity<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Dosage {
-    pub extension: Vec<Extension>,
-    pub text: Option<String>,
-    pub timing: Option<Timing>,
+pub struct Dosage<'a> {
+    #[serde(borrow)]
+    pub extension: Vec<Extension<'a>>,
+    #[serde(borrow)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub timing: Option<Timing<'a>>,
     pub as_needed_boolean: Option<bool>,
-    pub as_needed_codeable_concept: Option<CodeableConcept>,
-    pub route: Option<CodeableConcept>,
-    pub dose_and_rate: Vec<DoseAndRate>,
+    #[serde(borrow)]
+    pub as_needed_codeable_concept: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub route: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub dose_and_rate: Vec<DoseAndRate<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct DispenseRequest {
-    pub validity_period: Option<Period>,
+pub struct DispenseRequest<'a> {
+    #[serde(borrow)]
+    pub validity_period: Option<Period<'a>>,
     /// Days supplied (JP Core: 投与日数).
-    pub expected_supply_duration: Option<Quantity>,
+    #[serde(borrow)]
+    pub expected_supply_duration: Option<Quantity<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct MedicationRequest {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub meta: Meta,
-    pub status: Option<String>,
+pub struct MedicationRequest<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub meta: Meta<'a>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
     pub contained: Vec<Box<RawValue>>,
-    pub medication_codeable_concept: Option<CodeableConcept>,
-    pub medication_reference: Option<Reference>,
-    pub subject: Option<Reference>,
-    pub authored_on: Option<String>,
-    pub dosage_instruction: Vec<Dosage>,
-    pub dispense_request: Option<DispenseRequest>,
-    pub requester: Option<Reference>,
+    #[serde(borrow)]
+    pub medication_codeable_concept: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub medication_reference: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub authored_on: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub dosage_instruction: Vec<Dosage<'a>>,
+    #[serde(borrow)]
+    pub dispense_request: Option<DispenseRequest<'a>>,
+    #[serde(borrow)]
+    pub requester: Option<Reference<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct AdministrationDosage {
-    pub text: Option<String>,
-    pub route: Option<CodeableConcept>,
-    pub dose: Option<Quantity>,
+pub struct AdministrationDosage<'a> {
+    #[serde(borrow)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub route: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub dose: Option<Quantity<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct MedicationAdministration {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub status: Option<String>,
+pub struct MedicationAdministration<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
     pub contained: Vec<Box<RawValue>>,
-    pub medication_codeable_concept: Option<CodeableConcept>,
-    pub medication_reference: Option<Reference>,
-    pub subject: Option<Reference>,
-    pub effective_date_time: Option<String>,
-    pub effective_period: Option<Period>,
-    pub request: Option<Reference>,
-    pub dosage: Option<AdministrationDosage>,
+    #[serde(borrow)]
+    pub medication_codeable_concept: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub medication_reference: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub effective_date_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub effective_period: Option<Period<'a>>,
+    #[serde(borrow)]
+    pub request: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub dosage: Option<AdministrationDosage<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Medication {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub code: Option<CodeableConcept>,
+pub struct Medication<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub code: Option<CodeableConcept<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Flag {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub status: Option<String>,
-    pub category: Vec<CodeableConcept>,
-    pub code: CodeableConcept,
-    pub subject: Option<Reference>,
-    pub period: Option<Period>,
+pub struct Flag<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub category: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub code: CodeableConcept<'a>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub period: Option<Period<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct EncounterLocation {
-    pub location: Reference,
-    pub status: Option<String>,
-    pub physical_type: Option<CodeableConcept>,
+pub struct EncounterLocation<'a> {
+    #[serde(borrow)]
+    pub location: Reference<'a>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub physical_type: Option<CodeableConcept<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct EncounterParticipant {
+pub struct EncounterParticipant<'a> {
     #[serde(rename = "type")]
-    pub type_: Vec<CodeableConcept>,
-    pub individual: Option<Reference>,
+    #[serde(borrow)]
+    pub type_: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub individual: Option<Reference<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Encounter {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub status: Option<String>,
-    pub class: Option<Coding>,
-    pub subject: Option<Reference>,
-    pub period: Option<Period>,
-    pub location: Vec<EncounterLocation>,
-    pub participant: Vec<EncounterParticipant>,
+pub struct Encounter<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub class: Option<Coding<'a>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub period: Option<Period<'a>>,
+    #[serde(borrow)]
+    pub location: Vec<EncounterLocation<'a>>,
+    #[serde(borrow)]
+    pub participant: Vec<EncounterParticipant<'a>>,
     pub contained: Vec<Box<RawValue>>,
 }
 
 /// A Location (a resource of its own or contained in an Encounter): ward / room / bed.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Location {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub status: Option<String>,
-    pub name: Option<String>,
-    pub alias: Vec<String>,
-    pub description: Option<String>,
-    pub physical_type: Option<CodeableConcept>,
-    pub part_of: Option<Reference>,
+pub struct Location<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub alias: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub description: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub physical_type: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub part_of: Option<Reference<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ContactPoint {
-    pub system: Option<String>,
-    pub value: Option<String>,
+pub struct ContactPoint<'a> {
+    #[serde(borrow)]
+    pub system: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub value: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Practitioner {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub name: Vec<HumanName>,
-    pub telecom: Vec<ContactPoint>,
+pub struct Practitioner<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub name: Vec<HumanName<'a>>,
+    #[serde(borrow)]
+    pub telecom: Vec<ContactPoint<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct PractitionerRole {
-    pub resource_type: String,
-    pub id: Option<String>,
+pub struct PractitionerRole<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
     pub active: Option<bool>,
-    pub practitioner: Option<Reference>,
-    pub code: Vec<CodeableConcept>,
-    pub specialty: Vec<CodeableConcept>,
-    pub telecom: Vec<ContactPoint>,
+    #[serde(borrow)]
+    pub practitioner: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub code: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub specialty: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub telecom: Vec<ContactPoint<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct CareTeamParticipant {
-    pub role: Vec<CodeableConcept>,
-    pub member: Option<Reference>,
-    pub period: Option<Period>,
+pub struct CareTeamParticipant<'a> {
+    #[serde(borrow)]
+    pub role: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub member: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub period: Option<Period<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct CareTeam {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub status: Option<String>,
-    pub name: Option<String>,
-    pub subject: Option<Reference>,
-    pub period: Option<Period>,
-    pub participant: Vec<CareTeamParticipant>,
+pub struct CareTeam<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub period: Option<Period<'a>>,
+    #[serde(borrow)]
+    pub participant: Vec<CareTeamParticipant<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct DiagnosticReport {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub meta: Meta,
-    pub status: Option<String>,
-    pub category: Vec<CodeableConcept>,
-    pub code: CodeableConcept,
-    pub subject: Option<Reference>,
-    pub effective_date_time: Option<String>,
-    pub effective_period: Option<Period>,
-    pub issued: Option<String>,
-    pub performer: Vec<Reference>,
-    pub results_interpreter: Vec<Reference>,
-    pub conclusion: Option<String>,
-    pub conclusion_code: Vec<CodeableConcept>,
-    pub presented_form: Vec<Attachment>,
-    pub text: Option<Narrative>,
+pub struct DiagnosticReport<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub meta: Meta<'a>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub category: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub code: CodeableConcept<'a>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub effective_date_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub effective_period: Option<Period<'a>>,
+    #[serde(borrow)]
+    pub issued: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub performer: Vec<Reference<'a>>,
+    #[serde(borrow)]
+    pub results_interpreter: Vec<Reference<'a>>,
+    #[serde(borrow)]
+    pub conclusion: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub conclusion_code: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub presented_form: Vec<Attachment<'a>>,
+    #[serde(borrow)]
+    pub text: Option<Narrative<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ServiceRequest {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub status: Option<String>,
-    pub intent: Option<String>,
-    pub category: Vec<CodeableConcept>,
-    pub priority: Option<String>,
+pub struct ServiceRequest<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub intent: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub category: Vec<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub priority: Option<Cow<'a, str>>,
     pub do_not_perform: Option<bool>,
-    pub code: Option<CodeableConcept>,
-    pub subject: Option<Reference>,
-    pub occurrence_date_time: Option<String>,
-    pub occurrence_period: Option<Period>,
-    pub authored_on: Option<String>,
-    pub requester: Option<Reference>,
-    pub note: Vec<Annotation>,
-    pub patient_instruction: Option<String>,
+    #[serde(borrow)]
+    pub code: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub occurrence_date_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub occurrence_period: Option<Period<'a>>,
+    #[serde(borrow)]
+    pub authored_on: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub requester: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub note: Vec<Annotation<'a>>,
+    #[serde(borrow)]
+    pub patient_instruction: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ProtocolApplied {
+pub struct ProtocolApplied<'a> {
     /// positiveInt or string in R4: kept as the source's literal.
     pub dose_number_positive_int: Option<Box<RawValue>>,
-    pub dose_number_string: Option<String>,
+    #[serde(borrow)]
+    pub dose_number_string: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Immunization {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub status: Option<String>,
-    pub vaccine_code: CodeableConcept,
-    pub patient: Option<Reference>,
-    pub occurrence_date_time: Option<String>,
-    pub occurrence_string: Option<String>,
-    pub lot_number: Option<String>,
-    pub note: Vec<Annotation>,
-    pub protocol_applied: Vec<ProtocolApplied>,
+pub struct Immunization<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub vaccine_code: CodeableConcept<'a>,
+    #[serde(borrow)]
+    pub patient: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub occurrence_date_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub occurrence_string: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub lot_number: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub note: Vec<Annotation<'a>>,
+    #[serde(borrow)]
+    pub protocol_applied: Vec<ProtocolApplied<'a>>,
 }
 
 /// Only to find the type and id of a contained resource.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ContainedHead {
-    pub resource_type: String,
-    pub id: Option<String>,
+pub struct ContainedHead<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Section {
-    pub title: Option<String>,
-    pub code: Option<CodeableConcept>,
-    pub text: Option<Narrative>,
-    pub section: Vec<Section>,
+pub struct Section<'a> {
+    #[serde(borrow)]
+    pub title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub code: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub text: Option<Narrative<'a>>,
+    #[serde(borrow)]
+    pub section: Vec<Section<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Composition {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub status: Option<String>,
+pub struct Composition<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
     #[serde(rename = "type")]
-    pub type_: CodeableConcept,
-    pub subject: Option<Reference>,
-    pub date: Option<String>,
-    pub title: Option<String>,
-    pub section: Vec<Section>,
+    #[serde(borrow)]
+    pub type_: CodeableConcept<'a>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub date: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub section: Vec<Section<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Attachment {
-    pub content_type: Option<String>,
+pub struct Attachment<'a> {
+    #[serde(borrow)]
+    pub content_type: Option<Cow<'a, str>>,
     /// base64
-    pub data: Option<String>,
-    pub url: Option<String>,
-    pub title: Option<String>,
+    #[serde(borrow)]
+    pub data: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub title: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct DocumentContent {
-    pub attachment: Attachment,
+pub struct DocumentContent<'a> {
+    #[serde(borrow)]
+    pub attachment: Attachment<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct DocumentReference {
-    pub resource_type: String,
-    pub id: Option<String>,
-    pub status: Option<String>,
+pub struct DocumentReference<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
     #[serde(rename = "type")]
-    pub type_: Option<CodeableConcept>,
-    pub subject: Option<Reference>,
-    pub date: Option<String>,
-    pub description: Option<String>,
-    pub content: Vec<DocumentContent>,
+    #[serde(borrow)]
+    pub type_: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub date: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub description: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub content: Vec<DocumentContent<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct BundleRequest {
-    pub method: Option<String>,
-    pub url: Option<String>,
+pub struct BundleRequest<'a> {
+    #[serde(borrow)]
+    pub method: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub url: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct BundleEntry {
-    pub full_url: Option<String>,
+pub struct BundleEntry<'a> {
+    #[serde(borrow)]
+    pub full_url: Option<Cow<'a, str>>,
     pub resource: Option<Box<RawValue>>,
-    pub request: Option<BundleRequest>,
+    #[serde(borrow)]
+    pub request: Option<BundleRequest<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Bundle {
-    pub resource_type: String,
-    pub id: Option<String>,
+pub struct Bundle<'a> {
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
     #[serde(rename = "type")]
-    pub type_: Option<String>,
-    pub entry: Vec<BundleEntry>,
+    #[serde(borrow)]
+    pub type_: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub entry: Vec<BundleEntry<'a>>,
 }

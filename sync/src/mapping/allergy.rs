@@ -135,7 +135,7 @@ pub(super) fn map_allergy(
     let allergy = model::Allergy {
         id: id.clone(),
         substance: substance.unwrap_or_else(|| "(物質の記載なし)".to_string()),
-        categories: a.category.clone(),
+        categories: a.category.iter().map(|c| c.to_string()).collect(),
         criticality,
         clinical_status,
         verification_status: verification,

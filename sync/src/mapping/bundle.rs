@@ -44,7 +44,7 @@ pub(super) fn map_bundle(
             continue;
         };
         let bytes = raw.get().as_bytes();
-        match head.resource_type.as_str() {
+        match &*head.resource_type {
             "Patient" => {
                 let p: fhir::Patient = parse(bytes, "Patient")?;
                 if p.identifier.is_empty() {
@@ -81,9 +81,9 @@ pub(super) fn map_bundle(
 
 /// Each entry's type and id (read once), and the subject that references to the Bundle's
 /// Patient entries resolve to: by full URL and by `Patient/<id>`.
-fn patient_copies(
-    b: &fhir::Bundle,
-) -> Result<(LocalSubjects, Vec<Option<fhir::ContainedHead>>), Reject> {
+fn patient_copies<'a>(
+    b: &'a fhir::Bundle<'_>,
+) -> Result<(LocalSubjects, Vec<Option<fhir::ContainedHead<'a>>>), Reject> {
     let mut local: LocalSubjects = HashMap::new();
     let mut heads = Vec::with_capacity(b.entry.len());
     for e in &b.entry {
@@ -102,14 +102,19 @@ fn patient_copies(
                     .iter()
                     .find(|i| i.system.as_deref().is_some_and(is_hospital_id_system))
                     .or(p.identifier.first())
-                    .and_then(|i| Some((i.system.clone()?, i.value.clone()?)));
+                    .and_then(|i| {
+                        Some((
+                            i.system.as_deref()?.to_string(),
+                            i.value.as_deref()?.to_string(),
+                        ))
+                    });
                 let subject = match (ident, &p.id) {
                     (Some((system, value)), _) => Subject::Identifier { system, value },
-                    (None, Some(id)) => Subject::PatientId(id.clone()),
+                    (None, Some(id)) => Subject::PatientId(id.to_string()),
                     (None, None) => Subject::Missing,
                 };
                 if let Some(url) = &e.full_url {
-                    local.insert(url.clone(), subject.clone());
+                    local.insert(url.to_string(), subject.clone());
                 }
                 if let Some(id) = &p.id {
                     local.insert(format!("Patient/{id}"), subject);

@@ -68,7 +68,10 @@ pub(super) fn map_composition(
     local: Option<&LocalSubjects>,
 ) -> Result<Mapped, Reject> {
     let rt = "Composition";
-    let id = require_id(c.id.clone().or(bundle_id.map(str::to_string)), rt)?;
+    let id = require_id(
+        c.id.clone().or(bundle_id.map(std::borrow::Cow::Borrowed)),
+        rt,
+    )?;
     let subject = subject_of(c.subject.as_ref(), local);
     if c.status.as_deref() == Some("entered-in-error") {
         return Ok(retract(
@@ -94,7 +97,8 @@ pub(super) fn map_composition(
             kind,
             title: c
                 .title
-                .clone()
+                .as_deref()
+                .map(str::to_string)
                 .or_else(|| c.type_.readable())
                 .unwrap_or_else(|| "(文書)".to_string()),
             date,
@@ -125,7 +129,8 @@ pub(super) fn map_document_reference(
     }
     let title = d
         .description
-        .clone()
+        .as_deref()
+        .map(str::to_string)
         .or_else(|| d.type_.as_ref().and_then(fhir::CodeableConcept::readable))
         .unwrap_or_else(|| "(文書)".to_string());
     let date = notes.time(d.date.as_ref(), "date");
@@ -164,7 +169,7 @@ pub(super) fn attachment_text(a: &fhir::Attachment, notes: &mut Notes) -> Option
             })
         }
         _ => {
-            let label = a.title.clone().unwrap_or_else(|| {
+            let label = a.title.as_deref().map(str::to_string).unwrap_or_else(|| {
                 if ct.is_empty() {
                     "添付".to_string()
                 } else {

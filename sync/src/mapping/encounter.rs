@@ -68,7 +68,11 @@ fn contained_places(e: &fhir::Encounter, rt: &str) -> Result<PlaceBook, Reject> 
         let head: fhir::ContainedHead = parse(raw.get().as_bytes(), rt)?;
         if head.resource_type == "Location" {
             let loc: fhir::Location = parse(raw.get().as_bytes(), rt)?;
-            if let Some(p) = loc.id.clone().and_then(|id| place_of(&loc, id)) {
+            if let Some(p) = loc
+                .id
+                .as_deref()
+                .and_then(|id| place_of(&loc, id.to_string()))
+            {
                 contained.insert(p);
             }
         }
@@ -77,7 +81,7 @@ fn contained_places(e: &fhir::Encounter, rt: &str) -> Result<PlaceBook, Reject> 
 }
 
 /// The locations the patient is at: those not completed, else (all completed) every one.
-fn current_locations(e: &fhir::Encounter) -> Vec<&fhir::EncounterLocation> {
+fn current_locations<'e, 'a>(e: &'e fhir::Encounter<'a>) -> Vec<&'e fhir::EncounterLocation<'a>> {
     let open: Vec<_> = e
         .location
         .iter()
@@ -168,7 +172,7 @@ pub(super) fn map_encounter(
     let rt = "Encounter";
     let id = require_id(e.id.clone(), rt)?;
     let subject = subject_of(e.subject.as_ref(), local);
-    let status = e.status.clone().unwrap_or_else(|| "unknown".to_string());
+    let status = e.status.as_deref().unwrap_or("unknown").to_string();
     match status.as_str() {
         "entered-in-error" => {
             return Ok(retract(
@@ -227,7 +231,10 @@ pub(super) fn map_encounter(
         Item::Encounter(model::Encounter {
             id,
             status,
-            class: e.class.as_ref().and_then(|c| c.code.clone()),
+            class: e
+                .class
+                .as_ref()
+                .and_then(|c| c.code.as_deref().map(str::to_string)),
             ward,
             room,
             bed,

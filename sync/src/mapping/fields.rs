@@ -3,6 +3,7 @@
 //! a FHIR date is its first instant in JST), statuses, participants; and turning a JSON
 //! error into a data-free [`Reject`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -32,16 +33,23 @@ pub(super) fn json_reject(e: &serde_json::Error, rt: &str) -> Reject {
     )
 }
 
+/// Parse a resource. Its UTF-8 is checked once, in one vectorised pass over the whole
+/// text (Japanese text is mostly multi-byte), instead of string by string inside the
+/// parser; text that is not UTF-8 goes to the byte parser, which says where it breaks.
 pub(super) fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], rt: &str) -> Result<T, Reject> {
-    serde_json::from_slice(bytes).map_err(|e| json_reject(&e, rt))
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+    .map_err(|e| json_reject(&e, rt))
 }
 
 /// References inside a Bundle, `urn:uuid:...` → subject, built from the Bundle's entries.
 pub(super) type LocalSubjects = HashMap<String, Subject>;
 
-pub(super) fn require_id(id: Option<String>, rt: &str) -> Result<String, Reject> {
+pub(super) fn require_id(id: Option<Cow<'_, str>>, rt: &str) -> Result<String, Reject> {
     match id {
-        Some(id) if !id.trim().is_empty() => Ok(id),
+        Some(id) if !id.trim().is_empty() => Ok(id.into_owned()),
         _ => Err(reject(RejectReason::MissingId, rt, "id missing")),
     }
 }
@@ -58,8 +66,8 @@ impl Notes {
 
     /// A date/time field: `None` when absent, and when it does not parse fully (with an
     /// `invalid_time` warning naming the field): unknown, never midnight.
-    pub fn time(&mut self, v: Option<&String>, field: &str) -> Option<Instant> {
-        let s = v?;
+    pub fn time<S: AsRef<str> + ?Sized>(&mut self, v: Option<&S>, field: &str) -> Option<Instant> {
+        let s = v?.as_ref();
         let t = parse_fhir_datetime(s);
         if t.is_none() {
             self.warn(WarningReason::InvalidTime, invalid_time(field));
@@ -68,8 +76,8 @@ impl Notes {
     }
 
     /// [`Notes::time`] keeping the precision the source gave.
-    pub fn moment(&mut self, v: Option<&String>, field: &str) -> Option<Moment> {
-        let s = v?;
+    pub fn moment<S: AsRef<str> + ?Sized>(&mut self, v: Option<&S>, field: &str) -> Option<Moment> {
+        let s = v?.as_ref();
         let t = parse_fhir_moment(s);
         if t.is_none() {
             self.warn(WarningReason::InvalidTime, invalid_time(field));
@@ -90,8 +98,12 @@ fn invalid_time(field: &str) -> String {
 
 /// A time the item cannot be shown without (a MAR dose, a vital sign): absent or not
 /// parsing fully, the resource is rejected naming the field.
-pub(super) fn required_time(v: Option<&String>, rt: &str, field: &str) -> Result<Instant, Reject> {
-    let Some(s) = v else {
+pub(super) fn required_time<S: AsRef<str> + ?Sized>(
+    v: Option<&S>,
+    rt: &str,
+    field: &str,
+) -> Result<Instant, Reject> {
+    let Some(s) = v.map(AsRef::as_ref) else {
         return Err(reject(
             RejectReason::InvalidValue,
             rt,
@@ -120,8 +132,8 @@ pub(super) fn subject_of(r: Option<&fhir::Reference>, local: Option<&LocalSubjec
     if let Some(ident) = &r.identifier {
         if let (Some(system), Some(value)) = (&ident.system, &ident.value) {
             return Subject::Identifier {
-                system: system.clone(),
-                value: value.clone(),
+                system: system.to_string(),
+                value: value.to_string(),
             };
         }
     }

@@ -12,10 +12,10 @@ use crate::model::{self, FlagKind};
 pub fn flag_kind(f: &fhir::Flag) -> FlagKind {
     let mut words: Vec<String> = Vec::new();
     for cc in std::iter::once(&f.code).chain(f.category.iter()) {
-        words.extend(cc.text.clone());
+        words.extend(cc.text.as_deref().map(str::to_string));
         for c in &cc.coding {
-            words.extend(c.code.clone());
-            words.extend(c.display.clone());
+            words.extend(c.code.as_deref().map(str::to_string));
+            words.extend(c.display.as_deref().map(str::to_string));
         }
     }
     let hay = words.join(" ").to_lowercase();

@@ -14,7 +14,7 @@ pub(super) fn map_immunization(
     let rt = "Immunization";
     let id = require_id(i.id.clone(), rt)?;
     let subject = subject_of(i.patient.as_ref(), local);
-    let status = i.status.clone().unwrap_or_else(|| "completed".to_string());
+    let status = i.status.as_deref().unwrap_or("completed").to_string();
     if status == "entered-in-error" {
         return Ok(retract(
             ResourceType::Immunization,
@@ -42,7 +42,7 @@ pub(super) fn map_immunization(
         p.dose_number_positive_int
             .as_ref()
             .map(|raw| raw.get().trim().trim_matches('"').to_string())
-            .or_else(|| p.dose_number_string.clone())
+            .or_else(|| p.dose_number_string.as_deref().map(str::to_string))
             .filter(|d| !d.is_empty() && d != "null")
     });
     let mut note: Vec<String> = i

@@ -74,7 +74,7 @@ pub(super) fn place_of(l: &fhir::Location, id: String) -> Option<Place> {
     let name = l
         .name
         .as_deref()
-        .or(l.alias.first().map(String::as_str))
+        .or(l.alias.first().map(|a| &a[..]))
         .or(l.description.as_deref())
         .map(str::trim)
         .filter(|n| !n.is_empty())?

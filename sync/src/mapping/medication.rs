@@ -54,7 +54,7 @@ fn medication_of(
             .reference
             .as_deref()
             .and_then(|s| reference_id(s, "Medication"));
-        let display = r.display.clone().unwrap_or_default();
+        let display = r.display.as_deref().unwrap_or_default().to_string();
         if by_ref.is_some() || !display.is_empty() {
             return Ok((display, by_ref));
         }
@@ -82,7 +82,7 @@ pub(super) fn map_medication_request(
     let rt = "MedicationRequest";
     let id = require_id(m.id.clone(), rt)?;
     let subject = subject_of(m.subject.as_ref(), local);
-    let status = m.status.clone().unwrap_or_else(|| "unknown".to_string());
+    let status = m.status.as_deref().unwrap_or("unknown").to_string();
     let dropped = match status.as_str() {
         "entered-in-error" => Some(DropReason::EnteredInError),
         "cancelled" | "draft" => Some(DropReason::Cancelled),
@@ -225,10 +225,10 @@ fn check_request_profile(m: &fhir::MedicationRequest, notes: &mut Notes) {
 
 /// The period of use: the JP Core extension, else the timing's bounds, else the dispense
 /// request's validity period.
-fn period_of_use<'a>(
-    m: &'a fhir::MedicationRequest,
-    dosage: Option<&'a fhir::Dosage>,
-) -> Option<&'a fhir::Period> {
+fn period_of_use<'a, 'r>(
+    m: &'a fhir::MedicationRequest<'r>,
+    dosage: Option<&'a fhir::Dosage<'r>>,
+) -> Option<&'a fhir::Period<'r>> {
     dosage
         .and_then(|d| {
             d.extension
@@ -334,7 +334,7 @@ pub(super) fn map_administration(
     let rt = "MedicationAdministration";
     let id = require_id(a.id.clone(), rt)?;
     let subject = subject_of(a.subject.as_ref(), local);
-    let status = a.status.clone().unwrap_or_else(|| "unknown".to_string());
+    let status = a.status.as_deref().unwrap_or("unknown").to_string();
     if status == "entered-in-error" {
         return Ok(retract(
             ResourceType::MedicationAdministration,
@@ -374,7 +374,7 @@ pub(super) fn map_administration(
     let dose = dosage
         .and_then(|d| d.dose.as_ref())
         .and_then(quantity_text)
-        .or_else(|| dosage.and_then(|d| d.text.clone()));
+        .or_else(|| dosage.and_then(|d| d.text.as_deref().map(str::to_string)));
     let route = dosage
         .and_then(|d| d.route.as_ref())
         .and_then(fhir::CodeableConcept::readable);
@@ -421,8 +421,10 @@ pub(super) fn map_medication(m: fhir::Medication) -> Result<Mapped, Reject> {
 mod repeat_tests {
     use super::*;
 
-    fn repeat(json: serde_json::Value) -> fhir::Repeat {
-        serde_json::from_value(json).unwrap()
+    fn repeat(json: serde_json::Value) -> fhir::Repeat<'static> {
+        // The FHIR structs borrow from the text they are parsed from: keep it for the test.
+        let text: &'static str = Box::leak(json.to_string().into_boxed_str());
+        serde_json::from_str(text).unwrap()
     }
 
     #[test]

@@ -633,7 +633,7 @@ fn resource_type_of(bytes: &[u8]) -> Result<String, Reject> {
         return Ok(rt);
     }
     match serde_json::from_slice::<fhir::TypeOnly>(bytes) {
-        Ok(t) => Ok(t.resource_type),
+        Ok(t) => Ok(t.resource_type.into_owned()),
         Err(e) => Err(json_reject(&e, "?")),
     }
 }

@@ -118,20 +118,20 @@ fn observation_value(o: &fhir::Observation) -> Option<(String, Option<String>)> 
 }
 
 /// The time field the Observation gave, with its FHIR name.
-fn observation_time_field(o: &fhir::Observation) -> Option<(&String, &'static str)> {
+fn observation_time_field<'o>(o: &'o fhir::Observation<'_>) -> Option<(&'o str, &'static str)> {
     o.effective_date_time
-        .as_ref()
+        .as_deref()
         .map(|s| (s, "effectiveDateTime"))
         .or(o
             .effective_instant
-            .as_ref()
+            .as_deref()
             .map(|s| (s, "effectiveInstant")))
         .or(o
             .effective_period
             .as_ref()
-            .and_then(|p| p.start.as_ref())
+            .and_then(|p| p.start.as_deref())
             .map(|s| (s, "effectivePeriod.start")))
-        .or(o.issued.as_ref().map(|s| (s, "issued")))
+        .or(o.issued.as_deref().map(|s| (s, "issued")))
 }
 
 pub(super) fn map_observation(
@@ -328,8 +328,9 @@ fn finding(o: &fhir::Observation, ctx: &MapContext, r: Reading, notes: &mut Note
     let category = o.category.iter().find_map(|c| {
         c.coding
             .iter()
-            .find_map(|c| c.display.clone().or_else(|| c.code.clone()))
-            .or_else(|| c.text.clone())
+            .find_map(|c| c.display.as_deref().or(c.code.as_deref()))
+            .or(c.text.as_deref())
+            .map(str::to_string)
     });
     Body::Item(Item::Finding(model::Finding {
         id: r.id,

@@ -19,7 +19,7 @@ pub(super) fn map_service_request(
     let rt = "ServiceRequest";
     let id = require_id(r.id.clone(), rt)?;
     let subject = subject_of(r.subject.as_ref(), local);
-    let status = r.status.clone().unwrap_or_else(|| "unknown".to_string());
+    let status = r.status.as_deref().unwrap_or("unknown").to_string();
     let why = match status.as_str() {
         "entered-in-error" => Some(DropReason::EnteredInError),
         "draft" | "revoked" => Some(DropReason::Cancelled),
@@ -69,8 +69,8 @@ pub(super) fn map_service_request(
             text,
             category: r.category.iter().find_map(fhir::CodeableConcept::readable),
             status,
-            intent: r.intent.clone(),
-            priority: r.priority.clone(),
+            intent: r.intent.as_deref().map(str::to_string),
+            priority: r.priority.as_deref().map(str::to_string),
             authored_on,
             occurrence,
             requester: r.requester.as_ref().and_then(|p| participant(p, None)),

@@ -46,7 +46,7 @@ pub fn hospital_id_of(identifiers: &[fhir::Identifier], configured: &[String]) -
             .filter(|v| !v.is_empty())
             .map(str::to_string)
     };
-    fn system(i: &fhir::Identifier) -> &str {
+    fn system<'i>(i: &'i fhir::Identifier<'_>) -> &'i str {
         i.system.as_deref().unwrap_or("")
     }
     let rules: [&dyn Fn(&fhir::Identifier) -> bool; 4] = [
@@ -72,7 +72,7 @@ fn name_text(n: &fhir::HumanName) -> Option<String> {
     if let Some(f) = n.family.as_deref() {
         parts.push(f);
     }
-    parts.extend(n.given.iter().map(String::as_str));
+    parts.extend(n.given.iter().map(|g| &g[..]));
     let s = parts.join(" ");
     (!s.trim().is_empty()).then(|| s.trim().to_string())
 }
@@ -140,7 +140,12 @@ pub(super) fn map_patient(p: fhir::Patient, ctx: &MapContext) -> Result<Mapped, 
     let identifiers = p
         .identifier
         .iter()
-        .filter_map(|i| Some((i.system.clone()?, i.value.clone()?)))
+        .filter_map(|i| {
+            Some((
+                i.system.as_deref()?.to_string(),
+                i.value.as_deref()?.to_string(),
+            ))
+        })
         .collect();
     Ok(notes.into(Mapped {
         rtype: ResourceType::Patient,
@@ -164,7 +169,7 @@ pub(super) fn map_patient(p: fhir::Patient, ctx: &MapContext) -> Result<Mapped, 
 mod tests {
     use super::*;
 
-    fn ident(system: Option<&str>, value: &str, mr: bool) -> fhir::Identifier {
+    fn ident(system: Option<&str>, value: &str, mr: bool) -> fhir::Identifier<'static> {
         let type_ = mr.then(|| {
             serde_json::from_str::<fhir::CodeableConcept>(
                 r#"{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}]}"#,
@@ -172,8 +177,8 @@ mod tests {
             .unwrap()
         });
         fhir::Identifier {
-            system: system.map(str::to_string),
-            value: Some(value.to_string()),
+            system: system.map(|s| s.to_string().into()),
+            value: Some(value.to_string().into()),
             type_,
         }
     }

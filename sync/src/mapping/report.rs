@@ -138,7 +138,7 @@ pub(super) fn map_diagnostic_report(
     let rt = "DiagnosticReport";
     let id = require_id(r.id.clone(), rt)?;
     let subject = subject_of(r.subject.as_ref(), local);
-    let status = r.status.clone().unwrap_or_else(|| "unknown".to_string());
+    let status = r.status.as_deref().unwrap_or("unknown").to_string();
     let dropped = match status.as_str() {
         "entered-in-error" => Some(DropReason::EnteredInError),
         "cancelled" => Some(DropReason::Cancelled),

@@ -90,7 +90,7 @@ pub(super) fn map_care_team(
     let rt = "CareTeam";
     let id = require_id(c.id.clone(), rt)?;
     let subject = subject_of(c.subject.as_ref(), local);
-    let status = c.status.clone().unwrap_or_else(|| "active".to_string());
+    let status = c.status.as_deref().unwrap_or("active").to_string();
     let why = match status.as_str() {
         "entered-in-error" => Some(DropReason::EnteredInError),
         "inactive" => Some(DropReason::Inactive),

@@ -6,6 +6,11 @@
 //! `status`, `subject`, …) on purpose: each mirrors one FHIR resource as the spec defines
 //! it, so a reader checks a struct against the spec one to one, and a shared base struct
 //! (`#[serde(flatten)]`) would make serde buffer every field of every resource.
+//!
+//! Text fields are `Cow<'a, str>`: parsed from a resource's text they borrow from it (no
+//! allocation per field; owned only when the JSON string has an escape). A source that
+//! builds a struct itself gives owned text with `.into()` (`Cow<'static, str>`). Parse
+//! with `serde_json::from_str` / `from_slice`; `from_value` cannot lend its strings.
 
 use std::borrow::Cow;
 

@@ -3,6 +3,13 @@
 //! folder it is in (no path walk from the root per file), listed with `getdents`, whose
 //! entry types spare a `stat` per entry, and its files are opened relative to it and read
 //! into a buffer the reading thread keeps (no size query, no allocation per file).
+//!
+//! Folders and files are opened with `O_NOATIME` where the file system lets the node
+//! (it owns the files or holds `CAP_FOWNER`): reading the storage then does not write
+//! an access time into each inode it reads. On a storage mounted read-write (without
+//! `noatime`) every first read of a file written since it was last read would otherwise
+//! dirty its inode, and the full pull would write back as many inodes as it reads files
+//! and folders. Where the flag is refused (`EPERM`), the node opens without it.
 
 use std::cell::RefCell;
 use std::io;
@@ -35,6 +42,25 @@ fn again<T>(mut f: impl FnMut() -> Result<T, Errno>) -> io::Result<T> {
 const FOLDER: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::CLOEXEC);
+const FILE: OFlags = OFlags::RDONLY.union(OFlags::CLOEXEC);
+
+/// Set once the file system refused `O_NOATIME` (the node neither owns the storage's
+/// files nor holds `CAP_FOWNER`): later opens do not ask for it again.
+static NOATIME_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Open `rel` inside `dir` with `flags`, without updating its access time where allowed.
+fn open_at(dir: impl rustix::fd::AsFd, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+    let dir = dir.as_fd();
+    if !NOATIME_REFUSED.load(Ordering::Relaxed) {
+        match again(|| rustix::fs::openat(dir, rel, flags | OFlags::NOATIME, Mode::empty())) {
+            Err(e) if e.raw_os_error() == Some(Errno::PERM.raw_os_error()) => {
+                NOATIME_REFUSED.store(true, Ordering::Relaxed);
+            }
+            r => return r,
+        }
+    }
+    again(|| rustix::fs::openat(dir, rel, flags, Mode::empty()))
+}
 
 thread_local! {
     /// `getdents` buffer of this thread.
@@ -56,13 +82,13 @@ impl Folder {
 
     /// Open a folder by its path.
     pub(super) fn open_path(path: &Path) -> io::Result<Folder> {
-        again(|| rustix::fs::openat(rustix::fs::CWD, path, FOLDER, Mode::empty())).map(Folder::new)
+        open_at(rustix::fs::CWD, path, FOLDER).map(Folder::new)
     }
 
     /// Open a folder inside this one (`rel` may have several components).
     pub(super) fn open(&self, rel: impl AsRef<Path>) -> io::Result<Folder> {
         let rel = rel.as_ref();
-        again(|| rustix::fs::openat(&self.fd, rel, FOLDER, Mode::empty())).map(Folder::new)
+        open_at(&self.fd, rel, FOLDER).map(Folder::new)
     }
 
     /// The entries of this folder (not `.` and `..`), sorted, each with whether it is a
@@ -136,14 +162,7 @@ impl Folder {
         f: impl FnOnce(&[u8]) -> T,
     ) -> io::Result<T> {
         let rel = rel.as_ref();
-        let fd = again(|| {
-            rustix::fs::openat(
-                &self.fd,
-                rel,
-                OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-        })?;
+        let fd = open_at(&self.fd, rel, FILE)?;
         CONTENTS.with_borrow_mut(|buf| {
             let mut n = 0;
             loop {
@@ -205,5 +224,34 @@ mod tests {
             a.read_with("missing", |_| ()).unwrap_err().kind(),
             io::ErrorKind::NotFound
         );
+    }
+
+    /// Reading leaves the access times of the storage's files and folders as they were
+    /// (the test is run as the files' owner, who may ask for `O_NOATIME`). Without the
+    /// flag, a `relatime` mount updates an access time older than the modification time.
+    #[test]
+    fn reading_does_not_touch_access_times() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/f"), b"message").unwrap();
+        let old = SystemTime::UNIX_EPOCH + Duration::from_secs(946_684_800);
+        for p in ["d", "d/f"] {
+            std::fs::File::open(dir.path().join(p))
+                .unwrap()
+                .set_times(std::fs::FileTimes::new().set_accessed(old))
+                .unwrap();
+        }
+        let accessed = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .accessed()
+                .unwrap()
+        };
+        assert_eq!(accessed("d"), old);
+        let d = Folder::open_path(dir.path()).unwrap().open("d").unwrap();
+        assert_eq!(d.list().unwrap(), vec![("f".to_string(), false)]);
+        assert_eq!(d.read_with("f", |b| b.to_vec()).unwrap(), b"message");
+        assert_eq!(accessed("d/f"), old, "the file's access time was updated");
+        assert_eq!(accessed("d"), old, "the folder's access time was updated");
     }
 }

@@ -142,11 +142,26 @@ pub(super) fn subject_of(r: Option<&fhir::Reference>, local: Option<&LocalSubjec
 
 /// The id in a literal reference to `rtype` (`Patient/1`, `https://x/fhir/Patient/1`,
 /// `Patient/1/_history/2`).
+/// The segment after the last `rtype` segment is the id (none when `rtype` is the last
+/// segment); found in one pass without collecting the segments (it runs for every
+/// resource's subject).
 pub fn reference_id(reference: &str, rtype: &str) -> Option<String> {
-    let parts: Vec<&str> = reference.split('/').collect();
-    let pos = parts.iter().rposition(|p| *p == rtype)?;
-    let id = parts.get(pos + 1)?;
-    (!id.is_empty()).then(|| id.to_string())
+    // `Some(None)`: the last `rtype` seen so far has no segment after it (yet).
+    let mut after_last: Option<Option<&str>> = None;
+    let mut previous_is_type = false;
+    for part in reference.split('/') {
+        if previous_is_type {
+            after_last = Some(Some(part));
+        }
+        previous_is_type = part == rtype;
+        if previous_is_type {
+            after_last = Some(None);
+        }
+    }
+    after_last
+        .flatten()
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
 }
 
 pub(super) fn has_code_in(list: &[fhir::CodeableConcept], code: &str) -> bool {
@@ -233,6 +248,21 @@ pub(super) fn notes_text(notes: &[fhir::Annotation]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_id_is_the_segment_after_the_last_type_segment() {
+        let id = |r: &str| reference_id(r, "Patient");
+        assert_eq!(id("Patient/1").as_deref(), Some("1"));
+        assert_eq!(id("https://x/fhir/Patient/p-7").as_deref(), Some("p-7"));
+        assert_eq!(id("Patient/1/_history/2").as_deref(), Some("1"));
+        assert_eq!(id("Patient/Patient/9").as_deref(), Some("9"));
+        assert_eq!(id("Patient/1/Patient").as_deref(), None);
+        assert_eq!(id("Patient/Patient").as_deref(), None);
+        assert_eq!(id("Patient/").as_deref(), None);
+        assert_eq!(id("Patient").as_deref(), None);
+        assert_eq!(id("Group/1").as_deref(), None);
+        assert_eq!(id("").as_deref(), None);
+    }
 
     #[test]
     fn an_invalid_time_is_unknown_with_a_warning_naming_the_field() {

@@ -89,13 +89,20 @@ fn has_category(o: &fhir::Observation, codes: &[&str]) -> bool {
 fn lab_coded(code: &fhir::CodeableConcept) -> bool {
     code.coding.iter().any(|c| {
         c.system.as_deref().is_some_and(|s| {
-            let s = s.to_ascii_lowercase();
-            s.contains("jlac10")
-                || s.contains("jlac11")
-                || s.contains("obslabresult_localcode")
-                || s.contains("loinc.org")
+            ["jlac10", "jlac11", "obslabresult_localcode", "loinc.org"]
+                .iter()
+                .any(|needle| contains_ignore_ascii_case(s, needle))
         })
     })
+}
+
+/// Does `haystack` contain `needle` (lowercase ASCII), ignoring ASCII case? Without the
+/// lowercase copy of the haystack (this runs for every coding of every Observation).
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 fn observation_value(o: &fhir::Observation) -> Option<(String, Option<String>)> {

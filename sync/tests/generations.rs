@@ -756,9 +756,9 @@ fn toml_like(s: &str) -> Config {
     serde_json::from_str(s).unwrap()
 }
 
-/// A snapshot file of an older item format (here: times stored as text, schema 4) is not
-/// read as if it were the current one: opening it says what to do, and the file is left
-/// as it was.
+/// A snapshot file of an older item format (here: eight-byte `died` fields and owner
+/// generations, schema 5) is not read as if it were the current one: opening it says what
+/// to do, and the file is left as it was.
 #[test]
 fn a_snapshot_of_an_older_item_format_is_refused_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
@@ -772,22 +772,22 @@ fn a_snapshot_of_an_older_item_format_is_refused_with_what_to_do() {
             let mut meta = txn
                 .open_table(redb::TableDefinition::<&str, &[u8]>::new("akari_meta"))
                 .unwrap();
-            meta.insert("schema", 4u32.to_be_bytes().as_slice())
+            meta.insert("schema", 5u32.to_be_bytes().as_slice())
                 .unwrap();
         }
         txn.commit().unwrap();
     }
     let err = Store::open(&path, StoreOptions::default()).unwrap_err();
-    assert!(matches!(err, StoreError::OldSchema(4)), "{err:?}");
+    assert!(matches!(err, StoreError::OldSchema(5)), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("older Akari"), "{text}");
     assert!(text.contains("akari sync now --full"), "{text}");
-    // Refused, not rewritten: the file still says schema 4.
+    // Refused, not rewritten: the file still says schema 5.
     let db = redb::Database::create(&path).unwrap();
     let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
     let meta = txn
         .open_table(redb::TableDefinition::<&str, &[u8]>::new("akari_meta"))
         .unwrap();
     let schema = redb::ReadableTable::get(&meta, "schema").unwrap().unwrap();
-    assert_eq!(schema.value(), 4u32.to_be_bytes().as_slice());
+    assert_eq!(schema.value(), 5u32.to_be_bytes().as_slice());
 }

@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::keys::{owner_key, owner_value, parse_meta, with_died, ItemKey, Owner, ALIVE};
+use super::keys::{
+    owner_key, owner_value, parse_meta, with_died, ItemKey, Owner, OwnerValue, ALIVE,
+};
 use super::tables::{EpochTable, DATA_KEYS, EPOCH_TIPS, GENERATIONS, META};
 use super::{
     commit_copy, decode_manifest, encode_manifest, next_generation, read, GenerationKind, Manifest,
@@ -82,7 +84,7 @@ where
     T: ReadableTable<Bytes, Bytes>,
 {
     let g = src.manifest.generation;
-    let mut owners: Vec<([u8; 17], [u8; 25])> = Vec::new();
+    let mut owners: Vec<([u8; 17], OwnerValue)> = Vec::new();
     {
         let name = EpochTable::Items.of(epoch);
         let mut items = dst.open_table(name.def())?;

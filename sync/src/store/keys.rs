@@ -178,13 +178,39 @@ pub fn prefix_range(prefix: &[u8]) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
 /// Every stored version's value starts with a fixed header readable without touching the
 /// content: content hash, the generation in which the version stopped being visible, and
 /// the item kind. The opaque content (ciphertext when the snapshot is encrypted) follows.
-pub const META_LEN: usize = 41;
+///
+/// `hash(32) ‖ died(4, big endian) ‖ kind(1)`. The content hash stays a full SHA-256: it is
+/// the integrity proof of the stored bytes, checked before an item is decoded and summed
+/// into the generation's set hash by verification, which runs on a node that cannot open
+/// the AEAD (it holds only the public key), so the AEAD's tag does not stand in for it.
+/// `died` is a generation number in four bytes ([`ALIVE`] is stored as `u32::MAX`):
+/// [`GENERATION_LIMIT`] keeps every generation below it.
+pub const META_LEN: usize = 37;
+/// Where the kind byte sits in a stored value's header.
+pub const KIND_AT: usize = META_LEN - 1;
+const DIED_AT: usize = 32;
+const STORED_ALIVE: u32 = u32::MAX;
+
+/// The first generation number the snapshot format cannot hold (a version's `died` is four
+/// bytes): at one generation a minute this is eight thousand years away, and
+/// `next_generation` refuses to reach it rather than wrap.
+pub const GENERATION_LIMIT: u64 = STORED_ALIVE as u64;
+
+fn stored_died(died: u64) -> [u8; 4] {
+    let d = if died >= GENERATION_LIMIT {
+        debug_assert_eq!(died, ALIVE, "a generation at or past the format's limit");
+        STORED_ALIVE
+    } else {
+        died as u32
+    };
+    d.to_be_bytes()
+}
 
 pub fn meta_value(hash: &[u8; 32], died: u64, kind: u8) -> [u8; META_LEN] {
     let mut v = [0u8; META_LEN];
     v[..32].copy_from_slice(hash);
-    v[32..40].copy_from_slice(&died.to_be_bytes());
-    v[40] = kind;
+    v[DIED_AT..KIND_AT].copy_from_slice(&stored_died(died));
+    v[KIND_AT] = kind;
     v
 }
 
@@ -200,7 +226,7 @@ pub fn item_value(hash: &[u8; 32], died: u64, kind: u8, content: &[u8]) -> Vec<u
 pub fn with_died(value: &[u8], died: u64) -> Vec<u8> {
     let mut v = value.to_vec();
     if v.len() >= META_LEN {
-        v[32..40].copy_from_slice(&died.to_be_bytes());
+        v[DIED_AT..KIND_AT].copy_from_slice(&stored_died(died));
     }
     v
 }
@@ -228,14 +254,21 @@ pub fn parse_meta(v: &[u8]) -> Option<MetaView> {
     }
     Some(MetaView {
         hash: v[..32].try_into().ok()?,
-        died: u64::from_be_bytes(v[32..40].try_into().ok()?),
-        kind: v[40] & !KIND_INDEXED,
-        indexed: v[40] & KIND_INDEXED != 0,
+        died: match u32::from_be_bytes(v[DIED_AT..KIND_AT].try_into().ok()?) {
+            STORED_ALIVE => ALIVE,
+            d => u64::from(d),
+        },
+        kind: v[KIND_AT] & !KIND_INDEXED,
+        indexed: v[KIND_AT] & KIND_INDEXED != 0,
     })
 }
 
 /// Owner entry: where the newest version of a resource lives.
-/// `(resource type ‖ id hash)` → `patient(16) ‖ born(8) ‖ has index entry(1)`.
+/// `(resource type ‖ id hash)` → `patient(16) ‖ varint(born << 1 | has index entry)`.
+/// The generation is a LEB128 varint (one or two bytes for the first 8,191 generations,
+/// instead of eight) with the index flag in its lowest bit: an owner row is 17 + 17..19
+/// bytes instead of 17 + 25. The key keeps the full 16-byte id hash: it names the resource
+/// across the whole hospital, and the patient part is the item key's patient.
 pub fn owner_key(rtype: u8, idh: &IdHash) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[0] = rtype;
@@ -250,23 +283,64 @@ pub struct Owner {
     pub has_index: bool,
 }
 
-pub fn owner_value(o: &Owner) -> [u8; 25] {
-    let mut v = [0u8; 25];
-    v[..16].copy_from_slice(&o.pk);
-    v[16..24].copy_from_slice(&o.born.to_be_bytes());
-    v[24] = o.has_index as u8;
-    v
+/// The longest owner value: the patient and a 65-bit varint (ten bytes).
+const OWNER_MAX: usize = 16 + 10;
+
+/// An encoded owner value (on the stack; [`OwnerValue::as_slice`] is what is stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OwnerValue {
+    buf: [u8; OWNER_MAX],
+    len: u8,
 }
 
+impl OwnerValue {
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+pub fn owner_value(o: &Owner) -> OwnerValue {
+    let mut buf = [0u8; OWNER_MAX];
+    buf[..16].copy_from_slice(&o.pk);
+    let mut n = (u128::from(o.born) << 1) | u128::from(o.has_index);
+    let mut len = 16;
+    loop {
+        let low = (n & 0x7F) as u8;
+        n >>= 7;
+        if n == 0 {
+            buf[len] = low;
+            len += 1;
+            break;
+        }
+        buf[len] = low | 0x80;
+        len += 1;
+    }
+    OwnerValue {
+        buf,
+        len: len as u8,
+    }
+}
+
+/// An owner value read from the file; `None` for a truncated, overlong or trailing-byte
+/// value (the caller reports the file as damaged).
 pub fn parse_owner(v: &[u8]) -> Option<Owner> {
-    if v.len() != 25 {
+    let pk: Pk = v.get(..16)?.try_into().ok()?;
+    let rest = &v[16..];
+    if rest.is_empty() || rest.len() > OWNER_MAX - 16 {
         return None;
     }
-    Some(Owner {
-        pk: v[..16].try_into().ok()?,
-        born: u64::from_be_bytes(v[16..24].try_into().ok()?),
-        has_index: v[24] != 0,
-    })
+    let mut n = 0u128;
+    for (i, b) in rest.iter().enumerate() {
+        n |= u128::from(b & 0x7F) << (7 * i);
+    }
+    let owner = Owner {
+        pk,
+        born: u64::try_from(n >> 1).ok()?,
+        has_index: n & 1 == 1,
+    };
+    // Only the one shortest encoding is accepted (a missing continuation bit, an overlong
+    // varint or a trailing byte re-encodes differently).
+    (owner_value(&owner).as_slice() == v).then_some(owner)
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -417,6 +491,49 @@ mod tests {
                 bad.len()
             );
         }
+    }
+
+    #[test]
+    fn headers_and_owner_rows_read_back_and_damaged_owner_rows_are_refused() {
+        for died in [1, 2, 300, GENERATION_LIMIT - 1, ALIVE] {
+            let v = item_value(&[9; 32], died, 3 | KIND_INDEXED, b"content");
+            assert_eq!(v.len(), META_LEN + 7);
+            let m = parse_meta(&v).unwrap();
+            assert_eq!(
+                (m.hash, m.died, m.kind, m.indexed),
+                ([9; 32], died, 3, true)
+            );
+            assert_eq!(content_of(&v), b"content");
+            let m = parse_meta(&with_died(&v, 5)).unwrap();
+            assert_eq!((m.died, m.kind), (5, 3));
+        }
+        for born in [0, 1, 63, 64, 8191, 8192, 1 << 40, u64::MAX] {
+            for has_index in [false, true] {
+                let o = Owner {
+                    pk: [7; 16],
+                    born,
+                    has_index,
+                };
+                let v = owner_value(&o);
+                assert_eq!(parse_owner(v.as_slice()), Some(o));
+                let mut long = v.as_slice().to_vec();
+                long.push(0);
+                assert_eq!(parse_owner(&long), None);
+                assert_eq!(parse_owner(&v.as_slice()[..v.as_slice().len() - 1]), None);
+            }
+        }
+        let small = owner_value(&Owner {
+            pk: [1; 16],
+            born: 5,
+            has_index: true,
+        });
+        assert_eq!(small.as_slice().len(), 17);
+        // An overlong varint (a continuation byte carrying nothing) is not this row.
+        let mut overlong = small.as_slice().to_vec();
+        overlong[16] |= 0x80;
+        overlong.push(0);
+        assert_eq!(parse_owner(&overlong), None);
+        assert_eq!(parse_owner(&[1; 16]), None);
     }
 
     #[test]

@@ -119,7 +119,9 @@ use tables::{DATA_KEYS, EPOCH_TIPS, GENERATIONS, META};
 /// 4: prescriptions carry their days, span and prescriber.
 /// 5: times and dates inside items are binary (seconds, nanoseconds and offset; day
 /// numbers), not text.
-const SCHEMA_VERSION: u32 = 5;
+/// 6: denser rows: a version's `died` is four bytes, an owner row's generation a varint,
+/// index chunks sized to redb's page allocation.
+const SCHEMA_VERSION: u32 = 6;
 
 /// The fewest generations retention may keep (ransomware-proof backups: ≥ 3).
 pub const MIN_KEEP: usize = 3;
@@ -657,7 +659,15 @@ pub(crate) fn next_generation(txn: &WriteTransaction) -> Result<u64, StoreError>
         .get("last_generation")?
         .and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes))
         .unwrap_or(0);
-    Ok(last.max(floor) + 1)
+    let next = last.max(floor) + 1;
+    if next >= keys::GENERATION_LIMIT {
+        return Err(StoreError::Build(format!(
+            "the snapshot file has used every generation number it can hold ({}); move it \
+             (and its second copy) away and run `akari sync now --full`",
+            keys::GENERATION_LIMIT - 1
+        )));
+    }
+    Ok(next)
 }
 
 /// Record the manifest (inside the caller's transaction): the generation exists, it is the

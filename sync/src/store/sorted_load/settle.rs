@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::{ItemBucket, ItemRow, OwnerRow, PatientEvents};
 use crate::mapping::{ItemKind, ResourceType};
 use crate::store::build::Scope;
-use crate::store::keys::{Pk, SetHash, META_LEN, SPACE_MEDICATION, SPACE_RECORD};
+use crate::store::keys::{Pk, SetHash, KIND_AT, META_LEN, SPACE_MEDICATION, SPACE_RECORD};
 use crate::store::prepare::EncounterFact;
 
 /// What becomes of a patient's items.
@@ -206,7 +206,7 @@ pub(super) fn settle_items(
         let hash: [u8; 32] = value[..32].try_into().expect("header");
         s.set.add(&r.rkey, &hash);
         if value.len() >= META_LEN {
-            s.counts[value[40] as usize & 15] += 1;
+            s.counts[value[KIND_AT] as usize & 15] += 1;
         }
         s.rows += 1;
         rows[out] = r;

@@ -63,10 +63,18 @@ fn table_sizes(n: usize, path: &Path) -> String {
     }
     drop(txn);
     let s = db.begin_write().unwrap().stats().unwrap();
-    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    // The file's length and the blocks the filesystem gave it (less where redb's growth
+    // step left a hole: the file is sparse there).
+    let (file_len, on_disk) = std::fs::metadata(path)
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.len(), m.blocks() * 512)
+        })
+        .unwrap_or((0, 0));
     out.push_str(&format!(
-        "| {n} | (whole file: {:.1} MB, pages in use {:.1} MB) | | {:.1} | {:.1} | {:.1} |\n",
+        "| {n} | (whole file: {:.1} MB, on disk {:.1} MB, pages in use {:.1} MB) | | {:.1} | {:.1} | {:.1} |\n",
         mb(file_len),
+        mb(on_disk),
         mb(s.allocated_pages() * s.page_size() as u64),
         mb(s.stored_bytes()),
         mb(s.metadata_bytes()),

@@ -19,8 +19,9 @@ use crate::store::{IndexEntry, StoreError};
 const BASE_MAGIC: &[u8; 4] = b"AKIX";
 const DELTA_MAGIC: &[u8; 4] = b"AKID";
 /// Version of the blob layouts and of the search-key normalisation baked into them
-/// (2: hospital IDs normalised ignoring case and separators).
-const FORMAT: u32 = 2;
+/// (2: hospital IDs normalised ignoring case and separators; 3: each name key row's
+/// patient has its rank in the order search results are listed).
+const FORMAT: u32 = 3;
 
 /// The delta blob's plaintext: the entries a generation ended and the ones it wrote.
 pub(super) fn encode_delta(
@@ -72,14 +73,20 @@ impl Drop for Delta {
 //   patients:  pk(16) hospital id(8) kanji(8) kana(8) birth(4, days from CE; i32::MIN none)
 //              location(4, index; u32::MAX none) sex(1)
 //   locations: pk(16) rtype(1) id hash(16) ward(8) room(8) bed(8) start(16, i128 ns; MIN none)
-//   names, ids: key(8) patient(4), sorted by key bytes then patient
+//   names:     key(8) patient(4), sorted by key bytes then patient
+//   name ranks: rank(4) of each name row's patient, in the order of the name rows
+//   ids:       key(8) patient(4), sorted by key bytes then patient
 //   births:    days(4) patient(4), sorted
 //   arena:     string bytes
 // A string is `offset(4) ‖ length(4)` into the arena; offset u32::MAX is "none".
+// A patient's rank is its position in the order search results are listed (kana name,
+// then hospital ID, then key; "none" first): a name search keeps the first ranks among
+// its matches and reads no other patient row, however many share the name.
 const HEADER_LEN: usize = 32;
 const PATIENT_LEN: usize = 16 + 8 * 3 + 4 + 4 + 1;
 const LOCATION_LEN: usize = 16 + 1 + 16 + 8 * 3 + 16;
 const KEY_ROW_LEN: usize = 12;
+const RANK_LEN: usize = 4;
 const BIRTH_LEN: usize = 8;
 const NONE32: u32 = u32::MAX;
 const NO_BIRTH: i32 = i32::MIN;
@@ -189,11 +196,13 @@ pub(super) fn encode_base(
     p.names.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
     sort_keys(&mut p.ids);
     p.births.sort_unstable();
+    let ranks = result_ranks(&patients);
     let mut out = Zeroizing::new(Vec::with_capacity(
         HEADER_LEN
             + p.rows.len()
             + loc_rows.len()
             + (p.names.len() + p.ids.len()) * KEY_ROW_LEN
+            + p.names.len() * RANK_LEN
             + p.births.len() * BIRTH_LEN
             + arena.0.len(),
     ));
@@ -212,7 +221,14 @@ pub(super) fn encode_base(
     }
     out.extend_from_slice(&p.rows);
     out.extend_from_slice(&loc_rows);
-    for (_, i, r) in p.names.iter().chain(p.ids.iter()) {
+    for (_, i, r) in &p.names {
+        out.extend_from_slice(r);
+        out.extend_from_slice(&i.to_le_bytes());
+    }
+    for (_, i, _) in &p.names {
+        out.extend_from_slice(&ranks[*i as usize].to_le_bytes());
+    }
+    for (_, i, r) in &p.ids {
         out.extend_from_slice(r);
         out.extend_from_slice(&i.to_le_bytes());
     }
@@ -226,6 +242,31 @@ pub(super) fn encode_base(
     loc_rows.zeroize();
     arena.0.zeroize();
     Ok(out)
+}
+
+/// The rank of each patient (by position in `patients`) in the order search results are
+/// listed: kana name, hospital ID, key ("none" first), as [`crate::reader`] sorts them.
+fn result_ranks(patients: &[(&Pk, &Entry)]) -> Vec<u32> {
+    fn listed(e: &Entry) -> (Option<&str>, Option<&str>) {
+        match &e.entry {
+            IndexEntry::Patient {
+                name_kana,
+                hospital_id,
+                ..
+            } => (name_kana.as_deref(), hospital_id.as_deref()),
+            IndexEntry::Location { .. } => (None, None),
+        }
+    }
+    let mut order: Vec<u32> = (0..patients.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (pa, pb) = (patients[a as usize], patients[b as usize]);
+        (listed(pa.1), pa.0).cmp(&(listed(pb.1), pb.0))
+    });
+    let mut ranks = vec![0u32; patients.len()];
+    for (rank, i) in order.into_iter().enumerate() {
+        ranks[i as usize] = rank as u32;
+    }
+    ranks
 }
 
 /// The location rows, in the order of `locs`; their strings go to `arena`.
@@ -378,6 +419,7 @@ pub(crate) struct Base {
     births: usize,
     at_locations: usize,
     at_names: usize,
+    at_ranks: usize,
     at_ids: usize,
     at_births: usize,
     at_arena: usize,
@@ -430,7 +472,8 @@ impl Base {
         let (patients, locations, names, ids, births, arena) = (h(1), h(2), h(3), h(4), h(5), h(6));
         let at_locations = HEADER_LEN + patients * PATIENT_LEN;
         let at_names = at_locations + locations * LOCATION_LEN;
-        let at_ids = at_names + names * KEY_ROW_LEN;
+        let at_ranks = at_names + names * KEY_ROW_LEN;
+        let at_ids = at_ranks + names * RANK_LEN;
         let at_births = at_ids + ids * KEY_ROW_LEN;
         let at_arena = at_births + births * BIRTH_LEN;
         if at_arena + arena != buf.len() {
@@ -445,6 +488,7 @@ impl Base {
             births,
             at_locations,
             at_names,
+            at_ranks,
             at_ids,
             at_births,
             at_arena,
@@ -542,17 +586,27 @@ impl Base {
         lo as u32..hi as u32
     }
 
-    /// Name keys starting with `prefix`, in key order: (key, patient).
+    /// Name keys starting with `prefix`, in key order: (patient, its rank in the order
+    /// results are listed). Finds the keys' range with two binary searches and then reads
+    /// only the rows, never the keys' bytes.
     pub(crate) fn names_with_prefix<'a>(
         &'a self,
         prefix: &'a [u8],
-    ) -> impl Iterator<Item = (&'a [u8], u32)> + 'a {
-        let row = move |j: usize| self.at_names + j * KEY_ROW_LEN;
-        let start = partition(self.names, |j| self.key_bytes(row(j)) < prefix);
-        (start..self.names)
-            .map(move |j| (self.key_bytes(row(j)), u32_at(&self.buf, row(j) + 8)))
-            .take_while(move |(k, _)| k.starts_with(prefix))
-            .filter(move |(_, i)| (*i as usize) < self.patients)
+    ) -> impl Iterator<Item = (u32, u32)> + 'a {
+        let key = move |j: usize| self.key_bytes(self.at_names + j * KEY_ROW_LEN);
+        let start = partition(self.names, |j| key(j) < prefix);
+        let end = partition(self.names, |j| {
+            let k = key(j);
+            k < prefix || k.starts_with(prefix)
+        });
+        (start..end)
+            .map(move |j| {
+                (
+                    u32_at(&self.buf, self.at_names + j * KEY_ROW_LEN + 8),
+                    u32_at(&self.buf, self.at_ranks + j * RANK_LEN),
+                )
+            })
+            .filter(move |(i, _)| (*i as usize) < self.patients)
     }
 
     /// Patients whose normalised hospital ID is exactly `key`.

@@ -241,7 +241,7 @@ fn base_round_trip_sorted_and_winning_location() {
         .is_none());
     let hits = |q: &str| -> Vec<u32> {
         base.names_with_prefix(crate::text::normalize_name(q).as_bytes())
-            .map(|(_, i)| i)
+            .map(|(i, _)| i)
             .collect()
     };
     assert_eq!(hits("高橋"), vec![1]);

@@ -143,6 +143,21 @@ pub(crate) struct BaseEntry {
     pub entry: Arc<Entry>,
 }
 
+impl BaseEntry {
+    /// An entry of the born map (by resource), outside any pull order.
+    pub(crate) fn from_born(
+        ((rtype, idh), (pk, entry)): ((u8, IdHash), (Pk, Arc<Entry>)),
+    ) -> BaseEntry {
+        BaseEntry {
+            seq: 0,
+            rtype,
+            idh,
+            pk,
+            entry,
+        }
+    }
+}
+
 /// Collects a build's index changes and writes its blob at the end of the build. Holds
 /// plaintext only while the build runs (what arrives during a sync); wiped when dropped.
 pub(crate) struct Accumulator {
@@ -221,17 +236,7 @@ impl Accumulator {
         };
         let (kind, parts) = if full {
             let mut base = std::mem::take(&mut self.base);
-            base.extend(
-                self.born
-                    .drain()
-                    .map(|((rtype, idh), (pk, entry))| BaseEntry {
-                        seq: 0,
-                        rtype,
-                        idh,
-                        pk,
-                        entry,
-                    }),
-            );
+            base.extend(self.born.drain().map(BaseEntry::from_born));
             // The entries are dropped (wiped) as soon as the blob's parts hold them.
             (KIND_BASE, encode_base(base)?)
         } else if self.born.is_empty() && self.ended.is_empty() {

@@ -223,16 +223,7 @@ fn base_round_trip_sorted_and_winning_location() {
         );
     }
     let shown = format!("{:?}", born.values().next().unwrap().1);
-    let entries = born
-        .into_iter()
-        .map(|((rtype, idh), (pk, entry))| BaseEntry {
-            seq: 0,
-            rtype,
-            idh,
-            pk,
-            entry,
-        })
-        .collect();
+    let entries = born.into_iter().map(BaseEntry::from_born).collect();
     let parts = encode_base(entries).unwrap();
     let plain = zeroize::Zeroizing::new(parts.iter().flat_map(|p| p.iter().copied()).collect());
     let base = Base::parse(plain, 1).unwrap();

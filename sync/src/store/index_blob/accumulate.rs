@@ -134,13 +134,15 @@ pub(crate) fn zeroize_entry(e: &mut IndexEntry) {
 }
 
 /// An entry of a full build's base, as the sorted load keeps it (`seq`: its place in the
-/// pull, which the blob does not use).
+/// pull, which the blob does not use). The entry is its own copy (not shared with the
+/// prepared resource): one allocation fewer per entry than an `Arc` for as long as the
+/// build runs.
 pub(crate) struct BaseEntry {
     pub seq: u32,
     pub rtype: u8,
     pub idh: IdHash,
     pub pk: Pk,
-    pub entry: Arc<Entry>,
+    pub entry: Entry,
 }
 
 impl BaseEntry {
@@ -153,7 +155,7 @@ impl BaseEntry {
             rtype,
             idh,
             pk,
-            entry,
+            entry: Arc::unwrap_or_clone(entry),
         }
     }
 }

@@ -39,7 +39,7 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableTableMetadata, Table, WriteTransaction};
 
 use super::build::{BuildStats, Scope};
-use super::index_blob::{Accumulator, BaseEntry};
+use super::index_blob::{Accumulator, BaseEntry, Entry};
 use super::keys::{IdHash, Pk, SetHash, RKEY_LEN, SPACE_MEDICATION, SPACE_RECORD};
 use super::prepare::{EncounterFact, Prepared, Target};
 use super::tables::EpochTable;
@@ -271,7 +271,7 @@ impl SortedLoad {
                 rtype: p.rtype as u8,
                 idh: p.idh,
                 pk,
-                entry: entry.clone(),
+                entry: Entry::clone(entry),
             });
         }
         self.push_owner(owner(space, pk, payload.index.is_some(), false))?;

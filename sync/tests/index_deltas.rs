@@ -387,3 +387,102 @@ fn a_search_with_more_namesakes_than_it_lists_says_so() {
         .iter()
         .any(|s| s.hospital_id.as_deref() == Some(hospital_id(7).as_str())));
 }
+
+/// A name search with more namesakes than it lists lists the first of them in the order
+/// results are listed (kana name, then hospital ID), whichever key matched (kanji or
+/// kana, full or family name), says "more" exactly when more matched than it lists (one
+/// more is enough), and stays so across incremental syncs that rename patients out of
+/// and into the name.
+#[test]
+fn a_name_search_lists_the_first_namesakes_in_list_order_and_says_more_exactly() {
+    use akari_sync::reader::MAX_RESULTS;
+    const KANA: [&str; 7] = [
+        "タロウ",
+        "アキラ",
+        "ハナコ",
+        "ケンジ",
+        "ミキ",
+        "サクラ",
+        "ジロウ",
+    ];
+    const KANJI: [&str; 5] = ["太郎", "明", "花子", "健二", "美樹"];
+    let namesakes = MAX_RESULTS + 20;
+    let named = |i: usize, family: (&str, &str)| {
+        let mut p = patient(i);
+        // Kana and kanji given names in orders unrelated to each other and to `i`, with
+        // ties in the kana name (then the hospital ID decides).
+        let kana = KANA[(i * 5 + 3) % KANA.len()];
+        let kanji = KANJI[(i * 3 + 1) % KANJI.len()];
+        p["name"][0]["text"] = json!(format!("{} {kanji}", family.0));
+        p["name"][1]["text"] = json!(format!("{} {kana}", family.1));
+        p
+    };
+    let yamada = ("山田", "ヤマダ");
+    let mut model: BTreeMap<usize, Value> = (0..namesakes)
+        .map(|i| (i, named(i, yamada)))
+        .chain([(namesakes, named(namesakes, ("佐藤", "サトウ")))])
+        .collect();
+    let a = node(false, model.values().map(upsert).collect());
+    sync(&a, true);
+
+    // What a search for the family name must list: every namesake's summary (each found
+    // by its hospital ID), in list order, the first MAX_RESULTS of them.
+    let expect = |node: &Node, model: &BTreeMap<usize, Value>| {
+        let mut all: Vec<PatientSummary> = model
+            .iter()
+            .filter(|(_, p)| p["name"][0]["text"].as_str().unwrap().starts_with("山田"))
+            .map(|(i, _)| {
+                let r = node.reader.search_results(&hospital_id(*i)).unwrap();
+                assert_eq!(r.patients.len(), 1);
+                r.patients[0].clone()
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            (&a.name_kana, &a.hospital_id, &a.key).cmp(&(&b.name_kana, &b.hospital_id, &b.key))
+        });
+        let more = all.len() > MAX_RESULTS;
+        all.truncate(MAX_RESULTS);
+        (all, more)
+    };
+    let check = |node: &Node, model: &BTreeMap<usize, Value>, more: bool| {
+        let (listed, expect_more) = expect(node, model);
+        assert_eq!(expect_more, more);
+        for q in ["やまだ", "ﾔﾏﾀﾞ", "山田", "山田 "] {
+            let r = node.reader.search_results(q).unwrap();
+            assert_eq!(r.more, more, "{q}");
+            let ids = |v: &[PatientSummary]| -> Vec<Option<String>> {
+                v.iter().map(|s| s.hospital_id.clone()).collect()
+            };
+            assert_eq!(ids(&r.patients), ids(&listed), "{q}");
+        }
+    };
+    check(&a, &model, true);
+
+    // Twenty namesakes renamed away: exactly MAX_RESULTS match, all listed, no "more".
+    let away: Vec<usize> = (0..namesakes).step_by(7).take(20).collect();
+    for &i in &away {
+        model.insert(i, named(i, ("佐藤", "サトウ")));
+    }
+    a.source
+        .replace(away.iter().map(|i| upsert(&model[i])).collect());
+    sync(&a, false);
+    check(&a, &model, false);
+
+    // Another patient renamed into the name with a kana name listed first: more again,
+    // and the renamed patient (held by the index's overlay) is listed first.
+    let mut first = named(namesakes, yamada);
+    first["name"][1]["text"] = json!("ヤマダ アアア");
+    model.insert(namesakes, first);
+    a.source.replace(vec![upsert(&model[&namesakes])]);
+    sync(&a, false);
+    check(&a, &model, true);
+    let r = a.reader.search_results("やまだ").unwrap();
+    assert_eq!(r.patients[0].hospital_id, Some(hospital_id(namesakes)));
+
+    // A reader opened afresh (base and deltas) answers the same.
+    let b = Node {
+        reader: fresh_reader(&a).unwrap(),
+        ..a
+    };
+    check(&b, &model, true);
+}

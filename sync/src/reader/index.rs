@@ -8,7 +8,7 @@
 //! of the same epoch clones the overlay and applies the new deltas: cost ∝ the epoch's
 //! changes so far, never ∝ the number of patients.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -513,40 +513,47 @@ impl SearchIndex {
         (out, more)
     }
 
-    /// Patients with a name key starting with the normalised query, in key order (base
-    /// and overlay merged), at most 4 × [`MAX_RESULTS`] name matches; and whether more
-    /// keys matched than were taken.
+    /// Patients with a name key starting with the normalised query: of the base, the
+    /// first `MAX_RESULTS + 1` in the order results are listed (by the rank the base
+    /// stores with each name key, so no other patient row is read however many share the
+    /// name); of the overlay, every match. And whether the base had more matches than it
+    /// gave (then more patients matched than a search lists).
     pub(super) fn by_name(&self, query: &str) -> (Vec<Hit>, bool) {
         let q = normalize_name(query);
         if q.is_empty() {
             return (Vec::new(), false);
         }
-        let mut a = self
-            .base
-            .names_with_prefix(q.as_bytes())
-            .filter(|(_, i)| !self.masked(*i))
-            .map(|(k, i)| (k, self.base.pk(i), Hit::Base(i)))
-            .peekable();
-        let mut b = self
-            .over
-            .names
-            .range((q.clone(), [0u8; 16])..)
-            .take_while(|(k, _)| k.starts_with(&q))
-            .map(|(k, pk)| (k.as_bytes(), *pk, Hit::Over(*pk)))
-            .peekable();
-        let mut out = Vec::new();
-        while out.len() < MAX_RESULTS * 4 {
-            let take_a = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) => (x.0, x.1) <= (y.0, y.1),
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            let next = if take_a { a.next() } else { b.next() };
-            out.extend(next.map(|(_, _, h)| h));
+        let keep = MAX_RESULTS + 1;
+        // rank -> base patient: the first `keep` unmasked patients by rank.
+        let mut first: BTreeMap<u32, u32> = BTreeMap::new();
+        let mut more = false;
+        for (i, rank) in self.base.names_with_prefix(q.as_bytes()) {
+            if first.len() == keep {
+                let last = *first.last_key_value().expect("full").0;
+                if rank >= last {
+                    // `rank == last` is the same patient under another key.
+                    more = more || (rank > last && !self.masked(i));
+                    continue;
+                }
+            }
+            if first.contains_key(&rank) || self.masked(i) {
+                continue;
+            }
+            first.insert(rank, i);
+            if first.len() > keep {
+                first.pop_last();
+                more = true;
+            }
         }
-        let capped = a.peek().is_some() || b.peek().is_some();
-        (out, capped)
+        let mut out: Vec<Hit> = first.into_values().map(Hit::Base).collect();
+        out.extend(
+            self.over
+                .names
+                .range((q.clone(), [0u8; 16])..)
+                .take_while(|(k, _)| k.starts_with(&q))
+                .map(|(_, pk)| Hit::Over(*pk)),
+        );
+        (out, more)
     }
 
     /// Patients born on `date`.

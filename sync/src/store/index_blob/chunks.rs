@@ -117,21 +117,34 @@ pub(super) fn write_blob(
     epoch: u64,
     generation: u64,
     kind: u8,
-    plain: &[u8],
+    parts: &[&[u8]],
     sealer: Option<&Sealer>,
     chain: &mut Chain,
 ) -> Result<(), StoreError> {
     let name = EpochTable::Index.of(epoch);
     let mut table = txn.open_table(name.def())?;
     let g = generation;
-    let n = plain.len().div_ceil(CHUNK).max(1);
+    // The plaintext is the parts one after the other, cut in chunks as they are read (no
+    // copy of the whole blob is made).
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let n = total.div_ceil(CHUNK).max(1);
+    let mut rest = parts.iter().copied();
+    let mut cur: &[u8] = &[];
     for c in 0..n {
-        let part = &plain[(c * CHUNK).min(plain.len())..((c + 1) * CHUNK).min(plain.len())];
+        let len = CHUNK.min(total - c * CHUNK);
         let last = c + 1 == n;
         let reserve = ROW_HEADER + sealer.map_or(0, |_| Sealer::HEADER_LEN);
-        let mut buf = Zeroizing::new(Vec::with_capacity(reserve + part.len() + TAG_LEN));
+        let mut buf = Zeroizing::new(Vec::with_capacity(reserve + len + TAG_LEN));
         buf.resize(reserve, 0);
-        buf.extend_from_slice(part);
+        while buf.len() < reserve + len {
+            if cur.is_empty() {
+                cur = rest.next().expect("the parts hold the blob's length");
+                continue;
+            }
+            let take = (reserve + len - buf.len()).min(cur.len());
+            buf.extend_from_slice(&cur[..take]);
+            cur = &cur[take..];
+        }
         if let Some(s) = sealer {
             let id = place_id(g, c as u32, last);
             let place = ValuePlace {

@@ -2,15 +2,13 @@
 //! in place without per-entry work) and the *delta* (postcard). A blob starts with its
 //! magic and [`FORMAT`]; a reader that finds another format asks for a full sync.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
-use super::accumulate::{zeroize_entry, Entry};
+use super::accumulate::{zeroize_entry, BaseEntry};
 use super::chunks::damaged;
 use crate::model::Sex;
 use crate::store::keys::{IdHash, Pk};
@@ -19,8 +17,9 @@ use crate::store::{IndexEntry, StoreError};
 const BASE_MAGIC: &[u8; 4] = b"AKIX";
 const DELTA_MAGIC: &[u8; 4] = b"AKID";
 /// Version of the blob layouts and of the search-key normalisation baked into them
-/// (2: hospital IDs normalised ignoring case and separators).
-const FORMAT: u32 = 2;
+/// (2: hospital IDs normalised ignoring case and separators; 3: each name key row's
+/// patient has its rank in the order search results are listed).
+const FORMAT: u32 = 3;
 
 /// The delta blob's plaintext: the entries a generation ended and the ones it wrote.
 pub(super) fn encode_delta(
@@ -72,14 +71,20 @@ impl Drop for Delta {
 //   patients:  pk(16) hospital id(8) kanji(8) kana(8) birth(4, days from CE; i32::MIN none)
 //              location(4, index; u32::MAX none) sex(1)
 //   locations: pk(16) rtype(1) id hash(16) ward(8) room(8) bed(8) start(16, i128 ns; MIN none)
-//   names, ids: key(8) patient(4), sorted by key bytes then patient
+//   names:     key(8) patient(4), sorted by key bytes then patient
+//   name ranks: rank(4) of each name row's patient, in the order of the name rows
+//   ids:       key(8) patient(4), sorted by key bytes then patient
 //   births:    days(4) patient(4), sorted
 //   arena:     string bytes
 // A string is `offset(4) ‖ length(4)` into the arena; offset u32::MAX is "none".
+// A patient's rank is its position in the order search results are listed (kana name,
+// then hospital ID, then key; "none" first): a name search keeps the first ranks among
+// its matches and reads no other patient row, however many share the name.
 const HEADER_LEN: usize = 32;
 const PATIENT_LEN: usize = 16 + 8 * 3 + 4 + 4 + 1;
 const LOCATION_LEN: usize = 16 + 1 + 16 + 8 * 3 + 16;
 const KEY_ROW_LEN: usize = 12;
+const RANK_LEN: usize = 4;
 const BIRTH_LEN: usize = 8;
 const NONE32: u32 = u32::MAX;
 const NO_BIRTH: i32 = i32::MIN;
@@ -140,122 +145,170 @@ impl Arena {
     }
 }
 
-/// A location entry of a full build, with its start as an order key.
-struct Loc<'a> {
-    pk: &'a Pk,
-    rtype: u8,
-    idh: &'a IdHash,
-    entry: &'a Entry,
-    start: i128,
-}
-
-/// A search key row before sorting: (key, patient index, arena reference).
-type KeyRow<'a> = (&'a str, u32, [u8; 8]);
+/// A search key row: patient index and the key's reference into the arena.
+type KeyRow = (u32, [u8; 8]);
 
 /// The patient rows and the search-key rows that point at them.
 #[derive(Default)]
-struct PatientRows<'a> {
+struct PatientRows {
     rows: Vec<u8>,
-    names: Vec<KeyRow<'a>>,
-    ids: Vec<KeyRow<'a>>,
+    names: Vec<KeyRow>,
+    ids: Vec<KeyRow>,
     births: Vec<(i32, u32)>,
 }
 
-/// The base blob's plaintext from the entries of a full build.
-pub(super) fn encode_base(
-    born: &HashMap<(u8, IdHash), (Pk, Arc<Entry>)>,
-) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    let mut patients: Vec<(&Pk, &Entry)> = Vec::new();
-    let mut locs: Vec<Loc<'_>> = Vec::new();
-    for ((rtype, idh), (pk, e)) in born {
-        match &e.entry {
-            IndexEntry::Patient { .. } => patients.push((pk, e)),
-            IndexEntry::Location { start, .. } => locs.push(Loc {
-                pk,
-                rtype: *rtype,
-                idh,
-                entry: e,
-                start: start_key(*start),
-            }),
-        }
+/// The bytes a string reference (`offset ‖ length`) points at in `arena`.
+fn arena_bytes<'a>(arena: &'a [u8], r: &[u8]) -> Option<&'a [u8]> {
+    let off = u32::from_le_bytes(r[..4].try_into().expect("4 bytes"));
+    if off == NONE32 {
+        return None;
     }
-    patients.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    locs.sort_unstable_by(|a, b| (a.pk, a.rtype, a.idh).cmp(&(b.pk, b.rtype, b.idh)));
+    let len = u32::from_le_bytes(r[4..8].try_into().expect("4 bytes")) as usize;
+    arena.get(off as usize..off as usize + len)
+}
+
+/// The base blob's plaintext from the entries of a full build, as parts to be written one
+/// after the other. The entries are decoded one at a time and dropped (wiped) once their
+/// rows are made: what is held at the end is the blob itself, once.
+pub(super) fn encode_base(
+    mut entries: Vec<BaseEntry>,
+) -> Result<Vec<Zeroizing<Vec<u8>>>, StoreError> {
+    // Patients by key, then locations by (patient, resource).
+    entries.sort_unstable_by(|a, b| {
+        (!a.entry.is_patient(), &a.pk, a.rtype, &a.idh).cmp(&(
+            !b.entry.is_patient(),
+            &b.pk,
+            b.rtype,
+            &b.idh,
+        ))
+    });
+    let patients = entries.partition_point(|e| e.entry.is_patient());
     let mut arena = Arena(Vec::new());
     // Locations first (patients refer to them).
-    let mut loc_rows = location_rows(&locs, &mut arena)?;
-    let mut p = patient_rows(&patients, &locs, &mut arena)?;
-    sort_keys(&mut p.names);
-    p.names.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-    sort_keys(&mut p.ids);
+    let (loc_rows, starts) = location_rows(&entries[patients..], &mut arena)?;
+    let mut p = patient_rows(
+        &entries[..patients],
+        &entries[patients..],
+        &starts,
+        &mut arena,
+    )?;
+    let locations = entries.len() - patients;
+    drop(entries);
+    drop(starts);
+    let key = |r: &KeyRow| arena_bytes(&arena.0, &r.1).unwrap_or(&[]);
+    sort_keys(&mut p.names, &arena.0);
+    p.names.dedup_by(|a, b| a.0 == b.0 && key(a) == key(b));
+    sort_keys(&mut p.ids, &arena.0);
     p.births.sort_unstable();
-    let mut out = Zeroizing::new(Vec::with_capacity(
-        HEADER_LEN
-            + p.rows.len()
-            + loc_rows.len()
-            + (p.names.len() + p.ids.len()) * KEY_ROW_LEN
-            + p.births.len() * BIRTH_LEN
-            + arena.0.len(),
-    ));
-    out.extend_from_slice(BASE_MAGIC);
+    let ranks = result_ranks(&p.rows, &arena.0);
+
+    let mut header = Zeroizing::new(Vec::with_capacity(HEADER_LEN));
+    header.extend_from_slice(BASE_MAGIC);
     for n in [
         FORMAT as usize,
-        patients.len(),
-        locs.len(),
+        patients,
+        locations,
         p.names.len(),
         p.ids.len(),
         p.births.len(),
         arena.0.len(),
     ] {
         let n = u32::try_from(n).map_err(|_| StoreError::Build("search index too large".into()))?;
-        out.extend_from_slice(&n.to_le_bytes());
+        header.extend_from_slice(&n.to_le_bytes());
     }
-    out.extend_from_slice(&p.rows);
-    out.extend_from_slice(&loc_rows);
-    for (_, i, r) in p.names.iter().chain(p.ids.iter()) {
-        out.extend_from_slice(r);
-        out.extend_from_slice(&i.to_le_bytes());
+    let key_rows = |v: &[KeyRow]| {
+        let mut out = Zeroizing::new(Vec::with_capacity(v.len() * KEY_ROW_LEN));
+        for (i, r) in v {
+            out.extend_from_slice(r);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        out
+    };
+    let names = key_rows(&p.names);
+    let mut name_ranks = Zeroizing::new(Vec::with_capacity(p.names.len() * RANK_LEN));
+    for (i, _) in &p.names {
+        name_ranks.extend_from_slice(&ranks[*i as usize].to_le_bytes());
     }
+    let ids = key_rows(&p.ids);
+    let mut births = Zeroizing::new(Vec::with_capacity(p.births.len() * BIRTH_LEN));
     for (d, i) in &p.births {
-        out.extend_from_slice(&d.to_le_bytes());
-        out.extend_from_slice(&i.to_le_bytes());
+        births.extend_from_slice(&d.to_le_bytes());
+        births.extend_from_slice(&i.to_le_bytes());
     }
-    out.extend_from_slice(&arena.0);
-    // Patient data in the intermediate buffers is wiped before they are freed.
-    p.rows.zeroize();
-    loc_rows.zeroize();
-    arena.0.zeroize();
-    Ok(out)
+    Ok(vec![
+        header,
+        Zeroizing::new(std::mem::take(&mut p.rows)),
+        loc_rows,
+        names,
+        name_ranks,
+        ids,
+        births,
+        Zeroizing::new(std::mem::take(&mut arena.0)),
+    ])
 }
 
-/// The location rows, in the order of `locs`; their strings go to `arena`.
-fn location_rows(locs: &[Loc<'_>], arena: &mut Arena) -> Result<Vec<u8>, StoreError> {
-    let mut loc_rows = Vec::with_capacity(locs.len() * LOCATION_LEN);
+/// The rank of each patient (by row) in the order search results are listed: kana name,
+/// hospital ID, key ("none" first), as [`crate::reader`] sorts them.
+fn result_ranks(rows: &[u8], arena: &[u8]) -> Vec<u32> {
+    let n = rows.len() / PATIENT_LEN;
+    let listed = |i: u32| {
+        let at = i as usize * PATIENT_LEN;
+        (
+            arena_bytes(arena, &rows[at + 32..at + 40]),
+            arena_bytes(arena, &rows[at + 16..at + 24]),
+            &rows[at..at + 16],
+        )
+    };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| listed(a).cmp(&listed(b)));
+    let mut ranks = vec![0u32; n];
+    for (rank, i) in order.into_iter().enumerate() {
+        ranks[i as usize] = rank as u32;
+    }
+    ranks
+}
+
+/// The location rows, in the order of `locs`, and each one's start as an order key; their
+/// strings go to `arena`.
+fn location_rows(
+    locs: &[BaseEntry],
+    arena: &mut Arena,
+) -> Result<(Zeroizing<Vec<u8>>, Vec<i128>), StoreError> {
+    let mut loc_rows = Zeroizing::new(Vec::with_capacity(locs.len() * LOCATION_LEN));
+    let mut starts = Vec::with_capacity(locs.len());
     for l in locs {
+        let d = l.entry.decode();
         let IndexEntry::Location {
-            ward, room, bed, ..
-        } = &l.entry.entry
+            ward,
+            room,
+            bed,
+            start,
+            ..
+        } = &d.entry
         else {
-            unreachable!("only locations were collected");
+            unreachable!("locations sort after patients");
         };
-        loc_rows.extend_from_slice(l.pk);
+        let start = start_key(*start);
+        loc_rows.extend_from_slice(&l.pk);
         loc_rows.push(l.rtype);
-        loc_rows.extend_from_slice(l.idh);
+        loc_rows.extend_from_slice(&l.idh);
         for s in [ward, room, bed] {
             loc_rows.extend_from_slice(&arena.put(s.as_deref())?);
         }
-        loc_rows.extend_from_slice(&l.start.to_le_bytes());
+        loc_rows.extend_from_slice(&start.to_le_bytes());
+        starts.push(start);
     }
-    Ok(loc_rows)
+    Ok((loc_rows, starts))
 }
 
 /// The patient rows (sorted by key, each pointing at its most recent location in `locs`)
 /// and their name, ID and birth-date keys (unsorted).
-fn patient_rows<'a>(
-    patients: &[(&Pk, &'a Entry)],
-    locs: &[Loc<'_>],
+fn patient_rows(
+    patients: &[BaseEntry],
+    locs: &[BaseEntry],
+    starts: &[i128],
     arena: &mut Arena,
-) -> Result<PatientRows<'a>, StoreError> {
+) -> Result<PatientRows, StoreError> {
     let mut out = PatientRows {
         rows: Vec::with_capacity(patients.len() * PATIENT_LEN),
         names: Vec::with_capacity(patients.len() * 4),
@@ -263,16 +316,18 @@ fn patient_rows<'a>(
         births: Vec::with_capacity(patients.len()),
     };
     let mut li = 0usize;
-    for (i, (pk, e)) in patients.iter().enumerate() {
+    for (i, e) in patients.iter().enumerate() {
+        let pk = &e.pk;
+        let d = e.entry.decode();
         let IndexEntry::Patient {
             hospital_id,
             name_kanji,
             name_kana,
             sex,
             birth_date,
-        } = &e.entry
+        } = &d.entry
         else {
-            unreachable!("only patients were collected");
+            unreachable!("patients sort first");
         };
         // The patient's most recent admission (ties: first in resource order).
         while li < locs.len() && locs[li].pk < *pk {
@@ -281,13 +336,13 @@ fn patient_rows<'a>(
         let mut winner: Option<usize> = None;
         let mut j = li;
         while j < locs.len() && locs[j].pk == *pk {
-            if winner.is_none_or(|w| locs[j].start > locs[w].start) {
+            if winner.is_none_or(|w| starts[j] > starts[w]) {
                 winner = Some(j);
             }
             j += 1;
         }
         let i = i as u32;
-        out.rows.extend_from_slice(*pk);
+        out.rows.extend_from_slice(pk);
         for s in [hospital_id, name_kanji, name_kana] {
             out.rows.extend_from_slice(&arena.put(s.as_deref())?);
         }
@@ -299,24 +354,24 @@ fn patient_rows<'a>(
         if days != NO_BIRTH {
             out.births.push((days, i));
         }
-        if let Some(k) = &e.id_key {
-            out.ids.push((k, i, arena.put(Some(k))?));
+        if let Some(k) = &d.id_key {
+            out.ids.push((i, arena.put(Some(k))?));
         }
-        name_key_rows(e, i, arena, &mut out.names)?;
+        name_key_rows(&d.name_keys, i, arena, &mut out.names)?;
     }
     Ok(out)
 }
 
 /// The name keys of patient `i`. A given-name key is the end of the full-name key before
 /// it: stored once in the arena.
-fn name_key_rows<'a>(
-    e: &'a Entry,
+fn name_key_rows(
+    name_keys: &[String],
     i: u32,
     arena: &mut Arena,
-    names: &mut Vec<KeyRow<'a>>,
+    names: &mut Vec<KeyRow>,
 ) -> Result<(), StoreError> {
     let mut prev: Option<(&str, [u8; 8])> = None;
-    let mut keys: Vec<&str> = e.name_keys.iter().map(String::as_str).collect();
+    let mut keys: Vec<&str> = name_keys.iter().map(String::as_str).collect();
     keys.dedup();
     for k in keys {
         let r = match prev {
@@ -331,14 +386,15 @@ fn name_key_rows<'a>(
             _ => arena.put(Some(k))?,
         };
         prev = Some((k, r));
-        names.push((k, i, r));
+        names.push((i, r));
     }
     Ok(())
 }
 
-/// Sort search keys by key bytes, then patient; large sets on two threads.
-fn sort_keys(v: &mut Vec<KeyRow<'_>>) {
-    let cmp = |a: &(&str, u32, [u8; 8]), b: &(&str, u32, [u8; 8])| (a.0, a.1).cmp(&(b.0, b.1));
+/// Sort search keys by key bytes (in `arena`), then patient; large sets on two threads.
+fn sort_keys(v: &mut Vec<KeyRow>, arena: &[u8]) {
+    let key = |r: &KeyRow| arena_bytes(arena, &r.1).unwrap_or(&[]);
+    let cmp = |a: &KeyRow, b: &KeyRow| (key(a), a.0).cmp(&(key(b), b.0));
     if v.len() < 100_000 {
         v.sort_unstable_by(cmp);
         return;
@@ -378,6 +434,7 @@ pub(crate) struct Base {
     births: usize,
     at_locations: usize,
     at_names: usize,
+    at_ranks: usize,
     at_ids: usize,
     at_births: usize,
     at_arena: usize,
@@ -430,7 +487,8 @@ impl Base {
         let (patients, locations, names, ids, births, arena) = (h(1), h(2), h(3), h(4), h(5), h(6));
         let at_locations = HEADER_LEN + patients * PATIENT_LEN;
         let at_names = at_locations + locations * LOCATION_LEN;
-        let at_ids = at_names + names * KEY_ROW_LEN;
+        let at_ranks = at_names + names * KEY_ROW_LEN;
+        let at_ids = at_ranks + names * RANK_LEN;
         let at_births = at_ids + ids * KEY_ROW_LEN;
         let at_arena = at_births + births * BIRTH_LEN;
         if at_arena + arena != buf.len() {
@@ -445,6 +503,7 @@ impl Base {
             births,
             at_locations,
             at_names,
+            at_ranks,
             at_ids,
             at_births,
             at_arena,
@@ -542,17 +601,27 @@ impl Base {
         lo as u32..hi as u32
     }
 
-    /// Name keys starting with `prefix`, in key order: (key, patient).
+    /// Name keys starting with `prefix`, in key order: (patient, its rank in the order
+    /// results are listed). Finds the keys' range with two binary searches and then reads
+    /// only the rows, never the keys' bytes.
     pub(crate) fn names_with_prefix<'a>(
         &'a self,
         prefix: &'a [u8],
-    ) -> impl Iterator<Item = (&'a [u8], u32)> + 'a {
-        let row = move |j: usize| self.at_names + j * KEY_ROW_LEN;
-        let start = partition(self.names, |j| self.key_bytes(row(j)) < prefix);
-        (start..self.names)
-            .map(move |j| (self.key_bytes(row(j)), u32_at(&self.buf, row(j) + 8)))
-            .take_while(move |(k, _)| k.starts_with(prefix))
-            .filter(move |(_, i)| (*i as usize) < self.patients)
+    ) -> impl Iterator<Item = (u32, u32)> + 'a {
+        let key = move |j: usize| self.key_bytes(self.at_names + j * KEY_ROW_LEN);
+        let start = partition(self.names, |j| key(j) < prefix);
+        let end = partition(self.names, |j| {
+            let k = key(j);
+            k < prefix || k.starts_with(prefix)
+        });
+        (start..end)
+            .map(move |j| {
+                (
+                    u32_at(&self.buf, self.at_names + j * KEY_ROW_LEN + 8),
+                    u32_at(&self.buf, self.at_ranks + j * RANK_LEN),
+                )
+            })
+            .filter(move |(i, _)| (*i as usize) < self.patients)
     }
 
     /// Patients whose normalised hospital ID is exactly `key`.

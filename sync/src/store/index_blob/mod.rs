@@ -51,7 +51,7 @@ mod format;
 mod tests;
 
 pub use accumulate::Entry;
-pub(crate) use accumulate::{zeroize_entry, Accumulator};
+pub(crate) use accumulate::{zeroize_entry, Accumulator, BaseEntry};
 pub(crate) use chunks::check_written;
 #[cfg(feature = "test-hooks")]
 pub use chunks::corrupt_blob_for_test;

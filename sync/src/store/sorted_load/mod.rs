@@ -34,13 +34,12 @@ pub use spill::remove_leftovers as remove_spill_leftovers;
 use std::collections::{BTreeMap, HashMap};
 use std::mem::size_of;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use redb::{ReadableTableMetadata, Table, WriteTransaction};
 
 use super::build::{BuildStats, Scope};
-use super::index_blob::{Accumulator, Entry};
+use super::index_blob::{Accumulator, BaseEntry, Entry};
 use super::keys::{IdHash, Pk, SetHash, RKEY_LEN, SPACE_MEDICATION, SPACE_RECORD};
 use super::prepare::{EncounterFact, Prepared, Target};
 use super::tables::EpochTable;
@@ -109,15 +108,9 @@ struct OwnerRow {
     pk: Pk,
 }
 
-/// A search-index entry (plaintext, in memory only): it goes to the build's index blob
-/// if the version that carries it survives.
-struct IndexRow {
-    seq: u32,
-    rtype: u8,
-    idh: IdHash,
-    pk: Pk,
-    entry: Arc<Entry>,
-}
+/// A search-index entry (plaintext, in memory only, one compact byte string each): it
+/// goes to the build's index blob if the version that carries it survives.
+type IndexRow = BaseEntry;
 
 #[derive(Clone, Copy)]
 struct IdentRow {
@@ -278,7 +271,7 @@ impl SortedLoad {
                 rtype: p.rtype as u8,
                 idh: p.idh,
                 pk,
-                entry: entry.clone(),
+                entry: Entry::clone(entry),
             });
         }
         self.push_owner(owner(space, pk, payload.index.is_some(), false))?;
@@ -396,13 +389,11 @@ impl SortedLoad {
 
         // Search-index entries go to the build's index blob (not to rows) when the version
         // that carries them survives, by the same rule as its record row.
-        let mut index_entries = 0i64;
-        for r in std::mem::take(&mut self.index) {
-            if !dead.contains(&r.seq) && judge.keeps(SPACE_RECORD, &r.pk, r.seq) {
-                index.upsert(r.rtype, r.idh, r.pk, r.entry);
-                index_entries += 1;
-            }
-        }
+        // The rows are kept where they are (no second collection of them is built).
+        let mut entries = std::mem::take(&mut self.index);
+        entries.retain(|r| !dead.contains(&r.seq) && judge.keeps(SPACE_RECORD, &r.pk, r.seq));
+        let index_entries = entries.len() as i64;
+        index.set_base(entries);
 
         // 2. Items, bucket by bucket in key order; each bucket is read back and compared
         //    with what was meant to be written.

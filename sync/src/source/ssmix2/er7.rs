@@ -189,17 +189,26 @@ fn iso_2022_jp(bytes: &[u8]) -> Option<String> {
         // The kanji run ends after an `ESC ( B` not followed by another escape sequence.
         let mut end = tail.len();
         let mut from = 1;
-        while let Some(at) = memchr::memmem::find(&tail[from..], TO_ASCII) {
-            let after = from + at + TO_ASCII.len();
+        while let Some(at) = memchr::memchr(0x1B, &tail[from..]) {
+            let at = from + at;
+            from = at + 1;
+            if !tail[at..].starts_with(TO_ASCII) {
+                continue;
+            }
+            let after = at + TO_ASCII.len();
             if tail.get(after) != Some(&0x1B) {
                 end = after;
                 break;
             }
-            from = after;
         }
-        let text = encoding_rs::ISO_2022_JP
-            .decode_without_bom_handling_and_without_replacement(&tail[..end])?;
-        out.push_str(&text);
+        // Decoded straight into `out`, which has room for it.
+        let mut decoder = encoding_rs::ISO_2022_JP.new_decoder_without_bom_handling();
+        out.reserve(decoder.max_utf8_buffer_length_without_replacement(end)?);
+        let (result, _) =
+            decoder.decode_to_string_without_replacement(&tail[..end], &mut out, true);
+        if result != encoding_rs::DecoderResult::InputEmpty {
+            return None;
+        }
         rest = &tail[end..];
     }
     Some(out)
@@ -364,7 +373,10 @@ impl<'a> Message<'a> {
         let delims = Delims::of_msh(rest)?;
         let field = delims.field;
         let mut out = Segments {
-            segments: Vec::new(),
+            // At most one segment per line end (CRLF counted twice).
+            segments: Vec::with_capacity(
+                memchr::memchr2_iter(b'\r', b'\n', text.as_bytes()).count() + 1,
+            ),
             counts: Vec::new(),
             delims,
         };
@@ -384,7 +396,7 @@ impl<'a> Message<'a> {
                 ));
                 continue;
             }
-            out.push(&line[..3], split(line, field).collect());
+            out.push(&line[..3], split_all(line, field));
         }
         Ok(Message {
             segments: out.segments,
@@ -552,6 +564,18 @@ fn split(s: &str, d: char) -> impl Iterator<Item = &str> {
             }
         }
     })
+}
+
+/// All parts of `s` split on `d`, in a vector allocated once at its final size.
+fn split_all(s: &str, d: char) -> Vec<&str> {
+    let n = if d.is_ascii() {
+        memchr::memchr_iter(d as u8, s.as_bytes()).count()
+    } else {
+        s.matches(d).count()
+    };
+    let mut out = Vec::with_capacity(n + 1);
+    out.extend(split(s, d));
+    out
 }
 
 /// Part `n` (0-based) of `s` split on `d`, "" if there is none.

@@ -4,7 +4,8 @@
 //! incremental pull, once by walking the folder tree and once from the transaction
 //! storage.
 //!
-//! `cargo bench -p akari-testkit --bench ssmix2 [-- PATIENTS]` (default 100000).
+//! `cargo bench -p akari-testkit --bench ssmix2 [-- PATIENTS [threads=N]]` (default
+//! 100000 patients; `threads`: the SS-MIX2 source's reading threads, default its own).
 //! Temporary files go under $TMPDIR (about 3 GB at 100,000 patients).
 
 use std::sync::Arc;
@@ -103,13 +104,17 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(100_000);
+    let threads: Option<usize> = std::env::args()
+        .skip(1)
+        .find_map(|a| a.strip_prefix("threads=")?.parse().ok());
     let tmp = tempfile::tempdir().unwrap();
     let cfg = SynthConfig {
         patients: n,
         ..SynthConfig::default()
     };
     println!(
-        "SS-MIX2 pull benchmark, {n} patients; load {} at start",
+        "SS-MIX2 pull benchmark, {n} patients, SS-MIX2 reading threads {}; load {} at start",
+        threads.map_or("default".to_string(), |t| t.to_string()),
         load()
     );
 
@@ -161,6 +166,7 @@ fn main() {
         transaction_dir: journal.then(|| paths.transaction.clone()),
         extended_transaction_dir: journal.then(|| paths.extended_transaction.clone()),
         institution: synth::DEFAULT_INSTITUTION.into(),
+        threads: threads.unwrap_or(Settings::new(&paths.standard).threads),
         ..Settings::new(&paths.standard)
     };
     let walk = Arc::new(Ssmix2Source::new(settings(false)));

@@ -101,12 +101,18 @@ pub enum Charset {
 /// used. Anything but a clean decoding of the declared set is a warning.
 pub fn decode(bytes: &[u8], warnings: &mut Vec<Note>) -> (String, Charset) {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let (jis, _, jis_errors) = encoding_rs::ISO_2022_JP.decode(bytes);
+    let (jis, jis_errors) = match iso_2022_jp(bytes) {
+        Some(text) => (Cow::Owned(text), false),
+        None => {
+            let (jis, _, jis_errors) = encoding_rs::ISO_2022_JP.decode(bytes);
+            (jis, jis_errors)
+        }
+    };
     let declared = declared_charset(&jis);
-    let utf8 = std::str::from_utf8(bytes).ok();
+    let utf8 = || std::str::from_utf8(bytes).ok();
     match declared {
         Some(Charset::Utf8) => {
-            if let Some(s) = utf8 {
+            if let Some(s) = utf8() {
                 return (s.to_string(), Charset::Utf8);
             }
         }
@@ -129,7 +135,7 @@ pub fn decode(bytes: &[u8], warnings: &mut Vec<Note>) -> (String, Charset) {
     };
     let msh = Place::msh(18);
     if declared != Some(Charset::Utf8) && bytes.iter().any(|b| *b >= 0x80) {
-        if let Some(s) = utf8 {
+        if let Some(s) = utf8() {
             warnings.push(Note::new(
                 msh,
                 format!("the file declares {said} but is UTF-8; read as UTF-8"),
@@ -152,6 +158,60 @@ pub fn decode(bytes: &[u8], warnings: &mut Vec<Note>) -> (String, Charset) {
         ),
     ));
     (jis.into_owned(), Charset::Iso2022Jp)
+}
+
+/// ISO-2022-JP text decoded without errors, or `None` if it has any (the caller then
+/// decodes it with replacement characters). Most of a message is ASCII between kanji
+/// runs: ASCII runs are checked and copied whole, and only each kanji run, from its
+/// escape sequence to the `ESC ( B` back to ASCII, goes through the decoder. Each run
+/// starts and ends in the ASCII state after output (an escape sequence directly after
+/// another stays in the same run), so decoding it alone gives what decoding the whole
+/// text would.
+fn iso_2022_jp(bytes: &[u8]) -> Option<String> {
+    const TO_ASCII: &[u8] = b"\x1b(B";
+    // Bytes the decoder refuses in the ASCII state besides ESC: SO, SI and 8-bit bytes.
+    let ascii = |run: &[u8]| {
+        run.iter()
+            .fold(true, |ok, &b| ok & (b < 0x80) & (b != 0x0E) & (b != 0x0F))
+    };
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let esc = memchr::memchr(0x1B, rest).unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(esc);
+        if !ascii(run) {
+            return None;
+        }
+        out.push_str(std::str::from_utf8(run).ok()?);
+        if tail.is_empty() {
+            break;
+        }
+        // The kanji run ends after an `ESC ( B` not followed by another escape sequence.
+        let mut end = tail.len();
+        let mut from = 1;
+        while let Some(at) = memchr::memchr(0x1B, &tail[from..]) {
+            let at = from + at;
+            from = at + 1;
+            if !tail[at..].starts_with(TO_ASCII) {
+                continue;
+            }
+            let after = at + TO_ASCII.len();
+            if tail.get(after) != Some(&0x1B) {
+                end = after;
+                break;
+            }
+        }
+        // Decoded straight into `out`, which has room for it.
+        let mut decoder = encoding_rs::ISO_2022_JP.new_decoder_without_bom_handling();
+        out.reserve(decoder.max_utf8_buffer_length_without_replacement(end)?);
+        let (result, _) =
+            decoder.decode_to_string_without_replacement(&tail[..end], &mut out, true);
+        if result != encoding_rs::DecoderResult::InputEmpty {
+            return None;
+        }
+        rest = &tail[end..];
+    }
+    Some(out)
 }
 
 /// The character set MSH-18 names, read from text before any field split.
@@ -313,7 +373,10 @@ impl<'a> Message<'a> {
         let delims = Delims::of_msh(rest)?;
         let field = delims.field;
         let mut out = Segments {
-            segments: Vec::new(),
+            // At most one segment per line end (CRLF counted twice).
+            segments: Vec::with_capacity(
+                memchr::memchr2_iter(b'\r', b'\n', text.as_bytes()).count() + 1,
+            ),
             counts: Vec::new(),
             delims,
         };
@@ -333,7 +396,7 @@ impl<'a> Message<'a> {
                 ));
                 continue;
             }
-            out.push(&line[..3], split(line, field).collect());
+            out.push(&line[..3], split_all(line, field));
         }
         Ok(Message {
             segments: out.segments,
@@ -503,6 +566,18 @@ fn split(s: &str, d: char) -> impl Iterator<Item = &str> {
     })
 }
 
+/// All parts of `s` split on `d`, in a vector allocated once at its final size.
+fn split_all(s: &str, d: char) -> Vec<&str> {
+    let n = if d.is_ascii() {
+        memchr::memchr_iter(d as u8, s.as_bytes()).count()
+    } else {
+        s.matches(d).count()
+    };
+    let mut out = Vec::with_capacity(n + 1);
+    out.extend(split(s, d));
+    out
+}
+
 /// Part `n` (0-based) of `s` split on `d`, "" if there is none.
 fn nth(s: &str, d: char, n: usize) -> &str {
     split(s, d).nth(n).unwrap_or("")
@@ -620,6 +695,42 @@ mod tests {
         assert_eq!(pid.comp(5, 1), "山本");
         assert_eq!(pid.comp(5, 2), "太郎");
         assert_eq!(pid.comp(5, 8), "I");
+    }
+
+    /// The run-by-run decoding gives what the decoder gives on the whole text, and
+    /// refuses what it finds errors in.
+    #[test]
+    fn ascii_runs_decode_as_the_whole_text_does() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"MSH|^~\\&|A\rPID|1",
+            b"\x1b$B;3K\\\x1b(B^\x1b$BB@O:\x1b(B^^I\r",
+            b"a\x1b$B;3K\\\x1b(B",
+            b"a\x1b$B;3K\\\x1b(B\x1b$BB@O:\x1b(Bb",
+            b"a\x1b(J\\~\x1b(Bb",
+            b"\x1b(Ba",
+            b"a\x1b(B\x1b(Bb",
+            b"a\x1b$B;3",
+            b"a\x1b$B;3K",
+            b"a\x1b$B;3K\\\x1b(B\x0eb",
+            b"a\x1bz",
+            b"a\xff",
+            b"a\x1b$B;3K\\\x1b(B\x80",
+        ];
+        for &bytes in cases {
+            let (whole, _, errors) = encoding_rs::ISO_2022_JP.decode(bytes);
+            match iso_2022_jp(bytes) {
+                Some(text) => {
+                    assert!(!errors, "{bytes:?}");
+                    assert_eq!(text, whole, "{bytes:?}");
+                }
+                None => assert!(errors, "{bytes:?}"),
+            }
+        }
+        assert_eq!(
+            iso_2022_jp(b"a\x1b$B;3K\\\x1b(Bb").as_deref(),
+            Some("a山本b")
+        );
     }
 
     #[test]

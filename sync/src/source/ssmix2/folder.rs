@@ -170,9 +170,14 @@ impl Folder {
                     let more = (buf.len() * 2).max(64 * 1024);
                     buf.resize(more, 0);
                 }
-                match again(|| rustix::io::read(&fd, &mut buf[n..]))? {
-                    0 => break,
-                    k => n += k,
+                let free = buf.len() - n;
+                let k = again(|| rustix::io::read(&fd, &mut buf[n..]))?;
+                n += k;
+                // A read of a regular file returns fewer bytes than asked only at its
+                // end: one `read` per file that fits the buffer, not a second one to
+                // see the end. Only a read that filled the buffer needs another.
+                if k < free {
+                    break;
                 }
             }
             drop(fd);
@@ -196,18 +201,23 @@ mod tests {
         std::fs::write(dir.path().join("a/b/f"), b"hello").unwrap();
         let big = vec![7u8; 200_000];
         std::fs::write(dir.path().join("a/big"), &big).unwrap();
+        // Exactly the first buffer size: the read after the full buffer sees the end.
+        std::fs::write(dir.path().join("a/even"), vec![1u8; 64 * 1024]).unwrap();
         std::os::unix::fs::symlink("b", dir.path().join("a/link")).unwrap();
         let root = Folder::open_path(dir.path()).unwrap();
         let a = root.open("a").unwrap();
         let want = vec![
             ("b".to_string(), true),
             ("big".to_string(), false),
+            ("even".to_string(), false),
             ("link".to_string(), false),
         ];
         assert_eq!(a.list().unwrap(), want);
         assert_eq!(a.list().unwrap(), want, "a second listing starts over");
         assert_eq!(a.read_with("b/f", |b| b.to_vec()).unwrap(), b"hello");
-        assert_eq!(a.read_with("big", |b| b.len()).unwrap(), 200_000);
+        assert_eq!(a.read_with("big", |b| b.to_vec()).unwrap(), big);
+        assert_eq!(a.read_with("even", |b| b.len()).unwrap(), 64 * 1024);
+        assert_eq!(a.read_with("b/f", |b| b.to_vec()).unwrap(), b"hello");
         assert_eq!(
             root.open("a/b")
                 .unwrap()

@@ -92,6 +92,8 @@ for n in $sizes; do
   figure sync_mbps "$n" "$(echo "$row" | awk -F'|' '{print $6 + 0}')"
   figure sync_rss_mb "$n" "$(echo "$row" | awk -F'|' '{print $11 + 0}')"
   figure snapshot_mb "$n" "$(echo "$row" | awk -F'|' '{print $13 + 0}')"
+  # The blocks the file system gave the file (redb grows it in steps, leaving holes).
+  figure snapshot_disk_mb "$n" "$(echo "$out" | sed -n 's/.*on disk \([0-9.]*\) MB.*/\1/p' | head -1)"
   fi
 
   echo "== $n patients: search" >&2

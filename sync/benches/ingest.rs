@@ -5,8 +5,11 @@
 //! Run: `cargo bench -p akari-sync --bench ingest -- 10000 100000`
 //! (sizes optional; default 10000 and 100000). Temporary files go under $TMPDIR; each
 //! size's snapshot is removed before the next. `AKARI_BENCH_MEMORY_BUDGET_MIB` sets the
-//! full sync's memory budget (`[sync] memory_budget_mib`, default 512); the peak RSS is
-//! the process's, so run one size per process to read it per size.
+//! full sync's memory budget (`[sync] memory_budget_mib`, default 512). Each sync's peak
+//! RSS is the process's peak from just before it (VmHWM reset); an incremental sync's is
+//! shown beside the RSS the process held when it started (the search index the reader
+//! serves from, what the allocator kept of the full sync), so its own growth is the
+//! difference.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -23,14 +26,25 @@ use chrono::Utc;
 use serde_json::json;
 use support::{cpu_seconds, NdjsonFile};
 
-/// Peak resident memory of this process so far (VmHWM), in MB.
-fn peak_rss_mb() -> f64 {
+/// A memory figure of this process from /proc/self/status (`VmHWM`: the peak resident
+/// memory since the start or the last [`reset_peak_rss`]; `VmRSS`: resident now), in MB.
+fn status_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Peak resident memory of this process (VmHWM), in MB.
+fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM")
+}
+
+/// Start a new peak: VmHWM becomes VmRSS (Linux: writing 5 to clear_refs).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// The machine's 1-minute load average (other processes compete for the same cores).
@@ -96,24 +110,28 @@ fn write_ndjson(path: &Path, lines: impl Iterator<Item = serde_json::Value>) -> 
     bytes
 }
 
-fn delta(n: usize, share_per_mille: usize, now: chrono::DateTime<Utc>) -> Vec<serde_json::Value> {
+fn delta(
+    n: usize,
+    share_per_mille: usize,
+    now: chrono::DateTime<Utc>,
+) -> impl Iterator<Item = serde_json::Value> {
     // Change share of patients' resources: every k-th patient gets an updated allergy,
     // a new lab and an updated encounter; plus deletions expressed as entered-in-error.
+    // Streamed to the file, not collected: the bench process's own memory stays out of
+    // the incremental sync's figures.
     let step = 1000 / share_per_mille.max(1);
-    let mut out = Vec::new();
-    for i in (0..n).step_by(step.max(1)) {
-        for v in common::patient_resources(i, now) {
-            let mut v = v;
+    (0..n)
+        .step_by(step.max(1))
+        .flat_map(move |i| common::patient_resources(i, now))
+        .map(|mut v| {
             if v["resourceType"] == "AllergyIntolerance" {
                 v["code"]["text"] = json!("変更済み");
             }
             if v["resourceType"] == "Condition" && v["id"].as_str().unwrap().ends_with("-2") {
                 v["verificationStatus"] = json!({"coding": [{"code": "entered-in-error"}]});
             }
-            out.push(v);
-        }
-    }
-    out
+            v
+        })
 }
 
 fn main() {
@@ -162,6 +180,7 @@ fn main() {
             config.clone(),
         );
         let load0 = load_average();
+        reset_peak_rss();
         let t = Instant::now();
         let cpu0 = cpu_seconds();
         let report = engine.sync_now(true, &CancellationToken::new()).unwrap();
@@ -218,20 +237,26 @@ fn main() {
         if n >= 100_000 || sizes.len() == 1 {
             for per_mille in [10usize, 1] {
                 let dfile = tmp.path().join(format!("delta-{n}-{per_mille}.ndjson"));
-                let dbytes = write_ndjson(&dfile, delta(n, per_mille, now).into_iter());
+                let dbytes = write_ndjson(&dfile, delta(n, per_mille, now));
                 let engine = Engine::new(
                     store.clone(),
                     Arc::new(NdjsonFile::Path(dfile)),
                     config.clone(),
                 );
+                // The incremental sync's own peak: from what the process holds when it
+                // starts (the snapshot's search index the reader serves from, the
+                // allocator's retained pages), which the table shows beside it.
+                reset_peak_rss();
+                let rss0 = status_mb("VmRSS");
                 let t = Instant::now();
                 let cpu0 = cpu_seconds();
                 let r = engine.sync_now(false, &CancellationToken::new()).unwrap();
                 let secs = t.elapsed().as_secs_f64();
                 let cpu = cpu_seconds() - cpu0;
+                let peak = peak_rss_mb();
                 let m = store.current().unwrap().unwrap();
                 incremental.push(format!(
-                    "| {n} | {:.1} % | {} | {:.1} | {secs:.2} | {cpu:.2} | {} | {} |",
+                    "| {n} | {:.1} % | {} | {:.1} | {secs:.2} | {cpu:.2} | {rss0:.0} | {peak:.0} | {} | {} |",
                     per_mille as f64 / 10.0,
                     r.resources,
                     dbytes as f64 / 1e6,
@@ -260,8 +285,8 @@ fn main() {
     }
     if !incremental.is_empty() {
         println!();
-        println!("| patients | delta | resources pulled | NDJSON MB | incremental s | CPU s | versions written | versions ended |");
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("| patients | delta | resources pulled | NDJSON MB | incremental s | CPU s | RSS at start MB | peak RSS MB | versions written | versions ended |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
         for l in incremental {
             println!("{l}");
         }

@@ -170,14 +170,12 @@ impl Folder {
                     let more = (buf.len() * 2).max(64 * 1024);
                     buf.resize(more, 0);
                 }
-                let free = buf.len() - n;
-                let k = again(|| rustix::io::read(&fd, &mut buf[n..]))?;
-                n += k;
-                // A read of a regular file returns fewer bytes than asked only at its
-                // end: one `read` per file that fits the buffer, not a second one to
-                // see the end. Only a read that filled the buffer needs another.
-                if k < free {
-                    break;
+                // Read until `read` says the end (0): a short read is not taken for the
+                // end, since on a network mount (NFS, SMB) an interrupted read may return
+                // part of a message and the rest of it would be lost without a word.
+                match again(|| rustix::io::read(&fd, &mut buf[n..]))? {
+                    0 => break,
+                    k => n += k,
                 }
             }
             drop(fd);

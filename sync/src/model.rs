@@ -154,6 +154,22 @@ pub struct Allergy {
     pub none_known: bool,
 }
 
+impl Allergy {
+    /// Shown at all: not inactive, resolved or refuted.
+    pub fn is_current(&self) -> bool {
+        !matches!(
+            self.clinical_status.as_deref(),
+            Some("inactive" | "resolved")
+        ) && self.verification_status.as_deref() != Some("refuted")
+    }
+
+    /// A current allergy or intolerance, not a "no known allergy" statement: what puts the
+    /// allergy marker on a patient's row.
+    pub fn warns(&self) -> bool {
+        self.is_current() && !self.none_known
+    }
+}
+
 /// When a problem began (Condition.onset[x]), as the source gave it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Onset {

@@ -30,7 +30,7 @@ use chrono::NaiveDate;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::crypto::{Keyring, SnapshotSecret};
-use crate::mapping::{PlaceBook, Windows};
+use crate::mapping::{Item, ItemKind, PlaceBook, Windows};
 use crate::model::{PatientKey, PatientRecord, Sex};
 use crate::store::keys::Pk;
 use crate::store::{Manifest, Store, StoreError};
@@ -49,6 +49,17 @@ pub struct SearchResults {
     /// More patients matched than are in `patients`: the user should narrow the search
     /// (a birth date after the name, the full name).
     pub more: bool,
+}
+
+/// What a result list or census row shows of a patient beyond its [`PatientSummary`]:
+/// the patient as stored (logical id, death) and the markers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowFacts {
+    pub patient: crate::model::Patient,
+    /// A current allergy or intolerance is on record ([`crate::model::Allergy::warns`]).
+    pub allergy: bool,
+    /// A positive infection result is on record.
+    pub infection: bool,
 }
 
 /// One patient in a result list or the census.
@@ -456,10 +467,7 @@ impl SnapshotReader {
     /// A patient's full record by opaque key.
     pub fn patient(&self, key: &PatientKey) -> Result<Option<PatientRecord>, StoreError> {
         let view = self.require_view()?;
-        let Some(pk) = hex::decode(&key.0)
-            .ok()
-            .and_then(|b| <Pk>::try_from(b.as_slice()).ok())
-        else {
+        let Some(pk) = pk_of(key) else {
             return Ok(None);
         };
         if !open(&view).index.contains(&pk) {
@@ -487,13 +495,43 @@ impl SnapshotReader {
         let Some(view) = self.readable_view()? else {
             return Ok(None);
         };
-        let Some(pk) = hex::decode(&key.0)
-            .ok()
-            .and_then(|b| <Pk>::try_from(b.as_slice()).ok())
-        else {
+        let Some(pk) = pk_of(key) else {
             return Ok(None);
         };
         Ok(open(&view).index.summary_of_key(&pk))
+    }
+
+    /// [`RowFacts`] of one patient (`None`: no such patient), from the patient's own item,
+    /// allergies and infection results alone: the rest of the record is neither opened nor
+    /// assembled, so a result list or a census costs a few items a row.
+    pub fn row_facts(&self, key: &PatientKey) -> Result<Option<RowFacts>, StoreError> {
+        let view = self.require_view()?;
+        let Some(pk) = pk_of(key) else {
+            return Ok(None);
+        };
+        if !open(&view).index.contains(&pk) {
+            return Ok(None);
+        }
+        let kinds = [ItemKind::Patient, ItemKind::Allergy, ItemKind::Infection];
+        let keys = open(&view).keys.as_deref();
+        let items =
+            (self.shared.store).patient_items_of(&view.manifest, &pk, keys, Some(&kinds))?;
+        let (mut patient, mut allergy, mut infection) = (None, false, false);
+        for item in items {
+            match item {
+                Item::Patient(p) => patient = Some(p),
+                Item::Allergy(a) => allergy |= a.warns(),
+                Item::Infection(i) => infection |= i.positive,
+                _ => {}
+            }
+        }
+        let patient =
+            patient.ok_or_else(|| StoreError::Corrupt("indexed patient without record".into()))?;
+        Ok(Some(RowFacts {
+            patient,
+            allergy,
+            infection,
+        }))
     }
 
     fn assemble(&self, view: &View, pk: &Pk) -> Result<PatientRecord, StoreError> {
@@ -531,7 +569,18 @@ impl SnapshotReader {
     /// [`SnapshotReader::search`], saying also whether more patients matched than the
     /// [`MAX_RESULTS`] returned (the user should narrow the search).
     pub fn search_results(&self, query: &str) -> Result<SearchResults, StoreError> {
-        let (kind, (patients, more)) = self.search_in(query)?;
+        self.search_results_up_to(query, MAX_RESULTS)
+    }
+
+    /// [`SnapshotReader::search_results`] listing at most `limit` patients (at most
+    /// [`MAX_RESULTS`]): the first in list order, as many as a page shows, and whether
+    /// more matched. Only those listed are summarised, however many share a name.
+    pub fn search_results_up_to(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<SearchResults, StoreError> {
+        let (kind, (patients, more)) = self.search_in(query, limit.min(MAX_RESULTS))?;
         Ok(SearchResults {
             kind,
             patients,
@@ -543,6 +592,7 @@ impl SnapshotReader {
     fn search_in(
         &self,
         query: &str,
+        limit: usize,
     ) -> Result<(SearchKind, (Vec<PatientSummary>, bool)), StoreError> {
         let view = self.readable_view()?;
         let index = view.as_deref().map(|v| open(v).index.as_ref());
@@ -551,7 +601,7 @@ impl SnapshotReader {
                 || (Vec::new(), false),
                 |i| {
                     let (hits, capped) = find(i);
-                    i.summaries(hits, capped)
+                    i.summaries(hits, capped, limit)
                 },
             )
         };
@@ -573,7 +623,7 @@ impl SnapshotReader {
         if let Some((name, date)) = split_name_and_birth_date(query) {
             return Ok((SearchKind::Name, found(&|i| i.by_name_born(name, date))));
         }
-        Ok((SearchKind::Name, found_capped(&|i| i.by_name(query))))
+        Ok((SearchKind::Name, found_capped(&|i| i.by_name(query, limit))))
     }
 
     /// Every ward with its occupied beds: wards in the hospital's order (by their first
@@ -637,6 +687,13 @@ fn split_name_and_birth_date(query: &str) -> Option<(&str, NaiveDate)> {
     let (name, date) = last.or_else(first)?;
     let name = name.trim();
     (!name.is_empty()).then_some((name, date))
+}
+
+/// The patient key a page names, if it is one.
+fn pk_of(key: &PatientKey) -> Option<Pk> {
+    hex::decode(&key.0)
+        .ok()
+        .and_then(|b| <Pk>::try_from(b.as_slice()).ok())
 }
 
 /// The open part of a view the caller checked is unlocked.

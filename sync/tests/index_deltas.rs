@@ -440,20 +440,29 @@ fn a_name_search_lists_the_first_namesakes_in_list_order_and_says_more_exactly()
         all.sort_by(|a, b| {
             (&a.name_kana, &a.hospital_id, &a.key).cmp(&(&b.name_kana, &b.hospital_id, &b.key))
         });
-        let more = all.len() > MAX_RESULTS;
-        all.truncate(MAX_RESULTS);
-        (all, more)
+        all
     };
     let check = |node: &Node, model: &BTreeMap<usize, Value>, more: bool| {
-        let (listed, expect_more) = expect(node, model);
-        assert_eq!(expect_more, more);
+        let all = expect(node, model);
+        assert_eq!(all.len() > MAX_RESULTS, more);
+        let ids = |v: &[PatientSummary]| -> Vec<Option<String>> {
+            v.iter().map(|s| s.hospital_id.clone()).collect()
+        };
         for q in ["やまだ", "ﾔﾏﾀﾞ", "山田", "山田 "] {
             let r = node.reader.search_results(q).unwrap();
             assert_eq!(r.more, more, "{q}");
-            let ids = |v: &[PatientSummary]| -> Vec<Option<String>> {
-                v.iter().map(|s| s.hospital_id.clone()).collect()
-            };
-            assert_eq!(ids(&r.patients), ids(&listed), "{q}");
+            assert_eq!(
+                ids(&r.patients),
+                ids(&all[..all.len().min(MAX_RESULTS)]),
+                "{q}"
+            );
+            // As many as a page lists: the first of the same order, "more" exact.
+            for n in [1, 50, 51, all.len() - 1, all.len(), all.len() + 1] {
+                let r = node.reader.search_results_up_to(q, n).unwrap();
+                let n = n.min(MAX_RESULTS);
+                assert_eq!(r.more, all.len() > n, "{q} {n}");
+                assert_eq!(ids(&r.patients), ids(&all[..all.len().min(n)]), "{q} {n}");
+            }
         }
     };
     check(&a, &model, true);

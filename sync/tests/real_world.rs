@@ -240,6 +240,12 @@ fn allergies_keep_criticality_severity_and_a_confirmed_none() {
         c.allergies[0].verification_status.as_deref(),
         Some("confirmed")
     );
+    // In a result list or census, "no known allergy" puts no allergy marker on the row;
+    // a real allergy does.
+    let row = |r: &PatientRecord| s.reader.row_facts(&r.key).unwrap().expect("listed");
+    assert!(!row(&c).allergy);
+    assert_eq!(row(&c).patient, c.patient);
+    assert!(row(&r).allergy);
 }
 
 #[test]

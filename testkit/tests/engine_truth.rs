@@ -20,6 +20,17 @@ fn check_all(reader: &SnapshotReader, h: &Hospital) {
             .patient_by_hospital_id(&hid)
             .unwrap()
             .unwrap_or_else(|| panic!("patient {hid} missing"));
+        // A result list's row reads only the patient, allergy and infection items: the
+        // same patient and markers as the assembled record.
+        let row = reader.row_facts(&got.key).unwrap().expect("listed patient");
+        assert_eq!(row.patient, got.patient, "{hid}");
+        assert_eq!(
+            row.allergy,
+            got.allergies.iter().any(|a| a.warns()),
+            "{hid}"
+        );
+        let infected = got.infections.iter().any(|i| i.positive);
+        assert_eq!(row.infection, infected, "{hid}");
         let d = synth::diff_records(&got, &want);
         if !d.is_empty() {
             bad.push(format!("{hid}: {}", d.join("\n  ")));

@@ -1,7 +1,8 @@
 //! [`Snapshot`] for the sync crate's [`SnapshotReader`]: what the root passes to
 //! [`crate::pages::Pages::new`]. The reader's summaries carry no markers, so the allergy
-//! and infection markers of result lists and censuses come from each patient's record
-//! (a ward is tens of patients; results are capped).
+//! and infection markers of result lists and censuses come from each listed patient's
+//! own item, allergies and infection results ([`SnapshotReader::row_facts`]; a ward is
+//! tens of patients; results are capped), not from an assembled record.
 
 use akari_accounts::review::resolve::PatientIdentity;
 use akari_sync::model::{PatientKey, PatientRecord};
@@ -27,36 +28,27 @@ fn summary(
     room: Option<String>,
     bed: Option<String>,
 ) -> Result<PatientSummary, SnapshotError> {
-    let record = reader.patient(&s.key).map_err(read_err)?;
-    let (has_allergy, has_infection) = record.as_ref().map(markers).unwrap_or((false, false));
+    let facts = reader.row_facts(&s.key).map_err(read_err)?;
     Ok(PatientSummary {
         patient: akari_sync::model::Patient {
-            id: record
+            id: facts
                 .as_ref()
-                .map(|r| r.patient.id.clone())
+                .map(|f| f.patient.id.clone())
                 .unwrap_or_default(),
             hospital_id: s.hospital_id,
             name_kanji: s.name_kanji,
             name_kana: s.name_kana,
             sex: s.sex,
             birth_date: s.birth_date,
-            deceased: record.as_ref().and_then(|r| r.patient.deceased),
+            deceased: facts.as_ref().and_then(|f| f.patient.deceased),
         },
         key: s.key,
         ward: s.ward,
         room: room.or(s.room),
         bed: bed.or(s.bed),
-        has_allergy,
-        has_infection,
+        has_allergy: facts.as_ref().is_some_and(|f| f.allergy),
+        has_infection: facts.as_ref().is_some_and(|f| f.infection),
     })
-}
-
-fn markers(r: &PatientRecord) -> (bool, bool) {
-    let allergy = r.allergies.iter().any(|a| {
-        !matches!(a.clinical_status.as_deref(), Some("inactive" | "resolved"))
-            && a.verification_status.as_deref() != Some("refuted")
-    });
-    (allergy, r.infections.iter().any(|i| i.positive))
 }
 
 impl Snapshot for SnapshotReader {
@@ -74,7 +66,8 @@ impl Snapshot for SnapshotReader {
         query: &str,
         limit: usize,
     ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError> {
-        let (kind, hits) = SnapshotReader::search(self, query).map_err(read_err)?;
+        let found = self.search_results_up_to(query, limit).map_err(read_err)?;
+        let (kind, hits) = (found.kind, found.patients);
         let kind = match kind {
             SearchKind::BirthDate(_) => QueryKind::BirthDate,
             SearchKind::HospitalId => QueryKind::HospitalId,
@@ -82,7 +75,6 @@ impl Snapshot for SnapshotReader {
         };
         let rows = hits
             .into_iter()
-            .take(limit)
             .map(|s| summary(self, s, None, None))
             .collect::<Result<_, _>>()?;
         Ok((kind, rows))

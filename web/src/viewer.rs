@@ -115,7 +115,10 @@ impl ReviewDirectory {
 }
 
 /// Most patients a reviewer's patient search lists.
-const REVIEW_SEARCH_LIMIT: usize = 50;
+/// Rows a search result page lists; more matches ask the user to narrow the search.
+pub const SEARCH_ROWS: usize = 50;
+
+const REVIEW_SEARCH_LIMIT: usize = SEARCH_ROWS;
 
 fn directory_err(e: SnapshotError) -> DirectoryError {
     match e {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use zeroize::Zeroize;
 
-use super::{PatientSummary, MAX_RESULTS};
+use super::PatientSummary;
 use crate::mapping::ResourceType;
 use crate::model::{PatientKey, Sex};
 use crate::store::index_blob::{start_key, zeroize_entry, Base, Delta};
@@ -493,9 +493,14 @@ impl SearchIndex {
     }
 
     /// Summaries of the hits (each patient once), by kana name, hospital ID and key; at
-    /// most [`MAX_RESULTS`], and whether more patients matched (`capped`: the hits
-    /// themselves were cut short).
-    pub(super) fn summaries(&self, hits: Vec<Hit>, capped: bool) -> (Vec<PatientSummary>, bool) {
+    /// most `limit`, and whether more patients matched (`capped`: the hits themselves
+    /// were cut short).
+    pub(super) fn summaries(
+        &self,
+        hits: Vec<Hit>,
+        capped: bool,
+        limit: usize,
+    ) -> (Vec<PatientSummary>, bool) {
         let mut seen = HashSet::new();
         let mut out: Vec<PatientSummary> = hits
             .into_iter()
@@ -508,22 +513,22 @@ impl SearchIndex {
                 .then_with(|| a.hospital_id.cmp(&b.hospital_id))
                 .then_with(|| a.key.cmp(&b.key))
         });
-        let more = capped || out.len() > MAX_RESULTS;
-        out.truncate(MAX_RESULTS);
+        let more = capped || out.len() > limit;
+        out.truncate(limit);
         (out, more)
     }
 
     /// Patients with a name key starting with the normalised query: of the base, the
-    /// first `MAX_RESULTS + 1` in the order results are listed (by the rank the base
+    /// first `limit + 1` in the order results are listed (by the rank the base
     /// stores with each name key, so no other patient row is read however many share the
     /// name); of the overlay, every match. And whether the base had more matches than it
     /// gave (then more patients matched than a search lists).
-    pub(super) fn by_name(&self, query: &str) -> (Vec<Hit>, bool) {
+    pub(super) fn by_name(&self, query: &str, limit: usize) -> (Vec<Hit>, bool) {
         let q = normalize_name(query);
         if q.is_empty() {
             return (Vec::new(), false);
         }
-        let keep = MAX_RESULTS + 1;
+        let keep = limit + 1;
         // rank -> base patient: the first `keep` unmasked patients by rank.
         let mut first: BTreeMap<u32, u32> = BTreeMap::new();
         let mut more = false;

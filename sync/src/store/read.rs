@@ -18,7 +18,7 @@ use super::keys::{
 use super::tables::EpochTable;
 use super::{Manifest, Store, StoreError};
 use crate::crypto::{Keyring, ValuePlace};
-use crate::mapping::{Item, ResourceType};
+use crate::mapping::{Item, ItemKind, ResourceType};
 
 /// Is this version part of generation `g`? A damaged key is [`StoreError::Corrupt`].
 pub(crate) fn visible(key: &[u8], meta: &MetaView, g: u64) -> Result<bool, StoreError> {
@@ -105,6 +105,19 @@ impl Store {
         pk: &Pk,
         keys: Option<&Keyring>,
     ) -> Result<Vec<Item>, StoreError> {
+        self.patient_items_of(m, pk, keys, None)
+    }
+
+    /// The items of one patient in generation `m` of the given kinds only (all of them
+    /// when `kinds` is `None`). The kind is read from each version's header, so the
+    /// other versions are neither opened nor decoded.
+    pub fn patient_items_of(
+        &self,
+        m: &Manifest,
+        pk: &Pk,
+        keys: Option<&Keyring>,
+        kinds: Option<&[ItemKind]>,
+    ) -> Result<Vec<Item>, StoreError> {
         let items = self.items_to_read(m, keys)?;
         let (lo, hi) = prefix_range(&[&[SPACE_RECORD][..], &pk[..]].concat());
         let mut out = Vec::new();
@@ -112,7 +125,8 @@ impl Store {
             let (k, v) = row?;
             let value = v.value();
             let mv = parse_meta(value).ok_or_else(|| StoreError::Corrupt("item header".into()))?;
-            if !visible(k.value(), &mv, m.generation)? {
+            let wanted = kinds.is_none_or(|ks| ks.iter().any(|&w| w as u8 == mv.kind));
+            if !wanted || !visible(k.value(), &mv, m.generation)? {
                 continue;
             }
             out.push(self.decode(keys, m, k.value(), value, "stored item")?);

@@ -585,14 +585,10 @@ impl IdentityCard {
 /// Allergies to show (not inactive, resolved or refuted; "no known allergy" entries are
 /// not allergies), riskiest first, and what to say when there are none.
 fn allergy_lines(tr: Tr, allergies: Vec<Allergy>) -> (Vec<AllergyLine>, &'static str) {
-    let shown = |a: &Allergy| {
-        !matches!(a.clinical_status.as_deref(), Some("inactive" | "resolved"))
-            && a.verification_status.as_deref() != Some("refuted")
-    };
     let mut none_confirmed = false;
     let mut none_unconfirmed = false;
     let mut lines: Vec<AllergyLine> = Vec::new();
-    for a in allergies.into_iter().filter(shown) {
+    for a in allergies.into_iter().filter(Allergy::is_current) {
         if a.none_known {
             if a.verification_status.as_deref() == Some("confirmed") {
                 none_confirmed = true;

@@ -25,7 +25,7 @@ use crate::i18n::{Lang, LANG_COOKIE};
 use crate::session::{self, PendingKey, Principal};
 
 /// Maximum search results shown (the query is refined rather than paged).
-const SEARCH_LIMIT: usize = 50;
+use crate::viewer::SEARCH_ROWS as SEARCH_LIMIT;
 
 pub(crate) async fn home(ctx: Ctx) -> Redirect {
     match ctx.principal() {

@@ -212,3 +212,21 @@ async fn deceased_no_known_allergy_and_the_ward_census() {
     assert!(census.body.contains("4W-06号室 2"));
     assert!(census.body.contains("4W-07号室"));
 }
+
+/// A result list's markers come from the listed patient's own allergy and infection
+/// items: a real allergy puts the marker on the row, a confirmed "no known allergy" does
+/// not.
+#[tokio::test]
+async fn result_rows_mark_allergies_but_not_a_no_known_allergy_statement() {
+    let (_dir, reader) = synced();
+    let mut app = App::with_snapshot(Arc::new(reader));
+    let csrf = app.login_and_declare().await;
+    let marker = "<span class=\"marker allergy\">";
+    for (hospital_id, marked) in [("POP-000712", true), ("C-0009", false)] {
+        // In lower case: a list, not scan-to-open's jump to the one patient's page.
+        let q = hospital_id.to_lowercase();
+        let r = app.post("/search", &[("csrf", &csrf), ("q", &q)]).await;
+        let row = row_with(&r.body, hospital_id);
+        assert_eq!(row.contains(marker), marked, "{hospital_id}: {row}");
+    }
+}

@@ -9,8 +9,7 @@
 //! RSS is the process's peak from just before it (VmHWM reset); an incremental sync's is
 //! shown beside the RSS the process held when it started (the search index the reader
 //! serves from, what the allocator kept of the full sync), so its own growth is the
-//! difference. The full sync's phases (wall and CPU time of each, and how many cores that
-//! kept busy) go to stderr.
+//! difference.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -136,13 +135,6 @@ fn delta(
 }
 
 fn main() {
-    // The full sync's phases (wall and CPU time of each) on stderr; `RUST_LOG` overrides.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("akari_sync::sorted_load=debug"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

@@ -18,7 +18,7 @@ use super::keys::{
     SPACE_MEDICATION, SPACE_RECORD,
 };
 use super::prepare::{EncounterFact, Prepared, Preparer, Target};
-use super::sorted_load::{PhaseClock, SortedLoad};
+use super::sorted_load::SortedLoad;
 use super::tables::{EpochTable, DATA_KEYS};
 use super::{
     apply_retention, next_generation, record_generation, switch_to, GenerationKind, Manifest,
@@ -112,8 +112,6 @@ pub struct GenerationBuilder {
     loaded: bool,
     /// Locations this pull sent, for the place book, and whether they replace it.
     places: Option<(crate::mapping::PlaceBook, bool)>,
-    /// A full build's phase clock, from its sorted load (see [`PhaseClock`]).
-    clock: Option<PhaseClock>,
 }
 
 impl std::fmt::Debug for GenerationBuilder {
@@ -208,7 +206,6 @@ impl GenerationBuilder {
             sorted_load: full.then(|| Box::new(SortedLoad::new())),
             loaded: false,
             places: None,
-            clock: None,
         })
     }
 
@@ -508,7 +505,6 @@ impl GenerationBuilder {
             self.index_entries = w.index_entries;
             self.written = w.written;
             self.loaded = true;
-            self.clock = Some(w.clock);
             return Ok(());
         }
         let mut t = open_tables(txn, self.epoch)?;
@@ -567,13 +563,7 @@ impl GenerationBuilder {
         guard: Option<&Guard>,
     ) -> Result<(Finished, BuildStats), StoreError> {
         let txn = self.take_txn()?;
-        if let Some(c) = self.clock.as_mut() {
-            c.lap("resolve to finish");
-        }
         let mut manifest = self.finish_in(&txn, high_water, now)?;
-        if let Some(c) = self.clock.as_mut() {
-            c.lap("index blob, manifest");
-        }
         let stats = self.stats.clone();
         if let Some(reference) = &self.reference {
             // A full build of unchanged data is still written: a fresh, verified epoch
@@ -623,9 +613,6 @@ impl GenerationBuilder {
         guard::set_last_good_pull(&txn, now)?;
         apply_retention(&txn, self.store.keep())?;
         txn.commit()?;
-        if let Some(c) = self.clock.as_mut() {
-            c.lap("switch, commit");
-        }
         Ok((Finished::Current(manifest), stats))
     }
 

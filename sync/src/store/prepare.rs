@@ -54,11 +54,7 @@ pub struct EncounterFact {
 impl EncounterFact {
     /// Add this encounter's fact to what `facts` knows of patient `pk`: an inpatient if
     /// any encounter says so, the latest contact of all.
-    pub(super) fn record<S: std::hash::BuildHasher>(
-        self,
-        facts: &mut HashMap<Pk, EncounterFact, S>,
-        pk: Pk,
-    ) {
+    pub(super) fn record(self, facts: &mut HashMap<Pk, EncounterFact>, pk: Pk) {
         let e = facts.entry(pk).or_insert(EncounterFact {
             inpatient_now: false,
             last: None,

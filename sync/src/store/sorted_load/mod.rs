@@ -15,13 +15,6 @@
 //! read back and compared byte for byte with what was meant to be written, and the
 //! manifest's counts and set hash are computed from exactly those rows.
 //!
-//! After the pull the work keeps both cores busy: the owner buckets are first scanned on
-//! helper threads for the versions that a later one replaced (what the item settle needs
-//! to know), then the owner table is written on one thread while the items are merged
-//! and settled on helpers and appended and read back on another (redb
-//! lets one write transaction write different tables from different threads). The phases'
-//! wall and CPU times are logged at debug level ([`clock`]).
-//!
 //! All of it happens inside the generation's one write transaction: a failure at any
 //! point (disk full, SIGKILL) leaves the previous generation current.
 //!
@@ -32,17 +25,13 @@
 //! This module collects the rows and runs the load; [`settle`] decides what survives,
 //! [`write`] appends the settled buckets and flushes the file meanwhile.
 
-mod clock;
 mod settle;
 mod spill;
 mod write;
 
-pub(crate) use clock::PhaseClock;
-
 pub use spill::remove_leftovers as remove_spill_leftovers;
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::size_of;
 use std::path::{Path, PathBuf};
 
@@ -58,7 +47,7 @@ use super::StoreError;
 use crate::mapping::{ItemKind, RejectReason, ResourceType};
 use settle::Judge;
 use spill::Spill;
-use write::{find_replaced, write_idents, write_items, write_owners, Flusher, Replaced};
+use write::{write_idents, write_items, write_owners, Flusher};
 
 /// Item buckets: by space (index — unused since index entries went to blobs —, record,
 /// medication) and the first byte of the patient
@@ -130,28 +119,6 @@ struct IdentRow {
     seq: u32,
 }
 
-/// A map by patient key. Patient keys are keyed hashes (uniform bits that nobody without
-/// the key can steer), so their first bytes serve as the map's hash: no SipHash per lookup
-/// (the settle looks up every row's patient).
-type PkMap<V> = HashMap<Pk, V, BuildHasherDefault<PkHasher>>;
-
-/// Hashes a patient key by its first eight bytes (see [`PkMap`]).
-#[derive(Default)]
-struct PkHasher(u64);
-
-impl Hasher for PkHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut word = [0u8; 8];
-        let n = bytes.len().min(8);
-        word[..n].copy_from_slice(&bytes[..n]);
-        self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
-    }
-}
-
 /// The last upsert and the last deletion of a Patient in this pull.
 #[derive(Default, Clone, Copy)]
 struct PatientEvents {
@@ -165,8 +132,6 @@ pub(super) struct Written {
     pub counts: BTreeMap<ItemKind, i64>,
     pub index_entries: i64,
     pub written: u64,
-    /// Times the phases that follow (the index blob, the commit).
-    pub clock: PhaseClock,
 }
 
 /// How the collected item and owner rows are held: within `budget` bytes in memory, the
@@ -186,14 +151,12 @@ pub(super) struct SortedLoad {
     owners: Vec<Vec<OwnerRow>>,
     idents: Vec<IdentRow>,
     index: Vec<IndexRow>,
-    patients: PkMap<PatientEvents>,
-    facts: PkMap<EncounterFact>,
+    patients: HashMap<Pk, PatientEvents>,
+    facts: HashMap<Pk, EncounterFact>,
     /// References by identifier, resolved once every Patient has arrived.
     deferred: Vec<(u32, Prepared)>,
     /// `None`: every row stays in memory (no budget, or a store without a directory).
     budget: Option<Budget>,
-    /// Started with the build: the first lap is the pull.
-    clock: PhaseClock,
 }
 
 impl SortedLoad {
@@ -204,11 +167,10 @@ impl SortedLoad {
             owners: (0..OWNER_BUCKETS).map(|_| Vec::new()).collect(),
             idents: Vec::new(),
             index: Vec::new(),
-            patients: PkMap::default(),
-            facts: PkMap::default(),
+            patients: HashMap::new(),
+            facts: HashMap::new(),
             deferred: Vec::new(),
             budget: None,
-            clock: PhaseClock::start(),
         }
     }
 
@@ -382,8 +344,6 @@ impl SortedLoad {
         stats: &mut BuildStats,
         index: &mut Accumulator,
     ) -> Result<Written, StoreError> {
-        let mut clock = std::mem::replace(&mut self.clock, PhaseClock::start());
-        clock.lap("pull");
         let _flusher = file.map(Flusher::start);
         let idents = self.resolve_identifiers(stats)?;
         // Once anything went to disk, the rest follows: the merge then holds only the
@@ -400,7 +360,6 @@ impl SortedLoad {
             stats.spilled_runs = s.runs() as u64;
             stats.spilled_bytes = s.bytes;
         }
-        clock.lap("identifiers, last run");
         let judge = Judge {
             patients: &self.patients,
             facts: &self.facts,
@@ -415,13 +374,18 @@ impl SortedLoad {
         let mut items_table = txn.open_table(EpochTable::Items.of(epoch).def())?;
         let mut idents_table = txn.open_table(EpochTable::Idents.of(epoch).def())?;
 
-        // 1. Versions that a later version of the same resource replaced are dead.
-        let Replaced {
+        // 1. Owners: the last version of each resource, if its patient keeps it. Versions
+        //    it replaced are dead.
+        let owners = std::mem::take(&mut self.owners);
+        let (owners_written, dead) = write_owners(
             owners,
-            dead,
-            removals,
-        } = find_replaced(std::mem::take(&mut self.owners), spill.as_ref(), helpers)?;
-        stats.removals += removals;
+            spill.as_ref(),
+            helpers,
+            &judge,
+            &mut owner_table,
+            generation,
+            stats,
+        )?;
 
         // Search-index entries go to the build's index blob (not to rows) when the version
         // that carries them survives, by the same rule as its record row.
@@ -430,53 +394,25 @@ impl SortedLoad {
         entries.retain(|r| !dead.contains(&r.seq) && judge.keeps(SPACE_RECORD, &r.pk, r.seq));
         let index_entries = entries.len() as i64;
         index.set_base(entries);
-        clock.lap("replaced versions, index entries");
 
-        // 2. Owners (the last version of each resource, if its patient keeps it) on one
-        //    thread and items (bucket by bucket in key order, each read back and compared
-        //    with what was meant to be written) on this one, at the same time: redb lets
-        //    one write transaction write different tables concurrently. (The index blob
-        //    follows when the items are written: its plaintext is not held beside the
-        //    item buckets in flight.)
+        // 2. Items, bucket by bucket in key order; each bucket is read back and compared
+        //    with what was meant to be written.
         let items = std::mem::take(&mut self.items);
-        let (owners_written, totals) = std::thread::scope(|scope| {
-            let (spill, judge, dead) = (spill.as_ref(), &judge, &dead);
-            let owner_table = &mut owner_table;
-            let owners = std::thread::Builder::new()
-                .name("akari-sync-owners".into())
-                .spawn_scoped(scope, move || {
-                    write_owners(owners, spill, 1, judge, owner_table, generation)
-                })
-                .map_err(|e| StoreError::Build(format!("cannot start a writer thread: {e}")))?;
-            let totals = write_items(
-                items,
-                spill,
-                helpers,
-                judge,
-                dead,
-                &mut items_table,
-                generation,
-            );
-            let owners_written = owners.join().unwrap_or_else(|_| {
-                Err(StoreError::Build("the owner writer thread panicked".into()))
-            });
-            match (owners_written, totals) {
-                (Ok(n), Ok(t)) => Ok((n, t)),
-                // When both threads failed, the one that met the failure tells what it was
-                // (redb reports "an earlier write failed" to the other).
-                (Err(StoreError::Storage(redb::Error::PreviousIo)), Err(e))
-                | (Err(e), _)
-                | (_, Err(e)) => Err(e),
-            }
-        })?;
+        let totals = write_items(
+            items,
+            spill.as_ref(),
+            helpers,
+            &judge,
+            &dead,
+            &mut items_table,
+            generation,
+        )?;
         if totals.unknown > 0 {
             *stats
                 .rejects
                 .entry(RejectReason::UnknownPatient)
                 .or_default() += totals.unknown;
         }
-
-        clock.lap("items");
 
         // 3. Identifiers → patient keys.
         write_idents(&mut idents_table, &idents)?;
@@ -493,13 +429,11 @@ impl SortedLoad {
                 problem: "the new epoch's tables hold other rows than were written".into(),
             });
         }
-        clock.lap("identifiers written, counted");
         Ok(Written {
             set: totals.set,
             counts: totals.by_kind(),
             index_entries,
             written: rows,
-            clock,
         })
     }
 

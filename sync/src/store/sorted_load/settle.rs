@@ -3,11 +3,11 @@
 //! a deleted Patient takes its items with it, items of unknown patients are rejected and
 //! out-of-scope patients are dropped.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{ItemBucket, ItemRow, OwnerRow, PatientEvents, PkMap};
+use super::{ItemBucket, ItemRow, OwnerRow, PatientEvents};
 use crate::mapping::{ItemKind, ResourceType};
 use crate::store::build::Scope;
 use crate::store::keys::{Pk, SetHash, KIND_AT, META_LEN, SPACE_MEDICATION, SPACE_RECORD};
@@ -24,8 +24,8 @@ pub(super) struct Fate {
 }
 
 pub(super) struct Judge<'a> {
-    pub(super) patients: &'a PkMap<PatientEvents>,
-    pub(super) facts: &'a PkMap<EncounterFact>,
+    pub(super) patients: &'a HashMap<Pk, PatientEvents>,
+    pub(super) facts: &'a HashMap<Pk, EncounterFact>,
     pub(super) scope: Scope,
     pub(super) now: DateTime<Utc>,
 }
@@ -86,19 +86,25 @@ impl Judge<'_> {
     }
 }
 
-/// Put one owner bucket in order: by resource, each resource's versions in arrival order.
-pub(super) fn sort_owners(rows: &mut [OwnerRow]) {
+/// Sort one owner bucket and keep the last version of each resource if its patient keeps
+/// it; the arrival numbers of versions replaced go to `lost`. Returns how many
+/// retractions ended a version that was alive.
+pub(super) fn settle_owners(
+    rows: &mut Vec<OwnerRow>,
+    judge: &Judge<'_>,
+    lost: &mut Vec<u32>,
+) -> usize {
     rows.sort_unstable_by_key(|r| (u128::from_be_bytes(r.idh), r.seq));
-}
-
-/// The versions of a sorted owner bucket that a later version of the same resource
-/// replaced go to `lost` (by arrival number). Returns how many retractions ended a
-/// version that was alive.
-pub(super) fn replaced(rows: &[OwnerRow], lost: &mut Vec<u32>) -> usize {
     let mut removals = 0;
-    for versions in rows.chunk_by(|a, b| a.idh == b.idh) {
+    let mut out = 0;
+    let mut i = 0;
+    while i < rows.len() {
+        let mut j = i + 1;
+        while j < rows.len() && rows[j].idh == rows[i].idh {
+            j += 1;
+        }
         let mut alive = false;
-        for r in versions {
+        for r in &rows[i..j] {
             if r.tombstone {
                 // A deleted Patient's own version goes with its items (not a removal).
                 if alive && r.rtype != ResourceType::Patient as u8 {
@@ -109,21 +115,10 @@ pub(super) fn replaced(rows: &[OwnerRow], lost: &mut Vec<u32>) -> usize {
                 alive = true;
             }
         }
-        let (_, earlier) = versions.split_last().expect("a chunk is never empty");
-        lost.extend(earlier.iter().filter(|r| !r.tombstone).map(|r| r.seq));
-    }
-    removals
-}
-
-/// Keep, of a sorted owner bucket, the last version of each resource if its patient keeps
-/// it.
-pub(super) fn settle_owners(rows: &mut Vec<OwnerRow>, judge: &Judge<'_>) {
-    let mut out = 0;
-    let mut i = 0;
-    while i < rows.len() {
-        let mut j = i + 1;
-        while j < rows.len() && rows[j].idh == rows[i].idh {
-            j += 1;
+        for r in &rows[i..j - 1] {
+            if !r.tombstone {
+                lost.push(r.seq);
+            }
         }
         let last = rows[j - 1];
         if !last.tombstone && judge.keeps(last.space, &last.pk, last.seq) {
@@ -133,6 +128,7 @@ pub(super) fn settle_owners(rows: &mut Vec<OwnerRow>, judge: &Judge<'_>) {
         i = j;
     }
     rows.truncate(out);
+    removals
 }
 
 /// Counts and set hash of what one bucket keeps.

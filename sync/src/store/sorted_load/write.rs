@@ -1,19 +1,19 @@
 //! Writing the settled rows into the new epoch's empty tables: buckets settled on helper
-//! threads, appended in key order through redb cursors on a writing thread per table, each
-//! item bucket read back and compared; the file flushed in the background meanwhile.
+//! threads, appended in key order through redb cursors on the writing thread, each read
+//! back and compared; the file flushed in the background meanwhile.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
-use std::time::{Duration, Instant};
 
 use redb::ReadableTable;
 
-use super::settle::{replaced, settle_items, settle_owners, sort_owners, Judge, Settled};
+use super::settle::{settle_items, settle_owners, Judge, Settled};
 use super::spill::Spill;
 use super::{BytesTable, IdentRow, ItemBucket, OwnerRow};
+use crate::store::build::BuildStats;
 use crate::store::keys::{owner_key, owner_value, Owner, KEY_LEN, RKEY_LEN};
 use crate::store::StoreError;
 
@@ -59,63 +59,9 @@ impl Drop for Flusher {
     }
 }
 
-/// What [`find_replaced`] found.
-pub(super) struct Replaced {
-    /// The owner buckets, to write.
-    pub(super) owners: Vec<Vec<OwnerRow>>,
-    /// Arrival numbers of versions that a later version of the same resource replaced.
-    pub(super) dead: HashSet<u32>,
-    /// Retractions that ended a version that was alive.
-    pub(super) removals: u64,
-}
-
-/// The versions (by arrival) that a later version of the same resource replaced, and how
-/// many retractions ended a version that was alive: the owner buckets are sorted on
-/// `helpers` threads and scanned (those in memory stay sorted; those on disk are read
-/// here and again when written). Nothing is written.
-pub(super) fn find_replaced(
-    owners: Vec<Vec<OwnerRow>>,
-    spill: Option<&Spill>,
-    helpers: usize,
-) -> Result<Replaced, StoreError> {
-    let mut sorted = Vec::with_capacity(owners.len());
-    let mut dead = HashSet::new();
-    let mut removals = 0u64;
-    run_pipeline(
-        owners.into_iter().enumerate().collect(),
-        helpers,
-        |(i, mut rows): (usize, Vec<OwnerRow>)| {
-            let mut lost = Vec::new();
-            let n = match spill {
-                Some(spill) => {
-                    let mut all = rows.clone();
-                    spill.load_owners(i, &mut all)?;
-                    sort_owners(&mut all);
-                    replaced(&all, &mut lost)
-                }
-                None => {
-                    sort_owners(&mut rows);
-                    replaced(&rows, &mut lost)
-                }
-            };
-            Ok((rows, lost, n))
-        },
-        |r: Result<(Vec<OwnerRow>, Vec<u32>, usize), StoreError>| {
-            let (rows, lost, n) = r?;
-            sorted.push(rows);
-            dead.extend(lost);
-            removals += n as u64;
-            Ok(())
-        },
-    )?;
-    Ok(Replaced {
-        owners: sorted,
-        dead,
-        removals,
-    })
-}
-
-/// Settle and append the owner rows (see [`find_replaced`]); returns how many were written.
+/// Settle and append the owner rows; returns how many were written and the versions
+/// (by arrival) that a later one replaced.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_owners(
     owners: Vec<Vec<OwnerRow>>,
     spill: Option<&Spill>,
@@ -123,7 +69,10 @@ pub(super) fn write_owners(
     judge: &Judge<'_>,
     table: &mut BytesTable<'_>,
     generation: u64,
-) -> Result<u64, StoreError> {
+    stats: &mut BuildStats,
+) -> Result<(u64, HashSet<u32>), StoreError> {
+    let dead: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+    let removals = AtomicUsize::new(0);
     let mut owners_written = 0u64;
     run_pipeline(
         owners.into_iter().enumerate().collect(),
@@ -132,8 +81,12 @@ pub(super) fn write_owners(
             if let Some(spill) = spill {
                 spill.load_owners(i, &mut rows)?;
             }
-            sort_owners(&mut rows);
-            settle_owners(&mut rows, judge);
+            let mut lost = Vec::new();
+            let n = settle_owners(&mut rows, judge, &mut lost);
+            removals.fetch_add(n, Ordering::Relaxed);
+            if !lost.is_empty() {
+                dead.lock().unwrap_or_else(|e| e.into_inner()).extend(lost);
+            }
             Ok(rows)
         },
         |rows: Result<Vec<OwnerRow>, StoreError>| {
@@ -142,7 +95,13 @@ pub(super) fn write_owners(
             append_owners(table, &rows, generation)
         },
     )?;
-    Ok(owners_written)
+    stats.removals += removals.load(Ordering::Relaxed) as u64;
+    let dead = dead
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .collect();
+    Ok((owners_written, dead))
 }
 
 /// Settle and append the item buckets in key order (each merged first from its sorted
@@ -158,45 +117,23 @@ pub(super) fn write_items(
     generation: u64,
 ) -> Result<Settled, StoreError> {
     let mut totals = Settled::default();
-    let (merge_ns, settle_ns) = (AtomicU64::new(0), AtomicU64::new(0));
-    let (mut append, mut check) = (Duration::ZERO, Duration::ZERO);
-    let (wall, writer_cpu) = (Instant::now(), super::clock::thread_cpu());
     run_pipeline(
         items.into_iter().enumerate().collect(),
         helpers,
         |(i, mut bucket): (usize, ItemBucket)| {
-            let t = Instant::now();
             if let Some(spill) = spill {
                 spill.load(i, &mut bucket)?;
             }
-            let t1 = Instant::now();
-            merge_ns.fetch_add((t1 - t).as_nanos() as u64, Ordering::Relaxed);
             let settled = settle_items(&mut bucket, judge, dead);
-            settle_ns.fetch_add(t1.elapsed().as_nanos() as u64, Ordering::Relaxed);
             Ok((bucket, settled))
         },
         |settled: Result<(ItemBucket, Settled), StoreError>| {
             let (bucket, settled) = settled?;
-            let t = Instant::now();
             append_items(table, &bucket, generation)?;
-            let t1 = Instant::now();
-            append += t1 - t;
-            check_items(table, &bucket, generation)?;
-            check += t1.elapsed();
             totals.merge(&settled);
             Ok(())
         },
     )?;
-    tracing::debug!(
-        target: "akari_sync::sorted_load",
-        wall_ms = wall.elapsed().as_millis() as u64,
-        writer_cpu_ms = super::clock::thread_cpu().saturating_sub(writer_cpu).as_millis() as u64,
-        append_ms = append.as_millis() as u64,
-        check_ms = check.as_millis() as u64,
-        helpers_merge_ms = merge_ns.load(Ordering::Relaxed) / 1_000_000,
-        helpers_settle_ms = settle_ns.load(Ordering::Relaxed) / 1_000_000,
-        "full sync items"
-    );
     Ok(totals)
 }
 
@@ -224,34 +161,23 @@ pub(super) fn full_key(rkey: &[u8; RKEY_LEN], generation: u64) -> [u8; KEY_LEN] 
     k
 }
 
-/// Append a sorted bucket after everything in `table`.
+/// Append a sorted bucket after everything in `table`, then read it back.
 pub(super) fn append_items(
     table: &mut BytesTable<'_>,
-    bucket: &ItemBucket,
-    generation: u64,
-) -> Result<(), StoreError> {
-    if bucket.rows.is_empty() {
-        return Ok(());
-    }
-    let mut cur = table.upper_bound_mut(Bound::<&[u8]>::Unbounded)?;
-    for r in &bucket.rows {
-        cur.insert_before(full_key(&r.rkey, generation).as_slice(), bucket.value(r))
-            .map_err(redb::Error::from)?;
-    }
-    cur.close()?;
-    Ok(())
-}
-
-/// Read an appended bucket back and compare it byte for byte with what was meant to be
-/// written.
-pub(super) fn check_items(
-    table: &BytesTable<'_>,
     bucket: &ItemBucket,
     generation: u64,
 ) -> Result<(), StoreError> {
     let (Some(first), Some(last)) = (bucket.rows.first(), bucket.rows.last()) else {
         return Ok(());
     };
+    {
+        let mut cur = table.upper_bound_mut(Bound::<&[u8]>::Unbounded)?;
+        for r in &bucket.rows {
+            cur.insert_before(full_key(&r.rkey, generation).as_slice(), bucket.value(r))
+                .map_err(redb::Error::from)?;
+        }
+        cur.close()?;
+    }
     let lo = full_key(&first.rkey, generation);
     let hi = full_key(&last.rkey, generation);
     let mut want = bucket.rows.iter();

@@ -558,9 +558,10 @@ impl SnapshotReader {
     /// Search by what staff typed: a birth date in any accepted form, a hospital ID
     /// (letters, digits and hyphens with at least one digit; compared ignoring case,
     /// hyphens and leading zeros), or a kana/kanji name prefix (family name, full name or
-    /// given name), or a name with a birth date. Digits that read both as a birth date and
-    /// as a patient's hospital ID find that patient. Finds nothing while the store holds no
-    /// generation.
+    /// given name), or a name with a birth date. Digits alone that read both as a birth
+    /// date and as a patient's hospital ID find that patient; a date written with
+    /// separators finds birth dates unless a hospital ID is written exactly so. Finds
+    /// nothing while the store holds no generation.
     pub fn search(&self, query: &str) -> Result<(SearchKind, Vec<PatientSummary>), StoreError> {
         let r = self.search_results(query)?;
         Ok((r.kind, r.patients))
@@ -607,12 +608,23 @@ impl SnapshotReader {
         };
         let found = |find: &dyn Fn(&SearchIndex) -> Vec<Hit>| found_capped(&|i| (find(i), false));
         if let Some(d) = parse_birth_date_query(query) {
-            // An ID that also reads as a date ("19500401", scanned from a wristband) is the
-            // patient who holds it: an exact ID is the narrower question.
+            // Digits that read both as a date and as an ID ("19500401", scanned from a
+            // wristband or typed on a keypad) are the patient who holds that ID: an exact
+            // ID is the narrower question. A date written with separators ("2005-03-04",
+            // "1950/4/1") is a birth date unless a patient's ID is written exactly so: IDs
+            // are otherwise compared ignoring hyphens and leading zeros, which would turn
+            // many dates into somebody's ID.
             if looks_like_hospital_id(query) {
-                let by_id = found(&|i| i.by_hospital_id(query));
-                if !by_id.0.is_empty() {
-                    return Ok((SearchKind::HospitalId, by_id));
+                let (mut by_id, more) = found(&|i| i.by_hospital_id(query));
+                if !is_digits_only(query) {
+                    by_id.retain(|p| {
+                        p.hospital_id
+                            .as_deref()
+                            .is_some_and(|id| same_id_text(id, query))
+                    });
+                }
+                if !by_id.is_empty() {
+                    return Ok((SearchKind::HospitalId, (by_id, more)));
                 }
             }
             return Ok((SearchKind::BirthDate(d), found(&|i| i.by_birth(d))));
@@ -687,6 +699,24 @@ fn split_name_and_birth_date(query: &str) -> Option<(&str, NaiveDate)> {
     let (name, date) = last.or_else(first)?;
     let name = name.trim();
     (!name.is_empty()).then_some((name, date))
+}
+
+/// Only digits (full-width ones too), as a barcode scanner or a keypad types an ID.
+fn is_digits_only(query: &str) -> bool {
+    let mut chars = query.nfkc().filter(|c| !c.is_whitespace()).peekable();
+    chars.peek().is_some() && chars.all(|c| c.is_ascii_digit())
+}
+
+/// An ID exactly as the hospital writes it, separators and zeros included (width and
+/// letter case aside).
+fn same_id_text(id: &str, query: &str) -> bool {
+    let fold = |s: &str| -> String {
+        s.nfkc()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    fold(id) == fold(query)
 }
 
 /// The patient key a page names, if it is one.

@@ -495,3 +495,73 @@ fn a_name_search_lists_the_first_namesakes_in_list_order_and_says_more_exactly()
     };
     check(&b, &model, true);
 }
+
+/// A date typed with separators is a birth date even where its digits are some patient's
+/// hospital ID once hyphens and leading zeros are ignored; digits alone (a scanned or
+/// keyed ID) and an ID written exactly as the hospital writes it still find the ID.
+#[test]
+fn a_date_written_with_separators_finds_birth_dates_and_digits_alone_find_the_id() {
+    use akari_sync::reader::SearchKind;
+    let with = |i: usize, id: &str, born: &str| {
+        let mut p = patient(i);
+        p["identifier"][0]["value"] = json!(id);
+        p["birthDate"] = json!(born);
+        p
+    };
+    let holder = with(0, "0020050304", "1961-07-08");
+    let born = with(1, "000100001", "2005-03-04");
+    let born_too = with(2, "000100002", "2005-03-04");
+    // A hospital that writes its IDs with hyphens, one of which reads as a date.
+    let hyphenated = with(3, "2005-04-01", "1970-01-02");
+    let born_april = with(4, "000100004", "2005-04-01");
+    let others = (5..20).map(patient);
+    let all: Vec<Value> = [holder, born, born_too, hyphenated, born_april]
+        .into_iter()
+        .chain(others)
+        .collect();
+    let a = node(false, all.iter().map(upsert).collect());
+    sync(&a, true);
+    let ask = |q: &str| {
+        let r = a.reader.search_results(q).unwrap();
+        let mut ids: Vec<String> = r
+            .patients
+            .into_iter()
+            .filter_map(|s| s.hospital_id)
+            .collect();
+        ids.sort();
+        (r.kind, ids)
+    };
+    let birth = |y, m, d| SearchKind::BirthDate(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+    let born_march = vec!["000100001".to_string(), "000100002".to_string()];
+    for q in [
+        "2005-03-04",
+        "2005/3/4",
+        "2005.03.04",
+        "２００５－０３－０４",
+        "H17.3.4",
+        "2005年3月4日",
+    ] {
+        assert_eq!(ask(q), (birth(2005, 3, 4), born_march.clone()), "{q}");
+    }
+    for q in ["20050304", "２００５０３０４", "0020050304"] {
+        assert_eq!(
+            ask(q),
+            (SearchKind::HospitalId, vec!["0020050304".to_string()]),
+            "{q}"
+        );
+    }
+    // Written exactly as the hospital writes the ID: the ID; otherwise the birth date.
+    assert_eq!(
+        ask("2005-04-01"),
+        (SearchKind::HospitalId, vec!["2005-04-01".to_string()])
+    );
+    assert_eq!(
+        ask("2005/04/01"),
+        (birth(2005, 4, 1), vec!["000100004".to_string()])
+    );
+    // A date that is nobody's ID is a birth date, digits alone included.
+    assert_eq!(
+        ask("19610708"),
+        (birth(1961, 7, 8), vec!["0020050304".to_string()])
+    );
+}

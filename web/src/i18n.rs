@@ -162,6 +162,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("search", "患者検索", "Patient search"),
     ("search_help", "患者ID・カナ・漢字氏名・生年月日（例 1950-04-01）のどれでも検索できます。同姓同名が多いときは氏名と生年月日を空白で区切って入力（例 ヤマダ タロウ S25.4.1）。", "Search by hospital ID, kana, kanji name or birth date (e.g. 1950-04-01). For a common name, type the name and the birth date separated by a space (e.g. ヤマダ タロウ 1950-04-01)."),
     ("search_button", "検索", "Search"),
+    ("id_also_birth_date", "患者IDとして検索しました。生年月日で探す場合:", "Searched as a hospital ID. To search by birth date instead:"),
+    ("search_birth_date", "生年月日で検索", "Search birth date"),
     ("results", "検索結果", "Results"),
     ("no_results", "該当する患者はいません。", "No matching patient."),
     ("more_results", "該当する患者が多いため一部のみ表示しています。氏名に生年月日を空白で続けるか（例 ヤマダ タロウ S25.4.1）、患者IDで検索してください。", "More patients match than are listed. Add the birth date after the name (e.g. ヤマダ タロウ 1950-04-01) or search by hospital ID."),

@@ -11,7 +11,7 @@ use akari_sync::store::StoreError;
 use akari_sync::SnapshotReader;
 use chrono::{DateTime, Utc};
 
-use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};
+use crate::viewer::{Hits, PatientSummary, QueryKind, Snapshot, SnapshotError};
 
 /// A locked (encrypted, key not in memory) snapshot is its own error: the page says how to
 /// unlock it. Other failures carry the store's data-free message.
@@ -61,23 +61,23 @@ impl Snapshot for SnapshotReader {
         SnapshotReader::patient(self, key).map_err(read_err)
     }
 
-    fn search(
-        &self,
-        query: &str,
-        limit: usize,
-    ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError> {
+    fn search(&self, query: &str, limit: usize) -> Result<Hits, SnapshotError> {
         let found = self.search_results_up_to(query, limit).map_err(read_err)?;
-        let (kind, hits) = (found.kind, found.patients);
-        let kind = match kind {
+        let kind = match found.kind {
             SearchKind::BirthDate(_) => QueryKind::BirthDate,
             SearchKind::HospitalId => QueryKind::HospitalId,
             SearchKind::Name => QueryKind::Name,
         };
-        let rows = hits
+        let patients = found
+            .patients
             .into_iter()
             .map(|s| summary(self, s, None, None))
             .collect::<Result<_, _>>()?;
-        Ok((kind, rows))
+        Ok(Hits {
+            kind,
+            patients,
+            more: found.more,
+        })
     }
 
     fn wards(&self) -> Result<Vec<String>, SnapshotError> {

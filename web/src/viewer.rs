@@ -32,6 +32,17 @@ pub struct PatientSummary {
     pub has_infection: bool,
 }
 
+/// What a snapshot search found.
+#[derive(Debug, Clone)]
+pub struct Hits {
+    /// How the query was read.
+    pub kind: QueryKind,
+    /// The first patients in list order, as many as were asked for.
+    pub patients: Vec<PatientSummary>,
+    /// More patients matched than are listed.
+    pub more: bool,
+}
+
 /// How a search was understood, for the audit event (never the query text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryKind {
@@ -69,12 +80,9 @@ pub trait Snapshot: Send + Sync + 'static {
     /// When the current generation's data is from; `None` when there is no generation.
     fn as_of(&self) -> Option<DateTime<Utc>>;
     fn patient(&self, key: &PatientKey) -> Result<Option<PatientRecord>, SnapshotError>;
-    /// Search by hospital ID, kana, kanji (normalised) or birth date; says which it was.
-    fn search(
-        &self,
-        query: &str,
-        limit: usize,
-    ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError>;
+    /// Search by hospital ID, kana, kanji (normalised) or birth date: at most `limit`
+    /// patients, in list order, saying how the query was read and whether more matched.
+    fn search(&self, query: &str, limit: usize) -> Result<Hits, SnapshotError>;
     /// Wards that have at least one current inpatient, sorted.
     fn wards(&self) -> Result<Vec<String>, SnapshotError>;
     /// Current inpatients of a ward, sorted by room and bed.
@@ -137,7 +145,8 @@ impl PatientDirectory for ReviewDirectory {
 
     fn find(&self, query: &str) -> Result<Vec<PatientIdentity>, DirectoryError> {
         match self.snapshot.search(query, REVIEW_SEARCH_LIMIT) {
-            Ok((_, rows)) => Ok(rows
+            Ok(hits) => Ok(hits
+                .patients
                 .iter()
                 .map(|r| identity(r.key.0.clone(), &r.patient))
                 .collect()),
@@ -147,15 +156,17 @@ impl PatientDirectory for ReviewDirectory {
     }
 }
 
-/// Data that has been audited: only this module can make one, and only from a receipt.
-#[derive(Debug)]
 /// The patients a search shows, and whether more matched than are shown (the user
 /// should narrow the search).
+#[derive(Debug)]
 pub struct Found {
+    /// How the query was read.
+    pub kind: QueryKind,
     pub patients: Vec<PatientSummary>,
     pub more: bool,
 }
 
+/// Data that has been audited: only this module can make one, and only from a receipt.
 pub struct Audited<T> {
     value: T,
     receipt: AuditReceipt,
@@ -304,20 +315,22 @@ impl AuditedViewer {
         let sink = self.sink.clone();
         let reader = reader.clone();
         blocking(move || {
-            // One more than is shown tells whether more matched; only those shown are
-            // audited.
-            let (kind, mut results) = snap.search(&query, limit.saturating_add(1))?;
-            let more = results.len() > limit;
-            results.truncate(limit);
+            // Only those shown are read and audited; "more" comes from the search itself.
+            let Hits {
+                kind,
+                patients,
+                more,
+            } = snap.search(&query, limit)?;
             let action = Action::PatientSearch {
                 query_kind: kind.as_str().to_owned(),
-                results: u32::try_from(results.len()).unwrap_or(u32::MAX),
-                keys: keys_of(&results),
+                results: u32::try_from(patients.len()).unwrap_or(u32::MAX),
+                keys: keys_of(&patients),
             };
             let receipt = sink.record_now(&SystemClock, event_for(&reader, action, None))?;
             Ok(Audited::new(
                 Found {
-                    patients: results,
+                    kind,
+                    patients,
                     more,
                 },
                 receipt,

@@ -8,6 +8,7 @@
 
 use akari_accounts::event::{DeclaredPerson, Reason};
 use akari_sync::model::PatientKey;
+use akari_sync::text::parse_birth_date_query;
 use askama::Template;
 use axum::extract::{Path, Query};
 use axum::http::header::{RETRY_AFTER, SET_COOKIE};
@@ -25,7 +26,7 @@ use crate::i18n::{Lang, LANG_COOKIE};
 use crate::session::{self, PendingKey, Principal};
 
 /// Maximum search results shown (the query is refined rather than paged).
-use crate::viewer::SEARCH_ROWS as SEARCH_LIMIT;
+use crate::viewer::{QueryKind, SEARCH_ROWS as SEARCH_LIMIT};
 
 pub(crate) async fn home(ctx: Ctx) -> Redirect {
     match ctx.principal() {
@@ -446,6 +447,9 @@ struct SearchPage {
     rows: Vec<Row>,
     /// More patients matched than are listed: the page asks to narrow the search.
     more: bool,
+    /// Digits read as a hospital ID that also read as a birth date: that date, written
+    /// so that a search reads it as one (one press searches it).
+    as_birth_date: Option<String>,
     wards: Vec<String>,
 }
 
@@ -458,6 +462,7 @@ pub(crate) async fn search_form(ctx: Ctx) -> Result<Response, PageError> {
         searched: false,
         rows: Vec::new(),
         more: false,
+        as_birth_date: None,
         wards,
     };
     render(&page)
@@ -483,6 +488,7 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
             searched: false,
             rows: Vec::new(),
             more: false,
+            as_birth_date: None,
             wards,
         };
         return render(&page);
@@ -497,6 +503,10 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
     }
     let today = today(&ctx);
     let more = found.get().more;
+    let as_birth_date = (found.get().kind == QueryKind::HospitalId)
+        .then(|| parse_birth_date_query(&query))
+        .flatten()
+        .map(|d| d.format("%Y-%m-%d").to_string());
     let rows = found
         .get()
         .patients
@@ -509,6 +519,7 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
         searched: true,
         rows,
         more,
+        as_birth_date,
         wards,
     };
     render(&page)

@@ -15,10 +15,11 @@ use super::{Pages, PagesConfig};
 
 mod labels;
 mod real_world;
+mod search_forms;
 mod status_words;
 use crate::gate::{ClinicianLogin, Gate, Refusal};
 use crate::router::for_pages as router;
-use crate::viewer::{PatientSummary, QueryKind, Snapshot, SnapshotError};
+use crate::viewer::{Hits, PatientSummary, QueryKind, Snapshot, SnapshotError};
 use akari_accounts::ClinicianCapability;
 
 pub const XSS_NAME: &str = "<script>document.title='pwned'</script>山田";
@@ -95,11 +96,7 @@ impl Snapshot for FakeSnapshot {
     fn patient(&self, key: &PatientKey) -> Result<Option<PatientRecord>, SnapshotError> {
         Ok(self.records.iter().find(|r| &r.key == key).cloned())
     }
-    fn search(
-        &self,
-        query: &str,
-        _limit: usize,
-    ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError> {
+    fn search(&self, query: &str, limit: usize) -> Result<Hits, SnapshotError> {
         // Exact substring only: the normalising search is the sync crate's, tested there
         // and through the real reader in the root tests.
         let hits = self
@@ -114,8 +111,12 @@ impl Snapshot for FakeSnapshot {
                         .contains(query)
             })
             .map(Self::summary)
-            .collect();
-        Ok((QueryKind::Name, hits))
+            .collect::<Vec<_>>();
+        Ok(Hits {
+            kind: QueryKind::Name,
+            more: hits.len() > limit,
+            patients: hits.into_iter().take(limit).collect(),
+        })
     }
     fn wards(&self) -> Result<Vec<String>, SnapshotError> {
         Ok(vec!["5階西".into()])
@@ -524,11 +525,7 @@ impl Snapshot for LockedSnapshot {
     fn patient(&self, _key: &PatientKey) -> Result<Option<PatientRecord>, SnapshotError> {
         Err(SnapshotError::Locked)
     }
-    fn search(
-        &self,
-        _query: &str,
-        _limit: usize,
-    ) -> Result<(QueryKind, Vec<PatientSummary>), SnapshotError> {
+    fn search(&self, _query: &str, _limit: usize) -> Result<Hits, SnapshotError> {
         Err(SnapshotError::Locked)
     }
     fn wards(&self) -> Result<Vec<String>, SnapshotError> {

@@ -505,33 +505,27 @@ impl SnapshotReader {
     /// allergies and infection results alone: the rest of the record is neither opened nor
     /// assembled, so a result list or a census costs a few items a row.
     pub fn row_facts(&self, key: &PatientKey) -> Result<Option<RowFacts>, StoreError> {
+        Ok(self.rows_facts(std::slice::from_ref(key))?.pop().flatten())
+    }
+
+    /// [`SnapshotReader::row_facts`] of each listed patient, in the order given, read in
+    /// one transaction from one generation (a result list or a ward is one read).
+    pub fn rows_facts(&self, keys: &[PatientKey]) -> Result<Vec<Option<RowFacts>>, StoreError> {
         let view = self.require_view()?;
-        let Some(pk) = pk_of(key) else {
-            return Ok(None);
-        };
-        if !open(&view).index.contains(&pk) {
-            return Ok(None);
-        }
+        let index = &open(&view).index;
+        let pks: Vec<Option<Pk>> = keys
+            .iter()
+            .map(|k| pk_of(k).filter(|pk| index.contains(pk)))
+            .collect();
+        let present: Vec<Pk> = pks.iter().flatten().copied().collect();
         let kinds = [ItemKind::Patient, ItemKind::Allergy, ItemKind::Infection];
-        let keys = open(&view).keys.as_deref();
-        let items =
-            (self.shared.store).patient_items_of(&view.manifest, &pk, keys, Some(&kinds))?;
-        let (mut patient, mut allergy, mut infection) = (None, false, false);
-        for item in items {
-            match item {
-                Item::Patient(p) => patient = Some(p),
-                Item::Allergy(a) => allergy |= a.warns(),
-                Item::Infection(i) => infection |= i.positive,
-                _ => {}
-            }
-        }
-        let patient =
-            patient.ok_or_else(|| StoreError::Corrupt("indexed patient without record".into()))?;
-        Ok(Some(RowFacts {
-            patient,
-            allergy,
-            infection,
-        }))
+        let ring = open(&view).keys.as_deref();
+        let mut read = (self.shared.store)
+            .patients_items_of(&view.manifest, &present, ring, Some(&kinds))?
+            .into_iter();
+        pks.iter()
+            .map(|pk| pk.and_then(|_| read.next()).map(row_facts_of).transpose())
+            .collect()
     }
 
     fn assemble(&self, view: &View, pk: &Pk) -> Result<PatientRecord, StoreError> {
@@ -699,6 +693,26 @@ fn split_name_and_birth_date(query: &str) -> Option<(&str, NaiveDate)> {
     let (name, date) = last.or_else(first)?;
     let name = name.trim();
     (!name.is_empty()).then_some((name, date))
+}
+
+/// A listed patient's row from their own item, allergies and infection results.
+fn row_facts_of(items: Vec<Item>) -> Result<RowFacts, StoreError> {
+    let (mut patient, mut allergy, mut infection) = (None, false, false);
+    for item in items {
+        match item {
+            Item::Patient(p) => patient = Some(p),
+            Item::Allergy(a) => allergy |= a.warns(),
+            Item::Infection(i) => infection |= i.positive,
+            _ => {}
+        }
+    }
+    let patient =
+        patient.ok_or_else(|| StoreError::Corrupt("indexed patient without record".into()))?;
+    Ok(RowFacts {
+        patient,
+        allergy,
+        infection,
+    })
 }
 
 /// Only digits (full-width ones too), as a barcode scanner or a keypad types an ID.

@@ -15,6 +15,7 @@ fn changes(h: &Hospital) -> Vec<Change> {
 
 fn check_all(reader: &SnapshotReader, h: &Hospital) {
     let mut bad = Vec::new();
+    let mut listed = Vec::new();
     for (hid, want) in h.truth() {
         let got = reader
             .patient_by_hospital_id(&hid)
@@ -31,11 +32,21 @@ fn check_all(reader: &SnapshotReader, h: &Hospital) {
         );
         let infected = got.infections.iter().any(|i| i.positive);
         assert_eq!(row.infection, infected, "{hid}");
+        listed.push((got.key.clone(), Some(row)));
+        if listed.len() % 7 == 3 {
+            // A key no patient has, among the listed ones.
+            listed.push((akari_sync::model::PatientKey("00".repeat(16)), None));
+        }
         let d = synth::diff_records(&got, &want);
         if !d.is_empty() {
             bad.push(format!("{hid}: {}", d.join("\n  ")));
         }
     }
+    // Every listed row read in one go: the same rows, in the order asked, and none for
+    // an unknown key.
+    let keys: Vec<_> = listed.iter().map(|(k, _)| k.clone()).collect();
+    let rows: Vec<_> = listed.into_iter().map(|(_, r)| r).collect();
+    assert_eq!(reader.rows_facts(&keys).unwrap(), rows);
     assert!(
         bad.is_empty(),
         "{} patients differ; first:\n{}",

@@ -1,12 +1,13 @@
 //! [`Snapshot`] for the sync crate's [`SnapshotReader`]: what the root passes to
 //! [`crate::pages::Pages::new`]. The reader's summaries carry no markers, so the allergy
 //! and infection markers of result lists and censuses come from each listed patient's
-//! own item, allergies and infection results ([`SnapshotReader::row_facts`]; a ward is
-//! tens of patients; results are capped), not from an assembled record.
+//! own item, allergies and infection results, all the listed patients' in one read
+//! ([`SnapshotReader::rows_facts`]; a ward is tens of patients; results are capped), not
+//! from an assembled record.
 
 use akari_accounts::review::resolve::PatientIdentity;
 use akari_sync::model::{PatientKey, PatientRecord};
-use akari_sync::reader::{PatientSummary as SyncSummary, SearchKind};
+use akari_sync::reader::{PatientSummary as SyncSummary, RowFacts, SearchKind};
 use akari_sync::store::StoreError;
 use akari_sync::SnapshotReader;
 use chrono::{DateTime, Utc};
@@ -22,14 +23,38 @@ fn read_err(e: StoreError) -> SnapshotError {
     }
 }
 
-fn summary(
+fn identity_of(s: SyncSummary) -> PatientIdentity {
+    PatientIdentity {
+        key: s.key.0,
+        name: s.name_kanji,
+        kana: s.name_kana,
+        hospital_id: s.hospital_id,
+        birth_date: s.birth_date,
+    }
+}
+
+/// The rows of the listed patients (each with the room and bed a census gives it, if
+/// any), their markers read in one go.
+fn rows(
     reader: &SnapshotReader,
+    listed: Vec<(SyncSummary, Option<String>, Option<String>)>,
+) -> Result<Vec<PatientSummary>, SnapshotError> {
+    let keys: Vec<PatientKey> = listed.iter().map(|(s, _, _)| s.key.clone()).collect();
+    let facts = reader.rows_facts(&keys).map_err(read_err)?;
+    Ok(listed
+        .into_iter()
+        .zip(facts)
+        .map(|((s, room, bed), facts)| summary(s, facts, room, bed))
+        .collect())
+}
+
+fn summary(
     s: SyncSummary,
+    facts: Option<RowFacts>,
     room: Option<String>,
     bed: Option<String>,
-) -> Result<PatientSummary, SnapshotError> {
-    let facts = reader.row_facts(&s.key).map_err(read_err)?;
-    Ok(PatientSummary {
+) -> PatientSummary {
+    PatientSummary {
         patient: akari_sync::model::Patient {
             id: facts
                 .as_ref()
@@ -48,7 +73,7 @@ fn summary(
         bed: bed.or(s.bed),
         has_allergy: facts.as_ref().is_some_and(|f| f.allergy),
         has_infection: facts.as_ref().is_some_and(|f| f.infection),
-    })
+    }
 }
 
 impl Snapshot for SnapshotReader {
@@ -68,11 +93,14 @@ impl Snapshot for SnapshotReader {
             SearchKind::HospitalId => QueryKind::HospitalId,
             SearchKind::Name => QueryKind::Name,
         };
-        let patients = found
-            .patients
-            .into_iter()
-            .map(|s| summary(self, s, None, None))
-            .collect::<Result<_, _>>()?;
+        let patients = rows(
+            self,
+            found
+                .patients
+                .into_iter()
+                .map(|s| (s, None, None))
+                .collect(),
+        )?;
         Ok(Hits {
             kind,
             patients,
@@ -92,23 +120,26 @@ impl Snapshot for SnapshotReader {
     fn identify(&self, key: &PatientKey) -> Result<Option<PatientIdentity>, SnapshotError> {
         Ok(SnapshotReader::summary(self, key)
             .map_err(read_err)?
-            .map(|s| PatientIdentity {
-                key: s.key.0,
-                name: s.name_kanji,
-                kana: s.name_kana,
-                hospital_id: s.hospital_id,
-                birth_date: s.birth_date,
-            }))
+            .map(identity_of))
+    }
+
+    /// From the search index alone: no item of any listed patient is read.
+    fn identities(&self, query: &str, limit: usize) -> Result<Vec<PatientIdentity>, SnapshotError> {
+        let found = self.search_results_up_to(query, limit).map_err(read_err)?;
+        Ok(found.patients.into_iter().map(identity_of).collect())
     }
 
     fn census(&self, ward: &str) -> Result<Vec<PatientSummary>, SnapshotError> {
         let Some(census) = SnapshotReader::ward(self, ward).map_err(read_err)? else {
             return Ok(Vec::new());
         };
-        census
-            .beds
-            .into_iter()
-            .map(|b| summary(self, b.patient, b.room, b.bed))
-            .collect()
+        rows(
+            self,
+            census
+                .beds
+                .into_iter()
+                .map(|b| (b.patient, b.room, b.bed))
+                .collect(),
+        )
     }
 }

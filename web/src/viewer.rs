@@ -94,6 +94,17 @@ pub trait Snapshot: Send + Sync + 'static {
             .patient(key)?
             .map(|r| identity(key.0.clone(), &r.patient)))
     }
+    /// Who matches a search (at most `limit`, in list order), for a reviewer's patient
+    /// search: identities only, from the search index where the snapshot can, no
+    /// clinical item read; only [`ReviewDirectory`] calls it.
+    fn identities(&self, query: &str, limit: usize) -> Result<Vec<PatientIdentity>, SnapshotError> {
+        Ok(self
+            .search(query, limit)?
+            .patients
+            .iter()
+            .map(|r| identity(r.key.0.clone(), &r.patient))
+            .collect())
+    }
 }
 
 /// The identity a reviewer is shown for a patient.
@@ -122,10 +133,10 @@ impl ReviewDirectory {
     }
 }
 
-/// Most patients a reviewer's patient search lists.
 /// Rows a search result page lists; more matches ask the user to narrow the search.
 pub const SEARCH_ROWS: usize = 50;
 
+/// Most patients a reviewer's patient search lists.
 const REVIEW_SEARCH_LIMIT: usize = SEARCH_ROWS;
 
 fn directory_err(e: SnapshotError) -> DirectoryError {
@@ -144,12 +155,8 @@ impl PatientDirectory for ReviewDirectory {
     }
 
     fn find(&self, query: &str) -> Result<Vec<PatientIdentity>, DirectoryError> {
-        match self.snapshot.search(query, REVIEW_SEARCH_LIMIT) {
-            Ok(hits) => Ok(hits
-                .patients
-                .iter()
-                .map(|r| identity(r.key.0.clone(), &r.patient))
-                .collect()),
+        match self.snapshot.identities(query, REVIEW_SEARCH_LIMIT) {
+            Ok(found) => Ok(found),
             Err(SnapshotError::NoGeneration) => Ok(Vec::new()),
             Err(e) => Err(directory_err(e)),
         }

@@ -119,6 +119,33 @@ impl Store {
         kinds: Option<&[ItemKind]>,
     ) -> Result<Vec<Item>, StoreError> {
         let items = self.items_to_read(m, keys)?;
+        self.items_in(&items, m, pk, keys, kinds)
+    }
+
+    /// [`Store::patient_items_of`] for several patients in one read (a result list, a
+    /// ward): one transaction and one table for all of them, the patients in the order
+    /// given.
+    pub fn patients_items_of(
+        &self,
+        m: &Manifest,
+        pks: &[Pk],
+        keys: Option<&Keyring>,
+        kinds: Option<&[ItemKind]>,
+    ) -> Result<Vec<Vec<Item>>, StoreError> {
+        let items = self.items_to_read(m, keys)?;
+        pks.iter()
+            .map(|pk| self.items_in(&items, m, pk, keys, kinds))
+            .collect()
+    }
+
+    fn items_in(
+        &self,
+        items: &ReadOnlyTable<&'static [u8], &'static [u8]>,
+        m: &Manifest,
+        pk: &Pk,
+        keys: Option<&Keyring>,
+        kinds: Option<&[ItemKind]>,
+    ) -> Result<Vec<Item>, StoreError> {
         let (lo, hi) = prefix_range(&[&[SPACE_RECORD][..], &pk[..]].concat());
         let mut out = Vec::new();
         for row in items.range(lo.as_slice()..=hi.as_slice())? {

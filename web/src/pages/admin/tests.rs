@@ -635,7 +635,7 @@ async fn a_patient_read_outside_the_accounts_wards_is_flagged_on_the_review_page
             .clone()
     };
     let (inside, outside) = (patient_in(own), patient_in(other));
-    let (_, listed) = Snapshot::search(&node.reader, "ア", 500).unwrap();
+    let listed = Snapshot::search(&node.reader, "ア", 500).unwrap().patients;
     let outpatient = listed
         .iter()
         .find(|p| p.ward.is_none())

@@ -438,6 +438,13 @@ pub(crate) async fn declare(
 
 // ---------------------------------------------------------------- search
 
+/// A birth date to search for instead: as shown, and as the search is sent (with the
+/// date's kanji, which no hospital ID has, so it always reads as a birth date).
+struct BirthDateOffer {
+    shown: String,
+    query: String,
+}
+
 #[derive(Template)]
 #[template(path = "search.html")]
 struct SearchPage {
@@ -447,9 +454,9 @@ struct SearchPage {
     rows: Vec<Row>,
     /// More patients matched than are listed: the page asks to narrow the search.
     more: bool,
-    /// Digits read as a hospital ID that also read as a birth date: that date, written
-    /// so that a search reads it as one (one press searches it).
-    as_birth_date: Option<String>,
+    /// A query read as a hospital ID that also reads as a birth date: that date, for a
+    /// one-press birth-date search.
+    as_birth_date: Option<BirthDateOffer>,
     wards: Vec<String>,
 }
 
@@ -506,7 +513,10 @@ pub(crate) async fn search(ctx: Ctx, Form(form): Form<SearchForm>) -> Result<Res
     let as_birth_date = (found.get().kind == QueryKind::HospitalId)
         .then(|| parse_birth_date_query(&query))
         .flatten()
-        .map(|d| d.format("%Y-%m-%d").to_string());
+        .map(|d| BirthDateOffer {
+            shown: d.format("%Y-%m-%d").to_string(),
+            query: d.format("%Y年%-m月%-d日").to_string(),
+        });
     let rows = found
         .get()
         .patients

@@ -80,17 +80,20 @@ async fn digits_read_as_an_id_offer_the_birth_date_and_a_written_date_finds_birt
         .await;
     assert!(r.body.contains("番号 一子"), "{}", r.body);
     assert!(!r.body.contains("生年 二子"));
-    assert_eq!(
-        hidden_query(&r.body, "as-birth-date").as_deref(),
-        Some("2005-03-04")
-    );
-    // That search: the patients born that day, not the ID's holder, and no offer.
-    let r = app
-        .post("/search", &[("csrf", &csrf), ("q", "2005-03-04")])
-        .await;
-    assert!(r.body.contains("生年 二子") && r.body.contains("生年 三子"));
-    assert!(!r.body.contains("番号 一子"));
-    assert_eq!(hidden_query(&r.body, "as-birth-date"), None);
+    let offered = hidden_query(&r.body, "as-birth-date").expect("a birth-date search offered");
+    assert_eq!(offered, "2005年3月4日");
+    assert!(r.body.contains("2005-03-04</button>"));
+    // That search, and the date typed with separators: the patients born that day, not
+    // the ID's holder, and no offer.
+    for q in [offered.as_str(), "2005-03-04"] {
+        let r = app.post("/search", &[("csrf", &csrf), ("q", q)]).await;
+        assert!(
+            r.body.contains("生年 二子") && r.body.contains("生年 三子"),
+            "{q}"
+        );
+        assert!(!r.body.contains("番号 一子"), "{q}");
+        assert_eq!(hidden_query(&r.body, "as-birth-date"), None, "{q}");
+    }
     // An ID exactly as written (a scanned label) still opens its patient.
     let r = app
         .post("/search", &[("csrf", &csrf), ("q", "0000000017")])
@@ -112,5 +115,8 @@ async fn digits_read_as_an_id_offer_the_birth_date_and_a_written_date_finds_birt
             _ => None,
         })
         .collect();
-    assert_eq!(kinds, ["hospital_id", "birth_date", "hospital_id"]);
+    assert_eq!(
+        kinds,
+        ["hospital_id", "birth_date", "birth_date", "hospital_id"]
+    );
 }

@@ -3,7 +3,9 @@
 //! the search results without opening any (birth date, age and sex, hospital ID, ward
 //! and bed or 外来, the deceased mark), and the patient page shows the trends — lab
 //! results per test side by side with ▼ L / ▲ H flags, and the last 72 hours of vital
-//! signs with abnormal values highlighted and low ones marked ▼ L.
+//! signs with abnormal values highlighted and low ones marked ▼ L. Digits typed that are
+//! both a hospital ID and a date list the ID's holder and offer the birth-date search,
+//! which one press runs.
 //!
 //! Needs `chromium` (Debian package) at /usr/bin/chromium or `AKARI_CHROMIUM`.
 
@@ -17,7 +19,7 @@ use akari_sync::SnapshotReader;
 use akari_testkit::synth::SynthConfig;
 use chromiumoxide::Page;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
-use common::page::{click_to, fill, shot, text, wait_for};
+use common::page::{click_to, fill, shot, text, wait_for, wait_loaded};
 use serde_json::{json, Value};
 
 const EN_REPRESENTATION: &str =
@@ -101,6 +103,17 @@ fn snapshot(dir: &std::path::Path) -> SnapshotReader {
         patient("yamada-in", "10000001", "1950-04-01", None),
         patient("yamada-out", "10000002", "1962-11-23", None),
         patient("yamada-died", "10000003", "1938-07-07", Some("2026-10-30")),
+        // A hospital ID whose digits, leading zeros aside, are 山田's birth date.
+        json!({
+            "resourceType": "Patient", "id": "sato",
+            "identifier": [{"system": SynthConfig::default().hospital_id_system(), "value": "0019500401"}],
+            "name": [
+                {"extension": [{"url": EN_REPRESENTATION, "valueCode": "IDE"}], "text": "佐藤 花子"},
+                {"extension": [{"url": EN_REPRESENTATION, "valueCode": "SYL"}], "text": "サトウ ハナコ"}
+            ],
+            "gender": "female",
+            "birthDate": "1971-02-03",
+        }),
         json!({
             "resourceType": "Encounter", "id": "enc-yamada-in", "status": "in-progress",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP", "display": "入院"},
@@ -146,6 +159,15 @@ fn snapshot(dir: &std::path::Path) -> SnapshotReader {
         .sync_now(true, &CancellationToken::new())
         .unwrap();
     reader
+}
+
+/// The hospital IDs of the listed rows, in order.
+async fn listed_ids(page: &Page) -> Vec<String> {
+    eval(
+        page,
+        "[...document.querySelectorAll('table.rows tbody tr .hospital-id')].map(c => c.textContent.trim())",
+    )
+    .await
 }
 
 /// The text of each cell of the result row whose hospital ID is `id`.
@@ -226,6 +248,28 @@ async fn namesakes_are_told_apart_and_the_trends_flag_low_values() {
     )
     .await;
     assert!(greyed, "the deceased patient's row is marked");
+
+    // Digits that are a patient's ID (leading zeros aside) and also a date: that patient,
+    // with a one-press search for the birth date instead, which finds 山田.
+    let _: bool = eval(&page, "(document.querySelector('#q').value = '') === ''").await;
+    fill(&page, "#q", "19500401").await;
+    click_to(&page, "#search-submit", "#as-birth-date").await;
+    shot(&page, "trends-01b-id-or-birth-date").await;
+    assert_eq!(listed_ids(&page).await, ["0019500401"]);
+    wait_for(&page, "#as-birth-date button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    common::page::wait_until(
+        &page,
+        "document.querySelector('#q').value === '1950年4月1日'",
+    )
+    .await;
+    wait_loaded(&page).await;
+    assert_eq!(listed_ids(&page).await, ["10000001"]);
+    let offered: bool = eval(&page, "document.querySelector('#as-birth-date') !== null").await;
+    assert!(!offered, "a birth-date search offers nothing more");
 
     // 2. The inpatient's trends.
     let href: String = eval(

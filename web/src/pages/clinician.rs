@@ -25,7 +25,7 @@ use crate::gate::{ClinicianLogin, KeyAnswer, Refusal};
 use crate::i18n::{Lang, LANG_COOKIE};
 use crate::session::{self, PendingKey, Principal};
 
-/// Maximum search results shown (the query is refined rather than paged).
+// Maximum search results shown (the query is refined rather than paged).
 use crate::viewer::{QueryKind, SEARCH_ROWS as SEARCH_LIMIT};
 
 pub(crate) async fn home(ctx: Ctx) -> Redirect {

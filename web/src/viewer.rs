@@ -32,7 +32,8 @@ pub struct PatientSummary {
     pub has_infection: bool,
 }
 
-/// What a snapshot search found.
+/// What a snapshot search found: the patients a search shows, and whether more matched
+/// than are shown (the user should narrow the search).
 #[derive(Debug, Clone)]
 pub struct Hits {
     /// How the query was read.
@@ -161,16 +162,6 @@ impl PatientDirectory for ReviewDirectory {
             Err(e) => Err(directory_err(e)),
         }
     }
-}
-
-/// The patients a search shows, and whether more matched than are shown (the user
-/// should narrow the search).
-#[derive(Debug)]
-pub struct Found {
-    /// How the query was read.
-    pub kind: QueryKind,
-    pub patients: Vec<PatientSummary>,
-    pub more: bool,
 }
 
 /// Data that has been audited: only this module can make one, and only from a receipt.
@@ -317,31 +308,20 @@ impl AuditedViewer {
         reader: &Reader,
         query: String,
         limit: usize,
-    ) -> Result<Audited<Found>, ViewError> {
+    ) -> Result<Audited<Hits>, ViewError> {
         let snap = self.snapshot.clone();
         let sink = self.sink.clone();
         let reader = reader.clone();
         blocking(move || {
             // Only those shown are read and audited; "more" comes from the search itself.
-            let Hits {
-                kind,
-                patients,
-                more,
-            } = snap.search(&query, limit)?;
+            let hits = snap.search(&query, limit)?;
             let action = Action::PatientSearch {
-                query_kind: kind.as_str().to_owned(),
-                results: u32::try_from(patients.len()).unwrap_or(u32::MAX),
-                keys: keys_of(&patients),
+                query_kind: hits.kind.as_str().to_owned(),
+                results: u32::try_from(hits.patients.len()).unwrap_or(u32::MAX),
+                keys: keys_of(&hits.patients),
             };
             let receipt = sink.record_now(&SystemClock, event_for(&reader, action, None))?;
-            Ok(Audited::new(
-                Found {
-                    kind,
-                    patients,
-                    more,
-                },
-                receipt,
-            ))
+            Ok(Audited::new(hits, receipt))
         })
         .await
     }

@@ -2,12 +2,17 @@
 //! FHIR NDJSON; a full pull of each through the engine (same machine, same run, so the
 //! ratio is what counts), then a 1 % delta stored the way a gateway stores it and the
 //! incremental pull, once by walking the folder tree and once from the transaction
-//! storage.
+//! storage. After the full pull, the storage's floor: every folder listed and every file
+//! read in as many threads, nothing decoded.
 //!
 //! `cargo bench -p akari-testkit --bench ssmix2 [-- PATIENTS [threads=N]]` (default
 //! 100000 patients; `threads`: the SS-MIX2 source's reading threads, default its own).
 //! Temporary files go under $TMPDIR (about 3 GB at 100,000 patients).
 
+use std::ffi::{CStr, CString};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +24,7 @@ use akari_testkit::synth::ssmix2::{
     write_ssmix2_delta, write_ssmix2_tree, Ssmix2Delta, Ssmix2Paths,
 };
 use akari_testkit::synth::{self, SynthConfig};
+use rustix::fs::{openat, FileType, Mode, OFlags, RawDir, CWD};
 
 /// Peak resident memory since the last reset (VmHWM), in MB.
 fn peak_rss_mb() -> f64 {
@@ -97,6 +103,119 @@ fn engine(path: &std::path::Path, source: Arc<dyn akari_sync::Source>) -> Engine
         ..Config::default()
     };
     Engine::new(store, source, config)
+}
+
+/// What listing and reading a storage took.
+#[derive(Default)]
+struct Floor {
+    files: u64,
+    bytes: u64,
+    folders: u64,
+}
+
+const FOLDER: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOATIME);
+const FILE: OFlags = OFlags::RDONLY.union(OFlags::CLOEXEC).union(OFlags::NOATIME);
+
+/// The entries of an open folder (not `.` and `..`), each with whether it is a folder.
+fn entries(fd: &OwnedFd, buf: &mut Vec<u8>) -> Vec<(CString, bool)> {
+    let mut out = Vec::new();
+    let mut dir = RawDir::new(fd, buf.spare_capacity_mut());
+    while let Some(e) = dir.next() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            out.push((name.to_owned(), e.file_type() == FileType::Directory));
+        }
+    }
+    out
+}
+
+/// List the folder `name` in `parent` and everything below it, and read every file to
+/// the `read` that returns 0, as the source does.
+fn walk(parent: &OwnedFd, name: &CStr, bufs: &mut (Vec<u8>, Vec<u8>), f: &mut Floor) {
+    let fd = openat(parent, name, FOLDER, Mode::empty()).unwrap();
+    f.folders += 1;
+    for (child, is_dir) in entries(&fd, &mut bufs.0) {
+        if is_dir {
+            walk(&fd, &child, bufs, f);
+            continue;
+        }
+        let file = openat(&fd, &child, FILE, Mode::empty()).unwrap();
+        loop {
+            match rustix::io::read(&file, &mut bufs.1[..]).unwrap() {
+                0 => break,
+                n => f.bytes += n as u64,
+            }
+        }
+        f.files += 1;
+    }
+}
+
+/// The storage's floor: every folder of `roots` listed and every file read, with the
+/// system calls the source makes (folder-relative `openat`, `getdents`, `read` until it
+/// returns 0, `close`), patient folders shared among `threads` threads, and nothing
+/// decoded, converted or stored. No reader of this storage lists and reads less.
+fn list_and_read(roots: &[&Path], threads: usize) -> Floor {
+    let mut total = Floor::default();
+    let mut patients: Vec<(Arc<OwnedFd>, CString)> = Vec::new();
+    let mut buf = Vec::with_capacity(32 * 1024);
+    for root in roots {
+        let root = Arc::new(openat(CWD, *root, FOLDER, Mode::empty()).unwrap());
+        total.folders += 1;
+        // <root>/<first 3 digits>/<next 3 digits>/<patient ID>
+        let mut level = vec![root];
+        for _ in 0..2 {
+            let mut next = Vec::new();
+            for fd in &level {
+                for (name, is_dir) in entries(fd, &mut buf) {
+                    if is_dir {
+                        next.push(Arc::new(
+                            openat(&**fd, &name, FOLDER, Mode::empty()).unwrap(),
+                        ));
+                        total.folders += 1;
+                    }
+                }
+            }
+            level = next;
+        }
+        for fd in &level {
+            for (name, is_dir) in entries(fd, &mut buf) {
+                if is_dir {
+                    patients.push((fd.clone(), name));
+                }
+            }
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let parts: Vec<Floor> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut f = Floor::default();
+                    let mut bufs = (Vec::with_capacity(32 * 1024), vec![0u8; 64 * 1024]);
+                    loop {
+                        let i = next.fetch_add(32, Ordering::Relaxed);
+                        if i >= patients.len() {
+                            return f;
+                        }
+                        for (parent, name) in &patients[i..(i + 32).min(patients.len())] {
+                            walk(parent, name, &mut bufs, &mut f);
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for p in parts {
+        total.files += p.files;
+        total.bytes += p.bytes;
+        total.folders += p.folders;
+    }
+    total
 }
 
 fn main() {
@@ -191,6 +310,25 @@ fn main() {
     );
     println!("SS-MIX2 full / FHIR NDJSON full = {:.2}", ss_s / fhir_s);
     drop(e);
+
+    // The floor under any reader of this storage, measured after the full pull so it
+    // finds the tree at least as cached as the pull did.
+    let reading_threads = threads.unwrap_or(Settings::new(&paths.standard).threads);
+    let (l0, c0, t) = (load(), cpu_split(), Instant::now());
+    let f = list_and_read(&[&paths.standard, &paths.extended], reading_threads);
+    let floor_s = t.elapsed().as_secs_f64();
+    println!(
+        "| SS-MIX2 list and read only, {reading_threads} threads | {} files read | {:.0} MB | {} folders listed | {floor_s:.1} s | {} | load {l0} → {} |",
+        f.files,
+        f.bytes as f64 / 1e6,
+        f.folders,
+        cpu_since(c0),
+        load()
+    );
+    println!(
+        "list and read only / FHIR NDJSON full = {:.2}",
+        floor_s / fhir_s
+    );
     // The journal variant starts from a copy of the same generation.
     let b_path = tmp.path().join("journal.redb");
     std::fs::copy(&a_path, &b_path).unwrap();

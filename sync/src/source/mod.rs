@@ -166,7 +166,8 @@ pub struct Config {
     /// SS-MIX2: the 10-digit institution code (医療機関コード) for the JP Core hospital
     /// patient ID system.
     pub institution: Option<String>,
-    /// SS-MIX2: threads reading and converting files (default 2).
+    /// SS-MIX2: threads reading and converting files (default: one per core, at least 2
+    /// and at most 16).
     pub read_threads: usize,
     /// Resource types to pull (default [`DEFAULT_TYPES`]).
     pub types: Vec<String>,
@@ -218,7 +219,7 @@ impl Default for Config {
             transaction_dir: None,
             extended_transaction_dir: None,
             institution: None,
-            read_threads: 2,
+            read_threads: ssmix2::default_threads(),
             types: Vec::new(),
             group_id: None,
             page_size: 500,

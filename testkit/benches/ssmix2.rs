@@ -5,8 +5,10 @@
 //! storage. After the full pull, the storage's floor: every folder listed and every file
 //! read in as many threads, nothing decoded.
 //!
-//! `cargo bench -p akari-testkit --bench ssmix2 [-- PATIENTS [threads=N]]` (default
-//! 100000 patients; `threads`: the SS-MIX2 source's reading threads, default its own).
+//! `cargo bench -p akari-testkit --bench ssmix2 [-- PATIENTS [threads=N] [storage=DIR]]`
+//! (default 100000 patients; `threads`: the SS-MIX2 source's reading threads, default its
+//! own; `storage`: only the full pull and the floor of a storage already written under
+//! DIR by `akari-synth --format ss-mix2`, e.g. one on a network mount).
 //! Temporary files go under $TMPDIR (about 3 GB at 100,000 patients).
 
 use std::ffi::{CStr, CString};
@@ -24,7 +26,7 @@ use akari_testkit::synth::ssmix2::{
     write_ssmix2_delta, write_ssmix2_tree, Ssmix2Delta, Ssmix2Paths,
 };
 use akari_testkit::synth::{self, SynthConfig};
-use rustix::fs::{openat, FileType, Mode, OFlags, RawDir, CWD};
+use rustix::fs::{openat, statat, AtFlags, FileType, Mode, OFlags, RawDir, CWD};
 
 /// Peak resident memory since the last reset (VmHWM), in MB.
 fn peak_rss_mb() -> f64 {
@@ -119,16 +121,26 @@ const FOLDER: OFlags = OFlags::RDONLY
     .union(OFlags::NOATIME);
 const FILE: OFlags = OFlags::RDONLY.union(OFlags::CLOEXEC).union(OFlags::NOATIME);
 
-/// The entries of an open folder (not `.` and `..`), each with whether it is a folder.
+/// The entries of an open folder (not `.` and `..`), each with whether it is a folder;
+/// where the file system gives no entry type (some network and FUSE ones) it is asked
+/// with a `stat`, as the source does.
 fn entries(fd: &OwnedFd, buf: &mut Vec<u8>) -> Vec<(CString, bool)> {
     let mut out = Vec::new();
     let mut dir = RawDir::new(fd, buf.spare_capacity_mut());
     while let Some(e) = dir.next() {
         let e = e.unwrap();
         let name = e.file_name();
-        if name.to_bytes() != b"." && name.to_bytes() != b".." {
-            out.push((name.to_owned(), e.file_type() == FileType::Directory));
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
         }
+        let is_dir = match e.file_type() {
+            FileType::Unknown => {
+                let st = statat(fd, name, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+                FileType::from_raw_mode(st.st_mode) == FileType::Directory
+            }
+            t => t == FileType::Directory,
+        };
+        out.push((name.to_owned(), is_dir));
     }
     out
 }
@@ -218,6 +230,44 @@ fn list_and_read(roots: &[&Path], threads: usize) -> Floor {
     total
 }
 
+/// `storage=DIR`: only the full pull (and the floor) of a storage already written under
+/// DIR (`akari-synth --format ss-mix2 --out DIR`), e.g. on a network mount.
+fn full_pull_of(dir: &Path, threads: Option<usize>, tmp: &Path) {
+    let paths = Ssmix2Paths::under(dir);
+    let settings = Settings {
+        extended_root: Some(paths.extended.clone()),
+        institution: synth::DEFAULT_INSTITUTION.into(),
+        threads: threads.unwrap_or(Settings::new(&paths.standard).threads),
+        ..Settings::new(&paths.standard)
+    };
+    let threads = settings.threads;
+    let source = Arc::new(Ssmix2Source::new(settings));
+    let e = engine(&tmp.join("pull.redb"), source.clone());
+    let (l0, c0, t) = (load(), cpu_split(), Instant::now());
+    let r = e.sync_now(true, &CancellationToken::new()).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let c = source.take_counters();
+    println!(
+        "| SS-MIX2 full, {threads} threads | {} files read | {:.0} MB | {secs:.1} s | {:.0} files/s | {} | {} resources | load {l0} → {} |",
+        c.files_read,
+        r.bytes as f64 / 1e6,
+        c.files_read as f64 / secs,
+        cpu_since(c0),
+        r.resources,
+        load()
+    );
+    let (l0, c0, t) = (load(), cpu_split(), Instant::now());
+    let f = list_and_read(&[&paths.standard, &paths.extended], threads);
+    println!(
+        "| list and read only, {threads} threads | {} files read | {} folders listed | {:.1} s | {} | load {l0} → {} |",
+        f.files,
+        f.folders,
+        t.elapsed().as_secs_f64(),
+        cpu_since(c0),
+        load()
+    );
+}
+
 fn main() {
     let n: u64 = std::env::args()
         .skip(1)
@@ -227,6 +277,13 @@ fn main() {
         .skip(1)
         .find_map(|a| a.strip_prefix("threads=")?.parse().ok());
     let tmp = tempfile::tempdir().unwrap();
+    if let Some(dir) = std::env::args()
+        .skip(1)
+        .find_map(|a| a.strip_prefix("storage=").map(std::path::PathBuf::from))
+    {
+        full_pull_of(&dir, threads, tmp.path());
+        return;
+    }
     let cfg = SynthConfig {
         patients: n,
         ..SynthConfig::default()

@@ -166,7 +166,7 @@ pub struct Config {
     /// SS-MIX2: the 10-digit institution code (医療機関コード) for the JP Core hospital
     /// patient ID system.
     pub institution: Option<String>,
-    /// SS-MIX2: threads reading and converting files (default: one per core, at least 2
+    /// SS-MIX2: threads reading and converting files (default: one per core, at least 8
     /// and at most 16).
     pub read_threads: usize,
     /// Resource types to pull (default [`DEFAULT_TYPES`]).

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use akari_sync::engine::CancellationToken;
-use akari_sync::source::ssmix2::{Settings, Ssmix2Source};
+use akari_sync::source::ssmix2::{default_threads, Settings, Ssmix2Source};
 use akari_sync::source::NdjsonDirSource;
 use akari_sync::{Config, Engine, Store, StoreOptions};
 use akari_testkit::synth::ssmix2::{
@@ -237,7 +237,7 @@ fn full_pull_of(dir: &Path, threads: Option<usize>, tmp: &Path) {
     let settings = Settings {
         extended_root: Some(paths.extended.clone()),
         institution: synth::DEFAULT_INSTITUTION.into(),
-        threads: threads.unwrap_or(Settings::new(&paths.standard).threads),
+        threads: threads.unwrap_or_else(default_threads),
         ..Settings::new(&paths.standard)
     };
     let threads = settings.threads;
@@ -256,16 +256,23 @@ fn full_pull_of(dir: &Path, threads: Option<usize>, tmp: &Path) {
         r.resources,
         load()
     );
+    floor_row(&paths, threads);
+}
+
+/// Measure the floor of both storages under `paths` and print its row; its seconds.
+fn floor_row(paths: &Ssmix2Paths, threads: usize) -> f64 {
     let (l0, c0, t) = (load(), cpu_split(), Instant::now());
     let f = list_and_read(&[&paths.standard, &paths.extended], threads);
+    let secs = t.elapsed().as_secs_f64();
     println!(
-        "| list and read only, {threads} threads | {} files read | {} folders listed | {:.1} s | {} | load {l0} → {} |",
+        "| SS-MIX2 list and read only, {threads} threads | {} files read | {:.0} MB | {} folders listed | {secs:.1} s | {} | load {l0} → {} |",
         f.files,
+        f.bytes as f64 / 1e6,
         f.folders,
-        t.elapsed().as_secs_f64(),
         cpu_since(c0),
         load()
     );
+    secs
 }
 
 fn main() {
@@ -342,7 +349,7 @@ fn main() {
         transaction_dir: journal.then(|| paths.transaction.clone()),
         extended_transaction_dir: journal.then(|| paths.extended_transaction.clone()),
         institution: synth::DEFAULT_INSTITUTION.into(),
-        threads: threads.unwrap_or(Settings::new(&paths.standard).threads),
+        threads: threads.unwrap_or_else(default_threads),
         ..Settings::new(&paths.standard)
     };
     let walk = Arc::new(Ssmix2Source::new(settings(false)));
@@ -370,18 +377,7 @@ fn main() {
 
     // The floor under any reader of this storage, measured after the full pull so it
     // finds the tree at least as cached as the pull did.
-    let reading_threads = threads.unwrap_or(Settings::new(&paths.standard).threads);
-    let (l0, c0, t) = (load(), cpu_split(), Instant::now());
-    let f = list_and_read(&[&paths.standard, &paths.extended], reading_threads);
-    let floor_s = t.elapsed().as_secs_f64();
-    println!(
-        "| SS-MIX2 list and read only, {reading_threads} threads | {} files read | {:.0} MB | {} folders listed | {floor_s:.1} s | {} | load {l0} → {} |",
-        f.files,
-        f.bytes as f64 / 1e6,
-        f.folders,
-        cpu_since(c0),
-        load()
-    );
+    let floor_s = floor_row(&paths, threads.unwrap_or_else(default_threads));
     println!(
         "list and read only / FHIR NDJSON full = {:.2}",
         floor_s / fhir_s
